@@ -1,0 +1,76 @@
+"""Settings, read from the environment.
+
+`Config` is production; `TestConfig` shortens holds and turns off rate limits
+unless a test asks for them. Every value can be overridden through
+`create_app(overrides)`.
+"""
+from __future__ import annotations
+
+import os
+
+
+def database_url_from_env() -> str | None:
+    """The DATABASE_URL, rewritten for psycopg2.
+
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which we do not
+    ship; Heroku-style `postgres://` is accepted too.
+    """
+    url = os.environ.get("DATABASE_URL")
+    return normalise_database_url(url) if url else None
+
+
+def normalise_database_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = database_url_from_env()
+    # Pool sized per worker: a gthread worker needs at most one connection per
+    # thread, plus one for the occasional streaming export.
+    DB_POOL_SIZE = _int("DB_POOL_SIZE", 5)
+    DB_MAX_OVERFLOW = _int("DB_MAX_OVERFLOW", 5)
+    # Overload must turn into a quick, clear 503, never a pile-up of waiters.
+    DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 3000)
+    DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 10000)
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Rate limits: Redis when REDIS_URL is set, so that limits hold across
+    # every worker and host; per-process memory otherwise (development only).
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
+    RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # A charge still "pending" after this long is settled by asking the
+    # gateway, so a crash between charge and confirm never loses a payment.
+    PAYMENT_RECONCILE_AFTER_SECONDS = _int("PAYMENT_RECONCILE_AFTER_SECONDS", 60)
+    GATEWAY_SLOW_SECONDS = float(os.environ.get("GATEWAY_SLOW_SECONDS", "4"))
+
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    TESTING = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    RATELIMIT_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    WTF_CSRF_ENABLED = True
+    GATEWAY_SLOW_SECONDS = 1.0
+    PAYMENT_RECONCILE_AFTER_SECONDS = 5
+    LOG_LEVEL = "WARNING"

@@ -1,0 +1,91 @@
+"""Fixtures shared by tests/ and e2e/: a real PostgreSQL, the app, clean data.
+
+The database comes from `TEST_DATABASE_URL` when set, otherwise from a
+throwaway pgserver instance started once per test session. The schema is
+built by the migrations, exactly as in production.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from config import TestConfig, normalise_database_url
+from webapp import create_app
+from webapp.extensions import db
+
+TABLES = (
+    "audit_log, outbox_messages, tickets, orders, payment_attempts, gateway_charges, units, holds,"
+    " waitlist_entries, inventory_clock, tiers, events, users"
+)
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield normalise_database_url(external)
+        return
+    from webapp import embedded_pg
+
+    datadir = Path(tempfile.mkdtemp(prefix="tickets-test-pg-", dir="/tmp"))
+    server = embedded_pg.start(datadir / "data", throwaway=True)
+    url = embedded_pg.create_database(embedded_pg.url_of(server), "tickets_test", drop_first=True)
+    yield url
+    server.cleanup()
+    shutil.rmtree(datadir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "DB_POOL_SIZE": 20, "DB_MAX_OVERFLOW": 250},
+                     config_class=TestConfig)
+    with app.app_context():
+        upgrade()
+        # Holds in tests are minutes long unless a test shortens them.
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request):
+    """Every test starts from empty tables (contention tests really commit)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def session(app_ctx):
+    """The app's scoped session, inside an app context."""
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app_ctx):
+    from tests.factories import Factory
+
+    return Factory(db.session)

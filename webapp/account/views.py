@@ -1,0 +1,82 @@
+"""A buyer's orders and tickets, and cancelling an order."""
+from __future__ import annotations
+
+import logging
+
+import segno
+from flask import abort, flash, render_template, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from webapp.account import bp
+from webapp.checkout.views import payment_gateway
+from webapp.extensions import db
+from webapp.htmx import redirect_to, render
+from webapp.models import Order, Ticket
+from webapp.services import checkout
+
+log = logging.getLogger(__name__)
+
+
+def load_own_order(order_id: int) -> Order:
+    """Someone else's order is a 404, never a 403: ids cannot be probed."""
+    order = db.session.scalars(
+        select(Order).where(Order.id == order_id)
+        .options(selectinload(Order.tickets).selectinload(Ticket.unit), selectinload(Order.tickets).selectinload(Ticket.tier))
+    ).first()
+    if order is None or order.user_id != current_user.id:
+        abort(404)
+    return order
+
+
+def qr_svg(code: str, scale: int = 4) -> Markup:
+    """The ticket code as an inline SVG QR code (segno: pure Python, no images)."""
+    return Markup(segno.make_qr(code, error="m").svg_inline(scale=scale, border=2, dark="#111"))
+
+
+@bp.get("/orders")
+@login_required
+def orders():
+    mine = db.session.scalars(
+        select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc())
+        .options(selectinload(Order.tickets), selectinload(Order.event))
+    ).all()
+    return render_template("account/orders.html", orders=mine)
+
+
+@bp.get("/orders/<int:order_id>")
+@login_required
+def order_page(order_id: int):
+    order = load_own_order(order_id)
+    return render_template("account/order.html", order=order, qr_svg=qr_svg)
+
+
+@bp.get("/orders/<int:order_id>/tickets/<int:ticket_id>")
+@login_required
+def ticket_print(order_id: int, ticket_id: int):
+    order = load_own_order(order_id)
+    ticket = next((t for t in order.tickets if t.id == ticket_id), None)
+    if ticket is None:
+        abort(404)
+    return render_template("account/ticket_print.html", order=order, ticket=ticket, qr_svg=qr_svg)
+
+
+@bp.get("/orders/<int:order_id>/cancel")
+@login_required
+def cancel_confirm(order_id: int):
+    order = load_own_order(order_id)
+    return render("account/cancel.html", "account/_cancel.html", order=order)
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@login_required
+def cancel_post(order_id: int):
+    load_own_order(order_id)
+    order = checkout.cancel_order(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id,
+                                  reason="cancelled by buyer")
+    db.session.commit()
+    log.info("order.cancelled", extra={"event_id": order.event_id, "user_id": current_user.id, "order_id": order_id})
+    flash("Your order was cancelled and refunded. Its seats are free again.", "success")
+    return redirect_to(url_for("account.order_page", order_id=order_id))

@@ -1,0 +1,28 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+
+from webapp.extensions import db
+from webapp.services import accounts
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+    def validate_email(self, field):
+        if accounts.email_taken(db.session, field.data or ""):
+            raise ValidationError("An account with this e-mail already exists. Log in instead?")
+
+    def validate_password(self, field):
+        problem = accounts.password_problem(field.data or "", self.email.data or "")
+        if problem:
+            raise ValidationError(problem)

@@ -1,0 +1,89 @@
+"""Register, log in, log out."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from webapp.auth import bp
+from webapp.auth.forms import LoginForm, RegisterForm
+from webapp.extensions import db, limiter
+from webapp.services import accounts
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: never send a user on to another host."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
+                and "\\" not in target:
+            return target
+    return url_for("shop.index")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _register_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+@bp.get("/login")
+def login_get():
+    form = LoginForm(next=request.args.get("next", ""))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/login")
+@limiter.limit(_login_limit, methods=["POST"])
+def login_post():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            login_user(user, remember=False)
+            return redirect(safe_next(form.next.data), code=303)
+        form.password.errors.append("Wrong e-mail or password.")
+    return render_template("auth/login.html", form=form), 400
+
+
+@bp.get("/register")
+def register_get():
+    form = RegisterForm(next=request.args.get("next", ""))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.post("/register")
+@limiter.limit(_register_limit, methods=["POST"])
+def register_post():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        user = accounts.register(db.session, email=form.email.data, password=form.password.data,
+                                 name=form.name.data)
+        db.session.commit()
+        login_user(user)
+        flash(f"Welcome, {user.name}! Your account is ready.", "success")
+        return redirect(safe_next(form.next.data), code=303)
+    return render_template("auth/register.html", form=form), 400
+
+
+@bp.post("/register/validate/<field>")
+def register_validate(field: str):
+    """Inline validation: the submit path's form, checking one field."""
+    form = RegisterForm()
+    if field not in ("email", "password", "name"):
+        return "", 404
+    form.validate()
+    errors = getattr(form, field).errors
+    return render_template("auth/_field_errors.html", errors=errors, field=field)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("shop.index"), code=303)

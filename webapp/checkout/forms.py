@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from webapp.services.gateway import Card, luhn_valid
+
+_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+
+
+def digits(value: str | None) -> str:
+    return re.sub(r"[\s-]", "", value or "")
+
+
+class CardForm(FlaskForm):
+    """The simulated gateway's card form; the same form validates inline."""
+
+    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+    name = StringField("Name on card", validators=[DataRequired(), Length(max=100)])
+    number = StringField("Card number", validators=[DataRequired()])
+    expiry = StringField("Expiry (MM/YY)", validators=[DataRequired()])
+    cvc = StringField("CVC", validators=[DataRequired()])
+
+    def validate_number(self, field):
+        number = digits(field.data)
+        if not number.isdigit() or not 12 <= len(number) <= 19:
+            raise ValidationError("Enter the 12 to 19 digits of your card number.")
+        if not luhn_valid(number):
+            raise ValidationError("That card number is not valid; check for a typo.")
+
+    def expiry_parts(self) -> tuple[int, int] | None:
+        match = _EXPIRY.match(self.expiry.data or "")
+        if not match:
+            return None
+        month, year = int(match.group(1)), int(match.group(2))
+        return month, year + 2000 if year < 100 else year
+
+    def validate_expiry(self, field):
+        parts = self.expiry_parts()
+        if parts is None or not 1 <= parts[0] <= 12:
+            raise ValidationError("Use the MM/YY format, e.g. 04/29.")
+        month, year = parts
+        today = date.today()
+        if (year, month) < (today.year, today.month):
+            raise ValidationError("This card has expired.")
+        if year > today.year + 20:
+            raise ValidationError("That expiry date is too far in the future.")
+
+    def validate_cvc(self, field):
+        if not re.fullmatch(r"\d{3,4}", (field.data or "").strip()):
+            raise ValidationError("The CVC is the 3 or 4 digits on the back of the card.")
+
+    def card(self) -> Card:
+        month, year = self.expiry_parts() or (0, 0)
+        return Card(number=digits(self.number.data), exp_month=month, exp_year=year, cvc=self.cvc.data.strip())

@@ -1,0 +1,127 @@
+"""`flask` commands: demo data, the expiry sweep, the invariant checker, admins."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from webapp.extensions import db
+
+log = logging.getLogger("webapp.sweep")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(sweep)
+    app.cli.add_command(check_invariants)
+    app.cli.add_command(create_admin)
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when events already exist.")
+def seed_demo(if_empty: bool) -> None:
+    """Create demo events, a demo buyer and a demo admin."""
+    from webapp.services import demo
+
+    if if_empty and demo.has_data(db.session):
+        click.echo("Demo data already present.")
+        return
+    creds = demo.seed(db.session)
+    db.session.commit()
+    for role, (email, password) in creds.items():
+        click.echo(f"Demo {role}: {email} / {password}")
+
+
+def sweep_once(batch: int = 200) -> tuple[int, int]:
+    """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
+    from webapp.checkout.views import payment_gateway
+    from webapp.services import checkout, inventory
+
+    expired = 0
+    while True:
+        n = inventory.expire_holds(db.session, limit=batch)
+        db.session.commit()
+        expired += n
+        if n < batch:
+            break
+    settled = checkout.reconcile_stale_payments(
+        db.session, payment_gateway(), older_than_seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]
+    )
+    db.session.commit()
+    return expired, settled
+
+
+@click.command("sweep")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between passes.")
+@click.option("--batch", default=200, show_default=True, help="Holds expired per transaction.")
+def sweep(once: bool, interval: float, batch: int) -> None:
+    """Release expired holds (waiting list first). Safe to run several at once."""
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        try:
+            expired, settled = sweep_once(batch)
+            if expired or settled:
+                log.info("sweep.pass", extra={"expired": expired, "settled": settled})
+        except Exception:  # a failed pass is logged; the next one retries
+            db.session.rollback()
+            log.exception("sweep.failed")
+        if once or stopping:
+            break
+        deadline = time.monotonic() + interval
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+    db.session.remove()
+
+
+@click.command("check-invariants")
+@click.argument("event_id", type=int, required=False)
+def check_invariants(event_id: int | None) -> None:
+    """Verify DESIGN.md invariants 1 and 2 for one event, or for all."""
+    from webapp.models import Event
+    from webapp.services.invariants import check_event
+
+    ids = [event_id] if event_id is not None else db.session.scalars(select(Event.id).order_by(Event.id)).all()
+    failed = False
+    for eid in ids:
+        problems = check_event(db.session, eid)
+        if problems:
+            failed = True
+            click.echo(f"event {eid}: {len(problems)} violation(s)")
+            for p in problems:
+                click.echo(f"  - {p}")
+        else:
+            click.echo(f"event {eid}: ok")
+    sys.exit(1 if failed else 0)
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--name", default="Administrator")
+@click.password_option(help="Asked for when not given.")
+def create_admin(email: str, name: str, password: str) -> None:
+    """Make EMAIL an admin, creating the account if needed."""
+    from webapp.models import User
+    from webapp.services import accounts
+
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        problem = accounts.password_problem(password, email)
+        if problem:
+            raise click.BadParameter(problem, param_hint="password")
+        user = accounts.register(db.session, email=email, password=password, name=name, is_admin=True)
+    user.is_admin = True
+    db.session.commit()
+    click.echo(f"{user.email} is an admin.")

@@ -1,0 +1,99 @@
+"""Errors are content too: a clear page, or a partial for htmx, never a traceback.
+
+htmx requests get the message swapped into the page's `#flash` region
+(HX-Retarget), so a refused action explains itself where the buyer looks.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from psycopg2 import errorcodes
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from webapp.extensions import db, limiter
+from webapp.htmx import is_partial_request
+from webapp.services.errors import BookingError, Busy
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "That request was not valid",
+    402: "Payment declined",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "That could not be done",
+    410: "Reservation expired",
+    413: "Too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Busy right now",
+}
+
+# Lock wait or statement ran out of time: overload, not a bug.
+_OVERLOAD_CODES = {errorcodes.LOCK_NOT_AVAILABLE, errorcodes.QUERY_CANCELED}
+
+
+def error_response(status: int, message: str, retry_after: int | None = None):
+    db.session.rollback()
+    title = TITLES.get(status, "Error")
+    if is_partial_request():
+        body = render_template("errors/_error.html", status=status, title=title, message=message)
+    else:
+        body = render_template("errors/error.html", status=status, title=title, message=message)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    if is_partial_request():
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(BookingError)
+    def booking_error(error: BookingError):
+        retry = 2 if isinstance(error, Busy) else None
+        return error_response(error.status_code, error.message, retry)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return error_response(400, "Your session has expired or the form is stale. Reload the page and try again.")
+
+    @app.errorhandler(429)
+    def rate_limited(error: HTTPException):
+        window = limiter.current_limit
+        retry_after = max(1, int(window.reset_at - time.time())) if window is not None else 60
+        return error_response(
+            429, f"Too many attempts. Please wait {retry_after} seconds and try again.", retry_after
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        message = error.description if status != 404 else "We could not find that page."
+        return error_response(status, message)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        code = getattr(error.orig, "pgcode", None)
+        if code in _OVERLOAD_CODES:
+            log.warning("db.overload", extra={"pgcode": code, "path": request.path})
+            return error_response(503, Busy.default_message, retry_after=2)
+        if isinstance(error, IntegrityError):
+            # A concurrent request changed the same thing first (double
+            # submit, two tabs): a conflict the user can simply retry.
+            log.info("db.conflict", extra={"constraint": getattr(error.orig.diag, "constraint_name", None)})
+            return error_response(409, "That was changed by another request at the same moment. Please try again.")
+        log.exception("db.error")
+        return error_response(500, "Something went wrong on our side. Please try again.")
+
+    @app.errorhandler(Exception)
+    def unhandled(error: Exception):
+        log.exception("unhandled")
+        return error_response(500, "Something went wrong on our side. Please try again.")

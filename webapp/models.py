@@ -1,0 +1,464 @@
+"""Typed SQLAlchemy 2.0 models.
+
+Inventory is one row per sellable unit (`Unit`): a numbered seat or one
+general-admission place. A reservation locks only the rows it takes. Every
+inventory, hold, order and waiting-list row carries `event_id`, so one
+transaction only ever touches one event (ready for sharding by event).
+
+The database enforces what it can: a unit is `held` exactly when it points at
+a hold, at most one valid ticket exists per unit, a hold has at most one
+order, and a checkout has at most one payment in flight.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A VARCHAR with a CHECK constraint: easier to migrate than a PG enum."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class EventStatus(str, enum.Enum):
+    DRAFT = "draft"
+    ON_SALE = "on_sale"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class UnitStatus(str, enum.Enum):
+    AVAILABLE = "available"
+    HELD = "held"
+    SOLD = "sold"
+    BLOCKED = "blocked"
+
+
+class HoldStatus(str, enum.Enum):
+    ACTIVE = "active"
+    CONVERTED = "converted"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+class HoldKind(str, enum.Enum):
+    PURCHASE = "purchase"
+    OFFER = "offer"  # made for the first person on the waiting list
+
+
+class PaymentStatus(str, enum.Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    FAILED = "failed"  # never reached a verdict (crash, gateway error)
+
+
+class OrderStatus(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class TicketStatus(str, enum.Enum):
+    VALID = "valid"
+    VOID = "void"
+
+
+class WaitlistStatus(str, enum.Enum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    FULFILLED = "fulfilled"
+    LEFT = "left"
+    REMOVED = "removed"
+    LAPSED = "lapsed"  # an offer ran out or was declined
+
+
+def utcnow_sql():
+    return func.now()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(120))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    venue: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[EventStatus] = mapped_column(
+        _enum(EventStatus, "event_status"), default=EventStatus.DRAFT, server_default=EventStatus.DRAFT.value
+    )
+    hold_minutes: Mapped[float] = mapped_column(
+        db.Numeric(6, 2, asdecimal=False), default=8, server_default="8"
+    )
+    per_order_limit: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    offer_hours: Mapped[float] = mapped_column(
+        db.Numeric(6, 2, asdecimal=False), default=12, server_default="12"
+    )
+    waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    waitlist_partial_offers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
+    )
+
+    tiers: Mapped[list[Tier]] = relationship(
+        back_populates="event", order_by="Tier.sort_order, Tier.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("hold_minutes > 0 AND hold_minutes <= 60", name="hold_minutes_range"),
+        CheckConstraint("per_order_limit BETWEEN 1 AND 50", name="per_order_limit_range"),
+        CheckConstraint("offer_hours > 0 AND offer_hours <= 168", name="offer_hours_range"),
+    )
+
+    @property
+    def is_seated(self) -> bool:
+        return any(t.seated for t in self.tiers)
+
+    @property
+    def on_sale(self) -> bool:
+        return self.status == EventStatus.ON_SALE
+
+
+class Tier(db.Model):
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    price_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
+    colour: Mapped[str] = mapped_column(String(7), default="#3b82f6", server_default="#3b82f6")
+    seated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The promise behind invariant 2: available + held + sold + blocked = capacity.
+    capacity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    event: Mapped[Event] = relationship(back_populates="tiers")
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "name", name="uq_tiers_event_name"),
+        UniqueConstraint("id", "event_id", name="uq_tiers_id_event"),
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_code"),
+        CheckConstraint("colour ~ '^#[0-9a-fA-F]{6}$'", name="colour_hex"),
+    )
+
+
+class Unit(db.Model):
+    """One sellable unit: a numbered seat or a general-admission place."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    tier_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[UnitStatus] = mapped_column(
+        _enum(UnitStatus, "unit_status"), default=UnitStatus.AVAILABLE, server_default=UnitStatus.AVAILABLE.value
+    )
+    hold_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("holds.id"))
+    # Seats only: where the seat is, and where to draw it (grid column/row
+    # within its section).
+    section: Mapped[str | None] = mapped_column(String(60))
+    row_label: Mapped[str | None] = mapped_column(String(10))
+    seat_number: Mapped[int | None] = mapped_column(Integer)
+    pos_x: Mapped[int | None] = mapped_column(Integer)
+    pos_y: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tier_id", "event_id"], ["tiers.id", "tiers.event_id"],
+            name="fk_units_tier_event", ondelete="CASCADE",
+        ),
+        # A unit is held exactly when it belongs to a hold: invariant 1.
+        CheckConstraint("(status = 'held') = (hold_id IS NOT NULL)", name="held_iff_hold"),
+        # The hot statement of a general-admission rush walks this index and
+        # never steps over held rows (see DESIGN.md: ~6x faster than a scan).
+        Index("ix_units_available", "tier_id", "id", postgresql_where=text("status = 'available'")),
+        Index("ix_units_event_status", "event_id", "status", "tier_id"),
+        Index("ix_units_hold", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
+        Index(
+            "uq_units_seat_position", "event_id", "section", "row_label", "seat_number",
+            unique=True, postgresql_where=text("seat_number IS NOT NULL"),
+        ),
+    )
+
+    @property
+    def label(self) -> str:
+        if self.seat_number is None:
+            return f"General admission place #{self.id}"
+        return f"{self.section}, row {self.row_label}, seat {self.seat_number}"
+
+
+class Hold(db.Model):
+    """Units set aside for one buyer until `expires_at` (database clock)."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[HoldKind] = mapped_column(_enum(HoldKind, "hold_kind"), default=HoldKind.PURCHASE)
+    status: Mapped[HoldStatus] = mapped_column(_enum(HoldStatus, "hold_status"), default=HoldStatus.ACTIVE)
+    # What the hold asked for, kept after release so that paying late can try
+    # to take the same units again.
+    unit_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    total_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    waitlist_entry_id: Mapped[int | None] = mapped_column(ForeignKey("waitlist_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(40))
+
+    user: Mapped[User] = relationship()
+    event: Mapped[Event] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("cardinality(unit_ids) > 0", name="not_empty"),
+        # The sweep walks only live holds, oldest deadline first.
+        Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
+        # One live shopping basket per buyer and event.
+        Index(
+            "uq_holds_one_active_purchase", "user_id", "event_id", unique=True,
+            postgresql_where=text("status = 'active' AND kind = 'purchase'"),
+        ),
+        Index("ix_holds_event_status", "event_id", "status"),
+    )
+
+    @property
+    def quantity(self) -> int:
+        return len(self.unit_ids)
+
+
+class PaymentAttempt(db.Model):
+    """Every charge we asked the gateway for, whatever came of it."""
+
+    __tablename__ = "payment_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    card_last4: Mapped[str] = mapped_column(String(4))
+    status: Mapped[PaymentStatus] = mapped_column(
+        _enum(PaymentStatus, "payment_status"), default=PaymentStatus.PENDING
+    )
+    gateway_reference: Mapped[str | None] = mapped_column(String(64))
+    decline_code: Mapped[str | None] = mapped_column(String(40))
+    decline_message: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # A hold has one checkout in flight: two tabs cannot charge twice.
+        Index(
+            "uq_payment_attempts_one_pending", "hold_id", unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # At most one charge ever succeeds for a hold.
+        Index(
+            "uq_payment_attempts_one_approved", "hold_id", unique=True,
+            postgresql_where=text("status = 'approved'"),
+        ),
+    )
+
+
+class GatewayCharge(db.Model):
+    """The simulated provider's own ledger.
+
+    A real provider keeps this on its side; we keep it in our database so that
+    every worker and host sees the same idempotent answers.
+    """
+
+    __tablename__ = "gateway_charges"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    card_last4: Mapped[str] = mapped_column(String(4))
+    outcome: Mapped[str] = mapped_column(String(30))
+    refunded_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"), unique=True)
+    payment_attempt_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("payment_attempts.id"), unique=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"), default=OrderStatus.CONFIRMED)
+    total_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+    event: Mapped[Event] = relationship()
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="order", order_by="Ticket.id")
+
+    __table_args__ = (Index("ix_orders_event_created", "event_id", "created_at"),)
+
+
+class Ticket(db.Model):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("units.id"))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    # Unguessable: 128 random bits, URL-safe. What the QR code carries.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus, "ticket_status"), default=TicketStatus.VALID)
+    price_minor: Mapped[int] = mapped_column(Integer)
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    order: Mapped[Order] = relationship(back_populates="tickets")
+    unit: Mapped[Unit] = relationship()
+    tier: Mapped[Tier] = relationship()
+
+    __table_args__ = (
+        # Invariant 1 in the database: one valid ticket per seat or place.
+        Index("uq_tickets_one_valid_per_unit", "unit_id", unique=True, postgresql_where=text("status = 'valid'")),
+        Index("ix_tickets_event", "event_id", "id"),
+    )
+
+
+class WaitlistEntry(db.Model):
+    """A buyer's place in line for a sold-out tier (or any tier of the event)."""
+
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # line order
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[WaitlistStatus] = mapped_column(
+        _enum(WaitlistStatus, "waitlist_status"), default=WaitlistStatus.WAITING
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
+    )
+
+    user: Mapped[User] = relationship()
+    tier: Mapped[Tier | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("quantity BETWEEN 1 AND 50", name="quantity_range"),
+        # Joining twice is refused by the database too.
+        Index(
+            "uq_waitlist_one_live_entry", "event_id", "user_id", unique=True,
+            postgresql_where=text("status IN ('waiting', 'offered')"),
+        ),
+        Index("ix_waitlist_line", "event_id", "id", postgresql_where=text("status = 'waiting'")),
+    )
+
+
+class OutboxMessage(db.Model):
+    """E-mail waiting to be sent; written in the same transaction as its cause."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),)
+
+
+class AuditLog(db.Model):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    actor: Mapped[User | None] = relationship()
+
+
+class InventoryClock(db.Model):
+    """A version per event that moves whenever its inventory changes.
+
+    Spread over a few shard rows so that concurrent buyers rarely touch the
+    same row (no single hot counter); the event's version is their sum, which
+    only ever grows once a change commits. Open seat maps compare it to tell
+    "nothing changed" cheaply.
+    """
+
+    __tablename__ = "inventory_clock"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+

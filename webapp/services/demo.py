@@ -1,0 +1,82 @@
+"""Realistic demo data: a seated hall, a festival, and a tiny event that sells out."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import Event, EventStatus, User
+from webapp.services import accounts, events
+
+DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
+DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
+
+
+def has_data(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(Event)) > 0
+
+
+def seed(session: Session) -> dict[str, tuple[str, str]]:
+    """Create the demo events and accounts. Returns the accounts' credentials."""
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    for email, password, name in (DEMO_BUYER, DEMO_ADMIN):
+        if session.scalar(select(User).where(User.email == email)) is None:
+            accounts.register(session, email=email, password=password, name=name, is_admin=email == DEMO_ADMIN[0])
+
+    _concert_hall(session, now + timedelta(days=21, hours=19 - now.hour))
+    _festival(session, now + timedelta(days=45, hours=12 - now.hour))
+    _tiny_gig(session, now + timedelta(days=7, hours=20 - now.hour))
+    return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2]}
+
+
+def _concert_hall(session: Session, starts_at: datetime) -> Event:
+    """About 1,000 seats in four sections and three tiers."""
+    hall = events.create_event(
+        session, title="Vienna Philharmonic — Mahler 5", venue="Grand Concert Hall",
+        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
+        description="Mahler's Fifth Symphony under the baton of a guest conductor. "
+                    "Pick your seats on the map; seats are held for 8 minutes while you pay.",
+        image_url=None,
+    )
+    premium = events.add_seated_tier(session, hall, name="Premium", price_minor=12000, colour="#b45309", sort_order=0)
+    standard = events.add_seated_tier(session, hall, name="Standard", price_minor=8500, colour="#2563eb", sort_order=1)
+    balcony = events.add_seated_tier(session, hall, name="Balcony", price_minor=4500, colour="#059669", sort_order=2)
+    specs = [
+        events.SectionSpec("Stalls Left", 12, 12, 0, 0, ((0, 5, premium), (6, 11, standard))),
+        events.SectionSpec("Stalls Centre", 14, 20, 14, 0, ((0, 7, premium), (8, 13, standard))),
+        events.SectionSpec("Stalls Right", 12, 12, 36, 0, ((0, 5, premium), (6, 11, standard))),
+        events.SectionSpec("Balcony", 11, 40, 4, 16, ((0, 10, balcony),), first_row_label="M"),
+    ]
+    for spec in specs:
+        events.generate_section(session, hall, spec)
+    return hall
+
+
+def _festival(session: Session, starts_at: datetime) -> Event:
+    fest = events.create_event(
+        session, title="Riverside Summer Festival", venue="Riverside Park",
+        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=10, per_order_limit=10,
+        description="Three stages, forty acts, one weekend by the river. General admission.",
+    )
+    events.add_general_tier(session, fest, name="Early Bird Day Pass", price_minor=4900, capacity=1500,
+                            colour="#7c3aed", sort_order=0)
+    events.add_general_tier(session, fest, name="Day Pass", price_minor=6900, capacity=3000,
+                            colour="#2563eb", sort_order=1)
+    events.add_general_tier(session, fest, name="Weekend Pass", price_minor=11900, capacity=2000,
+                            colour="#0d9488", sort_order=2)
+    events.add_general_tier(session, fest, name="VIP Weekend", price_minor=29900, capacity=200,
+                            colour="#b45309", sort_order=3)
+    return fest
+
+
+def _tiny_gig(session: Session, starts_at: datetime) -> Event:
+    gig = events.create_event(
+        session, title="Late Night Jazz at The Cellar", venue="The Cellar Club",
+        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=5, per_order_limit=4,
+        description="An intimate set in a 20-seat room. It sells out fast.",
+    )
+    front = events.add_seated_tier(session, gig, name="Front Tables", price_minor=3500, colour="#db2777")
+    back = events.add_seated_tier(session, gig, name="Back Row", price_minor=2500, colour="#2563eb", sort_order=1)
+    events.generate_section(session, gig, events.SectionSpec("Room", 2, 10, 0, 0, ((0, 0, front), (1, 1, back))))
+    return gig

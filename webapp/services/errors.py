@@ -1,0 +1,90 @@
+"""What can go wrong when changing inventory, in words a buyer understands.
+
+Each error carries the HTTP status a view should answer with, and a message
+that can be shown as it is.
+"""
+from __future__ import annotations
+
+
+class BookingError(Exception):
+    status_code = 409
+    default_message = "That could not be done."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+
+class NotFound(BookingError):
+    status_code = 404
+    default_message = "Not found."
+
+
+class InvalidRequest(BookingError):
+    status_code = 400
+    default_message = "The request was not valid."
+
+
+class SalesClosed(BookingError):
+    default_message = "Tickets for this event are not on sale."
+
+
+class LimitExceeded(BookingError):
+    status_code = 400
+
+
+class SeatsTaken(BookingError):
+    def __init__(self, labels: list[str], unit_ids: list[int]):
+        self.labels = labels
+        self.unit_ids = unit_ids
+        names = "; ".join(labels)
+        noun = "seat was" if len(labels) == 1 else "seats were"
+        super().__init__(f"Sorry, the following {noun} just taken: {names}.")
+
+
+class NotEnoughLeft(BookingError):
+    def __init__(self, tier_name: str, requested: int, left: int, waitlist_open: bool = False):
+        self.tier_name = tier_name
+        self.requested = requested
+        self.left = left
+        self.waitlist_open = waitlist_open
+        if left == 0:
+            msg = f"{tier_name} is sold out."
+            if waitlist_open:
+                msg += " You can join the waiting list."
+        else:
+            msg = f"Only {left} left in {tier_name}; you asked for {requested}."
+        super().__init__(msg)
+
+
+class HoldExpired(BookingError):
+    status_code = 410
+    default_message = "Your reservation has expired and its seats are no longer available."
+
+
+class HoldNotActive(BookingError):
+    default_message = "This reservation is no longer active."
+
+
+class PaymentInProgress(BookingError):
+    status_code = 409
+    default_message = "A payment for this reservation is already being processed."
+
+
+class PaymentDeclined(BookingError):
+    status_code = 402
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+class OrderNotCancellable(BookingError):
+    default_message = "This order can no longer be cancelled."
+
+
+class Busy(BookingError):
+    """The database did not give us the lock in time: overload, try again."""
+
+    status_code = 503
+    default_message = "We are very busy right now. Please try again in a moment."

@@ -1,0 +1,95 @@
+"""Creating events, tiers and seat layouts (the inventory they sell)."""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from webapp.models import Event, EventStatus, Tier
+from webapp.services import inventory
+
+
+def create_event(session: Session, *, title: str, venue: str, starts_at: datetime, description: str = "",
+                 image_url: str | None = None, hold_minutes: float = 8, per_order_limit: int = 8,
+                 status: EventStatus = EventStatus.DRAFT, **extra) -> Event:
+    event = Event(title=title, venue=venue, starts_at=starts_at, description=description, image_url=image_url,
+                  hold_minutes=hold_minutes, per_order_limit=per_order_limit, status=status, **extra)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def add_general_tier(session: Session, event: Event, *, name: str, price_minor: int, capacity: int,
+                     currency: str = "EUR", colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
+    tier = Tier(event_id=event.id, name=name, price_minor=price_minor, capacity=capacity, currency=currency,
+                colour=colour, seated=False, sort_order=sort_order)
+    session.add(tier)
+    session.flush()
+    inventory.create_units_for_tier(session, tier)
+    return tier
+
+
+def add_seated_tier(session: Session, event: Event, *, name: str, price_minor: int, currency: str = "EUR",
+                    colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
+    tier = Tier(event_id=event.id, name=name, price_minor=price_minor, capacity=0, currency=currency,
+                colour=colour, seated=True, sort_order=sort_order)
+    session.add(tier)
+    session.flush()
+    return tier
+
+
+def row_labels(count: int, start: str = "A") -> list[str]:
+    """A, B, … Z, AA, AB, … (skipping I and O, which read as 1 and 0)."""
+    letters = [c for c in string.ascii_uppercase if c not in "IO"]
+    labels: list[str] = []
+    first = letters.index(start) if start in letters else 0
+    n = first
+    while len(labels) < count:
+        label, k = "", n
+        while True:
+            label = letters[k % len(letters)] + label
+            k = k // len(letters) - 1
+            if k < 0:
+                break
+        labels.append(label)
+        n += 1
+    return labels
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """A block of seats: `rows` rows of `seats_per_row`, tiered by row range."""
+
+    name: str
+    rows: int
+    seats_per_row: int
+    origin_x: int
+    origin_y: int
+    # (first row index, last row index inclusive, tier) — rows not covered
+    # fall to the last tier given.
+    tier_by_rows: tuple[tuple[int, int, Tier], ...]
+    first_row_label: str = "A"
+
+
+def generate_section(session: Session, event: Event, spec: SectionSpec) -> int:
+    """Create one seat unit per position in the section; returns the count."""
+    labels = row_labels(spec.rows, spec.first_row_label)
+    by_tier: dict[int, tuple[Tier, list[dict]]] = {}
+    for r, label in enumerate(labels):
+        tier = next((t for lo, hi, t in spec.tier_by_rows if lo <= r <= hi), spec.tier_by_rows[-1][2])
+        seats = by_tier.setdefault(tier.id, (tier, []))[1]
+        for s in range(spec.seats_per_row):
+            seats.append(dict(section=spec.name, row_label=label, seat_number=s + 1,
+                              pos_x=spec.origin_x + s, pos_y=spec.origin_y + r))
+    total = 0
+    for tier, seats in by_tier.values():
+        inventory.create_units_for_tier(session, tier, seats)
+        total += len(seats)
+    return total
+
+
+def open_sales(session: Session, event: Event) -> None:
+    event.status = EventStatus.ON_SALE
+    session.flush()

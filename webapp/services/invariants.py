@@ -1,0 +1,106 @@
+"""The invariant checker: DESIGN.md's promises, verified from the rows.
+
+Each check is one SQL query that returns the offending rows, so the checker
+reads an event of any size in a handful of statements. It returns a list of
+human-readable violations; an empty list means the event is consistent.
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# (description, query returning offending rows) — every query takes :e.
+CHECKS: list[tuple[str, str]] = [
+    (
+        "tier capacity differs from available + held + sold + blocked",
+        "SELECT t.id, t.name, t.capacity, count(u.id) AS units FROM tiers t"
+        " LEFT JOIN units u ON u.tier_id = t.id WHERE t.event_id = :e"
+        " GROUP BY t.id HAVING count(u.id) <> t.capacity",
+    ),
+    (
+        "held unit whose hold is not active, or not for this unit",
+        "SELECT u.id, u.hold_id, h.status FROM units u JOIN holds h ON h.id = u.hold_id"
+        " WHERE u.event_id = :e AND (h.status <> 'active' OR NOT (u.id = ANY(h.unit_ids)) OR h.event_id <> u.event_id)",
+    ),
+    (
+        "active hold that does not own all of its units",
+        "SELECT h.id, uid FROM holds h CROSS JOIN LATERAL unnest(h.unit_ids) AS uid"
+        " LEFT JOIN units u ON u.id = uid"
+        " WHERE h.event_id = :e AND h.status = 'active' AND (u.hold_id IS DISTINCT FROM h.id OR u.status <> 'held')",
+    ),
+    (
+        "unit claimed by two active holds",
+        "SELECT uid, array_agg(h.id) FROM holds h CROSS JOIN LATERAL unnest(h.unit_ids) AS uid"
+        " WHERE h.event_id = :e AND h.status = 'active' GROUP BY uid HAVING count(*) > 1",
+    ),
+    (
+        "sold unit without exactly one valid ticket",
+        "SELECT u.id, count(t.id) FROM units u"
+        " LEFT JOIN tickets t ON t.unit_id = u.id AND t.status = 'valid'"
+        " WHERE u.event_id = :e AND u.status = 'sold' GROUP BY u.id HAVING count(t.id) <> 1",
+    ),
+    (
+        "valid ticket on a unit that is not sold",
+        "SELECT t.id, t.unit_id, u.status FROM tickets t JOIN units u ON u.id = t.unit_id"
+        " WHERE t.event_id = :e AND t.status = 'valid' AND u.status <> 'sold'",
+    ),
+    (
+        "valid ticket in an order that is not confirmed",
+        "SELECT t.id, o.id, o.status FROM tickets t JOIN orders o ON o.id = t.order_id"
+        " WHERE t.event_id = :e AND t.status = 'valid' AND o.status <> 'confirmed'",
+    ),
+    (
+        "order without exactly one approved payment",
+        "SELECT o.id, p.status FROM orders o LEFT JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " WHERE o.event_id = :e AND (p.id IS NULL OR p.status <> 'approved' OR p.hold_id <> o.hold_id)",
+    ),
+    (
+        "approved payment without an order (a paid order was lost)",
+        "SELECT p.id, p.hold_id FROM payment_attempts p LEFT JOIN orders o ON o.payment_attempt_id = p.id"
+        " WHERE p.event_id = :e AND p.status = 'approved' AND o.id IS NULL",
+    ),
+    (
+        "charge approved at the gateway but never settled",
+        "SELECT p.id, g.reference FROM payment_attempts p JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        " WHERE p.event_id = :e AND g.outcome = 'approved' AND g.refunded_minor = 0 AND p.status <> 'approved'"
+        " AND p.status <> 'pending'",
+    ),
+    (
+        "converted hold without an order",
+        "SELECT h.id FROM holds h LEFT JOIN orders o ON o.hold_id = h.id"
+        " WHERE h.event_id = :e AND h.status = 'converted' AND o.id IS NULL",
+    ),
+    (
+        "offered waiting-list entry without exactly one live offer",
+        "SELECT w.id, count(h.id) FROM waitlist_entries w"
+        " LEFT JOIN holds h ON h.waitlist_entry_id = w.id AND h.status = 'active' AND h.kind = 'offer'"
+        " WHERE w.event_id = :e AND w.status = 'offered' GROUP BY w.id HAVING count(h.id) <> 1",
+    ),
+    (
+        "live offer whose waiting-list entry is not in the offered state",
+        "SELECT h.id, w.status FROM holds h LEFT JOIN waitlist_entries w ON w.id = h.waitlist_entry_id"
+        " WHERE h.event_id = :e AND h.kind = 'offer' AND h.status = 'active'"
+        " AND (w.id IS NULL OR w.status <> 'offered')",
+    ),
+    (
+        "freed unit left to the public while someone waits for its tier (queue jump possible)",
+        "SELECT u.tier_id, count(*) AS free_units, min(w.id) AS first_waiting FROM units u"
+        " JOIN events ev ON ev.id = u.event_id"
+        " JOIN waitlist_entries w ON w.event_id = u.event_id AND w.status = 'waiting'"
+        "  AND (w.tier_id IS NULL OR w.tier_id = u.tier_id)"
+        " WHERE u.event_id = :e AND u.status = 'available' AND ev.waitlist_partial_offers"
+        " GROUP BY u.tier_id",
+    ),
+]
+
+
+def check_event(session: Session, event_id: int) -> list[str]:
+    """Every violation of invariants 1 and 2 (and the order/offer links) for an event."""
+    violations: list[str] = []
+    for description, query in CHECKS:
+        rows = session.execute(text(query), {"e": event_id}).all()
+        for row in rows[:20]:
+            violations.append(f"{description}: {tuple(row)}")
+        if len(rows) > 20:
+            violations.append(f"{description}: … and {len(rows) - 20} more")
+    return violations

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("shop", __name__)
+
+from webapp.shop import views  # noqa: E402,F401
