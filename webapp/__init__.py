@@ -1,16 +1,20 @@
 """The ticket shop: an app factory, as in the Flask tutorial."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
 
-from config import Config
+from config import Config, database_url_from_env
 
 
 def create_app(overrides: dict[str, Any] | None = None, config_class: type = Config) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config_class)
+    # Read at creation, not import: a launcher may set them after importing config.
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config.get("SQLALCHEMY_DATABASE_URI") or database_url_from_env()
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
     if overrides:
         app.config.update(overrides)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):

@@ -1,0 +1,98 @@
+"""End-to-end fixtures: the app served by gunicorn, as in production, and
+Debian's Chromium driven by Playwright.
+
+The server and the sweep run as subprocesses against the same throwaway
+database as the rest of the suite; tests create their data with the factory.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
+
+ARTIFACTS = ROOT / "artifacts"
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/lib/chromium/chromium", "/usr/bin/chromium",
+                      shutil.which("chromium") or None):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("Chromium is missing: ./run-tests installs Debian's chromium package.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def live_server(app, database_url):
+    """gunicorn (2 gthread workers) plus the sweep, on 127.0.0.1."""
+    port = free_port()
+    env = dict(
+        os.environ, DATABASE_URL=database_url, SECRET_KEY="e2e-secret-key", FLASK_APP="wsgi.py",
+        RATELIMIT_ENABLED="0", GATEWAY_SLOW_SECONDS="2", LOG_LEVEL="WARNING",
+    )
+    log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "e2e-server.log", "w")
+    web = subprocess.Popen(gunicorn_command("127.0.0.1", port, workers=2, threads=4), cwd=ROOT, env=env,
+                           stdout=log, stderr=subprocess.STDOUT)
+    sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "0.5"], cwd=ROOT, env=env,
+                             stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until_healthy(base + "/healthz", timeout=30):
+            pytest.fail(f"live server did not start; see {ARTIFACTS / 'e2e-server.log'}")
+        yield base
+    finally:
+        for proc in (web, sweep):
+            proc.terminate()
+        for proc in (web, sweep):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server):
+    return live_server
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium_path(),
+        "args": [*browser_type_launch_args.get("args", []), "--disable-gpu", "--disable-quic",
+                 "--disable-dev-shm-usage"],
+    }
+
+
+@pytest.fixture
+def shot(page, request):
+    """Save a named screenshot under artifacts/screenshots/."""
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str, target=None, full_page: bool = True):
+        path = folder / f"{name}.png"
+        (target or page).screenshot(path=str(path), **({"full_page": full_page} if target is None else {}))
+        return path
+
+    return take

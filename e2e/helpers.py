@@ -1,0 +1,40 @@
+"""Steps a buyer takes, shared by the end-to-end tests."""
+from __future__ import annotations
+
+import itertools
+
+from playwright.sync_api import Page, expect
+
+from tests.factories import PASSWORD
+
+_seq = itertools.count(1)
+
+GOOD_CARD = "4242 4242 4242 4242"
+DECLINED_CARD = "4000 0000 0000 0002"
+
+
+def register(page: Page, name: str = "Erin Example") -> str:
+    email = f"e2e{next(_seq)}-{id(page)}@example.com"
+    page.goto("/register")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text(f"Welcome, {name}!")).to_be_visible()
+    return email
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def pay(page: Page, card: str, name: str = "Erin Example") -> None:
+    page.get_by_label("Name on card").fill(name)
+    page.get_by_label("Card number").fill(card)
+    page.get_by_label("Expiry (MM/YY)").fill("12/30")
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name="Pay").click()

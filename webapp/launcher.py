@@ -1,0 +1,191 @@
+"""Start the whole stack: `python -m webapp.launcher dev|serve`.
+
+`dev` is what `./run-app` runs: an embedded PostgreSQL (unless DATABASE_URL
+is set), migrations, demo data, gunicorn with several workers and the expiry
+sweep beside it. Ctrl-C (or SIGTERM) stops every piece and the embedded
+PostgreSQL with it.
+
+`serve` is the container entrypoint: wait for the database, migrate, then
+replace itself with gunicorn. The sweeper runs as its own container
+(`flask sweep`), so any number of app containers can be started.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVDATA = ROOT / ".devdata"
+
+
+def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "wsgi:app",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        # gthread: a slow card authorisation (seconds) must not block a whole worker.
+        "--worker-class", "gthread", "--threads", str(threads),
+        "--graceful-timeout", "10", "--timeout", "30",
+        "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
+        "--chdir", str(ROOT),
+        "--no-control-socket",
+    ]
+
+
+def wait_for_database(url: str, timeout: float = 60) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            print("waiting for the database…", flush=True)
+            time.sleep(1)
+
+
+def migrate_and_seed(seed: bool) -> None:
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.services import demo
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        if seed and not demo.has_data(db.session):
+            demo.seed(db.session)
+            db.session.commit()
+            print("Demo data created.", flush=True)
+        db.engine.dispose()
+
+
+def wait_until_healthy(url: str, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _secret_key() -> str:
+    path = DEVDATA / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def dev(args: argparse.Namespace) -> int:
+    from config import normalise_database_url
+    from webapp import embedded_pg
+
+    DEVDATA.mkdir(exist_ok=True)
+    # A normal exit on SIGTERM lets pgserver stop its PostgreSQL.
+    embedded_pg.exit_on_sigterm()
+    if os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = normalise_database_url(os.environ["DATABASE_URL"])
+        print("Using DATABASE_URL.", flush=True)
+    else:
+        server = embedded_pg.start(DEVDATA / "pg")
+        os.environ["DATABASE_URL"] = embedded_pg.create_database(embedded_pg.url_of(server), "tickets")
+        print(f"Embedded PostgreSQL running in {DEVDATA / 'pg'}.", flush=True)
+    os.environ.setdefault("SECRET_KEY", _secret_key())
+    os.environ.setdefault("FLASK_APP", "wsgi.py")
+    wait_for_database(os.environ["DATABASE_URL"])
+    migrate_and_seed(seed=not args.no_seed)
+
+    children = {
+        "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
+        "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
+    }
+    status = 0
+    try:
+        base = f"http://{args.host}:{args.port}"
+        if not wait_until_healthy(base + "/healthz"):
+            print("The app did not become healthy in time.", file=sys.stderr, flush=True)
+            status = 1
+        else:
+            from webapp.services.demo import DEMO_ADMIN, DEMO_BUYER
+
+            print(
+                f"\n  Ticketbooth is ready at {base}\n"
+                f"  Demo buyer: {DEMO_BUYER[0]} / {DEMO_BUYER[1]}\n"
+                f"  Demo admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
+                f"  Ctrl-C stops everything.\n",
+                flush=True,
+            )
+            while status == 0:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        print(f"{name} exited with {child.returncode}; stopping.", file=sys.stderr, flush=True)
+                        status = child.returncode or 1
+                time.sleep(0.5)
+    except (KeyboardInterrupt, SystemExit):
+        print("\nStopping…", flush=True)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return status
+
+
+def serve(args: argparse.Namespace) -> int:
+    from config import database_url_from_env
+
+    url = database_url_from_env()
+    if not url:
+        print("DATABASE_URL must be set.", file=sys.stderr)
+        return 2
+    os.environ["DATABASE_URL"] = url
+    wait_for_database(url, timeout=args.db_timeout)
+    migrate_and_seed(seed=os.environ.get("SEED_DEMO") == "1")
+    command = gunicorn_command(args.host, args.port, args.workers, args.threads)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m webapp.launcher")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    for name in ("dev", "serve"):
+        p = sub.add_parser(name)
+        p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1" if name == "dev" else "0.0.0.0"))
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        p.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", 3)))
+        p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
+        if name == "dev":
+            p.add_argument("--no-seed", action="store_true", help="Skip the demo data.")
+        else:
+            p.add_argument("--db-timeout", type=float, default=60)
+    args = parser.parse_args(argv)
+    return dev(args) if args.mode == "dev" else serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
