@@ -41,6 +41,7 @@ def configure(app: Flask) -> None:
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("werkzeug").setLevel("WARNING")
+    logging.getLogger("alembic.runtime.plugins").setLevel("WARNING")
     access = logging.getLogger("webapp.access")
 
     @app.before_request
