@@ -30,8 +30,24 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of the record.
+
+    gunicorn and test runners swap stderr; a handler bound to the old object
+    would write to a closed file.
+    """
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def configure(app: Flask) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"},
                       timestamp=False)
@@ -42,6 +58,7 @@ def configure(app: Flask) -> None:
     root.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("werkzeug").setLevel("WARNING")
     logging.getLogger("alembic.runtime.plugins").setLevel("WARNING")
+    logging.getLogger("pgserver").setLevel("WARNING")
     access = logging.getLogger("webapp.access")
 
     @app.before_request
