@@ -101,8 +101,11 @@ def dev(args: argparse.Namespace) -> int:
     from webapp import embedded_pg
 
     DEVDATA.mkdir(exist_ok=True)
-    # A normal exit on SIGTERM lets pgserver stop its PostgreSQL.
+    # A normal exit on SIGTERM lets pgserver stop its PostgreSQL. SIGINT is
+    # set explicitly: a shell starting us in the background may ignore it.
     embedded_pg.exit_on_sigterm()
+    signal.signal(signal.SIGHUP, signal.getsignal(signal.SIGTERM))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = normalise_database_url(os.environ["DATABASE_URL"])
         print("Using DATABASE_URL.", flush=True)
