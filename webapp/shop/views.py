@@ -1,22 +1,33 @@
-"""The buyer's pages: the event list, an event, its seat map or tier picker, reserve."""
+"""The buyer's pages: the event list, an event, its seat map or tier picker, reserve.
+
+The seat map is a real form of checkboxes. htmx adds to it: a summary that
+follows the selection, a live poller that greys out seats other buyers take
+(conditional GET on the event's inventory version: 304 while nothing moved),
+and a reserve that, when a seat was taken between click and reserve, answers
+409 with the map refreshed and the rest of the selection kept.
+"""
 from __future__ import annotations
 
 import logging
 from datetime import date
+from urllib.parse import urlencode
 
-from flask import abort, current_app, request, url_for
-from flask_login import current_user, login_required
+from flask import abort, current_app, make_response, request, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from webapp.extensions import db, limiter
-from webapp.htmx import redirect_to, render
+from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.services import catalog, inventory
-from webapp.services.errors import InvalidRequest
+from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken
 from webapp.shop import bp
 
 log = logging.getLogger(__name__)
 
 PUBLIC_STATUSES = (EventStatus.ON_SALE, EventStatus.CLOSED, EventStatus.CANCELLED)
+# How often an open map asks "anything changed?"; the README gives its cost.
+LIVE_POLL_SECONDS = 2
 
 
 def load_public_event(event_id: int) -> Event:
@@ -24,6 +35,10 @@ def load_public_event(event_id: int) -> Event:
     if event is None or (event.status == EventStatus.DRAFT and not getattr(current_user, "is_admin", False)):
         abort(404)
     return event
+
+
+def _user_id() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
 
 
 @bp.get("/")
@@ -40,33 +55,9 @@ def index():
     return render("shop/index.html", "shop/_event_list.html", cards=cards, q=q, date=on_raw)
 
 
-@bp.get("/events/<int:event_id>")
-def event_page(event_id: int):
-    event = load_public_event(event_id)
-    user_id = current_user.id if current_user.is_authenticated else None
-    tiers = catalog.tier_views(db.session, event)
-    sections = catalog.seat_map(db.session, event, user_id=user_id) if event.is_seated else []
-    return render("shop/event.html", "shop/_event_body.html", event=event, tiers=tiers, sections=sections)
-
-
-@bp.get("/events/<int:event_id>/seat-map")
-def seat_map(event_id: int):
-    event = load_public_event(event_id)
-    if not event.is_seated:
-        abort(404)
-    user_id = current_user.id if current_user.is_authenticated else None
-    tiers = catalog.tier_views(db.session, event)
-    sections = catalog.seat_map(db.session, event, user_id=user_id)
-    return render("shop/event.html", "shop/_seat_map.html", event=event, tiers=tiers, sections=sections)
-
-
-def _reserve_limit() -> str:
-    return current_app.config["RESERVE_RATE_LIMIT"]
-
-
-def _parse_quantities(form) -> dict[int, int]:
+def _parse_quantities(args) -> dict[int, int]:
     quantities: dict[int, int] = {}
-    for key, value in form.items():
+    for key, value in args.items():
         if key.startswith("qty-"):
             try:
                 tier_id, n = int(key[4:]), int(value or 0)
@@ -76,27 +67,162 @@ def _parse_quantities(form) -> dict[int, int]:
     return quantities
 
 
-def _parse_seat_ids(form) -> list[int]:
+def _parse_seat_ids(args) -> list[int]:
     try:
-        return [int(v) for v in form.getlist("seat")]
+        return [int(v) for v in args.getlist("seat")]
     except ValueError:
         raise InvalidRequest("Unknown seat.") from None
 
 
-@bp.post("/events/<int:event_id>/reserve")
-@login_required
-@limiter.limit(_reserve_limit, key_func=lambda: f"user:{current_user.get_id()}")
-def reserve(event_id: int):
+def _apply_step(quantities: dict[int, int], step: str | None) -> dict[int, int]:
+    """A stepper button sends `step=<tier id>:+1` or `:-1`."""
+    if step:
+        tier_raw, _, delta_raw = step.partition(":")
+        if tier_raw.isdigit() and delta_raw in ("+1", "-1"):
+            tier_id = int(tier_raw)
+            quantities = {**quantities, tier_id: quantities.get(tier_id, 0) + int(delta_raw)}
+    return quantities
+
+
+def _clamped(event: Event, tiers: list[catalog.TierView], quantities: dict[int, int]) -> dict[int, int]:
+    """Steppers never go below zero or past what is left."""
+    left = {tv.tier.id: tv.available for tv in tiers}
+    return {t: max(0, min(n, left.get(t, 0))) for t, n in quantities.items() if t in left}
+
+
+def event_context(event: Event, *, seats: list[int] | None = None, quantities: dict[int, int] | None = None,
+                  message: str | None = None) -> dict:
+    """Everything the event page and its partials draw, with the buyer's picks kept."""
+    user_id = _user_id()
+    tiers = catalog.tier_views(db.session, event)
+    ctx = dict(event=event, tiers=tiers, message=message, poll_seconds=LIVE_POLL_SECONDS,
+               hold=catalog.active_hold(db.session, event.id, user_id) if user_id else None)
+    if event.is_seated:
+        sections = catalog.seat_map(db.session, event, user_id=user_id)
+        free = {s.id for section in sections for _, row in section.rows for s in row if s.status == "available"}
+        picked = [s for s in (seats or []) if s in free]
+        ctx.update(sections=sections, selected=set(picked),
+                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
+                   live=live_tag(event.id, user_id))
+    else:
+        chosen = _clamped(event, tiers, quantities or {})
+        ctx.update(quantities=chosen, preview=catalog.preview_quantities(db.session, event, chosen))
+    return ctx
+
+
+@bp.get("/events/<int:event_id>")
+def event_page(event_id: int):
+    event = load_public_event(event_id)
+    ctx = event_context(event, seats=_parse_seat_ids(request.args),
+                        quantities=_apply_step(_parse_quantities(request.args), request.args.get("step")))
+    return render("shop/event.html", "shop/_event_body.html", **ctx)
+
+
+@bp.get("/events/<int:event_id>/seat-map")
+def seat_map(event_id: int):
+    event = load_public_event(event_id)
+    if not event.is_seated:
+        abort(404)
+    ctx = event_context(event, seats=_parse_seat_ids(request.args))
+    return render("shop/event.html", "shop/_seat_map.html", **ctx)
+
+
+@bp.get("/events/<int:event_id>/selection")
+def selection(event_id: int):
+    """The summary of the seats picked so far (seats, tiers, subtotal, limit)."""
+    event = load_public_event(event_id)
+    if not event.is_seated:
+        abort(404)
+    ctx = event_context(event, seats=_parse_seat_ids(request.args))
+    return render("shop/event.html", "shop/_summary.html", **ctx)
+
+
+@bp.get("/events/<int:event_id>/tickets")
+def tier_picker(event_id: int):
+    """The general-admission picker, after a stepper click or a typed quantity."""
     event = load_public_event(event_id)
     if event.is_seated:
-        hold = inventory.reserve_seats(
-            db.session, user_id=current_user.id, event_id=event.id, unit_ids=_parse_seat_ids(request.form)
-        )
+        abort(404)
+    quantities = _apply_step(_parse_quantities(request.args), request.args.get("step"))
+    return render("shop/event.html", "shop/_tier_picker.html", **event_context(event, quantities=quantities))
+
+
+def live_tag(event_id: int, user_id: int | None) -> str:
+    # Per buyer, because "held by you" differs; cheap, because the version is
+    # one indexed sum over a few clock rows.
+    return f'e{event_id}-v{inventory.inventory_version(db.session, event_id)}-u{user_id or 0}'
+
+
+@bp.get("/events/<int:event_id>/seat-status")
+@limiter.exempt
+def seat_status(event_id: int):
+    """Live seat states for open maps: 304 while the event's inventory is unchanged."""
+    if not is_partial_request():
+        # Without JavaScript the poller is a "refresh availability" button.
+        event = load_public_event(event_id)
+        if not event.is_seated:
+            abort(404)
+        return render("shop/event.html", "shop/_seat_status.html",
+                      **event_context(event, seats=_parse_seat_ids(request.args)))
+    tag = live_tag(event_id, _user_id())
+    if request.if_none_match.contains_weak(tag):
+        response = make_response("", 304)
     else:
-        hold = inventory.reserve_general(
-            db.session, user_id=current_user.id, event_id=event.id, quantities=_parse_quantities(request.form)
-        )
-    db.session.commit()
+        event = load_public_event(event_id)
+        if not event.is_seated:
+            abort(404)
+        states = catalog.seat_states(db.session, event, user_id=_user_id())
+        response = render("shop/event.html", "shop/_seat_status.html", event=event, states=states,
+                          live=tag, poll_seconds=LIVE_POLL_SECONDS)
+    response.set_etag(tag, weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.update(("HX-Request", "Cookie"))
+    return response
+
+
+def _reserve_limit() -> str:
+    return current_app.config["RESERVE_RATE_LIMIT"]
+
+
+def _reserve_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{request.remote_addr}"
+
+
+def _event_url_with_picks(event: Event, form) -> str:
+    picks = MultiDict((k, v) for k, v in form.items(multi=True) if k == "seat" or k.startswith("qty-"))
+    query = urlencode(list(picks.items(multi=True)))
+    return url_for("shop.event_page", event_id=event.id) + (f"?{query}" if query else "")
+
+
+@bp.post("/events/<int:event_id>/reserve")
+@limiter.limit(_reserve_limit, key_func=_reserve_key)
+def reserve(event_id: int):
+    event = load_public_event(event_id)
+    if not current_user.is_authenticated:
+        # Log in first, then come back to the same picks.
+        return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
+    partial = "shop/_seat_map.html" if event.is_seated else "shop/_tier_picker.html"
+    try:
+        if event.is_seated:
+            hold = inventory.reserve_seats(
+                db.session, user_id=current_user.id, event_id=event.id, unit_ids=_parse_seat_ids(request.form)
+            )
+        else:
+            hold = inventory.reserve_general(
+                db.session, user_id=current_user.id, event_id=event.id, quantities=_parse_quantities(request.form)
+            )
+        db.session.commit()
+    except SeatsTaken as lost:
+        # The race is lost for these seats only: refresh the map, keep the rest.
+        db.session.rollback()
+        log.info("hold.lost_race", extra={"event_id": event.id, "user_id": current_user.id, "units": lost.unit_ids})
+        keep = [s for s in _parse_seat_ids(request.form) if s not in set(lost.unit_ids)]
+        ctx = event_context(event, seats=keep, message=lost.message)
+        return render("shop/event.html", partial, status=409, **ctx)
+    except NotEnoughLeft as short:
+        db.session.rollback()
+        ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message)
+        return render("shop/event.html", partial, status=409, **ctx)
     log.info("hold.created", extra={"event_id": event.id, "user_id": current_user.id, "hold_id": hold.id,
                                      "units": len(hold.unit_ids)})
     return redirect_to(url_for("checkout.hold_page", hold_id=hold.id))

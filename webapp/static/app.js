@@ -1,8 +1,9 @@
-// Small behaviours htmx does not cover. The server stays the authority:
-// the countdown ticks locally between its polls of /holds/<id>/countdown.
+// Small behaviours htmx does not cover. The server stays the authority for
+// seat states and for the time left on a hold; this only draws its answers.
 (function () {
   "use strict";
 
+  // ---- Hold countdown: ticks locally between polls of /holds/<id>/countdown.
   function tick() {
     document.querySelectorAll("#countdown[data-seconds-left]").forEach(function (el) {
       var left = parseInt(el.dataset.secondsLeft, 10);
@@ -15,9 +16,120 @@
       if (bar) bar.value = left;
       if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
         // Ask the server for its verdict the moment time runs out.
-        window.htmx.ajax("GET", el.getAttribute("hx-get"), { target: el, swap: "outerHTML" });
+        window.htmx.ajax("GET", el.getAttribute("hx-get"), { source: el, target: el, swap: "outerHTML" });
       }
     });
   }
   setInterval(tick, 1000);
+
+  // ---- Live seat states, carried by the #seat-live poller's answer.
+  var WORDS = { available: "available", taken: "unavailable", blocked: "not for sale", mine: "held by you" };
+  var STATES = Object.keys(WORDS);
+
+  function idSet(el, name) {
+    return new Set((el.getAttribute(name) || "").split(" ").filter(Boolean));
+  }
+
+  function applySeatStates(live) {
+    var map = document.getElementById("seat-map");
+    if (!map || !live.hasAttribute("data-taken")) return;
+    var taken = idSet(live, "data-taken"), blocked = idSet(live, "data-blocked"), mine = idSet(live, "data-mine");
+    var lost = [];
+    map.querySelectorAll('input[name="seat"]').forEach(function (box) {
+      var status = mine.has(box.value) ? "mine" : blocked.has(box.value) ? "blocked"
+        : taken.has(box.value) ? "taken" : "available";
+      var seat = box.closest(".seat");
+      if (seat.classList.contains(status)) return;
+      if (status !== "available" && box.checked) {
+        box.checked = false;
+        lost.push(box.dataset.name);
+      }
+      box.disabled = status !== "available";
+      STATES.forEach(function (s) { seat.classList.toggle(s, s === status); });
+      box.setAttribute("aria-label", box.dataset.name + ", " + WORDS[status]);
+    });
+    if (lost.length) {
+      var note = document.getElementById("seat-map-message");
+      if (note) {
+        note.innerHTML = "";
+        var alert = document.createElement("div");
+        alert.className = "alert alert-error";
+        alert.setAttribute("role", "alert");
+        alert.textContent = "Just taken by another buyer: " + lost.join("; ") + ". We removed it from your selection.";
+        note.appendChild(alert);
+      }
+      // The summary follows the selection through the form's own htmx trigger.
+      map.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    initRoving(map);
+  }
+
+  // ---- Keyboard: the map is one tab stop; arrow keys move between free seats
+  // by their place in the hall, Space picks (native checkbox behaviour).
+  function seatsOf(map) {
+    return Array.prototype.slice.call(map.querySelectorAll('input[name="seat"]:not(:disabled)'));
+  }
+
+  function initRoving(map) {
+    var seats = seatsOf(map);
+    if (!seats.length) return;
+    var current = seats.filter(function (s) { return s.tabIndex === 0; })[0];
+    var all = map.querySelectorAll('input[name="seat"]');
+    all.forEach(function (s) { s.tabIndex = -1; });
+    current = current && !current.disabled ? current : (seats.filter(function (s) { return s.checked; })[0] || seats[0]);
+    current.tabIndex = 0;
+  }
+
+  function pos(box) {
+    return { x: parseInt(box.dataset.x, 10), y: parseInt(box.dataset.y, 10) };
+  }
+
+  function nextSeat(map, from, key) {
+    var here = pos(from), best = null, bestScore = Infinity;
+    seatsOf(map).forEach(function (box) {
+      if (box === from) return;
+      var p = pos(box), dx = p.x - here.x, dy = p.y - here.y, score;
+      if (key === "ArrowRight" && dy === 0 && dx > 0) score = dx;
+      else if (key === "ArrowLeft" && dy === 0 && dx < 0) score = -dx;
+      else if (key === "ArrowDown" && dy > 0) score = dy * 1000 + Math.abs(dx);
+      else if (key === "ArrowUp" && dy < 0) score = -dy * 1000 + Math.abs(dx);
+      else if (key === "Home" && dy === 0 && dx < 0) score = dx;
+      else if (key === "End" && dy === 0 && dx > 0) score = -dx;
+      else return;
+      if (score < bestScore) { best = box; bestScore = score; }
+    });
+    return best;
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var box = e.target;
+    if (!(box instanceof HTMLInputElement) || box.name !== "seat") return;
+    if (["ArrowRight", "ArrowLeft", "ArrowUp", "ArrowDown", "Home", "End"].indexOf(e.key) < 0) return;
+    var map = box.closest("#seat-map");
+    var target = map && nextSeat(map, box, e.key);
+    e.preventDefault();
+    if (!target) return;
+    box.tabIndex = -1;
+    target.tabIndex = 0;
+    target.focus();
+  });
+
+  document.addEventListener("focusin", function (e) {
+    var box = e.target;
+    if (box instanceof HTMLInputElement && box.name === "seat" && box.tabIndex !== 0) {
+      var map = box.closest("#seat-map");
+      if (map) map.querySelectorAll('input[name="seat"]').forEach(function (s) { s.tabIndex = s === box ? 0 : -1; });
+    }
+  });
+
+  function onLoad(elt) {
+    var live = elt.id === "seat-live" ? elt : elt.querySelector && elt.querySelector("#seat-live");
+    if (live) applySeatStates(live);
+    var map = elt.id === "seat-map" ? elt : elt.querySelector && elt.querySelector("#seat-map");
+    if (map) initRoving(map);
+  }
+
+  // htmx (loaded just before this file) reports the first page load too.
+  if (window.htmx) window.htmx.onLoad(onLoad);
+  else document.addEventListener("DOMContentLoaded", function () { onLoad(document.body); });
 })();
