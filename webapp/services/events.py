@@ -73,16 +73,26 @@ class SectionSpec:
     first_row_label: str = "A"
 
 
-def generate_section(session: Session, event: Event, spec: SectionSpec) -> int:
-    """Create one seat unit per position in the section; returns the count."""
+def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
+    """Every seat of the section with its tier and position, nothing written.
+
+    The layout editor's preview draws exactly what `generate_section` creates.
+    """
     labels = row_labels(spec.rows, spec.first_row_label)
-    by_tier: dict[int, tuple[Tier, list[dict]]] = {}
+    seats: list[tuple[Tier, dict]] = []
     for r, label in enumerate(labels):
         tier = next((t for lo, hi, t in spec.tier_by_rows if lo <= r <= hi), spec.tier_by_rows[-1][2])
-        seats = by_tier.setdefault(tier.id, (tier, []))[1]
         for s in range(spec.seats_per_row):
-            seats.append(dict(section=spec.name, row_label=label, seat_number=s + 1,
-                              pos_x=spec.origin_x + s, pos_y=spec.origin_y + r))
+            seats.append((tier, dict(section=spec.name, row_label=label, seat_number=s + 1,
+                                     pos_x=spec.origin_x + s, pos_y=spec.origin_y + r)))
+    return seats
+
+
+def generate_section(session: Session, event: Event, spec: SectionSpec) -> int:
+    """Create one seat unit per position in the section; returns the count."""
+    by_tier: dict[int, tuple[Tier, list[dict]]] = {}
+    for tier, seat in plan_section(spec):
+        by_tier.setdefault(tier.id, (tier, []))[1].append(seat)
     total = 0
     for tier, seats in by_tier.values():
         inventory.create_units_for_tier(session, tier, seats)

@@ -1,0 +1,58 @@
+"""Orders as admins see them: search, one order in full, cancel or refund."""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from webapp.models import Order, PaymentAttempt, Ticket, User
+from webapp.services import audit, checkout
+from webapp.services.errors import NotFound
+from webapp.services.gateway import PaymentGateway
+
+RESULTS = 50
+
+
+def search_orders(session: Session, q: str = "", *, event_id: int | None = None) -> list[Order]:
+    """Orders whose buyer's e-mail contains `q`, or that hold the ticket with code `q`; newest first."""
+    query = (
+        select(Order).join(User, User.id == Order.user_id)
+        .options(joinedload(Order.user), joinedload(Order.event), selectinload(Order.tickets))
+        .order_by(Order.id.desc()).limit(RESULTS)
+    )
+    if event_id is not None:
+        query = query.where(Order.event_id == event_id)
+    q = q.strip()
+    if q:
+        by_code = select(Ticket.order_id).where(Ticket.code == q).scalar_subquery()
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions = [User.email.like(f"%{escaped}%", escape="\\"), Order.id == by_code]
+        if q.lstrip("#").isdigit():
+            conditions.append(Order.id == int(q.lstrip("#")))
+        query = query.where(or_(*conditions))
+    return list(session.scalars(query).unique().all())
+
+
+def get_order(session: Session, order_id: int) -> Order:
+    order = session.scalars(
+        select(Order).where(Order.id == order_id)
+        .options(joinedload(Order.user), joinedload(Order.event),
+                 selectinload(Order.tickets).joinedload(Ticket.unit), selectinload(Order.tickets).joinedload(Ticket.tier))
+    ).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def payment_of(session: Session, order: Order) -> PaymentAttempt | None:
+    return session.get(PaymentAttempt, order.payment_attempt_id)
+
+
+def cancel_order(session: Session, gateway: PaymentGateway, *, actor_id: int, order_id: int, reason: str,
+                 refund: bool) -> Order:
+    """Cancel (optionally refunding) on the buyer's behalf; the units go to the waiting list first."""
+    order = checkout.cancel_order(session, gateway, order_id=order_id, user_id=None,
+                                  reason=reason[:200], refund=refund)
+    audit.record(session, actor_id=actor_id, action="order.refund" if refund else "order.cancel", entity="order",
+                 entity_id=order.id, event_id=order.event_id, before={"status": "confirmed"},
+                 after={"status": order.status.value, "reason": reason[:200], "amount_minor": order.total_minor})
+    return order

@@ -1,0 +1,135 @@
+"""Read-only figures for the admin pages: the live dashboard, sales over time, the layout map.
+
+Every count is computed from the rows themselves (units, orders, tickets,
+waiting-list entries), never kept as a second source of truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from webapp.models import Event, Tier
+from webapp.services import inventory
+from webapp.services.catalog import SeatView, SectionView
+
+
+@dataclass(frozen=True)
+class TierLine:
+    tier: Tier
+    counts: inventory.TierCounts
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    tiers: list[TierLine]
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    blocked: int
+    waiting_people: int
+    waiting_tickets: int
+    offers_live: int
+    orders: int
+    revenue_minor: int
+    refunded_minor: int
+    checked_in: int
+    currency: str
+
+
+def dashboard(session: Session, event: Event) -> Dashboard:
+    counts = inventory.tier_counts(session, event.id)
+    lines = [TierLine(t, counts[t.id]) for t in event.tiers if t.id in counts]
+    figures = session.execute(
+        text(
+            "SELECT"
+            " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'waiting') AS waiting_people,"
+            " (SELECT coalesce(sum(quantity), 0) FROM waitlist_entries WHERE event_id = :e AND status = 'waiting')"
+            "   AS waiting_tickets,"
+            " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered') AS offers_live,"
+            " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed') AS orders,"
+            " (SELECT coalesce(sum(total_minor), 0) FROM orders WHERE event_id = :e AND status = 'confirmed')"
+            "   AS revenue,"
+            " (SELECT coalesce(sum(total_minor), 0) FROM orders WHERE event_id = :e AND status = 'refunded')"
+            "   AS refunded,"
+            " (SELECT count(*) FROM tickets WHERE event_id = :e AND status = 'valid' AND checked_in_at IS NOT NULL)"
+            "   AS checked_in"
+        ),
+        {"e": event.id},
+    ).one()
+    return Dashboard(
+        tiers=lines,
+        capacity=sum(c.counts.capacity for c in lines),
+        available=sum(c.counts.available for c in lines),
+        held=sum(c.counts.held for c in lines),
+        sold=sum(c.counts.sold for c in lines),
+        blocked=sum(c.counts.blocked for c in lines),
+        waiting_people=figures.waiting_people,
+        waiting_tickets=figures.waiting_tickets,
+        offers_live=figures.offers_live,
+        orders=figures.orders,
+        revenue_minor=figures.revenue,
+        refunded_minor=figures.refunded,
+        checked_in=figures.checked_in,
+        currency=event.tiers[0].currency if event.tiers else "EUR",
+    )
+
+
+@dataclass(frozen=True)
+class SalesPoint:
+    bucket: datetime
+    tickets: int
+    revenue_minor: int
+
+
+def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]]:
+    """Valid tickets sold per hour, day or week (by span), gaps filled with zeros."""
+    span = session.execute(
+        text("SELECT min(created_at) AS first, now() AS now FROM orders WHERE event_id = :e"), {"e": event_id}
+    ).one()
+    if span.first is None:
+        return "hour", []
+    hours = (span.now - span.first).total_seconds() / 3600
+    unit = "hour" if hours <= 48 else "day" if hours <= 24 * 120 else "week"
+    rows = session.execute(
+        text(
+            "WITH s AS (SELECT date_trunc(:u, o.created_at) AS b, count(t.id) AS n, coalesce(sum(t.price_minor), 0) AS r"
+            "  FROM orders o JOIN tickets t ON t.order_id = o.id AND t.status = 'valid'"
+            "  WHERE o.event_id = :e GROUP BY 1)"
+            " SELECT g.b, coalesce(s.n, 0) AS n, coalesce(s.r, 0) AS r"
+            " FROM generate_series(date_trunc(:u, CAST(:first AS timestamptz)), date_trunc(:u, now()),"
+            "   CAST('1 ' || :u AS interval)) AS g(b)"
+            " LEFT JOIN s ON s.b = g.b ORDER BY g.b"
+        ),
+        {"e": event_id, "u": unit, "first": span.first},
+    ).all()
+    return unit, [SalesPoint(r.b, r.n, r.r) for r in rows]
+
+
+def seat_layout(session: Session, event: Event, planned: list[tuple[Tier, dict]] | None = None) -> list[SectionView]:
+    """The seat map as admins see it: the true status of every seat, plus planned seats marked `new`."""
+    rows = session.execute(
+        text(
+            "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
+            " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+        ),
+        {"e": event.id},
+    ).all()
+    seats = [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
+             for r in rows]
+    for tier, s in planned or []:
+        seats.append(SeatView(0, tier.id, s["section"], s["row_label"], s["seat_number"], s["pos_x"], s["pos_y"],
+                              "new"))
+    by_section: dict[str, dict[str, list[SeatView]]] = {}
+    for seat in seats:
+        by_section.setdefault(seat.section, {}).setdefault(seat.row_label, []).append(seat)
+    sections = []
+    for name, by_row in by_section.items():
+        flat = [s for row in by_row.values() for s in row]
+        min_x, min_y = min(s.x for s in flat), min(s.y for s in flat)
+        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(s.x for s in flat) - min_x + 1))
+    sections.sort(key=lambda s: (s.min_y, s.min_x))
+    return sections
