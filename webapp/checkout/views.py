@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 
 from flask import abort, current_app, flash, render_template, url_for
@@ -11,8 +12,8 @@ from sqlalchemy import select, text
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
 from webapp.extensions import db
-from webapp.htmx import redirect_to, render
-from webapp.models import Hold, HoldStatus, Order, PaymentAttempt, Unit
+from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.models import Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit
 from webapp.services import checkout, inventory
 from webapp.services.errors import PaymentDeclined, PaymentInProgress
 from webapp.services.gateway import SimulatedGateway
@@ -37,7 +38,9 @@ def load_own_hold(hold_id: int) -> Hold:
 
 
 def seconds_left(hold: Hold) -> int:
-    return max(0, int(db.session.execute(
+    """Whole seconds until the hold runs out, by the database clock (rounded up:
+    the page must never call a hold expired that the server would still honour)."""
+    return max(0, math.ceil(db.session.execute(
         text("SELECT extract(epoch FROM expires_at - now()) FROM holds WHERE id = :h"), {"h": hold.id}
     ).scalar_one()))
 
@@ -47,15 +50,23 @@ def hold_context(hold: Hold, form: CardForm | None = None, declined: str | None 
     tiers = {t.id: t for t in hold.event.tiers}
     if form is None:
         form = CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24))
-    last_decline = db.session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.hold_id == hold.id, PaymentAttempt.status == "declined")
-        .order_by(PaymentAttempt.id.desc())
-    ).first()
+    attempts = db.session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.hold_id == hold.id).order_by(PaymentAttempt.id.desc())
+    ).all()
+    left = seconds_left(hold) if hold.status == HoldStatus.ACTIVE else 0
+    pending = any(a.status == PaymentStatus.PENDING for a in attempts)
+    # Ran out, swept or not: the server decides, and a payment in flight
+    # keeps its hold (the sweep leaves it to that payment).
+    expired = not pending and (hold.status == HoldStatus.EXPIRED or (hold.status == HoldStatus.ACTIVE and left == 0))
+    last_decline = next((a for a in attempts if a.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED)), None)
+    quantities: dict[int, int] = {}
+    for unit in units:
+        quantities[unit.tier_id] = quantities.get(unit.tier_id, 0) + 1
     return dict(
-        hold=hold, event=hold.event, units=units, tiers=tiers, form=form,
-        seconds_left=seconds_left(hold) if hold.status == HoldStatus.ACTIVE else 0,
-        total_seconds=int(float(hold.event.hold_minutes) * 60), declined=declined,
-        last_decline=last_decline,
+        hold=hold, event=hold.event, units=units, tiers=tiers, form=form, seconds_left=left,
+        total_seconds=max(1, round(float(hold.event.hold_minutes) * 60)), declined=declined,
+        last_decline=last_decline, payment_pending=pending, expired=expired,
+        seated=any(u.seat_number is not None for u in units), quantities=quantities,
     )
 
 
@@ -78,9 +89,21 @@ def hold_page(hold_id: int):
 @bp.get("/holds/<int:hold_id>/countdown")
 @login_required
 def hold_countdown(hold_id: int):
-    """The server's word on time left, polled by the countdown."""
+    """The server's word on time left, polled by the countdown.
+
+    Once the hold can no longer be paid as it is (ran out, released, paid in
+    another tab), the whole hold panel is redrawn to say so.
+    """
     hold = load_own_hold(hold_id)
+    if hold.status == HoldStatus.CONVERTED and (done := _order_redirect(hold)):
+        return done
     ctx = hold_context(hold)
+    if ctx["expired"] or hold.status != HoldStatus.ACTIVE:
+        response = render("checkout/hold.html", "checkout/_hold.html", **ctx)
+        if is_partial_request():
+            response.headers["HX-Retarget"] = "#hold"
+            response.headers["HX-Reswap"] = "innerHTML"
+        return response
     return render("checkout/hold.html", "checkout/_countdown.html", **ctx)
 
 
@@ -104,11 +127,13 @@ def pay(hold_id: int):
         return render("checkout/hold.html", "checkout/_hold.html", status=402,
                       **hold_context(hold, fresh, declined=declined.message))
     except PaymentInProgress:
+        # A double click or a second tab: one checkout per hold. Show the one
+        # in flight; the panel follows it to the order (or the decline).
         db.session.rollback()
         hold = load_own_hold(hold_id)
         if done := _order_redirect(hold):
             return done
-        raise
+        return render("checkout/hold.html", "checkout/_hold.html", status=409, **hold_context(hold))
     flash("Payment approved. Your tickets are ready.", "success")
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
 
