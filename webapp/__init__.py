@@ -86,10 +86,12 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.checkout import bp as checkout_bp
     from webapp.health import bp as health_bp
     from webapp.shop import bp as shop_bp
+    from webapp.waitlist import bp as waitlist_bp
 
     app.register_blueprint(shop_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(waitlist_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(health_bp)

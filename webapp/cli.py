@@ -21,6 +21,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(check_invariants)
     app.cli.add_command(create_admin)
 
+    from webapp.outbox_cli import outbox_command
+
+    app.cli.add_command(outbox_command)
+
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when events already exist.")
@@ -40,7 +44,7 @@ def seed_demo(if_empty: bool) -> None:
 def sweep_once(batch: int = 200) -> tuple[int, int]:
     """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
     from webapp.checkout.views import payment_gateway
-    from webapp.services import checkout, inventory
+    from webapp.services import checkout, inventory, waitlist
 
     expired = 0
     while True:
@@ -53,6 +57,12 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
         db.session, payment_gateway(), older_than_seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]
     )
     db.session.commit()
+    # Safety net: a unit left free while someone who fits waits (a join that
+    # raced a release) is offered here, within one pass.
+    stranded = waitlist.offer_stranded_units(db.session)
+    db.session.commit()
+    if stranded:
+        log.info("sweep.stranded_offers", extra={"offers": stranded})
     return expired, settled
 
 

@@ -403,6 +403,7 @@ class WaitlistEntry(db.Model):
 
     user: Mapped[User] = relationship()
     tier: Mapped[Tier | None] = relationship()
+    event: Mapped[Event] = relationship()
 
     __table_args__ = (
         CheckConstraint("quantity BETWEEN 1 AND 50", name="quantity_range"),
@@ -412,6 +413,8 @@ class WaitlistEntry(db.Model):
             postgresql_where=text("status IN ('waiting', 'offered')"),
         ),
         Index("ix_waitlist_line", "event_id", "id", postgresql_where=text("status = 'waiting'")),
+        # "My waiting lists" and the offer banner look entries up by person.
+        Index("ix_waitlist_user", "user_id", "id"),
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import (
     Hold,
+    HoldKind,
     HoldStatus,
     Order,
     OrderStatus,
@@ -114,6 +115,9 @@ def _take_units_again(session: Session, hold: Hold) -> None:
     hold.ended_at = None
     hold.end_reason = None
     hold.expires_at = inventory._hold_expiry_sql(hold.event.hold_minutes)
+    # An offer that ran out is no longer an offer: its entry has lapsed and
+    # nobody waits for these units, so it is paid like any late basket.
+    hold.kind = HoldKind.PURCHASE
     session.flush()
     inventory._mark_held(session, hold)
 

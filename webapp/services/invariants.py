@@ -91,6 +91,29 @@ CHECKS: list[tuple[str, str]] = [
         " WHERE u.event_id = :e AND u.status = 'available' AND ev.waitlist_partial_offers"
         " GROUP BY u.tier_id",
     ),
+    (
+        # The strict rule (see waitlist.py): an entry first in line for all
+        # its tiers must have been offered once enough units are free there.
+        "waiting entry first in line with enough free units, but no offer",
+        "SELECT w.id, w.quantity, count(u.id) AS free_units FROM waitlist_entries w"
+        " JOIN units u ON u.event_id = w.event_id AND u.status = 'available'"
+        "  AND (w.tier_id IS NULL OR u.tier_id = w.tier_id)"
+        " WHERE w.event_id = :e AND w.status = 'waiting' AND NOT EXISTS ("
+        "  SELECT 1 FROM waitlist_entries x WHERE x.event_id = w.event_id AND x.status = 'waiting'"
+        "  AND x.id < w.id AND (x.tier_id IS NULL OR w.tier_id IS NULL OR x.tier_id = w.tier_id))"
+        " GROUP BY w.id, w.quantity HAVING count(u.id) >= w.quantity",
+    ),
+    (
+        "offer for more tickets than its waiting-list entry asked for",
+        "SELECT h.id, cardinality(h.unit_ids), w.quantity FROM holds h JOIN waitlist_entries w"
+        " ON w.id = h.waitlist_entry_id WHERE h.event_id = :e AND h.kind = 'offer'"
+        " AND cardinality(h.unit_ids) > w.quantity",
+    ),
+    (
+        "person with two live places in the same line",
+        "SELECT user_id, count(*) FROM waitlist_entries WHERE event_id = :e AND status IN ('waiting', 'offered')"
+        " GROUP BY user_id HAVING count(*) > 1",
+    ),
 ]
 
 

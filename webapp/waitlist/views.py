@@ -1,0 +1,117 @@
+"""Join a sold-out event's line, watch your place, accept or decline an offer.
+
+Accepting is the normal checkout: an offer is a hold, paid on its hold page.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from webapp.extensions import db
+from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.models import Event, EventStatus
+from webapp.services import waitlist
+from webapp.services.errors import InvalidRequest
+from webapp.waitlist import bp
+
+log = logging.getLogger(__name__)
+
+
+def load_event(event_id: int) -> Event:
+    event = db.session.get(Event, event_id)
+    if event is None or event.status == EventStatus.DRAFT:
+        abort(404)
+    return event
+
+
+def _user_id() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
+
+
+def panel_for(event: Event) -> waitlist.BuyerPanel:
+    return waitlist.buyer_panel(db.session, event, _user_id())
+
+
+@bp.app_context_processor
+def waitlist_helpers():
+    """`waitlist_panel(event)` for the event page, `waitlist_offers()` for the banner.
+
+    Callables, so a page that does not show them costs no query.
+    """
+    def offers():
+        if not current_user.is_authenticated:
+            return []
+        return waitlist.live_offers(db.session, current_user.id)
+
+    return {"waitlist_panel": panel_for, "waitlist_offers": offers}
+
+
+@bp.get("/events/<int:event_id>/waitlist")
+def panel(event_id: int):
+    """The event's line as the buyer sees it; polled while they wait."""
+    event = load_event(event_id)
+    return render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event))
+
+
+def _parse_join(form) -> tuple[int | None, int]:
+    tier_raw = form.get("tier", "any").strip()
+    try:
+        tier_id = None if tier_raw in ("", "any") else int(tier_raw)
+        quantity = int(form.get("quantity", "1"))
+    except ValueError:
+        raise InvalidRequest("Choose a ticket type and a whole number of tickets.") from None
+    return tier_id, quantity
+
+
+@bp.post("/events/<int:event_id>/waitlist")
+@login_required
+def join(event_id: int):
+    event = load_event(event_id)
+    tier_id, quantity = _parse_join(request.form)
+    entry = waitlist.join(db.session, user_id=current_user.id, event_id=event.id, tier_id=tier_id, quantity=quantity)
+    db.session.commit()
+    log.info("waitlist.joined", extra={"event_id": event.id, "user_id": current_user.id, "entry_id": entry.id,
+                                        "quantity": quantity})
+    if is_partial_request():
+        return render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
+                      notice="You are on the waiting list.")
+    flash("You are on the waiting list. We will hold tickets for you as soon as some come free.", "success")
+    return redirect(url_for("shop.event_page", event_id=event.id), 303)
+
+
+def _back(event_id: int):
+    """Where a leave or decline returns to: the event, or the buyer's list."""
+    if request.form.get("back") == "event":
+        return redirect_to(url_for("shop.event_page", event_id=event_id))
+    return redirect_to(url_for("waitlist.mine"))
+
+
+@bp.post("/waitlist/<int:entry_id>/leave")
+@login_required
+def leave(entry_id: int):
+    entry = waitlist.leave(db.session, entry_id=entry_id, user_id=current_user.id)
+    db.session.commit()
+    log.info("waitlist.left", extra={"event_id": entry.event_id, "user_id": current_user.id, "entry_id": entry_id})
+    flash("You have left the waiting list.", "info")
+    return _back(entry.event_id)
+
+
+@bp.post("/waitlist/<int:entry_id>/decline")
+@login_required
+def decline(entry_id: int):
+    entry = waitlist.decline(db.session, entry_id=entry_id, user_id=current_user.id)
+    db.session.commit()
+    log.info("waitlist.declined", extra={"event_id": entry.event_id, "user_id": current_user.id,
+                                          "entry_id": entry_id})
+    flash("You declined the offer; the tickets went to the next person in line.", "info")
+    return _back(entry.event_id)
+
+
+@bp.get("/waitlists")
+@login_required
+def mine():
+    """The buyer's waiting lists: places, offers, and recent outcomes; polled while waiting."""
+    entries = waitlist.my_entries(db.session, current_user.id)
+    return render("waitlist/mine.html", "waitlist/_mine.html", entries=entries)
