@@ -13,7 +13,7 @@ from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit
+from webapp.models import Hold, HoldKind, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit
 from webapp.services import checkout, inventory
 from webapp.services.errors import PaymentDeclined, PaymentInProgress
 from webapp.services.gateway import SimulatedGateway
@@ -64,7 +64,8 @@ def hold_context(hold: Hold, form: CardForm | None = None, declined: str | None 
         quantities[unit.tier_id] = quantities.get(unit.tier_id, 0) + 1
     return dict(
         hold=hold, event=hold.event, units=units, tiers=tiers, form=form, seconds_left=left,
-        total_seconds=max(1, round(float(hold.event.hold_minutes) * 60)), declined=declined,
+        total_seconds=max(1, round(float(hold.event.offer_hours) * 3600 if hold.kind == HoldKind.OFFER
+                                   else float(hold.event.hold_minutes) * 60)), declined=declined,
         last_decline=last_decline, payment_pending=pending, expired=expired,
         seated=any(u.seat_number is not None for u in units), quantities=quantities,
     )

@@ -11,7 +11,12 @@
       left -= 1;
       el.dataset.secondsLeft = String(left);
       var label = el.querySelector(".time-left");
-      if (label) label.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      if (label) {
+        // Waiting-list offers last hours, baskets minutes: h:mm:ss or m:ss.
+        var mm = String(Math.floor(left / 60) % 60), ss = String(left % 60).padStart(2, "0");
+        label.textContent = left >= 3600 ? Math.floor(left / 3600) + ":" + mm.padStart(2, "0") + ":" + ss
+                                         : Math.floor(left / 60) + ":" + ss;
+      }
       var bar = el.querySelector("progress");
       if (bar) bar.value = left;
       if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
