@@ -1,5 +1,6 @@
 """The waiting list in a real browser: a sold-out event, a place in line, a
 cancel, and the offer arriving on the waiting buyer's open page."""
+import os
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -10,9 +11,11 @@ README_SHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 def readme_shot(page: Page, name: str) -> None:
-    """A small, viewport-sized screenshot for the README."""
-    README_SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(README_SHOTS / f"{name}.png"))
+    """A small, viewport-sized screenshot for the README (committed, so only
+    rewritten on request: UPDATE_README_SCREENSHOTS=1)."""
+    if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
+        README_SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(README_SHOTS / f"{name}.png"))
 
 
 def test_sold_out_join_line_then_offer_on_cancel_and_buy(page: Page, browser, base_url, factory, shot):

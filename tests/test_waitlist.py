@@ -414,3 +414,39 @@ def test_checker_catches_a_set_aside_unit_that_should_have_been_offered(session,
     session.commit()
     assert status_of(session, entry) == WaitlistStatus.OFFERED
     assert check_event(session, event.id) == []
+
+
+def test_outbox_command_prints_the_offer_mail_and_marks_it_sent(app, session, factory, gateway):
+    event, orders = sold_out_event(session, factory, gateway, 1)
+    person = factory.user()
+    join(session, person, event)
+    cancel(session, gateway, orders[0])
+    runner = app.test_cli_runner()
+
+    kept = runner.invoke(args=["outbox", "--keep"])
+    assert kept.exit_code == 0, kept.output
+    assert f"To: {person.email}" in kept.output and "1 message(s) shown" in kept.output
+    sent = runner.invoke(args=["outbox"])
+    assert f"Subject: Tickets are waiting for you: {event.title}" in sent.output
+    offer = session.scalars(select(Hold).where(Hold.kind == HoldKind.OFFER)).one()
+    # The link in the mail is the app's own route to the offer's hold page.
+    assert f"/holds/{offer.id}" in sent.output and "1 message(s) sent" in sent.output
+    assert "0 message(s) sent" in runner.invoke(args=["outbox"]).output
+
+
+def test_sweep_pass_offers_units_left_free_by_a_join_racing_a_release(app, session, factory, gateway):
+    event, orders = sold_out_event(session, factory, gateway, 1)
+    person = factory.user()
+    # The race, replayed in order: the release ran while the join was not yet
+    # committed (so it saw nobody waiting); the join's own look at free units
+    # ran before the release committed. Both committed: a free unit, a waiting entry.
+    session.add(WaitlistEntry(event_id=event.id, user_id=person.id, quantity=1, status=WaitlistStatus.WAITING))
+    session.execute(text("UPDATE tickets SET status = 'void' WHERE order_id = :o"), {"o": orders[0].id})
+    session.execute(text("UPDATE orders SET status = 'cancelled' WHERE id = :o"), {"o": orders[0].id})
+    session.execute(text("UPDATE units SET status = 'available' WHERE event_id = :e"), {"e": event.id})
+    session.commit()
+    person_id, event_id = person.id, event.id
+    result = app.test_cli_runner().invoke(args=["sweep", "--once"])  # ends the test's session too
+    assert result.exit_code == 0, result.output
+    assert session.scalars(select(Hold).where(Hold.kind == HoldKind.OFFER)).one().user_id == person_id
+    assert check_event(session, event_id) == []

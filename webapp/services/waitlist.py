@@ -297,10 +297,11 @@ def _tickets(n: int) -> str:
     return f"{n} ticket" if n == 1 else f"{n} tickets"
 
 
-def joinable_tiers(session: Session, event: Event) -> list[Tier]:
+def joinable_tiers(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
+                   reserved: set[int] | None = None) -> list[Tier]:
     """Tiers the public sees as sold out (nothing free, or the line comes first)."""
-    counts = inventory.tier_counts(session, event.id)
-    reserved = tiers_reserved_for_line(session, event.id)
+    counts = inventory.tier_counts(session, event.id) if counts is None else counts
+    reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
     return [
         t for t in event.tiers
         if t.id in reserved or t.id not in counts or counts[t.id].available == 0
@@ -621,10 +622,11 @@ class LineStatus:
         return self.total("sold")
 
 
-def event_status(session: Session, event: Event) -> LineStatus:
+def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
+                 reserved: set[int] | None = None) -> LineStatus:
     """Available, held, sold and waiting for an event, per tier and in total."""
-    counts = inventory.tier_counts(session, event.id)
-    reserved = tiers_reserved_for_line(session, event.id)
+    counts = inventory.tier_counts(session, event.id) if counts is None else counts
+    reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
     offered = dict(session.execute(
         text(
             "SELECT u.tier_id, count(*) FROM units u JOIN holds h ON h.id = u.hold_id"
@@ -682,9 +684,12 @@ def buyer_panel(session: Session, event: Event, user_id: int | None) -> BuyerPan
     """What the event page shows about the line, for this buyer."""
     mine = entry_view(session, live_entry(session, user_id=user_id, event_id=event.id)) if user_id else None
     line_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
-    joinable = joinable_tiers(session, event) if line_open and mine is None else []
+    # One count of the unit rows serves both the status and the join form.
+    counts = inventory.tier_counts(session, event.id)
+    reserved = tiers_reserved_for_line(session, event.id)
+    joinable = joinable_tiers(session, event, counts, reserved) if line_open and mine is None else []
     return BuyerPanel(
-        status=event_status(session, event), mine=mine, joinable=joinable,
+        status=event_status(session, event, counts, reserved), mine=mine, joinable=joinable,
         can_join_any=bool(joinable) and len(joinable) == len(event.tiers) and len(event.tiers) > 1,
         line_open=line_open,
     )
