@@ -133,3 +133,63 @@ def test_several_sweepers_expiring_offers_pass_each_on_once(app, session, factor
     assert session.scalar(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'available'"),
                           {"e": event.id}) == 10
     assert check_event(session, event.id) == []
+
+
+def test_admin_change_locking_the_event_row_and_a_release_do_not_deadlock(app, session, factory):
+    """An admin change locks the event row, then makes offers (raising capacity);
+    a cancel arriving in between must wait for it, not hold the line lock
+    while its offer's foreign-key check waits on the admin (a deadlock)."""
+    import threading
+    import time
+
+    event, orders, entries = sold_out_with_line(session, factory, 2, [1, 1, 1])
+    event_id, tier_id = event.id, event.tiers[0].id
+    admin = db.engine.connect()
+    from sqlalchemy.orm import Session as OrmSession
+
+    admin_tx = OrmSession(admin)
+    admin_tx.execute(text("SELECT id FROM events WHERE id = :e FOR UPDATE"), {"e": event_id})
+
+    outcome = {}
+
+    def cancel_now():
+        with app.app_context():
+            try:
+                checkout.cancel_order(db.session, SimulatedGateway(db.engine), order_id=orders[0], user_id=None,
+                                      reason="race")
+                db.session.commit()
+                outcome["cancel"] = "ok"
+            except Exception as error:
+                db.session.rollback()
+                outcome["cancel"] = f"{type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+
+    worker = threading.Thread(target=cancel_now)
+    worker.start()
+    # Wait (without a fixed sleep) until the cancel is blocked behind the admin.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        waiting = session.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )).scalar_one()
+        session.rollback()
+        if waiting:
+            break
+        time.sleep(0.05)
+    assert waiting, "the cancel never waited for the admin's lock"
+
+    # The admin adds a place and offers it, then commits.
+    admin_tx.execute(text("INSERT INTO units (event_id, tier_id, status) VALUES (:e, :t, 'available')"),
+                     {"e": event_id, "t": tier_id})
+    admin_tx.execute(text("UPDATE tiers SET capacity = capacity + 1 WHERE id = :t"), {"t": tier_id})
+    waitlist.offer_released_units(admin_tx, event_id)
+    admin_tx.commit()
+    admin_tx.close()
+    admin.close()
+    worker.join(30)
+
+    assert outcome == {"cancel": "ok"}
+    assert entry_statuses(session, entries) == [WaitlistStatus.OFFERED, WaitlistStatus.OFFERED,
+                                                WaitlistStatus.WAITING]
+    assert check_event(session, event_id) == []

@@ -32,8 +32,9 @@ no unit is offered twice. Under it, entries are locked one at a time in line
 order with `FOR UPDATE SKIP LOCKED` (an entry locked by someone leaving is
 treated as still waiting, so nobody jumps it), and units are taken with
 `SKIP LOCKED`, so the lock holder never waits on anything but the clock.
-Lock order: hold → units → line lock → entries → (free units, skip locked).
-Code that ends an offer locks the hold before its entry.
+Lock order: hold → units → event row (key share) → line lock → entries →
+(free units, skip locked). Code that ends an offer locks the hold before its
+entry.
 """
 from __future__ import annotations
 
@@ -97,8 +98,21 @@ def tiers_reserved_for_line(session: Session, event_id: int) -> set[int]:
 # Offers: made under the line lock, from released units
 # --------------------------------------------------------------------------
 
-def _lock_line(session: Session, event_id: int) -> None:
-    session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
+def _lock_line(session: Session, event_id: int, *, wait: bool = True) -> bool:
+    """Take the event's line lock (or try to); True when held.
+
+    The event row is share-locked first, as the foreign-key checks of the
+    offer's inserts would do anyway: an admin change that locks the event row
+    and then makes offers then waits for us before we hold the line lock,
+    never after (which would be a deadlock).
+    """
+    session.execute(text("SELECT 1 FROM events WHERE id = :e FOR KEY SHARE"), {"e": event_id})
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
+        return True
+    return session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id}
+    ).scalar_one()
 
 
 def _someone_waiting(session: Session, event_id: int) -> bool:
@@ -235,10 +249,7 @@ def offer_stranded_units(session: Session, limit: int = 100) -> int:
     ).all()
     made = 0
     for event_id in event_ids:
-        got = session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id}
-        ).scalar_one()
-        if got:
+        if _lock_line(session, event_id, wait=False):
             made += len(_offer_to_line(session, event_id))
     return made
 
