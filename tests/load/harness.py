@@ -1,0 +1,506 @@
+"""The production stack for load runs, buyers to drive it, and what it measures.
+
+`Stack` starts what `./run-app` starts in production shape: PostgreSQL (an
+embedded one unless DATABASE_URL is given), the migrations, gunicorn with
+the launcher's own command line, and the expiry sweep beside it. Nothing in
+the app is switched off or stubbed for the benchmark; only the per-IP login
+limit is raised, because every simulated buyer comes from 127.0.0.1.
+
+Used by the benchmark (`python -m tests.load.bench`) and by the tests that
+run several app instances against one database (tests/test_rush.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from sqlalchemy import create_engine, text
+
+from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
+
+from tests.load.http import Browser, ClientError, Response
+
+CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+HIDDEN_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+IDEMPOTENCY_KEY = re.compile(r'name="idempotency_key" type="hidden" value="([^"]+)"')
+BENCH_PASSWORD = "rush-hour-benchmark"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- the database
+
+@dataclass
+class Database:
+    url: str
+    postmaster_pid: int | None
+    _cleanup: object = None
+
+    def stop(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+
+
+def start_database(external_url: str | None = None, *, keep_dir: Path | None = None) -> Database:
+    """DATABASE_URL when given; otherwise an embedded PostgreSQL with production settings."""
+    from config import normalise_database_url
+
+    if external_url:
+        url = normalise_database_url(external_url)
+        return Database(url, _local_postmaster(url))
+    from webapp import embedded_pg
+
+    datadir = keep_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-pg-", dir="/tmp"))
+    server = embedded_pg.start(datadir / "data")
+    url = embedded_pg.create_database(embedded_pg.url_of(server), "tickets_bench", drop_first=True)
+
+    def cleanup():
+        server.cleanup()
+        if keep_dir is None:
+            shutil.rmtree(datadir, ignore_errors=True)
+
+    pid_file = datadir / "data" / "postmaster.pid"
+    pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+    return Database(url, pid, cleanup)
+
+
+def _local_postmaster(url: str) -> int | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        return psutil.Process(backend).ppid()
+    except (psutil.Error, Exception):
+        return None  # a remote server: its CPU is not ours to measure
+    finally:
+        engine.dispose()
+
+
+def migrate(url: str, secret_key: str) -> None:
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secret_key})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- the app
+
+@dataclass
+class AppInstance:
+    """One gunicorn master (one "host") with its workers."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children()
+        except psutil.Error:
+            return []
+
+
+class Stack:
+    """gunicorn instance(s) + one sweep, against one database."""
+
+    def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, instances: int = 1,
+                 env: dict[str, str] | None = None, log_dir: Path | None = None):
+        self.database_url = database_url
+        self.workers = workers
+        self.threads = threads
+        self.instances_wanted = instances
+        self.secret_key = secrets.token_urlsafe(32)
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-logs-"))
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            SECRET_KEY=self.secret_key,
+            FLASK_APP="wsgi.py",
+            # Every simulated buyer comes from 127.0.0.1; behind a real load
+            # balancer each has an address of their own.
+            LOGIN_RATE_LIMIT="1000000 per minute",
+            REGISTER_RATE_LIMIT="1000000 per minute",
+            # A gthread worker needs at most one connection per thread.
+            DB_POOL_SIZE=str(threads),
+            DB_MAX_OVERFLOW="2",
+            LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+        )
+        self.env.update(env or {})
+        self.instances: list[AppInstance] = []
+        self.sweep: subprocess.Popen | None = None
+
+    def start(self) -> Stack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(self.instances_wanted):
+            port = free_port()
+            log_path = self.log_dir / f"gunicorn-{i}.log"
+            log = open(log_path, "ab")
+            process = subprocess.Popen(
+                gunicorn_command("127.0.0.1", port, self.workers, self.threads),
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+            self.instances.append(AppInstance(port, process, log_path))
+        sweep_log = open(self.log_dir / "sweep.log", "ab")
+        self.sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"],
+                                      cwd=ROOT, env=self.env, stdout=sweep_log, stderr=subprocess.STDOUT)
+        for instance in self.instances:
+            if not wait_until_healthy(instance.base + "/healthz", timeout=60):
+                self.stop()
+                raise RuntimeError(f"gunicorn did not become healthy; see {instance.log_path}")
+        return self
+
+    def stop(self) -> None:
+        processes = [i.process for i in self.instances] + ([self.sweep] if self.sweep else [])
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def server_errors(self) -> list[str]:
+        """Tracebacks and error lines the app logged (gunicorn and JSON logs)."""
+        lines = []
+        for instance in self.instances:
+            for line in instance.log_path.read_text(errors="replace").splitlines():
+                if '"level": "ERROR"' in line or "Traceback" in line or "[CRITICAL]" in line:
+                    lines.append(line[:300])
+        return lines
+
+
+# --------------------------------------------------------------------------- data
+
+class Data:
+    """Direct database access for preparing a run and checking it afterwards."""
+
+    def __init__(self, database_url: str, secret_key: str):
+        from webapp import create_app
+
+        self.app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret_key,
+                               "DB_POOL_SIZE": 2, "DB_MAX_OVERFLOW": 2})
+
+    @contextmanager
+    def session(self):
+        from webapp.extensions import db
+
+        with self.app.app_context():
+            try:
+                yield db.session
+            finally:
+                db.session.remove()
+
+    def create_buyers(self, n: int, prefix: str) -> list[int]:
+        """N accounts in one statement, sharing one precomputed password hash."""
+        from webapp.services import accounts
+
+        password_hash = accounts.hash_password(BENCH_PASSWORD)
+        with self.session() as s:
+            ids = s.execute(
+                text(
+                    "INSERT INTO users (email, password_hash, name, is_admin)"
+                    " SELECT :p || '-' || g || '@example.com', :h, 'Buyer ' || g, false"
+                    " FROM generate_series(1, :n) AS g RETURNING id"
+                ),
+                {"p": prefix, "h": password_hash, "n": n},
+            ).scalars().all()
+            s.commit()
+        return sorted(ids)
+
+    def session_cookie(self, user_id: int) -> str:
+        """The signed cookie the login form would set for this user.
+
+        Minted with the app's own session serializer and secret, exactly the
+        state a browser holds after logging in before the on-sale opens
+        (logging 5,000 buyers in through Argon2 first would only measure
+        Argon2). A sample of buyers logs in through the real form instead.
+        """
+        serializer = self.app.session_interface.get_signing_serializer(self.app)
+        return serializer.dumps({"_user_id": str(user_id), "_fresh": True, "_id": secrets.token_hex(64)})
+
+    def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA") -> tuple[int, int]:
+        from datetime import datetime, timedelta, timezone
+
+        from webapp.models import EventStatus
+        from webapp.services import events
+
+        with self.session() as s:
+            event = events.create_event(
+                s, title=title, venue="Bench Arena", status=EventStatus.ON_SALE, hold_minutes=10,
+                per_order_limit=per_order_limit, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
+            )
+            tier = events.add_general_tier(s, event, name="Standing", price_minor=4500, capacity=capacity)
+            s.commit()
+            return event.id, tier.id
+
+    def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats") -> int:
+        from datetime import datetime, timedelta, timezone
+
+        from webapp.models import EventStatus
+        from webapp.services import events
+
+        with self.session() as s:
+            event = events.create_event(
+                s, title=title, venue="Bench Hall", status=EventStatus.ON_SALE, hold_minutes=10,
+                per_order_limit=8, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
+            )
+            tier = events.add_seated_tier(s, event, name="Stalls", price_minor=6000)
+            events.generate_section(s, event, events.SectionSpec("Stalls", rows, seats_per_row, 0, 0,
+                                                                 ((0, rows - 1, tier),)))
+            s.commit()
+            return event.id
+
+    def seats_by_row(self, event_id: int) -> list[list[int]]:
+        with self.session() as s:
+            rows = s.execute(
+                text("SELECT pos_y, id FROM units WHERE event_id = :e ORDER BY pos_y, pos_x"), {"e": event_id}
+            ).all()
+        grouped: dict[int, list[int]] = defaultdict(list)
+        for y, unit_id in rows:
+            grouped[y].append(unit_id)
+        return [grouped[y] for y in sorted(grouped)]
+
+    def verdict(self, event_id: int) -> list[str]:
+        from webapp.services.invariants import check_event
+
+        with self.session() as s:
+            return check_event(s, event_id)
+
+    def unit_counts(self, event_id: int) -> Counter:
+        with self.session() as s:
+            return Counter(dict(s.execute(
+                text("SELECT status, count(*) FROM units WHERE event_id = :e GROUP BY status"), {"e": event_id}
+            ).all()))
+
+    def order_count(self, event_id: int) -> int:
+        with self.session() as s:
+            return s.execute(text("SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed'"),
+                             {"e": event_id}).scalar_one()
+
+    def dispose(self) -> None:
+        from webapp.extensions import db
+
+        with self.app.app_context():
+            db.engine.dispose()
+
+
+async def open_browsers(stack_bases: list[tuple[str, int]], cookies: list[str], *, event_path: str,
+                        login_sample: list[str] = (), concurrency: int = 50) -> list[Browser]:
+    """One browser per buyer, each holding its session and the event page's CSRF token.
+
+    Buyers are spread over the instances round-robin (a load balancer). The
+    first `login_sample` buyers log in through the real form; the others
+    arrive with their session cookie. Every buyer loads the event page, as a
+    browser does before the on-sale, and takes the CSRF token from it.
+    """
+    gate = asyncio.Semaphore(concurrency)
+    browsers: list[Browser] = []
+    for i, cookie in enumerate(cookies):
+        host, port = stack_bases[i % len(stack_bases)]
+        browser = Browser(host, port)
+        if i >= len(login_sample):
+            browser.cookies["session"] = cookie
+        browsers.append(browser)
+
+    async def prepare(i: int, browser: Browser) -> None:
+        async with gate:
+            if i < len(login_sample):
+                page = await browser.get("/login")
+                token = HIDDEN_CSRF.search(page.text).group(1)
+                answer = await browser.post("/login", {"email": login_sample[i], "password": BENCH_PASSWORD,
+                                                       "csrf_token": token}, htmx=False)
+                if answer.status != 303:
+                    raise RuntimeError(f"login failed with {answer.status}: {answer.text[:200]}")
+            page = await browser.get(event_path)
+            if page.status != 200:
+                raise RuntimeError(f"event page answered {page.status}")
+            browser.csrf = CSRF_IN_PAGE.search(page.text).group(1)
+
+    await asyncio.gather(*(prepare(i, b) for i, b in enumerate(browsers)))
+    return browsers
+
+
+# --------------------------------------------------------------------------- measuring
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+@dataclass
+class Recorder:
+    """Latency per step, status codes per step, outcomes."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    outcomes: Counter = field(default_factory=Counter)
+
+    def record(self, step: str, response: Response) -> Response:
+        self.latencies[step].append(response.elapsed)
+        self.statuses[step][response.status] += 1
+        return response
+
+    async def call(self, step: str, coro) -> Response | None:
+        try:
+            return self.record(step, await coro)
+        except ClientError as error:
+            self.statuses[step][error.kind] += 1
+            return None
+
+    def five_xx(self) -> int:
+        return sum(n for c in self.statuses.values() for s, n in c.items() if isinstance(s, int) and s >= 500)
+
+    def no_answer(self) -> int:
+        return sum(n for c in self.statuses.values() for s, n in c.items() if not isinstance(s, int))
+
+
+class ResourceMonitor:
+    """Peak RSS per gunicorn worker and CPU seconds per group, sampled in a thread."""
+
+    def __init__(self, stack: Stack, postmaster_pid: int | None, interval: float = 0.2):
+        self.stack = stack
+        self.postmaster_pid = postmaster_pid
+        self.interval = interval
+        self.peak_rss: dict[int, int] = {}
+        self._cpu_start: dict[str, float] = {}
+        self._cpu_last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._client_start = 0.0
+        self.wall = 0.0
+
+    def _groups(self) -> dict[str, list[psutil.Process]]:
+        groups: dict[str, list[psutil.Process]] = {"app": [], "sweep": [], "postgres": []}
+        for instance in self.stack.instances:
+            try:
+                groups["app"].append(psutil.Process(instance.process.pid))
+            except psutil.Error:
+                pass
+            groups["app"].extend(instance.workers())
+        if self.stack.sweep is not None:
+            try:
+                groups["sweep"].append(psutil.Process(self.stack.sweep.pid))
+            except psutil.Error:
+                pass
+        if self.postmaster_pid:
+            try:
+                master = psutil.Process(self.postmaster_pid)
+                groups["postgres"] = [master, *master.children()]
+            except psutil.Error:
+                pass
+        return groups
+
+    def _sample(self) -> None:
+        worker_pids = {w.pid for i in self.stack.instances for w in i.workers()}
+        for group, processes in self._groups().items():
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                    self._cpu_last[process.pid] = (group, times.user + times.system)
+                    if process.pid in worker_pids:
+                        rss = process.memory_info().rss
+                        self.peak_rss[process.pid] = max(self.peak_rss.get(process.pid, 0), rss)
+                except psutil.Error:
+                    pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> ResourceMonitor:
+        self._sample()
+        self._cpu_first = dict(self._cpu_last)
+        self._client_start = _own_cpu()
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.wall = time.perf_counter() - self._started
+        self.client_cpu = _own_cpu() - self._client_start
+
+    def cpu_seconds(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for pid, (group, seconds) in self._cpu_last.items():
+            before = self._cpu_first.get(pid, (group, 0.0))[1]
+            totals[group] += seconds - before
+        totals["client"] = self.client_cpu
+        return dict(totals)
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def report(title: str, recorder: Recorder, monitor: ResourceMonitor, *, extra: list[str] = (),
+           verdict: list[str] | None = None, primary: str | None = None) -> str:
+    lines = [f"== {title}", f"wall time {monitor.wall:.2f} s"]
+    for step, values in recorder.latencies.items():
+        rate = len(values) / monitor.wall if monitor.wall else 0
+        lines.append(
+            f"  {step:<14} n={len(values):>6}  {rate:8.1f}/s  p50 {percentile(values, 50) * 1000:7.1f} ms"
+            f"  p95 {percentile(values, 95) * 1000:7.1f} ms  p99 {percentile(values, 99) * 1000:7.1f} ms"
+            f"  max {max(values) * 1000:7.1f} ms"
+        )
+    for step, counts in recorder.statuses.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])))
+        lines.append(f"  status {step:<8} {shown}")
+    if recorder.outcomes:
+        lines.append("  outcomes       " + ", ".join(f"{k}: {v}" for k, v in sorted(recorder.outcomes.items())))
+    lines.extend(f"  {line}" for line in extra)
+    rss = sorted(monitor.peak_rss.values())
+    if rss:
+        lines.append(f"  peak RSS per worker: max {rss[-1] / 2**20:.0f} MB, median "
+                     f"{statistics.median(rss) / 2**20:.0f} MB ({len(rss)} workers)")
+    cpu = monitor.cpu_seconds()
+    cores = psutil.cpu_count() or 1
+    lines.append("  CPU seconds: " + ", ".join(
+        f"{k} {v:.1f} ({v / monitor.wall / cores * 100:.0f}% of {cores} cores)" for k, v in cpu.items()
+    ))
+    lines.append(f"  5xx: {recorder.five_xx()}, no answer: {recorder.no_answer()}")
+    if verdict is not None:
+        lines.append("  invariants: " + ("OK (no violation)" if not verdict else f"{len(verdict)} VIOLATION(S)"))
+        lines.extend(f"    - {v}" for v in verdict[:10])
+    return "\n".join(lines)
