@@ -429,3 +429,17 @@ def test_registration_and_reserve_are_rate_limited(limited_client, factory):
     answers = [hx_post(limited_client, f"/events/{event.id}/reserve", token, {f"qty-{tier.id}": 1}).status_code
                for _ in range(3)]
     assert answers == [204, 204, 429]
+
+
+def test_logged_out_htmx_requests_move_the_whole_page_to_login(client, factory, session):
+    event = factory.seated_event(rows=1, seats_per_row=2)
+    owner = factory.user()
+    hold = inventory.reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+    session.commit()
+    poll = client.get(f"/holds/{hold.id}/countdown",
+                      headers={**HX, "HX-Current-URL": f"http://localhost/holds/{hold.id}"})
+    assert poll.status_code == 204 and poll.headers["HX-Redirect"] == f"/login?next=/holds/{hold.id}"
+    page = client.get("/orders")
+    assert page.status_code == 303 and page.headers["Location"] == "/login?next=/orders"
+    foreign = client.get("/orders/1/cancel", headers={**HX, "HX-Current-URL": "https://evil.example/x"})
+    assert foreign.headers["HX-Redirect"] == "/login"

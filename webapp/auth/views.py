@@ -8,7 +8,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RegisterForm
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, login_manager
+from webapp.htmx import redirect_to
 from webapp.services import accounts
 
 
@@ -20,6 +21,24 @@ def safe_next(target: str | None) -> str:
                 and "\\" not in target:
             return target
     return url_for("shop.index")
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send the visitor to log in, then back to the page they were on.
+
+    An htmx request (a countdown poll after the session ended, say) must move
+    the whole page, not swap a login form into a fragment; a POST cannot be
+    replayed, so it returns to the page that made it.
+    """
+    if request.method == "GET" and request.headers.get("HX-Request") != "true":
+        back = request.full_path.rstrip("?")
+    else:
+        current = request.headers.get("HX-Current-URL") or request.referrer or ""
+        parts = urlsplit(current)
+        back = parts.path + (f"?{parts.query}" if parts.query else "") if parts.netloc == request.host else ""
+    flash("Please log in to continue.", "info")
+    return redirect_to(url_for("auth.login_get", next=safe_next(back) if back else None))
 
 
 def _login_limit() -> str:
