@@ -340,3 +340,32 @@ def test_another_users_order_is_404(page: Page, factory):
     assert page.goto(f"/orders/{order.id}/tickets/{order.tickets[0].id}").status == 404
     page.goto("/orders")
     expect(page.get_by_text("Private Matters")).to_have_count(0)
+
+
+def test_active_search_filters_the_event_list_as_you_type(page: Page, factory, shot):
+    factory.ga_event(title="Harbour Jazz Night", starts_in_days=4)
+    factory.seated_event(title="Opera in the Park", starts_in_days=6)
+    page.goto("/")
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_label("Search events").press_sequentially("harbour", delay=30)
+    expect(page.get_by_role("link", name=re.compile("Harbour Jazz Night"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Opera in the Park"))).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="1 event found")).to_be_visible()
+    assert "q=harbour" in page.url and page.evaluate("window.__sameDocument") is True
+    # The same URL works as a plain GET form.
+    page.goto("/?q=opera")
+    expect(page.get_by_role("link", name=re.compile("Opera in the Park"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Harbour Jazz Night"))).to_have_count(0)
+
+
+def test_the_seat_map_on_a_phone(browser: Browser, base_url, factory, shot):
+    event = concert_hall(factory, "Pocket Concert")
+    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(f"/events/{event.id}")
+    seat(page, "Stalls, row C, seat 7").tap()
+    expect(summary(page)).to_contain_text("1 × Premium")
+    expect(page.get_by_role("button", name="Reserve selected seats")).to_be_in_viewport()
+    shot("buyer-seat-map-phone", target=page)
+    context.close()
