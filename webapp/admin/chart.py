@@ -30,6 +30,7 @@ class Chart:
     height: int = HEIGHT
     bars: list[Bar] = field(default_factory=list)
     line: str = ""
+    dots: list[tuple[float, float]] = field(default_factory=list)
     left_ticks: list[tuple[float, int]] = field(default_factory=list)
     right_ticks: list[tuple[float, int]] = field(default_factory=list)
     x_labels: list[tuple[float, str]] = field(default_factory=list)
@@ -63,7 +64,7 @@ def sales_chart(points: list[SalesPoint], unit: str) -> Chart:
     chart.total = running
     top_total = max(running, 1)
     slot = plot_w / len(points)
-    bar_w = max(1.0, slot * 0.7)
+    bar_w = min(max(1.0, slot * 0.7), 36.0)
     line = []
     for i, (p, total) in enumerate(zip(points, totals)):
         h = plot_h * p.tickets / peak
@@ -71,7 +72,10 @@ def sales_chart(points: list[SalesPoint], unit: str) -> Chart:
         label = p.bucket.strftime(_LABEL[unit])
         chart.bars.append(Bar(round(x, 1), round(TOP + plot_h - h, 1), round(bar_w, 1), round(h, 1),
                               f"{label}: {p.tickets} tickets"))
-        line.append(f"{LEFT + (i + 0.5) * slot:.1f},{TOP + plot_h - plot_h * total / top_total:.1f}")
+        point = (round(LEFT + (i + 0.5) * slot, 1), round(TOP + plot_h - plot_h * total / top_total, 1))
+        line.append(f"{point[0]},{point[1]}")
+        if p.tickets:
+            chart.dots.append(point)
     chart.line = " ".join(line)
     chart.left_ticks = [(round(TOP + plot_h - plot_h * v / peak, 1), v) for v in _ticks(peak)]
     chart.right_ticks = [(round(TOP + plot_h - plot_h * v / top_total, 1), v) for v in _ticks(top_total)]

@@ -209,12 +209,20 @@ def _tier_form(tier: Tier, formdata=None) -> TierForm:
     return form
 
 
+# Each new tier gets a colour of its own, so row ranges stand apart on the map.
+PALETTE = ("#b45309", "#2563eb", "#059669", "#7c3aed", "#db2777", "#0d9488", "#ca8a04", "#4b5563")
+
+
+def _new_tier_form(event: Event) -> TierForm:
+    return TierForm(formdata=None, colour=PALETTE[len(event.tiers) % len(PALETTE)])
+
+
 @bp.get("/events/<int:event_id>/tiers")
 @admin_required
 def tiers(event_id: int):
     event = load_event(event_id)
     counts = admin_reports.dashboard(db.session, event)
-    return render_template("admin/tiers.html", event=event, stats=counts, new_form=TierForm(),
+    return render_template("admin/tiers.html", event=event, stats=counts, new_form=_new_tier_form(event),
                            forms={t.id: _tier_form(t) for t in event.tiers})
 
 
@@ -264,7 +272,7 @@ def tier_update(event_id: int, tier_id: int):
     line = next(line for line in counts.tiers if line.tier.id == tier.id)
     return render("admin/tiers.html", "admin/_tier_form.html", status=status, event=event, stats=counts,
                   tier=tier, line=line, form=form if status != 200 else _tier_form(tier), message=message,
-                  ok=status == 200, new_form=TierForm(), forms={t.id: _tier_form(t) for t in event.tiers})
+                  ok=status == 200, new_form=_new_tier_form(event), forms={t.id: _tier_form(t) for t in event.tiers})
 
 
 @bp.post("/events/<int:event_id>/tiers/<int:tier_id>/delete")

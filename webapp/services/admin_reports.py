@@ -78,6 +78,9 @@ def dashboard(session: Session, event: Event) -> Dashboard:
     )
 
 
+MIN_BUCKETS = 12
+
+
 @dataclass(frozen=True)
 class SalesPoint:
     bucket: datetime
@@ -86,7 +89,10 @@ class SalesPoint:
 
 
 def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]]:
-    """Valid tickets sold per hour, day or week (by span), gaps filled with zeros."""
+    """Valid tickets sold per hour, day or week (by span), gaps filled with zeros.
+
+    At least MIN_BUCKETS periods are shown, so a first sale has some context.
+    """
     span = session.execute(
         text("SELECT min(created_at) AS first, now() AS now FROM orders WHERE event_id = :e"), {"e": event_id}
     ).one()
@@ -100,11 +106,12 @@ def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]
             "  FROM orders o JOIN tickets t ON t.order_id = o.id AND t.status = 'valid'"
             "  WHERE o.event_id = :e GROUP BY 1)"
             " SELECT g.b, coalesce(s.n, 0) AS n, coalesce(s.r, 0) AS r"
-            " FROM generate_series(date_trunc(:u, CAST(:first AS timestamptz)), date_trunc(:u, now()),"
+            " FROM generate_series(least(date_trunc(:u, CAST(:first AS timestamptz)),"
+            "   date_trunc(:u, now()) - :min_buckets * CAST('1 ' || :u AS interval)), date_trunc(:u, now()),"
             "   CAST('1 ' || :u AS interval)) AS g(b)"
             " LEFT JOIN s ON s.b = g.b ORDER BY g.b"
         ),
-        {"e": event_id, "u": unit, "first": span.first},
+        {"e": event_id, "u": unit, "first": span.first, "min_buckets": MIN_BUCKETS - 1},
     ).all()
     return unit, [SalesPoint(r.b, r.n, r.r) for r in rows]
 
