@@ -13,6 +13,7 @@ import random
 import re
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.load.harness import IDEMPOTENCY_KEY, Data, Recorder, ResourceMonitor, Stack, open_browsers, report
@@ -92,10 +93,13 @@ async def hot_ga(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers
     rec = Recorder()
     go = asyncio.Event()
     reserve_url = f"/events/{event_id}/reserve"
+    served: Counter = Counter()
 
     async def buyer(browser: Browser) -> None:
         await go.wait()
         answer = await _with_busy_retry(rec, "reserve", lambda: browser.post(reserve_url, {f"qty-{tier_id}": 1}))
+        if answer is not None:
+            served[browser.port] += 1
         if answer is None:
             rec.outcomes["no answer"] += 1
         elif answer.status == 204 and "hx-redirect" in answer.headers:
@@ -132,8 +136,9 @@ async def hot_ga(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers
         failures.append("invariant violations")
     p99 = _p99(rec, "reserve")
     text = report(title, rec, monitor, verdict=verdict,
-                  extra=[f"units: {dict(units)}", f"reserve p99 {p99 * 1000:.0f} ms (target < 500 ms)"])
-    return Outcome(title, text, failures, {"reserve_p99_ms": p99 * 1000,
+                  extra=[f"units: {dict(units)}", f"reserve p99 {p99 * 1000:.0f} ms (target < 500 ms)",
+                         f"reserve answers per instance (port): {dict(served)}"])
+    return Outcome(title, text, failures, {"reserve_p99_ms": p99 * 1000, "served_by": dict(served),
                                            "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20})
 
 
@@ -231,6 +236,7 @@ async def seat_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
     wants = [rng.choice((1, 2, 2, 2, 3, 4)) for _ in browsers]
     reserve_url, map_url = f"/events/{event_id}/reserve", f"/events/{event_id}/seat-map"
     sold_at: dict[int, float] = {}
+    served: Counter = Counter()
 
     def pick(free_rows: list[list[int]], n: int, r: random.Random) -> list[int] | None:
         # People want the front rows, and sit together: the first block of
@@ -256,6 +262,7 @@ async def seat_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
             if answer is None:
                 rec.outcomes["no answer"] += 1
                 return
+            served[browser.port] += 1
             if answer.status == 204:
                 now = time.perf_counter()
                 for seat in block:
@@ -296,9 +303,10 @@ async def seat_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
     won = sum(v for k, v in rec.outcomes.items() if k.startswith("won"))
     if won == 0:
         failures.append("nobody won a seat")
-    lines = [f"units: {dict(units)}", f"winners: {won}, seats taken: {len(sold_at)} of the best {best}"]
+    lines = [f"units: {dict(units)}", f"winners: {won}, seats taken: {len(sold_at)} of the best {best}",
+             f"reserve answers per instance (port): {dict(served)}"]
     for extra in extras:
         lines.extend(extra or [])
     text = report(title, rec, monitor, verdict=verdict, extra=lines)
-    return Outcome(title, text, failures, {"winners": won,
+    return Outcome(title, text, failures, {"winners": won, "served_by": dict(served),
                                            "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20})
