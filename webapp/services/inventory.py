@@ -247,10 +247,12 @@ def reserve_general(session: Session, *, user_id: int, event_id: int, quantities
 
 
 def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatus.RELEASED,
-                 reason: str = "released") -> list[int]:
+                 reason: str = "released", offer_now: bool = True) -> list[int]:
     """End a live hold and give its units back, to the waiting list first.
 
-    The caller has locked the hold row. Returns the freed unit ids.
+    The caller has locked the hold row. Returns the freed unit ids. A caller
+    releasing many holds passes `offer_now=False` and calls
+    `waitlist.offer_released_units` once at the end, in the same transaction.
     """
     if hold.status != HoldStatus.ACTIVE:
         return []
@@ -268,7 +270,8 @@ def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatu
     touch_inventory(session, hold.event_id)
     if hold.kind == HoldKind.OFFER:
         waitlist.offer_ended(session, hold)
-    waitlist.offer_released_units(session, hold.event_id)
+    if offer_now:
+        waitlist.offer_released_units(session, hold.event_id)
     return [r.id for r in freed]
 
 
@@ -315,8 +318,12 @@ def expire_holds(session: Session, *, hold_ids: list[int] | None = None, event_i
         # our snapshot and the lock, and its charge must not be orphaned.
         if _payment_in_flight(session, hold.id):
             continue
-        release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
+        release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired", offer_now=False)
         expired += 1
+    # Offers once per event for the whole batch: the line lock is then held
+    # for the offers and the commit only, not across every release.
+    for touched in sorted({h.event_id for h in holds}):
+        waitlist.offer_released_units(session, touched)
     return expired
 
 

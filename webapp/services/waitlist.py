@@ -62,6 +62,11 @@ from webapp.services.errors import BookingError, InvalidRequest, LimitExceeded, 
 # Class id of the advisory lock that serialises offer-making for one event
 # (the second key is the event id). Any constant works; this one spells "WL".
 LINE_LOCK_CLASS = 0x574C
+# How long a release may queue for the line lock. Longer than the general
+# lock_timeout: the queue is first come, first served and each holder is
+# short, so a burst of cancels is served in turn rather than refused; still
+# under statement_timeout, so a stuck holder ends as a clear 503.
+LINE_LOCK_WAIT_MS = 8000
 
 LIVE = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
 
@@ -108,7 +113,12 @@ def _lock_line(session: Session, event_id: int, *, wait: bool = True) -> bool:
     """
     session.execute(text("SELECT 1 FROM events WHERE id = :e FOR KEY SHARE"), {"e": event_id})
     if wait:
+        usual = session.execute(
+            text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :w, true)"),
+            {"w": f"{LINE_LOCK_WAIT_MS}ms"},
+        ).first()[0]
         session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
+        session.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": usual})
         return True
     return session.execute(
         text("SELECT pg_try_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id}
