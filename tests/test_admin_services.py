@@ -17,6 +17,7 @@ from webapp.models import (
     HoldStatus,
     Order,
     OrderStatus,
+    OutboxMessage,
     Ticket,
     Tier,
     Unit,
@@ -27,7 +28,7 @@ from webapp.models import (
 from webapp.services import admin_events, admin_orders, admin_waitlist, checkin, export, inventory, waitlist
 from webapp.services.admin_events import ChangeRefused
 from webapp.services.invariants import check_event
-from tests.admin_support import buy, gateway
+from tests.admin_support import buy, gateway, sell_in_bulk
 from tests.test_contention import race
 
 
@@ -272,6 +273,8 @@ def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(s
     assert session.scalars(select(WaitlistEntry.status)).all() == [WaitlistStatus.REMOVED]
     refunded = session.execute(text("SELECT refunded_minor FROM gateway_charges")).scalar_one()
     assert refunded == order.total_minor
+    mail = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == buyer.email)).one()
+    assert "Reason: Event cancelled: Storm" in mail.body
     with pytest.raises(ChangeRefused, match="cancelled"):
         admin_events.update_tier(session, actor_id=admin.id, event_id=event.id, tier_id=tier.id, name="x",
                                  price_minor=1, colour=tier.colour, capacity=10)
@@ -295,6 +298,10 @@ def test_admin_refund_frees_the_seats_for_the_line_and_is_audited(session, facto
     assert offer.user_id == waiter.id and sorted(offer.unit_ids) == factory.seat_ids(event)
     log = session.scalars(select(AuditLog).where(AuditLog.action == "order.refund")).one()
     assert log.actor_id == admin.id and log.after["reason"] == "Fraud check"
+    mail = session.scalars(select(OutboxMessage).where(OutboxMessage.subject.startswith("Your order"))).one()
+    assert mail.recipient == order.user.email
+    assert "Reason: Fraud check" in mail.body and "refunded to your card" in mail.body
+    assert f"/orders/{order.id}" in mail.body
     consistent(session, event.id)
 
 
@@ -355,43 +362,10 @@ def test_check_in_outcomes(session, factory):
 
 # Export ---------------------------------------------------------------------
 
-def _sold_out_event(session, factory, tickets: int, per_order: int = 10) -> Event:
-    """A GA event with `tickets` sold, written in bulk SQL in the shape checkout leaves behind."""
-    event = factory.ga_event(capacity=tickets, price_minor=2500)
-    tier = factory.tier(event)
-    params = {"e": event.id, "t": tier.id, "n": tickets // per_order, "k": per_order}
-    session.execute(text("SET LOCAL statement_timeout = 0"))
-    for statement in (
-        "INSERT INTO users (email, password_hash, name) SELECT 'att' || g || '-' || :e || '@example.com', 'x',"
-        " 'Attendee ' || g FROM generate_series(1, :n) g",
-        "WITH u AS (SELECT id, (row_number() OVER (ORDER BY id) - 1) / :k AS grp FROM units WHERE tier_id = :t)"
-        " INSERT INTO holds (event_id, user_id, kind, status, unit_ids, total_minor, currency, expires_at, ended_at)"
-        " SELECT :e, (SELECT min(id) FROM users WHERE email LIKE 'att%') + grp, 'purchase', 'converted',"
-        " array_agg(id ORDER BY id), 2500 * :k, 'EUR', now(), now() FROM u GROUP BY grp",
-        "INSERT INTO payment_attempts (event_id, hold_id, user_id, idempotency_key, amount_minor, currency,"
-        " card_last4, status) SELECT event_id, id, user_id, 'bulk-' || id, total_minor, 'EUR', '4242', 'approved'"
-        " FROM holds WHERE event_id = :e",
-        "INSERT INTO orders (event_id, user_id, hold_id, payment_attempt_id, status, total_minor, currency)"
-        " SELECT event_id, user_id, hold_id, id, 'confirmed', amount_minor, 'EUR' FROM payment_attempts"
-        " WHERE event_id = :e",
-        "INSERT INTO tickets (event_id, order_id, unit_id, tier_id, code, status, price_minor)"
-        " SELECT o.event_id, o.id, uid, :t, md5(uid::text || random()::text), 'valid', 2500"
-        " FROM orders o JOIN holds h ON h.id = o.hold_id CROSS JOIN LATERAL unnest(h.unit_ids) AS uid"
-        " WHERE o.event_id = :e",
-        "UPDATE units SET status = 'sold' WHERE tier_id = :t",
-    ):
-        session.execute(text(statement), params)
-    session.commit()
-    # Fresh statistics, as autovacuum would gather them: without, the planner
-    # guesses nested loops over 50,000 rows and the checker hits its timeout.
-    session.execute(text("ANALYZE users, holds, payment_attempts, orders, tickets, units"))
-    session.commit()
-    return event
-
-
 @pytest.mark.slow
 def test_export_of_a_50000_ticket_event_streams_in_bounded_memory(app, session, factory):
-    event = _sold_out_event(session, factory, 50_000)
+    event = factory.ga_event(capacity=50_000, price_minor=2500)
+    sell_in_bulk(session, event, factory.tier(event))
     consistent(session, event.id)
 
     tracemalloc.start()

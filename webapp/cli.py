@@ -25,6 +25,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(outbox_command)
 
+    from webapp.admin.cli import export_attendees_command
+
+    app.cli.add_command(export_attendees_command)
+
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when events already exist.")

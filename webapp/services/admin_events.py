@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldStatus, Order, OrderStatus, Tier, Unit, UnitStatus
-from webapp.services import audit, checkout, events, inventory, waitlist
+from webapp.services import admin_orders, audit, checkout, events, inventory, waitlist
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
 from webapp.services.gateway import PaymentGateway
 
@@ -201,8 +201,9 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
         select(Order.id).where(Order.event_id == event.id, Order.status == OrderStatus.CONFIRMED).order_by(Order.id)
     ).all()
     for order_id in order_ids:
-        checkout.cancel_order(session, gateway, order_id=order_id, user_id=None,
-                              reason=f"Event cancelled: {reason}"[:200], refund=True)
+        order = checkout.cancel_order(session, gateway, order_id=order_id, user_id=None,
+                                      reason=f"Event cancelled: {reason}"[:200], refund=True)
+        admin_orders.tell_buyer(session, order)
     summary = CancelSummary(orders=len(order_ids), holds=len(holds), waiting=waiting)
     audit.record(session, actor_id=actor_id, action="event.cancel", entity="event", entity_id=event.id,
                  event_id=event.id, before=before,

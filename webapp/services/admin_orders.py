@@ -5,7 +5,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import Order, PaymentAttempt, Ticket, User
-from webapp.services import audit, checkout
+from webapp.services import audit, checkout, outbox
 from webapp.services.errors import NotFound
 from webapp.services.gateway import PaymentGateway
 
@@ -52,7 +52,26 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, actor_id: int, or
     """Cancel (optionally refunding) on the buyer's behalf; the units go to the waiting list first."""
     order = checkout.cancel_order(session, gateway, order_id=order_id, user_id=None,
                                   reason=reason[:200], refund=refund)
+    tell_buyer(session, order)
     audit.record(session, actor_id=actor_id, action="order.refund" if refund else "order.cancel", entity="order",
                  entity_id=order.id, event_id=order.event_id, before={"status": "confirmed"},
                  after={"status": order.status.value, "reason": reason[:200], "amount_minor": order.total_minor})
     return order
+
+
+def tell_buyer(session: Session, order: Order) -> None:
+    """E-mail the buyer that the organiser cancelled their order (sent after commit, via the outbox)."""
+    user = session.get(User, order.user_id)
+    money = f"{order.total_minor / 100:,.2f} {order.currency}"
+    refunded = order.status.value == "refunded"
+    outbox.queue(
+        session, event_id=order.event_id, recipient=user.email,
+        subject=f"Your order #{order.id} for {order.event.title} was cancelled",
+        body=(
+            f"Hello {user.name},\n\n"
+            f"The organiser cancelled your order #{order.id} for {order.event.title}"
+            f" ({order.event.starts_at:%a %d %b %Y, %H:%M} UTC). Reason: {order.cancel_reason}.\n\n"
+            + (f"{money} has been refunded to your card.\n" if refunded else "No refund was issued.\n")
+            + f"Your tickets are no longer valid. Details: {outbox.link('account.order_page', order_id=order.id)}\n"
+        ),
+    )
