@@ -157,3 +157,22 @@ def test_leave(client, session, factory, sold_out):
     assert "You have left the waiting list." in page and "You left" in page
     again = client.post(f"/waitlist/{entry.id}/leave", headers={"X-CSRFToken": csrf_token(client)})
     assert again.status_code == 409
+
+
+def test_polls_answer_304_until_something_changes(client, session, factory, sold_out, gateway):
+    event, orders = sold_out
+    login(client, factory.user().email)
+    join(client, event, csrf_token(client), quantity="1")
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    tag = re.search(r'"If-None-Match": "(W/\\"[^"\\]+\\")"', page).group(1).replace('\\"', '"')
+    unchanged = client.get(f"/events/{event.id}/waitlist", headers={**HX, "If-None-Match": tag})
+    assert unchanged.status_code == 304
+
+    mine = client.get("/waitlists", headers=HX)
+    assert mine.status_code == 200
+    assert client.get("/waitlists", headers={**HX, "If-None-Match": mine.headers["ETag"]}).status_code == 304
+
+    cancel(session, gateway, orders[0])  # an offer for this buyer
+    changed = client.get(f"/events/{event.id}/waitlist", headers={**HX, "If-None-Match": tag})
+    assert changed.status_code == 200 and "Tickets are held for you" in text_of(changed)
+    assert client.get("/waitlists", headers={**HX, "If-None-Match": mine.headers["ETag"]}).status_code == 200

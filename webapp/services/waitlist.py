@@ -714,3 +714,26 @@ def buyer_panel(session: Session, event: Event, user_id: int | None) -> BuyerPan
         can_join_any=bool(joinable) and len(joinable) == len(event.tiers) and len(event.tiers) > 1,
         line_open=line_open,
     )
+
+
+def watch_tag(session: Session, event_id: int, user_id: int | None) -> str:
+    """A version of what the buyer's panel shows, so its poll can answer 304.
+
+    It moves when units move (the inventory clock), when the line changes
+    (joins, leaves, offers) and when the buyer's own place or entry changes.
+    """
+    version = inventory.inventory_version(session, event_id)
+    people, tickets, newest = session.execute(
+        text(
+            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(max(id), 0) FROM waitlist_entries"
+            " WHERE event_id = :e AND status = 'waiting'"
+        ),
+        {"e": event_id},
+    ).one()
+    mine = "-"
+    if user_id is not None:
+        entry = live_entry(session, user_id=user_id, event_id=event_id)
+        if entry is not None:
+            place = place_in_line(session, entry) if entry.status == WaitlistStatus.WAITING else Place(0, 0)
+            mine = f"{entry.id}.{entry.status.value}.{place.ahead_people}.{place.ahead_tickets}"
+    return f"w{event_id}-v{version}-l{people}.{tickets}.{newest}-m{mine}"

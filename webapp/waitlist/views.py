@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from webapp.extensions import db
@@ -15,6 +15,7 @@ from webapp.models import Event, EventStatus
 from webapp.services import waitlist
 from webapp.services.errors import InvalidRequest
 from webapp.waitlist import bp
+from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def panel_for(event: Event) -> waitlist.BuyerPanel:
 
 @bp.app_context_processor
 def waitlist_helpers():
-    """`waitlist_panel(event)` for the event page, `waitlist_offers()` for the banner.
+    """`waitlist_panel(event)` for the event page, `waitlist_offers()` for the
+    banner, `waitlist_tag(event_id)` for the panel's conditional poll.
 
     Callables, so a page that does not show them costs no query.
     """
@@ -45,14 +47,36 @@ def waitlist_helpers():
             return []
         return waitlist.live_offers(db.session, current_user.id)
 
-    return {"waitlist_panel": panel_for, "waitlist_offers": offers}
+    def tag(event_id: int) -> str:
+        return waitlist.watch_tag(db.session, event_id, _user_id())
+
+    return {"waitlist_panel": panel_for, "waitlist_offers": offers, "waitlist_tag": tag}
+
+
+def _unchanged(tag: str) -> Response | None:
+    """304 for a poll whose page already shows this version: htmx keeps what is
+    there, so focus and scroll stay put."""
+    if is_partial_request() and request.if_none_match.contains_weak(tag):
+        return _tagged(make_response("", 304), tag)
+    return None
+
+
+def _tagged(response: Response, tag: str) -> Response:
+    response.set_etag(tag, weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.update(("HX-Request", "Cookie"))
+    return response
 
 
 @bp.get("/events/<int:event_id>/waitlist")
 def panel(event_id: int):
     """The event's line as the buyer sees it; polled while they wait."""
     event = load_event(event_id)
-    return render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event))
+    tag = waitlist.watch_tag(db.session, event.id, _user_id())
+    if (same := _unchanged(tag)) is not None:
+        return same
+    return _tagged(render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
+                          live=tag), tag)
 
 
 def _parse_join(form) -> tuple[int | None, int]:
@@ -114,4 +138,10 @@ def decline(entry_id: int):
 def mine():
     """The buyer's waiting lists: places, offers, and recent outcomes; polled while waiting."""
     entries = waitlist.my_entries(db.session, current_user.id)
-    return render("waitlist/mine.html", "waitlist/_mine.html", entries=entries)
+    tag = "m" + "-".join(
+        f"{e.entry.id}.{e.entry.status.value}.{e.place.ahead_people if e.place else ''}.{e.offer.id if e.offer else ''}"
+        for e in entries
+    )
+    if (same := _unchanged(tag)) is not None:
+        return same
+    return _tagged(render("waitlist/mine.html", "waitlist/_mine.html", entries=entries, live=tag), tag)
