@@ -450,3 +450,17 @@ def test_sweep_pass_offers_units_left_free_by_a_join_racing_a_release(app, sessi
     assert result.exit_code == 0, result.output
     assert session.scalars(select(Hold).where(Hold.kind == HoldKind.OFFER)).one().user_id == person_id
     assert check_event(session, event_id) == []
+
+
+def test_a_tier_added_in_the_same_transaction_goes_to_an_any_tier_entry(session, factory, gateway):
+    from webapp.services import events
+
+    event, _ = sold_out_event(session, factory, gateway, 1)
+    entry = join(session, factory.user(), event, quantity=2)
+    assert len(event.tiers) == 1  # loaded before the new tier exists
+    events.add_general_tier(session, event, name="Balcony", price_minor=3000, capacity=5, sort_order=1)
+    waitlist.offer_released_units(session, event.id)
+    session.commit()
+    offer = offer_of(session, entry)
+    assert offer.quantity == 2 and offer.total_minor == 6000
+    assert check_event(session, event.id) == []

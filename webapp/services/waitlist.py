@@ -169,7 +169,12 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
     if not any(free.values()):
         return []
     event = session.get(Event, event_id)
-    tier_order = [t.id for t in event.tiers]
+    # Queried, not `event.tiers`: a tier added in this transaction (an admin
+    # adding capacity) may not be in an already-loaded relationship yet.
+    tiers = {t.id: t for t in session.scalars(
+        select(Tier).where(Tier.event_id == event_id).order_by(Tier.sort_order, Tier.id)
+    )}
+    tier_order = list(tiers)
     blocked: set[int] = set()  # tiers whose first waiting entry could not be served
     offers: list[Hold] = []
     last_id = 0
@@ -183,7 +188,7 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
             usable = [t for t in covered if t not in blocked and free.get(t, 0) > 0]
             available = sum(free[t] for t in usable)
             n = quantity if available >= quantity else (available if event.waitlist_partial_offers else 0)
-            taken = _make_offer(session, event, entry_id, user_id, usable, n) if n else None
+            taken = _make_offer(session, event, tiers, entry_id, user_id, usable, n) if n else None
             if taken is None:
                 # This entry is first in line for these tiers: nobody behind
                 # it may be served from them before it is.
@@ -196,8 +201,8 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
                 return offers
 
 
-def _make_offer(session: Session, event: Event, entry_id: int, user_id: int, tiers: list[int],
-                n: int) -> tuple[Hold, dict[int, int]] | None:
+def _make_offer(session: Session, event: Event, all_tiers: dict[int, Tier], entry_id: int, user_id: int,
+                tiers: list[int], n: int) -> tuple[Hold, dict[int, int]] | None:
     """Hold n free units of these tiers for one entry; None if it cannot be done now."""
     entry = session.scalars(
         select(WaitlistEntry)
@@ -214,7 +219,8 @@ def _make_offer(session: Session, event: Event, entry_id: int, user_id: int, tie
     for t in tiers:
         got = inventory._grab_places(session, t, n - len(unit_ids))
         unit_ids += got
-        per_tier[t] = len(got)
+        if got:
+            per_tier[t] = len(got)
         if len(unit_ids) == n:
             break
     if len(unit_ids) < n:
@@ -224,11 +230,10 @@ def _make_offer(session: Session, event: Event, entry_id: int, user_id: int, tie
         savepoint.rollback()
         return None
     savepoint.commit()
-    prices = {t.id: t for t in event.tiers}
-    total = sum(prices[t].price_minor * count for t, count in per_tier.items())
+    total = sum(all_tiers[t].price_minor * count for t, count in per_tier.items())
     hold = inventory._create_hold(
         session, event=event, user_id=user_id, unit_ids=unit_ids, total_minor=total,
-        currency=prices[next(iter(per_tier))].currency, kind=HoldKind.OFFER,
+        currency=all_tiers[next(iter(per_tier))].currency, kind=HoldKind.OFFER,
         minutes=float(event.offer_hours) * 60, waitlist_entry_id=entry.id,
     )
     inventory._mark_held(session, hold)
