@@ -390,12 +390,25 @@ def test_register_inline_validation_reports_taken_email_and_weak_password(client
 
 @pytest.fixture
 def limited_client(app, database_url):
+    """A client of a second app with rate limits on.
+
+    The limiter is one object shared by every app (`extensions.limiter`), and
+    `init_app` switches it on for all of them: switch it back afterwards, or
+    every later test would be rate limited too.
+    """
+    from webapp.extensions import limiter
+
+    saved = (limiter.enabled, limiter.initialized)
     limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True,
                           "LOGIN_RATE_LIMIT": "2 per minute", "RESERVE_RATE_LIMIT": "2 per minute",
                           "REGISTER_RATE_LIMIT": "1 per minute"}, config_class=TestConfig)
-    yield limited.test_client()
-    with limited.app_context():
-        db.engine.dispose()
+    try:
+        yield limited.test_client()
+    finally:
+        with limited.app_context():
+            limiter.reset()
+            db.engine.dispose()
+        limiter.enabled, limiter.initialized = saved
 
 
 def test_login_is_rate_limited_with_a_clear_page_and_retry_after(limited_client, factory):
@@ -429,6 +442,15 @@ def test_registration_and_reserve_are_rate_limited(limited_client, factory):
     answers = [hx_post(limited_client, f"/events/{event.id}/reserve", token, {f"qty-{tier.id}": 1}).status_code
                for _ in range(3)]
     assert answers == [204, 204, 429]
+
+
+def test_limits_are_off_again_for_the_test_app(client, factory):
+    """Guards the fixture above: the suite's own app is never rate limited."""
+    user = factory.user()
+    token = csrf_token(client, "/login")
+    answers = {client.post("/login", data={"email": user.email, "password": "wrong-password",
+                                           "csrf_token": token}).status_code for _ in range(12)}
+    assert answers == {400}
 
 
 def test_logged_out_htmx_requests_move_the_whole_page_to_login(client, factory, session):
