@@ -264,3 +264,35 @@ def test_audit_log_page_lists_actions(client, factory, session, world):
     client.post(f"/admin/events/{world['event_id']}/status", data={"csrf_token": token, "status": "closed"})
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "event.status" in page and admin.email in page and "on_sale" in page and "closed" in page
+
+
+def test_edit_duplicate_and_delete_through_the_pages(client, factory, session):
+    event = factory.seated_event(rows=1, seats_per_row=3, title="Quiet Recital")
+    client, _, token = admin_client(client, factory)
+    form = client.get(f"/admin/events/{event.id}/edit").get_data(as_text=True)
+    starts = re.search(r'id="starts_at"[^>]* value="([^"]+)"', form).group(1)
+    saved = client.post(f"/admin/events/{event.id}/edit", data={
+        "csrf_token": token, "title": "Loud Recital", "venue": "Test Hall", "starts_at": starts,
+        "hold_minutes": "90", "per_order_limit": "4", "offer_hours": "12"})
+    assert saved.status_code == 400 and "Holds last between 1 and 60 minutes." in saved.get_data(as_text=True)
+    saved = client.post(f"/admin/events/{event.id}/edit", data={
+        "csrf_token": token, "title": "Loud Recital", "venue": "Test Hall", "starts_at": starts,
+        "hold_minutes": "6", "per_order_limit": "4", "offer_hours": "12"})
+    assert saved.status_code == 303
+    session.expire_all()
+    assert session.get(Event, event.id).title == "Loud Recital"
+    assert session.get(Event, event.id).starts_at.strftime("%Y-%m-%dT%H:%M") == starts  # UTC round trip
+
+    refused = client.post(f"/admin/events/{event.id}/delete", data={"csrf_token": token})
+    assert refused.status_code == 409 and "Only draft events can be deleted" in refused.get_data(as_text=True)
+
+    copied = client.post(f"/admin/events/{event.id}/duplicate", data={"csrf_token": token})
+    assert copied.status_code == 303
+    copy = session.scalars(select(Event).where(Event.title == "Copy of Loud Recital")).one()
+    assert session.scalar(select(func.count()).where(Unit.event_id == copy.id)) == 3
+    gone = client.post(f"/admin/events/{copy.id}/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    session.expire_all()
+    assert session.get(Event, copy.id) is None
+    assert [a for (a,) in session.execute(select(AuditLog.action).order_by(AuditLog.id))] == [
+        "event.update", "event.duplicate", "event.delete"]
