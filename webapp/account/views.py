@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 import segno
 from flask import abort, flash, render_template, url_for
@@ -14,7 +15,7 @@ from webapp.account import bp
 from webapp.checkout.views import payment_gateway
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
-from webapp.models import Order, Ticket
+from webapp.models import Order, OrderStatus, Ticket
 from webapp.services import checkout
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,14 @@ def qr_svg(code: str, scale: int = 4) -> Markup:
 def orders():
     mine = db.session.scalars(
         select(Order).where(Order.user_id == current_user.id).order_by(Order.id.desc())
-        .options(selectinload(Order.tickets), selectinload(Order.event))
+        .options(selectinload(Order.tickets).selectinload(Ticket.unit),
+                 selectinload(Order.tickets).selectinload(Ticket.tier), selectinload(Order.event))
     ).all()
-    return render_template("account/orders.html", orders=mine)
+    now = datetime.now(timezone.utc)
+    upcoming = [o for o in mine if o.status == OrderStatus.CONFIRMED and o.event.starts_at >= now]
+    upcoming.sort(key=lambda o: o.event.starts_at)
+    others = [o for o in mine if o not in upcoming]
+    return render_template("account/orders.html", orders=mine, upcoming=upcoming, others=others, qr_svg=qr_svg)
 
 
 @bp.get("/orders/<int:order_id>")
