@@ -31,6 +31,11 @@
   var WORDS = { available: "available", taken: "unavailable", blocked: "not for sale", mine: "held by you" };
   var STATES = Object.keys(WORDS);
 
+  // "Section, row R, seat N, Tier, €price, <status>": the name without its status.
+  function seatName(box) {
+    return box.getAttribute("aria-label").replace(/, [^,]+$/, "");
+  }
+
   function idSet(el, name) {
     return new Set((el.getAttribute(name) || "").split(" ").filter(Boolean));
   }
@@ -47,11 +52,11 @@
       if (seat.classList.contains(status)) return;
       if (status !== "available" && box.checked) {
         box.checked = false;
-        lost.push(box.dataset.name);
+        lost.push(seatName(box));
       }
       box.disabled = status !== "available";
       STATES.forEach(function (s) { seat.classList.toggle(s, s === status); });
-      box.setAttribute("aria-label", box.dataset.name + ", " + WORDS[status]);
+      box.setAttribute("aria-label", seatName(box) + ", " + WORDS[status]);
     });
     if (lost.length) {
       var note = document.getElementById("seat-map-message");
