@@ -48,7 +48,12 @@ def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
-        "pool_pre_ping": True,
+        # No pre-ping: it cost a round trip on every checkout (about one
+        # statement in eight on the buy path). Connections are recycled
+        # instead, and a connection found dead is invalidated with its pool,
+        # so a database restart costs one failed request per worker.
+        "pool_pre_ping": False,
+        "pool_recycle": 1800,
         "pool_timeout": 10,
         "connect_args": {"options": options, "application_name": "tickets"},
     }
@@ -66,11 +71,13 @@ def _register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
 
-    from webapp.models import User
+    from flask_login import user_logged_in
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    from webapp import session_user
+
+    # No query per request: the user comes from the signed session cookie.
+    login_manager.user_loader(session_user.load)
+    user_logged_in.connect(lambda sender, user, **extra: session_user.remember(user), app, weak=False)
 
 
 def _migrations_dir():

@@ -250,8 +250,18 @@ class Data:
         (logging 5,000 buyers in through Argon2 first would only measure
         Argon2). A sample of buyers logs in through the real form instead.
         """
-        serializer = self.app.session_interface.get_signing_serializer(self.app)
-        return serializer.dumps({"_user_id": str(user_id), "_fresh": True, "_id": secrets.token_hex(64)})
+        from webapp.extensions import db
+        from webapp.models import User
+
+        with self.app.test_request_context():
+            from flask import session
+
+            from webapp import session_user
+
+            session_user.remember(db.session.get(User, user_id))
+            state = dict(session, _user_id=str(user_id), _fresh=True, _id=secrets.token_hex(64))
+            db.session.remove()
+        return self.app.session_interface.get_signing_serializer(self.app).dumps(state)
 
     def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA") -> tuple[int, int]:
         from datetime import datetime, timedelta, timezone

@@ -1,0 +1,49 @@
+"""The signed-in user comes from the signed session cookie, not a query per request."""
+from __future__ import annotations
+
+from sqlalchemy import event, update
+
+from tests.factories import login
+from webapp.extensions import db
+from webapp.models import User
+
+
+def _statements(app, fn):
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            response = fn()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    return response, seen
+
+
+def test_logged_in_pages_do_not_load_the_user_row(app, client, factory):
+    buyer = factory.user(name="Ada Lovelace")
+    factory.ga_event(capacity=5)
+    login(client, buyer.email)
+    response, statements = _statements(app, lambda: client.get("/"))
+    assert response.status_code == 200
+    assert "Ada Lovelace" in response.get_data(as_text=True)  # the header still greets them
+    assert not [s for s in statements if "FROM users" in s], statements
+
+
+def test_demoted_admin_loses_the_admin_pages_at_once(app, client, factory, session):
+    admin = factory.user(is_admin=True)
+    login(client, admin.email)
+    assert client.get("/admin/").status_code == 200
+    session.execute(update(User).where(User.id == admin.id).values(is_admin=False))
+    session.commit()
+    # Same session cookie, which still says "admin": the database decides.
+    assert client.get("/admin/").status_code == 404
+
+
+def test_a_buyer_cookie_cannot_reach_the_admin_pages(client, factory):
+    buyer = factory.user()
+    login(client, buyer.email)
+    assert client.get("/admin/").status_code == 404
