@@ -211,6 +211,8 @@ def reserve(event_id: int):
             hold = inventory.reserve_general(
                 db.session, user_id=current_user.id, event_id=event.id, quantities=_parse_quantities(request.form)
             )
+        # Read before the commit expires them: reloading would cost two queries.
+        hold_id, units = hold.id, len(hold.unit_ids)
         db.session.commit()
     except SeatsTaken as lost:
         # The race is lost for these seats only: refresh the map, keep the rest.
@@ -223,6 +225,6 @@ def reserve(event_id: int):
         db.session.rollback()
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message)
         return render("shop/event.html", partial, status=409, **ctx)
-    log.info("hold.created", extra={"event_id": event.id, "user_id": current_user.id, "hold_id": hold.id,
-                                     "units": len(hold.unit_ids)})
-    return redirect_to(url_for("checkout.hold_page", hold_id=hold.id))
+    log.info("hold.created", extra={"event_id": event_id, "user_id": current_user.id, "hold_id": hold_id,
+                                     "units": units})
+    return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
