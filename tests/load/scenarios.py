@@ -274,23 +274,30 @@ async def seat_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
             if answer.status != 409 or "just taken" not in answer.text:
                 rec.outcomes[f"unexpected {answer.status}"] += 1
                 return
-            # Told which seats were taken: reload the map, as the page does.
-            page = await rec.call("seat map", browser.get(map_url, htmx=True))
-            if page is None or page.status != 200:
-                rec.outcomes["map reload failed"] += 1
-                return
-            open_now = available_seats(page.text) & best_seats
+            # The 409 carries the refreshed map (the page swaps it in); an
+            # older page would reload it.
+            fresh = available_seats(answer.text) if SEAT_INPUT.search(answer.text) else None
+            if fresh is None:
+                page = await rec.call("seat map", browser.get(map_url, htmx=True))
+                if page is None or page.status != 200:
+                    rec.outcomes["map reload failed"] += 1
+                    return
+                fresh = available_seats(page.text)
+            open_now = fresh & best_seats
             free = [[s for s in row if s in open_now] for row in best_rows]
         rec.outcomes[f"gave up after {attempts} tries"] += 1
 
     tasks = [asyncio.create_task(buyer(i, b)) for i, b in enumerate(browsers)]
     await asyncio.sleep(0.2)
     extra_tasks = []
+    buyers_done = asyncio.Event()
     with ResourceMonitor(stack, postmaster_pid) as monitor:
         if on_start is not None:
-            extra_tasks.append(asyncio.create_task(on_start(event_id, sold_at)))
+            extra_tasks.append(asyncio.create_task(on_start(event_id, sold_at, buyers_done)))
+            await asyncio.sleep(on_start.warmup)
         go.set()
         await asyncio.gather(*tasks)
+        buyers_done.set()
         extras = [await t for t in extra_tasks]
     await asyncio.gather(*(b.close() for b in browsers))
     units = data.unit_counts(event_id)
