@@ -14,8 +14,6 @@ from webapp.models import (
     HoldStatus,
     Order,
     OutboxMessage,
-    Unit,
-    UnitStatus,
     WaitlistEntry,
     WaitlistStatus,
 )
