@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from config import TestConfig
 from webapp import create_app
-from webapp.models import AuditLog, Event, EventStatus, Ticket, Unit, UnitStatus, WaitlistEntry
+from webapp.models import AuditLog, Event, EventStatus, Unit, UnitStatus, WaitlistEntry
 from tests.admin_support import admin_client, buy
 from tests.factories import csrf_token, login
 
