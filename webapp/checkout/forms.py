@@ -21,9 +21,10 @@ class CardForm(FlaskForm):
 
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
     name = StringField("Name on card", validators=[DataRequired(), Length(max=100)])
-    number = StringField("Card number", validators=[DataRequired()])
-    expiry = StringField("Expiry (MM/YY)", validators=[DataRequired()])
-    cvc = StringField("CVC", validators=[DataRequired()])
+    # Phones show a number pad for these.
+    number = StringField("Card number", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
+    expiry = StringField("Expiry (MM/YY)", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
+    cvc = StringField("CVC", validators=[DataRequired()], render_kw={"inputmode": "numeric", "maxlength": 4})
 
     def validate_number(self, field):
         number = digits(field.data)

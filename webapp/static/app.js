@@ -19,6 +19,10 @@
       }
       var bar = el.querySelector("progress");
       if (bar) bar.value = left;
+      // The timer itself is not live (a screen reader would read every tick);
+      // say it out loud once, when a minute is left.
+      var say = el.querySelector(".time-warning");
+      if (say && left === 60) say.textContent = "One minute left to pay before your reservation ends.";
       if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
         // Ask the server for its verdict the moment time runs out.
         window.htmx.ajax("GET", el.getAttribute("hx-get"), { source: el, target: el, swap: "outerHTML" });
