@@ -15,6 +15,19 @@ from webapp.services.gateway import SimulatedGateway
 HX = {"HX-Request": "true"}
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_off():
+    """These tests log in often and are not about rate limits. The limiter is
+    one object shared by every app in the process, and a test elsewhere that
+    builds an app with limits on switches it on for all of them."""
+    from webapp.extensions import limiter
+
+    saved = limiter.enabled
+    limiter.enabled = False
+    yield
+    limiter.enabled = saved
+
+
 def forget_user():
     """Requests share the test's app context, so the logged-in user and CSRF
     token cached in `g` must be forgotten before another client's request."""
