@@ -296,3 +296,10 @@ def test_edit_duplicate_and_delete_through_the_pages(client, factory, session):
     assert session.get(Event, copy.id) is None
     assert [a for (a,) in session.execute(select(AuditLog.action).order_by(AuditLog.id))] == [
         "event.update", "event.duplicate", "event.delete"]
+
+
+def test_generator_suggests_a_section_name_not_in_use(client, factory):
+    event = factory.seated_event(rows=1, seats_per_row=2)  # its section is "Stalls"
+    client, _, _ = admin_client(client, factory)
+    page = client.get(f"/admin/events/{event.id}/layout").get_data(as_text=True)
+    assert re.search(r'id="sections"[^>]* value="Balcony"', page)

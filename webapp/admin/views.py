@@ -289,6 +289,9 @@ def tier_delete(event_id: int, tier_id: int):
 
 # Seat layout ----------------------------------------------------------------
 
+SECTION_NAMES = ("Stalls", "Balcony", "Circle", "Gallery")
+
+
 def _layout_form(event: Event, formdata=None) -> LayoutForm:
     choices = [(t.id, t.name) for t in event.tiers if t.seated]
     return LayoutForm(formdata=formdata, tier_choices=choices)
@@ -305,11 +308,17 @@ def _layout_context(event: Event, form: LayoutForm, formdata=None, preview: bool
                 planned = [seat for spec in specs for seat in event_service.plan_section(spec)]
             except BookingError as invalid:
                 problems = [invalid.message]
+    sections = admin_reports.seat_layout(db.session, event)
+    if formdata is None:
+        # Suggest a section name the event does not use yet.
+        taken = {s.name for s in sections}
+        form.sections.data = next(n for n in (*SECTION_NAMES, *(f"Section {i}" for i in range(1, 10_000)))
+                                  if n not in taken)
     return dict(
         event=event, form=form, lines=form.range_lines(formdata), problems=problems, planned=len(planned),
         tier_by_id={t.id: t for t in event.tiers},
         preview_sections=admin_reports.seat_layout(db.session, event, planned) if planned else [],
-        sections=admin_reports.seat_layout(db.session, event),
+        sections=sections,
     )
 
 
