@@ -212,8 +212,11 @@ class Data:
     def __init__(self, database_url: str, secret_key: str):
         from webapp import create_app
 
+        # Never serves requests. The limiter is one object per process and
+        # init_app reconfigures it, so this app must not switch it on for the
+        # test apps sharing the process.
         self.app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret_key,
-                               "DB_POOL_SIZE": 2, "DB_MAX_OVERFLOW": 2})
+                               "DB_POOL_SIZE": 2, "DB_MAX_OVERFLOW": 2, "RATELIMIT_ENABLED": False})
 
     @contextmanager
     def session(self):
