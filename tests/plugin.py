@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from config import TestConfig, normalise_database_url
 from webapp import create_app
@@ -62,8 +63,16 @@ def _clean_tables(request):
     app = request.getfixturevalue("app")
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        # The e2e sweep process may be mid-batch: TRUNCATE can then lose a
+        # deadlock to it. That is the harness racing itself; try again.
+        for attempt in range(5):
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+                break
+            except OperationalError:
+                if attempt == 4:
+                    raise
 
 
 @pytest.fixture

@@ -375,3 +375,18 @@ def test_database_refuses_a_second_valid_ticket_for_a_unit(session, factory, gat
     with pytest.raises(IntegrityError):
         session.execute(text("UPDATE units SET status = 'held' WHERE id = :u"), {"u": ticket.unit_id})
     session.rollback()
+
+
+def test_a_hold_on_a_cancelled_event_cannot_be_paid(session, factory, gateway):
+    """A reservation that slipped in as an admin cancelled the event is never charged."""
+    event = factory.ga_event(capacity=5)
+    buyer = factory.user()
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
+    session.commit()
+    event.status = EventStatus.CANCELLED
+    session.commit()
+    with pytest.raises(SalesClosed):
+        checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="q" * 20, card=GOOD)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(GatewayCharge)) == 0

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import (
+    EventStatus,
     Hold,
     HoldKind,
     HoldStatus,
@@ -46,6 +47,7 @@ from webapp.services.errors import (
     OrderNotCancellable,
     PaymentDeclined,
     PaymentInProgress,
+    SalesClosed,
 )
 from webapp.services.gateway import Card, ChargeResult, PaymentGateway
 
@@ -145,6 +147,10 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         return PaymentResult(0, order.id if order else None)
     if hold.status == HoldStatus.RELEASED:
         raise HoldNotActive("This reservation was released. Pick your tickets again.")
+    if hold.event.status == EventStatus.CANCELLED:
+        # Reserving reads the event's status without a lock, so a hold can be
+        # made in the instant an admin cancels; it must never be paid for.
+        raise SalesClosed("This event was cancelled; nothing was charged.")
 
     if hold.status == HoldStatus.ACTIVE and _is_past_expiry(session, hold):
         # Ran out, not yet swept: expire it properly first, so the waiting
