@@ -62,16 +62,6 @@ class PaymentResult:
     order_id: int | None
 
 
-def _lock_hold(session: Session, hold_id: int, user_id: int | None = None) -> Hold:
-    query = select(Hold).where(Hold.id == hold_id).with_for_update()
-    if user_id is not None:
-        query = query.where(Hold.user_id == user_id)
-    hold = session.scalars(query).first()
-    if hold is None:
-        raise NotFound("No such reservation.")
-    return hold
-
-
 def _order_for_hold(session: Session, hold_id: int) -> Order | None:
     return session.scalars(select(Order).where(Order.hold_id == hold_id)).first()
 
@@ -132,7 +122,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold = _lock_hold(session, hold_id, user_id)
+    hold = inventory.lock_hold(session, hold_id, user_id)
 
     previous = session.scalars(
         select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key)
@@ -180,7 +170,7 @@ def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
     attempt = session.scalars(
         select(PaymentAttempt).where(PaymentAttempt.id == attempt_id)
     ).one()
-    hold = _lock_hold(session, attempt.hold_id)
+    hold = inventory.lock_hold(session, attempt.hold_id)
     session.refresh(attempt, with_for_update=True)
     if attempt.status != PaymentStatus.PENDING:
         return _replay(session, attempt)  # reconciliation got here first

@@ -276,14 +276,20 @@ def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatu
     return [r.id for r in freed]
 
 
-def release_hold_by_id(session: Session, *, hold_id: int, user_id: int | None) -> Hold:
-    """The buyer gives a hold back at once."""
+def lock_hold(session: Session, hold_id: int, user_id: int | None = None) -> Hold:
+    """Lock a hold row (someone else's hold is NotFound: ids cannot be probed)."""
     query = select(Hold).where(Hold.id == hold_id).with_for_update()
     if user_id is not None:
         query = query.where(Hold.user_id == user_id)
     hold = session.scalars(query).first()
     if hold is None:
         raise NotFound("No such reservation.")
+    return hold
+
+
+def release_hold_by_id(session: Session, *, hold_id: int, user_id: int | None) -> Hold:
+    """The buyer gives a hold back at once."""
+    hold = lock_hold(session, hold_id, user_id)
     release_hold(session, hold, status=HoldStatus.RELEASED, reason="released by buyer")
     return hold
 
