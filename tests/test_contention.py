@@ -255,15 +255,22 @@ def test_pay_racing_the_expiry_sweep_is_all_or_nothing(app, session, factory):
     assert_consistent(session, event.id)
 
 
-def test_same_checkout_submitted_twenty_times_gives_one_order_and_one_charge(app, session, factory):
+SLOW_CARD = Card("4000000000000077", 12, 2099, "123")
+
+
+def held_checkout(session, factory, *, quantity: int):
+    """A buyer holding `quantity` GA places, ready to pay; ids only, as ORM objects stay in this thread."""
     event = factory.ga_event(capacity=10)
     buyer = factory.user()
     hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
-                                     quantities={factory.tier(event).id: 2})
+                                     quantities={factory.tier(event).id: quantity})
     session.commit()
-    gateway = SimulatedGateway(db.engine, slow_seconds=0.3)
-    slow_card = Card("4000000000000077", 12, 2099, "123")
-    hold_id, buyer_id = hold.id, buyer.id  # ORM objects stay in this thread
+    return event, hold.id, buyer.id
+
+
+def test_same_checkout_submitted_twenty_times_gives_one_order_and_one_charge(app, session, factory):
+    event, hold_id, buyer_id = held_checkout(session, factory, quantity=2)
+    gateway, slow_card = SimulatedGateway(db.engine, slow_seconds=0.3), SLOW_CARD
 
     def attempt(i):
         try:
@@ -283,14 +290,8 @@ def test_same_checkout_submitted_twenty_times_gives_one_order_and_one_charge(app
 
 
 def test_two_tabs_with_different_keys_still_give_one_order(app, session, factory):
-    event = factory.ga_event(capacity=10)
-    buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
-                                     quantities={factory.tier(event).id: 1})
-    session.commit()
-    gateway = SimulatedGateway(db.engine, slow_seconds=0.3)
-    slow_card = Card("4000000000000077", 12, 2099, "123")
-    hold_id, buyer_id = hold.id, buyer.id  # ORM objects stay in this thread
+    event, hold_id, buyer_id = held_checkout(session, factory, quantity=1)
+    gateway, slow_card = SimulatedGateway(db.engine, slow_seconds=0.3), SLOW_CARD
 
     def attempt(i):
         try:

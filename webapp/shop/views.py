@@ -118,23 +118,23 @@ def event_page(event_id: int):
     return render("shop/event.html", "shop/_event_body.html", **ctx)
 
 
-@bp.get("/events/<int:event_id>/seat-map")
-def seat_map(event_id: int):
+def _render_seated(event_id: int, partial: str):
+    """A seated event's page, or one of its seat-map partials, for the picked seats."""
     event = load_public_event(event_id)
     if not event.is_seated:
         abort(404)
-    ctx = event_context(event, seats=_parse_seat_ids(request.args))
-    return render("shop/event.html", "shop/_seat_map.html", **ctx)
+    return render("shop/event.html", partial, **event_context(event, seats=_parse_seat_ids(request.args)))
+
+
+@bp.get("/events/<int:event_id>/seat-map")
+def seat_map(event_id: int):
+    return _render_seated(event_id, "shop/_seat_map.html")
 
 
 @bp.get("/events/<int:event_id>/selection")
 def selection(event_id: int):
     """The summary of the seats picked so far (seats, tiers, subtotal, limit)."""
-    event = load_public_event(event_id)
-    if not event.is_seated:
-        abort(404)
-    ctx = event_context(event, seats=_parse_seat_ids(request.args))
-    return render("shop/event.html", "shop/_summary.html", **ctx)
+    return _render_seated(event_id, "shop/_summary.html")
 
 
 @bp.get("/events/<int:event_id>/tickets")
