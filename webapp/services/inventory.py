@@ -14,17 +14,20 @@ before that commit (see `touch_inventory`).
 """
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus
 from webapp.services import waitlist
 from webapp.services.errors import (
+    Busy,
     InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
@@ -141,49 +144,167 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
         expire_holds(session, hold_ids=list(stale))
 
 
-def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int]) -> Hold:
-    """Hold exactly these numbered seats, all or nothing."""
+# ---------------------------------------------------------------------------
+# Reserving: the grab itself is one SQL function per kind (migration 0003),
+# so a reservation is one statement. Refusals come back as TBnnn errors.
+# ---------------------------------------------------------------------------
+
+_RESERVE_PLACES = "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]))"
+_RESERVE_SEATS = "SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]))"
+
+
+class _NeedsPreparation(Exception):
+    """A basket to give back while people wait, or a lapsed hold on a seat."""
+
+
+class _DueHolds(Exception):
+    """Too few left, but holds have run out unnoticed: expire them and look again."""
+
+    def __init__(self, refusal: NotEnoughLeft):
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
+    return f"{section}, row {row_label}, seat {seat_number}"
+
+
+def _refusal(error: DBAPIError) -> Exception | None:
+    """The buyer's words for a refusal raised by a reserve function."""
+    code = getattr(error.orig, "pgcode", None) or ""
+    if not code.startswith("TB"):
+        return None
+    diag = error.orig.diag
+    detail = json.loads(diag.message_detail) if diag.message_detail else {}
+    if code == "TB404":
+        return NotFound("No such event.")
+    if code == "TB409":
+        return SalesClosed()
+    if code == "TB400":
+        return InvalidRequest(diag.message_primary)
+    if code == "TB413":
+        return LimitExceeded(f"You can buy at most {detail['limit']} tickets in one order.")
+    if code == "TB410":
+        short = NotEnoughLeft(detail["tier"], detail["wanted"], detail["left"],
+                              waitlist_open=detail["waitlist"] and detail["left"] == 0)
+        return _DueHolds(short) if detail["due"] else short
+    if code == "TB423":
+        return SeatsTaken([seat_label(d["section"], d["row"], d["seat"]) for d in detail], [d["id"] for d in detail])
+    if code == "TB503":
+        return _NeedsPreparation()
+    return None
+
+
+def _run_reserve(connection, statement: str, params: dict) -> int:
+    try:
+        return connection.execute(text(statement), params).scalar_one()
+    except DBAPIError as error:
+        refusal = _refusal(error)
+        if refusal is None:
+            raise
+        raise refusal from None
+
+
+def _places_params(user_id: int, event_id: int, quantities: dict[int, int]) -> dict:
+    if any(int(n) < 0 for n in quantities.values()):
+        raise InvalidRequest("Quantities cannot be negative.")
+    wanted = {int(t): int(n) for t, n in quantities.items() if int(n) > 0}
+    if not wanted:
+        raise InvalidRequest("Choose how many tickets you want.")
+    if len(wanted) > 50 or sum(wanted.values()) > 1000:
+        raise LimitExceeded("That is more tickets than one order can hold.")
+    tiers = sorted(wanted)
+    return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers]}
+
+
+def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
     ids = sorted({int(i) for i in unit_ids})
-    event = get_event(session, event_id)
-    _require_on_sale(event)
     if not ids:
         raise InvalidRequest("Pick at least one seat.")
-    if len(ids) > event.per_order_limit:
-        raise LimitExceeded(f"You can buy at most {event.per_order_limit} tickets in one order.")
+    if len(ids) > 1000:
+        raise LimitExceeded("That is more seats than one order can hold.")
+    return {"u": user_id, "e": event_id, "seats": ids}
 
+
+def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
+    """What the SQL grab leaves to Python: giving units to the waiting list first."""
     release_active_basket(session, user_id=user_id, event_id=event_id)
-    _expire_stale_holds_on_units(session, ids)
+    if seat_ids:
+        _expire_stale_holds_on_units(session, seat_ids)
 
-    # Lock exactly the requested rows, in id order (no deadlocks between
-    # buyers whose picks overlap), then check every one.
-    rows = session.execute(
-        select(Unit.id, Unit.status, Unit.tier_id, Unit.section, Unit.row_label, Unit.seat_number)
-        .where(Unit.id.in_(ids), Unit.event_id == event_id)
-        .order_by(Unit.id)
-        .with_for_update()
-    ).all()
-    if len(rows) != len(ids) or any(r.seat_number is None for r in rows):
-        raise InvalidRequest("Some of the selected seats do not exist at this event.")
 
-    reserved_for_line = waitlist.tiers_reserved_for_line(session, event_id)
-    taken = [r for r in rows if r.status != UnitStatus.AVAILABLE or r.tier_id in reserved_for_line]
-    if taken:
-        raise SeatsTaken(
-            [f"{r.section}, row {r.row_label}, seat {r.seat_number}" for r in taken], [r.id for r in taken]
-        )
+def _reserve_in_session(session: Session, statement: str, params: dict, seat_ids: list[int] | None) -> Hold:
+    # Savepoints, so a refusal undoes the function's work and nothing else
+    # of the caller's transaction; the caller commits.
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                hold_id = _run_reserve(session.connection(), statement, params)
+            return session.get(Hold, hold_id)
+        except _NeedsPreparation:
+            _prepare(session, user_id=params["u"], event_id=params["e"], seat_ids=seat_ids)
+        except _DueHolds as due:
+            # Holds had run out without the sweep noticing yet; their places
+            # go back (to the waiting list first). Look once more.
+            if attempt or not expire_due_holds_now(event_id=params["e"]):
+                raise due.refusal from None
+    raise Busy()
 
-    prices = {t.id: t for t in event.tiers}
-    total = sum(prices[r.tier_id].price_minor for r in rows)
-    hold = _create_hold(
-        session, event=event, user_id=user_id, unit_ids=ids, total_minor=total,
-        currency=prices[rows[0].tier_id].currency,
-    )
-    _mark_held(session, hold)
-    return hold
+
+def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int]) -> Hold:
+    """Hold exactly these numbered seats, all or nothing (within the caller's transaction)."""
+    params = _seats_params(user_id, event_id, unit_ids)
+    return _reserve_in_session(session, _RESERVE_SEATS, params, params["seats"])
+
+
+def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int]) -> Hold:
+    """Hold N general-admission places per tier, all or nothing (within the caller's transaction)."""
+    return _reserve_in_session(session, _RESERVE_PLACES, _places_params(user_id, event_id, quantities), None)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    hold_id: int
+
+
+def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
+                seat_ids: Iterable[int] | None = None) -> Reservation:
+    """The buyer's reserve click: one statement that is its own transaction.
+
+    The one place where inventory commits by itself (see README, "Where
+    things are"): run in autocommit, the SQL function is the whole
+    transaction, so a reservation costs one round trip instead of ten. When
+    the function asks for preparation (the waiting list's offer engine must
+    take a released basket or a lapsed hold's seats), the same function runs
+    inside an ordinary transaction after that preparation, and is committed
+    here too.
+    """
+    from webapp.extensions import db
+
+    seats: list[int] | None = None
+    if seat_ids is not None:
+        statement, params = _RESERVE_SEATS, _seats_params(user_id, event_id, seat_ids)
+        seats = params["seats"]
+    else:
+        statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
+    for attempt in range(2):
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            try:
+                return Reservation(_run_reserve(connection, statement, params))
+            except _NeedsPreparation:
+                break
+            except _DueHolds as due:
+                if attempt or not expire_due_holds_now(event_id=event_id):
+                    raise due.refusal from None
+    # The rare road: prepare and reserve in one transaction of the session.
+    hold = _reserve_in_session(db.session, statement, params, seats)
+    hold_id = hold.id
+    db.session.commit()
+    return Reservation(hold_id)
 
 
 def _grab_places(session: Session, tier_id: int, quantity: int) -> list[int]:
-    # Walks ix_units_available; SKIP LOCKED so concurrent buyers each take
+    # Walks ix_units_available; SKIP LOCKED so concurrent offers each take
     # different rows instead of waiting for each other.
     return list(
         session.scalars(
@@ -200,51 +321,6 @@ def available_count(session: Session, tier_id: int) -> int:
     return session.execute(
         text("SELECT count(*) FROM units WHERE tier_id = :t AND status = 'available'"), {"t": tier_id}
     ).scalar_one()
-
-
-def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int]) -> Hold:
-    """Hold N general-admission places per tier, all or nothing."""
-    event = get_event(session, event_id)
-    _require_on_sale(event)
-    if any(int(n) < 0 for n in quantities.values()):
-        raise InvalidRequest("Quantities cannot be negative.")
-    wanted = {int(t): int(n) for t, n in quantities.items() if int(n) > 0}
-    if not wanted:
-        raise InvalidRequest("Choose how many tickets you want.")
-    if sum(wanted.values()) > event.per_order_limit:
-        raise LimitExceeded(f"You can buy at most {event.per_order_limit} tickets in one order.")
-    tiers = {t.id: t for t in event.tiers}
-    if any(t not in tiers or tiers[t].seated for t in wanted):
-        raise InvalidRequest("Unknown ticket type for this event.")
-
-    release_active_basket(session, user_id=user_id, event_id=event_id)
-    reserved_for_line = waitlist.tiers_reserved_for_line(session, event_id)
-
-    taken: list[int] = []
-    total = 0
-    for tier_id in sorted(wanted):
-        tier, n = tiers[tier_id], wanted[tier_id]
-        if tier_id in reserved_for_line:
-            raise NotEnoughLeft(tier.name, n, 0, waitlist_open=event.waitlist_enabled)
-        ids = _grab_places(session, tier_id, n)
-        if len(ids) < n and _has_due_holds(session, event_id) and expire_due_holds_now(event_id=event_id):
-            # Holds had run out without the sweep noticing yet; their places
-            # went back (to the waiting list first). Look once more.
-            if tier_id in waitlist.tiers_reserved_for_line(session, event_id):
-                raise NotEnoughLeft(tier.name, n, 0, waitlist_open=event.waitlist_enabled)
-            ids += _grab_places(session, tier_id, n - len(ids))
-        if len(ids) < n:
-            # What we could lock just now is exactly what is left to sell.
-            raise NotEnoughLeft(tier.name, n, len(ids), waitlist_open=event.waitlist_enabled and not ids)
-        taken += ids
-        total += tier.price_minor * n
-
-    hold = _create_hold(
-        session, event=event, user_id=user_id, unit_ids=taken, total_minor=total,
-        currency=tiers[next(iter(wanted))].currency,
-    )
-    _mark_held(session, hold)
-    return hold
 
 
 def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatus.RELEASED,
@@ -338,17 +414,6 @@ def _payment_in_flight(session: Session, hold_id: int) -> bool:
     return session.execute(
         text("SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE hold_id = :h AND status = 'pending')"),
         {"h": hold_id},
-    ).scalar_one()
-
-
-def _has_due_holds(session: Session, event_id: int) -> bool:
-    # One cheap statement spares every loser of a sold-out rush the separate
-    # transaction (checkout, BEGIN, locking SELECT, COMMIT) of the expiry pass
-    # when, as usual in a rush, no hold has run out.
-    return session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM holds WHERE event_id = :e AND status = 'active'"
-             " AND expires_at <= now())"),
-        {"e": event_id},
     ).scalar_one()
 
 

@@ -197,34 +197,34 @@ def _event_url_with_picks(event: Event, form) -> str:
 @bp.post("/events/<int:event_id>/reserve")
 @limiter.limit(_reserve_limit, key_func=_reserve_key)
 def reserve(event_id: int):
-    event = load_public_event(event_id)
     if not current_user.is_authenticated:
         # Log in first, then come back to the same picks.
+        event = load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
-    partial = "shop/_seat_map.html" if event.is_seated else "shop/_tier_picker.html"
+    # The event's state is checked by the reserve statement itself: the hot
+    # path loads nothing before it (one round trip, see inventory.reserve_now).
+    seats = _parse_seat_ids(request.form)
+    seated = "seat" in request.form or (
+        not any(k.startswith("qty-") for k in request.form) and load_public_event(event_id).is_seated)
     try:
-        if event.is_seated:
-            hold = inventory.reserve_seats(
-                db.session, user_id=current_user.id, event_id=event.id, unit_ids=_parse_seat_ids(request.form)
-            )
+        if seated:
+            reservation = inventory.reserve_now(user_id=current_user.id, event_id=event_id, seat_ids=seats)
         else:
-            hold = inventory.reserve_general(
-                db.session, user_id=current_user.id, event_id=event.id, quantities=_parse_quantities(request.form)
-            )
-        # Read before the commit expires them: reloading would cost two queries.
-        hold_id, units = hold.id, len(hold.unit_ids)
-        db.session.commit()
+            reservation = inventory.reserve_now(user_id=current_user.id, event_id=event_id,
+                                                quantities=_parse_quantities(request.form))
     except SeatsTaken as lost:
         # The race is lost for these seats only: refresh the map, keep the rest.
         db.session.rollback()
-        log.info("hold.lost_race", extra={"event_id": event.id, "user_id": current_user.id, "units": lost.unit_ids})
-        keep = [s for s in _parse_seat_ids(request.form) if s not in set(lost.unit_ids)]
+        log.info("hold.lost_race", extra={"event_id": event_id, "user_id": current_user.id, "units": lost.unit_ids})
+        event = load_public_event(event_id)
+        keep = [s for s in seats if s not in set(lost.unit_ids)]
         ctx = event_context(event, seats=keep, message=lost.message)
-        return render("shop/event.html", partial, status=409, **ctx)
+        return render("shop/event.html", "shop/_seat_map.html", status=409, **ctx)
     except NotEnoughLeft as short:
         db.session.rollback()
+        event = load_public_event(event_id)
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message)
-        return render("shop/event.html", partial, status=409, **ctx)
-    log.info("hold.created", extra={"event_id": event_id, "user_id": current_user.id, "hold_id": hold_id,
-                                     "units": units})
-    return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
+        return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
+    log.info("hold.created", extra={"event_id": event_id, "user_id": current_user.id,
+                                     "hold_id": reservation.hold_id})
+    return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
