@@ -31,6 +31,9 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
 
     from webapp import cli, errors, templating
 
+    from webapp.services import gateway
+
+    gateway.init_app(app)
     errors.register(app)
     templating.register(app)
     cli.register(app)

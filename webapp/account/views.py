@@ -4,19 +4,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-import segno
-from flask import abort, flash, render_template, url_for
+from flask import abort, flash, make_response, render_template, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.account import bp
-from webapp.checkout.views import payment_gateway
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket
-from webapp.services import checkout
+from webapp.services import checkout, checkout_read
+from webapp.services.checkout_read import qr_svg
+from webapp.services.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +29,6 @@ def load_own_order(order_id: int) -> Order:
     if order is None or order.user_id != current_user.id:
         abort(404)
     return order
-
-
-def qr_svg(code: str, scale: int = 4) -> Markup:
-    """The ticket code as an inline SVG QR code (segno: pure Python, no images)."""
-    return Markup(segno.make_qr(code, error="m").svg_inline(scale=scale, border=2, dark="#111"))
 
 
 @bp.get("/orders")
@@ -55,8 +49,11 @@ def orders():
 @bp.get("/orders/<int:order_id>")
 @login_required
 def order_page(order_id: int):
-    order = load_own_order(order_id)
-    return render_template("account/order.html", order=order, qr_svg=qr_svg)
+    order = checkout_read.order_view(db.session, order_id, current_user.id)
+    if order is None:
+        abort(404)
+    response = make_response(render_template("account/order.html", order=order))
+    return response
 
 
 @bp.get("/orders/<int:order_id>/tickets/<int:ticket_id>")

@@ -2,89 +2,59 @@
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 
-from flask import abort, current_app, flash, render_template, url_for
+from flask import abort, flash, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select, text
 
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Hold, HoldKind, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit
-from webapp.services import checkout, inventory
+from webapp.services import checkout, checkout_read, inventory
+from webapp.services.checkout_read import HoldView
 from webapp.services.errors import PaymentDeclined, PaymentInProgress
-from webapp.services.gateway import SimulatedGateway
+from webapp.services.gateway import payment_gateway
+
+__all__ = ["payment_gateway"]  # still imported from here by older modules
 
 log = logging.getLogger(__name__)
 
 
-def payment_gateway() -> SimulatedGateway:
-    gateway = current_app.extensions.get("payment_gateway")
-    if gateway is None:
-        gateway = SimulatedGateway(db.engine, slow_seconds=current_app.config["GATEWAY_SLOW_SECONDS"])
-        current_app.extensions["payment_gateway"] = gateway
-    return gateway
-
-
-def load_own_hold(hold_id: int) -> Hold:
+def own_hold(hold_id: int) -> HoldView:
     """Someone else's hold is a 404, so ids cannot be probed."""
-    hold = db.session.get(Hold, hold_id)
-    if hold is None or hold.user_id != current_user.id:
+    view = checkout_read.hold_view(db.session, hold_id, current_user.id)
+    if view is None:
         abort(404)
-    return hold
+    return view
 
 
-def seconds_left(hold: Hold) -> int:
-    """Whole seconds until the hold runs out, by the database clock (rounded up:
-    the page must never call a hold expired that the server would still honour)."""
-    return max(0, math.ceil(db.session.execute(
-        text("SELECT extract(epoch FROM expires_at - now()) FROM holds WHERE id = :h"), {"h": hold.id}
-    ).scalar_one()))
+def _fresh_form(**data) -> CardForm:
+    # A fresh key: each page (and each try after a decline) is a new attempt.
+    return CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24), **data)
 
 
-def hold_context(hold: Hold, form: CardForm | None = None, declined: str | None = None) -> dict:
-    units = db.session.scalars(select(Unit).where(Unit.id.in_(hold.unit_ids)).order_by(Unit.id)).all()
-    tiers = {t.id: t for t in hold.event.tiers}
-    if form is None:
-        form = CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24))
-    attempts = db.session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.hold_id == hold.id).order_by(PaymentAttempt.id.desc())
-    ).all()
-    left = seconds_left(hold) if hold.status == HoldStatus.ACTIVE else 0
-    pending = any(a.status == PaymentStatus.PENDING for a in attempts)
-    # Ran out, swept or not: the server decides, and a payment in flight
-    # keeps its hold (the sweep leaves it to that payment).
-    expired = not pending and (hold.status == HoldStatus.EXPIRED or (hold.status == HoldStatus.ACTIVE and left == 0))
-    last_decline = next((a for a in attempts if a.status in (PaymentStatus.DECLINED, PaymentStatus.FAILED)), None)
-    quantities: dict[int, int] = {}
-    for unit in units:
-        quantities[unit.tier_id] = quantities.get(unit.tier_id, 0) + 1
-    return dict(
-        hold=hold, event=hold.event, units=units, tiers=tiers, form=form, seconds_left=left,
-        total_seconds=max(1, round(float(hold.event.offer_hours) * 3600 if hold.kind == HoldKind.OFFER
-                                   else float(hold.event.hold_minutes) * 60)), declined=declined,
-        last_decline=last_decline, payment_pending=pending, expired=expired,
-        seated=any(u.seat_number is not None for u in units), quantities=quantities,
-    )
+def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
+                 form: CardForm | None = None, declined: str | None = None):
+    if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
+        form = _fresh_form()
+    return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
+                  declined=declined)
 
 
-def _order_redirect(hold: Hold):
-    order = db.session.scalars(select(Order).where(Order.hold_id == hold.id)).first()
-    if order is not None:
-        return redirect_to(url_for("account.order_page", order_id=order.id))
+def _order_redirect(view: HoldView):
+    if view.order_id is not None:
+        return redirect_to(url_for("account.order_page", order_id=view.order_id))
     return None
 
 
 @bp.get("/holds/<int:hold_id>")
 @login_required
 def hold_page(hold_id: int):
-    hold = load_own_hold(hold_id)
-    if hold.status == HoldStatus.CONVERTED and (done := _order_redirect(hold)):
+    view = own_hold(hold_id)
+    if view.status == "converted" and (done := _order_redirect(view)):
         return done
-    return render("checkout/hold.html", "checkout/_hold.html", **hold_context(hold))
+    return _render_hold(view)
 
 
 @bp.get("/holds/<int:hold_id>/countdown")
@@ -95,46 +65,42 @@ def hold_countdown(hold_id: int):
     Once the hold can no longer be paid as it is (ran out, released, paid in
     another tab), the whole hold panel is redrawn to say so.
     """
-    hold = load_own_hold(hold_id)
-    if hold.status == HoldStatus.CONVERTED and (done := _order_redirect(hold)):
+    view = own_hold(hold_id)
+    if view.status == "converted" and (done := _order_redirect(view)):
         return done
-    ctx = hold_context(hold)
-    if ctx["expired"] or hold.status != HoldStatus.ACTIVE:
-        response = render("checkout/hold.html", "checkout/_hold.html", **ctx)
+    if view.expired or view.status != "active":
+        response = _render_hold(view)
         if is_partial_request():
             response.headers["HX-Retarget"] = "#hold"
             response.headers["HX-Reswap"] = "innerHTML"
         return response
-    return render("checkout/hold.html", "checkout/_countdown.html", **ctx)
+    return _render_hold(view, "checkout/_countdown.html")
 
 
 @bp.post("/holds/<int:hold_id>/pay")
 @login_required
 def pay(hold_id: int):
-    hold = load_own_hold(hold_id)
     form = CardForm()
     if not form.validate_on_submit():
-        return render("checkout/hold.html", "checkout/_hold.html", status=400, **hold_context(hold, form))
+        return _render_hold(own_hold(hold_id), status=400, form=form)
     try:
         result = checkout.pay(
-            db.session, payment_gateway(), hold_id=hold.id, user_id=current_user.id,
+            db.session, payment_gateway(), hold_id=hold_id, user_id=current_user.id,
             idempotency_key=form.idempotency_key.data, card=form.card(),
         )
     except PaymentDeclined as declined:
         db.session.rollback()
-        hold = load_own_hold(hold_id)
-        # A fresh key: the next try is a new attempt; the hold stays.
-        fresh = CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24), name=form.name.data)
-        return render("checkout/hold.html", "checkout/_hold.html", status=402,
-                      **hold_context(hold, fresh, declined=declined.message))
+        # The hold stays; the next try is a new attempt.
+        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=form.name.data),
+                            declined=declined.message)
     except PaymentInProgress:
         # A double click or a second tab: one checkout per hold. Show the one
         # in flight; the panel follows it to the order (or the decline).
         db.session.rollback()
-        hold = load_own_hold(hold_id)
-        if done := _order_redirect(hold):
+        view = own_hold(hold_id)
+        if done := _order_redirect(view):
             return done
-        return render("checkout/hold.html", "checkout/_hold.html", status=409, **hold_context(hold))
+        return _render_hold(view, status=409)
     flash("Payment approved. Your tickets are ready.", "success")
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
 
@@ -143,7 +109,7 @@ def pay(hold_id: int):
 @login_required
 def validate_card_field(hold_id: int, field: str):
     """Inline validation of one card field, with the submit path's form."""
-    load_own_hold(hold_id)
+    own_hold(hold_id)
     if field not in ("number", "expiry", "cvc", "name"):
         abort(404)
     form = CardForm()
@@ -154,10 +120,9 @@ def validate_card_field(hold_id: int, field: str):
 @bp.post("/holds/<int:hold_id>/release")
 @login_required
 def release(hold_id: int):
-    hold = load_own_hold(hold_id)
-    event_id = hold.event_id
-    inventory.release_hold_by_id(db.session, hold_id=hold.id, user_id=current_user.id)
+    view = own_hold(hold_id)
+    inventory.release_hold_by_id(db.session, hold_id=view.id, user_id=current_user.id)
     db.session.commit()
-    log.info("hold.released", extra={"event_id": event_id, "user_id": current_user.id, "hold_id": hold_id})
+    log.info("hold.released", extra={"event_id": view.event.id, "user_id": current_user.id, "hold_id": hold_id})
     flash("Your reservation was released.", "info")
-    return redirect_to(url_for("shop.event_page", event_id=event_id))
+    return redirect_to(url_for("shop.event_page", event_id=view.event.id))

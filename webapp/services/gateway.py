@@ -149,3 +149,18 @@ class SimulatedGateway:
             ).rowcount
         if updated != 1:
             raise LookupError(f"no approved charge {reference}")
+
+
+def init_app(app) -> None:
+    """Build the app's gateway once, in the app factory."""
+    from webapp.extensions import db
+
+    with app.app_context():
+        app.extensions["payment_gateway"] = SimulatedGateway(db.engine, slow_seconds=app.config["GATEWAY_SLOW_SECONDS"])
+
+
+def payment_gateway() -> PaymentGateway:
+    """The current app's gateway."""
+    from flask import current_app
+
+    return current_app.extensions["payment_gateway"]

@@ -1,0 +1,183 @@
+"""Read side of checkout: what the hold page, its countdown and the order page show.
+
+Each view is one statement returning plain rows (no ORM object graph), and
+the decisions a page makes about a hold ("expired", "payment in flight",
+seconds left) are made here, once, by the database clock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import segno
+from markupsafe import Markup
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Line:
+    unit_id: int
+    tier_id: int
+    tier_name: str
+    colour: str
+    price_minor: int
+    currency: str
+    section: str | None
+    row_label: str | None
+    seat_number: int | None
+
+    @property
+    def label(self) -> str:
+        if self.seat_number is None:
+            return "General admission"
+        return f"{self.section}, row {self.row_label}, seat {self.seat_number}"
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    id: int
+    title: str
+    venue: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class HoldView:
+    id: int
+    event: EventSummary
+    kind: str  # purchase / offer
+    status: str  # active / expired / released / converted
+    total_minor: int
+    currency: str
+    lines: list[Line]
+    seconds_left: int
+    total_seconds: int
+    payment_pending: bool
+    last_decline: str | None
+    order_id: int | None
+
+    @property
+    def expired(self) -> bool:
+        # Ran out, swept or not: the server decides, and a payment in flight
+        # keeps its hold (the sweep leaves it to that payment).
+        return not self.payment_pending and (
+            self.status == "expired" or (self.status == "active" and self.seconds_left == 0))
+
+    @property
+    def payable(self) -> bool:
+        return self.status == "active" and not self.expired and not self.payment_pending
+
+    @property
+    def seated(self) -> bool:
+        return any(line.seat_number is not None for line in self.lines)
+
+    @property
+    def quantities(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for line in self.lines:
+            counts[line.tier_id] = counts.get(line.tier_id, 0) + 1
+        return counts
+
+
+_LINES = """
+    (SELECT json_agg(json_build_object(
+                'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
+                'price_minor', t.price_minor, 'currency', t.currency, 'section', u.section,
+                'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY u.id)
+     FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY({units}))
+"""
+
+_HOLD = text(f"""
+SELECT h.id, h.kind, h.status, h.total_minor, h.currency,
+       e.id AS event_id, e.title, e.venue, e.starts_at,
+       CASE WHEN h.status = 'active'
+            THEN greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int ELSE 0 END AS seconds_left,
+       round(CASE WHEN h.kind = 'offer' THEN e.offer_hours * 3600 ELSE e.hold_minutes * 60 END)::int AS total_seconds,
+       EXISTS (SELECT 1 FROM payment_attempts p WHERE p.hold_id = h.id AND p.status = 'pending') AS pending,
+       (SELECT p.decline_message FROM payment_attempts p WHERE p.hold_id = h.id
+          AND p.status IN ('declined', 'failed') ORDER BY p.id DESC LIMIT 1) AS last_decline,
+       (SELECT o.id FROM orders o WHERE o.hold_id = h.id) AS order_id,
+       {_LINES.format(units="h.unit_ids")} AS lines
+FROM holds h JOIN events e ON e.id = h.event_id
+WHERE h.id = :h AND h.user_id = :u
+""")
+
+
+def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
+    """The buyer's own hold, or None (someone else's hold cannot be probed)."""
+    r = session.execute(_HOLD, {"h": hold_id, "u": user_id}).first()
+    if r is None:
+        return None
+    return HoldView(
+        id=r.id, event=EventSummary(r.event_id, r.title, r.venue, r.starts_at), kind=r.kind, status=r.status,
+        total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
+        seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
+        last_decline=r.last_decline, order_id=r.order_id,
+    )
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: int
+    code: str
+    status: str
+    price_minor: int
+    line: Line
+
+    @property
+    def qr(self) -> Markup:
+        return qr_svg(self.code)
+
+
+@dataclass(frozen=True)
+class OrderView:
+    id: int
+    event: EventSummary
+    status: str
+    total_minor: int
+    currency: str
+    cancelled_at: datetime | None
+    tickets: list[TicketView]
+
+
+_ORDER = text("""
+SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
+       e.id AS event_id, e.title, e.venue, e.starts_at,
+       (SELECT json_agg(json_build_object(
+                   'id', k.id, 'code', k.code, 'status', k.status, 'price_minor', k.price_minor,
+                   'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
+                   'tier_price', t.price_minor, 'currency', t.currency, 'section', u.section,
+                   'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY k.id)
+        FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
+        WHERE k.order_id = o.id) AS tickets
+FROM orders o JOIN events e ON e.id = o.event_id
+WHERE o.id = :o AND o.user_id = :u
+""")
+
+
+def order_view(session: Session, order_id: int, user_id: int) -> OrderView | None:
+    """The buyer's own order with its tickets, or None."""
+    r = session.execute(_ORDER, {"o": order_id, "u": user_id}).first()
+    if r is None:
+        return None
+    tickets = [
+        TicketView(t["id"], t["code"], t["status"], t["price_minor"], Line(
+            t["unit_id"], t["tier_id"], t["tier_name"], t["colour"], t["tier_price"], t["currency"],
+            t["section"], t["row_label"], t["seat_number"]))
+        for t in r.tickets or []
+    ]
+    return OrderView(r.id, EventSummary(r.event_id, r.title, r.venue, r.starts_at), r.status, r.total_minor,
+                     r.currency, r.cancelled_at, tickets)
+
+
+@lru_cache(maxsize=4096)
+def qr_svg(code: str, scale: int = 4) -> Markup:
+    """The ticket code as an inline SVG QR code, drawn once per code and process.
+
+    A ticket's code never changes, so the drawing is a pure function of it:
+    caching it can never show anything stale (segno takes milliseconds per
+    code, the largest single cost of the order page before).
+    """
+    return Markup(segno.make_qr(code, error="m").svg_inline(scale=scale, border=2, dark="#111"))
