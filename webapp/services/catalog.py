@@ -1,14 +1,18 @@
 """Read-only queries for the buyer pages: listings, maps, availability."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit
 from webapp.services import inventory, waitlist
+from webapp.templating import money
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,12 @@ class SectionView:
     width: int
 
 
-def seat_map(session: Session, event: Event, *, user_id: int | None = None) -> list[SectionView]:
-    """Seats grouped by section and row, in drawing order, with public status."""
-    reserved = waitlist.tiers_reserved_for_line(session, event.id)
+def seat_map(session: Session, event: Event, *, user_id: int | None = None,
+             with_status: bool = True) -> list[SectionView]:
+    """Seats grouped by section and row, in drawing order, with public status (or none)."""
+    reserved = waitlist.tiers_reserved_for_line(session, event.id) if with_status else set()
     mine: set[int] = set()
-    if user_id is not None:
+    if user_id is not None and with_status:
         mine = set(session.scalars(
             text("SELECT u.id FROM units u JOIN holds h ON h.id = u.hold_id"
                  " WHERE u.event_id = :e AND h.user_id = :u AND h.status = 'active'"),
@@ -127,7 +132,9 @@ def seat_map(session: Session, event: Event, *, user_id: int | None = None) -> l
     sections: dict[str, dict[str, list[SeatView]]] = {}
     order: list[str] = []
     for r in rows:
-        if r.id in mine:
+        if not with_status:
+            status = "available"
+        elif r.id in mine:
             status = "mine"
         elif r.status == "blocked":
             status = "blocked"
@@ -224,7 +231,8 @@ class BasketPreview:
         return self.count > 0 and not self.problems and not self.unavailable
 
 
-def preview_seats(session: Session, event: Event, seat_ids: list[int], *, user_id: int | None = None) -> BasketPreview:
+def preview_seats(session: Session, event: Event, seat_ids: list[int], *, user_id: int | None = None,
+                  states: dict[str, list[int]] | None = None) -> BasketPreview:
     """Seats picked on the map, grouped by tier, with the per-order limit checked."""
     tiers = {t.id: t for t in event.tiers}
     ids = sorted(set(seat_ids))[:200]  # more than any limit: the rest cannot matter
@@ -233,7 +241,7 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *, user_i
         .where(Unit.id.in_(ids), Unit.event_id == event.id, Unit.seat_number.is_not(None))
         .order_by(Unit.section, Unit.pos_y, Unit.pos_x)
     ).all() if ids else []
-    blocked = seat_states(session, event, user_id=user_id) if rows else {}
+    blocked = (states if states is not None else seat_states(session, event, user_id=user_id)) if rows else {}
     not_free = set(blocked.get("taken", [])) | set(blocked.get("blocked", []))
     by_tier: dict[int, list[str]] = {}
     unavailable = []
@@ -269,3 +277,85 @@ def _with_limit_problem(preview: BasketPreview, noun: str) -> BasketPreview:
         return preview
     problem = f"You can buy at most {preview.limit} {noun} in one order; remove {preview.count - preview.limit}."
     return BasketPreview(preview.lines, preview.limit, preview.unavailable, (*preview.problems, problem))
+
+
+# ---------------------------------------------------------------------------
+# The seat map's markup: static geometry rendered once per layout version,
+# live state filled in per request.
+# ---------------------------------------------------------------------------
+
+_STATUS_WORDS = {"available": "available", "taken": "unavailable", "blocked": "not for sale", "mine": "held by you"}
+
+
+@dataclass(frozen=True)
+class _Hall:
+    texts: list[str]  # markup between seats; one more than there are seats
+    seat_ids: list[int]  # drawing order
+    variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
+
+
+_HALLS: OrderedDict[tuple[int, int], _Hall] = OrderedDict()
+_HALLS_LOCK = threading.Lock()
+_HALLS_KEPT = 64
+
+
+def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> dict[str, str]:
+    name = escape(f"{seat.section}, row {seat.row_label}, seat {seat.seat_number}, {tier.name}, "
+                  f"{money(tier.price_minor, tier.currency)}")
+    head = '<label class="seat '
+    middle = (f' t{tier.id}" title="{name}" style="grid-area:{grid_row}/{grid_col}"><input type="checkbox" name="seat"'
+              f' value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}" data-y="{seat.y}" aria-label="{name}, ')
+    tail = f'><span aria-hidden="true">{seat.seat_number}</span></label>'
+
+    def one(status: str, flags: str) -> str:
+        return f'{head}{status}{middle}{_STATUS_WORDS[status]}"{flags}{tail}'
+
+    return {"available": one("available", ""), "checked": one("available", " checked"),
+            "taken": one("taken", " disabled"), "blocked": one("blocked", " disabled"), "mine": one("mine", " disabled")}
+
+
+def _build_hall(session: Session, event: Event) -> _Hall:
+    from flask import render_template
+
+    sections = seat_map(session, event, user_id=None, with_status=False)
+    tiers = {t.id: t for t in event.tiers}
+    rendered = render_template("shop/_hall.html", sections=sections, tiers=event.tiers)
+    pieces = rendered.split("\x00")
+    texts, ids = pieces[0::2], [int(p) for p in pieces[1::2]]
+    variants = {}
+    for section in sections:
+        for _, row in section.rows:
+            for seat in row:
+                variants[seat.id] = _seat_variants(seat, tiers[seat.tier_id], seat.y - section.min_y + 1,
+                                                   seat.x - section.min_x + 2)
+    return _Hall(texts, ids, variants)
+
+
+def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
+    """The hall of seats with their live state: cached geometry, state per request.
+
+    The cache is keyed by the event's layout version, read from PostgreSQL
+    with the event (a trigger bumps it whenever what the map draws changes),
+    so it can never draw a layout that is not the current one.
+    """
+    key = (event.id, event.layout_version)
+    with _HALLS_LOCK:
+        hall = _HALLS.get(key)
+        if hall is not None:
+            _HALLS.move_to_end(key)
+    if hall is None:
+        hall = _build_hall(session, event)
+        with _HALLS_LOCK:
+            _HALLS[key] = hall
+            while len(_HALLS) > _HALLS_KEPT:
+                _HALLS.popitem(last=False)
+    state = dict.fromkeys(states.get("taken", ()), "taken")
+    state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
+    state.update(dict.fromkeys(states.get("mine", ()), "mine"))
+    state.update((i, "checked") for i in selected if i not in state)
+    out = [hall.texts[0]]
+    variants, texts = hall.variants, hall.texts
+    for n, seat_id in enumerate(hall.seat_ids, 1):
+        out.append(variants[seat_id][state.get(seat_id, "available")])
+        out.append(texts[n])
+    return Markup("".join(out))

@@ -65,6 +65,39 @@ def _bump_inventory_clocks(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_touched(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_READS, None)
+
+
+_READS = "inventory_reads"
+
+
+def read_once(session: Session, key: tuple, compute):
+    """A read-only answer reused within one unit of work of this session.
+
+    A page asks "what is left?" and "which tiers does the line keep?" from
+    several places (tier picker, summary, waiting-list panel); one statement
+    each is enough. Forgotten at every flush, commit and rollback, so a
+    change in the same session is always seen.
+    """
+    reads = session.info.setdefault(_READS, {})
+    if key not in reads:
+        reads[key] = compute()
+    return reads[key]
+
+
+@sa_event.listens_for(Session, "after_flush")
+@sa_event.listens_for(Session, "after_commit")
+def _forget_reads(session: Session, *args) -> None:
+    session.info.pop(_READS, None)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _forget_reads_on_write(state) -> None:
+    # Raw UPDATE/INSERT/DELETE statements do not flush: forget on them too.
+    if state.session.info.get(_READS) and not state.is_select:
+        sql = str(state.statement).lstrip()[:6].upper()
+        if sql in ("UPDATE", "INSERT", "DELETE"):
+            state.session.info.pop(_READS, None)
 
 
 def inventory_version(session: Session, event_id: int) -> int:
@@ -443,6 +476,10 @@ class TierCounts:
 
 def tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
     """Counts for display, computed from the unit rows (never a second truth)."""
+    return read_once(session, ("tier_counts", event_id), lambda: _tier_counts(session, event_id))
+
+
+def _tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
     rows = session.execute(
         text(
             "SELECT t.id, t.capacity,"

@@ -88,15 +88,8 @@ def tiers_reserved_for_line(session: Session, event_id: int) -> set[int]:
 
     An entry for "any tier" (tier_id NULL) reserves every tier of the event.
     """
-    rows = session.execute(
-        text(
-            "SELECT DISTINCT coalesce(w.tier_id, t.id) FROM waitlist_entries w"
-            " JOIN tiers t ON t.event_id = w.event_id AND (w.tier_id IS NULL OR t.id = w.tier_id)"
-            " WHERE w.event_id = :e AND w.status = 'waiting'"
-        ),
-        {"e": event_id},
-    ).scalars()
-    return set(rows)
+    return set(inventory.read_once(session, ("line_reserved", event_id), lambda: session.execute(
+        text("SELECT tb_line_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
 
 
 # --------------------------------------------------------------------------

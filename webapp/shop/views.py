@@ -98,11 +98,11 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
     ctx = dict(event=event, tiers=tiers, message=message, poll_seconds=LIVE_POLL_SECONDS,
                hold=catalog.active_hold(db.session, event.id, user_id) if user_id else None)
     if event.is_seated:
-        sections = catalog.seat_map(db.session, event, user_id=user_id)
-        free = {s.id for section in sections for _, row in section.rows for s in row if s.status == "available"}
-        picked = [s for s in (seats or []) if s in free]
-        ctx.update(sections=sections, selected=set(picked),
-                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
+        states = catalog.seat_states(db.session, event, user_id=user_id)
+        not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
+        picked = [s for s in (seats or []) if s not in not_free]
+        ctx.update(hall=catalog.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
+                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id, states=states),
                    live=live_tag(event.id, user_id))
     else:
         chosen = _clamped(event, tiers, quantities or {})
