@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tests.load.harness import IDEMPOTENCY_KEY, Data, Recorder, ResourceMonitor, Stack, open_browsers, report
-from tests.load.http import Browser, Response
+from tests.load.client import Browser, Response
 
 SEAT_INPUT = re.compile(r'<input[^>]*name="seat"[^>]*>')
 SEAT_VALUE = re.compile(r'value="(\d+)"')

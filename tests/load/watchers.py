@@ -16,7 +16,7 @@ import re
 import time
 
 from tests.load.harness import Recorder, Stack, percentile
-from tests.load.http import Browser
+from tests.load.client import Browser
 from tests.load.scenarios import Outcome, seat_rush
 
 TAKEN = re.compile(r'data-taken="([^"]*)"')
