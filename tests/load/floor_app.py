@@ -40,8 +40,11 @@ def pool() -> psycopg2.pool.ThreadedConnectionPool:
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = psycopg2.pool.ThreadedConnectionPool(
-                    0, int(os.environ.get("DB_POOL_SIZE", "4")), dsn=_dsn(), application_name="floor")
+                size = int(os.environ.get("DB_POOL_SIZE", "4"))
+                # minconn = maxconn: psycopg2's pool closes a returned
+                # connection once it holds minconn, so a smaller minconn
+                # would mean a new connection (and backend) per request.
+                _pool = psycopg2.pool.ThreadedConnectionPool(size, size, dsn=_dsn(), application_name="floor")
     return _pool
 
 
@@ -54,7 +57,8 @@ def text():
 def select1():
     conn = pool().getconn()
     try:
-        conn.autocommit = True
+        if not conn.autocommit:
+            conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
             value = cur.fetchone()[0]

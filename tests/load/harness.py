@@ -439,8 +439,11 @@ class Recorder:
 class ResourceMonitor:
     """Peak RSS per gunicorn worker and CPU seconds per group, sampled in a thread."""
 
-    def __init__(self, stack: Stack, postmaster_pid: int | None, interval: float = 0.2):
+    def __init__(self, stack: Stack, postmaster_pid: int | None, interval: float = 0.2,
+                 instances: list[AppInstance] | None = None):
         self.stack = stack
+        # The app's instances by default; [stack.floor] to measure the floor.
+        self.instances = stack.instances if instances is None else instances
         self.postmaster_pid = postmaster_pid
         self.interval = interval
         self.peak_rss: dict[int, int] = {}
@@ -453,7 +456,7 @@ class ResourceMonitor:
 
     def _groups(self) -> dict[str, list[psutil.Process]]:
         groups: dict[str, list[psutil.Process]] = {"app": [], "sweep": [], "postgres": []}
-        for instance in self.stack.instances:
+        for instance in self.instances:
             try:
                 groups["app"].append(psutil.Process(instance.process.pid))
             except psutil.Error:
@@ -473,12 +476,11 @@ class ResourceMonitor:
         return groups
 
     def _sample(self) -> None:
-        worker_pids = {w.pid for i in self.stack.instances for w in i.workers()}
+        worker_pids = {w.pid for i in self.instances for w in i.workers()}
         for group, processes in self._groups().items():
             for process in processes:
                 try:
-                    times = process.cpu_times()
-                    self._cpu_last[process.pid] = (group, times.user + times.system)
+                    self._cpu_last[process.pid] = (group, process_cpu(process.pid))
                     if process.pid in worker_pids:
                         rss = process.memory_info().rss
                         self.peak_rss[process.pid] = max(self.peak_rss.get(process.pid, 0), rss)
@@ -568,6 +570,23 @@ class CpuMeter:
         for pid, (group, seconds) in after.items():
             totals[group] += seconds - before.get(pid, (group, 0.0))[1]
         return totals
+
+
+    def server_cpu(self) -> float:
+        """Seconds of CPU spent serving: the app's (or floor's) processes and PostgreSQL."""
+        cpu = self.cpu_seconds()
+        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0)
+
+
+def load_figures(recorder: Recorder, monitor: ResourceMonitor, in_flight: int) -> dict[str, float]:
+    """What the benchmark compares with the floor: requests/s and server CPU per request."""
+    requests = sum(len(v) for v in recorder.latencies.values())
+    return {
+        "requests": requests, "wall": monitor.wall, "in_flight": in_flight,
+        "request_rate": requests / monitor.wall if monitor.wall else float("nan"),
+        "cpu_ms_per_request": monitor.server_cpu() / requests * 1000 if requests else float("nan"),
+        "server_cpu_s": monitor.server_cpu(), "five_xx": recorder.five_xx(),
+    }
 
 
 def _own_cpu() -> float:
