@@ -23,7 +23,7 @@ import pytest
 
 from tests.load import scenarios
 from tests.load.harness import HIDDEN_CSRF, Data, Stack, free_port
-from tests.load.http import Browser
+from tests.load.client import Browser
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,9 @@
 """Rush-hour load benchmark.
 
     .venv/bin/python -m tests.load.bench --scenario all --workers 3
+    .venv/bin/python -m tests.load.bench --quick        # every ratio in under 3 minutes
+    .venv/bin/python -m tests.load.bench --quick --purchases-before 27
+    .venv/bin/python -m tests.load.bench --scenario rate a   # some scenarios (the floor always runs)
 
 Starts the production stack (embedded PostgreSQL unless DATABASE_URL is set,
 migrations, gunicorn with --workers gthread workers, the expiry sweep),
@@ -11,12 +14,30 @@ worker, CPU per process group and the invariant checker's verdict; exits 1
 when a correctness check fails (speed targets are reported, not enforced).
 
 Scenarios: db (PostgreSQL's own limit for the bare grab, via pgbench),
-a (hot GA on-sale), b (sustained), c (seat-map rush), d (c with watchers).
+floor (a bare Flask app, tests/load/floor_app.py, under the same gunicorn
+command line and worker/thread counts: its text route and its `SELECT 1`
+route at 10 and 64 in flight, and as many simultaneous requests as (a) has
+buyers), rate (GA reserves alone at 10 and 64 in flight, from a fresh pool,
+each by its own buyer), a (hot GA on-sale), b (sustained), c (seat-map
+rush), d (c with watchers). The floor runs whenever an app scenario does.
+
+Every app scenario is then stated against the floor measured in the same
+run, at the floor's concurrency nearest its own: request rate and server CPU
+per request (app workers + PostgreSQL) as multiples of the `SELECT 1`
+route's, reservations/s as a share of the db scenario's rate. The summary
+lists issue 9's targets with the measured value and ✔/✘. The per-endpoint
+CPU targets are the cost table's (`python -m tests.load.cost`). (b)'s
+"5x today's purchases/s" needs today's figure: `--purchases-before`.
+
+`--quick` runs every scenario with smaller crowds and a shorter pgbench, in
+under 3 minutes on the project's 2-core machine; its ratios are comparable
+with another --quick run's, not with a full run's.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import platform
 import subprocess
@@ -31,7 +52,10 @@ import psutil
 from tests.load import scenarios
 from tests.load.harness import Data, Stack, migrate, start_database
 
-ALL = ("db", "a", "b", "c", "d")
+ALL = ("db", "floor", "rate", "a", "b", "c", "d")
+APP_SCENARIOS = ("rate", "a", "b", "c", "d")
+QUICK = dict(buyers_a=300, places_a=30, buyers_b=300, in_flight=100, buyers_c=120, watchers=300,
+             rate_buyers=300, floor_requests=2000, db_seconds=3, db_units=50_000)
 
 
 def machine() -> str:
@@ -107,71 +131,190 @@ def db_limit(url: str, *, units: int = 200_000, seconds: int = 10, clients=(16, 
 
 async def run(args: argparse.Namespace) -> int:
     wanted = ALL if "all" in args.scenario else tuple(args.scenario)
-    print(f"Ticketbooth rush-hour benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if any(w in APP_SCENARIOS for w in wanted) and "floor" not in wanted:
+        wanted = ("floor", *wanted)  # every app figure is stated against it
+    wanted = tuple(w for w in ALL if w in wanted)
+    print(f"Ticketbooth rush-hour benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+          + (" (--quick)" if args.quick else ""))
     print(f"machine: {machine()}")
     print(f"app: gunicorn, {args.workers} gthread workers x {args.threads} threads, {args.instances} instance(s);"
-          f" client: one asyncio process on the same machine", flush=True)
+          f" floor: the same command line and counts; client: one asyncio process on the same machine", flush=True)
+    started = time.perf_counter()
     database = start_database(os.environ.get("DATABASE_URL"))
     results: list[scenarios.Outcome] = []
+    floors: list[scenarios.Outcome] = []
     try:
-        stack = Stack(database.url, workers=args.workers, threads=args.threads, instances=args.instances)
+        stack = Stack(database.url, workers=args.workers, threads=args.threads, instances=args.instances,
+                      floor="floor" in wanted)
         migrate(database.url, stack.secret_key)
         if "db" in wanted:
-            results.append(db_limit(database.url, seconds=args.db_seconds))
+            results.append(db_limit(database.url, units=args.db_units, seconds=args.db_seconds))
             print(results[-1].text, flush=True)
-        app_scenarios = [s for s in wanted if s != "db"]
-        if app_scenarios:
+        stack_scenarios = [s for s in wanted if s != "db"]
+        if stack_scenarios:
             with stack:
                 data = Data(database.url, stack.secret_key)
                 pid = database.postmaster_pid
-                for name in app_scenarios:
-                    outcome = await asyncio.wait_for(_scenario(name, stack, data, pid, args), args.deadline)
-                    results.append(outcome)
-                    print(outcome.text, flush=True)
-                    if outcome.failures:
-                        print("  FAILED: " + "; ".join(outcome.failures), flush=True)
+                for name in stack_scenarios:
+                    outcomes = await asyncio.wait_for(_scenario(name, stack, data, pid, args), args.deadline)
+                    for outcome in outcomes:
+                        if name == "floor":
+                            floors.append(outcome)
+                        results.append(outcome)
+                        print(outcome.text, flush=True)
+                        if name != "floor" and "request_rate" in outcome.figures:
+                            print("\n".join(f"  {line}" for line in _versus_floor(outcome, floors, results)),
+                                  flush=True)
+                        if outcome.failures:
+                            print("  FAILED: " + "; ".join(outcome.failures), flush=True)
                 data.dispose()
                 errors = stack.server_errors()
                 print(f"server log: {len(errors)} error line(s)" + "".join(f"\n  {e}" for e in errors[:5]))
-        _summary(results)
+        _summary(results, floors, args)
+        print(f"run time {time.perf_counter() - started:.0f} s")
     finally:
         database.stop()
     return 1 if any(r.failures for r in results) else 0
 
 
-async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> scenarios.Outcome:
+async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scenarios.Outcome]:
+    if name == "floor":
+        out = []
+        for in_flight in (10, 64):
+            for route in ("text", "select1"):
+                out.append(await scenarios.floor_rate(stack, pid, route=route, in_flight=in_flight,
+                                                      requests=args.floor_requests))
+        for route in ("text", "select1"):
+            out.append(await scenarios.floor_burst(stack, pid, route=route, clients=args.buyers_a))
+        return out
+    if name == "rate":
+        return [await scenarios.reserve_rate(stack, data, pid, in_flight=n, buyers=args.rate_buyers)
+                for n in (10, 64)]
     if name == "a":
-        return await scenarios.hot_ga(stack, data, pid, buyers=args.buyers_a, places=args.places_a)
+        return [await scenarios.hot_ga(stack, data, pid, buyers=args.buyers_a, places=args.places_a)]
     if name == "b":
-        return await scenarios.sustained(stack, data, pid, buyers=args.buyers_b, places=args.buyers_b * 2,
-                                         in_flight=args.in_flight)
+        return [await scenarios.sustained(stack, data, pid, buyers=args.buyers_b, places=args.buyers_b * 2,
+                                          in_flight=args.in_flight)]
     if name == "c":
-        return await scenarios.seat_rush(stack, data, pid, buyers=args.buyers_c)
+        return [await scenarios.seat_rush(stack, data, pid, buyers=args.buyers_c)]
     if name == "d":
         from tests.load import watchers
 
-        return await watchers.seat_rush_with_watchers(stack, data, pid, buyers=args.buyers_c,
-                                                      watchers=args.watchers)
+        return [await watchers.seat_rush_with_watchers(stack, data, pid, buyers=args.buyers_c,
+                                                       watchers=args.watchers)]
     raise ValueError(name)
 
 
-def _summary(results: list[scenarios.Outcome]) -> None:
-    figures = {}
-    for r in results:
-        figures.update(r.figures)
-    print("== summary")
-    db = max((v for k, v in figures.items() if k.startswith("tps_")), default=None)
-    rate = figures.get("reservations_per_s")
-    if rate is not None:
-        print(f"  sustained reservations/s: {rate:.0f} (target 1000)")
-        if db:
-            print(f"  ratio to PostgreSQL's own limit ({db:.0f}/s): {rate / db * 100:.0f}% (target >= 25%)")
-        print(f"  ratio to the Node peer's 100-160/s: {rate / 160:.1f}x - {rate / 100:.1f}x (target > 5x)")
-    if "reserve_p99_ms" in figures:
-        print(f"  hot on-sale reserve p99: {figures['reserve_p99_ms']:.0f} ms (target < 500 ms)")
+def _floor(floors: list[scenarios.Outcome], route: str, in_flight: float) -> scenarios.Outcome | None:
+    """The floor run of this route at the concurrency nearest (in ratio) to a scenario's."""
+    runs = [f for f in floors if f"{route} route" in f.title]
+    if not runs:
+        return None
+    return min(runs, key=lambda f: abs(math.log(f.figures["in_flight"] / max(1, in_flight))))
+
+
+def _db_rate(results: list[scenarios.Outcome]) -> float | None:
+    rates = [v for r in results for k, v in r.figures.items() if k.startswith("tps_")]
+    return max(rates) if rates else None
+
+
+def _versus_floor(outcome: scenarios.Outcome, floors, results) -> list[str]:
+    f = outcome.figures
+    lines = []
+    select1, text = _floor(floors, "select1", f["in_flight"]), _floor(floors, "text", f["in_flight"])
+    if select1:
+        s1 = select1.figures
+        line = (f"vs the floor's SELECT 1 at {s1['in_flight']} in flight ({s1['request_rate']:.0f} req/s,"
+                f" {s1['cpu_ms_per_request']:.2f} ms CPU/request): request rate {f['request_rate']:.0f}/s ="
+                f" {f['request_rate'] / s1['request_rate']:.2f}x, server CPU {f['cpu_ms_per_request']:.2f} ms/request"
+                f" = {f['cpu_ms_per_request'] / s1['cpu_ms_per_request']:.1f}x")
+        if text:
+            line += (f" (text route: {f['request_rate'] / text.figures['request_rate']:.2f}x rate,"
+                     f" {f['cpu_ms_per_request'] / text.figures['cpu_ms_per_request']:.1f}x CPU)")
+        lines.append(line)
+    db = _db_rate(results)
+    if f.get("reservations"):
+        rate = f["reservations"] / f["wall"]
+        lines.append(f"reservations: {rate:.0f}/s" + (f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s"
+                                                      if db else " (no db scenario in this run)"))
+    return lines
+
+
+def _find(results, prefix: str) -> list[scenarios.Outcome]:
+    return [r for r in results if r.title.startswith(prefix)]
+
+
+def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], args) -> None:
+    print("== summary: issue 9's targets, measured in this run" + (" (--quick: smaller crowds)" if args.quick else ""))
+    marks: list[tuple[str, str, bool | None]] = []  # (target, measured, met)
+    db = _db_rate(results)
+
+    def check(target: str, value: float | None, limit: float, *, at_least: bool, shown: str) -> None:
+        if value is None or math.isnan(value):
+            marks.append((target, "not measured in this run", None))
+        else:
+            marks.append((target, shown, value >= limit if at_least else value <= limit))
+
+    for n in (10, 64):
+        target = f"reserves at {n} in flight >= 40% of the floor's SELECT 1 rate"
+        rate = next((r for r in _find(results, "reserve throughput") if r.figures["in_flight"] == n), None)
+        s1 = next((f for f in floors if "select1 route" in f.title and f.figures["in_flight"] == n), None)
+        if rate and s1:
+            share = rate.figures["request_rate"] / s1.figures["request_rate"]
+            check(target, share * 100, 40, at_least=True,
+                  shown=f"{share * 100:.1f}% ({rate.figures['request_rate']:.0f}/s vs {s1.figures['request_rate']:.0f}"
+                        f"/s); CPU per reserve {rate.figures['cpu_ms_per_request'] / s1.figures['cpu_ms_per_request']:.1f}x"
+                        f" SELECT 1's")
+        else:
+            check(target, None, 0, at_least=True, shown="")
+    five_xx = sum(int(r.figures.get("five_xx", 0)) for r in results)
+    marks.append(("zero 5xx at any concurrency", f"{five_xx} 5xx", five_xx == 0))
+
+    a = _find(results, "(a)")
+    burst = next((f for f in floors if "select1 route" in f.title and "at once" in f.title), None)
+    if a and burst:
+        p99, floor_p99 = a[0].figures["reserve_p99_ms"], burst.figures["p99_ms"]
+        check(f"(a) reserve p99 <= 3x bare Flask's (SELECT 1) p99, {burst.figures['in_flight']} at once",
+              p99 / floor_p99, 3, at_least=False,
+              shown=f"{p99 / floor_p99:.1f}x ({p99:.0f} ms vs {floor_p99:.0f} ms)")
+        f = a[0].figures
+        marks.append((f"(a) exactly {f['places']} sold, 0 5xx", f"{f['sold']} sold, {f['five_xx']} 5xx",
+                      f["sold"] == f["places"] and f["five_xx"] == 0))
+    else:
+        check("(a) reserve p99 <= 3x bare Flask's p99", None, 0, at_least=False, shown="")
+
+    b = _find(results, "(b)")
+    target = "(b) reservations/s >= 25% of PostgreSQL's own grab rate"
+    if b and db:
+        f = b[0].figures
+        check(target, f["reservations_per_s"] / db * 100, 25, at_least=True,
+              shown=f"{f['reservations_per_s'] / db * 100:.1f}% ({f['reservations_per_s']:.0f}/s vs {db:.0f}/s)")
+    else:
+        check(target, None, 0, at_least=True, shown="")
+    target = "(b) complete purchases/s >= 5x today's"
+    if b and args.purchases_before:
+        f = b[0].figures
+        check(target, f["purchases_per_s"] / args.purchases_before, 5, at_least=True,
+              shown=f"{f['purchases_per_s']:.1f}/s = {f['purchases_per_s'] / args.purchases_before:.1f}x"
+                    f" the {args.purchases_before:g}/s given")
+    elif b:
+        marks.append((target, f"{b[0].figures['purchases_per_s']:.1f}/s (give --purchases-before N to compare)", None))
+    else:
+        check(target, None, 0, at_least=True, shown="")
+
+    d = _find(results, "(d)")
+    f = d[0].figures if d else {}
+    check("(d) a sold seat seen on every open map within 2 poll periods (median)",
+          f.get("sighting_p50_periods"), 2, at_least=False, shown=f"{f.get('sighting_p50_periods', 0):.2f} periods")
+    check("(d) ... and in under 3 poll periods (p95)", f.get("sighting_p95_periods"), 3 - 1e-9, at_least=False,
+          shown=f"{f.get('sighting_p95_periods', 0):.2f} periods")
     rss = max((r.figures.get("peak_rss_mb", 0) for r in results), default=0)
-    if rss:
-        print(f"  peak RSS per worker: {rss:.0f} MB (target < 150 MB)")
+    check("peak RSS per worker < 150 MB", rss or None, 150 - 1e-9, at_least=False, shown=f"{rss:.0f} MB")
+    width = max(len(t) for t, _, _ in marks)
+    for target, measured, met in marks:
+        print(f"  {'✔' if met else '✘' if met is False else '·'} {target:<{width}}  {measured}")
+    print("  · per-endpoint CPU targets (reserve <= 2x, seat-status 304 and waiting-list poll <= 1.5x, pages <= 3x,"
+          " pay <= 4x, map <= 8x SELECT 1): see python -m tests.load.cost")
     for r in results:
         print(f"  {'ok    ' if r.ok else 'FAILED'} {r.title}" + (f": {'; '.join(r.failures)}" if r.failures else ""))
 
@@ -189,8 +332,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buyers-c", type=int, default=500)
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--db-seconds", type=int, default=10)
+    parser.add_argument("--db-units", type=int, default=200_000)
+    parser.add_argument("--rate-buyers", type=int, default=1000, help="reserves per in-flight level (rate)")
+    parser.add_argument("--floor-requests", type=int, default=5000, help="requests per floor rate run")
+    parser.add_argument("--purchases-before", type=float, help="complete purchases/s of the code before, for (b)")
     parser.add_argument("--deadline", type=float, default=600, help="seconds any one scenario may take")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller crowds and a shorter pgbench: every ratio in under 3 minutes")
     args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
     import resource
 
     # One socket per buyer: 1,000+ at once.

@@ -6,8 +6,14 @@ the launcher's own command line, and the expiry sweep beside it. Nothing in
 the app is switched off or stubbed for the benchmark; only the per-IP login
 limit is raised, because every simulated buyer comes from 127.0.0.1.
 
-Used by the benchmark (`python -m tests.load.bench`) and by the tests that
-run several app instances against one database (tests/test_rush.py).
+`Stack(floor=True)` also starts the floor: a bare Flask app
+(tests/load/floor_app.py) under the very same gunicorn command line, against
+the same PostgreSQL, so every figure can be stated as a multiple of the
+cheapest request the stack can serve.
+
+Used by the benchmark (`python -m tests.load.bench`), the cost table
+(`python -m tests.load.cost`) and by the tests that run several app
+instances against one database (tests/test_rush.py).
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from sqlalchemy import create_engine, text
 
 from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
 
-from tests.load.http import Browser, ClientError, Response
+from tests.load.client import Browser, ClientError, Response
 
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 HIDDEN_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -54,6 +60,8 @@ class Database:
     url: str
     postmaster_pid: int | None
     _cleanup: object = None
+    # The embedded server's log (pg_ctl -l); None for DATABASE_URL.
+    log_path: Path | None = None
 
     def stop(self) -> None:
         if self._cleanup is not None:
@@ -80,7 +88,7 @@ def start_database(external_url: str | None = None, *, keep_dir: Path | None = N
 
     pid_file = datadir / "data" / "postmaster.pid"
     pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-    return Database(url, pid, cleanup)
+    return Database(url, pid, cleanup, datadir / "data" / "log")
 
 
 def _local_postmaster(url: str) -> int | None:
@@ -128,15 +136,28 @@ class AppInstance:
             return []
 
 
+FLOOR_APP = "tests.load.floor_app:app"
+
+
+def floor_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The launcher's gunicorn command line with only the WSGI app swapped for the floor's."""
+    command = gunicorn_command(host, port, workers, threads)
+    return [FLOOR_APP if part == "wsgi:app" else part for part in command]
+
+
 class Stack:
-    """gunicorn instance(s) + one sweep, against one database."""
+    """gunicorn instance(s) + one sweep (+ the floor app), against one database."""
 
     def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, instances: int = 1,
-                 env: dict[str, str] | None = None, log_dir: Path | None = None):
+                 env: dict[str, str] | None = None, log_dir: Path | None = None, sweep: bool = True,
+                 floor: bool = False):
         self.database_url = database_url
         self.workers = workers
         self.threads = threads
         self.instances_wanted = instances
+        self.with_sweep = sweep
+        self.with_floor = floor
+        self.floor: AppInstance | None = None
         self.secret_key = secrets.token_urlsafe(32)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-logs-"))
         self.env = dict(
@@ -168,17 +189,25 @@ class Stack:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
             self.instances.append(AppInstance(port, process, log_path))
-        sweep_log = open(self.log_dir / "sweep.log", "ab")
-        self.sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"],
-                                      cwd=ROOT, env=self.env, stdout=sweep_log, stderr=subprocess.STDOUT)
-        for instance in self.instances:
+        if self.with_floor:
+            port = free_port()
+            log_path = self.log_dir / "gunicorn-floor.log"
+            process = subprocess.Popen(floor_command("127.0.0.1", port, self.workers, self.threads), cwd=ROOT,
+                                       env=self.env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+            self.floor = AppInstance(port, process, log_path)
+        if self.with_sweep:
+            sweep_log = open(self.log_dir / "sweep.log", "ab")
+            self.sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"],
+                                          cwd=ROOT, env=self.env, stdout=sweep_log, stderr=subprocess.STDOUT)
+        for instance in self.instances + ([self.floor] if self.floor else []):
             if not wait_until_healthy(instance.base + "/healthz", timeout=60):
                 self.stop()
                 raise RuntimeError(f"gunicorn did not become healthy; see {instance.log_path}")
         return self
 
     def stop(self) -> None:
-        processes = [i.process for i in self.instances] + ([self.sweep] if self.sweep else [])
+        processes = ([i.process for i in self.instances] + ([self.floor.process] if self.floor else [])
+                     + ([self.sweep] if self.sweep else []))
         for process in processes:
             if process.poll() is None:
                 process.terminate()
@@ -266,7 +295,8 @@ class Data:
             db.session.remove()
         return self.app.session_interface.get_signing_serializer(self.app).dumps(state)
 
-    def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA") -> tuple[int, int]:
+    def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA",
+                 hold_minutes: int = 10) -> tuple[int, int]:
         from datetime import datetime, timedelta, timezone
 
         from webapp.models import EventStatus
@@ -274,14 +304,15 @@ class Data:
 
         with self.session() as s:
             event = events.create_event(
-                s, title=title, venue="Bench Arena", status=EventStatus.ON_SALE, hold_minutes=10,
+                s, title=title, venue="Bench Arena", status=EventStatus.ON_SALE, hold_minutes=hold_minutes,
                 per_order_limit=per_order_limit, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
             )
             tier = events.add_general_tier(s, event, name="Standing", price_minor=4500, capacity=capacity)
             s.commit()
             return event.id, tier.id
 
-    def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats") -> int:
+    def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats",
+                     hold_minutes: int = 10) -> int:
         from datetime import datetime, timedelta, timezone
 
         from webapp.models import EventStatus
@@ -289,7 +320,7 @@ class Data:
 
         with self.session() as s:
             event = events.create_event(
-                s, title=title, venue="Bench Hall", status=EventStatus.ON_SALE, hold_minutes=10,
+                s, title=title, venue="Bench Hall", status=EventStatus.ON_SALE, hold_minutes=hold_minutes,
                 per_order_limit=8, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
             )
             tier = events.add_seated_tier(s, event, name="Stalls", price_minor=6000)
@@ -408,8 +439,11 @@ class Recorder:
 class ResourceMonitor:
     """Peak RSS per gunicorn worker and CPU seconds per group, sampled in a thread."""
 
-    def __init__(self, stack: Stack, postmaster_pid: int | None, interval: float = 0.2):
+    def __init__(self, stack: Stack, postmaster_pid: int | None, interval: float = 0.2,
+                 instances: list[AppInstance] | None = None):
         self.stack = stack
+        # The app's instances by default; [stack.floor] to measure the floor.
+        self.instances = stack.instances if instances is None else instances
         self.postmaster_pid = postmaster_pid
         self.interval = interval
         self.peak_rss: dict[int, int] = {}
@@ -422,7 +456,7 @@ class ResourceMonitor:
 
     def _groups(self) -> dict[str, list[psutil.Process]]:
         groups: dict[str, list[psutil.Process]] = {"app": [], "sweep": [], "postgres": []}
-        for instance in self.stack.instances:
+        for instance in self.instances:
             try:
                 groups["app"].append(psutil.Process(instance.process.pid))
             except psutil.Error:
@@ -442,12 +476,11 @@ class ResourceMonitor:
         return groups
 
     def _sample(self) -> None:
-        worker_pids = {w.pid for i in self.stack.instances for w in i.workers()}
+        worker_pids = {w.pid for i in self.instances for w in i.workers()}
         for group, processes in self._groups().items():
             for process in processes:
                 try:
-                    times = process.cpu_times()
-                    self._cpu_last[process.pid] = (group, times.user + times.system)
+                    self._cpu_last[process.pid] = (group, process_cpu(process.pid))
                     if process.pid in worker_pids:
                         rss = process.memory_info().rss
                         self.peak_rss[process.pid] = max(self.peak_rss.get(process.pid, 0), rss)
@@ -480,6 +513,80 @@ class ResourceMonitor:
             totals[group] += seconds - before
         totals["client"] = self.client_cpu
         return dict(totals)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, all its threads included.
+
+    The same figure psutil's cpu_times() gives, but psutil reads it from
+    /proc/<pid>/stat in 10 ms clock ticks: too coarse for requests that cost
+    about a millisecond. The scheduler keeps it in nanoseconds per thread
+    (/proc/<pid>/task/<tid>/schedstat), which is what this sums; elsewhere it
+    falls back to psutil.
+    """
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that just ended
+        return total / 1e9
+    except OSError:
+        pass
+    try:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+    except psutil.Error:
+        return 0.0
+
+
+class CpuMeter:
+    """CPU used by one gunicorn instance's workers and by every PostgreSQL process, between two readings."""
+
+    def __init__(self, instance: AppInstance, postmaster_pid: int | None):
+        self.instance = instance
+        self.postmaster_pid = postmaster_pid
+
+    def _postgres_pids(self) -> list[int]:
+        if not self.postmaster_pid:
+            return []
+        try:
+            master = psutil.Process(self.postmaster_pid)
+            return [master.pid, *(c.pid for c in master.children())]
+        except psutil.Error:
+            return []
+
+    def read(self) -> dict[int, tuple[str, float]]:
+        seen = {w.pid: ("app", process_cpu(w.pid)) for w in self.instance.workers()}
+        seen.update({pid: ("postgres", process_cpu(pid)) for pid in self._postgres_pids()})
+        return seen
+
+    @staticmethod
+    def used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+        """Seconds per group; a process born in between counts from zero."""
+        totals = {"app": 0.0, "postgres": 0.0}
+        for pid, (group, seconds) in after.items():
+            totals[group] += seconds - before.get(pid, (group, 0.0))[1]
+        return totals
+
+
+    def server_cpu(self) -> float:
+        """Seconds of CPU spent serving: the app's (or floor's) processes and PostgreSQL."""
+        cpu = self.cpu_seconds()
+        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0)
+
+
+def load_figures(recorder: Recorder, monitor: ResourceMonitor, in_flight: int) -> dict[str, float]:
+    """What the benchmark compares with the floor: requests/s and server CPU per request."""
+    requests = sum(len(v) for v in recorder.latencies.values())
+    return {
+        "requests": requests, "wall": monitor.wall, "in_flight": in_flight,
+        "request_rate": requests / monitor.wall if monitor.wall else float("nan"),
+        "cpu_ms_per_request": monitor.server_cpu() / requests * 1000 if requests else float("nan"),
+        "server_cpu_s": monitor.server_cpu(), "five_xx": recorder.five_xx(),
+    }
 
 
 def _own_cpu() -> float:

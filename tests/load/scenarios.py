@@ -16,8 +16,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tests.load.harness import IDEMPOTENCY_KEY, Data, Recorder, ResourceMonitor, Stack, open_browsers, report
-from tests.load.http import Browser, Response
+from tests.load.harness import (IDEMPOTENCY_KEY, Data, Recorder, ResourceMonitor, Stack, load_figures, open_browsers,
+                                percentile, report)
+from tests.load.client import Browser, Response
 
 SEAT_INPUT = re.compile(r'<input[^>]*name="seat"[^>]*>')
 SEAT_VALUE = re.compile(r'value="(\d+)"')
@@ -139,7 +140,10 @@ async def hot_ga(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers
                   extra=[f"units: {dict(units)}", f"reserve p99 {p99 * 1000:.0f} ms (target < 500 ms)",
                          f"reserve answers per instance (port): {dict(served)}"])
     return Outcome(title, text, failures, {"reserve_p99_ms": p99 * 1000, "served_by": dict(served),
-                                           "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20})
+                                           "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
+                                           "sold": taken, "places": places,
+                                           "reservations": rec.outcomes["reserved"],
+                                           **load_figures(rec, monitor, buyers)})
 
 
 def _p99(rec: Recorder, step: str) -> float:
@@ -204,7 +208,9 @@ async def sustained(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
     ])
     return Outcome(title, text, failures, {
         "reservations_per_s": reservations_per_s, "reserve_span_rate": len(reserved_at) / span,
+        "reservations": len(reserved_at),
         "purchases_per_s": purchases_per_s, "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
+        **load_figures(rec, monitor, in_flight),
     })
 
 
@@ -315,5 +321,107 @@ async def seat_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buy
     for extra in extras:
         lines.extend(extra or [])
     text = report(title, rec, monitor, verdict=verdict, extra=lines)
-    return Outcome(title, text, failures, {"winners": won, "served_by": dict(served),
-                                           "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20})
+    return Outcome(title, text, failures, {"winners": won, "served_by": dict(served), "reservations": won,
+                                           "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
+                                           **load_figures(rec, monitor, buyers)})
+
+
+# --------------------------------------------------------------------------- the floor
+
+FLOOR_ROUTES = {"text": "/text", "select1": "/select1"}
+
+
+async def floor_rate(stack: Stack, postmaster_pid: int | None, *, route: str, in_flight: int,
+                     requests: int) -> Outcome:
+    """The bare Flask app at a steady `in_flight` requests, each client on its keep-alive connection."""
+    path = FLOOR_ROUTES[route]
+    title = f"floor: bare Flask {route} route, {in_flight} in flight"
+    browsers = [Browser("127.0.0.1", stack.floor.port) for _ in range(in_flight)]
+    await asyncio.gather(*(b.get(path) for b in browsers))  # connections open, pools filled
+    rec = Recorder()
+    left = [requests]
+
+    async def client(browser: Browser) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await rec.call(route, browser.get(path))
+
+    with ResourceMonitor(stack, postmaster_pid, instances=[stack.floor]) as monitor:
+        await asyncio.gather(*(client(b) for b in browsers))
+    await asyncio.gather(*(b.close() for b in browsers))
+    figures = load_figures(rec, monitor, in_flight)
+    failures = [f"{rec.five_xx()} responses were 5xx"] if rec.five_xx() else []
+    text = report(title, rec, monitor, extra=[
+        f"{figures['request_rate']:.0f} requests/s, server CPU {figures['cpu_ms_per_request']:.2f} ms per request"])
+    return Outcome(title, text, failures, figures)
+
+
+async def floor_burst(stack: Stack, postmaster_pid: int | None, *, route: str, clients: int) -> Outcome:
+    """`clients` requests released at the same instant, each on its own new connection, as in (a)."""
+    path = FLOOR_ROUTES[route]
+    title = f"floor: bare Flask {route} route, {clients} requests at once"
+    browsers = [Browser("127.0.0.1", stack.floor.port) for _ in range(clients)]
+    rec = Recorder()
+    go = asyncio.Event()
+
+    async def client(browser: Browser) -> None:
+        await go.wait()
+        await rec.call(route, browser.get(path))
+
+    tasks = [asyncio.create_task(client(b)) for b in browsers]
+    await asyncio.sleep(0.2)
+    with ResourceMonitor(stack, postmaster_pid, instances=[stack.floor]) as monitor:
+        go.set()
+        await asyncio.gather(*tasks)
+    await asyncio.gather(*(b.close() for b in browsers))
+    figures = load_figures(rec, monitor, clients)
+    figures["p99_ms"] = percentile(rec.latencies.get(route, []), 99) * 1000
+    failures = [f"{rec.five_xx()} responses were 5xx"] if rec.five_xx() else []
+    if rec.no_answer():
+        failures.append(f"{rec.no_answer()} requests got no answer")
+    text = report(title, rec, monitor, extra=[f"p99 {figures['p99_ms']:.0f} ms"])
+    return Outcome(title, text, failures, figures)
+
+
+# --------------------------------------------------------------------------- reserve throughput
+
+async def reserve_rate(stack: Stack, data: Data, postmaster_pid: int | None, *, in_flight: int,
+                       buyers: int, per_buyer: int = 2) -> Outcome:
+    """GA reserves only, a steady `in_flight` at a time, each by its own buyer, from a pool that never runs low."""
+    title = f"reserve throughput: {buyers} GA reserves of {per_buyer}, {in_flight} in flight"
+    event_id, tier_id = data.ga_event(buyers * per_buyer * 2, title=f"Rate GA {in_flight}")
+    browsers = await _prepare(stack, data, buyers, event_id, f"rate{in_flight}", login_sample=0)
+    rec = Recorder()
+    queue = list(reversed(browsers))
+    reserve_url = f"/events/{event_id}/reserve"
+
+    async def client() -> None:
+        while queue:
+            browser = queue.pop()
+            answer = await rec.call("reserve", browser.post(reserve_url, {f"qty-{tier_id}": per_buyer}))
+            if answer is not None and answer.status == 204 and "hx-redirect" in answer.headers:
+                rec.outcomes["reserved"] += 1
+            else:
+                rec.outcomes[f"not reserved ({answer.status if answer else 'no answer'})"] += 1
+
+    with ResourceMonitor(stack, postmaster_pid) as monitor:
+        await asyncio.gather(*(client() for _ in range(in_flight)))
+    await asyncio.gather(*(b.close() for b in browsers))
+    units = data.unit_counts(event_id)
+    verdict = data.verdict(event_id)
+    figures = load_figures(rec, monitor, in_flight)
+    figures["reservations"] = rec.outcomes["reserved"]
+    failures = []
+    if rec.outcomes["reserved"] != buyers:
+        failures.append(f"{rec.outcomes['reserved']} of {buyers} reserves succeeded")
+    if units.get("held", 0) != buyers * per_buyer:
+        failures.append(f"{units.get('held', 0)} places held, expected {buyers * per_buyer}")
+    if rec.five_xx():
+        failures.append(f"{rec.five_xx()} responses were 5xx")
+    if verdict:
+        failures.append("invariant violations")
+    text = report(title, rec, monitor, verdict=verdict, extra=[
+        f"units: {dict(units)}",
+        f"{figures['request_rate']:.0f} reserves/s, server CPU {figures['cpu_ms_per_request']:.2f} ms per reserve"])
+    figures["peak_rss_mb"] = max(monitor.peak_rss.values(), default=0) / 2**20
+    return Outcome(title, text, failures, figures)
