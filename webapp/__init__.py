@@ -73,6 +73,11 @@ def _register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login_get"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
+    # "basic" protection hashes the client's address and user agent on every
+    # request only to mark a session "not fresh", which nothing here uses
+    # (there is no fresh_login_required); logout and revocation are handled
+    # by the session itself.
+    login_manager.session_protection = None
 
     from flask_login import user_logged_in
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.account import bp
+from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket
@@ -49,7 +50,8 @@ def orders():
 @bp.get("/orders/<int:order_id>")
 @login_required
 def order_page(order_id: int):
-    order = checkout_read.order_view(db.session, order_id, current_user.id)
+    with single_statement() as connection:
+        order = checkout_read.order_view(connection, order_id, current_user.id)
     if order is None:
         abort(404)
     response = make_response(render_template("account/order.html", order=order))

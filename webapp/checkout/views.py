@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
+from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services import checkout, checkout_read, inventory
@@ -21,9 +22,16 @@ __all__ = ["payment_gateway"]  # still imported from here by older modules
 log = logging.getLogger(__name__)
 
 
-def own_hold(hold_id: int) -> HoldView:
-    """Someone else's hold is a 404, so ids cannot be probed."""
-    view = checkout_read.hold_view(db.session, hold_id, current_user.id)
+def own_hold(hold_id: int, *, fresh_connection: bool = False) -> HoldView:
+    """Someone else's hold is a 404, so ids cannot be probed.
+
+    Pages that only read use a statement of its own (no BEGIN, no ROLLBACK).
+    """
+    if fresh_connection:
+        with single_statement() as connection:
+            view = checkout_read.hold_view(connection, hold_id, current_user.id)
+    else:
+        view = checkout_read.hold_view(db.session, hold_id, current_user.id)
     if view is None:
         abort(404)
     return view
@@ -51,7 +59,7 @@ def _order_redirect(view: HoldView):
 @bp.get("/holds/<int:hold_id>")
 @login_required
 def hold_page(hold_id: int):
-    view = own_hold(hold_id)
+    view = own_hold(hold_id, fresh_connection=True)
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
     return _render_hold(view)
@@ -65,7 +73,7 @@ def hold_countdown(hold_id: int):
     Once the hold can no longer be paid as it is (ran out, released, paid in
     another tab), the whole hold panel is redrawn to say so.
     """
-    view = own_hold(hold_id)
+    view = own_hold(hold_id, fresh_connection=True)
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
     if view.expired or view.status != "active":

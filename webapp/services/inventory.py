@@ -100,10 +100,12 @@ def _forget_reads_on_write(state) -> None:
             state.session.info.pop(_READS, None)
 
 
-def inventory_version(session: Session, event_id: int) -> int:
-    return session.execute(
-        text("SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e"), {"e": event_id}
-    ).scalar_one()
+_VERSION = text("SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e")
+
+
+def inventory_version(session, event_id: int) -> int:
+    """The event's inventory clock (a session, or a connection of `single_statement`)."""
+    return session.execute(_VERSION, {"e": event_id}).scalar_one()
 
 
 def get_event(session: Session, event_id: int) -> Event:
@@ -182,8 +184,8 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 # so a reservation is one statement. Refusals come back as TBnnn errors.
 # ---------------------------------------------------------------------------
 
-_RESERVE_PLACES = "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]))"
-_RESERVE_SEATS = "SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]))"
+_RESERVE_PLACES = text("SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]))")
+_RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]))")
 
 
 class _NeedsPreparation(Exception):
@@ -228,9 +230,9 @@ def _refusal(error: DBAPIError) -> Exception | None:
     return None
 
 
-def _run_reserve(connection, statement: str, params: dict) -> int:
+def _run_reserve(connection, statement, params: dict) -> int:
     try:
-        return connection.execute(text(statement), params).scalar_one()
+        return connection.execute(statement, params).scalar_one()
     except DBAPIError as error:
         refusal = _refusal(error)
         if refusal is None:
@@ -266,7 +268,7 @@ def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[in
         _expire_stale_holds_on_units(session, seat_ids)
 
 
-def _reserve_in_session(session: Session, statement: str, params: dict, seat_ids: list[int] | None) -> Hold:
+def _reserve_in_session(session: Session, statement, params: dict, seat_ids: list[int] | None) -> Hold:
     # Savepoints, so a refusal undoes the function's work and nothing else
     # of the caller's transaction; the caller commits.
     for attempt in range(3):
@@ -312,6 +314,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     inside an ordinary transaction after that preparation, and is committed
     here too.
     """
+    from webapp.database import single_statement
     from webapp.extensions import db
 
     seats: list[int] | None = None
@@ -321,7 +324,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     else:
         statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
     for attempt in range(2):
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with single_statement() as connection:
             try:
                 return Reservation(_run_reserve(connection, statement, params))
             except _NeedsPreparation:

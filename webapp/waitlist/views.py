@@ -9,6 +9,7 @@ import logging
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
@@ -45,7 +46,10 @@ def waitlist_helpers():
     def offers():
         if not current_user.is_authenticated:
             return []
-        return waitlist.live_offers(db.session, current_user.id)
+        # On every page: a statement of its own, so a page that reads
+        # nothing else in a transaction pays no BEGIN/ROLLBACK for it.
+        with single_statement() as connection:
+            return waitlist.live_offers(connection, current_user.id)
 
     def tag(event_id: int) -> str:
         return waitlist.watch_tag(db.session, event_id, _user_id())
