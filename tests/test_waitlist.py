@@ -17,7 +17,7 @@ from webapp.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from webapp.services import catalog, checkout, inventory, waitlist
+from webapp.services import catalog, checkout, errors, inventory, waitlist, waitlist_read
 from webapp.services.errors import HoldExpired, LimitExceeded, NotEnoughLeft, SeatsTaken
 from webapp.services.gateway import Card, SimulatedGateway
 from webapp.services.invariants import check_event
@@ -124,7 +124,7 @@ def test_multi_ticket_entry_is_not_skipped_for_a_smaller_one(session, factory, g
     # to the single behind them, and not sold to the public.
     assert status_of(session, big) == WaitlistStatus.WAITING
     assert status_of(session, small) == WaitlistStatus.WAITING
-    status = waitlist.event_status(session, event)
+    status = waitlist_read.event_status(session, event)
     assert (status.available, status.tiers[0].set_aside, status.waiting_people, status.waiting_tickets) == (0, 1, 2, 3)
     assert check_event(session, event.id) == []
 
@@ -345,7 +345,7 @@ def test_joining_rules(session, factory, gateway):
     with pytest.raises(waitlist.InvalidRequest):
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=0)
     entry = join(session, person, event, quantity=4)
-    with pytest.raises(waitlist.AlreadyInLine) as twice:
+    with pytest.raises(errors.AlreadyInLine) as twice:
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=1)
     assert "number 1 in line" in twice.value.message and twice.value.status_code == 409
     session.rollback()
@@ -353,11 +353,11 @@ def test_joining_rules(session, factory, gateway):
     assert entry.status == WaitlistStatus.WAITING
 
     open_event = factory.ga_event(capacity=5, title="Plenty left")
-    with pytest.raises(waitlist.NotSoldOut):
+    with pytest.raises(errors.NotSoldOut):
         waitlist.join(session, user_id=person.id, event_id=open_event.id, tier_id=None, quantity=1)
     session.rollback()
     closed, _ = sold_out_event(session, factory, gateway, 1, waitlist_enabled=False, title="No line")
-    with pytest.raises(waitlist.WaitlistClosed):
+    with pytest.raises(errors.WaitlistClosed):
         waitlist.join(session, user_id=person.id, event_id=closed.id, tier_id=None, quantity=1)
 
 
@@ -366,17 +366,17 @@ def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
     a, b, c = factory.users(3)
     ea, eb, ec = join(session, a, event, 2), join(session, b, event), join(session, c, event)
     cancel(session, gateway, orders[0])
-    view = waitlist.line(session, event.id)
+    view = waitlist_read.line(session, event.id)
     assert [(v.entry.id, v.place.position if v.place else None) for v in view] == [(ea.id, 1), (eb.id, 2), (ec.id, 3)]
 
     waitlist.remove_entry(session, event_id=event.id, entry_id=ea.id)
     session.commit()
-    view = waitlist.line(session, event.id)
+    view = waitlist_read.line(session, event.id)
     assert [(v.entry.id, v.entry.status) for v in view] == [(eb.id, WaitlistStatus.OFFERED),
                                                            (ec.id, WaitlistStatus.WAITING)]
     assert view[0].offer is not None and view[0].offer_seconds_left > 11 * 3600
     assert view[1].place.position == 1
-    assert [v.entry.status for v in waitlist.line(session, event.id, include_ended=True)][0] == WaitlistStatus.REMOVED
+    assert [v.entry.status for v in waitlist_read.line(session, event.id, include_ended=True)][0] == WaitlistStatus.REMOVED
     assert check_event(session, event.id) == []
 
 

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
-from webapp.services import waitlist
+from webapp.services import waitlist, waitlist_read
 from webapp.services.errors import InvalidRequest
 from webapp.waitlist import bp
 from werkzeug.wrappers import Response
@@ -31,26 +31,22 @@ def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
-def panel_for(event: Event) -> waitlist.BuyerPanel:
-    return waitlist.buyer_panel(db.session, event, _user_id())
+def panel_for(event: Event, tag: str | None = None) -> waitlist_read.BuyerPanel:
+    return waitlist_read.buyer_panel(db.session, event, _user_id(), tag=tag)
 
 
 @bp.app_context_processor
 def waitlist_helpers():
-    """`waitlist_panel(event)` for the event page, `waitlist_offers()` for the
-    banner, `waitlist_tag(event_id)` for the panel's conditional poll.
+    """`waitlist_offers()` for the offer banner on every page.
 
-    Callables, so a page that does not show them costs no query.
+    A callable, so a page that does not show it costs no query.
     """
     def offers():
         if not current_user.is_authenticated:
             return []
-        return waitlist.live_offers(db.session, current_user.id)
+        return waitlist_read.live_offers(db.session, current_user.id)
 
-    def tag(event_id: int) -> str:
-        return waitlist.watch_tag(db.session, event_id, _user_id())
-
-    return {"waitlist_panel": panel_for, "waitlist_offers": offers, "waitlist_tag": tag}
+    return {"waitlist_offers": offers}
 
 
 def _unchanged(tag: str) -> Response | None:
@@ -72,11 +68,11 @@ def _tagged(response: Response, tag: str) -> Response:
 def panel(event_id: int):
     """The event's line as the buyer sees it; polled while they wait."""
     event = load_event(event_id)
-    tag = waitlist.watch_tag(db.session, event.id, _user_id())
+    tag = waitlist_read.watch_tag(db.session, event.id, _user_id())
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
-                          live=tag), tag)
+    return _tagged(render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event, tag)),
+                   tag)
 
 
 def _parse_join(form) -> tuple[int | None, int]:
@@ -137,11 +133,8 @@ def decline(entry_id: int):
 @login_required
 def mine():
     """The buyer's waiting lists: places, offers, and recent outcomes; polled while waiting."""
-    entries = waitlist.my_entries(db.session, current_user.id)
-    tag = "m" + "-".join(
-        f"{e.entry.id}.{e.entry.status.value}.{e.place.ahead_people if e.place else ''}.{e.offer.id if e.offer else ''}"
-        for e in entries
-    )
+    entries = waitlist_read.my_entries(db.session, current_user.id)
+    tag = waitlist_read.mine_tag(entries)
     if (same := _unchanged(tag)) is not None:
         return same
     return _tagged(render("waitlist/mine.html", "waitlist/_mine.html", entries=entries, live=tag), tag)
