@@ -8,10 +8,9 @@ from flask import g, url_for
 from sqlalchemy import func, select
 
 from config import TestConfig
+from tests.support import admin_client, buy, csrf_token, login
 from webapp import create_app
 from webapp.models import AuditLog, Event, EventStatus, Unit, UnitStatus, WaitlistEntry
-from tests.admin_support import admin_client, buy
-from tests.factories import csrf_token, login
 
 
 def _admin_routes() -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from webapp.extensions import db
+from tests.support import DECLINED, GOOD, NO_FUNDS, expire_now
 from webapp.models import (
     EventStatus,
     GatewayCharge,
@@ -29,28 +29,13 @@ from webapp.services.errors import (
     SalesClosed,
     SeatsTaken,
 )
-from webapp.services.gateway import Card, SimulatedGateway
 from webapp.services.invariants import check_event
-
-GOOD = Card("4242424242424242", 12, 2099, "123")
-DECLINED = Card("4000000000000002", 12, 2099, "123")
-NO_FUNDS = Card("4000000000009995", 12, 2099, "123")
-
-
-@pytest.fixture
-def gateway(app_ctx):
-    return SimulatedGateway(db.engine, slow_seconds=0.2)
 
 
 def statuses(session, event):
     return dict(session.execute(
         select(Unit.status, func.count()).where(Unit.event_id == event.id).group_by(Unit.status)
     ).all())
-
-
-def expire_now(session, hold_id: int) -> None:
-    session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = :h"), {"h": hold_id})
-    session.commit()
 
 
 def test_reserve_seats_holds_exactly_those_seats(session, factory):

@@ -9,47 +9,20 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit, UnitStatus
 from webapp.services import checkout, inventory
 from webapp.services.errors import BookingError, NotEnoughLeft, PaymentInProgress, SeatsTaken
-from webapp.services.gateway import Card, SimulatedGateway
-from webapp.services.invariants import check_event
-from tests.factories import csrf_token
+from webapp.services.gateway import SimulatedGateway
 
 pytestmark = pytest.mark.slow
-
-GOOD = Card("4242424242424242", 12, 2099, "123")
-
-
-def race(app, n: int, work):
-    """Run work(i) in n threads, released together; each has its own app context and session."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                return work(i)
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
-
-
-def assert_consistent(session, event_id):
-    session.expire_all()
-    assert check_event(session, event_id) == []
-
 
 def test_numbered_seats_identical_picks_have_exactly_one_winner(app, session, factory):
     """60 buyers in 12 groups of 5; each group fights over the same 3 seats."""
@@ -253,9 +226,6 @@ def test_pay_racing_the_expiry_sweep_is_all_or_nothing(app, session, factory):
     print("pay vs sweep outcomes:", dict(outcomes))
     assert outcomes["paid"] and outcomes["lost to rival"], "the race should go both ways"
     assert_consistent(session, event.id)
-
-
-SLOW_CARD = Card("4000000000000077", 12, 2099, "123")
 
 
 def held_checkout(session, factory, *, quantity: int):

@@ -36,6 +36,10 @@ STATUS_MOVES: dict[EventStatus, set[EventStatus]] = {
 }
 
 MAX_SEATS_PER_GENERATION = 20_000
+# Names the layout editor suggests for a new section, then "Section 1", "Section 2", …
+SECTION_NAMES = ("Stalls", "Balcony", "Circle", "Gallery")
+# Each new tier gets a colour of its own, so row ranges stand apart on the map.
+PALETTE = ("#b45309", "#2563eb", "#059669", "#7c3aed", "#db2777", "#0d9488", "#ca8a04", "#4b5563")
 MAX_GA_CAPACITY = 200_000
 
 
@@ -199,6 +203,11 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
 
 
 # Tiers ----------------------------------------------------------------------
+
+def suggest_tier_colour(event: Event) -> str:
+    """The colour the new-tier form starts with: the next one of the palette."""
+    return PALETTE[len(event.tiers) % len(PALETTE)]
+
 
 def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> None:
     if any(t.name.lower() == name.lower() and t.id != tier_id for t in event.tiers):
@@ -380,6 +389,16 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
                            tier_by_rows=tuple(tier_by_rows), first_row_label=request.first_row_label)
         for i, name in enumerate(request.section_names)
     ]
+
+
+def suggest_section_name(taken: set[str]) -> str:
+    """A section name the event does not use yet, for the generator form."""
+    return next(n for n in (*SECTION_NAMES, *(f"Section {i}" for i in range(1, 10_000))) if n not in taken)
+
+
+def preview_layout(session: Session, event: Event, request: LayoutRequest) -> list[tuple[Tier, dict]]:
+    """Every seat `generate_layout` would create for this request, nothing written (raises if invalid)."""
+    return [seat for spec in plan_layout(session, event, request) for seat in events.plan_section(spec)]
 
 
 def generate_layout(session: Session, *, actor_id: int, event_id: int, request: LayoutRequest) -> int:

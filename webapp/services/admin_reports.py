@@ -1,4 +1,4 @@
-"""Read-only figures for the admin pages: the live dashboard, sales over time, the layout map.
+"""Read-only queries for the admin pages: events, the live dashboard, sales over time, the layout map.
 
 Every count is computed from the rows themselves (units, orders, tickets,
 waiting-list entries), never kept as a second source of truth.
@@ -8,12 +8,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, Tier
 from webapp.services import inventory
 from webapp.services.catalog import SeatView, SectionView
+
+
+def all_events(session: Session) -> list[Event]:
+    """Every event, soonest first, with its tiers."""
+    return list(session.scalars(select(Event).order_by(Event.starts_at).options(selectinload(Event.tiers))).all())
+
+
+def event_with_tiers(session: Session, event_id: int) -> Event | None:
+    return session.scalars(select(Event).where(Event.id == event_id).options(selectinload(Event.tiers))).first()
 
 
 @dataclass(frozen=True)
