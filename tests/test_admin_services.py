@@ -1,4 +1,5 @@
-"""Admin services on real PostgreSQL: refused changes, capacity through the line, cancel, duplicate, check-in race, export."""
+"""Admin services on real PostgreSQL: refused changes, capacity through the line, cancel, duplicate,
+check-in race, export."""
 from __future__ import annotations
 
 import time
@@ -356,7 +357,8 @@ def test_check_in_outcomes(session, factory):
     assert checkin.check_in(session, event_id=event.id, code=" nope ", staff_id=staff).outcome == checkin.UNKNOWN
     admin_orders.cancel_order(session, make_gateway(), actor_id=staff, order_id=order.id, reason="x", refund=False)
     session.commit()
-    assert checkin.check_in(session, event_id=event.id, code=cancelled_code, staff_id=staff).outcome == checkin.CANCELLED
+    assert (checkin.check_in(session, event_id=event.id, code=cancelled_code, staff_id=staff).outcome
+            == checkin.CANCELLED)
 
 
 # Export ---------------------------------------------------------------------

@@ -348,7 +348,9 @@ def test_order_page_shows_qr_tickets_and_cancel_frees_the_seats(client, factory,
 
 # ---- Accounts, next, rate limits ---------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+])
 def test_login_next_never_leaves_the_site(client, factory, target):
     user = factory.user()
     page = html(client.get("/login"))

@@ -44,7 +44,7 @@ def test_numbered_seats_identical_picks_have_exactly_one_winner(app, session, fa
     results = race(app, 60, attempt)
     winners = Counter(group for outcome, group, _ in results if outcome == "won")
     assert winners == Counter({g: 1 for g in range(12)})
-    for outcome, group, labels in results:
+    for outcome, _group, labels in results:
         if outcome == "lost":
             assert labels, "a loser must be told which seats were taken"
             assert all(label.startswith("Stalls, row ") for label in labels)
@@ -273,7 +273,9 @@ def test_two_tabs_with_different_keys_still_give_one_order(app, session, factory
 
     race(app, 10, attempt)
     assert session.scalar(select(func.count()).select_from(Order)) == 1
-    approved = session.scalar(select(func.count()).select_from(GatewayCharge).where(GatewayCharge.outcome == "approved"))
+    approved = session.scalar(
+        select(func.count()).select_from(GatewayCharge).where(GatewayCharge.outcome == "approved")
+    )
     assert approved == 1
     assert_consistent(session, event.id)
 

@@ -346,7 +346,8 @@ def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
                                                            (ec.id, WaitlistStatus.WAITING)]
     assert view[0].offer is not None and view[0].offer_seconds_left > 11 * 3600
     assert view[1].place.position == 1
-    assert [v.entry.status for v in waitlist_read.line(session, event.id, include_ended=True)][0] == WaitlistStatus.REMOVED
+    ended = waitlist_read.line(session, event.id, include_ended=True)
+    assert [v.entry.status for v in ended][0] == WaitlistStatus.REMOVED
     assert check_event(session, event.id) == []
 
 

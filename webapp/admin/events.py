@@ -169,7 +169,8 @@ def tier_create(event_id: int):
                                new_form=form, forms={t.id: _tier_form(t) for t in event.tiers}), 400
     tier = admin_events.add_tier(db.session, actor_id=current_user.id, event_id=event.id,
                                  seated=form.kind.data == "seated", name=form.name.data.strip(),
-                                 price_minor=form.price_minor, colour=form.colour.data, capacity=form.capacity.data or 0)
+                                 price_minor=form.price_minor, colour=form.colour.data,
+                                 capacity=form.capacity.data or 0)
     db.session.commit()
     flash(f"Tier “{tier.name}” added." + (" Now generate its seats in the layout editor." if tier.seated else ""),
           "success")

@@ -119,7 +119,8 @@ def delete_event(session: Session, *, actor_id: int, event_id: int) -> None:
     if event.status != EventStatus.DRAFT:
         raise ChangeRefused("Only draft events can be deleted. Close or cancel an event that has been on sale.")
     traces = session.execute(
-        text("SELECT (SELECT count(*) FROM orders WHERE event_id = :e) + (SELECT count(*) FROM holds WHERE event_id = :e)"),
+        text("SELECT (SELECT count(*) FROM orders WHERE event_id = :e)"
+             " + (SELECT count(*) FROM holds WHERE event_id = :e)"),
         {"e": event.id},
     ).scalar_one()
     if traces:
@@ -174,7 +175,7 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
         text("UPDATE waitlist_entries SET status = 'removed', updated_at = now()"
              " WHERE event_id = :e AND status = 'waiting'"),
         {"e": event.id},
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's Result is a CursorResult; the stubs cannot say so
     holds = session.scalars(
         select(Hold).where(Hold.event_id == event.id, Hold.status == HoldStatus.ACTIVE)
         .order_by(Hold.id).with_for_update()

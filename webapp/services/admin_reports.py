@@ -111,7 +111,8 @@ def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]
     unit = "hour" if hours <= 48 else "day" if hours <= 24 * 120 else "week"
     rows = session.execute(
         text(
-            "WITH s AS (SELECT date_trunc(:u, o.created_at) AS b, count(t.id) AS n, coalesce(sum(t.price_minor), 0) AS r"
+            "WITH s AS (SELECT date_trunc(:u, o.created_at) AS b, count(t.id) AS n,"
+            " coalesce(sum(t.price_minor), 0) AS r"
             "  FROM orders o JOIN tickets t ON t.order_id = o.id AND t.status = 'valid'"
             "  WHERE o.event_id = :e GROUP BY 1)"
             " SELECT g.b, coalesce(s.n, 0) AS n, coalesce(s.r, 0) AS r"

@@ -21,7 +21,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -141,7 +141,7 @@ def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
         return _replay(session, attempt)  # reconciliation got here first
 
     attempt.gateway_reference = result.reference or None
-    attempt.completed_at = text("now()")
+    attempt.completed_at = func.now()
     if result.outcome == NO_CHARGE:
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = NO_CHARGE
@@ -263,14 +263,14 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order.id}
     )
     order.status = OrderStatus.REFUNDED if refund else OrderStatus.CANCELLED
-    order.cancelled_at = text("now()")
+    order.cancelled_at = func.now()
     order.cancel_reason = reason
     session.flush()
     if refund:
-        attempt = session.get(PaymentAttempt, order.payment_attempt_id)
+        attempt = session.get_one(PaymentAttempt, order.payment_attempt_id)
         # Idempotent on the provider's side: if our commit fails after this,
         # a retried cancel refunds nothing twice.
-        gateway.refund(attempt.gateway_reference, order.total_minor)
+        gateway.refund(attempt.gateway_reference or "", order.total_minor)
     inventory.free_sold_units(session, event_id=order.event_id, unit_ids=unit_ids)
     session.expire(order, ["tickets"])
     return order

@@ -35,11 +35,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-
 from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus
@@ -73,7 +72,7 @@ class _NoLine:
         raise RuntimeError("The waiting list is not installed: import webapp.services.waitlist.")
 
 
-waitlist: WaitingLine = _NoLine()  # type: ignore[assignment]
+waitlist: WaitingLine = _NoLine()
 
 
 def install_waiting_line(line: WaitingLine) -> None:
@@ -310,7 +309,7 @@ def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatu
         {"h": hold.id},
     ).all()
     hold.status = status
-    hold.ended_at = text("now()")
+    hold.ended_at = func.now()
     hold.end_reason = reason
     session.flush()
     touch_inventory(session, hold.event_id)
@@ -500,7 +499,7 @@ def copy_units(session: Session, *, source_tier_id: int, tier: Tier) -> int:
         ),
         {"e": tier.event_id, "t": tier.id, "src": source_tier_id},
     )
-    tier.capacity = copied.rowcount  # type: ignore[attr-defined]
+    tier.capacity = copied.rowcount  # type: ignore[attr-defined]  # a CursorResult; the stubs say Result
     session.flush()
     touch_inventory(session, tier.event_id)
     waitlist.offer_released_units(session, tier.event_id)
@@ -644,7 +643,7 @@ def sell_hold(session: Session, hold: Hold) -> list[tuple[int, int]]:
         {"h": hold.id},
     ).all()
     hold.status = HoldStatus.CONVERTED
-    hold.ended_at = text("now()")
+    hold.ended_at = func.now()
     hold.end_reason = "paid"
     session.flush()
     touch_inventory(session, hold.event_id)

@@ -142,7 +142,7 @@ def _lock_line(session: Session, event_id: int, *, wait: bool = True) -> bool:
         usual = session.execute(
             text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :w, true)"),
             {"w": f"{LINE_LOCK_WAIT_MS}ms"},
-        ).first()[0]
+        ).one()[0]
         session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
         session.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": usual})
         return True
@@ -194,7 +194,7 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
     free = _free_by_tier(session, event_id)
     if not any(free.values()):
         return []
-    event = session.get(Event, event_id)
+    event = session.get_one(Event, event_id)
     # Queried, not `event.tiers`: a tier added in this transaction (an admin
     # adding capacity) may not be in an already-loaded relationship yet.
     tiers = {t.id: t for t in session.scalars(
@@ -483,4 +483,4 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
 
 
 # Inventory reaches the line through this module (see inventory's docstring).
-inventory.install_waiting_line(sys.modules[__name__])  # type: ignore[arg-type]
+inventory.install_waiting_line(sys.modules[__name__])

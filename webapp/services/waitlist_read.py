@@ -16,6 +16,7 @@ from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, 
 from webapp.services import inventory
 from webapp.services.waitlist import LIVE, Place, joinable_tiers, live_entry, place_in_line, tiers_reserved_for_line
 
+
 @dataclass(frozen=True)
 class LineEntry:
     entry: WaitlistEntry
@@ -160,7 +161,7 @@ def event_status(session: Session, event: Event, counts: dict[int, inventory.Tie
     """Available, held, sold and waiting for an event, per tier and in total."""
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
     reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
-    offered = dict(session.execute(
+    offered: dict[int, int] = dict(session.execute(
         text(
             "SELECT u.tier_id, count(*) FROM units u JOIN holds h ON h.id = u.hold_id"
             " WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id"

@@ -8,6 +8,7 @@ import logging
 
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
 
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
@@ -15,7 +16,6 @@ from webapp.models import Event, EventStatus
 from webapp.services import waitlist, waitlist_read
 from webapp.services.errors import InvalidRequest
 from webapp.waitlist import bp
-from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
 
