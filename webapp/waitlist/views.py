@@ -71,7 +71,7 @@ def panel(event_id: int):
     tag = waitlist_read.watch_tag(db.session, event.id, _user_id())
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event, tag)),
+    return _tagged(render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event, tag)),
                    tag)
 
 
@@ -95,7 +95,7 @@ def join(event_id: int):
     log.info("waitlist.joined", extra={"event_id": event.id, "user_id": current_user.id, "entry_id": entry.id,
                                         "quantity": quantity})
     if is_partial_request():
-        return render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
+        return render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event),
                       notice="You are on the waiting list.")
     flash("You are on the waiting list. We will hold tickets for you as soon as some come free.", "success")
     return redirect(url_for("shop.event_page", event_id=event.id), 303)
@@ -137,4 +137,4 @@ def mine():
     tag = waitlist_read.mine_tag(entries)
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/mine.html", "waitlist/_mine.html", entries=entries, live=tag), tag)
+    return _tagged(render("waitlist/mine.html", "waitlist/_my_waitlists.html", entries=entries, live=tag), tag)
