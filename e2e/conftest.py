@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
 from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
 
 ARTIFACTS = ROOT / "artifacts"
@@ -26,12 +26,6 @@ def chromium_path() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     pytest.fail("Chromium is missing: ./run-tests installs Debian's chromium package.")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_collection_modifyitems(items):

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from tests.factories import PASSWORD
 
 _seq = itertools.count(1)
+README_SHOTS = Path(__file__).resolve().parent / "screenshots"
 
 GOOD_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
@@ -38,3 +41,11 @@ def pay(page: Page, card: str, name: str = "Erin Example") -> None:
     page.get_by_label("Expiry (MM/YY)").fill("12/30")
     page.get_by_label("CVC").fill("123")
     page.get_by_role("button", name="Pay").click()
+
+
+def readme_shot(page: Page, name: str) -> None:
+    """A small, viewport-sized screenshot for the README (committed, so only
+    rewritten on request: UPDATE_README_SCREENSHOTS=1)."""
+    if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
+        README_SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(README_SHOTS / f"{name}.png"))

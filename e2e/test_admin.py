@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import GOOD_CARD, log_in, pay, register
-from e2e.test_waitlist import readme_shot
-from tests.admin_support import buy
+from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot, register
+from tests.support import buy
 
 
 def admin_page(page: Page, factory) -> None:

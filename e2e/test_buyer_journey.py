@@ -9,11 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from e2e.helpers import GOOD_CARD, log_in, pay
-from tests.factories import PASSWORD
-from webapp.extensions import db
 from webapp.models import Order
-from webapp.services import checkout, inventory
-from webapp.services.gateway import Card, SimulatedGateway
 
 SLOW_CARD = "4000 0000 0000 0077"
 
@@ -29,17 +25,6 @@ def summary(page: Page):
 
 def buyer(factory, name: str = "Sam Seat"):
     return factory.user(name=name)
-
-
-def bought(factory, user, event, unit_ids) -> Order:
-    """An order made through the services, for tests about what comes after."""
-    session = factory.session
-    hold = inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=unit_ids)
-    session.commit()
-    result = checkout.pay(session, SimulatedGateway(db.engine), hold_id=hold.id, user_id=user.id,
-                          idempotency_key=f"e2e-{hold.id}-0123456789",
-                          card=Card("4242424242424242", 12, 2099, "123"))
-    return session.get(Order, result.order_id)
 
 
 def concert_hall(factory, title: str):
@@ -67,7 +52,7 @@ def new_buyer_page(browser: Browser, base_url: str, email: str) -> Page:
 
 
 def test_pick_seats_with_the_mouse_then_pay_and_get_qr_tickets(page: Page, factory, shot):
-    event = concert_hall(factory, "Chamber Night")
+    concert_hall(factory, "Chamber Night")
     log_in(page, buyer(factory).email)
     page.goto("/")
     expect(page.get_by_role("link", name=re.compile("Chamber Night"))).to_be_visible()
@@ -315,7 +300,7 @@ def test_hold_expiry_while_the_page_is_open_offers_to_try_again(page: Page, fact
 def test_cancelling_an_order_frees_its_seats(page: Page, factory):
     event = factory.seated_event(rows=1, seats_per_row=4, title="Change of Plans")
     user = buyer(factory)
-    order = bought(factory, user, event, factory.seat_ids(event)[:2])
+    order = factory.order(event, user, seats=factory.seat_ids(event)[:2])
     log_in(page, user.email)
     page.goto("/orders")
     page.get_by_role("link", name="Change of Plans").click()
@@ -332,7 +317,7 @@ def test_cancelling_an_order_frees_its_seats(page: Page, factory):
 def test_another_users_order_is_404(page: Page, factory):
     event = factory.seated_event(rows=1, seats_per_row=4, title="Private Matters")
     owner = buyer(factory, "Olive Owner")
-    order = bought(factory, owner, event, factory.seat_ids(event)[:1])
+    order = factory.order(event, owner, seats=factory.seat_ids(event)[:1])
     log_in(page, buyer(factory, "Nosy Neighbour").email)
     response = page.goto(f"/orders/{order.id}")
     assert response.status == 404

@@ -5,7 +5,7 @@ from e2e.helpers import DECLINED_CARD, GOOD_CARD, pay, register
 
 
 def test_register_reserve_decline_then_pay_and_see_ticket(page: Page, factory, shot):
-    event = factory.seated_event(rows=2, seats_per_row=6, title="Chamber Music Night")
+    factory.seated_event(rows=2, seats_per_row=6, title="Chamber Music Night")
 
     register(page)
     page.goto("/")

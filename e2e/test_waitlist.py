@@ -1,21 +1,8 @@
 """The waiting list in a real browser: a sold-out event, a place in line, a
 cancel, and the offer arriving on the waiting buyer's open page."""
-import os
-from pathlib import Path
-
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import GOOD_CARD, pay, register
-
-README_SHOTS = Path(__file__).resolve().parent / "screenshots"
-
-
-def readme_shot(page: Page, name: str) -> None:
-    """A small, viewport-sized screenshot for the README (committed, so only
-    rewritten on request: UPDATE_README_SCREENSHOTS=1)."""
-    if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
-        README_SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(README_SHOTS / f"{name}.png"))
+from e2e.helpers import GOOD_CARD, pay, readme_shot, register
 
 
 def test_sold_out_join_line_then_offer_on_cancel_and_buy(page: Page, browser, base_url, factory, shot):

@@ -1,16 +1,27 @@
-"""Factories that keep tests short: users, events, tiers, seat layouts."""
+"""Factories that keep tests short: users, events, tiers, seat layouts, holds, orders, waiting-list entries.
+
+Holds, orders and entries are made through the real services and committed,
+so they are exactly what a buyer would leave behind.
+"""
 from __future__ import annotations
 
 import itertools
+import secrets
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, EventStatus, Tier, Unit, User
-from webapp.services import accounts, events
+from webapp.extensions import db
+from webapp.models import Event, EventStatus, Hold, Order, Tier, Unit, User, WaitlistEntry
+from webapp.services import accounts, checkout, events, inventory, waitlist
+from webapp.services.gateway import Card, PaymentGateway, SimulatedGateway
 
 PASSWORD = "correct-horse-battery"
+GOOD = Card("4242424242424242", 12, 2099, "123")
+DECLINED = Card("4000000000000002", 12, 2099, "123")
+NO_FUNDS = Card("4000000000009995", 12, 2099, "123")
+SLOW_CARD = Card("4000000000000077", 12, 2099, "123")
 # Hashing once keeps a test that makes 200 buyers fast; login still verifies it.
 _PASSWORD_HASH = accounts.hash_password(PASSWORD)
 _seq = itertools.count(1)
@@ -67,20 +78,38 @@ class Factory:
     def tier(self, event: Event) -> Tier:
         return self.session.scalars(select(Tier).where(Tier.event_id == event.id).order_by(Tier.id)).first()
 
+    def hold(self, event: Event, user: User | None = None, *, seats: list[int] | None = None,
+             quantities: dict[int, int] | None = None) -> Hold:
+        """A live hold through `inventory`: these seats, these GA quantities, or one place of the first tier."""
+        user = user or self.user()
+        if seats is not None:
+            hold = inventory.reserve_seats(self.session, user_id=user.id, event_id=event.id, unit_ids=seats)
+        else:
+            quantities = quantities if quantities is not None else {event.tiers[0].id: 1}
+            hold = inventory.reserve_general(self.session, user_id=user.id, event_id=event.id, quantities=quantities)
+        self.session.commit()
+        return hold
 
-def login(client, email: str, password: str = PASSWORD):
-    """Log the test client in through the real form (CSRF token included)."""
-    import re
+    def order(self, event: Event, user: User | None = None, *, seats: list[int] | None = None,
+              quantities: dict[int, int] | None = None, gateway: PaymentGateway | None = None) -> Order:
+        """A confirmed order: reserved and paid with the good card through the real services."""
+        user = user or self.user()
+        hold = self.hold(event, user, seats=seats, quantities=quantities)
+        result = checkout.pay(self.session, gateway or make_gateway(), hold_id=hold.id, user_id=user.id,
+                              idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+        order = self.session.get(Order, result.order_id)
+        assert order is not None
+        return order
 
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
-    assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return token
+    def waitlist_entry(self, event: Event, user: User | None = None, *, quantity: int = 1,
+                       tier_id: int | None = None) -> WaitlistEntry:
+        """Someone in line, joined through the real service."""
+        user = user or self.user()
+        entry = waitlist.join(self.session, user_id=user.id, event_id=event.id, tier_id=tier_id, quantity=quantity)
+        self.session.commit()
+        return entry
 
 
-def csrf_token(client, path: str = "/") -> str:
-    import re
-
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+def make_gateway() -> SimulatedGateway:
+    """The simulated gateway on the app's engine, with a short "slow card"."""
+    return SimulatedGateway(db.engine, slow_seconds=0.2)

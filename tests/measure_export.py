@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,8 +39,8 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from config import TestConfig
-    from tests.admin_support import sell_in_bulk
     from tests.factories import Factory
+    from tests.support import sell_in_bulk
     from webapp import create_app, embedded_pg
     from webapp.extensions import db
 

@@ -30,8 +30,7 @@ def main() -> None:
 
     from config import TestConfig
     from tests.factories import Factory
-    from tests.test_contention import race
-    from tests.test_waitlist import buy
+    from tests.support import buy, race
     from webapp import create_app, embedded_pg
     from webapp.extensions import db
     from webapp.services import checkout, waitlist
@@ -50,7 +49,7 @@ def main() -> None:
 
             def sold_out(n: int, waiting: int, title: str):
                 event = factory.ga_event(capacity=n, per_order_limit=4, title=title)
-                orders = [buy(session, gateway, u, event).id for u in factory.users(n)]
+                orders = [buy(session, event, u, gateway=gateway).id for u in factory.users(n)]
                 for person in factory.users(waiting):
                     waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=1)
                     session.commit()

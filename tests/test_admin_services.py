@@ -1,4 +1,5 @@
-"""Admin services on real PostgreSQL: refused changes, capacity through the line, cancel, duplicate, check-in race, export."""
+"""Admin services on real PostgreSQL: refused changes, capacity through the line, cancel, duplicate,
+check-in race, export."""
 from __future__ import annotations
 
 import time
@@ -7,6 +8,7 @@ import tracemalloc
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.support import buy, make_gateway, race, sell_in_bulk
 from webapp.extensions import db
 from webapp.models import (
     AuditLog,
@@ -28,8 +30,6 @@ from webapp.models import (
 from webapp.services import admin_events, admin_orders, admin_waitlist, checkin, export, inventory, waitlist
 from webapp.services.admin_events import ChangeRefused
 from webapp.services.invariants import check_event
-from tests.admin_support import buy, gateway, sell_in_bulk
-from tests.test_contention import race
 
 
 def consistent(session, event_id):
@@ -261,7 +261,7 @@ def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(s
     waitlist.join(session, user_id=waiter.id, event_id=event.id, tier_id=tier.id, quantity=1)
     session.commit()
 
-    summary = admin_events.cancel_event(session, gateway(), actor_id=admin.id, event_id=event.id, reason="Storm")
+    summary = admin_events.cancel_event(session, make_gateway(), actor_id=admin.id, event_id=event.id, reason="Storm")
     session.commit()
     assert (summary.orders, summary.holds, summary.waiting) == (1, 1, 1)
     session.expire_all()
@@ -289,7 +289,7 @@ def test_admin_refund_frees_the_seats_for_the_line_and_is_audited(session, facto
     waiter = factory.user()
     waitlist.join(session, user_id=waiter.id, event_id=event.id, tier_id=None, quantity=2)
     session.commit()
-    admin_orders.cancel_order(session, gateway(), actor_id=admin.id, order_id=order.id, reason="Fraud check",
+    admin_orders.cancel_order(session, make_gateway(), actor_id=admin.id, order_id=order.id, reason="Fraud check",
                               refund=True)
     session.commit()
     session.expire_all()
@@ -314,7 +314,7 @@ def test_removing_someone_holding_an_offer_passes_it_on(session, factory):
     one = waitlist.join(session, user_id=first.id, event_id=event.id, tier_id=tier.id, quantity=1)
     waitlist.join(session, user_id=second.id, event_id=event.id, tier_id=tier.id, quantity=1)
     session.commit()
-    admin_orders.cancel_order(session, gateway(), actor_id=admin.id, order_id=order.id, reason="x", refund=True)
+    admin_orders.cancel_order(session, make_gateway(), actor_id=admin.id, order_id=order.id, reason="x", refund=True)
     session.commit()
     admin_waitlist.remove_entry(session, actor_id=admin.id, event_id=event.id, entry_id=one.id)
     session.commit()
@@ -355,9 +355,10 @@ def test_check_in_outcomes(session, factory):
     kept, cancelled_code = order.tickets[0].code, order.tickets[1].code
     assert checkin.check_in(session, event_id=other.id, code=kept, staff_id=staff).outcome == checkin.WRONG_EVENT
     assert checkin.check_in(session, event_id=event.id, code=" nope ", staff_id=staff).outcome == checkin.UNKNOWN
-    admin_orders.cancel_order(session, gateway(), actor_id=staff, order_id=order.id, reason="x", refund=False)
+    admin_orders.cancel_order(session, make_gateway(), actor_id=staff, order_id=order.id, reason="x", refund=False)
     session.commit()
-    assert checkin.check_in(session, event_id=event.id, code=cancelled_code, staff_id=staff).outcome == checkin.CANCELLED
+    assert (checkin.check_in(session, event_id=event.id, code=cancelled_code, staff_id=staff).outcome
+            == checkin.CANCELLED)
 
 
 # Export ---------------------------------------------------------------------

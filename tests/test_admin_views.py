@@ -8,10 +8,9 @@ from flask import g, url_for
 from sqlalchemy import func, select
 
 from config import TestConfig
+from tests.support import admin_client, buy, csrf_token, login
 from webapp import create_app
 from webapp.models import AuditLog, Event, EventStatus, Unit, UnitStatus, WaitlistEntry
-from tests.admin_support import admin_client, buy
-from tests.factories import csrf_token, login
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -152,7 +151,8 @@ def test_layout_preview_writes_nothing_and_generate_creates_the_seats(client, fa
         assert r.status_code == 204, r.get_data(as_text=True)[:500]
     premium, standard = session.scalars(select(Event).where(Event.id == event.id)).one().tiers
     form = {"sections": "Left, Right", "rows": "4", "seats_per_row": "6", "first_row_label": "A",
-            "tier_1": str(premium.id), "from_1": "1", "to_1": "2", "tier_2": str(standard.id), "from_2": "3", "to_2": "4"}
+            "tier_1": str(premium.id), "from_1": "1", "to_1": "2",
+            "tier_2": str(standard.id), "from_2": "3", "to_2": "4"}
 
     preview = client.post(f"/admin/events/{event.id}/layout/preview", headers=headers, data=form)
     assert preview.status_code == 200

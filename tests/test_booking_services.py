@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from webapp.extensions import db
+from tests.support import DECLINED, GOOD, NO_FUNDS, expire_now
 from webapp.models import (
     EventStatus,
     GatewayCharge,
@@ -29,28 +29,13 @@ from webapp.services.errors import (
     SalesClosed,
     SeatsTaken,
 )
-from webapp.services.gateway import Card, SimulatedGateway
 from webapp.services.invariants import check_event
-
-GOOD = Card("4242424242424242", 12, 2099, "123")
-DECLINED = Card("4000000000000002", 12, 2099, "123")
-NO_FUNDS = Card("4000000000009995", 12, 2099, "123")
-
-
-@pytest.fixture
-def gateway(app_ctx):
-    return SimulatedGateway(db.engine, slow_seconds=0.2)
 
 
 def statuses(session, event):
     return dict(session.execute(
         select(Unit.status, func.count()).where(Unit.event_id == event.id).group_by(Unit.status)
     ).all())
-
-
-def expire_now(session, hold_id: int) -> None:
-    session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = :h"), {"h": hold_id})
-    session.commit()
 
 
 def test_reserve_seats_holds_exactly_those_seats(session, factory):
@@ -182,7 +167,8 @@ def test_one_basket_per_buyer_and_event(session, factory):
 def test_release_gives_units_back(session, factory):
     event = factory.ga_event(capacity=10)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 4})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 4})
     session.commit()
     inventory.release_hold_by_id(session, hold_id=hold.id, user_id=buyer.id)
     session.commit()
@@ -225,7 +211,8 @@ def test_pay_confirms_an_order_with_unguessable_tickets(session, factory, gatewa
 def test_declined_payment_keeps_the_hold_and_is_recorded(session, factory, gateway, card, code):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 2})
     session.commit()
     with pytest.raises(PaymentDeclined) as declined:
         checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="d" * 20, card=card)
@@ -244,7 +231,8 @@ def test_declined_payment_keeps_the_hold_and_is_recorded(session, factory, gatew
 def test_repeating_a_key_replays_the_first_answer(session, factory, gateway):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 1})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
     session.commit()
     first = checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="r" * 20, card=GOOD)
     again = checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="r" * 20, card=GOOD)
@@ -288,7 +276,8 @@ def test_someone_elses_hold_cannot_be_paid(session, factory, gateway):
 
     event = factory.ga_event(capacity=5)
     owner, thief = factory.user(), factory.user()
-    hold = inventory.reserve_general(session, user_id=owner.id, event_id=event.id, quantities={factory.tier(event).id: 1})
+    hold = inventory.reserve_general(session, user_id=owner.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
     session.commit()
     with pytest.raises(NotFound):
         checkout.pay(session, gateway, hold_id=hold.id, user_id=thief.id, idempotency_key="t" * 20, card=GOOD)
@@ -314,7 +303,8 @@ def test_interrupted_payment_is_settled_by_the_sweep(session, factory, gateway):
     """The process died after the charge and before the order: the sweep finishes it."""
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 2})
     session.commit()
     attempt = checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="z" * 20, card=GOOD)
     session.commit()
@@ -333,7 +323,8 @@ def test_interrupted_payment_is_settled_by_the_sweep(session, factory, gateway):
 def test_payment_that_never_reached_the_gateway_releases_the_hold_later(session, factory, gateway):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 2})
     session.commit()
     checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="n" * 20, card=GOOD)
     session.commit()
@@ -362,7 +353,8 @@ def test_database_refuses_a_second_valid_ticket_for_a_unit(session, factory, gat
 
     event = factory.ga_event(capacity=2)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 1})
+    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
     session.commit()
     checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="u" * 20, card=GOOD)
     ticket = session.scalars(select(Ticket)).one()

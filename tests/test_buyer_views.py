@@ -9,15 +9,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from config import TestConfig
-from tests.factories import PASSWORD, csrf_token, login
+from tests.support import GOOD, PASSWORD, buy, csrf_token, login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Order
 from webapp.services import checkout, inventory
-from webapp.services.gateway import Card, SimulatedGateway
 
 HX = {"HX-Request": "true"}
-GOOD = Card("4242424242424242", 12, 2099, "123")
 
 
 def html(response) -> str:
@@ -47,14 +45,6 @@ def buyer(client, factory):
     return user, token
 
 
-def make_order(session, user_id: int, event_id: int, unit_ids: list[int]) -> Order:
-    hold = inventory.reserve_seats(session, user_id=user_id, event_id=event_id, unit_ids=unit_ids)
-    session.commit()
-    result = checkout.pay(session, SimulatedGateway(db.engine), hold_id=hold.id, user_id=user_id,
-                          idempotency_key=f"key-{hold.id}-0123456789", card=GOOD)
-    return session.get(Order, result.order_id)
-
-
 # ---- One URL, two renderings ------------------------------------------------------------------
 
 def _urls(factory, session, user):
@@ -64,7 +54,7 @@ def _urls(factory, session, user):
     hold = inventory.reserve_seats(session, user_id=user.id, event_id=seated.id, unit_ids=seats[:1])
     session.commit()
     elsewhere = factory.seated_event(rows=1, seats_per_row=2, title="Elsewhere")
-    order = make_order(session, user.id, elsewhere.id, factory.seat_ids(elsewhere)[:1])
+    order = buy(session, elsewhere, user, seats=factory.seat_ids(elsewhere)[:1])
     return {
         "event list": ("/", "event-card"),
         "event list search": ("/?q=Seated", "Seated Concert"),
@@ -110,7 +100,7 @@ def test_state_changing_requests_without_a_csrf_token_are_refused(client, factor
     hold = inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()
     elsewhere = factory.seated_event(rows=1, seats_per_row=2, title="Elsewhere")
-    order = make_order(session, user.id, elsewhere.id, factory.seat_ids(elsewhere)[:1])
+    order = buy(session, elsewhere, user, seats=factory.seat_ids(elsewhere)[:1])
     posts = {
         f"/events/{event.id}/reserve": {"seat": seats[1]},
         f"/holds/{hold.id}/pay": {"name": "A", "number": "4242424242424242", "expiry": "12/30", "cvc": "123",
@@ -331,7 +321,7 @@ def test_a_second_checkout_of_the_same_hold_follows_the_first(client, factory, s
 def test_orders_of_another_user_are_404_everywhere(client, factory, session, buyer):
     event = factory.seated_event(rows=1, seats_per_row=4)
     other = factory.user()
-    order = make_order(session, other.id, event.id, factory.seat_ids(event)[:1])
+    order = buy(session, event, other, seats=factory.seat_ids(event)[:1])
     _, token = buyer
     ticket_id = order.tickets[0].id
     for url in (f"/orders/{order.id}", f"/orders/{order.id}/cancel", f"/orders/{order.id}/tickets/{ticket_id}"):
@@ -344,7 +334,7 @@ def test_order_page_shows_qr_tickets_and_cancel_frees_the_seats(client, factory,
     user, token = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
     seats = factory.seat_ids(event)
-    order = make_order(session, user.id, event.id, seats[:2])
+    order = buy(session, event, user, seats=seats[:2])
     page = html(client.get(f"/orders/{order.id}"))
     assert page.count("<svg") >= 2 and "Printable ticket" in page
     confirm = html(client.get(f"/orders/{order.id}/cancel"))
@@ -358,7 +348,9 @@ def test_order_page_shows_qr_tickets_and_cancel_frees_the_seats(client, factory,
 
 # ---- Accounts, next, rate limits ---------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+])
 def test_login_next_never_leaves_the_site(client, factory, target):
     user = factory.user()
     page = html(client.get("/login"))

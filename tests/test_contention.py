@@ -9,47 +9,20 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit, UnitStatus
 from webapp.services import checkout, inventory
 from webapp.services.errors import BookingError, NotEnoughLeft, PaymentInProgress, SeatsTaken
-from webapp.services.gateway import Card, SimulatedGateway
-from webapp.services.invariants import check_event
-from tests.factories import csrf_token
+from webapp.services.gateway import SimulatedGateway
 
 pytestmark = pytest.mark.slow
-
-GOOD = Card("4242424242424242", 12, 2099, "123")
-
-
-def race(app, n: int, work):
-    """Run work(i) in n threads, released together; each has its own app context and session."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                return work(i)
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
-
-
-def assert_consistent(session, event_id):
-    session.expire_all()
-    assert check_event(session, event_id) == []
-
 
 def test_numbered_seats_identical_picks_have_exactly_one_winner(app, session, factory):
     """60 buyers in 12 groups of 5; each group fights over the same 3 seats."""
@@ -71,7 +44,7 @@ def test_numbered_seats_identical_picks_have_exactly_one_winner(app, session, fa
     results = race(app, 60, attempt)
     winners = Counter(group for outcome, group, _ in results if outcome == "won")
     assert winners == Counter({g: 1 for g in range(12)})
-    for outcome, group, labels in results:
+    for outcome, _group, labels in results:
         if outcome == "lost":
             assert labels, "a loser must be told which seats were taken"
             assert all(label.startswith("Stalls, row ") for label in labels)
@@ -255,9 +228,6 @@ def test_pay_racing_the_expiry_sweep_is_all_or_nothing(app, session, factory):
     assert_consistent(session, event.id)
 
 
-SLOW_CARD = Card("4000000000000077", 12, 2099, "123")
-
-
 def held_checkout(session, factory, *, quantity: int):
     """A buyer holding `quantity` GA places, ready to pay; ids only, as ORM objects stay in this thread."""
     event = factory.ga_event(capacity=10)
@@ -303,7 +273,9 @@ def test_two_tabs_with_different_keys_still_give_one_order(app, session, factory
 
     race(app, 10, attempt)
     assert session.scalar(select(func.count()).select_from(Order)) == 1
-    approved = session.scalar(select(func.count()).select_from(GatewayCharge).where(GatewayCharge.outcome == "approved"))
+    approved = session.scalar(
+        select(func.count()).select_from(GatewayCharge).where(GatewayCharge.outcome == "approved")
+    )
     assert approved == 1
     assert_consistent(session, event.id)
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from config import TestConfig
-from tests.factories import csrf_token, login
+from tests.support import csrf_token, login
 from webapp import create_app
 from webapp.models import Event, Hold, HoldStatus, Unit
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support import free_port
 from webapp import embedded_pg
 from webapp.launcher import ROOT, wait_until_healthy
-from e2e.conftest import free_port
 
 pytestmark = pytest.mark.slow
 

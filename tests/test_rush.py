@@ -22,8 +22,8 @@ import time
 import pytest
 
 from tests.load import scenarios
-from tests.load.harness import HIDDEN_CSRF, Data, Stack, free_port
 from tests.load.client import Browser
+from tests.load.harness import HIDDEN_CSRF, Data, Stack, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import event, update
 
-from tests.factories import login
+from tests.support import login
 from webapp.extensions import db
 from webapp.models import User
 

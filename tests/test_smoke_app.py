@@ -1,4 +1,4 @@
-from tests.factories import login
+from tests.support import login
 
 
 def test_healthz_checks_database(client):

@@ -2,12 +2,10 @@
 offers that run out, and no queue jumping by the public."""
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from sqlalchemy import func, select, text
 
-from webapp.extensions import db
+from tests.support import GOOD, buy, cancel, expire_now
 from webapp.models import (
     Hold,
     HoldKind,
@@ -17,32 +15,9 @@ from webapp.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from webapp.services import catalog, checkout, inventory, waitlist
+from webapp.services import catalog, checkout, errors, inventory, waitlist, waitlist_read
 from webapp.services.errors import HoldExpired, LimitExceeded, NotEnoughLeft, SeatsTaken
-from webapp.services.gateway import Card, SimulatedGateway
 from webapp.services.invariants import check_event
-
-GOOD = Card("4242424242424242", 12, 2099, "123")
-_keys = itertools.count(1)
-
-
-@pytest.fixture
-def gateway(app_ctx):
-    return SimulatedGateway(db.engine, slow_seconds=0.2)
-
-
-def buy(session, gateway, user, event, n: int = 1, tier=None) -> Order:
-    tier_id = (tier or event.tiers[0]).id
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={tier_id: n})
-    session.commit()
-    result = checkout.pay(session, gateway, hold_id=hold.id, user_id=user.id,
-                          idempotency_key=f"buy-{next(_keys)}-{user.id}", card=GOOD)
-    return session.get(Order, result.order_id)
-
-
-def cancel(session, gateway, order: Order) -> None:
-    checkout.cancel_order(session, gateway, order_id=order.id, user_id=order.user_id, reason="test")
-    session.commit()
 
 
 def join(session, user, event, quantity: int = 1, tier_id=None) -> WaitlistEntry:
@@ -54,7 +29,7 @@ def join(session, user, event, quantity: int = 1, tier_id=None) -> WaitlistEntry
 def sold_out_event(session, factory, gateway, capacity: int, **kw):
     """A GA event whose every place was bought, one order per buyer."""
     event = factory.ga_event(capacity=capacity, **kw)
-    orders = [buy(session, gateway, u, event) for u in factory.users(capacity)]
+    orders = [buy(session, event, u, gateway=gateway) for u in factory.users(capacity)]
     return event, orders
 
 
@@ -67,11 +42,6 @@ def offer_of(session, entry: WaitlistEntry) -> Hold | None:
 def status_of(session, entry: WaitlistEntry) -> WaitlistStatus:
     session.expire_all()
     return session.get(WaitlistEntry, entry.id).status
-
-
-def expire_now(session, hold_id: int) -> None:
-    session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = :h"), {"h": hold_id})
-    session.commit()
 
 
 def test_freed_units_are_offered_in_line_order(session, factory, gateway):
@@ -124,7 +94,7 @@ def test_multi_ticket_entry_is_not_skipped_for_a_smaller_one(session, factory, g
     # to the single behind them, and not sold to the public.
     assert status_of(session, big) == WaitlistStatus.WAITING
     assert status_of(session, small) == WaitlistStatus.WAITING
-    status = waitlist.event_status(session, event)
+    status = waitlist_read.event_status(session, event)
     assert (status.available, status.tiers[0].set_aside, status.waiting_people, status.waiting_tickets) == (0, 1, 2, 3)
     assert check_event(session, event.id) == []
 
@@ -272,7 +242,7 @@ def test_public_cannot_jump_the_line_through_an_unswept_expired_hold(session, fa
     event = factory.ga_event(capacity=2)
     tier = event.tiers[0]
     early, slow, waiting, stranger = factory.users(4)
-    buy(session, gateway, early, event)
+    buy(session, event, early, gateway=gateway)
     stale = inventory.reserve_general(session, user_id=slow.id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     entry = join(session, waiting, event)
@@ -321,8 +291,8 @@ def test_any_tier_entry_takes_units_from_several_tiers(session, factory, gateway
     event = factory.ga_event(capacity=1, tiers=2)
     t1, t2 = event.tiers
     buyers = factory.users(2)
-    o1 = buy(session, gateway, buyers[0], event, tier=t1)
-    o2 = buy(session, gateway, buyers[1], event, tier=t2)
+    o1 = buy(session, event, buyers[0], quantities={t1.id: 1}, gateway=gateway)
+    o2 = buy(session, event, buyers[1], quantities={t2.id: 1}, gateway=gateway)
     person, specific = factory.users(2)
     anyone = join(session, person, event, quantity=2)
     later = join(session, specific, event, quantity=1, tier_id=t2.id)
@@ -345,7 +315,7 @@ def test_joining_rules(session, factory, gateway):
     with pytest.raises(waitlist.InvalidRequest):
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=0)
     entry = join(session, person, event, quantity=4)
-    with pytest.raises(waitlist.AlreadyInLine) as twice:
+    with pytest.raises(errors.AlreadyInLine) as twice:
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=1)
     assert "number 1 in line" in twice.value.message and twice.value.status_code == 409
     session.rollback()
@@ -353,11 +323,11 @@ def test_joining_rules(session, factory, gateway):
     assert entry.status == WaitlistStatus.WAITING
 
     open_event = factory.ga_event(capacity=5, title="Plenty left")
-    with pytest.raises(waitlist.NotSoldOut):
+    with pytest.raises(errors.NotSoldOut):
         waitlist.join(session, user_id=person.id, event_id=open_event.id, tier_id=None, quantity=1)
     session.rollback()
     closed, _ = sold_out_event(session, factory, gateway, 1, waitlist_enabled=False, title="No line")
-    with pytest.raises(waitlist.WaitlistClosed):
+    with pytest.raises(errors.WaitlistClosed):
         waitlist.join(session, user_id=person.id, event_id=closed.id, tier_id=None, quantity=1)
 
 
@@ -366,17 +336,18 @@ def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
     a, b, c = factory.users(3)
     ea, eb, ec = join(session, a, event, 2), join(session, b, event), join(session, c, event)
     cancel(session, gateway, orders[0])
-    view = waitlist.line(session, event.id)
+    view = waitlist_read.line(session, event.id)
     assert [(v.entry.id, v.place.position if v.place else None) for v in view] == [(ea.id, 1), (eb.id, 2), (ec.id, 3)]
 
     waitlist.remove_entry(session, event_id=event.id, entry_id=ea.id)
     session.commit()
-    view = waitlist.line(session, event.id)
+    view = waitlist_read.line(session, event.id)
     assert [(v.entry.id, v.entry.status) for v in view] == [(eb.id, WaitlistStatus.OFFERED),
                                                            (ec.id, WaitlistStatus.WAITING)]
     assert view[0].offer is not None and view[0].offer_seconds_left > 11 * 3600
     assert view[1].place.position == 1
-    assert [v.entry.status for v in waitlist.line(session, event.id, include_ended=True)][0] == WaitlistStatus.REMOVED
+    ended = waitlist_read.line(session, event.id, include_ended=True)
+    assert [v.entry.status for v in ended][0] == WaitlistStatus.REMOVED
     assert check_event(session, event.id) == []
 
 

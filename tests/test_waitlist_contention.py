@@ -12,8 +12,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from tests.test_contention import race
-from tests.test_waitlist import buy
+from tests.support import buy, race
 from webapp.extensions import db
 from webapp.models import Hold, HoldKind, HoldStatus, Unit, UnitStatus, WaitlistEntry, WaitlistStatus
 from webapp.services import checkout, inventory, waitlist
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.slow
 def sold_out_with_line(session, factory, capacity: int, quantities: list[int]):
     gateway = SimulatedGateway(db.engine, slow_seconds=0.2)
     event = factory.ga_event(capacity=capacity, per_order_limit=4)
-    orders = [buy(session, gateway, u, event).id for u in factory.users(capacity)]
+    orders = [buy(session, event, u, gateway=gateway).id for u in factory.users(capacity)]
     people = factory.users(len(quantities))
     entries = []
     for person, n in zip(people, quantities):

@@ -6,11 +6,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.factories import csrf_token, login
-from tests.test_waitlist import buy, cancel
-from webapp.extensions import db
+from tests.support import buy, cancel, csrf_token, login
 from webapp.models import WaitlistEntry, WaitlistStatus
-from webapp.services.gateway import SimulatedGateway
 
 HX = {"HX-Request": "true"}
 
@@ -43,14 +40,9 @@ def switch_client(app):
 
 
 @pytest.fixture
-def gateway(app_ctx):
-    return SimulatedGateway(db.engine, slow_seconds=0.2)
-
-
-@pytest.fixture
 def sold_out(session, factory, gateway):
     event = factory.ga_event(capacity=2, per_order_limit=4, title="Tiny Gig")
-    orders = [buy(session, gateway, u, event) for u in factory.users(2)]
+    orders = [buy(session, event, u, gateway=gateway) for u in factory.users(2)]
     return event, orders
 
 

@@ -30,7 +30,6 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     _register_blueprints(app)
 
     from webapp import cli, errors, templating
-
     from webapp.services import gateway
 
     gateway.init_app(app)

@@ -47,8 +47,8 @@ def seed_demo(if_empty: bool) -> None:
 
 def sweep_once(batch: int = 200) -> tuple[int, int]:
     """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
-    from webapp.services.gateway import payment_gateway
     from webapp.services import checkout, inventory, waitlist
+    from webapp.services.gateway import payment_gateway
 
     expired = 0
     while True:

@@ -195,6 +195,11 @@ class Tier(db.Model):
     )
 
 
+def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
+    """The one spelling of a seat's name, for pages, messages and the seat map's accessible names."""
+    return f"{section}, row {row_label}, seat {seat_number}"
+
+
 class Unit(db.Model):
     """One sellable unit: a numbered seat or a general-admission place."""
 
@@ -235,9 +240,15 @@ class Unit(db.Model):
 
     @property
     def label(self) -> str:
+        """How messages name this unit ("Stalls, row B, seat 5", or a GA place by number)."""
         if self.seat_number is None:
             return f"General admission place #{self.id}"
-        return f"{self.section}, row {self.row_label}, seat {self.seat_number}"
+        return seat_label(self.section, self.row_label, self.seat_number)
+
+    @property
+    def place_label(self) -> str:
+        """How tickets and orders show this unit: its seat, or "General admission"."""
+        return "General admission" if self.seat_number is None else self.label
 
 
 class Hold(db.Model):

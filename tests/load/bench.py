@@ -74,10 +74,10 @@ def machine() -> str:
 
 def db_limit(url: str, *, units: int = 200_000, seconds: int = 10, clients=(16, 64)) -> scenarios.Outcome:
     """PostgreSQL's own rate for the bare GA grab, with pgbench, no app in between."""
+    import pgserver
     from sqlalchemy import create_engine, text
 
     from webapp import embedded_pg  # noqa: F401  (pgserver ships pgbench)
-    import pgserver
 
     pgbench = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
     data = Data(url, "db-limit")

@@ -48,7 +48,6 @@ import math
 import os
 import re
 import secrets
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field

@@ -37,9 +37,8 @@ from pathlib import Path
 import psutil
 from sqlalchemy import create_engine, text
 
-from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
-
 from tests.load.client import Browser, ClientError, Response
+from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
 
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 HIDDEN_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

@@ -145,11 +145,12 @@ def server_processes(web: subprocess.Popen, datadir: Path) -> tuple[list[psutil.
 
 def churn(database_url: str, event_id: int, stop: threading.Event, every: float) -> int:
     """Another buyer taking and giving back a seat, every `every` seconds."""
+    from sqlalchemy import select
+
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Unit, User
     from webapp.services import inventory
-    from sqlalchemy import select
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "load", "LOG_LEVEL": "WARNING"})
     changes = 0

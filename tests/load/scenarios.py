@@ -16,9 +16,18 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tests.load.harness import (IDEMPOTENCY_KEY, Data, Recorder, ResourceMonitor, Stack, load_figures, open_browsers,
-                                percentile, report)
 from tests.load.client import Browser, Response
+from tests.load.harness import (
+    IDEMPOTENCY_KEY,
+    Data,
+    Recorder,
+    ResourceMonitor,
+    Stack,
+    load_figures,
+    open_browsers,
+    percentile,
+    report,
+)
 
 SEAT_INPUT = re.compile(r'<input[^>]*name="seat"[^>]*>')
 SEAT_VALUE = re.compile(r'value="(\d+)"')

@@ -15,8 +15,8 @@ import random
 import re
 import time
 
-from tests.load.harness import Recorder, Stack, percentile
 from tests.load.client import Browser
+from tests.load.harness import Recorder, Stack, percentile
 from tests.load.scenarios import Outcome, seat_rush
 
 TAKEN = re.compile(r'data-taken="([^"]*)"')

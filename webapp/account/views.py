@@ -25,7 +25,8 @@ def load_own_order(order_id: int) -> Order:
     """Someone else's order is a 404, never a 403: ids cannot be probed."""
     order = db.session.scalars(
         select(Order).where(Order.id == order_id)
-        .options(selectinload(Order.tickets).selectinload(Ticket.unit), selectinload(Order.tickets).selectinload(Ticket.tier))
+        .options(selectinload(Order.tickets).selectinload(Ticket.unit),
+                 selectinload(Order.tickets).selectinload(Ticket.tier))
     ).first()
     if order is None or order.user_id != current_user.id:
         abort(404)

@@ -1,6 +1,42 @@
-"""Event management for admins. Every route is guarded by `admin_required`."""
-from flask import Blueprint
+"""Event management for admins: one module per area, all behind one guard.
+
+A non-admin gets 404 for every admin URL, so the area cannot be discovered.
+Views stay thin: parse, load-or-404, one service call, commit, render. The
+services in `admin_events`, `admin_orders`, `admin_reports`,
+`admin_waitlist`, `checkin`, `export` and `audit` do the work and write the
+audit entries.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.models import Event, Tier
+from webapp.services import admin_reports
 
 bp = Blueprint("admin", __name__)
 
-from webapp.admin import views  # noqa: E402,F401
+
+@bp.before_request
+def admins_only() -> None:
+    """The one guard of the admin area: every route, present and future."""
+    if not current_user.is_authenticated or not current_user.is_admin:
+        abort(404)
+
+
+def load_event(event_id: int) -> Event:
+    event = admin_reports.event_with_tiers(db.session, event_id)
+    if event is None:
+        abort(404)
+    return event
+
+
+def load_tier(event: Event, tier_id: int) -> Tier:
+    tier = next((t for t in event.tiers if t.id == tier_id), None)
+    if tier is None:
+        abort(404)
+    return tier
+
+
+from webapp.admin import audit, checkin, events, layout, orders, waitlist  # noqa: E402,F401

@@ -44,7 +44,7 @@ def password_problem(password: str, email: str = "") -> str | None:
 
 
 def email_taken(session: Session, email: str) -> bool:
-    return session.scalar(select(func.count()).where(User.email == email.strip().lower())) > 0
+    return session.execute(select(func.count()).where(User.email == email.strip().lower())).scalar_one() > 0
 
 
 def register(session: Session, *, email: str, password: str, name: str, is_admin: bool = False) -> User:

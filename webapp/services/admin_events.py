@@ -36,6 +36,10 @@ STATUS_MOVES: dict[EventStatus, set[EventStatus]] = {
 }
 
 MAX_SEATS_PER_GENERATION = 20_000
+# Names the layout editor suggests for a new section, then "Section 1", "Section 2", …
+SECTION_NAMES = ("Stalls", "Balcony", "Circle", "Gallery")
+# Each new tier gets a colour of its own, so row ranges stand apart on the map.
+PALETTE = ("#b45309", "#2563eb", "#059669", "#7c3aed", "#db2777", "#0d9488", "#ca8a04", "#4b5563")
 MAX_GA_CAPACITY = 200_000
 
 
@@ -101,22 +105,8 @@ def duplicate_event(session: Session, *, actor_id: int, event_id: int) -> Event:
         **{f: getattr(source, f) for f in EVENT_FIELDS if f != "title"},
     )
     for tier in source.tiers:
-        new = Tier(event_id=copy.id, name=tier.name, price_minor=tier.price_minor, currency=tier.currency,
-                   colour=tier.colour, seated=tier.seated, sort_order=tier.sort_order, capacity=0)
-        session.add(new)
-        session.flush()
         # House seats stay blocked in the copy; everything else starts free.
-        copied = session.execute(
-            text(
-                "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y)"
-                " SELECT :e, :t, CASE WHEN status = 'blocked' THEN 'blocked' ELSE 'available' END,"
-                " section, row_label, seat_number, pos_x, pos_y FROM units WHERE tier_id = :src ORDER BY id"
-            ),
-            {"e": copy.id, "t": new.id, "src": tier.id},
-        )
-        new.capacity = copied.rowcount
-    session.flush()
-    inventory.touch_inventory(session, copy.id)
+        events.copy_tier(session, copy, tier)
     audit.record(session, actor_id=actor_id, action="event.duplicate", entity="event", entity_id=copy.id,
                  event_id=copy.id, before={"source_event_id": source.id},
                  after=audit.snapshot(copy, EVENT_FIELDS))
@@ -129,7 +119,8 @@ def delete_event(session: Session, *, actor_id: int, event_id: int) -> None:
     if event.status != EventStatus.DRAFT:
         raise ChangeRefused("Only draft events can be deleted. Close or cancel an event that has been on sale.")
     traces = session.execute(
-        text("SELECT (SELECT count(*) FROM orders WHERE event_id = :e) + (SELECT count(*) FROM holds WHERE event_id = :e)"),
+        text("SELECT (SELECT count(*) FROM orders WHERE event_id = :e)"
+             " + (SELECT count(*) FROM holds WHERE event_id = :e)"),
         {"e": event.id},
     ).scalar_one()
     if traces:
@@ -184,7 +175,7 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
         text("UPDATE waitlist_entries SET status = 'removed', updated_at = now()"
              " WHERE event_id = :e AND status = 'waiting'"),
         {"e": event.id},
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's Result is a CursorResult; the stubs cannot say so
     holds = session.scalars(
         select(Hold).where(Hold.event_id == event.id, Hold.status == HoldStatus.ACTIVE)
         .order_by(Hold.id).with_for_update()
@@ -214,6 +205,11 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
 
 # Tiers ----------------------------------------------------------------------
 
+def suggest_tier_colour(event: Event) -> str:
+    """The colour the new-tier form starts with: the next one of the palette."""
+    return PALETTE[len(event.tiers) % len(PALETTE)]
+
+
 def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> None:
     if any(t.name.lower() == name.lower() and t.id != tier_id for t in event.tiers):
         raise InvalidRequest(f"This event already has a tier called “{name}”.")
@@ -235,10 +231,9 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
         tier = events.add_seated_tier(session, event, name=name, price_minor=price_minor, colour=colour,
                                       sort_order=order)
     else:
+        # New places are new capacity: inventory offers them to the line first.
         tier = events.add_general_tier(session, event, name=name, price_minor=price_minor, capacity=capacity,
                                        colour=colour, sort_order=order)
-        # New places are new capacity: people in line get them first.
-        waitlist.offer_released_units(session, event.id)
     session.refresh(event, ["tiers"])
     audit.record(session, actor_id=actor_id, action="tier.create", entity="tier", entity_id=tier.id,
                  event_id=event.id, after={**audit.snapshot(tier, TIER_FIELDS), "seated": seated})
@@ -269,16 +264,8 @@ def _resize_general(session: Session, tier: Tier, capacity: int) -> None:
     if not 0 <= capacity <= MAX_GA_CAPACITY:
         raise InvalidRequest(f"Capacity must be between 0 and {MAX_GA_CAPACITY:,}.")
     if capacity > tier.capacity:
-        session.execute(
-            text("INSERT INTO units (event_id, tier_id, status)"
-                 " SELECT :e, :t, 'available' FROM generate_series(1, :n)"),
-            {"e": tier.event_id, "t": tier.id, "n": capacity - tier.capacity},
-        )
-        tier.capacity = capacity
-        session.flush()
-        inventory.touch_inventory(session, tier.event_id)
         # Invariant 4: new units go to the people in line before the public.
-        waitlist.offer_released_units(session, tier.event_id)
+        inventory.add_places(session, tier, capacity - tier.capacity)
         return
 
     counts = inventory.tier_counts(session, tier.event_id)[tier.id]
@@ -292,25 +279,12 @@ def _resize_general(session: Session, tier: Tier, capacity: int) -> None:
             f"The smallest capacity possible now is {committed}."
         )
     remove = tier.capacity - capacity
-    # Only free places go, never one a buyer is taking at this instant
-    # (SKIP LOCKED), and never one a cancelled ticket still points at.
-    ids = session.scalars(
-        text(
-            "SELECT id FROM units u WHERE tier_id = :t AND status = 'available'"
-            " AND NOT EXISTS (SELECT 1 FROM tickets k WHERE k.unit_id = u.id)"
-            " ORDER BY id DESC LIMIT :n FOR UPDATE SKIP LOCKED"
-        ),
-        {"t": tier.id, "n": remove},
-    ).all()
-    if len(ids) < remove:
+    removable = inventory.remove_places(session, tier, remove)
+    if removable < remove:
         raise ChangeRefused(
-            f"Only {len(ids)} of the {remove} places can be removed right now: the others are being "
+            f"Only {removable} of the {remove} places can be removed right now: the others are being "
             f"reserved at this moment or belong to cancelled orders. Try a smaller reduction, or again shortly."
         )
-    session.execute(text("DELETE FROM units WHERE id = ANY(:ids)"), {"ids": list(ids)})
-    tier.capacity = capacity
-    session.flush()
-    inventory.touch_inventory(session, tier.event_id)
 
 
 def delete_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int) -> None:
@@ -340,10 +314,10 @@ def delete_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int)
         raise ChangeRefused(f"{usage.line} people are on the waiting list for {tier.name}; remove them first.")
     audit.record(session, actor_id=actor_id, action="tier.delete", entity="tier", entity_id=tier.id,
                  event_id=event_id, before={**audit.snapshot(tier, TIER_FIELDS), "seated": tier.seated})
+    inventory.remove_tier_units(session, tier)
     session.execute(text("DELETE FROM tiers WHERE id = :t"), {"t": tier.id})
     session.expunge(tier)
     session.refresh(event, ["tiers"])
-    inventory.touch_inventory(session, event_id)
 
 
 # Seat layouts ---------------------------------------------------------------
@@ -418,14 +392,23 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
     ]
 
 
+def suggest_section_name(taken: set[str]) -> str:
+    """A section name the event does not use yet, for the generator form."""
+    return next(n for n in (*SECTION_NAMES, *(f"Section {i}" for i in range(1, 10_000))) if n not in taken)
+
+
+def preview_layout(session: Session, event: Event, request: LayoutRequest) -> list[tuple[Tier, dict]]:
+    """Every seat `generate_layout` would create for this request, nothing written (raises if invalid)."""
+    return [seat for spec in plan_layout(session, event, request) for seat in events.plan_section(spec)]
+
+
 def generate_layout(session: Session, *, actor_id: int, event_id: int, request: LayoutRequest) -> int:
     """Create the seats of the requested sections; returns how many."""
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     specs = plan_layout(session, event, request)
-    created = sum(events.generate_section(session, event, spec) for spec in specs)
-    # New seats are new capacity: the line has first call on them.
-    waitlist.offer_released_units(session, event.id)
+    # New seats are new capacity: inventory gives the line first call on them.
+    created = events.generate_sections(session, event, specs)
     audit.record(session, actor_id=actor_id, action="layout.generate", entity="event", entity_id=event.id,
                  event_id=event.id,
                  after={"sections": list(request.section_names), "rows": request.rows,
@@ -451,15 +434,7 @@ def remove_section(session: Session, *, actor_id: int, event_id: int, section: s
     if session.execute(text("SELECT EXISTS (SELECT 1 FROM tickets WHERE unit_id = ANY(:ids))"), {"ids": ids}).scalar():
         raise ChangeRefused(f"Seats in {section} have cancelled tickets on record, so the section must stay. "
                             f"Block its seats instead.")
-    per_tier: dict[int, int] = {}
-    for r in rows:
-        per_tier[r.tier_id] = per_tier.get(r.tier_id, 0) + 1
-    session.execute(text("DELETE FROM units WHERE id = ANY(:ids)"), {"ids": ids})
-    for tier in event.tiers:
-        if tier.id in per_tier:
-            tier.capacity -= per_tier[tier.id]
-    session.flush()
-    inventory.touch_inventory(session, event.id)
+    inventory.remove_units(session, event, ids)
     audit.record(session, actor_id=actor_id, action="layout.remove_section", entity="event", entity_id=event.id,
                  event_id=event.id, before={"section": section, "seats": len(ids)})
     return len(ids)
@@ -479,12 +454,11 @@ def set_seat_blocked(session: Session, *, actor_id: int, event_id: int, unit_id:
         verb = "blocked" if blocked else "unblocked"
         rule = "Only an available seat can be blocked" if blocked else "Only a blocked seat can be unblocked"
         raise ChangeRefused(f"{unit.label} is {unit.status.value}, so it cannot be {verb}. {rule}.")
-    unit.status = UnitStatus.BLOCKED if blocked else UnitStatus.AVAILABLE
-    session.flush()
-    inventory.touch_inventory(session, event_id)
-    if not blocked:
+    if blocked:
+        inventory.block_seat(session, unit)
+    else:
         # A seat given back is a freed unit like any other: line first.
-        waitlist.offer_released_units(session, event_id)
+        inventory.unblock_seat(session, unit)
     audit.record(session, actor_id=actor_id, action="seat.block" if blocked else "seat.unblock", entity="seat",
                  entity_id=unit.id, event_id=event_id, before={"status": want_from.value},
                  after={"status": unit.status.value, "seat": unit.label})

@@ -36,7 +36,8 @@ def get_order(session: Session, order_id: int) -> Order:
     order = session.scalars(
         select(Order).where(Order.id == order_id)
         .options(joinedload(Order.user), joinedload(Order.event),
-                 selectinload(Order.tickets).joinedload(Ticket.unit), selectinload(Order.tickets).joinedload(Ticket.tier))
+                 selectinload(Order.tickets).joinedload(Ticket.unit),
+                 selectinload(Order.tickets).joinedload(Ticket.tier))
     ).first()
     if order is None:
         raise NotFound("No such order.")

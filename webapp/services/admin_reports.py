@@ -1,4 +1,4 @@
-"""Read-only figures for the admin pages: the live dashboard, sales over time, the layout map.
+"""Read-only queries for the admin pages: events, the live dashboard, sales over time, the layout map.
 
 Every count is computed from the rows themselves (units, orders, tickets,
 waiting-list entries), never kept as a second source of truth.
@@ -8,12 +8,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, Tier
 from webapp.services import inventory
 from webapp.services.catalog import SeatView, SectionView
+
+
+def all_events(session: Session) -> list[Event]:
+    """Every event, soonest first, with its tiers."""
+    return list(session.scalars(select(Event).order_by(Event.starts_at).options(selectinload(Event.tiers))).all())
+
+
+def event_with_tiers(session: Session, event_id: int) -> Event | None:
+    return session.scalars(select(Event).where(Event.id == event_id).options(selectinload(Event.tiers))).first()
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,8 @@ def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]
     unit = "hour" if hours <= 48 else "day" if hours <= 24 * 120 else "week"
     rows = session.execute(
         text(
-            "WITH s AS (SELECT date_trunc(:u, o.created_at) AS b, count(t.id) AS n, coalesce(sum(t.price_minor), 0) AS r"
+            "WITH s AS (SELECT date_trunc(:u, o.created_at) AS b, count(t.id) AS n,"
+            " coalesce(sum(t.price_minor), 0) AS r"
             "  FROM orders o JOIN tickets t ON t.order_id = o.id AND t.status = 'valid'"
             "  WHERE o.event_id = :e GROUP BY 1)"
             " SELECT g.b, coalesce(s.n, 0) AS n, coalesce(s.r, 0) AS r"

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit
+from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
 from webapp.services import inventory, waitlist
 from webapp.templating import money
 
@@ -300,7 +300,7 @@ _HALLS_KEPT = 64
 
 
 def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> dict[str, str]:
-    name = escape(f"{seat.section}, row {seat.row_label}, seat {seat.seat_number}, {tier.name}, "
+    name = escape(f"{seat_label(seat.section, seat.row_label, seat.seat_number)}, {tier.name}, "
                   f"{money(tier.price_minor, tier.currency)}")
     head = '<label class="seat '
     middle = (f' t{tier.id}" title="{name}" style="grid-area:{grid_row}/{grid_col}"><input type="checkbox" name="seat"'
@@ -311,7 +311,8 @@ def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> 
         return f'{head}{status}{middle}{_STATUS_WORDS[status]}"{flags}{tail}'
 
     return {"available": one("available", ""), "checked": one("available", " checked"),
-            "taken": one("taken", " disabled"), "blocked": one("blocked", " disabled"), "mine": one("mine", " disabled")}
+            "taken": one("taken", " disabled"), "blocked": one("blocked", " disabled"),
+            "mine": one("mine", " disabled")}
 
 
 def _build_hall(session: Session, event: Event) -> _Hall:

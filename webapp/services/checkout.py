@@ -21,14 +21,13 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import (
     EventStatus,
     Hold,
-    HoldKind,
     HoldStatus,
     Order,
     OrderStatus,
@@ -36,11 +35,9 @@ from webapp.models import (
     PaymentStatus,
     Ticket,
     TicketStatus,
-    UnitStatus,
 )
 from webapp.services import inventory, waitlist
 from webapp.services.errors import (
-    HoldExpired,
     HoldNotActive,
     InvalidRequest,
     NotFound,
@@ -82,38 +79,6 @@ def _is_past_expiry(session: Session, hold: Hold) -> bool:
     ).scalar_one()
 
 
-def _take_units_again(session: Session, hold: Hold) -> None:
-    """A lapsed hold may be paid for only if all its units are still free.
-
-    The units are locked in id order, exactly like a fresh reservation, and
-    the waiting list keeps its priority: a tier people wait for is not free.
-    """
-    rows = session.execute(
-        text("SELECT id, status, hold_id, tier_id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
-        {"ids": hold.unit_ids},
-    ).all()
-    reserved = waitlist.tiers_reserved_for_line(session, hold.event_id)
-    if len(rows) != len(hold.unit_ids) or any(
-        r.status != UnitStatus.AVAILABLE or r.tier_id in reserved for r in rows
-    ):
-        raise HoldExpired()
-    other = session.execute(
-        text("SELECT 1 FROM holds WHERE user_id = :u AND event_id = :e AND status = 'active' AND kind = 'purchase'"),
-        {"u": hold.user_id, "e": hold.event_id},
-    ).first()
-    if other is not None:
-        raise HoldExpired("This reservation has expired; you already have a newer one for this event.")
-    hold.status = HoldStatus.ACTIVE
-    hold.ended_at = None
-    hold.end_reason = None
-    hold.expires_at = inventory._hold_expiry_sql(hold.event.hold_minutes)
-    # An offer that ran out is no longer an offer: its entry has lapsed and
-    # nobody waits for these units, so it is paid like any late basket.
-    hold.kind = HoldKind.PURCHASE
-    session.flush()
-    inventory._mark_held(session, hold)
-
-
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
                   card: Card) -> PaymentAttempt | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
@@ -147,7 +112,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         # list gets its chance, then see whether the units are still free.
         inventory.release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
     if hold.status == HoldStatus.EXPIRED:
-        _take_units_again(session, hold)
+        inventory.take_units_again(session, hold)
 
     attempt = PaymentAttempt(
         event_id=hold.event_id, hold_id=hold.id, user_id=user_id, idempotency_key=idempotency_key,
@@ -176,7 +141,7 @@ def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
         return _replay(session, attempt)  # reconciliation got here first
 
     attempt.gateway_reference = result.reference or None
-    attempt.completed_at = text("now()")
+    attempt.completed_at = func.now()
     if result.outcome == NO_CHARGE:
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = NO_CHARGE
@@ -210,28 +175,17 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     )
     session.add(order)
     session.flush()
-    sold = session.execute(
-        text(
-            "UPDATE units SET status = 'sold', hold_id = NULL WHERE hold_id = :h"
-            " RETURNING id, tier_id"
-        ),
-        {"h": hold.id},
-    ).all()
+    sold = inventory.sell_hold(session, hold)
     prices = {t.id: t.price_minor for t in hold.event.tiers}
     session.execute(
         Ticket.__table__.insert(),
         [
-            dict(event_id=hold.event_id, order_id=order.id, unit_id=r.id, tier_id=r.tier_id,
+            dict(event_id=hold.event_id, order_id=order.id, unit_id=unit_id, tier_id=tier_id,
                  code=secrets.token_urlsafe(16), status=TicketStatus.VALID.value,
-                 price_minor=prices[r.tier_id])
-            for r in sorted(sold)
+                 price_minor=prices[tier_id])
+            for unit_id, tier_id in sold
         ],
     )
-    hold.status = HoldStatus.CONVERTED
-    hold.ended_at = text("now()")
-    hold.end_reason = "paid"
-    session.flush()
-    inventory.touch_inventory(session, hold.event_id)
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
     return order
@@ -306,24 +260,17 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
 
     unit_ids = [t.unit_id for t in order.tickets if t.status == TicketStatus.VALID]
     session.execute(
-        text("SELECT id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": unit_ids}
-    )
-    session.execute(
         text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order.id}
     )
-    session.execute(
-        text("UPDATE units SET status = 'available' WHERE id = ANY(:ids) AND status = 'sold'"), {"ids": unit_ids}
-    )
     order.status = OrderStatus.REFUNDED if refund else OrderStatus.CANCELLED
-    order.cancelled_at = text("now()")
+    order.cancelled_at = func.now()
     order.cancel_reason = reason
     session.flush()
-    inventory.touch_inventory(session, order.event_id)
     if refund:
-        attempt = session.get(PaymentAttempt, order.payment_attempt_id)
+        attempt = session.get_one(PaymentAttempt, order.payment_attempt_id)
         # Idempotent on the provider's side: if our commit fails after this,
         # a retried cancel refunds nothing twice.
-        gateway.refund(attempt.gateway_reference, order.total_minor)
-    waitlist.offer_released_units(session, order.event_id)
+        gateway.refund(attempt.gateway_reference or "", order.total_minor)
+    inventory.free_sold_units(session, event_id=order.event_id, unit_ids=unit_ids)
     session.expire(order, ["tickets"])
     return order

@@ -15,6 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from webapp.models import seat_label
+
 
 @dataclass(frozen=True)
 class Line:
@@ -29,10 +31,9 @@ class Line:
     seat_number: int | None
 
     @property
-    def label(self) -> str:
-        if self.seat_number is None:
-            return "General admission"
-        return f"{self.section}, row {self.row_label}, seat {self.seat_number}"
+    def place_label(self) -> str:
+        return "General admission" if self.seat_number is None else seat_label(self.section, self.row_label,
+                                                                               self.seat_number)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
 
 
 def has_data(session: Session) -> bool:
-    return session.scalar(select(func.count()).select_from(Event)) > 0
+    return session.execute(select(func.count()).select_from(Event)).scalar_one() > 0
 
 
 def seed(session: Session) -> dict[str, tuple[str, str]]:

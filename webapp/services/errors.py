@@ -88,3 +88,15 @@ class Busy(BookingError):
 
     status_code = 503
     default_message = "We are very busy right now. Please try again in a moment."
+
+
+class AlreadyInLine(BookingError):
+    default_message = "You are already on the waiting list for this event."
+
+
+class NotSoldOut(BookingError):
+    default_message = "Tickets are still available: you can book them directly."
+
+
+class WaitlistClosed(BookingError):
+    default_message = "This event has no waiting list."

@@ -21,22 +21,34 @@ def create_event(session: Session, *, title: str, venue: str, starts_at: datetim
     return event
 
 
-def add_general_tier(session: Session, event: Event, *, name: str, price_minor: int, capacity: int,
-                     currency: str = "EUR", colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
-    tier = Tier(event_id=event.id, name=name, price_minor=price_minor, capacity=capacity, currency=currency,
-                colour=colour, seated=False, sort_order=sort_order)
+def _add_tier(session: Session, event: Event, **fields) -> Tier:
+    tier = Tier(event_id=event.id, **fields)
     session.add(tier)
     session.flush()
+    return tier
+
+
+def add_general_tier(session: Session, event: Event, *, name: str, price_minor: int, capacity: int,
+                     currency: str = "EUR", colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
+    """A general-admission tier with its `capacity` places (offered to the waiting list first)."""
+    tier = _add_tier(session, event, name=name, price_minor=price_minor, capacity=capacity, currency=currency,
+                     colour=colour, seated=False, sort_order=sort_order)
     inventory.create_units_for_tier(session, tier)
     return tier
 
 
 def add_seated_tier(session: Session, event: Event, *, name: str, price_minor: int, currency: str = "EUR",
                     colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
-    tier = Tier(event_id=event.id, name=name, price_minor=price_minor, capacity=0, currency=currency,
-                colour=colour, seated=True, sort_order=sort_order)
-    session.add(tier)
-    session.flush()
+    """A seat tier with no seats yet: the layout generator adds them."""
+    return _add_tier(session, event, name=name, price_minor=price_minor, capacity=0, currency=currency,
+                     colour=colour, seated=True, sort_order=sort_order)
+
+
+def copy_tier(session: Session, event: Event, source: Tier) -> Tier:
+    """A tier like `source` for another event, with a copy of its units (house seats stay blocked)."""
+    tier = _add_tier(session, event, name=source.name, price_minor=source.price_minor, currency=source.currency,
+                     colour=source.colour, seated=source.seated, sort_order=source.sort_order, capacity=0)
+    inventory.copy_units(session, source_tier_id=source.id, tier=tier)
     return tier
 
 
@@ -90,16 +102,15 @@ def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
 
 def generate_section(session: Session, event: Event, spec: SectionSpec) -> int:
     """Create one seat unit per position in the section; returns the count."""
-    by_tier: dict[int, tuple[Tier, list[dict]]] = {}
-    for tier, seat in plan_section(spec):
-        by_tier.setdefault(tier.id, (tier, []))[1].append(seat)
-    total = 0
-    for tier, seats in by_tier.values():
-        inventory.create_units_for_tier(session, tier, seats)
-        total += len(seats)
-    return total
+    return generate_sections(session, event, [spec])
 
 
-def open_sales(session: Session, event: Event) -> None:
-    event.status = EventStatus.ON_SALE
-    session.flush()
+def generate_sections(session: Session, event: Event, specs: list[SectionSpec]) -> int:
+    """Create the seats of several sections in one go (offered to the line once); returns the count."""
+    batches: list[tuple[Tier, list[dict]]] = []
+    for spec in specs:
+        by_tier: dict[int, tuple[Tier, list[dict]]] = {}
+        for tier, seat in plan_section(spec):
+            by_tier.setdefault(tier.id, (tier, []))[1].append(seat)
+        batches += by_tier.values()
+    return inventory.add_seats(session, event.id, batches)

@@ -116,7 +116,8 @@ class SimulatedGateway:
         with self.engine.begin() as conn:
             row = conn.execute(
                 text(
-                    "INSERT INTO gateway_charges (idempotency_key, reference, amount_minor, currency, card_last4, outcome)"
+                    "INSERT INTO gateway_charges"
+                    " (idempotency_key, reference, amount_minor, currency, card_last4, outcome)"
                     " VALUES (:k, :r, :a, :c, :l, :o)"
                     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING reference, outcome"
                 ),

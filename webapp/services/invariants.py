@@ -61,7 +61,8 @@ CHECKS: list[tuple[str, str]] = [
     ),
     (
         "charge approved at the gateway but never settled",
-        "SELECT p.id, g.reference FROM payment_attempts p JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        "SELECT p.id, g.reference FROM payment_attempts p"
+        " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
         " WHERE p.event_id = :e AND g.outcome = 'approved' AND g.refunded_minor = 0 AND p.status <> 'approved'"
         " AND p.status <> 'pending'",
     ),

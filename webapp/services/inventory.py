@@ -11,6 +11,24 @@ Locking discipline (see DESIGN.md):
 Functions here flush; the caller (a view or CLI command) commits, or rolls
 back on error. The inventory clock of every touched event is bumped just
 before that commit (see `touch_inventory`).
+
+This module is the only writer of unit rows (tests/test_architecture.py
+checks it). Every change a unit can go through has a public function here:
+hold (`reserve_seats`, `reserve_general`, `hold_for_offer`), release
+(`release_hold`, `expire_holds`), sell (`sell_hold`), take again
+(`take_units_again`), free sold units (`free_sold_units`), add
+(`create_units_for_tier`, `add_seats`, `add_places`, `copy_units`), remove
+(`remove_places`, `remove_units`, `remove_tier_units`), block and unblock
+(`block_seat`, `unblock_seat`). Each bumps the clock, and each that frees or
+adds units offers them to the waiting list itself, so no caller can forget.
+
+Dependencies point one way: `waitlist` imports this module, never the
+reverse. The waiting list is reached through `waitlist`, a `WaitingLine`
+that `webapp.services.waitlist` installs when it is imported (the package's
+`__init__` imports it, so it is always there). The offer engine needs to
+take units, which only this module may do, and this module must offer freed
+units to the line, which only the engine knows how to do; the small
+interface below is what lets both hold without an import cycle.
 """
 from __future__ import annotations
 
@@ -18,16 +36,17 @@ import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus
-from webapp.services import waitlist
+from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus, seat_label
 from webapp.services.errors import (
     Busy,
+    HoldExpired,
     InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
@@ -38,6 +57,31 @@ from webapp.services.errors import (
 
 CLOCK_SHARDS = 8
 _TOUCHED = "inventory_touched_events"
+
+
+class WaitingLine(Protocol):
+    """What inventory asks of the waiting list (implemented by `webapp.services.waitlist`)."""
+
+    def tiers_reserved_for_line(self, session: Session, event_id: int) -> set[int]: ...
+
+    def offer_released_units(self, session: Session, event_id: int) -> list[Hold]: ...
+
+    def offer_ended(self, session: Session, hold: Hold) -> None: ...
+
+
+class _NoLine:
+    def __getattr__(self, name: str) -> Any:
+        # Loud, never silent: selling without the line would break invariant 4.
+        raise RuntimeError("The waiting list is not installed: import webapp.services.waitlist.")
+
+
+waitlist: WaitingLine = _NoLine()
+
+
+def install_waiting_line(line: WaitingLine) -> None:
+    """Called once by `webapp.services.waitlist` on import."""
+    global waitlist
+    waitlist = line
 
 
 def touch_inventory(session: Session, event_id: int) -> None:
@@ -200,16 +244,12 @@ class _DueHolds(Exception):
         self.refusal = refusal
 
 
-def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
-    return f"{section}, row {row_label}, seat {seat_number}"
-
-
 def _refusal(error: DBAPIError) -> Exception | None:
     """The buyer's words for a refusal raised by a reserve function."""
     code = getattr(error.orig, "pgcode", None) or ""
     if not code.startswith("TB"):
         return None
-    diag = error.orig.diag
+    diag = error.orig.diag  # type: ignore[union-attr]  # psycopg2's error, with a pgcode
     detail = json.loads(diag.message_detail) if diag.message_detail else {}
     if code == "TB404":
         return NotFound("No such event.")
@@ -275,7 +315,7 @@ def _reserve_in_session(session: Session, statement, params: dict, seat_ids: lis
         try:
             with session.begin_nested():
                 hold_id = _run_reserve(session.connection(), statement, params)
-            return session.get(Hold, hold_id)
+            return session.get_one(Hold, hold_id)
         except _NeedsPreparation:
             _prepare(session, user_id=params["u"], event_id=params["e"], seat_ids=seat_ids)
         except _DueHolds as due:
@@ -333,7 +373,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
                 if attempt or not expire_due_holds_now(event_id=event_id):
                     raise due.refusal from None
     # The rare road: prepare and reserve in one transaction of the session.
-    hold = _reserve_in_session(db.session, statement, params, seats)
+    hold = _reserve_in_session(db.session(), statement, params, seats)
     hold_id = hold.id
     db.session.commit()
     return Reservation(hold_id)
@@ -377,7 +417,7 @@ def release_hold(session: Session, hold: Hold, *, status: HoldStatus = HoldStatu
         {"h": hold.id},
     ).all()
     hold.status = status
-    hold.ended_at = text("now()")
+    hold.ended_at = func.now()
     hold.end_reason = reason
     session.flush()
     touch_inventory(session, hold.event_id)
@@ -499,10 +539,15 @@ def _tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
 
 
 def create_units_for_tier(session: Session, tier: Tier, seats: list[dict] | None = None) -> None:
-    """Create the unit rows of a tier: given seats, or `capacity` GA places."""
+    """Create the unit rows of a tier (given seats, or `capacity` GA places); the line gets them first."""
+    if _insert_units(session, tier, seats):
+        waitlist.offer_released_units(session, tier.event_id)
+
+
+def _insert_units(session: Session, tier: Tier, seats: list[dict] | None) -> bool:
     if tier.seated:
         if not seats:
-            return
+            return False
         session.execute(
             Unit.__table__.insert(),
             [dict(event_id=tier.event_id, tier_id=tier.id, status=UnitStatus.AVAILABLE.value, **s) for s in seats],
@@ -518,3 +563,201 @@ def create_units_for_tier(session: Session, tier: Tier, seats: list[dict] | None
         )
     session.flush()
     touch_inventory(session, tier.event_id)
+    return True
+
+
+def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tier, list[dict]]]) -> int:
+    """Create numbered seats in several tiers at once; the line is offered them once, at the end."""
+    created = 0
+    for tier, seats in seats_by_tier:
+        if _insert_units(session, tier, seats):
+            created += len(seats)
+    if created:
+        waitlist.offer_released_units(session, event_id)
+    return created
+
+
+def add_places(session: Session, tier: Tier, count: int) -> None:
+    """Raise a general-admission tier's capacity by `count` places; people in line get them first."""
+    session.execute(
+        text("INSERT INTO units (event_id, tier_id, status)"
+             " SELECT :e, :t, 'available' FROM generate_series(1, :n)"),
+        {"e": tier.event_id, "t": tier.id, "n": count},
+    )
+    tier.capacity += count
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    waitlist.offer_released_units(session, tier.event_id)
+
+
+def copy_units(session: Session, *, source_tier_id: int, tier: Tier) -> int:
+    """Give a new tier the units of another, all free except blocked (house) seats, which stay blocked."""
+    copied = session.execute(
+        text(
+            "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y)"
+            " SELECT :e, :t, CASE WHEN status = 'blocked' THEN 'blocked' ELSE 'available' END,"
+            " section, row_label, seat_number, pos_x, pos_y FROM units WHERE tier_id = :src ORDER BY id"
+        ),
+        {"e": tier.event_id, "t": tier.id, "src": source_tier_id},
+    )
+    tier.capacity = copied.rowcount  # type: ignore[attr-defined]  # a CursorResult; the stubs say Result
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    waitlist.offer_released_units(session, tier.event_id)
+    return tier.capacity
+
+
+def remove_places(session: Session, tier: Tier, count: int) -> int:
+    """Delete `count` free general-admission places, or none; returns how many could go.
+
+    Only free places go, never one a buyer is taking at this instant (SKIP
+    LOCKED), and never one a cancelled ticket still points at.
+    """
+    ids = session.scalars(
+        text(
+            "SELECT id FROM units u WHERE tier_id = :t AND status = 'available'"
+            " AND NOT EXISTS (SELECT 1 FROM tickets k WHERE k.unit_id = u.id)"
+            " ORDER BY id DESC LIMIT :n FOR UPDATE SKIP LOCKED"
+        ),
+        {"t": tier.id, "n": count},
+    ).all()
+    if len(ids) < count:
+        return len(ids)
+    session.execute(text("DELETE FROM units WHERE id = ANY(:ids)"), {"ids": list(ids)})
+    tier.capacity -= count
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    return count
+
+
+def remove_units(session: Session, event: Event, unit_ids: list[int]) -> None:
+    """Delete units the caller has locked and checked (free or blocked, never ticketed); capacities follow."""
+    removed = session.execute(
+        text("DELETE FROM units WHERE id = ANY(:ids) RETURNING tier_id"), {"ids": unit_ids}
+    ).scalars().all()
+    per_tier: dict[int, int] = {}
+    for tier_id in removed:
+        per_tier[tier_id] = per_tier.get(tier_id, 0) + 1
+    for tier in event.tiers:
+        if tier.id in per_tier:
+            tier.capacity -= per_tier[tier.id]
+    session.flush()
+    touch_inventory(session, event.id)
+
+
+def remove_tier_units(session: Session, tier: Tier) -> None:
+    """Delete every unit of a tier that is about to be deleted (the caller checked none is sold or held)."""
+    session.execute(text("DELETE FROM units WHERE tier_id = :t"), {"t": tier.id})
+    touch_inventory(session, tier.event_id)
+
+
+def block_seat(session: Session, unit: Unit) -> None:
+    """Take an available seat (locked by the caller) off sale: a house seat, a broken seat."""
+    unit.status = UnitStatus.BLOCKED
+    session.flush()
+    touch_inventory(session, unit.event_id)
+
+
+def unblock_seat(session: Session, unit: Unit) -> None:
+    """Give a blocked seat (locked by the caller) back; like any freed unit, the line comes first."""
+    unit.status = UnitStatus.AVAILABLE
+    session.flush()
+    touch_inventory(session, unit.event_id)
+    waitlist.offer_released_units(session, unit.event_id)
+
+
+def hold_for_offer(session: Session, *, event: Event, tiers: dict[int, Tier], tier_ids: list[int], n: int,
+                   user_id: int, waitlist_entry_id: int) -> tuple[Hold, dict[int, int]] | None:
+    """Hold n free units of these tiers (in this order) as an offer; None if that cannot be done now.
+
+    Called by the offer engine under the line lock, with the entry locked.
+    """
+    savepoint = session.begin_nested()
+    unit_ids: list[int] = []
+    per_tier: dict[int, int] = {}
+    for t in tier_ids:
+        got = _grab_places(session, t, n - len(unit_ids))
+        unit_ids += got
+        if got:
+            per_tier[t] = len(got)
+        if len(unit_ids) == n:
+            break
+    if len(unit_ids) < n:
+        # Some free units are locked by a transaction still deciding about
+        # them; give back what we took (a savepoint rollback drops the row
+        # locks) and let that transaction, or the sweep, finish the job.
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    total = sum(tiers[t].price_minor * count for t, count in per_tier.items())
+    hold = _create_hold(
+        session, event=event, user_id=user_id, unit_ids=unit_ids, total_minor=total,
+        currency=tiers[next(iter(per_tier))].currency, kind=HoldKind.OFFER,
+        minutes=float(event.offer_hours) * 60, waitlist_entry_id=waitlist_entry_id,
+    )
+    _mark_held(session, hold)
+    return hold, per_tier
+
+
+def take_units_again(session: Session, hold: Hold) -> None:
+    """Make a lapsed hold live again, if all its units are still free (raises HoldExpired if not).
+
+    The units are locked in id order, exactly like a fresh reservation, and
+    the waiting list keeps its priority: a tier people wait for is not free.
+    """
+    rows = session.execute(
+        text("SELECT id, status, hold_id, tier_id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+        {"ids": hold.unit_ids},
+    ).all()
+    reserved = waitlist.tiers_reserved_for_line(session, hold.event_id)
+    if len(rows) != len(hold.unit_ids) or any(
+        r.status != UnitStatus.AVAILABLE or r.tier_id in reserved for r in rows
+    ):
+        raise HoldExpired()
+    other = session.execute(
+        text("SELECT 1 FROM holds WHERE user_id = :u AND event_id = :e AND status = 'active' AND kind = 'purchase'"),
+        {"u": hold.user_id, "e": hold.event_id},
+    ).first()
+    if other is not None:
+        raise HoldExpired("This reservation has expired; you already have a newer one for this event.")
+    hold.status = HoldStatus.ACTIVE
+    hold.ended_at = None
+    hold.end_reason = None
+    hold.expires_at = _hold_expiry_sql(hold.event.hold_minutes)
+    # An offer that ran out is no longer an offer: its entry has lapsed and
+    # nobody waits for these units, so it is paid like any late basket.
+    hold.kind = HoldKind.PURCHASE
+    session.flush()
+    _mark_held(session, hold)
+
+
+def sell_hold(session: Session, hold: Hold) -> list[tuple[int, int]]:
+    """A paid hold's units become sold and the hold converted; returns (unit id, tier id) in id order.
+
+    The caller has locked the hold and writes the order and its tickets.
+    """
+    sold = session.execute(
+        text(
+            "UPDATE units SET status = 'sold', hold_id = NULL WHERE hold_id = :h"
+            " RETURNING id, tier_id"
+        ),
+        {"h": hold.id},
+    ).all()
+    hold.status = HoldStatus.CONVERTED
+    hold.ended_at = func.now()
+    hold.end_reason = "paid"
+    session.flush()
+    touch_inventory(session, hold.event_id)
+    return sorted((r.id, r.tier_id) for r in sold)
+
+
+def free_sold_units(session: Session, *, event_id: int, unit_ids: list[int]) -> None:
+    """Sold units whose tickets were voided go back on sale, to the waiting list first."""
+    session.execute(
+        text("SELECT id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": unit_ids}
+    )
+    session.execute(
+        text("UPDATE units SET status = 'available' WHERE id = ANY(:ids) AND status = 'sold'"), {"ids": unit_ids}
+    )
+    touch_inventory(session, event_id)
+    waitlist.offer_released_units(session, event_id)

@@ -1,8 +1,14 @@
-"""The waiting list: who is in line for what, and offers made from released units.
+"""The waiting list: the offer engine, the hooks for when an offer ends, and the buyer's commands.
 
-Released units go to the line first (invariant 4). `inventory` and `checkout`
-call `offer_released_units` whenever units come free, in the same
-transaction, so offers are made under the same locks as the release.
+Released units go to the line first (invariant 4). `inventory`, the only
+writer of unit rows, calls `offer_released_units` whenever units come free or
+are added, in the same transaction, so offers are made under the same locks
+as the release. This module imports `inventory` and uses only its public
+functions (an offer's units are taken by `inventory.hold_for_offer`);
+inventory never imports this module back: on import, this module installs
+itself as inventory's `WaitingLine`. What the line looks like to buyers and
+admins (places, panels, ETags) is in `waitlist_read`; its errors are in
+`errors`.
 
 The rule for multi-ticket entries
 ---------------------------------
@@ -38,8 +44,8 @@ entry.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -57,7 +63,16 @@ from webapp.models import (
     WaitlistStatus,
 )
 from webapp.services import inventory, outbox
-from webapp.services.errors import BookingError, InvalidRequest, LimitExceeded, NotFound, SalesClosed
+from webapp.services.errors import (
+    AlreadyInLine,
+    BookingError,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    NotSoldOut,
+    SalesClosed,
+    WaitlistClosed,
+)
 
 # Class id of the advisory lock that serialises offer-making for one event
 # (the second key is the event id). Any constant works; this one spells "WL".
@@ -71,16 +86,27 @@ LINE_LOCK_WAIT_MS = 8000
 LIVE = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
 
 
-class AlreadyInLine(BookingError):
-    default_message = "You are already on the waiting list for this event."
+@dataclass(frozen=True)
+class Place:
+    ahead_people: int
+    ahead_tickets: int
+
+    @property
+    def position(self) -> int:
+        return self.ahead_people + 1
 
 
-class NotSoldOut(BookingError):
-    default_message = "Tickets are still available: you can book them directly."
-
-
-class WaitlistClosed(BookingError):
-    default_message = "This event has no waiting list."
+def place_in_line(session: Session, entry: WaitlistEntry) -> Place:
+    """Who is ahead: waiting entries before this one that compete for its tiers."""
+    people, tickets = session.execute(
+        text(
+            "SELECT count(*), coalesce(sum(quantity), 0) FROM waitlist_entries"
+            " WHERE event_id = :e AND status = 'waiting' AND id < :id"
+            " AND (CAST(:t AS integer) IS NULL OR tier_id IS NULL OR tier_id = :t)"
+        ),
+        {"e": entry.event_id, "id": entry.id, "t": entry.tier_id},
+    ).one()
+    return Place(people, int(tickets))
 
 
 def tiers_reserved_for_line(session: Session, event_id: int) -> set[int]:
@@ -109,7 +135,7 @@ def _lock_line(session: Session, event_id: int, *, wait: bool = True) -> bool:
         usual = session.execute(
             text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :w, true)"),
             {"w": f"{LINE_LOCK_WAIT_MS}ms"},
-        ).first()[0]
+        ).one()[0]
         session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
         session.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": usual})
         return True
@@ -161,7 +187,7 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
     free = _free_by_tier(session, event_id)
     if not any(free.values()):
         return []
-    event = session.get(Event, event_id)
+    event = session.get_one(Event, event_id)
     # Queried, not `event.tiers`: a tier added in this transaction (an admin
     # adding capacity) may not be in an already-loaded relationship yet.
     tiers = {t.id: t for t in session.scalars(
@@ -206,30 +232,11 @@ def _make_offer(session: Session, event: Event, all_tiers: dict[int, Tier], entr
     ).first()
     if entry is None:
         return None  # its owner is leaving right now: treat it as still in line
-    savepoint = session.begin_nested()
-    unit_ids: list[int] = []
-    per_tier: dict[int, int] = {}
-    for t in tiers:
-        got = inventory._grab_places(session, t, n - len(unit_ids))
-        unit_ids += got
-        if got:
-            per_tier[t] = len(got)
-        if len(unit_ids) == n:
-            break
-    if len(unit_ids) < n:
-        # Some free units are locked by a transaction still deciding about
-        # them; give back what we took (a savepoint rollback drops the row
-        # locks) and let that transaction, or the sweep, finish the job.
-        savepoint.rollback()
+    made = inventory.hold_for_offer(session, event=event, tiers=all_tiers, tier_ids=tiers, n=n, user_id=user_id,
+                                    waitlist_entry_id=entry.id)
+    if made is None:
         return None
-    savepoint.commit()
-    total = sum(all_tiers[t].price_minor * count for t, count in per_tier.items())
-    hold = inventory._create_hold(
-        session, event=event, user_id=user_id, unit_ids=unit_ids, total_minor=total,
-        currency=all_tiers[next(iter(per_tier))].currency, kind=HoldKind.OFFER,
-        minutes=float(event.offer_hours) * 60, waitlist_entry_id=entry.id,
-    )
-    inventory._mark_held(session, hold)
+    hold, per_tier = made
     entry.status = WaitlistStatus.OFFERED
     session.flush()
     _tell_about_offer(session, event, entry, hold)
@@ -468,270 +475,5 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
     )
 
 
-# --------------------------------------------------------------------------
-# Reading the line: for the buyer, the event page and the admin area
-# --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Place:
-    ahead_people: int
-    ahead_tickets: int
-
-    @property
-    def position(self) -> int:
-        return self.ahead_people + 1
-
-
-def place_in_line(session: Session, entry: WaitlistEntry) -> Place:
-    """Who is ahead: waiting entries before this one that compete for its tiers."""
-    people, tickets = session.execute(
-        text(
-            "SELECT count(*), coalesce(sum(quantity), 0) FROM waitlist_entries"
-            " WHERE event_id = :e AND status = 'waiting' AND id < :id"
-            " AND (CAST(:t AS integer) IS NULL OR tier_id IS NULL OR tier_id = :t)"
-        ),
-        {"e": entry.event_id, "id": entry.id, "t": entry.tier_id},
-    ).one()
-    return Place(people, int(tickets))
-
-
-@dataclass(frozen=True)
-class LineEntry:
-    entry: WaitlistEntry
-    place: Place | None  # waiting entries only
-    offer: Hold | None  # the live offer, if any
-    offer_seconds_left: int | None
-
-    @property
-    def tier_name(self) -> str:
-        return self.entry.tier.name if self.entry.tier is not None else "Any ticket type"
-
-
-def _offers_for(session: Session, entry_ids: list[int]) -> dict[int, tuple[Hold, int]]:
-    if not entry_ids:
-        return {}
-    rows = session.execute(
-        select(Hold, text("greatest(0, extract(epoch FROM holds.expires_at - now()))::int"))
-        .where(Hold.waitlist_entry_id.in_(entry_ids), Hold.kind == HoldKind.OFFER,
-               Hold.status == HoldStatus.ACTIVE)
-    ).all()
-    return {hold.waitlist_entry_id: (hold, seconds) for hold, seconds in rows}
-
-
-def line(session: Session, event_id: int, *, include_ended: bool = False) -> list[LineEntry]:
-    """The event's line in order: places, offers and their time left (admin page).
-
-    Places are computed the way `place_in_line` does, in one pass.
-    """
-    query = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id)
-    if not include_ended:
-        query = query.where(WaitlistEntry.status.in_(LIVE))
-    entries = session.scalars(query).all()
-    offers = _offers_for(session, [e.id for e in entries if e.status == WaitlistStatus.OFFERED])
-    result = []
-    people = tickets = any_people = any_tickets = 0
-    by_tier: dict[int, tuple[int, int]] = {}
-    for e in entries:
-        place = None
-        if e.status == WaitlistStatus.WAITING:
-            if e.tier_id is None:
-                place = Place(people, tickets)
-                any_people, any_tickets = any_people + 1, any_tickets + e.quantity
-            else:
-                tp, tt = by_tier.get(e.tier_id, (0, 0))
-                place = Place(tp + any_people, tt + any_tickets)
-                by_tier[e.tier_id] = (tp + 1, tt + e.quantity)
-            people, tickets = people + 1, tickets + e.quantity
-        hold, seconds = offers.get(e.id, (None, None))
-        result.append(LineEntry(e, place, hold, seconds))
-    return result
-
-
-def my_entries(session: Session, user_id: int, *, ended_limit: int = 10) -> list[LineEntry]:
-    """The buyer's live entries (with place or offer), then their recent ended ones."""
-    live = session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(LIVE))
-        .order_by(WaitlistEntry.id.desc())
-    ).all()
-    ended = session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.not_in(LIVE))
-        .order_by(WaitlistEntry.updated_at.desc()).limit(ended_limit)
-    ).all()
-    offers = _offers_for(session, [e.id for e in live if e.status == WaitlistStatus.OFFERED])
-    result = []
-    for e in [*live, *ended]:
-        place = place_in_line(session, e) if e.status == WaitlistStatus.WAITING else None
-        hold, seconds = offers.get(e.id, (None, None))
-        result.append(LineEntry(e, place, hold, seconds))
-    return result
-
-
-def entry_view(session: Session, entry: WaitlistEntry | None) -> LineEntry | None:
-    if entry is None:
-        return None
-    place = place_in_line(session, entry) if entry.status == WaitlistStatus.WAITING else None
-    hold, seconds = _offers_for(session, [entry.id]).get(entry.id, (None, None))
-    return LineEntry(entry, place, hold, seconds)
-
-
-@dataclass(frozen=True)
-class OfferNotice:
-    hold_id: int
-    event_id: int
-    event_title: str
-    quantity: int
-    expires_at: datetime
-
-
-def live_offers(session: Session, user_id: int) -> list[OfferNotice]:
-    """Offers waiting for this buyer's answer (the banner on every page)."""
-    rows = session.execute(
-        text(
-            "SELECT h.id, h.event_id, e.title, cardinality(h.unit_ids), h.expires_at FROM holds h"
-            " JOIN events e ON e.id = h.event_id"
-            " WHERE h.user_id = :u AND h.kind = 'offer' AND h.status = 'active' AND h.expires_at > now()"
-            " ORDER BY h.expires_at"
-        ),
-        {"u": user_id},
-    ).all()
-    return [OfferNotice(*r) for r in rows]
-
-
-def is_waiting(session: Session, user_id: int) -> bool:
-    return session.execute(
-        text("SELECT EXISTS (SELECT 1 FROM waitlist_entries WHERE user_id = :u AND status = 'waiting')"),
-        {"u": user_id},
-    ).scalar_one()
-
-
-@dataclass(frozen=True)
-class TierLineStatus:
-    tier: Tier
-    capacity: int
-    available: int  # what the public can buy now
-    set_aside: int  # free, but kept for the people in line
-    held: int  # in shopping baskets
-    offered: int  # held as offers for people in line
-    sold: int
-    blocked: int
-    waiting_people: int  # entries for this tier (entries for any tier are counted per event)
-    waiting_tickets: int
-
-
-@dataclass(frozen=True)
-class LineStatus:
-    tiers: list[TierLineStatus]
-    waiting_people: int
-    waiting_tickets: int
-    offers_out: int  # people holding an offer right now
-
-    def total(self, field: str) -> int:
-        return sum(getattr(t, field) for t in self.tiers)
-
-    @property
-    def available(self) -> int:
-        return self.total("available")
-
-    @property
-    def held(self) -> int:
-        return self.total("held") + self.total("offered")
-
-    @property
-    def sold(self) -> int:
-        return self.total("sold")
-
-
-def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
-                 reserved: set[int] | None = None) -> LineStatus:
-    """Available, held, sold and waiting for an event, per tier and in total."""
-    counts = inventory.tier_counts(session, event.id) if counts is None else counts
-    reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
-    offered = dict(session.execute(
-        text(
-            "SELECT u.tier_id, count(*) FROM units u JOIN holds h ON h.id = u.hold_id"
-            " WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id"
-        ),
-        {"e": event.id},
-    ).all())
-    waiting = {
-        tier_id: (people, int(tickets))
-        for tier_id, people, tickets in session.execute(
-            text(
-                "SELECT tier_id, count(*), sum(quantity) FROM waitlist_entries"
-                " WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id"
-            ),
-            {"e": event.id},
-        ).all()
-    }
-    offers_out = session.execute(
-        text("SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered'"), {"e": event.id}
-    ).scalar_one()
-    tiers = []
-    for t in event.tiers:
-        c = counts.get(t.id)
-        if c is None:
-            continue
-        free_public = 0 if t.id in reserved else c.available
-        people, tickets = waiting.get(t.id, (0, 0))
-        tiers.append(TierLineStatus(
-            tier=t, capacity=c.capacity, available=free_public, set_aside=c.available - free_public,
-            held=c.held - offered.get(t.id, 0), offered=offered.get(t.id, 0), sold=c.sold, blocked=c.blocked,
-            waiting_people=people, waiting_tickets=tickets,
-        ))
-    return LineStatus(
-        tiers=tiers,
-        waiting_people=sum(p for p, _ in waiting.values()),
-        waiting_tickets=sum(n for _, n in waiting.values()),
-        offers_out=offers_out,
-    )
-
-
-@dataclass(frozen=True)
-class BuyerPanel:
-    status: LineStatus
-    mine: LineEntry | None  # the buyer's live entry for this event
-    joinable: list[Tier]  # sold-out tiers the buyer could join the line for
-    can_join_any: bool  # every tier is sold out: "any ticket type" is on offer too
-    line_open: bool  # on sale, with a waiting list
-
-    @property
-    def offer_ready(self) -> bool:
-        return self.mine is not None and self.mine.offer is not None
-
-
-def buyer_panel(session: Session, event: Event, user_id: int | None) -> BuyerPanel:
-    """What the event page shows about the line, for this buyer."""
-    mine = entry_view(session, live_entry(session, user_id=user_id, event_id=event.id)) if user_id else None
-    line_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
-    # One count of the unit rows serves both the status and the join form.
-    counts = inventory.tier_counts(session, event.id)
-    reserved = tiers_reserved_for_line(session, event.id)
-    joinable = joinable_tiers(session, event, counts, reserved) if line_open and mine is None else []
-    return BuyerPanel(
-        status=event_status(session, event, counts, reserved), mine=mine, joinable=joinable,
-        can_join_any=bool(joinable) and len(joinable) == len(event.tiers) and len(event.tiers) > 1,
-        line_open=line_open,
-    )
-
-
-def watch_tag(session: Session, event_id: int, user_id: int | None) -> str:
-    """A version of what the buyer's panel shows, so its poll can answer 304.
-
-    It moves when units move (the inventory clock), when the line changes
-    (joins, leaves, offers) and when the buyer's own place or entry changes.
-    """
-    version = inventory.inventory_version(session, event_id)
-    people, tickets, newest = session.execute(
-        text(
-            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(max(id), 0) FROM waitlist_entries"
-            " WHERE event_id = :e AND status = 'waiting'"
-        ),
-        {"e": event_id},
-    ).one()
-    mine = "-"
-    if user_id is not None:
-        entry = live_entry(session, user_id=user_id, event_id=event_id)
-        if entry is not None:
-            place = place_in_line(session, entry) if entry.status == WaitlistStatus.WAITING else Place(0, 0)
-            mine = f"{entry.id}.{entry.status.value}.{place.ahead_people}.{place.ahead_tickets}"
-    return f"w{event_id}-v{version}-l{people}.{tickets}.{newest}-m{mine}"
+# Inventory reaches the line through this module (see inventory's docstring).
+inventory.install_waiting_line(sys.modules[__name__])

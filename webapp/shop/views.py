@@ -20,7 +20,7 @@ from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
-from webapp.services import catalog, inventory
+from webapp.services import catalog, inventory, waitlist_read
 from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken
 from webapp.shop import bp
 
@@ -108,6 +108,9 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
     else:
         chosen = _clamped(event, tiers, quantities or {})
         ctx.update(quantities=chosen, preview=catalog.preview_quantities(db.session, event, chosen))
+    if not is_partial_request() or request.endpoint == "shop.event_page":
+        # The page body shows the waiting-list panel; the map's own partials do not.
+        ctx["waitlist_panel"] = waitlist_read.buyer_panel(db.session, event, user_id)
     return ctx
 
 

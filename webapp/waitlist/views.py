@@ -8,15 +8,15 @@ import logging
 
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
 
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
-from webapp.services import waitlist
+from webapp.services import waitlist, waitlist_read
 from webapp.services.errors import InvalidRequest
 from webapp.waitlist import bp
-from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,15 @@ def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
-def panel_for(event: Event) -> waitlist.BuyerPanel:
-    return waitlist.buyer_panel(db.session, event, _user_id())
+def panel_for(event: Event, tag: str | None = None) -> waitlist_read.BuyerPanel:
+    return waitlist_read.buyer_panel(db.session, event, _user_id(), tag=tag)
 
 
 @bp.app_context_processor
 def waitlist_helpers():
-    """`waitlist_panel(event)` for the event page, `waitlist_offers()` for the
-    banner, `waitlist_tag(event_id)` for the panel's conditional poll.
+    """`waitlist_offers()` for the offer banner on every page.
 
-    Callables, so a page that does not show them costs no query.
+    A callable, so a page that does not show it costs no query.
     """
     def offers():
         if not current_user.is_authenticated:
@@ -49,12 +48,9 @@ def waitlist_helpers():
         # On every page: a statement of its own, so a page that reads
         # nothing else in a transaction pays no BEGIN/ROLLBACK for it.
         with single_statement() as connection:
-            return waitlist.live_offers(connection, current_user.id)
+            return waitlist_read.live_offers(connection, current_user.id)
 
-    def tag(event_id: int) -> str:
-        return waitlist.watch_tag(db.session, event_id, _user_id())
-
-    return {"waitlist_panel": panel_for, "waitlist_offers": offers, "waitlist_tag": tag}
+    return {"waitlist_offers": offers}
 
 
 def _unchanged(tag: str) -> Response | None:
@@ -76,11 +72,11 @@ def _tagged(response: Response, tag: str) -> Response:
 def panel(event_id: int):
     """The event's line as the buyer sees it; polled while they wait."""
     event = load_event(event_id)
-    tag = waitlist.watch_tag(db.session, event.id, _user_id())
+    tag = waitlist_read.watch_tag(db.session, event.id, _user_id())
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
-                          live=tag), tag)
+    return _tagged(render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event, tag)),
+                   tag)
 
 
 def _parse_join(form) -> tuple[int | None, int]:
@@ -103,7 +99,7 @@ def join(event_id: int):
     log.info("waitlist.joined", extra={"event_id": event.id, "user_id": current_user.id, "entry_id": entry.id,
                                         "quantity": quantity})
     if is_partial_request():
-        return render("waitlist/panel.html", "waitlist/_panel.html", event=event, panel=panel_for(event),
+        return render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event),
                       notice="You are on the waiting list.")
     flash("You are on the waiting list. We will hold tickets for you as soon as some come free.", "success")
     return redirect(url_for("shop.event_page", event_id=event.id), 303)
@@ -141,11 +137,8 @@ def decline(entry_id: int):
 @login_required
 def mine():
     """The buyer's waiting lists: places, offers, and recent outcomes; polled while waiting."""
-    entries = waitlist.my_entries(db.session, current_user.id)
-    tag = "m" + "-".join(
-        f"{e.entry.id}.{e.entry.status.value}.{e.place.ahead_people if e.place else ''}.{e.offer.id if e.offer else ''}"
-        for e in entries
-    )
+    entries = waitlist_read.my_entries(db.session, current_user.id)
+    tag = waitlist_read.mine_tag(entries)
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/mine.html", "waitlist/_mine.html", entries=entries, live=tag), tag)
+    return _tagged(render("waitlist/mine.html", "waitlist/_my_waitlists.html", entries=entries, live=tag), tag)

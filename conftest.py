@@ -3,6 +3,10 @@
 The database comes from `TEST_DATABASE_URL` when set, otherwise from a
 throwaway pgserver instance started once per test session. The schema is
 built by the migrations, exactly as in production.
+
+Every test also runs under the unit-row ownership guard: a statement that
+writes unit rows from anywhere in `webapp/` but `services/inventory.py`
+fails the test that caused it (see `tests/ownership.py`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from config import TestConfig, normalise_database_url
+from tests import ownership
+from tests.factories import Factory, make_gateway
 from webapp import create_app
 from webapp.extensions import db
 
@@ -95,6 +101,19 @@ def client(app):
 
 @pytest.fixture
 def factory(app_ctx):
-    from tests.factories import Factory
-
     return Factory(db.session)
+
+
+@pytest.fixture
+def gateway(app_ctx):
+    """The simulated gateway on the test database (a slow card takes 0.2 s)."""
+    return make_gateway()
+
+
+@pytest.fixture(autouse=True)
+def _unit_rows_have_one_writer():
+    """Fail a test during which anything but inventory wrote unit rows."""
+    ownership.GUARD.start()
+    yield
+    found = ownership.GUARD.take()
+    assert not found, "unit rows written outside services/inventory.py:\n" + "\n".join(found)

@@ -1,0 +1,52 @@
+"""Admin: the door: the check-in page a USB scanner types into, and the attendee CSV."""
+from __future__ import annotations
+
+from flask import render_template, stream_with_context
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from webapp.admin import bp, load_event
+from webapp.admin.forms import CheckInForm
+from webapp.extensions import db
+from webapp.htmx import render
+from webapp.services import audit, checkin, export
+
+
+@bp.get("/events/<int:event_id>/attendees.csv")
+def export_attendees(event_id: int):
+    event = load_event(event_id)
+    # Personal data leaving the system is worth a line in the log.
+    audit.record(db.session, actor_id=current_user.id, action="event.export", entity="event", entity_id=event.id,
+                 event_id=event.id, after={"format": "csv"})
+    db.session.commit()
+    filename = f"attendees-event-{event.id}.csv"
+    return Response(
+        stream_with_context(export.attendee_csv(db.engine, event.id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@bp.get("/events/<int:event_id>/check-in")
+def checkin_page(event_id: int):
+    event = load_event(event_id)
+    return render_template("admin/checkin.html", event=event, form=CheckInForm(formdata=None), result=None,
+                           recent=checkin.recent_check_ins(db.session, event.id))
+
+
+CHECKIN_STATUS = {checkin.VALID: 200, checkin.ALREADY: 409, checkin.CANCELLED: 409, checkin.WRONG_EVENT: 409,
+                  checkin.UNKNOWN: 404}
+
+
+@bp.post("/events/<int:event_id>/check-in")
+def checkin_post(event_id: int):
+    event = load_event(event_id)
+    form = CheckInForm()
+    if not form.validate_on_submit():
+        result = checkin.CheckInResult(checkin.UNKNOWN, "")
+    else:
+        result = checkin.check_in(db.session, event_id=event.id, code=form.code.data, staff_id=current_user.id)
+        db.session.commit()
+    return render("admin/checkin.html", "admin/_checkin_result.html", status=CHECKIN_STATUS[result.outcome],
+                  event=event, form=CheckInForm(formdata=None), result=result,
+                  recent=checkin.recent_check_ins(db.session, event.id))

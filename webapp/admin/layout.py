@@ -1,0 +1,106 @@
+"""Admin: the seat-layout generator with its live preview, removing sections, blocking seats."""
+from __future__ import annotations
+
+from flask import abort, flash, request, url_for
+from flask_login import current_user
+
+from webapp.admin import bp, load_event
+from webapp.admin.forms import LayoutForm
+from webapp.extensions import db
+from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.models import Event
+from webapp.services import admin_events, admin_reports
+from webapp.services.errors import BookingError
+
+
+def _layout_form(event: Event, formdata=None) -> LayoutForm:
+    choices = [(t.id, t.name) for t in event.tiers if t.seated]
+    return LayoutForm(formdata=formdata, tier_choices=choices)
+
+
+def _layout_context(event: Event, form: LayoutForm, formdata=None, preview: bool = False) -> dict:
+    planned, problems = [], []
+    if preview:
+        form.validate()
+        layout, problems = form.layout_request(formdata)
+        if layout is not None:
+            try:
+                planned = admin_events.preview_layout(db.session, event, layout)
+            except BookingError as invalid:
+                problems = [invalid.message]
+    sections = admin_reports.seat_layout(db.session, event)
+    if formdata is None:
+        form.sections.data = admin_events.suggest_section_name({s.name for s in sections})
+    return dict(
+        event=event, form=form, lines=form.range_lines(formdata), problems=problems, planned=len(planned),
+        tier_by_id={t.id: t for t in event.tiers},
+        preview_sections=admin_reports.seat_layout(db.session, event, planned) if planned else [],
+        sections=sections,
+    )
+
+
+@bp.get("/events/<int:event_id>/layout")
+def layout(event_id: int):
+    event = load_event(event_id)
+    return render("admin/layout.html", "admin/_layout_map.html", **_layout_context(event, _layout_form(event)))
+
+
+@bp.post("/events/<int:event_id>/layout/preview")
+def layout_preview(event_id: int):
+    """The generator's live preview: what the form would create, nothing written."""
+    event = load_event(event_id)
+    ctx = _layout_context(event, _layout_form(event, request.form), request.form, preview=True)
+    return render("admin/layout.html", "admin/_layout_preview.html", status=400 if ctx["problems"] else 200, **ctx)
+
+
+@bp.post("/events/<int:event_id>/layout")
+def layout_generate(event_id: int):
+    event = load_event(event_id)
+    form = _layout_form(event, request.form)
+    form.validate()
+    layout_request, problems = form.layout_request(request.form)
+    if layout_request is None:
+        ctx = _layout_context(event, form, request.form)
+        return render("admin/layout.html", "admin/_layout_preview.html", status=400, **{**ctx, "problems": problems})
+    try:
+        created = admin_events.generate_layout(db.session, actor_id=current_user.id, event_id=event.id,
+                                               request=layout_request)
+    except BookingError as invalid:
+        db.session.rollback()
+        ctx = _layout_context(event, form, request.form)
+        return render("admin/layout.html", "admin/_layout_preview.html", status=invalid.status_code,
+                      **{**ctx, "problems": [invalid.message]})
+    db.session.commit()
+    flash(f"Created {created:,} seats.", "success")
+    return redirect_to(url_for("admin.layout", event_id=event.id))
+
+
+@bp.post("/events/<int:event_id>/layout/sections/delete")
+def section_delete(event_id: int):
+    load_event(event_id)
+    section = request.form.get("section", "")
+    removed = admin_events.remove_section(db.session, actor_id=current_user.id, event_id=event_id, section=section)
+    db.session.commit()
+    flash(f"Removed section “{section}” ({removed} seats).", "success")
+    return redirect_to(url_for("admin.layout", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/seats")
+def seat_toggle(event_id: int):
+    """Block or unblock the seat whose button was pressed on the admin map."""
+    load_event(event_id)
+    action = "block" if "block" in request.form else "unblock" if "unblock" in request.form else None
+    try:
+        unit_id = int(request.form.get(action or "", ""))
+    except ValueError:
+        abort(400, "Pick a seat on the map.")
+    unit = admin_events.set_seat_blocked(db.session, actor_id=current_user.id, event_id=event_id, unit_id=unit_id,
+                                         blocked=action == "block")
+    db.session.commit()
+    label = unit.label
+    event = load_event(event_id)
+    if not is_partial_request():
+        flash(f"{label} is now {'blocked' if action == 'block' else 'available'}.", "success")
+    return render("admin/layout.html", "admin/_layout_map.html",
+                  **_layout_context(event, _layout_form(event)), changed=unit_id,
+                  note=f"{label} is now {'blocked' if action == 'block' else 'available'}.")
