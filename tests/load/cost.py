@@ -20,7 +20,9 @@ endpoint's requests one after another, so nothing queues. Like a browser,
 it finds every URL it follows in the pages: forms' actions and fields,
 htmx elements' `hx-get` and `hx-headers` (the pollers' `If-None-Match`), the
 reserve and pay answers' `HX-Redirect`; so it keeps working while the app's
-code changes.
+code changes. What it relies on is the markup's swap targets and forms, by id:
+#tier-picker, #seat-map, #seat-live, #countdown, #pay-form, #waitlist-panel,
+#waitlist-join, and the pay form's card fields (name, number, expiry, cvc).
 
 Pass 1, CPU: after a warm-up, `--rounds` rounds of `--requests` requests per
 endpoint; around each round it reads the CPU time of the app's gunicorn
