@@ -232,10 +232,17 @@ def _versus_floor(outcome: scenarios.Outcome, floors, results) -> list[str]:
             line += (f" (text route: {f['request_rate'] / text.figures['request_rate']:.2f}x rate,"
                      f" {f['cpu_ms_per_request'] / text.figures['cpu_ms_per_request']:.1f}x CPU)")
         lines.append(line)
+    if "reserve_p99_ms" in f:
+        for route in ("select1", "text"):
+            burst = next((x for x in floors if f"{route} route" in x.title and "at once" in x.title), None)
+            if burst:
+                lines.append(f"reserve p99 {f['reserve_p99_ms']:.0f} ms = {f['reserve_p99_ms'] / burst.figures['p99_ms']:.1f}x"
+                             f" the floor's {route} p99 ({burst.figures['p99_ms']:.0f} ms) for"
+                             f" {burst.figures['in_flight']} requests at once")
     db = _db_rate(results)
     if f.get("reservations"):
         rate = f["reservations"] / f["wall"]
-        lines.append(f"reservations: {rate:.0f}/s" + (f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s"
+        lines.append(f"reservations: {rate:.0f}/s over its wall time" + (f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s"
                                                       if db else " (no db scenario in this run)"))
     return lines
 

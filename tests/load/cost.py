@@ -20,7 +20,9 @@ endpoint's requests one after another, so nothing queues. Like a browser,
 it finds every URL it follows in the pages: forms' actions and fields,
 htmx elements' `hx-get` and `hx-headers` (the pollers' `If-None-Match`), the
 reserve and pay answers' `HX-Redirect`; so it keeps working while the app's
-code changes.
+code changes. What it relies on is the markup's swap targets and forms, by id:
+#tier-picker, #seat-map, #seat-live, #countdown, #pay-form, #waitlist-panel,
+#waitlist-join, and the pay form's card fields (name, number, expiry, cvc).
 
 Pass 1, CPU: after a warm-up, `--rounds` rounds of `--requests` requests per
 endpoint; around each round it reads the CPU time of the app's gunicorn
@@ -62,6 +64,7 @@ GOOD_CARD = {"name": "Cost Table", "number": "4242 4242 4242 4242", "expiry": "1
 SEATS_PER_ROW = 42
 MAP_ROWS = 24  # 24 x 42 = 1,008 seats
 GA_PLACES = 2_000
+FLOOR_FACTOR = 5  # the floor's rounds are this many times longer: its requests are the cheapest
 TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|END)\b", re.I)
 LOG_PREFIX = "tbsql "
 LOG_LINE = re.compile(r"^tbsql (\d+) ([^|]*)\|\w+:  statement: (.*)$")
@@ -328,7 +331,8 @@ async def send(requests: list[Request], endpoint: Endpoint, row: Row) -> None:
 
 
 async def measure_cpu(shop: Shop, endpoint: Endpoint, row: Row, meter: CpuMeter, *, rounds: int, n: int,
-                      warmup: int) -> None:
+                      warmup: int) -> list[tuple[float, float]]:
+    """`rounds` samples of (app ms, PostgreSQL ms) per request."""
     await send(await endpoint.prepare(warmup), endpoint, row)
     samples = []
     for _ in range(rounds):
@@ -340,8 +344,13 @@ async def measure_cpu(shop: Shop, endpoint: Endpoint, row: Row, meter: CpuMeter,
         used = CpuMeter.used(before, meter.read())
         samples.append((used["app"] / n * 1000, used["postgres"] / n * 1000))
         await shop.close_spent()
+    return samples
+
+
+def settle(row: Row, samples: list[tuple[float, float]]) -> None:
+    """The median round (by total), and the range of the rounds."""
     totals = [a + p for a, p in samples]
-    median = sorted(range(rounds), key=lambda i: totals[i])[(rounds - 1) // 2]
+    median = sorted(range(len(samples)), key=lambda i: totals[i])[(len(samples) - 1) // 2]
     row.app_ms, row.pg_ms = samples[median]
     row.spread = (min(totals), max(totals))
 
@@ -484,10 +493,29 @@ async def run(args: argparse.Namespace) -> int:
             print(f"prepared in {time.perf_counter() - started:.0f} s; measuring {len(wanted)} endpoints,"
                   f" {args.rounds} rounds x {args.requests} requests each", file=sys.stderr, flush=True)
             rows = [Row(e) for e in wanted]
+            # The floor is every figure's unit: measured with more requests,
+            # before and after the others, so a drift of the machine's speed
+            # during the run weighs on both sides.
+            floor_rows = [r for r in rows if r.endpoint.floor]
+            floor_samples: dict[str, list] = {r.endpoint.key: [] for r in floor_rows}
+
+            async def measure_floor() -> None:
+                for row in floor_rows:
+                    floor_samples[row.endpoint.key] += await measure_cpu(
+                        shop, row.endpoint, row, CpuMeter(stack.floor, database.postmaster_pid),
+                        rounds=args.rounds, n=args.requests * FLOOR_FACTOR, warmup=args.warmup)
+
+            await measure_floor()
             for row in rows:
-                meter = CpuMeter(stack.floor if row.endpoint.floor else stack.instances[0], database.postmaster_pid)
-                await measure_cpu(shop, row.endpoint, row, meter, rounds=args.rounds, n=args.requests,
-                                  warmup=args.warmup)
+                if row.endpoint.floor:
+                    continue
+                meter = CpuMeter(stack.instances[0], database.postmaster_pid)
+                settle(row, await measure_cpu(shop, row.endpoint, row, meter, rounds=args.rounds, n=args.requests,
+                                              warmup=args.warmup))
+                print(f"  {row.endpoint.key:<22} {row.total_ms:7.2f} ms", file=sys.stderr, flush=True)
+            await measure_floor()
+            for row in floor_rows:
+                settle(row, floor_samples[row.endpoint.key])
                 print(f"  {row.endpoint.key:<22} {row.total_ms:7.2f} ms", file=sys.stderr, flush=True)
             sql_note = "SQL: statements per request from the server log (log_statement = 'all'), " \
                        "BEGIN/COMMIT/ROLLBACK counted apart"
@@ -506,8 +534,9 @@ async def run(args: argparse.Namespace) -> int:
         print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end")
         print(f"app and floor: gunicorn (the launcher's command line), {args.workers} gthread workers x"
               f" {args.threads} threads each; requests sent one after another from one client")
-        print(f"CPU: median of {args.rounds} rounds of {args.requests} requests after {args.warmup} warm-up;"
-              f" app = its gunicorn workers, PG = every PostgreSQL process; ms per request")
+        print(f"CPU: median of {args.rounds} rounds of {args.requests} requests after {args.warmup} warm-up (the"
+              f" floor: {2 * args.rounds} rounds of {args.requests * FLOOR_FACTOR}, half before and half after the"
+              f" others); app = its gunicorn workers, PG = every PostgreSQL process; ms per request")
         print(f"events: general admission with {shop.ga_places} places; a {MAP_ROWS * SEATS_PER_ROW}-seat hall"
               f" with 100 seats held by others; buyers logged in")
         print(sql_note + "; + tx: BEGIN/COMMIT/ROLLBACK per request")

@@ -513,6 +513,11 @@ class ResourceMonitor:
         totals["client"] = self.client_cpu
         return dict(totals)
 
+    def server_cpu(self) -> float:
+        """Seconds of CPU spent serving: the app's (or floor's) processes and PostgreSQL."""
+        cpu = self.cpu_seconds()
+        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0)
+
 
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used, all its threads included.
@@ -570,11 +575,6 @@ class CpuMeter:
             totals[group] += seconds - before.get(pid, (group, 0.0))[1]
         return totals
 
-
-    def server_cpu(self) -> float:
-        """Seconds of CPU spent serving: the app's (or floor's) processes and PostgreSQL."""
-        cpu = self.cpu_seconds()
-        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0)
 
 
 def load_figures(recorder: Recorder, monitor: ResourceMonitor, in_flight: int) -> dict[str, float]:

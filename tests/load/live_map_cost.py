@@ -16,31 +16,26 @@ open maps. Bounded: `--maps` at most 500, `--seconds` at most 120 per phase.
 """
 from __future__ import annotations
 
+import argparse
+import http.client
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, and its http.py would
-# hide the standard library's.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import psutil  # noqa: E402
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from webapp.launcher import gunicorn_command, wait_until_healthy  # noqa: E402
+from webapp.launcher import gunicorn_command, wait_until_healthy  # noqa: E402  (after the path above)
 
 
 def free_port() -> int:
