@@ -231,23 +231,22 @@ class BasketPreview:
         return self.count > 0 and not self.problems and not self.unavailable
 
 
-def preview_seats(session: Session, event: Event, seat_ids: list[int], *, user_id: int | None = None,
-                  states: dict[str, list[int]] | None = None) -> BasketPreview:
-    """Seats picked on the map, grouped by tier, with the per-order limit checked."""
+def preview_seats(session: Session, event: Event, seat_ids: list[int], *,
+                  user_id: int | None = None) -> BasketPreview:
+    """Seats picked on the map, grouped by tier, with the per-order limit checked.
+
+    A picked seat is unavailable when it is taken, blocked, held (the buyer's
+    own held seats are not picked again) or kept for the waiting list.
+    """
     tiers = {t.id: t for t in event.tiers}
     ids = sorted(set(seat_ids))[:200]  # more than any limit: the rest cannot matter
-    rows = session.execute(
-        select(Unit.id, Unit.tier_id, Unit.section, Unit.row_label, Unit.seat_number)
-        .where(Unit.id.in_(ids), Unit.event_id == event.id, Unit.seat_number.is_not(None))
-        .order_by(Unit.section, Unit.pos_y, Unit.pos_x)
-    ).all() if ids else []
-    blocked = (states if states is not None else seat_states(session, event, user_id=user_id)) if rows else {}
-    not_free = set(blocked.get("taken", [])) | set(blocked.get("blocked", []))
+    rows = session.execute(_PICKED_SEATS, {"e": event.id, "ids": ids}).all() if ids else []
+    reserved = waitlist.tiers_reserved_for_line(session, event.id) if rows else set()
     by_tier: dict[int, list[str]] = {}
     unavailable = []
     for r in rows:
-        label = f"{r.section}, row {r.row_label}, seat {r.seat_number}"
-        if r.id in not_free:
+        label = seat_label(r.section, r.row_label, r.seat_number)
+        if r.status != "available" or r.tier_id in reserved:
             unavailable.append(label)
         else:
             by_tier.setdefault(r.tier_id, []).append(label)
@@ -255,6 +254,12 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *, user_i
              sorted(by_tier.items(), key=lambda kv: (tiers[kv[0]].sort_order, kv[0]))]
     preview = BasketPreview(lines, event.per_order_limit, tuple(unavailable))
     return _with_limit_problem(preview, "seats")
+
+
+_PICKED_SEATS = text(
+    "SELECT id, tier_id, section, row_label, seat_number, status FROM units"
+    " WHERE id = ANY(:ids) AND event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+)
 
 
 def preview_quantities(session: Session, event: Event, quantities: dict[int, int]) -> BasketPreview:

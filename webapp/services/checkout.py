@@ -22,10 +22,10 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import (
+    Event,
     EventStatus,
     Hold,
     HoldStatus,
@@ -35,6 +35,7 @@ from webapp.models import (
     PaymentStatus,
     Ticket,
     TicketStatus,
+    Tier,
 )
 from webapp.services import inventory, waitlist
 from webapp.services.errors import (
@@ -73,70 +74,114 @@ def _replay(session: Session, attempt: PaymentAttempt) -> PaymentResult:
     raise PaymentDeclined(attempt.decline_code or "failed", attempt.decline_message or "Payment failed.")
 
 
-def _is_past_expiry(session: Session, hold: Hold) -> bool:
-    return session.execute(
-        text("SELECT expires_at <= now() FROM holds WHERE id = :h"), {"h": hold.id}
-    ).scalar_one()
+@dataclass(frozen=True)
+class StartedPayment:
+    """Phase 1's outcome: a pending attempt, recorded."""
+
+    id: int
+    hold_id: int
+    amount_minor: int
+    currency: str
+
+
+_RECORD_PENDING = text(
+    "INSERT INTO payment_attempts"
+    " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status)"
+    " VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending')"
+    # Conflicts are answers, not errors: the key was used before, or another
+    # checkout of this hold is in flight (the partial unique index).
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int) -> tuple[Hold, bool, EventStatus]:
+    """The hold row locked, with whether it ran out and its event's status: one statement."""
+    row = session.execute(
+        select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status)
+        .join(Event, Event.id == Hold.event_id)
+        .where(Hold.id == hold_id, Hold.user_id == user_id)
+        .with_for_update(of=Hold)
+    ).first()
+    if row is None:
+        raise NotFound("No such reservation.")
+    return row[0], row[1], row[2]
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
-                  card: Card) -> PaymentAttempt | PaymentResult:
+                  card: Card) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
     Returns the earlier result when this key was already used.
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold = inventory.lock_hold(session, hold_id, user_id)
-
-    previous = session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key)
-    ).first()
-    if previous is not None:
-        if previous.hold_id != hold.id:
-            raise InvalidRequest("This checkout key belongs to another reservation.")
-        return _replay(session, previous)
+    hold, past_expiry, event_status = _lock_hold_for_payment(session, hold_id, user_id)
 
     if hold.status == HoldStatus.CONVERTED:
+        previous = _attempt_by_key(session, idempotency_key)
+        if previous is not None and previous.hold_id != hold.id:
+            raise InvalidRequest("This checkout key belongs to another reservation.")
         order = _order_for_hold(session, hold.id)
-        return PaymentResult(0, order.id if order else None)
+        return PaymentResult(previous.id if previous else 0, order.id if order else None)
     if hold.status == HoldStatus.RELEASED:
+        if (previous := _attempt_by_key(session, idempotency_key)) is not None:
+            return _replay_for(session, previous, hold)
         raise HoldNotActive("This reservation was released. Pick your tickets again.")
-    if hold.event.status == EventStatus.CANCELLED:
+    if event_status == EventStatus.CANCELLED:
+        if (previous := _attempt_by_key(session, idempotency_key)) is not None:
+            return _replay_for(session, previous, hold)
         # Reserving reads the event's status without a lock, so a hold can be
         # made in the instant an admin cancels; it must never be paid for.
         raise SalesClosed("This event was cancelled; nothing was charged.")
 
-    if hold.status == HoldStatus.ACTIVE and _is_past_expiry(session, hold):
+    if hold.status == HoldStatus.ACTIVE and past_expiry:
         # Ran out, not yet swept: expire it properly first, so the waiting
         # list gets its chance, then see whether the units are still free.
+        if (previous := _attempt_by_key(session, idempotency_key)) is not None:
+            return _replay_for(session, previous, hold)
         inventory.release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
     if hold.status == HoldStatus.EXPIRED:
+        if (previous := _attempt_by_key(session, idempotency_key)) is not None:
+            return _replay_for(session, previous, hold)
         inventory.take_units_again(session, hold)
 
-    attempt = PaymentAttempt(
-        event_id=hold.event_id, hold_id=hold.id, user_id=user_id, idempotency_key=idempotency_key,
-        amount_minor=hold.total_minor, currency=hold.currency, card_last4=card.last4,
-        status=PaymentStatus.PENDING,
-    )
-    session.add(attempt)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        # Another checkout of this hold is in flight (a second tab).
-        raise PaymentInProgress() from None
-    return attempt
+    session.flush()
+    attempt_id = session.execute(_RECORD_PENDING, {
+        "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
+        "c": hold.currency, "l": card.last4,
+    }).scalar()
+    if attempt_id is None:
+        previous = _attempt_by_key(session, idempotency_key)
+        if previous is None:
+            raise PaymentInProgress()  # another tab's checkout of this hold is in flight
+        return _replay_for(session, previous, hold)
+    return StartedPayment(attempt_id, hold.id, hold.total_minor, hold.currency)
+
+
+def _attempt_by_key(session: Session, idempotency_key: str) -> PaymentAttempt | None:
+    return session.scalars(
+        select(PaymentAttempt).where(PaymentAttempt.idempotency_key == idempotency_key)
+    ).first()
+
+
+def _replay_for(session: Session, previous: PaymentAttempt, hold: Hold) -> PaymentResult:
+    if previous.hold_id != hold.id:
+        raise InvalidRequest("This checkout key belongs to another reservation.")
+    return _replay(session, previous)
 
 
 def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
-                   gateway_refund) -> PaymentResult:
+                   gateway_refund, hold_id: int | None = None) -> PaymentResult:
     """Phase 3: record the gateway's verdict; on approval, confirm the order."""
+    if hold_id is None:
+        hold_id = session.execute(
+            select(PaymentAttempt.hold_id).where(PaymentAttempt.id == attempt_id)).scalar_one()
+    # Lock order: the hold first, then its attempt (as phase 1 and the sweep do).
+    hold = inventory.lock_hold(session, hold_id)
     attempt = session.scalars(
-        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id)
+        select(PaymentAttempt).where(PaymentAttempt.id == attempt_id).with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
-    hold = inventory.lock_hold(session, attempt.hold_id)
-    session.refresh(attempt, with_for_update=True)
     if attempt.status != PaymentStatus.PENDING:
         return _replay(session, attempt)  # reconciliation got here first
 
@@ -176,7 +221,8 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     session.add(order)
     session.flush()
     sold = inventory.sell_hold(session, hold)
-    prices = {t.id: t.price_minor for t in hold.event.tiers}
+    prices = {tier_id: price for tier_id, price in session.execute(
+        select(Tier.id, Tier.price_minor).where(Tier.event_id == hold.event_id)).all()}
     session.execute(
         Ticket.__table__.insert(),
         [
@@ -205,8 +251,10 @@ def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int
     attempt_id, amount, currency = started.id, started.amount_minor, started.currency
     session.commit()
 
+
     result = gateway.charge(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
-    outcome = settle_payment(session, attempt_id=attempt_id, result=result, gateway_refund=gateway.refund)
+    outcome = settle_payment(session, attempt_id=attempt_id, result=result, gateway_refund=gateway.refund,
+                             hold_id=hold_id)
     session.commit()
     log.info("payment.settled", extra={"hold_id": hold_id, "user_id": user_id, "attempt_id": attempt_id,
                                         "outcome": result.outcome, "order_id": outcome.order_id})

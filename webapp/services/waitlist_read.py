@@ -156,31 +156,27 @@ class LineStatus:
         return self.total("sold")
 
 
+_LINE_FIGURES = text(
+    "SELECT"
+    " (SELECT json_object_agg(tier_id, n) FROM (SELECT u.tier_id, count(*) AS n FROM units u"
+    "   JOIN holds h ON h.id = u.hold_id WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id) o) AS offered,"
+    " (SELECT json_object_agg(coalesce(tier_id, 0), json_build_array(people, tickets)) FROM ("
+    "   SELECT tier_id, count(*) AS people, sum(quantity) AS tickets FROM waitlist_entries"
+    "   WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id) w) AS waiting,"
+    " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered') AS offers_out"
+)
+
+
 def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
                  reserved: set[int] | None = None) -> LineStatus:
     """Available, held, sold and waiting for an event, per tier and in total."""
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
     reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
-    offered: dict[int, int] = dict(session.execute(
-        text(
-            "SELECT u.tier_id, count(*) FROM units u JOIN holds h ON h.id = u.hold_id"
-            " WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id"
-        ),
-        {"e": event.id},
-    ).all())
-    waiting = {
-        tier_id: (people, int(tickets))
-        for tier_id, people, tickets in session.execute(
-            text(
-                "SELECT tier_id, count(*), sum(quantity) FROM waitlist_entries"
-                " WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id"
-            ),
-            {"e": event.id},
-        ).all()
-    }
-    offers_out = session.execute(
-        text("SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered'"), {"e": event.id}
-    ).scalar_one()
+    # One round trip for the line's three figures.
+    line = session.execute(_LINE_FIGURES, {"e": event.id}).one()
+    offered: dict[int, int] = {int(k): v for k, v in (line.offered or {}).items()}
+    waiting = {int(k): (v[0], int(v[1])) for k, v in (line.waiting or {}).items()}
+    offers_out = line.offers_out
     tiers = []
     for t in event.tiers:
         c = counts.get(t.id)

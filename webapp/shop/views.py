@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
 from webapp.database import single_statement
@@ -32,7 +33,8 @@ LIVE_POLL_SECONDS = 2
 
 
 def load_public_event(event_id: int) -> Event:
-    event = db.session.get(Event, event_id)
+    # With its tiers in the same statement: every event page needs them.
+    event = db.session.get(Event, event_id, options=[joinedload(Event.tiers)])
     if event is None or (event.status == EventStatus.DRAFT and not getattr(current_user, "is_admin", False)):
         abort(404)
     return event
@@ -103,7 +105,7 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
         not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
         picked = [s for s in (seats or []) if s not in not_free]
         ctx.update(hall=catalog.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
-                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id, states=states),
+                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
                    live=live_tag(event.id, user_id))
     else:
         chosen = _clamped(event, tiers, quantities or {})
@@ -138,7 +140,15 @@ def seat_map(event_id: int):
 @bp.get("/events/<int:event_id>/selection")
 def selection(event_id: int):
     """The summary of the seats picked so far (seats, tiers, subtotal, limit)."""
-    return _render_seated(event_id, "shop/_summary.html")
+    if not is_partial_request():
+        return _render_seated(event_id, "shop/_summary.html")
+    # Swapped on every click on the map: the summary needs the picked seats
+    # and nothing else of the page.
+    event = load_public_event(event_id)
+    if not event.is_seated:
+        abort(404)
+    preview = catalog.preview_seats(db.session, event, _parse_seat_ids(request.args), user_id=_user_id())
+    return render("shop/event.html", "shop/_summary.html", event=event, preview=preview)
 
 
 @bp.get("/events/<int:event_id>/tickets")
