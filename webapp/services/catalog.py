@@ -299,7 +299,7 @@ class _Hall:
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
 
 
-_HALLS: OrderedDict[tuple[int, int], _Hall] = OrderedDict()
+_HALLS: OrderedDict[tuple, _Hall] = OrderedDict()
 _HALLS_LOCK = threading.Lock()
 _HALLS_KEPT = 64
 
@@ -344,7 +344,9 @@ def hall_markup(session: Session, event: Event, states: dict[str, list[int]], se
     with the event (a trigger bumps it whenever what the map draws changes),
     so it can never draw a layout that is not the current one.
     """
-    key = (event.id, event.layout_version)
+    # The creation time too: ids and versions start again in a rebuilt
+    # database (tests truncate with RESTART IDENTITY), creation times do not.
+    key = (event.id, event.created_at, event.layout_version)
     with _HALLS_LOCK:
         hall = _HALLS.get(key)
         if hall is not None:
