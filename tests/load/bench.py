@@ -236,14 +236,15 @@ def _versus_floor(outcome: scenarios.Outcome, floors, results) -> list[str]:
         for route in ("select1", "text"):
             burst = next((x for x in floors if f"{route} route" in x.title and "at once" in x.title), None)
             if burst:
-                lines.append(f"reserve p99 {f['reserve_p99_ms']:.0f} ms = {f['reserve_p99_ms'] / burst.figures['p99_ms']:.1f}x"
-                             f" the floor's {route} p99 ({burst.figures['p99_ms']:.0f} ms) for"
+                floor_p99 = burst.figures["p99_ms"]
+                lines.append(f"reserve p99 {f['reserve_p99_ms']:.0f} ms = {f['reserve_p99_ms'] / floor_p99:.1f}x"
+                             f" the floor's {route} p99 ({floor_p99:.0f} ms) for"
                              f" {burst.figures['in_flight']} requests at once")
     db = _db_rate(results)
     if f.get("reservations"):
         rate = f["reservations"] / f["wall"]
-        lines.append(f"reservations: {rate:.0f}/s over its wall time" + (f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s"
-                                                      if db else " (no db scenario in this run)"))
+        share = f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s" if db else " (no db scenario in this run)"
+        lines.append(f"reservations: {rate:.0f}/s over its wall time{share}")
     return lines
 
 
@@ -267,11 +268,11 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         rate = next((r for r in _find(results, "reserve throughput") if r.figures["in_flight"] == n), None)
         s1 = next((f for f in floors if "select1 route" in f.title and f.figures["in_flight"] == n), None)
         if rate and s1:
-            share = rate.figures["request_rate"] / s1.figures["request_rate"]
+            r, f1 = rate.figures, s1.figures
+            share = r["request_rate"] / f1["request_rate"]
             check(target, share * 100, 40, at_least=True,
-                  shown=f"{share * 100:.1f}% ({rate.figures['request_rate']:.0f}/s vs {s1.figures['request_rate']:.0f}"
-                        f"/s); CPU per reserve {rate.figures['cpu_ms_per_request'] / s1.figures['cpu_ms_per_request']:.1f}x"
-                        f" SELECT 1's")
+                  shown=f"{share * 100:.1f}% ({r['request_rate']:.0f}/s vs {f1['request_rate']:.0f}/s);"
+                        f" CPU per reserve {r['cpu_ms_per_request'] / f1['cpu_ms_per_request']:.1f}x SELECT 1's")
         else:
             check(target, None, 0, at_least=True, shown="")
     five_xx = sum(int(r.figures.get("five_xx", 0)) for r in results)
