@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.load.bench --scenario all --workers 3
     .venv/bin/python -m tests.load.bench --quick        # every ratio in under 3 minutes
-    .venv/bin/python -m tests.load.bench --quick --purchases-before 27
+    .venv/bin/python -m tests.load.bench --quick \\
+        --purchases-before tests/load/results/2026-12-02-quick-before.txt
     .venv/bin/python -m tests.load.bench --scenario rate a   # some scenarios (the floor always runs)
 
 Starts the production stack (embedded PostgreSQL unless DATABASE_URL is set,
@@ -327,6 +328,22 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         print(f"  {'ok    ' if r.ok else 'FAILED'} {r.title}" + (f": {'; '.join(r.failures)}" if r.failures else ""))
 
 
+def _purchases_before(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    import re
+
+    try:
+        found = re.search(r"complete purchases/s >= 5x today's\s+([\d.]+)/s", Path(value).read_text())
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"not a number, and no file to read: {error}") from None
+    if not found:
+        raise argparse.ArgumentTypeError(f"{value} has no (b) purchases/s line in its summary")
+    return float(found.group(1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.load.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", nargs="+", default=["all"], choices=("all", *ALL))
@@ -343,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-units", type=int, default=200_000)
     parser.add_argument("--rate-buyers", type=int, default=1000, help="reserves per in-flight level (rate)")
     parser.add_argument("--floor-requests", type=int, default=5000, help="requests per floor rate run")
-    parser.add_argument("--purchases-before", type=float, help="complete purchases/s of the code before, for (b)")
+    parser.add_argument("--purchases-before", type=_purchases_before, metavar="N|FILE",
+                        help="(b)'s complete purchases/s on the code before: a number, or a saved run's output")
     parser.add_argument("--deadline", type=float, default=600, help="seconds any one scenario may take")
     parser.add_argument("--quick", action="store_true",
                         help="smaller crowds and a shorter pgbench: every ratio in under 3 minutes")
