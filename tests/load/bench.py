@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.load.bench --scenario all --workers 3
     .venv/bin/python -m tests.load.bench --quick        # every ratio in under 3 minutes
-    .venv/bin/python -m tests.load.bench --quick --purchases-before 27
+    .venv/bin/python -m tests.load.bench --quick \\
+        --purchases-before tests/load/results/2026-12-02-quick-before.txt
     .venv/bin/python -m tests.load.bench --scenario rate a   # some scenarios (the floor always runs)
 
 Starts the production stack (embedded PostgreSQL unless DATABASE_URL is set,
@@ -236,14 +237,15 @@ def _versus_floor(outcome: scenarios.Outcome, floors, results) -> list[str]:
         for route in ("select1", "text"):
             burst = next((x for x in floors if f"{route} route" in x.title and "at once" in x.title), None)
             if burst:
-                lines.append(f"reserve p99 {f['reserve_p99_ms']:.0f} ms = {f['reserve_p99_ms'] / burst.figures['p99_ms']:.1f}x"
-                             f" the floor's {route} p99 ({burst.figures['p99_ms']:.0f} ms) for"
+                floor_p99 = burst.figures["p99_ms"]
+                lines.append(f"reserve p99 {f['reserve_p99_ms']:.0f} ms = {f['reserve_p99_ms'] / floor_p99:.1f}x"
+                             f" the floor's {route} p99 ({floor_p99:.0f} ms) for"
                              f" {burst.figures['in_flight']} requests at once")
     db = _db_rate(results)
     if f.get("reservations"):
         rate = f["reservations"] / f["wall"]
-        lines.append(f"reservations: {rate:.0f}/s over its wall time" + (f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s"
-                                                      if db else " (no db scenario in this run)"))
+        share = f" = {rate / db * 100:.1f}% of the db scenario's {db:.0f}/s" if db else " (no db scenario in this run)"
+        lines.append(f"reservations: {rate:.0f}/s over its wall time{share}")
     return lines
 
 
@@ -267,11 +269,11 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         rate = next((r for r in _find(results, "reserve throughput") if r.figures["in_flight"] == n), None)
         s1 = next((f for f in floors if "select1 route" in f.title and f.figures["in_flight"] == n), None)
         if rate and s1:
-            share = rate.figures["request_rate"] / s1.figures["request_rate"]
+            r, f1 = rate.figures, s1.figures
+            share = r["request_rate"] / f1["request_rate"]
             check(target, share * 100, 40, at_least=True,
-                  shown=f"{share * 100:.1f}% ({rate.figures['request_rate']:.0f}/s vs {s1.figures['request_rate']:.0f}"
-                        f"/s); CPU per reserve {rate.figures['cpu_ms_per_request'] / s1.figures['cpu_ms_per_request']:.1f}x"
-                        f" SELECT 1's")
+                  shown=f"{share * 100:.1f}% ({r['request_rate']:.0f}/s vs {f1['request_rate']:.0f}/s);"
+                        f" CPU per reserve {r['cpu_ms_per_request'] / f1['cpu_ms_per_request']:.1f}x SELECT 1's")
         else:
             check(target, None, 0, at_least=True, shown="")
     five_xx = sum(int(r.figures.get("five_xx", 0)) for r in results)
@@ -326,6 +328,22 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         print(f"  {'ok    ' if r.ok else 'FAILED'} {r.title}" + (f": {'; '.join(r.failures)}" if r.failures else ""))
 
 
+def _purchases_before(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    import re
+
+    try:
+        found = re.search(r"complete purchases/s >= 5x today's\s+([\d.]+)/s", Path(value).read_text())
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"not a number, and no file to read: {error}") from None
+    if not found:
+        raise argparse.ArgumentTypeError(f"{value} has no (b) purchases/s line in its summary")
+    return float(found.group(1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.load.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", nargs="+", default=["all"], choices=("all", *ALL))
@@ -342,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-units", type=int, default=200_000)
     parser.add_argument("--rate-buyers", type=int, default=1000, help="reserves per in-flight level (rate)")
     parser.add_argument("--floor-requests", type=int, default=5000, help="requests per floor rate run")
-    parser.add_argument("--purchases-before", type=float, help="complete purchases/s of the code before, for (b)")
+    parser.add_argument("--purchases-before", type=_purchases_before, metavar="N|FILE",
+                        help="(b)'s complete purchases/s on the code before: a number, or a saved run's output")
     parser.add_argument("--deadline", type=float, default=600, help="seconds any one scenario may take")
     parser.add_argument("--quick", action="store_true",
                         help="smaller crowds and a shorter pgbench: every ratio in under 3 minutes")

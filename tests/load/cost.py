@@ -398,6 +398,22 @@ class StatementLog:
         return found
 
 
+def whole_statements(log_text: str, application: str) -> list[str]:
+    """Statements with their continuation lines (the log prefixes only a statement's first line)."""
+    out: list[str] = []
+    current: list[str] | None = None
+    for line in log_text.splitlines():
+        match = LOG_LINE.match(line)
+        if match or line.startswith(LOG_PREFIX):
+            current = None
+            if match and match.group(2) == application:
+                current = [match.group(3)]
+                out.append(current)
+        elif current is not None:
+            current.append(line.strip())
+    return [" ".join(" ".join(parts).split()) for parts in out]
+
+
 async def count_statements(endpoint: Endpoint, row: Row, log: StatementLog, *, n: int, show: bool) -> None:
     application = "floor" if endpoint.floor else "tickets"
     await send(await endpoint.prepare(2), endpoint, row)  # every pooled connection has seen the new setting
@@ -417,8 +433,7 @@ async def count_statements(endpoint: Endpoint, row: Row, log: StatementLog, *, n
         with open(log.path, "rb") as f:
             f.seek(mark)
             head = f.read(first - mark).decode("utf-8", "replace")
-        row.sql_sample = [m.group(3) for m in map(LOG_LINE.match, head.splitlines())
-                          if m and m.group(2) == application]
+        row.sql_sample = whole_statements(head, application)
 
 
 # ---------------------------------------------------------------------- output
