@@ -75,8 +75,8 @@ def panel(event_id: int):
     tag = waitlist_read.watch_tag(db.session, event.id, _user_id())
     if (same := _unchanged(tag)) is not None:
         return same
-    return _tagged(render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event, tag)),
-                   tag)
+    page = render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event, tag))
+    return _tagged(page, tag)
 
 
 def _parse_join(form) -> tuple[int | None, int]:
