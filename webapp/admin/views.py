@@ -118,8 +118,7 @@ def dashboard(event_id: int):
 def event_edit(event_id: int):
     event = load_event(event_id)
     form = EventForm(obj=event)
-    # The form speaks UTC without an offset, as <input type=datetime-local> does.
-    form.starts_at.data = event.starts_at.astimezone(timezone.utc).replace(tzinfo=None)
+    form.show_event(event)
     return render_template("admin/event_form.html", form=form, event=event)
 
 

@@ -38,7 +38,7 @@ from webapp.models import (
     TicketStatus,
     UnitStatus,
 )
-from webapp.services import inventory, waitlist
+from webapp.services import inventory, outbox, waitlist
 from webapp.services.errors import (
     HoldExpired,
     HoldNotActive,
@@ -234,6 +234,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     inventory.touch_inventory(session, hold.event_id)
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
+    outbox.queue_order_confirmation(session, order)
     return order
 
 
