@@ -27,13 +27,9 @@ def mail_status():
                                     OutboxMessage.attempts > 0)
         .order_by(OutboxMessage.next_attempt_at).limit(SHOWN)
     ).all()
-    counts = dict(db.session.execute(
-        select(
-            case((OutboxMessage.sent_at.is_not(None), "sent"), (OutboxMessage.failed_at.is_not(None), "failed"),
-                      else_="waiting"),
-            func.count(),
-        ).group_by(1)
-    ).all())
+    state = case((OutboxMessage.sent_at.is_not(None), "sent"), (OutboxMessage.failed_at.is_not(None), "failed"),
+                 else_="waiting")
+    counts = dict(db.session.execute(select(state, func.count()).group_by(state)).all())
     return render_template("admin/mail.html", failed=failed, retrying=retrying, counts=counts)
 
 

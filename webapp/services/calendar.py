@@ -22,7 +22,7 @@ ASSUMED_LENGTH = timedelta(hours=2)
 
 def event_ics(event: Event) -> bytes:
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
-    starts = localise(event.starts_at, event.timezone)
+    starts = localise(event.starts_at, event.timezone).replace(microsecond=0)
     cal = Calendar()
     cal.add("prodid", "-//Ticketbooth//Tickets//EN")
     cal.add("version", "2.0")

@@ -62,7 +62,7 @@ def _qr(pdf: FPDF, code: str, x: float, y: float, size: float) -> None:
 def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
     """The order's tickets, one page each, in ticket order."""
     event = order.event
-    pdf = FPDF(format="A5", unit="mm")
+    pdf = FPDF(format=(148, 210), unit="mm")  # A5
     pdf.set_auto_page_break(False)
     pdf.set_title(f"Tickets — {event.title}")
     pdf.set_author("Ticketbooth")
