@@ -60,7 +60,7 @@ class EventForm(FlaskForm):
 
     def validate_timezone(self, field):
         if not is_valid_zone(field.data or ""):
-            raise ValidationError("Pick the venue's time zone from the list, e.g. Europe/Vienna.")
+            raise ValidationError("Pick the venue time zone from the list, e.g. Europe/Vienna.")
 
     def validate_starts_at(self, field):
         if not field.data:
