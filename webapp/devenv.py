@@ -15,7 +15,8 @@ import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVDATA = ROOT / ".devdata"
+# Overridable so a test can use a folder of its own.
+DEVDATA = Path(os.environ.get("TICKETBOOTH_DEVDATA") or ROOT / ".devdata")
 DEV_SMTP_PORT = 8025
 
 
