@@ -108,7 +108,7 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
                        new_x="LMARGIN", new_y="NEXT")
 
         size = 70.0
-        top = max(pdf.get_y() + 6, 98.0)
+        top = max(pdf.get_y() + 8, 80.0)
         _qr(pdf, ticket.code, (pdf.w - size) / 2, top, size)
         pdf.set_xy(12, top + size + 3)
         pdf.set_font(mono, "", 11)
