@@ -27,11 +27,9 @@ class EventForm(FlaskForm):
     description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
     venue = StringField("Venue", validators=[DataRequired(message="Where does it take place?"), Length(max=200)])
     # Admins think in the venue's clock; the database keeps the UTC instant.
-    timezone = SelectField("Venue time zone", default="UTC",
-                           choices=lambda: [(z, z.replace("_", " ")) for z in zone_names()],
-                           validate_choice=False)
+    timezone = SelectField("Time zone", default="UTC", choices=lambda: list(zone_names()), validate_choice=False)
     starts_at = DateTimeLocalField(
-        "Starts (venue's local time)", format="%Y-%m-%dT%H:%M",
+        "Starts (local time)", format="%Y-%m-%dT%H:%M",
         validators=[DataRequired(message="Enter a date and time, e.g. 2027-05-01 19:30.")],
     )
     image_url = StringField("Image URL", validators=[Optional(), URL(message="Enter a full http(s):// address."),

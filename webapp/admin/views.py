@@ -7,7 +7,6 @@ do the work and write the audit entries.
 from __future__ import annotations
 
 import logging
-from datetime import timezone
 from functools import wraps
 
 from flask import abort, flash, render_template, request, stream_with_context, url_for

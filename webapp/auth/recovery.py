@@ -1,5 +1,8 @@
 """Forgotten passwords and e-mail verification: the routes behind the links we mail.
 
+(Registering sends the first verification mail, in `views.register_post`;
+every order confirmation to an unverified account carries a fresh link.)
+
 Asking for a reset answers the same page whether or not the address has an
 account, and is rate limited per client and per address asked about. The
 link is single-use and expires (`webapp/services/account_tokens.py`);
@@ -8,14 +11,13 @@ using it ends every other session of the account.
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import login_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from webapp.auth import bp
 from webapp.extensions import db, limiter
-from webapp.models import User
 from webapp.services import account_tokens, accounts
 from webapp.services.account_tokens import TokenRefused
 
@@ -98,19 +100,7 @@ def verify_email(token: str):
         account_tokens.verify_email(db.session, token)
     except TokenRefused as refused:
         db.session.rollback()
-        return render_template("auth/reset_refused.html", message=refused.message), 400
+        return render_template("auth/reset_refused.html", message=refused.message, verifying=True), 400
     db.session.commit()
     flash("Thank you: your e-mail address is confirmed.", "success")
     return redirect(url_for("shop.index"), code=303)
-
-
-@bp.post("/verify/resend")
-@login_required
-@limiter.limit(_per_address_limit, methods=["POST"])
-def resend_verification():
-    user = db.session.get(User, current_user.id)
-    if user.email_verified_at is None:
-        account_tokens.send_verification(db.session, user)
-        db.session.commit()
-    flash(f"We sent a confirmation link to {user.email}.", "info")
-    return redirect(url_for("account.orders"), code=303)
