@@ -40,7 +40,8 @@ def reset_link(session, email: str) -> str:
 
 
 def set_password(client, path: str, password: str = NEW_PASSWORD):
-    return client.post(path, data={"password": password, "confirm": password, "csrf_token": form_token(client, "/password/forgot")})
+    token = form_token(client, "/password/forgot")
+    return client.post(path, data={"password": password, "confirm": password, "csrf_token": token})
 
 
 def test_the_answer_is_the_same_for_an_unknown_address(client, session, factory):

@@ -109,7 +109,8 @@ def test_admin_form_round_trips_local_times_across_a_dst_change(client, session,
 def test_an_autumn_time_that_happens_twice_means_the_first(client, session, factory):
     client, _, token = admin_client(client, factory)
     # Vienna's clocks go back from 03:00 CEST to 02:00 CET on 26 October 2031: 02:30 happens twice.
-    assert client.post("/admin/events/new", data=_event_form(token, "2031-10-26T02:30", title="Fall Back")).status_code == 303
+    created = client.post("/admin/events/new", data=_event_form(token, "2031-10-26T02:30", title="Fall Back"))
+    assert created.status_code == 303
     event = session.scalars(select(Event).where(Event.title == "Fall Back")).one()
     assert stored_utc(session, event.id) == "2031-10-26 00:30"
     assert _form_start(client, event.id) == "2031-10-26T02:30"

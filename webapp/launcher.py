@@ -2,8 +2,8 @@
 
 `dev` is what `./run-app` runs: an embedded PostgreSQL (unless DATABASE_URL
 is set), migrations, demo data, gunicorn with several workers, the expiry
-sweep, and a local SMTP catcher with the mail worker sending to it. Ctrl-C (or SIGTERM) stops every piece and the embedded
-PostgreSQL with it.
+sweep, and a local SMTP catcher with the mail worker sending to it. Ctrl-C
+(or SIGTERM) stops every piece and the embedded PostgreSQL with it.
 
 `serve` is the container entrypoint: wait for the database, migrate, then
 replace itself with gunicorn. The sweeper runs as its own container

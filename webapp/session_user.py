@@ -72,6 +72,7 @@ def _still_valid(user_id: int) -> bool:
     if interval and now - session.get(_CHECKED_KEY, 0) < interval:
         return True
     if not _password_unchanged(user_id):
+        session.clear()  # over for good: later requests are anonymous, with no query
         return False
     session[_CHECKED_KEY] = now
     return True

@@ -28,7 +28,8 @@ class ForgotForm(FlaskForm):
 
 class ResetForm(FlaskForm):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+    confirm = PasswordField("Repeat it", validators=[DataRequired(),
+                                                     EqualTo("password", message="The two passwords differ.")])
 
 
 def _reset_limit() -> str:

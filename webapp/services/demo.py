@@ -62,7 +62,8 @@ def _concert_hall(session: Session, starts_at: datetime) -> Event:
 def _festival(session: Session, starts_at: datetime) -> Event:
     fest = events.create_event(
         session, title="Riverside Summer Festival", venue="Riverside Park, New York",
-        starts_at=starts_at, timezone="America/New_York", status=EventStatus.ON_SALE, hold_minutes=10, per_order_limit=10,
+        starts_at=starts_at, timezone="America/New_York", status=EventStatus.ON_SALE, hold_minutes=10,
+        per_order_limit=10,
         description="Three stages, forty acts, one weekend by the river. General admission.",
     )
     events.add_general_tier(session, fest, name="Early Bird Day Pass", price_minor=4900, capacity=1500,
