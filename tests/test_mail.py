@@ -245,3 +245,16 @@ def test_deliver_mail_command_sends_and_says_so(app, session, factory, smtp):
     result = app.test_cli_runner().invoke(args=["deliver-mail", "--once"])
     assert result.exit_code == 0, result.output
     assert "1 sent" in result.output and smtp.received[0]["To"] == email
+
+
+def test_a_message_that_cannot_be_rendered_fails_for_good_without_stopping_the_others(session, factory, smtp):
+    user = factory.user()
+    outbox.queue(session, template="order_confirmation", recipient=user.email, params={"order_id": 999999},
+                 defer=True)
+    account_tokens.send_verification(session, user)
+    session.commit()
+    result = delivery.deliver_once(session)
+    assert (result.sent, result.failed) == (1, 1)
+    broken = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_confirmation")).one()
+    assert broken.failed_at is not None and "cannot render" in broken.last_error
+    assert [m["Subject"] for m in smtp.received] == ["Confirm your e-mail address for Ticketbooth"]

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from webapp.models import OutboxMessage
@@ -150,6 +151,8 @@ def deliver_once(session: Session, *, limit: int = 50) -> PassResult:
                 files = mail.attachments(session, message)
                 email = mail.build(message, files)
                 session.commit()  # keep what was rendered: every attempt sends the same text
+            except SQLAlchemyError:
+                raise  # the database, not the message: the pass fails and the lease brings it back
             except Exception as exc:  # a message that cannot be made will not be made by retrying
                 session.rollback()
                 if not isinstance(exc, NotFound):
