@@ -9,6 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# DejaVu draws every character a ticket PDF may need (€, —, any title).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 # Only the run-time part of the pins: pgserver, pytest and playwright stay out.
 RUN sed '/^# --- development and tests only/,$d' requirements.txt > runtime-requirements.txt \

@@ -64,6 +64,37 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     TESTING = False
 
+    # Mail (README: "Mail"). SMTP_URL is smtp:// (plain, or STARTTLS when the
+    # server offers it and ?starttls=1), smtp+starttls:// (STARTTLS required)
+    # or smtps:// (TLS from the first byte), with user:password@ if needed.
+    SMTP_URL = os.environ.get("SMTP_URL")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Ticketbooth <tickets@localhost>")
+    SMTP_TIMEOUT_SECONDS = float(os.environ.get("SMTP_TIMEOUT_SECONDS", "30"))
+    # Delivery retries: the n-th failure waits MAIL_RETRY_BASE_SECONDS * 2**(n-1),
+    # capped at an hour; after MAIL_MAX_ATTEMPTS the message is failed for good.
+    MAIL_MAX_ATTEMPTS = _int("MAIL_MAX_ATTEMPTS", 8)
+    MAIL_RETRY_BASE_SECONDS = float(os.environ.get("MAIL_RETRY_BASE_SECONDS", "30"))
+    # How long a worker owns a message it took before another may retry it
+    # (a worker that died mid-send): longer than one SMTP conversation.
+    MAIL_LEASE_SECONDS = _int("MAIL_LEASE_SECONDS", 300)
+    # Development only: where ./run-app's SMTP catcher writes what it receives;
+    # when set, admins get a page listing those messages.
+    DEV_MAIL_DIR = os.environ.get("DEV_MAIL_DIR")
+
+    # Every absolute link (mails, calendar files, PDFs) starts with this.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
+    # How many reverse proxies in front of the app set X-Forwarded-*; 0 trusts none.
+    PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
+
+    # How often a signed-in session is checked against the account's last
+    # password change (see webapp/session_user.py); 0 means every request.
+    SESSION_RECHECK_SECONDS = _int("SESSION_RECHECK_SECONDS", 30)
+    PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
+    EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)
+    # Per client address, and separately per e-mail address asked about.
+    RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per 15 minutes")
+    RESET_PER_ADDRESS_RATE_LIMIT = os.environ.get("RESET_PER_ADDRESS_RATE_LIMIT", "3 per hour")
+
 
 class TestConfig(Config):
     TESTING = True
@@ -74,3 +105,7 @@ class TestConfig(Config):
     GATEWAY_SLOW_SECONDS = 1.0
     PAYMENT_RECONCILE_AFTER_SECONDS = 5
     LOG_LEVEL = "WARNING"
+    PUBLIC_URL = "http://tickets.test"
+    MAIL_FROM = "Ticketbooth <tickets@tickets.test>"
+    SMTP_TIMEOUT_SECONDS = 5.0
+    MAIL_RETRY_BASE_SECONDS = 0.0

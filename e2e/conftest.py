@@ -35,27 +35,39 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def live_server(app, database_url):
-    """gunicorn (2 gthread workers) plus the sweep, on 127.0.0.1."""
-    port = free_port()
+def dev_mail_dir(tmp_path_factory):
+    """Where the e2e stack's SMTP catcher keeps what it receives."""
+    return tmp_path_factory.mktemp("caught-mail")
+
+
+@pytest.fixture(scope="session")
+def live_server(app, database_url, dev_mail_dir):
+    """gunicorn (2 gthread workers), the sweep, and mail: the worker sending to a local catcher."""
+    port, smtp_port = free_port(), free_port()
     env = dict(
         os.environ, DATABASE_URL=database_url, SECRET_KEY="e2e-secret-key", FLASK_APP="wsgi.py",
         RATELIMIT_ENABLED="0", GATEWAY_SLOW_SECONDS="2", LOG_LEVEL="WARNING",
+        SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", DEV_MAIL_DIR=str(dev_mail_dir),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "e2e-server.log", "w")
     web = subprocess.Popen(gunicorn_command("127.0.0.1", port, workers=2, threads=4), cwd=ROOT, env=env,
                            stdout=log, stderr=subprocess.STDOUT)
     sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "0.5"], cwd=ROOT, env=env,
                              stdout=log, stderr=subprocess.STDOUT)
+    catcher = subprocess.Popen([sys.executable, "-m", "webapp.mailcatcher", "--port", str(smtp_port),
+                                "--dir", str(dev_mail_dir)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    mailer = subprocess.Popen([sys.executable, "-m", "flask", "deliver-mail", "--interval", "0.5"], cwd=ROOT,
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         if not wait_until_healthy(base + "/healthz", timeout=30):
             pytest.fail(f"live server did not start; see {ARTIFACTS / 'e2e-server.log'}")
         yield base
     finally:
-        for proc in (web, sweep):
+        for proc in (web, sweep, catcher, mailer):
             proc.terminate()
-        for proc in (web, sweep):
+        for proc in (web, sweep, catcher, mailer):
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ def test_admin_builds_a_seated_event_a_buyer_buys_and_the_dashboard_shows_it(pag
     page.get_by_role("link", name="New event").click()
     page.get_by_label("Title").fill("Harbour Lights Quartet")
     page.get_by_label("Venue").fill("Harbour Hall")
-    page.get_by_label("Starts (UTC)").fill("2031-05-01T19:30")
+    page.get_by_label("Starts (local time)").fill("2031-05-01T19:30")
     page.get_by_role("button", name="Create draft event").click()
     expect(page.get_by_text("was created as a draft")).to_be_visible()
 

@@ -51,7 +51,8 @@ class Factory:
         return events.create_event(
             self.session, title=title, venue="Test Hall", status=status, hold_minutes=hold_minutes,
             per_order_limit=per_order_limit,
-            starts_at=datetime.now(timezone.utc) + timedelta(days=starts_in_days), **extra,
+            starts_at=extra.pop("starts_at", None) or datetime.now(timezone.utc) + timedelta(days=starts_in_days),
+            **extra,
         )
 
     def ga_event(self, capacity: int = 100, *, tiers: int = 1, price_minor: int = 5000, **kw) -> Event:

@@ -273,7 +273,8 @@ def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(s
     assert session.scalars(select(WaitlistEntry.status)).all() == [WaitlistStatus.REMOVED]
     refunded = session.execute(text("SELECT refunded_minor FROM gateway_charges")).scalar_one()
     assert refunded == order.total_minor
-    mail = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == buyer.email)).one()
+    mail = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == buyer.email,
+                                                       OutboxMessage.template == "event_cancelled")).one()
     assert "Reason: Event cancelled: Storm" in mail.body
     with pytest.raises(ChangeRefused, match="cancelled"):
         admin_events.update_tier(session, actor_id=admin.id, event_id=event.id, tier_id=tier.id, name="x",

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from config import TestConfig
 from tests.support import admin_client, buy, csrf_token, login
 from webapp import create_app
-from webapp.models import AuditLog, Event, EventStatus, Unit, UnitStatus, WaitlistEntry
+from webapp.models import AuditLog, Event, EventStatus, OutboxMessage, Unit, UnitStatus, WaitlistEntry
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -28,9 +28,23 @@ ADMIN_ROUTES = _admin_routes()
 POST_ROUTES = [r for r in ADMIN_ROUTES if r[0] == "POST"]
 
 
+def _caught_mail(folder) -> str:
+    """One message in the dev catcher's folder, as the catcher writes it; returns its file name."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["To"], message["Subject"] = "someone@example.com", "Caught"
+    message.set_content("Hello")
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="t.pdf")
+    (folder / "20261202T010101-000000001-1.eml").write_bytes(message.as_bytes())
+    return "20261202T010101-000000001-1.eml"
+
+
 @pytest.fixture
-def world(session, factory):
-    """An on-sale seated event with one sale and one person waiting."""
+def world(app, session, factory, tmp_path, monkeypatch):
+    """An on-sale seated event with one sale and one person waiting; one caught dev mail."""
+    monkeypatch.setitem(app.config, "DEV_MAIL_DIR", str(tmp_path))
+    mail_name = _caught_mail(tmp_path)
     event = factory.seated_event(rows=2, seats_per_row=5, title="Guarded Gig")
     tier = factory.tier(event)
     buyer = factory.user()
@@ -40,7 +54,8 @@ def world(session, factory):
     session.add(entry)
     session.commit()
     return dict(event_id=event.id, tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
-                buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id)
+                buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
+                message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0)
 
 
 def build(app, endpoint: str, world: dict) -> str:

@@ -17,6 +17,11 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
     if overrides:
         app.config.update(overrides)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI") and not app.config.get("TESTING"):
+        from webapp import devenv
+
+        if devenv.is_dev_checkout():
+            app.config.update({k: v for k, v in devenv.configure().items() if not app.config.get(k)})
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         raise RuntimeError("DATABASE_URL is not set: PostgreSQL is the only database this app runs on.")
     if not app.config.get("SECRET_KEY"):
@@ -28,6 +33,14 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     logs.configure(app)
     _register_extensions(app)
     _register_blueprints(app)
+
+    if app.config.get("PROXY_FIX_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only as many X-Forwarded-* entries as there are proxies we run: the
+        # rest are the client's to forge, and rate limits key on the address.
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     from webapp import cli, errors, templating
     from webapp.services import gateway

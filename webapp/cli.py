@@ -25,6 +25,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(outbox_command)
 
+    from webapp.mail_cli import deliver_mail_command
+
+    app.cli.add_command(deliver_mail_command)
+
     from webapp.admin.cli import export_attendees_command
 
     app.cli.add_command(export_attendees_command)

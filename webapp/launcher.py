@@ -1,9 +1,9 @@
 """Start the whole stack: `python -m webapp.launcher dev|serve`.
 
 `dev` is what `./run-app` runs: an embedded PostgreSQL (unless DATABASE_URL
-is set), migrations, demo data, gunicorn with several workers and the expiry
-sweep beside it. Ctrl-C (or SIGTERM) stops every piece and the embedded
-PostgreSQL with it.
+is set), migrations, demo data, gunicorn with several workers, the expiry
+sweep, and a local SMTP catcher with the mail worker sending to it. Ctrl-C
+(or SIGTERM) stops every piece and the embedded PostgreSQL with it.
 
 `serve` is the container entrypoint: wait for the database, migrate, then
 replace itself with gunicorn. The sweeper runs as its own container
@@ -115,12 +115,23 @@ def dev(args: argparse.Namespace) -> int:
         print(f"Embedded PostgreSQL running in {DEVDATA / 'pg'}.", flush=True)
     os.environ.setdefault("SECRET_KEY", _secret_key())
     os.environ.setdefault("FLASK_APP", "wsgi.py")
+    # Mail goes to a local catcher beside the web port; the admin area lists it.
+    from webapp import devenv
+
+    smtp_port = int(os.environ.get("DEV_SMTP_PORT", args.port + 25))
+    for key, value in devenv.mail_settings(smtp_port).items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PUBLIC_URL", f"http://{args.host}:{args.port}")
     wait_for_database(os.environ["DATABASE_URL"])
     migrate_and_seed(seed=not args.no_seed)
 
     children = {
         "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
         "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
+        "smtp catcher": subprocess.Popen([sys.executable, "-m", "webapp.mailcatcher", "--port", str(smtp_port),
+                                          "--dir", os.environ["DEV_MAIL_DIR"]], cwd=ROOT),
+        "mail worker": subprocess.Popen([sys.executable, "-m", "flask", "deliver-mail", "--interval", "1"],
+                                        cwd=ROOT),
     }
     status = 0
     try:
@@ -135,6 +146,7 @@ def dev(args: argparse.Namespace) -> int:
                 f"\n  Ticketbooth is ready at {base}\n"
                 f"  Demo buyer: {DEMO_BUYER[0]} / {DEMO_BUYER[1]}\n"
                 f"  Demo admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
+                f"  Mail is caught on 127.0.0.1:{smtp_port}: {base}/admin/dev/mail\n"
                 f"  Ctrl-C stops everything.\n",
                 flush=True,
             )

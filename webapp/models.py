@@ -118,6 +118,9 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sessions that began before this are over (a password reset ends them).
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
@@ -149,6 +152,10 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
     )
+
+    # The venue's IANA zone: times are stored in UTC and shown, entered and
+    # mailed in this zone (see `webapp/timezones.py`).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     tiers: Mapped[list[Tier]] = relationship(
         back_populates="event", order_by="Tier.sort_order, Tier.id", cascade="all, delete-orphan"
@@ -440,11 +447,27 @@ class OutboxMessage(db.Model):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Which `templates/email/` message this is and what it is about (ids);
+    # `body` is NULL until it is rendered (the confirmation renders at delivery).
+    template: Mapped[str | None] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # Stable across retries, so a receiver can tell a retry from a new message.
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When a worker may (re)try: the backoff, or the lease of the worker sending it.
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),)
+    __table_args__ = (
+        Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_due", "next_attempt_at", "id",
+              postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
+    )
 
 
 class AuditLog(db.Model):
@@ -478,3 +501,22 @@ class InventoryClock(db.Model):
     shard: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
+
+
+# Event times in the venue's zone: `starts_at` comes out of the database in UTC
+# and is handed to the rest of the app as the same instant on the venue's
+# clock, so every page, mail and file shows local time without converting.
+from sqlalchemy import event as _orm_event  # noqa: E402
+from sqlalchemy.orm.attributes import set_committed_value  # noqa: E402
+
+
+def _venue_clock(target: Event, *_args) -> None:
+    loaded = target.__dict__
+    if loaded.get("starts_at") is not None and "timezone" in loaded:
+        from webapp.timezones import localise
+
+        set_committed_value(target, "starts_at", localise(loaded["starts_at"], loaded["timezone"]))
+
+
+_orm_event.listen(Event, "load", _venue_clock)
+_orm_event.listen(Event, "refresh", _venue_clock)

@@ -1,4 +1,4 @@
-"""`flask outbox`: the development mail sender. Prints unsent messages, marks them sent."""
+"""`flask outbox`: print unsent messages (and mark them sent): a look at the outbox without SMTP."""
 from __future__ import annotations
 
 import click
@@ -12,10 +12,11 @@ from webapp.extensions import db
 @click.option("--keep", is_flag=True, help="Print only; leave the messages unsent.")
 def outbox_command(limit: int, keep: bool) -> None:
     """Print the e-mail outbox (what a mail sender would deliver) and mark it sent."""
-    from webapp.services import outbox
+    from webapp.services import mail, outbox
 
     messages = outbox.take_unsent(db.session, limit=limit)
     for m in messages:
+        mail.render_into(db.session, m)
         click.echo(f"--- message {m.id} · {m.created_at:%Y-%m-%d %H:%M:%S %Z}")
         click.echo(f"To: {m.recipient}")
         click.echo(f"Subject: {m.subject}")

@@ -13,10 +13,16 @@ the worst a stale one can do is hide an admin link until the next login.
 """
 from __future__ import annotations
 
+import time
+
 from flask import g, session
 from flask_login import UserMixin
 
 _KEY = "_user_card"
+# When the account's password last changed, as this session saw it at login.
+# A reset moves it on in the database, and every older session ends.
+_PASSWORD_KEY = "_pw_epoch"
+_CHECKED_KEY = "_pw_checked"
 
 
 class SessionUser(UserMixin):
@@ -42,11 +48,51 @@ class SessionUser(UserMixin):
 def remember(user) -> None:
     """Called when a user logs in: what the loader needs, in the signed cookie."""
     session[_KEY] = [int(user.id), user.name, bool(user.is_admin)]
+    session[_PASSWORD_KEY] = password_epoch(getattr(user, "password_changed_at", None))
+    session[_CHECKED_KEY] = time.time()  # what login just read is as fresh as a check
+
+
+def password_epoch(changed_at) -> int:
+    return round(changed_at.timestamp() * 1_000_000) if changed_at is not None else 0
+
+
+def _still_valid(user_id: int) -> bool:
+    """Whether this session began after the account's last password change.
+
+    A signed cookie cannot be revoked, so the database must say whether it
+    still counts. Asking on every request would put back the users query
+    this module exists to avoid, so a session is re-checked at most every
+    `SESSION_RECHECK_SECONDS` (the time of the last check rides in the signed
+    cookie): a reset ends other sessions within that time; 0 checks always.
+    """
+    from flask import current_app
+
+    now = time.time()
+    interval = current_app.config.get("SESSION_RECHECK_SECONDS", 30)
+    if interval and now - session.get(_CHECKED_KEY, 0) < interval:
+        return True
+    if not _password_unchanged(user_id):
+        session.clear()  # over for good: later requests are anonymous, with no query
+        return False
+    session[_CHECKED_KEY] = now
+    return True
+
+
+def _password_unchanged(user_id: int) -> bool:
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import User
+
+    changed_at = db.session.scalar(select(User.password_changed_at).where(User.id == user_id))
+    return password_epoch(changed_at) == session.get(_PASSWORD_KEY, 0)
 
 
 def load(user_id: str):
     """The user for this request: from the cookie, or from the database for older sessions."""
     if not user_id.isdigit():
+        return None
+    if not _still_valid(int(user_id)):
         return None
     card = session.get(_KEY)
     if card and card[0] == int(user_id):

@@ -1,9 +1,11 @@
 """Jinja filters and globals shared by every template."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Flask
+
+from webapp.timezones import localise
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 
@@ -16,8 +18,22 @@ def money(amount_minor: int | None, currency: str = "EUR") -> str:
     return f"{symbol}{value}" if symbol else f"{value} {currency}"
 
 
-def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-    return value.strftime(fmt) if value else ""
+def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", tz: str | None = None) -> str:
+    """A moment as people read it, with its zone's abbreviation whenever a clock time is shown.
+
+    `tz` converts to that IANA zone first (a venue's); without it the value's
+    own zone is used: an event's `starts_at` is already in its venue's zone,
+    and the database's other times are UTC and say so.
+    """
+    if not value:
+        return ""
+    if tz:
+        value = localise(value, tz)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    if "%H" in fmt and "%Z" not in fmt:
+        fmt += " %Z"
+    return value.strftime(fmt)
 
 
 def register(app: Flask) -> None:

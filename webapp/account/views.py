@@ -13,8 +13,8 @@ from webapp.account import bp
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
-from webapp.models import Order, OrderStatus, Ticket
-from webapp.services import checkout, checkout_read
+from webapp.models import Order, OrderStatus, Ticket, TicketStatus
+from webapp.services import checkout, checkout_read, outbox
 from webapp.services.checkout_read import qr_svg
 from webapp.services.gateway import payment_gateway
 
@@ -69,6 +69,23 @@ def ticket_print(order_id: int, ticket_id: int):
     return render_template("account/ticket_print.html", order=order, ticket=ticket, qr_svg=qr_svg)
 
 
+@bp.get("/orders/<int:order_id>/tickets.pdf")
+@login_required
+def tickets_pdf(order_id: int):
+    """The order's valid tickets as a PDF, drawn on request (the order page only links here)."""
+    from webapp.services import ticket_pdf
+
+    order = load_own_order(order_id)
+    valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
+    if not valid:
+        abort(404)
+    response = make_response(ticket_pdf.order_pdf(order, valid))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="tickets-order-{order.id}.pdf"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 @bp.get("/orders/<int:order_id>/cancel")
 @login_required
 def cancel_confirm(order_id: int):
@@ -82,6 +99,8 @@ def cancel_post(order_id: int):
     load_own_order(order_id)
     order = checkout.cancel_order(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id,
                                   reason="cancelled by buyer")
+    outbox.queue(db.session, template="order_cancelled", recipient=order.user.email, event_id=order.event_id,
+                 params={"order_id": order.id})
     db.session.commit()
     log.info("order.cancelled", extra={"event_id": order.event_id, "user_id": current_user.id, "order_id": order_id})
     flash("Your order was cancelled and refunded. Its seats are free again.", "success")

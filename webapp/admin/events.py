@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timezone
 
 from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user
@@ -65,8 +64,7 @@ def dashboard(event_id: int):
 def event_edit(event_id: int):
     event = load_event(event_id)
     form = EventForm(obj=event)
-    # The form speaks UTC without an offset, as <input type=datetime-local> does.
-    form.starts_at.data = event.starts_at.astimezone(timezone.utc).replace(tzinfo=None)
+    form.show_event(event)
     return render_template("admin/event_form.html", form=form, event=event)
 
 

@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from webapp.services.admin_events import MAX_GA_CAPACITY, LayoutRequest, RowRange
+from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
 RANGE_LINES = 4
 
@@ -25,8 +26,10 @@ class EventForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(message="Give the event a title."), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
     venue = StringField("Venue", validators=[DataRequired(message="Where does it take place?"), Length(max=200)])
+    # Admins think in the venue's clock; the database keeps the UTC instant.
+    timezone = SelectField("Time zone", default="UTC", choices=lambda: list(zone_names()), validate_choice=False)
     starts_at = DateTimeLocalField(
-        "Starts (UTC)", format="%Y-%m-%dT%H:%M",
+        "Starts (local time)", format="%Y-%m-%dT%H:%M",
         validators=[DataRequired(message="Enter a date and time, e.g. 2027-05-01 19:30.")],
     )
     image_url = StringField("Image URL", validators=[Optional(), URL(message="Enter a full http(s):// address."),
@@ -53,14 +56,30 @@ class EventForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.creating = creating
 
+    def validate_timezone(self, field):
+        if not is_valid_zone(field.data or ""):
+            raise ValidationError("Pick the venue time zone from the list, e.g. Europe/Vienna.")
+
     def validate_starts_at(self, field):
-        if self.creating and field.data and field.data.replace(tzinfo=timezone.utc) <= datetime.now(timezone.utc):
+        if not field.data:
+            return
+        tz = self.timezone.data if is_valid_zone(self.timezone.data or "") else "UTC"
+        try:
+            starts = from_local(field.data, tz)
+        except NonexistentLocalTime as gap:
+            raise ValidationError(str(gap)) from None
+        if self.creating and starts <= datetime.now(timezone.utc):
             raise ValidationError("A new event must start in the future.")
+
+    def show_event(self, event) -> None:
+        """Fill the start field with the event's local wall-clock time, as datetime-local shows it."""
+        self.starts_at.data = to_form(event.starts_at, event.timezone)
 
     def values(self) -> dict:
         return dict(
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
-            venue=self.venue.data.strip(), starts_at=self.starts_at.data.replace(tzinfo=timezone.utc),
+            venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),
+            timezone=self.timezone.data,
             image_url=(self.image_url.data or "").strip() or None, hold_minutes=float(self.hold_minutes.data),
             per_order_limit=self.per_order_limit.data, waitlist_enabled=self.waitlist_enabled.data,
             offer_hours=float(self.offer_hours.data), waitlist_partial_offers=self.waitlist_partial_offers.data,

@@ -10,7 +10,7 @@ from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RegisterForm
 from webapp.extensions import db, limiter, login_manager
 from webapp.htmx import redirect_to
-from webapp.services import accounts
+from webapp.services import account_tokens, accounts
 
 
 def safe_next(target: str | None) -> str:
@@ -82,9 +82,11 @@ def register_post():
     if form.validate_on_submit():
         user = accounts.register(db.session, email=form.email.data, password=form.password.data,
                                  name=form.name.data)
+        account_tokens.send_verification(db.session, user)
         db.session.commit()
         login_user(user)
-        flash(f"Welcome, {user.name}! Your account is ready.", "success")
+        flash(f"Welcome, {user.name}! Your account is ready. We sent a link to confirm your e-mail address.",
+              "success")
         return redirect(safe_next(form.next.data), code=303)
     return render_template("auth/register.html", form=form), 400
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from webapp.models import Order, PaymentAttempt, Ticket, User
+from webapp.models import EventStatus, Order, PaymentAttempt, Ticket, User
 from webapp.services import audit, checkout, outbox
 from webapp.services.errors import NotFound
 from webapp.services.gateway import PaymentGateway
@@ -61,18 +61,8 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, actor_id: int, or
 
 
 def tell_buyer(session: Session, order: Order) -> None:
-    """E-mail the buyer that the organiser cancelled their order (sent after commit, via the outbox)."""
+    """E-mail the buyer that the organiser cancelled their order, or the whole event (via the outbox)."""
     user = session.get(User, order.user_id)
-    money = f"{order.total_minor / 100:,.2f} {order.currency}"
-    refunded = order.status.value == "refunded"
-    outbox.queue(
-        session, event_id=order.event_id, recipient=user.email,
-        subject=f"Your order #{order.id} for {order.event.title} was cancelled",
-        body=(
-            f"Hello {user.name},\n\n"
-            f"The organiser cancelled your order #{order.id} for {order.event.title}"
-            f" ({order.event.starts_at:%a %d %b %Y, %H:%M} UTC). Reason: {order.cancel_reason}.\n\n"
-            + (f"{money} has been refunded to your card.\n" if refunded else "No refund was issued.\n")
-            + f"Your tickets are no longer valid. Details: {outbox.link('account.order_page', order_id=order.id)}\n"
-        ),
-    )
+    template = "event_cancelled" if order.event.status == EventStatus.CANCELLED else "order_cancelled"
+    outbox.queue(session, template=template, recipient=user.email, event_id=order.event_id,
+                 params={"order_id": order.id})

@@ -37,7 +37,7 @@ from webapp.models import (
     TicketStatus,
     Tier,
 )
-from webapp.services import inventory, waitlist
+from webapp.services import inventory, outbox, waitlist
 from webapp.services.errors import (
     HoldNotActive,
     InvalidRequest,
@@ -234,6 +234,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     )
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
+    outbox.queue_order_confirmation(session, order)
     return order
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import seat_label
+from webapp.timezones import localise
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class EventSummary:
     title: str
     venue: str
     starts_at: datetime
+
+
+def _event(row) -> EventSummary:
+    # Times on the venue's clock, as the Event model hands them out.
+    return EventSummary(row.event_id, row.title, row.venue, localise(row.starts_at, row.timezone))
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ _LINES = """
 
 _HOLD = text(f"""
 SELECT h.id, h.kind, h.status, h.total_minor, h.currency,
-       e.id AS event_id, e.title, e.venue, e.starts_at,
+       e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        CASE WHEN h.status = 'active'
             THEN greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int ELSE 0 END AS seconds_left,
        round(CASE WHEN h.kind = 'offer' THEN e.offer_hours * 3600 ELSE e.hold_minutes * 60 END)::int AS total_seconds,
@@ -112,7 +118,7 @@ def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
     if r is None:
         return None
     return HoldView(
-        id=r.id, event=EventSummary(r.event_id, r.title, r.venue, r.starts_at), kind=r.kind, status=r.status,
+        id=r.id, event=_event(r), kind=r.kind, status=r.status,
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
         last_decline=r.last_decline, order_id=r.order_id,
@@ -145,7 +151,7 @@ class OrderView:
 
 _ORDER = text("""
 SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
-       e.id AS event_id, e.title, e.venue, e.starts_at,
+       e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        (SELECT json_agg(json_build_object(
                    'id', k.id, 'code', k.code, 'status', k.status, 'price_minor', k.price_minor,
                    'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
@@ -169,7 +175,7 @@ def order_view(session: Session, order_id: int, user_id: int) -> OrderView | Non
             t["section"], t["row_label"], t["seat_number"]))
         for t in r.tickets or []
     ]
-    return OrderView(r.id, EventSummary(r.event_id, r.title, r.venue, r.starts_at), r.status, r.total_minor,
+    return OrderView(r.id, _event(r), r.status, r.total_minor,
                      r.currency, r.cancelled_at, tickets)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,22 +20,27 @@ def has_data(session: Session) -> bool:
 
 def seed(session: Session) -> dict[str, tuple[str, str]]:
     """Create the demo events and accounts. Returns the accounts' credentials."""
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     for email, password, name in (DEMO_BUYER, DEMO_ADMIN):
         if session.scalar(select(User).where(User.email == email)) is None:
             accounts.register(session, email=email, password=password, name=name, is_admin=email == DEMO_ADMIN[0])
 
-    _concert_hall(session, now + timedelta(days=21, hours=19 - now.hour))
-    _festival(session, now + timedelta(days=45, hours=12 - now.hour))
-    _tiny_gig(session, now + timedelta(days=7, hours=20 - now.hour))
+    _concert_hall(session, _local_start("Europe/Vienna", days=21, hour=19))
+    _festival(session, _local_start("America/New_York", days=45, hour=12))
+    _tiny_gig(session, _local_start("Europe/London", days=7, hour=20))
     return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2]}
+
+
+def _local_start(tz: str, *, days: int, hour: int) -> datetime:
+    """`hour` o'clock on the venue's clock, `days` from today there."""
+    day = datetime.now(timezone.utc).astimezone(ZoneInfo(tz)).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(tz))
 
 
 def _concert_hall(session: Session, starts_at: datetime) -> Event:
     """About 1,000 seats in four sections and three tiers."""
     hall = events.create_event(
-        session, title="Vienna Philharmonic — Mahler 5", venue="Grand Concert Hall",
-        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
+        session, title="Vienna Philharmonic — Mahler 5", venue="Grand Concert Hall, Vienna",
+        starts_at=starts_at, timezone="Europe/Vienna", status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
         description="Mahler's Fifth Symphony under the baton of a guest conductor. "
                     "Pick your seats on the map; seats are held for 8 minutes while you pay.",
         image_url=None,
@@ -55,8 +61,9 @@ def _concert_hall(session: Session, starts_at: datetime) -> Event:
 
 def _festival(session: Session, starts_at: datetime) -> Event:
     fest = events.create_event(
-        session, title="Riverside Summer Festival", venue="Riverside Park",
-        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=10, per_order_limit=10,
+        session, title="Riverside Summer Festival", venue="Riverside Park, New York",
+        starts_at=starts_at, timezone="America/New_York", status=EventStatus.ON_SALE, hold_minutes=10,
+        per_order_limit=10,
         description="Three stages, forty acts, one weekend by the river. General admission.",
     )
     events.add_general_tier(session, fest, name="Early Bird Day Pass", price_minor=4900, capacity=1500,
@@ -72,8 +79,8 @@ def _festival(session: Session, starts_at: datetime) -> Event:
 
 def _tiny_gig(session: Session, starts_at: datetime) -> Event:
     gig = events.create_event(
-        session, title="Late Night Jazz at The Cellar", venue="The Cellar Club",
-        starts_at=starts_at, status=EventStatus.ON_SALE, hold_minutes=5, per_order_limit=4,
+        session, title="Late Night Jazz at The Cellar", venue="The Cellar Club, London",
+        starts_at=starts_at, timezone="Europe/London", status=EventStatus.ON_SALE, hold_minutes=5, per_order_limit=4,
         description="An intimate set in a 20-seat room. It sells out fast.",
     )
     front = events.add_seated_tier(session, gig, name="Front Tables", price_minor=3500, colour="#db2777")

@@ -1,41 +1,72 @@
 """E-mail that waits to be sent, written in the same transaction as its cause.
 
 A message exists exactly when the change that prompted it committed, so a
-rolled-back offer never mails anyone. A sender (the `flask outbox` command in
-development, a mail worker in production) takes unsent rows with
-`SKIP LOCKED`, so several senders never send one message twice.
+rolled-back offer never mails anyone. Each row names its template in
+`templates/email/` and what it is about (`params`: ids); it is rendered when
+queued, or, for the order confirmation, by the delivery worker, which keeps
+the payment's transaction short. The worker (`webapp/services/delivery.py`,
+`flask deliver-mail`) takes due rows with `SKIP LOCKED`, so several workers
+never send one message at the same time.
 """
 from __future__ import annotations
 
-from flask import current_app, has_request_context, url_for
+import uuid
+from email.utils import parseaddr
+from typing import Any
+
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.models import OutboxMessage
 
 
-def queue(session: Session, *, recipient: str, subject: str, body: str, event_id: int | None = None) -> OutboxMessage:
-    message = OutboxMessage(event_id=event_id, recipient=recipient, subject=subject[:200], body=body)
+def queue(session: Session, *, template: str, recipient: str, event_id: int | None = None,
+          params: dict[str, Any] | None = None, defer: bool = False) -> OutboxMessage:
+    """Add a message to the outbox; rendered now unless `defer` (then the worker renders it)."""
+    from webapp.services import mail
+
+    mail.check_template(template)
+    message = OutboxMessage(event_id=event_id, recipient=recipient, template=template, params=params or {},
+                            subject="", message_id=new_message_id(template))
+    if not defer:
+        mail.render_into(session, message)
     session.add(message)
     return message
 
 
+def queue_order_confirmation(session: Session, order) -> OutboxMessage:
+    """The buyer's tickets by mail, rendered by the worker: paying stays one INSERT longer, no more."""
+    from webapp.models import User
+
+    # The address as a subquery of the INSERT: no extra round trip for the user row.
+    email = select(User.email).where(User.id == order.user_id).scalar_subquery()
+    return queue(session, template="order_confirmation", recipient=email, event_id=order.event_id,
+                 params={"order_id": order.id}, defer=True)
+
+
+def new_message_id(template: str) -> str:
+    """A Message-ID made once, when the message is queued, and sent with every attempt."""
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
+    return f"<{uuid.uuid4().hex}.{template.replace('_', '-')}@{domain}>"
+
+
 def take_unsent(session: Session, limit: int = 100) -> list[OutboxMessage]:
-    """The oldest unsent messages, locked for this sender only."""
+    """The oldest unsent messages, locked for this sender only (the `flask outbox` printer)."""
     return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id)
-        .limit(limit).with_for_update(skip_locked=True)
+        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
+        .order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all())
 
 
 def link(endpoint: str, **values) -> str:
-    """An absolute link for a message body.
+    """An absolute link for a message, a calendar file or a PDF.
 
-    Mail is often written outside a request (the sweep expiring an offer), so
-    the host comes from `PUBLIC_URL` there; the route is still the app's own.
+    Always built on `PUBLIC_URL`, inside a request or not: the Host header
+    of whoever triggered the mail is no address to send people to.
     """
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
     base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:8000"
-    scheme, _, host = base.rstrip("/").partition("://")
-    return current_app.url_map.bind(host, url_scheme=scheme).build(endpoint, values, force_external=True)
+    scheme, _, rest = base.rstrip("/").partition("://")
+    host, _, prefix = rest.partition("/")
+    adapter = current_app.url_map.bind(host, url_scheme=scheme, script_name="/" + prefix if prefix else None)
+    return adapter.build(endpoint, values, force_external=True)

@@ -293,17 +293,8 @@ def offer_ended(session: Session, hold: Hold) -> None:
     entry.status = WaitlistStatus.LAPSED
     session.flush()
     if hold.status == HoldStatus.EXPIRED:
-        event = hold.event
-        outbox.queue(
-            session, event_id=event.id, recipient=entry.user.email,
-            subject=f"Your offer for {event.title} has expired",
-            body=(
-                f"Hello {entry.user.name},\n\n"
-                f"The {_tickets(hold.quantity)} we held for you for {event.title} were not bought in time, "
-                "so they went to the next person in line and you have left the waiting list.\n\n"
-                f"You can join again: {outbox.link('shop.event_page', event_id=event.id)}\n"
-            ),
-        )
+        outbox.queue(session, template="offer_expired", recipient=entry.user.email, event_id=hold.event_id,
+                     params={"hold_id": hold.id, "entry_id": entry.id})
 
 
 def offer_accepted(session: Session, hold: Hold) -> None:
@@ -455,24 +446,8 @@ def remove_entry(session: Session, *, event_id: int, entry_id: int) -> WaitlistE
 
 def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold: Hold) -> None:
     user = session.get(User, entry.user_id)
-    partial = ""
-    if hold.quantity < entry.quantity:
-        partial = f" You asked for {entry.quantity}; these are the ones free now."
-    outbox.queue(
-        session, event_id=event.id, recipient=user.email,
-        subject=f"Tickets are waiting for you: {event.title}",
-        body=(
-            f"Hello {user.name},\n\n"
-            f"Good news: {_tickets(hold.quantity)} for {event.title} "
-            f"({event.starts_at:%a %d %b %Y, %H:%M} UTC, {event.venue}) came free, "
-            f"and we are holding {'it' if hold.quantity == 1 else 'them'} for you."
-            f"{partial}\n\n"
-            f"The offer is yours until {hold.expires_at:%a %d %b %Y, %H:%M} UTC. "
-            f"Accept and pay here: {outbox.link('checkout.hold_page', hold_id=hold.id)}\n\n"
-            f"If you no longer want them, decline on {outbox.link('waitlist.mine')} "
-            "so the next person gets their chance.\n"
-        ),
-    )
+    outbox.queue(session, template="waitlist_offer", recipient=user.email, event_id=event.id,
+                 params={"hold_id": hold.id, "entry_id": entry.id})
 
 
 # Inventory reaches the line through this module (see inventory's docstring).

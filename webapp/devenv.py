@@ -1,0 +1,55 @@
+"""A development checkout finds its own database: `flask …` works with no settings.
+
+`./run-app` keeps its embedded PostgreSQL, secret key and caught mail in
+`.devdata/`. When `DATABASE_URL` is not set and this is such a checkout
+(pgserver, a development-only package, is installed), `create_app` joins
+that same embedded server (starting it if `./run-app` is not running), so
+`flask create-admin`, `flask seed-demo` and the rest act on the data the dev
+app shows. A container has no pgserver and still insists on DATABASE_URL.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Overridable so a test can use a folder of its own.
+DEVDATA = Path(os.environ.get("TICKETBOOTH_DEVDATA") or ROOT / ".devdata")
+DEV_SMTP_PORT = 8025
+
+
+def is_dev_checkout() -> bool:
+    return (ROOT / "run-app").exists() and importlib.util.find_spec("pgserver") is not None
+
+
+def secret_key() -> str:
+    DEVDATA.mkdir(exist_ok=True)
+    path = DEVDATA / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def mail_settings(smtp_port: int = DEV_SMTP_PORT) -> dict[str, str]:
+    """Where the dev stack's mail goes: the local catcher, and the folder it writes."""
+    return {"SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "DEV_MAIL_DIR": str(DEVDATA / "mail")}
+
+
+def configure() -> dict[str, str]:
+    """Settings for a `flask` command run in a dev checkout without DATABASE_URL."""
+    from webapp import embedded_pg
+
+    server = embedded_pg.start(DEVDATA / "pg")
+    url = embedded_pg.create_database(embedded_pg.url_of(server), "tickets")
+    # Keep the handle: the server stops when the last process holding it exits.
+    configure.server = server  # type: ignore[attr-defined]
+    settings = {"SQLALCHEMY_DATABASE_URI": url}
+    if not os.environ.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = secret_key()
+    for key, value in mail_settings().items():
+        if not os.environ.get(key):
+            settings[key] = value
+    return settings

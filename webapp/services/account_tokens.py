@@ -1,0 +1,105 @@
+"""Signed links for password reset and e-mail verification, and what happens when they are used.
+
+No token is stored. A reset token is signed with SECRET_KEY and carries the
+user id, its issue time (checked against `PASSWORD_RESET_MAX_AGE_SECONDS`)
+and a fingerprint of the current password hash: once the password changes,
+every reset link issued before is dead, so each works once. Verification
+tokens carry the address they verify, so a changed address is not verified
+by an old link.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from webapp.models import User
+from webapp.services import accounts, outbox
+from webapp.services.errors import BookingError
+
+RESET_SALT = "password-reset"
+VERIFY_SALT = "email-verify"
+
+
+class TokenRefused(BookingError):
+    status_code = 400
+    default_message = "This link is invalid or has expired."
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def _fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def reset_token(user: User) -> str:
+    return _serializer(RESET_SALT).dumps({"u": user.id, "p": _fingerprint(user)})
+
+
+def verify_token(user: User) -> str:
+    return _serializer(VERIFY_SALT).dumps({"u": user.id, "e": user.email})
+
+
+def request_reset(session: Session, email: str) -> None:
+    """Mail a reset link if the address has an account; do nothing visible otherwise."""
+    user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        return
+    outbox.queue(session, template="password_reset", recipient=user.email,
+                 params={"user_id": user.id, "token": reset_token(user)})
+
+
+def user_for_reset(session: Session, token: str) -> User:
+    """The account a reset link is for, or TokenRefused (forged, expired or already used)."""
+    try:
+        data = _serializer(RESET_SALT).loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"])
+    except SignatureExpired:
+        raise TokenRefused("This reset link has expired. Ask for a new one.") from None
+    except BadSignature:
+        raise TokenRefused("This reset link is not valid. Ask for a new one.") from None
+    user = session.scalars(select(User).where(User.id == data.get("u")).with_for_update()).first()
+    if user is None or data.get("p") != _fingerprint(user):
+        raise TokenRefused("This reset link was already used. Ask for a new one.")
+    return user
+
+
+def reset_password(session: Session, token: str, password: str) -> User:
+    """Set a new password through a reset link; every session begun before now ends."""
+    user = user_for_reset(session, token)
+    problem = accounts.password_problem(password, user.email)
+    if problem:
+        raise TokenRefused(problem)
+    user.password_hash = accounts.hash_password(password)
+    user.password_changed_at = text("now()")
+    # Whoever reads the mail controls the address: a reset also proves it.
+    if user.email_verified_at is None:
+        user.email_verified_at = text("now()")
+    session.flush()
+    session.refresh(user, ["password_changed_at"])
+    return user
+
+
+def send_verification(session: Session, user: User) -> None:
+    outbox.queue(session, template="verify_email", recipient=user.email,
+                 params={"user_id": user.id, "token": verify_token(user)})
+
+
+def verify_email(session: Session, token: str) -> User:
+    try:
+        data = _serializer(VERIFY_SALT).loads(token, max_age=current_app.config["EMAIL_VERIFY_MAX_AGE_SECONDS"])
+    except SignatureExpired:
+        raise TokenRefused("This verification link has expired. Log in to get a new one.") from None
+    except BadSignature:
+        raise TokenRefused("This verification link is not valid.") from None
+    user = session.get(User, data.get("u"))
+    if user is None or user.email != data.get("e"):
+        raise TokenRefused("This verification link is not valid.")
+    if user.email_verified_at is None:
+        user.email_verified_at = text("now()")
+        session.flush()
+    return user

@@ -1,0 +1,162 @@
+"""The messages themselves: what each template needs, rendering, and the MIME message sent.
+
+Every message is a pair of templates in `templates/email/`: `<name>.txt`
+(which also sets the subject) and `<name>.html`. `CONTEXTS` says, per
+template, how to load what it talks about from the ids stored with the
+message, so a message can be rendered when it is queued or later by the
+delivery worker. The order confirmation carries the tickets as a PDF and the
+event as an `.ics` file, both made when the message is sent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Callable
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitlistEntry
+from webapp.services import outbox
+from webapp.services.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+
+def _order(session: Session, order_id: int) -> Order:
+    order = session.scalars(
+        select(Order).where(Order.id == order_id)
+        .options(selectinload(Order.tickets).selectinload(Ticket.unit),
+                 selectinload(Order.tickets).selectinload(Ticket.tier))
+    ).first()
+    if order is None:
+        raise NotFound(f"Order {order_id} no longer exists.")
+    return order
+
+
+def _order_context(session: Session, params: dict) -> dict[str, Any]:
+    order = _order(session, params["order_id"])
+    user = session.get(User, order.user_id)
+    return dict(order=order, event=order.event, user=user,
+                tickets=[t for t in order.tickets if t.status == TicketStatus.VALID],
+                order_url=outbox.link("account.order_page", order_id=order.id),
+                pdf_url=outbox.link("account.tickets_pdf", order_id=order.id))
+
+
+def _confirmation_context(session: Session, params: dict) -> dict[str, Any]:
+    from webapp.services import account_tokens
+
+    context = _order_context(session, params)
+    user = context["user"]
+    if user.email_verified_at is None:
+        context["verify_url"] = outbox.link("auth.verify_email", token=account_tokens.verify_token(user))
+    return context
+
+
+def _cancel_context(session: Session, params: dict) -> dict[str, Any]:
+    context = _order_context(session, params)
+    order = context["order"]
+    context.update(refunded=order.status.value == "refunded",
+                   by_buyer=order.cancel_reason == "cancelled by buyer",
+                   event_url=outbox.link("shop.event_page", event_id=order.event_id))
+    return context
+
+
+def _offer_context(session: Session, params: dict) -> dict[str, Any]:
+    hold = session.get(Hold, params["hold_id"])
+    entry = session.get(WaitlistEntry, params["entry_id"])
+    if hold is None or entry is None:
+        raise NotFound("The offer no longer exists.")
+    event = hold.event
+    return dict(hold=hold, entry=entry, event=event, user=session.get(User, entry.user_id),
+                partial=hold.quantity < entry.quantity,
+                hold_url=outbox.link("checkout.hold_page", hold_id=hold.id),
+                mine_url=outbox.link("waitlist.mine"),
+                event_url=outbox.link("shop.event_page", event_id=event.id))
+
+
+def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict], dict[str, Any]]:
+    def build(session: Session, params: dict) -> dict[str, Any]:
+        user = session.get(User, params["user_id"])
+        if user is None:
+            raise NotFound("The account no longer exists.")
+        hours = current_app.config[max_age_key] / 3600
+        return dict(user=user, url=outbox.link(endpoint, token=params["token"]),
+                    valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}" if hours < 48 else f"{hours / 24:g} days")
+    return build
+
+
+CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
+    "order_confirmation": _confirmation_context,
+    "order_cancelled": _cancel_context,
+    "event_cancelled": _cancel_context,
+    "waitlist_offer": _offer_context,
+    "offer_expired": _offer_context,
+    "password_reset": _token_context("auth.reset_password_get", "PASSWORD_RESET_MAX_AGE_SECONDS"),
+    "verify_email": _token_context("auth.verify_email", "EMAIL_VERIFY_MAX_AGE_SECONDS"),
+}
+
+
+def check_template(name: str) -> None:
+    if name not in CONTEXTS:
+        raise ValueError(f"No e-mail template called {name!r}.")
+
+
+def render(session: Session, template: str, params: dict) -> tuple[str, str, str]:
+    """Subject, text body and HTML body of one message."""
+    check_template(template)
+    context = CONTEXTS[template](session, params)
+    env = current_app.jinja_env
+    text_template = env.get_template(f"email/{template}.txt")
+    text_body = text_template.render(context)
+    subject = " ".join(str(text_template.make_module(context).subject).split())
+    html_body = env.get_template(f"email/{template}.html").render(context, subject=subject)
+    return subject, text_body, html_body
+
+
+def render_into(session: Session, message: OutboxMessage) -> None:
+    """Fill in a message's subject and bodies, once: a retry sends what the first try rendered."""
+    if message.body is not None:
+        return
+    message.subject, message.body, message.html_body = render(session, message.template, message.params)
+    message.subject = message.subject[:200]
+
+
+def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+    if message.template != "order_confirmation":
+        return []
+    from webapp.services import calendar, ticket_pdf
+
+    order = _order(session, message.params["order_id"])
+    valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
+    files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event))]
+    if valid:
+        files.insert(0, Attachment(f"tickets-order-{order.id}.pdf", "application/pdf",
+                                   ticket_pdf.order_pdf(order, valid)))
+    return files
+
+
+def build(message: OutboxMessage, files: list[Attachment]) -> EmailMessage:
+    """The MIME message: text and HTML alternatives, then the attachments."""
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = message.recipient
+    email["Subject"] = message.subject
+    email["Message-ID"] = message.message_id
+    email["Date"] = formatdate(message.created_at.timestamp() if message.created_at else None, localtime=False)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(message.body or "")
+    if message.html_body:
+        email.add_alternative(message.html_body, subtype="html")
+    for f in files:
+        maintype, _, subtype = f.content_type.partition("/")
+        params = {"method": "PUBLISH"} if subtype == "calendar" else {}
+        email.add_attachment(f.data, maintype=maintype, subtype=subtype, filename=f.filename, params=params)
+    return email
