@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from config import TestConfig
-from tests.factories import PASSWORD, login
+from tests.factories import PASSWORD
+from tests.support import login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import OutboxMessage, User

@@ -224,27 +224,38 @@ def buyer_panel(session: Session, event: Event, user_id: int | None, *, tag: str
     )
 
 
-def watch_tag(session: Session, event_id: int, user_id: int | None) -> str:
+_WATCH = text("""
+SELECT (SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e) AS version,
+       line.people, line.tickets, line.newest, mine.id AS entry_id, mine.status AS entry_status,
+       coalesce(ahead.people, 0) AS ahead_people, coalesce(ahead.tickets, 0) AS ahead_tickets
+FROM (SELECT count(*) AS people, coalesce(sum(quantity), 0) AS tickets, coalesce(max(id), 0) AS newest
+      FROM waitlist_entries WHERE event_id = :e AND status = 'waiting') line
+LEFT JOIN LATERAL (
+    SELECT id, status, tier_id FROM waitlist_entries
+    WHERE user_id = CAST(:u AS integer) AND event_id = :e AND status IN ('waiting', 'offered') LIMIT 1
+) mine ON true
+LEFT JOIN LATERAL (
+    -- place_in_line's rule: waiting entries before this one that compete for its tiers
+    SELECT count(*) AS people, coalesce(sum(quantity), 0) AS tickets FROM waitlist_entries w
+    WHERE mine.status = 'waiting' AND w.event_id = :e AND w.status = 'waiting' AND w.id < mine.id
+      AND (mine.tier_id IS NULL OR w.tier_id IS NULL OR w.tier_id = mine.tier_id)
+) ahead ON true
+""")
+
+
+def watch_tag(session, event_id: int, user_id: int | None) -> str:
     """A version of what the buyer's panel shows, so its poll can answer 304.
 
     It moves when units move (the inventory clock), when the line changes
     (joins, leaves, offers) and when the buyer's own place or entry changes.
+    One statement: it is what every waiting buyer's poll costs (a session or
+    a connection of `single_statement`).
     """
-    version = inventory.inventory_version(session, event_id)
-    people, tickets, newest = session.execute(
-        text(
-            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(max(id), 0) FROM waitlist_entries"
-            " WHERE event_id = :e AND status = 'waiting'"
-        ),
-        {"e": event_id},
-    ).one()
+    r = session.execute(_WATCH, {"e": event_id, "u": user_id}).one()
     mine = "-"
-    if user_id is not None:
-        entry = live_entry(session, user_id=user_id, event_id=event_id)
-        if entry is not None:
-            place = place_in_line(session, entry) if entry.status == WaitlistStatus.WAITING else Place(0, 0)
-            mine = f"{entry.id}.{entry.status.value}.{place.ahead_people}.{place.ahead_tickets}"
-    return f"w{event_id}-v{version}-l{people}.{tickets}.{newest}-m{mine}"
+    if r.entry_id is not None:
+        mine = f"{r.entry_id}.{r.entry_status}.{r.ahead_people}.{int(r.ahead_tickets)}"
+    return f"w{event_id}-v{r.version}-l{r.people}.{int(r.tickets)}.{r.newest}-m{mine}"
 
 
 def mine_tag(entries: list[LineEntry]) -> str:

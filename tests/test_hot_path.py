@@ -1,0 +1,187 @@
+"""The hot path's shortcuts keep every promise: the one-statement reserve, the
+autocommit reads, the seat map's cached geometry and the layout version behind it.
+
+Speed itself is measured by `python -m tests.load.cost`, never asserted here;
+these tests prove the round trips are gone and that nothing stale can show.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, text
+
+from tests.support import buy, login
+from webapp.database import single_statement
+from webapp.extensions import db
+from webapp.models import Event, Hold, HoldStatus, Unit, UnitStatus, WaitlistEntry
+from webapp.services import admin_events, events, inventory, waitlist
+from webapp.services.invariants import check_event
+
+HX = {"HX-Request": "true"}
+
+
+@contextmanager
+def statements():
+    """Every statement the app sends while the block runs (BEGIN/COMMIT are the driver's and not seen)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+        if "FROM users" in statement and __import__("os").environ.get("TB_TRACE"): __import__("traceback").print_stack(limit=14)
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def buyer(client, factory):
+    user = factory.user(name="Hot Path")
+    return user, login(client, user.email)
+
+
+def _layout_version(session, event_id: int) -> int:
+    session.expire_all()
+    return session.scalar(select(Event.layout_version).where(Event.id == event_id))
+
+
+def test_a_ga_reserve_is_one_statement_and_really_commits(client, session, factory, buyer):
+    user, token = buyer
+    event = factory.ga_event(capacity=10)
+    tier = factory.tier(event)
+    with statements() as seen:
+        response = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": "3"},
+                               headers={**HX, "X-CSRFToken": token})
+    assert response.status_code == 204, response.get_data(as_text=True)[:300]
+    assert len(seen) == 1 and seen[0].startswith("SELECT tb_reserve_places(")
+    # Committed on its own: another connection sees the hold and its units.
+    with db.engine.connect() as other:
+        held = other.execute(text("SELECT count(*) FROM units WHERE tier_id = :t AND status = 'held'"),
+                             {"t": tier.id}).scalar_one()
+    assert held == 3
+    assert check_event(session, event.id) == []
+
+
+def test_a_seat_reserve_is_one_statement_and_a_lost_race_names_the_seat(client, session, factory, buyer):
+    user, token = buyer
+    event = factory.seated_event(rows=1, seats_per_row=4)
+    seats = factory.seat_ids(event)
+    rival = factory.user()
+    inventory.reserve_seats(session, user_id=rival.id, event_id=event.id, unit_ids=[seats[1]])
+    session.commit()
+    with statements() as seen:
+        won = client.post(f"/events/{event.id}/reserve", data={"seat": [str(seats[2])]},
+                          headers={**HX, "X-CSRFToken": token})
+    assert won.status_code == 204 and len(seen) == 1
+    lost = client.post(f"/events/{event.id}/reserve", data={"seat": [str(seats[0]), str(seats[1])]},
+                       headers={**HX, "X-CSRFToken": token})
+    assert lost.status_code == 409
+    assert "Stalls, row A, seat 2" in lost.get_data(as_text=True)
+    # The refusal rolled the whole statement back: the first hold is still the buyer's only one.
+    holds = session.scalars(select(Hold).where(Hold.user_id == user.id, Hold.status == HoldStatus.ACTIVE)).all()
+    assert [h.unit_ids for h in holds] == [[seats[2]]]
+    assert check_event(session, event.id) == []
+
+
+def test_a_basket_given_back_while_people_wait_goes_to_the_line_first(client, session, factory, buyer, gateway):
+    """The reserve statement leaves that case to the offer engine (TB503), in one transaction."""
+    user, token = buyer
+    event = factory.ga_event(capacity=3)
+    tier = factory.tier(event)
+    first = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": "1"},
+                        headers={**HX, "X-CSRFToken": token})
+    assert first.status_code == 204
+    for other in factory.users(2):
+        buy(session, event, other, quantities={tier.id: 1})
+    waiting = factory.user()
+    waitlist.join(session, user_id=waiting.id, event_id=event.id, tier_id=tier.id, quantity=1)
+    session.commit()
+    # The buyer asks again: their basket's place must be offered to the line, not re-taken.
+    again = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": "1"},
+                        headers={**HX, "X-CSRFToken": token})
+    assert again.status_code == 409 and "sold out" in again.get_data(as_text=True)
+    session.expire_all()
+    offer = session.scalars(select(Hold).where(Hold.user_id == waiting.id)).one()
+    assert offer.status == HoldStatus.ACTIVE and len(offer.unit_ids) == 1
+    entry = session.scalars(select(WaitlistEntry).where(WaitlistEntry.user_id == waiting.id)).one()
+    assert entry.status.value == "offered"
+    assert check_event(session, event.id) == []
+
+
+def test_polls_and_read_pages_leave_no_transaction_open_and_autocommit_does_not_leak(client, session, factory,
+                                                                                    buyer):
+    user, token = buyer
+    event = factory.seated_event(rows=1, seats_per_row=4)
+    page = client.get(f"/events/{event.id}")
+    tag = re.search(r'If-None-Match": "W/\\"([^\\]+)\\"', page.get_data(as_text=True)).group(1)
+    with statements() as seen:
+        unchanged = client.get(f"/events/{event.id}/seat-status", headers={**HX, "If-None-Match": f'W/"{tag}"'})
+    assert unchanged.status_code == 304 and len(seen) == 1
+    # A connection that served an autocommit statement goes back to the pool
+    # transactional again: what a later session does there can still roll back.
+    with single_statement() as connection:
+        connection.execute(text("SELECT 1"))
+    for _ in range(3):
+        session.execute(text("UPDATE events SET title = 'Not committed' WHERE id = :e"), {"e": event.id})
+        session.rollback()
+    assert session.scalar(select(Event.title).where(Event.id == event.id)) != "Not committed"
+
+
+def test_layout_version_moves_with_what_the_map_draws_and_not_with_sales(session, factory):
+    event = factory.seated_event(rows=2, seats_per_row=4)
+    before = _layout_version(session, event.id)
+    buy(session, event, factory.user(), seats=factory.seat_ids(event)[:2])
+    assert _layout_version(session, event.id) == before  # selling changes no geometry
+    tier = factory.tier(event)
+    admin = factory.user(is_admin=True)
+    admin_events.update_tier(session, actor_id=admin.id, event_id=event.id, tier_id=tier.id, name="Front",
+                             price_minor=tier.price_minor, colour=tier.colour)
+    session.commit()
+    renamed = _layout_version(session, event.id)
+    assert renamed > before
+    events.generate_section(session, event, events.SectionSpec("Balcony", 1, 3, 0, 5, ((0, 0, tier),)))
+    session.commit()
+    assert _layout_version(session, event.id) > renamed
+
+
+def test_the_cached_map_shows_a_renamed_tier_and_new_seats_at_once(client, session, factory, buyer):
+    event = factory.seated_event(rows=1, seats_per_row=3)
+    tier = factory.tier(event)
+    first = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert first.count('name="seat"') == 3 and "Stalls, row A, seat 1, Stalls," in first
+    admin = factory.user(is_admin=True)
+    admin_events.update_tier(session, actor_id=admin.id, event_id=event.id, tier_id=tier.id, name="Front",
+                             price_minor=9900, colour=tier.colour)
+    events.generate_section(session, event, events.SectionSpec("Balcony", 1, 2, 0, 3, ((0, 0, tier),)))
+    session.commit()
+    second = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert second.count('name="seat"') == 5
+    assert "Stalls, row A, seat 1, Front, €99.00" in second and ", Stalls, €" not in second
+
+
+def test_the_cached_map_draws_each_buyers_live_state(client, session, factory, buyer):
+    user, token = buyer
+    event = factory.seated_event(rows=1, seats_per_row=4)
+    seats = factory.seat_ids(event)
+    inventory.reserve_seats(session, user_id=factory.user().id, event_id=event.id, unit_ids=[seats[0]])
+    session.execute(text("UPDATE units SET status = 'blocked' WHERE id = :s"), {"s": seats[3]})
+    session.commit()
+    client.post(f"/events/{event.id}/reserve", data={"seat": [str(seats[1])]}, headers={**HX, "X-CSRFToken": token})
+    page = client.get(f"/events/{event.id}?seat={seats[2]}").get_data(as_text=True)
+
+    def seat(i):
+        return re.search(rf'<label class="seat (\w+)[^>]*><input[^>]*value="{seats[i]}"([^>]*)>', page)
+
+    assert seat(0).group(1) == "taken" and "disabled" in seat(0).group(2)
+    assert seat(1).group(1) == "mine" and "held by you" in seat(1).group(0)
+    assert seat(2).group(1) == "available" and " checked" in seat(2).group(2)
+    assert seat(3).group(1) == "blocked" and "not for sale" in seat(3).group(0)
+    # The same cached hall, drawn for someone else: nothing of this buyer's shows.
+    other = client.application.test_client().get(f"/events/{event.id}").get_data(as_text=True)
+    assert "held by you" not in other and " checked" not in other
+    assert session.scalar(select(Unit.status).where(Unit.id == seats[1])) == UnitStatus.HELD
