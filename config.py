@@ -53,7 +53,13 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The container entrypoint turns it on unless told otherwise (see
+    # launcher.serve); development and tests run over plain http.
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    # How many proxies in front set X-Forwarded-* (0: trust none).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    # A form body larger than this is refused with 413 before it is parsed.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     # A charge still "pending" after this long is settled by asking the

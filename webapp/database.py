@@ -1,0 +1,84 @@
+"""The database gone, restarting or full: which errors mean it, and how a request survives it.
+
+Two things, both free while the database is healthy:
+
+- **Classifying failures.** A refused connection, a connection the server
+  closed, "too many clients", "the database system is starting up" and an
+  exhausted pool all mean "not now": a 503 with `Retry-After`, never a 500.
+- **Replacing dead pooled connections.** After PostgreSQL restarts, every
+  pooled connection is dead, but nothing knows until it is used. `pool_pre_ping`
+  would find out by spending a round trip on every checkout, forever. Instead
+  we let the first statement fail: SQLAlchemy recognises the disconnect,
+  invalidates that connection and every other one in the pool opened before
+  it, and we run the view once more on a fresh connection. That is safe only
+  while the request has not committed anything (the failed transaction was
+  rolled back by the server), so a request that has committed, or that failed
+  twice, gets the 503 instead.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg2
+from flask import Flask, g, has_request_context
+from psycopg2 import errorcodes
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+log = logging.getLogger(__name__)
+
+# Seconds a client should wait before trying again while the database is away.
+RETRY_AFTER = 2
+
+# Server states that refuse work for now: shutting down, starting up, full.
+_UNAVAILABLE_CODES = {
+    errorcodes.ADMIN_SHUTDOWN, errorcodes.CRASH_SHUTDOWN, errorcodes.CANNOT_CONNECT_NOW,
+    errorcodes.TOO_MANY_CONNECTIONS, errorcodes.INSUFFICIENT_RESOURCES,
+}
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when `error` says the database cannot be reached or will not take a connection."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    if isinstance(orig, psycopg2.InterfaceError):
+        return True  # "connection already closed"
+    if isinstance(orig, psycopg2.OperationalError):
+        code = getattr(orig, "pgcode", None)
+        # psycopg2 gives no code for a failed connect (refused, reset, "too many clients").
+        return code is None or code.startswith("08") or code in _UNAVAILABLE_CODES
+    return False
+
+
+def _mark_committed(conn) -> None:
+    if has_request_context():
+        g._db_committed = True
+
+
+def retry_on_stale_connection(app: Flask) -> None:
+    """Run a view once more when its connection turned out dead before it committed anything."""
+    from webapp.extensions import db
+
+    with app.app_context():
+        event.listen(db.engine, "commit", lambda conn: _mark_committed(conn))
+
+    dispatch = app.dispatch_request
+
+    def dispatch_request(*args: Any, **kwargs: Any):
+        try:
+            return dispatch(*args, **kwargs)
+        except DBAPIError as error:
+            if not error.connection_invalidated or g.get("_db_committed"):
+                raise
+            log.warning("db.stale_connection_retry", extra={"error": str(error.orig).strip()[:200]})
+            db.session.rollback()
+            return dispatch(*args, **kwargs)
+
+    app.dispatch_request = dispatch_request
