@@ -50,6 +50,8 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+    # The sign-up form's inline checks, per client address.
+    REGISTER_CHECK_RATE_LIMIT = os.environ.get("REGISTER_CHECK_RATE_LIMIT", "30 per minute")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -61,6 +63,9 @@ class Config:
     # A form body larger than this is refused with 413 before it is parsed.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # A session ends after this long without a request, and this long after login at most.
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 60)
+    SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
 
     # A charge still "pending" after this long is settled by asking the
     # gateway, so a crash between charge and confirm never loses a payment.

@@ -19,6 +19,7 @@ from flask import Request as FlaskRequest
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
+from wtforms import DecimalField
 
 # Table ids are PostgreSQL `integer`; counts and page numbers fit in it too.
 INT_MAX = 2**31 - 1
@@ -74,6 +75,17 @@ def like_pattern(text: str) -> str:
     """`%text%` for LIKE/ILIKE with `\\`, `%` and `_` taken literally (escape='\\')."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+class FiniteDecimalField(DecimalField):
+    """WTForms' DecimalField, refusing NaN, sNaN and Infinity (which break every comparison after)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and valuelist[0].strip():
+            self.data = parse_decimal(valuelist[0])
+            if self.data is None:
+                self.data = None
+                raise ValueError(self.gettext("Enter a number, e.g. 12.50."))
 
 
 class BoundedIntConverter(IntegerConverter):

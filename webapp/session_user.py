@@ -1,57 +1,94 @@
-"""The signed-in user as the signed session cookie knows them.
+"""The signed-in user as the signed session cookie knows them, checked against one row.
 
-Loading the `users` row on every request cost one query per request (and
-the ORM work around it) for what the pages need: the id, the name in the
-header, and whether to show the admin link. At login those go into the
-session, which Flask signs with SECRET_KEY, so they cannot be forged; the
-user loader then builds the user from the cookie with no query.
+Loading the `users` row through the ORM on every request cost a query and
+the ORM work around it for what pages need: the id, the name in the header,
+and whether to show the admin link. At login those go into the session,
+which Flask signs with SECRET_KEY, so they cannot be forged.
 
-Admin rights are the one thing a stale cookie must not keep: a claim of
-"admin" is checked against the database (once per request, admins only),
-so demoting an admin takes effect at once. A buyer's claim needs no check:
-the worst a stale one can do is hide an admin link until the next login.
+A signed cookie alone cannot be taken back, though: a copy made before
+logout kept working. So the card also carries the user's `session_version`,
+and the loader compares it with the row, in one primary-key lookup of two
+columns (`SELECT session_version, is_admin FROM users WHERE id = …`).
+Flask-Login calls the loader lazily, the first time a request touches
+`current_user`, so static files, `/healthz` and anonymous visitors pay
+nothing. Logout bumps the version, which ends every copy of every session
+of that user. The same lookup answers "is this still an admin?", so
+demoting an admin takes effect at once, with no second query.
+
+Timeouts need no database: the card holds when the user logged in
+(absolute limit) and the session when it was last seen (idle limit,
+refreshed at most once a minute so the cookie is not rewritten per request).
 """
 from __future__ import annotations
 
-from flask import g, session
+import time
+
+from flask import current_app, g, session
 from flask_login import UserMixin
+from sqlalchemy import select, update
+
+from webapp.parsing import parse_id
 
 _KEY = "_user_card"
+_SEEN = "_seen"
+# Rewrite the last-seen stamp (and so the cookie) at most this often.
+_SEEN_RESOLUTION = 60
 
 
 class SessionUser(UserMixin):
-    def __init__(self, user_id: int, name: str, admin_claim: bool):
+    def __init__(self, user_id: int, name: str, is_admin: bool):
         self.id = user_id
         self.name = name
-        self._admin_claim = admin_claim
-
-    @property
-    def is_admin(self) -> bool:
-        if not self._admin_claim:
-            return False
-        verified = g.get("_admin_verified")
-        if verified is None:
-            from webapp.extensions import db
-            from webapp.models import User
-
-            user = db.session.get(User, self.id)
-            verified = g._admin_verified = bool(user is not None and user.is_admin)
-        return verified
+        self.is_admin = is_admin
 
 
 def remember(user) -> None:
-    """Called when a user logs in: what the loader needs, in the signed cookie."""
-    session[_KEY] = [int(user.id), user.name, bool(user.is_admin)]
+    """Called when a user logs in: what the loader needs, in the signed cookie, and a fresh CSRF token."""
+    now = int(time.time())
+    session[_KEY] = [int(user.id), user.name, bool(user.is_admin), int(user.session_version or 0), now]
+    session[_SEEN] = now
+    # A token seen before login (on a shared machine, say) must not work after it.
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)
+
+
+def end_all_sessions(db_session, user_id: int) -> None:
+    """Logout: every cookie issued to this user so far stops working. The caller commits."""
+    from webapp.models import User
+
+    db_session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+
+
+def _expired(card: list, now: int) -> bool:
+    config = current_app.config
+    logged_in_at = card[4]
+    seen = session.get(_SEEN, 0)
+    if now - logged_in_at > config["SESSION_ABSOLUTE_HOURS"] * 3600:
+        return True
+    if now - seen > config["SESSION_IDLE_MINUTES"] * 60:
+        return True
+    if now - seen > _SEEN_RESOLUTION:
+        session[_SEEN] = now
+    return False
 
 
 def load(user_id: str):
-    """The user for this request: from the cookie, or from the database for older sessions."""
-    if not user_id.isdigit():
-        return None
-    card = session.get(_KEY)
-    if card and card[0] == int(user_id):
-        return SessionUser(card[0], card[1], card[2])
+    """The user for this request, or None when the session was ended, timed out or is from an older release."""
     from webapp.extensions import db
     from webapp.models import User
 
-    return db.session.get(User, int(user_id))
+    uid = parse_id(user_id)
+    card = session.get(_KEY)
+    if uid is None or not card or len(card) != 5 or card[0] != uid or _expired(card, int(time.time())):
+        return _forget()
+    row = db.session.execute(select(User.session_version, User.is_admin).where(User.id == uid)).first()
+    if row is None or row.session_version != card[3]:
+        return _forget()
+    return SessionUser(uid, card[1], bool(row.is_admin))
+
+
+def _forget() -> None:
+    for key in ("_user_id", "_fresh", "_id", _KEY, _SEEN):
+        session.pop(key, None)
+    return None

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit
+from webapp.parsing import like_pattern
 from webapp.services import inventory, waitlist
 
 
@@ -39,8 +40,9 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
         .order_by(Event.starts_at)
     )
     if q:
-        like = f"%{q.strip()}%"
-        query = query.where(or_(Event.title.ilike(like), Event.venue.ilike(like), Event.description.ilike(like)))
+        like = like_pattern(q.strip())
+        query = query.where(or_(*(column.ilike(like, escape="\\")
+                                  for column in (Event.title, Event.venue, Event.description))))
     if on is not None:
         start = datetime.combine(on, time.min, tzinfo=timezone.utc)
         query = query.where(Event.starts_at >= start, Event.starts_at < start + timedelta(days=1))

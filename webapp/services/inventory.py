@@ -80,6 +80,12 @@ def get_event(session: Session, event_id: int) -> Event:
 def _require_on_sale(event: Event) -> None:
     if event.status != EventStatus.ON_SALE:
         raise SalesClosed()
+    # Sales end at `sales_end_at` (default: the start), by the database's clock.
+    # One round trip; a hold made before the end keeps its own window to pay.
+    ended = Session.object_session(event).scalar(
+        text("SELECT now() >= coalesce(sales_end_at, starts_at) FROM events WHERE id = :id"), {"id": event.id})
+    if ended:
+        raise SalesClosed("Sales for this event have ended.")
 
 
 def _hold_expiry_sql(minutes: float):
