@@ -76,7 +76,9 @@ def login(client, email: str, password: str = PASSWORD):
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return token
+    # Login rotates the CSRF token: the one from the login form is dead now.
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
 
 
 def csrf_token(client, path: str = "/") -> str:
