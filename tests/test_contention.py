@@ -23,7 +23,7 @@ from webapp.services import checkout, inventory
 from webapp.services.errors import BookingError, NotEnoughLeft, PaymentInProgress, SeatsTaken
 from webapp.services.gateway import Card, SimulatedGateway
 from webapp.services.invariants import check_event
-from tests.factories import csrf_token
+from tests.factories import csrf_token, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -127,9 +127,7 @@ def test_general_admission_rush_sells_exactly_capacity_over_http(app, session, f
 
     def buyer(i):
         client = app.test_client()
-        with client.session_transaction() as s:
-            s["_user_id"] = str(users[i])
-            s["_fresh"] = True
+        sign_in(client, users[i])
         # A fresh app context per buyer: Flask-WTF caches the token in `g`.
         with app.app_context():
             token = csrf_token(client, f"/events/{event.id}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, make_response, render_template, request
+from flask import Flask, g, make_response, render_template, request
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from psycopg2 import errorcodes
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -61,16 +62,19 @@ def error_response(status: int, message: str, retry_after: int | None = None):
 
 def _error_body(status: int, title: str, message: str) -> str:
     """The error as a partial or a page; a 5xx page (or one whose header failed) asks nothing of the database."""
-    if is_partial_request():
-        return render_template("errors/_error.html", status=status, title=title, message=message)
+    template = "errors/_error.html" if is_partial_request() else "errors/error.html"
     if status < 500:
         try:
-            return render_template("errors/error.html", status=status, title=title, message=message)
+            return render_template(template, status=status, title=title, message=message)
         except Exception as error:
-            # The header's user menu or offer banner needed the database.
+            # Loading the user, the header's menu or the offer banner needed the database.
             log.warning("error_page.degraded", extra={"cause": type(error).__name__})
             db.session.rollback()
-    return render_template("errors/error.html", status=status, title=title, message=message, db_free=True)
+    if g.get("_login_user") is None:
+        # Flask-Login puts `current_user` into every template's context, which
+        # would load (and so query) the user: a stand-in keeps it off the database.
+        g._login_user = AnonymousUserMixin()
+    return render_template(template, status=status, title=title, message=message, db_free=True)
 
 
 def register(app: Flask) -> None:

@@ -54,7 +54,7 @@ def _parse_quantities(args) -> dict[int, int]:
     quantities: dict[int, int] = {}
     for key, value in args.items():
         if key.startswith("qty-"):
-            tier_id, n = parse_id(key[4:]), parse_int(value or "0", minimum=0, maximum=10_000)
+            tier_id, n = parse_id(key[4:]), parse_int(value or "0")
             if tier_id is None or n is None:
                 raise InvalidRequest("Quantities must be whole numbers.")
             quantities[tier_id] = n
