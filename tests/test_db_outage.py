@@ -79,7 +79,10 @@ def _requests(ids):
 
 def _ask(client, path: str, partial: bool) -> Answer:
     started = time.monotonic()
-    response = client.get(path, headers={"HX-Request": "true"} if partial else {})
+    try:
+        response = client.get(path, headers={"HX-Request": "true"} if partial else {})
+    except Exception as error:  # the error handler itself failed: a server would send a bare 500
+        return Answer(started, path, partial, 500, None, f"Internal Server Error ({error!r})"[:300])
     return Answer(started, path, partial, response.status_code, response.headers.get("Retry-After"),
                   response.get_data(as_text=True))
 
