@@ -95,6 +95,12 @@ def register(app: Flask) -> None:
             429, f"Too many attempts. Please wait {retry_after} seconds and try again.", retry_after
         )
 
+    @app.errorhandler(413)
+    def too_large(error: HTTPException):
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        return error_response(413, f"That form is too large to send (the limit is {limit // 1024} KB). "
+                                   "Shorten what you typed and try again.")
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
