@@ -48,6 +48,11 @@ def remember(user) -> None:
     session[_KEY] = [int(user.id), user.name, bool(user.is_admin), int(user.session_version or 0), now]
     session[_SEEN] = now
     # A token seen before login (on a shared machine, say) must not work after it.
+    forget_csrf_token()
+
+
+def forget_csrf_token() -> None:
+    """Drop the CSRF token (Flask-WTF keeps it in the session and caches it in `g`): the next page gets a new one."""
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     session.pop(field, None)
     g.pop(field, None)

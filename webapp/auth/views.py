@@ -115,5 +115,6 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
+    session_user.forget_csrf_token()
     flash("You are logged out.", "info")
     return redirect(url_for("shop.index"), code=303)
