@@ -35,8 +35,8 @@ def test_hsts_is_sent_over_https_and_behind_a_trusted_proxy(app, database_url, c
     assert "Strict-Transport-Security" in answer.headers
 
 
-def test_no_template_has_inline_script_or_handlers():
-    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|\shx-on[:-]|hx-vals=['\"]js:|"
+def test_no_template_has_inline_script_handlers_or_style_elements():
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style|\son[a-z]+\s*=|\shx-on[:-]|hx-vals=['\"]js:|"
                         r"hx-trigger=\"[^\"]*\[")
     offenders = [f"{path.relative_to(ROOT)}: {m.group(0)}" for path in TEMPLATES.rglob("*.html")
                  for m in inline.finditer(path.read_text())]
