@@ -32,7 +32,7 @@ def test_logged_in_pages_check_the_session_with_one_two_column_lookup(app, clien
     assert "Ada Lovelace" in response.get_data(as_text=True)  # the header still greets them
     # Not the ORM row: the session version and the admin flag, by primary key, once.
     users = [" ".join(s.split()) for s in statements if "FROM users" in s]
-    assert users == ["SELECT users.session_version, users.is_admin FROM users WHERE users.id = %(id_1)s"], statements
+    assert users == ["SELECT session_version, is_admin FROM users WHERE id = %(id)s"], statements
 
 
 def test_anonymous_pages_do_not_query_users(app, client, factory):

@@ -82,3 +82,14 @@ def retry_on_stale_connection(app: Flask) -> None:
             return dispatch(*args, **kwargs)
 
     app.dispatch_request = dispatch_request
+
+    @app.teardown_appcontext
+    def remove_session_quietly(exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (registered earlier, so
+        # called later). Closing a session whose connection died mid-request
+        # tries a rollback that raises; raised here, it would turn the 503
+        # already written into a bare 500.
+        try:
+            db.session.remove()
+        except DBAPIError:
+            log.warning("db.session_close_failed", exc_info=True)

@@ -77,6 +77,7 @@ class Buyers:
         last_bad = max((e[0] - fault_end for e in bad_after), default=None)
         no_retry = sum(1 for e in self.log if e[2] == 503 and not e[3])
         print(f"== {name}")
+        print(f"   whole run: {len(self.log)} requests, {dict(Counter(e[2] for e in self.log))}")
         print(f"   fault lasted {fault_end - fault_start:.2f} s; during it: {dict(Counter(e[2] for e in during))}")
         print(f"   after it: {len(after)} requests, {dict(Counter(e[2] for e in after))}; "
               f"last refusal {'none' if last_bad is None else f'{1000 * last_bad:.0f} ms after'}; "
@@ -97,12 +98,16 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def _timed(fn, n: int = 2000) -> float:
+def _timed(fn, n: int = 400, batches: int = 7) -> float:
+    """Microseconds per call: the best of several batches (the machine is shared; the best is the least disturbed)."""
     fn()
-    started = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - started) / n * 1e6
+    best = float("inf")
+    for _ in range(batches):
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - started) / n * 1e6)
+    return best
 
 
 def per_request_costs(url: str, event_id: int, user_id: int) -> None:
@@ -113,7 +118,10 @@ def per_request_costs(url: str, event_id: int, user_id: int) -> None:
     engine = create_engine(url)
     pinged = create_engine(url, pool_pre_ping=True)
     with engine.connect() as conn:
-        session_check = _timed(lambda: conn.execute(
+        from webapp.session_user import _CHECK
+
+        session_check = _timed(lambda: conn.execute(_CHECK, {"id": user_id}).first())
+        orm_check = _timed(lambda: conn.execute(
             select(User.session_version, User.is_admin).where(User.id == user_id)).first())
         sale_end = _timed(lambda: conn.execute(
             text("SELECT now() >= coalesce(sales_end_at, starts_at) FROM events WHERE id = :id"),
@@ -125,8 +133,9 @@ def per_request_costs(url: str, event_id: int, user_id: int) -> None:
             c.execute(text("SELECT 1")).scalar()
 
     plain, ping = _timed(lambda: checkout(engine)), _timed(lambda: checkout(pinged))
-    print("== per-request costs (one connection, sequential, median of the loop)")
-    print(f"   session check (PK lookup of 2 columns): {session_check:.0f} us; sale-end check: {sale_end:.0f} us; "
+    print("== per-request costs (one connection, sequential, best of 7 batches of 400)")
+    print(f"   session check (PK lookup of 2 columns): {session_check:.0f} us (as a fresh select(): {orm_check:.0f} us); "
+          f"sale-end check: {sale_end:.0f} us; "
           f"bare SELECT 1: {floor:.0f} us")
     print(f"   checkout + SELECT 1 without pre-ping: {plain:.0f} us, with pool_pre_ping: {ping:.0f} us "
           f"(+{ping - plain:.0f} us per checkout)")
