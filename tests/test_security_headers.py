@@ -4,7 +4,6 @@ the container's session cookie is Secure."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from tests.admin_support import buy
 from tests.factories import login
