@@ -24,6 +24,8 @@ RUN useradd --system --uid 10001 --home /app app && chown -R app /app
 USER app
 
 ENV PORT=8000 WEB_WORKERS=3 WEB_THREADS=4 FLASK_APP=wsgi.py
+# Served over HTTPS (a TLS proxy in front): the session cookie never travels on plain http.
+ENV SESSION_COOKIE_SECURE=1
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"

@@ -50,11 +50,20 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+    # The sign-up form's inline checks, per client address.
+    REGISTER_CHECK_RATE_LIMIT = os.environ.get("REGISTER_CHECK_RATE_LIMIT", "30 per minute")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The container entrypoint turns it on unless told otherwise (see
+    # launcher.serve); development and tests run over plain http.
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    # A form body larger than this is refused with 413 before it is parsed.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # A session ends after this long without a request, and this long after login at most.
+    SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 60)
+    SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
 
     # A charge still "pending" after this long is settled by asking the
     # gateway, so a crash between charge and confirm never loses a payment.
@@ -86,9 +95,6 @@ class Config:
     # How many reverse proxies in front of the app set X-Forwarded-*; 0 trusts none.
     PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
 
-    # How often a signed-in session is checked against the account's last
-    # password change (see webapp/session_user.py); 0 means every request.
-    SESSION_RECHECK_SECONDS = _int("SESSION_RECHECK_SECONDS", 30)
     PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
     EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)
     # Per client address, and separately per e-mail address asked about.

@@ -102,3 +102,17 @@ def shot(page, request):
         return path
 
     return take
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(request):
+    """Every browser test fails on a Content-Security-Policy violation in its page's console."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    yield
+    assert not violations, violations

@@ -19,7 +19,7 @@ from webapp.services.invariants import check_event
 
 __all__ = [
     "DECLINED", "GOOD", "NO_FUNDS", "PASSWORD", "SLOW_CARD", "admin_client", "assert_consistent", "buy", "cancel",
-    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "sell_in_bulk",
+    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "sell_in_bulk", "sign_in",
 ]
 
 
@@ -63,12 +63,28 @@ def assert_consistent(session, event_id):
 
 
 def login(client, email: str, password: str = PASSWORD):
-    """Log the test client in through the real form (CSRF token included)."""
+    """Log the test client in through the real form; returns the CSRF token issued at login."""
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return token
+    # Login rotates the CSRF token: the one from the login form is dead now.
+    page = client.get("/").get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+
+def sign_in(client, user_id: int) -> None:
+    """A signed-in session cookie for `user_id`, as login makes it, without the password round."""
+    from flask import session
+
+    from webapp import session_user
+    from webapp.extensions import db
+
+    with client.application.test_request_context():
+        session_user.remember(db.session.get(User, user_id))
+        state = dict(session)
+    with client.session_transaction() as s:
+        s.update(state, _user_id=str(user_id), _fresh=True)
 
 
 def csrf_token(client, path: str = "/") -> str:

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race
+from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, sign_in
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit, UnitStatus
 from webapp.services import checkout, inventory
@@ -100,9 +100,7 @@ def test_general_admission_rush_sells_exactly_capacity_over_http(app, session, f
 
     def buyer(i):
         client = app.test_client()
-        with client.session_transaction() as s:
-            s["_user_id"] = str(users[i])
-            s["_fresh"] = True
+        sign_in(client, users[i])
         # A fresh app context per buyer: Flask-WTF caches the token in `g`.
         with app.app_context():
             token = csrf_token(client, f"/events/{event.id}")

@@ -175,7 +175,7 @@ def test_create_admin_command(app, session):
 
     runner = app.test_cli_runner()
     weak = runner.invoke(args=["create-admin", "boss@example.com", "--password", "short"])
-    assert weak.exit_code != 0 and "at least 10" in weak.output
+    assert weak.exit_code != 0 and "at least 12" in weak.output
     result = runner.invoke(args=["create-admin", "Boss@Example.com", "--password", "a-long-enough-pass"])
     assert result.exit_code == 0, result.output
     assert session.scalar(select(User).where(User.email == "boss@example.com")).is_admin

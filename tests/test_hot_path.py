@@ -30,7 +30,6 @@ def statements():
 
     def record(conn, cursor, statement, parameters, context, executemany):
         seen.append(" ".join(statement.split()))
-        if "FROM users" in statement and __import__("os").environ.get("TB_TRACE"): __import__("traceback").print_stack(limit=14)
 
     sa_event.listen(db.engine, "before_cursor_execute", record)
     try:

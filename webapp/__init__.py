@@ -28,9 +28,10 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         raise RuntimeError("SECRET_KEY is not set.")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config)
 
-    from webapp import logs
+    from webapp import logs, parsing
 
     logs.configure(app)
+    parsing.register(app)
     _register_extensions(app)
     _register_blueprints(app)
 
@@ -42,10 +43,12 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from webapp import cli, errors, templating
+    from webapp import cli, database, errors, security, templating
     from webapp.services import gateway
 
     gateway.init_app(app)
+    database.retry_on_stale_connection(app)
+    security.register(app)
     errors.register(app)
     templating.register(app)
     cli.register(app)
@@ -64,13 +67,14 @@ def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         # No pre-ping: it cost a round trip on every checkout (about one
-        # statement in eight on the buy path). Connections are recycled
-        # instead, and a connection found dead is invalidated with its pool,
-        # so a database restart costs one failed request per worker.
+        # statement in eight on the buy path). A connection found dead is
+        # invalidated with the rest of its pool and the view runs once more
+        # on a fresh one (webapp/database.py), so a restart costs no request.
         "pool_pre_ping": False,
         "pool_recycle": 1800,
         "pool_timeout": 10,
-        "connect_args": {"options": options, "application_name": "tickets"},
+        # A host that does not answer must become a 503 quickly, not a hang.
+        "connect_args": {"options": options, "application_name": "tickets", "connect_timeout": 5},
     }
 
 

@@ -24,11 +24,12 @@ SETTINGS = {"max_connections": "500", "shared_buffers": "256MB"}
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-def start(datadir: Path, *, throwaway: bool = False) -> pgserver.PostgresServer:
-    """Start (or join) the server in `datadir` with our settings applied."""
+def start(datadir: Path, *, throwaway: bool = False, settings: dict[str, str] | None = None
+          ) -> pgserver.PostgresServer:
+    """Start (or join) the server in `datadir` with our settings (and `settings`) applied."""
     datadir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(datadir, cleanup_mode="stop")
-    wanted = dict(SETTINGS, **(FAST_SETTINGS if throwaway else {}))
+    wanted = dict(SETTINGS, **(FAST_SETTINGS if throwaway else {}), **(settings or {}))
     engine = create_engine(url_of(server), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         current = {k: conn.execute(text(f"SHOW {k}")).scalar_one() for k in wanted}
@@ -41,6 +42,18 @@ def start(datadir: Path, *, throwaway: bool = False) -> pgserver.PostgresServer:
         server.cleanup()
         server = pgserver.get_server(datadir, cleanup_mode="stop")
     return server
+
+
+def stop_for_a_while(server: pgserver.PostgresServer) -> None:
+    """Shut the server down as an operator's restart would (fast: sessions are cut)."""
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
+def start_again(server: pgserver.PostgresServer) -> None:
+    """Start a server stopped by `stop_for_a_while`, on the same socket; returns once it takes connections."""
+    server.ensure_postgres_running()
 
 
 def url_of(server: pgserver.PostgresServer, database: str = "postgres") -> str:

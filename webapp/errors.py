@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, make_response, render_template, request
+from flask import Flask, g, make_response, render_template, request
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from psycopg2 import errorcodes
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from webapp import database
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request
 from webapp.services.errors import BookingError, Busy
@@ -38,14 +40,17 @@ TITLES = {
 _OVERLOAD_CODES = {errorcodes.LOCK_NOT_AVAILABLE, errorcodes.QUERY_CANCELED}
 
 
+UNAVAILABLE_MESSAGE = ("We cannot reach our database for a moment. Nothing was changed; "
+                       "please try again in a few seconds.")
+
+
 def error_response(status: int, message: str, retry_after: int | None = None):
-    db.session.rollback()
+    try:
+        db.session.rollback()
+    except Exception:  # a dead connection cannot even roll back; the pool replaces it
+        log.warning("db.rollback_failed", exc_info=True)
     title = TITLES.get(status, "Error")
-    if is_partial_request():
-        body = render_template("errors/_error.html", status=status, title=title, message=message)
-    else:
-        body = render_template("errors/error.html", status=status, title=title, message=message)
-    response = make_response(body, status)
+    response = make_response(_error_body(status, title, message), status)
     response.vary.add("HX-Request")
     if is_partial_request():
         response.headers["HX-Retarget"] = "#flash"
@@ -53,6 +58,23 @@ def error_response(status: int, message: str, retry_after: int | None = None):
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _error_body(status: int, title: str, message: str) -> str:
+    """The error as a partial or a page; a 5xx page (or one whose header failed) asks nothing of the database."""
+    template = "errors/_error.html" if is_partial_request() else "errors/error.html"
+    if status < 500:
+        try:
+            return render_template(template, status=status, title=title, message=message)
+        except Exception as error:
+            # Loading the user, the header's menu or the offer banner needed the database.
+            log.warning("error_page.degraded", extra={"cause": type(error).__name__})
+            db.session.rollback()
+    if g.get("_login_user") is None:
+        # Flask-Login puts `current_user` into every template's context, which
+        # would load (and so query) the user: a stand-in keeps it off the database.
+        g._login_user = AnonymousUserMixin()
+    return render_template(template, status=status, title=title, message=message, db_free=True)
 
 
 def register(app: Flask) -> None:
@@ -73,14 +95,28 @@ def register(app: Flask) -> None:
             429, f"Too many attempts. Please wait {retry_after} seconds and try again.", retry_after
         )
 
+    @app.errorhandler(413)
+    def too_large(error: HTTPException):
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        return error_response(413, f"That form is too large to send (the limit is {limit // 1024} KB). "
+                                   "Shorten what you typed and try again.")
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
         message = error.description if status != 404 else "We could not find that page."
         return error_response(status, message)
 
+    @app.errorhandler(database.PoolTimeout)
+    def pool_exhausted(error: database.PoolTimeout):
+        log.warning("db.pool_exhausted", extra={"path": request.path})
+        return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
+
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError):
+        if database.is_unavailable(error):
+            log.warning("db.unavailable", extra={"path": request.path, "error": str(error.orig).strip()[:200]})
+            return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
         code = getattr(error.orig, "pgcode", None)
         if code in _OVERLOAD_CODES:
             log.warning("db.overload", extra={"pgcode": code, "path": request.path})
@@ -95,5 +131,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(error: Exception):
+        cause = error.__cause__ or error.__context__
+        if database.is_unavailable(error) or (cause is not None and database.is_unavailable(cause)):
+            log.warning("db.unavailable", extra={"path": request.path, "error": type(error).__name__})
+            return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
         log.exception("unhandled")
         return error_response(500, "Something went wrong on our side. Please try again.")

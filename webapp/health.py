@@ -3,6 +3,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.database import RETRY_AFTER
 from webapp.extensions import db, limiter
 
 bp = Blueprint("health", __name__)
@@ -14,6 +15,9 @@ def healthz():
     try:
         db.session.execute(text("SELECT 1")).scalar_one()
     except SQLAlchemyError:
-        db.session.rollback()
-        return jsonify(status="error", database="unreachable"), 503
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is already gone; the pool replaces it
+        return jsonify(status="error", database="unreachable"), 503, {"Retry-After": str(RETRY_AFTER)}
     return jsonify(status="ok", database="ok")

@@ -8,8 +8,14 @@ from werkzeug.wrappers import Response
 
 
 def is_partial_request() -> bool:
-    """An htmx request that wants a fragment (boosted navigation wants the page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """An htmx request that wants a fragment.
+
+    Boosted navigation wants the page, and so does a history restore: after a
+    cache miss htmx swaps the answer in as the whole body.
+    """
+    headers = request.headers
+    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
+            and headers.get("HX-History-Restore-Request") != "true")
 
 
 def render(page: str, partial: str, status: int = 200, **context: Any) -> Response:

@@ -58,8 +58,20 @@ def wait_for_database(url: str, timeout: float = 60) -> None:
             time.sleep(1)
 
 
+# Any constant will do, as long as every app container uses the same one.
+MIGRATION_LOCK_KEY = 0x7469636B  # "tick"
+
+
 def migrate_and_seed(seed: bool) -> None:
+    """Bring the schema to head (and seed), one container at a time.
+
+    Several containers starting together on an empty database would each
+    try to create the same tables; all but one crashed. A session-level
+    advisory lock, held on its own connection, makes the others wait and then
+    find nothing left to do.
+    """
     from flask_migrate import upgrade
+    from sqlalchemy import text
 
     from webapp import create_app
     from webapp.extensions import db
@@ -67,11 +79,18 @@ def migrate_and_seed(seed: bool) -> None:
 
     app = create_app()
     with app.app_context():
-        upgrade()
-        if seed and not demo.has_data(db.session):
-            demo.seed(db.session)
-            db.session.commit()
-            print("Demo data created.", flush=True)
+        with db.engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            lock.commit()
+            try:
+                upgrade()
+                if seed and not demo.has_data(db.session):
+                    demo.seed(db.session)
+                    db.session.commit()
+                    print("Demo data created.", flush=True)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                lock.commit()
         db.engine.dispose()
 
 
@@ -178,6 +197,8 @@ def serve(args: argparse.Namespace) -> int:
         print("DATABASE_URL must be set.", file=sys.stderr)
         return 2
     os.environ["DATABASE_URL"] = url
+    # Production serves over HTTPS: the session cookie only travels on it.
+    os.environ.setdefault("SESSION_COOKIE_SECURE", "1")
     wait_for_database(url, timeout=args.db_timeout)
     migrate_and_seed(seed=os.environ.get("SEED_DEMO") == "1")
     command = gunicorn_command(args.host, args.port, args.workers, args.threads)

@@ -121,6 +121,8 @@ class User(UserMixin, db.Model):
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Sessions that began before this are over (a password reset ends them).
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped at logout: every session cookie issued before stops working (session_user.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
@@ -133,6 +135,8 @@ class Event(db.Model):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     venue: Mapped[str] = mapped_column(String(200))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When reserving stops; NULL means at the start. Compared with the database clock.
+    sales_end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     image_url: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[EventStatus] = mapped_column(
         _enum(EventStatus, "event_status"), default=EventStatus.DRAFT, server_default=EventStatus.DRAFT.value

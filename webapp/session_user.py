@@ -1,103 +1,100 @@
-"""The signed-in user as the signed session cookie knows them.
+"""The signed-in user as the signed session cookie knows them, checked against one row.
 
-Loading the `users` row on every request cost one query per request (and
-the ORM work around it) for what the pages need: the id, the name in the
-header, and whether to show the admin link. At login those go into the
-session, which Flask signs with SECRET_KEY, so they cannot be forged; the
-user loader then builds the user from the cookie with no query.
+Loading the `users` row through the ORM on every request cost a query and
+the ORM work around it for what pages need: the id, the name in the header,
+and whether to show the admin link. At login those go into the session,
+which Flask signs with SECRET_KEY, so they cannot be forged.
 
-Admin rights are the one thing a stale cookie must not keep: a claim of
-"admin" is checked against the database (once per request, admins only),
-so demoting an admin takes effect at once. A buyer's claim needs no check:
-the worst a stale one can do is hide an admin link until the next login.
+A signed cookie alone cannot be taken back, though: a copy made before
+logout kept working. So the card also carries the user's `session_version`,
+and the loader compares it with the row, in one primary-key lookup of two
+columns (`SELECT session_version, is_admin FROM users WHERE id = …`).
+Flask-Login calls the loader lazily, the first time a request touches
+`current_user`, so static files, `/healthz` and anonymous visitors pay
+nothing. Logout bumps the version, which ends every copy of every session
+of that user. The same lookup answers "is this still an admin?", so
+demoting an admin takes effect at once, with no second query.
+
+Timeouts need no database: the card holds when the user logged in
+(absolute limit) and the session when it was last seen (idle limit,
+refreshed at most once a minute so the cookie is not rewritten per request).
 """
 from __future__ import annotations
 
 import time
 
-from flask import g, session
+from flask import current_app, g, session
 from flask_login import UserMixin
+from sqlalchemy import text, update
+
+from webapp.parsing import parse_id
 
 _KEY = "_user_card"
-# When the account's password last changed, as this session saw it at login.
-# A reset moves it on in the database, and every older session ends.
-_PASSWORD_KEY = "_pw_epoch"
-_CHECKED_KEY = "_pw_checked"
+_SEEN = "_seen"
+# Rewrite the last-seen stamp (and so the cookie) at most this often.
+_SEEN_RESOLUTION = 60
+# Built once: a fresh select() per request cost more Python than the round trip.
+_CHECK = text("SELECT session_version, is_admin FROM users WHERE id = :id")
 
 
 class SessionUser(UserMixin):
-    def __init__(self, user_id: int, name: str, admin_claim: bool):
+    def __init__(self, user_id: int, name: str, is_admin: bool):
         self.id = user_id
         self.name = name
-        self._admin_claim = admin_claim
-
-    @property
-    def is_admin(self) -> bool:
-        if not self._admin_claim:
-            return False
-        verified = g.get("_admin_verified")
-        if verified is None:
-            from webapp.extensions import db
-            from webapp.models import User
-
-            user = db.session.get(User, self.id)
-            verified = g._admin_verified = bool(user is not None and user.is_admin)
-        return verified
+        self.is_admin = is_admin
 
 
 def remember(user) -> None:
-    """Called when a user logs in: what the loader needs, in the signed cookie."""
-    session[_KEY] = [int(user.id), user.name, bool(user.is_admin)]
-    session[_PASSWORD_KEY] = password_epoch(getattr(user, "password_changed_at", None))
-    session[_CHECKED_KEY] = time.time()  # what login just read is as fresh as a check
+    """Called when a user logs in: what the loader needs, in the signed cookie, and a fresh CSRF token."""
+    now = int(time.time())
+    session[_KEY] = [int(user.id), user.name, bool(user.is_admin), int(user.session_version or 0), now]
+    session[_SEEN] = now
+    # A token seen before login (on a shared machine, say) must not work after it.
+    forget_csrf_token()
 
 
-def password_epoch(changed_at) -> int:
-    return round(changed_at.timestamp() * 1_000_000) if changed_at is not None else 0
+def forget_csrf_token() -> None:
+    """Drop the CSRF token (Flask-WTF keeps it in the session and caches it in `g`): the next page gets a new one."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)
 
 
-def _still_valid(user_id: int) -> bool:
-    """Whether this session began after the account's last password change.
-
-    A signed cookie cannot be revoked, so the database must say whether it
-    still counts. Asking on every request would put back the users query
-    this module exists to avoid, so a session is re-checked at most every
-    `SESSION_RECHECK_SECONDS` (the time of the last check rides in the signed
-    cookie): a reset ends other sessions within that time; 0 checks always.
-    """
-    from flask import current_app
-
-    now = time.time()
-    interval = current_app.config.get("SESSION_RECHECK_SECONDS", 30)
-    if interval and now - session.get(_CHECKED_KEY, 0) < interval:
-        return True
-    if not _password_unchanged(user_id):
-        session.clear()  # over for good: later requests are anonymous, with no query
-        return False
-    session[_CHECKED_KEY] = now
-    return True
-
-
-def _password_unchanged(user_id: int) -> bool:
-    from sqlalchemy import select
-
-    from webapp.extensions import db
+def end_all_sessions(db_session, user_id: int) -> None:
+    """Logout: every cookie issued to this user so far stops working. The caller commits."""
     from webapp.models import User
 
-    changed_at = db.session.scalar(select(User.password_changed_at).where(User.id == user_id))
-    return password_epoch(changed_at) == session.get(_PASSWORD_KEY, 0)
+    db_session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+
+
+def _expired(card: list, now: int) -> bool:
+    config = current_app.config
+    logged_in_at = card[4]
+    seen = session.get(_SEEN, 0)
+    if now - logged_in_at > config["SESSION_ABSOLUTE_HOURS"] * 3600:
+        return True
+    if now - seen > config["SESSION_IDLE_MINUTES"] * 60:
+        return True
+    if now - seen > _SEEN_RESOLUTION:
+        session[_SEEN] = now
+    return False
 
 
 def load(user_id: str):
-    """The user for this request: from the cookie, or from the database for older sessions."""
-    if not user_id.isdigit():
-        return None
-    if not _still_valid(int(user_id)):
-        return None
-    card = session.get(_KEY)
-    if card and card[0] == int(user_id):
-        return SessionUser(card[0], card[1], card[2])
+    """The user for this request, or None when the session was ended, timed out or is from an older release."""
     from webapp.extensions import db
-    from webapp.models import User
 
-    return db.session.get(User, int(user_id))
+    uid = parse_id(user_id)
+    card = session.get(_KEY)
+    if uid is None or not card or len(card) != 5 or card[0] != uid or _expired(card, int(time.time())):
+        return _forget()
+    row = db.session.execute(_CHECK, {"id": uid}).first()
+    if row is None or row.session_version != card[3]:
+        return _forget()
+    return SessionUser(uid, card[1], bool(row.is_admin))
+
+
+def _forget() -> None:
+    for key in ("_user_id", "_fresh", "_id", _KEY, _SEEN):
+        session.pop(key, None)
+    return None

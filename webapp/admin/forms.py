@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    DecimalField,
     IntegerField,
     SelectField,
     StringField,
@@ -16,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from webapp.parsing import FiniteDecimalField
 from webapp.services.admin_events import MAX_GA_CAPACITY, LayoutRequest, RowRange
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
@@ -32,9 +32,13 @@ class EventForm(FlaskForm):
         "Starts (local time)", format="%Y-%m-%dT%H:%M",
         validators=[DataRequired(message="Enter a date and time, e.g. 2027-05-01 19:30.")],
     )
+    sales_end_at = DateTimeLocalField(
+        "Sales end (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()],
+        description="Leave empty to stop sales when the event starts.",
+    )
     image_url = StringField("Image URL", validators=[Optional(), URL(message="Enter a full http(s):// address."),
                                                       Length(max=500)])
-    hold_minutes = DecimalField(
+    hold_minutes = FiniteDecimalField(
         "Hold minutes", places=2, default=Decimal(8),
         validators=[InputRequired(message="How long are seats held while a buyer pays?"),
                     NumberRange(min=1, max=60, message="Holds last between 1 and 60 minutes.")],
@@ -45,7 +49,7 @@ class EventForm(FlaskForm):
                     NumberRange(min=1, max=50, message="Allow between 1 and 50 tickets per order.")],
     )
     waitlist_enabled = BooleanField("Waiting list when sold out", default=True)
-    offer_hours = DecimalField(
+    offer_hours = FiniteDecimalField(
         "Waiting-list offer hours", places=2, default=Decimal(12),
         validators=[InputRequired(message="How long does someone in line have to buy an offer?"),
                     NumberRange(min=Decimal("0.25"), max=168, message="Offers last between 15 minutes and 168 hours.")],
@@ -83,6 +87,7 @@ class EventForm(FlaskForm):
             image_url=(self.image_url.data or "").strip() or None, hold_minutes=float(self.hold_minutes.data),
             per_order_limit=self.per_order_limit.data, waitlist_enabled=self.waitlist_enabled.data,
             offer_hours=float(self.offer_hours.data), waitlist_partial_offers=self.waitlist_partial_offers.data,
+            sales_end_at=self.sales_end_at.data.replace(tzinfo=timezone.utc) if self.sales_end_at.data else None,
         )
 
 
@@ -90,7 +95,7 @@ class TierForm(FlaskForm):
     kind = SelectField("Kind", choices=[("general", "General admission"), ("seated", "Numbered seats")],
                        default="general")
     name = StringField("Name", validators=[DataRequired(message="Name the tier."), Length(max=80)])
-    price = DecimalField("Price (€)", places=2, validators=[
+    price = FiniteDecimalField("Price (€)", places=2, validators=[
         InputRequired(message="Enter a price, e.g. 45.00."),
         NumberRange(min=0, max=100000, message="Prices run from 0 to 100,000."),
     ])

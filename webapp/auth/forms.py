@@ -17,9 +17,12 @@ class RegisterForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     next = HiddenField()
+    # Only the real submit (rate limited) looks the address up: the inline
+    # check must not tell anyone who has an account.
+    check_taken = True
 
     def validate_email(self, field):
-        if accounts.email_taken(db.session, field.data or ""):
+        if self.check_taken and accounts.email_taken(db.session, field.data or ""):
             raise ValidationError("An account with this e-mail already exists. Log in instead?")
 
     def validate_password(self, field):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
 
+from webapp import session_user
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RegisterForm
 from webapp.extensions import db, limiter, login_manager
@@ -47,6 +48,10 @@ def _login_limit() -> str:
 
 def _register_limit() -> str:
     return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _register_check_limit() -> str:
+    return current_app.config["REGISTER_CHECK_RATE_LIMIT"]
 
 
 @bp.get("/login")
@@ -92,9 +97,11 @@ def register_post():
 
 
 @bp.post("/register/validate/<field>")
+@limiter.limit(_register_check_limit)
 def register_validate(field: str):
-    """Inline validation: the submit path's form, checking one field."""
+    """Inline validation: the submit path's form, checking one field (but never whether an e-mail is taken)."""
     form = RegisterForm()
+    form.check_taken = False
     if field not in ("email", "password", "name"):
         return "", 404
     form.validate()
@@ -105,6 +112,11 @@ def register_validate(field: str):
 @bp.post("/logout")
 @login_required
 def logout():
+    # Server-side: every copy of this user's session cookie stops working.
+    session_user.end_all_sessions(db.session, current_user.id)
+    db.session.commit()
     logout_user()
+    session.clear()
+    session_user.forget_csrf_token()
     flash("You are logged out.", "info")
     return redirect(url_for("shop.index"), code=303)

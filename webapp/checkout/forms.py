@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.services.gateway import Card, luhn_valid
 
-_EXPIRY = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*$")
+_EXPIRY = re.compile(r"^\s*([0-9]{1,2})\s*/\s*([0-9]{2}|[0-9]{4})\s*$")
 
 
 def digits(value: str | None) -> str:
@@ -28,7 +28,7 @@ class CardForm(FlaskForm):
 
     def validate_number(self, field):
         number = digits(field.data)
-        if not number.isdigit() or not 12 <= len(number) <= 19:
+        if not re.fullmatch(r"[0-9]{12,19}", number):  # ASCII: isdigit() also takes "²"
             raise ValidationError("Enter the 12 to 19 digits of your card number.")
         if not luhn_valid(number):
             raise ValidationError("That card number is not valid; check for a typo.")
@@ -52,7 +52,7 @@ class CardForm(FlaskForm):
             raise ValidationError("That expiry date is too far in the future.")
 
     def validate_cvc(self, field):
-        if not re.fullmatch(r"\d{3,4}", (field.data or "").strip()):
+        if not re.fullmatch(r"[0-9]{3,4}", (field.data or "").strip()):
             raise ValidationError("The CVC is the 3 or 4 digits on the back of the card.")
 
     def card(self) -> Card:

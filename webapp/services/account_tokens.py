@@ -13,7 +13,7 @@ import hashlib
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import User
@@ -75,12 +75,14 @@ def reset_password(session: Session, token: str, password: str) -> User:
     if problem:
         raise TokenRefused(problem)
     user.password_hash = accounts.hash_password(password)
-    user.password_changed_at = text("now()")
+    user.password_changed_at = func.now()
+    # Every session begun before now ends (session_user checks the version).
+    user.session_version = User.session_version + 1
     # Whoever reads the mail controls the address: a reset also proves it.
     if user.email_verified_at is None:
         user.email_verified_at = text("now()")
     session.flush()
-    session.refresh(user, ["password_changed_at"])
+    session.refresh(user, ["password_changed_at", "session_version"])
     return user
 
 

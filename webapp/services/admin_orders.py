@@ -5,6 +5,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import EventStatus, Order, PaymentAttempt, Ticket, User
+from webapp.parsing import like_pattern, parse_id
 from webapp.services import audit, checkout, outbox
 from webapp.services.errors import NotFound
 from webapp.services.gateway import PaymentGateway
@@ -24,10 +25,10 @@ def search_orders(session: Session, q: str = "", *, event_id: int | None = None)
     q = q.strip()
     if q:
         by_code = select(Ticket.order_id).where(Ticket.code == q).scalar_subquery()
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions = [User.email.like(f"%{escaped}%", escape="\\"), Order.id == by_code]
-        if q.lstrip("#").isdigit():
-            conditions.append(Order.id == int(q.lstrip("#")))
+        conditions = [User.email.like(like_pattern(q.lower()), escape="\\"), Order.id == by_code]
+        order_id = parse_id(q.lstrip("#"))
+        if order_id is not None:
+            conditions.append(Order.id == order_id)
         query = query.where(or_(*conditions))
     return list(session.scalars(query).unique().all())
 

@@ -55,8 +55,8 @@ def entries(session: Session, *, event_id: int | None = None, action: str = "", 
     if event_id is not None:
         query = query.where(AuditLog.event_id == event_id)
     if action:
-        query = query.where(AuditLog.action.startswith(action))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        query = query.where(AuditLog.action.startswith(action, autoescape=True))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(
         query.options(selectinload(AuditLog.actor)).order_by(AuditLog.id.desc())
         .limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)

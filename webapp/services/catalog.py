@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
+from webapp.parsing import like_pattern
 from webapp.services import inventory, waitlist
 from webapp.templating import money
 
@@ -43,8 +44,9 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
         .order_by(Event.starts_at)
     )
     if q:
-        like = f"%{q.strip()}%"
-        query = query.where(or_(Event.title.ilike(like), Event.venue.ilike(like), Event.description.ilike(like)))
+        like = like_pattern(q.strip())
+        query = query.where(or_(*(column.ilike(like, escape="\\")
+                                  for column in (Event.title, Event.venue, Event.description))))
     if on is not None:
         start = datetime.combine(on, time.min, tzinfo=timezone.utc)
         query = query.where(Event.starts_at >= start, Event.starts_at < start + timedelta(days=1))
@@ -308,8 +310,9 @@ def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> 
     name = escape(f"{seat_label(seat.section, seat.row_label, seat.seat_number)}, {tier.name}, "
                   f"{money(tier.price_minor, tier.currency)}")
     head = '<label class="seat '
-    middle = (f' t{tier.id}" title="{name}" style="grid-area:{grid_row}/{grid_col}"><input type="checkbox" name="seat"'
-              f' value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}" data-y="{seat.y}" aria-label="{name}, ')
+    middle = (f' t{tier.id}" title="{name}" style="grid-area:{grid_row}/{grid_col};--tier:{tier.colour}">'
+              f'<input type="checkbox" name="seat" value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}"'
+              f' data-y="{seat.y}" aria-label="{name}, ')
     tail = f'><span aria-hidden="true">{seat.seat_number}</span></label>'
 
     def one(status: str, flags: str) -> str:

@@ -162,6 +162,12 @@ def get_event(session: Session, event_id: int) -> Event:
 def _require_on_sale(event: Event) -> None:
     if event.status != EventStatus.ON_SALE:
         raise SalesClosed()
+    # Sales end at `sales_end_at` (default: the start), by the database's clock.
+    # One round trip; a hold made before the end keeps its own window to pay.
+    ended = Session.object_session(event).scalar(
+        text("SELECT now() >= coalesce(sales_end_at, starts_at) FROM events WHERE id = :id"), {"id": event.id})
+    if ended:
+        raise SalesClosed("Sales for this event have ended.")
 
 
 def _hold_expiry_sql(minutes: float):
@@ -364,7 +370,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     else:
         statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
     for attempt in range(2):
-        with single_statement() as connection:
+        with single_statement(writes=True) as connection:
             try:
                 return Reservation(_run_reserve(connection, statement, params))
             except _NeedsPreparation:

@@ -9,7 +9,6 @@ and a reserve that, when a seat was taken between click and reserve, answers
 from __future__ import annotations
 
 import logging
-from datetime import date
 from urllib.parse import urlencode
 
 from flask import abort, current_app, make_response, request, url_for
@@ -21,6 +20,7 @@ from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
+from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services import catalog, inventory, waitlist_read
 from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken
 from webapp.shop import bp
@@ -47,13 +47,8 @@ def _user_id() -> int | None:
 @bp.get("/")
 def index():
     q = request.args.get("q", "").strip()[:100]
-    on_raw = request.args.get("date", "").strip()
-    on = None
-    if on_raw:
-        try:
-            on = date.fromisoformat(on_raw)
-        except ValueError:
-            on = None
+    on_raw = request.args.get("date", "").strip()[:10]
+    on = parse_date(on_raw)
     cards = catalog.listed_events(db.session, q=q, on=on)
     return render("shop/index.html", "shop/_event_list.html", cards=cards, q=q, date=on_raw)
 
@@ -62,27 +57,26 @@ def _parse_quantities(args) -> dict[int, int]:
     quantities: dict[int, int] = {}
     for key, value in args.items():
         if key.startswith("qty-"):
-            try:
-                tier_id, n = int(key[4:]), int(value or 0)
-            except ValueError:
-                raise InvalidRequest("Quantities must be whole numbers.") from None
+            tier_id, n = parse_id(key[4:]), parse_int(value or "0")
+            if tier_id is None or n is None:
+                raise InvalidRequest("Quantities must be whole numbers.")
             quantities[tier_id] = n
     return quantities
 
 
 def _parse_seat_ids(args) -> list[int]:
-    try:
-        return [int(v) for v in args.getlist("seat")]
-    except ValueError:
-        raise InvalidRequest("Unknown seat.") from None
+    ids = [parse_id(v) for v in args.getlist("seat")]
+    if None in ids:
+        raise InvalidRequest("Unknown seat.")
+    return ids
 
 
 def _apply_step(quantities: dict[int, int], step: str | None) -> dict[int, int]:
     """A stepper button sends `step=<tier id>:+1` or `:-1`."""
     if step:
         tier_raw, _, delta_raw = step.partition(":")
-        if tier_raw.isdigit() and delta_raw in ("+1", "-1"):
-            tier_id = int(tier_raw)
+        tier_id = parse_id(tier_raw)
+        if tier_id is not None and delta_raw in ("+1", "-1"):
             quantities = {**quantities, tier_id: quantities.get(tier_id, 0) + int(delta_raw)}
     return quantities
 

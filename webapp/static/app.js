@@ -143,6 +143,26 @@
     if (map) initRoving(map);
   }
 
+  // ---- Behaviours that would otherwise be inline script, which the
+  // Content-Security-Policy forbids (webapp/security.py).
+  document.addEventListener("click", function (e) {
+    if (e.target instanceof Element && e.target.closest("[data-print]")) window.print();
+  });
+  // A form that clears itself after each answer (the check-in scanner form).
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-reset-after-request")) return;
+    form.reset();
+    var field = form.elements[form.getAttribute("data-reset-after-request")];
+    if (field) field.focus();
+  });
+  // Pollers that pause while the tab is hidden (an hx-trigger filter would need eval).
+  document.addEventListener("htmx:confirm", function (e) {
+    if (e.detail.elt.hasAttribute("data-poll-when-visible") && document.visibilityState !== "visible") {
+      e.preventDefault();
+    }
+  });
+
   // htmx (loaded just before this file) reports the first page load too.
   if (window.htmx) window.htmx.onLoad(onLoad);
   else document.addEventListener("DOMContentLoaded", function () { onLoad(document.body); });
