@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from e2e.helpers import log_in
-from tests.admin_support import buy
+from tests.support import buy
 
 LISTEN = """
 window.__cspViolations = [];

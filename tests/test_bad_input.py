@@ -6,8 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.admin_support import admin_client, buy
-from tests.factories import csrf_token, login
+from tests.support import admin_client, buy, csrf_token, login
 from webapp.parsing import parse_date, parse_decimal, parse_id, parse_int
 
 HX = {"HX-Request": "true"}

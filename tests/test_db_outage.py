@@ -22,7 +22,8 @@ import pytest
 from flask_migrate import upgrade
 
 from config import TestConfig
-from tests.factories import Factory, login
+from tests.factories import Factory
+from tests.support import login
 from webapp import create_app, embedded_pg
 from webapp.extensions import db
 

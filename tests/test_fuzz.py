@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from config import TestConfig
-from tests.admin_support import buy
-from tests.factories import sign_in
+from tests.support import buy, sign_in
 from webapp import create_app
 from webapp.extensions import db
 from webapp.services import inventory

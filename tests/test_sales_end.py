@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.admin_support import GOOD, admin_client, gateway
-from tests.factories import login
+from tests.support import GOOD, admin_client, login
+from tests.support import make_gateway as gateway
 from webapp.models import Order, OrderStatus
 from webapp.services import checkout, inventory
 from webapp.services.errors import SalesClosed

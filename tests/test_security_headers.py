@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.admin_support import buy
-from tests.factories import login
+from tests.support import buy, login
 from webapp.launcher import ROOT
 
 TEMPLATES = ROOT / "webapp" / "templates"

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from config import TestConfig
-from tests.factories import PASSWORD, Factory, csrf_token, login
+from tests.factories import Factory
+from tests.support import PASSWORD, csrf_token, login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.services import accounts

@@ -4,14 +4,14 @@
 it. `events.sales_end_at` stops reserving at a set time (NULL: the start).
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-02 05:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

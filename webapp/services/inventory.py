@@ -43,7 +43,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus, seat_label
+from webapp.models import Event, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus, seat_label
 from webapp.services.errors import (
     Busy,
     HoldExpired,
@@ -159,17 +159,6 @@ def get_event(session: Session, event_id: int) -> Event:
     return event
 
 
-def _require_on_sale(event: Event) -> None:
-    if event.status != EventStatus.ON_SALE:
-        raise SalesClosed()
-    # Sales end at `sales_end_at` (default: the start), by the database's clock.
-    # One round trip; a hold made before the end keeps its own window to pay.
-    ended = Session.object_session(event).scalar(
-        text("SELECT now() >= coalesce(sales_end_at, starts_at) FROM events WHERE id = :id"), {"id": event.id})
-    if ended:
-        raise SalesClosed("Sales for this event have ended.")
-
-
 def _hold_expiry_sql(minutes: float):
     return text(f"now() + make_interval(secs => {float(minutes) * 60:.3f})")
 
@@ -260,7 +249,8 @@ def _refusal(error: DBAPIError) -> Exception | None:
     if code == "TB404":
         return NotFound("No such event.")
     if code == "TB409":
-        return SalesClosed()
+        ended = diag.message_primary == "ended"
+        return SalesClosed("Sales for this event have ended.") if ended else SalesClosed()
     if code == "TB400":
         return InvalidRequest(diag.message_primary)
     if code == "TB413":
