@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from config import TestConfig
-from tests.factories import csrf_token
+from tests.support import csrf_token
 from webapp import create_app
 from webapp.extensions import db
 from webapp.launcher import ROOT

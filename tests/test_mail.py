@@ -16,8 +16,8 @@ from icalendar import Calendar
 from pypdf import PdfReader
 from sqlalchemy import select, text
 
-from tests.admin_support import admin_client, buy
 from tests.smtp_support import SmtpServer
+from tests.support import admin_client, buy
 from webapp.extensions import db
 from webapp.models import OutboxMessage
 from webapp.services import account_tokens, delivery, outbox
@@ -182,7 +182,7 @@ def test_a_worker_that_dies_mid_send_leaves_the_message_to_another_after_its_lea
 
 
 def test_cancellation_refund_and_event_cancelled_mails_use_their_templates(client, session, factory, smtp):
-    from tests.admin_support import gateway
+    from tests.support import make_gateway as gateway
     from webapp.services import admin_events
 
     event = factory.ga_event(capacity=10, title="Open Air", timezone="America/New_York")
@@ -190,7 +190,7 @@ def test_cancellation_refund_and_event_cancelled_mails_use_their_templates(clien
     other = factory.user()
     mine = buy(session, event, buyer, quantities={factory.tier(event).id: 1})
     theirs = buy(session, event, other, quantities={factory.tier(event).id: 2})
-    from tests.factories import login
+    from tests.support import login
 
     token = login(client, buyer.email)
     assert client.post(f"/orders/{mine.id}/cancel", data={"csrf_token": token}).status_code in (303, 204)

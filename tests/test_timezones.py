@@ -10,8 +10,7 @@ from icalendar import Calendar
 from pypdf import PdfReader
 from sqlalchemy import select, text
 
-from tests.admin_support import admin_client, buy
-from tests.factories import login
+from tests.support import admin_client, buy, login
 from webapp.models import Event, OutboxMessage
 from webapp.services import calendar, mail
 

@@ -13,7 +13,7 @@ import hashlib
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import User
@@ -75,10 +75,10 @@ def reset_password(session: Session, token: str, password: str) -> User:
     if problem:
         raise TokenRefused(problem)
     user.password_hash = accounts.hash_password(password)
-    user.password_changed_at = text("now()")
+    user.password_changed_at = func.now()
     # Whoever reads the mail controls the address: a reset also proves it.
     if user.email_verified_at is None:
-        user.email_verified_at = text("now()")
+        user.email_verified_at = func.now()
     session.flush()
     session.refresh(user, ["password_changed_at"])
     return user
@@ -100,6 +100,6 @@ def verify_email(session: Session, token: str) -> User:
     if user is None or user.email != data.get("e"):
         raise TokenRefused("This verification link is not valid.")
     if user.email_verified_at is None:
-        user.email_verified_at = text("now()")
+        user.email_verified_at = func.now()
         session.flush()
     return user
