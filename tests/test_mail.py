@@ -182,7 +182,7 @@ def test_a_worker_that_dies_mid_send_leaves_the_message_to_another_after_its_lea
 
 
 def test_cancellation_refund_and_event_cancelled_mails_use_their_templates(client, session, factory, smtp):
-    from tests.factories import make_gateway as gateway
+    from tests.support import make_gateway as gateway
     from webapp.services import admin_events
 
     event = factory.ga_event(capacity=10, title="Open Air", timezone="America/New_York")

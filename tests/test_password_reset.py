@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from config import TestConfig
-from tests.factories import PASSWORD
-from tests.support import login
+from tests.support import PASSWORD, login
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import OutboxMessage, User

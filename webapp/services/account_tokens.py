@@ -13,7 +13,7 @@ import hashlib
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import User
@@ -80,7 +80,7 @@ def reset_password(session: Session, token: str, password: str) -> User:
     user.session_version = User.session_version + 1
     # Whoever reads the mail controls the address: a reset also proves it.
     if user.email_verified_at is None:
-        user.email_verified_at = text("now()")
+        user.email_verified_at = func.now()
     session.flush()
     session.refresh(user, ["password_changed_at", "session_version"])
     return user
@@ -102,6 +102,6 @@ def verify_email(session: Session, token: str) -> User:
     if user is None or user.email != data.get("e"):
         raise TokenRefused("This verification link is not valid.")
     if user.email_verified_at is None:
-        user.email_verified_at = text("now()")
+        user.email_verified_at = func.now()
         session.flush()
     return user

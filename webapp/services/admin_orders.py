@@ -64,6 +64,7 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, actor_id: int, or
 def tell_buyer(session: Session, order: Order) -> None:
     """E-mail the buyer that the organiser cancelled their order, or the whole event (via the outbox)."""
     user = session.get(User, order.user_id)
+    assert user is not None, "user_id is a NOT NULL foreign key to users"
     template = "event_cancelled" if order.event.status == EventStatus.CANCELLED else "order_cancelled"
     outbox.queue(session, template=template, recipient=user.email, event_id=order.event_id,
                  params={"order_id": order.id})

@@ -56,7 +56,7 @@ def entries(session: Session, *, event_id: int | None = None, action: str = "", 
         query = query.where(AuditLog.event_id == event_id)
     if action:
         query = query.where(AuditLog.action.startswith(action, autoescape=True))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.scalars(
         query.options(selectinload(AuditLog.actor)).order_by(AuditLog.id.desc())
         .limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)

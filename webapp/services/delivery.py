@@ -146,6 +146,8 @@ def deliver_once(session: Session, *, limit: int = 50) -> PassResult:
     try:
         for message_id in ids:
             message = session.get(OutboxMessage, message_id)
+            # Just claimed, and nothing deletes outbox rows.
+            assert message is not None, f"claimed outbox message {message_id} is gone"
             try:
                 mail.render_into(session, message)
                 files = mail.attachments(session, message)
@@ -186,12 +188,14 @@ def _reset_or_drop(smtp: smtplib.SMTP | None, exc: Exception) -> smtplib.SMTP | 
     # smtplib's errors are OSErrors too: only a non-SMTP one is a broken socket.
     broken = isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException)
     if smtp is None or broken:
-        return _drop(smtp)
+        _drop(smtp)
+        return None
     try:
         smtp.rset()
         return smtp
     except (smtplib.SMTPException, OSError):
-        return _drop(smtp)
+        _drop(smtp)
+        return None
 
 
 def _drop(smtp: smtplib.SMTP | None) -> None:
@@ -200,7 +204,6 @@ def _drop(smtp: smtplib.SMTP | None) -> None:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
-    return None
 
 
 def _describe(exc: Exception) -> str:
@@ -218,6 +221,6 @@ def retry_now(session: Session, message_id: int) -> None:
         text("UPDATE outbox_messages SET failed_at = NULL, attempts = 0, next_attempt_at = now()"
              " WHERE id = :i AND sent_at IS NULL"),
         {"i": message_id},
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]  # an UPDATE's Result is a CursorResult; the stubs cannot say so
     if not changed:
         raise NotFound("No such unsent message.")

@@ -116,7 +116,8 @@ def render(session: Session, template: str, params: dict) -> tuple[str, str, str
     env = current_app.jinja_env
     text_template = env.get_template(f"email/{template}.txt")
     text_body = text_template.render(context)
-    subject = " ".join(str(text_template.make_module(context).subject).split())
+    # The template exports `subject` with {% set %}; Jinja makes those attributes at run time.
+    subject = " ".join(str(text_template.make_module(context).subject).split())  # type: ignore[attr-defined]
     html_body = env.get_template(f"email/{template}.html").render(context, subject=subject)
     return subject, text_body, html_body
 
@@ -125,6 +126,10 @@ def render_into(session: Session, message: OutboxMessage) -> None:
     """Fill in a message's subject and bodies, once: a retry sends what the first try rendered."""
     if message.body is not None:
         return
+    # Every row `outbox.queue` writes names its template; only rows from before
+    # templates have none, and those were stored with their body.
+    if message.template is None:
+        raise ValueError("An unrendered message without a template.")
     message.subject, message.body, message.html_body = render(session, message.template, message.params)
     message.subject = message.subject[:200]
 

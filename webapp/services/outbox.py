@@ -15,15 +15,18 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.orm import Session
 
-from webapp.models import OutboxMessage
+from webapp.models import Order, OutboxMessage
 
 
-def queue(session: Session, *, template: str, recipient: str, event_id: int | None = None,
+def queue(session: Session, *, template: str, recipient: str | ScalarSelect[str], event_id: int | None = None,
           params: dict[str, Any] | None = None, defer: bool = False) -> OutboxMessage:
-    """Add a message to the outbox; rendered now unless `defer` (then the worker renders it)."""
+    """Add a message to the outbox; rendered now unless `defer` (then the worker renders it).
+
+    `recipient` may be a scalar subquery: the INSERT then reads the address itself.
+    """
     from webapp.services import mail
 
     mail.check_template(template)
@@ -35,7 +38,7 @@ def queue(session: Session, *, template: str, recipient: str, event_id: int | No
     return message
 
 
-def queue_order_confirmation(session: Session, order) -> OutboxMessage:
+def queue_order_confirmation(session: Session, order: Order) -> OutboxMessage:
     """The buyer's tickets by mail, rendered by the worker: paying stays one INSERT longer, no more."""
     from webapp.models import User
 

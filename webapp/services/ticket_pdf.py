@@ -41,7 +41,8 @@ def seat_label(ticket: Ticket) -> str:
 
 
 def _qr(pdf: FPDF, code: str, x: float, y: float, size: float) -> None:
-    rows = list(segno.make_qr(code, error="m").matrix_iter(scale=1, border=2))
+    # segno yields each row as a tuple but types it as a bare Iterable; tuple() of a tuple is itself.
+    rows = [tuple(row) for row in segno.make_qr(code, error="m").matrix_iter(scale=1, border=2)]
     module = size / len(rows)
     pdf.set_fill_color(255, 255, 255)
     pdf.rect(x, y, size, size, style="F")

@@ -446,6 +446,7 @@ def remove_entry(session: Session, *, event_id: int, entry_id: int) -> WaitlistE
 
 def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold: Hold) -> None:
     user = session.get(User, entry.user_id)
+    assert user is not None, "user_id is a NOT NULL foreign key to users"
     outbox.queue(session, template="waitlist_offer", recipient=user.email, event_id=event.id,
                  params={"hold_id": hold.id, "entry_id": entry.id})
 
