@@ -9,40 +9,20 @@ by an old link.
 """
 from __future__ import annotations
 
-import hashlib
-
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import User
 from webapp.services import accounts, outbox
 from webapp.services.errors import BookingError
-
-RESET_SALT = "password-reset"
-VERIFY_SALT = "email-verify"
+from webapp.services.links import RESET_SALT, VERIFY_SALT, _fingerprint, _serializer, reset_token, verify_token
 
 
 class TokenRefused(BookingError):
     status_code = 400
     default_message = "This link is invalid or has expired."
-
-
-def _serializer(salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
-
-
-def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
-
-
-def reset_token(user: User) -> str:
-    return _serializer(RESET_SALT).dumps({"u": user.id, "p": _fingerprint(user)})
-
-
-def verify_token(user: User) -> str:
-    return _serializer(VERIFY_SALT).dumps({"u": user.id, "e": user.email})
 
 
 def request_reset(session: Session, email: str) -> None:

@@ -13,7 +13,7 @@ from icalendar import Calendar
 from icalendar import Event as VEvent
 
 from webapp.models import Event
-from webapp.services import outbox
+from webapp.services import links
 from webapp.timezones import localise
 
 # We do not know when a show ends; calendars need a block to draw.
@@ -34,7 +34,7 @@ def event_ics(event: Event) -> bytes:
     vevent.add("dtstart", starts)
     vevent.add("dtend", starts + ASSUMED_LENGTH)
     vevent.add("dtstamp", event.updated_at or starts)
-    vevent.add("url", outbox.link("shop.event_page", event_id=event.id))
+    vevent.add("url", links.link("shop.event_page", event_id=event.id))
     if event.status.value == "cancelled":
         vevent.add("status", "CANCELLED")
     cal.add_component(vevent)

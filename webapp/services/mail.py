@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitlistEntry
-from webapp.services import outbox
+from webapp.services import links
 from webapp.services.errors import NotFound
 
 
@@ -46,17 +46,15 @@ def _order_context(session: Session, params: dict) -> dict[str, Any]:
     user = session.get(User, order.user_id)
     return dict(order=order, event=order.event, user=user,
                 tickets=[t for t in order.tickets if t.status == TicketStatus.VALID],
-                order_url=outbox.link("account.order_page", order_id=order.id),
-                pdf_url=outbox.link("account.tickets_pdf", order_id=order.id))
+                order_url=links.link("account.order_page", order_id=order.id),
+                pdf_url=links.link("account.tickets_pdf", order_id=order.id))
 
 
 def _confirmation_context(session: Session, params: dict) -> dict[str, Any]:
-    from webapp.services import account_tokens
-
     context = _order_context(session, params)
     user = context["user"]
     if user.email_verified_at is None:
-        context["verify_url"] = outbox.link("auth.verify_email", token=account_tokens.verify_token(user))
+        context["verify_url"] = links.link("auth.verify_email", token=links.verify_token(user))
     return context
 
 
@@ -65,7 +63,7 @@ def _cancel_context(session: Session, params: dict) -> dict[str, Any]:
     order = context["order"]
     context.update(refunded=order.status.value == "refunded",
                    by_buyer=order.cancel_reason == "cancelled by buyer",
-                   event_url=outbox.link("shop.event_page", event_id=order.event_id))
+                   event_url=links.link("shop.event_page", event_id=order.event_id))
     return context
 
 
@@ -77,9 +75,9 @@ def _offer_context(session: Session, params: dict) -> dict[str, Any]:
     event = hold.event
     return dict(hold=hold, entry=entry, event=event, user=session.get(User, entry.user_id),
                 partial=hold.quantity < entry.quantity,
-                hold_url=outbox.link("checkout.hold_page", hold_id=hold.id),
-                mine_url=outbox.link("waitlist.mine"),
-                event_url=outbox.link("shop.event_page", event_id=event.id))
+                hold_url=links.link("checkout.hold_page", hold_id=hold.id),
+                mine_url=links.link("waitlist.mine"),
+                event_url=links.link("shop.event_page", event_id=event.id))
 
 
 def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict], dict[str, Any]]:
@@ -88,7 +86,7 @@ def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict],
         if user is None:
             raise NotFound("The account no longer exists.")
         hours = current_app.config[max_age_key] / 3600
-        return dict(user=user, url=outbox.link(endpoint, token=params["token"]),
+        return dict(user=user, url=links.link(endpoint, token=params["token"]),
                     valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}" if hours < 48 else f"{hours / 24:g} days")
     return build
 

@@ -60,16 +60,3 @@ def take_unsent(session: Session, limit: int = 100) -> list[OutboxMessage]:
         select(OutboxMessage).where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
         .order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     ).all())
-
-
-def link(endpoint: str, **values) -> str:
-    """An absolute link for a message, a calendar file or a PDF.
-
-    Always built on `PUBLIC_URL`, inside a request or not: the Host header
-    of whoever triggered the mail is no address to send people to.
-    """
-    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:8000"
-    scheme, _, rest = base.rstrip("/").partition("://")
-    host, _, prefix = rest.partition("/")
-    adapter = current_app.url_map.bind(host, url_scheme=scheme, script_name="/" + prefix if prefix else None)
-    return adapter.build(endpoint, values, force_external=True)
