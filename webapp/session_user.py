@@ -80,15 +80,44 @@ def _expired(card: list, now: int) -> bool:
     return False
 
 
-def load(user_id: str):
-    """The user for this request, or None when the session was ended, timed out or is from an older release."""
-    from webapp.extensions import db
-
-    uid = parse_id(user_id)
+def _card(user_id) -> list | None:
+    """The session's card if it is for this user and its time is not up (no database)."""
+    uid = parse_id(user_id) if user_id is not None else None
     card = session.get(_KEY)
     if uid is None or not card or len(card) != 5 or card[0] != uid or _expired(card, int(time.time())):
+        return None
+    return card
+
+
+def claimed() -> tuple[int, int] | None:
+    """(user id, session version) as the signed cookie claims them, not yet checked.
+
+    For the polls, which stay one statement: they read the user's
+    `session_version` in their own statement and pass it to `confirmed`.
+    """
+    card = _card(session.get("_user_id"))
+    return (card[0], card[3]) if card else None
+
+
+def confirmed(claim: tuple[int, int] | None, version_in_database: int | None) -> int | None:
+    """The claimed user's id if the database still knows that session version; None otherwise."""
+    if claim is None or version_in_database is None or version_in_database != claim[1]:
+        return None
+    return claim[0]
+
+
+def load(user_id: str):
+    """The user for this request, or None when the session was ended, timed out or is from an older release."""
+    from webapp.database import single_statement
+
+    card = _card(user_id)
+    if card is None:
         return _forget()
-    row = db.session.execute(_CHECK, {"id": uid}).first()
+    uid = card[0]
+    # A statement of its own (autocommit): a poll or a reserve that reads
+    # nothing else through the session then pays no BEGIN/ROLLBACK for it.
+    with single_statement() as connection:
+        row = connection.execute(_CHECK, {"id": uid}).first()
     if row is None or row.session_version != card[3]:
         return _forget()
     return SessionUser(uid, card[1], bool(row.is_admin))

@@ -147,6 +147,19 @@ def _forget_reads_on_write(state) -> None:
 _VERSION = text("SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e")
 
 
+_VERSION_AND_SESSION = text(
+    "SELECT coalesce(sum(version), 0) AS version,"
+    " (SELECT session_version FROM users WHERE id = CAST(:u AS integer)) AS session_version"
+    " FROM inventory_clock WHERE event_id = :e"
+)
+
+
+def inventory_version_and_session(connection, event_id: int, user_id: int | None) -> tuple[int, int | None]:
+    """The event's inventory clock and the claimed user's session version: the map poll's one statement."""
+    row = connection.execute(_VERSION_AND_SESSION, {"e": event_id, "u": user_id}).one()
+    return row.version, row.session_version
+
+
 def inventory_version(session, event_id: int) -> int:
     """The event's inventory clock (a session, or a connection of `single_statement`)."""
     return session.execute(_VERSION, {"e": event_id}).scalar_one()

@@ -226,6 +226,7 @@ def buyer_panel(session: Session, event: Event, user_id: int | None, *, tag: str
 
 _WATCH = text("""
 SELECT (SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e) AS version,
+       (SELECT session_version FROM users WHERE id = CAST(:u AS integer)) AS session_version,
        line.people, line.tickets, line.newest, mine.id AS entry_id, mine.status AS entry_status,
        coalesce(ahead.people, 0) AS ahead_people, coalesce(ahead.tickets, 0) AS ahead_tickets
 FROM (SELECT count(*) AS people, coalesce(sum(quantity), 0) AS tickets, coalesce(max(id), 0) AS newest
@@ -251,7 +252,22 @@ def watch_tag(session, event_id: int, user_id: int | None) -> str:
     One statement: it is what every waiting buyer's poll costs (a session or
     a connection of `single_statement`).
     """
-    r = session.execute(_WATCH, {"e": event_id, "u": user_id}).one()
+    return _watch_tag(event_id, session.execute(_WATCH, {"e": event_id, "u": user_id}).one())
+
+
+def watch_tag_for_claim(connection, event_id: int, claim: tuple[int, int] | None) -> tuple[str, int | None]:
+    """The poll's tag and the buyer's id, checking the cookie's session claim in the same statement."""
+    from webapp import session_user
+
+    row = connection.execute(_WATCH, {"e": event_id, "u": claim[0] if claim else None}).one()
+    user_id = session_user.confirmed(claim, row.session_version)
+    if claim is not None and user_id is None:
+        # A session that was ended: the tag must not carry that account's place.
+        row = connection.execute(_WATCH, {"e": event_id, "u": None}).one()
+    return _watch_tag(event_id, row), user_id
+
+
+def _watch_tag(event_id: int, r) -> str:
     mine = "-"
     if r.entry_id is not None:
         mine = f"{r.entry_id}.{r.entry_status}.{r.ahead_people}.{int(r.ahead_tickets)}"

@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
+from webapp import session_user
 from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
@@ -155,10 +156,11 @@ def tier_picker(event_id: int):
     return render("shop/event.html", "shop/_tier_picker.html", **event_context(event, quantities=quantities))
 
 
-def live_tag(event_id: int, user_id: int | None, reader=None) -> str:
+def live_tag(event_id: int, user_id: int | None, version: int | None = None) -> str:
     # Per buyer, because "held by you" differs; cheap, because the version is
     # one indexed sum over a few clock rows.
-    version = inventory.inventory_version(reader or db.session, event_id)
+    if version is None:
+        version = inventory.inventory_version(db.session, event_id)
     return f'e{event_id}-v{version}-u{user_id or 0}'
 
 
@@ -174,8 +176,13 @@ def seat_status(event_id: int):
         return render("shop/event.html", "shop/_seat_status.html",
                       **event_context(event, seats=_parse_seat_ids(request.args)))
     # The poll of every open map: one statement in autocommit, no session.
+    # It also reads the session version the cookie claims, so the answer
+    # "unchanged" needs no second statement for the user.
+    claim = session_user.claimed()
     with single_statement() as connection:
-        tag = live_tag(event_id, _user_id(), connection)
+        version, session_version = inventory.inventory_version_and_session(
+            connection, event_id, claim[0] if claim else None)
+    tag = live_tag(event_id, session_user.confirmed(claim, session_version), version)
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:

@@ -10,6 +10,7 @@ from flask import abort, flash, make_response, redirect, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from webapp import session_user
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
@@ -74,7 +75,7 @@ def panel(event_id: int):
     # Every waiting buyer polls this: the answer "unchanged" costs one
     # statement in autocommit and loads nothing else.
     with single_statement() as connection:
-        tag = waitlist_read.watch_tag(connection, event_id, _user_id())
+        tag, _ = waitlist_read.watch_tag_for_claim(connection, event_id, session_user.claimed())
     if (same := _unchanged(tag)) is not None:
         return same
     event = load_event(event_id)
