@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from tests.support import buy, login
 from webapp.database import single_statement
@@ -217,3 +217,17 @@ def test_a_poll_checks_the_session_in_its_own_statement(client, session, factory
     assert ended.status_code == 200 and ended.headers["ETag"].endswith('-u0"')
     assert "held by you" not in ended.get_data(as_text=True)
     assert "session_version" in seen[0] and "inventory_clock" in seen[0]
+
+
+def test_a_reserve_from_an_ended_session_holds_nothing(client, session, factory, buyer):
+    """The reserve statement checks the cookie's session version itself (TB401)."""
+    from webapp import session_user
+
+    user, token = buyer
+    event = factory.ga_event(capacity=5)
+    url, field = f"/events/{event.id}/reserve", f"qty-{factory.tier(event).id}"
+    session_user.end_all_sessions(session, user.id)
+    session.commit()
+    response = client.post(url, data={field: "1"}, headers={**HX, "X-CSRFToken": token})
+    assert response.status_code == 204 and "/login" in response.headers["HX-Redirect"]
+    assert session.scalar(select(func.count()).select_from(Hold)) == 0

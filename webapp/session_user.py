@@ -123,6 +123,11 @@ def load(user_id: str):
     return SessionUser(uid, card[1], bool(row.is_admin))
 
 
+def forget() -> None:
+    """This request's session is over: it carries on, and goes on, as anonymous."""
+    _forget()
+
+
 def _forget() -> None:
     for key in ("_user_id", "_fresh", "_id", _KEY, _SEEN):
         session.pop(key, None)

@@ -100,3 +100,10 @@ class NotSoldOut(BookingError):
 
 class WaitlistClosed(BookingError):
     default_message = "This event has no waiting list."
+
+
+class SessionEnded(BookingError):
+    """The buyer's session was ended elsewhere (logout, password reset): log in again."""
+
+    status_code = 401
+    default_message = "Your session has ended. Please log in again."

@@ -53,6 +53,7 @@ from webapp.services.errors import (
     NotFound,
     SalesClosed,
     SeatsTaken,
+    SessionEnded,
 )
 
 CLOCK_SHARDS = 8
@@ -236,8 +237,9 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 # so a reservation is one statement. Refusals come back as TBnnn errors.
 # ---------------------------------------------------------------------------
 
-_RESERVE_PLACES = text("SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]))")
-_RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]))")
+_RESERVE_PLACES = text(
+    "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]), CAST(:session AS integer))")
+_RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer))")
 
 
 class _NeedsPreparation(Exception):
@@ -259,6 +261,8 @@ def _refusal(error: DBAPIError) -> Exception | None:
         return None
     diag = error.orig.diag  # type: ignore[union-attr]  # psycopg2's error, with a pgcode
     detail = json.loads(diag.message_detail) if diag.message_detail else {}
+    if code == "TB401":
+        return SessionEnded()
     if code == "TB404":
         return NotFound("No such event.")
     if code == "TB409":
@@ -298,7 +302,7 @@ def _places_params(user_id: int, event_id: int, quantities: dict[int, int]) -> d
     if len(wanted) > 50 or sum(wanted.values()) > 1000:
         raise LimitExceeded("That is more tickets than one order can hold.")
     tiers = sorted(wanted)
-    return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers]}
+    return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers], "session": None}
 
 
 def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
@@ -307,7 +311,7 @@ def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
         raise InvalidRequest("Pick at least one seat.")
     if len(ids) > 1000:
         raise LimitExceeded("That is more seats than one order can hold.")
-    return {"u": user_id, "e": event_id, "seats": ids}
+    return {"u": user_id, "e": event_id, "seats": ids, "session": None}
 
 
 def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
@@ -352,7 +356,7 @@ class Reservation:
 
 
 def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
-                seat_ids: Iterable[int] | None = None) -> Reservation:
+                seat_ids: Iterable[int] | None = None, session_version: int | None = None) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
     The one place where inventory commits by itself (see README, "Where
@@ -361,7 +365,9 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     the function asks for preparation (the waiting list's offer engine must
     take a released basket or a lapsed hold's seats), the same function runs
     inside an ordinary transaction after that preparation, and is committed
-    here too.
+    here too. `session_version`: the one the buyer's cookie claims, checked
+    by the same statement (SessionEnded when it is no longer the user's), so
+    the reserve needs no separate session lookup.
     """
     from webapp.database import single_statement
     from webapp.extensions import db
@@ -372,6 +378,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
         seats = params["seats"]
     else:
         statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
+    params["session"] = session_version
     for attempt in range(2):
         with single_statement(writes=True) as connection:
             try:

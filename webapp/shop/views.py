@@ -23,7 +23,7 @@ from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services import catalog, inventory, waitlist_read
-from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken
+from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken, SessionEnded
 from webapp.shop import bp
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,10 @@ def _reserve_limit() -> str:
 
 
 def _reserve_key() -> str:
-    return f"user:{current_user.id}" if current_user.is_authenticated else f"ip:{request.remote_addr}"
+    # The cookie's signed claim, not current_user: loading the user would cost
+    # the reserve a round trip of its own (the reserve statement checks it).
+    claim = session_user.claimed()
+    return f"user:{claim[0]}" if claim else f"ip:{request.remote_addr}"
 
 
 def _event_url_with_picks(event: Event, form) -> str:
@@ -215,25 +218,34 @@ def _event_url_with_picks(event: Event, form) -> str:
 @bp.post("/events/<int:event_id>/reserve")
 @limiter.limit(_reserve_limit, key_func=_reserve_key)
 def reserve(event_id: int):
-    if not current_user.is_authenticated:
+    claim = session_user.claimed()
+    if claim is None:
         # Log in first, then come back to the same picks.
         event = load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
-    # The event's state is checked by the reserve statement itself: the hot
-    # path loads nothing before it (one round trip, see inventory.reserve_now).
+    user_id, session_version = claim
+    # The event's state and the buyer's session are checked by the reserve
+    # statement itself: the hot path loads nothing before it (one round
+    # trip, see inventory.reserve_now).
     seats = _parse_seat_ids(request.form)
     seated = "seat" in request.form or (
         not any(k.startswith("qty-") for k in request.form) and load_public_event(event_id).is_seated)
     try:
         if seated:
-            reservation = inventory.reserve_now(user_id=current_user.id, event_id=event_id, seat_ids=seats)
+            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
+                                                session_version=session_version)
         else:
-            reservation = inventory.reserve_now(user_id=current_user.id, event_id=event_id,
-                                                quantities=_parse_quantities(request.form))
+            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id,
+                                                quantities=_parse_quantities(request.form),
+                                                session_version=session_version)
+    except SessionEnded:
+        session_user.forget()
+        event = load_public_event(event_id)
+        return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
     except SeatsTaken as lost:
         # The race is lost for these seats only: refresh the map, keep the rest.
         db.session.rollback()
-        log.info("hold.lost_race", extra={"event_id": event_id, "user_id": current_user.id, "units": lost.unit_ids})
+        log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": lost.unit_ids})
         event = load_public_event(event_id)
         keep = [s for s in seats if s not in set(lost.unit_ids)]
         ctx = event_context(event, seats=keep, message=lost.message)
@@ -243,6 +255,6 @@ def reserve(event_id: int):
         event = load_public_event(event_id)
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message)
         return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
-    log.info("hold.created", extra={"event_id": event_id, "user_id": current_user.id,
+    log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
                                      "hold_id": reservation.hold_id})
     return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
