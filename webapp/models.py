@@ -150,7 +150,7 @@ class Event(db.Model):
     )
     waitlist_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     waitlist_partial_offers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    # Bumped by trigger whenever what a seat map draws changes (migration 0003).
+    # Bumped by trigger whenever what a seat map draws changes (migration 0005).
     layout_version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     updated_at: Mapped[datetime] = mapped_column(

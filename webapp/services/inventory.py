@@ -233,7 +233,7 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Reserving: the grab itself is one SQL function per kind (migration 0003),
+# Reserving: the grab itself is one SQL function per kind (migration 0005),
 # so a reservation is one statement. Refusals come back as TBnnn errors.
 # ---------------------------------------------------------------------------
 

@@ -6,16 +6,16 @@ lease) and why it failed. Users get a verified flag and the moment their
 password last changed (sessions older than that are over). Events get the
 venue's IANA time zone; existing events keep showing UTC.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-02 04:40:00
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0004'
-down_revision = '0003'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -1,43 +1,63 @@
-"""the reserve statement checks the sale end and the buyer's session itself
+"""reserve in one round trip: SQL functions for the grab, and a layout version
 
-Since 0005 an event has a sale end (`sales_end_at`, by default its start)
-and a user a `session_version` that logout and a password reset bump. Both
-are checked inside the one statement a reservation is, by the database's
-clock, so the hot path still costs one round trip:
+A reservation used to cost eight statements (event, tiers, basket, line,
+grab, hold insert, unit update, clock bump) plus BEGIN and COMMIT, each a
+round trip with its own Python around it. These functions do the same work,
+under the same locks in the same order, inside PostgreSQL: one statement,
+which is also its own transaction when the caller runs it in autocommit.
 
-  TB409 "ended"          sales for this event have ended
-  TB401 "session ended"  the cookie's session version is no longer the
-                         user's (`p_session`; NULL skips the check, for
-                         callers that authenticated otherwise)
+They are inventory's, like every other write to `units`: only
+`webapp/services/inventory.py` calls them. A refusal raises an error with a
+`TBnnn` SQLSTATE (so everything the function did is rolled back) and a JSON
+DETAIL that inventory turns into the buyer's message:
 
-A hold made before the sale end keeps its own window to be paid (checkout
-does not ask this).
+  TB404 no such event            TB409 not on sale, or its sale ended ("ended")
+  TB401 the buyer's session was ended (`p_session`, the version the cookie
+        claims, is no longer `users.session_version`; NULL skips the check)
+  TB400 bad request (message)    TB413 over the per-order limit
+  TB410 not enough left          TB423 seats taken
+  TB503 needs preparation: a basket to give back while people wait in line,
+        or a lapsed hold still on a requested seat; inventory does that part
+        in Python (the waiting list's offer engine) and calls again.
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02 05:40:00
+`events.layout_version` changes whenever what a seat map draws changes
+(seats added, removed or moved; a tier renamed, repriced or recoloured), by
+trigger, so the map's static markup can be cached per version and no writer
+can forget to say so.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02 05:00:00
 """
-import re
-
+import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-_DROP_NEW = (
-    "DROP FUNCTION tb_reserve_places(bigint, bigint, int[], int[], int);"
-    " DROP FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int);"
-    " DROP FUNCTION tb_begin_reservation(bigint, bigint, int, int);"
-)
-_DROP_OLD = (
-    "DROP FUNCTION tb_reserve_places(bigint, bigint, int[], int[]);"
-    " DROP FUNCTION tb_reserve_seats(bigint, bigint, bigint[]);"
-    " DROP FUNCTION tb_begin_reservation(bigint, bigint, int);"
-)
 
 FUNCTIONS = r"""
+CREATE FUNCTION tb_line_reserved_tiers(p_event bigint) RETURNS int[]
+LANGUAGE sql STABLE AS $$
+    -- Tiers the public cannot buy from because people wait for them; an
+    -- entry for "any tier" (tier_id NULL) reserves every tier of the event.
+    SELECT coalesce(array_agg(DISTINCT coalesce(w.tier_id, t.id)), '{}')
+    FROM waitlist_entries w
+    JOIN tiers t ON t.event_id = w.event_id AND (w.tier_id IS NULL OR t.id = w.tier_id)
+    WHERE w.event_id = p_event AND w.status = 'waiting'
+$$;
+
+CREATE FUNCTION tb_bump_inventory_clock(p_event bigint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO inventory_clock (event_id, shard, version) VALUES (p_event, floor(random() * 8)::int, 1)
+    ON CONFLICT (event_id, shard) DO UPDATE SET version = inventory_clock.version + 1
+$$;
+
+-- The event's sale state and the buyer's basket, shared by both grabs.
+-- Lock order: the basket's hold row first, then its units; the caller then
+-- locks the units it takes, and bumps the clock last.
 CREATE FUNCTION tb_begin_reservation(p_user bigint, p_event bigint, p_count int, p_session int)
 RETURNS events
 LANGUAGE plpgsql AS $$
@@ -188,18 +208,58 @@ BEGIN
     RETURN hold;
 END
 $$;
+
+CREATE FUNCTION tb_bump_layout_version_of_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE events SET layout_version = layout_version + 1 WHERE id = NEW.event_id;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION tb_bump_layout_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Statement-level: a generated section of 1,000 seats bumps once.
+    UPDATE events SET layout_version = layout_version + 1
+    WHERE id IN (SELECT DISTINCT event_id FROM changed);
+    RETURN NULL;
+END
+$$;
 """
+
+TRIGGERS = [
+    ("units", "INSERT", "NEW"), ("units", "DELETE", "OLD"),
+    ("tiers", "INSERT", "NEW"), ("tiers", "DELETE", "OLD"), ("tiers", "UPDATE", "NEW"),
+]
 
 
 def upgrade():
-    op.execute(_DROP_OLD)
+    op.add_column("events", sa.Column("layout_version", sa.BigInteger, nullable=False, server_default="1"))
     op.execute(FUNCTIONS)
+    for table, verb, side in TRIGGERS:
+        op.execute(
+            f"CREATE TRIGGER tb_layout_{table}_{verb.lower()} AFTER {verb} ON {table}"
+            f" REFERENCING {side} TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION tb_bump_layout_version()"
+        )
+    # Unit status changes (the hot path) do not touch the layout, so the
+    # UPDATE trigger on units is limited to the columns the map draws; such a
+    # trigger cannot have a transition table, hence per row (moving seats is
+    # rare admin work).
+    op.execute(
+        "CREATE TRIGGER tb_layout_units_update AFTER UPDATE OF tier_id, section, row_label, seat_number, pos_x, pos_y"
+        " ON units FOR EACH ROW EXECUTE FUNCTION tb_bump_layout_version_of_row()"
+    )
 
 
 def downgrade():
-    # Back to 0003's functions, which know neither the sale end nor sessions.
-    op.execute(_DROP_NEW)
-    old = FUNCTIONS.replace(", p_session int)", ")").replace(", p_session);", ");")
-    old = re.sub(r"    IF p_session IS NOT NULL.*?END IF;\n", "", old, flags=re.S)
-    old = re.sub(r"    IF now\(\) >= coalesce\(ev.sales_end_at.*?END IF;\n", "", old, flags=re.S)
-    op.execute(old)
+    for table, verb, _ in TRIGGERS:
+        op.execute(f"DROP TRIGGER tb_layout_{table}_{verb.lower()} ON {table}")
+    op.execute("DROP TRIGGER tb_layout_units_update ON units")
+    op.execute(
+        "DROP FUNCTION tb_bump_layout_version(); DROP FUNCTION tb_bump_layout_version_of_row(); DROP FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int);"
+        " DROP FUNCTION tb_reserve_places(bigint, bigint, int[], int[], int);"
+        " DROP FUNCTION tb_begin_reservation(bigint, bigint, int, int);"
+        " DROP FUNCTION tb_bump_inventory_clock(bigint); DROP FUNCTION tb_line_reserved_tiers(bigint);"
+    )
+    op.drop_column("events", "layout_version")

@@ -3,15 +3,15 @@
 `users.session_version` lets logout end every session cookie issued before
 it. `events.sales_end_at` stops reserving at a set time (NULL: the start).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 05:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
