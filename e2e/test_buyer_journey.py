@@ -354,3 +354,16 @@ def test_the_seat_map_on_a_phone(browser: Browser, base_url, factory, shot):
     expect(page.get_by_role("button", name="Reserve selected seats")).to_be_in_viewport()
     shot("buyer-seat-map-phone", target=page)
     context.close()
+
+
+def test_quick_clicks_on_a_stepper_all_count(page: Page, factory):
+    """Issue 14 item 20: each click moves the number at once; a newer request replaces one in flight."""
+    event = factory.ga_event(capacity=10, per_order_limit=8, price_minor=2000, title="Quick Fingers")
+    log_in(page, buyer(factory).email)
+    page.goto(f"/events/{event.id}")
+    more = page.get_by_role("button", name="One more Tier 1 ticket")
+    for _ in range(4):
+        more.click(no_wait_after=True)  # no waiting for the answer between clicks
+    expect(page.get_by_label("Number of Tier 1 tickets")).to_have_value("4")
+    expect(summary(page)).to_contain_text("4 × Tier 1")
+    expect(summary(page)).to_contain_text("€80.00")

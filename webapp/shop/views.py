@@ -89,12 +89,19 @@ def _clamped(event: Event, tiers: list[catalog.TierView], quantities: dict[int, 
 
 
 def event_context(event: Event, *, seats: list[int] | None = None, quantities: dict[int, int] | None = None,
-                  message: str | None = None) -> dict:
-    """Everything the event page and its partials draw, with the buyer's picks kept."""
-    user_id = _user_id()
+                  message: str | None = None, user_id: int | None = None) -> dict:
+    """Everything the event page and its partials draw, with the buyer's picks kept.
+
+    `user_id`: the buyer, when the caller already knows them checked (a lost
+    reserve: its statement checked the session), so no lookup of its own.
+    """
+    if user_id is None:
+        user_id = _user_id()
+    whole_body = not is_partial_request() or request.endpoint == "shop.event_page"
     tiers = catalog.tier_views(db.session, event)
+    # The "you already have a basket" banner is on the page body only, not in the map's partials.
     ctx = dict(event=event, tiers=tiers, message=message, poll_seconds=LIVE_POLL_SECONDS,
-               hold=catalog.active_hold(db.session, event.id, user_id) if user_id else None)
+               hold=catalog.active_hold(db.session, event.id, user_id) if user_id and whole_body else None)
     if event.is_seated:
         states = catalog.seat_states(db.session, event, user_id=user_id)
         not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
@@ -105,7 +112,7 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
     else:
         chosen = _clamped(event, tiers, quantities or {})
         ctx.update(quantities=chosen, preview=catalog.preview_quantities(db.session, event, chosen))
-    if not is_partial_request() or request.endpoint == "shop.event_page":
+    if whole_body:
         # The page body shows the waiting-list panel; the map's own partials do not.
         ctx["waitlist_panel"] = waitlist_read.buyer_panel(db.session, event, user_id)
     return ctx
@@ -248,12 +255,13 @@ def reserve(event_id: int):
         log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": lost.unit_ids})
         event = load_public_event(event_id)
         keep = [s for s in seats if s not in set(lost.unit_ids)]
-        ctx = event_context(event, seats=keep, message=lost.message)
+        ctx = event_context(event, seats=keep, message=lost.message, user_id=user_id)
         return render("shop/event.html", "shop/_seat_map.html", status=409, **ctx)
     except NotEnoughLeft as short:
         db.session.rollback()
         event = load_public_event(event_id)
-        ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message)
+        ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message,
+                            user_id=user_id)
         return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
                                      "hold_id": reservation.hold_id})

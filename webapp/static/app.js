@@ -163,6 +163,23 @@
     }
   });
 
+  // GA steppers: quick clicks must all count. Each click moves the quantity
+  // in the page at once and sends the new number (not "+1" on what the
+  // server last drew), and a newer click replaces a request still in flight
+  // (hx-sync), so two quick clicks end at two steps whatever the order of
+  // the answers.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var button = e.detail.elt;
+    if (!(button instanceof HTMLButtonElement) || !button.classList.contains("step") || !button.value) return;
+    var parts = button.value.split(":");
+    var input = document.getElementById("qty-" + parts[0]);
+    if (!input) return;
+    var next = Math.max(0, (parseInt(input.value, 10) || 0) + parseInt(parts[1], 10));
+    input.value = String(next);
+    e.detail.parameters["qty-" + parts[0]] = String(next);
+    delete e.detail.parameters["step"];
+  });
+
   // htmx (loaded just before this file) reports the first page load too.
   if (window.htmx) window.htmx.onLoad(onLoad);
   else document.addEventListener("DOMContentLoaded", function () { onLoad(document.body); });
