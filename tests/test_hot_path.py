@@ -231,3 +231,27 @@ def test_a_reserve_from_an_ended_session_holds_nothing(client, session, factory,
     response = client.post(url, data={field: "1"}, headers={**HX, "X-CSRFToken": token})
     assert response.status_code == 204 and "/login" in response.headers["HX-Redirect"]
     assert session.scalar(select(func.count()).select_from(Hold)) == 0
+
+
+def test_the_price_held_is_the_price_paid(client, session, factory, buyer, gateway):
+    """Issue 14 item 18: a tier repriced during a hold changes neither the hold nor its tickets."""
+    from tests.support import GOOD
+    from webapp.models import Order
+    from webapp.services import checkout
+
+    user, token = buyer
+    event = factory.ga_event(capacity=5, price_minor=5000)
+    tier = factory.tier(event)
+    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={tier.id: 2})
+    session.commit()
+    assert hold.unit_prices == [5000, 5000] and hold.total_minor == 10000
+    admin = factory.user(is_admin=True)
+    admin_events.update_tier(session, actor_id=admin.id, event_id=event.id, tier_id=tier.id, name=tier.name,
+                             price_minor=9900, colour=tier.colour)
+    session.commit()
+    page = client.get(f"/holds/{hold.id}").get_data(as_text=True)
+    assert "€50.00" in page and "€99.00" not in page
+    result = checkout.pay(session, gateway, hold_id=hold.id, user_id=user.id, idempotency_key="k" * 24, card=GOOD)
+    order = session.get(Order, result.order_id)
+    assert order.total_minor == 10000 == sum(t.price_minor for t in order.tickets)
+    assert check_event(session, event.id) == []

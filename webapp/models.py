@@ -275,6 +275,9 @@ class Hold(db.Model):
     # What the hold asked for, kept after release so that paying late can try
     # to take the same units again.
     unit_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    # The price of each unit (same order as unit_ids) when it was held: the
+    # price paid, whatever the tier costs by then (migration 0005).
+    unit_prices: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     total_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     waitlist_entry_id: Mapped[int | None] = mapped_column(ForeignKey("waitlist_entries.id"))

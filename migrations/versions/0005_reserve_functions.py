@@ -109,6 +109,7 @@ DECLARE
     wanted int;
     ids bigint[];
     taken bigint[] := '{}';
+    prices int[] := '{}';
     total int := 0;
     currency text;
     hold bigint;
@@ -146,12 +147,14 @@ BEGIN
                                    AND expires_at <= now()))::text;
         END IF;
         taken := taken || ids;
+        prices := prices || array_fill(tier.price_minor, ARRAY[tier.n]);
         total := total + tier.price_minor * tier.n;
         currency := coalesce(currency, tier.currency);
     END LOOP;
-    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, total_minor, currency, expires_at)
-    VALUES (p_event, p_user, 'purchase', 'active', (SELECT array_agg(u ORDER BY u) FROM unnest(taken) u),
-            total, currency, now() + make_interval(secs => (ev.hold_minutes * 60)::float8))
+    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, unit_prices, total_minor, currency, expires_at)
+    SELECT p_event, p_user, 'purchase', 'active', array_agg(u ORDER BY u), array_agg(p ORDER BY u),
+           total, currency, now() + make_interval(secs => (ev.hold_minutes * 60)::float8)
+    FROM unnest(taken, prices) AS held(u, p)
     RETURNING id INTO hold;
     UPDATE units SET status = 'held', hold_id = hold WHERE id = ANY(taken);
     PERFORM tb_bump_inventory_clock(p_event);
@@ -168,8 +171,6 @@ DECLARE
     found_count int;
     named int;
     lost json;
-    total int;
-    currency text;
     hold bigint;
 BEGIN
     ev := tb_begin_reservation(p_user, p_event, cardinality(p_seats), p_session);
@@ -197,11 +198,10 @@ BEGIN
     IF lost IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'TB423', MESSAGE = 'seats taken', DETAIL = lost::text;
     END IF;
-    SELECT sum(t.price_minor), min(t.currency) INTO total, currency
-    FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY(p_seats);
-    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, total_minor, currency, expires_at)
-    VALUES (p_event, p_user, 'purchase', 'active', (SELECT array_agg(s ORDER BY s) FROM unnest(p_seats) s),
-            total, currency, now() + make_interval(secs => (ev.hold_minutes * 60)::float8))
+    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, unit_prices, total_minor, currency, expires_at)
+    SELECT p_event, p_user, 'purchase', 'active', array_agg(u.id ORDER BY u.id), array_agg(t.price_minor ORDER BY u.id),
+           sum(t.price_minor), min(t.currency), now() + make_interval(secs => (ev.hold_minutes * 60)::float8)
+    FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY(p_seats)
     RETURNING id INTO hold;
     UPDATE units SET status = 'held', hold_id = hold WHERE id = ANY(p_seats);
     PERFORM tb_bump_inventory_clock(p_event);
@@ -236,6 +236,8 @@ TRIGGERS = [
 
 def upgrade():
     op.add_column("events", sa.Column("layout_version", sa.BigInteger, nullable=False, server_default="1"))
+    # The price paid is the price held: tickets take it from here, not from the tier at payment time.
+    op.add_column("holds", sa.Column("unit_prices", sa.ARRAY(sa.Integer)))
     op.execute(FUNCTIONS)
     for table, verb, side in TRIGGERS:
         op.execute(
@@ -262,4 +264,5 @@ def downgrade():
         " DROP FUNCTION tb_begin_reservation(bigint, bigint, int, int);"
         " DROP FUNCTION tb_bump_inventory_clock(bigint); DROP FUNCTION tb_line_reserved_tiers(bigint);"
     )
+    op.drop_column("holds", "unit_prices")
     op.drop_column("events", "layout_version")

@@ -221,14 +221,17 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     session.add(order)
     session.flush()
     sold = inventory.sell_hold(session, hold)
-    prices = {tier_id: price for tier_id, price in session.execute(
-        select(Tier.id, Tier.price_minor).where(Tier.event_id == hold.event_id)).all()}
+    # The price held is the price paid (a tier repriced since does not change it);
+    # holds from before prices were kept per unit take the tier's.
+    held_at = dict(zip(hold.unit_ids, hold.unit_prices or [], strict=False))
+    tier_prices = {tier_id: price for tier_id, price in session.execute(
+        select(Tier.id, Tier.price_minor).where(Tier.event_id == hold.event_id)).all()} if not held_at else {}
     session.execute(
         Ticket.__table__.insert(),
         [
             dict(event_id=hold.event_id, order_id=order.id, unit_id=unit_id, tier_id=tier_id,
                  code=secrets.token_urlsafe(16), status=TicketStatus.VALID.value,
-                 price_minor=prices[tier_id])
+                 price_minor=held_at[unit_id] if held_at else tier_prices[tier_id])
             for unit_id, tier_id in sold
         ],
     )

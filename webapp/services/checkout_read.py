@@ -91,7 +91,9 @@ class HoldView:
 _LINES = """
     (SELECT json_agg(json_build_object(
                 'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
-                'price_minor', t.price_minor, 'currency', t.currency, 'section', u.section,
+                -- the price held (what will be paid), not the tier's price now
+                'price_minor', coalesce(h.unit_prices[array_position(h.unit_ids, u.id)], t.price_minor),
+                'currency', t.currency, 'section', u.section,
                 'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY u.id)
      FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY({units}))
 """

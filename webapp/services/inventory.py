@@ -179,12 +179,13 @@ def _hold_expiry_sql(minutes: float):
 
 def _create_hold(
     session: Session, *, event: Event, user_id: int, unit_ids: list[int], total_minor: int,
-    currency: str, kind: HoldKind = HoldKind.PURCHASE, minutes: float | None = None,
+    currency: str, unit_prices: dict[int, int], kind: HoldKind = HoldKind.PURCHASE, minutes: float | None = None,
     waitlist_entry_id: int | None = None,
 ) -> Hold:
+    ids = sorted(unit_ids)
     hold = Hold(
         event_id=event.id, user_id=user_id, kind=kind, status=HoldStatus.ACTIVE,
-        unit_ids=sorted(unit_ids), total_minor=total_minor, currency=currency,
+        unit_ids=ids, unit_prices=[unit_prices[u] for u in ids], total_minor=total_minor, currency=currency,
         expires_at=_hold_expiry_sql(event.hold_minutes if minutes is None else minutes),
         waitlist_entry_id=waitlist_entry_id,
     )
@@ -691,9 +692,11 @@ def hold_for_offer(session: Session, *, event: Event, tiers: dict[int, Tier], ti
     savepoint = session.begin_nested()
     unit_ids: list[int] = []
     per_tier: dict[int, int] = {}
+    prices: dict[int, int] = {}
     for t in tier_ids:
         got = _grab_places(session, t, n - len(unit_ids))
         unit_ids += got
+        prices.update(dict.fromkeys(got, tiers[t].price_minor))
         if got:
             per_tier[t] = len(got)
         if len(unit_ids) == n:
@@ -708,7 +711,7 @@ def hold_for_offer(session: Session, *, event: Event, tiers: dict[int, Tier], ti
     total = sum(tiers[t].price_minor * count for t, count in per_tier.items())
     hold = _create_hold(
         session, event=event, user_id=user_id, unit_ids=unit_ids, total_minor=total,
-        currency=tiers[next(iter(per_tier))].currency, kind=HoldKind.OFFER,
+        currency=tiers[next(iter(per_tier))].currency, unit_prices=prices, kind=HoldKind.OFFER,
         minutes=float(event.offer_hours) * 60, waitlist_entry_id=waitlist_entry_id,
     )
     _mark_held(session, hold)
