@@ -67,6 +67,20 @@ CHECKS: list[tuple[str, str]] = [
         " AND p.status <> 'pending'",
     ),
     (
+        # Invariant 5 (issue 14 item 3): one charge per hold.
+        "hold with more than one approved, unrefunded charge",
+        "SELECT p.hold_id, array_agg(g.reference) FROM payment_attempts p"
+        " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        " WHERE p.event_id = :e AND g.outcome = 'approved' AND g.refunded_minor = 0"
+        " GROUP BY p.hold_id HAVING count(*) > 1",
+    ),
+    (
+        # Tickets keep the price paid (void ones too), so they always add up to the order.
+        "order whose total differs from the sum of its tickets' prices",
+        "SELECT o.id, o.total_minor, sum(t.price_minor) FROM orders o JOIN tickets t ON t.order_id = o.id"
+        " WHERE o.event_id = :e GROUP BY o.id, o.total_minor HAVING sum(t.price_minor) <> o.total_minor",
+    ),
+    (
         "converted hold without an order",
         "SELECT h.id FROM holds h LEFT JOIN orders o ON o.hold_id = h.id"
         " WHERE h.event_id = :e AND h.status = 'converted' AND o.id IS NULL",
