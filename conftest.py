@@ -48,6 +48,24 @@ def database_url():
     shutil.rmtree(datadir, ignore_errors=True)
 
 
+@pytest.fixture
+def empty_database(database_url):
+    """An empty database on the test server, as a new deployment would see it; dropped afterwards."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from webapp import embedded_pg
+
+    server_url = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    name = f"empty_{os.getpid()}"
+    url = embedded_pg.create_database(server_url, name, drop_first=True)
+    yield url
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def app(database_url):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "DB_POOL_SIZE": 20, "DB_MAX_OVERFLOW": 250},

@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
@@ -19,7 +20,8 @@ from webapp.services.invariants import check_event
 
 __all__ = [
     "DECLINED", "GOOD", "NO_FUNDS", "PASSWORD", "SLOW_CARD", "admin_client", "assert_consistent", "buy", "cancel",
-    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "sell_in_bulk", "sign_in",
+    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "rate_limited_client", "sell_in_bulk",
+    "sign_in",
 ]
 
 
@@ -139,3 +141,27 @@ def sell_in_bulk(session, event, tier, per_order: int = 10) -> None:
     # guesses nested loops over 50,000 rows and the checker hits its timeout.
     session.execute(text("ANALYZE users, holds, payment_attempts, orders, tickets, units"))
     session.commit()
+
+
+@contextmanager
+def rate_limited_client(database_url: str, **settings):
+    """A test client of a second app with rate limits on, and `settings` on top.
+
+    The limiter object is shared by every app in the process, and `init_app`
+    switches it on for all of them: it is switched back afterwards, or every
+    later test would be rate limited too.
+    """
+    from config import TestConfig
+    from webapp import create_app
+    from webapp.extensions import limiter
+
+    saved = (limiter.enabled, limiter.initialized)
+    limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True, **settings},
+                         config_class=TestConfig)
+    try:
+        yield limited.test_client()
+    finally:
+        with limited.app_context():
+            limiter.reset()
+            db.engine.dispose()
+        limiter.enabled, limiter.initialized = saved

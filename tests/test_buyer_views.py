@@ -8,10 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from config import TestConfig
-from tests.support import GOOD, PASSWORD, buy, csrf_token, login
-from webapp import create_app
-from webapp.extensions import db
+from tests.support import GOOD, PASSWORD, buy, csrf_token, login, rate_limited_client
 from webapp.models import Hold, HoldStatus, Order
 from webapp.services import checkout, inventory
 
@@ -384,25 +381,10 @@ def test_register_inline_validation_checks_the_password_but_never_reveals_a_take
 
 @pytest.fixture
 def limited_client(app, database_url):
-    """A client of a second app with rate limits on.
-
-    The limiter is one object shared by every app (`extensions.limiter`), and
-    `init_app` switches it on for all of them: switch it back afterwards, or
-    every later test would be rate limited too.
-    """
-    from webapp.extensions import limiter
-
-    saved = (limiter.enabled, limiter.initialized)
-    limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True,
-                          "LOGIN_RATE_LIMIT": "2 per minute", "RESERVE_RATE_LIMIT": "2 per minute",
-                          "REGISTER_RATE_LIMIT": "1 per minute"}, config_class=TestConfig)
-    try:
-        yield limited.test_client()
-    finally:
-        with limited.app_context():
-            limiter.reset()
-            db.engine.dispose()
-        limiter.enabled, limiter.initialized = saved
+    """A client of a second app with rate limits on (support.rate_limited_client restores the shared limiter)."""
+    with rate_limited_client(database_url, LOGIN_RATE_LIMIT="2 per minute", RESERVE_RATE_LIMIT="2 per minute",
+                             REGISTER_RATE_LIMIT="1 per minute") as client:
+        yield client
 
 
 def test_login_is_rate_limited_with_a_clear_page_and_retry_after(limited_client, factory):

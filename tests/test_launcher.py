@@ -10,26 +10,11 @@ import urllib.request
 import psutil
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.support import free_port
-from webapp import embedded_pg
 from webapp.launcher import ROOT, wait_until_healthy
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def fresh_database(database_url):
-    """An empty database on the test server, as a new deployment would see it."""
-    server_url = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    name = f"launcher_{os.getpid()}"
-    url = embedded_pg.create_database(server_url, name, drop_first=True)
-    yield url
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def start(mode: str, url: str, port: int, *extra: str) -> subprocess.Popen:
@@ -48,12 +33,12 @@ def stop(proc: subprocess.Popen, sig: int) -> str:
     return output
 
 
-def test_entrypoint_migrates_an_empty_database_then_serves(fresh_database):
+def test_entrypoint_migrates_an_empty_database_then_serves(empty_database):
     port = free_port()
-    proc = start("serve", fresh_database, port)
+    proc = start("serve", empty_database, port)
     try:
         assert wait_until_healthy(f"http://127.0.0.1:{port}/healthz", timeout=60)
-        engine = create_engine(fresh_database)
+        engine = create_engine(empty_database)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
             assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0  # no demo data in production
@@ -63,9 +48,9 @@ def test_entrypoint_migrates_an_empty_database_then_serves(fresh_database):
     assert proc.returncode == 0
 
 
-def test_dev_stack_seeds_demo_data_and_stops_cleanly_on_ctrl_c(fresh_database):
+def test_dev_stack_seeds_demo_data_and_stops_cleanly_on_ctrl_c(empty_database):
     port = free_port()
-    proc = start("dev", fresh_database, port)
+    proc = start("dev", empty_database, port)
     try:
         assert wait_until_healthy(f"http://127.0.0.1:{port}/healthz", timeout=60)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:

@@ -7,28 +7,15 @@ import sys
 
 import pytest
 
-from config import TestConfig
-from tests.support import csrf_token
-from webapp import create_app
-from webapp.extensions import db
+from tests.support import csrf_token, rate_limited_client
 from webapp.launcher import ROOT
 
 
 @pytest.fixture
 def proxied_client(app, database_url):
     """An app behind one proxy hop, with a login limit of one per minute per client address."""
-    from webapp.extensions import limiter
-
-    saved = (limiter.enabled, limiter.initialized)
-    proxied = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True,
-                          "LOGIN_RATE_LIMIT": "1 per minute", "PROXY_FIX_HOPS": 1}, config_class=TestConfig)
-    try:
-        yield proxied.test_client()
-    finally:
-        with proxied.app_context():
-            limiter.reset()
-            db.engine.dispose()
-        limiter.enabled, limiter.initialized = saved
+    with rate_limited_client(database_url, LOGIN_RATE_LIMIT="1 per minute", PROXY_FIX_HOPS=1) as client:
+        yield client
 
 
 def test_rate_limits_key_on_the_client_the_trusted_proxy_names(proxied_client):

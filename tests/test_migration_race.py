@@ -10,9 +10,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from webapp import embedded_pg
 from webapp.launcher import ROOT
 
 pytestmark = pytest.mark.slow
@@ -24,18 +22,6 @@ RACER = textwrap.dedent("""
     time.sleep(max(0.0, float(os.environ["START_AT"]) - time.time()))
     migrate_and_seed(seed=True)
 """)
-
-
-@pytest.fixture
-def empty_database(database_url):
-    server_url = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    name = f"migrate_race_{os.getpid()}"
-    url = embedded_pg.create_database(server_url, name, drop_first=True)
-    yield url
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def test_three_concurrent_upgrades_on_an_empty_database_all_succeed(empty_database):

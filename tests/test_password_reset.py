@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from config import TestConfig
-from tests.support import PASSWORD, login
-from webapp import create_app
+from tests.support import PASSWORD, login, rate_limited_client
 from webapp.extensions import db
 from webapp.models import OutboxMessage, User
 from webapp.services import account_tokens
@@ -136,19 +135,9 @@ def test_resetting_ends_the_other_sessions(app, monkeypatch):
 @pytest.fixture
 def limited_client(app, database_url):
     """A second app with rate limits on (the limiter object is shared: restore it after)."""
-    from webapp.extensions import limiter
-
-    saved = (limiter.enabled, limiter.initialized)
-    limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True,
-                          "RESET_RATE_LIMIT": "3 per minute", "RESET_PER_ADDRESS_RATE_LIMIT": "2 per minute"},
-                         config_class=TestConfig)
-    try:
-        yield limited.test_client()
-    finally:
-        with limited.app_context():
-            limiter.reset()
-            db.engine.dispose()
-        limiter.enabled, limiter.initialized = saved
+    with rate_limited_client(database_url, RESET_RATE_LIMIT="3 per minute",
+                             RESET_PER_ADDRESS_RATE_LIMIT="2 per minute") as client:
+        yield client
 
 
 def test_asking_for_resets_is_rate_limited_per_address_and_per_client(limited_client, factory):

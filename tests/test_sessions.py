@@ -8,10 +8,8 @@ import time
 
 import pytest
 
-from config import TestConfig
 from tests.factories import Factory
-from tests.support import PASSWORD, csrf_token, login
-from webapp import create_app
+from tests.support import PASSWORD, csrf_token, login, rate_limited_client
 from webapp.extensions import db
 from webapp.services import accounts
 
@@ -88,18 +86,8 @@ def test_login_rotates_the_csrf_token(client, factory):
 
 @pytest.fixture
 def check_limited_client(database_url):
-    from webapp.extensions import limiter
-
-    saved = (limiter.enabled, limiter.initialized)
-    limited = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True,
-                          "REGISTER_CHECK_RATE_LIMIT": "3 per minute"}, config_class=TestConfig)
-    try:
-        yield limited.test_client()
-    finally:
-        with limited.app_context():
-            limiter.reset()
-            db.engine.dispose()
-        limiter.enabled, limiter.initialized = saved
+    with rate_limited_client(database_url, REGISTER_CHECK_RATE_LIMIT="3 per minute") as client:
+        yield client
 
 
 def test_the_sign_up_email_check_is_rate_limited_and_says_nothing_about_accounts(check_limited_client, factory):

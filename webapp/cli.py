@@ -80,6 +80,24 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
 @click.option("--batch", default=200, show_default=True, help="Holds expired per transaction.")
 def sweep(once: bool, interval: float, batch: int) -> None:
     """Release expired holds (waiting list first). Safe to run several at once."""
+
+    def one_pass() -> bool:
+        expired, settled = sweep_once(batch)
+        if expired or settled:
+            log.info("sweep.pass", extra={"expired": expired, "settled": settled})
+        return False
+
+    run_passes(one_pass, once=once, interval=interval, failure="sweep.failed", log=log)
+
+
+def run_passes(one_pass, *, once: bool, interval: float, failure: str, log: logging.Logger) -> None:
+    """A worker loop: passes every `interval` seconds until SIGTERM or Ctrl-C.
+
+    `one_pass()` returns True when more work is waiting (the next pass starts
+    at once). A failed pass (the database away, say) is rolled back and
+    logged, and the next one tries again; a signal ends the loop between
+    passes, never in the middle of one.
+    """
     stopping = False
 
     def stop(signum, frame):
@@ -89,16 +107,15 @@ def sweep(once: bool, interval: float, batch: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while True:
+        busy = False
         try:
-            expired, settled = sweep_once(batch)
-            if expired or settled:
-                log.info("sweep.pass", extra={"expired": expired, "settled": settled})
-        except Exception:  # a failed pass is logged; the next one retries
+            busy = one_pass()
+        except Exception:
             db.session.rollback()
-            log.exception("sweep.failed")
+            log.exception(failure)
         if once or stopping:
             break
-        deadline = time.monotonic() + interval
+        deadline = time.monotonic() + (0 if busy else interval)
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.1)
     db.session.remove()

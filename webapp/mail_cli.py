@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import signal
-import time
 
 import click
 from flask import current_app
 
+from webapp.cli import run_passes
 from webapp.extensions import db
 
 log = logging.getLogger("webapp.mail")
@@ -24,31 +23,14 @@ def deliver_mail_command(once: bool, interval: float, batch: int) -> None:
     if not current_app.config.get("SMTP_URL"):
         raise click.UsageError("SMTP_URL is not set (e.g. smtp+starttls://user:password@mail.example.com:587).")
     delivery.parse_smtp_url(current_app.config["SMTP_URL"])  # a typo fails now, not on every pass
-    stopping = False
 
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while True:
-        result = None
-        try:
-            result = delivery.deliver_once(db.session, limit=batch)
-            if result.sent or result.retried or result.failed:
-                log.info("mail.pass", extra={"sent": result.sent, "retried": result.retried,
-                                             "failed": result.failed})
-                if once:
-                    click.echo(f"{result.sent} sent, {result.retried} to retry, {result.failed} failed.")
-        except Exception:  # a failed pass (database away) is logged; the next one retries
-            db.session.rollback()
-            log.exception("mail.pass_failed")
-        if once or stopping:
-            break
+    def one_pass() -> bool:
+        result = delivery.deliver_once(db.session, limit=batch)
+        if result.sent or result.retried or result.failed:
+            log.info("mail.pass", extra={"sent": result.sent, "retried": result.retried, "failed": result.failed})
+            if once:
+                click.echo(f"{result.sent} sent, {result.retried} to retry, {result.failed} failed.")
         # A full batch means more is waiting: go again at once.
-        busy = result is not None and (result.sent + result.retried + result.failed) >= batch
-        deadline = time.monotonic() + (0 if busy else interval)
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(0.1)
-    db.session.remove()
+        return (result.sent + result.retried + result.failed) >= batch
+
+    run_passes(one_pass, once=once, interval=interval, failure="mail.pass_failed", log=log)

@@ -211,6 +211,11 @@ def seat_label(section: str | None, row_label: str | None, seat_number: int | No
     return f"{section}, row {row_label}, seat {seat_number}"
 
 
+def place_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
+    """How tickets and orders name a unit: its seat, or "General admission"."""
+    return "General admission" if seat_number is None else seat_label(section, row_label, seat_number)
+
+
 class Unit(db.Model):
     """One sellable unit: a numbered seat or a general-admission place."""
 
@@ -259,7 +264,7 @@ class Unit(db.Model):
     @property
     def place_label(self) -> str:
         """How tickets and orders show this unit: its seat, or "General admission"."""
-        return "General admission" if self.seat_number is None else self.label
+        return place_label(self.section, self.row_label, self.seat_number)
 
 
 class Hold(db.Model):

@@ -9,12 +9,12 @@ from flask_login import current_user
 from webapp.admin import bp, load_event, load_tier
 from webapp.admin.chart import sales_chart
 from webapp.admin.forms import EventForm, ReasonForm, TierForm
-from webapp.checkout.views import payment_gateway
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Event, EventStatus, Tier
 from webapp.services import admin_events, admin_reports
 from webapp.services.errors import BookingError
+from webapp.services.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
 

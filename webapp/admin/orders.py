@@ -8,10 +8,10 @@ from flask_login import current_user
 
 from webapp.admin import bp, load_event
 from webapp.admin.forms import ReasonForm
-from webapp.checkout.views import payment_gateway
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.services import admin_orders
+from webapp.services.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
 

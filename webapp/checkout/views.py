@@ -17,8 +17,6 @@ from webapp.services.checkout_read import HoldView
 from webapp.services.errors import PaymentDeclined, PaymentInProgress
 from webapp.services.gateway import payment_gateway
 
-__all__ = ["payment_gateway"]  # still imported from here by older modules
-
 log = logging.getLogger(__name__)
 
 

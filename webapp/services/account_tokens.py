@@ -25,6 +25,16 @@ class TokenRefused(BookingError):
     default_message = "This link is invalid or has expired."
 
 
+def _load(salt: str, token: str, max_age_setting: str, *, expired: str, invalid: str) -> dict:
+    """What a signed link carries, or TokenRefused in the link's own words."""
+    try:
+        return _serializer(salt).loads(token, max_age=current_app.config[max_age_setting])
+    except SignatureExpired:
+        raise TokenRefused(expired) from None
+    except BadSignature:
+        raise TokenRefused(invalid) from None
+
+
 def request_reset(session: Session, email: str) -> None:
     """Mail a reset link if the address has an account; do nothing visible otherwise."""
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
@@ -36,12 +46,9 @@ def request_reset(session: Session, email: str) -> None:
 
 def user_for_reset(session: Session, token: str) -> User:
     """The account a reset link is for, or TokenRefused (forged, expired or already used)."""
-    try:
-        data = _serializer(RESET_SALT).loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"])
-    except SignatureExpired:
-        raise TokenRefused("This reset link has expired. Ask for a new one.") from None
-    except BadSignature:
-        raise TokenRefused("This reset link is not valid. Ask for a new one.") from None
+    data = _load(RESET_SALT, token, "PASSWORD_RESET_MAX_AGE_SECONDS",
+                 expired="This reset link has expired. Ask for a new one.",
+                 invalid="This reset link is not valid. Ask for a new one.")
     user = session.scalars(select(User).where(User.id == data.get("u")).with_for_update()).first()
     if user is None or data.get("p") != _fingerprint(user):
         raise TokenRefused("This reset link was already used. Ask for a new one.")
@@ -72,12 +79,9 @@ def send_verification(session: Session, user: User) -> None:
 
 
 def verify_email(session: Session, token: str) -> User:
-    try:
-        data = _serializer(VERIFY_SALT).loads(token, max_age=current_app.config["EMAIL_VERIFY_MAX_AGE_SECONDS"])
-    except SignatureExpired:
-        raise TokenRefused("This verification link has expired. Log in to get a new one.") from None
-    except BadSignature:
-        raise TokenRefused("This verification link is not valid.") from None
+    data = _load(VERIFY_SALT, token, "EMAIL_VERIFY_MAX_AGE_SECONDS",
+                 expired="This verification link has expired. Log in to get a new one.",
+                 invalid="This verification link is not valid.")
     user = session.get(User, data.get("u"))
     if user is None or user.email != data.get("e"):
         raise TokenRefused("This verification link is not valid.")

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, Tier
-from webapp.services import inventory
+from webapp.services import catalog, inventory
 from webapp.services.catalog import SeatView, SectionView
 
 
@@ -128,25 +128,8 @@ def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]
 
 def seat_layout(session: Session, event: Event, planned: list[tuple[Tier, dict]] | None = None) -> list[SectionView]:
     """The seat map as admins see it: the true status of every seat, plus planned seats marked `new`."""
-    rows = session.execute(
-        text(
-            "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
-            " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
-        ),
-        {"e": event.id},
-    ).all()
-    seats = [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
-             for r in rows]
+    seats = catalog.seat_rows(session, event.id)
     for tier, s in planned or []:
         seats.append(SeatView(0, tier.id, s["section"], s["row_label"], s["seat_number"], s["pos_x"], s["pos_y"],
                               "new"))
-    by_section: dict[str, dict[str, list[SeatView]]] = {}
-    for seat in seats:
-        by_section.setdefault(seat.section, {}).setdefault(seat.row_label, []).append(seat)
-    sections = []
-    for name, by_row in by_section.items():
-        flat = [s for row in by_row.values() for s in row]
-        min_x, min_y = min(s.x for s in flat), min(s.y for s in flat)
-        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(s.x for s in flat) - min_x + 1))
-    sections.sort(key=lambda s: (s.min_y, s.min_x))
-    return sections
+    return catalog.group_sections(seats)

@@ -113,52 +113,30 @@ class SectionView:
     width: int
 
 
-def seat_map(session: Session, event: Event, *, user_id: int | None = None,
-             with_status: bool = True) -> list[SectionView]:
-    """Seats grouped by section and row, in drawing order, with public status (or none)."""
-    reserved = waitlist.tiers_reserved_for_line(session, event.id) if with_status else set()
-    mine: set[int] = set()
-    if user_id is not None and with_status:
-        mine = set(session.scalars(
-            text("SELECT u.id FROM units u JOIN holds h ON h.id = u.hold_id"
-                 " WHERE u.event_id = :e AND h.user_id = :u AND h.status = 'active'"),
-            {"e": event.id, "u": user_id},
-        ).all())
-    rows = session.execute(
-        text(
-            "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
-            " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
-        ),
-        {"e": event.id},
-    ).all()
-    sections: dict[str, dict[str, list[SeatView]]] = {}
-    order: list[str] = []
-    for r in rows:
-        if not with_status:
-            status = "available"
-        elif r.id in mine:
-            status = "mine"
-        elif r.status == "blocked":
-            status = "blocked"
-        elif r.status == "available" and r.tier_id not in reserved:
-            status = "available"
-        else:
-            status = "taken"
-        if r.section not in sections:
-            sections[r.section] = {}
-            order.append(r.section)
-        sections[r.section].setdefault(r.row_label, []).append(
-            SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, status)
-        )
-    result = []
-    for name in order:
-        seats = [v for row in sections[name].values() for v in row]
-        min_x, min_y = min(v.x for v in seats), min(v.y for v in seats)
-        width = max(v.x for v in seats) - min_x + 1
-        result.append(SectionView(name, list(sections[name].items()), min_x, min_y, width))
-    # Drawn top to bottom, left to right, as the hall is laid out.
-    result.sort(key=lambda s: (s.min_y, s.min_x))
-    return result
+_SEATS = text(
+    "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
+    " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+)
+
+
+def seat_rows(session: Session, event_id: int) -> list[SeatView]:
+    """Every seat of the event, with its stored status, in drawing order within a section."""
+    return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
+            for r in session.execute(_SEATS, {"e": event_id}).all()]
+
+
+def group_sections(seats: list[SeatView]) -> list[SectionView]:
+    """Seats grouped by section and row, sections drawn top to bottom, left to right, as the hall is laid out."""
+    by_section: dict[str, dict[str, list[SeatView]]] = {}
+    for seat in seats:
+        by_section.setdefault(seat.section, {}).setdefault(seat.row_label, []).append(seat)
+    sections = []
+    for name, by_row in by_section.items():
+        flat = [v for row in by_row.values() for v in row]
+        min_x, min_y = min(v.x for v in flat), min(v.y for v in flat)
+        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1))
+    sections.sort(key=lambda v: (v.min_y, v.min_x))
+    return sections
 
 
 def active_hold(session: Session, event_id: int, user_id: int) -> Hold | None:
@@ -326,7 +304,8 @@ def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> 
 def _build_hall(session: Session, event: Event) -> _Hall:
     from flask import render_template
 
-    sections = seat_map(session, event, user_id=None, with_status=False)
+    # Geometry only: the live state is filled in per request (hall_markup).
+    sections = group_sections(seat_rows(session, event.id))
     tiers = {t.id: t for t in event.tiers}
     rendered = render_template("shop/_hall.html", sections=sections, tiers=event.tiers)
     pieces = rendered.split("\x00")

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import seat_label
+from webapp.models import place_label
 from webapp.timezones import localise
 
 
@@ -33,8 +33,7 @@ class Line:
 
     @property
     def place_label(self) -> str:
-        return "General admission" if self.seat_number is None else seat_label(self.section, self.row_label,
-                                                                               self.seat_number)
+        return place_label(self.section, self.row_label, self.seat_number)
 
 
 @dataclass(frozen=True)

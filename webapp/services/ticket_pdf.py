@@ -34,10 +34,7 @@ def _fonts(pdf: FPDF) -> tuple[str, str, bool]:
 
 
 def seat_label(ticket: Ticket) -> str:
-    unit = ticket.unit
-    if unit.seat_number is None:
-        return "General admission"
-    return f"{unit.section}, row {unit.row_label}, seat {unit.seat_number}"
+    return ticket.unit.place_label
 
 
 def _qr(pdf: FPDF, code: str, x: float, y: float, size: float) -> None:
