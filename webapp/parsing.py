@@ -121,7 +121,12 @@ def _reject_nul() -> None:
     # and field, before any view or form sees it.
     if "\x00" in request.path:
         raise BadInput("The address contains a character that is not allowed.")
-    for source in (request.args, request.form):
+    # Most requests (polls, pages) have neither a query nor a body: skip
+    # building the empty parameter dictionaries for them.
+    sources = [request.args] if request.query_string else []
+    if request.method not in ("GET", "HEAD"):
+        sources.append(request.form)
+    for source in sources:
         for key, values in source.lists():
             if "\x00" in key or any("\x00" in v for v in values):
                 raise BadInput("The request contains a character that is not allowed (NUL).")

@@ -27,14 +27,22 @@ HSTS = "max-age=31536000; includeSubDomains"
 NO_STORE_BLUEPRINTS = {"account", "checkout"}
 
 
+_EVERY_RESPONSE = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),  # frame-ancestors for old browsers
+    ("Referrer-Policy", "same-origin"),
+)
+_OVER_HTTPS = (*_EVERY_RESPONSE, ("Strict-Transport-Security", HSTS))
+
+
 def _headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for old browsers
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    # One pass over the response's headers, not a case-folding search per
+    # header: this runs on every response, the 304s of open maps included.
+    present = {name.lower() for name, _ in headers}
+    wanted = _OVER_HTTPS if request.is_secure else _EVERY_RESPONSE
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     if request.blueprint in NO_STORE_BLUEPRINTS and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
     return response

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app, g, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin
 from sqlalchemy import text, update
 
@@ -35,6 +36,24 @@ _SEEN = "_seen"
 _SEEN_RESOLUTION = 60
 # Built once: a fresh select() per request cost more Python than the round trip.
 _CHECK = text("SELECT session_version, is_admin FROM users WHERE id = :id")
+
+
+class SigningOnce(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key set.
+
+    Flask builds a new serializer (and its signer) to open and again to save
+    the session of every request; the keys only change with the config.
+    """
+
+    def __init__(self) -> None:
+        self._built: tuple[tuple, object] | None = None
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
 
 
 class SessionUser(UserMixin):
