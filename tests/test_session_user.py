@@ -23,14 +23,28 @@ def _statements(app, fn):
     return response, seen
 
 
-def test_logged_in_pages_check_the_session_with_one_two_column_lookup(app, client, factory):
+def test_logged_in_pages_check_the_session_with_one_lookup_that_also_reads_the_offers(app, client, factory):
     buyer = factory.user(name="Ada Lovelace")
     factory.ga_event(capacity=5)
     login(client, buyer.email)
     response, statements = _statements(app, lambda: client.get("/"))
     assert response.status_code == 200
     assert "Ada Lovelace" in response.get_data(as_text=True)  # the header still greets them
-    # Not the ORM row: the session version and the admin flag, by primary key, once.
+    # Not the ORM row: the session version and the admin flag by primary key,
+    # once, with the offers banner's holds in the same statement.
+    users = [" ".join(s.split()) for s in statements if "FROM users" in s]
+    assert len(users) == 1 and users[0].startswith("SELECT session_version, is_admin, "), statements
+    assert users[0].endswith("AS offers FROM users WHERE id = %(id)s")
+    assert not [s for s in statements if "kind = 'offer'" in s and "FROM users" not in s], statements
+
+
+def test_partials_check_the_session_with_a_two_column_lookup(app, client, factory):
+    buyer = factory.user()
+    event = factory.ga_event(capacity=5)
+    login(client, buyer.email)
+    response, statements = _statements(
+        app, lambda: client.get(f"/events/{event.id}/tickets", headers={"HX-Request": "true"}))
+    assert response.status_code == 200
     users = [" ".join(s.split()) for s in statements if "FROM users" in s]
     assert users == ["SELECT session_version, is_admin FROM users WHERE id = %(id)s"], statements
 

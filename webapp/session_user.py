@@ -36,6 +36,7 @@ _SEEN = "_seen"
 _SEEN_RESOLUTION = 60
 # Built once: a fresh select() per request cost more Python than the round trip.
 _CHECK = text("SELECT session_version, is_admin FROM users WHERE id = :id")
+_CHECK_FOR_PAGE: text | None = None  # built on first use: see _check_for_page
 
 
 class SigningOnce(SecureCookieSessionInterface):
@@ -57,10 +58,24 @@ class SigningOnce(SecureCookieSessionInterface):
 
 
 class SessionUser(UserMixin):
-    def __init__(self, user_id: int, name: str, is_admin: bool):
+    def __init__(self, user_id: int, name: str, is_admin: bool, offers: list | None = None):
         self.id = user_id
         self.name = name
         self.is_admin = is_admin
+        # The waiting-list offers of the banner, when read with the check (full pages); None: not read.
+        self.offers = offers
+
+
+def _check_for_page():
+    # A full page shows the offers banner: the check reads the offers in the
+    # same statement, so the banner costs no round trip of its own.
+    global _CHECK_FOR_PAGE
+    if _CHECK_FOR_PAGE is None:
+        from webapp.services.waitlist_read import LIVE_OFFERS_JSON
+
+        _CHECK_FOR_PAGE = text(
+            f"SELECT session_version, is_admin, {LIVE_OFFERS_JSON} AS offers FROM users WHERE id = :id")
+    return _CHECK_FOR_PAGE
 
 
 def remember(user) -> None:
@@ -133,13 +148,21 @@ def load(user_id: str):
     if card is None:
         return _forget()
     uid = card[0]
+    from webapp.htmx import is_partial_request
+
+    page = not is_partial_request()
     # A statement of its own (autocommit): a poll or a reserve that reads
     # nothing else through the session then pays no BEGIN/ROLLBACK for it.
     with single_statement() as connection:
-        row = connection.execute(_CHECK, {"id": uid}).first()
+        row = connection.execute(_check_for_page() if page else _CHECK, {"id": uid}).first()
     if row is None or row.session_version != card[3]:
         return _forget()
-    return SessionUser(uid, card[1], bool(row.is_admin))
+    offers = None
+    if page:
+        from webapp.services.waitlist_read import offers_from_json
+
+        offers = offers_from_json(row.offers)
+    return SessionUser(uid, card[1], bool(row.is_admin), offers)
 
 
 def forget() -> None:

@@ -105,18 +105,29 @@ class OfferNotice:
     expires_at: datetime
 
 
+_LIVE_OFFERS = (
+    "SELECT h.id, h.event_id, e.title, cardinality(h.unit_ids) AS quantity, h.expires_at FROM holds h"
+    " JOIN events e ON e.id = h.event_id"
+    " WHERE h.user_id = {user} AND h.kind = 'offer' AND h.status = 'active' AND h.expires_at > now()"
+)
+_LIVE_OFFERS_OF = text(_LIVE_OFFERS.format(user=":u") + " ORDER BY h.expires_at")
+# The same offers as one JSON value, for a statement that reads the user's row
+# anyway (session_user.load on full pages): the banner then costs no statement.
+LIVE_OFFERS_JSON = (
+    "(SELECT json_agg(json_build_array(o.id, o.event_id, o.title, o.quantity, o.expires_at) ORDER BY o.expires_at)"
+    f" FROM ({_LIVE_OFFERS.format(user='users.id')}) o)"
+)
+
+
 def live_offers(session: Session, user_id: int) -> list[OfferNotice]:
     """Offers waiting for this buyer's answer (the banner on every page)."""
-    rows = session.execute(
-        text(
-            "SELECT h.id, h.event_id, e.title, cardinality(h.unit_ids), h.expires_at FROM holds h"
-            " JOIN events e ON e.id = h.event_id"
-            " WHERE h.user_id = :u AND h.kind = 'offer' AND h.status = 'active' AND h.expires_at > now()"
-            " ORDER BY h.expires_at"
-        ),
-        {"u": user_id},
-    ).all()
-    return [OfferNotice(*r) for r in rows]
+    return [OfferNotice(*r) for r in session.execute(_LIVE_OFFERS_OF, {"u": user_id}).all()]
+
+
+def offers_from_json(value: list | None) -> list[OfferNotice]:
+    """`LIVE_OFFERS_JSON`'s value as the banner's notices."""
+    return [OfferNotice(int(i), int(e), title, int(n), datetime.fromisoformat(expires))
+            for i, e, title, n, expires in value or ()]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ def waitlist_helpers():
     def offers():
         if not current_user.is_authenticated:
             return []
+        offers = getattr(current_user, "offers", None)  # read with the session check (session_user.load)
+        if offers is not None:
+            return offers
         # On every page: a statement of its own, so a page that reads
         # nothing else in a transaction pays no BEGIN/ROLLBACK for it.
         with single_statement() as connection:
