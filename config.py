@@ -44,7 +44,7 @@ class Config:
 
     # Rate limits: Redis when REDIS_URL is set, so that limits hold across
     # every worker and host; per-process memory otherwise (development only).
-    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "worker-memory://")
     RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
@@ -106,7 +106,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key"
     RATELIMIT_ENABLED = False
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = "worker-memory://"
     WTF_CSRF_ENABLED = True
     GATEWAY_SLOW_SECONDS = 1.0
     PAYMENT_RECONCILE_AFTER_SECONDS = 5

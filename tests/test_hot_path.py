@@ -30,7 +30,7 @@ def statements(app):
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if not statement.startswith("SELECT session_version, is_admin FROM users"):
+        if not statement.startswith("SELECT session_version, is_admin"):
             seen.append(" ".join(statement.split()))
 
     # A fresh app context, as a request in production has: the test's own
@@ -277,3 +277,28 @@ def test_the_checker_sees_an_order_that_does_not_add_up_and_a_second_charge(sess
     assert "total differs from the sum of its tickets' prices" in found
     assert "more than one approved, unrefunded charge" in found
     session.rollback()
+
+
+def test_the_in_process_rate_limit_counters_limit_expire_and_start_no_thread_per_hit(monkeypatch):
+    import threading
+
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    from webapp.extensions import WorkerMemoryStorage
+
+    storage = storage_from_string("worker-memory://")
+    assert isinstance(storage, WorkerMemoryStorage)
+    limiter = FixedWindowRateLimiter(storage)
+    two_a_second = parse("2 per second")
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self))
+    assert limiter.hit(two_a_second, "buyer:1") and limiter.hit(two_a_second, "buyer:1")
+    assert not limiter.hit(two_a_second, "buyer:1")  # the third in the same second is refused
+    assert limiter.hit(two_a_second, "buyer:2")  # per key
+    assert started == []
+    storage.expirations["buyer:1"] = 0  # its window is over
+    storage._next_sweep = 0
+    assert limiter.hit(two_a_second, "buyer:3")  # the inline sweep runs and drops the stale counter
+    assert "buyer:1" not in storage.storage
