@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -113,7 +114,7 @@ def _forget_touched(session: Session) -> None:
     session.info.pop(_READS, None)
 
 
-_READS = "inventory_reads"
+READS = _READS = "inventory_reads"
 
 
 def read_once(session: Session, key: tuple, compute):
@@ -163,7 +164,10 @@ def inventory_version_and_session(connection, event_id: int, user_id: int | None
 
 def inventory_version(session, event_id: int) -> int:
     """The event's inventory clock (a session, or a connection of `single_statement`)."""
-    return session.execute(_VERSION, {"e": event_id}).scalar_one()
+    def read() -> int:
+        return session.execute(_VERSION, {"e": event_id}).scalar_one()
+
+    return read() if isinstance(session, Connection) else read_once(session, ("version", event_id), read)
 
 
 def get_event(session: Session, event_id: int) -> Event:
@@ -539,20 +543,21 @@ def tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
     return read_once(session, ("tier_counts", event_id), lambda: _tier_counts(session, event_id))
 
 
+# Also a part of the event page's one read (catalog.read_event_page).
+TIER_COUNTS_SQL = (
+    "SELECT t.id, t.capacity,"
+    " count(*) FILTER (WHERE u.status = 'available') AS available,"
+    " count(*) FILTER (WHERE u.status = 'held') AS held,"
+    " count(*) FILTER (WHERE u.status = 'sold') AS sold,"
+    " count(*) FILTER (WHERE u.status = 'blocked') AS blocked"
+    " FROM tiers t LEFT JOIN units u ON u.tier_id = t.id"
+    " WHERE t.event_id = :e GROUP BY t.id, t.capacity"
+)
+_TIER_COUNTS = text(TIER_COUNTS_SQL)
+
+
 def _tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
-    rows = session.execute(
-        text(
-            "SELECT t.id, t.capacity,"
-            " count(*) FILTER (WHERE u.status = 'available') AS available,"
-            " count(*) FILTER (WHERE u.status = 'held') AS held,"
-            " count(*) FILTER (WHERE u.status = 'sold') AS sold,"
-            " count(*) FILTER (WHERE u.status = 'blocked') AS blocked"
-            " FROM tiers t LEFT JOIN units u ON u.tier_id = t.id"
-            " WHERE t.event_id = :e GROUP BY t.id, t.capacity"
-        ),
-        {"e": event_id},
-    ).all()
-    return {r.id: TierCounts(r.id, r.capacity, r.available, r.held, r.sold, r.blocked) for r in rows}
+    return {r.id: TierCounts(*r) for r in session.execute(_TIER_COUNTS, {"e": event_id}).all()}
 
 
 def create_units_for_tier(session: Session, tier: Tier, seats: list[dict] | None = None) -> None:

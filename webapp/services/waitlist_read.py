@@ -167,8 +167,9 @@ class LineStatus:
         return self.total("sold")
 
 
-_LINE_FIGURES = text(
-    "SELECT"
+# The line's three figures for an event; also a part of the event page's one
+# read (catalog.read_event_page), hence columns apart from their statement.
+LINE_FIGURES_COLUMNS = (
     " (SELECT json_object_agg(tier_id, n) FROM (SELECT u.tier_id, count(*) AS n FROM units u"
     "   JOIN holds h ON h.id = u.hold_id WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id) o) AS offered,"
     " (SELECT json_object_agg(coalesce(tier_id, 0), json_build_array(people, tickets)) FROM ("
@@ -176,6 +177,19 @@ _LINE_FIGURES = text(
     "   WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id) w) AS waiting,"
     " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered') AS offers_out"
 )
+_LINE_FIGURES = text("SELECT" + LINE_FIGURES_COLUMNS)
+
+
+@dataclass(frozen=True)
+class LineFigures:
+    offered: dict | None  # tier id (as text) -> units held as offers
+    waiting: dict | None  # tier id (as text, 0 = any) -> [people, tickets]
+    offers_out: int
+
+
+def line_figures(session: Session, event_id: int) -> LineFigures:
+    return inventory.read_once(session, ("line_figures", event_id), lambda: LineFigures(
+        *session.execute(_LINE_FIGURES, {"e": event_id}).one()))
 
 
 def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
@@ -183,8 +197,7 @@ def event_status(session: Session, event: Event, counts: dict[int, inventory.Tie
     """Available, held, sold and waiting for an event, per tier and in total."""
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
     reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
-    # One round trip for the line's three figures.
-    line = session.execute(_LINE_FIGURES, {"e": event.id}).one()
+    line = line_figures(session, event.id)
     offered: dict[int, int] = {int(k): v for k, v in (line.offered or {}).items()}
     waiting = {int(k): (v[0], int(v[1])) for k, v in (line.waiting or {}).items()}
     offers_out = line.offers_out
@@ -220,7 +233,10 @@ class BuyerPanel:
 
 def buyer_panel(session: Session, event: Event, user_id: int | None, *, tag: str | None = None) -> BuyerPanel:
     """What the event page shows about the line, for this buyer (`tag`: its `watch_tag`, if known)."""
-    mine = entry_view(session, live_entry(session, user_id=user_id, event_id=event.id)) if user_id else None
+    mine = None
+    # The page's one read (catalog.read_event_page) may already know there is no entry.
+    if user_id and session.info.get(inventory.READS, {}).get(("has_entry", event.id, user_id), True):
+        mine = entry_view(session, live_entry(session, user_id=user_id, event_id=event.id))
     line_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
     # One count of the unit rows serves both the status and the join form.
     counts = inventory.tier_counts(session, event.id)

@@ -98,6 +98,7 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
     if user_id is None:
         user_id = _user_id()
     whole_body = not is_partial_request() or request.endpoint == "shop.event_page"
+    catalog.read_event_page(db.session, event, user_id)
     tiers = catalog.tier_views(db.session, event)
     # The "you already have a basket" banner is on the page body only, not in the map's partials.
     ctx = dict(event=event, tiers=tiers, message=message, poll_seconds=LIVE_POLL_SECONDS,
