@@ -372,10 +372,10 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
     leftovers = gateway.uncaptured(older_than_seconds=older_than_seconds, limit=limit)
     if not leftovers:
         return
-    statuses = dict(session.execute(
+    statuses: dict[str, PaymentStatus] = {key: status for key, status in session.execute(
         select(PaymentAttempt.idempotency_key, PaymentAttempt.status)
         .where(PaymentAttempt.idempotency_key.in_([key for key, _ in leftovers]))
-    ).tuples().all())
+    ).all()}
     session.rollback()
     for key, reference in leftovers:
         status = statuses.get(key)
