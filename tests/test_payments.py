@@ -249,6 +249,55 @@ def test_slow_payments_under_an_eager_sweep_never_charge_without_an_order_or_twi
     assert_consistent(session, event.id)
 
 
+def test_the_sweep_voids_under_the_hold_lock_so_checkout_cannot_confirm_a_voided_charge(app, session, factory):
+    """The worst moment: the sweep saw "no record", gave up, and voids; the authorisation landed just
+    before, and the buyer's own checkout comes to settle with it right then.
+
+    The void is made under the hold's lock with the attempt seen pending, so
+    the checkout waits, then finds the attempt settled ("nothing was
+    charged"). Voided outside that lock, the checkout would confirm an
+    order on a voided charge (checked by hand: the checker then reports it).
+    """
+    from sqlalchemy.orm import Session
+
+    real = SimulatedGateway(db.engine, slow_seconds=0)
+    event_id, hold_id, buyer_id = _hold(session, factory)
+    started = checkout.begin_payment(session, hold_id=hold_id, user_id=buyer_id, idempotency_key="L" * 24, card=GOOD)
+    session.commit()
+    landed = real.authorise(idempotency_key="L" * 24, amount_minor=started.amount_minor, currency="EUR", card=GOOD)
+    checkout_outcome: dict = {}
+
+    def buyers_checkout_settles():
+        with app.app_context(), Session(db.engine) as own:
+            checkout_outcome["result"] = checkout.settle_payment(own, real, attempt_id=started.id, result=landed,
+                                                                 hold_id=hold_id)
+            own.commit()
+
+    class SweepsView(SimulatedGateway):
+        def retrieve(self, idempotency_key):
+            return None  # read a moment before the authorisation landed
+
+        def void(self, idempotency_key):
+            after = super().void(idempotency_key)
+            rival = threading.Thread(target=buyers_checkout_settles)
+            rival.start()
+            rival.join(timeout=1.0)  # blocks on the hold lock, as it must
+            return after
+
+    with app.app_context():
+        checkout.reconcile_stale_payments(db.session, SweepsView(db.engine, slow_seconds=0), older_than_seconds=0,
+                                          void_after_seconds=0)
+        db.session.remove()
+    deadline = time.monotonic() + 5
+    while "result" not in checkout_outcome and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkout_outcome["result"].order_id is None
+    assert checkout_outcome["result"].decline_code == "no_charge"
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+    assert real.retrieve("L" * 24).status == VOIDED
+    assert_consistent(session, event_id)
+
+
 def test_an_authorisation_whose_hold_ended_is_voided_not_charged_and_refunded(session, factory, gateway):
     """The process died after the authorisation; meanwhile the buyer reserved afresh in another tab
     (which ends the old basket). The sweep voids the authorisation: nothing is charged, so nothing is refunded."""
