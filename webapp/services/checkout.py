@@ -268,8 +268,8 @@ def _capture(gateway: PaymentGateway, reference: str) -> None:
     """
     try:
         captured = gateway.capture(reference)
-    except Exception:  # the provider unreachable: the sweep retries
-        log.warning("payment.capture_deferred", extra={"reference": reference}, exc_info=True)
+    except Exception as error:  # the provider unreachable: handled, the sweep retries
+        log.warning("payment.capture_deferred", extra={"reference": reference, "error": repr(error)[:200]})
         return
     if captured.status != CAPTURED:
         log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
