@@ -336,6 +336,22 @@ def test_the_sweep_captures_an_order_whose_capture_never_happened(session, facto
     assert_consistent(session, event_id)
 
 
+def test_a_capture_that_fails_leaves_the_order_and_the_sweep_captures_it(session, factory):
+    class CaptureDown(SimulatedGateway):
+        def capture(self, reference):
+            raise ConnectionError("gateway unreachable")
+
+    event_id, hold_id, buyer_id = _hold(session, factory)
+    result = checkout.pay(session, CaptureDown(db.engine, slow_seconds=0), hold_id=hold_id, user_id=buyer_id,
+                          idempotency_key="c" * 24, card=GOOD)
+    assert session.get(Order, result.order_id).status == OrderStatus.CONFIRMED
+    assert _charges(session, hold_id)[0].status == AUTHORISED
+    checkout.reconcile_stale_payments(session, SimulatedGateway(db.engine), older_than_seconds=0,
+                                      void_after_seconds=60)
+    assert _charges(session, hold_id)[0].status == CAPTURED
+    assert_consistent(session, event_id)
+
+
 def test_no_record_yet_is_waited_for_then_voided_and_only_then_no_charge(session, factory, gateway):
     event_id, hold_id, buyer_id = _hold(session, factory)
     checkout.begin_payment(session, hold_id=hold_id, user_id=buyer_id, idempotency_key="n" * 24, card=GOOD)
