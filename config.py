@@ -65,9 +65,12 @@ class Config:
     SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 60)
     SESSION_ABSOLUTE_HOURS = _int("SESSION_ABSOLUTE_HOURS", 12)
 
-    # A charge still "pending" after this long is settled by asking the
-    # gateway, so a crash between charge and confirm never loses a payment.
+    # A payment still "pending" after this long is settled by asking the
+    # gateway, so a crash between authorisation and order never loses one.
     PAYMENT_RECONCILE_AFTER_SECONDS = _int("PAYMENT_RECONCILE_AFTER_SECONDS", 60)
+    # A payment the gateway still has no record of is waited for this long,
+    # then its key is voided (nothing can be charged under it after that).
+    PAYMENT_VOID_AFTER_SECONDS = _int("PAYMENT_VOID_AFTER_SECONDS", 300)
     GATEWAY_SLOW_SECONDS = float(os.environ.get("GATEWAY_SLOW_SECONDS", "4"))
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

@@ -308,12 +308,12 @@ def test_interrupted_payment_is_settled_by_the_sweep(session, factory, gateway):
     session.commit()
     attempt = checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="z" * 20, card=GOOD)
     session.commit()
-    gateway.charge(idempotency_key="z" * 20, amount_minor=attempt.amount_minor, currency="EUR", card=GOOD)
+    gateway.authorise(idempotency_key="z" * 20, amount_minor=attempt.amount_minor, currency="EUR", card=GOOD)
     # ... crash. Meanwhile the hold runs out, but the sweep must not release it.
     expire_now(session, hold.id)
     assert inventory.expire_holds(session) == 0
     session.commit()
-    settled = checkout.reconcile_stale_payments(session, gateway, older_than_seconds=0)
+    settled = checkout.reconcile_stale_payments(session, gateway, older_than_seconds=0, void_after_seconds=0)
     assert settled == 1
     order = session.scalars(select(Order)).one()
     assert len(order.tickets) == 2
@@ -329,7 +329,7 @@ def test_payment_that_never_reached_the_gateway_releases_the_hold_later(session,
     checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="n" * 20, card=GOOD)
     session.commit()
     expire_now(session, hold.id)
-    checkout.reconcile_stale_payments(session, gateway, older_than_seconds=0)
+    checkout.reconcile_stale_payments(session, gateway, older_than_seconds=0, void_after_seconds=0)
     assert session.scalars(select(PaymentAttempt.status)).one() == PaymentStatus.FAILED
     assert inventory.expire_holds(session) == 1
     session.commit()

@@ -62,7 +62,8 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
         if n < batch:
             break
     settled = checkout.reconcile_stale_payments(
-        db.session, payment_gateway(), older_than_seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"]
+        db.session, payment_gateway(), older_than_seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"],
+        void_after_seconds=current_app.config["PAYMENT_VOID_AFTER_SECONDS"],
     )
     db.session.commit()
     # Safety net: a unit left free while someone who fits waits (a join that

@@ -362,9 +362,20 @@ class GatewayCharge(db.Model):
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     card_last4: Mapped[str] = mapped_column(String(4))
+    # The issuer's answer: approved, card_declined, insufficient_funds,
+    # invalid_card; or voided, for a key voided before any authorisation came.
     outcome: Mapped[str] = mapped_column(String(30))
+    # Where the money stands: authorised, captured, voided or declined (migration 0006).
+    status: Mapped[str] = mapped_column(String(20))
     refunded_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('authorised', 'captured', 'voided', 'declined')", name="gateway_charge_status"),
+        Index("ix_gateway_charges_authorised", "created_at", postgresql_where=text("status = 'authorised'")),
+    )
 
 
 class Order(db.Model):

@@ -41,11 +41,11 @@ def _fresh_form(**data) -> CardForm:
 
 
 def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
-                 form: CardForm | None = None, declined: str | None = None):
+                 form: CardForm | None = None, declined: PaymentDeclined | None = None):
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
     return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
-                  declined=declined)
+                  declined=declined.message if declined else None, declined_code=declined.code if declined else None)
 
 
 def _order_redirect(view: HoldView):
@@ -98,7 +98,7 @@ def pay(hold_id: int):
         db.session.rollback()
         # The hold stays; the next try is a new attempt.
         return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=form.name.data),
-                            declined=declined.message)
+                            declined=declined)
     except PaymentInProgress:
         # A double click or a second tab: one checkout per hold. Show the one
         # in flight; the panel follows it to the order (or the decline).

@@ -181,7 +181,7 @@ def cancel_event(session: Session, gateway: PaymentGateway, *, actor_id: int, ev
         .order_by(Hold.id).with_for_update()
     ).all()
     for hold in holds:
-        # A payment in flight on such a hold is refunded when it settles.
+        # A payment in flight on such a hold is voided when it settles (never captured).
         inventory.release_hold(session, hold, status=HoldStatus.RELEASED, reason="event cancelled")
     session.execute(
         text("UPDATE waitlist_entries SET status = 'removed', updated_at = now()"

@@ -6,14 +6,22 @@ is held while the gateway thinks (a slow card takes seconds):
 1. `begin_payment`: lock the hold, make sure it is live (or take its units
    again if it lapsed and they are still free), record a *pending* attempt.
    The partial unique index on pending attempts makes this the only checkout
-   in flight for the hold; the sweep leaves a hold with a payment in flight.
-2. the gateway charges, idempotently on the attempt's key;
-3. `settle_payment`: lock the hold again, record the verdict and, if approved,
-   convert the hold into an order with tickets.
+   in flight for the hold, so several tabs never reach the gateway twice;
+   the sweep leaves a hold with a payment in flight.
+2. the gateway *authorises* the amount, idempotently on the attempt's key;
+3. `settle_payment`: lock the hold again and record the verdict. Approved
+   and the hold still live: the order is made, committed, and only then is
+   the authorisation *captured*. Approved but the hold ended meanwhile (an
+   admin cancelled the event, the buyer reserved afresh in another tab): the
+   authorisation is voided, so the buyer is never charged and refunded.
 
-If the process dies between 2 and 3, `reconcile_stale_payments` (run by the
-sweep) asks the gateway what happened and finishes the job, so an approved
-charge always ends as an order.
+If the process dies or the gateway is slow, `reconcile_stale_payments` (run
+by the sweep) asks the gateway and acts only on a definitive answer: an
+authorisation becomes an order (or is voided, as above); a decline or a void
+settles the attempt as failed; "no record yet" is never taken as a decline.
+It waits, and only after `void_after_seconds` voids the key, under the hold's
+lock, before saying nothing was charged. It also captures authorisations
+whose order was committed but whose capture never happened.
 """
 from __future__ import annotations
 
@@ -47,7 +55,7 @@ from webapp.services.errors import (
     PaymentInProgress,
     SalesClosed,
 )
-from webapp.services.gateway import Card, ChargeResult, PaymentGateway
+from webapp.services.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +66,31 @@ NO_CHARGE = "no_charge"
 class PaymentResult:
     attempt_id: int
     order_id: int | None
+    decline_code: str | None = None
+    decline_message: str | None = None
 
 
 def _order_for_hold(session: Session, hold_id: int) -> Order | None:
     return session.scalars(select(Order).where(Order.hold_id == hold_id)).first()
 
 
+def _verdict(session: Session, attempt: PaymentAttempt) -> PaymentResult:
+    """What a settled attempt came to."""
+    if attempt.status == PaymentStatus.APPROVED:
+        order = _order_for_hold(session, attempt.hold_id)
+        return PaymentResult(attempt.id, order.id if order else None)
+    return PaymentResult(attempt.id, None, attempt.decline_code or "failed",
+                         attempt.decline_message or "Payment failed.")
+
+
 def _replay(session: Session, attempt: PaymentAttempt) -> PaymentResult:
     """The answer already given for this idempotency key."""
     if attempt.status == PaymentStatus.PENDING:
         raise PaymentInProgress()
-    if attempt.status == PaymentStatus.APPROVED:
-        order = _order_for_hold(session, attempt.hold_id)
-        return PaymentResult(attempt.id, order.id if order else None)
-    raise PaymentDeclined(attempt.decline_code or "failed", attempt.decline_message or "Payment failed.")
+    verdict = _verdict(session, attempt)
+    if verdict.order_id is None and attempt.status != PaymentStatus.APPROVED:
+        raise PaymentDeclined(verdict.decline_code or "failed", verdict.decline_message or "Payment failed.")
+    return verdict
 
 
 @dataclass(frozen=True)
@@ -94,17 +113,19 @@ _RECORD_PENDING = text(
 )
 
 
-def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int) -> tuple[Hold, bool, EventStatus]:
-    """The hold row locked, with whether it ran out and its event's status: one statement."""
+def _lock_hold_for_payment(session: Session, hold_id: int,
+                           user_id: int) -> tuple[Hold, bool, EventStatus, bool]:
+    """The hold row locked, with whether it ran out, its event's status and whether sales ended: one statement."""
     row = session.execute(
-        select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status)
+        select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status,
+               (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"))
         .join(Event, Event.id == Hold.event_id)
         .where(Hold.id == hold_id, Hold.user_id == user_id)
         .with_for_update(of=Hold)
     ).first()
     if row is None:
         raise NotFound("No such reservation.")
-    return row[0], row[1], row[2]
+    return row[0], row[1], row[2], row[3]
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
@@ -115,7 +136,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold, past_expiry, event_status = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
 
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)
@@ -134,6 +155,13 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         # made in the instant an admin cancels; it must never be paid for.
         raise SalesClosed("This event was cancelled; nothing was charged.")
 
+    lapsed = hold.status == HoldStatus.EXPIRED or (hold.status == HoldStatus.ACTIVE and past_expiry)
+    if lapsed and sales_over:
+        if (previous := _attempt_by_key(session, idempotency_key)) is not None:
+            return _replay_for(session, previous, hold)
+        # A hold made before the sale end is paid within its own window; taking
+        # its units again afterwards would be a new sale after the end.
+        raise SalesClosed("Sales for this event have ended and your reservation ran out; nothing was charged.")
     if hold.status == HoldStatus.ACTIVE and past_expiry:
         # Ran out, not yet swept: expire it properly first, so the waiting
         # list gets its chance, then see whether the units are still free.
@@ -170,9 +198,16 @@ def _replay_for(session: Session, previous: PaymentAttempt, hold: Hold) -> Payme
     return _replay(session, previous)
 
 
-def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
-                   gateway_refund, hold_id: int | None = None) -> PaymentResult:
-    """Phase 3: record the gateway's verdict; on approval, confirm the order."""
+def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int, result: ChargeResult | None,
+                   hold_id: int | None = None) -> PaymentResult:
+    """Phase 3: record the gateway's definitive answer; on approval, confirm the order.
+
+    `result` None means the gateway has no record and we waited long enough:
+    the key is voided here, under the hold's lock, and its answer recorded.
+    Voiding only under this lock, with the attempt seen pending, is what
+    keeps a checkout from confirming an order on a charge being voided.
+    The caller commits, then captures an authorisation that became an order.
+    """
     if hold_id is None:
         hold_id = session.execute(
             select(PaymentAttempt.hold_id).where(PaymentAttempt.id == attempt_id)).scalar_one()
@@ -183,33 +218,61 @@ def settle_payment(session: Session, *, attempt_id: int, result: ChargeResult,
         .execution_options(populate_existing=True)
     ).one()
     if attempt.status != PaymentStatus.PENDING:
-        return _replay(session, attempt)  # reconciliation got here first
+        return _verdict(session, attempt)  # settled first by the other of checkout and the sweep
+    if result is None:
+        result = gateway.void(attempt.idempotency_key)
 
     attempt.gateway_reference = result.reference or None
     attempt.completed_at = func.now()
-    if result.outcome == NO_CHARGE:
+    if result.status == VOIDED:
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = NO_CHARGE
-        attempt.decline_message = "The payment did not go through. Nothing was charged."
+        attempt.decline_message = result.message
     elif not result.approved:
         attempt.status = PaymentStatus.DECLINED
         attempt.decline_code = result.outcome
         attempt.decline_message = result.message
     elif hold.status != HoldStatus.ACTIVE:
         # The sweep leaves holds with a payment in flight alone, so only an
-        # admin action (event cancelled) ends one mid-payment. The money
-        # goes straight back rather than into an order for units now gone.
-        gateway_refund(result.reference, attempt.amount_minor)
+        # admin cancelling the event, or the buyer reserving afresh in
+        # another tab, ends one mid-payment. The authorisation is released
+        # rather than captured into an order for units now gone.
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = "hold_ended"
-        attempt.decline_message = "Your reservation ended during payment; the charge was refunded."
+        if _give_back(gateway, attempt.idempotency_key, attempt.amount_minor) == VOIDED:
+            attempt.decline_message = "Your reservation ended during payment; nothing was charged."
+        else:
+            attempt.decline_message = "Your reservation ended during payment; the charge was refunded."
     else:
         attempt.status = PaymentStatus.APPROVED
         session.flush()
         order = _confirm(session, hold, attempt)
         return PaymentResult(attempt.id, order.id)
     session.flush()
-    return PaymentResult(attempt.id, None)
+    return _verdict(session, attempt)
+
+
+def _give_back(gateway: PaymentGateway, idempotency_key: str, amount_minor: int) -> str:
+    """Void the key's authorisation; refund it if it was captured already. Returns which."""
+    after = gateway.void(idempotency_key)
+    if after.status == CAPTURED:
+        gateway.refund(after.reference, amount_minor)
+    return after.status
+
+
+def _capture(gateway: PaymentGateway, reference: str) -> None:
+    """Take the money of an authorisation whose order is committed.
+
+    A failure here leaves the order standing and the authorisation to the
+    sweep, which captures it (`reconcile_stale_payments`).
+    """
+    try:
+        captured = gateway.capture(reference)
+    except Exception as error:  # the provider unreachable: handled, the sweep retries
+        log.warning("payment.capture_deferred", extra={"reference": reference, "error": repr(error)[:200]})
+        return
+    if captured.status != CAPTURED:
+        log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
 
 
 def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
@@ -243,10 +306,10 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
         card: Card) -> PaymentResult:
-    """The whole checkout: three transactions around the gateway call.
+    """The whole checkout: three transactions around the authorisation, then the capture.
 
-    Commits on its own, because a charge must never sit inside an open
-    transaction (see the module docstring).
+    Commits on its own, because a card must never be authorised inside an
+    open transaction (see the module docstring).
     """
     started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card)
     if isinstance(started, PaymentResult):
@@ -255,37 +318,75 @@ def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int
     attempt_id, amount, currency = started.id, started.amount_minor, started.currency
     session.commit()
 
-
-    result = gateway.charge(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
-    outcome = settle_payment(session, attempt_id=attempt_id, result=result, gateway_refund=gateway.refund,
-                             hold_id=hold_id)
+    result = gateway.authorise(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
+    outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
     session.commit()
+    if outcome.order_id is not None and result.status == AUTHORISED:
+        _capture(gateway, result.reference)
     log.info("payment.settled", extra={"hold_id": hold_id, "user_id": user_id, "attempt_id": attempt_id,
                                         "outcome": result.outcome, "order_id": outcome.order_id})
     if outcome.order_id is None:
-        raise PaymentDeclined(result.outcome, result.message)
+        raise PaymentDeclined(outcome.decline_code or result.outcome, outcome.decline_message or result.message)
     return outcome
 
 
-def reconcile_stale_payments(session: Session, gateway: PaymentGateway, *, older_than_seconds: int,
-                             limit: int = 50) -> int:
-    """Settle payments left pending by a crash, by asking the gateway."""
+_STALE_PAYMENTS = text(
+    "SELECT id, idempotency_key, hold_id, created_at < now() - make_interval(secs => :v) AS give_up"
+    " FROM payment_attempts WHERE status = 'pending'"
+    " AND created_at < now() - make_interval(secs => :s) ORDER BY id LIMIT :n"
+)
+
+
+def reconcile_stale_payments(session: Session, gateway: PaymentGateway, *, older_than_seconds: float,
+                             void_after_seconds: float, limit: int = 50) -> int:
+    """Settle payments left pending (a crash, a slow bank) by asking the gateway; returns how many.
+
+    Acts only on a definitive answer. "No record yet" means wait, until the
+    attempt is `void_after_seconds` old: then its key is voided (see
+    `settle_payment`), so nothing can be charged under it any more, and only
+    then is it settled as "nothing was charged". Also captures
+    authorisations whose order exists but whose capture never happened.
+    """
     stale = session.execute(
-        text(
-            "SELECT id, idempotency_key FROM payment_attempts WHERE status = 'pending'"
-            " AND created_at < now() - make_interval(secs => :s) ORDER BY id LIMIT :n"
-        ),
-        {"s": older_than_seconds, "n": limit},
-    ).all()
+        _STALE_PAYMENTS, {"s": older_than_seconds, "v": void_after_seconds, "n": limit}).all()
+    session.rollback()
     settled = 0
-    for attempt_id, key in stale:
-        # No record at the gateway means the charge never reached it.
-        result = gateway.retrieve(key) or ChargeResult(outcome=NO_CHARGE, reference="")
-        outcome = settle_payment(session, attempt_id=attempt_id, result=result, gateway_refund=gateway.refund)
+    for attempt_id, key, hold_id, give_up in stale:
+        result = gateway.retrieve(key)
+        if result is None and not give_up:
+            continue  # the authorisation may still be in flight: not a decline
+        outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
         session.commit()
+        if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
+            _capture(gateway, result.reference)
         settled += 1
-        log.warning("payment.reconciled", extra={"attempt_id": attempt_id, "order_id": outcome.order_id})
+        log.warning("payment.reconciled", extra={"attempt_id": attempt_id, "order_id": outcome.order_id,
+                                                 "decline_code": outcome.decline_code})
+    _capture_or_void_leftovers(session, gateway, older_than_seconds=older_than_seconds, limit=limit)
     return settled
+
+
+def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, older_than_seconds: float,
+                               limit: int) -> None:
+    """Authorisations nobody captured: capture those with an order, void those that will never have one."""
+    leftovers = gateway.uncaptured(older_than_seconds=older_than_seconds, limit=limit)
+    if not leftovers:
+        return
+    statuses: dict[str, PaymentStatus] = {key: status for key, status in session.execute(
+        select(PaymentAttempt.idempotency_key, PaymentAttempt.status)
+        .where(PaymentAttempt.idempotency_key.in_([key for key, _ in leftovers]))
+    ).all()}
+    session.rollback()
+    for key, reference in leftovers:
+        status = statuses.get(key)
+        if status == PaymentStatus.APPROVED:
+            _capture(gateway, reference)
+            log.warning("payment.captured_late", extra={"reference": reference})
+        elif status != PaymentStatus.PENDING:
+            # Declined, failed or unknown to us: no order will ever be made of it.
+            # (Settled attempts never change again; only a pending one might.)
+            gateway.void(key)
+            log.warning("payment.voided_leftover", extra={"reference": reference})
 
 
 def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, user_id: int | None,

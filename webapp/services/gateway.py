@@ -1,9 +1,22 @@
 """The simulated payment gateway.
 
-A real module with the interface a real provider would get: `charge` is
-idempotent on its key, `retrieve` answers "what happened to that charge?"
-(used to settle payments whose confirmation was interrupted), `refund`
-returns money. Deterministic test cards choose the outcome:
+A real module with the interface a real provider gives, in two steps as a
+card payment is really made:
+
+- `authorise` asks the issuer to approve and reserve the amount (idempotent
+  on our key: a repeated key gets the first answer back);
+- `capture` takes the money of an authorisation; `void` releases it instead;
+- `void` works on our key, not the provider's reference, so it can be sent
+  while the authorisation is still in flight (a "technical cancel"): once a
+  key is voided, an authorisation that turns up under it later is refused.
+  That makes "void" a definitive answer at any moment, which is what lets
+  reconciliation say "nothing was charged" truthfully;
+- `retrieve` answers "what happened under that key?" (None: no record yet,
+  which is NOT a decline: the authorisation may still be on its way);
+- `refund` gives back a captured charge, or voids one never captured;
+- `uncaptured` lists authorisations left uncaptured (the sweep's safety net).
+
+Deterministic test cards choose the issuer's answer:
 
     4242 4242 4242 4242  approved
     4000 0000 0000 0002  declined (card_declined)
@@ -14,7 +27,8 @@ Any other number that passes the Luhn check is approved.
 
 The provider's ledger lives in `gateway_charges`, written on its own
 connection and committed at once, exactly as a remote provider would keep it
-whatever becomes of our own transaction.
+whatever becomes of our own transaction. A slow authorisation writes its row
+only when it is done, so until then `retrieve` has no record of it.
 """
 from __future__ import annotations
 
@@ -30,10 +44,17 @@ CARD_DECLINED = "card_declined"
 INSUFFICIENT_FUNDS = "insufficient_funds"
 INVALID_CARD = "invalid_card"
 
+# Where the money of a charge stands.
+AUTHORISED = "authorised"
+CAPTURED = "captured"
+VOIDED = "voided"
+DECLINED = "declined"
+
 DECLINE_MESSAGES = {
     CARD_DECLINED: "Your card was declined by the issuer.",
     INSUFFICIENT_FUNDS: "Your card has insufficient funds.",
     INVALID_CARD: "The card details are not valid.",
+    VOIDED: "The payment did not go through. Nothing was charged.",
 }
 
 TEST_CARDS = {
@@ -58,24 +79,37 @@ class Card:
 
 @dataclass(frozen=True)
 class ChargeResult:
-    outcome: str
+    outcome: str  # the issuer's answer (or "voided": the key was voided before any authorisation came)
     reference: str
+    status: str  # authorised, captured, voided or declined
 
     @property
     def approved(self) -> bool:
-        return self.outcome == APPROVED
+        """The money is reserved or taken: an order may be made of it."""
+        return self.status in (AUTHORISED, CAPTURED)
 
     @property
     def message(self) -> str:
-        return "Payment approved." if self.approved else DECLINE_MESSAGES.get(self.outcome, "Payment failed.")
+        if self.approved:
+            return "Payment approved."
+        if self.status == VOIDED:
+            return DECLINE_MESSAGES[VOIDED]
+        return DECLINE_MESSAGES.get(self.outcome, "Payment failed.")
 
 
 class PaymentGateway(Protocol):
-    def charge(self, *, idempotency_key: str, amount_minor: int, currency: str, card: Card) -> ChargeResult: ...
+    def authorise(self, *, idempotency_key: str, amount_minor: int, currency: str,
+                  card: Card) -> ChargeResult: ...
+
+    def capture(self, reference: str) -> ChargeResult: ...
+
+    def void(self, idempotency_key: str) -> ChargeResult: ...
 
     def retrieve(self, idempotency_key: str) -> ChargeResult | None: ...
 
     def refund(self, reference: str, amount_minor: int) -> None: ...
+
+    def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]: ...
 
 
 def luhn_valid(number: str) -> bool:
@@ -106,50 +140,114 @@ class SimulatedGateway:
             return APPROVED
         return outcome
 
-    def charge(self, *, idempotency_key: str, amount_minor: int, currency: str, card: Card) -> ChargeResult:
-        """Charge once per key; a repeated key gets the first answer back."""
-        existing = self.retrieve(idempotency_key)
-        if existing is not None:
-            return existing
+    def authorise(self, *, idempotency_key: str, amount_minor: int, currency: str,
+                  card: Card) -> ChargeResult:
+        """Ask the issuer once per key; a repeated (or voided) key gets the ledger's answer."""
         outcome = self._decide(card)
-        reference = "ch_" + secrets.token_hex(12)
+        status = AUTHORISED if outcome == APPROVED else DECLINED
         with self.engine.begin() as conn:
             row = conn.execute(
                 text(
                     "INSERT INTO gateway_charges"
-                    " (idempotency_key, reference, amount_minor, currency, card_last4, outcome)"
-                    " VALUES (:k, :r, :a, :c, :l, :o)"
-                    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING reference, outcome"
+                    " (idempotency_key, reference, amount_minor, currency, card_last4, outcome, status)"
+                    " VALUES (:k, :r, :a, :c, :l, :o, :s)"
+                    # A key already used, or voided while this was in flight: the ledger's row stands.
+                    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING reference, outcome, status"
                 ),
-                {"k": idempotency_key, "r": reference, "a": amount_minor, "c": currency,
-                 "l": card.last4, "o": outcome},
+                {"k": idempotency_key, "r": "ch_" + secrets.token_hex(12), "a": amount_minor, "c": currency,
+                 "l": card.last4, "o": outcome, "s": status},
             ).first()
-        if row is None:  # a concurrent request with the same key won
+        if row is None:
             result = self.retrieve(idempotency_key)
             assert result is not None
             return result
-        return ChargeResult(outcome=row.outcome, reference=row.reference)
+        return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status)
+
+    def capture(self, reference: str) -> ChargeResult:
+        """Take an authorisation's money; capturing twice takes it once. A voided one stays voided."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    "UPDATE gateway_charges SET status = 'captured', captured_at = coalesce(captured_at, now())"
+                    " WHERE reference = :r AND status IN ('authorised', 'captured')"
+                    " RETURNING reference, outcome, status"
+                ),
+                {"r": reference},
+            ).first()
+            if row is None:
+                row = conn.execute(
+                    text("SELECT reference, outcome, status FROM gateway_charges WHERE reference = :r"),
+                    {"r": reference},
+                ).first()
+        if row is None:
+            raise LookupError(f"no charge {reference}")
+        return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status)
+
+    def void(self, idempotency_key: str) -> ChargeResult:
+        """Release whatever is authorised under this key, now or when it arrives.
+
+        Returns the charge as it then stands: voided, or captured (void cannot
+        undo a capture: refund it), or declined.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    "INSERT INTO gateway_charges"
+                    " (idempotency_key, reference, amount_minor, currency, card_last4, outcome, status, voided_at)"
+                    " VALUES (:k, :r, 0, '', '', 'voided', 'voided', now())"
+                    " ON CONFLICT (idempotency_key) DO UPDATE SET status = 'voided', voided_at = now()"
+                    " WHERE gateway_charges.status = 'authorised'"
+                    " RETURNING reference, outcome, status"
+                ),
+                {"k": idempotency_key, "r": "vd_" + secrets.token_hex(12)},
+            ).first()
+        if row is None:  # captured, declined or voided already
+            result = self.retrieve(idempotency_key)
+            assert result is not None
+            return result
+        return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status)
 
     def retrieve(self, idempotency_key: str) -> ChargeResult | None:
+        """The charge under this key, or None: no record YET (not a decline)."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                text("SELECT reference, outcome FROM gateway_charges WHERE idempotency_key = :k"),
+                text("SELECT reference, outcome, status FROM gateway_charges WHERE idempotency_key = :k"),
                 {"k": idempotency_key},
             ).first()
-        return ChargeResult(outcome=row.outcome, reference=row.reference) if row else None
+        return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status) if row else None
 
     def refund(self, reference: str, amount_minor: int) -> None:
-        """Refund up to the charged amount; repeating it refunds nothing more."""
+        """Give back up to the captured amount, or void an authorisation never captured.
+
+        Repeating it gives back nothing more.
+        """
         with self.engine.begin() as conn:
             updated = conn.execute(
                 text(
-                    "UPDATE gateway_charges SET refunded_minor = LEAST(amount_minor, :a)"
+                    # SET reads the row as it was: an authorised charge is voided, a captured one refunded.
+                    "UPDATE gateway_charges SET"
+                    " refunded_minor = CASE WHEN status = 'captured' THEN LEAST(amount_minor, :a)"
+                    "  ELSE refunded_minor END,"
+                    " status = CASE WHEN status = 'authorised' THEN 'voided' ELSE status END,"
+                    " voided_at = CASE WHEN status = 'authorised' THEN now() ELSE voided_at END"
                     " WHERE reference = :r AND outcome = 'approved'"
                 ),
                 {"a": amount_minor, "r": reference},
             ).rowcount
         if updated != 1:
             raise LookupError(f"no approved charge {reference}")
+
+    def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
+        """(key, reference) of authorisations older than this and still neither captured nor voided."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT idempotency_key, reference FROM gateway_charges WHERE status = 'authorised'"
+                    " AND created_at < now() - make_interval(secs => :s) ORDER BY created_at LIMIT :n"
+                ),
+                {"s": older_than_seconds, "n": limit},
+            ).all()
+        return [(r.idempotency_key, r.reference) for r in rows]
 
 
 def init_app(app) -> None:

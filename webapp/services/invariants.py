@@ -60,19 +60,42 @@ CHECKS: list[tuple[str, str]] = [
         " WHERE p.event_id = :e AND p.status = 'approved' AND o.id IS NULL",
     ),
     (
-        "charge approved at the gateway but never settled",
-        "SELECT p.id, g.reference FROM payment_attempts p"
+        # Money reserved or taken with no order to show for it. A pending
+        # attempt is a checkout still deciding (its hold is kept for it).
+        "charge authorised or captured at the gateway without an order",
+        "SELECT p.id, g.reference, g.status FROM payment_attempts p"
         " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
-        " WHERE p.event_id = :e AND g.outcome = 'approved' AND g.refunded_minor = 0 AND p.status <> 'approved'"
-        " AND p.status <> 'pending'",
+        " WHERE p.event_id = :e AND (g.status = 'authorised' OR (g.status = 'captured' AND g.refunded_minor = 0))"
+        " AND p.status NOT IN ('approved', 'pending')",
+    ),
+    (
+        # The reverse: an order whose money the gateway never took or released.
+        "confirmed order whose charge is not authorised or captured at the gateway",
+        "SELECT o.id, g.status FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " LEFT JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        " WHERE o.event_id = :e AND o.status = 'confirmed' AND g.status IS DISTINCT FROM 'authorised'"
+        " AND g.status IS DISTINCT FROM 'captured'",
     ),
     (
         # Invariant 5 (issue 14 item 3): one charge per hold.
-        "hold with more than one approved, unrefunded charge",
+        "hold with more than one live charge (authorised, or captured and not refunded)",
         "SELECT p.hold_id, array_agg(g.reference) FROM payment_attempts p"
         " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
-        " WHERE p.event_id = :e AND g.outcome = 'approved' AND g.refunded_minor = 0"
+        " WHERE p.event_id = :e AND (g.status = 'authorised' OR (g.status = 'captured' AND g.refunded_minor = 0))"
         " GROUP BY p.hold_id HAVING count(*) > 1",
+    ),
+    (
+        # Sales stop at the sale end (by default the start), but a hold made
+        # before it may be paid within its own window: so an order's hold
+        # must predate the sale end, and its payment must have begun before
+        # the hold's deadline (a slow bank may confirm it after either).
+        "order sold after its event's sales ended (hold made at or after the sale end,"
+        " or payment begun after the hold's deadline)",
+        "SELECT o.id, h.created_at, coalesce(ev.sales_end_at, ev.starts_at) AS sales_end, p.created_at AS paid,"
+        " h.expires_at FROM orders o JOIN holds h ON h.id = o.hold_id JOIN events ev ON ev.id = o.event_id"
+        " JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " WHERE o.event_id = :e AND (h.created_at >= coalesce(ev.sales_end_at, ev.starts_at)"
+        " OR p.created_at >= h.expires_at)",
     ),
     (
         # Tickets keep the price paid (void ones too), so they always add up to the order.
