@@ -72,3 +72,20 @@ def test_admins_set_the_sale_end_on_the_event_form(client, factory, session):
     assert answer.status_code in (200, 204, 303), answer.get_data(as_text=True)[:300]
     session.expire_all()
     assert session.get(type(event), event.id).sales_end_at == end.replace(second=0, microsecond=0)
+
+
+def test_a_ticket_freed_after_the_sale_end_is_not_offered_to_the_line(factory, session):
+    from tests.support import buy, cancel
+    from webapp.models import Hold, HoldKind, WaitlistStatus
+    from webapp.services.invariants import check_event
+
+    event = factory.ga_event(capacity=1)
+    order = buy(session, event, factory.user())
+    entry = factory.waitlist_entry(event)
+    _set(session, event, "sales_end_at", "now()")  # just after the order was made
+    cancel(session, gateway(), session.get(Order, order.id))
+    session.expire_all()
+    assert session.scalars(text("SELECT count(*) FROM holds WHERE kind = 'offer'")).one() == 0
+    assert entry.status == WaitlistStatus.WAITING  # still in line, offered nothing
+    assert not session.query(Hold).filter_by(event_id=event.id, kind=HoldKind.OFFER).count()
+    assert check_event(session, event.id) == []

@@ -127,6 +127,7 @@ CHECKS: list[tuple[str, str]] = [
         " JOIN waitlist_entries w ON w.event_id = u.event_id AND w.status = 'waiting'"
         "  AND (w.tier_id IS NULL OR w.tier_id = u.tier_id)"
         " WHERE u.event_id = :e AND u.status = 'available' AND ev.waitlist_partial_offers"
+        " AND now() < coalesce(ev.sales_end_at, ev.starts_at)"  # the line is served while sales are open
         " GROUP BY u.tier_id",
     ),
     (
@@ -136,6 +137,7 @@ CHECKS: list[tuple[str, str]] = [
         "SELECT w.id, w.quantity, count(u.id) AS free_units FROM waitlist_entries w"
         " JOIN units u ON u.event_id = w.event_id AND u.status = 'available'"
         "  AND (w.tier_id IS NULL OR u.tier_id = w.tier_id)"
+        " JOIN events ev ON ev.id = w.event_id AND now() < coalesce(ev.sales_end_at, ev.starts_at)"
         " WHERE w.event_id = :e AND w.status = 'waiting' AND NOT EXISTS ("
         "  SELECT 1 FROM waitlist_entries x WHERE x.event_id = w.event_id AND x.status = 'waiting'"
         "  AND x.id < w.id AND (x.tier_id IS NULL OR w.tier_id IS NULL OR x.tier_id = w.tier_id))"

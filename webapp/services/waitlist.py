@@ -183,10 +183,19 @@ def _waiting_entries(session: Session, event_id: int, after_id: int, batch: int)
     ).all()
 
 
+def _sales_over(session: Session, event_id: int) -> bool:
+    # The database's clock, as the reserve functions and checkout read it.
+    return session.execute(
+        text("SELECT now() >= coalesce(sales_end_at, starts_at) FROM events WHERE id = :e"), {"e": event_id}
+    ).scalar_one()
+
+
 def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
     free = _free_by_tier(session, event_id)
     if not any(free.values()):
         return []
+    if _sales_over(session, event_id):
+        return []  # a ticket freed after the sale end is not sold again, to the line or anyone
     event = session.get_one(Event, event_id)
     # Queried, not `event.tiers`: a tier added in this transaction (an admin
     # adding capacity) may not be in an already-loaded relationship yet.
