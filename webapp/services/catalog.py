@@ -5,9 +5,11 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, TypeVar
 
 from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
@@ -72,6 +74,86 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
             available=available.get(e.id, 0),
         ))
     return cards
+
+
+# ---------------------------------------------------------------------------
+# An event as the buyer pages read it: a snapshot of its row and its tiers,
+# kept per row version, so a page view does not load and map ORM objects.
+# ---------------------------------------------------------------------------
+
+class _Snapshot:
+    """Plain, read-only copies of a model's columns; the model's properties work on it too."""
+
+    _model: type
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str):
+        attr: object = getattr(self._model, name, None)
+        if isinstance(attr, property) and attr.fget is not None:
+            return attr.fget(self)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only (shared between requests)")
+
+
+S = TypeVar("S", bound=_Snapshot)
+
+
+class TierSnapshot(_Snapshot):
+    _model = Tier
+
+
+class EventSnapshot(_Snapshot):
+    """Reads like an `Event` (columns, `tiers` in their order, `is_seated`, `on_sale`)."""
+
+    _model = Event
+
+
+def _copy(model: type, obj, cls: type[S], **extra) -> S:
+    mapper: Any = sa_inspect(model)
+    keys: list[str] = [column.key for column in mapper.column_attrs]
+    return cls({key: getattr(obj, key) for key in keys} | extra)
+
+
+# The row versions of the event and its tiers: any UPDATE moves a row's xmin,
+# so a snapshot found under this key is the rows as they are now. The creation
+# time tells apart an id reused in a rebuilt database.
+_EVENT_ROW_VERSION = text(
+    "SELECT e.created_at::text || '/' || e.xmin::text || '/' || coalesce("
+    "  (SELECT string_agg(t.id || '.' || t.xmin::text, ',' ORDER BY t.id) FROM tiers t WHERE t.event_id = e.id), '')"
+    " FROM events e WHERE e.id = :e"
+)
+_EVENTS: OrderedDict[tuple[int, str], EventSnapshot] = OrderedDict()
+_EVENTS_LOCK = threading.Lock()
+_EVENTS_KEPT = 256
+
+
+def event_snapshot(session: Session, event_id: int) -> EventSnapshot | None:
+    """The event and its tiers as they are now, or None; one short statement when seen before."""
+    version = session.execute(_EVENT_ROW_VERSION, {"e": event_id}).scalar()
+    if version is None:
+        return None
+    key = (event_id, version)
+    with _EVENTS_LOCK:
+        snapshot = _EVENTS.get(key)
+        if snapshot is not None:
+            _EVENTS.move_to_end(key)
+            return snapshot
+    event = session.get(Event, event_id, options=[selectinload(Event.tiers)])
+    if event is None:
+        return None
+    # Built from rows read after the version: the same rows or newer ones,
+    # and newer rows carry a newer key, so this key never shows older data.
+    tiers = tuple(_copy(Tier, t, TierSnapshot) for t in event.tiers)
+    snapshot = _copy(Event, event, EventSnapshot, tiers=tiers)
+    with _EVENTS_LOCK:
+        _EVENTS[key] = snapshot
+        while len(_EVENTS) > _EVENTS_KEPT:
+            _EVENTS.popitem(last=False)
+    return snapshot
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
 from webapp import session_user
@@ -33,9 +32,9 @@ PUBLIC_STATUSES = (EventStatus.ON_SALE, EventStatus.CLOSED, EventStatus.CANCELLE
 LIVE_POLL_SECONDS = 2
 
 
-def load_public_event(event_id: int) -> Event:
-    # With its tiers in the same statement: every event page needs them.
-    event = db.session.get(Event, event_id, options=[joinedload(Event.tiers)])
+def load_public_event(event_id: int) -> catalog.EventSnapshot:
+    # A snapshot of the event's row and tiers, reused while their rows are unchanged.
+    event = catalog.event_snapshot(db.session, event_id)
     if event is None or (event.status == EventStatus.DRAFT and not getattr(current_user, "is_admin", False)):
         abort(404)
     return event
