@@ -177,6 +177,26 @@ def test_the_cached_map_shows_a_renamed_tier_and_new_seats_at_once(client, sessi
     assert "Stalls, row A, seat 1, Front, €99.00" in second and ", Stalls, €" not in second
 
 
+def test_the_event_snapshot_follows_every_edit_of_the_event_and_its_tiers(client, session, factory):
+    from webapp.services import catalog
+
+    event = factory.ga_event(capacity=3, title="Early Title")
+    tier = factory.tier(event)
+    assert "Early Title" in client.get(f"/events/{event.id}").get_data(as_text=True)
+    snapshot = catalog.event_snapshot(session, event.id)
+    assert catalog.event_snapshot(session, event.id) is snapshot  # unchanged rows: the same snapshot
+    with pytest.raises(AttributeError):
+        snapshot.title = "shared between requests, so read-only"
+    session.execute(text("UPDATE events SET title = 'Late Title' WHERE id = :e"), {"e": event.id})
+    session.execute(text("UPDATE tiers SET price_minor = 1234 WHERE id = :t"), {"t": tier.id})
+    session.commit()
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert "Late Title" in page and "Early Title" not in page and "€12.34" in page
+    session.execute(text("UPDATE events SET status = 'draft' WHERE id = :e"), {"e": event.id})
+    session.commit()
+    assert client.get(f"/events/{event.id}").status_code == 404  # a draft is hidden at once
+
+
 def test_the_cached_map_draws_each_buyers_live_state(client, session, factory, buyer):
     user, token = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
