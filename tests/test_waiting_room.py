@@ -414,3 +414,58 @@ def test_two_app_instances_share_one_line(app, database_url, session, factory):
     assert sorted(spots) == [1, 2, 3]
     with other.app_context():
         db.engine.dispose()
+
+
+# ---- The admin's side
+
+
+def test_admin_turns_the_room_on_watches_it_pauses_and_opens_the_gate(client, app, session, factory):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=20)
+    admin, _, token = admin_client(client, factory)
+    page = call(admin, "get", f"/admin/events/{event.id}/waiting-room")
+    assert page.status_code == 200 and "Sale starts" in page.get_data(as_text=True)
+    bad = call(admin, "post", f"/admin/events/{event.id}/waiting-room",
+               data={"enabled": "1", "sale_starts_at": "2030-01-01T10:00"}, headers={"X-CSRFToken": token})
+    assert bad.status_code == 400 and "rate, a cap" in bad.get_data(as_text=True)
+    saved = call(admin, "post", f"/admin/events/{event.id}/waiting-room",
+                 data={"enabled": "1", "sale_starts_at": "2020-01-01T10:00", "max_shoppers": "2",
+                       "pass_minutes": "10"}, headers={"X-CSRFToken": token})
+    assert saved.status_code == 303
+    session.expire_all()
+    assert session.get(Event, event.id).waiting_room
+    for u in factory.users(3):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    admit(session, event.id)
+    live = call(admin, "get", f"/admin/events/{event.id}/waiting-room/live", headers=HX).get_data(as_text=True)
+    assert 'data-stat="waiting">1<' in live and 'data-stat="shopping">2<' in live
+    paused = call(admin, "post", f"/admin/events/{event.id}/waiting-room/control", data={"action": "pause"},
+                  headers={**HX, "X-CSRFToken": token})
+    assert paused.status_code == 200 and "Resume admission" in paused.get_data(as_text=True)
+    rate = call(admin, "post", f"/admin/events/{event.id}/waiting-room/control",
+                data={"action": "rate", "admit_per_minute": "abc"}, headers={**HX, "X-CSRFToken": token})
+    assert rate.status_code == 400
+    call(admin, "post", f"/admin/events/{event.id}/waiting-room/control", data={"action": "open_gate"},
+         headers={**HX, "X-CSRFToken": token})
+    session.expire_all()
+    assert not session.get(Event, event.id).waiting_room
+    # The gate is open: anyone may reserve, pass or not.
+    shopper = app.test_client()
+    buyer(shopper, factory)
+    assert reserve_one(shopper, session.get(Event, event.id)).status_code == 204
+    actions = session.scalars(text("SELECT action FROM audit_log ORDER BY id")).all()
+    assert actions == ["waiting_room.configure", "waiting_room.pause", "waiting_room.open_gate"]
+
+
+def test_the_sweep_runs_the_admission_pass(app, session, factory):
+    from webapp.cli import sweep_once
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=2)
+    ids = [waiting_room.join(session, event.id, user_id=u.id) for u in factory.users(3)]
+    session.commit()
+    start_sale(session, event.id)
+    sweep_once()
+    assert sorted(status_of(session, i) for i in ids) == ["admitted", "admitted", "waiting"]
