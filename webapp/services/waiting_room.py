@@ -111,15 +111,27 @@ def control(session: Session, event: Event, *, paused: bool | None = None, gate_
     return room
 
 
-_JOIN = text("""
-    INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
-    SELECT r.event_id, :u, :t,
-           CASE WHEN now() < r.sale_starts_at
+_LINE_KEY = """CASE WHEN now() < r.sale_starts_at
                 -- A draw: 60 random bits, negative, so every early place is
                 -- ahead of every late one and in no order anyone can choose.
                 THEN -1 - ('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint
-                ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END
+                ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END"""
+_JOIN = text(f"""
+    INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
+    SELECT r.event_id, :u, :t, {_LINE_KEY}
     FROM waiting_rooms r WHERE r.event_id = :e AND r.enabled
+    ON CONFLICT DO NOTHING
+    RETURNING id
+""")
+# The buyer's join in one statement of its own: the event on sale, the
+# session the cookie claims still the account's, the place new.
+_JOIN_NOW = text(f"""
+    INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
+    SELECT r.event_id, CAST(:u AS integer), CAST(:t AS varchar), {_LINE_KEY}
+    FROM waiting_rooms r JOIN events e ON e.id = r.event_id AND e.status = 'on_sale'
+    WHERE r.event_id = :e AND r.enabled
+      AND (CAST(:u AS integer) IS NULL
+           OR EXISTS (SELECT 1 FROM users WHERE id = CAST(:u AS integer) AND session_version = :sv))
     ON CONFLICT DO NOTHING
     RETURNING id
 """)
@@ -148,6 +160,17 @@ def join(session: Session, event_id: int, *, user_id: int | None = None, anon_to
     if existing.status == "left":
         session.execute(_REJOIN, {"id": existing.id})
     return existing.id
+
+
+def join_now(*, event_id: int, user_id: int | None, session_version: int | None,
+             anon_token: str | None) -> int | None:
+    """A new place in one autocommitted statement, or None (already in line, room off, session ended:
+    the caller takes the ordinary road, `join`, which says which)."""
+    from webapp.database import single_statement
+
+    with single_statement(writes=True) as connection:
+        return connection.execute(_JOIN_NOW, {"e": event_id, "u": user_id, "sv": session_version,
+                                              "t": None if user_id is not None else anon_token}).scalar()
 
 
 def _entry_of(session: Session, event_id: int, *, user_id: int | None,
@@ -302,10 +325,12 @@ def admit_all_due(session: Session) -> int:
 
 
 _LAZY = text("""
-    SELECT version, enabled AND NOT gate_open AS guarding, now() >= sale_starts_at AS started,
-           enabled AND (last_pass_at IS NULL OR last_pass_at < now() - make_interval(secs => :lazy)
-                        OR (credited_at IS NULL AND now() >= sale_starts_at)) AS pass_due
-    FROM waiting_rooms WHERE event_id = :e
+    SELECT r.version, r.enabled AND NOT r.gate_open AS guarding, now() >= r.sale_starts_at AS started,
+           r.enabled AND (r.last_pass_at IS NULL OR r.last_pass_at < now() - make_interval(secs => :lazy)
+                          OR (r.credited_at IS NULL AND now() >= r.sale_starts_at)) AS pass_due,
+           (SELECT session_version FROM users WHERE id = CAST(:u AS integer)) AS session_version
+    FROM waiting_rooms r JOIN events e ON e.id = r.event_id AND e.status <> 'draft'
+    WHERE r.event_id = :e
 """)
 
 
@@ -315,13 +340,14 @@ class RoomTag:
     guarding: bool
     started: bool
     pass_due: bool
+    session_version: int | None
 
 
-def room_tag(connection, event_id: int) -> RoomTag | None:
-    """What a poll needs to answer 304: one primary-key read, no lock."""
-    row = connection.execute(_LAZY, {"e": event_id,
+def room_tag(connection, event_id: int, user_id: int | None = None) -> RoomTag | None:
+    """What a poll needs to answer 304 (and the claimed user's session version): primary-key reads, no lock."""
+    row = connection.execute(_LAZY, {"e": event_id, "u": user_id,
                                      "lazy": current_app.config["WAITING_ROOM_LAZY_PASS_SECONDS"]}).first()
-    return RoomTag(row.version, row.guarding, row.started, row.pass_due) if row else None
+    return RoomTag(row.version, row.guarding, row.started, row.pass_due, row.session_version) if row else None
 
 
 _STANDING = text("""

@@ -24,7 +24,9 @@ from webapp import session_user
 from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.models import Event
 from webapp.services import waiting_room
+from webapp.services.errors import SalesClosed
 from webapp.shop import bp
 from webapp.shop.views import load_public_event
 
@@ -55,16 +57,21 @@ def _lazy_pass(event_id: int) -> None:
     db.session.commit()
 
 
-def _status_response(event, stand: waiting_room.Standing, *, tag: str) -> Response:
-    user_id = current_user.id if current_user.is_authenticated else None
+def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: int | None, tag: str,
+                     event: Event | None = None) -> Response:
+    """The line as this buyer stands in it; with their pass cookie when it is their turn.
+
+    `user_id`: the buyer, checked against their session; `event`: the full
+    page needs it (title, date), the poll's partial only the id.
+    """
     admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
-    ctx = dict(event=event, stand=stand, admitted=admitted, logged_in=user_id is not None,
+    ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
                poll_seconds=_poll_seconds(), tag=tag)
     response = render("shop/line.html", "shop/_line_status.html", **ctx)
-    if admitted and stand.pass_until is not None and stand.entry_id is not None:
-        token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event.id,
+    if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
+        token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
                                        until=stand.pass_until)
-        response.set_cookie(waiting_room.pass_cookie_name(event.id), token, httponly=True, samesite="Lax",
+        response.set_cookie(waiting_room.pass_cookie_name(event_id), token, httponly=True, samesite="Lax",
                             secure=_secure(), path="/")
     return response
 
@@ -111,7 +118,7 @@ def line_page(event_id: int):
     if not _owns(stand, user_id, place):
         stand = waiting_room.standing_without_place(stand)
     tag = _tag(event.id, stand.version, stand.started, stand.entry_id, user_id)
-    response = _status_response(event, stand, tag=tag)
+    response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event)
     if stand.entry_id is not None:
         _remember_place(response, event.id, stand.entry_id, token)
     response.headers["Cache-Control"] = "private, no-cache"
@@ -121,35 +128,38 @@ def line_page(event_id: int):
 @bp.get("/events/<int:event_id>/line/status")
 @limiter.exempt
 def line_status(event_id: int):
-    """The poll of everyone in line: 304 while the room's version is unchanged."""
+    """The poll of everyone in line: 304 while the room's version is unchanged.
+
+    Loads nothing through the ORM: "unchanged" is one statement (the room's
+    version, and the session version the cookie claims), "changed" one more
+    (the place and the count ahead of it, on the line's index).
+    """
     if not is_partial_request():
         return redirect_to(url_for("shop.line_page", event_id=event_id))
     place = _place()
     claim = session_user.claimed()
-    claimed_id = claim[0] if claim else None
     with single_statement() as connection:
-        room_tag = waiting_room.room_tag(connection, event_id)
+        room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
     if room_tag is None:
         abort(404)
     if room_tag.pass_due:
         _lazy_pass(event_id)
         with single_statement() as connection:
-            room_tag = waiting_room.room_tag(connection, event_id)
+            room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
         assert room_tag is not None
+    user_id = session_user.confirmed(claim, room_tag.session_version)
     entry_id = place[0] if place else None
-    tag = _tag(event_id, room_tag.version, room_tag.started, entry_id, claimed_id)
+    tag = _tag(event_id, room_tag.version, room_tag.started, entry_id, user_id)
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
-        event = load_public_event(event_id)
         with single_statement() as connection:
             stand = waiting_room.standing(connection, event_id, entry_id)
         if stand is None:
             abort(404)
-        user_id = current_user.id if current_user.is_authenticated else None
         if not _owns(stand, user_id, place):
             stand = waiting_room.standing_without_place(stand)
-        response = _status_response(event, stand, tag=tag)
+        response = _status_response(event_id, stand, user_id=user_id, tag=tag)
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = "private, no-cache"
     response.vary.update(("HX-Request", "Cookie"))
@@ -158,18 +168,32 @@ def line_status(event_id: int):
 
 @bp.post("/events/<int:event_id>/line/join")
 def line_join(event_id: int):
-    """Take a place in line: by account, or for a visitor by a fresh signed token."""
-    event = load_public_event(event_id)
-    user_id = current_user.id if current_user.is_authenticated else None
+    """Take a place in line: by account, or for a visitor by a fresh signed token.
+
+    The crowd's first request: one statement in autocommit when the place
+    is new (join_now checks the event, the room and the session itself);
+    the ordinary road, with its clear refusals, otherwise.
+    """
+    claim = session_user.claimed()
     place = _place()
     token = ""
-    if user_id is None:
+    if claim is None:
         token = place[1] if place and place[1] else waiting_room.new_anon_token()
-    entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
-    db.session.commit()
-    log.info("waiting_room.joined", extra={"event_id": event.id, "user_id": user_id, "entry_id": entry_id})
-    response = redirect_to(url_for("shop.line_page", event_id=event.id))
-    _remember_place(response, event.id, entry_id, token)
+    entry_id = waiting_room.join_now(event_id=event_id, user_id=claim[0] if claim else None,
+                                     session_version=claim[1] if claim else None, anon_token=token or None)
+    if entry_id is None:
+        event = load_public_event(event_id)
+        user_id = current_user.id if current_user.is_authenticated else None
+        if user_id is None and claim is not None:
+            # The cookie's session had ended: this visitor waits anonymously.
+            token = place[1] if place and place[1] else waiting_room.new_anon_token()
+        if not event.on_sale:
+            raise SalesClosed()
+        entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
+        db.session.commit()
+    log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
+    response = redirect_to(url_for("shop.line_page", event_id=event_id))
+    _remember_place(response, event_id, entry_id, token)
     return response
 
 
