@@ -469,3 +469,16 @@ def test_the_sweep_runs_the_admission_pass(app, session, factory):
     start_sale(session, event.id)
     sweep_once()
     assert sorted(status_of(session, i) for i in ids) == ["admitted", "admitted", "waiting"]
+
+
+def test_a_second_device_finds_the_place_by_account(client, app, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event)
+    user = buyer(client, factory)
+    join_over_http(client, event.id)
+    other_device = app.test_client()
+    forget_user()
+    sign_in(other_device, user.id)
+    body = call(other_device, "get", f"/events/{event.id}/line").get_data(as_text=True)
+    assert "You are in the line" in body
+    assert session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1

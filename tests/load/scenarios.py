@@ -438,9 +438,11 @@ async def reserve_rate(stack: Stack, data: Data, postmaster_pid: int | None, *, 
 
 # --------------------------------------------------------------------------- (e)
 
+POLL_EVERY = re.compile(r'hx-trigger="every (\d+)s"')
+
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            poll_every: float = 2.0, give_up_after: float = 240.0) -> Outcome:
+                            poll_every: float = 5.0, give_up_after: float = 240.0) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
@@ -470,7 +472,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         if joined is None or joined.status != 204:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
             return
-        tag = None
+        tag, period = None, poll_every
         while time.perf_counter() < deadline[0]:
             headers = {"If-None-Match": tag} if tag else None
             answer = await rec.call("poll", browser.get(poll_url, htmx=True, headers=headers))
@@ -490,7 +492,9 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
                 return
             else:
                 tag = answer.headers.get("etag")
-            await asyncio.sleep(poll_every)
+                every = POLL_EVERY.search(answer.text)
+                period = float(every.group(1)) if every else period
+            await asyncio.sleep(period)
         rec.outcomes["still in line at the end"] += 1
 
     async def _admitted(browser: Browser) -> None:

@@ -55,6 +55,8 @@ PLACE_SALT = "waiting-room-place"
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
 MAX_BURST_SECONDS = 10
+# The slowest a page in line polls (see Standing.poll_seconds).
+MAX_POLL_SECONDS = 30
 
 
 def _bump(session: Session, event_id: int) -> None:
@@ -384,11 +386,25 @@ class Standing:
     ahead: int
     ahead_all: int
     wait_minutes: int | None
+    wait_seconds: float
     pass_minutes: float
 
     @property
     def started(self) -> bool:
         return self.seconds_to_start <= 0
+
+    def poll_seconds(self, base: int) -> int:
+        """How often this buyer's page asks: `base` near the front, up to a minute's half far back.
+
+        The crowd's polls are most of the room's load; someone with minutes
+        to wait loses nothing by asking less often. Before the start the
+        countdown asks by itself when it reaches zero.
+        """
+        if not self.started:
+            return int(min(MAX_POLL_SECONDS, max(base, self.seconds_to_start // 2)))
+        if self.wait_minutes is None:
+            return base
+        return int(min(MAX_POLL_SECONDS, max(base, self.wait_seconds / 5)))
 
     @property
     def progress_percent(self) -> int:
@@ -403,26 +419,28 @@ def standing(connection, event_id: int, entry_id: int | None) -> Standing | None
     if row is None:
         return None
     ahead = int(row.ahead or 0)
-    wait = None
+    wait_seconds = 0.0
     if row.admit_per_minute:
-        wait = math.ceil(ahead / row.admit_per_minute)
+        wait_seconds = ahead / row.admit_per_minute * 60
     elif row.max_shoppers:
         # Only a cap: each slot frees at the latest when a pass runs out.
-        wait = math.ceil(ahead / row.max_shoppers * float(row.pass_minutes))
+        wait_seconds = ahead / row.max_shoppers * float(row.pass_minutes) * 60
+    wait = math.ceil(wait_seconds / 60) if row.admit_per_minute or row.max_shoppers else None
     return Standing(
         version=row.version, enabled=row.enabled, gate_open=row.gate_open, paused=row.paused,
         sold_out=row.sold_out, sale_starts_at=row.sale_starts_at,
         seconds_to_start=max(0, math.ceil((row.sale_starts_at - row.now).total_seconds())),
         entry_id=row.entry_id, status=row.status, user_id=row.user_id, anon_token=row.anon_token,
         pass_until=row.pass_until,
-        ahead=ahead, ahead_all=int(row.ahead_all or 0), wait_minutes=wait, pass_minutes=float(row.pass_minutes),
+        ahead=ahead, ahead_all=int(row.ahead_all or 0), wait_minutes=wait, wait_seconds=wait_seconds,
+        pass_minutes=float(row.pass_minutes),
     )
 
 
 def standing_without_place(stand: Standing) -> Standing:
     """The room's state alone: the place named by a cookie was not this buyer's."""
     return replace(stand, entry_id=None, status=None, user_id=None, anon_token=None, pass_until=None,
-                   ahead=0, ahead_all=0, wait_minutes=None)
+                   ahead=0, ahead_all=0, wait_minutes=None, wait_seconds=0.0)
 
 
 # ---- Signed cookies: the pass, and an anonymous visitor's place.

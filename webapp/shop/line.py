@@ -66,7 +66,7 @@ def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: in
     """
     admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
     ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
-               poll_seconds=_poll_seconds(), tag=tag)
+               poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag)
     response = render("shop/line.html", "shop/_line_status.html", **ctx)
     if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
         token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
@@ -102,12 +102,13 @@ def line_page(event_id: int):
     entry_id = place[0] if place else None
     token = place[1] if place else ""
     if user_id is not None:
+        token = ""
         if place and place[1]:
             # Waited anonymously, now logged in: the account takes the place.
             entry_id = waiting_room.claim(db.session, event.id, anon_token=place[1], user_id=user_id)
-            db.session.commit()
-            token = ""
-        if entry_id is None or not place:
+        else:
+            # By account, whatever the cookie says: a second device, or a
+            # cookie left by someone else on a shared computer.
             mine = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None)
             entry_id = mine.id if mine else None
     db.session.commit()

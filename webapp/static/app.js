@@ -25,9 +25,13 @@
       var say = el.querySelector(".time-warning");
       if (say && left === 60) say.textContent = "One minute left to pay before your reservation ends.";
       if (left === 0 && window.htmx && el.hasAttribute("data-refresh-url")) {
-        // The sale starts: ask the line for this buyer's position.
-        window.htmx.ajax("GET", el.getAttribute("data-refresh-url"),
-                         { source: el, target: el.getAttribute("data-refresh-target"), swap: "outerHTML" });
+        // The sale starts: ask the line for this buyer's position, within a
+        // couple of seconds (the draw is made; asking first gains nothing,
+        // and the whole crowd asking in the same instant would queue).
+        window.setTimeout(function () {
+          window.htmx.ajax("GET", el.getAttribute("data-refresh-url"),
+                           { source: el, target: el.getAttribute("data-refresh-target"), swap: "outerHTML" });
+        }, Math.random() * 2000);
       } else if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
         // Ask the server for its verdict the moment time runs out.
         window.htmx.ajax("GET", el.getAttribute("hx-get"), { source: el, target: el, swap: "outerHTML" });
