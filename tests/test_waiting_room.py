@@ -371,7 +371,7 @@ def test_sold_out_while_in_line_tells_everyone_and_offers_the_waiting_list(clien
     poll = call(client, "get", f"/events/{event.id}/line/status", headers=HX)
     body = poll.get_data(as_text=True)
     assert "Sold out" in body and f"/events/{event.id}/waitlist" in body
-    assert 'hx-trigger="every' not in body  # told once, and no more polling
+    assert 'hx-trigger="every 30s"' in body  # told; asking now and then whether the line moves again
     assert_consistent(session, event.id)
 
 

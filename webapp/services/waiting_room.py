@@ -394,7 +394,7 @@ class Standing:
         return self.seconds_to_start <= 0
 
     def poll_seconds(self, base: int) -> int:
-        """How often this buyer's page asks: `base` near the front, up to a minute's half far back.
+        """How often this buyer's page asks: `base` near the front, up to half a minute far back.
 
         The crowd's polls are most of the room's load; someone with minutes
         to wait loses nothing by asking less often. Before the start the
@@ -402,6 +402,10 @@ class Standing:
         """
         if not self.started:
             return int(min(MAX_POLL_SECONDS, max(base, self.seconds_to_start // 2)))
+        if self.sold_out:
+            # Told already; the line only moves again if tickets come back
+            # and nobody on the waiting list takes them.
+            return MAX_POLL_SECONDS
         if self.wait_minutes is None:
             return base
         return int(min(MAX_POLL_SECONDS, max(base, self.wait_seconds / 5)))
