@@ -28,9 +28,12 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         raise RuntimeError("SECRET_KEY is not set.")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app.config)
 
-    from webapp import logs, parsing
+    from webapp import logs, overload, parsing
 
     logs.configure(app)
+    # First of the before-request hooks: a request over its queue budget is
+    # refused before anything else runs for it.
+    overload.register(app)
     parsing.register(app)
     _register_extensions(app)
     _register_blueprints(app)

@@ -51,7 +51,7 @@ def seed_demo(if_empty: bool) -> None:
 
 def sweep_once(batch: int = 200) -> tuple[int, int]:
     """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
-    from webapp.services import checkout, inventory, waitlist
+    from webapp.services import checkout, inventory, waiting_room, waitlist
     from webapp.services.gateway import payment_gateway
 
     expired = 0
@@ -72,6 +72,11 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
     db.session.commit()
     if stranded:
         log.info("sweep.stranded_offers", extra={"offers": stranded})
+    # Waiting rooms: one admission pass per room that is on (SKIP LOCKED on
+    # the room row, so several sweeps and the polls' lazy passes never admit twice).
+    admitted = waiting_room.admit_all_due(db.session)
+    if admitted:
+        log.info("sweep.admitted", extra={"admitted": admitted})
     return expired, settled
 
 

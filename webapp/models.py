@@ -152,6 +152,9 @@ class Event(db.Model):
     waitlist_partial_offers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Bumped by trigger whenever what a seat map draws changes (migration 0005).
     layout_version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+    # True while a waiting room guards the event (on, gate not open): the
+    # reserve functions read it from the event row (migration 0008).
+    waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
@@ -543,3 +546,70 @@ def _venue_clock(target: Event, *_args) -> None:
 
 _orm_event.listen(Event, "load", _venue_clock)
 _orm_event.listen(Event, "refresh", _venue_clock)
+
+
+class WaitingRoom(db.Model):
+    """An event's waiting-room settings and admission state (webapp/services/waiting_room.py)."""
+
+    __tablename__ = "waiting_rooms"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    sale_starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    admit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_shoppers: Mapped[int | None] = mapped_column(Integer)
+    pass_minutes: Mapped[float] = mapped_column(db.Numeric(6, 2, asdecimal=False), default=10, server_default="10")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    gate_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    sold_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Bumped whenever what a buyer in line sees may have changed: the polls' ETag.
+    version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+    # Admissions earned by the rate but not yet given (the fraction carries over).
+    credit: Mapped[float] = mapped_column(db.Float, default=0, server_default="0")
+    credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_pass_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admitted_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
+    )
+
+    __table_args__ = (
+        CheckConstraint("admit_per_minute IS NULL OR admit_per_minute BETWEEN 1 AND 100000",
+                        name="ck_waiting_rooms_rate_range"),
+        CheckConstraint("max_shoppers IS NULL OR max_shoppers BETWEEN 1 AND 100000",
+                        name="ck_waiting_rooms_cap_range"),
+        CheckConstraint("admit_per_minute IS NOT NULL OR max_shoppers IS NOT NULL",
+                        name="ck_waiting_rooms_rate_or_cap"),
+        CheckConstraint("pass_minutes > 0 AND pass_minutes <= 60", name="ck_waiting_rooms_pass_range"),
+    )
+
+
+class WaitingRoomEntry(db.Model):
+    """A place in an event's waiting room: one per account, or per signed anonymous token."""
+
+    __tablename__ = "waiting_room_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    anon_token: Mapped[str | None] = mapped_column(String(64))
+    # Line order: a secret random draw (negative) before the sale start,
+    # the arrival time in microseconds (positive) after it.
+    line_key: Mapped[int] = mapped_column(BigInteger)
+    # waiting -> admitted -> done (pass used up or ran out); left: the buyer gave it up.
+    status: Mapped[str] = mapped_column(String(10), default="waiting", server_default="waiting")
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pass_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('waiting', 'admitted', 'done', 'left')", name="ck_wr_entries_status"),
+        CheckConstraint("user_id IS NOT NULL OR anon_token IS NOT NULL", name="ck_wr_entries_owner"),
+        Index("uq_wr_entries_user", "event_id", "user_id", unique=True,
+              postgresql_where=text("user_id IS NOT NULL")),
+        Index("uq_wr_entries_anon", "event_id", "anon_token", unique=True,
+              postgresql_where=text("anon_token IS NOT NULL")),
+        Index("ix_wr_entries_line", "event_id", "line_key", "id", postgresql_include=["status"]),
+        Index("ix_wr_entries_admitted", "event_id", postgresql_where=text("status = 'admitted'")),
+    )

@@ -20,7 +20,10 @@ command line and worker/thread counts: its text route and its `SELECT 1`
 route at 10 and 64 in flight, and as many simultaneous requests as (a) has
 buyers), rate (GA reserves alone at 10 and 64 in flight, from a fresh pool,
 each by its own buyer), a (hot GA on-sale), b (sustained), c (seat-map
-rush), d (c with watchers). The floor runs whenever an app scenario does.
+rush), d (c with watchers), e (the waiting room: --buyers-e arrive within
+--arrive-e seconds for --places-e tickets; beside (a) run with the same
+crowd, e.g. `--scenario a e --buyers-a 5000 --places-a 1000`, it is the
+same crowd without the room). The floor runs whenever an app scenario does.
 
 Every app scenario is then stated against the floor measured in the same
 run, at the floor's concurrency nearest its own: request rate and server CPU
@@ -53,10 +56,11 @@ import psutil
 from tests.load import scenarios
 from tests.load.harness import Data, Stack, migrate, start_database
 
-ALL = ("db", "floor", "rate", "a", "b", "c", "d")
-APP_SCENARIOS = ("rate", "a", "b", "c", "d")
+ALL = ("db", "floor", "rate", "a", "b", "c", "d", "e")
+APP_SCENARIOS = ("rate", "a", "b", "c", "d", "e")
 QUICK = dict(buyers_a=300, places_a=30, buyers_b=300, in_flight=100, buyers_c=120, watchers=300,
-             rate_buyers=300, floor_requests=2000, db_seconds=3, db_units=50_000)
+             rate_buyers=300, floor_requests=2000, db_seconds=3, db_units=50_000,
+             buyers_e=500, places_e=100, arrive_e=5.0, cap_e=50)
 
 
 def machine() -> str:
@@ -203,6 +207,9 @@ async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scen
 
         return [await watchers.seat_rush_with_watchers(stack, data, pid, buyers=args.buyers_c,
                                                        watchers=args.watchers)]
+    if name == "e":
+        return [await scenarios.waiting_room_rush(stack, data, pid, buyers=args.buyers_e, places=args.places_e,
+                                                  arrive_within=args.arrive_e, rate=args.rate_e, cap=args.cap_e)]
     raise ValueError(name)
 
 
@@ -317,13 +324,23 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
           f.get("sighting_p50_periods"), 2, at_least=False, shown=f"{f.get('sighting_p50_periods', 0):.2f} periods")
     check("(d) ... and in under 3 poll periods (p95)", f.get("sighting_p95_periods"), 3 - 1e-9, at_least=False,
           shown=f"{f.get('sighting_p95_periods', 0):.2f} periods")
+    e = _find(results, "(e)")
+    if e:
+        f = e[0].figures
+        check("(e) an admitted buyer's reserve p99 < 500 ms", f["reserve_p99_ms"], 500 - 1e-9, at_least=False,
+              shown=f"{f['reserve_p99_ms']:.0f} ms (join p99 {f['join_p99_ms']:.0f} ms,"
+                    f" poll p99 {f['poll_p99_ms']:.0f} ms)")
+        marks.append((f"(e) exactly {f['places']} sold, every arrival in line, admitted in line order, 0 5xx",
+                      f"{f['sold']} sold, {f['in_line']} in line, {f['out_of_order']} out of order,"
+                      f" {f['five_xx']} 5xx",
+                      f["sold"] == f["places"] and not f["out_of_order"] and f["five_xx"] == 0))
     rss = max((r.figures.get("peak_rss_mb", 0) for r in results), default=0)
     check("peak RSS per worker < 150 MB", rss or None, 150 - 1e-9, at_least=False, shown=f"{rss:.0f} MB")
     width = max(len(t) for t, _, _ in marks)
     for target, measured, met in marks:
         print(f"  {'✔' if met else '✘' if met is False else '·'} {target:<{width}}  {measured}")
     print("  · per-endpoint CPU targets (reserve <= 2x, seat-status 304 and waiting-list poll <= 1.5x, pages <= 3x,"
-          " pay <= 4x, map <= 8x SELECT 1): see python -m tests.load.cost")
+          " pay <= 4x, map <= 8x SELECT 1; waiting room join and poll <= 1.5x): see python -m tests.load.cost")
     for r in results:
         print(f"  {'ok    ' if r.ok else 'FAILED'} {r.title}" + (f": {'; '.join(r.failures)}" if r.failures else ""))
 
@@ -356,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=1000)
     parser.add_argument("--buyers-c", type=int, default=500)
     parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--buyers-e", type=int, default=5000)
+    parser.add_argument("--places-e", type=int, default=1000)
+    parser.add_argument("--arrive-e", type=float, default=10.0, help="(e)'s arrivals spread over this many seconds")
+    parser.add_argument("--rate-e", type=int, default=6000, help="(e)'s admissions per minute")
+    parser.add_argument("--cap-e", type=int, default=300, help="(e)'s cap on buyers shopping at once")
     parser.add_argument("--db-seconds", type=int, default=10)
     parser.add_argument("--db-units", type=int, default=200_000)
     parser.add_argument("--rate-buyers", type=int, default=1000, help="reserves per in-flight level (rate)")

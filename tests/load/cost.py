@@ -22,7 +22,7 @@ htmx elements' `hx-get` and `hx-headers` (the pollers' `If-None-Match`), the
 reserve and pay answers' `HX-Redirect`; so it keeps working while the app's
 code changes. What it relies on is the markup's swap targets and forms, by id:
 #tier-picker, #seat-map, #seat-live, #countdown, #pay-form, #waitlist-panel,
-#waitlist-join, and the pay form's card fields (name, number, expiry, cvc).
+#waitlist-join, #line-join-form, #line-status, and the pay form's card fields (name, number, expiry, cvc).
 
 Pass 1, CPU: after a warm-up, `--rounds` rounds of `--requests` requests per
 endpoint; around each round it reads the CPU time of the app's gunicorn
@@ -164,9 +164,13 @@ class Shop:
         self.seat_event = data.seated_event(rows, SEATS_PER_ROW, title="Cost Seats", hold_minutes=60)
         self.soldout_event, _ = data.ga_event(2, title="Cost Sold Out", hold_minutes=60)
         self.waitlist_event, _ = data.ga_event(1, title="Cost Waiting List", hold_minutes=60)
+        # A waiting room that has started, paused: its line does not move, so its polls can answer 304.
+        self.line_event, _ = data.ga_event(10, title="Cost Waiting Room", hold_minutes=60)
+        data.waiting_room(self.line_event, cap=1, paused=True)
+        self.line_path = f"/events/{self.line_event}/line"
 
         helpers = await self.buyers(30, "setup")
-        self.viewer, self.holder, self.orderer, self.waiter = await self.buyers(4, "roles")
+        self.viewer, self.holder, self.orderer, self.waiter, self.liner = await self.buyers(5, "roles")
         self.ga_page = await self.page(self.viewer, self.ga_path)
         self.ga_qty_field = f"qty-{self.ga_tier}"
 
@@ -187,6 +191,19 @@ class Shop:
         page = await self.page(self.waiter, f"/events/{self.waitlist_event}")
         self.waitlist_poll_url = page.element("waitlist-panel")["hx-get"]
         self.waitlist_poll_headers = page.hx_headers("waitlist-panel")
+
+        # The liner takes a place in the waiting room through its form.
+        self.line_join = (await self.page(self.liner, self.line_path)).form("line-join-form")
+        answer = await self.liner.post(self.line_join.action, fields(self.liner, self.line_join, []))
+        if answer.status != 204:
+            raise RuntimeError(f"joining the waiting room answered {answer.status}: {answer.text[:300]}")
+        page = await self.page(self.liner, self.line_path)
+        # The first poll after the start runs the first admission pass (the
+        # countdowns turn into positions): the page drawn after it is current.
+        await self.liner.get(page.element("line-status")["hx-get"], htmx=True)
+        page = await self.page(self.liner, self.line_path)
+        self.line_poll_url = page.element("line-status")["hx-get"]
+        self.line_poll_headers = page.hx_headers("line-status")
 
         # The 1,008-seat hall, about a tenth of it taken by other buyers.
         hall = await self.page(helpers[2], f"/events/{self.map_event}")
@@ -266,6 +283,10 @@ class Shop:
         async def pay(b: Browser) -> Request:
             return await self.pay_request(b, await self.hold_for(b))
 
+        async def line_join(b: Browser) -> Request:
+            sent = fields(b, self.line_join, [])
+            return lambda: b.post(self.line_join.action, sent)
+
         selection = self.selection_url + "?" + "&".join(f"seat={s}" for s in self.selection_seats)
         stale = {"If-None-Match": 'W/"stale"'}
         return [
@@ -293,10 +314,15 @@ class Shop:
                      same(self.waiter, self.waitlist_poll_url, htmx=True, headers=self.waitlist_poll_headers), 1.5),
             Endpoint("waitlist-200", "waiting-list poll, changed (200)", status(200),
                      same(self.waiter, self.waitlist_poll_url, htmx=True, headers=stale)),
+            Endpoint("line-join", "waiting room: join", status(204, redirect=True), per_buyer(line_join), 1.5),
+            Endpoint("line-304", "waiting room poll, unchanged (304)", status(304),
+                     same(self.liner, self.line_poll_url, htmx=True, headers=self.line_poll_headers), 1.5),
+            Endpoint("line-200", "waiting room poll, changed (200)", status(200),
+                     same(self.liner, self.line_poll_url, htmx=True, headers=stale), 1.5),
         ]
 
     async def close_spent(self) -> None:
-        keep = {id(self.viewer), id(self.holder), id(self.orderer), id(self.waiter)}
+        keep = {id(self.viewer), id(self.holder), id(self.orderer), id(self.waiter), id(self.liner)}
         spent = [b for b in self.opened if id(b) not in keep]
         self.opened = [b for b in self.opened if id(b) in keep]
         await asyncio.gather(*(b.close() for b in spent))

@@ -310,6 +310,23 @@ class Data:
             s.commit()
             return event.id, tier.id
 
+    def waiting_room(self, event_id: int, *, starts_in: float = -1, rate: int | None = None,
+                     cap: int | None = None, paused: bool = False) -> None:
+        """Turn the event's waiting room on: sale start `starts_in` seconds from now (negative: started)."""
+        from datetime import datetime, timedelta, timezone
+
+        from webapp.models import Event
+        from webapp.services import waiting_room
+
+        with self.session() as s:
+            event = s.get(Event, event_id)
+            waiting_room.configure(s, event, enabled=True,
+                                   sale_starts_at=datetime.now(timezone.utc) + timedelta(seconds=starts_in),
+                                   admit_per_minute=rate, max_shoppers=cap)
+            if paused:
+                waiting_room.control(s, event, paused=True)
+            s.commit()
+
     def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats",
                      hold_minutes: int = 10) -> int:
         from datetime import datetime, timedelta, timezone
@@ -337,6 +354,13 @@ class Data:
         for y, unit_id in rows:
             grouped[y].append(unit_id)
         return [grouped[y] for y in sorted(grouped)]
+
+    def line(self, event_id: int) -> list[tuple[int, int, object]]:
+        """The waiting room's places in line order: (id, line key, admitted at or None)."""
+        with self.session() as s:
+            return [tuple(r) for r in s.execute(text(
+                "SELECT id, line_key, admitted_at FROM waiting_room_entries WHERE event_id = :e"
+                " ORDER BY line_key, id"), {"e": event_id}).all()]
 
     def verdict(self, event_id: int) -> list[str]:
         from webapp.services.invariants import check_event

@@ -434,3 +434,133 @@ async def reserve_rate(stack: Stack, data: Data, postmaster_pid: int | None, *, 
         f"{figures['request_rate']:.0f} reserves/s, server CPU {figures['cpu_ms_per_request']:.2f} ms per reserve"])
     figures["peak_rss_mb"] = max(monitor.peak_rss.values(), default=0) / 2**20
     return Outcome(title, text, failures, figures)
+
+
+# --------------------------------------------------------------------------- (e)
+
+POLL_EVERY = re.compile(r'hx-trigger="every (\d+)s"')
+
+async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
+                            places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
+                            poll_every: float = 5.0, give_up_after: float = 240.0) -> Outcome:
+    """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
+
+    The sale starts halfway through the arrivals: the first half is drawn
+    in random order, the rest queue by arrival. Each buyer joins, then polls
+    its line like the page does (a conditional GET every `poll_every` s);
+    when its turn comes it reserves one ticket and pays. Afterwards the
+    database must show exactly `places` sold, every arrival with a place,
+    and admissions in line order.
+    """
+    title = (f"(e) waiting room: {buyers} buyers arrive within {arrive_within:g} s for {places} tickets"
+             f" (admit {rate}/min, at most {cap} shopping)")
+    event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
+    # The browsers take their session and CSRF token from the event page before the room is on.
+    browsers = await _prepare(stack, data, buyers, event_id, "wr")
+    rec = Recorder()
+    join_url, poll_url = f"/events/{event_id}/line/join", f"/events/{event_id}/line/status"
+    reserve_url = f"/events/{event_id}/reserve"
+    rng = random.Random(10)
+    arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
+    rng.shuffle(browsers)
+    deadline = [0.0]
+
+    async def buyer(browser: Browser, arrive: float) -> None:
+        await asyncio.sleep(arrive)
+        joined = await _with_busy_retry(rec, "join", lambda: browser.post(join_url, {}))
+        await browser.close()
+        if joined is None or joined.status != 204:
+            rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
+            return
+        tag, period = None, poll_every
+        while time.perf_counter() < deadline[0]:
+            headers = {"If-None-Match": tag} if tag else None
+            answer = await rec.call("poll", browser.get(poll_url, htmx=True, headers=headers))
+            await browser.close()  # an idle keep-alive outlives no poll period (gunicorn's keepalive: 2 s)
+            if answer is None:
+                rec.outcomes["poll got no answer"] += 1
+            elif answer.status == 304:
+                pass
+            elif answer.status != 200:
+                rec.outcomes[f"poll answered {answer.status}"] += 1
+            elif "It is your turn" in answer.text:
+                await _admitted(browser)
+                return
+            elif "Sold out" in answer.text:
+                told = "waiting list" in answer.text and f"/events/{event_id}/waitlist" in answer.text
+                rec.outcomes["told sold out, offered the waiting list" if told else "told sold out, no offer"] += 1
+                return
+            else:
+                tag = answer.headers.get("etag")
+                every = POLL_EVERY.search(answer.text)
+                period = float(every.group(1)) if every else period
+            await asyncio.sleep(period)
+        rec.outcomes["still in line at the end"] += 1
+
+    async def _admitted(browser: Browser) -> None:
+        answer = await _with_busy_retry(rec, "reserve", lambda: browser.post(reserve_url, {f"qty-{tier_id}": 1}))
+        if answer is not None and answer.status == 204 and "hx-redirect" in answer.headers:
+            rec.outcomes["admitted, reserved"] += 1
+            if await purchase(rec, browser, answer.headers["hx-redirect"]):
+                rec.outcomes["bought"] += 1
+        elif answer is not None and answer.status == 409 and "sold out" in answer.text:
+            rec.outcomes["admitted, found it sold out"] += 1
+        else:
+            rec.outcomes[f"admitted, reserve answered {answer.status if answer else 'nothing'}"] += 1
+        await browser.close()
+
+    with ResourceMonitor(stack, postmaster_pid) as monitor:
+        data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
+        deadline[0] = time.perf_counter() + give_up_after
+        await asyncio.gather(*(buyer(b, t) for b, t in zip(browsers, arrivals, strict=True)))
+    await asyncio.gather(*(b.close() for b in browsers))
+
+    units = data.unit_counts(event_id)
+    verdict = data.verdict(event_id)
+    line = data.line(event_id)
+    failures = []
+    sold = units.get("sold", 0)
+    if sold != places:
+        failures.append(f"{sold} sold, expected exactly {places}")
+    if len(line) != buyers:
+        failures.append(f"{len(line)} places in line for {buyers} arrivals")
+    out_of_order = _admitted_out_of_line_order(line)
+    if out_of_order:
+        failures.append(f"{out_of_order} admissions out of line order")
+    if rec.five_xx():
+        failures.append(f"{rec.five_xx()} responses were 5xx")
+    if rec.outcomes["still in line at the end"]:
+        failures.append(f"{rec.outcomes['still in line at the end']} buyers never heard the end")
+    if verdict:
+        failures.append("invariant violations")
+    polls = rec.statuses.get("poll", Counter())
+    early = sum(1 for _, key, _ in line if key < 0)
+    p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "poll", "reserve")}
+    text = report(title, rec, monitor, verdict=verdict, extra=[
+        f"units: {dict(units)}; places in line: {len(line)} ({early} drawn before the start, "
+        f"{len(line) - early} by arrival after it); admitted: {sum(1 for _, _, a in line if a is not None)}",
+        f"admission order = line order: {'yes' if not out_of_order else f'NO ({out_of_order} out of order)'}",
+        f"join p99 {p99['join']:.0f} ms; poll p99 {p99['poll']:.0f} ms, 304s {polls.get(304, 0)} of"
+        f" {sum(polls.values())}; admitted buyers' reserve p99 {p99['reserve']:.0f} ms (target < 500 ms)",
+    ])
+    return Outcome(title, text, failures, {
+        "join_p99_ms": p99["join"], "poll_p99_ms": p99["poll"], "reserve_p99_ms": p99["reserve"],
+        "sold": sold, "places": places, "in_line": len(line), "out_of_order": out_of_order,
+        "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
+        **load_figures(rec, monitor, buyers),
+    })
+
+
+def _admitted_out_of_line_order(line: list[tuple[int, int, object]]) -> int:
+    """Admissions that came before one of someone ahead in line (rows in line order: id, key, admitted_at)."""
+    latest = None
+    wrong = 0
+    never_seen_after = False
+    for _, _, admitted_at in line:
+        if admitted_at is None:
+            never_seen_after = True
+            continue
+        if never_seen_after or (latest is not None and admitted_at < latest):
+            wrong += 1
+        latest = admitted_at if latest is None or admitted_at > latest else latest
+    return wrong

@@ -60,7 +60,14 @@ def hold_page(hold_id: int):
     view = own_hold(hold_id, fresh_connection=True)
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
-    return _render_hold(view)
+    response = _render_hold(view)
+    if view.status == "active":
+        # A waiting-room pass lasts as long as the hold it bought (the
+        # reserve statement extended the admission itself); no query here.
+        from webapp.shop.line import extend_pass
+
+        extend_pass(response, view.event.id, current_user.id, view.seconds_left)
+    return response
 
 
 @bp.get("/holds/<int:hold_id>/countdown")

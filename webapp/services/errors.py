@@ -107,3 +107,10 @@ class SessionEnded(BookingError):
 
     status_code = 401
     default_message = "Your session has ended. Please log in again."
+
+
+class PassRequired(BookingError):
+    """The event's waiting room is on and this buyer has no current pass of their own."""
+
+    status_code = 403
+    default_message = "Tickets for this event are sold through the waiting room: please take your place in line."

@@ -52,6 +52,7 @@ from webapp.services.errors import (
     LimitExceeded,
     NotEnoughLeft,
     NotFound,
+    PassRequired,
     SalesClosed,
     SeatsTaken,
     SessionEnded,
@@ -243,8 +244,10 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 # ---------------------------------------------------------------------------
 
 _RESERVE_PLACES = text(
-    "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]), CAST(:session AS integer))")
-_RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer))")
+    "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]), CAST(:session AS integer),"
+    " CAST(:admission AS bigint))")
+_RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer),"
+                      " CAST(:admission AS bigint))")
 
 
 class _NeedsPreparation(Exception):
@@ -270,6 +273,8 @@ def _refusal(error: DBAPIError) -> Exception | None:
         return SessionEnded()
     if code == "TB404":
         return NotFound("No such event.")
+    if code == "TB403":
+        return PassRequired()
     if code == "TB409":
         ended = diag.message_primary == "ended"
         return SalesClosed("Sales for this event have ended.") if ended else SalesClosed()
@@ -307,7 +312,8 @@ def _places_params(user_id: int, event_id: int, quantities: dict[int, int]) -> d
     if len(wanted) > 50 or sum(wanted.values()) > 1000:
         raise LimitExceeded("That is more tickets than one order can hold.")
     tiers = sorted(wanted)
-    return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers], "session": None}
+    return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers], "session": None,
+            "admission": None}
 
 
 def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
@@ -316,7 +322,7 @@ def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
         raise InvalidRequest("Pick at least one seat.")
     if len(ids) > 1000:
         raise LimitExceeded("That is more seats than one order can hold.")
-    return {"u": user_id, "e": event_id, "seats": ids, "session": None}
+    return {"u": user_id, "e": event_id, "seats": ids, "session": None, "admission": None}
 
 
 def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
@@ -344,15 +350,20 @@ def _reserve_in_session(session: Session, statement, params: dict, seat_ids: lis
     raise Busy()
 
 
-def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int]) -> Hold:
+def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int],
+                  admission_id: int | None = None) -> Hold:
     """Hold exactly these numbered seats, all or nothing (within the caller's transaction)."""
     params = _seats_params(user_id, event_id, unit_ids)
+    params["admission"] = admission_id
     return _reserve_in_session(session, _RESERVE_SEATS, params, params["seats"])
 
 
-def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int]) -> Hold:
+def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int],
+                    admission_id: int | None = None) -> Hold:
     """Hold N general-admission places per tier, all or nothing (within the caller's transaction)."""
-    return _reserve_in_session(session, _RESERVE_PLACES, _places_params(user_id, event_id, quantities), None)
+    params = _places_params(user_id, event_id, quantities)
+    params["admission"] = admission_id
+    return _reserve_in_session(session, _RESERVE_PLACES, params, None)
 
 
 @dataclass(frozen=True)
@@ -361,7 +372,8 @@ class Reservation:
 
 
 def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
-                seat_ids: Iterable[int] | None = None, session_version: int | None = None) -> Reservation:
+                seat_ids: Iterable[int] | None = None, session_version: int | None = None,
+                admission_id: int | None = None) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
     The one place where inventory commits by itself (see README, "Where
@@ -372,7 +384,10 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     inside an ordinary transaction after that preparation, and is committed
     here too. `session_version`: the one the buyer's cookie claims, checked
     by the same statement (SessionEnded when it is no longer the user's), so
-    the reserve needs no separate session lookup.
+    the reserve needs no separate session lookup. `admission_id`: the
+    waiting-room admission the buyer's signed pass names; while the event's
+    room is on, the statement refuses (PassRequired) unless it is this
+    buyer's and current.
     """
     from webapp.database import single_statement
     from webapp.extensions import db
@@ -384,6 +399,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     else:
         statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
     params["session"] = session_version
+    params["admission"] = admission_id
     for attempt in range(2):
         with single_statement(writes=True) as connection:
             try:

@@ -21,8 +21,8 @@ from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
-from webapp.services import catalog, inventory, waitlist_read
-from webapp.services.errors import InvalidRequest, NotEnoughLeft, SeatsTaken, SessionEnded
+from webapp.services import catalog, inventory, waiting_room, waitlist_read
+from webapp.services.errors import InvalidRequest, NotEnoughLeft, PassRequired, SeatsTaken, SessionEnded
 from webapp.shop import bp
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,25 @@ def load_public_event(event_id: int) -> catalog.EventSnapshot:
 
 def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
+
+
+def _pass_check(event_id: int) -> waiting_room.PassCheck:
+    """The buyer's waiting-room pass for this event, checked without the database."""
+    claim = session_user.claimed()
+    return waiting_room.check_pass(request.cookies.get(waiting_room.pass_cookie_name(event_id)),
+                                   user_id=claim[0] if claim else None, event_id=event_id)
+
+
+def _without_pass(event: Event):
+    """While the event's waiting room is on: the refusal for a buyer with no valid pass, else None."""
+    if not event.waiting_room:
+        return None
+    check = _pass_check(event.id)
+    if check.problem is None:
+        return None
+    from webapp.shop.line import line_required
+
+    return line_required(event.id, check.problem)
 
 
 @bp.get("/")
@@ -121,6 +140,9 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
 @bp.get("/events/<int:event_id>")
 def event_page(event_id: int):
     event = load_public_event(event_id)
+    if event.waiting_room and _pass_check(event.id).problem is not None:
+        # The room is on: the event page is the waiting page until the buyer's turn.
+        return redirect_to(url_for("shop.line_page", event_id=event.id))
     ctx = event_context(event, seats=_parse_seat_ids(request.args),
                         quantities=_apply_step(_parse_quantities(request.args), request.args.get("step")))
     return render("shop/event.html", "shop/_event_body.html", **ctx)
@@ -131,6 +153,8 @@ def _render_seated(event_id: int, partial: str):
     event = load_public_event(event_id)
     if not event.is_seated:
         abort(404)
+    if (refused := _without_pass(event)) is not None:
+        return refused
     return render("shop/event.html", partial, **event_context(event, seats=_parse_seat_ids(request.args)))
 
 
@@ -149,6 +173,8 @@ def selection(event_id: int):
     event = load_public_event(event_id)
     if not event.is_seated:
         abort(404)
+    if (refused := _without_pass(event)) is not None:
+        return refused
     preview = catalog.preview_seats(db.session, event, _parse_seat_ids(request.args), user_id=_user_id())
     return render("shop/event.html", "shop/_summary.html", event=event, preview=preview)
 
@@ -159,6 +185,8 @@ def tier_picker(event_id: int):
     event = load_public_event(event_id)
     if event.is_seated:
         abort(404)
+    if (refused := _without_pass(event)) is not None:
+        return refused
     quantities = _apply_step(_parse_quantities(request.args), request.args.get("step"))
     return render("shop/event.html", "shop/_tier_picker.html", **event_context(event, quantities=quantities))
 
@@ -231,20 +259,28 @@ def reserve(event_id: int):
         event = load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
     user_id, session_version = claim
-    # The event's state and the buyer's session are checked by the reserve
-    # statement itself: the hot path loads nothing before it (one round
-    # trip, see inventory.reserve_now).
+    # The event's state, the buyer's session and, while the event's waiting
+    # room is on, their admission are checked by the reserve statement
+    # itself: the hot path loads nothing before it (one round trip, see
+    # inventory.reserve_now). The pass's signature is checked here; a forged,
+    # foreign or expired pass names no admission, which the statement refuses.
+    check = _pass_check(event_id)
     seats = _parse_seat_ids(request.form)
     seated = "seat" in request.form or (
         not any(k.startswith("qty-") for k in request.form) and load_public_event(event_id).is_seated)
     try:
         if seated:
             reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
-                                                session_version=session_version)
+                                                session_version=session_version, admission_id=check.admission_id)
         else:
             reservation = inventory.reserve_now(user_id=user_id, event_id=event_id,
                                                 quantities=_parse_quantities(request.form),
-                                                session_version=session_version)
+                                                session_version=session_version, admission_id=check.admission_id)
+    except PassRequired as refused:
+        from webapp.shop.line import line_required
+
+        log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})
+        return line_required(event_id, check.problem or refused.message)
     except SessionEnded:
         session_user.forget()
         event = load_public_event(event_id)

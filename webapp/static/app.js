@@ -4,8 +4,9 @@
   "use strict";
 
   // ---- Hold countdown: ticks locally between polls of /holds/<id>/countdown.
+  // The waiting room's countdown to the sale start ticks the same way.
   function tick() {
-    document.querySelectorAll("#countdown[data-seconds-left]").forEach(function (el) {
+    document.querySelectorAll("#countdown[data-seconds-left], #line-countdown[data-seconds-left]").forEach(function (el) {
       var left = parseInt(el.dataset.secondsLeft, 10);
       if (isNaN(left) || left <= 0) return;
       left -= 1;
@@ -23,7 +24,15 @@
       // say it out loud once, when a minute is left.
       var say = el.querySelector(".time-warning");
       if (say && left === 60) say.textContent = "One minute left to pay before your reservation ends.";
-      if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
+      if (left === 0 && window.htmx && el.hasAttribute("data-refresh-url")) {
+        // The sale starts: ask the line for this buyer's position, within a
+        // couple of seconds (the draw is made; asking first gains nothing,
+        // and the whole crowd asking in the same instant would queue).
+        window.setTimeout(function () {
+          window.htmx.ajax("GET", el.getAttribute("data-refresh-url"),
+                           { source: el, target: el.getAttribute("data-refresh-target"), swap: "outerHTML" });
+        }, Math.random() * 2000);
+      } else if (left === 0 && window.htmx && el.getAttribute("hx-get")) {
         // Ask the server for its verdict the moment time runs out.
         window.htmx.ajax("GET", el.getAttribute("hx-get"), { source: el, target: el, swap: "outerHTML" });
       }

@@ -1,0 +1,239 @@
+"""The waiting room's buyer pages: the line page, its poll, join and leave.
+
+The line page (`/events/<id>/line`) shows a countdown before the sale
+start, then the buyer's position, and when it is their turn it sets their
+pass cookie and links to the tickets. Its status partial polls with a
+conditional GET: the ETag is the room's version (plus the place and the
+account), so "nothing changed" is one primary-key read and a 304.
+
+Who is where: a signed cookie per event names the place (and, for a
+visitor without an account, the random token the place belongs to). A
+logged-in buyer without the cookie (a second device) finds their place by
+account on the page itself.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from flask import abort, current_app, make_response, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from webapp import session_user
+from webapp.database import single_statement
+from webapp.extensions import db, limiter
+from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.models import Event
+from webapp.services import waiting_room
+from webapp.services.errors import SalesClosed
+from webapp.shop import bp
+from webapp.shop.views import load_public_event
+
+log = logging.getLogger(__name__)
+
+
+def _place() -> tuple[int, str] | None:
+    return waiting_room.read_place(request.cookies.get(waiting_room.place_cookie_name(request.view_args["event_id"])))
+
+
+def _owns(stand: waiting_room.Standing, user_id: int | None, place: tuple[int, str] | None) -> bool:
+    if stand.entry_id is None:
+        return False
+    if stand.user_id is not None:
+        return stand.user_id == user_id
+    return place is not None and place[1] == stand.anon_token
+
+
+def _tag(event_id: int, version: int, started: bool, entry_id: int | None, user_id: int | None) -> str:
+    return f"wr{event_id}-v{version}-s{int(started)}-n{entry_id or 0}-u{user_id or 0}"
+
+
+def _lazy_pass(event_id: int) -> None:
+    # No pass ran for a while (the sweep is behind or not running): this
+    # request runs one. SKIP LOCKED inside, so a crowd of polls costs one
+    # pass, and the rest skip it at once.
+    waiting_room.admit(db.session, event_id)
+    db.session.commit()
+
+
+def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: int | None, tag: str,
+                     event: Event | None = None) -> Response:
+    """The line as this buyer stands in it; with their pass cookie when it is their turn.
+
+    `user_id`: the buyer, checked against their session; `event`: the full
+    page needs it (title, date), the poll's partial only the id.
+    """
+    admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
+    ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
+               poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag)
+    response = render("shop/line.html", "shop/_line_status.html", **ctx)
+    if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
+        token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
+                                       until=stand.pass_until)
+        response.set_cookie(waiting_room.pass_cookie_name(event_id), token, httponly=True, samesite="Lax",
+                            secure=_secure(), path="/")
+    return response
+
+
+def _poll_seconds() -> int:
+    return int(current_app.config["WAITING_ROOM_POLL_SECONDS"])
+
+
+def _secure() -> bool:
+    return bool(current_app.config.get("SESSION_COOKIE_SECURE"))
+
+
+def _remember_place(response: Response, event_id: int, entry_id: int, token: str) -> None:
+    response.set_cookie(waiting_room.place_cookie_name(event_id),
+                        waiting_room.make_place(entry_id=entry_id, anon_token=token),
+                        httponly=True, samesite="Lax", secure=_secure(), path="/", max_age=7 * 24 * 3600)
+
+
+@bp.get("/events/<int:event_id>/line")
+def line_page(event_id: int):
+    """The waiting page: countdown, then position; the pass when it is the buyer's turn."""
+    event = load_public_event(event_id)
+    room = waiting_room.room_for(db.session, event.id)
+    if room is None or not room.enabled:
+        return redirect_to(url_for("shop.event_page", event_id=event.id))
+    place = _place()
+    user_id = current_user.id if current_user.is_authenticated else None
+    entry_id = place[0] if place else None
+    token = place[1] if place else ""
+    if user_id is not None:
+        token = ""
+        if place and place[1]:
+            # Waited anonymously, now logged in: the account takes the place.
+            entry_id = waiting_room.claim(db.session, event.id, anon_token=place[1], user_id=user_id)
+        else:
+            # By account, whatever the cookie says: a second device, or a
+            # cookie left by someone else on a shared computer.
+            mine = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None)
+            entry_id = mine.id if mine else None
+    db.session.commit()
+    with single_statement() as connection:
+        stand = waiting_room.standing(connection, event.id, entry_id)
+    if stand is None:
+        abort(404)
+    if not _owns(stand, user_id, place):
+        stand = waiting_room.standing_without_place(stand)
+    tag = _tag(event.id, stand.version, stand.started, stand.entry_id, user_id)
+    response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event)
+    if stand.entry_id is not None:
+        _remember_place(response, event.id, stand.entry_id, token)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.get("/events/<int:event_id>/line/status")
+@limiter.exempt
+def line_status(event_id: int):
+    """The poll of everyone in line: 304 while the room's version is unchanged.
+
+    Loads nothing through the ORM: "unchanged" is one statement (the room's
+    version, and the session version the cookie claims), "changed" one more
+    (the place and the count ahead of it, on the line's index).
+    """
+    if not is_partial_request():
+        return redirect_to(url_for("shop.line_page", event_id=event_id))
+    place = _place()
+    claim = session_user.claimed()
+    with single_statement() as connection:
+        room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
+    if room_tag is None:
+        abort(404)
+    if room_tag.pass_due:
+        _lazy_pass(event_id)
+        with single_statement() as connection:
+            room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
+        assert room_tag is not None
+    user_id = session_user.confirmed(claim, room_tag.session_version)
+    entry_id = place[0] if place else None
+    tag = _tag(event_id, room_tag.version, room_tag.started, entry_id, user_id)
+    if request.if_none_match.contains_weak(tag):
+        response = make_response("", 304)
+    else:
+        with single_statement() as connection:
+            stand = waiting_room.standing(connection, event_id, entry_id)
+        if stand is None:
+            abort(404)
+        if not _owns(stand, user_id, place):
+            stand = waiting_room.standing_without_place(stand)
+        response = _status_response(event_id, stand, user_id=user_id, tag=tag)
+    response.set_etag(tag, weak=True)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.update(("HX-Request", "Cookie"))
+    return response
+
+
+@bp.post("/events/<int:event_id>/line/join")
+def line_join(event_id: int):
+    """Take a place in line: by account, or for a visitor by a fresh signed token.
+
+    The crowd's first request: one statement in autocommit when the place
+    is new (join_now checks the event, the room and the session itself);
+    the ordinary road, with its clear refusals, otherwise.
+    """
+    claim = session_user.claimed()
+    place = _place()
+    token = ""
+    if claim is None:
+        token = place[1] if place and place[1] else waiting_room.new_anon_token()
+    entry_id = waiting_room.join_now(event_id=event_id, user_id=claim[0] if claim else None,
+                                     session_version=claim[1] if claim else None, anon_token=token or None)
+    if entry_id is None:
+        event = load_public_event(event_id)
+        user_id = current_user.id if current_user.is_authenticated else None
+        if user_id is None and claim is not None:
+            # The cookie's session had ended: this visitor waits anonymously.
+            token = place[1] if place and place[1] else waiting_room.new_anon_token()
+        if not event.on_sale:
+            raise SalesClosed()
+        entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
+        db.session.commit()
+    log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
+    response = redirect_to(url_for("shop.line_page", event_id=event_id))
+    _remember_place(response, event_id, entry_id, token)
+    return response
+
+
+@bp.post("/events/<int:event_id>/line/leave")
+def line_leave(event_id: int):
+    """Give the place (or the turn) up: the next in line moves up."""
+    event = load_public_event(event_id)
+    user_id = current_user.id if current_user.is_authenticated else None
+    place = _place()
+    entry = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None) if user_id else None
+    if entry is None and place:
+        entry = waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place[1])
+    if entry is not None:
+        waiting_room.leave(db.session, entry.id)
+    db.session.commit()
+    response = redirect_to(url_for("shop.line_page", event_id=event.id))
+    response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
+    return response
+
+
+def line_required(event_id: int, problem: str) -> Response:
+    """The refusal of the map, picker or reserve without a valid pass: 403, with the way back to the line."""
+    response = render("shop/line_required.html", "shop/_line_required.html", status=403, event_id=event_id,
+                      problem=problem)
+    if is_partial_request():
+        # Whatever the control swapped (map, summary, picker), the answer
+        # replaces the event's body: the map is not theirs to use yet.
+        response.headers["HX-Retarget"] = "#event-body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def extend_pass(response: Response, event_id: int, user_id: int, seconds_left: int) -> None:
+    """Re-sign the buyer's valid pass for this event so it lasts at least `seconds_left` more (a hold's)."""
+    name = waiting_room.pass_cookie_name(event_id)
+    check = waiting_room.check_pass(request.cookies.get(name), user_id=user_id, event_id=event_id)
+    if check.admission_id is None:
+        return
+    until = datetime.now(timezone.utc) + timedelta(seconds=seconds_left)
+    token = waiting_room.make_pass(admission_id=check.admission_id, user_id=user_id, event_id=event_id, until=until)
+    if waiting_room.pass_end(token) > waiting_room.pass_end(request.cookies[name]):
+        response.set_cookie(name, token, httponly=True, samesite="Lax", secure=_secure(), path="/")
