@@ -300,3 +300,25 @@ def test_the_in_process_rate_limit_counters_limit_expire_and_start_no_thread_per
     storage._next_sweep = 0
     assert limiter.hit(two_a_second, "buyer:3")  # the inline sweep runs and drops the stale counter
     assert "buyer:1" not in storage.storage
+
+
+def test_the_countdown_is_one_statement_that_also_checks_the_session(client, session, factory, buyer):
+    from webapp import session_user
+
+    user, token = buyer
+    event = factory.ga_event(capacity=3)
+    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
+    session.commit()
+    url = f"/holds/{hold.id}/countdown"
+    with statements(client.application) as seen:
+        answer = client.get(url, headers=HX)
+    assert answer.status_code == 200 and len(seen) == 1 and "session_version" in seen[0], seen
+    session_user.end_all_sessions(session, user.id)  # logged out on another device
+    session.commit()
+    ended = client.get(url, headers=HX)
+    assert ended.status_code in (302, 401) or "HX-Redirect" in ended.headers
+    assert "login" in (ended.headers.get("Location", "") + ended.headers.get("HX-Redirect", ""))
+    other = factory.user()
+    login(client, other.email)
+    assert client.get(url, headers=HX).status_code == 404  # someone else's hold cannot be probed

@@ -83,13 +83,19 @@ def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _register_extensions(app: Flask) -> None:
+    from flask_login import current_user
+
     from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     limiter.init_app(app)
-    login_manager.init_app(app)
+    # Without Flask-Login's context processor, which loads the user for every
+    # template rendered, whether it shows them or not (a statement on each
+    # partial and poll): templates get the lazy proxy, loaded on first use.
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
     login_manager.login_view = "auth.login_get"
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"

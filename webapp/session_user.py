@@ -140,6 +140,21 @@ def confirmed(claim: tuple[int, int] | None, version_in_database: int | None) ->
     return claim[0]
 
 
+def adopt(claim: tuple[int, int] | None, version_in_database: int | None, is_admin: bool) -> int | None:
+    """For a view whose own statement read the user's row: confirm the cookie's claim with
+    it and make that the request's user, so `current_user` costs no statement of its own.
+    The user's id, or None (no claim, or a session that was ended: it is forgotten)."""
+    # Flask-Login's current_user reads the request's user from g._login_user.
+    user_id = confirmed(claim, version_in_database)
+    if user_id is None:
+        if claim is not None:
+            _forget()
+        return None
+    card = session[_KEY]
+    g._login_user = SessionUser(user_id, card[1], bool(is_admin))
+    return user_id
+
+
 def load(user_id: str):
     """The user for this request, or None when the session was ended, timed out or is from an older release."""
     from webapp.database import single_statement

@@ -7,10 +7,11 @@ import secrets
 from flask import abort, flash, render_template, url_for
 from flask_login import current_user, login_required
 
+from webapp import session_user
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
-from webapp.extensions import db
+from webapp.extensions import db, login_manager
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services import checkout, checkout_read, inventory
 from webapp.services.checkout_read import HoldView
@@ -71,14 +72,22 @@ def hold_page(hold_id: int):
 
 
 @bp.get("/holds/<int:hold_id>/countdown")
-@login_required
 def hold_countdown(hold_id: int):
     """The server's word on time left, polled by the countdown.
 
     Once the hold can no longer be paid as it is (ran out, released, paid in
     another tab), the whole hold panel is redrawn to say so.
     """
-    view = own_hold(hold_id, fresh_connection=True)
+    # The poll of every open hold page: the session check rides in the hold's statement.
+    claim = session_user.claimed()
+    if claim is None:
+        return login_manager.unauthorized()
+    with single_statement() as connection:
+        view, session_version, is_admin = checkout_read.hold_view_and_owner(connection, hold_id, claim[0])
+    if view is None:
+        view = own_hold(hold_id, fresh_connection=True)  # someone else's hold (404), or an ended session
+    elif session_user.adopt(claim, session_version, is_admin) is None:
+        return login_manager.unauthorized()
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
     if view.expired or view.status != "active":

@@ -107,17 +107,28 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency,
        (SELECT p.decline_message FROM payment_attempts p WHERE p.hold_id = h.id
           AND p.status IN ('declined', 'failed') ORDER BY p.id DESC LIMIT 1) AS last_decline,
        (SELECT o.id FROM orders o WHERE o.hold_id = h.id) AS order_id,
-       {_LINES.format(units="h.unit_ids")} AS lines
-FROM holds h JOIN events e ON e.id = h.event_id
+       {_LINES.format(units="h.unit_ids")} AS lines,
+       us.session_version, us.is_admin
+FROM holds h JOIN events e ON e.id = h.event_id JOIN users us ON us.id = h.user_id
 WHERE h.id = :h AND h.user_id = :u
 """)
 
 
 def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
     """The buyer's own hold, or None (someone else's hold cannot be probed)."""
+    return hold_view_and_owner(session, hold_id, user_id)[0]
+
+
+def hold_view_and_owner(session, hold_id: int, user_id: int) -> tuple[HoldView | None, int | None, bool]:
+    """The hold, and its owner's session version and admin flag from the same statement:
+    the countdown poll checks the cookie's session claim with them (session_user.adopt)."""
     r = session.execute(_HOLD, {"h": hold_id, "u": user_id}).first()
     if r is None:
-        return None
+        return None, None, False
+    return _hold(r), r.session_version, r.is_admin
+
+
+def _hold(r) -> HoldView:
     return HoldView(
         id=r.id, event=_event(r), kind=r.kind, status=r.status,
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
