@@ -50,6 +50,10 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+    # The API, per token (or per address without one).
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+    # Origins whose pages may call the API from a browser (comma-separated); none by default.
+    API_CORS_ORIGINS = tuple(o.strip() for o in os.environ.get("API_CORS_ORIGINS", "").split(",") if o.strip())
     # The sign-up form's inline checks, per client address.
     REGISTER_CHECK_RATE_LIMIT = os.environ.get("REGISTER_CHECK_RATE_LIMIT", "30 per minute")
 

@@ -26,7 +26,11 @@ class RequestContextFilter(logging.Filter):
                 # Only a user already loaded for this request: logging must
                 # never cost a query of its own.
                 user = g.get("_login_user")
-                record.user_id = user.get_id() if user is not None and user.is_authenticated else None
+                api_caller = g.get("api_caller")  # an API request: its token's user
+                if user is not None and user.is_authenticated:
+                    record.user_id = user.get_id()
+                else:
+                    record.user_id = api_caller.user_id if api_caller is not None else None
         return True
 
 

@@ -514,6 +514,28 @@ class InventoryClock(db.Model):
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
+class ApiToken(db.Model):
+    """A personal API token: the secret is shown once; only its SHA-256 is kept (migration 0009)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The secret's first characters, so a list of tokens can tell them apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    scope: Mapped[str] = mapped_column(String(10))  # buyer / admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("scope IN ('buyer', 'admin')", name="scope"),
+        Index("ix_api_tokens_user", "user_id", "id"),
+    )
+
+
 
 # Event times in the venue's zone: `starts_at` comes out of the database in UTC
 # and is handed to the rest of the app as the same instant on the venue's

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
 from webapp.parsing import like_pattern
@@ -72,6 +72,24 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
             available=available.get(e.id, 0),
         ))
     return cards
+
+
+def public_event(session: Session, event_id: int, *, staff: bool = False) -> Event | None:
+    """An event as buyers may see it, with its tiers: drafts exist for staff only."""
+    # With its tiers in the same statement: every event page needs them.
+    event = session.get(Event, event_id, options=[joinedload(Event.tiers)])
+    if event is None or (event.status == EventStatus.DRAFT and not staff):
+        return None
+    return event
+
+
+def live_tag(event_id: int, user_id: int | None, version: int) -> str:
+    """The seat map's version for one buyer: the event's inventory version, and whose "mine" it shows.
+
+    Per buyer, because "held by you" differs; cheap, because the version is
+    one indexed sum over a few clock rows.
+    """
+    return f"e{event_id}-v{version}-u{user_id or 0}"
 
 
 @dataclass(frozen=True)

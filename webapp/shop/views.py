@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
 from webapp import session_user
@@ -34,9 +33,8 @@ LIVE_POLL_SECONDS = 2
 
 
 def load_public_event(event_id: int) -> Event:
-    # With its tiers in the same statement: every event page needs them.
-    event = db.session.get(Event, event_id, options=[joinedload(Event.tiers)])
-    if event is None or (event.status == EventStatus.DRAFT and not getattr(current_user, "is_admin", False)):
+    event = catalog.public_event(db.session, event_id, staff=getattr(current_user, "is_admin", False))
+    if event is None:
         abort(404)
     return event
 
@@ -164,11 +162,9 @@ def tier_picker(event_id: int):
 
 
 def live_tag(event_id: int, user_id: int | None, version: int | None = None) -> str:
-    # Per buyer, because "held by you" differs; cheap, because the version is
-    # one indexed sum over a few clock rows.
     if version is None:
         version = inventory.inventory_version(db.session, event_id)
-    return f'e{event_id}-v{version}-u{user_id or 0}'
+    return catalog.live_tag(event_id, user_id, version)
 
 
 @bp.get("/events/<int:event_id>/seat-status")
