@@ -50,13 +50,18 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure(app: Flask) -> None:
-    handler = StderrHandler()
+def json_lines(handler: logging.Handler) -> logging.Handler:
+    """The handler, writing one JSON object per record with the request's context."""
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"},
                       timestamp=False)
     )
     handler.addFilter(RequestContextFilter())
+    return handler
+
+
+def configure(app: Flask) -> None:
+    handler = json_lines(StderrHandler())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"])

@@ -20,4 +20,4 @@ docs_bp = Blueprint("api_docs", __name__)
 from webapp.api import admin, buyer, docs, routing  # noqa: E402,F401
 
 bp.register_blueprint(admin_bp, url_prefix="/admin")
-routing.register_hooks(bp)
+routing.register_hooks(bp, admin_bp)

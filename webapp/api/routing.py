@@ -129,10 +129,11 @@ def _rate_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]
 
 
-def register_hooks(bp: Blueprint) -> None:
+def register_hooks(bp: Blueprint, *nested: Blueprint) -> None:
     # Tokens, not cookies: nothing a browser sends on its own authenticates
     # here, so cross-site request forgery has nothing to forge.
-    csrf.exempt(bp)
+    for blueprint in (bp, *nested):
+        csrf.exempt(blueprint)
     limiter.limit(_rate_limit, key_func=_rate_key)(bp)
 
     @bp.after_request
