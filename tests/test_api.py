@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from tests.support import admin_client, csrf_token, login
+from tests.support import csrf_token, login
 from webapp.models import ApiToken, Order
 from webapp.services import api_tokens
 

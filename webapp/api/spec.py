@@ -21,8 +21,11 @@ from webapp.api.routing import OPERATIONS, Operation
 _ARG = re.compile(r"<(?:int:)?([a-z_]+)>")
 # Every operation can answer these: bad input, no or bad token, too many requests, the database away.
 COMMON_ERRORS = (400, 401, 413, 415, 429, 503)
+# Werkzeug's router answers 405, not 404, for an id past the integer range on
+# a path that has other methods (its matcher's doing, for pages too).
+PATH_ERRORS = (404, 405)
 ERROR_TEXT = {400: "Bad input: `errors` names the fields", 401: "No token, or a revoked or unknown one",
-              402: "Payment declined (the hold stays)", 404: "Not found (or not yours)",
+              402: "Payment declined (the hold stays)", 404: "Not found (or not yours)", 405: "Method not allowed",
               409: "Refused: the detail says why, in the pages' words", 410: "The hold ran out",
               413: "Body too large", 415: "The body is not JSON", 429: "Rate limited: see Retry-After",
               503: "The database is away or busy: see Retry-After"}
@@ -46,7 +49,8 @@ def _operation(op: Operation, rule: str) -> dict[str, Any]:
         if content := _content(schema, media_type):
             answer["content"] = content
         responses[str(status)] = answer
-    for status in sorted({*COMMON_ERRORS, *op.errors}):
+    # A path with an id can always be a 404 (no such thing, or not yours).
+    for status in sorted({*COMMON_ERRORS, *op.errors, *(PATH_ERRORS if _ARG.search(rule) else ())}):
         answer = {"description": ERROR_TEXT.get(status, "Error"),
                   "content": {MEDIA_TYPE: {"schema": schemas.Problem}}}
         if status in (429, 503):

@@ -43,7 +43,7 @@ def create(session: Session, *, user_id: int, is_admin: bool, name: str, scope: 
     if scope == "admin" and not is_admin:
         raise InvalidRequest("Only admins can make admin tokens.")
     live = session.scalar(select(func.count()).select_from(ApiToken)
-                          .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None)))
+                          .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))) or 0
     if live >= MAX_LIVE_TOKENS:
         raise InvalidRequest(f"You have {MAX_LIVE_TOKENS} tokens already; revoke one first.")
     secret = PREFIX + secrets.token_urlsafe(32)
