@@ -28,7 +28,7 @@ from webapp.extensions import db
 
 TABLES = (
     "audit_log, outbox_messages, tickets, orders, payment_attempts, gateway_charges, units, holds,"
-    " waitlist_entries, inventory_clock, tiers, events, api_tokens, users"
+    " waitlist_entries, inventory_clock, webhook_deliveries, webhook_endpoints, tiers, events, api_tokens, users"
 )
 
 

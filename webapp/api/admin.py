@@ -20,7 +20,7 @@ from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Tier
-from webapp.services import admin_events, admin_orders, admin_reports, checkin, export
+from webapp.services import admin_events, admin_orders, admin_reports, checkin, export, webhooks
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
 from webapp.services.gateway import payment_gateway
 from webapp.timezones import to_form
@@ -32,7 +32,7 @@ _MINUTE = "%Y-%m-%dT%H:%M"
 
 
 def _op(rule: str, method: str, **kw):
-    return operation(admin_bp, rule, method, tag=ADMIN, admin=True, **kw)
+    return operation(admin_bp, rule, method, tag=kw.pop("tag", ADMIN), admin=True, **kw)
 
 
 def _json(schema, obj, status: int = 200, **headers: str):
@@ -304,3 +304,47 @@ def attendees(event_id: int):
     return Response(stream_with_context(export.attendee_csv(db.engine, event.id)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="attendees-event-{event.id}.csv"',
                              "Cache-Control": "no-store"})
+
+
+
+@_op("/webhooks", "POST", tag="Webhooks", summary="Register a webhook endpoint", body=s.WebhookIn, errors=(404,),
+     responses={201: ("The endpoint, with its signing secret (shown only here)", s.WebhookCreated)})
+def webhook_create():
+    """HTTPS only, to public addresses; `event_id` null means every event. Deliveries are signed with
+    HMAC-SHA256 over `<timestamp>.<body>` (header `Ticketbooth-Signature: t=…,v1=…`)."""
+    data = json_body(s.WebhookIn)
+    endpoint = webhooks.create_endpoint(db.session, actor_id=caller().user_id, url=data["url"],
+                                        event_id=data["event_id"], event_types=data["event_types"])
+    db.session.commit()
+    return _json(s.WebhookCreated, endpoint, 201)
+
+
+@_op("/webhooks", "GET", tag="Webhooks", summary="Webhook endpoints",
+     responses={200: ("Every endpoint", s.WebhookList)})
+def webhook_list():
+    return _json(s.WebhookList, {"webhooks": webhooks.endpoints(db.session)})
+
+
+@_op("/webhooks/<int:webhook_id>", "DELETE", tag="Webhooks", summary="Remove a webhook endpoint", errors=(404,),
+     responses={204: ("Removed, with its delivery log", None)})
+def webhook_delete(webhook_id: int):
+    webhooks.delete_endpoint(db.session, actor_id=caller().user_id, endpoint_id=webhook_id)
+    db.session.commit()
+    return make_response("", 204)
+
+
+@_op("/webhooks/<int:webhook_id>/deliveries", "GET", tag="Webhooks", summary="An endpoint's delivery log",
+     errors=(404,),
+     responses={200: ("Newest first, with the last answer of each", s.DeliveryList)})
+def webhook_deliveries(webhook_id: int):
+    endpoint = webhooks.get_endpoint(db.session, webhook_id)
+    return _json(s.DeliveryList, {"deliveries": webhooks.deliveries(db.session, endpoint.id)})
+
+
+@_op("/webhooks/deliveries/<int:delivery_id>/redeliver", "POST", tag="Webhooks", summary="Send a delivery again",
+     errors=(404,),
+     responses={200: ("The delivery, due now", s.DeliveryOut)})
+def webhook_redeliver(delivery_id: int):
+    delivery = webhooks.redeliver(db.session, actor_id=caller().user_id, delivery_id=delivery_id)
+    db.session.commit()
+    return _json(s.DeliveryOut, delivery)

@@ -373,3 +373,47 @@ class CheckInOut(Schema):
 
 class AdminEventList(Schema):
     events = fields.List(fields.Nested(AdminEvent), required=True)
+
+
+class WebhookIn(Schema):
+    url = fields.String(required=True, metadata={"example": "https://hooks.example.com/ticketbooth"})
+    event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
+    event_types = fields.List(fields.String(validate=validate.OneOf(
+        ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
+         "event.cancelled"])), required=True, validate=validate.Length(min=1, max=6))
+
+
+class WebhookOut(Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    event_id = fields.Integer(allow_none=True, required=True)
+    event_types = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class WebhookCreated(WebhookOut):
+    secret = fields.String(required=True, metadata={"description": "the HMAC key: shown here only"})
+
+
+class WebhookList(Schema):
+    webhooks = fields.List(fields.Nested(WebhookOut), required=True)
+
+
+class DeliveryOut(Schema):
+    id = fields.Integer(required=True)
+    event_type = fields.String(required=True)
+    event_id = fields.Integer(allow_none=True, required=True)
+    body = fields.String(required=True, metadata={"description": "the JSON sent, byte for byte"})
+    created_at = fields.DateTime(required=True)
+    attempts = fields.Integer(required=True)
+    next_attempt_at = fields.DateTime(required=True)
+    delivered_at = fields.DateTime(allow_none=True, required=True)
+    failed_at = fields.DateTime(allow_none=True, required=True)
+    last_status = fields.Integer(allow_none=True, required=True)
+    last_response = fields.String(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True, required=True)
+
+
+class DeliveryList(Schema):
+    deliveries = fields.List(fields.Nested(DeliveryOut), required=True)
