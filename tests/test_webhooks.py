@@ -238,3 +238,31 @@ def test_a_buyer_reserve_fires_no_webhook_work(factory, session, receiver):
     inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={event.tiers[0].id: 1})
     session.commit()
     assert session.execute(text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
+
+
+def test_the_admin_page_registers_shows_the_log_and_redelivers(client, factory, session, receiver):
+    import re
+
+    from tests.support import admin_client
+
+    client, admin, token = admin_client(client, factory)
+    page = client.post("/admin/webhooks", data={"url": receiver.url, "event": "", "type": ["order.confirmed"],
+                                                "csrf_token": token})
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'value="(whsec_[A-Za-z0-9_-]+)"', page.get_data(as_text=True)).group(1)
+    refused = client.post("/admin/webhooks", data={"url": "https://192.168.1.5/x", "type": ["order.confirmed"],
+                                                   "csrf_token": token})
+    assert refused.status_code == 400 and "private" in refused.get_data(as_text=True)
+    receiver.script = [500]
+    factory.order(factory.ga_event(2), factory.user())
+    webhooks.deliver_once(session)
+    endpoint_id = session.execute(text("SELECT id FROM webhook_endpoints")).scalar_one()
+    log = client.get(f"/admin/webhooks/{endpoint_id}").get_data(as_text=True)
+    assert "answer 500" in log and "next try" in log
+    delivery_id = _only_id(session)
+    assert client.post(f"/admin/webhooks/deliveries/{delivery_id}/redeliver",
+                       data={"csrf_token": token}).status_code == 303
+    assert webhooks.deliver_once(session).delivered == 1
+    assert webhooks.verify(secret, receiver.requests[-1]["headers"]["Ticketbooth-Signature"],
+                           receiver.requests[-1]["body"])
+    assert "delivered" in client.get(f"/admin/webhooks/{endpoint_id}").get_data(as_text=True)

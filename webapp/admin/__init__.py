@@ -39,4 +39,4 @@ def load_tier(event: Event, tier_id: int) -> Tier:
     return tier
 
 
-from webapp.admin import audit, checkin, devmail, events, layout, mail, orders, waitlist  # noqa: E402,F401
+from webapp.admin import audit, checkin, devmail, events, layout, mail, orders, waitlist, webhooks  # noqa: E402,F401
