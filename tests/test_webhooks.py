@@ -187,24 +187,26 @@ def test_each_kind_of_event_reaches_the_endpoints_that_asked(factory, session, r
     assert len(receiver.requests) == 5
 
 
-def test_two_workers_deliver_each_event_once(app, factory, session, receiver):
-    _endpoint(session, factory.user(is_admin=True), receiver.url, ["order.confirmed"])
-    event = factory.ga_event(40)
-    for user in factory.users(40):
+def test_four_workers_deliver_each_event_once(app, factory, session, receiver):
+    admin = factory.user(is_admin=True)
+    for _ in range(3):
+        _endpoint(session, admin, receiver.url, ["order.confirmed"])
+    event = factory.ga_event(20)
+    for user in factory.users(20):
         factory.order(event, user)
 
     def work(i):
         from webapp.extensions import db
 
         sent = []
-        while (result := webhooks.deliver_once(db.session, limit=5)).delivered:
+        while (result := webhooks.deliver_once(db.session, limit=2)).delivered:
             sent += result.ids_delivered
         return sent
 
-    sent = race(app, 2, work)
+    sent = race(app, 4, work)
     ids = [r["headers"]["Ticketbooth-Delivery"] for r in receiver.requests]
-    assert len(ids) == 40 and len(set(ids)) == 40
-    assert sorted(sent[0] + sent[1]) == sorted(int(i) for i in ids)
+    assert len(set(ids)) == 60 and len(ids) == 60
+    assert sorted(sum(sent, [])) == sorted(int(i) for i in ids)
 
 
 @pytest.mark.parametrize("url, words", [
