@@ -268,7 +268,7 @@ def order_refund(order_id: int):
      errors=(404, 409), responses={200: ("Admitted", s.CheckInOut)})
 def check_in(event_id: int):
     """Each valid ticket once, even when two gates scan it together. A refusal is a problem whose
-    `outcome` says which: already_checked_in, cancelled, wrong_event (409) or unknown (404)."""
+    outcome says which: already_checked_in, cancelled, wrong_event (409) or unknown (404)."""
     event = _load_event(event_id)
     data = json_body(s.CheckInIn)
     result = checkin.check_in(db.session, event_id=event.id, code=data["code"], staff_id=caller().user_id)
@@ -310,8 +310,8 @@ def attendees(event_id: int):
 @_op("/webhooks", "POST", tag="Webhooks", summary="Register a webhook endpoint", body=s.WebhookIn, errors=(404,),
      responses={201: ("The endpoint, with its signing secret (shown only here)", s.WebhookCreated)})
 def webhook_create():
-    """HTTPS only, to public addresses; `event_id` null means every event. Deliveries are signed with
-    HMAC-SHA256 over `<timestamp>.<body>` (header `Ticketbooth-Signature: t=…,v1=…`)."""
+    """HTTPS only, to public addresses; event_id null means every event. Deliveries are signed with
+    HMAC-SHA256 over <timestamp>.<body> (header Ticketbooth-Signature: t=…,v1=…)."""
     data = json_body(s.WebhookIn)
     endpoint = webhooks.create_endpoint(db.session, actor_id=caller().user_id, url=data["url"],
                                         event_id=data["event_id"], event_types=data["event_types"])

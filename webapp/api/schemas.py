@@ -113,7 +113,7 @@ class Quantity(Schema):
 
 
 class ReserveRequest(Schema):
-    """Either `seats` (numbered seats, by id) or `quantities` (general admission, per tier)."""
+    """Either “seats” (numbered seats, by id) or “quantities” (general admission, per tier)."""
 
     seats = fields.List(_id(), validate=validate.Length(min=1, max=1000))
     quantities = fields.List(fields.Nested(Quantity), validate=validate.Length(min=1, max=50))

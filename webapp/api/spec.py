@@ -24,7 +24,7 @@ COMMON_ERRORS = (400, 401, 413, 415, 429, 503)
 # Werkzeug's router answers 405, not 404, for an id past the integer range on
 # a path that has other methods (its matcher's doing, for pages too).
 PATH_ERRORS = (404, 405)
-ERROR_TEXT = {400: "Bad input: `errors` names the fields", 401: "No token, or a revoked or unknown one",
+ERROR_TEXT = {400: "Bad input: the errors member names the fields", 401: "No token, or a revoked or unknown one",
               402: "Payment declined (the hold stays)", 404: "Not found (or not yours)", 405: "Method not allowed",
               409: "Refused: the detail says why, in the pages' words", 410: "The hold ran out",
               413: "Body too large", 415: "The body is not JSON", 429: "Rate limited: see Retry-After",
@@ -75,7 +75,7 @@ def build(app: Flask) -> dict[str, Any]:
         title="Ticketbooth API", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
         info={"description": "Events, seats, holds, payment, orders and the waiting list for buyers; events, "
                              "sales, orders and the door for admins. Authenticate with a personal token from "
-                             "your account page: `Authorization: Bearer tb_…`. Errors are RFC 9457 problem "
+                             "your account page, sent as “Authorization: Bearer tb_…”. Errors are RFC 9457 problem "
                              "details."},
         servers=[{"url": "/"}],
         security=[{"bearer": []}],
@@ -90,7 +90,8 @@ def build(app: Flask) -> dict[str, Any]:
             continue
         path = _ARG.sub(r"{\1}", rule.rule)
         paths.setdefault(path, {})[op.method.lower()] = _operation(op, rule.rule)
-    for path in sorted(paths):
+    # Buyers' resources first, then the admin's.
+    for path in sorted(paths, key=lambda p: (p.startswith("/api/v1/admin/"), p)):
         spec.path(path=path, operations=paths[path])
     return spec.to_dict()
 
