@@ -108,6 +108,13 @@ def world(fuzz_app, factory, session):
     from webapp.services import api_tokens
 
     api_token = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="fuzz", scope="buyer").token
+    from webapp.models import WebhookDelivery, WebhookEndpoint
+
+    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
+    session.add(hook)
+    session.flush()
+    delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
+    session.add(delivery)
     entry = waitlist.join(session, user_id=buyer.id, event_id=small.id, tier_id=None, quantity=1)
     session.commit()
     tiers = [t.id for e in (seated, ga, small) for t in e.tiers]
@@ -120,6 +127,8 @@ def world(fuzz_app, factory, session):
         "ticket_id": [str(t.id) for t in order.tickets],
         "entry_id": [str(entry.id)],
         "token_id": [str(api_token.id)],
+        "endpoint_id": [str(hook.id)],
+        "delivery_id": [str(delivery.id)],
         "tiers": tiers,
         "seats": factory.seat_ids(seated)[2:8],
         # The mail routes' arguments: links out of messages, the dev mail catcher's files.
