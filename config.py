@@ -50,6 +50,18 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+    # The API, per token (or per address without one).
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
+    # Origins whose pages may call the API from a browser (comma-separated); none by default.
+    API_CORS_ORIGINS = tuple(o.strip() for o in os.environ.get("API_CORS_ORIGINS", "").split(",") if o.strip())
+    # Webhooks (README: "The API"): hosts allowed even when they are loopback or
+    # private, and over plain http (comma-separated host or host:port; tests only).
+    WEBHOOK_ALLOWED_HOSTS = tuple(h.strip() for h in os.environ.get("WEBHOOK_ALLOWED_HOSTS", "").split(",")
+                                  if h.strip())
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 10)
+    WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+    WEBHOOK_LEASE_SECONDS = _int("WEBHOOK_LEASE_SECONDS", 120)
     # The sign-up form's inline checks, per client address.
     REGISTER_CHECK_RATE_LIMIT = os.environ.get("REGISTER_CHECK_RATE_LIMIT", "30 per minute")
 
@@ -127,3 +139,4 @@ class TestConfig(Config):
     MAIL_FROM = "Ticketbooth <tickets@tickets.test>"
     SMTP_TIMEOUT_SECONDS = 5.0
     MAIL_RETRY_BASE_SECONDS = 0.0
+    WEBHOOK_RETRY_BASE_SECONDS = 0.0

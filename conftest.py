@@ -28,7 +28,8 @@ from webapp.extensions import db
 
 TABLES = (
     "audit_log, outbox_messages, tickets, orders, payment_attempts, gateway_charges, units, holds,"
-    " waitlist_entries, waiting_room_entries, waiting_rooms, inventory_clock, tiers, events, users"
+    " waitlist_entries, waiting_room_entries, waiting_rooms, inventory_clock, webhook_deliveries, webhook_endpoints,"
+    " tiers, events, api_tokens, users"
 )
 
 

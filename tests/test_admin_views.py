@@ -10,7 +10,17 @@ from sqlalchemy import func, select
 from config import TestConfig
 from tests.support import admin_client, buy, csrf_token, login
 from webapp import create_app
-from webapp.models import AuditLog, Event, EventStatus, OutboxMessage, Unit, UnitStatus, WaitlistEntry
+from webapp.models import (
+    AuditLog,
+    Event,
+    EventStatus,
+    OutboxMessage,
+    Unit,
+    UnitStatus,
+    WaitlistEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -52,8 +62,14 @@ def world(app, session, factory, tmp_path, monkeypatch):
     waiter = factory.user()
     entry = WaitlistEntry(event_id=event.id, tier_id=tier.id, user_id=waiter.id, quantity=1)
     session.add(entry)
+    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
+    session.add(hook)
+    session.flush()
+    delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
+    session.add(delivery)
     session.commit()
     return dict(event_id=event.id, tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
+                endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
                 message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0)
 

@@ -140,6 +140,8 @@ def _migrations_dir():
 def _register_blueprints(app: Flask) -> None:
     from webapp.account import bp as account_bp
     from webapp.admin import bp as admin_bp
+    from webapp.api import bp as api_bp
+    from webapp.api import docs_bp as api_docs_bp
     from webapp.auth import bp as auth_bp
     from webapp.checkout import bp as checkout_bp
     from webapp.health import bp as health_bp
@@ -153,3 +155,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(waitlist_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(api_docs_bp)

@@ -29,6 +29,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(deliver_mail_command)
 
+    from webapp.webhooks_cli import deliver_webhooks_command
+
+    app.cli.add_command(deliver_webhooks_command)
+
     from webapp.admin.cli import export_attendees_command
 
     app.cli.add_command(export_attendees_command)

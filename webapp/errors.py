@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from webapp import database
+from webapp.api import problems
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request
 from webapp.services.errors import BookingError, Busy
@@ -44,11 +45,18 @@ UNAVAILABLE_MESSAGE = ("We cannot reach our database for a moment. Nothing was c
                        "please try again in a few seconds.")
 
 
-def error_response(status: int, message: str, retry_after: int | None = None):
+def _rollback() -> None:
     try:
         db.session.rollback()
     except Exception:  # a dead connection cannot even roll back; the pool replaces it
         log.warning("db.rollback_failed", exc_info=True)
+
+
+def error_response(status: int, message: str, retry_after: int | None = None):
+    _rollback()
+    if problems.is_api_request():
+        # The API answers every error, its own or the app's, as problem details.
+        return problems.problem(status, message, retry_after=retry_after)
     title = TITLES.get(status, "Error")
     response = make_response(_error_body(status, title, message), status)
     response.vary.add("HX-Request")
@@ -81,6 +89,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(BookingError)
     def booking_error(error: BookingError):
         retry = 2 if isinstance(error, Busy) else None
+        if problems.is_api_request():
+            _rollback()
+            return problems.booking_problem(error, retry)
         return error_response(error.status_code, error.message, retry)
 
     @app.errorhandler(CSRFError)

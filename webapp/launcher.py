@@ -2,7 +2,7 @@
 
 `dev` is what `./run-app` runs: an embedded PostgreSQL (unless DATABASE_URL
 is set), migrations, demo data, gunicorn with several workers, the expiry
-sweep, and a local SMTP catcher with the mail worker sending to it. Ctrl-C
+sweep, the webhook worker, and a local SMTP catcher with the mail worker sending to it. Ctrl-C
 (or SIGTERM) stops every piece and the embedded PostgreSQL with it.
 
 `serve` is the container entrypoint: wait for the database, migrate, then
@@ -151,6 +151,8 @@ def dev(args: argparse.Namespace) -> int:
                                           "--dir", os.environ["DEV_MAIL_DIR"]], cwd=ROOT),
         "mail worker": subprocess.Popen([sys.executable, "-m", "flask", "deliver-mail", "--interval", "1"],
                                         cwd=ROOT),
+        "webhook worker": subprocess.Popen([sys.executable, "-m", "flask", "deliver-webhooks", "--interval", "1"],
+                                           cwd=ROOT),
     }
     status = 0
     try:

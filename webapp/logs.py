@@ -26,7 +26,11 @@ class RequestContextFilter(logging.Filter):
                 # Only a user already loaded for this request: logging must
                 # never cost a query of its own.
                 user = g.get("_login_user")
-                record.user_id = user.get_id() if user is not None and user.is_authenticated else None
+                api_caller = g.get("api_caller")  # an API request: its token's user
+                if user is not None and user.is_authenticated:
+                    record.user_id = user.get_id()
+                else:
+                    record.user_id = api_caller.user_id if api_caller is not None else None
         return True
 
 
@@ -46,13 +50,18 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure(app: Flask) -> None:
-    handler = StderrHandler()
+def json_lines(handler: logging.Handler) -> logging.Handler:
+    """The handler, writing one JSON object per record with the request's context."""
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"},
                       timestamp=False)
     )
     handler.addFilter(RequestContextFilter())
+    return handler
+
+
+def configure(app: Flask) -> None:
+    handler = json_lines(StderrHandler())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"])

@@ -528,6 +528,73 @@ class InventoryClock(db.Model):
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
+class ApiToken(db.Model):
+    """A personal API token: the secret is shown once; only its SHA-256 is kept (migration 0009)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The secret's first characters, so a list of tokens can tell them apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    scope: Mapped[str] = mapped_column(String(10))  # buyer / admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("scope IN ('buyer', 'admin')", name="scope"),
+        Index("ix_api_tokens_user", "user_id", "id"),
+    )
+
+
+class WebhookEndpoint(db.Model):
+    """An HTTPS address an admin registered for some kinds of events, of one event or all (migration 0009)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    # The HMAC key; the receiver needs the same one, so it is kept as it is.
+    secret: Mapped[str] = mapped_column(String(80))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    __table_args__ = (CheckConstraint("cardinality(event_types) > 0", name="some_types"),)
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint: written by a trigger with its cause, sent at least once by the worker."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    event_type: Mapped[str] = mapped_column(String(40))
+    # The exact bytes that are signed and sent (JSON text, not jsonb, which would reorder them).
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "next_attempt_at", "id",
+              postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL")),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    )
+
+
 
 # Event times in the venue's zone: `starts_at` comes out of the database in UTC
 # and is handed to the rest of the app as the same instant on the venue's

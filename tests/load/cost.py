@@ -287,6 +287,20 @@ class Shop:
             sent = fields(b, self.line_join, [])
             return lambda: b.post(self.line_join.action, sent)
 
+        async def api_reserve(n: int) -> list[Request]:
+            # The JSON API's reserve (issue 11): a bearer token instead of the cookie.
+            tokens = self.data.api_tokens(self.data.create_buyers(n, f"cost-api-{secrets.token_hex(3)}"))
+            body = ('{"quantities": [{"tier_id": %d, "quantity": 2}]}' % self.ga_tier).encode()
+            host, port = self.bases[0]
+            requests = []
+            for token in tokens:
+                client = Browser(host, port)
+                self.opened.append(client)
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                requests.append(lambda c=client, h=headers: c.request("POST", f"/api/v1/events/{self.ga_event}/holds",
+                                                                      body=body, headers=h))
+            return requests
+
         selection = self.selection_url + "?" + "&".join(f"seat={s}" for s in self.selection_seats)
         stale = {"If-None-Match": 'W/"stale"'}
         return [
@@ -302,6 +316,7 @@ class Shop:
                      same(self.viewer, selection, htmx=True)),
             Endpoint("reserve-ga", "reserve GA, won (2 places)", status(204, redirect=True), per_buyer(ga_win), 2),
             Endpoint("reserve-ga-soldout", "reserve GA, sold out (409)", status(409), per_buyer(ga_loss), 2),
+            Endpoint("api-reserve-ga", "API reserve GA, won (2 places)", status(201), api_reserve, 2),
             Endpoint("reserve-seats", "reserve seats, won (2 seats)", status(204, redirect=True),
                      per_buyer(seat_win), 2),
             Endpoint("reserve-seats-taken", "reserve seats, just taken (409)", status(409), per_buyer(seat_loss)),

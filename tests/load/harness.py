@@ -273,6 +273,16 @@ class Data:
             s.commit()
         return sorted(ids)
 
+    def api_tokens(self, user_ids: list[int]) -> list[str]:
+        """A personal API token (buyer scope) for each user, made by the account page's service."""
+        from webapp.services import api_tokens
+
+        with self.session() as s:
+            secrets = [api_tokens.create(s, user_id=u, is_admin=False, name="bench", scope="buyer").secret
+                       for u in user_ids]
+            s.commit()
+        return secrets
+
     def session_cookie(self, user_id: int) -> str:
         """The signed cookie the login form would set for this user.
 

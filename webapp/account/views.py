@@ -1,10 +1,10 @@
-"""A buyer's orders and tickets, and cancelling an order."""
+"""A buyer's orders and tickets, cancelling an order, and personal API tokens."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
 
-from flask import abort, flash, make_response, render_template, url_for
+from flask import abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -14,8 +14,9 @@ from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
-from webapp.services import checkout, checkout_read, outbox
+from webapp.services import api_tokens, checkout, checkout_read
 from webapp.services.checkout_read import qr_svg
+from webapp.services.errors import InvalidRequest
 from webapp.services.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,48 @@ def cancel_confirm(order_id: int):
 @login_required
 def cancel_post(order_id: int):
     load_own_order(order_id)
-    order = checkout.cancel_order(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id,
-                                  reason="cancelled by buyer")
-    outbox.queue(db.session, template="order_cancelled", recipient=order.user.email, event_id=order.event_id,
-                 params={"order_id": order.id})
+    order = checkout.cancel_by_buyer(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id)
     db.session.commit()
     log.info("order.cancelled", extra={"event_id": order.event_id, "user_id": current_user.id, "order_id": order_id})
     flash("Your order was cancelled and refunded. Its seats are free again.", "success")
     return redirect_to(url_for("account.order_page", order_id=order_id))
+
+
+@bp.get("/account/tokens")
+@login_required
+def tokens():
+    """Personal API tokens: make one (shown once), see when each was last used, revoke."""
+    return render_template("account/tokens.html", tokens=api_tokens.tokens_of(db.session, current_user.id),
+                           new_secret=None)
+
+
+@bp.post("/account/tokens")
+@login_required
+def token_create():
+    try:
+        made = api_tokens.create(db.session, user_id=current_user.id, is_admin=current_user.is_admin,
+                                 name=request.form.get("name", ""), scope=request.form.get("scope", "buyer"))
+    except InvalidRequest as refused:
+        db.session.rollback()
+        return render_template("account/tokens.html", tokens=api_tokens.tokens_of(db.session, current_user.id),
+                               new_secret=None, error=refused.message,
+                               name=request.form.get("name", "")[:80]), 400
+    db.session.commit()
+    log.info("api_token.created", extra={"user_id": current_user.id, "token_id": made.token.id,
+                                          "scope": made.token.scope})
+    # The one time the secret is shown: this answer is not stored anywhere.
+    response = make_response(render_template(
+        "account/tokens.html", tokens=api_tokens.tokens_of(db.session, current_user.id),
+        new_secret=made.secret, new_token=made.token))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def token_revoke(token_id: int):
+    token = api_tokens.revoke(db.session, user_id=current_user.id, token_id=token_id)
+    db.session.commit()
+    log.info("api_token.revoked", extra={"user_id": current_user.id, "token_id": token.id})
+    flash(f"The token “{token.name}” was revoked; it no longer works.", "info")
+    return redirect_to(url_for("account.tokens"))

@@ -39,4 +39,15 @@ def load_tier(event: Event, tier_id: int) -> Tier:
     return tier
 
 
-from webapp.admin import audit, checkin, devmail, events, layout, mail, orders, waiting_room, waitlist  # noqa: E402,F401,I001
+from webapp.admin import (  # noqa: E402,F401
+    audit,
+    checkin,
+    devmail,
+    events,
+    layout,
+    mail,
+    orders,
+    waiting_room,
+    waitlist,
+    webhooks,
+)

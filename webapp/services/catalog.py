@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
@@ -154,6 +155,26 @@ def event_snapshot(session: Session, event_id: int) -> EventSnapshot | None:
         while len(_EVENTS) > _EVENTS_KEPT:
             _EVENTS.popitem(last=False)
     return snapshot
+
+
+def public_event(session: Session, event_id: int, *, staff: bool | Callable[[], bool] = False) -> EventSnapshot | None:
+    """An event as buyers may see it, with its tiers: drafts exist for staff only.
+
+    `staff` may be a callable, asked only for a draft (a page's user check is then not forced).
+    """
+    event = event_snapshot(session, event_id)
+    if event is None or (event.status == EventStatus.DRAFT and not (staff() if callable(staff) else staff)):
+        return None
+    return event
+
+
+def live_tag(event_id: int, user_id: int | None, version: int) -> str:
+    """The seat map's version for one buyer: the event's inventory version, and whose "mine" it shows.
+
+    Per buyer, because "held by you" differs; cheap, because the version is
+    one indexed sum over a few clock rows.
+    """
+    return f"e{event_id}-v{version}-u{user_id or 0}"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ ALREADY = "already_checked_in"
 CANCELLED = "cancelled"
 WRONG_EVENT = "wrong_event"
 UNKNOWN = "unknown"
+# The answer's status for each outcome, for the check-in page and the API alike.
+STATUS_CODES = {VALID: 200, ALREADY: 409, CANCELLED: 409, WRONG_EVENT: 409, UNKNOWN: 404}
 
 
 @dataclass(frozen=True)

@@ -427,3 +427,11 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
     inventory.free_sold_units(session, event_id=order.event_id, unit_ids=unit_ids)
     session.expire(order, ["tickets"])
     return order
+
+
+def cancel_by_buyer(session: Session, gateway: PaymentGateway, *, order_id: int, user_id: int) -> Order:
+    """The buyer cancels their own order: refunded, units freed, and the buyer mailed. The caller commits."""
+    order = cancel_order(session, gateway, order_id=order_id, user_id=user_id, reason="cancelled by buyer")
+    outbox.queue(session, template="order_cancelled", recipient=order.user.email, event_id=order.event_id,
+                 params={"order_id": order.id})
+    return order

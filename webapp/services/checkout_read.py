@@ -63,6 +63,7 @@ class HoldView:
     payment_pending: bool
     last_decline: str | None
     order_id: int | None
+    expires_at: datetime
 
     @property
     def expired(self) -> bool:
@@ -98,7 +99,7 @@ _LINES = """
 """
 
 _HOLD = text(f"""
-SELECT h.id, h.kind, h.status, h.total_minor, h.currency,
+SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        CASE WHEN h.status = 'active'
             THEN greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int ELSE 0 END AS seconds_left,
@@ -133,7 +134,7 @@ def _hold(r) -> HoldView:
         id=r.id, event=_event(r), kind=r.kind, status=r.status,
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
-        last_decline=r.last_decline, order_id=r.order_id,
+        last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at,
     )
 
 
@@ -161,7 +162,7 @@ class OrderView:
     tickets: list[TicketView]
 
 
-_ORDER = text("""
+_ORDER_COLUMNS = """
 SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        (SELECT json_agg(json_build_object(
@@ -172,15 +173,23 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
         WHERE k.order_id = o.id) AS tickets
 FROM orders o JOIN events e ON e.id = o.event_id
-WHERE o.id = :o AND o.user_id = :u
-""")
+"""
+_ORDER = text(_ORDER_COLUMNS + "WHERE o.id = :o AND o.user_id = :u")
+_ORDERS = text(_ORDER_COLUMNS + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
 
 
 def order_view(session: Session, order_id: int, user_id: int) -> OrderView | None:
     """The buyer's own order with its tickets, or None."""
     r = session.execute(_ORDER, {"o": order_id, "u": user_id}).first()
-    if r is None:
-        return None
+    return None if r is None else _order(r)
+
+
+def order_views(session: Session, user_id: int, limit: int = 100) -> list[OrderView]:
+    """The buyer's orders, newest first, with their tickets: one statement."""
+    return [_order(r) for r in session.execute(_ORDERS, {"u": user_id, "n": limit}).all()]
+
+
+def _order(r) -> OrderView:
     tickets = [
         TicketView(t["id"], t["code"], t["status"], t["price_minor"], Line(
             t["unit_id"], t["tier_id"], t["tier_name"], t["colour"], t["tier_price"], t["currency"],

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 HEADER = ("order", "buyer_name", "buyer_email", "tier", "section", "row", "seat", "ticket_code",
           "checked_in", "checked_in_at")
@@ -28,6 +29,14 @@ _QUERY = text(
     " WHERE t.event_id = :e AND t.status = 'valid'"
     " ORDER BY t.id"
 )
+
+
+def record_export(session: Session, *, actor_id: int, event_id: int) -> None:
+    """Personal data leaving the system is worth a line in the audit log. The caller commits."""
+    from webapp.services import audit
+
+    audit.record(session, actor_id=actor_id, action="event.export", entity="event", entity_id=event_id,
+                 event_id=event_id, after={"format": "csv"})
 
 
 def _cell(value) -> str:

@@ -387,6 +387,17 @@ def live_entry(session: Session, *, user_id: int, event_id: int) -> WaitlistEntr
     ).first()
 
 
+def entry_of(session: Session, *, entry_id: int, user_id: int) -> WaitlistEntry | None:
+    """The buyer's own entry (someone else's is None, so ids cannot be probed)."""
+    return session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.id == entry_id, WaitlistEntry.user_id == user_id)
+    ).first()
+
+
+class NoOffer(BookingError):
+    default_message = "There is no offer to accept: it may have run out already."
+
+
 def _live_offer(session: Session, entry_id: int, *, lock: bool) -> Hold | None:
     query = select(Hold).where(
         Hold.waitlist_entry_id == entry_id, Hold.kind == HoldKind.OFFER, Hold.status == HoldStatus.ACTIVE

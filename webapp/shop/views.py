@@ -34,8 +34,8 @@ LIVE_POLL_SECONDS = 2
 
 def load_public_event(event_id: int) -> catalog.EventSnapshot:
     # A snapshot of the event's row and tiers, reused while their rows are unchanged.
-    event = catalog.event_snapshot(db.session, event_id)
-    if event is None or (event.status == EventStatus.DRAFT and not getattr(current_user, "is_admin", False)):
+    event = catalog.public_event(db.session, event_id, staff=getattr(current_user, "is_admin", False))
+    if event is None:
         abort(404)
     return event
 
@@ -192,11 +192,9 @@ def tier_picker(event_id: int):
 
 
 def live_tag(event_id: int, user_id: int | None, version: int | None = None) -> str:
-    # Per buyer, because "held by you" differs; cheap, because the version is
-    # one indexed sum over a few clock rows.
     if version is None:
         version = inventory.inventory_version(db.session, event_id)
-    return f'e{event_id}-v{version}-u{user_id or 0}'
+    return catalog.live_tag(event_id, user_id, version)
 
 
 @bp.get("/events/<int:event_id>/seat-status")

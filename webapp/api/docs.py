@@ -1,0 +1,50 @@
+"""/api/openapi.json and a readable page drawn from it on the server (no script, so the CSP holds as it is)."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, render_template
+
+from webapp.api import docs_bp, spec
+from webapp.api.problems import TITLES
+from webapp.extensions import limiter
+
+
+@docs_bp.get("/api/openapi.json")
+@limiter.exempt
+def openapi():
+    response = jsonify(spec.document(current_app))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+PROBLEMS = (
+    ("not-found", 404, "No such thing, or not yours (someone else's hold, order or entry is not found either)."),
+    ("invalid-request", 400, "A request the rules refuse: the detail says which rule, in the pages' words."),
+    ("seats-taken", 409, "Seats just taken: taken_seats lists each one's id and label; "
+                         "the rest can be reserved again."),
+    ("not-enough-left", 409, "Too few places in a tier: left says how many; waitlist_open is true when it is "
+                             "sold out and the waiting list can be joined."),
+    ("limit-exceeded", 400, "More tickets than one order may hold."),
+    ("sales-closed", 409, "Not on sale (not open yet, closed, past the sale end, or cancelled)."),
+    ("hold-expired", 410, "The hold ran out and its seats are gone."),
+    ("hold-not-active", 409, "The hold was released or paid."),
+    ("payment-declined", 402, "The card was declined: decline_code says why; the hold stays."),
+    ("payment-in-progress", 409, "A payment for this hold is already running (another request, same or other key)."),
+    ("order-not-cancellable", 409, "Already cancelled, or the event has started."),
+    ("waitlist-closed", 409, "This event has no waiting list."),
+    ("change-refused", 409, "An admin change that would break what is sold, or a status move that is not allowed."),
+    ("booking-error", 409, "Any other refusal: the detail says why."),
+    ("already-in-line", 409, "Already on this event's waiting list."),
+    ("not-sold-out", 409, "Tickets are still available: book them directly."),
+    ("no-offer", 409, "No live offer to accept."),
+    ("check-in-refused", 409, "Not admitted: outcome says why (404 for an unknown code)."),
+    ("invalid-fields", 400, "Input that does not fit: errors maps each field to its messages."),
+    ("token-refused", 401, "No token, or an unknown or revoked one."),
+    ("busy", 503, "The database did not answer in time: try again after Retry-After."),
+)
+
+
+@docs_bp.get("/api/docs")
+@limiter.exempt
+def docs():
+    document = spec.document(current_app)
+    return render_template("api/docs.html", doc=document, problems=PROBLEMS, titles=TITLES)

@@ -1,0 +1,75 @@
+"""Errors of the API as RFC 9457 problem details (`application/problem+json`).
+
+The words are the pages' own: every refusal comes from the same service
+error (`webapp/services/errors.py`) the HTML views show, and a problem only
+adds what a program needs to act on it (which seats, how many are left).
+This module asks nothing of the database, so the 503 of a database that is
+away can be written with it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, request
+
+from webapp.services.errors import BookingError, NotEnoughLeft, PaymentDeclined, SeatsTaken
+
+PREFIX = "/api/"
+MEDIA_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request", 401: "Unauthorized", 402: "Payment declined", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 410: "Gone", 412: "Precondition failed",
+    413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
+    428: "Precondition required", 429: "Too many requests", 500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(PREFIX)
+
+
+def type_uri(slug: str) -> str:
+    """Each kind of refusal has a section on the docs page."""
+    return f"/api/docs#problem-{slug}"
+
+
+def problem(status: int, detail: str, *, slug: str | None = None, retry_after: int | None = None,
+            headers: dict[str, str] | None = None, **extensions: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": type_uri(slug) if slug else "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    body.update(extensions)
+    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _slug(error: BookingError) -> str:
+    name = type(error).__name__
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+
+
+def booking_problem(error: BookingError, retry_after: int | None = None) -> Response:
+    """A service refusal, with the message the page would show and the facts behind it."""
+    extensions: dict[str, Any] = {}
+    if isinstance(error, SeatsTaken):
+        extensions["taken_seats"] = [{"id": i, "label": label} for i, label in zip(error.unit_ids, error.labels,
+                                                                                     strict=True)]
+    elif isinstance(error, NotEnoughLeft):
+        extensions.update(tier=error.tier_name, requested=error.requested, left=error.left,
+                          waitlist_open=error.waitlist_open)
+    elif isinstance(error, PaymentDeclined):
+        extensions["decline_code"] = error.code
+    extensions.update(getattr(error, "problem_extensions", {}))
+    return problem(error.status_code, error.message, slug=_slug(error), retry_after=retry_after, **extensions)

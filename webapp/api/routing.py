@@ -1,0 +1,155 @@
+"""Declaring an API operation: its route, its token check, and what the OpenAPI document says of it.
+
+One declaration per operation: `operation(...)` adds the Flask route, wraps
+the view in the token check, and records the operation's schemas and answers
+for `spec.py`. The check runs inside the view (not in `before_request`), so
+the stale-connection retry of `webapp/database.py` covers it too.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
+
+from webapp.database import single_statement
+from webapp.extensions import csrf, limiter
+from webapp.services import api_tokens
+from webapp.services.api_tokens import Caller
+from webapp.services.errors import BookingError, InvalidRequest, NotFound
+
+
+class TokenRefused(BookingError):
+    status_code = 401
+    default_message = ("Send a personal API token as “Authorization: Bearer …”; "
+                       "make one on your account page (API tokens).")
+
+
+class InvalidFields(BookingError):
+    """A JSON body or query that does not fit the operation's schema."""
+
+    status_code = 400
+
+    def __init__(self, errors: dict, message: str = "Some fields are missing or not valid."):
+        super().__init__(message)
+        self.problem_extensions = {"errors": errors}
+
+
+@dataclass
+class Operation:
+    view: Callable
+    method: str
+    summary: str
+    tag: str
+    description: str = ""
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    # status -> (description, schema class, media type)
+    responses: dict[int, tuple[str, type[Schema] | None, str]] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    headers: tuple[dict[str, Any], ...] = ()
+    admin: bool = False
+
+
+OPERATIONS: list[Operation] = []
+
+
+def caller() -> Caller:
+    """Who this API request acts for (set by the token check)."""
+    return g.api_caller
+
+
+def _authenticate(admin: bool) -> Caller:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise TokenRefused()
+    with single_statement() as connection:
+        found = api_tokens.authenticate(connection, secret)
+    if found is None:
+        raise TokenRefused("This API token is not valid, or it was revoked.")
+    if admin and not found.admin:
+        # As on the pages: admin resources do not exist for anyone else.
+        raise NotFound("Not found.")
+    return found
+
+
+def operation(blueprint: Blueprint, rule: str, method: str, *, summary: str, tag: str,
+              responses: dict[int, tuple[str, type[Schema] | None] | tuple[str, type[Schema] | None, str]],
+              description: str = "", body: type[Schema] | None = None, query: type[Schema] | None = None,
+              errors: tuple[int, ...] = (), headers: tuple[dict[str, Any], ...] = (), admin: bool = False):
+    def register(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(**kwargs: Any):
+            g.api_caller = _authenticate(admin)
+            return view(**kwargs)
+
+        blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
+        full = {status: (answer + ("application/json",))[:3] for status, answer in responses.items()}
+        OPERATIONS.append(Operation(guarded, method, summary, tag, description or (view.__doc__ or "").strip(),
+                                    body, query, full, errors, headers, admin))
+        return view
+
+    return register
+
+
+def json_body(schema: type[Schema]) -> dict:
+    """The request's JSON object, loaded through `schema` (unknown fields refused)."""
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    try:
+        return schema(unknown=RAISE).load(data)
+    except ValidationError as invalid:
+        raise InvalidFields(invalid.normalized_messages()) from None
+
+
+def query_args(schema: type[Schema]) -> dict:
+    try:
+        return schema(unknown=EXCLUDE).load(request.args.to_dict())
+    except ValidationError as invalid:
+        raise InvalidFields(invalid.normalized_messages()) from None
+
+
+def _rate_key() -> str:
+    # The token's digest, never the token: limiter keys end up in Redis.
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secret.strip():
+        return "api:" + api_tokens.digest(secret.strip())[:32]
+    return f"api-ip:{request.remote_addr}"
+
+
+def _rate_limit() -> str:
+    return current_app.config["API_RATE_LIMIT"]
+
+
+def register_hooks(bp: Blueprint, *nested: Blueprint) -> None:
+    # Tokens, not cookies: nothing a browser sends on its own authenticates
+    # here, so cross-site request forgery has nothing to forge.
+    for blueprint in (bp, *nested):
+        csrf.exempt(blueprint)
+    limiter.limit(_rate_limit, key_func=_rate_key)(bp)
+
+    @bp.after_request
+    def api_headers(response):
+        response.headers.setdefault("Cache-Control", "no-store")
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ticketbooth"'
+        origins = current_app.config.get("API_CORS_ORIGINS") or ()
+        origin = request.headers.get("Origin")
+        if origin and origin in origins:
+            # Off unless configured: only listed origins may read answers.
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, Idempotency-Key, If-None-Match")
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+            response.headers["Access-Control-Expose-Headers"] = (
+                "ETag, Location, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset")
+            response.vary.add("Origin")
+        return response

@@ -1,0 +1,419 @@
+"""What the API takes and gives, as marshmallow schemas.
+
+They check shapes and types only (a whole number is a whole number, a list
+is a list); the rules themselves (limits, what is on sale, valid cards,
+time zones) stay in the services and forms the pages use, so there is one
+copy of each. The same classes become the OpenAPI document's components.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+PG_INT = validate.Range(min=1, max=2_147_483_647)
+
+
+def _id(**kw) -> fields.Integer:
+    return fields.Integer(strict=True, validate=PG_INT, **kw)
+
+
+class Problem(Schema):
+    """RFC 9457 problem details; extension members depend on the problem."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    instance = fields.String()
+    taken_seats = fields.List(fields.Dict(), metadata={"description": "seats taken (seat conflicts): id and label"})
+    tier = fields.String(metadata={"description": "the tier short of places"})
+    requested = fields.Integer()
+    left = fields.Integer(metadata={"description": "how many are left"})
+    waitlist_open = fields.Boolean(metadata={"description": "sold out, and the waiting list can be joined"})
+    decline_code = fields.String()
+    errors = fields.Dict(metadata={"description": "field name -> messages, for invalid input"})
+    outcome = fields.String(metadata={"description": "check-in: why the ticket was not admitted"})
+    checked_in_at = fields.String(allow_none=True, metadata={"description": "check-in: when it was admitted before"})
+
+
+# --- events -----------------------------------------------------------------
+
+class EventListQuery(Schema):
+    q = fields.String(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
+    date = fields.Date(metadata={"description": "only events starting on this day (UTC)"})
+
+
+class EventSummary(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    venue = fields.String(required=True)
+    starts_at = fields.DateTime(required=True, metadata={"description": "in the venue's time zone"})
+    timezone = fields.String(required=True)
+    status = fields.String(required=True)
+    min_price_minor = fields.Integer(allow_none=True, required=True)
+    max_price_minor = fields.Integer(allow_none=True, required=True)
+    currency = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+    availability = fields.String(required=True, validate=validate.OneOf(["available", "selling_fast", "sold_out"]))
+
+
+class EventList(Schema):
+    events = fields.List(fields.Nested(EventSummary), required=True)
+
+
+class TierAvailability(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    price_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    colour = fields.String(required=True)
+    seated = fields.Boolean(required=True)
+    capacity = fields.Integer(required=True)
+    available = fields.Integer(required=True, metadata={"description": "0 while the waiting list comes first"})
+    sold_out = fields.Boolean(required=True)
+
+
+class EventDetail(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    venue = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    timezone = fields.String(required=True)
+    sales_end_at = fields.DateTime(allow_none=True, required=True)
+    image_url = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True)
+    seated = fields.Boolean(required=True)
+    per_order_limit = fields.Integer(required=True)
+    hold_minutes = fields.Float(required=True)
+    waitlist_enabled = fields.Boolean(required=True)
+    tiers = fields.List(fields.Nested(TierAvailability), required=True)
+
+
+class Seat(Schema):
+    id = fields.Integer(required=True)
+    tier_id = fields.Integer(required=True)
+    section = fields.String(required=True)
+    row = fields.String(required=True)
+    number = fields.Integer(required=True)
+    label = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["available", "taken", "blocked", "mine"]))
+
+
+class SeatList(Schema):
+    event_id = fields.Integer(required=True)
+    seats = fields.List(fields.Nested(Seat), required=True)
+
+
+# --- holds and payment --------------------------------------------------------
+
+class Quantity(Schema):
+    tier_id = _id(required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=1000))
+
+
+class ReserveRequest(Schema):
+    """Either “seats” (numbered seats, by id) or “quantities” (general admission, per tier)."""
+
+    seats = fields.List(_id(), validate=validate.Length(min=1, max=1000))
+    quantities = fields.List(fields.Nested(Quantity), validate=validate.Length(min=1, max=50))
+
+
+class EventRef(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    venue = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+
+
+class Line(Schema):
+    unit_id = fields.Integer(required=True)
+    tier_id = fields.Integer(required=True)
+    tier_name = fields.String(required=True)
+    price_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    place = fields.String(required=True, attribute="place_label")
+    section = fields.String(allow_none=True, required=True)
+    row = fields.String(allow_none=True, required=True, attribute="row_label")
+    seat = fields.Integer(allow_none=True, required=True, attribute="seat_number")
+
+
+class HoldOut(Schema):
+    id = fields.Integer(required=True)
+    event = fields.Nested(EventRef, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["purchase", "offer"]))
+    status = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    seconds_left = fields.Integer(required=True)
+    expired = fields.Boolean(required=True)
+    payable = fields.Boolean(required=True)
+    payment_pending = fields.Boolean(required=True)
+    last_decline = fields.String(allow_none=True, required=True)
+    total_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    order_id = fields.Integer(allow_none=True, required=True)
+    lines = fields.List(fields.Nested(Line), required=True)
+
+
+class CardIn(Schema):
+    number = fields.String(required=True, metadata={"example": "4242 4242 4242 4242"})
+    expiry = fields.String(required=True, metadata={"description": "MM/YY", "example": "12/30"})
+    cvc = fields.String(required=True, metadata={"example": "123"})
+    name = fields.String(required=True, metadata={"example": "Ada Lovelace"})
+
+
+class PayRequest(Schema):
+    card = fields.Nested(CardIn, required=True)
+
+
+# --- orders -------------------------------------------------------------------
+
+class TicketOut(Schema):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True, metadata={"description": "what the QR code carries; checked in once"})
+    status = fields.String(required=True, validate=validate.OneOf(["valid", "void"]))
+    price_minor = fields.Integer(required=True)
+    tier_id = fields.Integer(required=True, attribute="line.tier_id")
+    tier_name = fields.String(required=True, attribute="line.tier_name")
+    place = fields.String(required=True, attribute="line.place_label")
+
+
+class OrderOut(Schema):
+    id = fields.Integer(required=True)
+    event = fields.Nested(EventRef, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["confirmed", "cancelled", "refunded"]))
+    total_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    cancelled_at = fields.DateTime(allow_none=True, required=True)
+    tickets = fields.List(fields.Nested(TicketOut), required=True)
+
+
+class OrderList(Schema):
+    orders = fields.List(fields.Nested(OrderOut), required=True)
+
+
+class TicketList(Schema):
+    tickets = fields.List(fields.Nested(TicketOut), required=True)
+
+
+# --- waiting list -------------------------------------------------------------
+
+class WaitlistJoin(Schema):
+    tier_id = _id(allow_none=True, load_default=None, metadata={"description": "a tier, or null for any ticket type"})
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=-2_147_483_648,
+                                                                                 max=2_147_483_647))
+
+
+class OfferOut(Schema):
+    hold_id = fields.Integer(required=True)
+    expires_at = fields.DateTime(required=True)
+    seconds_left = fields.Integer(required=True)
+    quantity = fields.Integer(required=True)
+
+
+class WaitlistEntryOut(Schema):
+    id = fields.Integer(required=True)
+    event_id = fields.Integer(required=True)
+    tier_id = fields.Integer(allow_none=True, required=True)
+    tier_name = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    status = fields.String(required=True)
+    position = fields.Integer(allow_none=True, required=True, metadata={"description": "1 = next in line"})
+    ahead_people = fields.Integer(allow_none=True, required=True)
+    ahead_tickets = fields.Integer(allow_none=True, required=True)
+    offer = fields.Nested(OfferOut, allow_none=True, required=True)
+
+
+class WaitlistEntries(Schema):
+    entries = fields.List(fields.Nested(WaitlistEntryOut), required=True)
+
+
+# --- admin --------------------------------------------------------------------
+
+class EventIn(Schema):
+    """Event fields as the admin form takes them; the form's rules decide."""
+
+    title = fields.String()
+    description = fields.String()
+    venue = fields.String()
+    timezone = fields.String(metadata={"example": "Europe/Vienna"})
+    starts_at = fields.String(metadata={"description": "local time at the venue, YYYY-MM-DDTHH:MM",
+                                        "example": "2027-05-01T19:30"})
+    sales_end_at = fields.String(allow_none=True, metadata={"description": "UTC, YYYY-MM-DDTHH:MM; null: at the start"})
+    image_url = fields.String(allow_none=True)
+    hold_minutes = fields.Float()
+    per_order_limit = fields.Integer(strict=True)
+    offer_hours = fields.Float()
+    waitlist_enabled = fields.Boolean()
+    waitlist_partial_offers = fields.Boolean()
+
+
+class TierIn(Schema):
+    kind = fields.String(validate=validate.OneOf(["general", "seated"]), load_default="general")
+    name = fields.String()
+    price_minor = fields.Integer(strict=True, metadata={"description": "in cents"})
+    colour = fields.String(metadata={"example": "#3b82f6"})
+    capacity = fields.Integer(strict=True, allow_none=True, metadata={"description": "general admission only"})
+
+
+class RowRangeIn(Schema):
+    tier_id = _id(required=True)
+    from_row = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1000))
+    to_row = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1000))
+
+
+class LayoutIn(Schema):
+    sections = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=20))
+    rows = fields.Integer(strict=True, required=True)
+    seats_per_row = fields.Integer(strict=True, required=True)
+    first_row_label = fields.String(load_default="A")
+    ranges = fields.List(fields.Nested(RowRangeIn), required=True, validate=validate.Length(min=1, max=4))
+
+
+class LayoutOut(Schema):
+    created = fields.Integer(required=True)
+
+
+class StatusIn(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["on_sale", "closed"]))
+
+
+class AdminTier(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    seated = fields.Boolean(required=True)
+    price_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    colour = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+
+
+class AdminEvent(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    venue = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    timezone = fields.String(required=True)
+    sales_end_at = fields.DateTime(allow_none=True, required=True)
+    image_url = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True)
+    hold_minutes = fields.Float(required=True)
+    per_order_limit = fields.Integer(required=True)
+    offer_hours = fields.Float(required=True)
+    waitlist_enabled = fields.Boolean(required=True)
+    waitlist_partial_offers = fields.Boolean(required=True)
+    tiers = fields.List(fields.Nested(AdminTier), required=True)
+
+
+class TierStats(Schema):
+    tier_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+    held = fields.Integer(required=True)
+    sold = fields.Integer(required=True)
+    blocked = fields.Integer(required=True)
+
+
+class Stats(Schema):
+    capacity = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+    held = fields.Integer(required=True)
+    sold = fields.Integer(required=True)
+    blocked = fields.Integer(required=True)
+    waiting_people = fields.Integer(required=True)
+    waiting_tickets = fields.Integer(required=True)
+    offers_live = fields.Integer(required=True)
+    orders = fields.Integer(required=True)
+    revenue_minor = fields.Integer(required=True)
+    refunded_minor = fields.Integer(required=True)
+    checked_in = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    tiers = fields.List(fields.Nested(TierStats), required=True)
+
+
+class OrderSearchQuery(Schema):
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "e-mail, ticket code or #order"})
+    event_id = _id()
+
+
+class AdminOrder(Schema):
+    id = fields.Integer(required=True)
+    event_id = fields.Integer(required=True)
+    buyer_email = fields.String(required=True)
+    status = fields.String(required=True)
+    total_minor = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    tickets = fields.Integer(required=True, metadata={"description": "number of tickets"})
+
+
+class AdminOrderList(Schema):
+    orders = fields.List(fields.Nested(AdminOrder), required=True)
+
+
+class ReasonIn(Schema):
+    reason = fields.String(required=True)
+
+
+class CheckInIn(Schema):
+    code = fields.String(required=True)
+
+
+class CheckInOut(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(
+        ["valid", "already_checked_in", "cancelled", "wrong_event", "unknown"]))
+    admitted = fields.Boolean(required=True)
+    code = fields.String(required=True)
+    ticket_id = fields.Integer(allow_none=True, required=True)
+    place = fields.String(allow_none=True, required=True)
+    checked_in_at = fields.DateTime(allow_none=True, required=True)
+
+
+class AdminEventList(Schema):
+    events = fields.List(fields.Nested(AdminEvent), required=True)
+
+
+class WebhookIn(Schema):
+    url = fields.String(required=True, metadata={"example": "https://hooks.example.com/ticketbooth"})
+    event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
+    event_types = fields.List(fields.String(validate=validate.OneOf(
+        ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
+         "event.cancelled"])), required=True, validate=validate.Length(min=1, max=6))
+
+
+class WebhookOut(Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    event_id = fields.Integer(allow_none=True, required=True)
+    event_types = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class WebhookCreated(WebhookOut):
+    secret = fields.String(required=True, metadata={"description": "the HMAC key: shown here only"})
+
+
+class WebhookList(Schema):
+    webhooks = fields.List(fields.Nested(WebhookOut), required=True)
+
+
+class DeliveryOut(Schema):
+    id = fields.Integer(required=True)
+    event_type = fields.String(required=True)
+    event_id = fields.Integer(allow_none=True, required=True)
+    body = fields.String(required=True, metadata={"description": "the JSON sent, byte for byte"})
+    created_at = fields.DateTime(required=True)
+    attempts = fields.Integer(required=True)
+    next_attempt_at = fields.DateTime(required=True)
+    delivered_at = fields.DateTime(allow_none=True, required=True)
+    failed_at = fields.DateTime(allow_none=True, required=True)
+    last_status = fields.Integer(allow_none=True, required=True)
+    last_response = fields.String(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True, required=True)
+
+
+class DeliveryList(Schema):
+    deliveries = fields.List(fields.Nested(DeliveryOut), required=True)
