@@ -322,3 +322,18 @@ def test_the_countdown_is_one_statement_that_also_checks_the_session(client, ses
     other = factory.user()
     login(client, other.email)
     assert client.get(url, headers=HX).status_code == 404  # someone else's hold cannot be probed
+
+
+def test_the_hold_and_order_pages_are_one_statement_with_the_session_check_and_the_banner(
+        client, session, factory, buyer, gateway):
+    user, token = buyer
+    event = factory.ga_event(capacity=3)
+    order = buy(session, event, user, gateway=gateway)
+    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id,
+                                     quantities={factory.tier(event).id: 1})
+    session.commit()
+    for url in (f"/holds/{hold.id}", f"/orders/{order.id}"):
+        with statements(client.application) as seen:
+            page = client.get(url)
+        assert page.status_code == 200 and "Hot Path" in page.get_data(as_text=True)  # the header's name
+        assert len(seen) == 1 and "AS offers" in seen[0], (url, seen)

@@ -140,19 +140,46 @@ def confirmed(claim: tuple[int, int] | None, version_in_database: int | None) ->
     return claim[0]
 
 
-def adopt(claim: tuple[int, int] | None, version_in_database: int | None, is_admin: bool) -> int | None:
-    """For a view whose own statement read the user's row: confirm the cookie's claim with
-    it and make that the request's user, so `current_user` costs no statement of its own.
+def adopt(claim: tuple[int, int] | None, owner) -> int | None:
+    """For a view whose own statement read the user's row (`checkout_read.OWNER_COLUMNS`):
+    confirm the cookie's claim with it and make that the request's user, so
+    `current_user` (and the offers banner) cost no statement of their own.
     The user's id, or None (no claim, or a session that was ended: it is forgotten)."""
-    # Flask-Login's current_user reads the request's user from g._login_user.
-    user_id = confirmed(claim, version_in_database)
+    from webapp.services.waitlist_read import offers_from_json
+
+    user_id = confirmed(claim, owner.session_version if owner is not None else None)
     if user_id is None:
         if claim is not None:
             _forget()
         return None
-    card = session[_KEY]
-    g._login_user = SessionUser(user_id, card[1], bool(is_admin))
+    # Flask-Login's current_user reads the request's user from g._login_user.
+    g._login_user = SessionUser(user_id, session[_KEY][1], bool(owner.is_admin), offers_from_json(owner.offers))
     return user_id
+
+
+def owner_read(read):
+    """A signed-in page that reads one row of the buyer's own (a hold, an order) in one
+    statement, the session check included: `read(connection, user_id)` returns
+    (view, owner row). The view; a login redirect for no or an ended session; 404 for
+    what is not theirs."""
+    from flask import abort
+    from flask_login import current_user
+
+    from webapp.database import single_statement
+
+    claim = claimed()
+    if claim is None:
+        abort(current_app.login_manager.unauthorized())
+    with single_statement() as connection:
+        view, owner = read(connection, claim[0])
+    if view is None:
+        # Someone else's, or nothing: 404 once the session is known to be live.
+        if not current_user.is_authenticated:
+            abort(current_app.login_manager.unauthorized())
+        abort(404)
+    if adopt(claim, owner) is None:
+        abort(current_app.login_manager.unauthorized())
+    return view
 
 
 def load(user_id: str):

@@ -9,8 +9,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from webapp import session_user
 from webapp.account import bp
-from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
@@ -50,12 +50,9 @@ def orders():
 
 
 @bp.get("/orders/<int:order_id>")
-@login_required
 def order_page(order_id: int):
-    with single_statement() as connection:
-        order = checkout_read.order_view(connection, order_id, current_user.id)
-    if order is None:
-        abort(404)
+    order = session_user.owner_read(lambda connection, user_id: checkout_read.order_view_and_owner(
+        connection, order_id, user_id))
     response = make_response(render_template("account/order.html", order=order))
     return response
 

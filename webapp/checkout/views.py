@@ -11,7 +11,7 @@ from webapp import session_user
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
-from webapp.extensions import db, login_manager
+from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services import checkout, checkout_read, inventory
 from webapp.services.checkout_read import HoldView
@@ -56,9 +56,9 @@ def _order_redirect(view: HoldView):
 
 
 @bp.get("/holds/<int:hold_id>")
-@login_required
 def hold_page(hold_id: int):
-    view = own_hold(hold_id, fresh_connection=True)
+    view = session_user.owner_read(lambda connection, user_id: checkout_read.hold_view_and_owner(
+        connection, hold_id, user_id))
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
     response = _render_hold(view)
@@ -79,15 +79,8 @@ def hold_countdown(hold_id: int):
     another tab), the whole hold panel is redrawn to say so.
     """
     # The poll of every open hold page: the session check rides in the hold's statement.
-    claim = session_user.claimed()
-    if claim is None:
-        return login_manager.unauthorized()
-    with single_statement() as connection:
-        view, session_version, is_admin = checkout_read.hold_view_and_owner(connection, hold_id, claim[0])
-    if view is None:
-        view = own_hold(hold_id, fresh_connection=True)  # someone else's hold (404), or an ended session
-    elif session_user.adopt(claim, session_version, is_admin) is None:
-        return login_manager.unauthorized()
+    view = session_user.owner_read(lambda connection, user_id: checkout_read.hold_view_and_owner(
+        connection, hold_id, user_id))
     if view.status == "converted" and (done := _order_redirect(view)):
         return done
     if view.expired or view.status != "active":

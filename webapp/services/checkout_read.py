@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import segno
 from markupsafe import Markup
@@ -16,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import place_label
+from webapp.services.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
 
 
@@ -98,6 +100,11 @@ _LINES = """
      FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY({units}))
 """
 
+# The owner's session version, admin flag and offers banner, read with their
+# hold or order: the page's session check needs no statement of its own
+# (session_user.adopt). Needs `users` joined on the owner.
+OWNER_COLUMNS = f"users.session_version, users.is_admin, {LIVE_OFFERS_JSON} AS offers"
+
 _HOLD = text(f"""
 SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
@@ -109,8 +116,8 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
           AND p.status IN ('declined', 'failed') ORDER BY p.id DESC LIMIT 1) AS last_decline,
        (SELECT o.id FROM orders o WHERE o.hold_id = h.id) AS order_id,
        {_LINES.format(units="h.unit_ids")} AS lines,
-       us.session_version, us.is_admin
-FROM holds h JOIN events e ON e.id = h.event_id JOIN users us ON us.id = h.user_id
+       {OWNER_COLUMNS}
+FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
 WHERE h.id = :h AND h.user_id = :u
 """)
 
@@ -120,13 +127,10 @@ def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
     return hold_view_and_owner(session, hold_id, user_id)[0]
 
 
-def hold_view_and_owner(session, hold_id: int, user_id: int) -> tuple[HoldView | None, int | None, bool]:
-    """The hold, and its owner's session version and admin flag from the same statement:
-    the countdown poll checks the cookie's session claim with them (session_user.adopt)."""
+def hold_view_and_owner(session, hold_id: int, user_id: int) -> tuple[HoldView | None, Any]:
+    """The hold, and its owner's row (`OWNER_COLUMNS`) from the same statement."""
     r = session.execute(_HOLD, {"h": hold_id, "u": user_id}).first()
-    if r is None:
-        return None, None, False
-    return _hold(r), r.session_version, r.is_admin
+    return (None, None) if r is None else (_hold(r), r)
 
 
 def _hold(r) -> HoldView:
@@ -162,7 +166,7 @@ class OrderView:
     tickets: list[TicketView]
 
 
-_ORDER_COLUMNS = """
+_ORDER_SELECT = """
 SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        (SELECT json_agg(json_build_object(
@@ -171,17 +175,22 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
                    'tier_price', t.price_minor, 'currency', t.currency, 'section', u.section,
                    'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY k.id)
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
-        WHERE k.order_id = o.id) AS tickets
-FROM orders o JOIN events e ON e.id = o.event_id
-"""
-_ORDER = text(_ORDER_COLUMNS + "WHERE o.id = :o AND o.user_id = :u")
-_ORDERS = text(_ORDER_COLUMNS + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
+        WHERE k.order_id = o.id) AS tickets"""
+_ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
+_ORDER = text(f"{_ORDER_SELECT}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
+              " WHERE o.id = :o AND o.user_id = :u")
+_ORDERS = text(_ORDER_SELECT + _ORDER_FROM + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
 
 
 def order_view(session: Session, order_id: int, user_id: int) -> OrderView | None:
     """The buyer's own order with its tickets, or None."""
+    return order_view_and_owner(session, order_id, user_id)[0]
+
+
+def order_view_and_owner(session, order_id: int, user_id: int) -> tuple[OrderView | None, Any]:
+    """The order, and its owner's row (`OWNER_COLUMNS`) from the same statement."""
     r = session.execute(_ORDER, {"o": order_id, "u": user_id}).first()
-    return None if r is None else _order(r)
+    return (None, None) if r is None else (_order(r), r)
 
 
 def order_views(session: Session, user_id: int, limit: int = 100) -> list[OrderView]:
