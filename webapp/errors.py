@@ -80,8 +80,7 @@ def _error_body(status: int, title: str, message: str) -> str:
 def register(app: Flask) -> None:
     @app.errorhandler(BookingError)
     def booking_error(error: BookingError):
-        retry = 2 if isinstance(error, Busy) else None
-        return error_response(error.status_code, error.message, retry)
+        return error_response(error.status_code, error.message, error.retry_after)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):

@@ -157,20 +157,35 @@ def seat_states(session: Session, event: Event, *, user_id: int | None = None) -
     reserved = sorted(waitlist.tiers_reserved_for_line(session, event.id))
     rows = session.execute(
         text(
-            "SELECT u.id, u.status, h.user_id AS holder FROM units u LEFT JOIN holds h ON h.id = u.hold_id"
+            "SELECT u.id, u.status, u.tier_id, h.user_id AS holder FROM units u LEFT JOIN holds h ON h.id = u.hold_id"
             " WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
             " AND (u.status <> 'available' OR u.tier_id = ANY(:reserved)) ORDER BY u.id"
         ),
         {"e": event.id, "reserved": reserved},
     ).all()
     states: dict[str, list[int]] = {"taken": [], "blocked": [], "mine": []}
+    # The page's figures follow from the same rows: every seat not listed is
+    # free for the public, so a tier's public availability is its capacity
+    # less its rows here (invariant 2: capacity = available + held + sold + blocked).
+    not_free = dict.fromkeys((t.id for t in event.tiers), 0)
+    held = sold = 0
     for r in rows:
+        not_free[r.tier_id] = not_free.get(r.tier_id, 0) + 1
+        if r.status == "held":
+            held += 1
+        elif r.status == "sold":
+            sold += 1
         if r.status == "held" and user_id is not None and r.holder == user_id:
             states["mine"].append(r.id)
         elif r.status == "blocked":
             states["blocked"].append(r.id)
         else:
             states["taken"].append(r.id)
+    free = {t.id: max(0, t.capacity - not_free[t.id]) for t in event.tiers}
+    # [available, held, sold] as the availability panel shows them, and the
+    # tiers the legend marks "Sold out".
+    states["figures"] = [sum(free.values()), held, sold]
+    states["sold_out"] = [t for t, n in free.items() if n == 0]
     return states
 
 
@@ -234,6 +249,12 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *,
              sorted(by_tier.items(), key=lambda kv: (tiers[kv[0]].sort_order, kv[0]))]
     preview = BasketPreview(lines, event.per_order_limit, tuple(unavailable))
     return _with_limit_problem(preview, "seats")
+
+
+def seat_labels(session: Session, event_id: int, seat_ids: list[int]) -> list[str]:
+    """"Stalls, row B, seat 5" for each of these seats of the event, in drawing order."""
+    rows = session.execute(_PICKED_SEATS, {"e": event_id, "ids": seat_ids}).all()
+    return [seat_label(r.section, r.row_label, r.seat_number) for r in rows]
 
 
 _PICKED_SEATS = text(

@@ -1,0 +1,311 @@
+"""hoarding: a per-event limit per buyer, and a cool-down before re-holding what was let go
+
+Two columns on `events`, set by the admin:
+
+  per_buyer_limit           tickets one buyer may have for the event at once,
+                            across orders, live holds and places asked for
+                            on the waiting list (default 10)
+  rehold_cooldown_seconds   how long a buyer must wait before holding again
+                            the seats (for general admission: the tier) they
+                            released or let expire (default 60; 0 = none)
+
+Both are enforced inside the reserve functions of migration 0005, replaced
+here with CREATE OR REPLACE (same signatures), so the reserve stays one
+statement. New refusals, in the style of 0005:
+
+  TB413 'buyer limit'   DETAIL {limit, have}: over the per-buyer limit
+  TB429 'cool-down'     DETAIL {wait, expired, seated}: seconds left before
+                        these seats (or this tier) may be held again
+
+Serialisation: every reservation first takes a transaction-scoped advisory
+lock on (event, buyer) (`tb_buyer_claims`), so one buyer's parallel reserves
+(and waiting-list joins, which take the same lock) run one after another and
+each counts what the previous one left. The lock comes before any row lock
+(lock order: buyer, then the basket hold, then units, then the clock); buyers
+never wait for each other on it.
+
+A new basket that keeps seats of the basket it replaces (or, for general
+admission, the same tier) keeps that basket's deadline: otherwise reserving
+the same seats again just before time runs out would hold them for ever.
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-12-02 07:30:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0007'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+FUNCTIONS = r"""
+-- What a buyer has for an event: valid tickets, units of live holds, and
+-- places asked for on the waiting list (an offer, once made, is a hold).
+CREATE FUNCTION tb_buyer_count(p_user bigint, p_event bigint) RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT ((SELECT count(*) FROM tickets k JOIN orders o ON o.id = k.order_id
+             WHERE o.user_id = p_user AND o.event_id = p_event AND k.status = 'valid')
+          + (SELECT coalesce(sum(cardinality(unit_ids)), 0) FROM holds
+             WHERE user_id = p_user AND event_id = p_event AND status = 'active' AND expires_at > now())
+          + (SELECT coalesce(sum(quantity), 0) FROM waitlist_entries
+             WHERE user_id = p_user AND event_id = p_event AND status = 'waiting'))::int
+$$;
+
+CREATE FUNCTION tb_buyer_claims(p_user bigint, p_event bigint) RETURNS int
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The buyer's lock for this event, held to the end of the transaction
+    -- (taken again by the same transaction, it does not wait). The one-key
+    -- space of advisory locks is apart from the two-key one the waiting
+    -- list uses; ids are 32-bit (integer columns).
+    PERFORM pg_advisory_xact_lock((p_event << 32) | p_user);
+    -- A statement of its own after the lock, so its snapshot sees what
+    -- the buyer's previous reservation committed.
+    RETURN tb_buyer_count(p_user, p_event);
+END
+$$;
+
+-- The per-buyer rules, after tb_begin_reservation gave back the basket:
+-- the limit, the cool-down, and the new hold's deadline.
+CREATE FUNCTION tb_buyer_rules(ev events, p_user bigint, p_count int, p_seats bigint[], p_tiers int[])
+RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+DECLARE
+    have int;
+    blocked record;
+    replaced record;
+    deadline timestamptz := now() + make_interval(secs => (ev.hold_minutes * 60)::float8);
+BEGIN
+    have := tb_buyer_claims(p_user, ev.id);
+    IF have + p_count > ev.per_buyer_limit THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB413', MESSAGE = 'buyer limit',
+            DETAIL = json_build_object('limit', ev.per_buyer_limit, 'have', have)::text;
+    END IF;
+    -- What the buyer let go lately and now asks for again. The basket this
+    -- very reservation replaced (ended now(), in this transaction) is not
+    -- let go: its seats may be kept, with its deadline (below).
+    IF ev.rehold_cooldown_seconds > 0 THEN
+        SELECT h.status = 'expired' AS expired,
+               ceil(extract(epoch FROM
+                   CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END
+                   + make_interval(secs => ev.rehold_cooldown_seconds) - now()))::int AS wait
+        INTO blocked
+        FROM holds h
+        WHERE h.user_id = p_user AND h.event_id = ev.id AND h.status IN ('released', 'expired')
+          AND CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END
+              > now() - make_interval(secs => ev.rehold_cooldown_seconds)
+          AND NOT (h.end_reason = 'replaced' AND h.ended_at = now())
+          AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
+                   ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END
+        ORDER BY 2 DESC LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'TB429', MESSAGE = 'cool-down',
+                DETAIL = json_build_object('wait', greatest(blocked.wait, 1), 'expired', blocked.expired,
+                                           'seated', p_seats IS NOT NULL)::text;
+        END IF;
+    END IF;
+    SELECT h.expires_at INTO replaced
+    FROM holds h
+    WHERE h.user_id = p_user AND h.event_id = ev.id AND h.end_reason = 'replaced' AND h.ended_at = now()
+      AND h.expires_at > now()
+      AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
+               ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END
+    ORDER BY h.expires_at LIMIT 1;
+    IF FOUND THEN
+        deadline := least(deadline, replaced.expires_at);
+    END IF;
+    RETURN deadline;
+END
+$$;
+
+-- As in 0005, with the buyer's lock taken first, and a basket whose time
+-- had run out ended as expired (it was let go, not replaced).
+CREATE OR REPLACE FUNCTION tb_begin_reservation(p_user bigint, p_event bigint, p_count int, p_session int)
+RETURNS events
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev events;
+    basket holds;
+BEGIN
+    SELECT * INTO ev FROM events WHERE id = p_event;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB404', MESSAGE = 'No such event.';
+    END IF;
+    IF p_session IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM users WHERE id = p_user AND session_version = p_session) THEN
+        -- The buyer's session was ended (logout elsewhere, password reset).
+        RAISE EXCEPTION USING ERRCODE = 'TB401', MESSAGE = 'session ended';
+    END IF;
+    IF ev.status <> 'on_sale' THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB409', MESSAGE = 'not on sale';
+    END IF;
+    IF now() >= coalesce(ev.sales_end_at, ev.starts_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB409', MESSAGE = 'ended';
+    END IF;
+    IF p_count > ev.per_order_limit THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB413', MESSAGE = 'limit',
+            DETAIL = json_build_object('limit', ev.per_order_limit)::text;
+    END IF;
+    -- Lock order: the buyer's lock, then the basket, then units.
+    PERFORM pg_advisory_xact_lock((p_event << 32) | p_user);
+    SELECT * INTO basket FROM holds
+    WHERE user_id = p_user AND event_id = p_event AND status = 'active' AND kind = 'purchase'
+    FOR UPDATE;
+    IF basket.id IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM waitlist_entries WHERE event_id = p_event AND status = 'waiting') THEN
+            -- Its units must go to the line first: the offer engine's job.
+            RAISE EXCEPTION USING ERRCODE = 'TB503', MESSAGE = 'basket with a line';
+        END IF;
+        UPDATE units SET status = 'available', hold_id = NULL WHERE hold_id = basket.id;
+        IF basket.expires_at <= now() THEN
+            UPDATE holds SET status = 'expired', ended_at = now(), end_reason = 'expired' WHERE id = basket.id;
+        ELSE
+            UPDATE holds SET status = 'released', ended_at = now(), end_reason = 'replaced' WHERE id = basket.id;
+        END IF;
+    END IF;
+    RETURN ev;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tb_reserve_places(p_user bigint, p_event bigint, p_tiers int[], p_counts int[], p_session int)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev events;
+    deadline timestamptz;
+    reserved int[];
+    tier record;
+    ids bigint[];
+    taken bigint[] := '{}';
+    prices int[] := '{}';
+    total int := 0;
+    currency text;
+    hold bigint;
+BEGIN
+    ev := tb_begin_reservation(p_user, p_event, (SELECT sum(c)::int FROM unnest(p_counts) c), p_session);
+    IF (SELECT count(*) FROM tiers WHERE event_id = p_event AND id = ANY(p_tiers) AND NOT seated)
+            <> cardinality(p_tiers) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'Unknown ticket type for this event.';
+    END IF;
+    deadline := tb_buyer_rules(ev, p_user, (SELECT sum(c)::int FROM unnest(p_counts) c), NULL, p_tiers);
+    reserved := tb_line_reserved_tiers(p_event);
+    FOR tier IN
+        SELECT t.id, t.name, t.price_minor, t.currency, c.n
+        FROM unnest(p_tiers, p_counts) AS c(tier_id, n) JOIN tiers t ON t.id = c.tier_id
+        ORDER BY t.id
+    LOOP
+        IF tier.id = ANY(reserved) THEN
+            RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'reserved for the line',
+                DETAIL = json_build_object('tier', tier.name, 'wanted', tier.n, 'left', 0,
+                                           'waitlist', ev.waitlist_enabled, 'due', false)::text;
+        END IF;
+        -- Walks ix_units_available; SKIP LOCKED, so buyers never wait for
+        -- each other: each takes different rows.
+        SELECT array_agg(id) INTO ids FROM (
+            SELECT id FROM units WHERE tier_id = tier.id AND status = 'available'
+            ORDER BY id LIMIT tier.n FOR UPDATE SKIP LOCKED
+        ) grab;
+        IF coalesce(cardinality(ids), 0) < tier.n THEN
+            -- What we could lock just now is exactly what is left to sell,
+            -- unless holds ran out without the sweep noticing yet ("due").
+            RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'not enough left',
+                DETAIL = json_build_object(
+                    'tier', tier.name, 'wanted', tier.n, 'left', coalesce(cardinality(ids), 0),
+                    'waitlist', ev.waitlist_enabled,
+                    'due', EXISTS (SELECT 1 FROM holds WHERE event_id = p_event AND status = 'active'
+                                   AND expires_at <= now()))::text;
+        END IF;
+        taken := taken || ids;
+        prices := prices || array_fill(tier.price_minor, ARRAY[tier.n]);
+        total := total + tier.price_minor * tier.n;
+        currency := coalesce(currency, tier.currency);
+    END LOOP;
+    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, unit_prices, total_minor, currency, expires_at)
+    SELECT p_event, p_user, 'purchase', 'active', array_agg(u ORDER BY u), array_agg(p ORDER BY u),
+           total, currency, deadline
+    FROM unnest(taken, prices) AS held(u, p)
+    RETURNING id INTO hold;
+    UPDATE units SET status = 'held', hold_id = hold WHERE id = ANY(taken);
+    PERFORM tb_bump_inventory_clock(p_event);
+    RETURN hold;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tb_reserve_seats(p_user bigint, p_event bigint, p_seats bigint[], p_session int)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev events;
+    deadline timestamptz;
+    reserved int[];
+    found_count int;
+    named int;
+    lost json;
+    hold bigint;
+BEGIN
+    ev := tb_begin_reservation(p_user, p_event, cardinality(p_seats), p_session);
+    IF EXISTS (SELECT 1 FROM units u JOIN holds h ON h.id = u.hold_id
+               WHERE u.id = ANY(p_seats) AND h.status = 'active' AND h.expires_at <= now()) THEN
+        -- A seat whose hold ran out is free the moment someone asks, but
+        -- expiring that hold is the offer engine's job (line first).
+        RAISE EXCEPTION USING ERRCODE = 'TB503', MESSAGE = 'lapsed hold on a seat';
+    END IF;
+    deadline := tb_buyer_rules(ev, p_user, cardinality(p_seats), p_seats, NULL);
+    reserved := tb_line_reserved_tiers(p_event);
+    -- Lock exactly the requested rows, in id order (no deadlocks between
+    -- buyers whose picks overlap), then check every one.
+    WITH locked AS (
+        SELECT u.id, u.status, u.tier_id, u.section, u.row_label, u.seat_number
+        FROM units u WHERE u.id = ANY(p_seats) AND u.event_id = p_event
+        ORDER BY u.id FOR UPDATE
+    )
+    SELECT count(*), count(seat_number),
+           json_agg(json_build_object('id', id, 'section', section, 'row', row_label, 'seat', seat_number)
+                    ORDER BY id) FILTER (WHERE status <> 'available' OR tier_id = ANY(reserved))
+    INTO found_count, named, lost FROM locked;
+    IF found_count <> cardinality(p_seats) OR named <> found_count THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'Some of the selected seats do not exist at this event.';
+    END IF;
+    IF lost IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB423', MESSAGE = 'seats taken', DETAIL = lost::text;
+    END IF;
+    INSERT INTO holds (event_id, user_id, kind, status, unit_ids, unit_prices, total_minor, currency, expires_at)
+    SELECT p_event, p_user, 'purchase', 'active', array_agg(u.id ORDER BY u.id), array_agg(t.price_minor ORDER BY u.id),
+           sum(t.price_minor), min(t.currency), deadline
+    FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY(p_seats)
+    RETURNING id INTO hold;
+    UPDATE units SET status = 'held', hold_id = hold WHERE id = ANY(p_seats);
+    PERFORM tb_bump_inventory_clock(p_event);
+    RETURN hold;
+END
+$$;
+"""
+
+
+def upgrade():
+    op.add_column("events", sa.Column("per_buyer_limit", sa.Integer, nullable=False, server_default="10"))
+    op.add_column("events", sa.Column("rehold_cooldown_seconds", sa.Integer, nullable=False, server_default="60"))
+    op.execute(FUNCTIONS)
+
+
+def downgrade():
+    # 0005's functions come back from its own text (same signatures).
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("reserve_0005", Path(__file__).with_name("0005_reserve_functions.py"))
+    previous = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(previous)
+    op.execute("DROP FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int);"
+               " DROP FUNCTION tb_reserve_places(bigint, bigint, int[], int[], int);"
+               " DROP FUNCTION tb_begin_reservation(bigint, bigint, int, int);"
+               " DROP FUNCTION tb_buyer_rules(events, bigint, int, bigint[], int[]);"
+               " DROP FUNCTION tb_buyer_claims(bigint, bigint); DROP FUNCTION tb_buyer_count(bigint, bigint);")
+    start = previous.FUNCTIONS.index("-- The event's sale state")
+    end = previous.FUNCTIONS.index("CREATE FUNCTION tb_bump_layout_version_of_row")
+    op.execute(previous.FUNCTIONS[start:end])
+    op.drop_column("events", "rehold_cooldown_seconds")
+    op.drop_column("events", "per_buyer_limit")
