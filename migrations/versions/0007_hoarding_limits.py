@@ -24,9 +24,10 @@ each counts what the previous one left. The lock comes before any row lock
 (lock order: buyer, then the basket hold, then units, then the clock); buyers
 never wait for each other on it.
 
-A new basket that keeps seats of the basket it replaces (or, for general
-admission, the same tier) keeps that basket's deadline: otherwise reserving
-the same seats again just before time runs out would hold them for ever.
+A new basket that keeps seats of a basket it replaced a moment ago (or, for
+general admission, the same tier) keeps that basket's deadline: otherwise
+reserving the same seats again just before time runs out would hold them for
+ever (see tb_buyer_rules).
 
 Revision ID: 0007
 Revises: 0005
@@ -69,53 +70,58 @@ END
 $$;
 
 -- The per-buyer rules, after tb_begin_reservation gave back the basket:
--- the limit, the cool-down, and the new hold's deadline.
+-- the limit, the cool-down, and the new hold's deadline. "Recent" is within
+-- the event's cool-down; "overlapping" is the same seats, or for general
+-- admission a tier in common.
+--   * released or let expire recently, overlapping: refused until the
+--     cool-down has passed (counted from the release, or from the deadline);
+--   * given up recently by changing the selection (a basket replaced,
+--     including the one this reservation replaces), overlapping: the new
+--     hold keeps the earliest deadline among them, so the clock on those
+--     seats never starts again; if that deadline has passed, refused.
 CREATE FUNCTION tb_buyer_rules(ev events, p_user bigint, p_count int, p_seats bigint[], p_tiers int[])
 RETURNS timestamptz
 LANGUAGE plpgsql AS $$
 DECLARE
     have int;
-    blocked record;
-    replaced record;
+    window_start timestamptz := now() - make_interval(secs => ev.rehold_cooldown_seconds);
     deadline timestamptz := now() + make_interval(secs => (ev.hold_minutes * 60)::float8);
+    recent record;
 BEGIN
     have := tb_buyer_claims(p_user, ev.id);
     IF have + p_count > ev.per_buyer_limit THEN
         RAISE EXCEPTION USING ERRCODE = 'TB413', MESSAGE = 'buyer limit',
             DETAIL = json_build_object('limit', ev.per_buyer_limit, 'have', have)::text;
     END IF;
-    -- What the buyer let go lately and now asks for again. The basket this
-    -- very reservation replaced (ended now(), in this transaction) is not
-    -- let go: its seats may be kept, with its deadline (below).
-    IF ev.rehold_cooldown_seconds > 0 THEN
-        SELECT h.status = 'expired' AS expired,
-               ceil(extract(epoch FROM
-                   CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END
-                   + make_interval(secs => ev.rehold_cooldown_seconds) - now()))::int AS wait
-        INTO blocked
-        FROM holds h
-        WHERE h.user_id = p_user AND h.event_id = ev.id AND h.status IN ('released', 'expired')
-          AND CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END
-              > now() - make_interval(secs => ev.rehold_cooldown_seconds)
-          AND NOT (h.end_reason = 'replaced' AND h.ended_at = now())
-          AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
-                   ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END
-        ORDER BY 2 DESC LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'TB429', MESSAGE = 'cool-down',
-                DETAIL = json_build_object('wait', greatest(blocked.wait, 1), 'expired', blocked.expired,
-                                           'seated', p_seats IS NOT NULL)::text;
-        END IF;
-    END IF;
-    SELECT h.expires_at INTO replaced
+    -- One pass over the buyer's recent holds of this event (ix_holds_user_id).
+    SELECT max(CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END)
+               FILTER (WHERE h.end_reason IS DISTINCT FROM 'replaced') AS let_go_at,
+           bool_or(h.status = 'expired') FILTER (WHERE h.end_reason IS DISTINCT FROM 'replaced') AS expired,
+           min(h.expires_at) FILTER (WHERE h.end_reason = 'replaced') AS kept_deadline,
+           max(h.ended_at) FILTER (WHERE h.end_reason = 'replaced') AS replaced_at
+    INTO recent
     FROM holds h
-    WHERE h.user_id = p_user AND h.event_id = ev.id AND h.end_reason = 'replaced' AND h.ended_at = now()
-      AND h.expires_at > now()
+    WHERE h.user_id = p_user AND h.event_id = ev.id AND h.status IN ('released', 'expired')
+      AND CASE WHEN h.status = 'expired' AND h.end_reason IS DISTINCT FROM 'replaced'
+               THEN h.expires_at ELSE h.ended_at END >= window_start
       AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
-               ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END
-    ORDER BY h.expires_at LIMIT 1;
-    IF FOUND THEN
-        deadline := least(deadline, replaced.expires_at);
+               ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END;
+    IF recent.let_go_at IS NOT NULL AND ev.rehold_cooldown_seconds > 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB429', MESSAGE = 'cool-down',
+            DETAIL = json_build_object(
+                'wait', greatest(1, ceil(extract(epoch FROM recent.let_go_at
+                                                 + make_interval(secs => ev.rehold_cooldown_seconds) - now()))),
+                'expired', recent.expired, 'seated', p_seats IS NOT NULL)::text;
+    END IF;
+    IF recent.kept_deadline IS NOT NULL THEN
+        IF recent.kept_deadline <= now() THEN
+            RAISE EXCEPTION USING ERRCODE = 'TB429', MESSAGE = 'cool-down',
+                DETAIL = json_build_object(
+                    'wait', greatest(1, ceil(extract(epoch FROM recent.replaced_at
+                                                     + make_interval(secs => ev.rehold_cooldown_seconds) - now()))),
+                    'expired', true, 'seated', p_seats IS NOT NULL)::text;
+        END IF;
+        deadline := least(deadline, recent.kept_deadline);
     END IF;
     RETURN deadline;
 END

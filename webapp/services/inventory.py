@@ -431,10 +431,16 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
             except _DueHolds as due:
                 if attempt or not expire_due_holds_now(event_id=event_id):
                     raise due.refusal from None
-    # The rare road: prepare and reserve in one transaction of the session.
-    hold = _reserve_in_session(db.session(), statement, params, seats)
-    hold_id = hold.id
-    db.session.commit()
+    # The rare road: prepare and reserve in one transaction of the session,
+    # which is this function's to end either way: a refusal must not leave
+    # the preparation (a basket given back, the buyer's lock) pending.
+    try:
+        hold = _reserve_in_session(db.session(), statement, params, seats)
+        hold_id = hold.id
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
     return Reservation(hold_id)
 
 
