@@ -189,7 +189,7 @@ def test_a_new_basket_keeping_seats_of_the_one_it_replaces_keeps_its_deadline(se
     session.expire_all()
     assert session.scalar(select(Hold.expires_at).where(Hold.id == back.hold_id)) == deadline
     # And once that deadline has passed, they cool down like any seats let expire.
-    replaced = [h.id for h in session.scalars(select(Hold).where(Hold.user_id == user.id, Hold.end_reason == "replaced"))]
+    replaced = list(session.scalars(select(Hold.id).where(Hold.user_id == user.id, Hold.end_reason == "replaced")))
     session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = ANY(:ids)"),
                     {"ids": replaced + [back.hold_id]})
     session.commit()
