@@ -197,6 +197,13 @@
     if (map) initRoving(map);
     // A redrawn summary brings a fresh Reserve button: keep it as the live map says.
     if (elt.id === "selection-summary") applySoldOut();
+    // A refused reserve redraws the map or picker with its message beside
+    // Reserve; the pressed button went with the old markup, so focus returns
+    // to the new one (the message itself is announced: role="alert").
+    if ((elt.id === "seat-map" || elt.id === "tier-picker") && elt.querySelector(".map-message [role=alert]")) {
+      var again = elt.querySelector("#reserve-button");
+      if (again && (document.activeElement === document.body || !document.activeElement)) again.focus();
+    }
   }
 
   // ---- Behaviours that would otherwise be inline script, which the
@@ -251,6 +258,9 @@
     button.classList.toggle("blocked", blocking);
     button.classList.toggle("available", !blocking);
     button.classList.add("pending");
+    var label = button.getAttribute("aria-label") || "";
+    button.setAttribute("aria-label", label.replace(/^(Block|Unblock) /, blocking ? "Unblock " : "Block ")
+      .replace(/(available|blocked)\)$/, blocking ? "blocked)" : "available)"));
   }, true);
   document.addEventListener("htmx:configRequest", function (e) {
     var toggle = e.detail.triggeringEvent && e.detail.triggeringEvent.seatToggle;
