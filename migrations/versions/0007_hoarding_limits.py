@@ -45,14 +45,18 @@ depends_on = None
 FUNCTIONS = r"""
 -- What a buyer has for an event: valid tickets, units of live holds, and
 -- places asked for on the waiting list (an offer, once made, is a hold).
+-- (plpgsql, not sql: its plan is kept per connection, where a non-inlined
+-- SQL function is planned again on every call of the reserve.)
 CREATE FUNCTION tb_buyer_count(p_user bigint, p_event bigint) RETURNS int
-LANGUAGE sql STABLE AS $$
-    SELECT ((SELECT count(*) FROM tickets k JOIN orders o ON o.id = k.order_id
-             WHERE o.user_id = p_user AND o.event_id = p_event AND k.status = 'valid')
-          + (SELECT coalesce(sum(cardinality(unit_ids)), 0) FROM holds
-             WHERE user_id = p_user AND event_id = p_event AND status = 'active' AND expires_at > now())
-          + (SELECT coalesce(sum(quantity), 0) FROM waitlist_entries
-             WHERE user_id = p_user AND event_id = p_event AND status = 'waiting'))::int
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM tickets k JOIN orders o ON o.id = k.order_id
+            WHERE o.user_id = p_user AND o.event_id = p_event AND k.status = 'valid')
+         + (SELECT coalesce(sum(cardinality(unit_ids)), 0) FROM holds
+            WHERE user_id = p_user AND event_id = p_event AND status = 'active' AND expires_at > now())
+         + (SELECT coalesce(sum(quantity), 0) FROM waitlist_entries
+            WHERE user_id = p_user AND event_id = p_event AND status = 'waiting');
+END
 $$;
 
 CREATE FUNCTION tb_buyer_claims(p_user bigint, p_event bigint) RETURNS int
@@ -88,24 +92,32 @@ DECLARE
     deadline timestamptz := now() + make_interval(secs => (ev.hold_minutes * 60)::float8);
     recent record;
 BEGIN
-    have := tb_buyer_claims(p_user, ev.id);
+    -- One statement: what the buyer has (the buyer's lock was taken by
+    -- tb_begin_reservation, before the basket) and their recent holds of
+    -- this event that overlap the request (ix_holds_user_id).
+    SELECT tb_buyer_count(p_user, ev.id) AS have,
+           max(CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END)
+               FILTER (WHERE h.let_go) AS let_go_at,
+           bool_or(h.status = 'expired') FILTER (WHERE h.let_go) AS expired,
+           min(h.expires_at) FILTER (WHERE h.given_up) AS kept_deadline,
+           max(h.ended_at) FILTER (WHERE h.given_up) AS replaced_at
+    INTO recent
+    FROM (
+        SELECT h.status, h.expires_at, h.ended_at,
+               h.end_reason IS DISTINCT FROM 'replaced'
+                   AND CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END >= window_start AS let_go,
+               h.end_reason = 'replaced' AND h.ended_at >= window_start AS given_up
+        FROM holds h
+        WHERE h.user_id = p_user AND h.event_id = ev.id AND h.status IN ('released', 'expired')
+          AND h.ended_at >= window_start
+          AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
+                   ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END
+    ) h;
+    have := recent.have;
     IF have + p_count > ev.per_buyer_limit THEN
         RAISE EXCEPTION USING ERRCODE = 'TB413', MESSAGE = 'buyer limit',
             DETAIL = json_build_object('limit', ev.per_buyer_limit, 'have', have)::text;
     END IF;
-    -- One pass over the buyer's recent holds of this event (ix_holds_user_id).
-    SELECT max(CASE WHEN h.status = 'expired' THEN h.expires_at ELSE h.ended_at END)
-               FILTER (WHERE h.end_reason IS DISTINCT FROM 'replaced') AS let_go_at,
-           bool_or(h.status = 'expired') FILTER (WHERE h.end_reason IS DISTINCT FROM 'replaced') AS expired,
-           min(h.expires_at) FILTER (WHERE h.end_reason = 'replaced') AS kept_deadline,
-           max(h.ended_at) FILTER (WHERE h.end_reason = 'replaced') AS replaced_at
-    INTO recent
-    FROM holds h
-    WHERE h.user_id = p_user AND h.event_id = ev.id AND h.status IN ('released', 'expired')
-      AND CASE WHEN h.status = 'expired' AND h.end_reason IS DISTINCT FROM 'replaced'
-               THEN h.expires_at ELSE h.ended_at END >= window_start
-      AND CASE WHEN p_seats IS NOT NULL THEN h.unit_ids && p_seats
-               ELSE EXISTS (SELECT 1 FROM units u WHERE u.id = ANY(h.unit_ids) AND u.tier_id = ANY(p_tiers)) END;
     IF recent.let_go_at IS NOT NULL AND ev.rehold_cooldown_seconds > 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'TB429', MESSAGE = 'cool-down',
             DETAIL = json_build_object(
