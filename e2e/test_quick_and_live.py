@@ -59,7 +59,8 @@ def test_a_seat_lost_in_the_balcony_is_told_in_the_balcony_and_named_after_reser
     # Another buyer takes seat 16; the live map unpicks it, and says so on screen.
     factory.hold(event, seats=[seat_id(factory, event, "Balcony", "J", 16)])
     message = page.locator("#seat-map-message").get_by_role("alert")
-    expect(message).to_contain_text("Just taken by another buyer: Balcony, row J, seat 16", timeout=10_000)
+    expect(message).to_have_text(
+        "Just taken by another buyer: Balcony, row J, seat 16. We removed it from your selection.", timeout=10_000)
     expect(message).to_be_in_viewport()
     expect(seat(page, "Balcony, row J, seat 16")).to_be_in_viewport()  # the page did not jump
     expect(page.locator("#selection-summary")).to_contain_text("1 × Balcony")

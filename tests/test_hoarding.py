@@ -262,3 +262,32 @@ def test_one_buyers_parallel_reserves_and_joins_never_pass_the_limit(app, sessio
         session.execute(text("UPDATE events SET rehold_cooldown_seconds = 0 WHERE id = :e"), {"e": event.id})
         session.commit()
     assert_consistent(session, event.id)
+
+
+def test_admins_set_the_limit_and_the_cool_down_on_the_event_form(client, factory, session):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import admin_client
+
+    client, _, token = admin_client(client, factory)
+    event = factory.ga_event()
+    assert (event.per_buyer_limit, event.rehold_cooldown_seconds) == (10, 60)  # the defaults
+    assert 'name="per_buyer_limit"' in client.get(f"/admin/events/{event.id}/edit").get_data(as_text=True)
+    start = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    form = {"title": "Gig", "venue": "Hall", "starts_at": start, "hold_minutes": "8", "per_order_limit": "8",
+            "offer_hours": "12", "timezone": "UTC"}
+    bad = client.post(f"/admin/events/{event.id}/edit", headers={"X-CSRFToken": token},
+                      data={**form, "per_buyer_limit": "0", "rehold_cooldown_seconds": "-5"})
+    assert bad.status_code == 400
+    assert "Allow between 1 and 1,000 tickets per buyer." in bad.get_data(as_text=True)
+    assert "Between 0 and 3,600 seconds." in bad.get_data(as_text=True)
+    ok = client.post(f"/admin/events/{event.id}/edit", headers={"X-CSRFToken": token},
+                     data={**form, "per_buyer_limit": "4", "rehold_cooldown_seconds": "0"})
+    assert ok.status_code in (200, 204, 303), ok.get_data(as_text=True)[:300]
+    session.expire_all()
+    saved = session.get(type(event), event.id)
+    assert (saved.per_buyer_limit, saved.rehold_cooldown_seconds) == (4, 0)
+    # A form sent without them keeps what was set.
+    client.post(f"/admin/events/{event.id}/edit", headers={"X-CSRFToken": token}, data=form)
+    session.expire_all()
+    assert session.get(type(event), event.id).per_buyer_limit == 4

@@ -91,8 +91,9 @@ class EventForm(FlaskForm):
         self.starts_at.data = to_form(event.starts_at, event.timezone)
 
     def values(self) -> dict:
+        # Sent and filled in only (an absent field would take its default, not the event's setting).
         kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds")
-                if getattr(self, name).data is not None}
+                if getattr(self, name).raw_data and getattr(self, name).data is not None}
         return kept | dict(
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
             venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),

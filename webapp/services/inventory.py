@@ -22,6 +22,11 @@ hold (`reserve_seats`, `reserve_general`, `hold_for_offer`), release
 (`block_seat`, `unblock_seat`). Each bumps the clock, and each that frees or
 adds units offers them to the waiting list itself, so no caller can forget.
 
+Against hoarding, the reserve functions also apply the event's per-buyer
+limit and re-hold cool-down (migration 0007) under a per-(event, buyer)
+advisory lock taken before any row lock; other paths that add to what a
+buyer has take the same lock through `buyer_claims`.
+
 Dependencies point one way: `waitlist` imports this module, never the
 reverse. The waiting list is reached through `waitlist`, a `WaitingLine`
 that `webapp.services.waitlist` installs when it is imported (the package's

@@ -71,7 +71,9 @@
         var alert = document.createElement("div");
         alert.className = "alert alert-error";
         alert.setAttribute("role", "alert");
-        alert.textContent = "Just taken by another buyer: " + lost.map(function (l) { return l.name; }).join("; ") +
+        // The seat's place only ("Section, row R, seat N"): section names have no commas.
+        alert.textContent = "Just taken by another buyer: " +
+          lost.map(function (l) { return l.name.split(", ").slice(0, 3).join(", "); }).join("; ") +
           ". We removed " + (lost.length === 1 ? "it" : "them") + " from your selection.";
         note.appendChild(alert);
       }
