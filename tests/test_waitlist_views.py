@@ -58,7 +58,7 @@ def join(client, event, token, quantity="2", tier="any", headers=None):
 def test_event_page_shows_status_and_the_join_form_when_sold_out(client, factory, sold_out):
     event, _ = sold_out
     page = text_of(client.get(f"/events/{event.id}"))
-    assert "<dt>Sold</dt><dd>2</dd>" in page.replace("> <", "><")
+    assert '<dt>Sold</dt><dd data-count="sold">2</dd>' in page.replace("> <", "><")
     assert "Log in to join the waiting list" in page
 
     login(client, factory.user().email)

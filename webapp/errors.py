@@ -88,7 +88,7 @@ def _error_body(status: int, title: str, message: str) -> str:
 def register(app: Flask) -> None:
     @app.errorhandler(BookingError)
     def booking_error(error: BookingError):
-        retry = 2 if isinstance(error, Busy) else None
+        retry = 2 if isinstance(error, Busy) else error.retry_after
         if problems.is_api_request():
             _rollback()
             return problems.booking_problem(error, retry)

@@ -145,6 +145,11 @@ class Event(db.Model):
         db.Numeric(6, 2, asdecimal=False), default=8, server_default="8"
     )
     per_order_limit: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    # Against hoarding (migration 0010): what one buyer may have at once for
+    # this event (orders, holds, places asked for in line), and how long they
+    # wait before holding again what they released or let expire.
+    per_buyer_limit: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    rehold_cooldown_seconds: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     offer_hours: Mapped[float] = mapped_column(
         db.Numeric(6, 2, asdecimal=False), default=12, server_default="12"
     )

@@ -48,6 +48,17 @@ class EventForm(FlaskForm):
         validators=[InputRequired(message="Enter a whole number."),
                     NumberRange(min=1, max=50, message="Allow between 1 and 50 tickets per order.")],
     )
+    per_buyer_limit = IntegerField(
+        "Tickets per buyer", default=10,
+        description="Across all of a buyer's orders, holds and waiting-list places for this event.",
+        # Optional: a form sent without it keeps the event's setting (or the default).
+        validators=[Optional(), NumberRange(min=1, max=1000, message="Allow between 1 and 1,000 tickets per buyer.")],
+    )
+    rehold_cooldown_seconds = IntegerField(
+        "Re-hold cool-down (seconds)", default=60,
+        description="How long a buyer waits before holding again the seats they released or let expire; 0 for none.",
+        validators=[Optional(), NumberRange(min=0, max=3600, message="Between 0 and 3,600 seconds.")],
+    )
     waitlist_enabled = BooleanField("Waiting list when sold out", default=True)
     offer_hours = FiniteDecimalField(
         "Waiting-list offer hours", places=2, default=Decimal(12),
@@ -80,7 +91,10 @@ class EventForm(FlaskForm):
         self.starts_at.data = to_form(event.starts_at, event.timezone)
 
     def values(self) -> dict:
-        return dict(
+        # Sent and filled in only (an absent field would take its default, not the event's setting).
+        kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds")
+                if getattr(self, name).raw_data and getattr(self, name).data is not None}
+        return kept | dict(
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
             venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),
             timezone=self.timezone.data,

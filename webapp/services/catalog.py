@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -310,9 +310,12 @@ _SEAT_STATES_COLUMN = (
     "(SELECT json_build_array("
     "   coalesce(json_agg(s.id ORDER BY s.id) FILTER (WHERE s.state = 'taken'), '[]'),"
     "   coalesce(json_agg(s.id ORDER BY s.id) FILTER (WHERE s.state = 'blocked'), '[]'),"
-    "   coalesce(json_agg(s.id ORDER BY s.id) FILTER (WHERE s.state = 'mine'), '[]'))"
-    " FROM (SELECT u.id, CASE WHEN u.status = 'held' AND h.user_id = CAST(:u AS integer) THEN 'mine'"
-    "                         WHEN u.status = 'blocked' THEN 'blocked' ELSE 'taken' END AS state"
+    "   coalesce(json_agg(s.id ORDER BY s.id) FILTER (WHERE s.state = 'mine'), '[]'),"
+    "   count(*) FILTER (WHERE s.status = 'held'), count(*) FILTER (WHERE s.status = 'sold'),"
+    "   coalesce(json_agg(s.tier_id), '[]'))"
+    " FROM (SELECT u.id, u.status, u.tier_id,"
+    "              CASE WHEN u.status = 'held' AND h.user_id = CAST(:u AS integer) THEN 'mine'"
+    "                   WHEN u.status = 'blocked' THEN 'blocked' ELSE 'taken' END AS state"
     "       FROM units u LEFT JOIN holds h ON h.id = u.hold_id"
     "       WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
     "         AND (u.status <> 'available' OR u.tier_id = ANY(line.reserved))) s)"
@@ -332,8 +335,19 @@ def seat_states(session: Session, event: Event, *, user_id: int | None = None) -
         reserved = sorted(waitlist.tiers_reserved_for_line(session, event.id))
         return session.execute(_SEAT_STATES, {"e": event.id, "u": user_id, "reserved": reserved}).scalar_one()
 
-    taken, blocked, mine = inventory.read_once(session, ("seat_states", event.id, user_id), read)
-    return {"taken": taken, "blocked": blocked, "mine": mine}
+    taken, blocked, mine, held, sold, not_free_tiers = inventory.read_once(
+        session, ("seat_states", event.id, user_id), read)
+    states: dict[str, list[int]] = {"taken": taken, "blocked": blocked, "mine": mine}
+    # The page's figures follow from the same rows: every seat not listed is
+    # free for the public, so a tier's public availability is its capacity
+    # less its rows here (invariant 2: capacity = available + held + sold + blocked).
+    not_free = Counter(not_free_tiers)
+    free = {t.id: max(0, t.capacity - not_free[t.id]) for t in event.tiers}
+    # [available, held, sold] as the availability panel shows them, and the
+    # tiers the legend marks "Sold out".
+    states["figures"] = [sum(free.values()), held, sold]
+    states["sold_out"] = [t for t, n in free.items() if n == 0]
+    return states
 
 
 @dataclass(frozen=True)
@@ -396,6 +410,12 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *,
              sorted(by_tier.items(), key=lambda kv: (tiers[kv[0]].sort_order, kv[0]))]
     preview = BasketPreview(lines, event.per_order_limit, tuple(unavailable))
     return _with_limit_problem(preview, "seats")
+
+
+def seat_labels(session: Session, event_id: int, seat_ids: list[int]) -> list[str]:
+    """"Stalls, row B, seat 5" for each of these seats of the event, in drawing order."""
+    rows = session.execute(_PICKED_SEATS, {"e": event_id, "ids": seat_ids}).all()
+    return [seat_label(r.section, r.row_label, r.seat_number) for r in rows]
 
 
 _PICKED_SEATS = text(

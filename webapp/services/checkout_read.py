@@ -66,6 +66,9 @@ class HoldView:
     last_decline: str | None
     order_id: int | None
     expires_at: datetime
+    # Seconds before the buyer may hold these units again, once let go (the
+    # event's re-hold cool-down, migration 0010); 0 when they may now.
+    again_in: int = 0
 
     @property
     def expired(self) -> bool:
@@ -115,6 +118,11 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
        (SELECT p.decline_message FROM payment_attempts p WHERE p.hold_id = h.id
           AND p.status IN ('declined', 'failed') ORDER BY p.id DESC LIMIT 1) AS last_decline,
        (SELECT o.id FROM orders o WHERE o.hold_id = h.id) AS order_id,
+       CASE WHEN h.status IN ('expired', 'released') OR h.expires_at <= now()
+            THEN greatest(0, ceil(extract(epoch FROM
+                 CASE WHEN h.status = 'released' THEN h.ended_at ELSE h.expires_at END
+                 + make_interval(secs => e.rehold_cooldown_seconds) - now())))::int
+            ELSE 0 END AS again_in,
        {_LINES.format(units="h.unit_ids")} AS lines,
        {OWNER_COLUMNS}
 FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
@@ -138,7 +146,7 @@ def _hold(r) -> HoldView:
         id=r.id, event=_event(r), kind=r.kind, status=r.status,
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
-        last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at,
+        last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at, again_in=r.again_in,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 class BookingError(Exception):
     status_code = 409
     default_message = "That could not be done."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, message: str | None = None):
         super().__init__(message or self.default_message)
@@ -31,6 +32,21 @@ class SalesClosed(BookingError):
 
 class LimitExceeded(BookingError):
     status_code = 400
+
+
+class TooSoonAgain(BookingError):
+    """The buyer let these seats (or this tier) go a moment ago: a short cool-down against hoarding."""
+
+    status_code = 429
+
+    def __init__(self, wait_seconds: int, *, expired: bool, seated: bool):
+        self.retry_after = wait_seconds
+        what = "these seats" if seated else "tickets of this type"
+        if expired:
+            lead = f"Your reservation of {what} ran out a moment ago"
+        else:
+            lead = f"You released {what} a moment ago"
+        super().__init__(f"{lead}; you can take them again in {wait_seconds} s.")
 
 
 class SeatsTaken(BookingError):
@@ -87,6 +103,7 @@ class Busy(BookingError):
     """The database did not give us the lock in time: overload, try again."""
 
     status_code = 503
+    retry_after = 2
     default_message = "We are very busy right now. Please try again in a moment."
 
 

@@ -22,6 +22,11 @@ hold (`reserve_seats`, `reserve_general`, `hold_for_offer`), release
 (`block_seat`, `unblock_seat`). Each bumps the clock, and each that frees or
 adds units offers them to the waiting list itself, so no caller can forget.
 
+Against hoarding, the reserve functions also apply the event's per-buyer
+limit and re-hold cool-down (migration 0010) under a per-(event, buyer)
+advisory lock taken before any row lock; other paths that add to what a
+buyer has take the same lock through `buyer_claims`.
+
 Dependencies point one way: `waitlist` imports this module, never the
 reverse. The waiting list is reached through `waitlist`, a `WaitingLine`
 that `webapp.services.waitlist` installs when it is imported (the package's
@@ -56,6 +61,7 @@ from webapp.services.errors import (
     SalesClosed,
     SeatsTaken,
     SessionEnded,
+    TooSoonAgain,
 )
 
 CLOCK_SHARDS = 8
@@ -217,8 +223,43 @@ def release_active_basket(session: Session, *, user_id: int, event_id: int) -> N
                Hold.status == HoldStatus.ACTIVE, Hold.kind == HoldKind.PURCHASE)
         .with_for_update()
     ).first()
-    if hold is not None:
+    if hold is None:
+        return
+    lapsed = session.execute(text("SELECT expires_at <= now() FROM holds WHERE id = :h"), {"h": hold.id}).scalar()
+    if lapsed:
+        # Its time had run out: it was let go, not replaced (the cool-down counts from then).
+        release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
+    else:
         release_hold(session, hold, status=HoldStatus.RELEASED, reason="replaced")
+
+
+_BUYER_CLAIMS = text("SELECT tb_buyer_claims(:u, :e)")
+
+
+def buyer_claims(session: Session, *, user_id: int, event_id: int) -> int:
+    """Take the buyer's lock for this event and count what they have: tickets, live holds, places in line.
+
+    The lock (transaction-scoped, migration 0010) serialises one buyer's
+    reservations and joins for an event, so the per-buyer limit holds under
+    any number of parallel requests. It comes before any row lock.
+    """
+    return session.execute(_BUYER_CLAIMS, {"u": user_id, "e": event_id}).scalar_one()
+
+
+def buyer_limit_refusal(limit: int, have: int) -> LimitExceeded:
+    """The buyer's words for "over the per-buyer limit of this event"."""
+    if have == 0:
+        return LimitExceeded(f"You can have at most {limit} tickets for this event.")
+    noun = "ticket" if have == 1 else "tickets"
+    room = f", so you can add {limit - have} more" if have < limit else ""
+    return LimitExceeded(f"You already have {have} {noun} for this event; the limit is {limit}{room}.")
+
+
+def check_buyer_room(session: Session, *, user_id: int, event: Event, adding: int) -> None:
+    """Refuse (LimitExceeded) if `adding` more would take the buyer past the event's per-buyer limit."""
+    have = buyer_claims(session, user_id=user_id, event_id=event.id)
+    if have + adding > event.per_buyer_limit:
+        raise buyer_limit_refusal(event.per_buyer_limit, have)
 
 
 def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
@@ -281,7 +322,11 @@ def _refusal(error: DBAPIError) -> Exception | None:
     if code == "TB400":
         return InvalidRequest(diag.message_primary)
     if code == "TB413":
+        if diag.message_primary == "buyer limit":
+            return buyer_limit_refusal(detail["limit"], detail["have"])
         return LimitExceeded(f"You can buy at most {detail['limit']} tickets in one order.")
+    if code == "TB429":
+        return TooSoonAgain(detail["wait"], expired=detail["expired"], seated=detail["seated"])
     if code == "TB410":
         short = NotEnoughLeft(detail["tier"], detail["wanted"], detail["left"],
                               waitlist_open=detail["waitlist"] and detail["left"] == 0)
@@ -327,6 +372,8 @@ def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
 
 def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
     """What the SQL grab leaves to Python: giving units to the waiting list first."""
+    # The buyer's lock before the basket's row, as the reserve functions take them.
+    buyer_claims(session, user_id=user_id, event_id=event_id)
     release_active_basket(session, user_id=user_id, event_id=event_id)
     if seat_ids:
         _expire_stale_holds_on_units(session, seat_ids)
@@ -409,10 +456,16 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
             except _DueHolds as due:
                 if attempt or not expire_due_holds_now(event_id=event_id):
                     raise due.refusal from None
-    # The rare road: prepare and reserve in one transaction of the session.
-    hold = _reserve_in_session(db.session(), statement, params, seats)
-    hold_id = hold.id
-    db.session.commit()
+    # The rare road: prepare and reserve in one transaction of the session,
+    # which is this function's to end either way: a refusal must not leave
+    # the preparation (a basket given back, the buyer's lock) pending.
+    try:
+        hold = _reserve_in_session(db.session(), statement, params, seats)
+        hold_id = hold.id
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
     return Reservation(hold_id)
 
 
@@ -760,6 +813,15 @@ def take_units_again(session: Session, hold: Hold) -> None:
     ).first()
     if other is not None:
         raise HoldExpired("This reservation has expired; you already have a newer one for this event.")
+    # The buyer may have bought or held other tickets meanwhile: the
+    # per-buyer limit counts this hold again. (No buyer lock here: the hold's
+    # row is locked already, and the lock comes first.)
+    have = session.execute(
+        text("SELECT tb_buyer_count(:u, :e)"), {"u": hold.user_id, "e": hold.event_id}).scalar_one()
+    if have + len(hold.unit_ids) > hold.event.per_buyer_limit:
+        raise HoldExpired(
+            f"This reservation has expired, and taking its {len(hold.unit_ids)} tickets again would take you past "
+            f"this event's limit of {hold.event.per_buyer_limit} tickets per buyer (you have {have}).")
     hold.status = HoldStatus.ACTIVE
     hold.ended_at = None
     hold.end_reason = None

@@ -347,6 +347,12 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
         raise LimitExceeded(f"You can ask for at most {event.per_order_limit} tickets.")
     if tier_id is not None and tier_id not in {t.id for t in event.tiers}:
         raise InvalidRequest("Unknown ticket type for this event.")
+    # Places asked for in line count towards the per-buyer limit, as holds
+    # do; the buyer's lock (taken here) keeps a join and a reserve of the
+    # same buyer from both passing the check.
+    existing = live_entry(session, user_id=user_id, event_id=event_id)
+    if existing is None:
+        inventory.check_buyer_room(session, user_id=user_id, event=event, adding=quantity)
 
     existing = live_entry(session, user_id=user_id, event_id=event_id)
     if existing is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from flask import abort, current_app, make_response, request, url_for
+from flask import abort, current_app, flash, make_response, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -22,7 +22,15 @@ from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services import catalog, inventory, waiting_room, waitlist_read
-from webapp.services.errors import InvalidRequest, NotEnoughLeft, PassRequired, SeatsTaken, SessionEnded
+from webapp.services.errors import (
+    InvalidRequest,
+    LimitExceeded,
+    NotEnoughLeft,
+    PassRequired,
+    SeatsTaken,
+    SessionEnded,
+    TooSoonAgain,
+)
 from webapp.shop import bp
 
 log = logging.getLogger(__name__)
@@ -297,6 +305,33 @@ def reserve(event_id: int):
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message,
                             user_id=user_id)
         return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
+    except (LimitExceeded, TooSoonAgain) as refused:
+        # The per-buyer rules: said beside the buyer's picks, which are kept.
+        db.session.rollback()
+        event = load_public_event(event_id)
+        if seated:
+            ctx = event_context(event, seats=seats, message=refused.message, user_id=user_id)
+            partial = "shop/_seat_map.html"
+        else:
+            ctx = event_context(event, quantities=_parse_quantities(request.form), message=refused.message,
+                                user_id=user_id)
+            partial = "shop/_tier_picker.html"
+        response = render("shop/event.html", partial, status=refused.status_code, refused=True, **ctx)
+        if refused.retry_after:
+            response.headers["Retry-After"] = str(refused.retry_after)
+        return response
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
                                      "hold_id": reservation.hold_id})
+    if seated and (dropped := _dropped_seats(request.form, event_id, set(seats))):
+        # Seats the live map took out of the selection just before Reserve:
+        # the hold page says so, where the buyer looks next.
+        were, them = ("was", "it is") if len(dropped) == 1 else ("were", "they are")
+        flash(f"{'; '.join(dropped)} {were} taken by another buyer just before you reserved, "
+              f"so {them} not in this reservation.", "warning")
     return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
+
+
+def _dropped_seats(form, event_id: int, reserved: set[int]) -> list[str]:
+    """The labels of seats app.js unpicked because someone else took them (`dropped`), not reserved now."""
+    ids = sorted({i for i in (parse_id(v) for v in form.getlist("dropped")[:50]) if i is not None} - reserved)
+    return catalog.seat_labels(db.session, event_id, ids) if ids else []

@@ -65,26 +65,82 @@
       if (seat.classList.contains(status)) return;
       if (status !== "available" && box.checked) {
         box.checked = false;
-        lost.push(seatName(box));
+        lost.push({ id: box.value, name: seatName(box) });
       }
       box.disabled = status !== "available";
       STATES.forEach(function (s) { seat.classList.toggle(s, s === status); });
       box.setAttribute("aria-label", seatName(box) + ", " + WORDS[status]);
     });
     if (lost.length) {
+      // Said in the summary dock, which stays on screen wherever the buyer
+      // has scrolled to (see _seat_map.html).
       var note = document.getElementById("seat-map-message");
       if (note) {
         note.innerHTML = "";
         var alert = document.createElement("div");
         alert.className = "alert alert-error";
         alert.setAttribute("role", "alert");
-        alert.textContent = "Just taken by another buyer: " + lost.join("; ") + ". We removed it from your selection.";
+        // The seat's place only ("Section, row R, seat N"): section names have no commas.
+        alert.textContent = "Just taken by another buyer: " +
+          lost.map(function (l) { return l.name.split(", ").slice(0, 3).join(", "); }).join("; ") +
+          ". We removed " + (lost.length === 1 ? "it" : "them") + " from your selection.";
         note.appendChild(alert);
+      }
+      // Sent with Reserve, so that the hold page names what is not in it.
+      var dropped = document.getElementById("seat-map-dropped");
+      if (dropped) {
+        lost.forEach(function (l) {
+          var field = document.createElement("input");
+          field.type = "hidden";
+          field.name = "dropped";
+          field.value = l.id;
+          dropped.appendChild(field);
+        });
       }
       // The summary follows the selection through the form's own htmx trigger.
       map.dispatchEvent(new Event("change", { bubbles: true }));
     }
     initRoving(map);
+    applyFigures(live);
+  }
+
+  // ---- The same answer's figures: the availability panel's counts, the
+  // legend's "Sold out", and Reserve when nothing is left for the public.
+  function applyFigures(live) {
+    var figures = (live.getAttribute("data-figures") || "").split(" ");
+    if (figures.length === 3) {
+      ["available", "held", "sold"].forEach(function (name, i) {
+        var cell = document.querySelector('#waitlist-panel [data-count="' + name + '"]');
+        if (cell && cell.textContent !== figures[i]) cell.textContent = figures[i];
+      });
+    }
+    if (!live.hasAttribute("data-sold-out")) return;
+    var soldOut = idSet(live, "data-sold-out");
+    var items = document.querySelectorAll("#seat-map .legend li[data-tier]");
+    items.forEach(function (item) {
+      var badge = item.querySelector(".tier-soldout");
+      var out = soldOut.has(item.getAttribute("data-tier"));
+      if (out && !badge) {
+        badge = document.createElement("span");
+        badge.className = "badge badge-soldout tier-soldout";
+        badge.setAttribute("data-tier", item.getAttribute("data-tier"));
+        badge.textContent = "Sold out";
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(badge);
+      } else if (!out && badge) {
+        badge.remove();
+      }
+    });
+    var map = document.getElementById("seat-map");
+    if (map) map.setAttribute("data-sold-out", items.length && soldOut.size >= items.length ? "all" : "");
+    applySoldOut();
+  }
+
+  function applySoldOut() {
+    var map = document.getElementById("seat-map");
+    var button = document.getElementById("reserve-button");
+    if (!map || !button || !map.hasAttribute("data-sold-out")) return;
+    button.disabled = map.getAttribute("data-sold-out") === "all";
   }
 
   // ---- Keyboard: the map is one tab stop; arrow keys move between free seats
@@ -150,6 +206,15 @@
     if (live) applySeatStates(live);
     var map = elt.id === "seat-map" ? elt : elt.querySelector && elt.querySelector("#seat-map");
     if (map) initRoving(map);
+    // A redrawn summary brings a fresh Reserve button: keep it as the live map says.
+    if (elt.id === "selection-summary") applySoldOut();
+    // A refused reserve redraws the map or picker with its message beside
+    // Reserve; the pressed button went with the old markup, so focus returns
+    // to the new one (the message itself is announced: role="alert").
+    if ((elt.id === "seat-map" || elt.id === "tier-picker") && elt.querySelector(".map-message [role=alert]")) {
+      var again = elt.querySelector("#reserve-button");
+      if (again && (document.activeElement === document.body || !document.activeElement)) again.focus();
+    }
   }
 
   // ---- Behaviours that would otherwise be inline script, which the
@@ -187,6 +252,33 @@
     input.value = String(next);
     e.detail.parameters["qty-" + parts[0]] = String(next);
     delete e.detail.parameters["step"];
+  });
+
+  // Admin seat map: quick clicks must all count. The form queues its
+  // requests (hx-sync "queue all") and persists across answers (only the map
+  // inside it is redrawn), so none is dropped; each request carries the seat
+  // and the verb of its own click, caught when the click happened (a queued
+  // request's values are read only when it is sent), and the seat turns at
+  // once, so a second click on it sends the opposite verb.
+  document.addEventListener("submit", function (e) {
+    var button = e.submitter;
+    if (!(button instanceof HTMLButtonElement) || !button.classList.contains("aseat")) return;
+    e.seatToggle = { name: button.name, value: button.value };
+    var blocking = button.name === "block";
+    button.name = blocking ? "unblock" : "block";
+    button.classList.toggle("blocked", blocking);
+    button.classList.toggle("available", !blocking);
+    button.classList.add("pending");
+    var label = button.getAttribute("aria-label") || "";
+    button.setAttribute("aria-label", label.replace(/^(Block|Unblock) /, blocking ? "Unblock " : "Block ")
+      .replace(/(available|blocked)\)$/, blocking ? "blocked)" : "available)"));
+  }, true);
+  document.addEventListener("htmx:configRequest", function (e) {
+    var toggle = e.detail.triggeringEvent && e.detail.triggeringEvent.seatToggle;
+    if (!toggle) return;
+    delete e.detail.parameters.block;
+    delete e.detail.parameters.unblock;
+    e.detail.parameters[toggle.name] = toggle.value;
   });
 
   // htmx (loaded just before this file) reports the first page load too.
