@@ -71,7 +71,8 @@ def world(app, session, factory, tmp_path, monkeypatch):
     return dict(event_id=event.id, tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
                 endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
-                message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0)
+                message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0,
+                user_id=waiter.id)
 
 
 def build(app, endpoint: str, world: dict) -> str:

@@ -144,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.api import docs_bp as api_docs_bp
     from webapp.auth import bp as auth_bp
     from webapp.checkout import bp as checkout_bp
+    from webapp.door import bp as door_bp
     from webapp.health import bp as health_bp
     from webapp.shop import bp as shop_bp
     from webapp.waitlist import bp as waitlist_bp
@@ -154,6 +155,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(waitlist_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(door_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(api_docs_bp)

@@ -555,6 +555,21 @@ class ApiToken(db.Model):
     )
 
 
+class DoorAssignment(db.Model):
+    """Door staff for one event: may check its tickets in, and see nothing else (migration 0011)."""
+
+    __tablename__ = "door_assignments"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    __table_args__ = (Index("ix_door_assignments_user", "user_id", "event_id"),)
+
+
 class WebhookEndpoint(db.Model):
     """An HTTPS address an admin registered for some kinds of events, of one event or all (migration 0009)."""
 

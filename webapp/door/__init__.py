@@ -1,0 +1,9 @@
+"""The door: a phone page for door staff to check tickets in, for the events they are assigned to.
+
+Admins may use it for any event. Everyone else gets 404, as in the admin area.
+"""
+from flask import Blueprint
+
+bp = Blueprint("door", __name__)
+
+from webapp.door import views  # noqa: E402,F401
