@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import Factory, make_gateway
 from tests.support import buy, cancel, csrf_token, login, race
 from tests.test_admin_views import ADMIN_ROUTES, build, world  # noqa: F401  (the fixture is used by name)
-from tests.factories import Factory, make_gateway
 from webapp.extensions import db
 from webapp.models import AuditLog, DoorAssignment, Ticket
 from webapp.services import checkin, door
@@ -107,8 +107,8 @@ def test_admin_assigns_and_removes_door_staff(client, session, factory):
     bad = client.post(f"/admin/events/{event.id}/door-staff", data={"csrf_token": token, "email": "nobody@x.org"},
                       follow_redirects=True)
     assert "No account has that e-mail address" in bad.get_data(as_text=True)
-    good = client.post(f"/admin/events/{event.id}/door-staff", data={"csrf_token": token, "email": helper.email.upper()},
-                       follow_redirects=True)
+    good = client.post(f"/admin/events/{event.id}/door-staff",
+                       data={"csrf_token": token, "email": helper.email.upper()}, follow_redirects=True)
     assert "Hal Helper can now check tickets in" in good.get_data(as_text=True)
     assert door.may_check_in(session, user_id=helper.id, event_id=event.id)
     client.post(f"/admin/events/{event.id}/door-staff/{helper.id}/remove", data={"csrf_token": token})
