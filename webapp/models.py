@@ -243,6 +243,8 @@ class Unit(db.Model):
     seat_number: Mapped[int | None] = mapped_column(Integer)
     pos_x: Mapped[int | None] = mapped_column(Integer)
     pos_y: Mapped[int | None] = mapped_column(Integer)
+    # Best first (lower is better) for "best available"; set by the layout generator (migration 0012).
+    best_rank: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -254,6 +256,8 @@ class Unit(db.Model):
         # The hot statement of a general-admission rush walks this index and
         # never steps over held rows (see DESIGN.md: ~6x faster than a scan).
         Index("ix_units_available", "tier_id", "id", postgresql_where=text("status = 'available'")),
+        Index("ix_units_best_available", "tier_id", "best_rank", "id",
+              postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         Index("ix_units_event_status", "event_id", "status", "tier_id"),
         Index("ix_units_hold", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
         Index(

@@ -17,6 +17,7 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberR
 
 from webapp.parsing import FiniteDecimalField
 from webapp.services.admin_events import MAX_GA_CAPACITY, LayoutRequest, RowRange
+from webapp.services.events import BEST_ORDERS
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
 RANGE_LINES = 4
@@ -140,6 +141,9 @@ class LayoutForm(FlaskForm):
         DataRequired(message="Which letter does the first row have?"),
         Regexp(r"^[A-HJ-NP-Za-hj-np-z]$", message="One letter from A to Z (I and O are skipped)."),
     ])
+    best_order = SelectField("Best seats first", choices=list(BEST_ORDERS.items()), default="front_centre",
+                             validators=[InputRequired()], validate_choice=True,
+                             description="The order “best available” offers these seats in.")
 
     def __init__(self, *args, tier_choices: list[tuple[int, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -155,8 +159,8 @@ class LayoutForm(FlaskForm):
 
     def layout_request(self, formdata) -> tuple[LayoutRequest | None, list[str]]:
         """The generator request, or the reasons it cannot be made."""
-        problems = [e for field in (self.sections, self.rows, self.seats_per_row, self.first_row_label)
-                    for e in field.errors]
+        problems = [e for field in (self.sections, self.rows, self.seats_per_row, self.first_row_label,
+                                    self.best_order) for e in field.errors]
         if problems:
             return None, problems
         ranges = []
@@ -171,7 +175,7 @@ class LayoutForm(FlaskForm):
             return None, problems
         names = tuple(n.strip() for n in self.sections.data.split(",") if n.strip())
         return LayoutRequest(names, self.rows.data, self.seats_per_row.data,
-                             self.first_row_label.data.upper(), tuple(ranges)), []
+                             self.first_row_label.data.upper(), tuple(ranges), self.best_order.data), []
 
 
 class ReasonForm(FlaskForm):

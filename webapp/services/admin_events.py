@@ -339,12 +339,15 @@ class LayoutRequest:
     seats_per_row: int
     first_row_label: str
     ranges: tuple[RowRange, ...]
+    best_order: str = "front_centre"
 
 
 def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[events.SectionSpec]:
     """Check a generator request and turn it into section specs, placed below the seats already there."""
     if not request.section_names:
         raise InvalidRequest("Name at least one section.")
+    if request.best_order not in events.BEST_ORDERS:
+        raise InvalidRequest("Choose an order for the best seats.")
     if len(set(n.lower() for n in request.section_names)) != len(request.section_names):
         raise InvalidRequest("Section names must be different from each other.")
     if any(len(n) > 60 for n in request.section_names):
@@ -388,7 +391,8 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
     return [
         events.SectionSpec(name=name, rows=request.rows, seats_per_row=request.seats_per_row,
                            origin_x=i * (request.seats_per_row + 2), origin_y=origin_y,
-                           tier_by_rows=tuple(tier_by_rows), first_row_label=request.first_row_label)
+                           tier_by_rows=tuple(tier_by_rows), first_row_label=request.first_row_label,
+                           best_order=request.best_order)
         for i, name in enumerate(request.section_names)
     ]
 
@@ -414,6 +418,7 @@ def generate_layout(session: Session, *, actor_id: int, event_id: int, request: 
                  event_id=event.id,
                  after={"sections": list(request.section_names), "rows": request.rows,
                         "seats_per_row": request.seats_per_row, "first_row_label": request.first_row_label,
+                        "best_order": request.best_order,
                         "ranges": [[r.first, r.last, r.tier_id] for r in request.ranges], "seats": created})
     return created
 

@@ -459,6 +459,7 @@ class _Hall:
     texts: list[str]  # markup between seats; one more than there are seats
     seat_ids: list[int]  # drawing order
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
+    sections: tuple[str, ...] = ()  # drawing order; the section overview links to #section-<n>, counted from 1
 
 
 _HALLS: OrderedDict[tuple, _Hall] = OrderedDict()
@@ -498,11 +499,19 @@ def _build_hall(session: Session, event: Event) -> _Hall:
             for seat in row:
                 variants[seat.id] = _seat_variants(seat, tiers[seat.tier_id], seat.y - section.min_y + 1,
                                                    seat.x - section.min_x + 2)
-    return _Hall(texts, ids, variants)
+    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band))
 
 
-def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
-    """The hall of seats with their live state: cached geometry, state per request.
+def _bands(sections):
+    """Sections in the order _hall.html draws them: bands by top row, each band left to right."""
+    bands: dict = {}
+    for section in sorted(sections, key=lambda s: s.min_y):
+        bands.setdefault(section.min_y, []).append(section)
+    return list(bands.values())
+
+
+def _hall(session: Session, event: Event) -> _Hall:
+    """The hall's geometry, cached per layout version.
 
     The cache is keyed by the event's layout version, read from PostgreSQL
     with the event (a trigger bumps it whenever what the map draws changes),
@@ -521,6 +530,17 @@ def hall_markup(session: Session, event: Event, states: dict[str, list[int]], se
             _HALLS[key] = hall
             while len(_HALLS) > _HALLS_KEPT:
                 _HALLS.popitem(last=False)
+    return hall
+
+
+def section_names(session: Session, event: Event) -> tuple[str, ...]:
+    """The hall's sections in drawing order, from the same cached geometry as the map."""
+    return _hall(session, event).sections
+
+
+def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
+    """The hall of seats with their live state: cached geometry (_hall), state per request."""
+    hall = _hall(session, event)
     state = dict.fromkeys(states.get("taken", ()), "taken")
     state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
     state.update(dict.fromkeys(states.get("mine", ()), "mine"))

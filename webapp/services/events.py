@@ -83,6 +83,20 @@ class SectionSpec:
     # fall to the last tier given.
     tier_by_rows: tuple[tuple[int, int, Tier], ...]
     first_row_label: str = "A"
+    # Best first for "best available": "front_centre" (front rows first, each
+    # from the middle outwards) or "row_order" (front to back, left to right).
+    best_order: str = "front_centre"
+
+
+BEST_ORDERS = {"front_centre": "Front rows first, centre seats first", "row_order": "Front rows first, left to right"}
+
+
+def seat_rank(spec: SectionSpec, row: int, seat: int) -> int:
+    """Lower is better: the order "best available" offers the section's seats in."""
+    if spec.best_order == "row_order":
+        return row * 1000 + seat
+    # The same formula as migration 0012 uses for older layouts.
+    return row * 1000 + abs(2 * (seat + 1) - (1 + spec.seats_per_row))
 
 
 def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
@@ -96,7 +110,8 @@ def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
         tier = next((t for lo, hi, t in spec.tier_by_rows if lo <= r <= hi), spec.tier_by_rows[-1][2])
         for s in range(spec.seats_per_row):
             seats.append((tier, dict(section=spec.name, row_label=label, seat_number=s + 1,
-                                     pos_x=spec.origin_x + s, pos_y=spec.origin_y + r)))
+                                     pos_x=spec.origin_x + s, pos_y=spec.origin_y + r,
+                                     best_rank=seat_rank(spec, r, s))))
     return seats
 
 

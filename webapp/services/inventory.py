@@ -289,6 +289,9 @@ _RESERVE_PLACES = text(
     " CAST(:admission AS bigint))")
 _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer),"
                       " CAST(:admission AS bigint))")
+# Best available (migration 0012): chooses with SKIP LOCKED, then holds through tb_reserve_seats.
+_RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
+                     " CAST(:session AS integer), CAST(:admission AS bigint))")
 
 
 class _NeedsPreparation(Exception):
@@ -370,6 +373,14 @@ def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
     return {"u": user_id, "e": event_id, "seats": ids, "session": None, "admission": None}
 
 
+def _best_params(user_id: int, event_id: int, tier_id: int, count: int) -> dict:
+    if count < 1:
+        raise InvalidRequest("Choose how many seats you want.")
+    if count > 100:
+        raise LimitExceeded("That is more seats than one order can hold.")
+    return {"u": user_id, "e": event_id, "tier": tier_id, "count": count, "session": None, "admission": None}
+
+
 def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
     """What the SQL grab leaves to Python: giving units to the waiting list first."""
     # The buyer's lock before the basket's row, as the reserve functions take them.
@@ -405,6 +416,21 @@ def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: It
     return _reserve_in_session(session, _RESERVE_SEATS, params, params["seats"])
 
 
+def reserve_best(session: Session, *, user_id: int, event_id: int, tier_id: int, count: int,
+                 admission_id: int | None = None) -> Hold:
+    """Hold the best `count` free seats of a tier, together where possible (within the caller's transaction)."""
+    params = _best_params(user_id, event_id, tier_id, count)
+    params["admission"] = admission_id
+    return _reserve_in_session(session, _RESERVE_BEST, params, None)
+
+
+def seats_together(session: Session, hold_id: int) -> bool:
+    """Whether a hold's seats sit side by side in one row (what best available tries for)."""
+    return bool(session.execute(text(
+        "SELECT count(DISTINCT (u.section, u.row_label)) = 1 AND max(u.seat_number) - min(u.seat_number) + 1 = count(*)"
+        " FROM holds h JOIN units u ON u.id = ANY(h.unit_ids) WHERE h.id = :h"), {"h": hold_id}).scalar())
+
+
 def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int],
                     admission_id: int | None = None) -> Hold:
     """Hold N general-admission places per tier, all or nothing (within the caller's transaction)."""
@@ -419,8 +445,8 @@ class Reservation:
 
 
 def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
-                seat_ids: Iterable[int] | None = None, session_version: int | None = None,
-                admission_id: int | None = None) -> Reservation:
+                seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
+                session_version: int | None = None, admission_id: int | None = None) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
     The one place where inventory commits by itself (see README, "Where
@@ -434,13 +460,16 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     the reserve needs no separate session lookup. `admission_id`: the
     waiting-room admission the buyer's signed pass names; while the event's
     room is on, the statement refuses (PassRequired) unless it is this
-    buyer's and current.
+    buyer's and current. `best`: (tier id, count) — the best free seats of
+    that tier, together in one row where possible (tb_reserve_best).
     """
     from webapp.database import single_statement
     from webapp.extensions import db
 
     seats: list[int] | None = None
-    if seat_ids is not None:
+    if best is not None:
+        statement, params = _RESERVE_BEST, _best_params(user_id, event_id, *best)
+    elif seat_ids is not None:
         statement, params = _RESERVE_SEATS, _seats_params(user_id, event_id, seat_ids)
         seats = params["seats"]
     else:

@@ -23,6 +23,7 @@ from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services import catalog, inventory, waiting_room, waitlist_read
 from webapp.services.errors import (
+    BookingError,
     InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
@@ -115,7 +116,7 @@ def _clamped(event: Event, tiers: list[catalog.TierView], quantities: dict[int, 
 
 
 def event_context(event: Event, *, seats: list[int] | None = None, quantities: dict[int, int] | None = None,
-                  message: str | None = None, user_id: int | None = None) -> dict:
+                  message: str | None = None, user_id: int | None = None, best: dict | None = None) -> dict:
     """Everything the event page and its partials draw, with the buyer's picks kept.
 
     `user_id`: the buyer, when the caller already knows them checked (a lost
@@ -135,7 +136,8 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
         picked = [s for s in (seats or []) if s not in not_free]
         ctx.update(hall=catalog.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
                    preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
-                   live=live_tag(event.id, user_id))
+                   live=live_tag(event.id, user_id), sections=catalog.section_names(db.session, event),
+                   best=best or {})
     else:
         chosen = _clamped(event, tiers, quantities or {})
         ctx.update(quantities=chosen, preview=catalog.preview_quantities(db.session, event, chosen))
@@ -328,6 +330,54 @@ def reserve(event_id: int):
         were, them = ("was", "it is") if len(dropped) == 1 else ("were", "they are")
         flash(f"{'; '.join(dropped)} {were} taken by another buyer just before you reserved, "
               f"so {them} not in this reservation.", "warning")
+    return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
+
+
+@bp.post("/events/<int:event_id>/best-available")
+@limiter.limit(_reserve_limit, key_func=_reserve_key)
+def reserve_best(event_id: int):
+    """The best free seats of one tier, together in a row where possible: a hold like any other."""
+    claim = session_user.claimed()
+    event = load_public_event(event_id)
+    if not event.is_seated:
+        abort(404)
+    tier_id = parse_id(request.form.get("tier"))
+    count = parse_int(request.form.get("quantity"), minimum=1, maximum=100)
+    picks = {"tier": tier_id, "quantity": request.form.get("quantity", "")[:4]}
+    if claim is None:
+        return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event.id)))
+    user_id, session_version = claim
+
+    def refused_here(message: str, status: int):
+        db.session.rollback()
+        ctx = event_context(event, message=None, user_id=user_id, best=dict(picks, message=message))
+        return render("shop/event.html", "shop/_best_available.html", status=status, **ctx)
+
+    seated_tiers = {t.id for t in event.tiers if t.seated}
+    if tier_id not in seated_tiers:
+        return refused_here("Choose a seat tier.", 400)
+    if count is None:
+        return refused_here("Choose how many seats you want, from 1.", 400)
+    check = _pass_check(event_id)
+    try:
+        reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, best=(tier_id, count),
+                                            session_version=session_version, admission_id=check.admission_id)
+    except PassRequired as refused:
+        from webapp.shop.line import line_required
+
+        return line_required(event_id, check.problem or refused.message)
+    except SessionEnded:
+        session_user.forget()
+        return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event.id)))
+    except BookingError as refused:
+        response = refused_here(refused.message, refused.status_code)
+        if refused.retry_after:
+            response.headers["Retry-After"] = str(refused.retry_after)
+        return response
+    log.info("hold.created", extra={"event_id": event_id, "user_id": user_id, "hold_id": reservation.hold_id,
+                                     "best_available": True})
+    if count > 1 and not inventory.seats_together(db.session, reservation.hold_id):
+        flash("No row has that many seats free side by side, so these are the best seats apart.", "warning")
     return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
 
 

@@ -285,3 +285,22 @@
   if (window.htmx) window.htmx.onLoad(onLoad);
   else document.addEventListener("DOMContentLoaded", function () { onLoad(document.body); });
 })();
+
+// The seat map's zoom (phones): the buttons scale the seats through --zoom;
+// the hall scrolls to pan. Kept across the map's htmx swaps.
+(function () {
+  "use strict";
+  var zoom = 1;
+  function apply() {
+    var hall = document.querySelector("#seat-map .hall");
+    if (hall) hall.style.setProperty("--zoom", String(zoom));
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-map-zoom]");
+    if (!button) return;
+    var how = button.getAttribute("data-map-zoom");
+    zoom = how === "in" ? Math.min(3, zoom * 1.5) : how === "out" ? Math.max(1, zoom / 1.5) : 1;
+    apply();
+  });
+  document.addEventListener("htmx:afterSettle", apply);
+})();

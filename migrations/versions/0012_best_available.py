@@ -1,0 +1,142 @@
+"""best available seats: a best-first rank per seat, and tb_reserve_best
+
+`units.best_rank` orders a tier's seats best first (lower is better). The
+layout generator sets it (by default centre seats of front rows first); seats
+laid out before this migration get that default here.
+
+tb_reserve_best(user, event, tier, count, session, admission) finds the best
+`count` free seats of the tier, adjacent in one row where such a run exists,
+locks them with FOR UPDATE SKIP LOCKED and holds them through
+tb_reserve_seats in the same transaction, so every rule of a seat reserve
+(sales window, waiting-room pass, per-order and per-buyer limits, cool-down,
+the waiting list's claim, one basket) is that function's and is not
+repeated. Two buyers asking at once take different seats and neither waits
+for the other: a run whose seats another transaction has locked is skipped.
+Each attempt at a run is a plpgsql sub-block, rolled back when it could lock
+only part of the run, so a failed attempt keeps no seat locked.
+
+Lock order, as the other reserve functions: the buyer's advisory lock first
+(taken here before any seat, again in tb_begin_reservation, where it is
+already held), then the basket, then units.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-02 12:35:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+RESERVE_BEST = r"""
+CREATE OR REPLACE FUNCTION tb_reserve_best(p_user bigint, p_event bigint, p_tier int, p_count int, p_session int,
+                                           p_admission bigint)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    run bigint[];
+    got bigint[];
+    busy bigint[] := '{}';
+    chosen bigint[];
+BEGIN
+    IF p_count IS NULL OR p_count < 1 OR p_count > 100 THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'Choose how many seats you want.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tiers WHERE id = p_tier AND event_id = p_event AND seated) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'Choose one of this event''s seat tiers.';
+    END IF;
+    -- The buyer's lock before any seat's, as in every reserve function.
+    PERFORM pg_advisory_xact_lock((p_event << 32) | p_user);
+    IF p_tier = ANY(tb_line_reserved_tiers(p_event)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'short',
+            DETAIL = json_build_object('tier', (SELECT name FROM tiers WHERE id = p_tier), 'wanted', p_count,
+                                       'left', 0, 'waitlist', (SELECT waitlist_enabled FROM events WHERE id = p_event),
+                                       'due', false)::text;
+    END IF;
+    -- Runs of p_count free seats with consecutive numbers in one row, best
+    -- (lowest summed rank) first. A seat another buyer has just locked still
+    -- reads as available here; the SKIP LOCKED below finds out, and later
+    -- runs through that seat are not tried again.
+    FOR run IN
+        WITH free AS (
+            SELECT u.id, u.section, u.row_label, u.seat_number, coalesce(u.best_rank, 1000000) AS rank,
+                   u.seat_number - row_number() OVER (PARTITION BY u.section, u.row_label ORDER BY u.seat_number) AS gap
+            FROM units u
+            WHERE u.tier_id = p_tier AND u.status = 'available' AND u.seat_number IS NOT NULL
+        ), windows AS (
+            SELECT array_agg(id) OVER w AS ids, sum(rank) OVER w AS score, count(*) OVER w AS n
+            FROM free
+            WINDOW w AS (PARTITION BY section, row_label, gap ORDER BY seat_number
+                         ROWS BETWEEN CURRENT ROW AND p_count - 1 FOLLOWING)
+        )
+        SELECT ids FROM windows WHERE n = p_count ORDER BY score, ids[1]
+    LOOP
+        CONTINUE WHEN run && busy;
+        BEGIN
+            SELECT array_agg(id ORDER BY id) INTO got FROM (
+                SELECT id FROM units WHERE id = ANY(run) AND status = 'available'
+                ORDER BY id FOR UPDATE SKIP LOCKED
+            ) locked;
+            IF cardinality(got) = p_count THEN
+                chosen := got;
+                EXIT;
+            END IF;
+            busy := busy || array(SELECT unnest(run) EXCEPT SELECT unnest(coalesce(got, '{}')));
+            -- Give back the part of the run this attempt locked.
+            RAISE EXCEPTION USING ERRCODE = 'TB000';
+        EXCEPTION WHEN SQLSTATE 'TB000' THEN
+            NULL;
+        END;
+    END LOOP;
+    IF chosen IS NULL THEN
+        -- No run free: the best seats one by one, not together.
+        SELECT array_agg(id ORDER BY id) INTO chosen FROM (
+            SELECT id FROM units
+            WHERE tier_id = p_tier AND status = 'available' AND seat_number IS NOT NULL
+            ORDER BY coalesce(best_rank, 1000000), id LIMIT p_count FOR UPDATE SKIP LOCKED
+        ) best;
+        IF coalesce(cardinality(chosen), 0) < p_count THEN
+            RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'short',
+                DETAIL = json_build_object('tier', (SELECT name FROM tiers WHERE id = p_tier), 'wanted', p_count,
+                                           'left', coalesce(cardinality(chosen), 0),
+                                           'waitlist', (SELECT waitlist_enabled FROM events WHERE id = p_event),
+                                           'due', EXISTS (SELECT 1 FROM units u JOIN holds h ON h.id = u.hold_id
+                                                          WHERE u.tier_id = p_tier AND h.status = 'active'
+                                                            AND h.expires_at <= now()))::text;
+        END IF;
+    END IF;
+    RETURN tb_reserve_seats(p_user, p_event, chosen, p_session, p_admission);
+END
+$$;
+"""
+
+# The default best-first order of seats laid out before this migration, as
+# the generator's "front_centre": rows front (smallest pos_y) to back, and in
+# each row from the middle outwards.
+DEFAULT_RANKS = """
+UPDATE units u SET best_rank = r.rank
+FROM (
+    SELECT id, (dense_rank() OVER (PARTITION BY event_id, section ORDER BY pos_y NULLS LAST, row_label) - 1) * 1000
+               + abs(2 * seat_number - (min(seat_number) OVER row_seats + max(seat_number) OVER row_seats)) AS rank
+    FROM units WHERE seat_number IS NOT NULL
+    WINDOW row_seats AS (PARTITION BY event_id, section, row_label)
+) r
+WHERE u.id = r.id
+"""
+
+
+def upgrade():
+    op.add_column('units', sa.Column('best_rank', sa.Integer(), nullable=True))
+    op.execute(DEFAULT_RANKS)
+    op.create_index('ix_units_best_available', 'units', ['tier_id', 'best_rank', 'id'],
+                    postgresql_where=sa.text("status = 'available' AND seat_number IS NOT NULL"))
+    op.execute(RESERVE_BEST)
+
+
+def downgrade():
+    op.execute("DROP FUNCTION IF EXISTS tb_reserve_best(bigint, bigint, int, int, int, bigint)")
+    op.drop_index('ix_units_best_available', table_name='units')
+    op.drop_column('units', 'best_rank')
