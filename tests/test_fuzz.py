@@ -129,6 +129,7 @@ def world(fuzz_app, factory, session):
         "token_id": [str(api_token.id)],
         "endpoint_id": [str(hook.id)],
         "delivery_id": [str(delivery.id)],
+        "user_id": [str(other.id), "999999"],
         "tiers": tiers,
         "seats": factory.seat_ids(seated)[2:8],
         # The mail routes' arguments: links out of messages, the dev mail catcher's files.

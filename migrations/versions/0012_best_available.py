@@ -114,15 +114,15 @@ $$;
 """
 
 # The default best-first order of seats laid out before this migration, as
-# the generator's "front_centre": rows front (smallest pos_y) to back, and in
-# each row from the middle outwards.
+# the generator's "front_centre" (inventory.rank_seats): rows front (smallest
+# pos_y) to back, and in each row across all sections from the middle outwards.
 DEFAULT_RANKS = """
 UPDATE units u SET best_rank = r.rank
 FROM (
-    SELECT id, (dense_rank() OVER (PARTITION BY event_id, section ORDER BY pos_y NULLS LAST, row_label) - 1) * 1000
-               + abs(2 * seat_number - (min(seat_number) OVER row_seats + max(seat_number) OVER row_seats)) AS rank
-    FROM units WHERE seat_number IS NOT NULL
-    WINDOW row_seats AS (PARTITION BY event_id, section, row_label)
+    SELECT id, (dense_rank() OVER (PARTITION BY event_id ORDER BY pos_y) - 1) * 1000
+               + abs(2 * pos_x - (min(pos_x) OVER across + max(pos_x) OVER across)) AS rank
+    FROM units WHERE seat_number IS NOT NULL AND pos_x IS NOT NULL
+    WINDOW across AS (PARTITION BY event_id, pos_y)
 ) r
 WHERE u.id = r.id
 """

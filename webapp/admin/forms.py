@@ -142,7 +142,7 @@ class LayoutForm(FlaskForm):
         Regexp(r"^[A-HJ-NP-Za-hj-np-z]$", message="One letter from A to Z (I and O are skipped)."),
     ])
     best_order = SelectField("Best seats first", choices=list(BEST_ORDERS.items()), default="front_centre",
-                             validators=[InputRequired()], validate_choice=True,
+                             validators=[Optional()], validate_choice=True,
                              description="The order “best available” offers these seats in.")
 
     def __init__(self, *args, tier_choices: list[tuple[int, str]] = (), **kwargs):
@@ -175,7 +175,7 @@ class LayoutForm(FlaskForm):
             return None, problems
         names = tuple(n.strip() for n in self.sections.data.split(",") if n.strip())
         return LayoutRequest(names, self.rows.data, self.seats_per_row.data,
-                             self.first_row_label.data.upper(), tuple(ranges), self.best_order.data), []
+                             self.first_row_label.data.upper(), tuple(ranges), self.best_order.data or "front_centre"), []
 
 
 class ReasonForm(FlaskForm):

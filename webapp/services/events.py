@@ -91,14 +91,6 @@ class SectionSpec:
 BEST_ORDERS = {"front_centre": "Front rows first, centre seats first", "row_order": "Front rows first, left to right"}
 
 
-def seat_rank(spec: SectionSpec, row: int, seat: int) -> int:
-    """Lower is better: the order "best available" offers the section's seats in."""
-    if spec.best_order == "row_order":
-        return row * 1000 + seat
-    # The same formula as migration 0012 uses for older layouts.
-    return row * 1000 + abs(2 * (seat + 1) - (1 + spec.seats_per_row))
-
-
 def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
     """Every seat of the section with its tier and position, nothing written.
 
@@ -110,8 +102,7 @@ def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
         tier = next((t for lo, hi, t in spec.tier_by_rows if lo <= r <= hi), spec.tier_by_rows[-1][2])
         for s in range(spec.seats_per_row):
             seats.append((tier, dict(section=spec.name, row_label=label, seat_number=s + 1,
-                                     pos_x=spec.origin_x + s, pos_y=spec.origin_y + r,
-                                     best_rank=seat_rank(spec, r, s))))
+                                     pos_x=spec.origin_x + s, pos_y=spec.origin_y + r)))
     return seats
 
 
@@ -128,4 +119,7 @@ def generate_sections(session: Session, event: Event, specs: list[SectionSpec]) 
         for tier, seat in plan_section(spec):
             by_tier.setdefault(tier.id, (tier, []))[1].append(seat)
         batches += by_tier.values()
-    return inventory.add_seats(session, event.id, batches)
+    created = inventory.add_seats(session, event.id, batches)
+    for order in {spec.best_order for spec in specs}:
+        inventory.rank_seats(session, event.id, [s.name for s in specs if s.best_order == order], order)
+    return created

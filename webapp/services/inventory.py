@@ -697,6 +697,26 @@ def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tie
     return created
 
 
+# Best first for "best available" (lower is better), across the sections laid
+# out together: rows front (smallest pos_y) to back, and in each row either
+# from the middle of the whole row outwards or left to right. Migration 0012
+# ranks older layouts with the same "front_centre" formula.
+_RANK_SEATS = {
+    "front_centre": "abs(2 * pos_x - (min(pos_x) OVER across + max(pos_x) OVER across))",
+    "row_order": "pos_x - min(pos_x) OVER across",
+}
+
+
+def rank_seats(session: Session, event_id: int, sections: list[str], order: str) -> None:
+    """Set the best-first rank of these sections' seats (the layout generator's choice of order)."""
+    session.execute(text(
+        "UPDATE units u SET best_rank = r.rank FROM ("
+        " SELECT id, (dense_rank() OVER (ORDER BY pos_y) - 1) * 1000 + " + _RANK_SEATS[order] + " AS rank"
+        " FROM units WHERE event_id = :e AND section = ANY(:sections) AND seat_number IS NOT NULL"
+        " WINDOW across AS (PARTITION BY pos_y)) r WHERE u.id = r.id"),
+        {"e": event_id, "sections": sections})
+
+
 def add_places(session: Session, tier: Tier, count: int) -> None:
     """Raise a general-admission tier's capacity by `count` places; people in line get them first."""
     session.execute(
