@@ -162,6 +162,7 @@ class Shop:
         self.map_event = data.seated_event(MAP_ROWS, SEATS_PER_ROW, title="Cost Hall", hold_minutes=60)
         rows = max(MAP_ROWS, math.ceil((2 * n + 8) / SEATS_PER_ROW))
         self.seat_event = data.seated_event(rows, SEATS_PER_ROW, title="Cost Seats", hold_minutes=60)
+        self.best_event = data.seated_event(rows, SEATS_PER_ROW, title="Cost Best", hold_minutes=60)
         self.soldout_event, _ = data.ga_event(2, title="Cost Sold Out", hold_minutes=60)
         self.waitlist_event, _ = data.ga_event(1, title="Cost Waiting List", hold_minutes=60)
         # A waiting room that has started, paused: its line does not move, so its polls can answer 304.
@@ -233,6 +234,8 @@ class Shop:
         if answer.status != 204:
             raise RuntimeError(f"could not take seats: {answer.status} {answer.text[:300]}")
 
+        self.best_form = (await self.page(helpers[27], f"/events/{self.best_event}")).form("best-available-form")
+
         # A hold to look at, and an order.
         self.hold_url = await self.hold_for(self.holder)
         hold_page = await self.page(self.holder, self.hold_url)
@@ -280,6 +283,11 @@ class Shop:
             sent = fields(b, form, [("seat", s) for s in self.taken_seats[:2]])
             return lambda: b.post(form.action, sent)
 
+        async def best_win(b: Browser) -> Request:
+            # Best available (issue 13): the statement chooses the pair (SKIP LOCKED) and holds it.
+            sent = fields(b, self.best_form, [("quantity", "2")])
+            return lambda: b.post(self.best_form.action, sent)
+
         async def pay(b: Browser) -> Request:
             return await self.pay_request(b, await self.hold_for(b))
 
@@ -320,6 +328,8 @@ class Shop:
             Endpoint("reserve-seats", "reserve seats, won (2 seats)", status(204, redirect=True),
                      per_buyer(seat_win), 2),
             Endpoint("reserve-seats-taken", "reserve seats, just taken (409)", status(409), per_buyer(seat_loss)),
+            Endpoint("reserve-best", "best available, won (2 seats)", status(204, redirect=True),
+                     per_buyer(best_win), 2),
             Endpoint("hold-page", "hold page", status(200), same(self.holder, self.hold_url), 3),
             Endpoint("countdown", "countdown poll", status(200), same(self.holder, self.countdown_url, htmx=True), 3),
             Endpoint("pay", "pay (approved card, gateway's write included)", status(204, redirect=True),

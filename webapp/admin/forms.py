@@ -174,8 +174,8 @@ class LayoutForm(FlaskForm):
         if problems:
             return None, problems
         names = tuple(n.strip() for n in self.sections.data.split(",") if n.strip())
-        return LayoutRequest(names, self.rows.data, self.seats_per_row.data,
-                             self.first_row_label.data.upper(), tuple(ranges), self.best_order.data or "front_centre"), []
+        return LayoutRequest(names, self.rows.data, self.seats_per_row.data, self.first_row_label.data.upper(),
+                             tuple(ranges), self.best_order.data or "front_centre"), []
 
 
 class ReasonForm(FlaskForm):
