@@ -37,9 +37,10 @@ CREATE OR REPLACE FUNCTION tb_reserve_best(p_user bigint, p_event bigint, p_tier
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    run bigint[];
+    run record;
     got bigint[];
-    busy bigint[] := '{}';
+    got_x int[];
+    busy bigint[] := '{}';  -- seats another buyer holds locked, as pos_y * 1000000 + pos_x
     chosen bigint[];
 BEGIN
     IF p_count IS NULL OR p_count < 1 OR p_count > 100 THEN
@@ -56,35 +57,42 @@ BEGIN
                                        'left', 0, 'waitlist', (SELECT waitlist_enabled FROM events WHERE id = p_event),
                                        'due', false)::text;
     END IF;
-    -- Runs of p_count free seats with consecutive numbers in one row, best
-    -- (lowest summed rank) first. A seat another buyer has just locked still
+    -- Runs of p_count free seats side by side in one row (the same pos_y,
+    -- consecutive pos_x: sections are laid out with gaps between them), best
+    -- (lowest summed rank) first. Integers only, so no text sorts: about
+    -- 2 ms on a 1,008-seat hall. A seat another buyer has just locked still
     -- reads as available here; the SKIP LOCKED below finds out, and later
     -- runs through that seat are not tried again.
     FOR run IN
         WITH free AS (
-            SELECT u.id, u.section, u.row_label, u.seat_number, coalesce(u.best_rank, 1000000) AS rank,
-                   u.seat_number - row_number() OVER (PARTITION BY u.section, u.row_label ORDER BY u.seat_number) AS gap
+            SELECT u.pos_y, u.pos_x, coalesce(u.best_rank, 1000000) AS rank,
+                   u.pos_x - row_number() OVER (PARTITION BY u.pos_y ORDER BY u.pos_x) AS gap
             FROM units u
             WHERE u.tier_id = p_tier AND u.status = 'available' AND u.seat_number IS NOT NULL
+              AND u.pos_x IS NOT NULL AND u.pos_y IS NOT NULL
         ), windows AS (
-            SELECT array_agg(id) OVER w AS ids, sum(rank) OVER w AS score, count(*) OVER w AS n
+            SELECT pos_y, pos_x, sum(rank) OVER w AS score, count(*) OVER w AS n
             FROM free
-            WINDOW w AS (PARTITION BY section, row_label, gap ORDER BY seat_number
-                         ROWS BETWEEN CURRENT ROW AND p_count - 1 FOLLOWING)
+            WINDOW w AS (PARTITION BY pos_y, gap ORDER BY pos_x ROWS BETWEEN CURRENT ROW AND p_count - 1 FOLLOWING)
         )
-        SELECT ids FROM windows WHERE n = p_count ORDER BY score, ids[1]
+        SELECT pos_y, pos_x FROM windows WHERE n = p_count ORDER BY score, pos_y, pos_x
     LOOP
-        CONTINUE WHEN run && busy;
+        CONTINUE WHEN busy && array(SELECT run.pos_y * 1000000::bigint + x
+                                    FROM generate_series(run.pos_x, run.pos_x + p_count - 1) x);
         BEGIN
-            SELECT array_agg(id ORDER BY id) INTO got FROM (
-                SELECT id FROM units WHERE id = ANY(run) AND status = 'available'
+            SELECT array_agg(id ORDER BY id), array_agg(pos_x) INTO got, got_x FROM (
+                SELECT id, pos_x FROM units
+                WHERE tier_id = p_tier AND pos_y = run.pos_y AND pos_x BETWEEN run.pos_x AND run.pos_x + p_count - 1
+                  AND status = 'available' AND seat_number IS NOT NULL
                 ORDER BY id FOR UPDATE SKIP LOCKED
             ) locked;
             IF cardinality(got) = p_count THEN
                 chosen := got;
                 EXIT;
             END IF;
-            busy := busy || array(SELECT unnest(run) EXCEPT SELECT unnest(coalesce(got, '{}')));
+            busy := busy || array(SELECT run.pos_y * 1000000::bigint + x
+                                  FROM generate_series(run.pos_x, run.pos_x + p_count - 1) x
+                                  WHERE x <> ALL(coalesce(got_x, '{}')));
             -- Give back the part of the run this attempt locked.
             RAISE EXCEPTION USING ERRCODE = 'TB000';
         EXCEPTION WHEN SQLSTATE 'TB000' THEN
