@@ -184,6 +184,11 @@ class Event(db.Model):
         return any(t.seated for t in self.tiers)
 
     @property
+    def has_hidden_tiers(self) -> bool:
+        """Some tiers are sold only with an access code (a buyer's snapshot keeps this when it leaves them out)."""
+        return any(t.hidden for t in self.tiers)
+
+    @property
     def on_sale(self) -> bool:
         return self.status == EventStatus.ON_SALE
 
@@ -201,6 +206,8 @@ class Tier(db.Model):
     # The promise behind invariant 2: available + held + sold + blocked = capacity.
     capacity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Neither shown nor sold without an access code that unlocks it (migration 0013).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     event: Mapped[Event] = relationship(back_populates="tiers")
 
@@ -302,12 +309,21 @@ class Hold(db.Model):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(40))
+    # A discount code applied on the hold page: its use is held with the hold
+    # (webapp/services/codes.py); what it takes off each unit, in unit_ids order.
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unit_discounts: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    # The access code that unlocked a hidden tier held here (set by the reserve gate).
+    access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
 
     __table_args__ = (
         CheckConstraint("cardinality(unit_ids) > 0", name="not_empty"),
+        Index("ix_holds_code_active", "code_id", "user_id",
+              postgresql_where=text("code_id IS NOT NULL AND status = 'active'")),
         # The sweep walks only live holds, oldest deadline first.
         Index("ix_holds_active_expiry", "expires_at", postgresql_where=text("status = 'active'")),
         # One live shopping basket per buyer and event.
@@ -404,12 +420,20 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    # The discount code used and what it took off (the total is after it).
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(back_populates="order", order_by="Ticket.id")
 
-    __table_args__ = (Index("ix_orders_event_created", "event_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_event_created", "event_id", "created_at"),
+        Index("ix_orders_code", "code_id", "user_id", postgresql_where=text("code_id IS NOT NULL")),
+        Index("ix_orders_access_code", "access_code_id", postgresql_where=text("access_code_id IS NOT NULL")),
+    )
 
 
 class Ticket(db.Model):
@@ -556,6 +580,50 @@ class ApiToken(db.Model):
     __table_args__ = (
         CheckConstraint("scope IN ('buyer', 'admin')", name="scope"),
         Index("ix_api_tokens_user", "user_id", "id"),
+    )
+
+
+class CodeKind(str, enum.Enum):
+    DISCOUNT = "discount"
+    ACCESS = "access"
+
+
+class Code(db.Model):
+    """A discount code, or an access code that unlocks hidden tiers (migration 0013).
+
+    Stored upper-case; `tier_ids` None means every tier (discount codes only).
+    """
+
+    __tablename__ = "codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    percent_off: Mapped[int | None] = mapped_column(Integer)
+    amount_off_minor: Mapped[int | None] = mapped_column(Integer)
+    tier_ids: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    per_buyer_max: Mapped[int | None] = mapped_column(Integer)
+    min_quantity: Mapped[int | None] = mapped_column(Integer)
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    batch: Mapped[str | None] = mapped_column(String(80))  # the name of a bulk-generated set
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "code", name="uq_codes_event_code"),
+        CheckConstraint("code = upper(code) AND length(code) BETWEEN 3 AND 40", name="code_form"),
+        CheckConstraint(
+            "(kind = 'discount' AND (percent_off IS NULL) <> (amount_off_minor IS NULL))"
+            " OR (kind = 'access' AND percent_off IS NULL AND amount_off_minor IS NULL"
+            "     AND cardinality(tier_ids) > 0)", name="kind"),
+        CheckConstraint("percent_off BETWEEN 1 AND 100", name="percent"),
+        CheckConstraint("amount_off_minor > 0", name="amount"),
+        CheckConstraint("max_uses > 0 AND per_buyer_max > 0 AND min_quantity > 0", name="limits"),
+        CheckConstraint("valid_until > valid_from", name="window"),
     )
 
 

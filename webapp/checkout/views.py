@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import abort, flash, render_template, url_for
+from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from webapp import session_user
@@ -13,9 +13,9 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.services import checkout, checkout_read, inventory
+from webapp.services import checkout, checkout_read, codes, inventory
 from webapp.services.checkout_read import HoldView
-from webapp.services.errors import PaymentDeclined, PaymentInProgress
+from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress
 from webapp.services.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,13 @@ def _fresh_form(**data) -> CardForm:
 
 
 def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
-                 form: CardForm | None = None, declined: PaymentDeclined | None = None):
+                 form: CardForm | None = None, declined: PaymentDeclined | None = None,
+                 code_error: str | None = None, code_notice: str | None = None):
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
     return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
-                  declined=declined.message if declined else None, declined_code=declined.code if declined else None)
+                  declined=declined.message if declined else None, declined_code=declined.code if declined else None,
+                  code_error=code_error, code_notice=code_notice)
 
 
 def _order_redirect(view: HoldView):
@@ -118,6 +120,40 @@ def pay(hold_id: int):
         return _render_hold(view, status=409)
     flash("Payment approved. Your tickets are ready.", "success")
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
+
+
+def _after_code_change(hold_id: int, change, done: str):
+    """Apply or remove a discount code, then redraw the hold panel with its new price (or the refusal)."""
+    try:
+        change()
+        db.session.commit()
+    except BookingError as refused:
+        db.session.rollback()
+        if refused.status_code == 404:
+            abort(404)
+        if not is_partial_request():
+            flash(refused.message, "error")
+            return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
+        return _render_hold(own_hold(hold_id), status=refused.status_code, code_error=refused.message)
+    if not is_partial_request():
+        flash(done, "success")
+        return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
+    return _render_hold(own_hold(hold_id), code_notice=done)
+
+
+@bp.post("/holds/<int:hold_id>/code")
+@login_required
+def apply_code(hold_id: int):
+    raw = request.form.get("code", "")[:100]
+    return _after_code_change(hold_id, lambda: codes.apply_discount(
+        db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), "Code applied: the price is updated.")
+
+
+@bp.post("/holds/<int:hold_id>/code/remove")
+@login_required
+def remove_code(hold_id: int):
+    return _after_code_change(hold_id, lambda: codes.remove_discount(
+        db.session, hold_id=hold_id, user_id=current_user.id), "Code removed: the full price applies.")
 
 
 @bp.post("/holds/<int:hold_id>/validate/<field>")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
@@ -59,19 +59,21 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
     available = dict(
         session.execute(
             select(Unit.event_id, func.count())
-            .where(Unit.event_id.in_([e.id for e in events]), Unit.status == "available")
+            .join(Tier, Tier.id == Unit.tier_id)
+            .where(Unit.event_id.in_([e.id for e in events]), Unit.status == "available", Tier.hidden.is_(False))
             .group_by(Unit.event_id)
         ).all()
     )
     cards = []
     for e in events:
-        prices = [t.price_minor for t in e.tiers]
+        shown = [t for t in e.tiers if not t.hidden]  # hidden tiers are for access-code holders only
+        prices = [t.price_minor for t in shown]
         cards.append(EventCard(
             event=e,
             min_price=min(prices) if prices else None,
             max_price=max(prices) if prices else None,
-            currency=e.tiers[0].currency if e.tiers else "EUR",
-            capacity=sum(t.capacity for t in e.tiers),
+            currency=shown[0].currency if shown else "EUR",
+            capacity=sum(t.capacity for t in shown),
             available=available.get(e.id, 0),
         ))
     return cards
@@ -157,14 +159,20 @@ def event_snapshot(session: Session, event_id: int) -> EventSnapshot | None:
     return snapshot
 
 
-def public_event(session: Session, event_id: int, *, staff: bool | Callable[[], bool] = False) -> EventSnapshot | None:
+def public_event(session: Session, event_id: int, *, staff: bool | Callable[[], bool] = False,
+                 unlocked: Collection[int] = ()) -> EventSnapshot | None:
     """An event as buyers may see it, with its tiers: drafts exist for staff only.
 
     `staff` may be a callable, asked only for a draft (a page's user check is then not forced).
+    Hidden tiers are left out unless `unlocked` (by the buyer's access codes) names them, so
+    every page drawn from the snapshot (picker, map legend, waiting list, totals) leaves them out too.
     """
     event = event_snapshot(session, event_id)
     if event is None or (event.status == EventStatus.DRAFT and not (staff() if callable(staff) else staff)):
         return None
+    if any(t.hidden for t in event.tiers):
+        visible = tuple(t for t in event.tiers if not t.hidden or t.id in unlocked)
+        return EventSnapshot({**event.__dict__, "tiers": visible, "has_hidden_tiers": True})
     return event
 
 

@@ -45,7 +45,7 @@ from webapp.models import (
     TicketStatus,
     Tier,
 )
-from webapp.services import inventory, outbox, waitlist
+from webapp.services import codes, inventory, outbox, waitlist
 from webapp.services.errors import (
     HoldNotActive,
     InvalidRequest,
@@ -172,6 +172,8 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         if (previous := _attempt_by_key(session, idempotency_key)) is not None:
             return _replay_for(session, previous, hold)
         inventory.take_units_again(session, hold)
+        # Its discount code's use went back when it lapsed: take it again (lock: hold, units, code).
+        codes.claim_again(session, hold)
 
     session.flush()
     attempt_id = session.execute(_RECORD_PENDING, {
@@ -276,10 +278,11 @@ def _capture(gateway: PaymentGateway, reference: str) -> None:
 
 
 def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
-    """Turn a paid hold into an order with one ticket per unit."""
+    """Turn a paid hold into an order with one ticket per unit, at the prices held, less the hold's code."""
     order = Order(
         event_id=hold.event_id, user_id=hold.user_id, hold_id=hold.id, payment_attempt_id=attempt.id,
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
+        code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
     )
     session.add(order)
     session.flush()
@@ -289,12 +292,14 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     held_at = dict(zip(hold.unit_ids, hold.unit_prices or [], strict=False))
     tier_prices = {tier_id: price for tier_id, price in session.execute(
         select(Tier.id, Tier.price_minor).where(Tier.event_id == hold.event_id)).all()} if not held_at else {}
+    # What the code took off each unit: the tickets add up to the hold's total.
+    off = dict(zip(hold.unit_ids, hold.unit_discounts or [], strict=False)) if hold.code_id else {}
     session.execute(
         Ticket.__table__.insert(),
         [
             dict(event_id=hold.event_id, order_id=order.id, unit_id=unit_id, tier_id=tier_id,
                  code=secrets.token_urlsafe(16), status=TicketStatus.VALID.value,
-                 price_minor=held_at[unit_id] if held_at else tier_prices[tier_id])
+                 price_minor=(held_at[unit_id] if held_at else tier_prices[tier_id]) - off.get(unit_id, 0))
             for unit_id, tier_id in sold
         ],
     )

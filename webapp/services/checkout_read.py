@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import place_label
+from webapp.services import codes
 from webapp.services.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
 
@@ -32,6 +33,7 @@ class Line:
     section: str | None
     row_label: str | None
     seat_number: int | None
+    discount_minor: int = 0  # what the hold's discount code takes off this unit
 
     @property
     def place_label(self) -> str:
@@ -69,6 +71,14 @@ class HoldView:
     # Seconds before the buyer may hold these units again, once let go (the
     # event's re-hold cool-down, migration 0010); 0 when they may now.
     again_in: int = 0
+    code: str | None = None  # the discount code applied, with what it takes off in all
+    discount_minor: int = 0
+    code_terms: str | None = None
+    codes_offered: bool = False  # the event has discount codes: the hold page offers to apply one
+
+    @property
+    def subtotal_minor(self) -> int:
+        return self.total_minor + self.discount_minor
 
     @property
     def expired(self) -> bool:
@@ -99,13 +109,15 @@ _LINES = """
                 -- the price held (what will be paid), not the tier's price now
                 'price_minor', coalesce(h.unit_prices[array_position(h.unit_ids, u.id)], t.price_minor),
                 'currency', t.currency, 'section', u.section,
-                'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY u.id)
+                'row_label', u.row_label, 'seat_number', u.seat_number{extra}) ORDER BY u.id)
      FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY({units}))
 """
 
 # The owner's session version, admin flag and offers banner, read with their
 # hold or order: the page's session check needs no statement of its own
 # (session_user.adopt). Needs `users` joined on the owner.
+_LINE_DISCOUNT = ", 'discount_minor', coalesce(h.unit_discounts[array_position(h.unit_ids, u.id)], 0)"
+
 OWNER_COLUMNS = f"users.session_version, users.is_admin, {LIVE_OFFERS_JSON} AS offers"
 
 _HOLD = text(f"""
@@ -123,9 +135,13 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
                  CASE WHEN h.status = 'released' THEN h.ended_at ELSE h.expires_at END
                  + make_interval(secs => e.rehold_cooldown_seconds) - now())))::int
             ELSE 0 END AS again_in,
-       {_LINES.format(units="h.unit_ids")} AS lines,
+       {_LINES.format(units="h.unit_ids", extra=_LINE_DISCOUNT)} AS lines,
+       h.discount_minor, c.code, c.percent_off, c.amount_off_minor,
+       EXISTS (SELECT 1 FROM codes d WHERE d.event_id = h.event_id AND d.kind = 'discount' AND d.active)
+         AS codes_offered,
        {OWNER_COLUMNS}
 FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
+LEFT JOIN codes c ON c.id = h.code_id
 WHERE h.id = :h AND h.user_id = :u
 """)
 
@@ -147,6 +163,8 @@ def _hold(r) -> HoldView:
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
         last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at, again_in=r.again_in,
+        code=r.code, discount_minor=r.discount_minor, codes_offered=r.codes_offered,
+        code_terms=None if r.code is None else codes.terms(r.percent_off, r.amount_off_minor, r.currency),
     )
 
 

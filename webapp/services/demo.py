@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, User
-from webapp.services import accounts, events
+from webapp.services import accounts, codes, events
 
 DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
 DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
@@ -74,6 +74,13 @@ def _festival(session: Session, starts_at: datetime) -> Event:
                             colour="#0d9488", sort_order=2)
     events.add_general_tier(session, fest, name="VIP Weekend", price_minor=29900, capacity=200,
                             colour="#b45309", sort_order=3)
+    presale = events.add_general_tier(session, fest, name="Fan Club Weekend", price_minor=9900, capacity=300,
+                                      colour="#db2777", sort_order=4, hidden=True)
+    # Codes to try: /events/<id>?access=FANCLUB shows the hidden tier; SUMMER10 on the hold page.
+    codes.create_code(session, event_id=fest.id, raw_code="FANCLUB", actor_id=None,
+                      spec=codes.CodeSpec(kind="access", tier_ids=(presale.id,)))
+    codes.create_code(session, event_id=fest.id, raw_code="SUMMER10", actor_id=None,
+                      spec=codes.CodeSpec(kind="discount", percent_off=10, per_buyer_max=1))
     return fest
 
 

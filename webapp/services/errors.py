@@ -126,6 +126,14 @@ class SessionEnded(BookingError):
     default_message = "Your session has ended. Please log in again."
 
 
+class AccessCodeNeeded(BookingError):
+    """A hidden tier, asked for without an access code that unlocks it now."""
+
+    status_code = 403
+    default_message = ("These tickets are sold only with an access code. Open the link you were sent again,"
+                       " or enter the code on the event page.")
+
+
 class PassRequired(BookingError):
     """The event's waiting room is on and this buyer has no current pass of their own."""
 

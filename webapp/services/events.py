@@ -29,10 +29,14 @@ def _add_tier(session: Session, event: Event, **fields) -> Tier:
 
 
 def add_general_tier(session: Session, event: Event, *, name: str, price_minor: int, capacity: int,
-                     currency: str = "EUR", colour: str = "#3b82f6", sort_order: int = 0) -> Tier:
-    """A general-admission tier with its `capacity` places (offered to the waiting list first)."""
+                     currency: str = "EUR", colour: str = "#3b82f6", sort_order: int = 0,
+                     hidden: bool = False) -> Tier:
+    """A general-admission tier with its `capacity` places (offered to the waiting list first).
+
+    `hidden`: sold only with an access code (codes.py).
+    """
     tier = _add_tier(session, event, name=name, price_minor=price_minor, capacity=capacity, currency=currency,
-                     colour=colour, seated=False, sort_order=sort_order)
+                     colour=colour, seated=False, sort_order=sort_order, hidden=hidden)
     inventory.create_units_for_tier(session, tier)
     return tier
 

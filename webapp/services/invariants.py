@@ -124,8 +124,9 @@ CHECKS: list[tuple[str, str]] = [
         "freed unit left to the public while someone waits for its tier (queue jump possible)",
         "SELECT u.tier_id, count(*) AS free_units, min(w.id) AS first_waiting FROM units u"
         " JOIN events ev ON ev.id = u.event_id"
+        " JOIN tiers ut ON ut.id = u.tier_id"
         " JOIN waitlist_entries w ON w.event_id = u.event_id AND w.status = 'waiting'"
-        "  AND (w.tier_id IS NULL OR w.tier_id = u.tier_id)"
+        "  AND (w.tier_id = u.tier_id OR (w.tier_id IS NULL AND NOT ut.hidden))"  # "any tier": the visible ones
         " WHERE u.event_id = :e AND u.status = 'available' AND ev.waitlist_partial_offers"
         " AND now() < coalesce(ev.sales_end_at, ev.starts_at)"  # the line is served while sales are open
         " GROUP BY u.tier_id",
@@ -136,7 +137,8 @@ CHECKS: list[tuple[str, str]] = [
         "waiting entry first in line with enough free units, but no offer",
         "SELECT w.id, w.quantity, count(u.id) AS free_units FROM waitlist_entries w"
         " JOIN units u ON u.event_id = w.event_id AND u.status = 'available'"
-        "  AND (w.tier_id IS NULL OR u.tier_id = w.tier_id)"
+        "  AND (u.tier_id = w.tier_id OR (w.tier_id IS NULL"
+        "       AND NOT EXISTS (SELECT 1 FROM tiers ut WHERE ut.id = u.tier_id AND ut.hidden)))"
         " JOIN events ev ON ev.id = w.event_id AND now() < coalesce(ev.sales_end_at, ev.starts_at)"
         " WHERE w.event_id = :e AND w.status = 'waiting' AND NOT EXISTS ("
         "  SELECT 1 FROM waitlist_entries x WHERE x.event_id = w.event_id AND x.status = 'waiting'"
@@ -153,6 +155,40 @@ CHECKS: list[tuple[str, str]] = [
         "person with two live places in the same line",
         "SELECT user_id, count(*) FROM waitlist_entries WHERE event_id = :e AND status IN ('waiting', 'offered')"
         " GROUP BY user_id HAVING count(*) > 1",
+    ),
+    (
+        # Codes (migration 0013): a use is a confirmed order or a live hold carrying the code.
+        "discount code used more times than it allows",
+        "SELECT c.id, c.code, c.max_uses, count(*) AS uses FROM codes c"
+        " JOIN (SELECT code_id FROM orders WHERE event_id = :e AND status = 'confirmed'"
+        "       UNION ALL SELECT code_id FROM holds WHERE event_id = :e AND status = 'active') x ON x.code_id = c.id"
+        " WHERE c.event_id = :e AND c.max_uses IS NOT NULL GROUP BY c.id HAVING count(*) > c.max_uses",
+    ),
+    (
+        "discount code used by one buyer more times than it allows per buyer",
+        "SELECT c.id, c.code, x.user_id, count(*) AS uses FROM codes c"
+        " JOIN (SELECT code_id, user_id FROM orders WHERE event_id = :e AND status = 'confirmed'"
+        "       UNION ALL SELECT code_id, user_id FROM holds WHERE event_id = :e AND status = 'active') x"
+        "  ON x.code_id = c.id"
+        " WHERE c.event_id = :e AND c.per_buyer_max IS NOT NULL"
+        " GROUP BY c.id, x.user_id HAVING count(*) > c.per_buyer_max",
+    ),
+    (
+        "order total differs from the sum of its tickets' prices",
+        "SELECT o.id, o.total_minor, sum(t.price_minor) FROM orders o JOIN tickets t ON t.order_id = o.id"
+        " WHERE o.event_id = :e GROUP BY o.id HAVING o.total_minor <> sum(t.price_minor)",
+    ),
+    (
+        "order's discount differs from its hold's",
+        "SELECT o.id, o.code_id, o.discount_minor, h.code_id, h.discount_minor FROM orders o"
+        " JOIN holds h ON h.id = o.hold_id WHERE o.event_id = :e"
+        " AND (o.code_id IS DISTINCT FROM h.code_id OR o.discount_minor <> h.discount_minor)",
+    ),
+    (
+        "live hold whose total is not its held prices less its discount",
+        "SELECT h.id, h.total_minor, h.discount_minor FROM holds h"
+        " WHERE h.event_id = :e AND h.status = 'active' AND h.unit_prices IS NOT NULL"
+        " AND h.total_minor <> (SELECT sum(p) FROM unnest(h.unit_prices) p) - h.discount_minor",
     ),
 ]
 

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Event, Hold, HoldKind, HoldStatus, Tier, Unit, UnitStatus, seat_label
 from webapp.services.errors import (
+    AccessCodeNeeded,
     Busy,
     HoldExpired,
     InvalidRequest,
@@ -284,14 +285,16 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 # so a reservation is one statement. Refusals come back as TBnnn errors.
 # ---------------------------------------------------------------------------
 
+# Each takes the buyer's access codes last: hidden tiers are refused without
+# one that unlocks them (migration 0013's gate, before the hold is made).
 _RESERVE_PLACES = text(
     "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]), CAST(:session AS integer),"
-    " CAST(:admission AS bigint))")
+    " CAST(:admission AS bigint), CAST(:access AS text[]))")
 _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer),"
-                      " CAST(:admission AS bigint))")
-# Best available (migration 0012): chooses with SKIP LOCKED, then holds through tb_reserve_seats.
+                      " CAST(:admission AS bigint), CAST(:access AS text[]))")
+# Best available (migration 0012): chooses with SKIP LOCKED, then holds as a seat reserve does.
 _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
-                     " CAST(:session AS integer), CAST(:admission AS bigint))")
+                     " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]))")
 
 
 class _NeedsPreparation(Exception):
@@ -319,6 +322,8 @@ def _refusal(error: DBAPIError) -> Exception | None:
         return NotFound("No such event.")
     if code == "TB403":
         return PassRequired()
+    if code == "TB402":
+        return AccessCodeNeeded()
     if code == "TB409":
         ended = diag.message_primary == "ended"
         return SalesClosed("Sales for this event have ended.") if ended else SalesClosed()
@@ -361,7 +366,7 @@ def _places_params(user_id: int, event_id: int, quantities: dict[int, int]) -> d
         raise LimitExceeded("That is more tickets than one order can hold.")
     tiers = sorted(wanted)
     return {"u": user_id, "e": event_id, "tiers": tiers, "counts": [wanted[t] for t in tiers], "session": None,
-            "admission": None}
+            "admission": None, "access": None}
 
 
 def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
@@ -370,7 +375,7 @@ def _seats_params(user_id: int, event_id: int, unit_ids: Iterable[int]) -> dict:
         raise InvalidRequest("Pick at least one seat.")
     if len(ids) > 1000:
         raise LimitExceeded("That is more seats than one order can hold.")
-    return {"u": user_id, "e": event_id, "seats": ids, "session": None, "admission": None}
+    return {"u": user_id, "e": event_id, "seats": ids, "session": None, "admission": None, "access": None}
 
 
 def _best_params(user_id: int, event_id: int, tier_id: int, count: int) -> dict:
@@ -378,7 +383,8 @@ def _best_params(user_id: int, event_id: int, tier_id: int, count: int) -> dict:
         raise InvalidRequest("Choose how many seats you want.")
     if count > 100:
         raise LimitExceeded("That is more seats than one order can hold.")
-    return {"u": user_id, "e": event_id, "tier": tier_id, "count": count, "session": None, "admission": None}
+    return {"u": user_id, "e": event_id, "tier": tier_id, "count": count, "session": None, "admission": None,
+            "access": None}
 
 
 def _prepare(session: Session, *, user_id: int, event_id: int, seat_ids: list[int] | None) -> None:
@@ -409,18 +415,20 @@ def _reserve_in_session(session: Session, statement, params: dict, seat_ids: lis
 
 
 def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int],
-                  admission_id: int | None = None) -> Hold:
+                  admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
     """Hold exactly these numbered seats, all or nothing (within the caller's transaction)."""
     params = _seats_params(user_id, event_id, unit_ids)
     params["admission"] = admission_id
+    params["access"] = list(access) if access else None
     return _reserve_in_session(session, _RESERVE_SEATS, params, params["seats"])
 
 
 def reserve_best(session: Session, *, user_id: int, event_id: int, tier_id: int, count: int,
-                 admission_id: int | None = None) -> Hold:
+                 admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
     """Hold the best `count` free seats of a tier, together where possible (within the caller's transaction)."""
     params = _best_params(user_id, event_id, tier_id, count)
     params["admission"] = admission_id
+    params["access"] = list(access) if access else None
     return _reserve_in_session(session, _RESERVE_BEST, params, None)
 
 
@@ -432,10 +440,11 @@ def seats_together(session: Session, hold_id: int) -> bool:
 
 
 def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int],
-                    admission_id: int | None = None) -> Hold:
+                    admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
     """Hold N general-admission places per tier, all or nothing (within the caller's transaction)."""
     params = _places_params(user_id, event_id, quantities)
     params["admission"] = admission_id
+    params["access"] = list(access) if access else None
     return _reserve_in_session(session, _RESERVE_PLACES, params, None)
 
 
@@ -446,7 +455,8 @@ class Reservation:
 
 def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
                 seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
-                session_version: int | None = None, admission_id: int | None = None) -> Reservation:
+                session_version: int | None = None, admission_id: int | None = None,
+                access: Iterable[str] = ()) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
     The one place where inventory commits by itself (see README, "Where
@@ -462,6 +472,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
     room is on, the statement refuses (PassRequired) unless it is this
     buyer's and current. `best`: (tier id, count) — the best free seats of
     that tier, together in one row where possible (tb_reserve_best).
+    `access`: the buyer's access codes for this event (hidden tiers need one).
     """
     from webapp.database import single_statement
     from webapp.extensions import db
@@ -476,6 +487,7 @@ def reserve_now(*, user_id: int, event_id: int, quantities: dict[int, int] | Non
         statement, params = _RESERVE_PLACES, _places_params(user_id, event_id, quantities or {})
     params["session"] = session_version
     params["admission"] = admission_id
+    params["access"] = list(access) if access else None
     for attempt in range(2):
         with single_statement(writes=True) as connection:
             try:

@@ -202,7 +202,8 @@ def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
     tiers = {t.id: t for t in session.scalars(
         select(Tier).where(Tier.event_id == event_id).order_by(Tier.sort_order, Tier.id)
     )}
-    tier_order = list(tiers)
+    # "Any tier" means any tier the public can see: hidden ones need an access code.
+    tier_order = [t for t, tier in tiers.items() if not tier.hidden]
     blocked: set[int] = set()  # tiers whose first waiting entry could not be served
     offers: list[Hold] = []
     last_id = 0
@@ -325,12 +326,15 @@ def _tickets(n: int) -> str:
 
 def joinable_tiers(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
                    reserved: set[int] | None = None) -> list[Tier]:
-    """Tiers the public sees as sold out (nothing free, or the line comes first)."""
+    """Tiers the public sees as sold out (nothing free, or the line comes first).
+
+    Hidden tiers have no waiting list: they are sold only with an access code.
+    """
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
     reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
     return [
         t for t in event.tiers
-        if t.id in reserved or t.id not in counts or counts[t.id].available == 0
+        if not t.hidden and (t.id in reserved or t.id not in counts or counts[t.id].available == 0)
     ]
 
 
@@ -345,7 +349,7 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
         raise InvalidRequest("Ask for at least one ticket.")
     if quantity > event.per_order_limit:
         raise LimitExceeded(f"You can ask for at most {event.per_order_limit} tickets.")
-    if tier_id is not None and tier_id not in {t.id for t in event.tiers}:
+    if tier_id is not None and tier_id not in {t.id for t in event.tiers if not t.hidden}:
         raise InvalidRequest("Unknown ticket type for this event.")
     # Places asked for in line count towards the per-buyer limit, as holds
     # do; the buyer's lock (taken here) keeps a join and a reserve of the
@@ -358,7 +362,7 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
     if existing is not None:
         raise AlreadyInLine(_already_message(session, existing))
     sold_out = {t.id for t in joinable_tiers(session, event)}
-    if tier_id is None and len(sold_out) < len(event.tiers):
+    if tier_id is None and len(sold_out) < sum(1 for t in event.tiers if not t.hidden):
         raise NotSoldOut("Some tickets are still available: book those, or join the line for a sold-out type.")
     if tier_id is not None and tier_id not in sold_out:
         raise NotSoldOut()

@@ -21,8 +21,9 @@ from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
-from webapp.services import catalog, inventory, waiting_room, waitlist_read
+from webapp.services import catalog, codes, inventory, waiting_room, waitlist_read
 from webapp.services.errors import (
+    AccessCodeNeeded,
     BookingError,
     InvalidRequest,
     LimitExceeded,
@@ -32,7 +33,7 @@ from webapp.services.errors import (
     SessionEnded,
     TooSoonAgain,
 )
-from webapp.shop import bp
+from webapp.shop import access, bp
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ LIVE_POLL_SECONDS = 2
 
 
 def load_public_event(event_id: int) -> catalog.EventSnapshot:
-    # A snapshot of the event's row and tiers, reused while their rows are unchanged.
-    event = catalog.public_event(db.session, event_id, staff=getattr(current_user, "is_admin", False))
+    # A snapshot of the event's row and tiers, reused while their rows are unchanged;
+    # hidden tiers only as the buyer's access codes unlock them.
+    event = catalog.public_event(db.session, event_id, staff=getattr(current_user, "is_admin", False),
+                                 unlocked=access.unlocked_tiers(event_id))
     if event is None:
         abort(404)
     return event
@@ -147,8 +150,27 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
     return ctx
 
 
+def _unlock(event_id: int, raw_code: str) -> str | None:
+    """Try an access code: remembered when it opens hidden tiers; the refusal's words otherwise."""
+    try:
+        grant = codes.unlock(db.session, event_id=event_id, raw_code=raw_code)
+    except BookingError as refused:
+        return refused.message
+    access.remember(event_id, grant)
+    flash(f"Code {grant.code} accepted: {', '.join(grant.tier_names)} now shown below.", "success")
+    return None
+
+
 @bp.get("/events/<int:event_id>")
 def event_page(event_id: int):
+    if "access" in request.args:
+        # An access link: remember the code, then show the event as it opens it.
+        load_public_event(event_id)
+        if (problem := _unlock(event_id, request.args.get("access", "")[:100])) is not None:
+            flash(problem, "error")
+        rest = MultiDict((k, v) for k, v in request.args.items(multi=True) if k != "access")
+        query = urlencode(list(rest.items(multi=True)))
+        return redirect_to(url_for("shop.event_page", event_id=event_id) + (f"?{query}" if query else ""))
     event = load_public_event(event_id)
     if event.waiting_room and _pass_check(event.id).problem is not None:
         # The room is on: the event page is the waiting page until the buyer's turn.
@@ -166,6 +188,17 @@ def _render_seated(event_id: int, partial: str):
     if (refused := _without_pass(event)) is not None:
         return refused
     return render("shop/event.html", partial, **event_context(event, seats=_parse_seat_ids(request.args)))
+
+
+@bp.post("/events/<int:event_id>/access")
+def enter_access_code(event_id: int):
+    """The event page's "Have an access code?" box."""
+    load_public_event(event_id)
+    if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
+        event = load_public_event(event_id)
+        ctx = event_context(event, message=None)
+        return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem, **ctx)
+    return redirect_to(url_for("shop.event_page", event_id=event_id))
 
 
 @bp.get("/events/<int:event_id>/seat-map")
@@ -279,11 +312,13 @@ def reserve(event_id: int):
     try:
         if seated:
             reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
-                                                session_version=session_version, admission_id=check.admission_id)
+                                                session_version=session_version, admission_id=check.admission_id,
+                                                access=access.codes_for(event_id))
         else:
             reservation = inventory.reserve_now(user_id=user_id, event_id=event_id,
                                                 quantities=_parse_quantities(request.form),
-                                                session_version=session_version, admission_id=check.admission_id)
+                                                session_version=session_version, admission_id=check.admission_id,
+                                                access=access.codes_for(event_id))
     except PassRequired as refused:
         from webapp.shop.line import line_required
 
@@ -307,8 +342,9 @@ def reserve(event_id: int):
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message,
                             user_id=user_id)
         return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
-    except (LimitExceeded, TooSoonAgain) as refused:
-        # The per-buyer rules: said beside the buyer's picks, which are kept.
+    except (LimitExceeded, TooSoonAgain, AccessCodeNeeded) as refused:
+        # The per-buyer rules (and an access code that stopped working): said
+        # beside the buyer's picks, which are kept.
         db.session.rollback()
         event = load_public_event(event_id)
         if seated:
@@ -361,7 +397,8 @@ def reserve_best(event_id: int):
     check = _pass_check(event_id)
     try:
         reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, best=(tier_id, count),
-                                            session_version=session_version, admission_id=check.admission_id)
+                                            session_version=session_version, admission_id=check.admission_id,
+                                            access=access.codes_for(event_id))
     except PassRequired as refused:
         from webapp.shop.line import line_required
 

@@ -1,0 +1,429 @@
+"""Issue 13 items 1-2: discount codes on the hold page, access codes that unlock hidden tiers.
+
+The race: 50 buyers apply a 10-use code and pay at the same instant; exactly
+10 orders carry it, because a use is counted and taken under the code row's
+lock (codes.py). Releases, expiries and cancellations give uses back.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.support import GOOD, assert_consistent, cancel, csrf_token, expire_now, make_gateway, race, sign_in
+from webapp.extensions import db
+from webapp.models import Hold, HoldStatus, Order, Ticket
+from webapp.services import checkout, codes, events, inventory, waitlist
+from webapp.services.catalog import public_event
+from webapp.services.errors import AccessCodeNeeded, InvalidRequest
+
+
+def _tiers(event):
+    return [t.id for t in sorted(event.tiers, key=lambda t: t.sort_order)]
+
+
+def _discount(session, event, code="SAVE", **terms) -> codes.Code:
+    code_row = codes.create_code(session, event_id=event.id, raw_code=code, actor_id=None,
+                                 spec=codes.CodeSpec(kind="discount", **terms))
+    session.commit()
+    return code_row
+
+
+def _hold(factory, event, user=None, **quantities_by_index) -> Hold:
+    tiers = _tiers(event)
+    wanted = {tiers[int(k[1:])]: n for k, n in quantities_by_index.items()} or {tiers[0]: 1}
+    return factory.hold(event, user, quantities=wanted)
+
+
+def _pay(session, hold: Hold, gateway=None) -> Order:
+    result = checkout.pay(session, gateway or make_gateway(), hold_id=hold.id, user_id=hold.user_id,
+                          idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+    return session.get(Order, result.order_id)
+
+
+def _apply(session, hold: Hold, code: str) -> Hold:
+    hold = codes.apply_discount(session, hold_id=hold.id, user_id=hold.user_id, raw_code=code)
+    session.commit()
+    return hold
+
+
+# ---------------------------------------------------------------------------
+# What a code takes off, and what the order records
+# ---------------------------------------------------------------------------
+
+def test_percent_off_rounds_per_ticket_and_the_order_adds_up(session, factory):
+    event = factory.ga_event(capacity=20, tiers=2, price_minor=1999)  # 19.99 and 29.99
+    _discount(session, event, "TENOFF", percent_off=15)
+    hold = _hold(factory, event, t0=2, t1=1)
+    hold = _apply(session, hold, " tenoff ")  # any case, spaces around
+    # 15% of 19.99 is 2.9985 -> 3.00; of 29.99 is 4.4985 -> 4.50 (half up, per ticket)
+    assert hold.discount_minor == 300 + 300 + 450
+    assert hold.total_minor == 1999 * 2 + 2999 - 1050
+    order = _pay(session, hold)
+    tickets = session.scalars(select(Ticket).where(Ticket.order_id == order.id)).all()
+    assert sorted(t.price_minor for t in tickets) == [1699, 1699, 2549]
+    assert order.total_minor == sum(t.price_minor for t in tickets) == hold.total_minor
+    assert order.code_id is not None and order.discount_minor == 1050
+    assert_consistent(session, event.id)
+
+
+def test_fixed_amount_off_each_ticket_never_below_zero_and_only_for_its_tiers(session, factory):
+    event = factory.ga_event(capacity=20, tiers=2, price_minor=400)  # 4.00 and 14.00
+    first, second = _tiers(event)
+    _discount(session, event, "FIVER", amount_off_minor=500, tier_ids=(first,))
+    hold = _apply(session, _hold(factory, event, t0=1, t1=1), "FIVER")
+    assert hold.unit_discounts is not None and sorted(hold.unit_discounts) == [0, 400]
+    assert hold.total_minor == 1400
+    order = _pay(session, hold)
+    assert order.total_minor == 1400
+    assert_consistent(session, event.id)
+
+
+def test_a_whole_order_free_is_confirmed_at_zero(session, factory):
+    event = factory.ga_event(capacity=5)
+    _discount(session, event, "GUESTLIST", percent_off=100)
+    order = _pay(session, _apply(session, _hold(factory, event), "GUESTLIST"))
+    assert order.total_minor == 0 and order.status.value == "confirmed"
+    assert_consistent(session, event.id)
+
+
+@pytest.mark.parametrize("terms, held, message", [
+    ({"tier_ids": "second"}, {"t0": 1}, "does not apply to these tickets"),
+    ({"min_quantity": 3}, {"t0": 2}, "needs at least 3 eligible tickets"),
+    ({"valid_from": "+1 day"}, {"t0": 1}, "not valid yet"),
+    ({"valid_from": "-2 days", "valid_until": "-1 day"}, {"t0": 1}, "has expired"),
+])
+def test_refusals_say_why(session, factory, terms, held, message):
+    event = factory.ga_event(capacity=20, tiers=2)
+    now = datetime.now(timezone.utc)
+    resolved = {}
+    for key, value in terms.items():
+        if key == "tier_ids":
+            resolved[key] = (_tiers(event)[1],)
+        elif isinstance(value, str):
+            sign, amount, unit = value[0], int(value[1:].split()[0]), value.split()[1]
+            delta = timedelta(days=amount)
+            resolved[key] = now + delta if sign == "+" else now - delta
+        else:
+            resolved[key] = value
+    _discount(session, event, "RULES", percent_off=10, **resolved)
+    hold = _hold(factory, event, **held)
+    with pytest.raises(codes.CodeRefused, match=message):
+        _apply(session, hold, "RULES")
+    session.rollback()
+    assert session.get(Hold, hold.id).code_id is None
+
+
+def test_unknown_inactive_and_malformed_codes(session, factory):
+    event = factory.ga_event(capacity=5)
+    code = _discount(session, event, "GONE", percent_off=10)
+    hold = _hold(factory, event)
+    with pytest.raises(codes.CodeRefused, match="no discount code NOPE"):
+        _apply(session, hold, "nope")
+    session.rollback()
+    with pytest.raises(InvalidRequest):
+        _apply(session, hold, "<script>")
+    session.rollback()
+    codes.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
+    session.commit()
+    with pytest.raises(codes.CodeRefused, match="no longer valid"):
+        _apply(session, hold, "GONE")
+    session.rollback()
+
+
+def test_another_events_code_is_not_found(session, factory):
+    event, other = factory.ga_event(capacity=5), factory.ga_event(capacity=5, title="Other")
+    _discount(session, other, "ELSEWHERE", percent_off=50)
+    with pytest.raises(codes.CodeRefused, match="no discount code"):
+        _apply(session, _hold(factory, event), "ELSEWHERE")
+
+
+# ---------------------------------------------------------------------------
+# Uses: held with the hold, given back when it ends
+# ---------------------------------------------------------------------------
+
+def test_uses_are_held_by_live_holds_and_given_back_by_release_expiry_and_cancel(session, factory):
+    event = factory.ga_event(capacity=20)
+    _discount(session, event, "ONCE", percent_off=10, max_uses=1)
+    first = _apply(session, _hold(factory, event), "ONCE")
+    second = _hold(factory, event)
+    with pytest.raises(codes.CodeUsedUp, match="used up"):
+        _apply(session, second, "ONCE")
+    session.rollback()
+
+    inventory.release_hold_by_id(session, hold_id=first.id, user_id=first.user_id)  # released: use back
+    session.commit()
+    second = _apply(session, second, "ONCE")
+    expire_now(session, second.id)
+    inventory.expire_holds(session, hold_ids=[second.id])  # expired by the sweep: use back
+    session.commit()
+    third = _apply(session, _hold(factory, event), "ONCE")
+    order = _pay(session, third)
+    fourth = _hold(factory, event)
+    with pytest.raises(codes.CodeUsedUp):
+        _apply(session, fourth, "ONCE")
+    session.rollback()
+    cancel(session, make_gateway(), order)  # refunded: use back
+    _apply(session, fourth, "ONCE")
+    assert_consistent(session, event.id)
+
+
+def test_removing_a_code_restores_the_price_and_the_use(session, factory):
+    event = factory.ga_event(capacity=5)
+    _discount(session, event, "ONCE", percent_off=50, max_uses=1)
+    hold = _apply(session, _hold(factory, event), "ONCE")
+    assert hold.total_minor == 2500
+    hold = codes.remove_discount(session, hold_id=hold.id, user_id=hold.user_id)
+    session.commit()
+    assert (hold.total_minor, hold.discount_minor, hold.code_id) == (5000, 0, None)
+    _apply(session, _hold(factory, event), "ONCE")
+
+
+def test_per_buyer_limit_counts_orders_and_holds_of_that_buyer_only(session, factory):
+    event = factory.ga_event(capacity=20)
+    _discount(session, event, "MEMBER", percent_off=10, per_buyer_max=1)
+    buyer = factory.user()
+    _pay(session, _apply(session, _hold(factory, event, buyer), "MEMBER"))
+    with pytest.raises(codes.CodeUsedUp, match="once per buyer"):
+        _apply(session, _hold(factory, event, buyer), "MEMBER")
+    session.rollback()
+    _apply(session, _hold(factory, event), "MEMBER")  # someone else may
+
+
+def test_paying_a_lapsed_hold_takes_its_use_again_or_says_so(session, factory):
+    event = factory.ga_event(capacity=20)
+    _discount(session, event, "ONCE", percent_off=20, max_uses=1)
+    late = _apply(session, _hold(factory, event), "ONCE")
+    other = _hold(factory, event)
+    expire_now(session, late.id)
+    inventory.expire_holds(session, hold_ids=[late.id])
+    session.commit()
+    # The use went back when the hold lapsed, and someone else took it.
+    _apply(session, other, "ONCE")
+    with pytest.raises(codes.CodeRefused, match="used up.*nothing was charged"):
+        _pay(session, session.get(Hold, late.id))
+    session.rollback()
+    assert session.get(Hold, late.id).status == HoldStatus.EXPIRED
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+    assert_consistent(session, event.id)
+
+
+def test_a_lapsed_hold_whose_use_is_free_is_paid_at_its_discounted_price(session, factory):
+    event = factory.ga_event(capacity=20)
+    _discount(session, event, "ONCE", percent_off=20, max_uses=1)
+    late = _apply(session, _hold(factory, event), "ONCE")
+    expire_now(session, late.id)
+    order = _pay(session, session.get(Hold, late.id))
+    assert order.total_minor == 4000 and order.discount_minor == 1000
+    assert_consistent(session, event.id)
+
+
+def test_a_code_cannot_change_a_hold_while_its_payment_is_in_flight(session, factory):
+    event = factory.ga_event(capacity=5)
+    _discount(session, event, "LATE", percent_off=10)
+    hold = _hold(factory, event)
+    started = checkout.begin_payment(session, hold_id=hold.id, user_id=hold.user_id,
+                                     idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+    session.commit()
+    assert isinstance(started, checkout.StartedPayment)
+    with pytest.raises(checkout.PaymentInProgress):
+        _apply(session, hold, "LATE")
+    session.rollback()
+
+
+def test_fifty_buyers_race_for_a_ten_use_code_and_exactly_ten_orders_carry_it(app, session, factory):
+    event = factory.ga_event(capacity=60, per_buyer_limit=10)
+    code = _discount(session, event, "TENONLY", percent_off=25, max_uses=10)
+    holds = [(h.id, h.user_id) for h in (_hold(factory, event) for _ in range(50))]
+    gateway = make_gateway()
+
+    def work(i):
+        hold_id, user_id = holds[i]
+        try:
+            codes.apply_discount(db.session, hold_id=hold_id, user_id=user_id, raw_code="TENONLY")
+            db.session.commit()
+            applied = True
+        except codes.CodeUsedUp:
+            db.session.rollback()
+            applied = False
+        checkout.pay(db.session, gateway, hold_id=hold_id, user_id=user_id,
+                     idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+        return applied
+
+    applied = race(app, 50, work)
+    session.expire_all()
+    assert sum(applied) == 10
+    with_code = session.scalars(select(Order).where(Order.code_id == code.id)).all()
+    assert len(with_code) == 10 and all(o.total_minor == 3750 for o in with_code)
+    assert session.scalar(select(func.count()).select_from(Order)) == 50
+    assert_consistent(session, event.id)
+
+
+def test_the_invariant_checker_catches_an_overused_code_and_a_total_that_does_not_add_up(session, factory):
+    from webapp.services.invariants import check_event
+
+    event = factory.ga_event(capacity=5)
+    code = _discount(session, event, "ONCE", percent_off=10, max_uses=1)
+    _pay(session, _apply(session, _hold(factory, event), "ONCE"))
+    order = _pay(session, _hold(factory, event))
+    # What a lost lock would leave behind: a second order carrying a one-use code.
+    session.execute(text("UPDATE orders SET code_id = :c WHERE id = :o"), {"c": code.id, "o": order.id})
+    session.execute(text("UPDATE tickets SET price_minor = price_minor - 1 WHERE order_id = :o"), {"o": order.id})
+    session.commit()
+    found = "\n".join(check_event(session, event.id))
+    assert "used more times than it allows" in found
+    assert "order total differs from the sum of its tickets' prices" in found
+
+
+# ---------------------------------------------------------------------------
+# Access codes and hidden tiers
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def presale(session, factory):
+    event = factory.ga_event(capacity=10, title="Presale Night")
+    hidden = events.add_general_tier(session, event, name="Fan Club", price_minor=2500, capacity=10,
+                                     sort_order=5, hidden=True)
+    session.commit()
+    codes.create_code(session, event_id=event.id, raw_code="FANS", actor_id=None,
+                      spec=codes.CodeSpec(kind="access", tier_ids=(hidden.id,)))
+    session.commit()
+    return event, hidden
+
+
+def test_a_hidden_tier_is_refused_without_its_code_and_sold_with_it(session, factory, presale):
+    event, hidden = presale
+    buyer = factory.user()
+    with pytest.raises(AccessCodeNeeded):
+        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2})
+    session.rollback()
+    with pytest.raises(AccessCodeNeeded):
+        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
+                                  access=["WRONG"])
+    session.rollback()
+    reservation = inventory.reserve_now(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
+                                        access=["FANS"])
+    hold = session.get(Hold, reservation.hold_id)
+    assert hold.access_code_id is not None
+    order = _pay(session, hold)
+    assert order.access_code_id == hold.access_code_id
+    assert_consistent(session, event.id)
+
+
+def test_an_access_code_outside_its_window_opens_nothing(session, factory, presale):
+    event, hidden = presale
+    code = session.scalars(select(codes.Code).where(codes.Code.code == "FANS")).one()
+    code.valid_until = datetime.now(timezone.utc) - timedelta(minutes=1)
+    code.valid_from = datetime.now(timezone.utc) - timedelta(days=1)
+    session.commit()
+    with pytest.raises(codes.CodeRefused, match="not valid now"):
+        codes.unlock(session, event_id=event.id, raw_code="fans")
+    with pytest.raises(AccessCodeNeeded):
+        inventory.reserve_now(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1},
+                              access=["FANS"])
+
+
+def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_for_them(session, factory, presale):
+    event, hidden = presale
+    shown = public_event(session, event.id)
+    assert hidden.id not in {t.id for t in shown.tiers} and shown.has_hidden_tiers
+    assert hidden.id in {t.id for t in public_event(session, event.id, unlocked={hidden.id}).tiers}
+    # Sell out the public tier: "any tier" in line then waits for the visible tiers only.
+    public = _tiers(event)[0]
+    factory.order(event, quantities={public: 8})
+    factory.order(event, quantities={public: 2})
+    entry = waitlist.join(session, user_id=factory.user().id, event_id=event.id, tier_id=None, quantity=1)
+    session.commit()
+    assert hidden.id not in waitlist.tiers_reserved_for_line(session, event.id)
+    with pytest.raises(InvalidRequest):
+        waitlist.join(session, user_id=factory.user().id, event_id=event.id, tier_id=hidden.id, quantity=1)
+    session.rollback()
+    inventory.reserve_now(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
+    assert entry.status.value == "waiting"
+    assert_consistent(session, event.id)
+
+
+def test_an_access_code_unlocks_hidden_tiers_only(session, factory, presale):
+    event, _ = presale
+    with pytest.raises(InvalidRequest, match="not hidden"):
+        codes.create_code(session, event_id=event.id, raw_code="OPEN", actor_id=None,
+                          spec=codes.CodeSpec(kind="access", tier_ids=(_tiers(event)[0],)))
+
+
+# ---------------------------------------------------------------------------
+# The buyer's pages
+# ---------------------------------------------------------------------------
+
+def _signed_in(client, factory):
+    buyer = factory.user()
+    sign_in(client, buyer.id)
+    return buyer
+
+
+def test_hold_page_applies_a_code_in_place_and_shows_the_new_total(client, session, factory):
+    event = factory.ga_event(capacity=10)
+    _discount(session, event, "HALF", percent_off=50)
+    buyer = _signed_in(client, factory)
+    hold = _hold(factory, event, buyer, t0=2)
+    page = client.get(f"/holds/{hold.id}").get_data(as_text=True)
+    assert 'id="discount-form"' in page and "Pay €100.00" in page
+    token = csrf_token(client, f"/holds/{hold.id}")
+    headers = {"HX-Request": "true", "X-CSRFToken": token}
+    wrong = client.post(f"/holds/{hold.id}/code", data={"code": "NOPE"}, headers=headers)
+    assert wrong.status_code == 422 and "There is no discount code NOPE" in wrong.get_data(as_text=True)
+    done = client.post(f"/holds/{hold.id}/code", data={"code": "half"}, headers=headers)
+    body = done.get_data(as_text=True)
+    assert done.status_code == 200 and "<html" not in body  # the #hold panel only
+    assert "Code <strong>HALF</strong> applied" in body and "Pay €50.00" in body and "−€50.00" in body
+    removed = client.post(f"/holds/{hold.id}/code/remove", headers=headers).get_data(as_text=True)
+    assert "Pay €100.00" in removed
+
+
+def test_someone_elses_hold_is_a_404_for_codes(client, session, factory):
+    event = factory.ga_event(capacity=10)
+    _discount(session, event, "HALF", percent_off=50)
+    hold = _hold(factory, event)
+    _signed_in(client, factory)
+    token = csrf_token(client)
+    response = client.post(f"/holds/{hold.id}/code", data={"code": "HALF"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 404
+    assert session.get(Hold, hold.id).code_id is None
+
+
+def test_an_access_link_reveals_the_hidden_tier_and_lets_the_buyer_reserve_it(client, session, factory, presale):
+    event, hidden = presale
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert "Fan Club" not in page and "Have an access code?" in page
+    bad = client.get(f"/events/{event.id}?access=NOTIT", follow_redirects=True).get_data(as_text=True)
+    assert "There is no access code NOTIT" in bad and "Fan Club" not in bad
+    shown = client.get(f"/events/{event.id}?access=fans", follow_redirects=True).get_data(as_text=True)
+    assert "Code FANS accepted" in shown and f'name="qty-{hidden.id}"' in shown
+    buyer = _signed_in(client, factory)
+    token = csrf_token(client, f"/events/{event.id}")
+    response = client.post(f"/events/{event.id}/reserve", data={f"qty-{hidden.id}": "2"},
+                           headers={"X-CSRFToken": token})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:300]
+    hold = session.scalars(select(Hold).where(Hold.user_id == buyer.id)).one()
+    assert hold.quantity == 2
+
+
+def test_the_access_box_refuses_a_wrong_code_beside_the_field(client, session, factory, presale):
+    event, _ = presale
+    token = csrf_token(client, f"/events/{event.id}")
+    response = client.post(f"/events/{event.id}/access", data={"code": "WRONG1"}, headers={"X-CSRFToken": token})
+    assert response.status_code == 422
+    assert re.search(r'id="access-error"[^>]*>There is no access code WRONG1', response.get_data(as_text=True))
+
+
+def test_reserving_a_hidden_tier_without_a_code_gets_no_ticket(client, session, factory, presale):
+    event, hidden = presale
+    _signed_in(client, factory)
+    token = csrf_token(client, f"/events/{event.id}")
+    response = client.post(f"/events/{event.id}/reserve", data={f"qty-{hidden.id}": "1"},
+                           headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code in (400, 403)
+    assert session.scalar(select(func.count()).select_from(Hold)) == 0
+

@@ -1,0 +1,473 @@
+"""Discount codes and access codes (migration 0013).
+
+A discount code takes a percentage or a fixed amount off each eligible
+ticket of a hold. The buyer applies it on the hold page; the hold then
+carries the code, what it takes off each unit and the total after it, and
+the order made from the hold records all three (each ticket's price is its
+held price less its discount, so the tickets always add up to the total).
+
+Uses. A code's uses are the confirmed orders that carry it plus the live
+holds that carry it. A hold holds its use from the moment the code is
+applied, so a buyer who saw the discount can pay it; releasing or expiring
+the hold gives the use back (it is no longer live), and a cancelled or
+refunded order gives it back too. Counting and taking a use happen under
+the code row's lock, so N concurrent buyers of an N-use code get exactly N.
+
+Lock order: the buyer's hold row, then (paying a lapsed hold again) its
+units, then the code row. The code is always the last lock taken, and
+nothing locks a code and then anything else, so code locks never take part
+in a cycle. Paying a hold whose code was applied while it was live needs no
+lock on the code: the use is already the hold's. Paying a lapsed hold again
+takes the use again under the code's lock (`claim_again`).
+
+An access code unlocks hidden tiers. The reserve functions refuse a hidden
+tier unless one of the buyer's access codes (remembered per event in the
+session, see webapp/shop/access.py) unlocks it (tb_access_gate).
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from webapp.models import Code, CodeKind, Hold, Tier
+from webapp.services import audit
+from webapp.services.errors import BookingError, HoldNotActive, InvalidRequest, NotFound, PaymentInProgress
+
+CODE_FORM = re.compile(r"[A-Z0-9][A-Z0-9_-]{2,39}")
+# Bulk codes: no 0/O or 1/I/L, which people misread from paper.
+_BULK_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+BULK_MAX = 2000
+
+
+class CodeRefused(BookingError):
+    """The code exists in the buyer's words but cannot be used here, now."""
+
+    status_code = 422
+
+
+class CodeUsedUp(CodeRefused):
+    status_code = 409
+
+
+def normalise(raw: str | None) -> str | None:
+    """The stored spelling of a code a buyer typed (any case, spaces around), or None if it cannot be one."""
+    code = (raw or "").strip().upper()
+    return code if CODE_FORM.fullmatch(code) else None
+
+
+# ---------------------------------------------------------------------------
+# What a code takes off
+# ---------------------------------------------------------------------------
+
+def unit_discounts(code: Code, tiers: list[int], prices: list[int]) -> list[int]:
+    """What the code takes off each unit (same order as `tiers`/`prices`); 0 for units it does not cover.
+
+    A percentage rounds half up to the cent, per ticket; a fixed amount
+    never takes a ticket below zero.
+    """
+    covered = set(code.tier_ids) if code.tier_ids else None
+    out = []
+    for tier_id, price in zip(tiers, prices, strict=True):
+        if covered is not None and tier_id not in covered:
+            out.append(0)
+        elif code.percent_off is not None:
+            out.append((price * code.percent_off + 50) // 100)
+        else:
+            out.append(min(price, code.amount_off_minor or 0))
+    return out
+
+
+def terms(percent_off: int | None, amount_off_minor: int | None, currency: str = "EUR") -> str:
+    """"20% off" / "€5.00 off each ticket", for the hold page and the admin list."""
+    from webapp.templating import money
+
+    if percent_off is not None:
+        return f"{percent_off}% off"
+    if amount_off_minor is not None:
+        return f"{money(amount_off_minor, currency)} off each ticket"
+    return "unlocks hidden tiers"
+
+
+# ---------------------------------------------------------------------------
+# The buyer's side: apply to a hold, remove, take again when paying late
+# ---------------------------------------------------------------------------
+
+_USES = text(
+    "SELECT (SELECT count(*) FROM orders WHERE code_id = :c AND status = 'confirmed')"
+    "     + (SELECT count(*) FROM holds WHERE code_id = :c AND status = 'active' AND id <> :h) AS total,"
+    "       (SELECT count(*) FROM orders WHERE code_id = :c AND status = 'confirmed' AND user_id = :u)"
+    "     + (SELECT count(*) FROM holds WHERE code_id = :c AND status = 'active' AND id <> :h"
+    "        AND user_id = :u) AS mine,"
+    "       (:from IS NOT NULL AND now() < :from) AS early, (:until IS NOT NULL AND now() >= :until) AS late"
+)
+
+
+def _lock_code(session: Session, event_id: int, code: str) -> Code | None:
+    return session.scalars(
+        select(Code).where(Code.event_id == event_id, Code.code == code, Code.kind == CodeKind.DISCOUNT.value)
+        .with_for_update().execution_options(populate_existing=True)
+    ).first()
+
+
+def _check_usable(session: Session, code: Code, hold: Hold) -> None:
+    """Refuse a code that is off, outside its window or used up (the caller holds the code's lock)."""
+    shown = code.code
+    if not code.active:
+        raise CodeRefused(f"The code {shown} is no longer valid.")
+    # Counted after the lock was granted: READ COMMITTED gives this statement
+    # a snapshot that sees every use committed by those who held it before.
+    uses = session.execute(_USES, {"c": code.id, "h": hold.id, "u": hold.user_id,
+                                   "from": code.valid_from, "until": code.valid_until}).one()
+    if uses.early:
+        raise CodeRefused(f"The code {shown} is not valid yet.")
+    if uses.late:
+        raise CodeRefused(f"The code {shown} has expired.")
+    if code.max_uses is not None and uses.total >= code.max_uses:
+        raise CodeUsedUp(f"The code {shown} has been used up.")
+    if code.per_buyer_max is not None and uses.mine >= code.per_buyer_max:
+        times = "once" if code.per_buyer_max == 1 else f"{code.per_buyer_max} times"
+        raise CodeUsedUp(f"The code {shown} can be used {times} per buyer, and you have used it already.")
+
+
+def _base_prices(session: Session, hold: Hold) -> tuple[list[int], list[int]]:
+    """The hold's units' tiers and held prices, in unit_ids order."""
+    rows = {r.id: (r.tier_id, r.price_minor) for r in session.execute(
+        text("SELECT u.id, u.tier_id, t.price_minor FROM units u JOIN tiers t ON t.id = u.tier_id"
+             " WHERE u.id = ANY(:ids)"), {"ids": list(hold.unit_ids)})}
+    tiers = [rows[u][0] for u in hold.unit_ids]
+    # The price held is the price paid; holds from before prices were kept per unit take the tier's.
+    prices = list(hold.unit_prices) if hold.unit_prices else [rows[u][1] for u in hold.unit_ids]
+    return tiers, prices
+
+
+def _price_with(session: Session, hold: Hold, code: Code | None) -> None:
+    tiers, prices = _base_prices(session, hold)
+    if code is None:
+        hold.code_id, hold.unit_discounts, hold.discount_minor = None, None, 0
+        hold.total_minor = sum(prices)
+        return
+    off = unit_discounts(code, tiers, prices)
+    covered = sum(1 for d, t in zip(off, tiers, strict=True)
+                  if code.tier_ids is None or t in code.tier_ids)
+    if covered == 0:
+        raise CodeRefused(f"The code {code.code} does not apply to these tickets.")
+    if code.min_quantity is not None and covered < code.min_quantity:
+        raise CodeRefused(f"The code {code.code} needs at least {code.min_quantity} eligible tickets"
+                          f" in one order; this reservation has {covered}.")
+    hold.code_id, hold.unit_discounts, hold.discount_minor = code.id, off, sum(off)
+    hold.total_minor = sum(prices) - sum(off)
+
+
+def _lock_live_hold(session: Session, hold_id: int, user_id: int) -> Hold:
+    from webapp.services import inventory
+
+    hold = inventory.lock_hold(session, hold_id, user_id)
+    live = session.execute(text(
+        "SELECT h.status = 'active' AND h.expires_at > now(),"
+        " EXISTS (SELECT 1 FROM payment_attempts p WHERE p.hold_id = h.id AND p.status = 'pending')"
+        " FROM holds h WHERE h.id = :h"), {"h": hold.id}).one()
+    if not live[0]:
+        raise HoldNotActive("This reservation is no longer active, so a code cannot be added to it.")
+    if live[1]:
+        raise PaymentInProgress("A payment for this reservation is being processed; its price cannot change now.")
+    return hold
+
+
+def apply_discount(session: Session, *, hold_id: int, user_id: int, raw_code: str) -> Hold:
+    """Apply a discount code to the buyer's live hold (replacing any other); the caller commits."""
+    code_text = normalise(raw_code)
+    if code_text is None:
+        raise InvalidRequest("Enter a code: letters and digits, 3 to 40 characters.")
+    # Lock order: the hold, then the code (module docstring).
+    hold = _lock_live_hold(session, hold_id, user_id)
+    code = _lock_code(session, hold.event_id, code_text)
+    if code is None:
+        raise CodeRefused(f"There is no discount code {code_text} for this event.")
+    if hold.code_id == code.id:
+        return hold
+    _check_usable(session, code, hold)
+    _price_with(session, hold, code)
+    session.flush()
+    return hold
+
+
+def remove_discount(session: Session, *, hold_id: int, user_id: int) -> Hold:
+    """Take the code off the buyer's live hold; its use goes back to the code."""
+    hold = _lock_live_hold(session, hold_id, user_id)
+    if hold.code_id is not None:
+        _price_with(session, hold, None)
+        session.flush()
+    return hold
+
+
+def claim_again(session: Session, hold: Hold) -> None:
+    """A lapsed hold is being made live again to be paid: its code's use must be free again too.
+
+    Called by checkout under the hold's lock, after its units were taken again.
+    """
+    if hold.code_id is None:
+        return
+    code = session.scalars(
+        select(Code).where(Code.id == hold.code_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    try:
+        _check_usable(session, code, hold)
+    except CodeRefused as refused:
+        raise CodeRefused(f"{refused.message} Your reservation ran out meanwhile and nothing was charged;"
+                          " please reserve again.") from None
+
+
+# ---------------------------------------------------------------------------
+# Access codes
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccessGrant:
+    code: str
+    tier_ids: tuple[int, ...]
+    tier_names: tuple[str, ...]
+
+
+_ACCESS = text(
+    "SELECT c.code, c.tier_ids, array(SELECT t.name FROM tiers t WHERE t.id = ANY(c.tier_ids)"
+    "                                 ORDER BY t.sort_order, t.id) AS names,"
+    "       c.active AND (c.valid_from IS NULL OR c.valid_from <= now())"
+    "       AND (c.valid_until IS NULL OR now() < c.valid_until) AS live"
+    " FROM codes c WHERE c.event_id = :e AND c.code = :c AND c.kind = 'access'"
+)
+
+
+def unlock(session: Session, *, event_id: int, raw_code: str) -> AccessGrant:
+    """The hidden tiers an access code opens now (refused when it opens nothing)."""
+    code_text = normalise(raw_code)
+    if code_text is None:
+        raise InvalidRequest("Enter a code: letters and digits, 3 to 40 characters.")
+    row = session.execute(_ACCESS, {"e": event_id, "c": code_text}).first()
+    if row is None:
+        raise CodeRefused(f"There is no access code {code_text} for this event.")
+    if not row.live:
+        raise CodeRefused(f"The access code {code_text} is not valid now.")
+    return AccessGrant(row.code, tuple(row.tier_ids), tuple(row.names))
+
+
+# ---------------------------------------------------------------------------
+# The admin side
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """A code as the admin describes it; `validate` says what is wrong in words."""
+
+    kind: str
+    percent_off: int | None = None
+    amount_off_minor: int | None = None
+    tier_ids: tuple[int, ...] = ()  # empty: every tier (discount codes)
+    max_uses: int | None = None
+    per_buyer_max: int | None = None
+    min_quantity: int | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def validate(self, session: Session, event_id: int) -> None:
+        if self.kind not in (CodeKind.DISCOUNT.value, CodeKind.ACCESS.value):
+            raise InvalidRequest("Choose a discount code or an access code.")
+        event_tiers = {t.id: t for t in session.scalars(select(Tier).where(Tier.event_id == event_id))}
+        unknown = [t for t in self.tier_ids if t not in event_tiers]
+        if unknown:
+            raise InvalidRequest("Choose tiers of this event.")
+        if self.kind == CodeKind.DISCOUNT.value:
+            if (self.percent_off is None) == (self.amount_off_minor is None):
+                raise InvalidRequest("Give either a percentage or an amount off, not both.")
+            if self.percent_off is not None and not 1 <= self.percent_off <= 100:
+                raise InvalidRequest("A percentage off is between 1 and 100.")
+            if self.amount_off_minor is not None and self.amount_off_minor <= 0:
+                raise InvalidRequest("An amount off is more than zero.")
+        else:
+            if self.percent_off is not None or self.amount_off_minor is not None:
+                raise InvalidRequest("An access code unlocks tiers; it takes nothing off.")
+            if not self.tier_ids:
+                raise InvalidRequest("Choose the hidden tiers this access code unlocks.")
+            shown = [event_tiers[t].name for t in self.tier_ids if not event_tiers[t].hidden]
+            if shown:
+                raise InvalidRequest(f"{', '.join(shown)} is not hidden: an access code only unlocks hidden tiers.")
+        for label, value in (("Total uses", self.max_uses), ("Uses per buyer", self.per_buyer_max),
+                             ("Minimum quantity", self.min_quantity)):
+            if value is not None and value < 1:
+                raise InvalidRequest(f"{label} must be at least 1 (or left empty for no limit).")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise InvalidRequest("The code's validity must end after it starts.")
+
+    def columns(self) -> dict:
+        return dict(kind=self.kind, percent_off=self.percent_off, amount_off_minor=self.amount_off_minor,
+                    tier_ids=list(self.tier_ids) or None, max_uses=self.max_uses, per_buyer_max=self.per_buyer_max,
+                    min_quantity=self.min_quantity, valid_from=self.valid_from, valid_until=self.valid_until)
+
+
+def _audit_view(code: Code) -> dict:
+    return {"code": code.code, "kind": code.kind, "percent_off": code.percent_off,
+            "amount_off_minor": code.amount_off_minor, "tier_ids": code.tier_ids, "max_uses": code.max_uses,
+            "per_buyer_max": code.per_buyer_max, "min_quantity": code.min_quantity,
+            "valid_from": code.valid_from.isoformat() if code.valid_from else None,
+            "valid_until": code.valid_until.isoformat() if code.valid_until else None, "active": code.active}
+
+
+def _taken(session: Session, event_id: int, codes: list[str]) -> set[str]:
+    return set(session.scalars(select(Code.code).where(Code.event_id == event_id, Code.code.in_(codes))))
+
+
+def create_code(session: Session, *, event_id: int, raw_code: str, spec: CodeSpec, actor_id: int | None) -> Code:
+    code_text = normalise(raw_code)
+    if code_text is None:
+        raise InvalidRequest("A code is 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.")
+    spec.validate(session, event_id)
+    if _taken(session, event_id, [code_text]):
+        raise InvalidRequest(f"This event already has a code {code_text}.")
+    code = Code(event_id=event_id, code=code_text, created_by=actor_id, **spec.columns())
+    session.add(code)
+    session.flush()
+    audit.record(session, actor_id=actor_id, event_id=event_id, action="code.create", entity="code",
+                 entity_id=code.id, after=_audit_view(code))
+    return code
+
+
+def get_code(session: Session, *, event_id: int, code_id: int, lock: bool = False) -> Code:
+    query = select(Code).where(Code.id == code_id, Code.event_id == event_id)
+    code = session.scalars(query.with_for_update() if lock else query).first()
+    if code is None:
+        raise NotFound("No such code.")
+    return code
+
+
+_TAKEN = text(
+    "SELECT (SELECT count(*) FROM orders WHERE code_id = :c AND status = 'confirmed')"
+    "     + (SELECT count(*) FROM holds WHERE code_id = :c AND status = 'active')"
+)
+
+
+def update_code(session: Session, *, event_id: int, code_id: int, spec: CodeSpec, actor_id: int | None) -> Code:
+    """Change a code's terms; holds that carry it keep the discount they were shown."""
+    code = get_code(session, event_id=event_id, code_id=code_id, lock=True)
+    if spec.kind != code.kind:
+        raise InvalidRequest("A code's kind cannot change; make a new code instead.")
+    spec.validate(session, event_id)
+    if spec.max_uses is not None:
+        # Under the code's lock, so no buyer takes a use between this count and the commit.
+        taken = session.execute(_TAKEN, {"c": code.id}).scalar_one()
+        if spec.max_uses < taken:
+            raise InvalidRequest(
+                f"{code.code} has {taken} uses taken already (paid orders and live reservations),"
+                f" so its total uses cannot go below {taken}.")
+    before = _audit_view(code)
+    for key, value in spec.columns().items():
+        setattr(code, key, value)
+    session.flush()
+    audit.record(session, actor_id=actor_id, event_id=event_id, action="code.update", entity="code",
+                 entity_id=code.id, before=before, after=_audit_view(code))
+    return code
+
+
+def set_active(session: Session, *, event_id: int, code_id: int, active: bool, actor_id: int | None) -> Code:
+    code = get_code(session, event_id=event_id, code_id=code_id, lock=True)
+    if code.active != active:
+        code.active = active
+        session.flush()
+        audit.record(session, actor_id=actor_id, event_id=event_id,
+                     action="code.activate" if active else "code.deactivate", entity="code", entity_id=code.id,
+                     before={"active": not active}, after={"active": active})
+    return code
+
+
+def generate_codes(session: Session, *, event_id: int, prefix: str, count: int, spec: CodeSpec,
+                   actor_id: int | None, batch: str) -> list[Code]:
+    """`count` new random codes with the same terms (e.g. 200 single-use codes), named as one batch."""
+    if not 1 <= count <= BULK_MAX:
+        raise InvalidRequest(f"Generate between 1 and {BULK_MAX} codes at a time.")
+    prefix = (prefix or "").strip().upper()
+    if prefix and not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,19}", prefix):
+        raise InvalidRequest("A prefix is up to 20 letters, digits, '-' or '_'.")
+    batch = (batch or "").strip()[:80] or None  # type: ignore[assignment]
+    spec.validate(session, event_id)
+    # A batch is downloaded again by its name: one name, one batch.
+    if batch and session.scalar(select(Code.id).where(Code.event_id == event_id, Code.batch == batch).limit(1)):
+        raise InvalidRequest(f"This event already has a batch called “{batch}”; name the new one differently.")
+    wanted: list[str] = []
+    while len(wanted) < count:
+        fresh = {prefix + "".join(secrets.choice(_BULK_ALPHABET) for _ in range(10)) for _ in range(count)}
+        fresh -= set(wanted) | _taken(session, event_id, list(fresh))
+        wanted += sorted(fresh)[:count - len(wanted)]
+    rows = [Code(event_id=event_id, code=c, created_by=actor_id, batch=batch, **spec.columns()) for c in wanted]
+    session.add_all(rows)
+    session.flush()
+    audit.record(session, actor_id=actor_id, event_id=event_id, action="code.generate", entity="code",
+                 entity_id=None, after={"count": count, "prefix": prefix, "batch": batch, **_audit_view(rows[0]),
+                                        "code": None})
+    return rows
+
+
+@dataclass(frozen=True)
+class CodeStats:
+    code: Code
+    uses: int  # confirmed orders carrying it
+    holding: int  # live holds carrying it (uses taken, not yet paid)
+    revenue_minor: int  # what its confirmed orders paid
+    discount_minor: int  # what it took off them
+
+
+_STATS = text(
+    "SELECT c.id,"
+    " coalesce(o.uses, 0) AS uses, coalesce(o.revenue, 0) AS revenue, coalesce(o.discount, 0) AS discount,"
+    " coalesce(h.holding, 0) AS holding"
+    " FROM codes c"
+    # An order can carry both a discount code and the access code that unlocked
+    # its tier: each code counts it (the discount is the discount code's).
+    " LEFT JOIN (SELECT id, count(*) AS uses, sum(total_minor) AS revenue, sum(discount) AS discount FROM ("
+    "              SELECT code_id AS id, total_minor, discount_minor AS discount FROM orders"
+    "              WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL"
+    "              UNION ALL SELECT access_code_id, total_minor, 0 FROM orders"
+    "              WHERE event_id = :e AND status = 'confirmed' AND access_code_id IS NOT NULL) u"
+    "            GROUP BY id) o ON o.id = c.id"
+    " LEFT JOIN (SELECT id, count(*) AS holding FROM ("
+    "              SELECT code_id AS id FROM holds WHERE event_id = :e AND status = 'active' AND code_id IS NOT NULL"
+    "              UNION ALL SELECT access_code_id FROM holds"
+    "              WHERE event_id = :e AND status = 'active' AND access_code_id IS NOT NULL) u"
+    "            GROUP BY id) h ON h.id = c.id"
+    " WHERE c.event_id = :e"
+)
+
+
+def code_stats(session: Session, event_id: int) -> list[CodeStats]:
+    """Every code of the event with its uses and revenue, newest first."""
+    figures = {r.id: r for r in session.execute(_STATS, {"e": event_id})}
+    codes = session.scalars(select(Code).where(Code.event_id == event_id).order_by(Code.id.desc())).all()
+    return [CodeStats(c, figures[c.id].uses, figures[c.id].holding, figures[c.id].revenue,
+                      figures[c.id].discount) for c in codes]
+
+
+def discount_totals(session: Session, event_id: int) -> tuple[int, int]:
+    """(confirmed orders with a discount code, what the codes took off them) for the dashboard."""
+    row = session.execute(
+        select(func.count(), func.coalesce(func.sum(text("discount_minor")), 0))
+        .select_from(text("orders"))
+        .where(text("event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL")), {"e": event_id}).one()
+    return int(row[0]), int(row[1])
+
+
+def bulk_csv(codes: list[Code]) -> str:
+    """The codes of a batch as CSV, one per line, for mail merges and printing."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["code", "kind", "percent_off", "amount_off_minor", "max_uses", "per_buyer_max",
+                     "valid_from", "valid_until"])
+    for c in codes:
+        writer.writerow([c.code, c.kind, c.percent_off or "", c.amount_off_minor or "", c.max_uses or "",
+                         c.per_buyer_max or "", c.valid_from.isoformat() if c.valid_from else "",
+                         c.valid_until.isoformat() if c.valid_until else ""])
+    return out.getvalue()
