@@ -190,10 +190,13 @@ class OrderView:
     currency: str
     cancelled_at: datetime | None
     tickets: list[TicketView]
+    code: str | None = None  # the discount code the order used, and what it took off
+    discount_minor: int = 0
 
 
 _ORDER_SELECT = """
-SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at,
+SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_minor,
+       (SELECT c.code FROM codes c WHERE c.id = o.code_id) AS code,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
        (SELECT json_agg(json_build_object(
                    'id', k.id, 'code', k.code, 'status', k.status, 'price_minor', k.price_minor,
@@ -232,7 +235,7 @@ def _order(r) -> OrderView:
         for t in r.tickets or []
     ]
     return OrderView(r.id, _event(r), r.status, r.total_minor,
-                     r.currency, r.cancelled_at, tickets)
+                     r.currency, r.cancelled_at, tickets, r.code, r.discount_minor)
 
 
 @lru_cache(maxsize=4096)

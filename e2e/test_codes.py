@@ -1,0 +1,79 @@
+"""Codes in a real browser: a discount code applied on the hold page (htmx, in place) and paid at the
+discounted total; an access link that reveals a hidden tier."""
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot
+from webapp.services import codes, events
+
+
+def test_a_buyer_applies_a_discount_code_and_pays_the_discounted_total(page: Page, session, factory, shot):
+    event = factory.event(title="Harbour Jazz Night")
+    events.add_general_tier(session, event, name="Standing", price_minor=3000, capacity=50)
+    session.commit()
+    codes.create_code(session, event_id=event.id, raw_code="JAZZ20", actor_id=None,
+                      spec=codes.CodeSpec(kind="discount", percent_off=20, max_uses=100))
+    session.commit()
+    buyer = factory.user(name="Dora Discount")
+    log_in(page, buyer.email)
+    page.goto(f"/events/{event.id}")
+    more = page.get_by_role("button", name="One more Standing ticket")
+    more.click()
+    expect(page.get_by_label("Number of Standing tickets")).to_have_value("1")
+    more.click()
+    expect(page.get_by_label("Number of Standing tickets")).to_have_value("2")
+    page.get_by_role("button", name="Reserve tickets").click()
+    expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
+    expect(page.get_by_role("button", name="Pay €60.00")).to_be_visible()
+
+    page.get_by_label("Discount code").fill("jazz2O")  # a typo first: said beside the field
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#discount-error")).to_contain_text("There is no discount code JAZZ2O")
+    page.get_by_label("Discount code").fill("jazz20")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_text("Code JAZZ20 applied", exact=False)).to_be_visible()
+    expect(page.locator("#hold-total")).to_have_text("€48.00")
+    expect(page.get_by_role("button", name="Pay €48.00")).to_be_visible()
+    expect(page.get_by_role("timer")).to_be_visible()  # the swap kept the countdown running
+    shot("discount-applied")
+    readme_shot(page, "discount-code")
+
+    pay(page, GOOD_CARD, name="Dora Discount")
+    expect(page.get_by_role("heading", name="Order #")).to_be_visible()
+    expect(page.get_by_text("€48.00 (code JAZZ20: −€12.00)", exact=False)).to_be_visible()
+    expect(page.locator(".ticket")).to_have_count(2)
+    expect(page.locator(".ticket").first).to_contain_text("€24.00")
+    shot("discount-order")
+
+
+def test_an_access_link_reveals_a_hidden_tier(page: Page, session, factory, shot):
+    event = factory.event(title="Album Launch")
+    events.add_general_tier(session, event, name="General", price_minor=2500, capacity=100)
+    hidden = events.add_general_tier(session, event, name="Fan Club Early Entry", price_minor=2000, capacity=40,
+                                     sort_order=1, hidden=True)
+    session.commit()
+    codes.create_code(session, event_id=event.id, raw_code="FANCLUB", actor_id=None,
+                      spec=codes.CodeSpec(kind="access", tier_ids=(hidden.id,)))
+    session.commit()
+    buyer = factory.user(name="Fiona Fan")
+    log_in(page, buyer.email)
+
+    page.goto(f"/events/{event.id}")
+    expect(page.get_by_text("General", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Fan Club Early Entry")).to_have_count(0)
+
+    page.goto(f"/events/{event.id}?access=fanclub")
+    expect(page.get_by_text("Code FANCLUB accepted", exact=False)).to_be_visible()
+    expect(page.get_by_text("Fan Club Early Entry").first).to_be_visible()
+    shot("access-link")
+    readme_shot(page, "access-link")
+    more = page.get_by_role("button", name="One more Fan Club Early Entry ticket")
+    more.click()
+    expect(page.get_by_label("Number of Fan Club Early Entry tickets")).to_have_value("1")
+    more.click()
+    expect(page.get_by_label("Number of Fan Club Early Entry tickets")).to_have_value("2")
+    page.get_by_role("button", name="Reserve tickets").click()
+    expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
+    expect(page.get_by_text("Fan Club Early Entry").first).to_be_visible()
+    expect(page.get_by_role("button", name="Pay €40.00")).to_be_visible()
