@@ -21,6 +21,7 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from webapp.services import codes
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -67,18 +68,27 @@ def world(app, session, factory, tmp_path, monkeypatch):
     session.flush()
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
     session.add(delivery)
+    code = codes.create_code(session, event_id=event.id, raw_code="GUARD10", actor_id=None,
+                             spec=codes.CodeSpec(kind="discount", percent_off=10))
+    codes.generate_codes(session, event_id=event.id, prefix="G-", count=2, batch="guarded", actor_id=None,
+                         spec=codes.CodeSpec(kind="discount", percent_off=10))
     session.commit()
-    return dict(event_id=event.id, tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
+    return dict(event_id=event.id, code_id=code.id,
+                tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
                 endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
                 message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0,
                 user_id=waiter.id)
 
 
+# Query arguments some GET pages need to answer 200 (the CSV of one batch).
+QUERIES = {"admin.codes_csv": {"batch": "guarded"}}
+
+
 def build(app, endpoint: str, world: dict) -> str:
     with app.test_request_context():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
-        return url_for(endpoint, **{arg: world[arg] for arg in rule.arguments})
+        return url_for(endpoint, **{arg: world[arg] for arg in rule.arguments}, **QUERIES.get(endpoint, {}))
 
 
 def test_there_are_admin_routes_to_check():

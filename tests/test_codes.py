@@ -104,8 +104,8 @@ def test_refusals_say_why(session, factory, terms, held, message):
         if key == "tier_ids":
             resolved[key] = (_tiers(event)[1],)
         elif isinstance(value, str):
-            sign, amount, unit = value[0], int(value[1:].split()[0]), value.split()[1]
-            delta = timedelta(days=amount)
+            sign, days = value[0], int(value[1:].split()[0])
+            delta = timedelta(days=days)
             resolved[key] = now + delta if sign == "+" else now - delta
         else:
             resolved[key] = value
@@ -427,3 +427,20 @@ def test_reserving_a_hidden_tier_without_a_code_gets_no_ticket(client, session, 
     assert response.status_code in (400, 403)
     assert session.scalar(select(func.count()).select_from(Hold)) == 0
 
+
+
+def test_the_api_neither_shows_nor_sells_a_hidden_tier(client, session, factory, presale):
+    from webapp.services import api_tokens
+
+    event, hidden = presale
+    buyer = factory.user()
+    secret = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="test", scope="buyer").secret
+    session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    detail = client.get(f"/api/v1/events/{event.id}", headers=headers).get_json()
+    assert hidden.id not in [t["id"] for t in detail["tiers"]]
+    listed = client.get("/api/v1/events", headers=headers).get_json()["events"]
+    assert [e["capacity"] for e in listed if e["id"] == event.id] == [10]
+    refused = client.post(f"/api/v1/events/{event.id}/holds", headers=headers,
+                          json={"quantities": [{"tier_id": hidden.id, "quantity": 1}]})
+    assert refused.status_code == 403 and "access code" in refused.get_json()["detail"]

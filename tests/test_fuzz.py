@@ -44,7 +44,9 @@ PARAMS = [
     "next", "title", "venue", "description", "starts_at", "sales_end_at", "image_url", "hold_minutes",
     "per_order_limit", "offer_hours", "waitlist_enabled", "price", "capacity", "colour", "kind", "sections", "rows",
     "seats_per_row", "first_row_label", "tier_1", "from_1", "to_1", "reason", "code", "refund", "status", "section",
-    "block", "unblock", "number", "expiry", "cvc", "idempotency_key", "back", "\x00", "qty-\x00", "qty-²",
+    "block", "unblock", "number", "expiry", "cvc", "idempotency_key", "back",
+    "percent_off", "amount_off", "tiers", "max_uses", "valid_from", "valid_until", "bulk-count", "bulk-batch", "active",
+    "\x00", "qty-\x00", "qty-²",
 ]
 _CARD = {"idempotency_key": "k" * 24, "name": "Ann Buyer", "number": "4242424242424242", "expiry": "12/30",
          "cvc": "123"}
@@ -52,6 +54,8 @@ _EVENT = {"title": "Gig", "venue": "Hall", "starts_at": "2030-01-01T19:00", "hol
           "per_order_limit": "8", "offer_hours": "12", "description": "Loud", "sales_end_at": "2030-01-01T18:00"}
 _LAYOUT = {"sections": "Stalls", "rows": "2", "seats_per_row": "3", "first_row_label": "A", "tier_1": "{tier}",
            "from_1": "1", "to_1": "2"}
+_CODE = {"kind": "discount", "code": "SAVE5", "percent_off": "5", "tiers": "{tier}", "max_uses": "10",
+         "per_buyer_max": "1", "min_quantity": "1", "valid_from": "2030-01-01T10:00", "valid_until": "2030-02-01T10:00"}
 # A request each route would accept; the fuzzer spoils some of its values.
 VALID = {
     "shop.index": {"q": "gig", "date": "2030-01-01"},
@@ -73,7 +77,10 @@ VALID = {
     "admin.layout_generate": _LAYOUT, "admin.layout_preview": _LAYOUT,
     "admin.section_delete": {"section": "Stalls"}, "admin.seat_toggle": {"block": "{seat}"},
     "admin.orders": {"q": "buyer", "event": "{event}"}, "admin.order_cancel": {"reason": "Asked", "refund": "1"},
-    "admin.checkin_post": {"code": "abc"}, "admin.audit_log": {"event": "{event}", "page": "1", "action": "event"},
+    "admin.checkin_post": {"code": "abc"},
+    "admin.code_create": _CODE, "admin.code_update": _CODE, "admin.code_set_active": {"active": "0"},
+    "admin.codes_generate": {"bulk-" + k: v for k, v in _CODE.items()} | {"bulk-count": "3", "bulk-batch": "fz"},
+    "admin.codes_csv": {"batch": "fz"}, "admin.audit_log": {"event": "{event}", "page": "1", "action": "event"},
     "account.cancel_post": {"confirm": "1"}, "account.token_create": {"name": "script", "scope": "buyer"},
 }
 FIELDS = ["email", "password", "name", "title", "starts_at", "hold_minutes", "price", "number", "expiry", "cvc",
@@ -116,6 +123,10 @@ def world(fuzz_app, factory, session):
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
     session.add(delivery)
     entry = waitlist.join(session, user_id=buyer.id, event_id=small.id, tier_id=None, quantity=1)
+    from webapp.services import codes
+
+    code = codes.create_code(session, event_id=ga.id, raw_code="FUZZ10", actor_id=admin.id,
+                             spec=codes.CodeSpec(kind="discount", percent_off=10))
     session.commit()
     tiers = [t.id for e in (seated, ga, small) for t in e.tiers]
     world = {
@@ -129,6 +140,7 @@ def world(fuzz_app, factory, session):
         "token_id": [str(api_token.id)],
         "endpoint_id": [str(hook.id)],
         "delivery_id": [str(delivery.id)],
+        "code_id": [str(code.id)],
         "user_id": [str(other.id), "999999"],
         "tiers": tiers,
         "seats": factory.seat_ids(seated)[2:8],

@@ -42,6 +42,7 @@ def load_tier(event: Event, tier_id: int) -> Tier:
 from webapp.admin import (  # noqa: E402,F401
     audit,
     checkin,
+    codes,
     devmail,
     events,
     layout,

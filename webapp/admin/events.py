@@ -143,6 +143,7 @@ def _tier_form(tier: Tier, formdata=None) -> TierForm:
         form.kind.data = "seated" if tier.seated else "general"
         form.name.data, form.colour.data, form.capacity.data = tier.name, tier.colour, tier.capacity
         form.price.data = tier.price_minor / 100
+        form.hidden.data = tier.hidden
     return form
 
 
@@ -162,13 +163,24 @@ def tiers(event_id: int):
 def tier_create(event_id: int):
     event = load_event(event_id)
     form = TierForm()
-    if not form.validate_on_submit():
+    status = 400
+    if form.validate_on_submit():
+        try:
+            tier = admin_events.add_tier(db.session, actor_id=current_user.id, event_id=event.id,
+                                         seated=form.kind.data == "seated", name=form.name.data.strip(),
+                                         price_minor=form.price_minor, colour=form.colour.data,
+                                         capacity=form.capacity.data or 0, hidden=form.hidden.data)
+            status = 200
+        except BookingError as refused:
+            db.session.rollback()
+            status = refused.status_code
+            # Beside the field it is about: the hidden box (a seated tier), else the name (a clash and the rest).
+            target = form.hidden if form.hidden.data and form.kind.data == "seated" else form.name
+            target.errors = [*target.errors, refused.message]
+    if status != 200:
+        event = load_event(event_id)
         return render_template("admin/tiers.html", event=event, stats=admin_reports.dashboard(db.session, event),
-                               new_form=form, forms={t.id: _tier_form(t) for t in event.tiers}), 400
-    tier = admin_events.add_tier(db.session, actor_id=current_user.id, event_id=event.id,
-                                 seated=form.kind.data == "seated", name=form.name.data.strip(),
-                                 price_minor=form.price_minor, colour=form.colour.data,
-                                 capacity=form.capacity.data or 0)
+                               new_form=form, forms={t.id: _tier_form(t) for t in event.tiers}), status
     db.session.commit()
     flash(f"Tier “{tier.name}” added." + (" Now generate its seats in the layout editor." if tier.seated else ""),
           "success")
@@ -189,7 +201,7 @@ def tier_update(event_id: int, tier_id: int):
             admin_events.update_tier(
                 db.session, actor_id=current_user.id, event_id=event.id, tier_id=tier.id,
                 name=form.name.data.strip(), price_minor=form.price_minor, colour=form.colour.data,
-                capacity=None if tier.seated else form.capacity.data,
+                capacity=None if tier.seated else form.capacity.data, hidden=form.hidden.data,
             )
             db.session.commit()
             message = "Saved."

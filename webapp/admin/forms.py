@@ -10,13 +10,16 @@ from wtforms import (
     DateTimeLocalField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from webapp.parsing import FiniteDecimalField
+from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
 from webapp.services.admin_events import MAX_GA_CAPACITY, LayoutRequest, RowRange
+from webapp.services.codes import BULK_MAX, CodeSpec
 from webapp.services.events import BEST_ORDERS
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
@@ -119,6 +122,7 @@ class TierForm(FlaskForm):
     capacity = IntegerField("Capacity", validators=[
         Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY, message=f"Capacity runs from 0 to {MAX_GA_CAPACITY:,}."),
     ])
+    hidden = BooleanField("Hidden (sold only with an access code)")
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:
@@ -186,3 +190,162 @@ class ReasonForm(FlaskForm):
 class CheckInForm(FlaskForm):
     code = StringField("Ticket code", validators=[DataRequired(message="Type or scan a ticket code."),
                                                   Length(max=200)])
+
+
+def _tier_id(raw) -> int | None:
+    # Checkbox values are untrusted text: parse_id, not int() (superscripts, bigints).
+    return raw if isinstance(raw, int) else parse_id(str(raw))
+
+
+def _given(field) -> bool:
+    return bool(field.raw_data and str(field.raw_data[0]).strip())
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+LIMIT = 1_000_000
+
+
+class CodeForm(FlaskForm):
+    """A discount or access code. Times are the venue's wall clock; `spec()` makes them instants."""
+
+    kind = SelectField("Kind", default="discount", choices=[
+        ("discount", "Discount code (takes money off)"), ("access", "Access code (unlocks hidden tiers)")])
+    code = StringField("Code", validators=[
+        DataRequired(message="Give the code buyers will type, e.g. EARLYBIRD."),
+        Regexp(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{2,39}\s*$",
+               message="A code is 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.")],
+        description="Buyers may type it in any case; it is stored in capitals.")
+    percent_off = IntegerField("Percent off", validators=[
+        Optional(), NumberRange(min=1, max=100, message="A percentage off is between 1 and 100.")])
+    amount_off = FiniteDecimalField("Amount off each ticket", places=2, validators=[
+        Optional(), NumberRange(min=Decimal("0.01"), max=100000, message="An amount off runs from 0.01 to 100,000.")])
+    tiers = CheckboxesField("Tiers", coerce=_tier_id, validate_choice=True,
+                            description="None ticked: every tier (discount codes).")
+    max_uses = IntegerField("Total uses", validators=[
+        Optional(), NumberRange(min=1, max=LIMIT, message="Total uses must be at least 1 (or empty for no limit).")])
+    per_buyer_max = IntegerField("Uses per buyer", validators=[
+        Optional(),
+        NumberRange(min=1, max=LIMIT, message="Uses per buyer must be at least 1 (or empty for no limit).")])
+    min_quantity = IntegerField("Minimum tickets", validators=[
+        Optional(), NumberRange(min=1, max=LIMIT, message="Minimum tickets must be at least 1 (or empty for none).")])
+    valid_from = DateTimeLocalField("Valid from (local time)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    valid_until = DateTimeLocalField("Valid until (local time)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+    def __init__(self, *args, event, fixed_kind: str | None = None, with_code: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not with_code:
+            # Bulk codes are drawn at random, and an edit keeps the code buyers already have.
+            del self.code
+        self.event = event
+        self.tiers.choices = [(t.id, t.name + (" (hidden)" if t.hidden else "")) for t in event.tiers]
+        self.currency = event.tiers[0].currency if event.tiers else "EUR"
+        self.amount_off.label.text = f"Amount off each ticket ({self.currency})"
+        if fixed_kind:
+            # A code's kind never changes (its orders were counted as that kind).
+            self.kind.data = fixed_kind
+        self._instants: dict[str, datetime | None] = {}
+
+    @property
+    def is_discount(self) -> bool:
+        return self.kind.data != "access"
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        # Both fields are Optional (which stops their own checks when empty): the either/or is the form's.
+        percent, amount = _given(self.percent_off), _given(self.amount_off)
+        if self.is_discount and percent == amount:
+            self.percent_off.errors = [*self.percent_off.errors, (
+                "Give either a percentage or an amount off, not both." if percent
+                else "Give a percentage off, or an amount off each ticket.")]
+            return False
+        return ok
+
+    def validate_tiers(self, field):
+        if not self.is_discount and not field.data:
+            raise ValidationError("Tick the hidden tiers this access code unlocks.")
+
+    def _instant(self, field) -> datetime | None:
+        if field.data is None:
+            return None
+        if not MIN_YEAR < field.data.year < MAX_YEAR:
+            raise ValidationError(f"Enter a date between {MIN_YEAR + 1} and {MAX_YEAR - 1}.")
+        try:
+            return from_local(field.data, self.event.timezone)
+        except NonexistentLocalTime as gap:
+            raise ValidationError(str(gap)) from None
+
+    def validate_valid_from(self, field):
+        self._instants["from"] = self._instant(field)
+
+    def validate_valid_until(self, field):
+        until = self._instants["until"] = self._instant(field)
+        start = self._instants.get("from")
+        if until is not None and start is not None and until <= start:
+            raise ValidationError("The code's validity must end after it starts.")
+
+    def show_code(self, code) -> None:
+        """Fill the form from a stored code, times on the venue's clock."""
+        self.kind.data = code.kind
+        self.percent_off.data = code.percent_off
+        self.amount_off.data = Decimal(code.amount_off_minor) / 100 if code.amount_off_minor else None
+        self.tiers.data = list(code.tier_ids or [])
+        self.max_uses.data, self.per_buyer_max.data = code.max_uses, code.per_buyer_max
+        self.min_quantity.data = code.min_quantity
+        tz = self.event.timezone
+        self.valid_from.data = to_form(code.valid_from, tz) if code.valid_from else None
+        self.valid_until.data = to_form(code.valid_until, tz) if code.valid_until else None
+
+    def spec(self) -> CodeSpec:
+        """The validated form as the service's CodeSpec (call after validate())."""
+        discount = self.is_discount
+        amount = self.amount_off.data
+        return CodeSpec(
+            kind="discount" if discount else "access",
+            percent_off=self.percent_off.data if discount else None,
+            amount_off_minor=int((amount * 100).to_integral_value()) if discount and amount is not None else None,
+            tier_ids=tuple(self.tiers.data or ()),
+            # The reserve gate checks an access code's window only: its limits would promise what nothing enforces.
+            max_uses=self.max_uses.data if discount else None,
+            per_buyer_max=self.per_buyer_max.data if discount else None,
+            min_quantity=self.min_quantity.data if discount else None,
+            valid_from=self._instants.get("from"), valid_until=self._instants.get("until"),
+        )
+
+    def refuse(self, message: str) -> None:
+        """Put a service's refusal beside the field it is about (or above the form)."""
+        text = message.lower()
+        field = next((f for words, f in (
+            (("already has a code", "a code is"), getattr(self, "code", None)),
+            (("total uses",), self.max_uses),
+            (("tier",), self.tiers),
+            (("percentage", "amount off"), self.percent_off),
+            (("validity",), self.valid_until),
+            (("batch",), getattr(self, "batch", None)),
+        ) if f is not None and any(w in text for w in words)), None)
+        if field is None:
+            self.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
+
+
+class BulkCodeForm(CodeForm):
+    """Many random codes with the same terms, named as one batch (the CSV's name)."""
+
+    count = IntegerField("How many", default=100, validators=[
+        InputRequired(message="How many codes?"),
+        NumberRange(min=1, max=BULK_MAX, message=f"Generate between 1 and {BULK_MAX:,} codes at a time.")])
+    prefix = StringField("Prefix", validators=[
+        Optional(), Regexp(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,19}\s*$",
+                           message="A prefix is up to 20 letters, digits, '-' or '_'.")],
+        description="Optional, e.g. VIP- gives VIP-7KQ2M9XR4T.")
+    batch = StringField("Batch name", validators=[
+        DataRequired(message="Name the batch, e.g. newsletter-december: its CSV is downloaded by this name."),
+        Regexp(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$",
+               message="A batch name is up to 80 letters, digits, spaces, '.', '-' or '_'.")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, with_code=False, **kwargs)

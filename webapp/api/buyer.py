@@ -123,7 +123,7 @@ def _own_hold(hold_id: int) -> HoldView:
 
 
 @operation(bp, "/events/<int:event_id>/holds", "POST", summary="Reserve seats or general-admission places",
-           tag=HOLDS, body=s.ReserveRequest, errors=(404, 409, 413),
+           tag=HOLDS, body=s.ReserveRequest, errors=(403, 404, 409, 413),
            responses={201: ("The hold, with its expires_at (the database's clock)", s.HoldOut)})
 def reserve(event_id: int):
     """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out

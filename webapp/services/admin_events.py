@@ -25,7 +25,7 @@ EVENT_FIELDS = (
     "per_buyer_limit", "rehold_cooldown_seconds",
     "offer_hours", "waitlist_enabled", "waitlist_partial_offers", "timezone", "sales_end_at",
 )
-TIER_FIELDS = ("name", "price_minor", "colour", "capacity")
+TIER_FIELDS = ("name", "price_minor", "colour", "capacity", "hidden")
 
 # Which status an admin may move an event to from each status. Cancelling is
 # its own operation (it cancels orders), and is final.
@@ -216,12 +216,21 @@ def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> Non
         raise InvalidRequest(f"This event already has a tier called “{name}”.")
 
 
+SEATED_NOT_HIDDEN = ("Seated tiers cannot be hidden: their seats are on the public map, which would show them."
+                     " Hidden tiers (sold only with an access code) are general admission for now.")
+
+
 def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, name: str, price_minor: int,
-             colour: str, capacity: int = 0) -> Tier:
-    """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator."""
+             colour: str, capacity: int = 0, hidden: bool = False) -> Tier:
+    """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator.
+
+    `hidden`: sold only with an access code (services/codes.py); general admission only.
+    """
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     _check_tier_name(event, name)
+    if hidden and seated:
+        raise InvalidRequest(SEATED_NOT_HIDDEN)
     if any(t.seated != seated for t in event.tiers):
         kind = "numbered seats" if not seated else "general admission"
         raise ChangeRefused(f"This event sells {kind}; one event cannot mix seated and general-admission tiers.")
@@ -234,7 +243,7 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
     else:
         # New places are new capacity: inventory offers them to the line first.
         tier = events.add_general_tier(session, event, name=name, price_minor=price_minor, capacity=capacity,
-                                       colour=colour, sort_order=order)
+                                       colour=colour, sort_order=order, hidden=hidden)
     session.refresh(event, ["tiers"])
     audit.record(session, actor_id=actor_id, action="tier.create", entity="tier", entity_id=tier.id,
                  event_id=event.id, after={**audit.snapshot(tier, TIER_FIELDS), "seated": seated})
@@ -242,14 +251,22 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
 
 
 def update_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int, name: str, price_minor: int,
-                colour: str, capacity: int | None = None) -> Tier:
-    """Rename, reprice (future sales only: tickets keep their price) or resize a tier."""
+                colour: str, capacity: int | None = None, hidden: bool | None = None) -> Tier:
+    """Rename, reprice (future sales only: tickets keep their price), resize, hide or show a tier.
+
+    `hidden` None keeps it as it is. Hiding keeps what is sold and held; from
+    then on only buyers with an access code for it can reserve it.
+    """
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     tier = _lock_tier(session, event_id, tier_id)
     _check_tier_name(event, name, tier.id)
+    if hidden and tier.seated:
+        raise InvalidRequest(SEATED_NOT_HIDDEN)
     before = audit.snapshot(tier, TIER_FIELDS)
     tier.name, tier.price_minor, tier.colour = name, price_minor, colour
+    if hidden is not None:
+        tier.hidden = hidden
     session.flush()
     if capacity is not None and capacity != tier.capacity:
         if tier.seated:

@@ -47,6 +47,8 @@ class Dashboard:
     refunded_minor: int
     checked_in: int
     currency: str
+    code_orders: int = 0  # confirmed orders paid with a discount code
+    code_discount_minor: int = 0  # what the codes took off them
 
 
 def dashboard(session: Session, event: Event) -> Dashboard:
@@ -65,7 +67,12 @@ def dashboard(session: Session, event: Event) -> Dashboard:
             " (SELECT coalesce(sum(total_minor), 0) FROM orders WHERE event_id = :e AND status = 'refunded')"
             "   AS refunded,"
             " (SELECT count(*) FROM tickets WHERE event_id = :e AND status = 'valid' AND checked_in_at IS NOT NULL)"
-            "   AS checked_in"
+            "   AS checked_in,"
+            # As codes.discount_totals counts them, in the same statement.
+            " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL)"
+            "   AS code_orders,"
+            " (SELECT coalesce(sum(discount_minor), 0) FROM orders"
+            "   WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL) AS code_discount"
         ),
         {"e": event.id},
     ).one()
@@ -83,6 +90,8 @@ def dashboard(session: Session, event: Event) -> Dashboard:
         revenue_minor=figures.revenue,
         refunded_minor=figures.refunded,
         checked_in=figures.checked_in,
+        code_orders=figures.code_orders,
+        code_discount_minor=figures.code_discount,
         currency=event.tiers[0].currency if event.tiers else "EUR",
     )
 

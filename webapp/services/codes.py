@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import Code, CodeKind, Hold, Tier
@@ -328,8 +329,12 @@ def create_code(session: Session, *, event_id: int, raw_code: str, spec: CodeSpe
     if _taken(session, event_id, [code_text]):
         raise InvalidRequest(f"This event already has a code {code_text}.")
     code = Code(event_id=event_id, code=code_text, created_by=actor_id, **spec.columns())
-    session.add(code)
-    session.flush()
+    try:
+        with session.begin_nested():  # another admin making the same code at the same instant
+            session.add(code)
+            session.flush()
+    except IntegrityError:
+        raise InvalidRequest(f"This event already has a code {code_text}.") from None
     audit.record(session, actor_id=actor_id, event_id=event_id, action="code.create", entity="code",
                  entity_id=code.id, after=_audit_view(code))
     return code
@@ -455,6 +460,12 @@ def discount_totals(session: Session, event_id: int) -> tuple[int, int]:
         .select_from(text("orders"))
         .where(text("event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL")), {"e": event_id}).one()
     return int(row[0]), int(row[1])
+
+
+def batch_codes(session: Session, *, event_id: int, batch: str) -> list[Code]:
+    """The codes of one bulk-generated batch, in code order (for its CSV)."""
+    return list(session.scalars(select(Code).where(Code.event_id == event_id, Code.batch == batch)
+                                .order_by(Code.code)))
 
 
 def bulk_csv(codes: list[Code]) -> str:

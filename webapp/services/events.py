@@ -51,7 +51,8 @@ def add_seated_tier(session: Session, event: Event, *, name: str, price_minor: i
 def copy_tier(session: Session, event: Event, source: Tier) -> Tier:
     """A tier like `source` for another event, with a copy of its units (house seats stay blocked)."""
     tier = _add_tier(session, event, name=source.name, price_minor=source.price_minor, currency=source.currency,
-                     colour=source.colour, seated=source.seated, sort_order=source.sort_order, capacity=0)
+                     colour=source.colour, seated=source.seated, sort_order=source.sort_order, capacity=0,
+                     hidden=source.hidden)
     inventory.copy_units(session, source_tier_id=source.id, tier=tier)
     return tier
 

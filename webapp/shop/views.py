@@ -197,6 +197,8 @@ def enter_access_code(event_id: int):
     if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
         event = load_public_event(event_id)
         ctx = event_context(event, message=None)
+        # The whole body is redrawn (the panel too), whichever way the form was sent.
+        ctx.setdefault("waitlist_panel", waitlist_read.buyer_panel(db.session, event, _user_id()))
         return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem, **ctx)
     return redirect_to(url_for("shop.event_page", event_id=event_id))
 
