@@ -2,10 +2,13 @@
 discounted total; an access link that reveals a hidden tier."""
 from __future__ import annotations
 
+import secrets
+
 from playwright.sync_api import Page, expect
 
 from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot
-from webapp.services import codes, events
+from tests.support import GOOD, make_gateway
+from webapp.services import checkout, codes, events
 
 
 def test_a_buyer_applies_a_discount_code_and_pays_the_discounted_total(page: Page, session, factory, shot):
@@ -77,3 +80,34 @@ def test_an_access_link_reveals_a_hidden_tier(page: Page, session, factory, shot
     expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
     expect(page.get_by_text("Fan Club Early Entry").first).to_be_visible()
     expect(page.get_by_role("button", name="Pay €40.00")).to_be_visible()
+
+
+def test_an_admin_creates_a_code_and_sees_its_uses_and_revenue(page: Page, session, factory, shot):
+    event = factory.event(title="Harbour Jazz Night")
+    events.add_general_tier(session, event, name="Standing", price_minor=3000, capacity=50)
+    session.commit()
+    admin = factory.user(name="Ada Admin", is_admin=True)
+    log_in(page, admin.email)
+    page.goto(f"/admin/events/{event.id}/codes")
+    new = page.locator("#new-code")
+    new.get_by_label("Code", exact=True).fill("early15")
+    new.get_by_label("Percent off").fill("15")
+    new.get_by_label("Total uses").fill("50")
+    new.get_by_role("button", name="Create code").click()
+    row = page.locator("tr", has_text="EARLY15")
+    expect(row).to_contain_text("15% off")
+    expect(row).to_contain_text("0 / 50")
+
+    # A buyer uses it (through the services); the list shows the use and what it brought in.
+    buyer = factory.user()
+    hold = factory.hold(event, buyer, quantities={event.tiers[0].id: 2})
+    codes.apply_discount(session, hold_id=hold.id, user_id=buyer.id, raw_code="EARLY15")
+    session.commit()
+    checkout.pay(session, make_gateway(), hold_id=hold.id, user_id=buyer.id,
+                 idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+    page.reload()
+    row = page.locator("tr", has_text="EARLY15")
+    expect(row).to_contain_text("1 / 50")
+    expect(row).to_contain_text("€51.00")
+    shot("admin-codes")
+    readme_shot(page, "admin-codes")
