@@ -11,6 +11,14 @@ from tests.support import GOOD, make_gateway
 from webapp.services import checkout, codes, events
 
 
+def _reserve(page: Page, tier: str, n: int) -> None:
+    """Step a tier's quantity up to n on the event page, then reserve."""
+    for count in range(1, n + 1):
+        page.get_by_role("button", name=f"One more {tier} ticket").click()
+        expect(page.get_by_label(f"Number of {tier} tickets")).to_have_value(str(count))
+    page.get_by_role("button", name="Reserve tickets").click()
+
+
 def test_a_buyer_applies_a_discount_code_and_pays_the_discounted_total(page: Page, session, factory, shot):
     event = factory.event(title="Harbour Jazz Night")
     events.add_general_tier(session, event, name="Standing", price_minor=3000, capacity=50)
@@ -21,12 +29,7 @@ def test_a_buyer_applies_a_discount_code_and_pays_the_discounted_total(page: Pag
     buyer = factory.user(name="Dora Discount")
     log_in(page, buyer.email)
     page.goto(f"/events/{event.id}")
-    more = page.get_by_role("button", name="One more Standing ticket")
-    more.click()
-    expect(page.get_by_label("Number of Standing tickets")).to_have_value("1")
-    more.click()
-    expect(page.get_by_label("Number of Standing tickets")).to_have_value("2")
-    page.get_by_role("button", name="Reserve tickets").click()
+    _reserve(page, "Standing", 2)
     expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
     expect(page.get_by_role("button", name="Pay €60.00")).to_be_visible()
 
@@ -71,12 +74,7 @@ def test_an_access_link_reveals_a_hidden_tier(page: Page, session, factory, shot
     expect(page.get_by_text("Fan Club Early Entry").first).to_be_visible()
     shot("access-link")
     readme_shot(page, "access-link")
-    more = page.get_by_role("button", name="One more Fan Club Early Entry ticket")
-    more.click()
-    expect(page.get_by_label("Number of Fan Club Early Entry tickets")).to_have_value("1")
-    more.click()
-    expect(page.get_by_label("Number of Fan Club Early Entry tickets")).to_have_value("2")
-    page.get_by_role("button", name="Reserve tickets").click()
+    _reserve(page, "Fan Club Early Entry", 2)
     expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
     expect(page.get_by_text("Fan Club Early Entry").first).to_be_visible()
     expect(page.get_by_role("button", name="Pay €40.00")).to_be_visible()

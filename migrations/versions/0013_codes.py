@@ -51,7 +51,7 @@ HOLD_BEST = (_BEST_0012.replace("FUNCTION tb_reserve_best(", "FUNCTION tb_hold_b
              .replace("RETURN tb_reserve_seats(", "RETURN tb_hold_seats(", 1))
 assert HOLD_BEST.count("tb_hold_") == 2
 
-GATES = r"""
+ACCESS_GATE = r"""
 CREATE FUNCTION tb_access_gate(p_event bigint, p_tiers int[], p_access text[]) RETURNS int
 LANGUAGE plpgsql STABLE AS $$
 -- The hidden tiers among p_tiers must each be unlocked by one of the buyer's
@@ -81,45 +81,17 @@ BEGIN
     RETURN unlocked_by;
 END
 $$;
+"""
 
-CREATE FUNCTION tb_reserve_places(p_user bigint, p_event bigint, p_tiers int[], p_counts int[], p_session int,
-                                  p_admission bigint, p_access text[])
+# Each reserve entry point: the gate on the tiers asked for, then the
+# unchanged function; the hold records the access code that let it through.
+GATED = r"""
+CREATE FUNCTION {name}({params}, p_access text[])
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    unlocked_by int := tb_access_gate(p_event, p_tiers, p_access);
-    hold bigint := tb_hold_places(p_user, p_event, p_tiers, p_counts, p_session, p_admission);
-BEGIN
-    IF unlocked_by IS NOT NULL THEN
-        UPDATE holds SET access_code_id = unlocked_by WHERE id = hold;
-    END IF;
-    RETURN hold;
-END
-$$;
-
-CREATE FUNCTION tb_reserve_seats(p_user bigint, p_event bigint, p_seats bigint[], p_session int,
-                                 p_admission bigint, p_access text[])
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    unlocked_by int := tb_access_gate(
-        p_event, ARRAY(SELECT DISTINCT tier_id FROM units WHERE id = ANY(p_seats) AND event_id = p_event), p_access);
-    hold bigint := tb_hold_seats(p_user, p_event, p_seats, p_session, p_admission);
-BEGIN
-    IF unlocked_by IS NOT NULL THEN
-        UPDATE holds SET access_code_id = unlocked_by WHERE id = hold;
-    END IF;
-    RETURN hold;
-END
-$$;
-
-CREATE FUNCTION tb_reserve_best(p_user bigint, p_event bigint, p_tier int, p_count int, p_session int,
-                                p_admission bigint, p_access text[])
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    unlocked_by int := tb_access_gate(p_event, ARRAY[p_tier], p_access);
-    hold bigint := tb_hold_best(p_user, p_event, p_tier, p_count, p_session, p_admission);
+    unlocked_by int := tb_access_gate(p_event, {tiers}, p_access);
+    hold bigint := {inner}({args});
 BEGIN
     IF unlocked_by IS NOT NULL THEN
         UPDATE holds SET access_code_id = unlocked_by WHERE id = hold;
@@ -128,6 +100,21 @@ BEGIN
 END
 $$;
 """
+ENTRY_POINTS = (
+    ("tb_reserve_places", "tb_hold_places",
+     "p_user bigint, p_event bigint, p_tiers int[], p_counts int[], p_session int, p_admission bigint", "p_tiers"),
+    ("tb_reserve_seats", "tb_hold_seats",
+     "p_user bigint, p_event bigint, p_seats bigint[], p_session int, p_admission bigint",
+     "ARRAY(SELECT DISTINCT tier_id FROM units WHERE id = ANY(p_seats) AND event_id = p_event)"),
+    ("tb_reserve_best", "tb_hold_best",
+     "p_user bigint, p_event bigint, p_tier int, p_count int, p_session int, p_admission bigint", "ARRAY[p_tier]"),
+)
+
+
+def _gated(name: str, inner: str, params: str, tiers: str) -> str:
+    args = ", ".join(p.split()[0] for p in params.split(", "))
+    return GATED.format(name=name, params=params, tiers=tiers, inner=inner, args=args)
+
 
 LINE_RESERVED = r"""
 CREATE OR REPLACE FUNCTION tb_line_reserved_tiers(p_event bigint) RETURNS int[]
@@ -192,7 +179,9 @@ def upgrade():
     op.execute("ALTER FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int, bigint) RENAME TO tb_hold_seats")
     op.execute("DROP FUNCTION tb_reserve_best(bigint, bigint, int, int, int, bigint)")
     op.execute(HOLD_BEST)
-    op.execute(GATES)
+    op.execute(ACCESS_GATE)
+    for entry_point in ENTRY_POINTS:
+        op.execute(_gated(*entry_point))
     op.execute(LINE_RESERVED.format(hidden=" (sold only with an access code)",
                                     condition="\n      AND (w.tier_id IS NOT NULL OR NOT t.hidden)"))
 
