@@ -85,7 +85,9 @@ def test_no_run_left_gives_the_best_seats_apart(session, factory):
     session.commit()
     seats = _seats(session, hold.id)
     assert len(seats) == 2 and not _together(seats)
-    assert not inventory.seats_together(session, hold.id)
+    from webapp.services.checkout_read import hold_view
+
+    assert not hold_view(session, hold.id, hold.user_id).seats_together
 
 
 def test_bad_requests_are_refused_clearly(session, factory):
@@ -125,6 +127,17 @@ def test_the_page_form_holds_the_best_seats_and_explains_refusals(client, sessio
     hold = session.scalars(select(Hold).where(Hold.user_id == buyer.id, Hold.status == "active")).one()
     assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] == [("A", 2), ("A", 3), ("A", 4),
                                                                                  ("A", 5)]
+    together = client.get(good.headers["HX-Redirect"]).get_data(as_text=True)
+    assert "Your reservation" in together and "best seats apart" not in together
+    # Row A is still this buyer's basket while the new seats are chosen, and B3 is blocked: no five free side
+    # by side, so the best five come apart, and the hold page says so.
+    inventory.block_seat(session, session.scalars(select(Unit).where(
+        Unit.event_id == event.id, Unit.row_label == "B", Unit.seat_number == 3)).one())
+    session.commit()
+    apart = client.post(f"/events/{event.id}/best-available", data={"tier": str(tier.id), "quantity": "5"},
+                        headers=headers)
+    assert apart.status_code == 204
+    assert "these are the best seats apart" in client.get(apart.headers["HX-Redirect"]).get_data(as_text=True)
 
 
 def test_a_hundred_buyers_asking_for_pairs_at_once_get_different_adjacent_pairs(app, session, factory):

@@ -47,6 +47,7 @@ def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
     return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
+                  best_available=request.args.get("best") is not None,
                   declined=declined.message if declined else None, declined_code=declined.code if declined else None,
                   code_error=code_error, code_notice=code_notice)
 

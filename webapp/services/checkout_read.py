@@ -96,6 +96,14 @@ class HoldView:
         return any(line.seat_number is not None for line in self.lines)
 
     @property
+    def seats_together(self) -> bool:
+        """The seats sit side by side in one row (what best available tries for)."""
+        places = {(line.section, line.row_label) for line in self.lines}
+        numbers = sorted(line.seat_number for line in self.lines if line.seat_number is not None)
+        return len(places) == 1 and len(numbers) == len(self.lines) and numbers == list(
+            range(numbers[0], numbers[0] + len(numbers)))
+
+    @property
     def quantities(self) -> dict[int, int]:
         counts: dict[int, int] = {}
         for line in self.lines:

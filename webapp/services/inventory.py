@@ -432,13 +432,6 @@ def reserve_best(session: Session, *, user_id: int, event_id: int, tier_id: int,
     return _reserve_in_session(session, _RESERVE_BEST, params, None)
 
 
-def seats_together(session: Session, hold_id: int) -> bool:
-    """Whether a hold's seats sit side by side in one row (what best available tries for)."""
-    return bool(session.execute(text(
-        "SELECT count(DISTINCT (u.section, u.row_label)) = 1 AND max(u.seat_number) - min(u.seat_number) + 1 = count(*)"
-        " FROM holds h JOIN units u ON u.id = ANY(h.unit_ids) WHERE h.id = :h"), {"h": hold_id}).scalar())
-
-
 def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int],
                     admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
     """Hold N general-admission places per tier, all or nothing (within the caller's transaction)."""

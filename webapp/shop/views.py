@@ -415,9 +415,9 @@ def reserve_best(event_id: int):
         return response
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id, "hold_id": reservation.hold_id,
                                      "best_available": True})
-    if count > 1 and not inventory.seats_together(db.session, reservation.hold_id):
-        flash("No row has that many seats free side by side, so these are the best seats apart.", "warning")
-    return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
+    # The hold page says whether they sit together (from the seats it shows
+    # anyway), so this request needs no statement of its own to find out.
+    return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id, best=count))
 
 
 def _dropped_seats(form, event_id: int, reserved: set[int]) -> list[str]:
