@@ -178,7 +178,7 @@ def test_stats_and_dashboard_show_uses_revenue_and_discount(client, factory, ses
     code = codes.create_code(session, event_id=event.id, raw_code="TENOFF", actor_id=None,
                              spec=codes.CodeSpec(kind="discount", percent_off=10, max_uses=5))
     session.commit()
-    _paid_with(session, factory, event, tier, "TENOFF")  # 2 × €40 less 10 %: €72 paid, €8 off
+    paid = _paid_with(session, factory, event, tier, "TENOFF")  # 2 × €40 less 10 %: €72 paid, €8 off
     live = factory.hold(event, factory.user(), quantities={tier.id: 1})
     codes.apply_discount(session, hold_id=live.id, user_id=live.user_id, raw_code="tenoff")
     session.commit()
@@ -192,6 +192,8 @@ def test_stats_and_dashboard_show_uses_revenue_and_discount(client, factory, ses
 
     dashboard = client.get(f"/admin/events/{event.id}").get_data(as_text=True)
     assert "Discount codes: 1 order, €8.00 off" in dashboard
+    order_page = client.get(f"/admin/orders/{paid.order_id}").get_data(as_text=True)
+    assert "<dt>Discount code</dt><dd><code>TENOFF</code> · −€8.00" in order_page
     assert codes.discount_totals(session, event.id) == (1, 800)
 
     # Total uses cannot go below what is taken: the paid order and the live hold.

@@ -428,6 +428,8 @@ class Order(db.Model):
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(back_populates="order", order_by="Ticket.id")
+    code: Mapped[Code | None] = relationship(foreign_keys=[code_id])
+    access_code: Mapped[Code | None] = relationship(foreign_keys=[access_code_id])
 
     __table_args__ = (
         Index("ix_orders_event_created", "event_id", "created_at"),
