@@ -38,11 +38,9 @@ def checkin_page(event_id: int):
 def checkin_post(event_id: int):
     event = load_event(event_id)
     form = CheckInForm()
-    if not form.validate_on_submit():
-        result = checkin.CheckInResult(checkin.UNKNOWN, "")
-    else:
-        result = checkin.check_in(db.session, event_id=event.id, code=form.code.data, staff_id=current_user.id)
-        db.session.commit()
+    code = form.code.data if form.validate_on_submit() else None
+    result = checkin.check_in(db.session, event_id=event.id, code=code, staff_id=current_user.id)
+    db.session.commit()
     return render("admin/checkin.html", "admin/_checkin_result.html", status=checkin.STATUS_CODES[result.outcome],
                   event=event, form=CheckInForm(formdata=None), result=result,
                   recent=checkin.recent_check_ins(db.session, event.id),

@@ -45,9 +45,9 @@ def _load(session: Session, code: str) -> Ticket | None:
     ).first()
 
 
-def check_in(session: Session, *, event_id: int, code: str, staff_id: int) -> CheckInResult:
-    """Admit the ticket with this code at this event, or say why not."""
-    code = "".join(code.split())  # scanners may add a newline or spaces
+def check_in(session: Session, *, event_id: int, code: str | None, staff_id: int) -> CheckInResult:
+    """Admit the ticket with this code at this event, or say why not (None: a form that did not validate)."""
+    code = "".join((code or "").split())  # scanners may add a newline or spaces
     if not code or len(code) > 64:
         return CheckInResult(UNKNOWN, code[:64])
     admitted = session.execute(
