@@ -109,3 +109,31 @@ def test_an_admin_creates_a_code_and_sees_its_uses_and_revenue(page: Page, sessi
     expect(row).to_contain_text("€51.00")
     shot("admin-codes")
     readme_shot(page, "admin-codes")
+
+
+def test_a_hidden_seat_tier_shows_as_not_for_sale_until_the_access_link(page: Page, session, factory, shot):
+    event = factory.event(title="Opera Gala")
+    stalls = events.add_seated_tier(session, event, name="Stalls", price_minor=5000)
+    box = events.add_seated_tier(session, event, name="Royal Box", price_minor=9000, sort_order=1)
+    box.hidden = True
+    events.generate_section(session, event, events.SectionSpec("Hall", 3, 8, 0, 0, ((0, 1, stalls), (2, 2, box))))
+    session.commit()
+    codes.create_code(session, event_id=event.id, raw_code="ROYAL", actor_id=None,
+                      spec=codes.CodeSpec(kind="access", tier_ids=(box.id,)))
+    session.commit()
+    log_in(page, factory.user(name="Olga Opera").email)
+
+    page.goto(f"/events/{event.id}")
+    row_c = page.get_by_label("Hall, row C, seat 4, not for sale")
+    expect(row_c).to_be_disabled()
+    expect(page.get_by_text("Royal Box")).to_have_count(0)
+    shot("hidden-seats-locked")
+
+    page.goto(f"/events/{event.id}?access=royal")
+    seat = page.get_by_label("Hall, row C, seat 4, Royal Box", exact=False)
+    expect(seat).to_be_enabled()
+    seat.check()
+    page.get_by_role("button", name="Reserve selected seats").click()
+    expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
+    expect(page.get_by_role("button", name="Pay €90.00")).to_be_visible()
+    shot("hidden-seats-held")

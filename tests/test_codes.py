@@ -444,3 +444,58 @@ def test_the_api_neither_shows_nor_sells_a_hidden_tier(client, session, factory,
     refused = client.post(f"/api/v1/events/{event.id}/holds", headers=headers,
                           json={"quantities": [{"tier_id": hidden.id, "quantity": 1}]})
     assert refused.status_code == 403 and "access code" in refused.get_json()["detail"]
+
+
+@pytest.fixture
+def hidden_stalls(session, factory):
+    """A hall of two seat tiers: Stalls for everyone, the Box (row B) only with the code BOXES."""
+    event = factory.event(title="Opera Gala")
+    stalls = events.add_seated_tier(session, event, name="Stalls", price_minor=5000)
+    box = events.add_seated_tier(session, event, name="Box", price_minor=9000, sort_order=1)
+    box.hidden = True
+    events.generate_section(session, event, events.SectionSpec("Hall", 2, 4, 0, 0, ((0, 0, stalls), (1, 1, box))))
+    session.commit()
+    codes.create_code(session, event_id=event.id, raw_code="BOXES", actor_id=None,
+                      spec=codes.CodeSpec(kind="access", tier_ids=(box.id,)))
+    session.commit()
+    box_seats = session.scalars(select(inventory.Unit.id).where(inventory.Unit.tier_id == box.id)
+                                .order_by(inventory.Unit.id)).all()
+    return event, box, list(box_seats)
+
+
+def test_a_hidden_seat_tier_is_on_the_map_as_not_for_sale_until_its_code_unlocks_it(client, session, factory,
+                                                                                     hidden_stalls):
+    event, box, box_seats = hidden_stalls
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert "Box" not in page and "€90.00" not in page  # neither the tier, its price, nor its legend entry
+    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*id="seat-{box_seats[0]}"[^>]*>', page).group(0)
+    assert "blocked" in seat and "disabled" in seat and "not for sale" in seat
+    # The live poll keeps them not for sale too.
+    status = client.get(f"/events/{event.id}/seat-status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert str(box_seats[0]) in re.search(r'data-blocked="([^"]*)"', status).group(1)
+    # Picking one anyway (a crafted URL) is "unavailable", not an error.
+    picked = client.get(f"/events/{event.id}/selection?seat={box_seats[0]}", headers={"HX-Request": "true"})
+    assert picked.status_code == 200 and "Box" not in picked.get_data(as_text=True)
+
+    unlocked = client.get(f"/events/{event.id}?access=boxes", follow_redirects=True).get_data(as_text=True)
+    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*id="seat-{box_seats[0]}"[^>]*>', unlocked).group(0)
+    assert "available" in seat and "Box" in seat and "disabled" not in seat
+    buyer = factory.user()
+    sign_in(client, buyer.id)
+    token = csrf_token(client, f"/events/{event.id}")
+    reserved = client.post(f"/events/{event.id}/reserve", data={"seat": [str(s) for s in box_seats[:2]]},
+                           headers={"X-CSRFToken": token})
+    assert reserved.status_code in (302, 303), reserved.get_data(as_text=True)[:300]
+    assert session.scalars(select(Hold).where(Hold.user_id == buyer.id)).one().access_code_id is not None
+
+
+def test_hidden_seats_are_refused_and_best_available_skips_them_without_the_code(session, factory, hidden_stalls):
+    event, box, box_seats = hidden_stalls
+    buyer = factory.user()
+    with pytest.raises(AccessCodeNeeded):
+        inventory.reserve_now(user_id=buyer.id, event_id=event.id, seat_ids=box_seats[:1])
+    with pytest.raises(AccessCodeNeeded):
+        inventory.reserve_now(user_id=buyer.id, event_id=event.id, best=(box.id, 2))
+    held = inventory.reserve_now(user_id=buyer.id, event_id=event.id, best=(box.id, 2), access=["BOXES"])
+    assert set(session.get(Hold, held.hold_id).unit_ids) <= set(box_seats)
+    assert_consistent(session, event.id)

@@ -184,6 +184,11 @@ class Event(db.Model):
         return any(t.seated for t in self.tiers)
 
     @property
+    def locked_tier_ids(self) -> frozenset[int]:
+        """Hidden tiers left out of a buyer's snapshot (catalog.public_event); none on the model itself."""
+        return frozenset()
+
+    @property
     def has_hidden_tiers(self) -> bool:
         """Some tiers are sold only with an access code (a buyer's snapshot keeps this when it leaves them out)."""
         return any(t.hidden for t in self.tiers)

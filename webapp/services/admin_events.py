@@ -216,10 +216,6 @@ def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> Non
         raise InvalidRequest(f"This event already has a tier called “{name}”.")
 
 
-SEATED_NOT_HIDDEN = ("Seated tiers cannot be hidden: their seats are on the public map, which would show them."
-                     " Hidden tiers (sold only with an access code) are general admission for now.")
-
-
 def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, name: str, price_minor: int,
              colour: str, capacity: int = 0, hidden: bool = False) -> Tier:
     """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator.
@@ -229,8 +225,6 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     _check_tier_name(event, name)
-    if hidden and seated:
-        raise InvalidRequest(SEATED_NOT_HIDDEN)
     if any(t.seated != seated for t in event.tiers):
         kind = "numbered seats" if not seated else "general admission"
         raise ChangeRefused(f"This event sells {kind}; one event cannot mix seated and general-admission tiers.")
@@ -261,8 +255,6 @@ def update_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int,
     _refuse_if_cancelled(event)
     tier = _lock_tier(session, event_id, tier_id)
     _check_tier_name(event, name, tier.id)
-    if hidden and tier.seated:
-        raise InvalidRequest(SEATED_NOT_HIDDEN)
     before = audit.snapshot(tier, TIER_FIELDS)
     tier.name, tier.price_minor, tier.colour = name, price_minor, colour
     if hidden is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -172,7 +172,9 @@ def public_event(session: Session, event_id: int, *, staff: bool | Callable[[], 
         return None
     if any(t.hidden for t in event.tiers):
         visible = tuple(t for t in event.tiers if not t.hidden or t.id in unlocked)
-        return EventSnapshot({**event.__dict__, "tiers": visible, "has_hidden_tiers": True})
+        locked = frozenset(t.id for t in event.tiers if t not in visible)
+        return EventSnapshot({**event.__dict__, "tiers": visible, "has_hidden_tiers": True,
+                              "locked_tier_ids": locked, "is_seated": event.is_seated})
     return event
 
 
@@ -346,6 +348,11 @@ def seat_states(session: Session, event: Event, *, user_id: int | None = None) -
     taken, blocked, mine, held, sold, not_free_tiers = inventory.read_once(
         session, ("seat_states", event.id, user_id), read)
     states: dict[str, list[int]] = {"taken": taken, "blocked": blocked, "mine": mine}
+    if event.locked_tier_ids:
+        # Seats of hidden tiers the buyer's codes do not unlock: never pickable, whatever their state.
+        locked = set(_hall(session, event).seats_of(event.locked_tier_ids))
+        states = {"taken": [i for i in taken if i not in locked], "mine": [i for i in mine if i not in locked],
+                  "blocked": sorted(set(blocked) | locked)}
     # The page's figures follow from the same rows: every seat not listed is
     # free for the public, so a tier's public availability is its capacity
     # less its rows here (invariant 2: capacity = available + held + sold + blocked).
@@ -410,7 +417,7 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *,
     unavailable = []
     for r in rows:
         label = seat_label(r.section, r.row_label, r.seat_number)
-        if r.status != "available" or r.tier_id in reserved:
+        if r.status != "available" or r.tier_id in reserved or r.tier_id not in tiers:
             unavailable.append(label)
         else:
             by_tier.setdefault(r.tier_id, []).append(label)
@@ -468,6 +475,10 @@ class _Hall:
     seat_ids: list[int]  # drawing order
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
     sections: tuple[str, ...] = ()  # drawing order; the section overview links to #section-<n>, counted from 1
+    tier_of: dict[int, int] = field(default_factory=dict)  # seat id -> tier id
+
+    def seats_of(self, tier_ids: Collection[int]) -> list[int]:
+        return [seat for seat, tier in self.tier_of.items() if tier in tier_ids]
 
 
 _HALLS: OrderedDict[tuple, _Hall] = OrderedDict()
@@ -487,9 +498,15 @@ def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> 
     def one(status: str, flags: str) -> str:
         return f'{head}{status}{middle}{_STATUS_WORDS[status]}"{flags}{tail}'
 
+    # A hidden tier's seat, for a buyer whose codes do not unlock it: not for
+    # sale, and neither its tier's name, price nor colour.
+    place = escape(seat_label(seat.section, seat.row_label, seat.seat_number))
+    locked = (f'{head}blocked" title="{place}" style="grid-area:{grid_row}/{grid_col}">'
+              f'<input type="checkbox" name="seat" value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}"'
+              f' data-y="{seat.y}" aria-label="{place}, {_STATUS_WORDS["blocked"]}" disabled{tail}')
     return {"available": one("available", ""), "checked": one("available", " checked"),
             "taken": one("taken", " disabled"), "blocked": one("blocked", " disabled"),
-            "mine": one("mine", " disabled")}
+            "mine": one("mine", " disabled"), "locked": locked}
 
 
 def _build_hall(session: Session, event: Event) -> _Hall:
@@ -497,8 +514,11 @@ def _build_hall(session: Session, event: Event) -> _Hall:
 
     # Geometry only: the live state is filled in per request (hall_markup).
     sections = group_sections(seat_rows(session, event.id))
-    tiers = {t.id: t for t in event.tiers}
-    rendered = render_template("shop/_hall.html", sections=sections, tiers=event.tiers)
+    # Every tier, hidden ones too: the geometry is shared by all buyers (hall_markup hides what is locked).
+    full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
+    every_tier = full.tiers if full is not None else event.tiers
+    tiers = {t.id: t for t in every_tier}
+    rendered = render_template("shop/_hall.html", sections=sections, tiers=every_tier)
     pieces = rendered.split("\x00")
     texts, ids = pieces[0::2], [int(p) for p in pieces[1::2]]
     variants = {}
@@ -507,7 +527,8 @@ def _build_hall(session: Session, event: Event) -> _Hall:
             for seat in row:
                 variants[seat.id] = _seat_variants(seat, tiers[seat.tier_id], seat.y - section.min_y + 1,
                                                    seat.x - section.min_x + 2)
-    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band))
+    tier_of = {seat.id: seat.tier_id for section in sections for _, row in section.rows for seat in row}
+    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band), tier_of)
 
 
 def _bands(sections):
@@ -553,6 +574,8 @@ def hall_markup(session: Session, event: Event, states: dict[str, list[int]], se
     state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
     state.update(dict.fromkeys(states.get("mine", ()), "mine"))
     state.update((i, "checked") for i in selected if i not in state)
+    if event.locked_tier_ids:
+        state.update(dict.fromkeys(hall.seats_of(event.locked_tier_ids), "locked"))
     out = [hall.texts[0]]
     variants, texts = hall.variants, hall.texts
     for n, seat_id in enumerate(hall.seat_ids, 1):
