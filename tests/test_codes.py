@@ -346,6 +346,20 @@ def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_fo
     assert_consistent(session, event.id)
 
 
+def test_paying_a_lapsed_hidden_tier_hold_needs_its_access_code_still_valid(session, factory, presale):
+    event, hidden = presale
+    buyer = factory.user()
+    held = inventory.reserve_now(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
+    expire_now(session, held.hold_id)
+    code = session.scalars(select(codes.Code).where(codes.Code.code == "FANS")).one()
+    codes.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
+    session.commit()
+    with pytest.raises(AccessCodeNeeded, match="nothing was charged"):
+        _pay(session, session.get(Hold, held.hold_id))
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+
+
 def test_an_access_code_unlocks_hidden_tiers_only(session, factory, presale):
     event, _ = presale
     with pytest.raises(InvalidRequest, match="not hidden"):

@@ -172,7 +172,8 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         if (previous := _attempt_by_key(session, idempotency_key)) is not None:
             return _replay_for(session, previous, hold)
         inventory.take_units_again(session, hold)
-        # Its discount code's use went back when it lapsed: take it again (lock: hold, units, code).
+        # Its discount code's use went back when it lapsed: take it again (lock: hold, units, code);
+        # an access code that opened it must still be valid.
         codes.claim_again(session, hold)
 
     session.flush()

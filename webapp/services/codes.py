@@ -37,7 +37,14 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Code, CodeKind, Hold, Tier
 from webapp.services import audit
-from webapp.services.errors import BookingError, HoldNotActive, InvalidRequest, NotFound, PaymentInProgress
+from webapp.services.errors import (
+    AccessCodeNeeded,
+    BookingError,
+    HoldNotActive,
+    InvalidRequest,
+    NotFound,
+    PaymentInProgress,
+)
 
 CODE_FORM = re.compile(r"[A-Z0-9][A-Z0-9_-]{2,39}")
 # Bulk codes: no 0/O or 1/I/L, which people misread from paper.
@@ -210,7 +217,12 @@ def claim_again(session: Session, hold: Hold) -> None:
     """A lapsed hold is being made live again to be paid: its code's use must be free again too.
 
     Called by checkout under the hold's lock, after its units were taken again.
+    So must the access code that opened a hidden tier held here: a lapsed
+    hold taken again is a new sale, which the code's window must allow.
     """
+    if hold.access_code_id is not None and not session.execute(_ACCESS_LIVE, {"c": hold.access_code_id}).scalar():
+        raise AccessCodeNeeded("Your reservation ran out, and the access code that opened these tickets is no"
+                               " longer valid; nothing was charged.")
     if hold.code_id is None:
         return
     code = session.scalars(
@@ -234,11 +246,13 @@ class AccessGrant:
     tier_names: tuple[str, ...]
 
 
+_LIVE = ("c.active AND (c.valid_from IS NULL OR c.valid_from <= now())"
+         " AND (c.valid_until IS NULL OR now() < c.valid_until)")
+_ACCESS_LIVE = text(f"SELECT {_LIVE} FROM codes c WHERE c.id = :c")
 _ACCESS = text(
     "SELECT c.code, c.tier_ids, array(SELECT t.name FROM tiers t WHERE t.id = ANY(c.tier_ids)"
     "                                 ORDER BY t.sort_order, t.id) AS names,"
-    "       c.active AND (c.valid_from IS NULL OR c.valid_from <= now())"
-    "       AND (c.valid_until IS NULL OR now() < c.valid_until) AS live"
+    f"       {_LIVE} AS live"
     " FROM codes c WHERE c.event_id = :e AND c.code = :c AND c.kind = 'access'"
 )
 
