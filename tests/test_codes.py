@@ -459,6 +459,42 @@ def test_the_api_neither_shows_nor_sells_a_hidden_tier(client, session, factory,
                           json={"quantities": [{"tier_id": hidden.id, "quantity": 1}]})
     assert refused.status_code == 403 and "access code" in refused.get_json()["detail"]
 
+    # With the code: listed, and sold.
+    unlocked = client.get(f"/api/v1/events/{event.id}?access=fans", headers=headers).get_json()
+    assert hidden.id in [t["id"] for t in unlocked["tiers"]]
+    wrong = client.get(f"/api/v1/events/{event.id}?access=NOPE", headers=headers)
+    assert wrong.status_code == 422 and "no access code NOPE" in wrong.get_json()["detail"]
+    made = client.post(f"/api/v1/events/{event.id}/holds", headers=headers,
+                       json={"quantities": [{"tier_id": hidden.id, "quantity": 1}], "access_codes": ["fans"]})
+    assert made.status_code == 201, made.get_json()
+
+
+def test_the_api_applies_and_removes_a_discount_code(client, session, factory):
+    from webapp.services import api_tokens
+
+    event = factory.ga_event(capacity=10)
+    _discount(session, event, "API20", percent_off=20, max_uses=1)
+    buyer = factory.user()
+    secret = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="test", scope="buyer").secret
+    session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    made = client.post(f"/api/v1/events/{event.id}/holds", headers=headers,
+                       json={"quantities": [{"tier_id": _tiers(event)[0], "quantity": 2}]}).get_json()
+    url = f"/api/v1/holds/{made['id']}/discount-code"
+    unknown = client.put(url, headers=headers, json={"code": "NOPE"})
+    assert unknown.status_code == 422 and "no discount code NOPE" in unknown.get_json()["detail"]
+    applied = client.put(url, headers=headers, json={"code": "api20"}).get_json()
+    assert (applied["total_minor"], applied["discount_code"], applied["discount_minor"]) == (8000, "API20", 2000)
+    assert [line["discount_minor"] for line in applied["lines"]] == [1000, 1000]
+    other = factory.hold(event, factory.user())
+    with pytest.raises(codes.CodeUsedUp):
+        _apply(session, other, "API20")  # its one use is this hold's
+    session.rollback()
+    removed = client.delete(url, headers=headers).get_json()
+    assert (removed["total_minor"], removed["discount_code"], removed["discount_minor"]) == (10000, None, 0)
+    assert client.put(f"/api/v1/holds/{other.id}/discount-code", headers=headers,
+                      json={"code": "API20"}).status_code == 404  # someone else's hold
+
 
 @pytest.fixture
 def hidden_stalls(session, factory):

@@ -19,7 +19,7 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
-from webapp.services import catalog, checkout, checkout_read, inventory, waitlist, waitlist_read
+from webapp.services import catalog, checkout, checkout_read, codes, inventory, waitlist, waitlist_read
 from webapp.services.checkout_read import HoldView
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.gateway import payment_gateway
@@ -39,8 +39,8 @@ def _json(schema, obj, status: int = 200, **headers: str):
     return response
 
 
-def _event(event_id: int) -> Event:
-    event = catalog.public_event(db.session, event_id, staff=caller().admin)
+def _event(event_id: int, unlocked: frozenset[int] = frozenset()) -> Event:
+    event = catalog.public_event(db.session, event_id, staff=caller().admin, unlocked=unlocked)
     if event is None:
         raise NotFound("No such event.")
     return event
@@ -60,10 +60,13 @@ def events_list():
 
 
 @operation(bp, "/events/<int:event_id>", "GET", summary="An event with per-tier availability", tag=EVENTS,
-           responses={200: ("The event", s.EventDetail)}, errors=(404,))
+           query=s.EventQuery, responses={200: ("The event", s.EventDetail)}, errors=(404, 422))
 def event_detail(event_id: int):
-    """Availability is what the event page shows: a tier the waiting list comes first for shows 0."""
-    event = _event(event_id)
+    """Availability is what the event page shows: a tier the waiting list comes first for shows 0.
+    Hidden tiers are listed only with an access code that unlocks them (`?access=CODE`)."""
+    code = query_args(s.EventQuery).get("access")
+    unlocked = frozenset(codes.unlock(db.session, event_id=event_id, raw_code=code).tier_ids) if code else frozenset()
+    event = _event(event_id, unlocked)
     tiers = catalog.tier_views(db.session, event)
     return _json(s.EventDetail, dict(
         id=event.id, title=event.title, description=event.description, venue=event.venue,
@@ -111,7 +114,8 @@ def _hold_out(view: HoldView) -> dict:
     return dict(id=view.id, event=view.event, kind=view.kind, status=view.status, expires_at=view.expires_at,
                 seconds_left=view.seconds_left, expired=view.expired, payable=view.payable,
                 payment_pending=view.payment_pending, last_decline=view.last_decline,
-                total_minor=view.total_minor, currency=view.currency, order_id=view.order_id, lines=view.lines)
+                total_minor=view.total_minor, currency=view.currency, order_id=view.order_id,
+                discount_code=view.code, discount_minor=view.discount_minor, lines=view.lines)
 
 
 def _own_hold(hold_id: int) -> HoldView:
@@ -132,13 +136,16 @@ def reserve(event_id: int):
     who = caller()
     if ("seats" in data) == ("quantities" in data):
         raise InvalidRequest("Send either “seats” (seat ids) or “quantities” (per tier), not both.")
+    access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
     if "seats" in data:
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, seat_ids=data["seats"])
+        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, seat_ids=data["seats"],
+                                            access=access)
     else:
         quantities: dict[int, int] = {}
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, quantities=quantities)
+        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, quantities=quantities,
+                                            access=access)
     log.info("hold.created", extra={"event_id": event_id, "user_id": who.user_id, "hold_id": reservation.hold_id,
                                      "via": "api"})
     view = _own_hold(reservation.hold_id)
@@ -161,6 +168,26 @@ def hold_release(hold_id: int):
     db.session.commit()
     log.info("hold.released", extra={"event_id": view.event.id, "user_id": caller().user_id, "hold_id": hold_id})
     return make_response("", 204)
+
+
+@operation(bp, "/holds/<int:hold_id>/discount-code", "PUT", summary="Apply a discount code to a hold",
+           tag=HOLDS, body=s.DiscountRequest, errors=(400, 404, 409, 422),
+           responses={200: ("The hold at its new price", s.HoldOut)})
+def hold_discount(hold_id: int):
+    """As on the hold page: the price changes at once, and the use is the hold's until it is paid, released or
+    runs out. 422 says why a code does not apply; 409 that it is used up (or a payment is in flight)."""
+    data = json_body(s.DiscountRequest)
+    codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id, raw_code=data["code"])
+    db.session.commit()
+    return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))
+
+
+@operation(bp, "/holds/<int:hold_id>/discount-code", "DELETE", summary="Take the discount code off a hold",
+           tag=HOLDS, errors=(404, 409), responses={200: ("The hold at its full price", s.HoldOut)})
+def hold_discount_remove(hold_id: int):
+    codes.remove_discount(db.session, hold_id=hold_id, user_id=caller().user_id)
+    db.session.commit()
+    return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))
 
 
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,

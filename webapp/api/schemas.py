@@ -37,6 +37,11 @@ class Problem(Schema):
 
 # --- events -----------------------------------------------------------------
 
+class EventQuery(Schema):
+    access = fields.String(validate=validate.Length(max=40),
+                           metadata={"description": "an access code: its hidden tiers are listed too"})
+
+
 class EventListQuery(Schema):
     q = fields.String(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
     date = fields.Date(metadata={"description": "only events starting on this day (UTC)"})
@@ -117,6 +122,12 @@ class ReserveRequest(Schema):
 
     seats = fields.List(_id(), validate=validate.Length(min=1, max=1000))
     quantities = fields.List(fields.Nested(Quantity), validate=validate.Length(min=1, max=50))
+    access_codes = fields.List(fields.String(validate=validate.Length(max=40)), validate=validate.Length(max=5),
+                               metadata={"description": "access codes for hidden tiers (refused with 403 without)"})
+
+
+class DiscountRequest(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
 
 
 class EventRef(Schema):
@@ -136,6 +147,7 @@ class Line(Schema):
     section = fields.String(allow_none=True, required=True)
     row = fields.String(allow_none=True, required=True, attribute="row_label")
     seat = fields.Integer(allow_none=True, required=True, attribute="seat_number")
+    discount_minor = fields.Integer(required=True, metadata={"description": "what the hold's code takes off"})
 
 
 class HoldOut(Schema):
@@ -149,9 +161,11 @@ class HoldOut(Schema):
     payable = fields.Boolean(required=True)
     payment_pending = fields.Boolean(required=True)
     last_decline = fields.String(allow_none=True, required=True)
-    total_minor = fields.Integer(required=True)
+    total_minor = fields.Integer(required=True, metadata={"description": "after the discount code, if any"})
     currency = fields.String(required=True)
     order_id = fields.Integer(allow_none=True, required=True)
+    discount_code = fields.String(allow_none=True, required=True)
+    discount_minor = fields.Integer(required=True)
     lines = fields.List(fields.Nested(Line), required=True)
 
 
