@@ -160,8 +160,7 @@ def _price_with(session: Session, hold: Hold, code: Code | None) -> None:
         hold.total_minor = sum(prices)
         return
     off = unit_discounts(code, tiers, prices)
-    covered = sum(1 for d, t in zip(off, tiers, strict=True)
-                  if code.tier_ids is None or t in code.tier_ids)
+    covered = sum(1 for t in tiers if code.tier_ids is None or t in code.tier_ids)
     if covered == 0:
         raise CodeRefused(f"The code {code.code} does not apply to these tickets.")
     if code.min_quantity is not None and covered < code.min_quantity:
