@@ -15,7 +15,7 @@ from tests.support import GOOD, assert_consistent, buy, csrf_token, expire_now, 
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Tier
 from webapp.services import checkout, inventory, waitlist
-from webapp.services.errors import AlreadyInLine, HoldExpired, LimitExceeded, TooSoonAgain
+from webapp.services.errors import AlreadyInLine, Busy, HoldExpired, LimitExceeded, PaymentDeclined, TooSoonAgain
 
 
 def _ga(factory, **kw):
@@ -291,3 +291,61 @@ def test_admins_set_the_limit_and_the_cool_down_on_the_event_form(client, factor
     client.post(f"/admin/events/{event.id}/edit", headers={"X-CSRFToken": token}, data=form)
     session.expire_all()
     assert session.get(type(event), event.id).per_buyer_limit == 4
+
+
+def test_paying_a_lapsed_hold_while_the_same_buyer_reserves_never_passes_the_limit(app, session, factory, gateway):
+    """The late payment counts under the buyer's lock, as a reserve does: of the two at once, one gets through."""
+    event = _ga(factory, per_buyer_limit=4, rehold_cooldown_seconds=0)
+    first, second = _tiers(session, event)
+    rounds = []
+    for _ in range(12):
+        user = factory.user()
+        lapsed = factory.hold(event, user, quantities={first: 3})
+        expire_now(session, lapsed.id)
+        inventory.expire_holds(session, hold_ids=[lapsed.id])
+        session.commit()
+        rounds.append((user.id, lapsed.id))
+
+    def work(i):
+        user_id, hold_id = rounds[i // 2]
+        try:
+            if i % 2:
+                inventory.reserve_now(user_id=user_id, event_id=event.id, quantities={second: 3})
+            else:
+                checkout.pay(db.session, gateway, hold_id=hold_id, user_id=user_id, idempotency_key=f"late-{i}",
+                             card=GOOD)
+            return "ok"
+        except (LimitExceeded, HoldExpired, Busy, PaymentDeclined) as refused:
+            # PaymentDeclined: the reserve came after the late hold was taken
+            # again, and replaced it as the buyer's basket (nothing charged).
+            db.session.rollback()
+            return type(refused).__name__
+
+    outcomes = race(app, 2 * len(rounds), work)
+    for user_id, _ in rounds:
+        have = session.execute(text("SELECT tb_buyer_count(:u, :e)"), {"u": user_id, "e": event.id}).scalar_one()
+        assert have <= 4, (user_id, have, outcomes)
+    assert "ok" in outcomes
+    assert_consistent(session, event.id)
+
+
+def test_a_late_payment_does_not_wait_for_the_buyers_lock(session, factory, gateway, database_url):
+    """A reserve of the same buyer in flight (holding their lock): the late payment answers Busy at once."""
+    from sqlalchemy import create_engine
+
+    event = _ga(factory, per_buyer_limit=10)
+    first, _ = _tiers(session, event)
+    user = factory.user()
+    lapsed = factory.hold(event, user, quantities={first: 2})
+    expire_now(session, lapsed.id)
+    other = create_engine(database_url)
+    with other.connect() as conn, conn.begin():
+        conn.execute(text("SELECT pg_advisory_xact_lock((CAST(:e AS bigint) << 32) | :u)"),
+                     {"e": event.id, "u": user.id})
+        with pytest.raises(Busy, match="try paying again"):
+            checkout.pay(session, gateway, hold_id=lapsed.id, user_id=user.id, idempotency_key="late-busy", card=GOOD)
+        session.rollback()
+    other.dispose()
+    paid = checkout.pay(session, gateway, hold_id=lapsed.id, user_id=user.id, idempotency_key="late-free", card=GOOD)
+    assert paid.order_id is not None
+    assert_consistent(session, event.id)

@@ -235,6 +235,8 @@ def release_active_basket(session: Session, *, user_id: int, event_id: int) -> N
 
 
 _BUYER_CLAIMS = text("SELECT tb_buyer_claims(:u, :e)")
+# The same key as the reserve functions' pg_advisory_xact_lock((p_event << 32) | p_user) (migration 0010).
+_TRY_BUYER_LOCK = text("SELECT pg_try_advisory_xact_lock((CAST(:e AS bigint) << 32) | CAST(:u AS bigint))")
 
 
 def buyer_claims(session: Session, *, user_id: int, event_id: int) -> int:
@@ -852,6 +854,14 @@ def take_units_again(session: Session, hold: Hold) -> None:
     The units are locked in id order, exactly like a fresh reservation, and
     the waiting list keeps its priority: a tier people wait for is not free.
     """
+    # The per-buyer limit is counted below under the buyer's lock, as the
+    # reserve functions count it, so a reserve in another tab cannot pass the
+    # same count at the same time. The caller holds the hold's row already,
+    # and the buyer's lock comes before row locks everywhere else: so it is
+    # only tried here, never waited for (no deadlock), and a buyer busy
+    # reserving at this very instant is told to try again.
+    if not session.execute(_TRY_BUYER_LOCK, {"e": hold.event_id, "u": hold.user_id}).scalar():
+        raise Busy("You are reserving other tickets for this event at this moment; try paying again in a moment.")
     rows = session.execute(
         text("SELECT id, status, hold_id, tier_id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
         {"ids": hold.unit_ids},
@@ -868,8 +878,7 @@ def take_units_again(session: Session, hold: Hold) -> None:
     if other is not None:
         raise HoldExpired("This reservation has expired; you already have a newer one for this event.")
     # The buyer may have bought or held other tickets meanwhile: the
-    # per-buyer limit counts this hold again. (No buyer lock here: the hold's
-    # row is locked already, and the lock comes first.)
+    # per-buyer limit counts this hold again.
     have = session.execute(
         text("SELECT tb_buyer_count(:u, :e)"), {"u": hold.user_id, "e": hold.event_id}).scalar_one()
     if have + len(hold.unit_ids) > hold.event.per_buyer_limit:
