@@ -388,6 +388,7 @@ def test_hold_page_applies_a_code_in_place_and_shows_the_new_total(client, sessi
     headers = {"HX-Request": "true", "X-CSRFToken": token}
     wrong = client.post(f"/holds/{hold.id}/code", data={"code": "NOPE"}, headers=headers)
     assert wrong.status_code == 422 and "There is no discount code NOPE" in wrong.get_data(as_text=True)
+    assert 'value="NOPE"' in wrong.get_data(as_text=True)  # kept in the field, to be corrected
     done = client.post(f"/holds/{hold.id}/code", data={"code": "half"}, headers=headers)
     body = done.get_data(as_text=True)
     assert done.status_code == 200 and "<html" not in body  # the #hold panel only
@@ -430,6 +431,7 @@ def test_the_access_box_refuses_a_wrong_code_beside_the_field(client, session, f
     response = client.post(f"/events/{event.id}/access", data={"code": "WRONG1"}, headers={"X-CSRFToken": token})
     assert response.status_code == 422
     assert re.search(r'id="access-error"[^>]*>There is no access code WRONG1', response.get_data(as_text=True))
+    assert 'value="WRONG1"' in response.get_data(as_text=True)
 
 
 def test_reserving_a_hidden_tier_without_a_code_gets_no_ticket(client, session, factory, presale):

@@ -43,13 +43,13 @@ def _fresh_form(**data) -> CardForm:
 
 def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
                  form: CardForm | None = None, declined: PaymentDeclined | None = None,
-                 code_error: str | None = None, code_notice: str | None = None):
+                 code_error: str | None = None, code_notice: str | None = None, code_typed: str = ""):
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
     return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
                   best_available=request.args.get("best") is not None,
                   declined=declined.message if declined else None, declined_code=declined.code if declined else None,
-                  code_error=code_error, code_notice=code_notice)
+                  code_error=code_error, code_notice=code_notice, code_typed=code_typed)
 
 
 def _order_redirect(view: HoldView):
@@ -123,7 +123,7 @@ def pay(hold_id: int):
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
 
 
-def _after_code_change(hold_id: int, change, done: str):
+def _after_code_change(hold_id: int, change, done: str, typed: str = ""):
     """Apply or remove a discount code, then redraw the hold panel with its new price (or the refusal)."""
     try:
         change()
@@ -135,7 +135,9 @@ def _after_code_change(hold_id: int, change, done: str):
         if not is_partial_request():
             flash(refused.message, "error")
             return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
-        return _render_hold(own_hold(hold_id), status=refused.status_code, code_error=refused.message)
+        # The code stays in the field, to be corrected rather than typed again.
+        return _render_hold(own_hold(hold_id), status=refused.status_code, code_error=refused.message,
+                            code_typed=typed[:40])
     if not is_partial_request():
         flash(done, "success")
         return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
@@ -147,7 +149,8 @@ def _after_code_change(hold_id: int, change, done: str):
 def apply_code(hold_id: int):
     raw = request.form.get("code", "")[:100]
     return _after_code_change(hold_id, lambda: codes.apply_discount(
-        db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), "Code applied: the price is updated.")
+        db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), "Code applied: the price is updated.",
+        typed=raw)
 
 
 @bp.post("/holds/<int:hold_id>/code/remove")

@@ -199,7 +199,8 @@ def enter_access_code(event_id: int):
         ctx = event_context(event, message=None)
         # The whole body is redrawn (the panel too), whichever way the form was sent.
         ctx.setdefault("waitlist_panel", waitlist_read.buyer_panel(db.session, event, _user_id()))
-        return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem, **ctx)
+        return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem,
+                      access_typed=request.form.get("code", "")[:40], **ctx)
     return redirect_to(url_for("shop.event_page", event_id=event_id))
 
 
