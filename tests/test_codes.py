@@ -397,6 +397,19 @@ def test_hold_page_applies_a_code_in_place_and_shows_the_new_total(client, sessi
     assert "Pay €100.00" in removed
 
 
+def test_without_javascript_the_code_form_posts_and_comes_back(client, session, factory):
+    event = factory.ga_event(capacity=10)
+    _discount(session, event, "HALF", percent_off=50)
+    buyer = _signed_in(client, factory)
+    hold = _hold(factory, event, buyer)
+    token = csrf_token(client, f"/holds/{hold.id}")
+    wrong = client.post(f"/holds/{hold.id}/code", data={"code": "NOPE", "csrf_token": token})
+    assert wrong.status_code in (302, 303) and wrong.headers["Location"].endswith(f"/holds/{hold.id}")
+    assert "There is no discount code NOPE" in client.get(f"/holds/{hold.id}").get_data(as_text=True)
+    done = client.post(f"/holds/{hold.id}/code", data={"code": "HALF", "csrf_token": token}, follow_redirects=True)
+    assert "Code applied" in done.get_data(as_text=True) and "Pay €25.00" in done.get_data(as_text=True)
+
+
 def test_someone_elses_hold_is_a_404_for_codes(client, session, factory):
     event = factory.ga_event(capacity=10)
     _discount(session, event, "HALF", percent_off=50)
