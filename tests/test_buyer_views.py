@@ -276,6 +276,7 @@ def test_countdown_says_expired_and_offers_to_try_again(client, factory, session
     session.commit()
     live = hx_get(client, f"/holds/{hold.id}/countdown")
     assert 'role="timer"' in html(live) and "HX-Retarget" not in live.headers
+    assert "Your seats are held for" in html(live)
 
     session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = :h"), {"h": hold.id})
     session.commit()

@@ -314,6 +314,8 @@ def test_the_countdown_is_one_statement_that_also_checks_the_session(client, ses
     with statements(client.application) as seen:
         answer = client.get(url, headers=HX)
     assert answer.status_code == 200 and len(seen) == 1 and "session_version" in seen[0], seen
+    # While the hold is live it reads the clock only: no lines, prices or codes.
+    assert "json_agg(json_build_object" not in seen[0] and "Your tickets are held for" in answer.get_data(as_text=True)
     session_user.end_all_sessions(session, user.id)  # logged out on another device
     session.commit()
     ended = client.get(url, headers=HX)

@@ -81,7 +81,13 @@ def hold_countdown(hold_id: int):
     Once the hold can no longer be paid as it is (ran out, released, paid in
     another tab), the whole hold panel is redrawn to say so.
     """
-    # The poll of every open hold page: the session check rides in the hold's statement.
+    # The poll of every open hold page: the session check rides in the hold's
+    # statement, which reads only the clock while the hold is live.
+    if is_partial_request():
+        clock = session_user.owner_read(lambda connection, user_id: checkout_read.countdown_view_and_owner(
+            connection, hold_id, user_id))
+        if clock.live:
+            return render("checkout/hold.html", "checkout/_countdown.html", hold=clock)
     view = session_user.owner_read(lambda connection, user_id: checkout_read.hold_view_and_owner(
         connection, hold_id, user_id))
     if view.status == "converted" and (done := _order_redirect(view)):

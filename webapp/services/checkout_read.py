@@ -154,6 +154,42 @@ WHERE h.id = :h AND h.user_id = :u
 """)
 
 
+@dataclass(frozen=True)
+class CountdownView:
+    """What the countdown poll redraws while a hold is live: its time, and no lines or prices."""
+
+    id: int
+    kind: str
+    seated: bool
+    seconds_left: int
+    total_seconds: int
+    live: bool  # still active and not run out (or a payment is in flight): else the whole panel is redrawn
+
+
+# The poll of every open hold page (every 15 s): the hold's clock and the
+# owner's session check only. An event sells seats or places, never both,
+# so the first unit says which.
+_COUNTDOWN = text(f"""
+SELECT h.id, h.kind,
+       h.status = 'active' AND (h.expires_at > now() OR EXISTS (
+           SELECT 1 FROM payment_attempts p WHERE p.hold_id = h.id AND p.status = 'pending')) AS live,
+       greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int AS seconds_left,
+       round(CASE WHEN h.kind = 'offer' THEN e.offer_hours * 3600 ELSE e.hold_minutes * 60 END)::int AS total_seconds,
+       EXISTS (SELECT 1 FROM units u WHERE u.id = h.unit_ids[1] AND u.seat_number IS NOT NULL) AS seated,
+       {OWNER_COLUMNS}
+FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
+WHERE h.id = :h AND h.user_id = :u
+""")
+
+
+def countdown_view_and_owner(session, hold_id: int, user_id: int) -> tuple[CountdownView | None, Any]:
+    """The hold's clock, and its owner's row (`OWNER_COLUMNS`) from the same statement."""
+    r = session.execute(_COUNTDOWN, {"h": hold_id, "u": user_id}).first()
+    if r is None:
+        return None, None
+    return CountdownView(r.id, r.kind, r.seated, r.seconds_left, max(1, r.total_seconds), r.live), r
+
+
 def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
     """The buyer's own hold, or None (someone else's hold cannot be probed)."""
     return hold_view_and_owner(session, hold_id, user_id)[0]
