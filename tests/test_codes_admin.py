@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import GOOD, admin_client, login, make_gateway
-from webapp.models import AuditLog, Code, Tier
-from webapp.services import checkout, codes, events
+from webapp.models import AuditLog, Code, Event, Tier
+from webapp.services import admin_reports, checkout, codes, events
 from webapp.services.errors import InvalidRequest
 
 
@@ -194,7 +194,8 @@ def test_stats_and_dashboard_show_uses_revenue_and_discount(client, factory, ses
     assert "Discount codes: 1 order, €8.00 off" in dashboard
     order_page = client.get(f"/admin/orders/{paid.order_id}").get_data(as_text=True)
     assert "<dt>Discount code</dt><dd><code>TENOFF</code> · −€8.00" in order_page
-    assert codes.discount_totals(session, event.id) == (1, 800)
+    figures = admin_reports.dashboard(session, session.get(Event, event.id))
+    assert (figures.code_orders, figures.code_discount_minor) == (1, 800)
 
     # Total uses cannot go below what is taken: the paid order and the live hold.
     lowered = _post(client, f"/admin/events/{event.id}/codes/{code.id}", token, {"percent_off": "10", "max_uses": "1"})

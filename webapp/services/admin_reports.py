@@ -68,7 +68,7 @@ def dashboard(session: Session, event: Event) -> Dashboard:
             "   AS refunded,"
             " (SELECT count(*) FROM tickets WHERE event_id = :e AND status = 'valid' AND checked_in_at IS NOT NULL)"
             "   AS checked_in,"
-            # As codes.discount_totals counts them, in the same statement.
+            # A use of a discount code is a confirmed order carrying it (webapp/services/codes.py).
             " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL)"
             "   AS code_orders,"
             " (SELECT coalesce(sum(discount_minor), 0) FROM orders"

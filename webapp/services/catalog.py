@@ -475,10 +475,10 @@ class _Hall:
     seat_ids: list[int]  # drawing order
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
     sections: tuple[str, ...] = ()  # drawing order; the section overview links to #section-<n>, counted from 1
-    tier_of: dict[int, int] = field(default_factory=dict)  # seat id -> tier id
+    seats_by_tier: dict[int, list[int]] = field(default_factory=dict)
 
     def seats_of(self, tier_ids: Collection[int]) -> list[int]:
-        return [seat for seat, tier in self.tier_of.items() if tier in tier_ids]
+        return [seat for tier in tier_ids for seat in self.seats_by_tier.get(tier, ())]
 
 
 _HALLS: OrderedDict[tuple, _Hall] = OrderedDict()
@@ -522,13 +522,15 @@ def _build_hall(session: Session, event: Event) -> _Hall:
     pieces = rendered.split("\x00")
     texts, ids = pieces[0::2], [int(p) for p in pieces[1::2]]
     variants = {}
+    seats_by_tier: dict[int, list[int]] = {}
     for section in sections:
         for _, row in section.rows:
             for seat in row:
                 variants[seat.id] = _seat_variants(seat, tiers[seat.tier_id], seat.y - section.min_y + 1,
                                                    seat.x - section.min_x + 2)
-    tier_of = {seat.id: seat.tier_id for section in sections for _, row in section.rows for seat in row}
-    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band), tier_of)
+                seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
+    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band),
+                 seats_by_tier)
 
 
 def _bands(sections):

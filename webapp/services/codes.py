@@ -35,7 +35,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp.models import Code, CodeKind, Hold, Tier
+from webapp.models import Code, CodeKind, Hold, HoldStatus, PaymentAttempt, PaymentStatus, Tier
 from webapp.services import audit
 from webapp.services.errors import (
     AccessCodeNeeded,
@@ -171,18 +171,21 @@ def _price_with(session: Session, hold: Hold, code: Code | None) -> None:
 
 
 def _lock_live_hold(session: Session, hold_id: int, user_id: int) -> Hold:
-    from webapp.services import inventory
-
-    hold = inventory.lock_hold(session, hold_id, user_id)
-    live = session.execute(text(
-        "SELECT h.status = 'active' AND h.expires_at > now(),"
-        " EXISTS (SELECT 1 FROM payment_attempts p WHERE p.hold_id = h.id AND p.status = 'pending')"
-        " FROM holds h WHERE h.id = :h"), {"h": hold.id}).one()
-    if not live[0]:
+    """The buyer's hold, locked, if its price may change now: one statement (someone else's is NotFound)."""
+    pending = select(PaymentAttempt.id).where(PaymentAttempt.hold_id == Hold.id,
+                                              PaymentAttempt.status == PaymentStatus.PENDING).exists()
+    row = session.execute(
+        select(Hold, ((Hold.status == HoldStatus.ACTIVE) & (Hold.expires_at > func.now())).label("live"),
+               pending.label("pending"))
+        .where(Hold.id == hold_id, Hold.user_id == user_id).with_for_update(of=Hold)
+    ).first()
+    if row is None:
+        raise NotFound("No such reservation.")
+    if not row.live:
         raise HoldNotActive("This reservation is no longer active, so a code cannot be added to it.")
-    if live[1]:
+    if row.pending:
         raise PaymentInProgress("A payment for this reservation is being processed; its price cannot change now.")
-    return hold
+    return row[0]
 
 
 def apply_discount(session: Session, *, hold_id: int, user_id: int, raw_code: str) -> Hold:
@@ -464,15 +467,6 @@ def code_stats(session: Session, event_id: int) -> list[CodeStats]:
     codes = session.scalars(select(Code).where(Code.event_id == event_id).order_by(Code.id.desc())).all()
     return [CodeStats(c, figures[c.id].uses, figures[c.id].holding, figures[c.id].revenue,
                       figures[c.id].discount) for c in codes]
-
-
-def discount_totals(session: Session, event_id: int) -> tuple[int, int]:
-    """(confirmed orders with a discount code, what the codes took off them) for the dashboard."""
-    row = session.execute(
-        select(func.count(), func.coalesce(func.sum(text("discount_minor")), 0))
-        .select_from(text("orders"))
-        .where(text("event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL")), {"e": event_id}).one()
-    return int(row[0]), int(row[1])
 
 
 def batch_codes(session: Session, *, event_id: int, batch: str) -> list[Code]:
