@@ -193,10 +193,9 @@ def _render_seated(event_id: int, partial: str):
 @bp.post("/events/<int:event_id>/access")
 def enter_access_code(event_id: int):
     """The event page's "Have an access code?" box."""
-    load_public_event(event_id)
+    event = load_public_event(event_id)
     if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
-        event = load_public_event(event_id)
-        ctx = event_context(event, message=None)
+        ctx = event_context(event, message=None)  # nothing unlocked: the same snapshot
         # The whole body is redrawn (the panel too), whichever way the form was sent.
         ctx.setdefault("waitlist_panel", waitlist_read.buyer_panel(db.session, event, _user_id()))
         return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem,
