@@ -5,7 +5,7 @@ throwaway pgserver instance started once per test session. The schema is
 built by the migrations, exactly as in production.
 
 Every test also runs under the unit-row ownership guard: a statement that
-writes unit rows from anywhere in `webapp/` but `services/inventory.py`
+writes unit rows from anywhere in `webapp/` but `services/selling/inventory.py`
 fails the test that caused it (see `tests/ownership.py`).
 """
 from __future__ import annotations
@@ -135,4 +135,4 @@ def _unit_rows_have_one_writer():
     ownership.GUARD.start()
     yield
     found = ownership.GUARD.take()
-    assert not found, "unit rows written outside services/inventory.py:\n" + "\n".join(found)
+    assert not found, "unit rows written outside services/selling/inventory.py:\n" + "\n".join(found)

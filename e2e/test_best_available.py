@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from e2e.helpers import log_in, readme_shot
-from webapp.services import events
+from webapp.services.selling import events
 
 PHONE = {"width": 390, "height": 844}
 

@@ -29,7 +29,7 @@ def buyer(factory, name: str = "Sam Seat"):
 
 def concert_hall(factory, title: str):
     """Two sections and three tiers, for a map that looks like a real hall."""
-    from webapp.services import events
+    from webapp.services.selling import events
 
     session = factory.session
     event = factory.event(title=title, description="Pick your seats on the map.")

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot
 from tests.support import GOOD, make_gateway
-from webapp.services import checkout, codes, events
+from webapp.services.money import checkout
+from webapp.services.selling import codes, events
 
 
 def _reserve(page: Page, tier: str, n: int) -> None:

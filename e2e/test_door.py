@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from e2e.conftest import chromium_path
 from e2e.helpers import log_in, readme_shot
 from tests.support import buy
-from webapp.services import door
+from webapp.services.admin import door
 
 PHONE = {"width": 390, "height": 844}
 

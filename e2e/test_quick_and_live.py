@@ -20,7 +20,7 @@ def seat(page: Page, label: str):
 
 def big_hall(factory, title: str):
     """1,008 seats: 24 rows of 30 in the stalls, and 9 rows of 32 in the balcony behind them."""
-    from webapp.services import events
+    from webapp.services.selling import events
 
     session = factory.session
     event = factory.event(title=title)

@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 from e2e.helpers import GOOD_CARD, pay, readme_shot, register
 from webapp.extensions import db
 from webapp.models import Event
-from webapp.services import waiting_room
+from webapp.services.waiting import waiting_room
 
 
 def test_join_before_the_start_wait_in_line_get_admitted_reserve_and_pay(page: Page, factory, shot):

@@ -14,8 +14,11 @@ from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Hold, Order, Tier, Unit, User, WaitlistEntry
-from webapp.services import accounts, checkout, events, inventory, waitlist
-from webapp.services.gateway import Card, PaymentGateway, SimulatedGateway
+from webapp.services.money import checkout
+from webapp.services.money.gateway import Card, PaymentGateway, SimulatedGateway
+from webapp.services.people import accounts
+from webapp.services.selling import events, inventory
+from webapp.services.waiting import waitlist
 
 PASSWORD = "correct-horse-battery"
 GOOD = Card("4242424242424242", 12, 2099, "123")

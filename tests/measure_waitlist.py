@@ -33,9 +33,10 @@ def main() -> None:
     from tests.support import buy, race
     from webapp import create_app, embedded_pg
     from webapp.extensions import db
-    from webapp.services import checkout, waitlist
-    from webapp.services.gateway import SimulatedGateway
     from webapp.services.invariants import check_event
+    from webapp.services.money import checkout
+    from webapp.services.money.gateway import SimulatedGateway
+    from webapp.services.waiting import waitlist
 
     workdir = Path(tempfile.mkdtemp(prefix="waitlist-measure-", dir="/tmp"))
     server = embedded_pg.start(workdir / "data", throwaway=True)

@@ -1,4 +1,4 @@
-"""Who writes unit rows: only `webapp/services/inventory.py` may.
+"""Who writes unit rows: only `webapp/services/selling/inventory.py` may.
 
 Two checks use this. `tests/test_architecture.py` reads the source; the
 root conftest watches every SQL statement of the test run
@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
-OWNER = ROOT / "webapp" / "services" / "inventory.py"
+OWNER = ROOT / "webapp" / "services" / "selling" / "inventory.py"
 APP = ROOT / "webapp"
 TESTS = ROOT / "tests"
 # What writes unit rows in SQL, as raw text or as SQLAlchemy renders ORM writes.

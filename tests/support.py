@@ -15,8 +15,8 @@ from sqlalchemy import text
 from tests.factories import DECLINED, GOOD, NO_FUNDS, PASSWORD, SLOW_CARD, Factory, make_gateway
 from webapp.extensions import db
 from webapp.models import Order, User
-from webapp.services import checkout
 from webapp.services.invariants import check_event
+from webapp.services.money import checkout
 
 __all__ = [
     "DECLINED", "GOOD", "NO_FUNDS", "PASSWORD", "SLOW_CARD", "admin_client", "assert_consistent", "buy", "cancel",

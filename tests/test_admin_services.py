@@ -27,9 +27,14 @@ from webapp.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from webapp.services import admin_events, admin_orders, admin_waitlist, checkin, export, inventory, waitlist
-from webapp.services.admin_events import ChangeRefused
+from webapp.services.admin import checkin, export
+from webapp.services.admin import events as admin_events
+from webapp.services.admin import orders as admin_orders
+from webapp.services.admin import waitlist as admin_waitlist
+from webapp.services.admin.events import ChangeRefused
 from webapp.services.invariants import check_event
+from webapp.services.selling import inventory
+from webapp.services.waiting import waitlist
 
 
 def consistent(session, event_id):
@@ -119,7 +124,7 @@ def test_raising_capacity_offers_the_new_places_to_the_waiting_list_first(sessio
     # Seven places: two sold, four offered in line order, and the last one is left for the public.
     assert units_of(session, tier.id, UnitStatus.HELD) == 4
     assert units_of(session, tier.id, UnitStatus.AVAILABLE) == 1
-    assert waitlist.tiers_reserved_for_line(session, event.id) == set()
+    assert inventory.tiers_kept_for_waitlist(session, event.id) == set()
     consistent(session, event.id)
 
 

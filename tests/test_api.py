@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from tests.support import csrf_token, login
 from webapp.models import ApiToken, Order
-from webapp.services import api_tokens
+from webapp.services.people import api_tokens
 
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123", "name": "Ada Lovelace"}
 DECLINED_CARD = {**GOOD_CARD, "number": "4000 0000 0000 0002"}
@@ -315,7 +315,7 @@ def test_decline_and_leave(client, factory, session):
                         headers=h).get_json()
     problem(client.post(f"/api/v1/waitlist/{entry['id']}/accept", headers=h), 409)
     problem(client.post(f"/api/v1/waitlist/{entry['id']}/decline", headers=h), 409)
-    from webapp.services import inventory
+    from webapp.services.selling import inventory
 
     inventory.release_hold_by_id(session, hold_id=held.id, user_id=holder.id)
     session.commit()

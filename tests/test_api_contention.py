@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from tests.support import assert_consistent, race
-from webapp.services import api_tokens
+from webapp.services.people import api_tokens
 
 GOOD_CARD = {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123", "name": "Ada Lovelace"}
 

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from config import TestConfig
 from webapp import create_app
 from webapp.api import spec
-from webapp.services import api_tokens
+from webapp.services.people import api_tokens
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]

@@ -60,7 +60,7 @@ def test_superscript_digits_are_refused_not_crashed_on(client, factory, session)
 
 
 def test_superscript_digits_in_a_card_number_are_a_form_error(client, factory, session):
-    from webapp.services import inventory
+    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=5)
     buyer = factory.user()

@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from tests.support import assert_consistent, csrf_token, login, race
 from webapp.extensions import db
 from webapp.models import Hold, Unit
-from webapp.services import events, inventory
 from webapp.services.errors import InvalidRequest, NotEnoughLeft
+from webapp.services.selling import events, inventory
 
 
 def _seats(session, hold_id: int) -> list[Unit]:
@@ -85,7 +85,7 @@ def test_no_run_left_gives_the_best_seats_apart(session, factory):
     session.commit()
     seats = _seats(session, hold.id)
     assert len(seats) == 2 and not _together(seats)
-    from webapp.services.checkout_read import hold_view
+    from webapp.services.money.checkout_read import hold_view
 
     assert not hold_view(session, hold.id, hold.user_id).seats_together
 

@@ -19,7 +19,6 @@ from webapp.models import (
     Unit,
     UnitStatus,
 )
-from webapp.services import checkout, inventory
 from webapp.services.errors import (
     HoldExpired,
     InvalidRequest,
@@ -30,6 +29,8 @@ from webapp.services.errors import (
     SeatsTaken,
 )
 from webapp.services.invariants import check_event
+from webapp.services.money import checkout
+from webapp.services.selling import inventory
 
 
 def statuses(session, event):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.support import admin_client, buy, cancel, csrf_token, login
 from webapp.models import Hold, HoldKind
-from webapp.services import waitlist
+from webapp.services.waiting import waitlist
 
 HX = {"HX-Request": "true"}
 

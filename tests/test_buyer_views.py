@@ -10,7 +10,8 @@ from sqlalchemy import func, select, text
 
 from tests.support import GOOD, PASSWORD, buy, csrf_token, login, rate_limited_client
 from webapp.models import Hold, HoldStatus, Order
-from webapp.services import checkout, inventory
+from webapp.services.money import checkout
+from webapp.services.selling import inventory
 
 HX = {"HX-Request": "true"}
 

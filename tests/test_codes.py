@@ -16,9 +16,11 @@ from sqlalchemy import func, select, text
 from tests.support import GOOD, assert_consistent, cancel, csrf_token, expire_now, make_gateway, race, sign_in
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Order, Ticket
-from webapp.services import checkout, codes, events, inventory, waitlist
-from webapp.services.catalog import public_event
 from webapp.services.errors import AccessCodeNeeded, InvalidRequest
+from webapp.services.money import checkout
+from webapp.services.selling import codes, events, inventory
+from webapp.services.selling.catalog import public_event
+from webapp.services.waiting import waitlist
 
 
 def _tiers(event):
@@ -337,7 +339,7 @@ def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_fo
     factory.order(event, quantities={public: 2})
     entry = waitlist.join(session, user_id=factory.user().id, event_id=event.id, tier_id=None, quantity=1)
     session.commit()
-    assert hidden.id not in waitlist.tiers_reserved_for_line(session, event.id)
+    assert hidden.id not in inventory.tiers_kept_for_waitlist(session, event.id)
     with pytest.raises(InvalidRequest):
         waitlist.join(session, user_id=factory.user().id, event_id=event.id, tier_id=hidden.id, quantity=1)
     session.rollback()
@@ -459,7 +461,7 @@ def test_reserving_a_hidden_tier_without_a_code_gets_no_ticket(client, session, 
 
 
 def test_the_api_neither_shows_nor_sells_a_hidden_tier(client, session, factory, presale):
-    from webapp.services import api_tokens
+    from webapp.services.people import api_tokens
 
     event, hidden = presale
     buyer = factory.user()
@@ -485,7 +487,7 @@ def test_the_api_neither_shows_nor_sells_a_hidden_tier(client, session, factory,
 
 
 def test_the_api_applies_and_removes_a_discount_code(client, session, factory):
-    from webapp.services import api_tokens
+    from webapp.services.people import api_tokens
 
     event = factory.ga_event(capacity=10)
     _discount(session, event, "API20", percent_off=20, max_uses=1)

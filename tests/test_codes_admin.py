@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 
 from tests.support import GOOD, admin_client, login, make_gateway
 from webapp.models import AuditLog, Code, Event, Tier
-from webapp.services import admin_reports, checkout, codes, events
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import InvalidRequest
+from webapp.services.money import checkout
+from webapp.services.selling import codes, events
 
 
 @pytest.fixture

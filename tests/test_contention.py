@@ -18,9 +18,10 @@ from sqlalchemy import func, select, text
 from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, sign_in
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit, UnitStatus
-from webapp.services import checkout, inventory
 from webapp.services.errors import BookingError, NotEnoughLeft, PaymentInProgress, SeatsTaken
-from webapp.services.gateway import SimulatedGateway
+from webapp.services.money import checkout
+from webapp.services.money.gateway import SimulatedGateway
+from webapp.services.selling import inventory
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from tests.support import buy, cancel, csrf_token, login, race
 from tests.test_admin_views import ADMIN_ROUTES, build, world  # noqa: F401  (the fixture is used by name)
 from webapp.extensions import db
 from webapp.models import AuditLog, DoorAssignment, Ticket
-from webapp.services import checkin, door
+from webapp.services.admin import checkin, door
 
 
 @pytest.fixture

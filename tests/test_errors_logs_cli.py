@@ -155,7 +155,7 @@ def test_seed_demo_builds_the_three_demo_events(app, session):
 
 
 def test_sweep_once_expires_lapsed_holds(app, factory, session):
-    from webapp.services import inventory
+    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=4)
     user = factory.user()

@@ -25,7 +25,7 @@ from config import TestConfig
 from tests.support import buy, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.services import inventory
+from webapp.services.selling import inventory
 
 EXAMPLES = 3000
 
@@ -102,7 +102,7 @@ def fuzz_app(app) -> Flask:
 @pytest.fixture
 def world(fuzz_app, factory, session):
     """Something behind every id a route takes: events, tiers, a hold, an order, a ticket, a line entry."""
-    from webapp.services import waitlist
+    from webapp.services.waiting import waitlist
 
     buyer, admin, other = factory.user(), factory.user(is_admin=True), factory.user()
     seated = factory.seated_event(rows=3, seats_per_row=6)
@@ -112,7 +112,7 @@ def world(fuzz_app, factory, session):
     hold = inventory.reserve_general(session, user_id=buyer.id, event_id=ga.id,
                                      quantities={factory.tier(ga).id: 2})
     buy(session, small, other, quantities={factory.tier(small).id: 1})
-    from webapp.services import api_tokens
+    from webapp.services.people import api_tokens
 
     api_token = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="fuzz", scope="buyer").token
     from webapp.models import WebhookDelivery, WebhookEndpoint
@@ -123,7 +123,7 @@ def world(fuzz_app, factory, session):
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
     session.add(delivery)
     entry = waitlist.join(session, user_id=buyer.id, event_id=small.id, tier_id=None, quantity=1)
-    from webapp.services import codes
+    from webapp.services.selling import codes
 
     code = codes.create_code(session, event_id=ga.id, raw_code="FUZZ10", actor_id=admin.id,
                              spec=codes.CodeSpec(kind="discount", percent_off=10))

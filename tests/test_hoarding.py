@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from tests.support import GOOD, assert_consistent, buy, csrf_token, expire_now, race, sign_in
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Tier
-from webapp.services import checkout, inventory, waitlist
 from webapp.services.errors import AlreadyInLine, Busy, HoldExpired, LimitExceeded, PaymentDeclined, TooSoonAgain
+from webapp.services.money import checkout
+from webapp.services.selling import inventory
+from webapp.services.waiting import waitlist
 
 
 def _ga(factory, **kw):
@@ -24,7 +26,7 @@ def _ga(factory, **kw):
 
 def _sold_out_first(factory, **kw):
     """Two GA tiers: the first (8 places) sold out to someone else, the second with 50 free."""
-    from webapp.services import events
+    from webapp.services.selling import events
 
     event = factory.event(title="Small Stage", per_order_limit=8)
     events.add_general_tier(factory.session, event, name="Front", price_minor=3000, capacity=8)

@@ -17,8 +17,10 @@ from tests.support import buy, login
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, Hold, HoldStatus, Unit, UnitStatus, WaitlistEntry
-from webapp.services import admin_events, events, inventory, waitlist
+from webapp.services.admin import events as admin_events
 from webapp.services.invariants import check_event
+from webapp.services.selling import events, inventory
+from webapp.services.waiting import waitlist
 
 HX = {"HX-Request": "true"}
 
@@ -178,7 +180,7 @@ def test_the_cached_map_shows_a_renamed_tier_and_new_seats_at_once(client, sessi
 
 
 def test_the_event_snapshot_follows_every_edit_of_the_event_and_its_tiers(client, session, factory):
-    from webapp.services import catalog
+    from webapp.services.selling import catalog
 
     event = factory.ga_event(capacity=3, title="Early Title")
     tier = factory.tier(event)
@@ -257,7 +259,7 @@ def test_the_price_held_is_the_price_paid(client, session, factory, buyer, gatew
     """Issue 14 item 18: a tier repriced during a hold changes neither the hold nor its tickets."""
     from tests.support import GOOD
     from webapp.models import Order
-    from webapp.services import checkout
+    from webapp.services.money import checkout
 
     user, token = buyer
     event = factory.ga_event(capacity=5, price_minor=5000)

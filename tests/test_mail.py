@@ -20,7 +20,8 @@ from tests.smtp_support import SmtpServer
 from tests.support import admin_client, buy
 from webapp.extensions import db
 from webapp.models import OutboxMessage
-from webapp.services import account_tokens, delivery, outbox
+from webapp.services.messaging import delivery, outbox
+from webapp.services.people import account_tokens
 
 
 @pytest.fixture
@@ -183,7 +184,7 @@ def test_a_worker_that_dies_mid_send_leaves_the_message_to_another_after_its_lea
 
 def test_cancellation_refund_and_event_cancelled_mails_use_their_templates(client, session, factory, smtp):
     from tests.support import make_gateway as gateway
-    from webapp.services import admin_events
+    from webapp.services.admin import events as admin_events
 
     event = factory.ga_event(capacity=10, title="Open Air", timezone="America/New_York")
     buyer = factory.user()

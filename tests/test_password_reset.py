@@ -17,7 +17,7 @@ from config import TestConfig
 from tests.support import PASSWORD, login, rate_limited_client
 from webapp.extensions import db
 from webapp.models import OutboxMessage, User
-from webapp.services import account_tokens
+from webapp.services.people import account_tokens
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 

@@ -18,10 +18,11 @@ from sqlalchemy import func, select, text
 from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, sign_in
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, Order, OrderStatus, PaymentAttempt, PaymentStatus
-from webapp.services import checkout, inventory
 from webapp.services.errors import PaymentDeclined, PaymentInProgress, SalesClosed
-from webapp.services.gateway import AUTHORISED, CAPTURED, VOIDED, SimulatedGateway
 from webapp.services.invariants import check_event
+from webapp.services.money import checkout
+from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, SimulatedGateway
+from webapp.services.selling import inventory
 
 HX = {"HX-Request": "true"}
 CARD_FORM = {"name": "Ada Tab", "expiry": "12/39", "cvc": "123"}

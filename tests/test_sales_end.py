@@ -11,8 +11,9 @@ from sqlalchemy import text
 from tests.support import GOOD, admin_client, login
 from tests.support import make_gateway as gateway
 from webapp.models import Order, OrderStatus
-from webapp.services import checkout, inventory
 from webapp.services.errors import SalesClosed
+from webapp.services.money import checkout
+from webapp.services.selling import inventory
 
 
 def _set(session, event, column: str, sql: str) -> None:

@@ -47,7 +47,7 @@ def test_htmx_is_told_not_to_inject_styles_or_eval(client):
 
 
 def test_ticket_order_and_hold_pages_are_never_stored(client, factory, session):
-    from webapp.services import inventory
+    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=5)
     tier = factory.tier(event)

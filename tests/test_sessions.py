@@ -11,7 +11,7 @@ import pytest
 from tests.factories import Factory
 from tests.support import PASSWORD, csrf_token, login, rate_limited_client
 from webapp.extensions import db
-from webapp.services import accounts
+from webapp.services.people import accounts
 
 HX = {"HX-Request": "true"}
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from tests.support import admin_client, buy, login
 from webapp.models import Event, OutboxMessage
-from webapp.services import calendar, mail
+from webapp.services.messaging import calendar, mail
 
 VIENNA, NEW_YORK = ZoneInfo("Europe/Vienna"), ZoneInfo("America/New_York")
 

@@ -12,7 +12,7 @@ from tests.support import GOOD, assert_consistent, race, sign_in
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Event, Hold, WaitingRoom, WaitingRoomEntry
-from webapp.services import waiting_room
+from webapp.services.waiting import waiting_room
 
 HX = {"HX-Request": "true"}
 
@@ -188,7 +188,7 @@ def guarded(session, factory):
 
 
 def test_an_admitted_buyer_reserves_and_pays_with_their_pass(client, session, factory, guarded, gateway):
-    from webapp.services import checkout
+    from webapp.services.money import checkout
 
     user = buyer(client, factory)
     join_over_http(client, guarded.id)
@@ -358,7 +358,8 @@ def test_sold_out_while_in_line_tells_everyone_and_offers_the_waiting_list(clien
     admitted = admit(session, event.id)
     assert len(admitted) == 2
     # The two admitted buy everything (through their admissions).
-    from webapp.services import checkout, inventory
+    from webapp.services.money import checkout
+    from webapp.services.selling import inventory
 
     for entry_id in admitted:
         user_id = session.get(WaitingRoomEntry, entry_id).user_id

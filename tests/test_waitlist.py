@@ -15,9 +15,12 @@ from webapp.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from webapp.services import catalog, checkout, errors, inventory, waitlist, waitlist_read
+from webapp.services import errors
 from webapp.services.errors import HoldExpired, LimitExceeded, NotEnoughLeft, SeatsTaken
 from webapp.services.invariants import check_event
+from webapp.services.money import checkout
+from webapp.services.selling import catalog, inventory
+from webapp.services.waiting import waitlist, waitlist_read
 
 
 def join(session, user, event, quantity: int = 1, tier_id=None) -> WaitlistEntry:
@@ -424,7 +427,7 @@ def test_sweep_pass_offers_units_left_free_by_a_join_racing_a_release(app, sessi
 
 
 def test_a_tier_added_in_the_same_transaction_goes_to_an_any_tier_entry(session, factory, gateway):
-    from webapp.services import events
+    from webapp.services.selling import events
 
     event, _ = sold_out_event(session, factory, gateway, 1)
     entry = join(session, factory.user(), event, quantity=2)

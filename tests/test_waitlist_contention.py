@@ -15,9 +15,11 @@ from sqlalchemy import select, text
 from tests.support import buy, race
 from webapp.extensions import db
 from webapp.models import Hold, HoldKind, HoldStatus, Unit, UnitStatus, WaitlistEntry, WaitlistStatus
-from webapp.services import checkout, inventory, waitlist
-from webapp.services.gateway import SimulatedGateway
 from webapp.services.invariants import check_event
+from webapp.services.money import checkout
+from webapp.services.money.gateway import SimulatedGateway
+from webapp.services.selling import inventory
+from webapp.services.waiting import waitlist
 
 pytestmark = pytest.mark.slow
 

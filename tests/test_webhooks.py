@@ -10,9 +10,14 @@ from sqlalchemy import text
 
 from tests.support import race
 from webapp.models import WebhookDelivery
-from webapp.services import admin_events, admin_orders, api_tokens, checkin, inventory, webhooks
+from webapp.services.admin import checkin
+from webapp.services.admin import events as admin_events
+from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import InvalidRequest
-from webapp.services.gateway import payment_gateway
+from webapp.services.messaging import webhooks
+from webapp.services.money.gateway import payment_gateway
+from webapp.services.people import api_tokens
+from webapp.services.selling import inventory
 
 
 class Receiver:

@@ -48,7 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     from webapp import cli, database, errors, security, templating
-    from webapp.services import gateway
+    from webapp.services.money import gateway
 
     gateway.init_app(app)
     database.retry_on_stale_connection(app)

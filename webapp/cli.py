@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import time
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from webapp.extensions import db
+from webapp.worker import run_passes
 
 log = logging.getLogger("webapp.sweep")
 
@@ -55,8 +54,10 @@ def seed_demo(if_empty: bool) -> None:
 
 def sweep_once(batch: int = 200) -> tuple[int, int]:
     """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
-    from webapp.services import checkout, inventory, waiting_room, waitlist
-    from webapp.services.gateway import payment_gateway
+    from webapp.services.money import checkout
+    from webapp.services.money.gateway import payment_gateway
+    from webapp.services.selling import inventory
+    from webapp.services.waiting import waiting_room, waitlist
 
     expired = 0
     while True:
@@ -100,37 +101,6 @@ def sweep(once: bool, interval: float, batch: int) -> None:
     run_passes(one_pass, once=once, interval=interval, failure="sweep.failed", log=log)
 
 
-def run_passes(one_pass, *, once: bool, interval: float, failure: str, log: logging.Logger) -> None:
-    """A worker loop: passes every `interval` seconds until SIGTERM or Ctrl-C.
-
-    `one_pass()` returns True when more work is waiting (the next pass starts
-    at once). A failed pass (the database away, say) is rolled back and
-    logged, and the next one tries again; a signal ends the loop between
-    passes, never in the middle of one.
-    """
-    stopping = False
-
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while True:
-        busy = False
-        try:
-            busy = one_pass()
-        except Exception:
-            db.session.rollback()
-            log.exception(failure)
-        if once or stopping:
-            break
-        deadline = time.monotonic() + (0 if busy else interval)
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(0.1)
-    db.session.remove()
-
-
 @click.command("check-invariants")
 @click.argument("event_id", type=int, required=False)
 def check_invariants(event_id: int | None) -> None:
@@ -159,7 +129,7 @@ def check_invariants(event_id: int | None) -> None:
 def create_admin(email: str, name: str, password: str) -> None:
     """Make EMAIL an admin, creating the account if needed."""
     from webapp.models import User
-    from webapp.services import accounts
+    from webapp.services.people import accounts
 
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:

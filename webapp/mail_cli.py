@@ -6,8 +6,8 @@ import logging
 import click
 from flask import current_app
 
-from webapp.cli import run_passes
 from webapp.extensions import db
+from webapp.worker import run_passes
 
 log = logging.getLogger("webapp.mail")
 
@@ -18,7 +18,7 @@ log = logging.getLogger("webapp.mail")
 @click.option("--batch", default=50, show_default=True, help="Messages taken per pass.")
 def deliver_mail_command(once: bool, interval: float, batch: int) -> None:
     """Send the outbox over SMTP_URL: retried with backoff, permanent failures kept for admins."""
-    from webapp.services import delivery
+    from webapp.services.messaging import delivery
 
     if not current_app.config.get("SMTP_URL"):
         raise click.UsageError("SMTP_URL is not set (e.g. smtp+starttls://user:password@mail.example.com:587).")

@@ -315,7 +315,7 @@ class Hold(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_reason: Mapped[str | None] = mapped_column(String(40))
     # A discount code applied on the hold page: its use is held with the hold
-    # (webapp/services/codes.py); what it takes off each unit, in unit_ids order.
+    # (webapp/services/selling/codes.py); what it takes off each unit, in unit_ids order.
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     unit_discounts: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
@@ -715,7 +715,7 @@ _orm_event.listen(Event, "refresh", _venue_clock)
 
 
 class WaitingRoom(db.Model):
-    """An event's waiting-room settings and admission state (webapp/services/waiting_room.py)."""
+    """An event's waiting-room settings and admission state (webapp/services/waiting/waiting_room.py)."""
 
     __tablename__ = "waiting_rooms"
 

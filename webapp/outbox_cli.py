@@ -12,7 +12,7 @@ from webapp.extensions import db
 @click.option("--keep", is_flag=True, help="Print only; leave the messages unsent.")
 def outbox_command(limit: int, keep: bool) -> None:
     """Print the e-mail outbox (what a mail sender would deliver) and mark it sent."""
-    from webapp.services import mail, outbox
+    from webapp.services.messaging import mail, outbox
 
     messages = outbox.take_unsent(db.session, limit=limit)
     for m in messages:

@@ -71,7 +71,7 @@ def _check_for_page():
     # same statement, so the banner costs no round trip of its own.
     global _CHECK_FOR_PAGE
     if _CHECK_FOR_PAGE is None:
-        from webapp.services.waitlist_read import LIVE_OFFERS_JSON
+        from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 
         _CHECK_FOR_PAGE = text(
             f"SELECT session_version, is_admin, {LIVE_OFFERS_JSON} AS offers FROM users WHERE id = :id")
@@ -145,7 +145,7 @@ def adopt(claim: tuple[int, int] | None, owner) -> int | None:
     confirm the cookie's claim with it and make that the request's user, so
     `current_user` (and the offers banner) cost no statement of their own.
     The user's id, or None (no claim, or a session that was ended: it is forgotten)."""
-    from webapp.services.waitlist_read import offers_from_json
+    from webapp.services.waiting.waitlist_read import offers_from_json
 
     user_id = confirmed(claim, owner.session_version if owner is not None else None)
     if user_id is None:
@@ -201,7 +201,7 @@ def load(user_id: str):
         return _forget()
     offers = None
     if page:
-        from webapp.services.waitlist_read import offers_from_json
+        from webapp.services.waiting.waitlist_read import offers_from_json
 
         offers = offers_from_json(row.offers)
     return SessionUser(uid, card[1], bool(row.is_admin), offers)

@@ -5,8 +5,8 @@ import logging
 
 import click
 
-from webapp.cli import run_passes
 from webapp.extensions import db
+from webapp.worker import run_passes
 
 log = logging.getLogger("webapp.webhooks")
 
@@ -17,7 +17,7 @@ log = logging.getLogger("webapp.webhooks")
 @click.option("--batch", default=50, show_default=True, help="Deliveries taken per pass.")
 def deliver_webhooks_command(once: bool, interval: float, batch: int) -> None:
     """POST due webhook deliveries, signed; retried with backoff until WEBHOOK_MAX_ATTEMPTS."""
-    from webapp.services import webhooks
+    from webapp.services.messaging import webhooks
 
     def one_pass() -> bool:
         result = webhooks.deliver_once(db.session, limit=batch)

@@ -7,7 +7,7 @@ under the same locks in the same order, inside PostgreSQL: one statement,
 which is also its own transaction when the caller runs it in autocommit.
 
 They are inventory's, like every other write to `units`: only
-`webapp/services/inventory.py` calls them. A refusal raises an error with a
+`webapp/services/selling/inventory.py` calls them. A refusal raises an error with a
 `TBnnn` SQLSTATE (so everything the function did is rolled back) and a JSON
 DETAIL that inventory turns into the buyer's message:
 

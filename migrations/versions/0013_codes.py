@@ -11,7 +11,7 @@ any case):
   validity window.
 
 A code's uses are the confirmed orders and the live holds carrying it,
-counted under the code row's lock (webapp/services/codes.py), so a released
+counted under the code row's lock (webapp/services/selling/codes.py), so a released
 or expired hold gives its use back.
 
 Hidden tiers are refused by the database: the three reserve entry points

@@ -258,7 +258,7 @@ class Data:
 
     def create_buyers(self, n: int, prefix: str) -> list[int]:
         """N accounts in one statement, sharing one precomputed password hash."""
-        from webapp.services import accounts
+        from webapp.services.people import accounts
 
         password_hash = accounts.hash_password(BENCH_PASSWORD)
         with self.session() as s:
@@ -275,7 +275,7 @@ class Data:
 
     def api_tokens(self, user_ids: list[int]) -> list[str]:
         """A personal API token (buyer scope) for each user, made by the account page's service."""
-        from webapp.services import api_tokens
+        from webapp.services.people import api_tokens
 
         with self.session() as s:
             secrets = [api_tokens.create(s, user_id=u, is_admin=False, name="bench", scope="buyer").secret
@@ -309,7 +309,7 @@ class Data:
         from datetime import datetime, timedelta, timezone
 
         from webapp.models import EventStatus
-        from webapp.services import events
+        from webapp.services.selling import events
 
         with self.session() as s:
             event = events.create_event(
@@ -326,7 +326,7 @@ class Data:
         from datetime import datetime, timedelta, timezone
 
         from webapp.models import Event
-        from webapp.services import waiting_room
+        from webapp.services.waiting import waiting_room
 
         with self.session() as s:
             event = s.get(Event, event_id)
@@ -342,7 +342,7 @@ class Data:
         from datetime import datetime, timedelta, timezone
 
         from webapp.models import EventStatus
-        from webapp.services import events
+        from webapp.services.selling import events
 
         with self.session() as s:
             event = events.create_event(

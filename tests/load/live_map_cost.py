@@ -145,7 +145,7 @@ def churn(database_url: str, event_id: int, stop: threading.Event, every: float)
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Unit, User
-    from webapp.services import inventory
+    from webapp.services.selling import inventory
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "load", "LOG_LEVEL": "WARNING"})
     changes = 0

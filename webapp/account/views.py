@@ -14,10 +14,11 @@ from webapp.account import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
-from webapp.services import api_tokens, checkout, checkout_read
-from webapp.services.checkout_read import qr_svg
 from webapp.services.errors import InvalidRequest
-from webapp.services.gateway import payment_gateway
+from webapp.services.money import checkout, checkout_read
+from webapp.services.money.checkout_read import qr_svg
+from webapp.services.money.gateway import payment_gateway
+from webapp.services.people import api_tokens
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def ticket_print(order_id: int, ticket_id: int):
 @login_required
 def tickets_pdf(order_id: int):
     """The order's valid tickets as a PDF, drawn on request (the order page only links here)."""
-    from webapp.services import ticket_pdf
+    from webapp.services.messaging import ticket_pdf
 
     order = load_own_order(order_id)
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID]

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.models import Event, Tier
-from webapp.services import admin_reports
+from webapp.services.admin import reports as admin_reports
 
 bp = Blueprint("admin", __name__)
 

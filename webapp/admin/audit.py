@@ -5,7 +5,8 @@ from flask import render_template, request
 
 from webapp.admin import bp
 from webapp.extensions import db
-from webapp.services import admin_reports, audit
+from webapp.services import audit
+from webapp.services.admin import reports as admin_reports
 
 
 @bp.get("/audit")

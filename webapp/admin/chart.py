@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from webapp.services.admin_reports import SalesPoint
+from webapp.services.admin.reports import SalesPoint
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 40, 44, 12, 26

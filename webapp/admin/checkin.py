@@ -9,7 +9,7 @@ from webapp.admin import bp, load_event
 from webapp.admin.forms import CheckInForm
 from webapp.extensions import db
 from webapp.htmx import render
-from webapp.services import checkin, door, export
+from webapp.services.admin import checkin, door, export
 from webapp.services.errors import BookingError
 
 

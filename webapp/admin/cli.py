@@ -14,7 +14,7 @@ from webapp.extensions import db
 def export_attendees_command(event_id: int, output: str | None) -> None:
     """Write EVENT_ID's attendee CSV, streamed in batches (memory stays flat)."""
     from webapp.models import Event
-    from webapp.services import export
+    from webapp.services.admin import export
 
     if db.session.get(Event, event_id) is None:
         raise click.BadParameter(f"No event {event_id}.", param_hint="event_id")

@@ -18,8 +18,8 @@ from webapp.admin.forms import BulkCodeForm, CodeForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to
 from webapp.models import Code, Event
-from webapp.services import codes
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
+from webapp.services.selling import codes
 
 
 def _page(event: Event, *, form: CodeForm | None = None, bulk: BulkCodeForm | None = None, status: int = 200):

@@ -12,9 +12,10 @@ from webapp.admin.forms import EventForm, ReasonForm, TierForm
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Event, EventStatus, Tier
-from webapp.services import admin_events, admin_reports
+from webapp.services.admin import events as admin_events
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import BookingError
-from webapp.services.gateway import payment_gateway
+from webapp.services.money.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberR
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
-from webapp.services.admin_events import MAX_GA_CAPACITY, LayoutRequest, RowRange
-from webapp.services.codes import BULK_MAX, CodeSpec
-from webapp.services.events import BEST_ORDERS
+from webapp.services.admin.events import MAX_GA_CAPACITY, LayoutRequest, RowRange
+from webapp.services.selling.codes import BULK_MAX, CodeSpec
+from webapp.services.selling.events import BEST_ORDERS
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
 RANGE_LINES = 4

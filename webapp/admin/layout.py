@@ -9,7 +9,8 @@ from webapp.admin.forms import LayoutForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event
-from webapp.services import admin_events, admin_reports
+from webapp.services.admin import events as admin_events
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import BookingError
 
 

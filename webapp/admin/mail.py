@@ -8,8 +8,8 @@ from webapp.admin import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to
 from webapp.models import OutboxMessage
-from webapp.services import delivery
 from webapp.services.errors import NotFound
+from webapp.services.messaging import delivery
 
 SHOWN = 100
 

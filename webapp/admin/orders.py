@@ -10,8 +10,8 @@ from webapp.admin import bp, load_event
 from webapp.admin.forms import ReasonForm
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
-from webapp.services import admin_orders
-from webapp.services.gateway import payment_gateway
+from webapp.services.admin import orders as admin_orders
+from webapp.services.money.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
 

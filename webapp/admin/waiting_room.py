@@ -10,8 +10,9 @@ from webapp.admin import bp, load_event
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.parsing import parse_int
-from webapp.services import audit, waiting_room
+from webapp.services import audit
 from webapp.services.errors import InvalidRequest
+from webapp.services.waiting import waiting_room
 from webapp.timezones import from_local, to_form
 
 SETTINGS = ("enabled", "sale_starts_at", "admit_per_minute", "max_shoppers", "pass_minutes", "paused", "gate_open")

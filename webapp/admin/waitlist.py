@@ -7,7 +7,8 @@ from flask_login import current_user
 from webapp.admin import bp, load_event
 from webapp.extensions import db
 from webapp.htmx import redirect_to
-from webapp.services import admin_waitlist, waitlist_read
+from webapp.services.admin import waitlist as admin_waitlist
+from webapp.services.waiting import waitlist_read
 
 
 @bp.get("/events/<int:event_id>/waitlist")

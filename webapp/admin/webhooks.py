@@ -8,8 +8,9 @@ from webapp.admin import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to
 from webapp.parsing import parse_id
-from webapp.services import admin_reports, webhooks
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import InvalidRequest
+from webapp.services.messaging import webhooks
 
 
 def _page(status: int = 200, **extra):

@@ -20,9 +20,13 @@ from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Tier
-from webapp.services import admin_events, admin_orders, admin_reports, checkin, export, webhooks
+from webapp.services.admin import checkin, export
+from webapp.services.admin import events as admin_events
+from webapp.services.admin import orders as admin_orders
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
-from webapp.services.gateway import payment_gateway
+from webapp.services.messaging import webhooks
+from webapp.services.money.gateway import payment_gateway
 from webapp.timezones import to_form
 
 log = logging.getLogger(__name__)

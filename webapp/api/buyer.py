@@ -19,10 +19,12 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
-from webapp.services import catalog, checkout, checkout_read, codes, inventory, waitlist, waitlist_read
-from webapp.services.checkout_read import HoldView
 from webapp.services.errors import InvalidRequest, NotFound
-from webapp.services.gateway import payment_gateway
+from webapp.services.money import checkout, checkout_read
+from webapp.services.money.checkout_read import HoldView
+from webapp.services.money.gateway import payment_gateway
+from webapp.services.selling import catalog, codes, inventory
+from webapp.services.waiting import waitlist, waitlist_read
 
 log = logging.getLogger(__name__)
 

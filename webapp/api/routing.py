@@ -18,9 +18,9 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp.database import single_statement
 from webapp.extensions import csrf, limiter
-from webapp.services import api_tokens
-from webapp.services.api_tokens import Caller
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
+from webapp.services.people import api_tokens
+from webapp.services.people.api_tokens import Caller
 
 
 class TokenRefused(BookingError):

@@ -3,7 +3,7 @@ from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from webapp.extensions import db
-from webapp.services import accounts
+from webapp.services.people import accounts
 
 
 class LoginForm(FlaskForm):

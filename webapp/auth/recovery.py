@@ -5,7 +5,7 @@ every order confirmation to an unverified account carries a fresh link.)
 
 Asking for a reset answers the same page whether or not the address has an
 account, and is rate limited per client and per address asked about. The
-link is single-use and expires (`webapp/services/account_tokens.py`);
+link is single-use and expires (`webapp/services/people/account_tokens.py`);
 using it ends every other session of the account.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from webapp.auth import bp
 from webapp.extensions import db, limiter
-from webapp.services import account_tokens, accounts
-from webapp.services.account_tokens import TokenRefused
+from webapp.services.people import account_tokens, accounts
+from webapp.services.people.account_tokens import TokenRefused
 
 
 class ForgotForm(FlaskForm):

@@ -11,7 +11,7 @@ from webapp.auth import bp
 from webapp.auth.forms import LoginForm, RegisterForm
 from webapp.extensions import db, limiter, login_manager
 from webapp.htmx import redirect_to
-from webapp.services import account_tokens, accounts
+from webapp.services.people import account_tokens, accounts
 
 
 def safe_next(target: str | None) -> str:

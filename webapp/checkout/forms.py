@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.services.gateway import Card, luhn_valid
+from webapp.services.money.gateway import Card, luhn_valid
 
 _EXPIRY = re.compile(r"^\s*([0-9]{1,2})\s*/\s*([0-9]{2}|[0-9]{4})\s*$")
 

@@ -13,10 +13,11 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.services import checkout, checkout_read, codes, inventory
-from webapp.services.checkout_read import HoldView
 from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress
-from webapp.services.gateway import payment_gateway
+from webapp.services.money import checkout, checkout_read
+from webapp.services.money.checkout_read import HoldView
+from webapp.services.money.gateway import payment_gateway
+from webapp.services.selling import codes, inventory
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def hold_page(hold_id: int):
     if view.status == "active":
         # A waiting-room pass lasts as long as the hold it bought (the
         # reserve statement extended the admission itself); no query here.
-        from webapp.shop.line import extend_pass
+        from webapp.shop.admission import extend_pass
 
         extend_pass(response, view.event.id, current_user.id, view.seconds_left)
     return response

@@ -14,7 +14,7 @@ from webapp.door import bp
 from webapp.extensions import db
 from webapp.htmx import render
 from webapp.models import Event
-from webapp.services import checkin, door
+from webapp.services.admin import checkin, door
 
 
 def _door_event(event_id: int) -> Event:

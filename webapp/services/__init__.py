@@ -3,4 +3,4 @@
 Importing the package installs the waiting list into `inventory` (see its
 docstring), so no entry point can reach inventory without it.
 """
-from webapp.services import waitlist  # noqa: F401
+from webapp.services.waiting import waitlist  # noqa: F401

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import session
 
-from webapp.services.codes import AccessGrant
+from webapp.services.selling.codes import AccessGrant
 
 _KEY = "access"
 _EVENTS_KEPT = 20

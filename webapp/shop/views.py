@@ -21,7 +21,6 @@ from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
-from webapp.services import catalog, codes, inventory, waiting_room, waitlist_read
 from webapp.services.errors import (
     AccessCodeNeeded,
     BookingError,
@@ -33,7 +32,9 @@ from webapp.services.errors import (
     SessionEnded,
     TooSoonAgain,
 )
-from webapp.shop import access, bp
+from webapp.services.selling import catalog, codes, inventory
+from webapp.services.waiting import waitlist_read
+from webapp.shop import access, admission, bp
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +43,8 @@ PUBLIC_STATUSES = (EventStatus.ON_SALE, EventStatus.CLOSED, EventStatus.CANCELLE
 LIVE_POLL_SECONDS = 2
 
 
-def load_public_event(event_id: int) -> catalog.EventSnapshot:
-    # A snapshot of the event's row and tiers, reused while their rows are unchanged;
-    # hidden tiers only as the buyer's access codes unlock them.
-    event = catalog.public_event(db.session, event_id, staff=getattr(current_user, "is_admin", False),
-                                 unlocked=access.unlocked_tiers(event_id))
-    if event is None:
-        abort(404)
-    return event
-
-
 def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
-
-
-def _pass_check(event_id: int) -> waiting_room.PassCheck:
-    """The buyer's waiting-room pass for this event, checked without the database."""
-    claim = session_user.claimed()
-    return waiting_room.check_pass(request.cookies.get(waiting_room.pass_cookie_name(event_id)),
-                                   user_id=claim[0] if claim else None, event_id=event_id)
-
-
-def _without_pass(event: Event):
-    """While the event's waiting room is on: the refusal for a buyer with no valid pass, else None."""
-    if not event.waiting_room:
-        return None
-    check = _pass_check(event.id)
-    if check.problem is None:
-        return None
-    from webapp.shop.line import line_required
-
-    return line_required(event.id, check.problem)
 
 
 @bp.get("/")
@@ -165,14 +137,14 @@ def _unlock(event_id: int, raw_code: str) -> str | None:
 def event_page(event_id: int):
     if "access" in request.args:
         # An access link: remember the code, then show the event as it opens it.
-        load_public_event(event_id)
+        admission.load_public_event(event_id)
         if (problem := _unlock(event_id, request.args.get("access", "")[:100])) is not None:
             flash(problem, "error")
         rest = MultiDict((k, v) for k, v in request.args.items(multi=True) if k != "access")
         query = urlencode(list(rest.items(multi=True)))
         return redirect_to(url_for("shop.event_page", event_id=event_id) + (f"?{query}" if query else ""))
-    event = load_public_event(event_id)
-    if event.waiting_room and _pass_check(event.id).problem is not None:
+    event = admission.load_public_event(event_id)
+    if event.waiting_room and admission.pass_check(event.id).problem is not None:
         # The room is on: the event page is the waiting page until the buyer's turn.
         return redirect_to(url_for("shop.line_page", event_id=event.id))
     ctx = event_context(event, seats=_parse_seat_ids(request.args),
@@ -182,10 +154,10 @@ def event_page(event_id: int):
 
 def _render_seated(event_id: int, partial: str):
     """A seated event's page, or one of its seat-map partials, for the picked seats."""
-    event = load_public_event(event_id)
+    event = admission.load_public_event(event_id)
     if not event.is_seated:
         abort(404)
-    if (refused := _without_pass(event)) is not None:
+    if (refused := admission.without_pass(event)) is not None:
         return refused
     return render("shop/event.html", partial, **event_context(event, seats=_parse_seat_ids(request.args)))
 
@@ -193,7 +165,7 @@ def _render_seated(event_id: int, partial: str):
 @bp.post("/events/<int:event_id>/access")
 def enter_access_code(event_id: int):
     """The event page's "Have an access code?" box."""
-    event = load_public_event(event_id)
+    event = admission.load_public_event(event_id)
     if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
         ctx = event_context(event, message=None)  # nothing unlocked: the same snapshot
         # The whole body is redrawn (the panel too), whichever way the form was sent.
@@ -215,10 +187,10 @@ def selection(event_id: int):
         return _render_seated(event_id, "shop/_summary.html")
     # Swapped on every click on the map: the summary needs the picked seats
     # and nothing else of the page.
-    event = load_public_event(event_id)
+    event = admission.load_public_event(event_id)
     if not event.is_seated:
         abort(404)
-    if (refused := _without_pass(event)) is not None:
+    if (refused := admission.without_pass(event)) is not None:
         return refused
     preview = catalog.preview_seats(db.session, event, _parse_seat_ids(request.args), user_id=_user_id())
     return render("shop/event.html", "shop/_summary.html", event=event, preview=preview)
@@ -227,10 +199,10 @@ def selection(event_id: int):
 @bp.get("/events/<int:event_id>/tickets")
 def tier_picker(event_id: int):
     """The general-admission picker, after a stepper click or a typed quantity."""
-    event = load_public_event(event_id)
+    event = admission.load_public_event(event_id)
     if event.is_seated:
         abort(404)
-    if (refused := _without_pass(event)) is not None:
+    if (refused := admission.without_pass(event)) is not None:
         return refused
     quantities = _apply_step(_parse_quantities(request.args), request.args.get("step"))
     return render("shop/event.html", "shop/_tier_picker.html", **event_context(event, quantities=quantities))
@@ -248,7 +220,7 @@ def seat_status(event_id: int):
     """Live seat states for open maps: 304 while the event's inventory is unchanged."""
     if not is_partial_request():
         # Without JavaScript the poller is a "refresh availability" button.
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         if not event.is_seated:
             abort(404)
         return render("shop/event.html", "shop/_seat_status.html",
@@ -264,7 +236,7 @@ def seat_status(event_id: int):
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         if not event.is_seated:
             abort(404)
         states = catalog.seat_states(db.session, event, user_id=_user_id())
@@ -299,7 +271,7 @@ def reserve(event_id: int):
     claim = session_user.claimed()
     if claim is None:
         # Log in first, then come back to the same picks.
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
     user_id, session_version = claim
     # The event's state, the buyer's session and, while the event's waiting
@@ -307,10 +279,10 @@ def reserve(event_id: int):
     # itself: the hot path loads nothing before it (one round trip, see
     # inventory.reserve_now). The pass's signature is checked here; a forged,
     # foreign or expired pass names no admission, which the statement refuses.
-    check = _pass_check(event_id)
+    check = admission.pass_check(event_id)
     seats = _parse_seat_ids(request.form)
     seated = "seat" in request.form or (
-        not any(k.startswith("qty-") for k in request.form) and load_public_event(event_id).is_seated)
+        not any(k.startswith("qty-") for k in request.form) and admission.load_public_event(event_id).is_seated)
     try:
         if seated:
             reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
@@ -322,25 +294,23 @@ def reserve(event_id: int):
                                                 session_version=session_version, admission_id=check.admission_id,
                                                 access=access.codes_for(event_id))
     except PassRequired as refused:
-        from webapp.shop.line import line_required
-
         log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})
-        return line_required(event_id, check.problem or refused.message)
+        return admission.room_required(event_id, check.problem or refused.message)
     except SessionEnded:
         session_user.forget()
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
     except SeatsTaken as lost:
         # The race is lost for these seats only: refresh the map, keep the rest.
         db.session.rollback()
         log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": lost.unit_ids})
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         keep = [s for s in seats if s not in set(lost.unit_ids)]
         ctx = event_context(event, seats=keep, message=lost.message, user_id=user_id)
         return render("shop/event.html", "shop/_seat_map.html", status=409, **ctx)
     except NotEnoughLeft as short:
         db.session.rollback()
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message,
                             user_id=user_id)
         return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
@@ -348,7 +318,7 @@ def reserve(event_id: int):
         # The per-buyer rules (and an access code that stopped working): said
         # beside the buyer's picks, which are kept.
         db.session.rollback()
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         if seated:
             ctx = event_context(event, seats=seats, message=refused.message, user_id=user_id)
             partial = "shop/_seat_map.html"
@@ -386,13 +356,13 @@ def reserve_best(event_id: int):
     count = parse_int(request.form.get("quantity"), minimum=1, maximum=100)
     picks = {"tier": tier_id, "quantity": request.form.get("quantity", "")[:4]}
     if claim is None:
-        load_public_event(event_id)
+        admission.load_public_event(event_id)
         return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event_id)))
     user_id, session_version = claim
 
     def refused_here(message: str, status: int):
         db.session.rollback()
-        event = load_public_event(event_id)
+        event = admission.load_public_event(event_id)
         if not event.is_seated:
             abort(404)
         ctx = event_context(event, message=None, user_id=user_id, best=dict(picks, message=message))
@@ -402,15 +372,13 @@ def reserve_best(event_id: int):
         return refused_here("Choose a seat tier.", 400)
     if count is None:
         return refused_here("Choose how many seats you want, from 1.", 400)
-    check = _pass_check(event_id)
+    check = admission.pass_check(event_id)
     try:
         reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, best=(tier_id, count),
                                             session_version=session_version, admission_id=check.admission_id,
                                             access=access.codes_for(event_id))
     except PassRequired as refused:
-        from webapp.shop.line import line_required
-
-        return line_required(event_id, check.problem or refused.message)
+        return admission.room_required(event_id, check.problem or refused.message)
     except SessionEnded:
         session_user.forget()
         return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event_id)))

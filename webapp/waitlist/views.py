@@ -15,8 +15,8 @@ from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event, EventStatus
-from webapp.services import waitlist, waitlist_read
 from webapp.services.errors import InvalidRequest
+from webapp.services.waiting import waitlist, waitlist_read
 from webapp.waitlist import bp
 
 log = logging.getLogger(__name__)

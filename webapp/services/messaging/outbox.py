@@ -4,7 +4,7 @@ A message exists exactly when the change that prompted it committed, so a
 rolled-back offer never mails anyone. Each row names its template in
 `templates/email/` and what it is about (`params`: ids); it is rendered when
 queued, or, for the order confirmation, by the delivery worker, which keeps
-the payment's transaction short. The worker (`webapp/services/delivery.py`,
+the payment's transaction short. The worker (`webapp/services/messaging/delivery.py`,
 `flask deliver-mail`) takes due rows with `SKIP LOCKED`, so several workers
 never send one message at the same time.
 """
@@ -27,7 +27,7 @@ def queue(session: Session, *, template: str, recipient: str | ScalarSelect[str]
 
     `recipient` may be a scalar subquery: the INSERT then reads the address itself.
     """
-    from webapp.services import mail
+    from webapp.services.messaging import mail
 
     mail.check_template(template)
     message = OutboxMessage(event_id=event_id, recipient=recipient, template=template, params=params or {},

@@ -5,7 +5,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import WaitlistEntry
-from webapp.services import audit, waitlist
+from webapp.services import audit
+from webapp.services.waiting import waitlist
 
 
 def recently_ended(session: Session, event_id: int, limit: int = 20) -> list[WaitlistEntry]:

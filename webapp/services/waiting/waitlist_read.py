@@ -13,8 +13,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, WaitlistEntry, WaitlistStatus
-from webapp.services import inventory
-from webapp.services.waitlist import LIVE, Place, joinable_tiers, live_entry, place_in_line, tiers_reserved_for_line
+from webapp.services.selling import inventory
+from webapp.services.waiting.waitlist import (
+    LIVE,
+    Place,
+    joinable_tiers,
+    live_entry,
+    place_in_line,
+)
 
 
 @dataclass(frozen=True)
@@ -167,37 +173,12 @@ class LineStatus:
         return self.total("sold")
 
 
-# The line's three figures for an event; also a part of the event page's one
-# read (catalog.read_event_page), hence columns apart from their statement.
-LINE_FIGURES_COLUMNS = (
-    " (SELECT json_object_agg(tier_id, n) FROM (SELECT u.tier_id, count(*) AS n FROM units u"
-    "   JOIN holds h ON h.id = u.hold_id WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id) o) AS offered,"
-    " (SELECT json_object_agg(coalesce(tier_id, 0), json_build_array(people, tickets)) FROM ("
-    "   SELECT tier_id, count(*) AS people, sum(quantity) AS tickets FROM waitlist_entries"
-    "   WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id) w) AS waiting,"
-    " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered') AS offers_out"
-)
-_LINE_FIGURES = text("SELECT" + LINE_FIGURES_COLUMNS)
-
-
-@dataclass(frozen=True)
-class LineFigures:
-    offered: dict | None  # tier id (as text) -> units held as offers
-    waiting: dict | None  # tier id (as text, 0 = any) -> [people, tickets]
-    offers_out: int
-
-
-def line_figures(session: Session, event_id: int) -> LineFigures:
-    return inventory.read_once(session, ("line_figures", event_id), lambda: LineFigures(
-        *session.execute(_LINE_FIGURES, {"e": event_id}).one()))
-
-
 def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
                  reserved: set[int] | None = None) -> LineStatus:
     """Available, held, sold and waiting for an event, per tier and in total."""
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
-    reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
-    line = line_figures(session, event.id)
+    reserved = inventory.tiers_kept_for_waitlist(session, event.id) if reserved is None else reserved
+    line = inventory.waitlist_figures(session, event.id)
     offered: dict[int, int] = {int(k): v for k, v in (line.offered or {}).items()}
     waiting = {int(k): (v[0], int(v[1])) for k, v in (line.waiting or {}).items()}
     offers_out = line.offers_out
@@ -240,7 +221,7 @@ def buyer_panel(session: Session, event: Event, user_id: int | None, *, tag: str
     line_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
     # One count of the unit rows serves both the status and the join form.
     counts = inventory.tier_counts(session, event.id)
-    reserved = tiers_reserved_for_line(session, event.id)
+    reserved = inventory.tiers_kept_for_waitlist(session, event.id)
     joinable = joinable_tiers(session, event, counts, reserved) if line_open and mine is None else []
     return BuyerPanel(
         status=event_status(session, event, counts, reserved), mine=mine, joinable=joinable,
@@ -283,11 +264,13 @@ def watch_tag(session, event_id: int, user_id: int | None) -> str:
 
 
 def watch_tag_for_claim(connection, event_id: int, claim: tuple[int, int] | None) -> tuple[str, int | None]:
-    """The poll's tag and the buyer's id, checking the cookie's session claim in the same statement."""
-    from webapp import session_user
+    """The poll's tag and the buyer's id, checking the cookie's session claim in the same statement.
 
+    `claim`: (user id, session version) as the cookie claims them; the id
+    counts only while the database still holds that session version.
+    """
     row = connection.execute(_WATCH, {"e": event_id, "u": claim[0] if claim else None}).one()
-    user_id = session_user.confirmed(claim, row.session_version)
+    user_id = claim[0] if claim is not None and row.session_version == claim[1] else None
     if claim is not None and user_id is None:
         # A session that was ended: the tag must not carry that account's place.
         row = connection.execute(_WATCH, {"e": event_id, "u": None}).one()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Tier
-from webapp.services import inventory
+from webapp.services.selling import inventory
 
 
 def create_event(session: Session, *, title: str, venue: str, starts_at: datetime, description: str = "",

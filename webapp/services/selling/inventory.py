@@ -29,7 +29,7 @@ buyer has take the same lock through `buyer_claims`.
 
 Dependencies point one way: `waitlist` imports this module, never the
 reverse. The waiting list is reached through `waitlist`, a `WaitingLine`
-that `webapp.services.waitlist` installs when it is imported (the package's
+that `webapp.services.waiting.waitlist` installs when it is imported (the package's
 `__init__` imports it, so it is always there). The offer engine needs to
 take units, which only this module may do, and this module must offer freed
 units to the line, which only the engine knows how to do; the small
@@ -70,9 +70,7 @@ _TOUCHED = "inventory_touched_events"
 
 
 class WaitingLine(Protocol):
-    """What inventory asks of the waiting list (implemented by `webapp.services.waitlist`)."""
-
-    def tiers_reserved_for_line(self, session: Session, event_id: int) -> set[int]: ...
+    """What inventory asks of the waiting list (implemented by `webapp.services.waiting.waitlist`)."""
 
     def offer_released_units(self, session: Session, event_id: int) -> list[Hold]: ...
 
@@ -82,14 +80,14 @@ class WaitingLine(Protocol):
 class _NoLine:
     def __getattr__(self, name: str) -> Any:
         # Loud, never silent: selling without the line would break invariant 4.
-        raise RuntimeError("The waiting list is not installed: import webapp.services.waitlist.")
+        raise RuntimeError("The waiting list is not installed: import webapp.services.waiting.waitlist.")
 
 
 waitlist: WaitingLine = _NoLine()
 
 
 def install_waiting_line(line: WaitingLine) -> None:
-    """Called once by `webapp.services.waitlist` on import."""
+    """Called once by `webapp.services.waiting.waitlist` on import."""
     global waitlist
     waitlist = line
 
@@ -665,6 +663,41 @@ def _tier_counts(session: Session, event_id: int) -> dict[int, TierCounts]:
     return {r.id: TierCounts(*r) for r in session.execute(_TIER_COUNTS, {"e": event_id}).all()}
 
 
+def tiers_kept_for_waitlist(session: Session, event_id: int) -> set[int]:
+    """Tiers the public cannot buy from because people are on the waiting list for them.
+
+    An entry for "any tier" (tier_id NULL) keeps every tier of the event.
+    """
+    return set(read_once(session, ("waitlist_kept", event_id), lambda: session.execute(
+        text("SELECT tb_line_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
+
+
+# The waiting list's three figures for an event; also a part of the event
+# page's one read (catalog.read_event_page), hence columns apart from their statement.
+WAITLIST_FIGURES_COLUMNS = (
+    " (SELECT json_object_agg(tier_id, n) FROM (SELECT u.tier_id, count(*) AS n FROM units u"
+    "   JOIN holds h ON h.id = u.hold_id WHERE u.event_id = :e AND h.kind = 'offer' GROUP BY u.tier_id) o) AS offered,"
+    " (SELECT json_object_agg(coalesce(tier_id, 0), json_build_array(people, tickets)) FROM ("
+    "   SELECT tier_id, count(*) AS people, sum(quantity) AS tickets FROM waitlist_entries"
+    "   WHERE event_id = :e AND status = 'waiting' GROUP BY tier_id) w) AS waiting,"
+    " (SELECT count(*) FROM waitlist_entries WHERE event_id = :e AND status = 'offered') AS offers_out"
+)
+_WAITLIST_FIGURES = text("SELECT" + WAITLIST_FIGURES_COLUMNS)
+
+
+@dataclass(frozen=True)
+class WaitlistFigures:
+    offered: dict | None  # tier id (as text) -> units held as offers
+    waiting: dict | None  # tier id (as text, 0 = any) -> [people, tickets]
+    offers_out: int
+
+
+def waitlist_figures(session: Session, event_id: int) -> WaitlistFigures:
+    """Units held as offers, people and tickets waiting per tier, and offers out."""
+    return read_once(session, ("waitlist_figures", event_id), lambda: WaitlistFigures(
+        *session.execute(_WAITLIST_FIGURES, {"e": event_id}).one()))
+
+
 def create_units_for_tier(session: Session, tier: Tier, seats: list[dict] | None = None) -> None:
     """Create the unit rows of a tier (given seats, or `capacity` GA places); the line gets them first."""
     if _insert_units(session, tier, seats):
@@ -866,7 +899,7 @@ def take_units_again(session: Session, hold: Hold) -> None:
         text("SELECT id, status, hold_id, tier_id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
         {"ids": hold.unit_ids},
     ).all()
-    reserved = waitlist.tiers_reserved_for_line(session, hold.event_id)
+    reserved = tiers_kept_for_waitlist(session, hold.event_id)
     if len(rows) != len(hold.unit_ids) or any(
         r.status != UnitStatus.AVAILABLE or r.tier_id in reserved for r in rows
     ):

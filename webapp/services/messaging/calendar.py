@@ -13,7 +13,7 @@ from icalendar import Calendar
 from icalendar import Event as VEvent
 
 from webapp.models import Event
-from webapp.services import links
+from webapp.services.messaging import links
 from webapp.timezones import localise
 
 # We do not know when a show ends; calendars need a block to draw.

@@ -6,9 +6,11 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import EventStatus, Order, PaymentAttempt, Ticket, User
 from webapp.parsing import like_pattern, parse_id
-from webapp.services import audit, checkout, outbox
+from webapp.services import audit
 from webapp.services.errors import NotFound
-from webapp.services.gateway import PaymentGateway
+from webapp.services.messaging import outbox
+from webapp.services.money import checkout
+from webapp.services.money.gateway import PaymentGateway
 
 RESULTS = 50
 

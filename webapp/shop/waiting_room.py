@@ -14,7 +14,6 @@ account on the page itself.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
 
 from flask import abort, current_app, make_response, request, url_for
 from flask_login import current_user
@@ -25,10 +24,10 @@ from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event
-from webapp.services import waiting_room
 from webapp.services.errors import SalesClosed
-from webapp.shop import bp
-from webapp.shop.views import load_public_event
+from webapp.services.waiting import waiting_room
+from webapp.shop import admission, bp
+from webapp.shop.admission import load_public_event
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: in
         token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
                                        until=stand.pass_until)
         response.set_cookie(waiting_room.pass_cookie_name(event_id), token, httponly=True, samesite="Lax",
-                            secure=_secure(), path="/")
+                            secure=admission.secure_cookies(), path="/")
     return response
 
 
@@ -80,14 +79,11 @@ def _poll_seconds() -> int:
     return int(current_app.config["WAITING_ROOM_POLL_SECONDS"])
 
 
-def _secure() -> bool:
-    return bool(current_app.config.get("SESSION_COOKIE_SECURE"))
-
-
 def _remember_place(response: Response, event_id: int, entry_id: int, token: str) -> None:
     response.set_cookie(waiting_room.place_cookie_name(event_id),
                         waiting_room.make_place(entry_id=entry_id, anon_token=token),
-                        httponly=True, samesite="Lax", secure=_secure(), path="/", max_age=7 * 24 * 3600)
+                        httponly=True, samesite="Lax", secure=admission.secure_cookies(), path="/",
+                        max_age=7 * 24 * 3600)
 
 
 @bp.get("/events/<int:event_id>/line")
@@ -213,27 +209,3 @@ def line_leave(event_id: int):
     response = redirect_to(url_for("shop.line_page", event_id=event.id))
     response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
     return response
-
-
-def line_required(event_id: int, problem: str) -> Response:
-    """The refusal of the map, picker or reserve without a valid pass: 403, with the way back to the line."""
-    response = render("shop/line_required.html", "shop/_line_required.html", status=403, event_id=event_id,
-                      problem=problem)
-    if is_partial_request():
-        # Whatever the control swapped (map, summary, picker), the answer
-        # replaces the event's body: the map is not theirs to use yet.
-        response.headers["HX-Retarget"] = "#event-body"
-        response.headers["HX-Reswap"] = "innerHTML"
-    return response
-
-
-def extend_pass(response: Response, event_id: int, user_id: int, seconds_left: int) -> None:
-    """Re-sign the buyer's valid pass for this event so it lasts at least `seconds_left` more (a hold's)."""
-    name = waiting_room.pass_cookie_name(event_id)
-    check = waiting_room.check_pass(request.cookies.get(name), user_id=user_id, event_id=event_id)
-    if check.admission_id is None:
-        return
-    until = datetime.now(timezone.utc) + timedelta(seconds=seconds_left)
-    token = waiting_room.make_pass(admission_id=check.admission_id, user_id=user_id, event_id=event_id, until=until)
-    if waiting_room.pass_end(token) > waiting_room.pass_end(request.cookies[name]):
-        response.set_cookie(name, token, httponly=True, samesite="Lax", secure=_secure(), path="/")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
 from webapp.parsing import like_pattern
-from webapp.services import inventory, waitlist
+from webapp.services.selling import inventory
 from webapp.templating import money
 
 
@@ -196,7 +196,7 @@ class TierView:
 
 def tier_views(session: Session, event: Event) -> list[TierView]:
     counts = inventory.tier_counts(session, event.id)
-    reserved = waitlist.tiers_reserved_for_line(session, event.id)
+    reserved = inventory.tiers_kept_for_waitlist(session, event.id)
     views = []
     for tier in event.tiers:
         c = counts.get(tier.id)
@@ -258,8 +258,6 @@ _EVENT_PAGE = None
 def _event_page_statement():
     global _EVENT_PAGE
     if _EVENT_PAGE is None:
-        from webapp.services.waitlist_read import LINE_FIGURES_COLUMNS
-
         _EVENT_PAGE = text(
             "WITH line AS MATERIALIZED (SELECT tb_line_reserved_tiers(:e) AS reserved)"
             " SELECT (SELECT json_agg(json_build_array(c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
@@ -271,7 +269,7 @@ def _event_page_statement():
             "   AND status = 'active' AND kind = 'purchase' AND expires_at > now()) AS has_basket,"
             " EXISTS (SELECT 1 FROM waitlist_entries WHERE user_id = CAST(:u AS integer) AND event_id = :e"
             "   AND status IN ('waiting', 'offered')) AS has_entry,"
-            f"{LINE_FIGURES_COLUMNS}"
+            f"{inventory.WAITLIST_FIGURES_COLUMNS}"
             " FROM line"
         )
     return _EVENT_PAGE
@@ -287,17 +285,15 @@ def read_event_page(session: Session, event: Event, user_id: int | None) -> None
     sees one snapshot. The buyer's basket and entry are read in full only
     when this says they exist.
     """
-    from webapp.services.waitlist_read import LineFigures
-
     event_id = event.id
     row = session.execute(_event_page_statement(), {"e": event_id, "u": user_id, "seated": event.is_seated}).one()
     reads = session.info.setdefault(inventory.READS, {})
     if row.seats is not None:
         reads[("seat_states", event_id, user_id)] = row.seats
     reads[("tier_counts", event_id)] = {c[0]: inventory.TierCounts(*c) for c in row.counts or ()}
-    reads[("line_reserved", event_id)] = row.reserved
+    reads[("waitlist_kept", event_id)] = row.reserved
     reads[("version", event_id)] = row.version
-    reads[("line_figures", event_id)] = LineFigures(row.offered, row.waiting, row.offers_out)
+    reads[("waitlist_figures", event_id)] = inventory.WaitlistFigures(row.offered, row.waiting, row.offers_out)
     if user_id is not None:
         reads[("has_basket", event_id, user_id)] = row.has_basket
         reads[("has_entry", event_id, user_id)] = row.has_entry
@@ -342,7 +338,7 @@ def seat_states(session: Session, event: Event, *, user_id: int | None = None) -
     the waiting list, and the buyer's own held seats.
     """
     def read():
-        reserved = sorted(waitlist.tiers_reserved_for_line(session, event.id))
+        reserved = sorted(inventory.tiers_kept_for_waitlist(session, event.id))
         return session.execute(_SEAT_STATES, {"e": event.id, "u": user_id, "reserved": reserved}).scalar_one()
 
     taken, blocked, mine, held, sold, not_free_tiers = inventory.read_once(
@@ -412,7 +408,7 @@ def preview_seats(session: Session, event: Event, seat_ids: list[int], *,
     tiers = {t.id: t for t in event.tiers}
     ids = sorted(set(seat_ids))[:200]  # more than any limit: the rest cannot matter
     rows = session.execute(_PICKED_SEATS, {"e": event.id, "ids": ids}).all() if ids else []
-    reserved = waitlist.tiers_reserved_for_line(session, event.id) if rows else set()
+    reserved = inventory.tiers_kept_for_waitlist(session, event.id) if rows else set()
     by_tier: dict[int, list[str]] = {}
     unavailable = []
     for r in rows:

@@ -62,7 +62,6 @@ from webapp.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from webapp.services import inventory, outbox
 from webapp.services.errors import (
     AlreadyInLine,
     BookingError,
@@ -73,6 +72,8 @@ from webapp.services.errors import (
     SalesClosed,
     WaitlistClosed,
 )
+from webapp.services.messaging import outbox
+from webapp.services.selling import inventory
 
 # Class id of the advisory lock that serialises offer-making for one event
 # (the second key is the event id). Any constant works; this one spells "WL".
@@ -107,15 +108,6 @@ def place_in_line(session: Session, entry: WaitlistEntry) -> Place:
         {"e": entry.event_id, "id": entry.id, "t": entry.tier_id},
     ).one()
     return Place(people, int(tickets))
-
-
-def tiers_reserved_for_line(session: Session, event_id: int) -> set[int]:
-    """Tiers the public cannot buy from because people are waiting for them.
-
-    An entry for "any tier" (tier_id NULL) reserves every tier of the event.
-    """
-    return set(inventory.read_once(session, ("line_reserved", event_id), lambda: session.execute(
-        text("SELECT tb_line_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
 
 
 # --------------------------------------------------------------------------
@@ -331,7 +323,7 @@ def joinable_tiers(session: Session, event: Event, counts: dict[int, inventory.T
     Hidden tiers have no waiting list: they are sold only with an access code.
     """
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
-    reserved = tiers_reserved_for_line(session, event.id) if reserved is None else reserved
+    reserved = inventory.tiers_kept_for_waitlist(session, event.id) if reserved is None else reserved
     return [
         t for t in event.tiers
         if not t.hidden and (t.id in reserved or t.id not in counts or counts[t.id].available == 0)

@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import place_label
-from webapp.services import codes
-from webapp.services.waitlist_read import LIVE_OFFERS_JSON
+from webapp.services.selling import codes
+from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
 
 

@@ -16,9 +16,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldStatus, Order, OrderStatus, Tier, Unit, UnitStatus
-from webapp.services import admin_orders, audit, checkout, events, inventory, waitlist
+from webapp.services import audit
+from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
-from webapp.services.gateway import PaymentGateway
+from webapp.services.money import checkout
+from webapp.services.money.gateway import PaymentGateway
+from webapp.services.selling import events, inventory
+from webapp.services.waiting import waitlist
 
 EVENT_FIELDS = (
     "title", "description", "venue", "starts_at", "image_url", "hold_minutes", "per_order_limit",
@@ -220,7 +224,7 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
              colour: str, capacity: int = 0, hidden: bool = False) -> Tier:
     """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator.
 
-    `hidden`: sold only with an access code (services/codes.py); general admission only.
+    `hidden`: sold only with an access code (services/selling/codes.py); general admission only.
     """
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)

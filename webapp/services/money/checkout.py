@@ -45,7 +45,6 @@ from webapp.models import (
     TicketStatus,
     Tier,
 )
-from webapp.services import codes, inventory, outbox, waitlist
 from webapp.services.errors import (
     HoldNotActive,
     InvalidRequest,
@@ -55,7 +54,10 @@ from webapp.services.errors import (
     PaymentInProgress,
     SalesClosed,
 )
-from webapp.services.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
+from webapp.services.messaging import outbox
+from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
+from webapp.services.selling import codes, inventory
+from webapp.services.waiting import waitlist
 
 log = logging.getLogger(__name__)
 

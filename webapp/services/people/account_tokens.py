@@ -15,9 +15,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import User
-from webapp.services import accounts, outbox
 from webapp.services.errors import BookingError
-from webapp.services.links import RESET_SALT, VERIFY_SALT, _fingerprint, _serializer, reset_token, verify_token
+from webapp.services.messaging import outbox
+from webapp.services.messaging.links import (
+    RESET_SALT,
+    VERIFY_SALT,
+    _fingerprint,
+    _serializer,
+    reset_token,
+    verify_token,
+)
+from webapp.services.people import accounts
 
 
 class TokenRefused(BookingError):

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitlistEntry
-from webapp.services import links
 from webapp.services.errors import NotFound
+from webapp.services.messaging import links
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def render_into(session: Session, message: OutboxMessage) -> None:
 def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
     if message.template != "order_confirmation":
         return []
-    from webapp.services import calendar, ticket_pdf
+    from webapp.services.messaging import calendar, ticket_pdf
 
     order = _order(session, message.params["order_id"])
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID]

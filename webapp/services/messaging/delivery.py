@@ -30,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from webapp.models import OutboxMessage
-from webapp.services import mail
 from webapp.services.errors import NotFound
+from webapp.services.messaging import mail
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import Event, Tier
-from webapp.services import catalog, inventory
-from webapp.services.catalog import SeatView, SectionView
+from webapp.services.selling import catalog, inventory
+from webapp.services.selling.catalog import SeatView, SectionView
 
 
 def all_events(session: Session) -> list[Event]:
@@ -68,7 +68,7 @@ def dashboard(session: Session, event: Event) -> Dashboard:
             "   AS refunded,"
             " (SELECT count(*) FROM tickets WHERE event_id = :e AND status = 'valid' AND checked_in_at IS NOT NULL)"
             "   AS checked_in,"
-            # A use of a discount code is a confirmed order carrying it (webapp/services/codes.py).
+            # A use of a discount code is a confirmed order carrying it (webapp/services/selling/codes.py).
             " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL)"
             "   AS code_orders,"
             " (SELECT coalesce(sum(discount_minor), 0) FROM orders"
