@@ -292,7 +292,7 @@ def test_hold_expiry_while_the_page_is_open_offers_to_try_again(page: Page, fact
 
     expect(page.get_by_role("heading", name="Your reservation has expired")).to_be_visible(timeout=20_000)
     expect(page.locator("#pay-form")).to_have_count(0)
-    # Against hoarding, the same seats wait out the event's short cool-down (issue 14 item 19).
+    # Against hoarding, the same seats wait out the event's short cool-down.
     expect(page.get_by_text(re.compile(r"you can reserve the same seats again in \d s"))).to_be_visible()
     shot("buyer-hold-expired", full_page=False)
     page.wait_for_timeout(3_500)
@@ -361,7 +361,7 @@ def test_the_seat_map_on_a_phone(browser: Browser, base_url, factory, shot):
 
 
 def test_quick_clicks_on_a_stepper_all_count(page: Page, factory):
-    """Issue 14 item 20: each click moves the number at once; a newer request replaces one in flight."""
+    """Each click moves the number at once; a newer request replaces one in flight."""
     event = factory.ga_event(capacity=10, per_order_limit=8, price_minor=2000, title="Quick Fingers")
     log_in(page, buyer(factory).email)
     page.goto(f"/events/{event.id}")

@@ -1,4 +1,4 @@
-"""Issue 14 items 20-22 in a real browser: quick clicks on the admin seat map
+"""In a real browser: quick clicks on the admin seat map
 all count; race messages are shown where the buyer is looking, scrolled down
 to the balcony of a 1,008-seat hall; the page's figures, the legend's "Sold
 out" and Reserve follow the live map; an empty card form focuses its first
@@ -126,7 +126,7 @@ def test_figures_legend_and_reserve_follow_the_live_map(browser: Browser, base_u
 
 
 def test_quick_clicks_on_the_admin_seat_map_all_count(page: Page, factory):
-    """Issue 14 item 20: four seats blocked and one blocked-then-released, without waiting between clicks."""
+    """Four seats blocked and one blocked-then-released, without waiting between clicks."""
     event = factory.seated_event(rows=1, seats_per_row=8, title="Quick Admin")
     seats = factory.seat_ids(event)
     log_in(page, factory.user(name="Ada Admin", is_admin=True).email)

@@ -1,4 +1,4 @@
-"""The public API (issue 11): tokens, problems in the pages' words, the buyer's walk from event to ticket, admin."""
+"""The public API: tokens, problems in the pages' words, the buyer's walk from event to ticket, admin."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""Races through the API (issue 11): real threads, real connections, the invariant checker at the end."""
+"""Races through the API: real threads, real connections, the invariant checker at the end."""
 from __future__ import annotations
 
 from sqlalchemy import text

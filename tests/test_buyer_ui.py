@@ -1,4 +1,4 @@
-"""Issue 14 items 20-22 over HTTP: what the pages carry so that quick clicks
+"""Over HTTP: what the pages carry so that quick clicks
 count, race messages are told where the buyer looks, the live figures follow
 the seat-status poll, and the smaller fixes (sold-out Reserve, the first card
 error focused, the offer's wording, the hidden "Update totals")."""

@@ -1,4 +1,4 @@
-"""Issue 13 items 1-2: discount codes on the hold page, access codes that unlock hidden tiers.
+"""Discount codes on the hold page, access codes that unlock hidden tiers.
 
 The race: 50 buyers apply a 10-use code and pay at the same instant; exactly
 10 orders carry it, because a use is counted and taken under the code row's

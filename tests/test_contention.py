@@ -3,7 +3,7 @@
 Every test starts its threads at a barrier so they really collide, lets each
 commit on its own connection, and calls the invariant checker at the end.
 Each of these tests fails when the lock it relies on is removed (checked by
-hand: see the closing note of issue 2).
+hand; docs/testing.md says how to repeat the check).
 """
 from __future__ import annotations
 

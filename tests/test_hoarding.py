@@ -1,4 +1,4 @@
-"""Issue 14 item 19: hoarding. A per-event limit per buyer across orders, holds
+"""Hoarding. A per-event limit per buyer across orders, holds
 and places asked for in line, and a short cool-down before a buyer holds again
 what they released or let expire; both enforced by the reserve statement
 itself (migration 0010), and one buyer's parallel requests never pass the limit.
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.support import GOOD, assert_consistent, buy, csrf_token, expire_now, race, sign_in
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Tier
-from webapp.services.errors import AlreadyInLine, Busy, HoldExpired, LimitExceeded, PaymentDeclined, TooSoonAgain
+from webapp.services.errors import AlreadyOnWaitlist, Busy, HoldExpired, LimitExceeded, PaymentDeclined, TooSoonAgain
 from webapp.services.money import checkout
 from webapp.services.selling import inventory
 from webapp.services.waiting import waitlist
@@ -166,7 +166,10 @@ def test_cool_down_zero_switches_it_off(session, factory):
     hold = factory.hold(event, user, seats=seats[:1])
     inventory.release_hold_by_id(session, hold_id=hold.id, user_id=user.id)
     session.commit()
-    inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
+    # Held again at once, the same seat: no cool-down refused it.
+    again = inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
+    held = session.get(Hold, again.hold_id)
+    assert held.status == HoldStatus.ACTIVE and held.unit_ids == seats[:1] and held.id != hold.id
 
 
 def test_a_new_basket_keeping_seats_of_the_one_it_replaces_keeps_its_deadline(session, factory):
@@ -244,7 +247,7 @@ def test_one_buyers_parallel_reserves_and_joins_never_pass_the_limit(app, sessio
                     return "joined"
                 inventory.reserve_now(user_id=user, event_id=event.id, quantities={second: 2 + i % 2})
                 return "held"
-            except (LimitExceeded, AlreadyInLine):
+            except (LimitExceeded, AlreadyOnWaitlist):
                 db.session.rollback()
                 return "refused"
             except IntegrityError:

@@ -256,7 +256,7 @@ def test_a_reserve_from_an_ended_session_holds_nothing(client, session, factory,
 
 
 def test_the_price_held_is_the_price_paid(client, session, factory, buyer, gateway):
-    """Issue 14 item 18: a tier repriced during a hold changes neither the hold nor its tickets."""
+    """A tier repriced during a hold changes neither the hold nor its tickets."""
     from tests.support import GOOD
     from webapp.models import Order
     from webapp.services.money import checkout

@@ -1,4 +1,4 @@
-"""Exactly once (issue 14 items 1-3): one charge per hold, a slow gateway, and the checker's money rules.
+"""Exactly once: one charge per hold, a slow gateway, and the checker's money rules.
 
 The races run real threads on real connections (`tests.support.race`) and
 end with the invariant checker. The gateway's ledger (`gateway_charges`) is

@@ -51,7 +51,7 @@ def test_freed_units_are_offered_in_line_order(session, factory, gateway):
     event, orders = sold_out_event(session, factory, gateway, 3)
     a, b, c = factory.users(3)
     entries = [join(session, u, event) for u in (a, b, c)]
-    assert [waitlist.place_in_line(session, e).position for e in entries] == [1, 2, 3]
+    assert [waitlist.place_on_waitlist(session, e).position for e in entries] == [1, 2, 3]
 
     cancel(session, gateway, orders[1])
     assert [status_of(session, e) for e in entries] == [WaitlistStatus.OFFERED, WaitlistStatus.WAITING,
@@ -63,7 +63,7 @@ def test_freed_units_are_offered_in_line_order(session, factory, gateway):
                                  " WHERE id = :h"), {"h": offer.id}).scalar_one()
     assert round(hours) == 12
     # b moved up.
-    assert waitlist.place_in_line(session, entries[1]).position == 1
+    assert waitlist.place_on_waitlist(session, entries[1]).position == 1
 
     cancel(session, gateway, orders[0])
     assert status_of(session, entries[1]) == WaitlistStatus.OFFERED
@@ -90,7 +90,7 @@ def test_multi_ticket_entry_is_not_skipped_for_a_smaller_one(session, factory, g
     group, single = factory.users(2)
     big = join(session, group, event, quantity=2)
     small = join(session, single, event, quantity=1)
-    assert waitlist.place_in_line(session, small) == waitlist.Place(ahead_people=1, ahead_tickets=2)
+    assert waitlist.place_on_waitlist(session, small) == waitlist.Place(ahead_people=1, ahead_tickets=2)
 
     cancel(session, gateway, orders[0])
     # One place is free, but it is set aside for the group of two, not given
@@ -136,7 +136,7 @@ def test_leaving_the_line_lets_the_next_entry_through(session, factory, gateway)
     assert status_of(session, small) == WaitlistStatus.OFFERED
     # Leaving is not joining twice: the group may come back, at the end.
     again = join(session, group, event, quantity=2)
-    assert waitlist.place_in_line(session, again).position == 1
+    assert waitlist.place_on_waitlist(session, again).position == 1
     assert check_event(session, event.id) == []
 
 
@@ -300,7 +300,7 @@ def test_any_tier_entry_takes_units_from_several_tiers(session, factory, gateway
     person, specific = factory.users(2)
     anyone = join(session, person, event, quantity=2)
     later = join(session, specific, event, quantity=1, tier_id=t2.id)
-    assert waitlist.place_in_line(session, later).position == 2  # the any-tier entry is ahead
+    assert waitlist.place_on_waitlist(session, later).position == 2  # the any-tier entry is ahead
 
     cancel(session, gateway, o2)
     assert status_of(session, anyone) == WaitlistStatus.WAITING
@@ -319,7 +319,7 @@ def test_joining_rules(session, factory, gateway):
     with pytest.raises(waitlist.InvalidRequest):
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=0)
     entry = join(session, person, event, quantity=4)
-    with pytest.raises(errors.AlreadyInLine) as twice:
+    with pytest.raises(errors.AlreadyOnWaitlist) as twice:
         waitlist.join(session, user_id=person.id, event_id=event.id, tier_id=None, quantity=1)
     assert "number 1 in line" in twice.value.message and twice.value.status_code == 409
     session.rollback()
@@ -340,17 +340,17 @@ def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
     a, b, c = factory.users(3)
     ea, eb, ec = join(session, a, event, 2), join(session, b, event), join(session, c, event)
     cancel(session, gateway, orders[0])
-    view = waitlist_read.line(session, event.id)
+    view = waitlist_read.entries_in_order(session, event.id)
     assert [(v.entry.id, v.place.position if v.place else None) for v in view] == [(ea.id, 1), (eb.id, 2), (ec.id, 3)]
 
     waitlist.remove_entry(session, event_id=event.id, entry_id=ea.id)
     session.commit()
-    view = waitlist_read.line(session, event.id)
+    view = waitlist_read.entries_in_order(session, event.id)
     assert [(v.entry.id, v.entry.status) for v in view] == [(eb.id, WaitlistStatus.OFFERED),
                                                            (ec.id, WaitlistStatus.WAITING)]
     assert view[0].offer is not None and view[0].offer_seconds_left > 11 * 3600
     assert view[1].place.position == 1
-    ended = waitlist_read.line(session, event.id, include_ended=True)
+    ended = waitlist_read.entries_in_order(session, event.id, include_ended=True)
     assert [v.entry.status for v in ended][0] == WaitlistStatus.REMOVED
     assert check_event(session, event.id) == []
 

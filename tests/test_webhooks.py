@@ -1,4 +1,4 @@
-"""Webhooks (issue 11) with a real HTTP receiver on 127.0.0.1: signed, retried, at least once, never for a rollback."""
+"""Webhooks with a real HTTP receiver on 127.0.0.1: signed, retried, at least once, never for a rollback."""
 from __future__ import annotations
 
 import json

@@ -29,7 +29,7 @@ Every app scenario is then stated against the floor measured in the same
 run, at the floor's concurrency nearest its own: request rate and server CPU
 per request (app workers + PostgreSQL) as multiples of the `SELECT 1`
 route's, reservations/s as a share of the db scenario's rate. The summary
-lists issue 9's targets with the measured value and ✔/✘. The per-endpoint
+lists the cost targets with the measured value and ✔/✘. The per-endpoint
 CPU targets are the cost table's (`python -m tests.load.cost`). (b)'s
 "5x today's purchases/s" needs today's figure: `--purchases-before`.
 
@@ -261,7 +261,7 @@ def _find(results, prefix: str) -> list[scenarios.Outcome]:
 
 
 def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], args) -> None:
-    print("== summary: issue 9's targets, measured in this run" + (" (--quick: smaller crowds)" if args.quick else ""))
+    print("== summary: the cost targets, measured in this run" + (" (--quick: smaller crowds)" if args.quick else ""))
     marks: list[tuple[str, str, bool | None]] = []  # (target, measured, met)
     db = _db_rate(results)
 

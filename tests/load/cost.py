@@ -38,8 +38,7 @@ connections are counted per request: BEGIN/COMMIT/ROLLBACK apart from the
 rest. It runs after pass 1, so logging never weighs on the CPU figures.
 
 Output: a Markdown table (for the README) and a plain-text one, each figure
-also as a multiple of the floor's `SELECT 1` route (the target's unit, from
-issue 9) and of its text route. Exits 1 if an endpoint answered something
+also as a multiple of the floor's `SELECT 1` route (the unit of the cost targets) and of its text route. Exits 1 if an endpoint answered something
 other than what a working shop answers.
 """
 from __future__ import annotations
@@ -78,7 +77,7 @@ class Endpoint:
     label: str
     expect: Callable[[Response], bool]
     prepare: Callable[[int], Awaitable[list[Request]]]
-    target: float | None = None  # at most this many times the SELECT 1 route's CPU (issue 9)
+    target: float | None = None  # at most this many times the SELECT 1 route's CPU
     floor: bool = False          # served by the floor app, not the shop
 
 
@@ -284,7 +283,7 @@ class Shop:
             return lambda: b.post(form.action, sent)
 
         async def best_win(b: Browser) -> Request:
-            # Best available (issue 13): the statement chooses the pair (SKIP LOCKED) and holds it.
+            # Best available: the statement chooses the pair (SKIP LOCKED) and holds it.
             sent = fields(b, self.best_form, [("quantity", "2")])
             return lambda: b.post(self.best_form.action, sent)
 
@@ -296,7 +295,7 @@ class Shop:
             return lambda: b.post(self.line_join.action, sent)
 
         async def api_reserve(n: int) -> list[Request]:
-            # The JSON API's reserve (issue 11): a bearer token instead of the cookie.
+            # The JSON API's reserve: a bearer token instead of the cookie.
             tokens = self.data.api_tokens(self.data.create_buyers(n, f"cost-api-{secrets.token_hex(3)}"))
             body = ('{"quantities": [{"tier_id": %d, "quantity": 2}]}' % self.ga_tier).encode()
             host, port = self.bases[0]
@@ -607,7 +606,7 @@ async def run(args: argparse.Namespace) -> int:
               f" with 100 seats held by others; buyers logged in")
         print(sql_note + "; + tx: BEGIN/COMMIT/ROLLBACK per request")
         print("× SELECT 1 / × text: the request's CPU as a multiple of the floor's routes in this run;"
-              " target: issue 9's ceiling, in multiples of SELECT 1")
+              " target: the ceiling, in multiples of SELECT 1")
         print()
         print(table(rows, markdown=False))
         print()

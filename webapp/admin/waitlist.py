@@ -1,4 +1,4 @@
-"""Admin: an event's waiting list, with live offers and their expiry; taking someone out of line."""
+"""Admin: an event's waiting list, with live offers and their expiry; taking someone off the waiting list."""
 from __future__ import annotations
 
 from flask import flash, render_template, url_for
@@ -15,7 +15,7 @@ from webapp.services.waiting import waitlist_read
 def waitlist(event_id: int):
     event = load_event(event_id)
     return render_template("admin/waitlist.html", event=event,
-                           line=waitlist_read.line(db.session, event.id),
+                           line=waitlist_read.entries_in_order(db.session, event.id),
                            ended=admin_waitlist.recently_ended(db.session, event.id))
 
 

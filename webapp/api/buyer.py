@@ -267,7 +267,7 @@ def order_cancel(order_id: int):
     return _json(s.OrderOut, _own_order(order_id))
 
 
-def _entry_out(item: waitlist_read.LineEntry) -> dict:
+def _entry_out(item: waitlist_read.WaitlistEntryView) -> dict:
     e = item.entry
     offer = None
     if item.offer is not None:
@@ -279,7 +279,7 @@ def _entry_out(item: waitlist_read.LineEntry) -> dict:
                 ahead_tickets=item.place.ahead_tickets if item.place else None, offer=offer)
 
 
-def _own_entry(entry_id: int) -> waitlist_read.LineEntry:
+def _own_entry(entry_id: int) -> waitlist_read.WaitlistEntryView:
     entry = waitlist.entry_of(db.session, entry_id=entry_id, user_id=caller().user_id)
     if entry is None:
         raise NotFound("No such waiting-list entry.")

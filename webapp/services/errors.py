@@ -107,7 +107,7 @@ class Busy(BookingError):
     default_message = "We are very busy right now. Please try again in a moment."
 
 
-class AlreadyInLine(BookingError):
+class AlreadyOnWaitlist(BookingError):
     default_message = "You are already on the waiting list for this event."
 
 

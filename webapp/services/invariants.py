@@ -77,7 +77,7 @@ CHECKS: list[tuple[str, str]] = [
         " AND g.status IS DISTINCT FROM 'captured'",
     ),
     (
-        # Invariant 5 (issue 14 item 3): one charge per hold.
+        # Invariant 5: one charge per hold.
         "hold with more than one live charge (authorised, or captured and not refunded)",
         "SELECT p.hold_id, array_agg(g.reference) FROM payment_attempts p"
         " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"

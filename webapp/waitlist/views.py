@@ -1,4 +1,4 @@
-"""Join a sold-out event's line, watch your place, accept or decline an offer.
+"""Join a sold-out event's waiting list, watch your place, accept or decline an offer.
 
 Accepting is the normal checkout: an offer is a hold, paid on its hold page.
 """
@@ -74,7 +74,7 @@ def _tagged(response: Response, tag: str) -> Response:
 
 @bp.get("/events/<int:event_id>/waitlist")
 def panel(event_id: int):
-    """The event's line as the buyer sees it; polled while they wait."""
+    """The event's waiting list as the buyer sees it; polled while they wait."""
     # Every waiting buyer polls this: the answer "unchanged" costs one
     # statement in autocommit and loads nothing else.
     with single_statement() as connection:

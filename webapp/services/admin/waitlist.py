@@ -1,4 +1,4 @@
-"""The waiting list from the admin side: the line comes from `waitlist`; removals are audited here."""
+"""The waiting list from the admin side: its entries come from `waitlist`; removals are audited here."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ def recently_ended(session: Session, event_id: int, limit: int = 20) -> list[Wai
 
 
 def remove_entry(session: Session, *, actor_id: int, event_id: int, entry_id: int) -> WaitlistEntry:
-    """Take someone out of the line; an offer they hold is withdrawn and passes to the next person."""
+    """Take someone out of the waiting list; an offer they hold is withdrawn and passes to the next person."""
     before = session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.id == entry_id))
     entry = waitlist.remove_entry(session, event_id=event_id, entry_id=entry_id)
     audit.record(session, actor_id=actor_id, action="waitlist.remove", entity="waitlist_entry", entity_id=entry.id,

@@ -1,18 +1,18 @@
 """The waiting list: the offer engine, the hooks for when an offer ends, and the buyer's commands.
 
-Released units go to the line first (invariant 4). `inventory`, the only
+Released units go to the waiting list first (invariant 4). `inventory`, the only
 writer of unit rows, calls `offer_released_units` whenever units come free or
 are added, in the same transaction, so offers are made under the same locks
 as the release. This module imports `inventory` and uses only its public
 functions (an offer's units are taken by `inventory.hold_for_offer`);
 inventory never imports this module back: on import, this module installs
-itself as inventory's `WaitingLine`. What the line looks like to buyers and
+itself as inventory's `WaitingLine`. What the waiting list looks like to buyers and
 admins (places, panels, ETags) is in `waitlist_read`; its errors are in
 `errors`.
 
 The rule for multi-ticket entries
 ---------------------------------
-The line is strict: units go to the first waiting entry that covers their
+The waiting list is strict: units go to the first waiting entry that covers their
 tier, and nobody behind it is served from that tier before it is.
 
 - By default an entry is offered all its tickets or nothing. Free units are
@@ -32,13 +32,13 @@ from several tiers (in the event's tier order).
 Locking
 -------
 Making offers for an event is serialised by a transaction-scoped advisory
-lock on the event (`_lock_line`): the last of several concurrent releases to
+lock on the event (`_lock_waitlist`): the last of several concurrent releases to
 take it sees every unit the others freed, so no free unit is left behind and
 no unit is offered twice. Under it, entries are locked one at a time in line
 order with `FOR UPDATE SKIP LOCKED` (an entry locked by someone leaving is
 treated as still waiting, so nobody jumps it), and units are taken with
 `SKIP LOCKED`, so the lock holder never waits on anything but the clock.
-Lock order: hold → units → event row (key share) → line lock → entries →
+Lock order: hold → units → event row (key share) → waiting-list lock → entries →
 (free units, skip locked). Code that ends an offer locks the hold before its
 entry.
 """
@@ -63,7 +63,7 @@ from webapp.models import (
     WaitlistStatus,
 )
 from webapp.services.errors import (
-    AlreadyInLine,
+    AlreadyOnWaitlist,
     BookingError,
     InvalidRequest,
     LimitExceeded,
@@ -77,12 +77,12 @@ from webapp.services.selling import inventory
 
 # Class id of the advisory lock that serialises offer-making for one event
 # (the second key is the event id). Any constant works; this one spells "WL".
-LINE_LOCK_CLASS = 0x574C
-# How long a release may queue for the line lock. Longer than the general
+WAITLIST_LOCK_CLASS = 0x574C
+# How long a release may queue for the waiting-list lock. Longer than the general
 # lock_timeout: the queue is first come, first served and each holder is
 # short, so a burst of cancels is served in turn rather than refused; still
 # under statement_timeout, so a stuck holder ends as a clear 503.
-LINE_LOCK_WAIT_MS = 8000
+WAITLIST_LOCK_WAIT_MS = 8000
 
 LIVE = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
 
@@ -97,7 +97,7 @@ class Place:
         return self.ahead_people + 1
 
 
-def place_in_line(session: Session, entry: WaitlistEntry) -> Place:
+def place_on_waitlist(session: Session, entry: WaitlistEntry) -> Place:
     """Who is ahead: waiting entries before this one that compete for its tiers."""
     people, tickets = session.execute(
         text(
@@ -110,29 +110,27 @@ def place_in_line(session: Session, entry: WaitlistEntry) -> Place:
     return Place(people, int(tickets))
 
 
-# --------------------------------------------------------------------------
-# Offers: made under the line lock, from released units
-# --------------------------------------------------------------------------
+# Offers: made under the waiting-list lock, from released units
 
-def _lock_line(session: Session, event_id: int, *, wait: bool = True) -> bool:
-    """Take the event's line lock (or try to); True when held.
+def _lock_waitlist(session: Session, event_id: int, *, wait: bool = True) -> bool:
+    """Take the event's waiting-list lock (or try to); True when held.
 
     The event row is share-locked first, as the foreign-key checks of the
     offer's inserts would do anyway: an admin change that locks the event row
-    and then makes offers then waits for us before we hold the line lock,
+    and then makes offers then waits for us before we hold the waiting-list lock,
     never after (which would be a deadlock).
     """
     session.execute(text("SELECT 1 FROM events WHERE id = :e FOR KEY SHARE"), {"e": event_id})
     if wait:
         usual = session.execute(
             text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :w, true)"),
-            {"w": f"{LINE_LOCK_WAIT_MS}ms"},
+            {"w": f"{WAITLIST_LOCK_WAIT_MS}ms"},
         ).one()[0]
-        session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k, :e)"), {"k": WAITLIST_LOCK_CLASS, "e": event_id})
         session.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": usual})
         return True
     return session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:k, :e)"), {"k": LINE_LOCK_CLASS, "e": event_id}
+        text("SELECT pg_try_advisory_xact_lock(:k, :e)"), {"k": WAITLIST_LOCK_CLASS, "e": event_id}
     ).scalar_one()
 
 
@@ -144,7 +142,7 @@ def _someone_waiting(session: Session, event_id: int) -> bool:
 
 
 def offer_released_units(session: Session, event_id: int) -> list[Hold]:
-    """Offer free units to the people in line, in line order. Returns the new offers.
+    """Offer free units to the people waiting, in waiting-list order. Returns the new offers.
 
     Called after every release (and after joining, leaving or a capacity
     change). Events nobody waits for pay one indexed lookup and no lock; the
@@ -152,8 +150,8 @@ def offer_released_units(session: Session, event_id: int) -> list[Hold]:
     """
     if not _someone_waiting(session, event_id):
         return []
-    _lock_line(session, event_id)
-    return _offer_to_line(session, event_id)
+    _lock_waitlist(session, event_id)
+    return _offer_to_waitlist(session, event_id)
 
 
 def _free_by_tier(session: Session, event_id: int) -> dict[int, int]:
@@ -164,7 +162,7 @@ def _free_by_tier(session: Session, event_id: int) -> dict[int, int]:
 
 
 def _waiting_entries(session: Session, event_id: int, after_id: int, batch: int):
-    # A plain read in line order (the partial index ix_waitlist_line); each
+    # A plain read in waiting-list order (the partial index ix_waitlist_line); each
     # entry is locked only when it is about to get an offer.
     return session.execute(
         text(
@@ -182,12 +180,12 @@ def _sales_over(session: Session, event_id: int) -> bool:
     ).scalar_one()
 
 
-def _offer_to_line(session: Session, event_id: int) -> list[Hold]:
+def _offer_to_waitlist(session: Session, event_id: int) -> list[Hold]:
     free = _free_by_tier(session, event_id)
     if not any(free.values()):
         return []
     if _sales_over(session, event_id):
-        return []  # a ticket freed after the sale end is not sold again, to the line or anyone
+        return []  # a ticket freed after the sale end is not sold again, to the waiting list or anyone
     event = session.get_one(Event, event_id)
     # Queried, not `event.tiers`: a tier added in this transaction (an admin
     # adding capacity) may not be in an already-loaded relationship yet.
@@ -251,7 +249,7 @@ def offer_stranded_units(session: Session, limit: int = 100) -> int:
     A join that raced a release, or units locked by someone else at the
     moment of a release, can leave a unit free while an entry that fits it
     waits (the public still cannot take it). Each event is handled under its
-    line lock, taken with `try` so several sweepers skip each other's events
+    waiting-list lock, taken with `try` so several sweepers skip each other's events
     (the holder sees what they would). Returns the number of offers made.
     """
     event_ids = session.scalars(
@@ -266,14 +264,12 @@ def offer_stranded_units(session: Session, limit: int = 100) -> int:
     ).all()
     made = 0
     for event_id in event_ids:
-        if _lock_line(session, event_id, wait=False):
-            made += len(_offer_to_line(session, event_id))
+        if _lock_waitlist(session, event_id, wait=False):
+            made += len(_offer_to_waitlist(session, event_id))
     return made
 
 
-# --------------------------------------------------------------------------
 # Hooks called when an offer hold ends
-# --------------------------------------------------------------------------
 
 def _lock_entry(session: Session, entry_id: int | None) -> WaitlistEntry | None:
     if entry_id is None:
@@ -308,17 +304,11 @@ def offer_accepted(session: Session, hold: Hold) -> None:
         session.flush()
 
 
-# --------------------------------------------------------------------------
 # Buyers: join, leave, decline
-# --------------------------------------------------------------------------
-
-def _tickets(n: int) -> str:
-    return f"{n} ticket" if n == 1 else f"{n} tickets"
-
 
 def joinable_tiers(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
                    reserved: set[int] | None = None) -> list[Tier]:
-    """Tiers the public sees as sold out (nothing free, or the line comes first).
+    """Tiers the public sees as sold out (nothing free, or the waiting list comes first).
 
     Hidden tiers have no waiting list: they are sold only with an access code.
     """
@@ -352,10 +342,10 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
 
     existing = live_entry(session, user_id=user_id, event_id=event_id)
     if existing is not None:
-        raise AlreadyInLine(_already_message(session, existing))
+        raise AlreadyOnWaitlist(_already_message(session, existing))
     sold_out = {t.id for t in joinable_tiers(session, event)}
     if tier_id is None and len(sold_out) < sum(1 for t in event.tiers if not t.hidden):
-        raise NotSoldOut("Some tickets are still available: book those, or join the line for a sold-out type.")
+        raise NotSoldOut("Some tickets are still available: book those, or join the waiting list for a sold-out type.")
     if tier_id is not None and tier_id not in sold_out:
         raise NotSoldOut()
 
@@ -367,9 +357,9 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
             session.flush()
     except IntegrityError:
         # A second tab joined at the same moment: the unique index decided.
-        raise AlreadyInLine() from None
+        raise AlreadyOnWaitlist() from None
     # Units may be free and set aside already (a release racing this join):
-    # the line lock makes sure they reach the line now.
+    # the waiting-list lock makes sure they reach the waiting list now.
     offer_released_units(session, event_id)
     return entry
 
@@ -377,7 +367,7 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
 def _already_message(session: Session, entry: WaitlistEntry) -> str:
     if entry.status == WaitlistStatus.OFFERED:
         return "You are already on the waiting list for this event, and tickets are being held for you."
-    place = place_in_line(session, entry)
+    place = place_on_waitlist(session, entry)
     return f"You are already on the waiting list for this event (number {place.position} in line)."
 
 
@@ -411,7 +401,7 @@ def _live_offer(session: Session, entry_id: int, *, lock: bool) -> Hold | None:
 
 def _end_entry(session: Session, entry_id: int, *, status: WaitlistStatus, reason: str,
                user_id: int | None = None, event_id: int | None = None) -> WaitlistEntry:
-    """Take a live entry out of line; its offer, if any, passes to the next person."""
+    """Take a live entry off the waiting list; its offer, if any, passes to the next person."""
     query = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)
     if user_id is not None:
         query = query.where(WaitlistEntry.user_id == user_id)
@@ -440,7 +430,7 @@ def _end_entry(session: Session, entry_id: int, *, status: WaitlistStatus, reaso
 
 
 def leave(session: Session, *, entry_id: int, user_id: int) -> WaitlistEntry:
-    """The buyer leaves the line (declining any offer they hold)."""
+    """The buyer leaves the waiting list (declining any offer they hold)."""
     return _end_entry(session, entry_id, status=WaitlistStatus.LEFT, reason="left waiting list", user_id=user_id)
 
 
@@ -457,14 +447,12 @@ def decline(session: Session, *, entry_id: int, user_id: int) -> WaitlistEntry:
 
 
 def remove_entry(session: Session, *, event_id: int, entry_id: int) -> WaitlistEntry:
-    """An admin takes an entry out of line; an offer it holds passes on."""
+    """An admin takes an entry off the waiting list; an offer it holds passes on."""
     return _end_entry(session, entry_id, status=WaitlistStatus.REMOVED, reason="removed by admin",
                       event_id=event_id)
 
 
-# --------------------------------------------------------------------------
 # Messages
-# --------------------------------------------------------------------------
 
 def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold: Hold) -> None:
     user = session.get(User, entry.user_id)
@@ -473,5 +461,5 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
                  params={"hold_id": hold.id, "entry_id": entry.id})
 
 
-# Inventory reaches the line through this module (see inventory's docstring).
+# Inventory reaches the waiting list through this module (see inventory's docstring).
 inventory.install_waiting_line(sys.modules[__name__])

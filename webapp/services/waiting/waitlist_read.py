@@ -1,4 +1,4 @@
-"""Reading the waiting list: places, offers, the event's line status, the buyer's panel, and ETags.
+"""Reading the waiting list: places, offers, the event's waiting list status, the buyer's panel, and ETags.
 
 Nothing here changes state. The polls that show these (the event page's
 panel, "My waiting lists") answer 304 while their tag is unchanged, so the
@@ -19,12 +19,12 @@ from webapp.services.waiting.waitlist import (
     Place,
     joinable_tiers,
     live_entry,
-    place_in_line,
+    place_on_waitlist,
 )
 
 
 @dataclass(frozen=True)
-class LineEntry:
+class WaitlistEntryView:
     entry: WaitlistEntry
     place: Place | None  # waiting entries only
     offer: Hold | None  # the live offer, if any
@@ -46,10 +46,10 @@ def _offers_for(session: Session, entry_ids: list[int]) -> dict[int, tuple[Hold,
     return {hold.waitlist_entry_id: (hold, seconds) for hold, seconds in rows}
 
 
-def line(session: Session, event_id: int, *, include_ended: bool = False) -> list[LineEntry]:
-    """The event's line in order: places, offers and their time left (admin page).
+def entries_in_order(session: Session, event_id: int, *, include_ended: bool = False) -> list[WaitlistEntryView]:
+    """The event's waiting list in order: places, offers and their time left (admin page).
 
-    Places are computed the way `place_in_line` does, in one pass.
+    Places are computed the way `place_on_waitlist` does, in one pass.
     """
     query = select(WaitlistEntry).where(WaitlistEntry.event_id == event_id).order_by(WaitlistEntry.id)
     if not include_ended:
@@ -71,11 +71,11 @@ def line(session: Session, event_id: int, *, include_ended: bool = False) -> lis
                 by_tier[e.tier_id] = (tp + 1, tt + e.quantity)
             people, tickets = people + 1, tickets + e.quantity
         hold, seconds = offers.get(e.id, (None, None))
-        result.append(LineEntry(e, place, hold, seconds))
+        result.append(WaitlistEntryView(e, place, hold, seconds))
     return result
 
 
-def my_entries(session: Session, user_id: int, *, ended_limit: int = 10) -> list[LineEntry]:
+def my_entries(session: Session, user_id: int, *, ended_limit: int = 10) -> list[WaitlistEntryView]:
     """The buyer's live entries (with place or offer), then their recent ended ones."""
     live = session.scalars(
         select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(LIVE))
@@ -88,18 +88,18 @@ def my_entries(session: Session, user_id: int, *, ended_limit: int = 10) -> list
     offers = _offers_for(session, [e.id for e in live if e.status == WaitlistStatus.OFFERED])
     result = []
     for e in [*live, *ended]:
-        place = place_in_line(session, e) if e.status == WaitlistStatus.WAITING else None
+        place = place_on_waitlist(session, e) if e.status == WaitlistStatus.WAITING else None
         hold, seconds = offers.get(e.id, (None, None))
-        result.append(LineEntry(e, place, hold, seconds))
+        result.append(WaitlistEntryView(e, place, hold, seconds))
     return result
 
 
-def entry_view(session: Session, entry: WaitlistEntry | None) -> LineEntry | None:
+def entry_view(session: Session, entry: WaitlistEntry | None) -> WaitlistEntryView | None:
     if entry is None:
         return None
-    place = place_in_line(session, entry) if entry.status == WaitlistStatus.WAITING else None
+    place = place_on_waitlist(session, entry) if entry.status == WaitlistStatus.WAITING else None
     hold, seconds = _offers_for(session, [entry.id]).get(entry.id, (None, None))
-    return LineEntry(entry, place, hold, seconds)
+    return WaitlistEntryView(entry, place, hold, seconds)
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,13 @@ def offers_from_json(value: list | None) -> list[OfferNotice]:
 
 
 @dataclass(frozen=True)
-class TierLineStatus:
+class TierWaitlistSummary:
     tier: Tier
     capacity: int
     available: int  # what the public can buy now
-    set_aside: int  # free, but kept for the people in line
+    set_aside: int  # free, but kept for the people waiting
     held: int  # in shopping baskets
-    offered: int  # held as offers for people in line
+    offered: int  # held as offers for people waiting
     sold: int
     blocked: int
     waiting_people: int  # entries for this tier (entries for any tier are counted per event)
@@ -151,8 +151,8 @@ class TierLineStatus:
 
 
 @dataclass(frozen=True)
-class LineStatus:
-    tiers: list[TierLineStatus]
+class WaitlistSummary:
+    tiers: list[TierWaitlistSummary]
     waiting_people: int
     waiting_tickets: int
     offers_out: int  # people holding an offer right now
@@ -174,14 +174,14 @@ class LineStatus:
 
 
 def event_status(session: Session, event: Event, counts: dict[int, inventory.TierCounts] | None = None,
-                 reserved: set[int] | None = None) -> LineStatus:
+                 reserved: set[int] | None = None) -> WaitlistSummary:
     """Available, held, sold and waiting for an event, per tier and in total."""
     counts = inventory.tier_counts(session, event.id) if counts is None else counts
     reserved = inventory.tiers_kept_for_waitlist(session, event.id) if reserved is None else reserved
-    line = inventory.waitlist_figures(session, event.id)
-    offered: dict[int, int] = {int(k): v for k, v in (line.offered or {}).items()}
-    waiting = {int(k): (v[0], int(v[1])) for k, v in (line.waiting or {}).items()}
-    offers_out = line.offers_out
+    figures = inventory.waitlist_figures(session, event.id)
+    offered: dict[int, int] = {int(k): v for k, v in (figures.offered or {}).items()}
+    waiting = {int(k): (v[0], int(v[1])) for k, v in (figures.waiting or {}).items()}
+    offers_out = figures.offers_out
     tiers = []
     for t in event.tiers:
         c = counts.get(t.id)
@@ -189,12 +189,12 @@ def event_status(session: Session, event: Event, counts: dict[int, inventory.Tie
             continue
         free_public = 0 if t.id in reserved else c.available
         people, tickets = waiting.get(t.id, (0, 0))
-        tiers.append(TierLineStatus(
+        tiers.append(TierWaitlistSummary(
             tier=t, capacity=c.capacity, available=free_public, set_aside=c.available - free_public,
             held=c.held - offered.get(t.id, 0), offered=offered.get(t.id, 0), sold=c.sold, blocked=c.blocked,
             waiting_people=people, waiting_tickets=tickets,
         ))
-    return LineStatus(
+    return WaitlistSummary(
         tiers=tiers,
         waiting_people=sum(p for p, _ in waiting.values()),
         waiting_tickets=sum(n for _, n in waiting.values()),
@@ -204,29 +204,29 @@ def event_status(session: Session, event: Event, counts: dict[int, inventory.Tie
 
 @dataclass(frozen=True)
 class BuyerPanel:
-    status: LineStatus
-    mine: LineEntry | None  # the buyer's live entry for this event
-    joinable: list[Tier]  # sold-out tiers the buyer could join the line for
+    status: WaitlistSummary
+    mine: WaitlistEntryView | None  # the buyer's live entry for this event
+    joinable: list[Tier]  # sold-out tiers the buyer could join the waiting list for
     can_join_any: bool  # every tier is sold out: "any ticket type" is on offer too
-    line_open: bool  # on sale, with a waiting list
+    waitlist_open: bool  # on sale, with a waiting list
     tag: str | None  # while the buyer waits: the version the panel's poll sends (`watch_tag`)
 
 
 def buyer_panel(session: Session, event: Event, user_id: int | None, *, tag: str | None = None) -> BuyerPanel:
-    """What the event page shows about the line, for this buyer (`tag`: its `watch_tag`, if known)."""
+    """What the event page shows about the waiting list, for this buyer (`tag`: its `watch_tag`, if known)."""
     mine = None
     # The page's one read (catalog.read_event_page) may already know there is no entry.
     if user_id and session.info.get(inventory.READS, {}).get(("has_entry", event.id, user_id), True):
         mine = entry_view(session, live_entry(session, user_id=user_id, event_id=event.id))
-    line_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
+    waitlist_open = event.status == EventStatus.ON_SALE and event.waitlist_enabled
     # One count of the unit rows serves both the status and the join form.
     counts = inventory.tier_counts(session, event.id)
     reserved = inventory.tiers_kept_for_waitlist(session, event.id)
-    joinable = joinable_tiers(session, event, counts, reserved) if line_open and mine is None else []
+    joinable = joinable_tiers(session, event, counts, reserved) if waitlist_open and mine is None else []
     return BuyerPanel(
         status=event_status(session, event, counts, reserved), mine=mine, joinable=joinable,
         can_join_any=bool(joinable) and len(joinable) == len(event.tiers) and len(event.tiers) > 1,
-        line_open=line_open,
+        waitlist_open=waitlist_open,
         tag=(tag or watch_tag(session, event.id, user_id)) if mine and mine.entry.status == WaitlistStatus.WAITING
         else None,
     )
@@ -244,7 +244,7 @@ LEFT JOIN LATERAL (
     WHERE user_id = CAST(:u AS integer) AND event_id = :e AND status IN ('waiting', 'offered') LIMIT 1
 ) mine ON true
 LEFT JOIN LATERAL (
-    -- place_in_line's rule: waiting entries before this one that compete for its tiers
+    -- place_on_waitlist's rule: waiting entries before this one that compete for its tiers
     SELECT count(*) AS people, coalesce(sum(quantity), 0) AS tickets FROM waitlist_entries w
     WHERE mine.status = 'waiting' AND w.event_id = :e AND w.status = 'waiting' AND w.id < mine.id
       AND (mine.tier_id IS NULL OR w.tier_id IS NULL OR w.tier_id = mine.tier_id)
@@ -255,7 +255,7 @@ LEFT JOIN LATERAL (
 def watch_tag(session, event_id: int, user_id: int | None) -> str:
     """A version of what the buyer's panel shows, so its poll can answer 304.
 
-    It moves when units move (the inventory clock), when the line changes
+    It moves when units move (the inventory clock), when the waiting list changes
     (joins, leaves, offers) and when the buyer's own place or entry changes.
     One statement: it is what every waiting buyer's poll costs (a session or
     a connection of `single_statement`).
@@ -284,7 +284,7 @@ def _watch_tag(event_id: int, r) -> str:
     return f"w{event_id}-v{r.version}-l{r.people}.{int(r.tickets)}.{r.newest}-m{mine}"
 
 
-def mine_tag(entries: list[LineEntry]) -> str:
+def mine_tag(entries: list[WaitlistEntryView]) -> str:
     """A version of the buyer's "My waiting lists" page, so its poll can answer 304."""
     return "m" + "-".join(
         f"{e.entry.id}.{e.entry.status.value}.{e.place.ahead_people if e.place else ''}.{e.offer.id if e.offer else ''}"
