@@ -54,7 +54,7 @@ class Config:
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
     # Origins whose pages may call the API from a browser (comma-separated); none by default.
     API_CORS_ORIGINS = tuple(o.strip() for o in os.environ.get("API_CORS_ORIGINS", "").split(",") if o.strip())
-    # Webhooks (README: "The API"): hosts allowed even when they are loopback or
+    # Webhooks (docs/api.md, "Webhooks"): hosts allowed even when they are loopback or
     # private, and over plain http (comma-separated host or host:port; tests only).
     WEBHOOK_ALLOWED_HOSTS = tuple(h.strip() for h in os.environ.get("WEBHOOK_ALLOWED_HOSTS", "").split(",")
                                   if h.strip())
@@ -88,7 +88,7 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     TESTING = False
 
-    # Mail (README: "Mail"). SMTP_URL is smtp:// (plain, or STARTTLS when the
+    # Mail (README: "Mail in production"). SMTP_URL is smtp:// (plain, or STARTTLS when the
     # server offers it and ?starttls=1), smtp+starttls:// (STARTTLS required)
     # or smtps:// (TLS from the first byte), with user:password@ if needed.
     SMTP_URL = os.environ.get("SMTP_URL")
@@ -117,7 +117,7 @@ class Config:
     RESET_PER_ADDRESS_RATE_LIMIT = os.environ.get("RESET_PER_ADDRESS_RATE_LIMIT", "3 per hour")
 
 
-    # The waiting room (README: "The waiting room"). A poll runs the admission
+    # The waiting room (docs/design.md, "The waiting room"). A poll runs the admission
     # pass itself when none has run for this long (the sweep normally does).
     WAITING_ROOM_LAZY_PASS_SECONDS = float(os.environ.get("WAITING_ROOM_LAZY_PASS_SECONDS", "3"))
     WAITING_ROOM_POLL_SECONDS = _int("WAITING_ROOM_POLL_SECONDS", 5)

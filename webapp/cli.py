@@ -104,7 +104,7 @@ def sweep(once: bool, interval: float, batch: int) -> None:
 @click.command("check-invariants")
 @click.argument("event_id", type=int, required=False)
 def check_invariants(event_id: int | None) -> None:
-    """Verify DESIGN.md invariants 1 and 2 for one event, or for all."""
+    """Verify invariants 1 and 2 (docs/design.md) for one event, or for all."""
     from webapp.models import Event
     from webapp.services.invariants import check_event
 

@@ -266,7 +266,7 @@ class Unit(db.Model):
         # A unit is held exactly when it belongs to a hold: invariant 1.
         CheckConstraint("(status = 'held') = (hold_id IS NOT NULL)", name="held_iff_hold"),
         # The hot statement of a general-admission rush walks this index and
-        # never steps over held rows (see DESIGN.md: ~6x faster than a scan).
+        # never steps over held rows (see docs/design.md, "Inventory": ~6x faster than a scan).
         Index("ix_units_available", "tier_id", "id", postgresql_where=text("status = 'available'")),
         Index("ix_units_best_available", "tier_id", "best_rank", "id",
               postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),

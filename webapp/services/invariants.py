@@ -1,4 +1,4 @@
-"""The invariant checker: DESIGN.md's promises, verified from the rows.
+"""The invariant checker: the promises of docs/design.md, verified from the rows.
 
 Each check is one SQL query that returns the offending rows, so the checker
 reads an event of any size in a handful of statements. It returns a list of
