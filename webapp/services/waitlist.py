@@ -115,7 +115,7 @@ def tiers_reserved_for_line(session: Session, event_id: int) -> set[int]:
     An entry for "any tier" (tier_id NULL) reserves every tier of the event.
     """
     return set(inventory.read_once(session, ("line_reserved", event_id), lambda: session.execute(
-        text("SELECT tb_line_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
+        text("SELECT tb_waitlist_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
 
 
 # --------------------------------------------------------------------------
