@@ -2,7 +2,7 @@
 
 `sql/<name>.sql` is function <name> as a database migrated to head has it;
 `sql/history/<name>.<revision>.sql` is an older version, frozen, named after
-the revision that created it. How to change a function: see README here.
+the revision that created it. How to change a function: migrations/README.
 
 Not a migration: Alembic reads only `versions/`. The files are read when a
 migration runs, not when Alembic imports it to walk the chain.
@@ -28,15 +28,11 @@ def frozen(name: str, revision: str) -> str:
     return _read(HISTORY / f"{name}.{revision}.sql", name)
 
 
-def defined_in(text: str) -> list[str]:
-    """The functions a text creates or replaces, in order."""
-    return _DEFINES.findall(text)
-
-
 def _read(path: Path, name: str) -> str:
     text = path.read_text(encoding="utf-8")
     # A file named after one function but creating another (or two) would
     # leave the database and the files out of step without any error.
-    if defined_in(text) != [name]:
-        raise ValueError(f"{path} must create or replace {name} and nothing else; it defines {defined_in(text)}")
+    defined = _DEFINES.findall(text)
+    if defined != [name]:
+        raise ValueError(f"{path} must create or replace {name} and nothing else; it defines {defined}")
     return text
