@@ -21,7 +21,7 @@ SERVICES = APP / "services"
 WRITES = re.compile(
     r"(UPDATE\s+units\b|INSERT\s+INTO\s+units\b|DELETE\s+FROM\s+units\b|Unit\.__table__\.(insert|update|delete)"
     r"|\b(insert|update|delete)\(Unit\b|\bunit\.status\s*=[^=]|\.status\s*=\s*UnitStatus\."
-    # the SQL functions of migration 0005 that write units: inventory's to call
+    # the reserve functions (migrations/sql/), which write units: inventory's to call
     r"|\btb_reserve_(places|seats)\b|\btb_begin_reservation\b)",
     re.I,
 )

@@ -12,12 +12,14 @@ paths no round trip and no path can forget it: the check-in's bare UPDATE,
 an event's mass refund and the offer engine all fire the same ones.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02 07:20:00
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from migrations.functions import current
 
 revision = '0009'
 down_revision = '0008'
@@ -86,62 +88,23 @@ def upgrade():
     op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['next_attempt_at', 'id'], unique=False,
                     postgresql_where=sa.text('delivered_at IS NULL AND failed_at IS NULL'))
     op.create_index('ix_webhook_deliveries_endpoint', 'webhook_deliveries', ['endpoint_id', 'id'], unique=False)
-    op.execute(_TRIGGERS)
+    for name in FUNCTIONS:
+        op.execute(current(name))
+    op.execute(TRIGGERS)
 
 
-_TRIGGERS = """
--- One row per endpoint that wants this kind of event (for this event, or for all).
-CREATE FUNCTION tb_webhook(kind text, ev integer, data jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body)
-    SELECT w.id, ev, kind, jsonb_build_object(
-               'type', kind, 'created_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'data', data)::text
-    FROM webhook_endpoints w
-    WHERE w.active AND kind = ANY(w.event_types) AND (w.event_id IS NULL OR w.event_id = ev)
-$$;
+FUNCTIONS = ("tb_webhook", "tb_webhook_order", "tb_webhook_offer", "tb_webhook_check_in", "tb_webhook_event_cancelled")
 
-CREATE FUNCTION tb_webhook_order() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM tb_webhook(CASE NEW.status WHEN 'confirmed' THEN 'order.confirmed' WHEN 'cancelled'
-                       THEN 'order.cancelled' ELSE 'order.refunded' END, NEW.event_id,
-                       jsonb_build_object('order_id', NEW.id, 'event_id', NEW.event_id, 'user_id', NEW.user_id,
-                                          'status', NEW.status, 'total_minor', NEW.total_minor,
-                                          'currency', NEW.currency, 'reason', NEW.cancel_reason));
-    RETURN NULL;
-END $$;
+TRIGGERS = """
 CREATE TRIGGER tb_webhook_order_confirmed AFTER INSERT ON orders FOR EACH ROW
     WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION tb_webhook_order();
 CREATE TRIGGER tb_webhook_order_ended AFTER UPDATE OF status ON orders FOR EACH ROW
     WHEN (OLD.status = 'confirmed' AND NEW.status IN ('cancelled', 'refunded')) EXECUTE FUNCTION tb_webhook_order();
-
-CREATE FUNCTION tb_webhook_offer() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM tb_webhook('waitlist.offered', NEW.event_id,
-                       jsonb_build_object('hold_id', NEW.id, 'event_id', NEW.event_id, 'user_id', NEW.user_id,
-                                          'waitlist_entry_id', NEW.waitlist_entry_id,
-                                          'quantity', cardinality(NEW.unit_ids), 'expires_at', NEW.expires_at));
-    RETURN NULL;
-END $$;
 -- The WHEN keeps a buyer's reserve from even calling the function.
 CREATE TRIGGER tb_webhook_offer AFTER INSERT ON holds FOR EACH ROW
     WHEN (NEW.kind = 'offer') EXECUTE FUNCTION tb_webhook_offer();
-
-CREATE FUNCTION tb_webhook_check_in() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM tb_webhook('ticket.checked_in', NEW.event_id,
-                       jsonb_build_object('ticket_id', NEW.id, 'order_id', NEW.order_id, 'event_id', NEW.event_id,
-                                          'checked_in_at', NEW.checked_in_at));
-    RETURN NULL;
-END $$;
 CREATE TRIGGER tb_webhook_check_in AFTER UPDATE OF checked_in_at ON tickets FOR EACH ROW
     WHEN (OLD.checked_in_at IS NULL AND NEW.checked_in_at IS NOT NULL) EXECUTE FUNCTION tb_webhook_check_in();
-
-CREATE FUNCTION tb_webhook_event_cancelled() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM tb_webhook('event.cancelled', NEW.id,
-                       jsonb_build_object('event_id', NEW.id, 'title', NEW.title, 'starts_at', NEW.starts_at));
-    RETURN NULL;
-END $$;
 CREATE TRIGGER tb_webhook_event_cancelled AFTER UPDATE OF status ON events FOR EACH ROW
     WHEN (OLD.status <> 'cancelled' AND NEW.status = 'cancelled') EXECUTE FUNCTION tb_webhook_event_cancelled();
 """

@@ -25,12 +25,11 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02 15:00:00
 """
-import importlib.util
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from migrations.functions import current, frozen
 
 revision = '0013'
 down_revision = '0012'
@@ -38,96 +37,9 @@ branch_labels = None
 depends_on = None
 
 
-def _migration(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# tb_reserve_best from 0012, as tb_hold_best holding through tb_hold_seats.
-_BEST_0012 = _migration("0012_best_available").RESERVE_BEST
-HOLD_BEST = (_BEST_0012.replace("FUNCTION tb_reserve_best(", "FUNCTION tb_hold_best(", 1)
-             .replace("RETURN tb_reserve_seats(", "RETURN tb_hold_seats(", 1))
-assert HOLD_BEST.count("tb_hold_") == 2
-
-ACCESS_GATE = r"""
-CREATE FUNCTION tb_access_gate(p_event bigint, p_tiers int[], p_access text[]) RETURNS int
-LANGUAGE plpgsql STABLE AS $$
--- The hidden tiers among p_tiers must each be unlocked by one of the buyer's
--- access codes, live now. Returns the code that unlocked them (NULL when
--- nothing asked for is hidden); refuses with TB402 otherwise.
-DECLARE
-    locked int[];
-    unlocked_by int;
-BEGIN
-    SELECT array_agg(id) INTO locked FROM tiers WHERE event_id = p_event AND hidden AND id = ANY(p_tiers);
-    IF locked IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF EXISTS (
-        SELECT 1 FROM unnest(locked) AS l(tier_id)
-        WHERE NOT EXISTS (
-            SELECT 1 FROM codes c
-            WHERE c.event_id = p_event AND c.kind = 'access' AND c.active AND c.code = ANY(p_access)
-              AND l.tier_id = ANY(c.tier_ids)
-              AND (c.valid_from IS NULL OR c.valid_from <= now())
-              AND (c.valid_until IS NULL OR now() < c.valid_until))) THEN
-        RAISE EXCEPTION USING ERRCODE = 'TB402', MESSAGE = 'access code needed';
-    END IF;
-    SELECT min(c.id) INTO unlocked_by FROM codes c
-    WHERE c.event_id = p_event AND c.kind = 'access' AND c.active AND c.code = ANY(p_access)
-      AND c.tier_ids && locked;
-    RETURN unlocked_by;
-END
-$$;
-"""
-
-# Each reserve entry point: the gate on the tiers asked for, then the
-# unchanged function; the hold records the access code that let it through.
-GATED = r"""
-CREATE FUNCTION {name}({params}, p_access text[])
-RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    unlocked_by int := tb_access_gate(p_event, {tiers}, p_access);
-    hold bigint := {inner}({args});
-BEGIN
-    IF unlocked_by IS NOT NULL THEN
-        UPDATE holds SET access_code_id = unlocked_by WHERE id = hold;
-    END IF;
-    RETURN hold;
-END
-$$;
-"""
-ENTRY_POINTS = (
-    ("tb_reserve_places", "tb_hold_places",
-     "p_user bigint, p_event bigint, p_tiers int[], p_counts int[], p_session int, p_admission bigint", "p_tiers"),
-    ("tb_reserve_seats", "tb_hold_seats",
-     "p_user bigint, p_event bigint, p_seats bigint[], p_session int, p_admission bigint",
-     "ARRAY(SELECT DISTINCT tier_id FROM units WHERE id = ANY(p_seats) AND event_id = p_event)"),
-    ("tb_reserve_best", "tb_hold_best",
-     "p_user bigint, p_event bigint, p_tier int, p_count int, p_session int, p_admission bigint", "ARRAY[p_tier]"),
-)
-
-
-def _gated(name: str, inner: str, params: str, tiers: str) -> str:
-    args = ", ".join(p.split()[0] for p in params.split(", "))
-    return GATED.format(name=name, params=params, tiers=tiers, inner=inner, args=args)
-
-
-LINE_RESERVED = r"""
-CREATE OR REPLACE FUNCTION tb_line_reserved_tiers(p_event bigint) RETURNS int[]
-LANGUAGE sql STABLE AS $$
-    -- Tiers the public cannot buy from because people wait for them; an
-    -- entry for "any tier" (tier_id NULL) reserves every tier of the event
-    -- but the hidden ones{hidden}.
-    SELECT coalesce(array_agg(DISTINCT coalesce(w.tier_id, t.id)), '{{}}')
-    FROM waitlist_entries w
-    JOIN tiers t ON t.event_id = w.event_id AND (w.tier_id IS NULL OR t.id = w.tier_id)
-    WHERE w.event_id = p_event AND w.status = 'waiting'{condition}
-$$;
-"""
+# Each takes the buyer's access codes last and calls the function it replaced,
+# renamed tb_hold_*, once the gate has let it through.
+ENTRY_POINTS = ("tb_reserve_places", "tb_reserve_seats", "tb_reserve_best")
 
 
 def upgrade():
@@ -178,16 +90,15 @@ def upgrade():
     op.execute("ALTER FUNCTION tb_reserve_places(bigint, bigint, int[], int[], int, bigint) RENAME TO tb_hold_places")
     op.execute("ALTER FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int, bigint) RENAME TO tb_hold_seats")
     op.execute("DROP FUNCTION tb_reserve_best(bigint, bigint, int, int, int, bigint)")
-    op.execute(HOLD_BEST)
-    op.execute(ACCESS_GATE)
-    for entry_point in ENTRY_POINTS:
-        op.execute(_gated(*entry_point))
-    op.execute(LINE_RESERVED.format(hidden=" (sold only with an access code)",
-                                    condition="\n      AND (w.tier_id IS NOT NULL OR NOT t.hidden)"))
+    op.execute(frozen("tb_hold_best", "0013"))
+    op.execute(current("tb_access_gate"))
+    for name in ENTRY_POINTS:
+        op.execute(current(name))
+    op.execute(frozen("tb_line_reserved_tiers", "0013"))
 
 
 def downgrade():
-    op.execute(LINE_RESERVED.format(hidden="", condition=""))
+    op.execute(frozen("tb_line_reserved_tiers", "0005"))
     op.execute("DROP FUNCTION tb_reserve_best(bigint, bigint, int, int, int, bigint, text[])")
     op.execute("DROP FUNCTION tb_reserve_seats(bigint, bigint, bigint[], int, bigint, text[])")
     op.execute("DROP FUNCTION tb_reserve_places(bigint, bigint, int[], int[], int, bigint, text[])")
@@ -195,7 +106,7 @@ def downgrade():
     op.execute("DROP FUNCTION tb_hold_best(bigint, bigint, int, int, int, bigint)")
     op.execute("ALTER FUNCTION tb_hold_seats(bigint, bigint, bigint[], int, bigint) RENAME TO tb_reserve_seats")
     op.execute("ALTER FUNCTION tb_hold_places(bigint, bigint, int[], int[], int, bigint) RENAME TO tb_reserve_places")
-    op.execute(_BEST_0012)
+    op.execute(frozen("tb_reserve_best", "0012"))
     op.drop_index('ix_orders_access_code', table_name='orders')
     op.drop_index('ix_orders_code', table_name='orders')
     op.drop_index('ix_holds_code_active', table_name='holds')

@@ -259,7 +259,7 @@ def _event_page_statement():
     global _EVENT_PAGE
     if _EVENT_PAGE is None:
         _EVENT_PAGE = text(
-            "WITH line AS MATERIALIZED (SELECT tb_line_reserved_tiers(:e) AS reserved)"
+            "WITH line AS MATERIALIZED (SELECT tb_waitlist_reserved_tiers(:e) AS reserved)"
             " SELECT (SELECT json_agg(json_build_array(c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
             f" FROM ({inventory.TIER_COUNTS_SQL}) c) AS counts,"
             " line.reserved,"

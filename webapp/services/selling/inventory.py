@@ -281,7 +281,7 @@ def _expire_stale_holds_on_units(session: Session, unit_ids: list[int]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Reserving: the grab itself is one SQL function per kind (migration 0005),
+# Reserving: the grab itself is one SQL function per kind (migrations/sql/tb_hold_*.sql),
 # so a reservation is one statement. Refusals come back as TBnnn errors.
 # ---------------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ _RESERVE_PLACES = text(
     " CAST(:admission AS bigint), CAST(:access AS text[]))")
 _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer),"
                       " CAST(:admission AS bigint), CAST(:access AS text[]))")
-# Best available (migration 0012): chooses with SKIP LOCKED, then holds as a seat reserve does.
+# Best available (migrations/sql/tb_hold_best.sql): chooses with SKIP LOCKED, then holds as a seat reserve does.
 _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
                      " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]))")
 
@@ -669,7 +669,7 @@ def tiers_kept_for_waitlist(session: Session, event_id: int) -> set[int]:
     An entry for "any tier" (tier_id NULL) keeps every tier of the event.
     """
     return set(read_once(session, ("waitlist_kept", event_id), lambda: session.execute(
-        text("SELECT tb_line_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
+        text("SELECT tb_waitlist_reserved_tiers(:e)"), {"e": event_id}).scalar_one()))
 
 
 # The waiting list's three figures for an event; also a part of the event

@@ -242,7 +242,7 @@ _RETIRE = text("""
 _SOLD_OUT = text("""
     SELECT NOT EXISTS (
         SELECT 1 FROM tiers t
-        WHERE t.event_id = :e AND NOT t.id = ANY(tb_line_reserved_tiers(:e))
+        WHERE t.event_id = :e AND NOT t.id = ANY(tb_waitlist_reserved_tiers(:e))
           AND EXISTS (SELECT 1 FROM units u WHERE u.tier_id = t.id AND u.status = 'available'))
 """)
 _SHOPPING = text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e AND status = 'admitted'")

@@ -1,0 +1,43 @@
+-- The event's sale state and the buyer's basket, shared by both grabs.
+-- Lock order: the basket's hold row first, then its units; the caller then
+-- locks the units it takes, and bumps the clock last.
+CREATE OR REPLACE FUNCTION tb_begin_reservation(p_user bigint, p_event bigint, p_count int, p_session int)
+RETURNS events
+LANGUAGE plpgsql AS $$
+DECLARE
+    ev events;
+    basket bigint;
+BEGIN
+    SELECT * INTO ev FROM events WHERE id = p_event;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB404', MESSAGE = 'No such event.';
+    END IF;
+    IF p_session IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM users WHERE id = p_user AND session_version = p_session) THEN
+        -- The buyer's session was ended (logout elsewhere, password reset).
+        RAISE EXCEPTION USING ERRCODE = 'TB401', MESSAGE = 'session ended';
+    END IF;
+    IF ev.status <> 'on_sale' THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB409', MESSAGE = 'not on sale';
+    END IF;
+    IF now() >= coalesce(ev.sales_end_at, ev.starts_at) THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB409', MESSAGE = 'ended';
+    END IF;
+    IF p_count > ev.per_order_limit THEN
+        RAISE EXCEPTION USING ERRCODE = 'TB413', MESSAGE = 'limit',
+            DETAIL = json_build_object('limit', ev.per_order_limit)::text;
+    END IF;
+    SELECT id INTO basket FROM holds
+    WHERE user_id = p_user AND event_id = p_event AND status = 'active' AND kind = 'purchase'
+    FOR UPDATE;
+    IF basket IS NOT NULL THEN
+        IF EXISTS (SELECT 1 FROM waitlist_entries WHERE event_id = p_event AND status = 'waiting') THEN
+            -- Its units must go to the line first: the offer engine's job.
+            RAISE EXCEPTION USING ERRCODE = 'TB503', MESSAGE = 'basket with a line';
+        END IF;
+        UPDATE units SET status = 'available', hold_id = NULL WHERE hold_id = basket;
+        UPDATE holds SET status = 'released', ended_at = now(), end_reason = 'replaced' WHERE id = basket;
+    END IF;
+    RETURN ev;
+END
+$$;
