@@ -9,6 +9,7 @@ migration runs, not when Alembic imports it to walk the chain.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -18,9 +19,23 @@ HISTORY = SQL / "history"
 _DEFINES = re.compile(r"^CREATE OR REPLACE FUNCTION (\w+)\(", re.M)
 
 
-def current(name: str) -> str:
-    """Function `name` as at head, for the newest migration that defines it."""
-    return _read(SQL / f"{name}.sql", name)
+def current(name: str, digest: str) -> str:
+    """Function `name` as at head, for the newest migration that defines it.
+
+    `digest`: the first 12 hex digits of the file's SHA-256 when that
+    migration was written. A file edited without a new migration would reach
+    new databases and never the ones already at head; this refuses it, so
+    the edit is made the way migrations/README says (freeze, point, edit,
+    load from a new migration).
+    """
+    text = _read(SQL / f"{name}.sql", name)
+    found = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    if found != digest:
+        raise ValueError(
+            f"migrations/sql/{name}.sql changed (digest {found}, the migration loading it expects {digest}):"
+            " freeze its old text under migrations/sql/history/, point the older migration at that copy, and"
+            " load the new text from a new migration (see migrations/README)")
+    return text
 
 
 def frozen(name: str, revision: str) -> str:

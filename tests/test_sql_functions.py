@@ -33,7 +33,7 @@ def test_running_the_file_changes_nothing(app_ctx, path):
     with db.engine.connect() as conn:
         live = conn.execute(DEFINITIONS, {"name": path.stem}).scalars().all()
         # A migration runs the file through op.execute, so through text() too.
-        conn.execute(text(functions.current(path.stem)))
+        conn.execute(text(path.read_text(encoding="utf-8")))
         replaced = conn.execute(DEFINITIONS, {"name": path.stem}).scalars().all()
         conn.rollback()
     assert live, f"no function {path.stem} in the database"
@@ -62,3 +62,16 @@ def test_no_migration_loads_another():
         assert "importlib" not in source and "spec_from_file_location" not in source, path
         others = {other.stem for other in VERSIONS.glob("*.py")} - {path.stem}
         assert not any(other in source for other in others), path
+
+
+def test_a_current_file_edited_without_a_new_migration_is_refused(tmp_path, monkeypatch):
+    # The migration that loads tb_hold_seats names the digest of the text it was written for.
+    original = (functions.SQL / "tb_hold_seats.sql").read_text()
+    edited = tmp_path / "tb_hold_seats.sql"
+    edited.write_text(original.replace("$$", "$$ -- an edit\n", 1))
+    monkeypatch.setattr(functions, "SQL", tmp_path)
+    digest = functions.hashlib.sha256(original.encode()).hexdigest()[:12]
+    with pytest.raises(ValueError, match="tb_hold_seats.sql changed"):
+        functions.current("tb_hold_seats", digest)
+    edited.write_text(original)
+    assert functions.current("tb_hold_seats", digest) == original

@@ -51,10 +51,10 @@ def upgrade():
     # The price paid is the price held: tickets take it from here, not from the tier at payment time.
     op.add_column("holds", sa.Column("unit_prices", sa.ARRAY(sa.Integer)))
     # As this revision created them: frozen copies of the ones changed since.
-    for function in (frozen("tb_line_reserved_tiers", "0005"), current("tb_bump_inventory_clock"),
+    for function in (frozen("tb_line_reserved_tiers", "0005"), current("tb_bump_inventory_clock", "381b1f377095"),
                      frozen("tb_begin_reservation", "0005"), frozen("tb_reserve_places", "0005"),
-                     frozen("tb_reserve_seats", "0005"), current("tb_bump_layout_version_of_row"),
-                     current("tb_bump_layout_version")):
+                     frozen("tb_reserve_seats", "0005"), current("tb_bump_layout_version_of_row", "fc37c9c612ef"),
+                     current("tb_bump_layout_version", "08eee116524f")):
         op.execute(function)
     for table, verb, side in TRIGGERS:
         op.execute(

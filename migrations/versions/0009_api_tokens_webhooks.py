@@ -88,12 +88,19 @@ def upgrade():
     op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['next_attempt_at', 'id'], unique=False,
                     postgresql_where=sa.text('delivered_at IS NULL AND failed_at IS NULL'))
     op.create_index('ix_webhook_deliveries_endpoint', 'webhook_deliveries', ['endpoint_id', 'id'], unique=False)
-    for name in FUNCTIONS:
-        op.execute(current(name))
+    for name, digest in FUNCTIONS.items():
+        op.execute(current(name, digest))
     op.execute(TRIGGERS)
 
 
-FUNCTIONS = ("tb_webhook", "tb_webhook_order", "tb_webhook_offer", "tb_webhook_check_in", "tb_webhook_event_cancelled")
+# Each with the digest of the text this revision is the newest to load (see migrations/functions.py).
+FUNCTIONS = {
+    "tb_webhook": "046991c7f71d",
+    "tb_webhook_order": "9aac92aeb06d",
+    "tb_webhook_offer": "e1a293eb66e1",
+    "tb_webhook_check_in": "dd820df653ca",
+    "tb_webhook_event_cancelled": "01009d5323ba",
+}
 
 TRIGGERS = """
 CREATE TRIGGER tb_webhook_order_confirmed AFTER INSERT ON orders FOR EACH ROW

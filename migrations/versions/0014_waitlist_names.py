@@ -22,16 +22,17 @@ down_revision = '0013'
 branch_labels = None
 depends_on = None
 
-CALLERS = ("tb_hold_places", "tb_hold_seats", "tb_hold_best")
+# Each with the digest of its current text (see migrations/functions.py).
+CALLERS = {"tb_hold_places": "6550aaab42e8", "tb_hold_seats": "750a4ac4a4d4", "tb_hold_best": "f0b33ec537fa"}
 
 
 def upgrade():
     op.execute("ALTER FUNCTION tb_line_reserved_tiers(bigint) RENAME TO tb_waitlist_reserved_tiers")
     # The same body; loaded so that this migration, the newest to define it,
     # is the one that reads its file.
-    op.execute(current("tb_waitlist_reserved_tiers"))
-    for name in CALLERS:
-        op.execute(current(name))
+    op.execute(current("tb_waitlist_reserved_tiers", "9893edf3c2da"))
+    for name, digest in CALLERS.items():
+        op.execute(current(name, digest))
 
 
 def downgrade():

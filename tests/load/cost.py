@@ -37,9 +37,10 @@ requests are sent, and the server log's statement lines from the app's
 connections are counted per request: BEGIN/COMMIT/ROLLBACK apart from the
 rest. It runs after pass 1, so logging never weighs on the CPU figures.
 
-Output: a Markdown table (for the README) and a plain-text one, each figure
-also as a multiple of the floor's `SELECT 1` route (the unit of the cost targets) and of its text route. Exits 1 if an endpoint answered something
-other than what a working shop answers.
+Output: a Markdown table (for docs/performance.md) and a plain-text one,
+each figure also as a multiple of the floor's `SELECT 1` route (the unit of
+the cost targets) and of its text route. Exits 1 if an endpoint answered
+something other than what a working shop answers.
 """
 from __future__ import annotations
 
