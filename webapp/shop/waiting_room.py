@@ -215,16 +215,20 @@ def waiting_room_leave(event_id: int):
 # The waiting room's URLs when it was called the line: links to them were
 # mailed and shared. 308 rather than 301 so that a join or leave form, or
 # a poll, from a page opened before the rename keeps its method and body.
-_OLD_LINE_URLS = {"": "shop.waiting_room_page", "status": "shop.waiting_room_status",
-                  "join": "shop.waiting_room_join", "leave": "shop.waiting_room_leave"}
+_NEW_FOR_OLD = {"/events/<int:event_id>/line": "shop.waiting_room_page",
+                "/events/<int:event_id>/line/status": "shop.waiting_room_status",
+                "/events/<int:event_id>/line/join": "shop.waiting_room_join",
+                "/events/<int:event_id>/line/leave": "shop.waiting_room_leave"}
 
 
-@bp.route("/events/<int:event_id>/line", defaults={"rest": ""}, methods=["GET", "POST"])
-@bp.route("/events/<int:event_id>/line/<any(status, join, leave):rest>", methods=["GET", "POST"])
+@bp.get("/events/<int:event_id>/line")
+@bp.get("/events/<int:event_id>/line/status")
+@bp.post("/events/<int:event_id>/line/join")
+@bp.post("/events/<int:event_id>/line/leave")
 @limiter.exempt
-def old_line_url(event_id: int, rest: str):
-    """A permanent redirect from an old waiting room URL to its new one."""
-    target = url_for(_OLD_LINE_URLS[rest], event_id=event_id)
+def old_line_url(event_id: int):
+    """A permanent redirect from an old waiting room URL to its new one, query and all."""
+    target = url_for(_NEW_FOR_OLD[request.url_rule.rule], event_id=event_id)
     if request.query_string:
         target += "?" + request.query_string.decode("latin-1")
     return redirect(target, code=308)
