@@ -479,6 +479,36 @@ def test_a_second_device_finds_the_place_by_account(client, app, session, factor
     assert session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1
 
 
+def test_an_unchanged_poll_is_one_statement_and_a_changed_one_two(client, session, factory):
+    # The crowd's hot path: the room's row for the ETag, then the place and the count ahead only if it changed.
+    from sqlalchemy import event as sa_event
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    join_over_http(client, event.id)
+    start_sale(session, event.id)
+    waiting_room.control(session, session.get(Event, event.id), paused=True)
+    session.commit()
+    admit(session, event.id)  # a pass just ran: the polls below have none to run
+    url = f"/events/{event.id}/waiting-room/status"
+    tag = call(client, "get", url, headers=HX).headers["ETag"]
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with client.application.app_context():
+        sa_event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            unchanged = call(client, "get", url, headers={**HX, "If-None-Match": tag})
+            unchanged_statements = len(seen)
+            changed = call(client, "get", url, headers={**HX, "If-None-Match": 'W/"stale"'})
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert unchanged.status_code == 304 and unchanged_statements == 1
+    assert changed.status_code == 200 and len(seen) - unchanged_statements == 2
+
+
 @pytest.mark.parametrize("old, new", [
     ("/line", "/waiting-room"),
     ("/line?utm_source=mail", "/waiting-room?utm_source=mail"),
