@@ -1,4 +1,4 @@
-"""The waiting room's engine: places (join, leave, claim) and admission, the only writer of both.
+"""The waiting room's engine: places (join, leave, claim) and the admission passes that let people in.
 
 Places. One row of `waiting_room_entries` per account, or per anonymous
 visitor's random token (carried in a signed cookie, see `passes`), per
@@ -19,7 +19,8 @@ admissions that are used up (bought, or out of time with no live hold),
 decides sold out, and lets in the next N waiting in `line_key` order, where
 N is what the rate earned since the last pass and what the cap on shoppers
 leaves free. Nothing of this lives in a process: a host that dies loses
-nothing, and two hosts never admit twice.
+nothing, and two hosts never admit twice. (The reserve's SQL function
+lengthens an admission to its hold's end: see `passes`.)
 
 Whatever changes what someone waiting sees (an admission, a leave, sold
 out) bumps the room's `version`, the polls' ETag (see `positions`).
