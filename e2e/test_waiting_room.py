@@ -9,7 +9,7 @@ from webapp.models import Event
 from webapp.services.waiting import waiting_room
 
 
-def test_join_before_the_start_wait_in_line_get_admitted_reserve_and_pay(page: Page, factory, shot):
+def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(page: Page, factory, shot):
     event = factory.ga_event(capacity=50, title="Hot Gig")
     # Paused at first, so the position stays on the page until the test lets the buyer in.
     waiting_room.configure(db.session, event, enabled=True,
@@ -20,16 +20,16 @@ def test_join_before_the_start_wait_in_line_get_admitted_reserve_and_pay(page: P
 
     register(page)
     page.goto(f"/events/{event.id}")
-    expect(page).to_have_url(f"/events/{event.id}/line")
+    expect(page).to_have_url(f"/events/{event.id}/waiting-room")
     expect(page.get_by_role("timer")).to_contain_text("Sales start in")
-    page.get_by_role("button", name="Take a place in line").click()
-    expect(page.get_by_text("You are in the line.")).to_be_visible()
+    page.get_by_role("button", name="Take a place in the waiting room").click()
+    expect(page.get_by_text("You are in the waiting room.")).to_be_visible()
     readme_shot(page, "waiting-room-countdown")
     shot("waiting-room-countdown")
 
     # The countdown reaches zero and asks for the position.
     expect(page.get_by_text("You are next.")).to_be_visible(timeout=25000)
-    expect(page.get_by_label("Your progress in the line")).to_be_visible()
+    expect(page.get_by_label("Your progress in the waiting room")).to_be_visible()
     expect(page.get_by_text("Admission is paused")).to_be_visible()
     readme_shot(page, "waiting-room-position")
     shot("waiting-room-position")

@@ -70,7 +70,7 @@ def buyer(client, factory):
 
 
 def join_over_http(client, event_id: int) -> None:
-    response = call(client, "post", f"/events/{event_id}/line/join", headers={"X-CSRFToken": token_of(client)})
+    response = call(client, "post", f"/events/{event_id}/waiting-room/join", headers={"X-CSRFToken": token_of(client)})
     assert response.status_code == 303
 
 
@@ -80,16 +80,14 @@ def reserve_one(client, event: Event):
 
 
 def take_turn(client, event_id: int) -> str:
-    """The admitted buyer opens the line page and gets their pass; returns the pass cookie."""
-    page = call(client, "get", f"/events/{event_id}/line")
+    """The admitted buyer opens the waiting room page and gets their pass; returns the pass cookie."""
+    page = call(client, "get", f"/events/{event_id}/waiting-room")
     assert page.status_code == 200
     assert "It is your turn" in page.get_data(as_text=True)
     cookie = client.get_cookie(waiting_room.pass_cookie_name(event_id))
     assert cookie is not None
     return cookie.value
 
-
-# ---- Fairness and places
 
 
 def test_early_joiners_are_admitted_in_a_random_draw_then_latecomers_in_arrival_order(session, factory):
@@ -176,8 +174,6 @@ def test_many_passes_at_once_never_admit_more_than_the_cap(app, session, factory
     assert session.scalar(text("SELECT count(*) FROM waiting_room_entries WHERE status = 'admitted'")) == 5
 
 
-# ---- Passes: every refusal
-
 
 @pytest.fixture
 def guarded(session, factory):
@@ -213,11 +209,12 @@ def test_a_direct_post_without_a_pass_is_refused(client, session, factory, guard
     response = reserve_one(client, guarded)
     assert response.status_code == 403
     body = response.get_data(as_text=True)
-    assert "waiting room" in body and f"/events/{guarded.id}/line" in body
+    assert "waiting room" in body and f"/events/{guarded.id}/waiting-room" in body
     assert response.headers["HX-Retarget"] == "#event-body"
     assert session.scalar(text("SELECT count(*) FROM holds")) == 0
-    # The page and the picker send them to the line too.
-    assert call(client, "get", f"/events/{guarded.id}").headers["Location"].endswith(f"/events/{guarded.id}/line")
+    # The page and the picker send them to the waiting room too.
+    page = call(client, "get", f"/events/{guarded.id}")
+    assert page.headers["Location"].endswith(f"/events/{guarded.id}/waiting-room")
     assert call(client, "get", f"/events/{guarded.id}/tickets", headers=HX).status_code == 403
 
 
@@ -282,14 +279,13 @@ def test_leaving_ends_the_pass_and_frees_the_slot(client, session, factory, guar
     admit(session, guarded.id)
     take_turn(client, guarded.id)
     assert admit(session, guarded.id) == []  # the cap is full
-    response = call(client, "post", f"/events/{guarded.id}/line/leave", headers={"X-CSRFToken": token_of(client)})
+    response = call(client, "post", f"/events/{guarded.id}/waiting-room/leave",
+                    headers={"X-CSRFToken": token_of(client)})
     assert response.status_code == 303
     assert admit(session, guarded.id) == [next_id]
     # Even a copy of the cookie kept from before grants nothing now.
     assert reserve_one(client, guarded).status_code == 403
 
-
-# ---- The buyer's pages
 
 
 def test_countdown_then_position_with_conditional_polls(client, session, factory):
@@ -300,22 +296,22 @@ def test_countdown_then_position_with_conditional_polls(client, session, factory
     session.commit()
     buyer(client, factory)
     page = call(client, "get", f"/events/{event.id}")
-    assert page.status_code == 303 and page.headers["Location"].endswith(f"/events/{event.id}/line")
+    assert page.status_code == 303 and page.headers["Location"].endswith(f"/events/{event.id}/waiting-room")
     join_over_http(client, event.id)
-    body = call(client, "get", f"/events/{event.id}/line").get_data(as_text=True)
-    assert "Sales start in" in body and "You are in the line" in body
-    poll = call(client, "get", f"/events/{event.id}/line/status", headers=HX)
+    body = call(client, "get", f"/events/{event.id}/waiting-room").get_data(as_text=True)
+    assert "Sales start in" in body and "You are in the waiting room" in body
+    poll = call(client, "get", f"/events/{event.id}/waiting-room/status", headers=HX)
     assert poll.status_code == 200
     tag = poll.headers["ETag"]
-    again = call(client, "get", f"/events/{event.id}/line/status", headers={**HX, "If-None-Match": tag})
+    again = call(client, "get", f"/events/{event.id}/waiting-room/status", headers={**HX, "If-None-Match": tag})
     assert again.status_code == 304
     # Paused, so that the draw alone decides where the buyer stands.
     waiting_room.control(session, session.get(Event, event.id), paused=True)
     session.commit()
-    tag = call(client, "get", f"/events/{event.id}/line/status", headers=HX).headers["ETag"]
+    tag = call(client, "get", f"/events/{event.id}/waiting-room/status", headers=HX).headers["ETag"]
     start_sale(session, event.id)
     # No sweep ran: the poll runs the pass itself (the sale started), and the answer changes.
-    after = call(client, "get", f"/events/{event.id}/line/status", headers={**HX, "If-None-Match": tag})
+    after = call(client, "get", f"/events/{event.id}/waiting-room/status", headers={**HX, "If-None-Match": tag})
     assert after.status_code == 200
     body = after.get_data(as_text=True)
     entry = session.scalars(select(WaitingRoomEntry).order_by(WaitingRoomEntry.id.desc())).first()
@@ -323,7 +319,7 @@ def test_countdown_then_position_with_conditional_polls(client, session, factory
     if rank == 0:
         assert "You are next" in body
     else:
-        assert f'id="line-number">{rank + 1}</strong>' in body and f"<strong>{rank}</strong>" in body
+        assert f'id="waiting-room-position-number">{rank + 1}</strong>' in body and f"<strong>{rank}</strong>" in body
     assert "<progress" in body and "Admission is paused" in body
 
 
@@ -335,7 +331,7 @@ def test_an_anonymous_visitor_waits_then_is_asked_to_log_in(client, session, fac
     assert entry.user_id is None and entry.anon_token
     start_sale(session, event.id)
     admit(session, event.id)
-    body = call(client, "get", f"/events/{event.id}/line").get_data(as_text=True)
+    body = call(client, "get", f"/events/{event.id}/waiting-room").get_data(as_text=True)
     assert "Log in to continue" in body
     assert client.get_cookie(waiting_room.pass_cookie_name(event.id)) is None
     user = buyer(client, factory)
@@ -345,7 +341,7 @@ def test_an_anonymous_visitor_waits_then_is_asked_to_log_in(client, session, fac
     assert reserve_one(client, event).status_code == 204
 
 
-def test_sold_out_while_in_line_tells_everyone_and_offers_the_waiting_list(client, session, factory, gateway):
+def test_sold_out_while_waiting_tells_everyone_and_offers_the_waiting_list(client, session, factory, gateway):
     event = factory.ga_event(capacity=2)
     room(session, event, cap=2)
     buyers = factory.users(2)
@@ -369,14 +365,14 @@ def test_sold_out_while_in_line_tells_everyone_and_offers_the_waiting_list(clien
         checkout.pay(session, gateway, hold_id=hold.id, user_id=user_id, idempotency_key=f"k{user_id}", card=GOOD)
     admit(session, event.id)
     assert session.get(WaitingRoom, event.id).sold_out
-    poll = call(client, "get", f"/events/{event.id}/line/status", headers=HX)
+    poll = call(client, "get", f"/events/{event.id}/waiting-room/status", headers=HX)
     body = poll.get_data(as_text=True)
     assert "Sold out" in body and f"/events/{event.id}/waitlist" in body
-    assert 'hx-trigger="every 30s"' in body  # told; asking now and then whether the line moves again
+    assert 'hx-trigger="every 30s"' in body  # told; asking now and then whether the room moves again
     assert_consistent(session, event.id)
 
 
-def test_two_app_instances_share_one_line(app, database_url, session, factory):
+def test_two_app_instances_share_one_waiting_room(app, database_url, session, factory):
     other = create_app({"SQLALCHEMY_DATABASE_URI": database_url}, config_class=TestConfig)
     event = factory.ga_event(capacity=20)
     room(session, event, cap=3)
@@ -406,18 +402,16 @@ def test_two_app_instances_share_one_line(app, database_url, session, factory):
     for instance, c, _ in clients:
         with instance.app_context():
             forget_user()
-            body = c.get(f"/events/{event.id}/line").get_data(as_text=True)
+            body = c.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
             turns.append("It is your turn" in body)
             if not turns[-1]:
-                found = re.search(r'id="line-number">(\d+)<', body)
+                found = re.search(r'id="waiting-room-position-number">(\d+)<', body)
                 spots.append(int(found.group(1)) if found else 1 if "You are next" in body else 0)
     assert sum(turns) == 3
     assert sorted(spots) == [1, 2, 3]
     with other.app_context():
         db.engine.dispose()
 
-
-# ---- The admin's side
 
 
 def test_admin_turns_the_room_on_watches_it_pauses_and_opens_the_gate(client, app, session, factory):
@@ -480,6 +474,68 @@ def test_a_second_device_finds_the_place_by_account(client, app, session, factor
     other_device = app.test_client()
     forget_user()
     sign_in(other_device, user.id)
-    body = call(other_device, "get", f"/events/{event.id}/line").get_data(as_text=True)
-    assert "You are in the line" in body
+    body = call(other_device, "get", f"/events/{event.id}/waiting-room").get_data(as_text=True)
+    assert "You are in the waiting room" in body
     assert session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1
+
+
+def test_an_unchanged_poll_is_one_statement_and_a_changed_one_two(client, session, factory):
+    # The crowd's hot path: the room's row for the ETag, then the place and the count ahead only if it changed.
+    from sqlalchemy import event as sa_event
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    join_over_http(client, event.id)
+    start_sale(session, event.id)
+    waiting_room.control(session, session.get(Event, event.id), paused=True)
+    session.commit()
+    admit(session, event.id)  # a pass just ran: the polls below have none to run
+    url = f"/events/{event.id}/waiting-room/status"
+    tag = call(client, "get", url, headers=HX).headers["ETag"]
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with client.application.app_context():
+        sa_event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            unchanged = call(client, "get", url, headers={**HX, "If-None-Match": tag})
+            unchanged_statements = len(seen)
+            changed = call(client, "get", url, headers={**HX, "If-None-Match": 'W/"stale"'})
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert unchanged.status_code == 304 and unchanged_statements == 1
+    assert changed.status_code == 200 and len(seen) - unchanged_statements == 2
+
+
+@pytest.mark.parametrize("old, new", [
+    ("/line", "/waiting-room"),
+    ("/line?utm_source=mail", "/waiting-room?utm_source=mail"),
+    ("/line/status", "/waiting-room/status"),
+])
+def test_the_old_line_urls_redirect_for_good_to_the_waiting_room(client, session, factory, old, new):
+    event = factory.ga_event(capacity=20)
+    room(session, event)
+    response = call(client, "get", f"/events/{event.id}{old}")
+    assert response.status_code == 308 and response.headers["Location"].endswith(f"/events/{event.id}{new}")
+
+
+def test_a_join_posted_to_the_old_url_keeps_its_method_through_the_redirect(client, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event)
+    response = call(client, "post", f"/events/{event.id}/line/join", headers={"X-CSRFToken": token_of(client)},
+                    follow_redirects=True)
+    assert response.request.path == f"/events/{event.id}/waiting-room"
+    assert "You are in the waiting room" in response.get_data(as_text=True)
+    assert session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1
+
+
+@pytest.mark.parametrize("partial", ["shop/_waiting_room_status.html", "shop/_waiting_room_join_form.html",
+                                     "shop/_waiting_room_leave_form.html", "shop/_waiting_room_required.html",
+                                     "admin/_waiting_room_live.html"])
+def test_each_partial_of_the_room_is_the_element_named_after_it(app, partial):
+    # `_x_y.html` renders (and swaps) `#x-y`: the name says what it replaces.
+    source = app.jinja_env.loader.get_source(app.jinja_env, partial)[0]
+    element_id = partial.rsplit("/", 1)[1].removeprefix("_").removesuffix(".html").replace("_", "-")
+    assert f'id="{element_id}"' in source

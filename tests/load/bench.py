@@ -330,8 +330,8 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         check("(e) an admitted buyer's reserve p99 < 500 ms", f["reserve_p99_ms"], 500 - 1e-9, at_least=False,
               shown=f"{f['reserve_p99_ms']:.0f} ms (join p99 {f['join_p99_ms']:.0f} ms,"
                     f" poll p99 {f['poll_p99_ms']:.0f} ms)")
-        marks.append((f"(e) exactly {f['places']} sold, every arrival in line, admitted in line order, 0 5xx",
-                      f"{f['sold']} sold, {f['in_line']} in line, {f['out_of_order']} out of order,"
+        marks.append((f"(e) exactly {f['places']} sold, every arrival with a place, admitted in its order, 0 5xx",
+                      f"{f['sold']} sold, {f['in_room']} in the waiting room, {f['out_of_order']} out of order,"
                       f" {f['five_xx']} 5xx",
                       f["sold"] == f["places"] and not f["out_of_order"] and f["five_xx"] == 0))
     rss = max((r.figures.get("peak_rss_mb", 0) for r in results), default=0)

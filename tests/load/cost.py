@@ -22,7 +22,8 @@ htmx elements' `hx-get` and `hx-headers` (the pollers' `If-None-Match`), the
 reserve and pay answers' `HX-Redirect`; so it keeps working while the app's
 code changes. What it relies on is the markup's swap targets and forms, by id:
 #tier-picker, #seat-map, #seat-live, #countdown, #pay-form, #waitlist-panel,
-#waitlist-join, #line-join-form, #line-status, and the pay form's card fields (name, number, expiry, cvc).
+#waitlist-join, #waiting-room-join-form, #waiting-room-status, and the pay
+form's card fields (name, number, expiry, cvc).
 
 Pass 1, CPU: after a warm-up, `--rounds` rounds of `--requests` requests per
 endpoint; around each round it reads the CPU time of the app's gunicorn
@@ -165,13 +166,13 @@ class Shop:
         self.best_event = data.seated_event(rows, SEATS_PER_ROW, title="Cost Best", hold_minutes=60)
         self.soldout_event, _ = data.ga_event(2, title="Cost Sold Out", hold_minutes=60)
         self.waitlist_event, _ = data.ga_event(1, title="Cost Waiting List", hold_minutes=60)
-        # A waiting room that has started, paused: its line does not move, so its polls can answer 304.
-        self.line_event, _ = data.ga_event(10, title="Cost Waiting Room", hold_minutes=60)
-        data.waiting_room(self.line_event, cap=1, paused=True)
-        self.line_path = f"/events/{self.line_event}/line"
+        # A waiting room that has started, paused: nobody in it moves, so its polls can answer 304.
+        self.room_event, _ = data.ga_event(10, title="Cost Waiting Room", hold_minutes=60)
+        data.waiting_room(self.room_event, cap=1, paused=True)
+        self.room_path = f"/events/{self.room_event}/waiting-room"
 
         helpers = await self.buyers(30, "setup")
-        self.viewer, self.holder, self.orderer, self.waiter, self.liner = await self.buyers(5, "roles")
+        self.viewer, self.holder, self.orderer, self.waiter, self.room_visitor = await self.buyers(5, "roles")
         self.ga_page = await self.page(self.viewer, self.ga_path)
         self.ga_qty_field = f"qty-{self.ga_tier}"
 
@@ -193,18 +194,19 @@ class Shop:
         self.waitlist_poll_url = page.element("waitlist-panel")["hx-get"]
         self.waitlist_poll_headers = page.hx_headers("waitlist-panel")
 
-        # The liner takes a place in the waiting room through its form.
-        self.line_join = (await self.page(self.liner, self.line_path)).form("line-join-form")
-        answer = await self.liner.post(self.line_join.action, fields(self.liner, self.line_join, []))
+        # The room visitor takes a place in the waiting room through its form.
+        self.room_join_form = (await self.page(self.room_visitor, self.room_path)).form("waiting-room-join-form")
+        answer = await self.room_visitor.post(self.room_join_form.action,
+                                              fields(self.room_visitor, self.room_join_form, []))
         if answer.status != 204:
             raise RuntimeError(f"joining the waiting room answered {answer.status}: {answer.text[:300]}")
-        page = await self.page(self.liner, self.line_path)
+        page = await self.page(self.room_visitor, self.room_path)
         # The first poll after the start runs the first admission pass (the
         # countdowns turn into positions): the page drawn after it is current.
-        await self.liner.get(page.element("line-status")["hx-get"], htmx=True)
-        page = await self.page(self.liner, self.line_path)
-        self.line_poll_url = page.element("line-status")["hx-get"]
-        self.line_poll_headers = page.hx_headers("line-status")
+        await self.room_visitor.get(page.element("waiting-room-status")["hx-get"], htmx=True)
+        page = await self.page(self.room_visitor, self.room_path)
+        self.room_poll_url = page.element("waiting-room-status")["hx-get"]
+        self.room_poll_headers = page.hx_headers("waiting-room-status")
 
         # The 1,008-seat hall, about a tenth of it taken by other buyers.
         hall = await self.page(helpers[2], f"/events/{self.map_event}")
@@ -291,9 +293,9 @@ class Shop:
         async def pay(b: Browser) -> Request:
             return await self.pay_request(b, await self.hold_for(b))
 
-        async def line_join(b: Browser) -> Request:
-            sent = fields(b, self.line_join, [])
-            return lambda: b.post(self.line_join.action, sent)
+        async def room_join(b: Browser) -> Request:
+            sent = fields(b, self.room_join_form, [])
+            return lambda: b.post(self.room_join_form.action, sent)
 
         async def api_reserve(n: int) -> list[Request]:
             # The JSON API's reserve: a bearer token instead of the cookie.
@@ -339,15 +341,15 @@ class Shop:
                      same(self.waiter, self.waitlist_poll_url, htmx=True, headers=self.waitlist_poll_headers), 1.5),
             Endpoint("waitlist-200", "waiting-list poll, changed (200)", status(200),
                      same(self.waiter, self.waitlist_poll_url, htmx=True, headers=stale)),
-            Endpoint("line-join", "waiting room: join", status(204, redirect=True), per_buyer(line_join), 1.5),
-            Endpoint("line-304", "waiting room poll, unchanged (304)", status(304),
-                     same(self.liner, self.line_poll_url, htmx=True, headers=self.line_poll_headers), 1.5),
-            Endpoint("line-200", "waiting room poll, changed (200)", status(200),
-                     same(self.liner, self.line_poll_url, htmx=True, headers=stale), 1.5),
+            Endpoint("waiting-room-join", "waiting room: join", status(204, redirect=True), per_buyer(room_join), 1.5),
+            Endpoint("waiting-room-304", "waiting room poll, unchanged (304)", status(304),
+                     same(self.room_visitor, self.room_poll_url, htmx=True, headers=self.room_poll_headers), 1.5),
+            Endpoint("waiting-room-200", "waiting room poll, changed (200)", status(200),
+                     same(self.room_visitor, self.room_poll_url, htmx=True, headers=stale), 1.5),
         ]
 
     async def close_spent(self) -> None:
-        keep = {id(self.viewer), id(self.holder), id(self.orderer), id(self.waiter), id(self.liner)}
+        keep = {id(self.viewer), id(self.holder), id(self.orderer), id(self.waiter), id(self.room_visitor)}
         spent = [b for b in self.opened if id(b) not in keep]
         self.opened = [b for b in self.opened if id(b) in keep]
         await asyncio.gather(*(b.close() for b in spent))

@@ -365,8 +365,8 @@ class Data:
             grouped[y].append(unit_id)
         return [grouped[y] for y in sorted(grouped)]
 
-    def line(self, event_id: int) -> list[tuple[int, int, object]]:
-        """The waiting room's places in line order: (id, line key, admitted at or None)."""
+    def waiting_room_places(self, event_id: int) -> list[tuple[int, int, object]]:
+        """The waiting room's places in its order: (id, line_key, admitted at or None)."""
         with self.session() as s:
             return [tuple(r) for r in s.execute(text(
                 "SELECT id, line_key, admitted_at FROM waiting_room_entries WHERE event_id = :e"

@@ -447,10 +447,10 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
 
     The sale starts halfway through the arrivals: the first half is drawn
     in random order, the rest queue by arrival. Each buyer joins, then polls
-    its line like the page does (a conditional GET every `poll_every` s);
+    its place like the page does (a conditional GET every `poll_every` s);
     when its turn comes it reserves one ticket and pays. Afterwards the
     database must show exactly `places` sold, every arrival with a place,
-    and admissions in line order.
+    and admissions in the waiting room's order.
     """
     title = (f"(e) waiting room: {buyers} buyers arrive within {arrive_within:g} s for {places} tickets"
              f" (admit {rate}/min, at most {cap} shopping)")
@@ -458,7 +458,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     # The browsers take their session and CSRF token from the event page before the room is on.
     browsers = await _prepare(stack, data, buyers, event_id, "wr")
     rec = Recorder()
-    join_url, poll_url = f"/events/{event_id}/line/join", f"/events/{event_id}/line/status"
+    join_url, poll_url = f"/events/{event_id}/waiting-room/join", f"/events/{event_id}/waiting-room/status"
     reserve_url = f"/events/{event_id}/reserve"
     rng = random.Random(10)
     arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
@@ -495,7 +495,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
                 every = POLL_EVERY.search(answer.text)
                 period = float(every.group(1)) if every else period
             await asyncio.sleep(period)
-        rec.outcomes["still in line at the end"] += 1
+        rec.outcomes["still waiting at the end"] += 1
 
     async def _admitted(browser: Browser) -> None:
         answer = await _with_busy_retry(rec, "reserve", lambda: browser.post(reserve_url, {f"qty-{tier_id}": 1}))
@@ -517,46 +517,46 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
 
     units = data.unit_counts(event_id)
     verdict = data.verdict(event_id)
-    line = data.line(event_id)
+    entries = data.waiting_room_places(event_id)
     failures = []
     sold = units.get("sold", 0)
     if sold != places:
         failures.append(f"{sold} sold, expected exactly {places}")
-    if len(line) != buyers:
-        failures.append(f"{len(line)} places in line for {buyers} arrivals")
-    out_of_order = _admitted_out_of_line_order(line)
+    if len(entries) != buyers:
+        failures.append(f"{len(entries)} places in the waiting room for {buyers} arrivals")
+    out_of_order = _admitted_out_of_room_order(entries)
     if out_of_order:
-        failures.append(f"{out_of_order} admissions out of line order")
+        failures.append(f"{out_of_order} admissions out of the waiting room's order")
     if rec.five_xx():
         failures.append(f"{rec.five_xx()} responses were 5xx")
-    if rec.outcomes["still in line at the end"]:
-        failures.append(f"{rec.outcomes['still in line at the end']} buyers never heard the end")
+    if rec.outcomes["still waiting at the end"]:
+        failures.append(f"{rec.outcomes['still waiting at the end']} buyers never heard the end")
     if verdict:
         failures.append("invariant violations")
     polls = rec.statuses.get("poll", Counter())
-    early = sum(1 for _, key, _ in line if key < 0)
+    early = sum(1 for _, key, _ in entries if key < 0)
     p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "poll", "reserve")}
     text = report(title, rec, monitor, verdict=verdict, extra=[
-        f"units: {dict(units)}; places in line: {len(line)} ({early} drawn before the start, "
-        f"{len(line) - early} by arrival after it); admitted: {sum(1 for _, _, a in line if a is not None)}",
-        f"admission order = line order: {'yes' if not out_of_order else f'NO ({out_of_order} out of order)'}",
+        f"units: {dict(units)}; places in the waiting room: {len(entries)} ({early} drawn before the start, "
+        f"{len(entries) - early} by arrival after it); admitted: {sum(1 for _, _, a in entries if a is not None)}",
+        f"admission order = waiting room order: {'yes' if not out_of_order else f'NO ({out_of_order} out of order)'}",
         f"join p99 {p99['join']:.0f} ms; poll p99 {p99['poll']:.0f} ms, 304s {polls.get(304, 0)} of"
         f" {sum(polls.values())}; admitted buyers' reserve p99 {p99['reserve']:.0f} ms (target < 500 ms)",
     ])
     return Outcome(title, text, failures, {
         "join_p99_ms": p99["join"], "poll_p99_ms": p99["poll"], "reserve_p99_ms": p99["reserve"],
-        "sold": sold, "places": places, "in_line": len(line), "out_of_order": out_of_order,
+        "sold": sold, "places": places, "in_room": len(entries), "out_of_order": out_of_order,
         "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
         **load_figures(rec, monitor, buyers),
     })
 
 
-def _admitted_out_of_line_order(line: list[tuple[int, int, object]]) -> int:
-    """Admissions that came before one of someone ahead in line (rows in line order: id, key, admitted_at)."""
+def _admitted_out_of_room_order(entries: list[tuple[int, int, object]]) -> int:
+    """Admissions that came before one of someone ahead of them (rows in the room's order: id, key, admitted_at)."""
     latest = None
     wrong = 0
     never_seen_after = False
-    for _, _, admitted_at in line:
+    for _, _, admitted_at in entries:
         if admitted_at is None:
             never_seen_after = True
             continue

@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.parsing import parse_int
 from webapp.services import audit
+from webapp.services.admin import waiting_room as admin_waiting_room
 from webapp.services.errors import InvalidRequest
 from webapp.services.waiting import waiting_room
 from webapp.timezones import from_local, to_form
@@ -29,7 +30,7 @@ def _optional_count(name: str, what: str) -> int | None:
 
 
 def _panel_context(event):
-    panel = waiting_room.panel(db.session, event.id)
+    panel = admin_waiting_room.panel(db.session, event.id)
     starts = to_form(panel.room.sale_starts_at, event.timezone) if panel else None
     return dict(event=event, panel=panel, sale_start_value=starts.strftime("%Y-%m-%dT%H:%M") if starts else "")
 
@@ -44,7 +45,7 @@ def waiting_room_page(event_id: int):
 def waiting_room_live(event_id: int):
     """The live numbers, polled by the page."""
     event = load_event(event_id)
-    return render("admin/waiting_room.html", "admin/_room_live.html", **_panel_context(event))
+    return render("admin/waiting_room.html", "admin/_waiting_room_live.html", **_panel_context(event))
 
 
 @bp.post("/events/<int:event_id>/waiting-room")
@@ -90,4 +91,4 @@ def waiting_room_control(event_id: int):
     audit.record(db.session, actor_id=current_user.id, action=f"waiting_room.{action}", entity="waiting_room",
                  entity_id=event.id, event_id=event.id, before=snapshot, after=audit.snapshot(room, SETTINGS))
     db.session.commit()
-    return render("admin/waiting_room.html", "admin/_room_live.html", **_panel_context(event))
+    return render("admin/waiting_room.html", "admin/_waiting_room_live.html", **_panel_context(event))

@@ -138,4 +138,4 @@ class PassRequired(BookingError):
     """The event's waiting room is on and this buyer has no current pass of their own."""
 
     status_code = 403
-    default_message = "Tickets for this event are sold through the waiting room: please take your place in line."
+    default_message = "Tickets for this event are sold through the waiting room: please take your place there."

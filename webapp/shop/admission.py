@@ -49,8 +49,8 @@ def without_pass(event: Event):
 
 def room_required(event_id: int, problem: str) -> Response:
     """The refusal of the map, picker or reserve without a valid pass: 403, with the way back to the line."""
-    response = render("shop/line_required.html", "shop/_line_required.html", status=403, event_id=event_id,
-                      problem=problem)
+    response = render("shop/waiting_room_required.html", "shop/_waiting_room_required.html", status=403,
+                      event_id=event_id, problem=problem)
     if is_partial_request():
         # Whatever the control swapped (map, summary, picker), the answer
         # replaces the event's body: the map is not theirs to use yet.

@@ -146,7 +146,7 @@ def event_page(event_id: int):
     event = admission.load_public_event(event_id)
     if event.waiting_room and admission.pass_check(event.id).problem is not None:
         # The room is on: the event page is the waiting page until the buyer's turn.
-        return redirect_to(url_for("shop.line_page", event_id=event.id))
+        return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     ctx = event_context(event, seats=_parse_seat_ids(request.args),
                         quantities=_apply_step(_parse_quantities(request.args), request.args.get("step")))
     return render("shop/event.html", "shop/_event_body.html", **ctx)

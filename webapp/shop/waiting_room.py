@@ -1,10 +1,11 @@
-"""The waiting room's buyer pages: the line page, its poll, join and leave.
+"""The waiting room's buyer pages: the waiting room page, its poll, join and leave.
 
-The line page (`/events/<id>/line`) shows a countdown before the sale
-start, then the buyer's position, and when it is their turn it sets their
-pass cookie and links to the tickets. Its status partial polls with a
-conditional GET: the ETag is the room's version (plus the place and the
-account), so "nothing changed" is one primary-key read and a 304.
+The waiting room page (`/events/<id>/waiting-room`) shows a countdown
+before the sale start, then the buyer's position, and when it is their
+turn it sets their pass cookie and links to the tickets. Its status
+partial polls with a conditional GET: the ETag is the room's version
+(plus the place and the account), so "nothing changed" is one
+primary-key read and a 304.
 
 Who is where: a signed cookie per event names the place (and, for a
 visitor without an account, the random token the place belongs to). A
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, current_app, make_response, request, url_for
+from flask import abort, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -58,7 +59,7 @@ def _lazy_pass(event_id: int) -> None:
 
 def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: int | None, tag: str,
                      event: Event | None = None) -> Response:
-    """The line as this buyer stands in it; with their pass cookie when it is their turn.
+    """The waiting room as this buyer stands in it; with their pass cookie when it is their turn.
 
     `user_id`: the buyer, checked against their session; `event`: the full
     page needs it (title, date), the poll's partial only the id.
@@ -66,7 +67,7 @@ def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: in
     admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
     ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
                poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag)
-    response = render("shop/line.html", "shop/_line_status.html", **ctx)
+    response = render("shop/waiting_room.html", "shop/_waiting_room_status.html", **ctx)
     if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
         token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
                                        until=stand.pass_until)
@@ -86,8 +87,8 @@ def _remember_place(response: Response, event_id: int, entry_id: int, token: str
                         max_age=7 * 24 * 3600)
 
 
-@bp.get("/events/<int:event_id>/line")
-def line_page(event_id: int):
+@bp.get("/events/<int:event_id>/waiting-room")
+def waiting_room_page(event_id: int):
     """The waiting page: countdown, then position; the pass when it is the buyer's turn."""
     event = load_public_event(event_id)
     room = waiting_room.room_for(db.session, event.id)
@@ -122,17 +123,17 @@ def line_page(event_id: int):
     return response
 
 
-@bp.get("/events/<int:event_id>/line/status")
+@bp.get("/events/<int:event_id>/waiting-room/status")
 @limiter.exempt
-def line_status(event_id: int):
-    """The poll of everyone in line: 304 while the room's version is unchanged.
+def waiting_room_status(event_id: int):
+    """The poll of everyone in the waiting room: 304 while the room's version is unchanged.
 
     Loads nothing through the ORM: "unchanged" is one statement (the room's
     version, and the session version the cookie claims), "changed" one more
-    (the place and the count ahead of it, on the line's index).
+    (the place and the count ahead of it, on the entries' order index).
     """
     if not is_partial_request():
-        return redirect_to(url_for("shop.line_page", event_id=event_id))
+        return redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
     place = _place()
     claim = session_user.claimed()
     with single_statement() as connection:
@@ -163,9 +164,9 @@ def line_status(event_id: int):
     return response
 
 
-@bp.post("/events/<int:event_id>/line/join")
-def line_join(event_id: int):
-    """Take a place in line: by account, or for a visitor by a fresh signed token.
+@bp.post("/events/<int:event_id>/waiting-room/join")
+def waiting_room_join(event_id: int):
+    """Take a place in the waiting room: by account, or for a visitor by a fresh signed token.
 
     The crowd's first request: one statement in autocommit when the place
     is new (join_now checks the event, the room and the session itself);
@@ -189,14 +190,14 @@ def line_join(event_id: int):
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
         db.session.commit()
     log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
-    response = redirect_to(url_for("shop.line_page", event_id=event_id))
+    response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
     _remember_place(response, event_id, entry_id, token)
     return response
 
 
-@bp.post("/events/<int:event_id>/line/leave")
-def line_leave(event_id: int):
-    """Give the place (or the turn) up: the next in line moves up."""
+@bp.post("/events/<int:event_id>/waiting-room/leave")
+def waiting_room_leave(event_id: int):
+    """Give the place (or the turn) up: the next one waiting moves up."""
     event = load_public_event(event_id)
     user_id = current_user.id if current_user.is_authenticated else None
     place = _place()
@@ -206,6 +207,28 @@ def line_leave(event_id: int):
     if entry is not None:
         waiting_room.leave(db.session, entry.id)
     db.session.commit()
-    response = redirect_to(url_for("shop.line_page", event_id=event.id))
+    response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
     return response
+
+
+# The waiting room's URLs when it was called the line: links to them were
+# mailed and shared. 308 rather than 301 so that a join or leave form, or
+# a poll, from a page opened before the rename keeps its method and body.
+_NEW_FOR_OLD = {"/events/<int:event_id>/line": "shop.waiting_room_page",
+                "/events/<int:event_id>/line/status": "shop.waiting_room_status",
+                "/events/<int:event_id>/line/join": "shop.waiting_room_join",
+                "/events/<int:event_id>/line/leave": "shop.waiting_room_leave"}
+
+
+@bp.get("/events/<int:event_id>/line")
+@bp.get("/events/<int:event_id>/line/status")
+@bp.post("/events/<int:event_id>/line/join")
+@bp.post("/events/<int:event_id>/line/leave")
+@limiter.exempt
+def old_line_url(event_id: int):
+    """A permanent redirect from an old waiting room URL to its new one, query and all."""
+    target = url_for(_NEW_FOR_OLD[request.url_rule.rule], event_id=event_id)
+    if request.query_string:
+        target += "?" + request.query_string.decode("latin-1")
+    return redirect(target, code=308)

@@ -6,7 +6,7 @@
   // ---- Hold countdown: ticks locally between polls of /holds/<id>/countdown.
   // The waiting room's countdown to the sale start ticks the same way.
   function tick() {
-    document.querySelectorAll("#countdown[data-seconds-left], #line-countdown[data-seconds-left]").forEach(function (el) {
+    document.querySelectorAll("#countdown[data-seconds-left], #waiting-room-countdown[data-seconds-left]").forEach(function (el) {
       var left = parseInt(el.dataset.secondsLeft, 10);
       if (isNaN(left) || left <= 0) return;
       left -= 1;
@@ -25,7 +25,7 @@
       var say = el.querySelector(".time-warning");
       if (say && left === 60) say.textContent = "One minute left to pay before your reservation ends.";
       if (left === 0 && window.htmx && el.hasAttribute("data-refresh-url")) {
-        // The sale starts: ask the line for this buyer's position, within a
+        // The sale starts: ask the waiting room for this buyer's position, within a
         // couple of seconds (the draw is made; asking first gains nothing,
         // and the whole crowd asking in the same instant would queue).
         window.setTimeout(function () {

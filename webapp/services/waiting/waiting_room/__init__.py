@@ -1,0 +1,51 @@
+"""The waiting room: a fair queue for a hot on-sale, kept in PostgreSQL.
+
+Split by job: `settings` holds an event's rules (the admin's form and
+buttons), `engine` the places and the admission passes (the only writer
+of both), `positions` the poll's lock-free reads of where a buyer stands,
+and `passes` the signed cookies checked without the database. The admin's
+live figures are the admin group's (`services.admin.waiting_room`).
+
+Callers use the package, `waiting_room.join(...)`, `waiting_room.check_pass(...)`:
+the names below are its surface.
+"""
+from webapp.services.waiting.waiting_room.engine import (
+    MAX_BURST_SECONDS,
+    PassResult,
+    admit,
+    admit_all_due,
+    claim,
+    entry_of,
+    join,
+    join_now,
+    leave,
+)
+from webapp.services.waiting.waiting_room.passes import (
+    PASS_SALT,
+    PLACE_SALT,
+    PassCheck,
+    check_pass,
+    make_pass,
+    make_place,
+    new_anon_token,
+    pass_cookie_name,
+    pass_end,
+    place_cookie_name,
+    read_place,
+)
+from webapp.services.waiting.waiting_room.positions import (
+    MAX_POLL_SECONDS,
+    RoomTag,
+    Standing,
+    room_tag,
+    standing,
+    standing_without_place,
+)
+from webapp.services.waiting.waiting_room.settings import configure, control, room_for
+
+__all__ = [
+    "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "PASS_SALT", "PLACE_SALT", "PassCheck", "PassResult", "RoomTag",
+    "Standing", "admit", "admit_all_due", "check_pass", "claim", "configure", "control", "entry_of", "join",
+    "join_now", "leave", "make_pass", "make_place", "new_anon_token", "pass_cookie_name", "pass_end",
+    "place_cookie_name", "read_place", "room_for", "room_tag", "standing", "standing_without_place",
+]
