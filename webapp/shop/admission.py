@@ -48,7 +48,7 @@ def without_pass(event: Event):
 
 
 def room_required(event_id: int, problem: str) -> Response:
-    """The refusal of the map, picker or reserve without a valid pass: 403, with the way back to the line."""
+    """The refusal of the map, picker or reserve without a valid pass: 403, with the way back to the waiting room."""
     response = render("shop/waiting_room_required.html", "shop/_waiting_room_required.html", status=403,
                       event_id=event_id, problem=problem)
     if is_partial_request():
