@@ -51,5 +51,5 @@ def check_in(event_id: int):
     checked_in_by = None
     if result.outcome == checkin.ALREADY and result.ticket is not None:
         checked_in_by = door.staff_name(db.session, result.ticket.checked_in_by)
-    return render("door/page.html", "door/_verdict.html", status=checkin.STATUS_CODES[result.outcome], event=event,
+    return render("door/page.html", "door/_door_verdict.html", status=checkin.STATUS_CODES[result.outcome], event=event,
                   result=result, checked_in_by=checked_in_by, tally=door.count(db.session, event.id))
