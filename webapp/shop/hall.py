@@ -49,12 +49,9 @@ def _draw(layout: hall_layout.HallLayout) -> _DrawnHall:
     ids, variants = [], {}
     for slot in pieces[1::2]:
         seat_id, before_status, before_words, before_flags, rest, locked = slot.split(_MARKS["part"])
-        seat_variants = {state: f"{before_status}{status}{before_words}{words}{before_flags}{flags}{rest}"
-                         for state, (status, words, flags) in _STATES.items()}
-        if locked:
-            seat_variants["locked"] = locked
         ids.append(int(seat_id))
-        variants[int(seat_id)] = seat_variants
+        variants[int(seat_id)] = {state: f"{before_status}{status}{before_words}{words}{before_flags}{flags}{rest}"
+                                  for state, (status, words, flags) in _STATES.items()} | {"locked": locked}
     return _DrawnHall(layout, pieces[0::2], ids, variants)
 
 
