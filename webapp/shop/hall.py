@@ -17,9 +17,10 @@ from webapp.models import Event
 from webapp.services.selling import hall_layout
 from webapp.services.selling.recently_used import RecentlyUsed
 
-# What the template writes around each seat, and wherever a seat's state goes;
-# neither can be in a name, a label or a number.
-_MARKS = {"seat": "\x00", "part": "\x01"}
+# What the template writes around each seat, and between a seat's parts: a
+# NUL starts each, and PostgreSQL text cannot hold one, so no name or label
+# drawn in the hall can look like a mark.
+_MARKS = {"seat": "\x00seat", "part": "\x00part"}
 
 # Each state of a seat for sale: its class, the words after its accessible name, its checkbox's flags.
 _STATES = {
