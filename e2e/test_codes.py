@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 
 from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot
 from tests.support import GOOD, make_gateway
+from webapp.services.admin import codes as code_admin
 from webapp.services.money import checkout
 from webapp.services.selling import codes, events
 
@@ -24,8 +25,8 @@ def test_a_buyer_applies_a_discount_code_and_pays_the_discounted_total(page: Pag
     event = factory.event(title="Harbour Jazz Night")
     events.add_general_tier(session, event, name="Standing", price_minor=3000, capacity=50)
     session.commit()
-    codes.create_code(session, event_id=event.id, raw_code="JAZZ20", actor_id=None,
-                      spec=codes.CodeSpec(kind="discount", percent_off=20, max_uses=100))
+    code_admin.create_code(session, event_id=event.id, raw_code="JAZZ20", actor_id=None,
+                           spec=code_admin.CodeSpec(kind="discount", percent_off=20, max_uses=100))
     session.commit()
     buyer = factory.user(name="Dora Discount")
     log_in(page, buyer.email)
@@ -60,8 +61,8 @@ def test_an_access_link_reveals_a_hidden_tier(page: Page, session, factory, shot
     hidden = events.add_general_tier(session, event, name="Fan Club Early Entry", price_minor=2000, capacity=40,
                                      sort_order=1, hidden=True)
     session.commit()
-    codes.create_code(session, event_id=event.id, raw_code="FANCLUB", actor_id=None,
-                      spec=codes.CodeSpec(kind="access", tier_ids=(hidden.id,)))
+    code_admin.create_code(session, event_id=event.id, raw_code="FANCLUB", actor_id=None,
+                           spec=code_admin.CodeSpec(kind="access", tier_ids=(hidden.id,)))
     session.commit()
     buyer = factory.user(name="Fiona Fan")
     log_in(page, buyer.email)
@@ -119,8 +120,8 @@ def test_a_hidden_seat_tier_shows_as_not_for_sale_until_the_access_link(page: Pa
     box.hidden = True
     events.generate_section(session, event, events.SectionSpec("Hall", 3, 8, 0, 0, ((0, 1, stalls), (2, 2, box))))
     session.commit()
-    codes.create_code(session, event_id=event.id, raw_code="ROYAL", actor_id=None,
-                      spec=codes.CodeSpec(kind="access", tier_ids=(box.id,)))
+    code_admin.create_code(session, event_id=event.id, raw_code="ROYAL", actor_id=None,
+                           spec=code_admin.CodeSpec(kind="access", tier_ids=(box.id,)))
     session.commit()
     log_in(page, factory.user(name="Olga Opera").email)
 

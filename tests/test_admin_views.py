@@ -21,7 +21,7 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from webapp.services.selling import codes
+from webapp.services.admin import codes
 
 
 def _admin_routes() -> list[tuple[str, str]]:

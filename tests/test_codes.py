@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from tests.support import GOOD, assert_consistent, cancel, csrf_token, expire_now, make_gateway, race, sign_in
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Order, Ticket
+from webapp.services.admin import codes as code_admin
 from webapp.services.errors import AccessCodeNeeded, InvalidRequest
 from webapp.services.money import checkout
 from webapp.services.selling import codes, events, inventory
@@ -28,8 +29,8 @@ def _tiers(event):
 
 
 def _discount(session, event, code="SAVE", **terms) -> codes.Code:
-    code_row = codes.create_code(session, event_id=event.id, raw_code=code, actor_id=None,
-                                 spec=codes.CodeSpec(kind="discount", **terms))
+    code_row = code_admin.create_code(session, event_id=event.id, raw_code=code, actor_id=None,
+                                      spec=code_admin.CodeSpec(kind="discount", **terms))
     session.commit()
     return code_row
 
@@ -129,7 +130,7 @@ def test_unknown_inactive_and_malformed_codes(session, factory):
     with pytest.raises(InvalidRequest):
         _apply(session, hold, "<script>")
     session.rollback()
-    codes.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
+    code_admin.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
     session.commit()
     with pytest.raises(codes.CodeRefused, match="no longer valid"):
         _apply(session, hold, "GONE")
@@ -290,8 +291,8 @@ def presale(session, factory):
     hidden = events.add_general_tier(session, event, name="Fan Club", price_minor=2500, capacity=10,
                                      sort_order=5, hidden=True)
     session.commit()
-    codes.create_code(session, event_id=event.id, raw_code="FANS", actor_id=None,
-                      spec=codes.CodeSpec(kind="access", tier_ids=(hidden.id,)))
+    code_admin.create_code(session, event_id=event.id, raw_code="FANS", actor_id=None,
+                           spec=code_admin.CodeSpec(kind="access", tier_ids=(hidden.id,)))
     session.commit()
     return event, hidden
 
@@ -354,7 +355,7 @@ def test_paying_a_lapsed_hidden_tier_hold_needs_its_access_code_still_valid(sess
     held = inventory.reserve_now(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
     expire_now(session, held.hold_id)
     code = session.scalars(select(codes.Code).where(codes.Code.code == "FANS")).one()
-    codes.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
+    code_admin.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
     session.commit()
     with pytest.raises(AccessCodeNeeded, match="nothing was charged"):
         _pay(session, session.get(Hold, held.hold_id))
@@ -365,8 +366,8 @@ def test_paying_a_lapsed_hidden_tier_hold_needs_its_access_code_still_valid(sess
 def test_an_access_code_unlocks_hidden_tiers_only(session, factory, presale):
     event, _ = presale
     with pytest.raises(InvalidRequest, match="not hidden"):
-        codes.create_code(session, event_id=event.id, raw_code="OPEN", actor_id=None,
-                          spec=codes.CodeSpec(kind="access", tier_ids=(_tiers(event)[0],)))
+        code_admin.create_code(session, event_id=event.id, raw_code="OPEN", actor_id=None,
+                               spec=code_admin.CodeSpec(kind="access", tier_ids=(_tiers(event)[0],)))
 
 
 # ---------------------------------------------------------------------------
@@ -522,8 +523,8 @@ def hidden_stalls(session, factory):
     box.hidden = True
     events.generate_section(session, event, events.SectionSpec("Hall", 2, 4, 0, 0, ((0, 0, stalls), (1, 1, box))))
     session.commit()
-    codes.create_code(session, event_id=event.id, raw_code="BOXES", actor_id=None,
-                      spec=codes.CodeSpec(kind="access", tier_ids=(box.id,)))
+    code_admin.create_code(session, event_id=event.id, raw_code="BOXES", actor_id=None,
+                           spec=code_admin.CodeSpec(kind="access", tier_ids=(box.id,)))
     session.commit()
     box_seats = session.scalars(select(inventory.Unit.id).where(inventory.Unit.tier_id == box.id)
                                 .order_by(inventory.Unit.id)).all()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from tests.support import GOOD, admin_client, login, make_gateway
 from webapp.models import AuditLog, Code, Event, Tier
+from webapp.services.admin import codes as code_admin
 from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import InvalidRequest
 from webapp.services.money import checkout
@@ -177,15 +178,15 @@ def _paid_with(session, factory, event, tier, text, quantity=2):
 
 def test_stats_and_dashboard_show_uses_revenue_and_discount(client, factory, session, gig):
     event, tier = gig["event"], gig["public"]
-    code = codes.create_code(session, event_id=event.id, raw_code="TENOFF", actor_id=None,
-                             spec=codes.CodeSpec(kind="discount", percent_off=10, max_uses=5))
+    code = code_admin.create_code(session, event_id=event.id, raw_code="TENOFF", actor_id=None,
+                                  spec=code_admin.CodeSpec(kind="discount", percent_off=10, max_uses=5))
     session.commit()
     paid = _paid_with(session, factory, event, tier, "TENOFF")  # 2 × €40 less 10 %: €72 paid, €8 off
     live = factory.hold(event, factory.user(), quantities={tier.id: 1})
     codes.apply_discount(session, hold_id=live.id, user_id=live.user_id, raw_code="tenoff")
     session.commit()
 
-    line = next(s for s in codes.code_stats(session, event.id) if s.code.id == code.id)
+    line = next(s for s in code_admin.code_stats(session, event.id) if s.code.id == code.id)
     assert (line.uses, line.holding, line.revenue_minor, line.discount_minor) == (1, 1, 7200, 800)
     client, _, token = admin_client(client, factory)
     page = client.get(_new(event.id)).get_data(as_text=True)
@@ -210,21 +211,21 @@ def test_stats_and_dashboard_show_uses_revenue_and_discount(client, factory, ses
 
 def test_update_code_refuses_lowering_below_the_uses_taken(session, factory, gig):
     event, tier = gig["event"], gig["public"]
-    code = codes.create_code(session, event_id=event.id, raw_code="ONCE2", actor_id=None,
-                             spec=codes.CodeSpec(kind="discount", amount_off_minor=500, max_uses=3))
+    code = code_admin.create_code(session, event_id=event.id, raw_code="ONCE2", actor_id=None,
+                                  spec=code_admin.CodeSpec(kind="discount", amount_off_minor=500, max_uses=3))
     session.commit()
     _paid_with(session, factory, event, tier, "ONCE2", quantity=1)
-    lower = codes.CodeSpec(kind="discount", amount_off_minor=500, max_uses=1)
-    codes.update_code(session, event_id=event.id, code_id=code.id, actor_id=None, spec=lower)  # 1 taken: fine
+    lower = code_admin.CodeSpec(kind="discount", amount_off_minor=500, max_uses=1)
+    code_admin.update_code(session, event_id=event.id, code_id=code.id, actor_id=None, spec=lower)  # 1 taken: fine
     session.commit()
     live = factory.hold(event, factory.user(), quantities={tier.id: 1})
-    codes.update_code(session, event_id=event.id, code_id=code.id, actor_id=None,
-                      spec=codes.CodeSpec(kind="discount", amount_off_minor=500, max_uses=2))
+    code_admin.update_code(session, event_id=event.id, code_id=code.id, actor_id=None,
+                           spec=code_admin.CodeSpec(kind="discount", amount_off_minor=500, max_uses=2))
     session.commit()
     codes.apply_discount(session, hold_id=live.id, user_id=live.user_id, raw_code="ONCE2")
     session.commit()
     with pytest.raises(InvalidRequest, match="cannot go below 2"):
-        codes.update_code(session, event_id=event.id, code_id=code.id, actor_id=None, spec=lower)
+        code_admin.update_code(session, event_id=event.id, code_id=code.id, actor_id=None, spec=lower)
     session.rollback()
 
 
@@ -273,8 +274,8 @@ def test_hidden_checkbox_round_trip_for_both_kinds_of_tier(client, factory, sess
 
 def test_non_admins_get_404(client, factory, session, gig):
     event = gig["event"]
-    code = codes.create_code(session, event_id=event.id, raw_code="SECRET", actor_id=None,
-                             spec=codes.CodeSpec(kind="discount", percent_off=50))
+    code = code_admin.create_code(session, event_id=event.id, raw_code="SECRET", actor_id=None,
+                                  spec=code_admin.CodeSpec(kind="discount", percent_off=50))
     session.commit()
     token = login(client, factory.user().email)
     for url in (_new(event.id), f"/admin/events/{event.id}/codes/{code.id}", f"/admin/events/{event.id}/codes.csv"):

@@ -123,7 +123,7 @@ def world(fuzz_app, factory, session):
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
     session.add(delivery)
     entry = waitlist.join(session, user_id=buyer.id, event_id=small.id, tier_id=None, quantity=1)
-    from webapp.services.selling import codes
+    from webapp.services.admin import codes
 
     code = codes.create_code(session, event_id=ga.id, raw_code="FUZZ10", actor_id=admin.id,
                              spec=codes.CodeSpec(kind="discount", percent_off=10))

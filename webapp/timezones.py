@@ -1,7 +1,7 @@
 """Venue time zones: the database keeps UTC, people see and type the venue's local time.
 
 An event's `starts_at` is loaded as an aware datetime already in its venue's
-zone (see the listener at the end of `webapp/models.py`), so every template
+zone (see the listener at the end of `webapp/models/events.py`), so every template
 that prints it with the `when` filter shows local time and the zone's
 abbreviation without knowing about zones. Other times (a hold's deadline)
 are converted with `when(tz=...)`.

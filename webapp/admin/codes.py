@@ -18,8 +18,9 @@ from webapp.admin.forms import BulkCodeForm, CodeForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to
 from webapp.models import Code, Event
+from webapp.services.admin import codes
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
-from webapp.services.selling import codes
+from webapp.services.selling.codes import terms
 
 
 def _page(event: Event, *, form: CodeForm | None = None, bulk: BulkCodeForm | None = None, status: int = 200):
@@ -33,7 +34,7 @@ def _page(event: Event, *, form: CodeForm | None = None, bulk: BulkCodeForm | No
     return render_template(
         "admin/codes.html", event=event, lines=shown, all_count=len(stats), batch=batch,
         batches=sorted(batches.items()), tier_names={t.id: t.name for t in event.tiers},
-        hidden_tiers=[t for t in event.tiers if t.hidden], terms=codes.terms,
+        hidden_tiers=[t for t in event.tiers if t.hidden], terms=terms,
         form=form or CodeForm(formdata=None, event=event, meta={"csrf": False}),
         bulk=bulk or BulkCodeForm(formdata=None, event=event, prefix="bulk", meta={"csrf": False}),
     ), status
@@ -146,7 +147,7 @@ def code_set_active(event_id: int, code_id: int):
     if is_partial_request():
         line = next(line for line in codes.code_stats(db.session, event.id) if line.code.id == code.id)
         return render_template("admin/_code_row.html", event=event, line=line,
-                               tier_names={t.id: t.name for t in event.tiers}, terms=codes.terms, notice=message)
+                               tier_names={t.id: t.name for t in event.tiers}, terms=terms, notice=message)
     flash(message, "success")
     return redirect_to(url_for("admin.codes_page", event_id=event.id))
 
@@ -158,4 +159,4 @@ def _edit_page(event: Event, code: Code, form: CodeForm, status: int = 200):
 
 def _terms(event: Event, code: Code) -> str:
     currency = event.tiers[0].currency if event.tiers else "EUR"
-    return codes.terms(code.percent_off, code.amount_off_minor, currency)
+    return terms(code.percent_off, code.amount_off_minor, currency)

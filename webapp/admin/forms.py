@@ -18,8 +18,8 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberR
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
+from webapp.services.admin.codes import BULK_MAX, CodeSpec
 from webapp.services.admin.events import MAX_GA_CAPACITY, LayoutRequest, RowRange
-from webapp.services.selling.codes import BULK_MAX, CodeSpec
 from webapp.services.selling.events import BEST_ORDERS
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, User
+from webapp.services.admin import codes
 from webapp.services.people import accounts
-from webapp.services.selling import codes, events
+from webapp.services.selling import events
 
 DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
 DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")

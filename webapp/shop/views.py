@@ -34,7 +34,7 @@ from webapp.services.errors import (
 )
 from webapp.services.selling import catalog, codes, inventory
 from webapp.services.waiting import waitlist_read
-from webapp.shop import access, admission, bp
+from webapp.shop import access, admission, bp, hall
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def event_context(event: Event, *, seats: list[int] | None = None, quantities: d
         states = catalog.seat_states(db.session, event, user_id=user_id)
         not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
         picked = [s for s in (seats or []) if s not in not_free]
-        ctx.update(hall=catalog.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
+        ctx.update(hall=hall.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
                    preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
                    live=live_tag(event.id, user_id), sections=catalog.section_names(db.session, event),
                    best=best or {})

@@ -1,181 +1,32 @@
-"""Read-only queries for the buyer pages: listings, maps, availability."""
+"""What the buyer's event page reads about one event's stock: tier figures, seat states, basket previews.
+
+The catalog's other parts live beside it, one job each: `listings` (the event
+list), `event_snapshots` (an event as buyers see it, kept per row version) and
+`hall_layout` (where the seats are, kept per layout version). Their names are
+re-exported here, so callers keep reading the catalog as `catalog.x`; the seat
+map's markup is drawn on the shop's side (webapp/shop/hall.py).
+"""
 from __future__ import annotations
 
-import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, TypeVar
+from collections import Counter
+from dataclasses import dataclass
 
-from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select, text
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from webapp.models import Event, EventStatus, Hold, HoldKind, HoldStatus, Tier, Unit, seat_label
-from webapp.parsing import like_pattern
-from webapp.services.selling import inventory
-from webapp.templating import money
-
-
-@dataclass(frozen=True)
-class EventCard:
-    event: Event
-    min_price: int | None
-    max_price: int | None
-    currency: str
-    capacity: int
-    available: int
-
-    @property
-    def availability(self) -> str:
-        if self.capacity == 0 or self.available == 0:
-            return "sold_out"
-        if self.available <= max(10, self.capacity // 10):
-            return "selling_fast"
-        return "available"
-
-
-def listed_events(session: Session, *, q: str = "", on: date | None = None,
-                  statuses: tuple[EventStatus, ...] = (EventStatus.ON_SALE,)) -> list[EventCard]:
-    """Upcoming events, optionally filtered by text and day, with prices and stock."""
-    query = (
-        select(Event)
-        .where(Event.status.in_(statuses), Event.starts_at >= func.now() - text("interval '6 hours'"))
-        .options(selectinload(Event.tiers))
-        .order_by(Event.starts_at)
-    )
-    if q:
-        like = like_pattern(q.strip())
-        query = query.where(or_(*(column.ilike(like, escape="\\")
-                                  for column in (Event.title, Event.venue, Event.description))))
-    if on is not None:
-        start = datetime.combine(on, time.min, tzinfo=timezone.utc)
-        query = query.where(Event.starts_at >= start, Event.starts_at < start + timedelta(days=1))
-    events = session.scalars(query.limit(100)).all()
-    if not events:
-        return []
-    available = dict(
-        session.execute(
-            select(Unit.event_id, func.count())
-            .join(Tier, Tier.id == Unit.tier_id)
-            .where(Unit.event_id.in_([e.id for e in events]), Unit.status == "available", Tier.hidden.is_(False))
-            .group_by(Unit.event_id)
-        ).all()
-    )
-    cards = []
-    for e in events:
-        shown = [t for t in e.tiers if not t.hidden]  # hidden tiers are for access-code holders only
-        prices = [t.price_minor for t in shown]
-        cards.append(EventCard(
-            event=e,
-            min_price=min(prices) if prices else None,
-            max_price=max(prices) if prices else None,
-            currency=shown[0].currency if shown else "EUR",
-            capacity=sum(t.capacity for t in shown),
-            available=available.get(e.id, 0),
-        ))
-    return cards
-
-
-# ---------------------------------------------------------------------------
-# An event as the buyer pages read it: a snapshot of its row and its tiers,
-# kept per row version, so a page view does not load and map ORM objects.
-# ---------------------------------------------------------------------------
-
-class _Snapshot:
-    """Plain, read-only copies of a model's columns; the model's properties work on it too."""
-
-    _model: type
-
-    def __init__(self, values: dict) -> None:
-        self.__dict__.update(values)
-
-    def __getattr__(self, name: str):
-        attr: object = getattr(self._model, name, None)
-        if isinstance(attr, property) and attr.fget is not None:
-            return attr.fget(self)
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only (shared between requests)")
-
-
-S = TypeVar("S", bound=_Snapshot)
-
-
-class TierSnapshot(_Snapshot):
-    _model = Tier
-
-
-class EventSnapshot(_Snapshot):
-    """Reads like an `Event` (columns, `tiers` in their order, `is_seated`, `on_sale`)."""
-
-    _model = Event
-
-
-def _copy(model: type, obj, cls: type[S], **extra) -> S:
-    mapper: Any = sa_inspect(model)
-    keys: list[str] = [column.key for column in mapper.column_attrs]
-    return cls({key: getattr(obj, key) for key in keys} | extra)
-
-
-# The row versions of the event and its tiers: any UPDATE moves a row's xmin,
-# so a snapshot found under this key is the rows as they are now. The creation
-# time tells apart an id reused in a rebuilt database.
-_EVENT_ROW_VERSION = text(
-    "SELECT e.created_at::text || '/' || e.xmin::text || '/' || coalesce("
-    "  (SELECT string_agg(t.id || '.' || t.xmin::text, ',' ORDER BY t.id) FROM tiers t WHERE t.event_id = e.id), '')"
-    " FROM events e WHERE e.id = :e"
-)
-_EVENTS: OrderedDict[tuple[int, str], EventSnapshot] = OrderedDict()
-_EVENTS_LOCK = threading.Lock()
-_EVENTS_KEPT = 256
-
-
-def event_snapshot(session: Session, event_id: int) -> EventSnapshot | None:
-    """The event and its tiers as they are now, or None; one short statement when seen before."""
-    version = session.execute(_EVENT_ROW_VERSION, {"e": event_id}).scalar()
-    if version is None:
-        return None
-    key = (event_id, version)
-    with _EVENTS_LOCK:
-        snapshot = _EVENTS.get(key)
-        if snapshot is not None:
-            _EVENTS.move_to_end(key)
-            return snapshot
-    event = session.get(Event, event_id, options=[selectinload(Event.tiers)])
-    if event is None:
-        return None
-    # Built from rows read after the version: the same rows or newer ones,
-    # and newer rows carry a newer key, so this key never shows older data.
-    tiers = tuple(_copy(Tier, t, TierSnapshot) for t in event.tiers)
-    snapshot = _copy(Event, event, EventSnapshot, tiers=tiers)
-    with _EVENTS_LOCK:
-        _EVENTS[key] = snapshot
-        while len(_EVENTS) > _EVENTS_KEPT:
-            _EVENTS.popitem(last=False)
-    return snapshot
-
-
-def public_event(session: Session, event_id: int, *, staff: bool | Callable[[], bool] = False,
-                 unlocked: Collection[int] = ()) -> EventSnapshot | None:
-    """An event as buyers may see it, with its tiers: drafts exist for staff only.
-
-    `staff` may be a callable, asked only for a draft (a page's user check is then not forced).
-    Hidden tiers are left out unless `unlocked` (by the buyer's access codes) names them, so
-    every page drawn from the snapshot (picker, map legend, waiting list, totals) leaves them out too.
-    """
-    event = event_snapshot(session, event_id)
-    if event is None or (event.status == EventStatus.DRAFT and not (staff() if callable(staff) else staff)):
-        return None
-    if any(t.hidden for t in event.tiers):
-        visible = tuple(t for t in event.tiers if not t.hidden or t.id in unlocked)
-        locked = frozenset(t.id for t in event.tiers if t not in visible)
-        return EventSnapshot({**event.__dict__, "tiers": visible, "has_hidden_tiers": True,
-                              "locked_tier_ids": locked, "is_seated": event.is_seated})
-    return event
+from webapp.models import Event, Hold, HoldKind, HoldStatus, Tier, seat_label
+from webapp.services.selling import hall_layout, inventory
+from webapp.services.selling.event_snapshots import EventSnapshot as EventSnapshot
+from webapp.services.selling.event_snapshots import TierSnapshot as TierSnapshot
+from webapp.services.selling.event_snapshots import event_snapshot as event_snapshot
+from webapp.services.selling.event_snapshots import public_event as public_event
+from webapp.services.selling.hall_layout import SeatView as SeatView
+from webapp.services.selling.hall_layout import SectionView as SectionView
+from webapp.services.selling.hall_layout import group_sections as group_sections
+from webapp.services.selling.hall_layout import seat_rows as seat_rows
+from webapp.services.selling.hall_layout import section_names as section_names
+from webapp.services.selling.listings import EventCard as EventCard
+from webapp.services.selling.listings import listed_events as listed_events
 
 
 def live_tag(event_id: int, user_id: int | None, version: int) -> str:
@@ -203,53 +54,6 @@ def tier_views(session: Session, event: Event) -> list[TierView]:
         available = 0 if (c is None or tier.id in reserved) else c.available
         views.append(TierView(tier=tier, available=available, sold_out=available == 0))
     return views
-
-
-@dataclass(frozen=True)
-class SeatView:
-    id: int
-    tier_id: int
-    section: str
-    row_label: str
-    seat_number: int
-    x: int
-    y: int
-    status: str  # available / taken / blocked / mine
-
-
-@dataclass
-class SectionView:
-    name: str
-    rows: list[tuple[str, list[SeatView]]]
-    min_x: int
-    min_y: int
-    width: int
-
-
-_SEATS = text(
-    "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
-    " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
-)
-
-
-def seat_rows(session: Session, event_id: int) -> list[SeatView]:
-    """Every seat of the event, with its stored status, in drawing order within a section."""
-    return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
-            for r in session.execute(_SEATS, {"e": event_id}).all()]
-
-
-def group_sections(seats: list[SeatView]) -> list[SectionView]:
-    """Seats grouped by section and row, sections drawn top to bottom, left to right, as the hall is laid out."""
-    by_section: dict[str, dict[str, list[SeatView]]] = {}
-    for seat in seats:
-        by_section.setdefault(seat.section, {}).setdefault(seat.row_label, []).append(seat)
-    sections = []
-    for name, by_row in by_section.items():
-        flat = [v for row in by_row.values() for v in row]
-        min_x, min_y = min(v.x for v in flat), min(v.y for v in flat)
-        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1))
-    sections.sort(key=lambda v: (v.min_y, v.min_x))
-    return sections
 
 
 _EVENT_PAGE = None
@@ -346,7 +150,7 @@ def seat_states(session: Session, event: Event, *, user_id: int | None = None) -
     states: dict[str, list[int]] = {"taken": taken, "blocked": blocked, "mine": mine}
     if event.locked_tier_ids:
         # Seats of hidden tiers the buyer's codes do not unlock: never pickable, whatever their state.
-        locked = set(_hall(session, event).seats_of(event.locked_tier_ids))
+        locked = set(hall_layout.for_event(session, event).seats_of(event.locked_tier_ids))
         states = {"taken": [i for i in taken if i not in locked], "mine": [i for i in mine if i not in locked],
                   "blocked": sorted(set(blocked) | locked)}
     # The page's figures follow from the same rows: every seat not listed is
@@ -455,128 +259,3 @@ def _with_limit_problem(preview: BasketPreview, noun: str) -> BasketPreview:
         return preview
     problem = f"You can buy at most {preview.limit} {noun} in one order; remove {preview.count - preview.limit}."
     return BasketPreview(preview.lines, preview.limit, preview.unavailable, (*preview.problems, problem))
-
-
-# ---------------------------------------------------------------------------
-# The seat map's markup: static geometry rendered once per layout version,
-# live state filled in per request.
-# ---------------------------------------------------------------------------
-
-_STATUS_WORDS = {"available": "available", "taken": "unavailable", "blocked": "not for sale", "mine": "held by you"}
-
-
-@dataclass(frozen=True)
-class _Hall:
-    texts: list[str]  # markup between seats; one more than there are seats
-    seat_ids: list[int]  # drawing order
-    variants: dict[int, dict[str, str]]  # seat id -> state ("checked" too) -> its markup
-    sections: tuple[str, ...] = ()  # drawing order; the section overview links to #section-<n>, counted from 1
-    seats_by_tier: dict[int, list[int]] = field(default_factory=dict)
-
-    def seats_of(self, tier_ids: Collection[int]) -> list[int]:
-        return [seat for tier in tier_ids for seat in self.seats_by_tier.get(tier, ())]
-
-
-_HALLS: OrderedDict[tuple, _Hall] = OrderedDict()
-_HALLS_LOCK = threading.Lock()
-_HALLS_KEPT = 64
-
-
-def _seat_variants(seat: SeatView, tier: Tier, grid_row: int, grid_col: int) -> dict[str, str]:
-    name = escape(f"{seat_label(seat.section, seat.row_label, seat.seat_number)}, {tier.name}, "
-                  f"{money(tier.price_minor, tier.currency)}")
-    head = '<label class="seat '
-    middle = (f' t{tier.id}" title="{name}" style="grid-area:{grid_row}/{grid_col};--tier:{tier.colour}">'
-              f'<input type="checkbox" name="seat" value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}"'
-              f' data-y="{seat.y}" aria-label="{name}, ')
-    tail = f'><span aria-hidden="true">{seat.seat_number}</span></label>'
-
-    def one(status: str, flags: str) -> str:
-        return f'{head}{status}{middle}{_STATUS_WORDS[status]}"{flags}{tail}'
-
-    # A hidden tier's seat, for a buyer whose codes do not unlock it: not for
-    # sale, and neither its tier's name, price nor colour.
-    place = escape(seat_label(seat.section, seat.row_label, seat.seat_number))
-    locked = (f'{head}blocked" title="{place}" style="grid-area:{grid_row}/{grid_col}">'
-              f'<input type="checkbox" name="seat" value="{seat.id}" id="seat-{seat.id}" data-x="{seat.x}"'
-              f' data-y="{seat.y}" aria-label="{place}, {_STATUS_WORDS["blocked"]}" disabled{tail}')
-    return {"available": one("available", ""), "checked": one("available", " checked"),
-            "taken": one("taken", " disabled"), "blocked": one("blocked", " disabled"),
-            "mine": one("mine", " disabled"), "locked": locked}
-
-
-def _build_hall(session: Session, event: Event) -> _Hall:
-    from flask import render_template
-
-    # Geometry only: the live state is filled in per request (hall_markup).
-    sections = group_sections(seat_rows(session, event.id))
-    # Every tier, hidden ones too: the geometry is shared by all buyers (hall_markup hides what is locked).
-    full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
-    every_tier = full.tiers if full is not None else event.tiers
-    tiers = {t.id: t for t in every_tier}
-    rendered = render_template("shop/_hall.html", sections=sections, tiers=every_tier)
-    pieces = rendered.split("\x00")
-    texts, ids = pieces[0::2], [int(p) for p in pieces[1::2]]
-    variants = {}
-    seats_by_tier: dict[int, list[int]] = {}
-    for section in sections:
-        for _, row in section.rows:
-            for seat in row:
-                variants[seat.id] = _seat_variants(seat, tiers[seat.tier_id], seat.y - section.min_y + 1,
-                                                   seat.x - section.min_x + 2)
-                seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
-    return _Hall(texts, ids, variants, tuple(section.name for band in _bands(sections) for section in band),
-                 seats_by_tier)
-
-
-def _bands(sections):
-    """Sections in the order _hall.html draws them: bands by top row, each band left to right."""
-    bands: dict = {}
-    for section in sorted(sections, key=lambda s: s.min_y):
-        bands.setdefault(section.min_y, []).append(section)
-    return list(bands.values())
-
-
-def _hall(session: Session, event: Event) -> _Hall:
-    """The hall's geometry, cached per layout version.
-
-    The cache is keyed by the event's layout version, read from PostgreSQL
-    with the event (a trigger bumps it whenever what the map draws changes),
-    so it can never draw a layout that is not the current one.
-    """
-    # The creation time too: ids and versions start again in a rebuilt
-    # database (tests truncate with RESTART IDENTITY), creation times do not.
-    key = (event.id, event.created_at, event.layout_version)
-    with _HALLS_LOCK:
-        hall = _HALLS.get(key)
-        if hall is not None:
-            _HALLS.move_to_end(key)
-    if hall is None:
-        hall = _build_hall(session, event)
-        with _HALLS_LOCK:
-            _HALLS[key] = hall
-            while len(_HALLS) > _HALLS_KEPT:
-                _HALLS.popitem(last=False)
-    return hall
-
-
-def section_names(session: Session, event: Event) -> tuple[str, ...]:
-    """The hall's sections in drawing order, from the same cached geometry as the map."""
-    return _hall(session, event).sections
-
-
-def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
-    """The hall of seats with their live state: cached geometry (_hall), state per request."""
-    hall = _hall(session, event)
-    state = dict.fromkeys(states.get("taken", ()), "taken")
-    state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
-    state.update(dict.fromkeys(states.get("mine", ()), "mine"))
-    state.update((i, "checked") for i in selected if i not in state)
-    if event.locked_tier_ids:
-        state.update(dict.fromkeys(hall.seats_of(event.locked_tier_ids), "locked"))
-    out = [hall.texts[0]]
-    variants, texts = hall.variants, hall.texts
-    for n, seat_id in enumerate(hall.seat_ids, 1):
-        out.append(variants[seat_id][state.get(seat_id, "available")])
-        out.append(texts[n])
-    return Markup("".join(out))

@@ -1,0 +1,66 @@
+"""People: accounts (buyers, admins, door staff), their API tokens, and door staff's events."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.columns import utcnow_sql
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(120))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sessions that began before this are over (a password reset ends them).
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped at logout: every session cookie issued before stops working (session_user.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+
+class ApiToken(db.Model):
+    """A personal API token: the secret is shown once; only its SHA-256 is kept (migration 0009)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The secret's first characters, so a list of tokens can tell them apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    scope: Mapped[str] = mapped_column(String(10))  # buyer / admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("scope IN ('buyer', 'admin')", name="scope"),
+        Index("ix_api_tokens_user", "user_id", "id"),
+    )
+
+
+class DoorAssignment(db.Model):
+    """Door staff for one event: may check its tickets in, and see nothing else (migration 0011)."""
+
+    __tablename__ = "door_assignments"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    __table_args__ = (Index("ix_door_assignments_user", "user_id", "event_id"),)

@@ -1,0 +1,131 @@
+"""Where a hall's seats are: rows, sections and tiers as the seat map draws them.
+
+The geometry of a big hall is read once per layout version and kept: the map's
+markup (webapp/shop/hall.py) is drawn from it, and a buyer's seat states use it
+to hide the seats of tiers their codes do not unlock.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from webapp.models import Event, Tier, seat_label
+from webapp.services.selling.event_snapshots import event_snapshot
+from webapp.services.selling.recently_used import RecentlyUsed
+
+
+@dataclass(frozen=True)
+class SeatView:
+    id: int
+    tier_id: int
+    section: str
+    row_label: str
+    seat_number: int
+    x: int
+    y: int
+    status: str  # available / taken / blocked / mine
+
+    @property
+    def label(self) -> str:
+        return seat_label(self.section, self.row_label, self.seat_number)
+
+
+@dataclass
+class SectionView:
+    name: str
+    rows: list[tuple[str, list[SeatView]]]
+    min_x: int
+    min_y: int
+    width: int
+
+
+_SEATS = text(
+    "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
+    " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+)
+
+
+def seat_rows(session: Session, event_id: int) -> list[SeatView]:
+    """Every seat of the event, with its stored status, in drawing order within a section."""
+    return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
+            for r in session.execute(_SEATS, {"e": event_id}).all()]
+
+
+def group_sections(seats: list[SeatView]) -> list[SectionView]:
+    """Seats grouped by section and row, sections drawn top to bottom, left to right, as the hall is laid out."""
+    by_section: dict[str, dict[str, list[SeatView]]] = {}
+    for seat in seats:
+        by_section.setdefault(seat.section, {}).setdefault(seat.row_label, []).append(seat)
+    sections = []
+    for name, by_row in by_section.items():
+        flat = [v for row in by_row.values() for v in row]
+        min_x, min_y = min(v.x for v in flat), min(v.y for v in flat)
+        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1))
+    sections.sort(key=lambda v: (v.min_y, v.min_x))
+    return sections
+
+
+LayoutKey = tuple[int, datetime, int]
+
+
+@dataclass(frozen=True)
+class HallLayout:
+    """One version of a hall's layout, shared by every buyer (hidden tiers included)."""
+
+    sections: list[SectionView]  # drawing order: bands by top row, each band left to right
+    tiers: Sequence[Tier]  # every tier of the event, hidden ones too
+    seats_by_tier: dict[int, list[int]]
+
+    @property
+    def section_names(self) -> tuple[str, ...]:
+        """The section overview links to #section-<n>, counted from 1 in this order."""
+        return tuple(section.name for section in self.sections)
+
+    def seats_of(self, tier_ids: Collection[int]) -> list[int]:
+        return [seat for tier in tier_ids for seat in self.seats_by_tier.get(tier, ())]
+
+
+def layout_key(event: Event) -> LayoutKey:
+    """The version of what the event's seat map draws, for caches of its geometry or markup.
+
+    The layout version is read from PostgreSQL with the event (a trigger bumps
+    it whenever what the map draws changes), so a cache under this key can
+    never draw a layout that is not the current one. The creation time too:
+    ids and versions start again in a rebuilt database (tests truncate with
+    RESTART IDENTITY), creation times do not.
+    """
+    return (event.id, event.created_at, event.layout_version)
+
+
+_LAYOUTS: RecentlyUsed[LayoutKey, HallLayout] = RecentlyUsed(kept=64)
+
+
+def for_event(session: Session, event: Event) -> HallLayout:
+    """The hall's layout, read once per layout version."""
+    key = layout_key(event)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _read_layout(session, event)
+        _LAYOUTS.put(key, layout)
+    return layout
+
+
+def _read_layout(session: Session, event: Event) -> HallLayout:
+    sections = group_sections(seat_rows(session, event.id))
+    # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
+    full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
+    seats_by_tier: dict[int, list[int]] = {}
+    for section in sections:
+        for _, row in section.rows:
+            for seat in row:
+                seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
+    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier)
+
+
+def section_names(session: Session, event: Event) -> tuple[str, ...]:
+    """The hall's sections in drawing order, from the same cached geometry as the map."""
+    return for_event(session, event).section_names

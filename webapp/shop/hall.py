@@ -1,0 +1,77 @@
+"""The seat map's markup: the hall drawn from its template once per layout version, live state per request.
+
+The map is the buyer's hot path and a big hall has a thousand seats: drawing
+shop/_hall.html for it takes tens of milliseconds, so it is drawn once per
+layout version, with every state of every seat ready; a request then only
+picks each seat's state and joins the pieces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import render_template
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from webapp.models import Event
+from webapp.services.selling import hall_layout
+from webapp.services.selling.recently_used import RecentlyUsed
+
+# What the template writes around each seat, and between a seat's parts: a
+# NUL starts each, and PostgreSQL text cannot hold one, so no name or label
+# drawn in the hall can look like a mark.
+_MARKS = {"seat": "\x00seat", "part": "\x00part"}
+
+# Each state of a seat for sale: its class, the words after its accessible name, its checkbox's flags.
+_STATES = {
+    "available": ("available", "available", ""),
+    "checked": ("available", "available", " checked"),
+    "taken": ("taken", "unavailable", " disabled"),
+    "blocked": ("blocked", "not for sale", " disabled"),
+    "mine": ("mine", "held by you", " disabled"),
+}
+
+
+@dataclass(frozen=True)
+class _DrawnHall:
+    layout: hall_layout.HallLayout
+    texts: list[str]  # markup between seats; one more than there are seats
+    seat_ids: list[int]  # drawing order
+    variants: dict[int, dict[str, str]]  # seat id -> state ("checked" and "locked" too) -> its markup
+
+
+_HALLS: RecentlyUsed[hall_layout.LayoutKey, _DrawnHall] = RecentlyUsed(kept=64)
+
+
+def _draw(layout: hall_layout.HallLayout) -> _DrawnHall:
+    rendered = render_template("shop/_hall.html", sections=layout.sections,
+                               tiers={t.id: t for t in layout.tiers}, marks=_MARKS)
+    pieces = rendered.split(_MARKS["seat"])
+    ids, variants = [], {}
+    for slot in pieces[1::2]:
+        seat_id, before_status, before_words, before_flags, rest, locked = slot.split(_MARKS["part"])
+        ids.append(int(seat_id))
+        variants[int(seat_id)] = {state: f"{before_status}{status}{before_words}{words}{before_flags}{flags}{rest}"
+                                  for state, (status, words, flags) in _STATES.items()} | {"locked": locked}
+    return _DrawnHall(layout, pieces[0::2], ids, variants)
+
+
+def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
+    """The hall of seats with their live state (catalog.seat_states) and the buyer's picks."""
+    key = hall_layout.layout_key(event)
+    hall = _HALLS.get(key)
+    if hall is None:
+        hall = _draw(hall_layout.for_event(session, event))
+        _HALLS.put(key, hall)
+    state = dict.fromkeys(states.get("taken", ()), "taken")
+    state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
+    state.update(dict.fromkeys(states.get("mine", ()), "mine"))
+    state.update((i, "checked") for i in selected if i not in state)
+    if event.locked_tier_ids:
+        state.update(dict.fromkeys(hall.layout.seats_of(event.locked_tier_ids), "locked"))
+    out = [hall.texts[0]]
+    variants, texts = hall.variants, hall.texts
+    for n, seat_id in enumerate(hall.seat_ids, 1):
+        out.append(variants[seat_id][state.get(seat_id, "available")])
+        out.append(texts[n])
+    return Markup("".join(out))
