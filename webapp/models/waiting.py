@@ -58,7 +58,7 @@ class WaitlistEntry(db.Model):
 
 
 class WaitingRoom(db.Model):
-    """An event's waiting-room settings and admission state (webapp/services/waiting/waiting_room.py)."""
+    """An event's waiting-room settings and admission state (webapp/services/waiting/waiting_room/)."""
 
     __tablename__ = "waiting_rooms"
 
