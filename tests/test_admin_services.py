@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import buy, make_gateway, race, sell_in_bulk
+from tests.support import buy, make_gateway, race, reserve_general, sell_in_bulk
 from webapp.extensions import db
 from webapp.models import (
     AuditLog,
@@ -56,7 +56,7 @@ def test_shrinking_below_sold_and_held_is_refused_with_the_reason(session, facto
     tier = factory.tier(event)
     admin = factory.user(is_admin=True)
     buy(session, event, factory.user(), quantities={tier.id: 3})
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 2})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
 
     with pytest.raises(ChangeRefused) as refused:
@@ -260,7 +260,7 @@ def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(s
     admin = factory.user(is_admin=True)
     buyer = factory.user()
     order = buy(session, event, buyer, quantities={tier.id: 3})
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     waiter = factory.user()
     waitlist.join(session, user_id=waiter.id, event_id=event.id, tier_id=tier.id, quantity=1)

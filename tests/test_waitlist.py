@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, buy, cancel, expire_now
+from tests.support import GOOD, buy, cancel, expire_now, reserve_general, reserve_seats
 from webapp.models import (
     Hold,
     HoldKind,
@@ -233,10 +233,10 @@ def test_public_cannot_take_a_freed_place_while_people_wait(session, factory, ga
     join(session, group, event, quantity=2)
     cancel(session, gateway, orders[0])  # one place free, set aside for the group
     tier = event.tiers[0]
-    assert inventory.available_count(session, tier.id) == 1
+    assert inventory.tier_counts(session, event.id)[tier.id].available == 1
     assert [tv.sold_out for tv in catalog.tier_views(session, event)] == [True]
     with pytest.raises(NotEnoughLeft) as refused:
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     assert refused.value.left == 0 and "waiting list" in refused.value.message
     session.rollback()
     assert check_event(session, event.id) == []
@@ -247,13 +247,13 @@ def test_public_cannot_jump_the_line_through_an_unswept_expired_hold(session, fa
     tier = event.tiers[0]
     early, slow, waiting, stranger = factory.users(4)
     buy(session, event, early, gateway=gateway)
-    stale = inventory.reserve_general(session, user_id=slow.id, event_id=event.id, quantities={tier.id: 1})
+    stale = reserve_general(session, user_id=slow.id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     entry = join(session, waiting, event)
     expire_now(session, stale.id)  # ran out; the sweep has not seen it
 
     with pytest.raises(NotEnoughLeft):
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     # Paying for the stale hold late cannot take the place back either.
     with pytest.raises(HoldExpired):
@@ -266,7 +266,7 @@ def test_public_cannot_jump_the_line_through_an_unswept_expired_hold(session, fa
     assert status_of(session, entry) == WaitlistStatus.OFFERED
     assert offer_of(session, entry).unit_ids == stale.unit_ids
     with pytest.raises(NotEnoughLeft):
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     assert check_event(session, event.id) == []
 
@@ -275,16 +275,16 @@ def test_public_cannot_jump_the_line_for_a_seat_of_an_unswept_expired_hold(sessi
     event = factory.seated_event(rows=1, seats_per_row=2)
     seats = factory.seat_ids(event)
     holder, owner, waiting, stranger = factory.users(4)
-    stale = inventory.reserve_seats(session, user_id=holder.id, event_id=event.id, unit_ids=seats[:1])
+    stale = reserve_seats(session, user_id=holder.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()
-    hold = inventory.reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=seats[1:])
+    hold = reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=seats[1:])
     session.commit()
     checkout.pay(session, gateway, hold_id=hold.id, user_id=owner.id, idempotency_key="seat-owner", card=GOOD)
     entry = join(session, waiting, event)
     expire_now(session, stale.id)
 
     with pytest.raises(SeatsTaken):
-        inventory.reserve_seats(session, user_id=stranger.id, event_id=event.id, unit_ids=seats[:1])
+        reserve_seats(session, user_id=stranger.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()  # the expiry is a change of its own and stands
     assert status_of(session, entry) == WaitlistStatus.OFFERED
     assert offer_of(session, entry).unit_ids == seats[:1]

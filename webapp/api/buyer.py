@@ -140,13 +140,13 @@ def reserve(event_id: int):
         raise InvalidRequest("Send either “seats” (seat ids) or “quantities” (per tier), not both.")
     access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
     if "seats" in data:
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, seat_ids=data["seats"],
+        reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, seat_ids=data["seats"],
                                             access=access)
     else:
         quantities: dict[int, int] = {}
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, quantities=quantities,
+        reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, quantities=quantities,
                                             access=access)
     log.info("hold.created", extra={"event_id": event_id, "user_id": who.user_id, "hold_id": reservation.hold_id,
                                      "via": "api"})

@@ -277,7 +277,7 @@ def reserve(event_id: int):
     # The event's state, the buyer's session and, while the event's waiting
     # room is on, their admission are checked by the reserve statement
     # itself: the hot path loads nothing before it (one round trip, see
-    # inventory.reserve_now). The pass's signature is checked here; a forged,
+    # inventory.reserve). The pass's signature is checked here; a forged,
     # foreign or expired pass names no admission, which the statement refuses.
     check = admission.pass_check(event_id)
     seats = _parse_seat_ids(request.form)
@@ -285,11 +285,11 @@ def reserve(event_id: int):
         not any(k.startswith("qty-") for k in request.form) and admission.load_public_event(event_id).is_seated)
     try:
         if seated:
-            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
+            reservation = inventory.reserve(user_id=user_id, event_id=event_id, seat_ids=seats,
                                                 session_version=session_version, admission_id=check.admission_id,
                                                 access=access.codes_for(event_id))
         else:
-            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id,
+            reservation = inventory.reserve(user_id=user_id, event_id=event_id,
                                                 quantities=_parse_quantities(request.form),
                                                 session_version=session_version, admission_id=check.admission_id,
                                                 access=access.codes_for(event_id))
@@ -347,7 +347,7 @@ def reserve_best(event_id: int):
     """The best free seats of one tier, together in a row where possible: a hold like any other.
 
     Like the seat reserve, the hot path loads nothing before its one
-    statement: tb_reserve_best checks the event, its state and that the tier
+    statement (the best-available SQL function) checks the event, its state and that the tier
     is one of its (visible, or unlocked) seat tiers. The event is read only
     to draw a refusal.
     """
@@ -374,7 +374,7 @@ def reserve_best(event_id: int):
         return refused_here("Choose how many seats you want, from 1.", 400)
     check = admission.pass_check(event_id)
     try:
-        reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, best=(tier_id, count),
+        reservation = inventory.reserve(user_id=user_id, event_id=event_id, best=(tier_id, count),
                                             session_version=session_version, admission_id=check.admission_id,
                                             access=access.codes_for(event_id))
     except PassRequired as refused:
