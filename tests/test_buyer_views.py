@@ -237,13 +237,49 @@ def test_tier_picker_works_without_javascript(client, factory):
     assert page.status_code == 200 and "2 × Tier 1" in html(page) and "<html" in html(page)
 
 
-def test_asking_for_more_than_is_left_answers_409_with_the_picker(client, factory, session, buyer):
+def tier_row(body: str, tier_id: int) -> str:
+    """A tier's row of the picker, as an answer swaps it in out of band."""
+    return re.search(rf'<li id="tier-row-{tier_id}"[^>]*hx-swap-oob="true".*?</li>', body, re.S).group(0)
+
+
+def test_asking_for_more_than_is_left_answers_409_with_what_is_left_and_the_quantity_kept(
+        client, factory, session, buyer):
     _, token = buyer
     event = factory.ga_event(capacity=2)
     tier = factory.tier(event)
     response = hx_post(client, f"/events/{event.id}/reserve", token, {f"qty-{tier.id}": 3})
     assert response.status_code == 409
-    assert 'id="tier-picker"' in html(response) and "Only 2 left in Tier 1" in html(response)
+    body = html(response)
+    # The message into the picker's message region, not the whole picker again.
+    assert response.headers["HX-Retarget"] == "#tier-picker-message" and 'id="tier-picker"' not in body
+    assert "Only 2 left in Tier 1" in body and 'id="selection-summary"' not in body
+    # The tier's row at what is left, with the buyer's 3 kept: + is off, at most 2.
+    row = tier_row(body, tier.id)
+    assert re.search(rf'id="qty-{tier.id}"[^>]*max="2" value="3"', row, re.S)
+    assert re.search(rf'id="inc-{tier.id}"[^>]*disabled', row, re.S)
+    # Without JavaScript: the whole page, with the message and the picker.
+    plain = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": 3, "csrf_token": token})
+    assert plain.status_code == 409 and "<html" in html(plain)
+    assert 'id="tier-picker"' in html(plain) and "Only 2 left in Tier 1" in html(plain)
+
+
+def test_a_tier_sold_out_under_the_buyer_is_marked_and_keeps_their_quantity(client, factory, session, buyer):
+    _, token = buyer
+    event = factory.ga_event(capacity=1, tiers=2)
+    first, second = sorted(t.id for t in event.tiers)
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={first: 1})
+    session.commit()
+    response = hx_post(client, f"/events/{event.id}/reserve", token, {f"qty-{first}": 2, f"qty-{second}": 1})
+    assert response.status_code == 409
+    body = html(response)
+    assert "Tier 1 is sold out." in body
+    sold_out = tier_row(body, first)
+    assert "Sold out" in sold_out and 'class="tier-row sold-out"' in sold_out
+    # The stepper stays while the buyer still asks for some, so they can step down.
+    assert re.search(rf'id="qty-{first}"[^>]*max="0" value="2"', sold_out, re.S)
+    assert re.search(rf'id="inc-{first}"[^>]*disabled', sold_out, re.S)
+    assert not re.search(rf'id="dec-{first}"[^>]*disabled', sold_out, re.S)
+    assert re.search(rf'id="qty-{second}"[^>]*max="1" value="1"', tier_row(body, second), re.S)
 
 
 def test_sold_out_tier_shows_sold_out_and_no_stepper(client, factory, session):

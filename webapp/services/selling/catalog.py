@@ -580,3 +580,45 @@ def hall_markup(session: Session, event: Event, states: dict[str, list[int]], se
         out.append(variants[seat_id][state.get(seat_id, "available")])
         out.append(texts[n])
     return Markup("".join(out))
+
+
+@dataclass(frozen=True)
+class EventPageView:
+    """What the event page and its partials draw around the buyer's picks."""
+
+    tiers: list[TierView]
+    preview: BasketPreview
+    hold: Hold | None = None  # the buyer's basket, when asked for (the page body's banner)
+    quantities: dict[int, int] = field(default_factory=dict)  # general admission: the picks, within what is left
+    selected: frozenset[int] = frozenset()  # seated: the picked seats that are still free
+    hall: Markup | None = None
+    live: str | None = None  # the seat map poller's tag
+    sections: tuple[str, ...] = ()
+
+
+def event_page_view(session: Session, event: Event, user_id: int | None, *, seats: Collection[int] = (),
+                    quantities: dict[int, int] | None = None, with_basket: bool = False) -> EventPageView:
+    """The event page around the buyer's picks, from one read of the event's stock, seats and line.
+
+    The page, its seat map, its tier picker and the answers to a refused
+    reserve all draw from here, so they all show one snapshot at the price of
+    one statement (`read_event_page`): the rest is the picks checked against
+    it and the hall's cached geometry. Picks that are no longer possible are
+    left out, so the page never offers what cannot be had: a seat taken
+    since, more places than are left.
+    """
+    read_event_page(session, event, user_id)
+    tiers = tier_views(session, event)
+    hold = active_hold(session, event.id, user_id) if with_basket and user_id else None
+    if not event.is_seated:
+        left = {tv.tier.id: tv.available for tv in tiers}
+        chosen = {t: max(0, min(n, left[t])) for t, n in (quantities or {}).items() if t in left}
+        return EventPageView(tiers, preview_quantities(session, event, chosen), hold, quantities=chosen)
+    states = seat_states(session, event, user_id=user_id)
+    not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
+    picked = [s for s in seats if s not in not_free]
+    return EventPageView(
+        tiers, preview_seats(session, event, picked, user_id=user_id), hold, selected=frozenset(picked),
+        hall=hall_markup(session, event, states, set(picked)),
+        live=live_tag(event.id, user_id, inventory.inventory_version(session, event.id)),
+        sections=section_names(session, event))
