@@ -138,44 +138,33 @@ def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, 
              access: Iterable[str]) -> _Request:
     """The statement for what the buyer asks, its parameters checked before any round trip."""
     if best is not None:
-        request = _Request(_RESERVE_BEST, _best_params(*best), None)
+        tier_id, count = best
+        if count < 1:
+            raise InvalidRequest("Choose how many seats you want.")
+        if count > 100:
+            raise LimitExceeded("That is more seats than one order can hold.")
+        request = _Request(_RESERVE_BEST, {"tier": tier_id, "count": count}, None)
     elif seat_ids is not None:
-        params = _seats_params(seat_ids)
-        request = _Request(_RESERVE_SEATS, params, params["seats"])
+        ids = sorted({int(i) for i in seat_ids})
+        if not ids:
+            raise InvalidRequest("Pick at least one seat.")
+        if len(ids) > 1000:
+            raise LimitExceeded("That is more seats than one order can hold.")
+        request = _Request(_RESERVE_SEATS, {"seats": ids}, ids)
     else:
-        request = _Request(_RESERVE_PLACES, _places_params(quantities or {}), None)
+        quantities = quantities or {}
+        if any(int(n) < 0 for n in quantities.values()):
+            raise InvalidRequest("Quantities cannot be negative.")
+        wanted = {int(t): int(n) for t, n in quantities.items() if int(n) > 0}
+        if not wanted:
+            raise InvalidRequest("Choose how many tickets you want.")
+        if len(wanted) > 50 or sum(wanted.values()) > 1000:
+            raise LimitExceeded("That is more tickets than one order can hold.")
+        tiers = sorted(wanted)
+        request = _Request(_RESERVE_PLACES, {"tiers": tiers, "counts": [wanted[t] for t in tiers]}, None)
     request.params.update(u=user_id, e=event_id, session=session_version, admission=admission_id,
                           access=list(access) if access else None)
     return request
-
-
-def _places_params(quantities: dict[int, int]) -> dict:
-    if any(int(n) < 0 for n in quantities.values()):
-        raise InvalidRequest("Quantities cannot be negative.")
-    wanted = {int(t): int(n) for t, n in quantities.items() if int(n) > 0}
-    if not wanted:
-        raise InvalidRequest("Choose how many tickets you want.")
-    if len(wanted) > 50 or sum(wanted.values()) > 1000:
-        raise LimitExceeded("That is more tickets than one order can hold.")
-    tiers = sorted(wanted)
-    return {"tiers": tiers, "counts": [wanted[t] for t in tiers]}
-
-
-def _seats_params(unit_ids: Iterable[int]) -> dict:
-    ids = sorted({int(i) for i in unit_ids})
-    if not ids:
-        raise InvalidRequest("Pick at least one seat.")
-    if len(ids) > 1000:
-        raise LimitExceeded("That is more seats than one order can hold.")
-    return {"seats": ids}
-
-
-def _best_params(tier_id: int, count: int) -> dict:
-    if count < 1:
-        raise InvalidRequest("Choose how many seats you want.")
-    if count > 100:
-        raise LimitExceeded("That is more seats than one order can hold.")
-    return {"tier": tier_id, "count": count}
 
 
 @dataclass(frozen=True)
