@@ -211,7 +211,9 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
     # which is this function's to end either way: a refusal must not leave
     # the preparation (a basket given back, the buyer's lock) pending.
     try:
-        hold_id = _prepare_and_reserve(db.session(), request).id
+        hold_id = reserve_in_session(db.session(), user_id=user_id, event_id=event_id, quantities=quantities,
+                                     seat_ids=seat_ids, best=best, session_version=session_version,
+                                     admission_id=admission_id, access=access).id
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -221,16 +223,16 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
 
 def reserve_in_session(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
                        seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
-                       admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
-    """Reserve as `reserve` does, within the caller's transaction, which the caller commits."""
-    return _prepare_and_reserve(session, _request(
-        user_id=user_id, event_id=event_id, quantities=quantities, seat_ids=seat_ids, best=best,
-        session_version=None, admission_id=admission_id, access=access))
+                       session_version: int | None = None, admission_id: int | None = None,
+                       access: Iterable[str] = ()) -> Hold:
+    """Reserve as `reserve` does, preparing first when asked to, within the caller's transaction.
 
-
-def _prepare_and_reserve(session: Session, request: _Request) -> Hold:
-    # Savepoints, so a refusal undoes the function's work and nothing else
-    # of the caller's transaction.
+    `reserve`'s road when the statement asks for preparation; the caller
+    commits. Savepoints, so a refusal undoes the function's work and nothing
+    else of the caller's transaction.
+    """
+    request = _request(user_id=user_id, event_id=event_id, quantities=quantities, seat_ids=seat_ids, best=best,
+                       session_version=session_version, admission_id=admission_id, access=access)
     for attempt in range(3):
         try:
             with session.begin_nested():
@@ -240,9 +242,8 @@ def _prepare_and_reserve(session: Session, request: _Request) -> Hold:
             _prepare(session, request)
         except _DueHolds as due:
             # Holds had run out without the sweep noticing yet; their places
-            # go back (to the waiting list first). Look once more, but only
-            # before preparing: the expiry's own transaction must not wait
-            # for locks this one took.
+            # go back (to the waiting list first). Look once more: a second
+            # shortfall is a real one.
             if attempt or not expire_due_holds_now(event_id=request.event_id):
                 raise due.refusal from None
     raise Busy()
