@@ -59,12 +59,16 @@ ANSWERS: dict[type[BookingError], Answer] = {
 
 @dataclass(frozen=True)
 class Drawn:
-    """The partial an answer is drawn in (the whole page, without JavaScript)."""
+    """The partial an answer is drawn in for htmx; without JavaScript the whole page answers."""
 
     partial: str
     into: str | None = None  # for htmx, an element other than the one the form swaps (its content)
 
 
+# Seats taken meanwhile redraw the whole map, from the hall's cached geometry:
+# a seat's state is drawn on its label, which has no id to swap it by, and
+# the summary, whose Reserve button gets the focus back (app.js), must follow
+# the seats still picked.
 _MAP = Drawn("shop/_seat_map.html")
 _PICKER = Drawn("shop/_tier_picker.html")
 _BEST = Drawn("shop/_best_available.html")
