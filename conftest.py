@@ -5,8 +5,9 @@ throwaway pgserver instance started once per test session. The schema is
 built by the migrations, exactly as in production.
 
 Every test also runs under the unit-row ownership guard: a statement that
-writes unit rows from anywhere in `webapp/` but `services/selling/inventory.py`
-fails the test that caused it (see `tests/ownership.py`).
+writes unit rows (or calls a SQL function that writes units or holds) from
+anywhere in `webapp/` but the package `services/selling/inventory/` fails
+the test that caused it (see `tests/ownership.py`).
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ def app(database_url):
                      config_class=TestConfig)
     with app.app_context():
         upgrade()
+        ownership.GUARD.learn_sql_writers(db.engine)
         # Holds in tests are minutes long unless a test shortens them.
     yield app
     with app.app_context():
@@ -135,4 +137,4 @@ def _unit_rows_have_one_writer():
     ownership.GUARD.start()
     yield
     found = ownership.GUARD.take()
-    assert not found, "unit rows written outside services/selling/inventory.py:\n" + "\n".join(found)
+    assert not found, "unit rows written outside services/selling/inventory/:\n" + "\n".join(found)

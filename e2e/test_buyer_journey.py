@@ -168,6 +168,38 @@ def test_general_admission_tier_picker(page: Page, factory, shot):
     expect(page.get_by_label("Number of Tier 1 tickets")).to_have_attribute("max", "3")
 
 
+def test_places_taken_meanwhile_are_told_beside_the_picker_with_the_quantities_kept(page: Page, factory, shot):
+    event = factory.ga_event(capacity=4, tiers=2, per_order_limit=8, price_minor=3000, title="Last Few")
+    first = factory.tier(event)
+    log_in(page, buyer(factory).email)
+    page.goto(f"/events/{event.id}")
+    quantity = page.get_by_label("Number of Tier 1 tickets")
+    more_first = page.get_by_role("button", name="One more Tier 1 ticket")
+    for n in (1, 2, 3):
+        more_first.click()
+        expect(quantity).to_have_value(str(n))
+    page.get_by_role("button", name="One more Tier 2 ticket").click()
+    expect(summary(page)).to_contain_text("4 of 8 tickets per order")
+
+    factory.hold(event, quantities={first.id: 2})  # another buyer: two of Tier 1 are left
+    page.get_by_role("button", name="Reserve tickets").click()
+    message = page.locator("#tier-picker-message").get_by_role("alert")
+    expect(message).to_contain_text("Only 2 left in Tier 1; you asked for 3.")
+    # What is left is up to date; the buyer's numbers stay as they set them.
+    expect(page.locator(f"#tier-row-{first.id}")).to_contain_text("Only 2 left")
+    expect(quantity).to_have_value("3")
+    expect(quantity).to_have_attribute("max", "2")
+    expect(more_first).to_be_disabled()
+    expect(page.get_by_label("Number of Tier 2 tickets")).to_have_value("1")
+    shot("buyer-ga-places-taken", full_page=False)
+
+    page.get_by_role("button", name="One fewer Tier 1 ticket").click()
+    expect(summary(page)).to_contain_text("3 of 8 tickets per order")
+    page.get_by_role("button", name="Reserve tickets").click()
+    expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
+    expect(page.get_by_role("cell", name="General admission")).to_have_count(3)
+
+
 def test_declined_card_keeps_the_hold_then_a_slow_approval_shows_progress(page: Page, factory):
     event = factory.seated_event(rows=1, seats_per_row=6, title="Slow Bank Gala")
     log_in(page, buyer(factory).email)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -28,6 +29,27 @@ SLOW_CARD = Card("4000000000000077", 12, 2099, "123")
 # Hashing once keeps a test that makes 200 buyers fast; login still verifies it.
 _PASSWORD_HASH = accounts.hash_password(PASSWORD)
 _seq = itertools.count(1)
+
+
+def reserve_seats(session: Session, *, user_id: int, event_id: int, unit_ids: Iterable[int],
+                  admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
+    """Hold exactly these seats, all or nothing, within the test's transaction (the test commits)."""
+    return inventory.reserve_in_session(session, user_id=user_id, event_id=event_id, seat_ids=unit_ids,
+                                        admission_id=admission_id, access=access)
+
+
+def reserve_general(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int],
+                    admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
+    """Hold N general-admission places per tier, all or nothing, within the test's transaction."""
+    return inventory.reserve_in_session(session, user_id=user_id, event_id=event_id, quantities=quantities,
+                                        admission_id=admission_id, access=access)
+
+
+def reserve_best(session: Session, *, user_id: int, event_id: int, tier_id: int, count: int,
+                 admission_id: int | None = None, access: Iterable[str] = ()) -> Hold:
+    """Hold the best `count` free seats of a tier, within the test's transaction."""
+    return inventory.reserve_in_session(session, user_id=user_id, event_id=event_id, best=(tier_id, count),
+                                        admission_id=admission_id, access=access)
 
 
 class Factory:
@@ -87,10 +109,10 @@ class Factory:
         """A live hold through `inventory`: these seats, these GA quantities, or one place of the first tier."""
         user = user or self.user()
         if seats is not None:
-            hold = inventory.reserve_seats(self.session, user_id=user.id, event_id=event.id, unit_ids=seats)
+            hold = reserve_seats(self.session, user_id=user.id, event_id=event.id, unit_ids=seats)
         else:
             quantities = quantities if quantities is not None else {event.tiers[0].id: 1}
-            hold = inventory.reserve_general(self.session, user_id=user.id, event_id=event.id, quantities=quantities)
+            hold = reserve_general(self.session, user_id=user.id, event_id=event.id, quantities=quantities)
         self.session.commit()
         return hold
 

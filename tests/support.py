@@ -12,7 +12,18 @@ from contextlib import contextmanager
 
 from sqlalchemy import text
 
-from tests.factories import DECLINED, GOOD, NO_FUNDS, PASSWORD, SLOW_CARD, Factory, make_gateway
+from tests.factories import (
+    DECLINED,
+    GOOD,
+    NO_FUNDS,
+    PASSWORD,
+    SLOW_CARD,
+    Factory,
+    make_gateway,
+    reserve_best,
+    reserve_general,
+    reserve_seats,
+)
 from webapp.extensions import db
 from webapp.models import Order, User
 from webapp.services.invariants import check_event
@@ -20,8 +31,8 @@ from webapp.services.money import checkout
 
 __all__ = [
     "DECLINED", "GOOD", "NO_FUNDS", "PASSWORD", "SLOW_CARD", "admin_client", "assert_consistent", "buy", "cancel",
-    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "rate_limited_client", "sell_in_bulk",
-    "sign_in",
+    "csrf_token", "expire_now", "free_port", "login", "make_gateway", "race", "rate_limited_client", "reserve_best",
+    "reserve_general", "reserve_seats", "sell_in_bulk", "sign_in",
 ]
 
 

@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import buy, make_gateway, race, sell_in_bulk
+from tests.support import buy, make_gateway, race, reserve_general, sell_in_bulk
 from webapp.extensions import db
 from webapp.models import (
     AuditLog,
@@ -56,7 +56,7 @@ def test_shrinking_below_sold_and_held_is_refused_with_the_reason(session, facto
     tier = factory.tier(event)
     admin = factory.user(is_admin=True)
     buy(session, event, factory.user(), quantities={tier.id: 3})
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 2})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
 
     with pytest.raises(ChangeRefused) as refused:
@@ -128,7 +128,7 @@ def test_raising_capacity_offers_the_new_places_to_the_waiting_list_first(sessio
     consistent(session, event.id)
 
 
-def test_unblocking_a_seat_offers_it_to_the_line_first(session, factory):
+def test_unblocking_a_seat_offers_it_to_the_waitlist_first(session, factory):
     event = factory.seated_event(rows=1, seats_per_row=2)
     seats = factory.seat_ids(event)
     admin = factory.user(is_admin=True)
@@ -254,13 +254,13 @@ def test_duplicate_copies_details_tiers_and_layout_with_nothing_sold(session, fa
     consistent(session, copy.id)
 
 
-def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(session, factory):
+def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_waitlist(session, factory):
     event = factory.ga_event(capacity=4)
     tier = factory.tier(event)
     admin = factory.user(is_admin=True)
     buyer = factory.user()
     order = buy(session, event, buyer, quantities={tier.id: 3})
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     waiter = factory.user()
     waitlist.join(session, user_id=waiter.id, event_id=event.id, tier_id=tier.id, quantity=1)
@@ -288,7 +288,7 @@ def test_cancelling_an_event_refunds_orders_releases_holds_and_clears_the_line(s
     consistent(session, event.id)
 
 
-def test_admin_refund_frees_the_seats_for_the_line_and_is_audited(session, factory):
+def test_admin_refund_frees_the_seats_for_the_waitlist_and_is_audited(session, factory):
     event = factory.seated_event(rows=1, seats_per_row=2)
     admin = factory.user(is_admin=True)
     order = buy(session, event, factory.user(), seats=factory.seat_ids(event))

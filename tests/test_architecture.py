@@ -1,8 +1,8 @@
 """The shape of the service layer: one writer of unit rows, no import cycles, no private helpers borrowed.
 
-Read from the source, plus a check that the run-time guard of the root
-conftest (every test fails if anything but inventory writes unit rows) does
-catch a writer elsewhere.
+Read from the source, plus checks that the run-time guard of the root
+conftest (every test fails if anything but inventory writes unit rows, or
+calls a SQL function that writes units or holds) does catch a writer elsewhere.
 """
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import re
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from tests import ownership
 from webapp.extensions import db
 
 APP = ownership.APP
 SERVICES = APP / "services"
-# Raw SQL that writes units, and the SQLAlchemy ways of writing the Unit table or its rows.
+# Raw SQL that writes units, and the SQLAlchemy ways of writing the Unit table or its rows. Calls of the
+# SQL functions that write units or holds are added from the migrated database (`source_writes`).
 WRITES = re.compile(
     r"(UPDATE\s+units\b|INSERT\s+INTO\s+units\b|DELETE\s+FROM\s+units\b|Unit\.__table__\.(insert|update|delete)"
-    r"|\b(insert|update|delete)\(Unit\b|\bunit\.status\s*=[^=]|\.status\s*=\s*UnitStatus\."
-    # the reserve functions (migrations/sql/), which write units: inventory's to call
-    r"|\btb_reserve_(places|seats)\b|\btb_begin_reservation\b)",
+    r"|\b(insert|update|delete)\(Unit\b|\bunit\.status\s*=[^=]|\.status\s*=\s*UnitStatus\.)",
     re.I,
 )
 
@@ -31,18 +31,47 @@ def python_files():
     return sorted(p for p in APP.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_no_module_but_inventory_writes_unit_rows():
-    writers = {
+@pytest.fixture
+def sql_writers(app_ctx) -> set[str]:
+    with db.engine.connect() as connection:
+        return ownership.sql_writers(connection)
+
+
+@pytest.fixture
+def source_writes(sql_writers) -> re.Pattern:
+    calls = ownership.calls_of(sql_writers)
+    assert calls is not None
+    return re.compile(f"{WRITES.pattern}|{calls.pattern}", re.I)
+
+
+def writing_lines(paths, pattern: re.Pattern) -> dict[str, str]:
+    return {
         f"{path.relative_to(APP)}:{n}": line.strip()
-        for path in python_files() if path != ownership.OWNER
-        for n, line in enumerate(path.read_text().splitlines(), 1) if WRITES.search(line)
+        for path in paths
+        for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)
     }
-    assert writers == {}
 
 
-def test_the_source_check_sees_inventory_writing():
-    # The pattern is not vacuous: the owner's own writes match it.
-    assert len([line for line in ownership.OWNER.read_text().splitlines() if WRITES.search(line)]) >= 8
+def test_the_sql_functions_that_write_units_or_holds_are_all_known(sql_writers):
+    # Found from their bodies, and through the functions they call (tb_hold_best only calls a writer).
+    assert sql_writers >= {"tb_reserve_places", "tb_reserve_seats", "tb_reserve_best", "tb_hold_places",
+                           "tb_hold_seats", "tb_hold_best", "tb_begin_reservation"}
+    # Readers and lock takers are not writers.
+    assert not sql_writers & {"tb_buyer_claims", "tb_buyer_count", "tb_waitlist_reserved_tiers", "tb_access_gate"}
+
+
+def test_no_module_but_inventory_writes_unit_rows(source_writes):
+    outside = [path for path in python_files() if not ownership.owned_by_inventory(path)]
+    assert writing_lines(outside, source_writes) == {}
+
+
+def test_the_source_check_sees_inventory_writing(source_writes):
+    # The pattern is not vacuous: the owner's own writes match it, the reserve statements among them.
+    inside = writing_lines([path for path in python_files() if ownership.owned_by_inventory(path)], source_writes)
+    assert len(inside) >= 8
+    assert {name for name in ("tb_reserve_places", "tb_reserve_seats", "tb_reserve_best")
+            if any(name in line for line in inside.values())} == {"tb_reserve_places", "tb_reserve_seats",
+                                                                   "tb_reserve_best"}
 
 
 def test_the_run_time_guard_catches_a_writer_outside_inventory(app_ctx):
@@ -54,6 +83,18 @@ def test_the_run_time_guard_catches_a_writer_outside_inventory(app_ctx):
     db.session.rollback()
     found = ownership.GUARD.take()
     assert len(found) == 1 and found[0].startswith("webapp/services/admin/events.py: UPDATE units")
+
+
+def test_the_run_time_guard_catches_a_reserve_function_called_outside_inventory(app_ctx):
+    ownership.GUARD.take()
+    # Code compiled as if it lived in the catalog calls a reserve function (for no event: it refuses).
+    sneaky = compile("session.execute(text('SELECT tb_reserve_best(0, 0, 0, 1, NULL, NULL, NULL)'))",
+                     str(SERVICES / "selling" / "catalog.py"), "exec")
+    with pytest.raises(DBAPIError):
+        exec(sneaky, {"session": db.session, "text": text})
+    db.session.rollback()
+    found = ownership.GUARD.take()
+    assert len(found) == 1 and found[0].startswith("webapp/services/selling/catalog.py: SELECT tb_reserve_best(")
 
 
 def module_name(path) -> str:

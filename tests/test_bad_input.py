@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support import admin_client, buy, csrf_token, login
+from tests.support import admin_client, buy, csrf_token, login, reserve_general
 from webapp.parsing import parse_date, parse_decimal, parse_id, parse_int
 
 HX = {"HX-Request": "true"}
@@ -60,11 +60,10 @@ def test_superscript_digits_are_refused_not_crashed_on(client, factory, session)
 
 
 def test_superscript_digits_in_a_card_number_are_a_form_error(client, factory, session):
-    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     token = login(client, buyer.email)

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from tests.support import assert_consistent, csrf_token, login, race
+from tests.support import assert_consistent, csrf_token, login, race, reserve_best
 from webapp.extensions import db
 from webapp.models import Hold, Unit
 from webapp.services.errors import InvalidRequest, NotEnoughLeft
@@ -33,12 +33,12 @@ def test_default_order_is_front_rows_centre_first(session, factory):
     event = factory.seated_event(rows=3, seats_per_row=9)
     tier = factory.tier(event)
     buyer = factory.user()
-    hold = inventory.reserve_best(session, user_id=buyer.id, event_id=event.id, tier_id=tier.id, count=3)
+    hold = reserve_best(session, user_id=buyer.id, event_id=event.id, tier_id=tier.id, count=3)
     session.commit()
     seats = _seats(session, hold.id)
     assert [(s.row_label, s.seat_number) for s in seats] == [("A", 4), ("A", 5), ("A", 6)]
     other = factory.user()
-    hold = inventory.reserve_best(session, user_id=other.id, event_id=event.id, tier_id=tier.id, count=2)
+    hold = reserve_best(session, user_id=other.id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
     # Next best in row A: beside the centre block, not the far ends.
     assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] in ([("A", 2), ("A", 3)],
@@ -51,7 +51,7 @@ def test_row_order_ranks_left_to_right(session, factory):
     events.generate_section(session, event, events.SectionSpec("Stalls", 2, 6, 0, 0, ((0, 1, tier),),
                                                                best_order="row_order"))
     session.commit()
-    hold = inventory.reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
+    hold = reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
     assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] == [("A", 1), ("A", 2)]
 
@@ -62,14 +62,14 @@ def test_blocked_and_taken_seats_break_a_run_and_apart_is_the_last_resort(sessio
     ids = factory.seat_ids(event)
     inventory.block_seat(session, session.get(Unit, ids[2]))  # A3: the row is 2 + 2 around it
     session.commit()
-    hold = inventory.reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
+    hold = reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
     assert _together(_seats(session, hold.id))
-    hold = inventory.reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
+    hold = reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
     assert _together(_seats(session, hold.id))
     with pytest.raises(NotEnoughLeft):
-        inventory.reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=1)
+        reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=1)
     session.rollback()
     assert_consistent(session, event.id)
 
@@ -81,7 +81,7 @@ def test_no_run_left_gives_the_best_seats_apart(session, factory):
     for seat_id in (ids[1], ids[4]):  # the middle seat of both rows
         inventory.block_seat(session, session.get(Unit, seat_id))
     session.commit()
-    hold = inventory.reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
+    hold = reserve_best(session, user_id=factory.user().id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
     seats = _seats(session, hold.id)
     assert len(seats) == 2 and not _together(seats)
@@ -95,12 +95,12 @@ def test_bad_requests_are_refused_clearly(session, factory):
     tier = factory.tier(event)
     user = factory.user()
     with pytest.raises(InvalidRequest, match="how many seats"):
-        inventory.reserve_best(session, user_id=user.id, event_id=event.id, tier_id=tier.id, count=0)
+        reserve_best(session, user_id=user.id, event_id=event.id, tier_id=tier.id, count=0)
     with pytest.raises(InvalidRequest, match="seat tiers"):
-        inventory.reserve_best(session, user_id=user.id, event_id=event.id, tier_id=999_999, count=1)
+        reserve_best(session, user_id=user.id, event_id=event.id, tier_id=999_999, count=1)
     session.rollback()
     with pytest.raises(NotEnoughLeft, match="Only 4 left"):
-        inventory.reserve_best(session, user_id=user.id, event_id=event.id, tier_id=tier.id, count=5)
+        reserve_best(session, user_id=user.id, event_id=event.id, tier_id=tier.id, count=5)
 
 
 def test_the_page_form_holds_the_best_seats_and_explains_refusals(client, session, factory):
@@ -149,7 +149,7 @@ def test_a_hundred_buyers_asking_for_pairs_at_once_get_different_adjacent_pairs(
     event_id, tier_id = event.id, tier.id
 
     def ask(i):
-        hold_id = inventory.reserve_now(user_id=buyers[i], event_id=event_id, best=(tier_id, 2)).hold_id
+        hold_id = inventory.reserve(user_id=buyers[i], event_id=event_id, best=(tier_id, 2)).hold_id
         return hold_id
 
     hold_ids = race(app, 100, ask)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import DECLINED, GOOD, NO_FUNDS, expire_now
+from tests.support import DECLINED, GOOD, NO_FUNDS, expire_now, reserve_general, reserve_seats
 from webapp.models import (
     EventStatus,
     GatewayCharge,
@@ -43,7 +43,7 @@ def test_reserve_seats_holds_exactly_those_seats(session, factory):
     event = factory.seated_event(rows=2, seats_per_row=5)
     buyer = factory.user()
     seats = factory.seat_ids(event)[:3]
-    hold = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats)
+    hold = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats)
     session.commit()
     assert sorted(hold.unit_ids) == seats
     assert hold.total_minor == 3 * 4500
@@ -56,10 +56,10 @@ def test_taken_seats_are_named_and_nothing_is_held(session, factory):
     event = factory.seated_event(rows=1, seats_per_row=5)
     first, second = factory.user(), factory.user()
     seats = factory.seat_ids(event)
-    inventory.reserve_seats(session, user_id=first.id, event_id=event.id, unit_ids=seats[1:3])
+    reserve_seats(session, user_id=first.id, event_id=event.id, unit_ids=seats[1:3])
     session.commit()
     with pytest.raises(SeatsTaken) as taken:
-        inventory.reserve_seats(session, user_id=second.id, event_id=event.id, unit_ids=seats[0:2])
+        reserve_seats(session, user_id=second.id, event_id=event.id, unit_ids=seats[0:2])
     session.rollback()
     assert taken.value.labels == ["Stalls, row A, seat 2"]
     assert "Stalls, row A, seat 2" in taken.value.message
@@ -72,10 +72,10 @@ def test_seat_held_by_a_lapsed_hold_is_free_without_waiting_for_the_sweep(sessio
     event = factory.seated_event(rows=1, seats_per_row=4)
     first, second = factory.user(), factory.user()
     seats = factory.seat_ids(event)
-    old = inventory.reserve_seats(session, user_id=first.id, event_id=event.id, unit_ids=seats[:2])
+    old = reserve_seats(session, user_id=first.id, event_id=event.id, unit_ids=seats[:2])
     session.commit()
     expire_now(session, old.id)
-    hold = inventory.reserve_seats(session, user_id=second.id, event_id=event.id, unit_ids=seats[1:3])
+    hold = reserve_seats(session, user_id=second.id, event_id=event.id, unit_ids=seats[1:3])
     session.commit()
     assert session.get(Hold, old.id).status == HoldStatus.EXPIRED
     assert sorted(hold.unit_ids) == seats[1:3]
@@ -86,18 +86,18 @@ def test_general_admission_says_how_many_are_left(session, factory):
     event = factory.ga_event(capacity=5)
     tier = factory.tier(event)
     a, b = factory.user(), factory.user()
-    inventory.reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 3})
+    reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 3})
     session.commit()
     with pytest.raises(NotEnoughLeft) as short:
-        inventory.reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 4})
+        reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 4})
     session.rollback()
     assert short.value.left == 2
     assert "Only 2 left" in short.value.message
-    inventory.reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
+    reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
     c = factory.user()
     with pytest.raises(NotEnoughLeft) as gone:
-        inventory.reserve_general(session, user_id=c.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=c.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     assert gone.value.left == 0 and "sold out" in gone.value.message
     assert check_event(session, event.id) == []
@@ -107,10 +107,10 @@ def test_general_admission_reclaims_lapsed_holds_on_the_spot(session, factory):
     event = factory.ga_event(capacity=2)
     tier = factory.tier(event)
     a, b = factory.user(), factory.user()
-    old = inventory.reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 2})
+    old = reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
     expire_now(session, old.id)
-    hold = inventory.reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
+    hold = reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
     assert hold.quantity == 2
     assert session.get(Hold, old.id).status == HoldStatus.EXPIRED
@@ -129,7 +129,7 @@ def test_general_admission_refuses_bad_requests(session, factory, quantities, er
     buyer = factory.user()
     quantities = {tier.id if k == "TIER" else k: v for k, v in quantities.items()}
     with pytest.raises(error):
-        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities=quantities)
+        reserve_general(session, user_id=buyer.id, event_id=event.id, quantities=quantities)
     session.rollback()
     assert statuses(session, event) == {UnitStatus.AVAILABLE: 20}
 
@@ -138,7 +138,7 @@ def test_reserving_needs_the_event_on_sale(session, factory):
     event = factory.ga_event(capacity=5, status=EventStatus.DRAFT)
     buyer = factory.user()
     with pytest.raises(SalesClosed):
-        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 1})
+        reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 1})
 
 
 def test_unknown_or_foreign_seats_are_refused(session, factory):
@@ -146,19 +146,19 @@ def test_unknown_or_foreign_seats_are_refused(session, factory):
     other = factory.seated_event(rows=1, seats_per_row=3, title="Other")
     buyer = factory.user()
     with pytest.raises(InvalidRequest):
-        inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=[factory.seat_ids(other)[0]])
+        reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=[factory.seat_ids(other)[0]])
     session.rollback()
     with pytest.raises(InvalidRequest):
-        inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=[])
+        reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=[])
 
 
 def test_one_basket_per_buyer_and_event(session, factory):
     event = factory.seated_event(rows=1, seats_per_row=6)
     buyer = factory.user()
     seats = factory.seat_ids(event)
-    first = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats[:2])
+    first = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats[:2])
     session.commit()
-    second = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats[3:5])
+    second = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=seats[3:5])
     session.commit()
     assert session.get(Hold, first.id).status == HoldStatus.RELEASED
     assert session.get(Hold, second.id).status == HoldStatus.ACTIVE
@@ -168,7 +168,7 @@ def test_one_basket_per_buyer_and_event(session, factory):
 def test_release_gives_units_back(session, factory):
     event = factory.ga_event(capacity=10)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 4})
     session.commit()
     inventory.release_hold_by_id(session, hold_id=hold.id, user_id=buyer.id)
@@ -181,8 +181,8 @@ def test_sweep_expires_only_lapsed_holds(session, factory):
     event = factory.ga_event(capacity=10)
     tier = factory.tier(event)
     a, b = factory.user(), factory.user()
-    lapsed = inventory.reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 3})
-    live = inventory.reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
+    lapsed = reserve_general(session, user_id=a.id, event_id=event.id, quantities={tier.id: 3})
+    live = reserve_general(session, user_id=b.id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
     expire_now(session, lapsed.id)
     assert inventory.expire_holds(session) == 1
@@ -195,7 +195,7 @@ def test_sweep_expires_only_lapsed_holds(session, factory):
 def test_pay_confirms_an_order_with_unguessable_tickets(session, factory, gateway):
     event = factory.seated_event(rows=1, seats_per_row=4)
     buyer = factory.user()
-    hold = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:2])
+    hold = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:2])
     session.commit()
     result = checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="k" * 20, card=GOOD)
     order = session.get(Order, result.order_id)
@@ -212,7 +212,7 @@ def test_pay_confirms_an_order_with_unguessable_tickets(session, factory, gatewa
 def test_declined_payment_keeps_the_hold_and_is_recorded(session, factory, gateway, card, code):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 2})
     session.commit()
     with pytest.raises(PaymentDeclined) as declined:
@@ -232,7 +232,7 @@ def test_declined_payment_keeps_the_hold_and_is_recorded(session, factory, gatew
 def test_repeating_a_key_replays_the_first_answer(session, factory, gateway):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     first = checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="r" * 20, card=GOOD)
@@ -244,7 +244,7 @@ def test_repeating_a_key_replays_the_first_answer(session, factory, gateway):
 def test_paying_late_takes_the_units_again_when_still_free(session, factory, gateway):
     event = factory.seated_event(rows=1, seats_per_row=4)
     buyer = factory.user()
-    hold = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:2])
+    hold = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:2])
     session.commit()
     expire_now(session, hold.id)
     inventory.expire_holds(session)
@@ -259,10 +259,10 @@ def test_paying_late_fails_cleanly_when_the_seats_went_to_someone_else(session, 
     event = factory.seated_event(rows=1, seats_per_row=4)
     late, quick = factory.user(), factory.user()
     seats = factory.seat_ids(event)
-    hold = inventory.reserve_seats(session, user_id=late.id, event_id=event.id, unit_ids=seats[:2])
+    hold = reserve_seats(session, user_id=late.id, event_id=event.id, unit_ids=seats[:2])
     session.commit()
     expire_now(session, hold.id)
-    inventory.reserve_seats(session, user_id=quick.id, event_id=event.id, unit_ids=seats[1:2])
+    reserve_seats(session, user_id=quick.id, event_id=event.id, unit_ids=seats[1:2])
     session.commit()
     with pytest.raises(HoldExpired):
         checkout.pay(session, gateway, hold_id=hold.id, user_id=late.id, idempotency_key="x" * 20, card=GOOD)
@@ -277,7 +277,7 @@ def test_someone_elses_hold_cannot_be_paid(session, factory, gateway):
 
     event = factory.ga_event(capacity=5)
     owner, thief = factory.user(), factory.user()
-    hold = inventory.reserve_general(session, user_id=owner.id, event_id=event.id,
+    hold = reserve_general(session, user_id=owner.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     with pytest.raises(NotFound):
@@ -287,7 +287,7 @@ def test_someone_elses_hold_cannot_be_paid(session, factory, gateway):
 def test_cancel_order_voids_tickets_refunds_and_frees_units(session, factory, gateway):
     event = factory.seated_event(rows=1, seats_per_row=4)
     buyer = factory.user()
-    hold = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:3])
+    hold = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:3])
     session.commit()
     result = checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="c" * 20, card=GOOD)
     checkout.cancel_order(session, gateway, order_id=result.order_id, user_id=buyer.id, reason="test")
@@ -304,7 +304,7 @@ def test_interrupted_payment_is_settled_by_the_sweep(session, factory, gateway):
     """The process died after the charge and before the order: the sweep finishes it."""
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 2})
     session.commit()
     attempt = checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="z" * 20, card=GOOD)
@@ -324,7 +324,7 @@ def test_interrupted_payment_is_settled_by_the_sweep(session, factory, gateway):
 def test_payment_that_never_reached_the_gateway_releases_the_hold_later(session, factory, gateway):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 2})
     session.commit()
     checkout.begin_payment(session, hold_id=hold.id, user_id=buyer.id, idempotency_key="n" * 20, card=GOOD)
@@ -354,7 +354,7 @@ def test_database_refuses_a_second_valid_ticket_for_a_unit(session, factory, gat
 
     event = factory.ga_event(capacity=2)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     checkout.pay(session, gateway, hold_id=hold.id, user_id=buyer.id, idempotency_key="u" * 20, card=GOOD)
@@ -374,7 +374,7 @@ def test_a_hold_on_a_cancelled_event_cannot_be_paid(session, factory, gateway):
     """A reservation that slipped in as an admin cancelled the event is never charged."""
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     event.status = EventStatus.CANCELLED

@@ -8,10 +8,9 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, PASSWORD, buy, csrf_token, login, rate_limited_client
+from tests.support import GOOD, PASSWORD, buy, csrf_token, login, rate_limited_client, reserve_general, reserve_seats
 from webapp.models import Hold, HoldStatus, Order
 from webapp.services.money import checkout
-from webapp.services.selling import inventory
 
 HX = {"HX-Request": "true"}
 
@@ -49,7 +48,7 @@ def _urls(factory, session, user):
     seated = factory.seated_event(rows=2, seats_per_row=4)
     ga = factory.ga_event(capacity=10)
     seats = factory.seat_ids(seated)
-    hold = inventory.reserve_seats(session, user_id=user.id, event_id=seated.id, unit_ids=seats[:1])
+    hold = reserve_seats(session, user_id=user.id, event_id=seated.id, unit_ids=seats[:1])
     session.commit()
     elsewhere = factory.seated_event(rows=1, seats_per_row=2, title="Elsewhere")
     order = buy(session, elsewhere, user, seats=factory.seat_ids(elsewhere)[:1])
@@ -95,7 +94,7 @@ def test_state_changing_requests_without_a_csrf_token_are_refused(client, factor
     user, _ = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
     seats = factory.seat_ids(event)
-    hold = inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:1])
+    hold = reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()
     elsewhere = factory.seated_event(rows=1, seats_per_row=2, title="Elsewhere")
     order = buy(session, elsewhere, user, seats=factory.seat_ids(elsewhere)[:1])
@@ -139,8 +138,8 @@ def test_seat_status_answers_304_until_the_inventory_changes(client, factory, se
     assert unchanged.status_code == 304 and unchanged.get_data() == b""
 
     other = factory.user()
-    inventory.reserve_seats(session, user_id=other.id, event_id=event.id, unit_ids=seats[3:5])
-    inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:1])
+    reserve_seats(session, user_id=other.id, event_id=event.id, unit_ids=seats[3:5])
+    reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()
     changed = hx_get(client, f"/events/{event.id}/seat-status", **{"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
@@ -169,7 +168,7 @@ def test_losing_a_race_names_the_seat_refreshes_the_map_and_keeps_the_rest(clien
     event = factory.seated_event(rows=2, seats_per_row=6)
     seats = factory.seat_ids(event)
     rival = factory.user()
-    inventory.reserve_seats(session, user_id=rival.id, event_id=event.id, unit_ids=[seats[2]])
+    reserve_seats(session, user_id=rival.id, event_id=event.id, unit_ids=[seats[2]])
     session.commit()
 
     response = hx_post(client, f"/events/{event.id}/reserve", token, {"seat": [seats[1], seats[2], seats[3]]})
@@ -238,19 +237,55 @@ def test_tier_picker_works_without_javascript(client, factory):
     assert page.status_code == 200 and "2 × Tier 1" in html(page) and "<html" in html(page)
 
 
-def test_asking_for_more_than_is_left_answers_409_with_the_picker(client, factory, session, buyer):
+def tier_row(body: str, tier_id: int) -> str:
+    """A tier's row of the picker, as an answer swaps it in out of band."""
+    return re.search(rf'<li id="tier-row-{tier_id}"[^>]*hx-swap-oob="true".*?</li>', body, re.S).group(0)
+
+
+def test_asking_for_more_than_is_left_answers_409_with_what_is_left_and_the_quantity_kept(
+        client, factory, session, buyer):
     _, token = buyer
     event = factory.ga_event(capacity=2)
     tier = factory.tier(event)
     response = hx_post(client, f"/events/{event.id}/reserve", token, {f"qty-{tier.id}": 3})
     assert response.status_code == 409
-    assert 'id="tier-picker"' in html(response) and "Only 2 left in Tier 1" in html(response)
+    body = html(response)
+    # The message into the picker's message region, not the whole picker again.
+    assert response.headers["HX-Retarget"] == "#tier-picker-message" and 'id="tier-picker"' not in body
+    assert "Only 2 left in Tier 1" in body and 'id="selection-summary"' not in body
+    # The tier's row at what is left, with the buyer's 3 kept: + is off, at most 2.
+    row = tier_row(body, tier.id)
+    assert re.search(rf'id="qty-{tier.id}"[^>]*max="2" value="3"', row, re.S)
+    assert re.search(rf'id="inc-{tier.id}"[^>]*disabled', row, re.S)
+    # Without JavaScript: the whole page, with the message and the picker.
+    plain = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": 3, "csrf_token": token})
+    assert plain.status_code == 409 and "<html" in html(plain)
+    assert 'id="tier-picker"' in html(plain) and "Only 2 left in Tier 1" in html(plain)
+
+
+def test_a_tier_sold_out_under_the_buyer_is_marked_and_keeps_their_quantity(client, factory, session, buyer):
+    _, token = buyer
+    event = factory.ga_event(capacity=1, tiers=2)
+    first, second = sorted(t.id for t in event.tiers)
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={first: 1})
+    session.commit()
+    response = hx_post(client, f"/events/{event.id}/reserve", token, {f"qty-{first}": 2, f"qty-{second}": 1})
+    assert response.status_code == 409
+    body = html(response)
+    assert "Tier 1 is sold out." in body
+    sold_out = tier_row(body, first)
+    assert "Sold out" in sold_out and 'class="tier-row sold-out"' in sold_out
+    # The stepper stays while the buyer still asks for some, so they can step down.
+    assert re.search(rf'id="qty-{first}"[^>]*max="0" value="2"', sold_out, re.S)
+    assert re.search(rf'id="inc-{first}"[^>]*disabled', sold_out, re.S)
+    assert not re.search(rf'id="dec-{first}"[^>]*disabled', sold_out, re.S)
+    assert re.search(rf'id="qty-{second}"[^>]*max="1" value="1"', tier_row(body, second), re.S)
 
 
 def test_sold_out_tier_shows_sold_out_and_no_stepper(client, factory, session):
     event = factory.ga_event(capacity=1)
     tier = factory.tier(event)
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     body = html(client.get(f"/events/{event.id}"))
     assert "Sold out" in body and f'id="inc-{tier.id}"' not in body
@@ -273,7 +308,7 @@ def test_countdown_says_expired_and_offers_to_try_again(client, factory, session
     user, _ = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
     seats = factory.seat_ids(event)
-    hold = inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:2])
+    hold = reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=seats[:2])
     session.commit()
     live = hx_get(client, f"/holds/{hold.id}/countdown")
     assert 'role="timer"' in html(live) and "HX-Retarget" not in live.headers
@@ -292,7 +327,7 @@ def test_countdown_says_expired_and_offers_to_try_again(client, factory, session
 def test_someone_elses_hold_is_404(client, factory, session, buyer):
     event = factory.seated_event(rows=1, seats_per_row=4)
     other = factory.user()
-    hold = inventory.reserve_seats(session, user_id=other.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+    hold = reserve_seats(session, user_id=other.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
     session.commit()
     assert client.get(f"/holds/{hold.id}").status_code == 404
     assert hx_get(client, f"/holds/{hold.id}/countdown").status_code == 404
@@ -301,7 +336,7 @@ def test_someone_elses_hold_is_404(client, factory, session, buyer):
 def test_a_second_checkout_of_the_same_hold_follows_the_first(client, factory, session, buyer):
     user, token = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
-    hold = inventory.reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+    hold = reserve_seats(session, user_id=user.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
     session.commit()
     # The first tab's payment is in flight (phase 1 committed, gateway thinking).
     checkout.begin_payment(session, hold_id=hold.id, user_id=user.id, idempotency_key="first-tab-key-0123456789",
@@ -434,7 +469,7 @@ def test_limits_are_off_again_for_the_test_app(client, factory):
 def test_logged_out_htmx_requests_move_the_whole_page_to_login(client, factory, session):
     event = factory.seated_event(rows=1, seats_per_row=2)
     owner = factory.user()
-    hold = inventory.reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+    hold = reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
     session.commit()
     poll = client.get(f"/holds/{hold.id}/countdown",
                       headers={**HX, "HX-Current-URL": f"http://localhost/holds/{hold.id}"})

@@ -13,9 +13,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, assert_consistent, cancel, csrf_token, expire_now, make_gateway, race, sign_in
+from tests.support import (
+    GOOD,
+    assert_consistent,
+    cancel,
+    csrf_token,
+    expire_now,
+    make_gateway,
+    race,
+    reserve_general,
+    sign_in,
+)
 from webapp.extensions import db
-from webapp.models import Hold, HoldStatus, Order, Ticket
+from webapp.models import Hold, HoldStatus, Order, Ticket, Unit
 from webapp.services.admin import codes as code_admin
 from webapp.services.errors import AccessCodeNeeded, InvalidRequest
 from webapp.services.money import checkout
@@ -301,13 +311,13 @@ def test_a_hidden_tier_is_refused_without_its_code_and_sold_with_it(session, fac
     event, hidden = presale
     buyer = factory.user()
     with pytest.raises(AccessCodeNeeded):
-        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2})
+        reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2})
     session.rollback()
     with pytest.raises(AccessCodeNeeded):
-        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
+        reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
                                   access=["WRONG"])
     session.rollback()
-    reservation = inventory.reserve_now(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
+    reservation = inventory.reserve(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 2},
                                         access=["FANS"])
     hold = session.get(Hold, reservation.hold_id)
     assert hold.access_code_id is not None
@@ -325,11 +335,11 @@ def test_an_access_code_outside_its_window_opens_nothing(session, factory, presa
     with pytest.raises(codes.CodeRefused, match="not valid now"):
         codes.unlock(session, event_id=event.id, raw_code="fans")
     with pytest.raises(AccessCodeNeeded):
-        inventory.reserve_now(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1},
+        inventory.reserve(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1},
                               access=["FANS"])
 
 
-def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_for_them(session, factory, presale):
+def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_waitlist_never_waits_for_them(session, factory, presale):
     event, hidden = presale
     shown = public_event(session, event.id)
     assert hidden.id not in {t.id for t in shown.tiers} and shown.has_hidden_tiers
@@ -344,7 +354,7 @@ def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_fo
     with pytest.raises(InvalidRequest):
         waitlist.join(session, user_id=factory.user().id, event_id=event.id, tier_id=hidden.id, quantity=1)
     session.rollback()
-    inventory.reserve_now(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
+    inventory.reserve(user_id=factory.user().id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
     assert entry.status.value == "waiting"
     assert_consistent(session, event.id)
 
@@ -352,7 +362,7 @@ def test_the_public_snapshot_leaves_hidden_tiers_out_and_the_line_never_waits_fo
 def test_paying_a_lapsed_hidden_tier_hold_needs_its_access_code_still_valid(session, factory, presale):
     event, hidden = presale
     buyer = factory.user()
-    held = inventory.reserve_now(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
+    held = inventory.reserve(user_id=buyer.id, event_id=event.id, quantities={hidden.id: 1}, access=["FANS"])
     expire_now(session, held.hold_id)
     code = session.scalars(select(codes.Code).where(codes.Code.code == "FANS")).one()
     code_admin.set_active(session, event_id=event.id, code_id=code.id, active=False, actor_id=None)
@@ -526,8 +536,8 @@ def hidden_stalls(session, factory):
     code_admin.create_code(session, event_id=event.id, raw_code="BOXES", actor_id=None,
                            spec=code_admin.CodeSpec(kind="access", tier_ids=(box.id,)))
     session.commit()
-    box_seats = session.scalars(select(inventory.Unit.id).where(inventory.Unit.tier_id == box.id)
-                                .order_by(inventory.Unit.id)).all()
+    box_seats = session.scalars(select(Unit.id).where(Unit.tier_id == box.id)
+                                .order_by(Unit.id)).all()
     return event, box, list(box_seats)
 
 
@@ -561,9 +571,9 @@ def test_hidden_seats_are_refused_and_best_available_skips_them_without_the_code
     event, box, box_seats = hidden_stalls
     buyer = factory.user()
     with pytest.raises(AccessCodeNeeded):
-        inventory.reserve_now(user_id=buyer.id, event_id=event.id, seat_ids=box_seats[:1])
+        inventory.reserve(user_id=buyer.id, event_id=event.id, seat_ids=box_seats[:1])
     with pytest.raises(AccessCodeNeeded):
-        inventory.reserve_now(user_id=buyer.id, event_id=event.id, best=(box.id, 2))
-    held = inventory.reserve_now(user_id=buyer.id, event_id=event.id, best=(box.id, 2), access=["BOXES"])
+        inventory.reserve(user_id=buyer.id, event_id=event.id, best=(box.id, 2))
+    held = inventory.reserve(user_id=buyer.id, event_id=event.id, best=(box.id, 2), access=["BOXES"])
     assert set(session.get(Hold, held.hold_id).unit_ids) <= set(box_seats)
     assert_consistent(session, event.id)

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, sign_in
+from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, reserve_general, reserve_seats, sign_in
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, HoldStatus, Order, PaymentAttempt, PaymentStatus, Unit, UnitStatus
 from webapp.services.errors import BookingError, NotEnoughLeft, PaymentInProgress, SeatsTaken
@@ -35,7 +35,7 @@ def test_numbered_seats_identical_picks_have_exactly_one_winner(app, session, fa
     def attempt(i):
         pick = groups[i % 12]
         try:
-            inventory.reserve_seats(db.session, user_id=users[i], event_id=event.id, unit_ids=pick)
+            reserve_seats(db.session, user_id=users[i], event_id=event.id, unit_ids=pick)
             db.session.commit()
             return ("won", i % 12, None)
         except SeatsTaken as lost:
@@ -67,7 +67,7 @@ def test_numbered_seats_overlapping_picks_never_sell_a_seat_twice(app, session, 
 
     def attempt(i):
         try:
-            hold = inventory.reserve_seats(db.session, user_id=users[i], event_id=event.id, unit_ids=picks[i])
+            hold = reserve_seats(db.session, user_id=users[i], event_id=event.id, unit_ids=picks[i])
             db.session.commit()
             return ("won", hold.id, picks[i], None)
         except SeatsTaken as lost:
@@ -148,7 +148,7 @@ def test_general_admission_threads_never_hold_a_place_twice(app, session, factor
 
     def attempt(i):
         try:
-            hold = inventory.reserve_general(db.session, user_id=users[i], event_id=event.id,
+            hold = reserve_general(db.session, user_id=users[i], event_id=event.id,
                                              quantities={tier.id: wanted[i]})
             db.session.commit()
             return ("won", hold.unit_ids)
@@ -182,7 +182,7 @@ def test_pay_racing_the_expiry_sweep_is_all_or_nothing(app, session, factory):
 
     for round_no in range(40):
         seat = seats[round_no]
-        hold = inventory.reserve_seats(session, user_id=users[round_no], event_id=event.id, unit_ids=[seat])
+        hold = reserve_seats(session, user_id=users[round_no], event_id=event.id, unit_ids=[seat])
         session.commit()
         # Lapse within a few milliseconds either side of the race's start.
         session.execute(text("UPDATE holds SET expires_at = now() + make_interval(secs => :s) WHERE id = :h"),
@@ -197,7 +197,7 @@ def test_pay_racing_the_expiry_sweep_is_all_or_nothing(app, session, factory):
                     checkout.pay(db.session, gateway, hold_id=hold_id, user_id=users[round_no],
                                  idempotency_key=f"race-{round_no}-pay-key", card=GOOD)
                 elif i == 3:
-                    inventory.reserve_seats(db.session, user_id=rival, event_id=event.id, unit_ids=[seat])
+                    reserve_seats(db.session, user_id=rival, event_id=event.id, unit_ids=[seat])
                     db.session.commit()
                 else:
                     inventory.expire_holds(db.session, event_id=event.id)
@@ -231,7 +231,7 @@ def held_checkout(session, factory, *, quantity: int):
     """A buyer holding `quantity` GA places, ready to pay; ids only, as ORM objects stay in this thread."""
     event = factory.ga_event(capacity=10)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: quantity})
     session.commit()
     return event, hold.id, buyer.id
@@ -284,7 +284,7 @@ def test_several_sweepers_at_once_expire_each_hold_once(app, session, factory):
     tier = factory.tier(event)
     users = factory.users(100)
     for u in users:
-        inventory.reserve_general(session, user_id=u.id, event_id=event.id, quantities={tier.id: 3})
+        reserve_general(session, user_id=u.id, event_id=event.id, quantities={tier.id: 3})
     session.commit()
     session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second'"))
     session.commit()

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from config import TestConfig
-from tests.support import csrf_token, login
+from tests.support import csrf_token, login, reserve_general
 from webapp import create_app
 from webapp.models import Event, Hold, HoldStatus, Unit
 
@@ -155,11 +155,10 @@ def test_seed_demo_builds_the_three_demo_events(app, session):
 
 
 def test_sweep_once_expires_lapsed_holds(app, factory, session):
-    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=4)
     user = factory.user()
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id,
+    hold = reserve_general(session, user_id=user.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 2})
     session.commit()
     hold_id = hold.id

@@ -22,10 +22,9 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from config import TestConfig
-from tests.support import buy, sign_in
+from tests.support import buy, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.services.selling import inventory
 
 EXAMPLES = 3000
 
@@ -109,7 +108,7 @@ def world(fuzz_app, factory, session):
     ga = factory.ga_event(capacity=30, tiers=2)
     small = factory.ga_event(capacity=1)
     order = buy(session, seated, buyer, seats=factory.seat_ids(seated)[:2])
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=ga.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=ga.id,
                                      quantities={factory.tier(ga).id: 2})
     buy(session, small, other, quantities={factory.tier(small).id: 1})
     from webapp.services.people import api_tokens

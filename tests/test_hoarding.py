@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from tests.support import GOOD, assert_consistent, buy, csrf_token, expire_now, race, sign_in
+from tests.support import GOOD, assert_consistent, buy, csrf_token, expire_now, race, reserve_general, sign_in
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, Tier
 from webapp.services.errors import AlreadyOnWaitlist, Busy, HoldExpired, LimitExceeded, PaymentDeclined, TooSoonAgain
@@ -58,21 +58,21 @@ def test_the_limit_counts_orders_and_holds_and_says_what_the_buyer_has(session, 
     user = factory.user()
     buy(session, event, user, quantities={first: 4})
     # 4 bought + 2 held = 6: allowed; the basket is then replaced, not added to.
-    inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={second: 2})
+    reserve_general(session, user_id=user.id, event_id=event.id, quantities={second: 2})
     session.commit()
-    inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={first: 1, second: 1})
+    reserve_general(session, user_id=user.id, event_id=event.id, quantities={first: 1, second: 1})
     session.commit()
     with pytest.raises(LimitExceeded) as over:
-        inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={second: 3})
+        inventory.reserve(user_id=user.id, event_id=event.id, quantities={second: 3})
     assert over.value.message == ("You already have 4 tickets for this event; the limit is 6, "
                                   "so you can add 2 more.")
     session.rollback()
     buy(session, event, user, quantities={second: 2})
     with pytest.raises(LimitExceeded) as full:
-        inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={first: 1})
+        inventory.reserve(user_id=user.id, event_id=event.id, quantities={first: 1})
     assert full.value.message == "You already have 6 tickets for this event; the limit is 6."
     # Another buyer is not affected.
-    inventory.reserve_now(user_id=factory.user().id, event_id=event.id, quantities={first: 6})
+    inventory.reserve(user_id=factory.user().id, event_id=event.id, quantities={first: 6})
     assert_consistent(session, event.id)
 
 
@@ -80,13 +80,13 @@ def test_a_limit_below_the_order_limit_caps_a_first_order(session, factory):
     event = factory.seated_event(rows=1, seats_per_row=8, per_buyer_limit=2)
     seats = factory.seat_ids(event)
     with pytest.raises(LimitExceeded, match=r"^You can have at most 2 tickets for this event\.$"):
-        inventory.reserve_now(user_id=factory.user().id, event_id=event.id, seat_ids=seats[:3])
+        inventory.reserve(user_id=factory.user().id, event_id=event.id, seat_ids=seats[:3])
 
 
 def test_places_asked_for_in_line_count_and_joining_past_the_limit_is_refused(session, factory):
     event, first, second = _sold_out_first(factory, per_buyer_limit=5)
     user = factory.user()
-    inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={second: 3})
+    reserve_general(session, user_id=user.id, event_id=event.id, quantities={second: 3})
     session.commit()
     with pytest.raises(LimitExceeded, match="You already have 3 tickets for this event; the limit is 5"):
         waitlist.join(session, user_id=user.id, event_id=event.id, tier_id=first, quantity=3)
@@ -95,8 +95,8 @@ def test_places_asked_for_in_line_count_and_joining_past_the_limit_is_refused(se
     session.commit()
     # In line for 2: a basket of 4 (replacing the 3) would make 6.
     with pytest.raises(LimitExceeded, match="You already have 2 tickets for this event; the limit is 5"):
-        inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={second: 4})
-    inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={second: 3})
+        inventory.reserve(user_id=user.id, event_id=event.id, quantities={second: 4})
+    inventory.reserve(user_id=user.id, event_id=event.id, quantities={second: 3})
 
 
 def test_paying_a_lapsed_hold_counts_it_again(session, factory, gateway):
@@ -124,20 +124,20 @@ def test_released_seats_cannot_be_held_again_at_once_other_seats_can(session, fa
     inventory.release_hold_by_id(session, hold_id=hold.id, user_id=user.id)
     session.commit()
     with pytest.raises(TooSoonAgain) as early:
-        inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=[seats[1], seats[5]])
+        inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=[seats[1], seats[5]])
     assert re.fullmatch(r"You released these seats a moment ago; you can take them again in (\d+) s\.",
                         early.value.message)
     assert 55 <= early.value.retry_after <= 60 and early.value.status_code == 429
     # Someone else may take them at once; the buyer may take other seats.
-    inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=[seats[5]])
-    inventory.reserve_now(user_id=factory.user().id, event_id=event.id, seat_ids=[seats[0]])
+    inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=[seats[5]])
+    inventory.reserve(user_id=factory.user().id, event_id=event.id, seat_ids=[seats[0]])
     # Once the cool-down has passed, the buyer may have them back.
     _move_back(session, hold.id, 45)
     with pytest.raises(TooSoonAgain) as later:
-        inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=[seats[1]])
+        inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=[seats[1]])
     assert 10 <= later.value.retry_after <= 15
     _move_back(session, hold.id, 20)
-    inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=[seats[1]])
+    inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=[seats[1]])
     assert_consistent(session, event.id)
 
 
@@ -150,13 +150,13 @@ def test_a_hold_let_expire_and_a_general_admission_tier_cool_down_too(session, f
     # The lapsed basket is given back by the next reservation itself (not swept yet).
     with pytest.raises(TooSoonAgain, match=r"^Your reservation of tickets of this type ran out a moment ago; "
                                            r"you can take them again in \d+ s\.$"):
-        inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={first: 1, second: 1})
+        inventory.reserve(user_id=user.id, event_id=event.id, quantities={first: 1, second: 1})
     # The other tier may be held at once (the lapsed basket is then given back, as expired).
-    inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={second: 2})
+    inventory.reserve(user_id=user.id, event_id=event.id, quantities={second: 2})
     session.expire_all()
     assert session.get(Hold, hold.id).status == HoldStatus.EXPIRED
     with pytest.raises(TooSoonAgain, match="ran out a moment ago"):
-        inventory.reserve_now(user_id=user.id, event_id=event.id, quantities={first: 1})
+        inventory.reserve(user_id=user.id, event_id=event.id, quantities={first: 1})
 
 
 def test_cool_down_zero_switches_it_off(session, factory):
@@ -167,7 +167,7 @@ def test_cool_down_zero_switches_it_off(session, factory):
     inventory.release_hold_by_id(session, hold_id=hold.id, user_id=user.id)
     session.commit()
     # Held again at once, the same seat: no cool-down refused it.
-    again = inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
+    again = inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
     held = session.get(Hold, again.hold_id)
     assert held.status == HoldStatus.ACTIVE and held.unit_ids == seats[:1] and held.id != hold.id
 
@@ -181,16 +181,16 @@ def test_a_new_basket_keeping_seats_of_the_one_it_replaces_keeps_its_deadline(se
     session.execute(text("UPDATE holds SET expires_at = now() + interval '1 minute' WHERE id = :h"), {"h": first.id})
     session.commit()
     deadline = session.scalar(select(Hold.expires_at).where(Hold.id == first.id))
-    kept = inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:3])
+    kept = inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=seats[:3])
     session.expire_all()
     assert session.scalar(select(Hold.expires_at).where(Hold.id == kept.hold_id)) == deadline
     # A basket of other seats starts a fresh window...
-    other = inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[5:7])
+    other = inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=seats[5:7])
     session.commit()
     left = session.scalar(select(Hold.expires_at - func.now()).where(Hold.id == other.hold_id))
     assert left.total_seconds() > 9 * 60
     # ...but going back to the first seats a moment later does not: their clock runs on.
-    back = inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
+    back = inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
     session.expire_all()
     assert session.scalar(select(Hold.expires_at).where(Hold.id == back.hold_id)) == deadline
     # And once that deadline has passed, they cool down like any seats let expire.
@@ -199,7 +199,7 @@ def test_a_new_basket_keeping_seats_of_the_one_it_replaces_keeps_its_deadline(se
                     {"ids": replaced + [back.hold_id]})
     session.commit()
     with pytest.raises(TooSoonAgain):
-        inventory.reserve_now(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
+        inventory.reserve(user_id=user.id, event_id=event.id, seat_ids=seats[:1])
     assert_consistent(session, event.id)
 
 
@@ -245,7 +245,7 @@ def test_one_buyers_parallel_reserves_and_joins_never_pass_the_limit(app, sessio
                     waitlist.join(db.session, user_id=user, event_id=event.id, tier_id=first, quantity=2)
                     db.session.commit()
                     return "joined"
-                inventory.reserve_now(user_id=user, event_id=event.id, quantities={second: 2 + i % 2})
+                inventory.reserve(user_id=user, event_id=event.id, quantities={second: 2 + i % 2})
                 return "held"
             except (LimitExceeded, AlreadyOnWaitlist):
                 db.session.rollback()
@@ -315,7 +315,7 @@ def test_paying_a_lapsed_hold_while_the_same_buyer_reserves_never_passes_the_lim
         user_id, hold_id = rounds[i // 2]
         try:
             if i % 2:
-                inventory.reserve_now(user_id=user_id, event_id=event.id, quantities={second: 3})
+                inventory.reserve(user_id=user_id, event_id=event.id, quantities={second: 3})
             else:
                 checkout.pay(db.session, gateway, hold_id=hold_id, user_id=user_id, idempotency_key=f"late-{i}",
                              card=GOOD)

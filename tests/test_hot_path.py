@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
 
-from tests.support import buy, login
+from tests.support import buy, login, reserve_general, reserve_seats
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, Hold, HoldStatus, Unit, UnitStatus, WaitlistEntry
 from webapp.services.admin import events as admin_events
 from webapp.services.invariants import check_event
-from webapp.services.selling import events, inventory
+from webapp.services.selling import events
 from webapp.services.waiting import waitlist
 
 HX = {"HX-Request": "true"}
@@ -78,7 +78,7 @@ def test_a_seat_reserve_is_one_statement_and_a_lost_race_names_the_seat(client, 
     event = factory.seated_event(rows=1, seats_per_row=4)
     seats = factory.seat_ids(event)
     rival = factory.user()
-    inventory.reserve_seats(session, user_id=rival.id, event_id=event.id, unit_ids=[seats[1]])
+    reserve_seats(session, user_id=rival.id, event_id=event.id, unit_ids=[seats[1]])
     session.commit()
     url = f"/events/{event.id}/reserve"
     with statements(client.application) as seen:
@@ -95,7 +95,7 @@ def test_a_seat_reserve_is_one_statement_and_a_lost_race_names_the_seat(client, 
     assert check_event(session, event.id) == []
 
 
-def test_a_basket_given_back_while_people_wait_goes_to_the_line_first(client, session, factory, buyer):
+def test_a_basket_given_back_while_people_wait_goes_to_the_waitlist_first(client, session, factory, buyer):
     """The reserve statement leaves that case to the offer engine (TB503), all in one transaction."""
     user, token = buyer
     event = factory.ga_event(capacity=2, tiers=2)
@@ -203,7 +203,7 @@ def test_the_cached_map_draws_each_buyers_live_state(client, session, factory, b
     user, token = buyer
     event = factory.seated_event(rows=1, seats_per_row=4)
     seats = factory.seat_ids(event)
-    inventory.reserve_seats(session, user_id=factory.user().id, event_id=event.id, unit_ids=[seats[0]])
+    reserve_seats(session, user_id=factory.user().id, event_id=event.id, unit_ids=[seats[0]])
     session.execute(text("UPDATE units SET status = 'blocked' WHERE id = :s"), {"s": seats[3]})
     session.commit()
     client.post(f"/events/{event.id}/reserve", data={"seat": [str(seats[1])]}, headers={**HX, "X-CSRFToken": token})
@@ -264,7 +264,7 @@ def test_the_price_held_is_the_price_paid(client, session, factory, buyer, gatew
     user, token = buyer
     event = factory.ga_event(capacity=5, price_minor=5000)
     tier = factory.tier(event)
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={tier.id: 2})
+    hold = reserve_general(session, user_id=user.id, event_id=event.id, quantities={tier.id: 2})
     session.commit()
     assert hold.unit_prices == [5000, 5000] and hold.total_minor == 10000
     admin = factory.user(is_admin=True)
@@ -309,7 +309,7 @@ def test_the_countdown_is_one_statement_that_also_checks_the_session(client, ses
 
     user, token = buyer
     event = factory.ga_event(capacity=3)
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id,
+    hold = reserve_general(session, user_id=user.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     url = f"/holds/{hold.id}/countdown"
@@ -333,7 +333,7 @@ def test_the_hold_and_order_pages_are_one_statement_with_the_session_check_and_t
     user, token = buyer
     event = factory.ga_event(capacity=3)
     order = buy(session, event, user, gateway=gateway)
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id,
+    hold = reserve_general(session, user_id=user.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 1})
     session.commit()
     for url in (f"/holds/{hold.id}", f"/orders/{order.id}"):

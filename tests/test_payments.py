@@ -15,14 +15,13 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, sign_in
+from tests.support import GOOD, SLOW_CARD, assert_consistent, csrf_token, race, reserve_general, sign_in
 from webapp.extensions import db
 from webapp.models import GatewayCharge, Hold, Order, OrderStatus, PaymentAttempt, PaymentStatus
 from webapp.services.errors import PaymentDeclined, PaymentInProgress, SalesClosed
 from webapp.services.invariants import check_event
 from webapp.services.money import checkout
 from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, SimulatedGateway
-from webapp.services.selling import inventory
 
 HX = {"HX-Request": "true"}
 CARD_FORM = {"name": "Ada Tab", "expiry": "12/39", "cvc": "123"}
@@ -32,7 +31,7 @@ def _hold(session, factory, *, quantity: int = 1, capacity: int = 10):
     """A GA event and a buyer holding `quantity` places; ids only (ORM objects stay in this thread)."""
     event = factory.ga_event(capacity=capacity)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: quantity})
     session.commit()
     return event.id, hold.id, buyer.id
@@ -205,7 +204,7 @@ def test_slow_payments_under_an_eager_sweep_never_charge_without_an_order_or_twi
     buyers = [u.id for u in factory.users(8)]
     holds = []
     for user_id in buyers:
-        holds.append(inventory.reserve_general(session, user_id=user_id, event_id=event.id,
+        holds.append(reserve_general(session, user_id=user_id, event_id=event.id,
                                                quantities={tier.id: 1}).id)
     session.commit()
     done = threading.Event()
@@ -307,7 +306,7 @@ def test_an_authorisation_whose_hold_ended_is_voided_not_charged_and_refunded(se
     session.commit()
     gateway.authorise(idempotency_key="q" * 24, amount_minor=started.amount_minor, currency="EUR", card=GOOD)
     tier_id = session.get(Hold, hold_id).event.tiers[0].id
-    inventory.reserve_general(session, user_id=buyer_id, event_id=event_id, quantities={tier_id: 1})
+    reserve_general(session, user_id=buyer_id, event_id=event_id, quantities={tier_id: 1})
     session.commit()
 
     assert checkout.reconcile_stale_payments(session, gateway, older_than_seconds=0, void_after_seconds=60) == 1

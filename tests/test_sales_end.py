@@ -8,12 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.support import GOOD, admin_client, login
+from tests.support import GOOD, admin_client, login, reserve_general, reserve_seats
 from tests.support import make_gateway as gateway
 from webapp.models import Order, OrderStatus
 from webapp.services.errors import SalesClosed
 from webapp.services.money import checkout
-from webapp.services.selling import inventory
 
 
 def _set(session, event, column: str, sql: str) -> None:
@@ -29,7 +28,7 @@ def test_an_event_edited_to_start_in_the_past_stops_selling(client, factory, ses
     buyer = factory.user()
     _set(session, event, "starts_at", "now() - interval '1 minute'")
     with pytest.raises(SalesClosed):
-        inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     token = login(client, buyer.email)
     answer = client.post(f"/events/{event.id}/reserve", data={f"qty-{tier.id}": "1"},
@@ -42,17 +41,17 @@ def test_a_sale_end_before_the_start_stops_seats_too(factory, session):
     buyer = factory.user()
     _set(session, event, "sales_end_at", "now() - interval '1 second'")
     with pytest.raises(SalesClosed):
-        inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+        reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
     session.rollback()
     _set(session, event, "sales_end_at", "now() + interval '1 hour'")
-    hold = inventory.reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
+    hold = reserve_seats(session, user_id=buyer.id, event_id=event.id, unit_ids=factory.seat_ids(event)[:1])
     assert hold.id
 
 
 def test_a_hold_made_before_the_end_may_be_paid_after_it(factory, session):
     event = factory.ga_event(capacity=5)
     buyer = factory.user()
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id,
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id,
                                      quantities={factory.tier(event).id: 2})
     session.commit()
     _set(session, event, "sales_end_at", "now() - interval '1 second'")
@@ -75,7 +74,7 @@ def test_admins_set_the_sale_end_on_the_event_form(client, factory, session):
     assert session.get(type(event), event.id).sales_end_at == end.replace(second=0, microsecond=0)
 
 
-def test_a_ticket_freed_after_the_sale_end_is_not_offered_to_the_line(factory, session):
+def test_a_ticket_freed_after_the_sale_end_is_not_offered_to_the_waitlist(factory, session):
     from tests.support import buy, cancel
     from webapp.models import Hold, HoldKind, WaitlistStatus
     from webapp.services.invariants import check_event

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support import buy, login
+from tests.support import buy, login, reserve_general
 from webapp.launcher import ROOT
 
 TEMPLATES = ROOT / "webapp" / "templates"
@@ -47,13 +47,12 @@ def test_htmx_is_told_not_to_inject_styles_or_eval(client):
 
 
 def test_ticket_order_and_hold_pages_are_never_stored(client, factory, session):
-    from webapp.services.selling import inventory
 
     event = factory.ga_event(capacity=5)
     tier = factory.tier(event)
     buyer = factory.user()
     order = buy(session, event, buyer, quantities={tier.id: 1})
-    hold = inventory.reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={tier.id: 1})
+    hold = reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     login(client, buyer.email)
     ticket = order.tickets[0]

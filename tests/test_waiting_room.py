@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from config import TestConfig
-from tests.support import GOOD, assert_consistent, race, sign_in
+from tests.support import GOOD, assert_consistent, race, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Event, Hold, WaitingRoom, WaitingRoomEntry
@@ -355,11 +355,10 @@ def test_sold_out_while_waiting_tells_everyone_and_offers_the_waiting_list(clien
     assert len(admitted) == 2
     # The two admitted buy everything (through their admissions).
     from webapp.services.money import checkout
-    from webapp.services.selling import inventory
 
     for entry_id in admitted:
         user_id = session.get(WaitingRoomEntry, entry_id).user_id
-        hold = inventory.reserve_general(session, user_id=user_id, event_id=event.id,
+        hold = reserve_general(session, user_id=user_id, event_id=event.id,
                                          quantities={event.tiers[0].id: 1}, admission_id=entry_id)
         session.commit()
         checkout.pay(session, gateway, hold_id=hold.id, user_id=user_id, idempotency_key=f"k{user_id}", card=GOOD)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.support import GOOD, buy, cancel, expire_now
+from tests.support import GOOD, buy, cancel, expire_now, reserve_general, reserve_seats
 from webapp.models import (
     Hold,
     HoldKind,
@@ -47,7 +47,7 @@ def status_of(session, entry: WaitlistEntry) -> WaitlistStatus:
     return session.get(WaitlistEntry, entry.id).status
 
 
-def test_freed_units_are_offered_in_line_order(session, factory, gateway):
+def test_freed_units_are_offered_in_waitlist_order(session, factory, gateway):
     event, orders = sold_out_event(session, factory, gateway, 3)
     a, b, c = factory.users(3)
     entries = [join(session, u, event) for u in (a, b, c)]
@@ -122,7 +122,7 @@ def test_partial_offers_give_the_first_entry_what_is_free(session, factory, gate
     assert check_event(session, event.id) == []
 
 
-def test_leaving_the_line_lets_the_next_entry_through(session, factory, gateway):
+def test_leaving_the_waitlist_lets_the_next_entry_through(session, factory, gateway):
     event, orders = sold_out_event(session, factory, gateway, 3)
     group, single = factory.users(2)
     big = join(session, group, event, quantity=2)
@@ -233,27 +233,27 @@ def test_public_cannot_take_a_freed_place_while_people_wait(session, factory, ga
     join(session, group, event, quantity=2)
     cancel(session, gateway, orders[0])  # one place free, set aside for the group
     tier = event.tiers[0]
-    assert inventory.available_count(session, tier.id) == 1
+    assert inventory.tier_counts(session, event.id)[tier.id].available == 1
     assert [tv.sold_out for tv in catalog.tier_views(session, event)] == [True]
     with pytest.raises(NotEnoughLeft) as refused:
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     assert refused.value.left == 0 and "waiting list" in refused.value.message
     session.rollback()
     assert check_event(session, event.id) == []
 
 
-def test_public_cannot_jump_the_line_through_an_unswept_expired_hold(session, factory, gateway):
+def test_public_cannot_jump_the_waitlist_through_an_unswept_expired_hold(session, factory, gateway):
     event = factory.ga_event(capacity=2)
     tier = event.tiers[0]
     early, slow, waiting, stranger = factory.users(4)
     buy(session, event, early, gateway=gateway)
-    stale = inventory.reserve_general(session, user_id=slow.id, event_id=event.id, quantities={tier.id: 1})
+    stale = reserve_general(session, user_id=slow.id, event_id=event.id, quantities={tier.id: 1})
     session.commit()
     entry = join(session, waiting, event)
     expire_now(session, stale.id)  # ran out; the sweep has not seen it
 
     with pytest.raises(NotEnoughLeft):
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     # Paying for the stale hold late cannot take the place back either.
     with pytest.raises(HoldExpired):
@@ -266,25 +266,25 @@ def test_public_cannot_jump_the_line_through_an_unswept_expired_hold(session, fa
     assert status_of(session, entry) == WaitlistStatus.OFFERED
     assert offer_of(session, entry).unit_ids == stale.unit_ids
     with pytest.raises(NotEnoughLeft):
-        inventory.reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
+        reserve_general(session, user_id=stranger.id, event_id=event.id, quantities={tier.id: 1})
     session.rollback()
     assert check_event(session, event.id) == []
 
 
-def test_public_cannot_jump_the_line_for_a_seat_of_an_unswept_expired_hold(session, factory, gateway):
+def test_public_cannot_jump_the_waitlist_for_a_seat_of_an_unswept_expired_hold(session, factory, gateway):
     event = factory.seated_event(rows=1, seats_per_row=2)
     seats = factory.seat_ids(event)
     holder, owner, waiting, stranger = factory.users(4)
-    stale = inventory.reserve_seats(session, user_id=holder.id, event_id=event.id, unit_ids=seats[:1])
+    stale = reserve_seats(session, user_id=holder.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()
-    hold = inventory.reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=seats[1:])
+    hold = reserve_seats(session, user_id=owner.id, event_id=event.id, unit_ids=seats[1:])
     session.commit()
     checkout.pay(session, gateway, hold_id=hold.id, user_id=owner.id, idempotency_key="seat-owner", card=GOOD)
     entry = join(session, waiting, event)
     expire_now(session, stale.id)
 
     with pytest.raises(SeatsTaken):
-        inventory.reserve_seats(session, user_id=stranger.id, event_id=event.id, unit_ids=seats[:1])
+        reserve_seats(session, user_id=stranger.id, event_id=event.id, unit_ids=seats[:1])
     session.commit()  # the expiry is a change of its own and stands
     assert status_of(session, entry) == WaitlistStatus.OFFERED
     assert offer_of(session, entry).unit_ids == seats[:1]
@@ -335,7 +335,7 @@ def test_joining_rules(session, factory, gateway):
         waitlist.join(session, user_id=person.id, event_id=closed.id, tier_id=None, quantity=1)
 
 
-def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
+def test_admin_sees_the_waitlist_and_can_remove_an_entry(session, factory, gateway):
     event, orders = sold_out_event(session, factory, gateway, 2)
     a, b, c = factory.users(3)
     ea, eb, ec = join(session, a, event, 2), join(session, b, event), join(session, c, event)
@@ -355,7 +355,7 @@ def test_admin_sees_the_line_and_can_remove_an_entry(session, factory, gateway):
     assert check_event(session, event.id) == []
 
 
-def test_raising_capacity_goes_to_the_line_first(session, factory, gateway):
+def test_raising_capacity_goes_to_the_waitlist_first(session, factory, gateway):
     event, _ = sold_out_event(session, factory, gateway, 1)
     tier = event.tiers[0]
     first, second = factory.users(2)

@@ -65,7 +65,7 @@ def entry_statuses(session, entry_ids):
     return [rows[i] for i in entry_ids]
 
 
-def test_sixty_concurrent_cancels_offer_every_unit_once_in_line_order(app, session, factory):
+def test_sixty_concurrent_cancels_offer_every_unit_once_in_waitlist_order(app, session, factory):
     event, orders, entries = sold_out_with_line(session, factory, 60, [1] * 80)
     freed = set(session.scalars(
         select(Unit.id).where(Unit.event_id == event.id, Unit.status == UnitStatus.SOLD)

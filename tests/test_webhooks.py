@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import text
 
-from tests.support import race
+from tests.support import race, reserve_general
 from webapp.models import WebhookDelivery
 from webapp.services.admin import checkin
 from webapp.services.admin import events as admin_events
@@ -17,7 +17,6 @@ from webapp.services.errors import InvalidRequest
 from webapp.services.messaging import webhooks
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.people import api_tokens
-from webapp.services.selling import inventory
 
 
 class Receiver:
@@ -242,7 +241,7 @@ def test_a_buyer_reserve_fires_no_webhook_work(factory, session, receiver):
     """The offer trigger's WHEN clause keeps ordinary holds out of it."""
     _endpoint(session, factory.user(is_admin=True), receiver.url)
     event = factory.ga_event(5)
-    inventory.reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={event.tiers[0].id: 1})
+    reserve_general(session, user_id=factory.user().id, event_id=event.id, quantities={event.tiers[0].id: 1})
     session.commit()
     assert session.execute(text("SELECT count(*) FROM webhook_deliveries")).scalar() == 0
 

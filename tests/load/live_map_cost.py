@@ -142,6 +142,7 @@ def churn(database_url: str, event_id: int, stop: threading.Event, every: float)
     """Another buyer taking and giving back a seat, every `every` seconds."""
     from sqlalchemy import select
 
+    from tests.support import reserve_seats
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Unit, User
@@ -155,8 +156,8 @@ def churn(database_url: str, event_id: int, stop: threading.Event, every: float)
         hold = None
         while not stop.wait(every):
             if hold is None:
-                hold = inventory.reserve_seats(db.session, user_id=user.id, event_id=event_id,
-                                               unit_ids=random.sample(seats, 2))
+                hold = reserve_seats(db.session, user_id=user.id, event_id=event_id,
+                                     unit_ids=random.sample(seats, 2))
             else:
                 inventory.release_hold_by_id(db.session, hold_id=hold.id, user_id=user.id)
                 hold = None

@@ -134,20 +134,21 @@ def _own_hold(hold_id: int) -> HoldView:
 def reserve(event_id: int):
     """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out
     tier says the waiting list is open. A new reserve replaces the buyer's earlier basket for the event."""
+    # Refused with the errors the shop's pages answer (webapp/shop/refusals.py), each answered
+    # here as the problem the error describes (webapp/api/problems.py).
     data = json_body(s.ReserveRequest)
     who = caller()
     if ("seats" in data) == ("quantities" in data):
         raise InvalidRequest("Send either “seats” (seat ids) or “quantities” (per tier), not both.")
     access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
     if "seats" in data:
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, seat_ids=data["seats"],
-                                            access=access)
+        wanted: dict = {"seat_ids": data["seats"]}
     else:
         quantities: dict[int, int] = {}
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
-        reservation = inventory.reserve_now(user_id=who.user_id, event_id=event_id, quantities=quantities,
-                                            access=access)
+        wanted = {"quantities": quantities}
+    reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, access=access, **wanted)
     log.info("hold.created", extra={"event_id": event_id, "user_id": who.user_id, "hold_id": reservation.hold_id,
                                      "via": "api"})
     view = _own_hold(reservation.hold_id)

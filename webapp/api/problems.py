@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Response, request
 
-from webapp.services.errors import BookingError, NotEnoughLeft, PaymentDeclined, SeatsTaken
+from webapp.services.errors import BookingError
 
 PREFIX = "/api/"
 MEDIA_TYPE = "application/problem+json"
@@ -62,14 +62,6 @@ def _slug(error: BookingError) -> str:
 
 def booking_problem(error: BookingError, retry_after: int | None = None) -> Response:
     """A service refusal, with the message the page would show and the facts behind it."""
-    extensions: dict[str, Any] = {}
-    if isinstance(error, SeatsTaken):
-        extensions["taken_seats"] = [{"id": i, "label": label} for i, label in zip(error.unit_ids, error.labels,
-                                                                                     strict=True)]
-    elif isinstance(error, NotEnoughLeft):
-        extensions.update(tier=error.tier_name, requested=error.requested, left=error.left,
-                          waitlist_open=error.waitlist_open)
-    elif isinstance(error, PaymentDeclined):
-        extensions["decline_code"] = error.code
+    extensions: dict[str, Any] = dict(error.facts)
     extensions.update(getattr(error, "problem_extensions", {}))
     return problem(error.status_code, error.message, slug=_slug(error), retry_after=retry_after, **extensions)

@@ -1,9 +1,14 @@
 """What can go wrong when changing inventory, in words a buyer understands.
 
-Each error carries the HTTP status a view should answer with, and a message
-that can be shown as it is.
+Each error carries the HTTP status a view should answer with, a message
+that can be shown as it is, and the facts behind it, so that whoever
+answers a refusal (the shop's pages, webapp/shop/refusals.py; the API's
+problems, webapp/api/problems.py) answers from the error alone and both say
+the same.
 """
 from __future__ import annotations
+
+from typing import Any
 
 
 class BookingError(Exception):
@@ -14,6 +19,11 @@ class BookingError(Exception):
     def __init__(self, message: str | None = None):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """What a program needs to act on the refusal besides its words (which seats, how many are left)."""
+        return {}
 
 
 class NotFound(BookingError):
@@ -57,6 +67,10 @@ class SeatsTaken(BookingError):
         noun = "seat was" if len(labels) == 1 else "seats were"
         super().__init__(f"Sorry, the following {noun} just taken: {names}.")
 
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {"taken_seats": [{"id": i, "label": label} for i, label in zip(self.unit_ids, self.labels)]}
+
 
 class NotEnoughLeft(BookingError):
     def __init__(self, tier_name: str, requested: int, left: int, waitlist_open: bool = False):
@@ -71,6 +85,11 @@ class NotEnoughLeft(BookingError):
         else:
             msg = f"Only {left} left in {tier_name}; you asked for {requested}."
         super().__init__(msg)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {"tier": self.tier_name, "requested": self.requested, "left": self.left,
+                "waitlist_open": self.waitlist_open}
 
 
 class HoldExpired(BookingError):
@@ -93,6 +112,10 @@ class PaymentDeclined(BookingError):
     def __init__(self, code: str, message: str):
         self.code = code
         super().__init__(message)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {"decline_code": self.code}
 
 
 class OrderNotCancellable(BookingError):

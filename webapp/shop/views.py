@@ -3,8 +3,8 @@
 The seat map is a real form of checkboxes. htmx adds to it: a summary that
 follows the selection, a live poller that greys out seats other buyers take
 (conditional GET on the event's inventory version: 304 while nothing moved),
-and a reserve that, when a seat was taken between click and reserve, answers
-409 with the map refreshed and the rest of the selection kept.
+and a reserve whose refusals are answered beside the picks, by one table
+for every form (refusals.py).
 """
 from __future__ import annotations
 
@@ -19,28 +19,14 @@ from webapp import session_user
 from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Event, EventStatus
 from webapp.parsing import parse_date, parse_id, parse_int
-from webapp.services.errors import (
-    AccessCodeNeeded,
-    BookingError,
-    InvalidRequest,
-    LimitExceeded,
-    NotEnoughLeft,
-    PassRequired,
-    SeatsTaken,
-    SessionEnded,
-    TooSoonAgain,
-)
+from webapp.services.errors import BookingError, InvalidRequest
 from webapp.services.selling import catalog, codes, inventory
 from webapp.services.waiting import waitlist_read
-from webapp.shop import access, admission, bp, hall
+from webapp.shop import access, admission, bp, page, refusals
+from webapp.shop.page import LIVE_POLL_SECONDS
 
 log = logging.getLogger(__name__)
-
-PUBLIC_STATUSES = (EventStatus.ON_SALE, EventStatus.CLOSED, EventStatus.CANCELLED)
-# How often an open map asks "anything changed?"; the README gives its cost.
-LIVE_POLL_SECONDS = 2
 
 
 def _user_id() -> int | None:
@@ -84,44 +70,6 @@ def _apply_step(quantities: dict[int, int], step: str | None) -> dict[int, int]:
     return quantities
 
 
-def _clamped(event: Event, tiers: list[catalog.TierView], quantities: dict[int, int]) -> dict[int, int]:
-    """Steppers never go below zero or past what is left."""
-    left = {tv.tier.id: tv.available for tv in tiers}
-    return {t: max(0, min(n, left.get(t, 0))) for t, n in quantities.items() if t in left}
-
-
-def event_context(event: Event, *, seats: list[int] | None = None, quantities: dict[int, int] | None = None,
-                  message: str | None = None, user_id: int | None = None, best: dict | None = None) -> dict:
-    """Everything the event page and its partials draw, with the buyer's picks kept.
-
-    `user_id`: the buyer, when the caller already knows them checked (a lost
-    reserve: its statement checked the session), so no lookup of its own.
-    """
-    if user_id is None:
-        user_id = _user_id()
-    whole_body = not is_partial_request() or request.endpoint == "shop.event_page"
-    catalog.read_event_page(db.session, event, user_id)
-    tiers = catalog.tier_views(db.session, event)
-    # The "you already have a basket" banner is on the page body only, not in the map's partials.
-    ctx = dict(event=event, tiers=tiers, message=message, poll_seconds=LIVE_POLL_SECONDS,
-               hold=catalog.active_hold(db.session, event.id, user_id) if user_id and whole_body else None)
-    if event.is_seated:
-        states = catalog.seat_states(db.session, event, user_id=user_id)
-        not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
-        picked = [s for s in (seats or []) if s not in not_free]
-        ctx.update(hall=hall.hall_markup(db.session, event, states, set(picked)), selected=set(picked),
-                   preview=catalog.preview_seats(db.session, event, picked, user_id=user_id),
-                   live=live_tag(event.id, user_id), sections=catalog.section_names(db.session, event),
-                   best=best or {})
-    else:
-        chosen = _clamped(event, tiers, quantities or {})
-        ctx.update(quantities=chosen, preview=catalog.preview_quantities(db.session, event, chosen))
-    if whole_body:
-        # The page body shows the waiting-list panel; the map's own partials do not.
-        ctx["waitlist_panel"] = waitlist_read.buyer_panel(db.session, event, user_id)
-    return ctx
-
-
 def _unlock(event_id: int, raw_code: str) -> str | None:
     """Try an access code: remembered when it opens hidden tiers; the refusal's words otherwise."""
     try:
@@ -147,8 +95,8 @@ def event_page(event_id: int):
     if event.waiting_room and admission.pass_check(event.id).problem is not None:
         # The room is on: the event page is the waiting page until the buyer's turn.
         return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
-    ctx = event_context(event, seats=_parse_seat_ids(request.args),
-                        quantities=_apply_step(_parse_quantities(request.args), request.args.get("step")))
+    ctx = page.context(event, seats=_parse_seat_ids(request.args),
+                       quantities=_apply_step(_parse_quantities(request.args), request.args.get("step")))
     return render("shop/event.html", "shop/_event_body.html", **ctx)
 
 
@@ -159,7 +107,7 @@ def _render_seated(event_id: int, partial: str):
         abort(404)
     if (refused := admission.without_pass(event)) is not None:
         return refused
-    return render("shop/event.html", partial, **event_context(event, seats=_parse_seat_ids(request.args)))
+    return render("shop/event.html", partial, **page.context(event, seats=_parse_seat_ids(request.args)))
 
 
 @bp.post("/events/<int:event_id>/access")
@@ -167,7 +115,7 @@ def enter_access_code(event_id: int):
     """The event page's "Have an access code?" box."""
     event = admission.load_public_event(event_id)
     if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
-        ctx = event_context(event, message=None)  # nothing unlocked: the same snapshot
+        ctx = page.context(event, message=None)  # nothing unlocked: the same snapshot
         # The whole body is redrawn (the panel too), whichever way the form was sent.
         ctx.setdefault("waitlist_panel", waitlist_read.buyer_panel(db.session, event, _user_id()))
         return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem,
@@ -205,13 +153,7 @@ def tier_picker(event_id: int):
     if (refused := admission.without_pass(event)) is not None:
         return refused
     quantities = _apply_step(_parse_quantities(request.args), request.args.get("step"))
-    return render("shop/event.html", "shop/_tier_picker.html", **event_context(event, quantities=quantities))
-
-
-def live_tag(event_id: int, user_id: int | None, version: int | None = None) -> str:
-    if version is None:
-        version = inventory.inventory_version(db.session, event_id)
-    return catalog.live_tag(event_id, user_id, version)
+    return render("shop/event.html", "shop/_tier_picker.html", **page.context(event, quantities=quantities))
 
 
 @bp.get("/events/<int:event_id>/seat-status")
@@ -224,7 +166,7 @@ def seat_status(event_id: int):
         if not event.is_seated:
             abort(404)
         return render("shop/event.html", "shop/_seat_status.html",
-                      **event_context(event, seats=_parse_seat_ids(request.args)))
+                      **page.context(event, seats=_parse_seat_ids(request.args)))
     # The poll of every open map: one statement in autocommit, no session.
     # It also reads the session version the cookie claims, so the answer
     # "unchanged" needs no second statement for the user.
@@ -232,7 +174,7 @@ def seat_status(event_id: int):
     with single_statement() as connection:
         version, session_version = inventory.inventory_version_and_session(
             connection, event_id, claim[0] if claim else None)
-    tag = live_tag(event_id, session_user.confirmed(claim, session_version), version)
+    tag = catalog.live_tag(event_id, session_user.confirmed(claim, session_version), version)
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
@@ -259,10 +201,14 @@ def _reserve_key() -> str:
     return f"user:{claim[0]}" if claim else f"ip:{request.remote_addr}"
 
 
-def _event_url_with_picks(event: Event, form) -> str:
-    picks = MultiDict((k, v) for k, v in form.items(multi=True) if k == "seat" or k.startswith("qty-"))
-    query = urlencode(list(picks.items(multi=True)))
-    return url_for("shop.event_page", event_id=event.id) + (f"?{query}" if query else "")
+def _reserve_ask(event_id: int, form) -> refusals.Ask:
+    """What the reserve form asks for: seats, or places per tier (the event says which when it names neither)."""
+    picks = refusals.picks_of(form)
+    seated = "seat" in form or (
+        not any(k.startswith("qty-") for k in form) and admission.load_public_event(event_id).is_seated)
+    if seated:
+        return refusals.Ask("seats", seats=tuple(_parse_seat_ids(form)), picks=picks)
+    return refusals.Ask("places", quantities=_parse_quantities(form), picks=picks)
 
 
 @bp.post("/events/<int:event_id>/reserve")
@@ -270,69 +216,24 @@ def _event_url_with_picks(event: Event, form) -> str:
 def reserve(event_id: int):
     claim = session_user.claimed()
     if claim is None:
-        # Log in first, then come back to the same picks.
-        event = admission.load_public_event(event_id)
-        return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
+        return refusals.log_in_first(event_id, refusals.picks_of(request.form))
     user_id, session_version = claim
     # The event's state, the buyer's session and, while the event's waiting
     # room is on, their admission are checked by the reserve statement
     # itself: the hot path loads nothing before it (one round trip, see
-    # inventory.reserve_now). The pass's signature is checked here; a forged,
+    # inventory.reserve). The pass's signature is checked here; a forged,
     # foreign or expired pass names no admission, which the statement refuses.
     check = admission.pass_check(event_id)
-    seats = _parse_seat_ids(request.form)
-    seated = "seat" in request.form or (
-        not any(k.startswith("qty-") for k in request.form) and admission.load_public_event(event_id).is_seated)
+    ask = _reserve_ask(event_id, request.form)
     try:
-        if seated:
-            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, seat_ids=seats,
-                                                session_version=session_version, admission_id=check.admission_id,
-                                                access=access.codes_for(event_id))
-        else:
-            reservation = inventory.reserve_now(user_id=user_id, event_id=event_id,
-                                                quantities=_parse_quantities(request.form),
-                                                session_version=session_version, admission_id=check.admission_id,
-                                                access=access.codes_for(event_id))
-    except PassRequired as refused:
-        log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})
-        return admission.room_required(event_id, check.problem or refused.message)
-    except SessionEnded:
-        session_user.forget()
-        event = admission.load_public_event(event_id)
-        return redirect_to(url_for("auth.login_get", next=_event_url_with_picks(event, request.form)))
-    except SeatsTaken as lost:
-        # The race is lost for these seats only: refresh the map, keep the rest.
-        db.session.rollback()
-        log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": lost.unit_ids})
-        event = admission.load_public_event(event_id)
-        keep = [s for s in seats if s not in set(lost.unit_ids)]
-        ctx = event_context(event, seats=keep, message=lost.message, user_id=user_id)
-        return render("shop/event.html", "shop/_seat_map.html", status=409, **ctx)
-    except NotEnoughLeft as short:
-        db.session.rollback()
-        event = admission.load_public_event(event_id)
-        ctx = event_context(event, quantities=_parse_quantities(request.form), message=short.message,
-                            user_id=user_id)
-        return render("shop/event.html", "shop/_tier_picker.html", status=409, **ctx)
-    except (LimitExceeded, TooSoonAgain, AccessCodeNeeded) as refused:
-        # The per-buyer rules (and an access code that stopped working): said
-        # beside the buyer's picks, which are kept.
-        db.session.rollback()
-        event = admission.load_public_event(event_id)
-        if seated:
-            ctx = event_context(event, seats=seats, message=refused.message, user_id=user_id)
-            partial = "shop/_seat_map.html"
-        else:
-            ctx = event_context(event, quantities=_parse_quantities(request.form), message=refused.message,
-                                user_id=user_id)
-            partial = "shop/_tier_picker.html"
-        response = render("shop/event.html", partial, status=refused.status_code, refused=True, **ctx)
-        if refused.retry_after:
-            response.headers["Retry-After"] = str(refused.retry_after)
-        return response
+        reservation = inventory.reserve(user_id=user_id, event_id=event_id, **ask.wanted,
+                                        session_version=session_version, admission_id=check.admission_id,
+                                        access=access.codes_for(event_id))
+    except BookingError as refused:
+        return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
                                      "hold_id": reservation.hold_id})
-    if seated and (dropped := _dropped_seats(request.form, event_id, set(seats))):
+    if ask.form == "seats" and (dropped := _dropped_seats(request.form, event_id, set(ask.seats))):
         # Seats the live map took out of the selection just before Reserve:
         # the hold page says so, where the buyer looks next.
         were, them = ("was", "it is") if len(dropped) == 1 else ("were", "they are")
@@ -347,46 +248,28 @@ def reserve_best(event_id: int):
     """The best free seats of one tier, together in a row where possible: a hold like any other.
 
     Like the seat reserve, the hot path loads nothing before its one
-    statement: tb_reserve_best checks the event, its state and that the tier
-    is one of its (visible, or unlocked) seat tiers. The event is read only
-    to draw a refusal.
+    statement, which checks the event, its state and that the tier is one
+    of its (visible, or unlocked) seat tiers. The event is read only to draw
+    a refusal.
     """
     claim = session_user.claimed()
+    if claim is None:
+        return refusals.log_in_first(event_id, ())
+    user_id, session_version = claim
     tier_id = parse_id(request.form.get("tier"))
     count = parse_int(request.form.get("quantity"), minimum=1, maximum=100)
-    picks = {"tier": tier_id, "quantity": request.form.get("quantity", "")[:4]}
-    if claim is None:
-        admission.load_public_event(event_id)
-        return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event_id)))
-    user_id, session_version = claim
-
-    def refused_here(message: str, status: int):
-        db.session.rollback()
-        event = admission.load_public_event(event_id)
-        if not event.is_seated:
-            abort(404)
-        ctx = event_context(event, message=None, user_id=user_id, best=dict(picks, message=message))
-        return render("shop/event.html", "shop/_best_available.html", status=status, **ctx)
-
-    if tier_id is None:
-        return refused_here("Choose a seat tier.", 400)
-    if count is None:
-        return refused_here("Choose how many seats you want, from 1.", 400)
+    ask = refusals.Ask("best", best={"tier": tier_id, "quantity": request.form.get("quantity", "")[:4]})
     check = admission.pass_check(event_id)
     try:
-        reservation = inventory.reserve_now(user_id=user_id, event_id=event_id, best=(tier_id, count),
-                                            session_version=session_version, admission_id=check.admission_id,
-                                            access=access.codes_for(event_id))
-    except PassRequired as refused:
-        return admission.room_required(event_id, check.problem or refused.message)
-    except SessionEnded:
-        session_user.forget()
-        return redirect_to(url_for("auth.login_get", next=url_for("shop.event_page", event_id=event_id)))
+        if tier_id is None:
+            raise InvalidRequest("Choose a seat tier.")
+        if count is None:
+            raise InvalidRequest("Choose how many seats you want, from 1.")
+        reservation = inventory.reserve(user_id=user_id, event_id=event_id, best=(tier_id, count),
+                                        session_version=session_version, admission_id=check.admission_id,
+                                        access=access.codes_for(event_id))
     except BookingError as refused:
-        response = refused_here(refused.message, refused.status_code)
-        if refused.retry_after:
-            response.headers["Retry-After"] = str(refused.retry_after)
-        return response
+        return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id, "hold_id": reservation.hold_id,
                                      "best_available": True})
     # The hold page says whether they sit together (from the seats it shows

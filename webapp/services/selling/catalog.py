@@ -9,7 +9,8 @@ map's markup is drawn on the shop's side (webapp/shop/hall.py).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -259,3 +260,44 @@ def _with_limit_problem(preview: BasketPreview, noun: str) -> BasketPreview:
         return preview
     problem = f"You can buy at most {preview.limit} {noun} in one order; remove {preview.count - preview.limit}."
     return BasketPreview(preview.lines, preview.limit, preview.unavailable, (*preview.problems, problem))
+
+
+@dataclass(frozen=True)
+class EventPageView:
+    """What the event page and its partials draw around the buyer's picks."""
+
+    tiers: list[TierView]
+    preview: BasketPreview
+    hold: Hold | None = None  # the buyer's basket, when asked for (the page body's banner)
+    quantities: dict[int, int] = field(default_factory=dict)  # general admission: the picks, within what is left
+    selected: frozenset[int] = frozenset()  # seated: the picked seats that are still free
+    seat_states: dict[str, list[int]] | None = None  # seated: for drawing the hall (shop/hall.py)
+    live: str | None = None  # the seat map poller's tag
+    sections: tuple[str, ...] = ()
+
+
+def event_page_view(session: Session, event: Event, user_id: int | None, *, seats: Collection[int] = (),
+                    quantities: dict[int, int] | None = None, with_basket: bool = False) -> EventPageView:
+    """The event page around the buyer's picks, from one read of the event's stock, seats and waiting list.
+
+    The page, its seat map, its tier picker and the answers to a refused
+    reserve all draw from here, so they all show one snapshot at the price of
+    one statement (`read_event_page`): the rest is the picks checked against
+    it and the hall's cached geometry. Picks that are no longer possible are
+    left out, so the page never offers what cannot be had: a seat taken
+    since, more places than are left.
+    """
+    read_event_page(session, event, user_id)
+    tiers = tier_views(session, event)
+    hold = active_hold(session, event.id, user_id) if with_basket and user_id else None
+    if not event.is_seated:
+        left = {tv.tier.id: tv.available for tv in tiers}
+        chosen = {t: max(0, min(n, left[t])) for t, n in (quantities or {}).items() if t in left}
+        return EventPageView(tiers, preview_quantities(session, event, chosen), hold, quantities=chosen)
+    states = seat_states(session, event, user_id=user_id)
+    not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
+    picked = [s for s in seats if s not in not_free]
+    return EventPageView(
+        tiers, preview_seats(session, event, picked, user_id=user_id), hold, selected=frozenset(picked),
+        seat_states=states, live=live_tag(event.id, user_id, inventory.inventory_version(session, event.id)),
+        sections=section_names(session, event))

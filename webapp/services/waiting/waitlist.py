@@ -6,7 +6,7 @@ are added, in the same transaction, so offers are made under the same locks
 as the release. This module imports `inventory` and uses only its public
 functions (an offer's units are taken by `inventory.hold_for_offer`);
 inventory never imports this module back: on import, this module installs
-itself as inventory's `WaitingLine`. What the waiting list looks like to buyers and
+itself as inventory's `Waitlist`. What the waiting list looks like to buyers and
 admins (places, panels, ETags) is in `waitlist_read`; its errors are in
 `errors`.
 
@@ -462,4 +462,4 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
 
 
 # Inventory reaches the waiting list through this module (see inventory's docstring).
-inventory.install_waiting_line(sys.modules[__name__])
+inventory.install_waitlist(sys.modules[__name__])

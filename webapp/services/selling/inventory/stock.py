@@ -1,0 +1,165 @@
+"""Editing an event's stock: units added, copied, removed, blocked and unblocked by the organiser.
+
+Every unit that comes on sale here (created, added, copied, unblocked) is
+offered to the waiting list first, by the function that frees it, so no
+admin screen can forget the line. Capacities follow the unit rows in the
+same transaction.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from webapp.models import Event, Tier, Unit, UnitStatus
+from webapp.services.selling.inventory import waitlist_hook
+from webapp.services.selling.inventory.clock import touch_inventory
+
+
+def create_units_for_tier(session: Session, tier: Tier, seats: list[dict] | None = None) -> None:
+    """Create the unit rows of a tier (given seats, or `capacity` GA places); the line gets them first."""
+    if _insert_units(session, tier, seats):
+        waitlist_hook.waitlist.offer_released_units(session, tier.event_id)
+
+
+def _insert_units(session: Session, tier: Tier, seats: list[dict] | None) -> bool:
+    if tier.seated:
+        if not seats:
+            return False
+        session.execute(
+            Unit.__table__.insert(),
+            [dict(event_id=tier.event_id, tier_id=tier.id, status=UnitStatus.AVAILABLE.value, **s) for s in seats],
+        )
+        tier.capacity = (tier.capacity or 0) + len(seats)
+    else:
+        session.execute(
+            text(
+                "INSERT INTO units (event_id, tier_id, status)"
+                " SELECT :e, :t, 'available' FROM generate_series(1, :n)"
+            ),
+            {"e": tier.event_id, "t": tier.id, "n": tier.capacity},
+        )
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    return True
+
+
+def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tier, list[dict]]]) -> int:
+    """Create numbered seats in several tiers at once; the line is offered them once, at the end."""
+    created = 0
+    for tier, seats in seats_by_tier:
+        if _insert_units(session, tier, seats):
+            created += len(seats)
+    if created:
+        waitlist_hook.waitlist.offer_released_units(session, event_id)
+    return created
+
+
+# Best first for "best available" (lower is better), across the sections laid
+# out together: rows front (smallest pos_y) to back, and in each row either
+# from the middle of the whole row outwards or left to right. The SQL function
+# tb_reserve_best ranks older layouts with the same "front_centre" formula.
+_RANK_SEATS = {
+    "front_centre": "abs(2 * pos_x - (min(pos_x) OVER across + max(pos_x) OVER across))",
+    "row_order": "pos_x - min(pos_x) OVER across",
+}
+
+
+def rank_seats(session: Session, event_id: int, sections: list[str], order: str) -> None:
+    """Set the best-first rank of these sections' seats (the layout generator's choice of order)."""
+    session.execute(text(
+        "UPDATE units u SET best_rank = r.rank FROM ("
+        " SELECT id, (dense_rank() OVER (ORDER BY pos_y) - 1) * 1000 + " + _RANK_SEATS[order] + " AS rank"
+        " FROM units WHERE event_id = :e AND section = ANY(:sections) AND seat_number IS NOT NULL"
+        " WINDOW across AS (PARTITION BY pos_y)) r WHERE u.id = r.id"),
+        {"e": event_id, "sections": sections})
+
+
+def add_places(session: Session, tier: Tier, count: int) -> None:
+    """Raise a general-admission tier's capacity by `count` places; people in line get them first."""
+    session.execute(
+        text("INSERT INTO units (event_id, tier_id, status)"
+             " SELECT :e, :t, 'available' FROM generate_series(1, :n)"),
+        {"e": tier.event_id, "t": tier.id, "n": count},
+    )
+    tier.capacity += count
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    waitlist_hook.waitlist.offer_released_units(session, tier.event_id)
+
+
+def copy_units(session: Session, *, source_tier_id: int, tier: Tier) -> int:
+    """Give a new tier the units of another, all free except blocked (house) seats, which stay blocked."""
+    copied = session.execute(
+        text(
+            "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y)"
+            " SELECT :e, :t, CASE WHEN status = 'blocked' THEN 'blocked' ELSE 'available' END,"
+            " section, row_label, seat_number, pos_x, pos_y FROM units WHERE tier_id = :src ORDER BY id"
+        ),
+        {"e": tier.event_id, "t": tier.id, "src": source_tier_id},
+    )
+    tier.capacity = copied.rowcount  # type: ignore[attr-defined]  # a CursorResult; the stubs say Result
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    waitlist_hook.waitlist.offer_released_units(session, tier.event_id)
+    return tier.capacity
+
+
+def remove_places(session: Session, tier: Tier, count: int) -> int:
+    """Delete `count` free general-admission places, or none; returns how many could go.
+
+    Only free places go, never one a buyer is taking at this instant (SKIP
+    LOCKED), and never one a cancelled ticket still points at.
+    """
+    ids = session.scalars(
+        text(
+            "SELECT id FROM units u WHERE tier_id = :t AND status = 'available'"
+            " AND NOT EXISTS (SELECT 1 FROM tickets k WHERE k.unit_id = u.id)"
+            " ORDER BY id DESC LIMIT :n FOR UPDATE SKIP LOCKED"
+        ),
+        {"t": tier.id, "n": count},
+    ).all()
+    if len(ids) < count:
+        return len(ids)
+    session.execute(text("DELETE FROM units WHERE id = ANY(:ids)"), {"ids": list(ids)})
+    tier.capacity -= count
+    session.flush()
+    touch_inventory(session, tier.event_id)
+    return count
+
+
+def remove_units(session: Session, event: Event, unit_ids: list[int]) -> None:
+    """Delete units the caller has locked and checked (free or blocked, never ticketed); capacities follow."""
+    removed = session.execute(
+        text("DELETE FROM units WHERE id = ANY(:ids) RETURNING tier_id"), {"ids": unit_ids}
+    ).scalars().all()
+    per_tier: dict[int, int] = {}
+    for tier_id in removed:
+        per_tier[tier_id] = per_tier.get(tier_id, 0) + 1
+    for tier in event.tiers:
+        if tier.id in per_tier:
+            tier.capacity -= per_tier[tier.id]
+    session.flush()
+    touch_inventory(session, event.id)
+
+
+def remove_tier_units(session: Session, tier: Tier) -> None:
+    """Delete every unit of a tier that is about to be deleted (the caller checked none is sold or held)."""
+    session.execute(text("DELETE FROM units WHERE tier_id = :t"), {"t": tier.id})
+    touch_inventory(session, tier.event_id)
+
+
+def block_seat(session: Session, unit: Unit) -> None:
+    """Take an available seat (locked by the caller) off sale: a house seat, a broken seat."""
+    unit.status = UnitStatus.BLOCKED
+    session.flush()
+    touch_inventory(session, unit.event_id)
+
+
+def unblock_seat(session: Session, unit: Unit) -> None:
+    """Give a blocked seat (locked by the caller) back; like any freed unit, the line comes first."""
+    unit.status = UnitStatus.AVAILABLE
+    session.flush()
+    touch_inventory(session, unit.event_id)
+    waitlist_hook.waitlist.offer_released_units(session, unit.event_id)
