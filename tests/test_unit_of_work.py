@@ -219,7 +219,7 @@ def test_a_failed_commit_does_not_log_the_browser_out(app, shop, factory, monkey
     assert client.get("/uow/flashes").get_data(as_text=True) == ""
 
 
-def test_reads_end_their_transaction_with_one_round_trip_and_no_read_pays_a_commit(app, shop, transaction_ends):
+def test_a_request_ends_only_a_transaction_it_began_in_one_round_trip(app, shop, transaction_ends):
     client = shop.test_client()
     assert client.get("/uow/nothing").status_code == 200
     assert transaction_ends == []
