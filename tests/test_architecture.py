@@ -1,4 +1,5 @@
-"""The shape of the service layer: one writer of unit rows, no import cycles, no private helpers borrowed.
+"""The shape of the app: one writer of unit rows, no import cycles, no private helpers borrowed,
+one place where a request commits.
 
 Read from the source, plus checks that the run-time guard of the root
 conftest (every test fails if anything but inventory writes unit rows, or
@@ -224,3 +225,49 @@ def test_no_module_uses_a_private_helper_of_another_service():
         if re.search(rf"\b{module}\._[a-z]", line)
     }
     assert borrowed == {}
+
+
+# A request commits in one place, webapp/unit_of_work.py. These views commit
+# in the middle of their work, each for the reason said beside the commit.
+VIEW_COMMITS = {
+    # Their answer is read on a connection of its own, which sees only what is committed.
+    ("api/buyer.py", "hold_discount"), ("api/buyer.py", "hold_discount_remove"), ("api/buyer.py", "order_cancel"),
+    ("shop/waiting_room.py", "waiting_room_page"), ("shop/waiting_room.py", "_lazy_pass"),
+    # Locks that buyers queue on (the event row, a code, the waiting-list lock)
+    # are let go before the answer is read and drawn.
+    ("admin/events.py", "tier_update"), ("admin/layout.py", "seat_toggle"), ("admin/codes.py", "code_set_active"),
+    ("checkout/views.py", "_after_code_change"), ("waitlist/views.py", "join"),
+    ("api/buyer.py", "waitlist_join"), ("api/buyer.py", "waitlist_decline"),
+}
+# Not requests: commands and the worker loop commit for themselves; services
+# commit only where they must (checked by review, not here).
+NOT_REQUESTS = {"cli.py", "mail_cli.py", "webhooks_cli.py", "outbox_cli.py", "admin/cli.py", "launcher.py",
+                "worker.py", "unit_of_work.py"}
+
+
+def commits_by_function(path) -> set[str]:
+    """The functions of a module that call `.commit()` (the innermost one, for a nested function)."""
+    tree = ast.parse(path.read_text())
+    functions = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+            around = [f for f in functions if f.lineno <= node.lineno <= (f.end_lineno or f.lineno)]
+            found.add(max(around, key=lambda f: f.lineno).name if around else "<module>")
+    return found
+
+
+def test_views_leave_the_commit_to_the_unit_of_work():
+    committing = {
+        (rel, function)
+        for path in python_files()
+        if not (rel := path.relative_to(APP).as_posix()).startswith("services/") and rel not in NOT_REQUESTS
+        for function in commits_by_function(path)
+    }
+    assert committing == VIEW_COMMITS
+
+
+def test_the_commit_finder_sees_nested_functions(tmp_path):
+    module = tmp_path / "views.py"
+    module.write_text("def outer():\n    def inner():\n        db.session.commit()\n    x.commit()\n")
+    assert commits_by_function(module) == {"inner", "outer"}

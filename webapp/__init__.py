@@ -47,10 +47,13 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from webapp import cli, database, errors, security, templating
+    from webapp import cli, database, errors, security, templating, unit_of_work
     from webapp.services.money import gateway
 
     gateway.init_app(app)
+    # Wrapped by the retry below: a view run again on a fresh connection is
+    # committed once, after its second run.
+    unit_of_work.register(app)
     database.retry_on_stale_connection(app)
     security.register(app)
     errors.register(app)

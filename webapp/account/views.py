@@ -97,7 +97,6 @@ def cancel_confirm(order_id: int):
 def cancel_post(order_id: int):
     load_own_order(order_id)
     order = checkout.cancel_by_buyer(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id)
-    db.session.commit()
     log.info("order.cancelled", extra={"event_id": order.event_id, "user_id": current_user.id, "order_id": order_id})
     flash("Your order was cancelled and refunded. Its seats are free again.", "success")
     return redirect_to(url_for("account.order_page", order_id=order_id))
@@ -122,7 +121,6 @@ def token_create():
         return render_template("account/tokens.html", tokens=api_tokens.tokens_of(db.session, current_user.id),
                                new_secret=None, error=refused.message,
                                name=request.form.get("name", "")[:80]), 400
-    db.session.commit()
     log.info("api_token.created", extra={"user_id": current_user.id, "token_id": made.token.id,
                                           "scope": made.token.scope})
     # The one time the secret is shown: this answer is not stored anywhere.
@@ -137,7 +135,6 @@ def token_create():
 @login_required
 def token_revoke(token_id: int):
     token = api_tokens.revoke(db.session, user_id=current_user.id, token_id=token_id)
-    db.session.commit()
     log.info("api_token.revoked", extra={"user_id": current_user.id, "token_id": token.id})
     flash(f"The token “{token.name}” was revoked; it no longer works.", "info")
     return redirect_to(url_for("account.tokens"))

@@ -1,7 +1,7 @@
 """Event management for admins: one module per area, all behind one guard.
 
 A non-admin gets 404 for every admin URL, so the area cannot be discovered.
-Views stay thin: parse, load-or-404, one service call, commit, render. The
+Views stay thin: parse, load-or-404, one service call, render; the request commits. The
 services in `admin_events`, `admin_orders`, `admin_reports`,
 `admin_waitlist`, `checkin`, `export` and `audit` do the work and write the
 audit entries.

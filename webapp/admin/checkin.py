@@ -17,7 +17,6 @@ from webapp.services.errors import BookingError
 def export_attendees(event_id: int):
     event = load_event(event_id)
     export.record_export(db.session, actor_id=current_user.id, event_id=event.id)
-    db.session.commit()
     filename = f"attendees-event-{event.id}.csv"
     return Response(
         stream_with_context(export.attendee_csv(db.engine, event.id)),
@@ -40,7 +39,6 @@ def checkin_post(event_id: int):
     form = CheckInForm()
     code = form.code.data if form.validate_on_submit() else None
     result = checkin.check_in(db.session, event_id=event.id, code=code, staff_id=current_user.id)
-    db.session.commit()
     return render("admin/checkin.html", "admin/_checkin_result.html", status=checkin.STATUS_CODES[result.outcome],
                   event=event, form=CheckInForm(formdata=None), result=result,
                   recent=checkin.recent_check_ins(db.session, event.id),
@@ -53,7 +51,6 @@ def door_staff_add(event_id: int):
     try:
         user = door.assign(db.session, event_id=event.id, email=request.form.get("email", "")[:254],
                            actor_id=current_user.id)
-        db.session.commit()
         flash(f"{user.name} can now check tickets in for this event, and see nothing else.", "success")
     except BookingError as refused:
         db.session.rollback()
@@ -65,6 +62,5 @@ def door_staff_add(event_id: int):
 def door_staff_remove(event_id: int, user_id: int):
     event = load_event(event_id)
     door.unassign(db.session, event_id=event.id, user_id=user_id, actor_id=current_user.id)
-    db.session.commit()
     flash("Removed from the door.", "success")
     return redirect(url_for("admin.checkin_page", event_id=event.id) + "#door-staff")

@@ -63,7 +63,6 @@ def code_create(event_id: int):
         db.session.rollback()
         form.refuse(refused.message)
         return _page(load_event(event_id), form=form, status=refused.status_code)
-    db.session.commit()
     flash(f"Code {code.code} created: {_terms(event, code)}.", "success")
     return redirect_to(url_for("admin.codes_page", event_id=event.id))
 
@@ -82,7 +81,6 @@ def codes_generate(event_id: int):
         db.session.rollback()
         form.refuse(refused.message)
         return _page(load_event(event_id), bulk=form, status=refused.status_code)
-    db.session.commit()
     flash(f"{len(made)} codes generated as the batch “{made[0].batch}”; download it again from the list.",
           "success")
     return _csv(event, made[0].batch or "", made)
@@ -125,7 +123,6 @@ def code_update(event_id: int, code_id: int):
         try:
             codes.update_code(db.session, event_id=event.id, code_id=code.id, spec=form.spec(),
                               actor_id=current_user.id)
-            db.session.commit()
             flash(f"Code {code.code} saved.", "success")
             return redirect_to(url_for("admin.codes_page", event_id=event.id))
         except BookingError as refused:
@@ -142,6 +139,7 @@ def code_set_active(event_id: int, code_id: int):
     active = request.form.get("active") == "1"
     code = codes.set_active(db.session, event_id=event.id, code_id=code_id, active=active,
                             actor_id=current_user.id)
+    # Committed before the figures are read: buyers applying this code wait on its row lock.
     db.session.commit()
     message = f"Code {code.code} is {'active again' if active else 'switched off: buyers can no longer use it'}."
     if is_partial_request():

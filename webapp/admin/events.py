@@ -37,7 +37,6 @@ def event_create():
     if not form.validate_on_submit():
         return render_template("admin/event_form.html", form=form, event=None), 400
     event = admin_events.create_event(db.session, actor_id=current_user.id, **form.values())
-    db.session.commit()
     flash(f"“{event.title}” was created as a draft. Add its tiers next.", "success")
     return redirect_to(url_for("admin.tiers", event_id=event.id))
 
@@ -76,7 +75,6 @@ def event_update(event_id: int):
     if not form.validate_on_submit():
         return render_template("admin/event_form.html", form=form, event=event), 400
     admin_events.update_event(db.session, actor_id=current_user.id, event_id=event.id, **form.values())
-    db.session.commit()
     flash("Event details saved.", "success")
     return redirect_to(url_for("admin.dashboard", event_id=event.id))
 
@@ -85,7 +83,6 @@ def event_update(event_id: int):
 def event_duplicate(event_id: int):
     load_event(event_id)
     copy = admin_events.duplicate_event(db.session, actor_id=current_user.id, event_id=event_id)
-    db.session.commit()
     flash(f"Duplicated as the draft “{copy.title}”, with the same tiers and layout and nothing sold.", "success")
     return redirect_to(url_for("admin.event_edit", event_id=copy.id))
 
@@ -95,7 +92,6 @@ def event_delete(event_id: int):
     event = load_event(event_id)
     title = event.title
     admin_events.delete_event(db.session, actor_id=current_user.id, event_id=event.id)
-    db.session.commit()
     flash(f"“{title}” was deleted.", "success")
     return redirect_to(url_for("admin.events"))
 
@@ -108,7 +104,6 @@ def event_status(event_id: int):
     except ValueError:
         abort(400, "Unknown status.")
     event = admin_events.change_status(db.session, actor_id=current_user.id, event_id=event_id, status=status)
-    db.session.commit()
     flash({EventStatus.ON_SALE: "Sales are open.", EventStatus.CLOSED: "Sales are closed."}.get(
         event.status, "Status changed."), "success")
     return redirect_to(url_for("admin.dashboard", event_id=event_id))
@@ -130,7 +125,6 @@ def event_cancel(event_id: int):
                                stats=admin_reports.dashboard(db.session, event)), 400
     summary = admin_events.cancel_event(db.session, payment_gateway(), actor_id=current_user.id,
                                         event_id=event.id, reason=form.reason.data.strip())
-    db.session.commit()
     log.info("event.cancelled", extra={"event_id": event_id, "orders": summary.orders})
     flash(f"The event is cancelled: {summary.orders} orders refunded, {summary.holds} reservations released, "
           f"{summary.waiting} people removed from the waiting list.", "success")
@@ -182,7 +176,6 @@ def tier_create(event_id: int):
         event = load_event(event_id)
         return render_template("admin/tiers.html", event=event, stats=admin_reports.dashboard(db.session, event),
                                new_form=form, forms={t.id: _tier_form(t) for t in event.tiers}), status
-    db.session.commit()
     flash(f"Tier “{tier.name}” added." + (" Now generate its seats in the layout editor." if tier.seated else ""),
           "success")
     return redirect_to(url_for("admin.layout" if tier.seated else "admin.tiers", event_id=event.id))
@@ -204,6 +197,7 @@ def tier_update(event_id: int, tier_id: int):
                 name=form.name.data.strip(), price_minor=form.price_minor, colour=form.colour.data,
                 capacity=None if tier.seated else form.capacity.data, hidden=form.hidden.data,
             )
+            # Committed before the counts are read: every reserve of the event waits on its row lock.
             db.session.commit()
             message = "Saved."
         except BookingError as refused:
@@ -225,6 +219,5 @@ def tier_delete(event_id: int, tier_id: int):
     tier = load_tier(event, tier_id)
     name = tier.name
     admin_events.delete_tier(db.session, actor_id=current_user.id, event_id=event.id, tier_id=tier.id)
-    db.session.commit()
     flash(f"Tier “{name}” deleted.", "success")
     return redirect_to(url_for("admin.tiers", event_id=event_id))

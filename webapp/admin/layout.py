@@ -71,7 +71,6 @@ def layout_generate(event_id: int):
         ctx = _layout_context(event, form, request.form)
         return render("admin/layout.html", "admin/_layout_preview.html", status=invalid.status_code,
                       **{**ctx, "problems": [invalid.message]})
-    db.session.commit()
     flash(f"Created {created:,} seats.", "success")
     return redirect_to(url_for("admin.layout", event_id=event.id))
 
@@ -81,7 +80,6 @@ def section_delete(event_id: int):
     load_event(event_id)
     section = request.form.get("section", "")
     removed = admin_events.remove_section(db.session, actor_id=current_user.id, event_id=event_id, section=section)
-    db.session.commit()
     flash(f"Removed section “{section}” ({removed} seats).", "success")
     return redirect_to(url_for("admin.layout", event_id=event_id))
 
@@ -97,6 +95,7 @@ def seat_toggle(event_id: int):
         abort(400, "Pick a seat on the map.")
     unit = admin_events.set_seat_blocked(db.session, actor_id=current_user.id, event_id=event_id, unit_id=unit_id,
                                          blocked=action == "block")
+    # Committed before the seat map is read: every reserve of the event waits on its row lock.
     db.session.commit()
     label = unit.label
     event = load_event(event_id)

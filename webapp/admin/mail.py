@@ -39,6 +39,5 @@ def mail_retry(message_id: int):
         db.session.rollback()
         flash("That message was sent already or does not exist.", "error")
         return redirect_to(url_for("admin.mail_status"))
-    db.session.commit()
     flash(f"Message {message_id} will be tried again on the worker's next pass.", "success")
     return redirect_to(url_for("admin.mail_status"))

@@ -42,7 +42,6 @@ def order_cancel(order_id: int):
     refund = request.form.get("refund") == "1"
     admin_orders.cancel_order(db.session, payment_gateway(), actor_id=current_user.id, order_id=found.id,
                               reason=form.reason.data.strip(), refund=refund)
-    db.session.commit()
     log.info("order.cancelled_by_admin", extra={"order_id": order_id, "refund": refund})
     flash(f"Order #{order_id} was {'refunded' if refund else 'cancelled without refund'}; its seats are free again "
           f"(the waiting list is offered them first).", "success")

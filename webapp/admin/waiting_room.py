@@ -65,7 +65,6 @@ def waiting_room_save(event_id: int):
         pass_minutes=float(_optional_count("pass_minutes", "A pass's minutes") or 10))
     audit.record(db.session, actor_id=current_user.id, action="waiting_room.configure", entity="waiting_room",
                  entity_id=event.id, event_id=event.id, before=snapshot, after=audit.snapshot(room, SETTINGS))
-    db.session.commit()
     flash("The waiting room is on." if room.enabled else "The waiting room is off.", "success")
     return redirect_to(url_for("admin.waiting_room_page", event_id=event.id))
 
@@ -90,5 +89,4 @@ def waiting_room_control(event_id: int):
     room = waiting_room.control(db.session, event, **changes)
     audit.record(db.session, actor_id=current_user.id, action=f"waiting_room.{action}", entity="waiting_room",
                  entity_id=event.id, event_id=event.id, before=snapshot, after=audit.snapshot(room, SETTINGS))
-    db.session.commit()
     return render("admin/waiting_room.html", "admin/_waiting_room_live.html", **_panel_context(event))

@@ -24,6 +24,5 @@ def waitlist_remove(event_id: int, entry_id: int):
     load_event(event_id)
     # An entry of another event is a NotFound (404) from the service.
     admin_waitlist.remove_entry(db.session, actor_id=current_user.id, event_id=event_id, entry_id=entry_id)
-    db.session.commit()
     flash(f"Entry #{entry_id} was removed from the waiting list.", "success")
     return redirect_to(url_for("admin.waitlist", event_id=event_id))

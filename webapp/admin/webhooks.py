@@ -36,7 +36,6 @@ def webhook_create():
     except InvalidRequest as refused:
         db.session.rollback()
         return _page(400, error=refused.message, url=request.form.get("url", "")[:500])
-    db.session.commit()
     # The secret is shown once, on this answer: the receiver needs it to check signatures.
     page, status = _page(new=endpoint)
     return page, status, {"Cache-Control": "no-store"}
@@ -45,7 +44,6 @@ def webhook_create():
 @bp.post("/webhooks/<int:endpoint_id>/delete")
 def webhook_delete(endpoint_id: int):
     webhooks.delete_endpoint(db.session, actor_id=current_user.id, endpoint_id=endpoint_id)
-    db.session.commit()
     flash("The webhook was removed.", "success")
     return redirect_to(url_for("admin.webhooks_page"))
 
@@ -60,6 +58,5 @@ def webhook_log(endpoint_id: int):
 @bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
 def webhook_redeliver(delivery_id: int):
     delivery = webhooks.redeliver(db.session, actor_id=current_user.id, delivery_id=delivery_id)
-    db.session.commit()
     flash(f"Delivery #{delivery.id} goes out again on the worker's next pass.", "success")
     return redirect_to(url_for("admin.webhook_log", endpoint_id=delivery.endpoint_id))

@@ -112,7 +112,6 @@ def event_create():
     form = EventForm(formdata=_formdata(_NEW_EVENT, data), meta={"csrf": False}, creating=True)
     _checked(form)
     event = admin_events.create_event(db.session, actor_id=caller().user_id, **form.values())
-    db.session.commit()
     return _json(s.AdminEvent, _event_out(_load_event(event.id)), 201,
                  Location=url_for("api.admin.event_get", event_id=event.id))
 
@@ -131,7 +130,6 @@ def event_update(event_id: int):
     form = EventForm(formdata=_formdata(_event_base(event), data), meta={"csrf": False})
     _checked(form)
     admin_events.update_event(db.session, actor_id=caller().user_id, event_id=event.id, **form.values())
-    db.session.commit()
     return _json(s.AdminEvent, _event_out(_load_event(event_id)))
 
 
@@ -160,7 +158,6 @@ def tier_create(event_id: int):
     admin_events.add_tier(db.session, actor_id=caller().user_id, event_id=event.id,
                           seated=form.kind.data == "seated", name=form.name.data.strip(),
                           price_minor=form.price_minor, colour=form.colour.data, capacity=form.capacity.data or 0)
-    db.session.commit()
     return _json(s.AdminEvent, _event_out(_load_event(event_id)), 201)
 
 
@@ -186,7 +183,6 @@ def tier_update(event_id: int, tier_id: int):
     admin_events.update_tier(db.session, actor_id=caller().user_id, event_id=event.id, tier_id=tier.id,
                              name=form.name.data.strip(), price_minor=form.price_minor, colour=form.colour.data,
                              capacity=None if tier.seated else form.capacity.data)
-    db.session.commit()
     return _json(s.AdminEvent, _event_out(_load_event(event_id)))
 
 
@@ -211,7 +207,6 @@ def layout_generate(event_id: int):
         raise InvalidFields({"layout": problems}, problems[0] if problems else "The layout is not valid.")
     created = admin_events.generate_layout(db.session, actor_id=caller().user_id, event_id=event.id,
                                            request=request_)
-    db.session.commit()
     return _json(s.LayoutOut, {"created": created}, 201)
 
 
@@ -222,7 +217,6 @@ def event_status(event_id: int):
     data = json_body(s.StatusIn)
     admin_events.change_status(db.session, actor_id=caller().user_id, event_id=event_id,
                                status=EventStatus(data["status"]))
-    db.session.commit()
     return _json(s.AdminEvent, _event_out(_load_event(event_id)))
 
 
@@ -260,7 +254,6 @@ def order_refund(order_id: int):
     found = admin_orders.get_order(db.session, order_id)
     admin_orders.cancel_order(db.session, payment_gateway(), actor_id=caller().user_id, order_id=found.id,
                               reason=form.reason.data.strip(), refund=True)
-    db.session.commit()
     log.info("order.cancelled_by_admin", extra={"order_id": order_id, "refund": True, "via": "api"})
     o = admin_orders.get_order(db.session, order_id)
     return _json(s.AdminOrder, dict(id=o.id, event_id=o.event_id, buyer_email=o.user.email, status=o.status.value,
@@ -276,7 +269,6 @@ def check_in(event_id: int):
     event = _load_event(event_id)
     data = json_body(s.CheckInIn)
     result = checkin.check_in(db.session, event_id=event.id, code=data["code"], staff_id=caller().user_id)
-    db.session.commit()
     ticket = result.ticket
     if not result.admitted:
         raise CheckInRefused(result)
@@ -304,7 +296,6 @@ class CheckInRefused(BookingError):
 def attendees(event_id: int):
     event = _load_event(event_id)
     export.record_export(db.session, actor_id=caller().user_id, event_id=event.id)
-    db.session.commit()
     return Response(stream_with_context(export.attendee_csv(db.engine, event.id)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="attendees-event-{event.id}.csv"',
                              "Cache-Control": "no-store"})
@@ -319,7 +310,6 @@ def webhook_create():
     data = json_body(s.WebhookIn)
     endpoint = webhooks.create_endpoint(db.session, actor_id=caller().user_id, url=data["url"],
                                         event_id=data["event_id"], event_types=data["event_types"])
-    db.session.commit()
     return _json(s.WebhookCreated, endpoint, 201)
 
 
@@ -333,7 +323,6 @@ def webhook_list():
      responses={204: ("Removed, with its delivery log", None)})
 def webhook_delete(webhook_id: int):
     webhooks.delete_endpoint(db.session, actor_id=caller().user_id, endpoint_id=webhook_id)
-    db.session.commit()
     return make_response("", 204)
 
 
@@ -350,5 +339,4 @@ def webhook_deliveries(webhook_id: int):
      responses={200: ("The delivery, due now", s.DeliveryOut)})
 def webhook_redeliver(delivery_id: int):
     delivery = webhooks.redeliver(db.session, actor_id=caller().user_id, delivery_id=delivery_id)
-    db.session.commit()
     return _json(s.DeliveryOut, delivery)

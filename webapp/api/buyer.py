@@ -168,7 +168,6 @@ def hold_detail(hold_id: int):
 def hold_release(hold_id: int):
     view = _own_hold(hold_id)
     inventory.release_hold_by_id(db.session, hold_id=view.id, user_id=caller().user_id)
-    db.session.commit()
     log.info("hold.released", extra={"event_id": view.event.id, "user_id": caller().user_id, "hold_id": hold_id})
     return make_response("", 204)
 
@@ -181,6 +180,7 @@ def hold_discount(hold_id: int):
     runs out. 422 says why a code does not apply; 409 that it is used up (or a payment is in flight)."""
     data = json_body(s.DiscountRequest)
     codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id, raw_code=data["code"])
+    # Committed before the answer is read, on a connection of its own.
     db.session.commit()
     return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))
 
@@ -189,6 +189,7 @@ def hold_discount(hold_id: int):
            tag=HOLDS, errors=(404, 409), responses={200: ("The hold at its full price", s.HoldOut)})
 def hold_discount_remove(hold_id: int):
     codes.remove_discount(db.session, hold_id=hold_id, user_id=caller().user_id)
+    # Committed before the answer is read, on a connection of its own.
     db.session.commit()
     return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))
 
@@ -263,6 +264,7 @@ def order_tickets(order_id: int):
 def order_cancel(order_id: int):
     """As on the order page: refunded, tickets void, the seats free again (the waiting list first)."""
     checkout.cancel_by_buyer(db.session, payment_gateway(), order_id=order_id, user_id=caller().user_id)
+    # Committed before the answer is read, on a connection of its own.
     db.session.commit()
     log.info("order.cancelled", extra={"order_id": order_id, "user_id": caller().user_id, "via": "api"})
     return _json(s.OrderOut, _own_order(order_id))
@@ -298,6 +300,7 @@ def waitlist_join(event_id: int):
     event = _event(event_id)
     entry = waitlist.join(db.session, user_id=caller().user_id, event_id=event.id, tier_id=data["tier_id"],
                           quantity=data["quantity"])
+    # Committed before the place in line is read: the event's joins and releases queue on the line lock.
     db.session.commit()
     log.info("waitlist.joined", extra={"event_id": event.id, "user_id": caller().user_id, "entry_id": entry.id,
                                         "via": "api"})
@@ -322,7 +325,6 @@ def waitlist_entry(entry_id: int):
            errors=(404, 409), responses={204: ("Left; an offer you held passes to the next person", None)})
 def waitlist_leave(entry_id: int):
     waitlist.leave(db.session, entry_id=entry_id, user_id=caller().user_id)
-    db.session.commit()
     return make_response("", 204)
 
 
@@ -341,5 +343,6 @@ def waitlist_accept(entry_id: int):
                                                s.WaitlistEntryOut)})
 def waitlist_decline(entry_id: int):
     waitlist.decline(db.session, entry_id=entry_id, user_id=caller().user_id)
+    # Committed before the entry is read: the event's joins and releases queue on the line lock.
     db.session.commit()
     return _json(s.WaitlistEntryOut, _entry_out(_own_entry(entry_id)))

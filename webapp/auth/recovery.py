@@ -57,7 +57,6 @@ def forgot_password_post():
     if not form.validate_on_submit():
         return render_template("auth/forgot.html", form=form), 400
     account_tokens.request_reset(db.session, form.email.data)
-    db.session.commit()
     # The same words for every address: whether it has an account stays private.
     return render_template("auth/forgot_sent.html", email=form.email.data.strip().lower())
 
@@ -89,7 +88,6 @@ def reset_password_post(token: str):
             form.password.errors = [*form.password.errors, problem]
         return render_template("auth/reset.html", form=form, token=token), 400
     user = account_tokens.reset_password(db.session, token, form.password.data)
-    db.session.commit()
     login_user(user)
     flash("Your password is changed. Every other browser signed in to your account is logged out.", "success")
     return redirect(url_for("shop.index"), code=303)
@@ -102,6 +100,5 @@ def verify_email(token: str):
     except TokenRefused as refused:
         db.session.rollback()
         return render_template("auth/reset_refused.html", message=refused.message, verifying=True), 400
-    db.session.commit()
     flash("Thank you: your e-mail address is confirmed.", "success")
     return redirect(url_for("shop.index"), code=303)

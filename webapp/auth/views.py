@@ -67,7 +67,6 @@ def login_post():
     if form.validate_on_submit():
         user = accounts.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            db.session.commit()
             login_user(user, remember=False)
             return redirect(safe_next(form.next.data), code=303)
         form.password.errors.append("Wrong e-mail or password.")
@@ -88,7 +87,6 @@ def register_post():
         user = accounts.register(db.session, email=form.email.data, password=form.password.data,
                                  name=form.name.data)
         account_tokens.send_verification(db.session, user)
-        db.session.commit()
         login_user(user)
         flash(f"Welcome, {user.name}! Your account is ready. We sent a link to confirm your e-mail address.",
               "success")
@@ -114,7 +112,6 @@ def register_validate(field: str):
 def logout():
     # Server-side: every copy of this user's session cookie stops working.
     session_user.end_all_sessions(db.session, current_user.id)
-    db.session.commit()
     logout_user()
     session.clear()
     session_user.forget_csrf_token()

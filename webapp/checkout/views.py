@@ -134,6 +134,7 @@ def _after_code_change(hold_id: int, change, done: str, typed: str = ""):
     """Apply or remove a discount code, then redraw the hold panel with its new price (or the refusal)."""
     try:
         change()
+        # Committed before the panel is drawn: other buyers applying the code wait on its row lock.
         db.session.commit()
     except BookingError as refused:
         db.session.rollback()
@@ -184,7 +185,6 @@ def validate_card_field(hold_id: int, field: str):
 def release(hold_id: int):
     view = own_hold(hold_id)
     inventory.release_hold_by_id(db.session, hold_id=view.id, user_id=current_user.id)
-    db.session.commit()
     log.info("hold.released", extra={"event_id": view.event.id, "user_id": current_user.id, "hold_id": hold_id})
     flash("Your reservation was released.", "info")
     return redirect_to(url_for("shop.event_page", event_id=view.event.id))

@@ -47,7 +47,6 @@ def check_in(event_id: int):
     form = CheckInForm()
     code = form.code.data if form.validate_on_submit() else None
     result = checkin.check_in(db.session, event_id=event.id, code=code, staff_id=current_user.id)
-    db.session.commit()
     checked_in_by = None
     if result.outcome == checkin.ALREADY and result.ticket is not None:
         checked_in_by = door.staff_name(db.session, result.ticket.checked_in_by)

@@ -54,6 +54,7 @@ def _lazy_pass(event_id: int) -> None:
     # request runs one. SKIP LOCKED inside, so a crowd of polls costs one
     # pass, and the rest skip it at once.
     waiting_room.admit(db.session, event_id)
+    # Committed at once: the room is read again on a connection of its own, which must see this pass.
     db.session.commit()
 
 
@@ -108,6 +109,7 @@ def waiting_room_page(event_id: int):
             # cookie left by someone else on a shared computer.
             mine = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None)
             entry_id = mine.id if mine else None
+    # Committed before the standing is read on a connection of its own, which must see a claimed place.
     db.session.commit()
     with single_statement() as connection:
         stand = waiting_room.standing(connection, event.id, entry_id)
@@ -188,7 +190,6 @@ def waiting_room_join(event_id: int):
         if not event.on_sale:
             raise SalesClosed()
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
-        db.session.commit()
     log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
     response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
     _remember_place(response, event_id, entry_id, token)
@@ -206,7 +207,6 @@ def waiting_room_leave(event_id: int):
         entry = waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place[1])
     if entry is not None:
         waiting_room.leave(db.session, entry.id)
-    db.session.commit()
     response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
     return response

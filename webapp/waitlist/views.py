@@ -102,6 +102,7 @@ def join(event_id: int):
     event = load_event(event_id)
     tier_id, quantity = _parse_join(request.form)
     entry = waitlist.join(db.session, user_id=current_user.id, event_id=event.id, tier_id=tier_id, quantity=quantity)
+    # Committed before the panel is drawn: the event's joins and releases queue on the line lock.
     db.session.commit()
     log.info("waitlist.joined", extra={"event_id": event.id, "user_id": current_user.id, "entry_id": entry.id,
                                         "quantity": quantity})
@@ -123,7 +124,6 @@ def _back(event_id: int):
 @login_required
 def leave(entry_id: int):
     entry = waitlist.leave(db.session, entry_id=entry_id, user_id=current_user.id)
-    db.session.commit()
     log.info("waitlist.left", extra={"event_id": entry.event_id, "user_id": current_user.id, "entry_id": entry_id})
     flash("You have left the waiting list.", "info")
     return _back(entry.event_id)
@@ -133,7 +133,6 @@ def leave(entry_id: int):
 @login_required
 def decline(entry_id: int):
     entry = waitlist.decline(db.session, entry_id=entry_id, user_id=current_user.id)
-    db.session.commit()
     log.info("waitlist.declined", extra={"event_id": entry.event_id, "user_id": current_user.id,
                                           "entry_id": entry_id})
     flash("You declined the offer; the tickets went to the next person in line.", "info")

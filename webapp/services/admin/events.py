@@ -1,6 +1,6 @@
 """Admin changes to events, tiers and seat layouts; every one is audited.
 
-Functions flush and write their audit entry; the view commits. A change that
+Functions flush and write their audit entry; the request commits. A change that
 would break sold inventory is refused with a message that says why, and the
 waiting list gets first call on any unit an admin adds or frees (invariant 4).
 
