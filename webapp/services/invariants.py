@@ -128,7 +128,7 @@ CHECKS: list[tuple[str, str]] = [
         " JOIN waitlist_entries w ON w.event_id = u.event_id AND w.status = 'waiting'"
         "  AND (w.tier_id = u.tier_id OR (w.tier_id IS NULL AND NOT ut.hidden))"  # "any tier": the visible ones
         " WHERE u.event_id = :e AND u.status = 'available' AND ev.waitlist_partial_offers"
-        " AND now() < coalesce(ev.sales_end_at, ev.starts_at)"  # the line is served while sales are open
+        " AND now() < coalesce(ev.sales_end_at, ev.starts_at)"  # the waiting list is served while sales are open
         " GROUP BY u.tier_id",
     ),
     (
@@ -152,7 +152,7 @@ CHECKS: list[tuple[str, str]] = [
         " AND cardinality(h.unit_ids) > w.quantity",
     ),
     (
-        "person with two live places in the same line",
+        "person with two live entries on the same waiting list",
         "SELECT user_id, count(*) FROM waitlist_entries WHERE event_id = :e AND status IN ('waiting', 'offered')"
         " GROUP BY user_id HAVING count(*) > 1",
     ),

@@ -18,7 +18,7 @@ from webapp.services.selling import catalog
 from webapp.services.waiting import waitlist_read
 from webapp.shop import hall
 
-# How often an open map asks "anything changed?"; the README gives its cost.
+# How often an open map asks "anything changed?"; docs/performance.md gives its cost.
 LIVE_POLL_SECONDS = 2
 
 

@@ -40,14 +40,14 @@ log = logging.getLogger(__name__)
 class Answer(enum.Enum):
     """What a refused buyer is shown."""
 
-    TO_THE_LINE = "the waiting room's refusal, with the way back to the line"
+    TO_THE_WAITING_ROOM = "the waiting room's refusal, with the way back to it"
     LOG_IN_AGAIN = "the login page, then back to the same picks"
     WHAT_CHANGED = "what other buyers took meanwhile, and the rest of the picks"
     BESIDE_THE_PICKS = "the refusal beside the picks, all of them kept"
 
 
 ANSWERS: dict[type[BookingError], Answer] = {
-    PassRequired: Answer.TO_THE_LINE,
+    PassRequired: Answer.TO_THE_WAITING_ROOM,
     SessionEnded: Answer.LOG_IN_AGAIN,
     SeatsTaken: Answer.WHAT_CHANGED,
     NotEnoughLeft: Answer.WHAT_CHANGED,
@@ -127,7 +127,7 @@ def log_in_first(event_id: int, picks: Iterable[tuple[str, str]]) -> Response:
 def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass_problem: str | None) -> Response:
     """The page's answer to a refused reserve; re-raised when the app's error message answers it."""
     kind = next((a for error, a in ANSWERS.items() if isinstance(refused, error)), None)
-    if kind is Answer.TO_THE_LINE:
+    if kind is Answer.TO_THE_WAITING_ROOM:
         log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})
         return admission.room_required(event_id, pass_problem or refused.message)
     if kind is Answer.LOG_IN_AGAIN:

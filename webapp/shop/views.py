@@ -132,7 +132,7 @@ def seat_map(event_id: int):
 def selection(event_id: int):
     """The summary of the seats picked so far (seats, tiers, subtotal, limit)."""
     if not is_partial_request():
-        return _render_seated(event_id, "shop/_summary.html")
+        return _render_seated(event_id, "shop/_selection_summary.html")
     # Swapped on every click on the map: the summary needs the picked seats
     # and nothing else of the page.
     event = admission.load_public_event(event_id)
@@ -141,7 +141,7 @@ def selection(event_id: int):
     if (refused := admission.without_pass(event)) is not None:
         return refused
     preview = catalog.preview_seats(db.session, event, _parse_seat_ids(request.args), user_id=_user_id())
-    return render("shop/event.html", "shop/_summary.html", event=event, preview=preview)
+    return render("shop/event.html", "shop/_selection_summary.html", event=event, preview=preview)
 
 
 @bp.get("/events/<int:event_id>/tickets")
@@ -165,7 +165,7 @@ def seat_status(event_id: int):
         event = admission.load_public_event(event_id)
         if not event.is_seated:
             abort(404)
-        return render("shop/event.html", "shop/_seat_status.html",
+        return render("shop/event.html", "shop/_seat_live.html",
                       **page.context(event, seats=_parse_seat_ids(request.args)))
     # The poll of every open map: one statement in autocommit, no session.
     # It also reads the session version the cookie claims, so the answer
@@ -182,7 +182,7 @@ def seat_status(event_id: int):
         if not event.is_seated:
             abort(404)
         states = catalog.seat_states(db.session, event, user_id=_user_id())
-        response = render("shop/event.html", "shop/_seat_status.html", event=event, states=states,
+        response = render("shop/event.html", "shop/_seat_live.html", event=event, states=states,
                           live=tag, poll_seconds=LIVE_POLL_SECONDS)
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = "private, no-cache"

@@ -43,7 +43,7 @@ def live_tag(event_id: int, user_id: int | None, version: int) -> str:
 class TierView:
     tier: Tier
     available: int
-    sold_out: bool  # for the public: nothing left, or the line comes first
+    sold_out: bool  # for the public: nothing left, or the waiting list comes first
 
 
 def tier_views(session: Session, event: Event) -> list[TierView]:
@@ -64,10 +64,10 @@ def _event_page_statement():
     global _EVENT_PAGE
     if _EVENT_PAGE is None:
         _EVENT_PAGE = text(
-            "WITH line AS MATERIALIZED (SELECT tb_waitlist_reserved_tiers(:e) AS reserved)"
+            "WITH kept AS MATERIALIZED (SELECT tb_waitlist_reserved_tiers(:e) AS reserved)"
             " SELECT (SELECT json_agg(json_build_array(c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
             f" FROM ({inventory.TIER_COUNTS_SQL}) c) AS counts,"
-            " line.reserved,"
+            " kept.reserved,"
             f" CASE WHEN :seated THEN {_SEAT_STATES_COLUMN} END AS seats,"
             " (SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e) AS version,"
             " EXISTS (SELECT 1 FROM holds WHERE user_id = CAST(:u AS integer) AND event_id = :e"
@@ -75,18 +75,18 @@ def _event_page_statement():
             " EXISTS (SELECT 1 FROM waitlist_entries WHERE user_id = CAST(:u AS integer) AND event_id = :e"
             "   AND status IN ('waiting', 'offered')) AS has_entry,"
             f"{inventory.WAITLIST_FIGURES_COLUMNS}"
-            " FROM line"
+            " FROM kept"
         )
     return _EVENT_PAGE
 
 
 def read_event_page(session: Session, event: Event, user_id: int | None) -> None:
-    """What the event page reads about the event's stock, seats and line, and whether the
-    buyer has a basket or a place in line, in one statement instead of six.
+    """What the event page reads about the event's stock, seats and waiting list, and
+    whether the buyer has a basket or a place on it, in one statement instead of six.
 
     The answers go where the page's readers look first (`inventory.read_once`:
-    tier counts, the tiers kept for the line, the inventory version, the
-    line's figures, the seat states), so the readers stay as they are and the unit of work
+    tier counts, the tiers kept for the waiting list, the inventory version, the
+    waiting list's figures, the seat states), so the readers stay as they are and the unit of work
     sees one snapshot. The buyer's basket and entry are read in full only
     when this says they exist.
     """
@@ -115,7 +115,7 @@ def active_hold(session: Session, event_id: int, user_id: int) -> Hold | None:
 
 
 # The seats a buyer cannot pick, as three id lists [taken, blocked, mine];
-# `line.reserved` is the tiers kept for the waiting list. Also a part of the
+# `kept.reserved` is the tiers kept for the waiting list. Also a part of the
 # event page's one read (read_event_page).
 _SEAT_STATES_COLUMN = (
     "(SELECT json_build_array("
@@ -129,10 +129,10 @@ _SEAT_STATES_COLUMN = (
     "                   WHEN u.status = 'blocked' THEN 'blocked' ELSE 'taken' END AS state"
     "       FROM units u LEFT JOIN holds h ON h.id = u.hold_id"
     "       WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
-    "         AND (u.status <> 'available' OR u.tier_id = ANY(line.reserved))) s)"
+    "         AND (u.status <> 'available' OR u.tier_id = ANY(kept.reserved))) s)"
 )
 _SEAT_STATES = text(
-    f"WITH line AS (SELECT CAST(:reserved AS integer[]) AS reserved) SELECT {_SEAT_STATES_COLUMN} FROM line")
+    f"WITH kept AS (SELECT CAST(:reserved AS integer[]) AS reserved) SELECT {_SEAT_STATES_COLUMN} FROM kept")
 
 
 def seat_states(session: Session, event: Event, *, user_id: int | None = None) -> dict[str, list[int]]:

@@ -17,10 +17,10 @@ list itself, so no caller can forget either:
   `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py.
 
 The rest serves them: the clock and the per-unit-of-work read cache
-(clock.py), the waiting list's hook (line.py), the buyer's lock and the
+(clock.py), the waiting list's hook (waitlist_hook.py), the buyer's lock and the
 rules against hoarding (buyers.py), counts for display (counts.py).
 
-Locking discipline (see DESIGN.md):
+Locking discipline (see docs/design.md, "Locking"):
 - parent rows before units: a hold, order or waiting-list row is locked
   before the unit rows it owns, and unit rows are always locked in id order,
   so two transactions never wait on each other in a circle;

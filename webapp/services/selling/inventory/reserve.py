@@ -178,8 +178,8 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
             access: Iterable[str] = ()) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
-    The one place where inventory commits by itself (see README, "Where
-    things are"): run in autocommit, the SQL function is the whole
+    The one place where inventory commits by itself (see docs/design.md,
+    "Transactions"): run in autocommit, the SQL function is the whole
     transaction, so a reservation costs one round trip instead of ten. When
     the function asks for preparation, the same function runs inside an
     ordinary transaction after it, committed here too.

@@ -5,7 +5,7 @@ reverse. The offer engine needs to take units, which only inventory may do,
 and inventory must offer freed units to the waiting list, which only the engine knows
 how to do; the small interface here is what lets both hold without an import
 cycle. `webapp.services.waiting.waitlist` installs itself when it is imported
-(the `waiting` package's `__init__` imports it, so it is always there).
+(`webapp/services/__init__.py` imports it, so it is always there).
 
 Callers look the waiting list up here at call time (`waitlist_hook.waitlist.…`),
 never copy it at import, so the one installed is the one every module uses.
