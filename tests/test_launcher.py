@@ -1,6 +1,7 @@
 """The start-up script that the container runs (and ./run-app wraps), exercised outside Docker."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,3 +65,49 @@ def test_dev_stack_seeds_demo_data_and_stops_cleanly_on_ctrl_c(empty_database):
     bind = f"127.0.0.1:{port}"
     leftover = [p.pid for p in psutil.process_iter(["cmdline"]) if bind in " ".join(p.info["cmdline"] or [])]
     assert leftover == []
+
+
+def _raw(port: int, head: bytes) -> tuple[int, str, str]:
+    """Send a request head as it is; (status, content type, body) of the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head_text, _, body = answer.partition(b"\r\n\r\n")
+    lines = head_text.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    return int(lines[0].split()[1]), content_type, body.decode("utf-8", "replace")
+
+
+def test_gunicorn_lets_the_app_answer_an_oversized_head_as_problem_details(database_url):
+    """The launcher's gunicorn limits sit above the app's, so an API client gets problem details, not HTML."""
+    from webapp.launcher import gunicorn_command
+    from webapp.parsing import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
+
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="launcher-test-secret", LOG_LEVEL="WARNING")
+    proc = subprocess.Popen(gunicorn_command("127.0.0.1", port, 1, 2), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until_healthy(f"http://127.0.0.1:{port}/healthz", timeout=60)
+
+        def get(target: str, *headers: str) -> tuple[int, str, str]:
+            lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", *headers]
+            return _raw(port, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+        # Past the app's limits, within gunicorn's: the app's refusal, in the API's terms.
+        for answer, status in ((get("/api/v1/events?q=" + "x" * MAX_TARGET_BYTES), 414),
+                               (get("/api/v1/events", "X-Big: " + "x" * MAX_HEADER_BYTES), 431),
+                               (get("/api/v1/events", *(f"X-H{i}: 1" for i in range(MAX_HEADER_FIELDS))), 431)):
+            assert answer[:2] == (status, "application/problem+json"), answer
+            assert json.loads(answer[2])["status"] == status
+        # Past gunicorn's own (docs/design.md, "Security"): gunicorn answers before there is a request.
+        assert get("/api/v1/events?q=" + "x" * 8200)[:2] == (414, "text/html")
+        assert get("/api/v1/events", "X-Bad: a\x01b")[:2] == (400, "text/html")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

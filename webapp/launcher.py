@@ -33,6 +33,10 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         # gthread: a slow card authorisation (seconds) must not block a whole worker.
         "--worker-class", "gthread", "--threads", str(threads),
         "--graceful-timeout", "10", "--timeout", "30",
+        # Above the app's own limits (webapp/parsing.py), which answer an API
+        # client in problem details where gunicorn could only send HTML.
+        # 8190 is the most gunicorn takes for the request line.
+        "--limit-request-line", "8190", "--limit-request-field_size", "16384", "--limit-request-fields", "128",
         "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
         "--chdir", str(ROOT),
         "--no-control-socket",
