@@ -23,7 +23,7 @@ from webapp.services.selling import inventory
 class Receiver:
     """An HTTP server that records every request and answers from a script of statuses (then 200)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests: list[dict] = []
         self.script: list[int] = []
         self.lock = threading.Lock()
@@ -44,6 +44,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -375,3 +377,38 @@ def test_a_delivery_connects_to_the_address_resolved_and_names_the_host(app, fac
     factory.order(factory.ga_event(2), factory.user())
     assert webhooks.deliver_once(session).delivered == 1
     assert receiver.requests[0]["headers"]["Host"] == f"receiver.test:{port}"
+
+
+def test_tls_is_checked_against_the_name_while_connecting_to_the_address_checked(app, factory, session, tmp_path,
+                                                                                  monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=receiver.test", "-addext", "subjectAltName=DNS:receiver.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    found = Receiver(tls=server_side)
+    try:
+        port = found.server.server_port
+        trusting = ssl.create_default_context
+        monkeypatch.setattr(webhooks.ssl, "create_default_context", lambda: trusting(cafile=str(cert)))
+        monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["127.0.0.1"])
+        monkeypatch.setitem(app.config, "WEBHOOK_ALLOWED_HOSTS", (f"receiver.test:{port}", f"other.test:{port}"))
+        admin = factory.user(is_admin=True)
+        _endpoint(session, admin, f"https://receiver.test:{port}/hook", ["order.confirmed"])
+        _endpoint(session, admin, f"https://other.test:{port}/hook", ["order.confirmed"])
+        factory.order(factory.ga_event(2), factory.user())
+        result = webhooks.deliver_once(session)
+        assert (result.delivered, result.retried) == (1, 1)
+        assert found.requests[0]["headers"]["Host"] == f"receiver.test:{port}"
+        error = session.execute(text("SELECT last_error FROM webhook_deliveries WHERE delivered_at IS NULL")
+                                ).scalar_one()
+        assert "SSLCertVerificationError" in error  # the certificate is for receiver.test, not other.test
+    finally:
+        found.close()
