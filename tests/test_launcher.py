@@ -18,9 +18,9 @@ from webapp.launcher import ROOT, wait_until_healthy
 pytestmark = pytest.mark.slow
 
 
-def start(mode: str, url: str, port: int, *extra: str) -> subprocess.Popen:
+def start(mode: str, url: str, port: int, *extra: str, **settings: str) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=url.replace("postgresql+psycopg2://", "postgresql://"),
-               SECRET_KEY="launcher-test-secret", LOG_LEVEL="WARNING")
+               SECRET_KEY="launcher-test-secret", LOG_LEVEL="WARNING", **settings)
     return subprocess.Popen(
         [sys.executable, "-m", "webapp.launcher", mode, "--port", str(port), "--workers", "1", "--threads", "2",
          *extra],
@@ -111,3 +111,65 @@ def test_gunicorn_lets_the_app_answer_an_oversized_head_as_problem_details(datab
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+async def _wrong_logins_and_sign_ups(launcher_pid: int, port: int) -> tuple[set[int], list[int], list[int]]:
+    """Browsers on connections held by at least two web workers, taking turns: 30 wrong logins, 15 bad sign-ups."""
+    from tests.load.client import Browser
+    from tests.load.harness import HIDDEN_CSRF
+
+    def workers_holding_a_connection() -> set[int]:
+        pids = set()
+        for process in psutil.Process(launcher_pid).children(recursive=True):
+            try:
+                if any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+                       for c in process.net_connections("tcp")):
+                    pids.add(process.pid)
+            except psutil.Error:
+                pass
+        return pids
+
+    browsers: list[Browser] = []
+    workers: set[int] = set()
+    while len(workers) < 2 and len(browsers) < 30:
+        browser = Browser("127.0.0.1", port)
+        browser.csrf = HIDDEN_CSRF.search((await browser.get("/login")).text).group(1)
+        browsers.append(browser)
+        workers |= workers_holding_a_connection()
+    logins, sign_ups = [], []
+    for n in range(30):
+        browser = browsers[n % len(browsers)]
+        logins.append((await browser.post("/login", {"email": "nobody@example.com", "password": "wrong-password-1",
+                                                      "csrf_token": browser.csrf}, htmx=False)).status)
+    for n in range(15):
+        browser = browsers[n % len(browsers)]
+        sign_ups.append((await browser.post("/register", {"name": "Ann", "email": f"ann{n}@example.com",
+                                                          "password": "short", "csrf_token": browser.csrf},
+                                            htmx=False)).status)
+    for browser in browsers:
+        await browser.close()
+    return workers, logins, sign_ups
+
+
+def test_the_dev_stack_counts_rate_limits_across_its_workers(empty_database):
+    """./run-app starts a private Redis: 10 logins and 5 sign-ups a minute hold for all its workers together."""
+    import asyncio
+    import re
+
+    port = free_port()
+    proc = start("dev", empty_database, port, "--workers", "3", "--no-seed",
+                 LOGIN_RATE_LIMIT="10 per minute", REGISTER_RATE_LIMIT="5 per minute", RATELIMIT_ENABLED="1")
+    try:
+        assert wait_until_healthy(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        workers, logins, sign_ups = asyncio.run(_wrong_logins_and_sign_ups(proc.pid, port))
+    finally:
+        output = stop(proc, signal.SIGINT)
+    assert proc.returncode == 0, output
+    assert len(workers) >= 2, "every connection went to one worker: the test proves nothing"
+    assert logins == [400] * 10 + [429] * 20
+    assert sign_ups == [400] * 5 + [429] * 10
+    # Its Redis stopped with it.
+    redis_port = re.search(r"private Redis at redis://127\.0\.0\.1:(\d+)/", output).group(1)
+    leftover = [p.pid for p in psutil.process_iter(["cmdline"])
+                if f"redis-server 127.0.0.1:{redis_port}" in " ".join(p.info["cmdline"] or [])]
+    assert leftover == []
