@@ -2,6 +2,7 @@
 (or simply no match), never a 500. Also LIKE wildcards and the body size limit."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -117,3 +118,161 @@ def test_a_form_body_over_the_limit_is_a_clear_413(client, factory, app):
     partial = client.post("/register/validate/email", data={"email": big}, headers={**HX, "X-CSRFToken": token})
     assert partial.status_code == 413
     assert "<html" not in partial.get_data(as_text=True) and partial.headers["HX-Retarget"] == "#flash"
+
+
+@pytest.fixture
+def api_world(factory, session):
+    """A token of each kind and something real behind every id an API operation with a body takes."""
+    from webapp.services.people import api_tokens
+
+    admin, buyer = factory.user(is_admin=True), factory.user()
+    event = factory.ga_event(capacity=10)
+    order = factory.order(event, factory.user())
+    hold = factory.hold(event, buyer)
+    ids = {"event_id": event.id, "tier_id": factory.tier(event).id, "hold_id": hold.id, "order_id": order.id}
+    tokens = {role: api_tokens.create(session, user_id=user.id, is_admin=user.is_admin, name="t", scope=role).secret
+              for role, user in (("admin", admin), ("buyer", buyer))}
+    session.commit()
+    return ids, tokens, order.tickets[0].code
+
+
+def _body_operations() -> list:
+    from webapp.api.routing import OPERATIONS
+
+    return [op for op in OPERATIONS if op.body is not None]
+
+
+def _url(op, ids: dict[str, int]) -> str:
+    import re
+
+    from flask import current_app
+
+    [rule] = [r.rule for r in current_app.url_map.iter_rules()
+              if current_app.view_functions[r.endpoint] is op.view]
+    return re.sub(r"<int:([a-z_]+)>", lambda m: str(ids[m.group(1)]), rule)
+
+
+def _state(session) -> list:
+    """Every row a refused request could have touched, as text."""
+    from sqlalchemy import text
+
+    tables = ("events", "tiers", "units", "holds", "orders", "tickets", "audit_log", "webhook_endpoints",
+              "waitlist_entries", "payment_attempts")
+    session.rollback()
+    return [session.execute(text(f"SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM {name} t")
+                            ).scalar_one() for name in tables]
+
+
+def _api_problem(response, status: int = 400) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/problem+json"
+    return response.get_json(force=True)
+
+
+def test_the_api_has_thirteen_operations_with_a_body(app_ctx):
+    assert len(_body_operations()) == 13
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a":', "}")])
+def test_deeply_nested_json_is_a_clear_400_on_every_operation_with_a_body(client, session, api_world, opening,
+                                                                           closing):
+    ids, tokens, _ = api_world
+    before = _state(session)
+    depth = 10_000 // len(opening)
+    body = opening * depth + "1" + closing * depth
+    for op in _body_operations():
+        url = _url(op, ids)
+        response = client.open(url, method=op.method, data=body, content_type="application/json",
+                               headers={"Authorization": f"Bearer {tokens['admin' if op.admin else 'buyer']}",
+                                        "Idempotency-Key": "k" * 24})
+        problem = _api_problem(response)
+        assert "nested too deeply" in problem["detail"], (op.method, url)
+    assert _state(session) == before
+
+
+def test_json_nested_a_little_past_the_limit_is_refused_before_the_schema(client, session, api_world):
+    from webapp.api.routing import MAX_JSON_DEPTH
+
+    ids, tokens, _ = api_world
+    url = f"/api/v1/events/{ids['event_id']}/holds"
+    headers = {"Authorization": f"Bearer {tokens['buyer']}"}
+    deep = {"seats": [1]}
+    for _ in range(MAX_JSON_DEPTH):
+        deep = {"seats": [deep]}
+    assert "nested too deeply" in _api_problem(client.post(url, json=deep, headers=headers))["detail"]
+    # At the limit it is the schema that answers.
+    fits = {"quantities": [{"tier_id": ids["tier_id"], "quantity": [[1]]}]}
+    assert "errors" in _api_problem(client.post(url, json=fits, headers=headers))
+
+
+def _nul_cases(ids: dict[str, int], code: str) -> list[tuple[str, str, str, dict, str]]:
+    e, t, o, h = ids["event_id"], ids["tier_id"], ids["order_id"], ids["hold_id"]
+    event = {"title": "Gig", "venue": "Hall", "starts_at": "2031-01-01T19:00"}
+    return [
+        ("admin", "POST", "/api/v1/admin/events", {**event, "title": "Gig\x00"}, "title"),
+        ("admin", "POST", "/api/v1/admin/events", {**event, "venue": "\x00Hall"}, "venue"),
+        ("admin", "POST", "/api/v1/admin/events", {**event, "description": "a\x00b"}, "description"),
+        ("admin", "PATCH", f"/api/v1/admin/events/{e}", {"title": "Gig\x00"}, "title"),
+        ("admin", "PATCH", f"/api/v1/admin/events/{e}", {"venue": "Hall\x00"}, "venue"),
+        ("admin", "PATCH", f"/api/v1/admin/events/{e}", {"description": "\x00"}, "description"),
+        ("admin", "POST", f"/api/v1/admin/events/{e}/tiers", {"name": "Floor\x00", "price_minor": 100,
+                                                              "capacity": 2}, "name"),
+        ("admin", "PATCH", f"/api/v1/admin/events/{e}/tiers/{t}", {"name": "Floor\x00"}, "name"),
+        ("admin", "POST", f"/api/v1/admin/events/{e}/check-in", {"code": code + "\x00"}, "code"),
+        ("admin", "POST", f"/api/v1/admin/orders/{o}/refund", {"reason": "asked\x00"}, "reason"),
+        ("admin", "POST", "/api/v1/admin/webhooks", {"url": "https://hooks.example.com/\x00",
+                                                     "event_types": ["order.confirmed"]}, "url"),
+        ("buyer", "PUT", f"/api/v1/holds/{h}/discount-code", {"code": "SAVE\x00"}, "code"),
+        ("buyer", "POST", f"/api/v1/holds/{h}/payment", {"card": {"number": "4242 4242 4242 4242",
+                                                                  "expiry": "12/39", "cvc": "123",
+                                                                  "name": "Ada\x00"}}, "card"),
+    ]
+
+
+def test_a_nul_in_any_json_string_is_a_clear_400_and_changes_nothing(client, session, api_world):
+    ids, tokens, code = api_world
+    before = _state(session)
+    for role, method, url, body, field in _nul_cases(ids, code):
+        response = client.open(url, method=method, json=body, headers={"Authorization": f"Bearer {tokens[role]}",
+                                                                       "Idempotency-Key": "k" * 24})
+        problem = _api_problem(response)
+        assert field in problem["errors"], (url, problem)
+        assert "NUL" in json.dumps(problem["errors"][field]), (url, problem)
+    assert _state(session) == before
+
+
+def test_every_string_the_api_takes_in_is_checked_for_nul(app_ctx):
+    from marshmallow import fields
+
+    from webapp.api.routing import OPERATIONS
+    from webapp.api.schemas import Text
+
+    def unchecked(schema, path: str) -> list[str]:
+        found = []
+        for name, field in schema().fields.items():
+            while isinstance(field, fields.List):
+                field = field.inner
+            if isinstance(field, fields.Nested):
+                found += unchecked(field.nested, f"{path}.{name}")
+            elif isinstance(field, fields.String) and not isinstance(field, Text):
+                found.append(f"{path}.{name}")
+        return found
+
+    schemas = {s for op in OPERATIONS for s in (op.body, op.query) if s is not None}
+    assert schemas and [name for s in schemas for name in unchecked(s, s.__name__)] == []
+
+
+def test_an_address_or_header_too_large_is_refused_by_the_app_in_the_clients_terms(client):
+    from webapp.parsing import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
+
+    long_query = "q=" + "x" * MAX_TARGET_BYTES
+    assert "too long" in _api_problem(client.get(f"/api/v1/events?{long_query}"), 414)["detail"]
+    page = client.get(f"/?{long_query}")
+    assert page.status_code == 414 and "<html" in page.get_data(as_text=True)
+    big = {"X-Big": "x" * MAX_HEADER_BYTES}
+    assert "X-Big is too large" in _api_problem(client.get("/api/v1/events", headers=big), 431)["detail"]
+    many = {f"X-Header-{i}": "1" for i in range(MAX_HEADER_FIELDS)}
+    assert "Too many headers" in _api_problem(client.get("/api/v1/events", headers=many), 431)["detail"]
+    # Just under every limit: the request goes on (to the token check).
+    fits = {"X-Big": "x" * (MAX_HEADER_BYTES - 100)}
+    assert client.get("/api/v1/events?q=" + "x" * 4000, headers=fits).status_code == 401

@@ -9,9 +9,16 @@ break naive parsing: NUL, superscript and Arabic-Indic digits, sNaN and
 Infinity, numbers past bigint, far-away dates, LIKE wildcards. CSRF is off in this app (every state-changing
 route is checked for it elsewhere), so the forms really get parsed. The run
 is bounded to about a minute.
+
+The JSON API gets the same treatment with its own test: every operation
+(bearer tokens of each kind, or none), bodies that mostly fit the operation
+with values spoiled (NUL inside strings among them), JSON nested past the
+limit and past the interpreter's recursion limit, stray fields, and bodies
+that are not JSON at all.
 """
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import quote
 
@@ -99,9 +106,21 @@ def fuzz_app(app) -> Flask:
 
 
 @pytest.fixture
-def world(fuzz_app, factory, session):
+def world(fuzz_app, factory, session, monkeypatch):
     """Something behind every id a route takes: events, tiers, a hold, an order, a ticket, a line entry."""
+    import ipaddress
+
+    from webapp.services.messaging import webhooks
     from webapp.services.waiting import waitlist
+
+    def resolve(host, port):
+        # A webhook address is resolved when saved: never by real DNS here.
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            return ["93.184.215.14"]
+
+    monkeypatch.setattr(webhooks, "resolve", resolve)
 
     buyer, admin, other = factory.user(), factory.user(is_admin=True), factory.user()
     seated = factory.seated_event(rows=3, seats_per_row=6)
@@ -113,7 +132,9 @@ def world(fuzz_app, factory, session):
     buy(session, small, other, quantities={factory.tier(small).id: 1})
     from webapp.services.people import api_tokens
 
-    api_token = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="fuzz", scope="buyer").token
+    made = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="fuzz", scope="buyer")
+    api_token = made.token
+    admin_secret = api_tokens.create(session, user_id=admin.id, is_admin=True, name="fuzz", scope="admin").secret
     from webapp.models import WebhookDelivery, WebhookEndpoint
 
     hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
@@ -130,6 +151,7 @@ def world(fuzz_app, factory, session):
     tiers = [t.id for e in (seated, ga, small) for t in e.tiers]
     world = {
         "users": {"anonymous": None, "buyer": buyer.id, "admin": admin.id},
+        "api_tokens": {"anonymous": None, "buyer": made.secret, "admin": admin_secret, "bogus": "tb_" + "x" * 43},
         "event_id": [str(e.id) for e in (seated, ga, small)],
         "tier_id": [str(t) for t in tiers],
         "hold_id": [str(hold.id)],
@@ -138,6 +160,7 @@ def world(fuzz_app, factory, session):
         "entry_id": [str(entry.id)],
         "token_id": [str(api_token.id)],
         "endpoint_id": [str(hook.id)],
+        "webhook_id": [str(hook.id)],
         "delivery_id": [str(delivery.id)],
         "code_id": [str(code.id)],
         "user_id": [str(other.id), "999999"],
@@ -221,3 +244,157 @@ def test_no_route_answers_5xx_or_leaks_internals_to_malformed_input(fuzz_app, wo
     one_request()
     print(f"\nfuzz: {sum(seen.values())} requests over {len(routes)} routes in {time.monotonic() - started:.0f} s; "
           f"statuses {dict(sorted(seen.items()))}")
+
+
+# --------------------------------------------------------------------------- the JSON API
+
+API_EXAMPLES = 2500
+# A body each operation would accept (ids filled in from the world); the fuzzer spoils it.
+API_BODIES = {
+    "reserve": lambda w: {"quantities": [{"tier_id": w["tier"], "quantity": 1}], "access_codes": ["FUZZ10"]},
+    "hold_discount": lambda w: {"code": "FUZZ10"},
+    "pay": lambda w: {"card": {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123", "name": "Ann"}},
+    "waitlist_join": lambda w: {"tier_id": None, "quantity": 1},
+    "event_create": lambda w: {"title": "Gig", "venue": "Hall", "description": "Loud", "timezone": "Europe/Vienna",
+                               "starts_at": "2031-01-01T19:00", "hold_minutes": 8, "per_order_limit": 4},
+    "event_update": lambda w: {"title": "Gig", "venue": "Hall", "sales_end_at": None, "waitlist_enabled": True},
+    "tier_create": lambda w: {"kind": "general", "name": "Floor", "price_minor": 1000, "colour": "#3b82f6",
+                              "capacity": 5},
+    "tier_update": lambda w: {"name": "Floor", "price_minor": 1250, "capacity": 6},
+    "layout_generate": lambda w: {"sections": ["Stalls"], "rows": 2, "seats_per_row": 3, "first_row_label": "A",
+                                  "ranges": [{"tier_id": w["tier"], "from_row": 1, "to_row": 2}]},
+    "event_status": lambda w: {"status": "closed"},
+    "order_refund": lambda w: {"reason": "Asked"},
+    "check_in": lambda w: {"code": "abc"},
+    "webhook_create": lambda w: {"url": "https://hooks.example.com/x", "event_id": w["event"],
+                                 "event_types": ["order.confirmed"]},
+}
+API_QUERIES = {"events_list": {"q": "gig", "date": "2030-01-01"}, "event_detail": {"access": "FUZZ10"},
+               "orders_search": {"q": "buyer", "event_id": "{event}"}}
+JSON_NAMES = ["title", "venue", "description", "name", "code", "reason", "url", "card", "number", "quantities",
+              "tier_id", "quantity", "seats", "sections", "ranges", "status", "kind", "event_types", "\x00", "a"]
+# Opening brackets for nesting; the closing ones mirror them.
+NESTING = {"[": "]", '{"a":': "}", '{"\\u0000":': "}", "[{\"b\":": "}]"}
+NOT_JSON = [b"", b"{", b"[1,", b"\x00", b"nul\x00", b'{"a":1}garbage', b"\xff\xfe{}", b'{"title": "\\ud800"}',
+            b"NaN", b"1e999999", b'"text"', b"null"]
+
+
+def _api_operations(app: Flask) -> list[tuple[str, str, str]]:
+    from webapp.api.routing import OPERATIONS
+
+    by_view = {op.view: op for op in OPERATIONS}
+    found = [(op.method, rule.rule, op.view.__name__) for rule in app.url_map.iter_rules()
+             if (op := by_view.get(app.view_functions.get(rule.endpoint))) is not None]
+    assert len(found) == len(OPERATIONS)
+    return sorted(found)
+
+
+def _leaves(value, path=()) -> list[tuple]:
+    """Every place in a JSON value a fuzzed value can go (containers too)."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    places = [path] if path else []
+    for key, child in children:
+        places += _leaves(child, (*path, key))
+    return places
+
+
+def _put(value, path: tuple, new):
+    for key in path[:-1]:
+        value = value[key]
+    value[path[-1]] = new
+
+
+def _spoiled(template, path: tuple, value: st.SearchStrategy) -> st.SearchStrategy:
+    """Any JSON value; for a string, just as often the same string with a NUL inside (else valid, so it goes far)."""
+    original = template
+    for key in path:
+        original = original[key]
+    if not isinstance(original, str):
+        return value
+    return st.one_of(value, st.integers(0, len(original)).map(lambda i: original[:i] + "\x00" + original[i:]))
+
+
+def test_no_api_operation_answers_5xx_or_leaks_internals_to_malformed_json(fuzz_app, world):
+    """Every API operation, by every kind of caller, fed spoiled bodies (NUL in strings, NaN, huge numbers,
+    wrong types, nesting past the limit and far past the interpreter's), stray fields, garbage that is not
+    JSON and spoiled queries: never a 5xx, every error as problem details, nothing internal in the answer."""
+    import json
+
+    operations = _api_operations(fuzz_app)
+    client = fuzz_app.test_client()
+    nul_text = st.builds(lambda a, b: a + "\x00" + b, st.text(max_size=5), st.text(max_size=5))
+    text = st.one_of(st.sampled_from(NASTY), st.text(max_size=12), nul_text)
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70), st.floats(), text,
+                       st.sampled_from([int(t) for t in world["tier_id"] + world["event_id"]]))
+    value = st.recursive(scalar, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.one_of(st.sampled_from(JSON_NAMES), text), inner, max_size=3)),
+        max_leaves=8)
+    seen: dict[int, int] = {}
+    reached: set[str] = set()
+    # Mostly callers who get past the token check.
+    roles = ["admin", "admin", "buyer", "buyer", "anonymous", "bogus"]
+    started = time.monotonic()
+
+    @settings(max_examples=API_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(operation=st.sampled_from(operations), role=st.sampled_from(roles), data=st.data(),
+           kind=st.sampled_from(["spoiled", "spoiled", "spoiled", "nested", "any", "not json"]))
+    def one_request(operation, role, data, kind):
+        method, rule, name = operation
+        url = rule
+        for argument in re.findall(r"<int:([a-z_]+)>", rule):
+            raw = data.draw(st.sampled_from(world[argument] * 4 + ABSURD_IDS), label=argument)
+            url = url.replace(f"<int:{argument}>", raw)
+        fill = {"tier": int(data.draw(st.sampled_from(world["tier_id"]), label="tier")),
+                "event": int(world["event_id"][1])}
+        headers = {"Idempotency-Key": data.draw(st.sampled_from(["k" * 24, "", "short", "k\x00" * 10]),
+                                                label="key")}
+        if world["api_tokens"][role]:
+            headers["Authorization"] = f"Bearer {world['api_tokens'][role]}"
+        query = {k: v.format(**fill) for k, v in API_QUERIES.get(name, {}).items()}
+        for key in data.draw(st.lists(st.sampled_from(sorted(query) + ["q", "\x00", "date"]), max_size=2),
+                             label="spoil query"):
+            query[key] = data.draw(st.sampled_from(NASTY), label=key)
+        body: bytes | None = None
+        content_type = "application/json"
+        if name in API_BODIES:
+            template = API_BODIES[name](fill)
+            places = _leaves(template)
+            if kind == "spoiled":
+                # Deepest first: an ancestor spoiled later simply replaces what was spoiled inside it.
+                for path in sorted(data.draw(st.lists(st.sampled_from(places), max_size=3, unique=True),
+                                             label="spoil"), key=len, reverse=True):
+                    _put(template, path, data.draw(_spoiled(template, path, value), label=str(path)))
+                if data.draw(st.booleans(), label="stray"):
+                    template[data.draw(st.sampled_from(JSON_NAMES), label="stray name")] = data.draw(value)
+                body = json.dumps(template).encode()
+            elif kind == "nested":
+                opening = data.draw(st.sampled_from(sorted(NESTING)), label="opening")
+                depth = data.draw(st.sampled_from([31, 32, 33, 40, 500, 3000, 6000]), label="depth")
+                nested = opening * depth + json.dumps(data.draw(scalar, label="core")) + NESTING[opening] * depth
+                path = data.draw(st.sampled_from([(), *places]), label="where")
+                if path:
+                    _put(template, path, "__NESTED__")
+                    body = json.dumps(template).replace('"__NESTED__"', nested, 1).encode()
+                else:
+                    body = nested.encode()
+            elif kind == "any":
+                body = json.dumps(data.draw(value, label="body")).encode()
+            else:
+                body = data.draw(st.sampled_from(NOT_JSON), label="not json")
+                content_type = data.draw(st.sampled_from(["application/json", "text/plain"]), label="type")
+        response = client.open(url, method=method, data=body, content_type=content_type if body is not None else None,
+                               query_string=query, headers=headers)
+        answer = response.get_data().decode("utf-8", "replace")
+        seen[response.status_code] = seen.get(response.status_code, 0) + 1
+        reached.add(name)
+        assert response.status_code < 500, (method, url, role, body and body[:300], answer[:500])
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json", (method, url, response.status_code, answer[:300])
+        leaked = [marker for marker in LEAKS if marker in answer]
+        assert not leaked, (method, url, role, body and body[:300], leaked, answer[:500])
+
+    one_request()
+    assert reached == {name for _, _, name in operations}
+    print(f"\napi fuzz: {sum(seen.values())} requests over {len(operations)} operations in "
+          f"{time.monotonic() - started:.0f} s; statuses {dict(sorted(seen.items()))}")

@@ -162,3 +162,46 @@ def test_sign_up_sends_a_verification_link_that_verifies(client, session):
     session.expire_all()
     assert session.scalars(select(User)).one().email_verified_at is not None
     assert client.get(link[:-3] + "xyz").status_code == 400
+
+
+def test_a_reset_revokes_the_accounts_api_tokens_and_says_so(client, session, factory, caplog):
+    from sqlalchemy import text
+
+    from webapp.models import AuditLog
+    from webapp.services.people import api_tokens
+
+    user, other = factory.user(), factory.user()
+    secrets = [api_tokens.create(session, user_id=user.id, is_admin=False, name=f"script {n}", scope="buyer").secret
+               for n in range(2)]
+    kept = api_tokens.create(session, user_id=other.id, is_admin=False, name="theirs", scope="buyer").secret
+    session.commit()
+    assert client.get("/api/v1/orders", headers={"Authorization": f"Bearer {secrets[0]}"}).status_code == 200
+
+    ask_for_reset(client, user.email)
+    with caplog.at_level("INFO", logger="webapp.auth.recovery"):
+        done = set_password(client, reset_link(session, user.email))
+    assert done.status_code == 303
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "your 2 API tokens were revoked" in page
+
+    for secret in secrets:
+        refused = client.get("/api/v1/orders", headers={"Authorization": f"Bearer {secret}"})
+        assert refused.status_code == 401 and "revoked" in refused.get_json()["detail"]
+    assert client.get("/api/v1/orders", headers={"Authorization": f"Bearer {kept}"}).status_code == 200
+    session.expire_all()
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "account.password_reset")).one()
+    assert (entry.actor_id, entry.entity_id, entry.after) == (user.id, user.id, {"api_tokens_revoked": 2})
+    [logged] = [r for r in caplog.records if r.getMessage() == "account.password_reset"]
+    assert (logged.user_id, logged.api_tokens_revoked) == (user.id, 2)
+    live = session.execute(text("SELECT count(*) FROM api_tokens WHERE user_id = :u AND revoked_at IS NULL"),
+                           {"u": user.id}).scalar_one()
+    assert live == 0
+
+
+def test_a_reset_with_no_tokens_says_nothing_of_them(client, session, factory):
+    user = factory.user()
+    ask_for_reset(client, user.email)
+    done = set_password(client, reset_link(session, user.email))
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Your password is changed. Every other browser signed in to your account is logged out." in page
+    assert "revoked" not in page

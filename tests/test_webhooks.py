@@ -22,7 +22,7 @@ from webapp.services.people import api_tokens
 class Receiver:
     """An HTTP server that records every request and answers from a script of statuses (then 200)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests: list[dict] = []
         self.script: list[int] = []
         self.lock = threading.Lock()
@@ -43,6 +43,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -215,9 +217,9 @@ def test_four_workers_deliver_each_event_once(app, factory, session, receiver):
 
 @pytest.mark.parametrize("url, words", [
     ("http://hooks.example.com/x", "https://"),
-    ("https://127.0.0.1/x", "loopback, private or reserved"),
-    ("https://10.1.2.3/x", "loopback, private or reserved"),
-    ("https://[::1]/x", "loopback, private or reserved"),
+    ("https://127.0.0.1/x", "not a public address"),
+    ("https://10.1.2.3/x", "not a public address"),
+    ("https://[::1]/x", "not a public address"),
     ("https://user:pw@hooks.example.com/x", "no user or password"),
     ("not a url", "full https://"),
 ])
@@ -272,3 +274,140 @@ def test_the_admin_page_registers_shows_the_log_and_redelivers(client, factory, 
     assert webhooks.verify(secret, receiver.requests[-1]["headers"]["Ticketbooth-Signature"],
                            receiver.requests[-1]["body"])
     assert "delivered" in client.get(f"/admin/webhooks/{endpoint_id}").get_data(as_text=True)
+
+
+# Every form of an address that is not public, as a URL's host would give it.
+NOT_PUBLIC = [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.5", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+    "240.0.0.1", "255.255.255.255",
+    "224.0.0.1", "239.255.255.250",  # multicast: `is_global` alone says yes
+    "::1", "::", "fc00::1", "fe80::1", "fec0::1", "ff02::1",
+    "::127.0.0.1", "::10.0.0.1",  # IPv4-compatible
+    "::ffff:127.0.0.1", "::ffff:10.0.0.1",  # IPv4-mapped
+    "2002:7f00:1::", "2002:c0a8:105::1",  # 6to4 of 127.0.0.1 and 192.168.1.5
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, its client 127.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+]
+PUBLIC = ["93.184.215.14", "2606:4700::1111", "2002:5db8:d70e::1"]  # the last: 6to4 of 93.184.215.14
+
+
+def _literal_url(address: str) -> str:
+    return f"https://[{address}]:8443/hook" if ":" in address else f"https://{address}:8443/hook"
+
+
+def test_public_means_the_whole_classification_and_the_ipv4_inside():
+    import ipaddress
+
+    assert [a for a in NOT_PUBLIC if webhooks.is_public(ipaddress.ip_address(a))] == []
+    assert [a for a in PUBLIC if not webhooks.is_public(ipaddress.ip_address(a))] == []
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Names resolve to what the test says, and no connection leaves the machine (each is recorded, then refused)."""
+    names: dict[str, list[str]] = {}
+    looked_up: list[str] = []
+    connected: list[tuple] = []
+
+    def resolve(host, port):
+        looked_up.append(host)
+        return names.get(host, [host])
+
+    def connect(address, timeout=None, *args):
+        connected.append(address)
+        raise ConnectionRefusedError("refused by the test")
+
+    monkeypatch.setattr(webhooks, "resolve", resolve)
+    monkeypatch.setattr(webhooks.socket, "create_connection", connect)
+    return names, looked_up, connected
+
+
+def test_an_address_that_is_not_public_is_refused_at_save_on_the_page_and_the_api(client, factory, session, dns):
+    from tests.support import admin_client
+
+    names, _, connected = dns
+    client, admin, token = admin_client(client, factory)
+    secret = api_tokens.create(session, user_id=admin.id, is_admin=True, name="hooks", scope="admin").secret
+    session.commit()
+    for address in NOT_PUBLIC:
+        names["hooks.example.com"] = ["93.184.215.14", address]
+        for url in (_literal_url(address), "https://hooks.example.com/hook"):
+            page = client.post("/admin/webhooks", data={"url": url, "type": ["order.confirmed"], "csrf_token": token})
+            assert page.status_code == 400 and "not a public address" in page.get_data(as_text=True), url
+            api = client.post("/api/v1/admin/webhooks", json={"url": url, "event_types": ["order.confirmed"]},
+                              headers={"Authorization": f"Bearer {secret}"})
+            assert api.status_code == 400 and api.mimetype == "application/problem+json", url
+            assert "not a public address" in api.get_json()["detail"], url
+    assert session.execute(text("SELECT count(*) FROM webhook_endpoints")).scalar_one() == 0
+    assert connected == []
+
+
+def test_every_delivery_resolves_again_and_connects_only_to_what_it_checked(factory, session, dns):
+    names, looked_up, connected = dns
+    names["hooks.example.com"] = ["93.184.215.14"]
+    _endpoint(session, factory.user(is_admin=True), "https://hooks.example.com/hook", ["order.confirmed"])
+    factory.order(factory.ga_event(2), factory.user())
+    for address in NOT_PUBLIC:
+        # The name now points inside (DNS rebinding): refused after the lookup, before any connection.
+        names["hooks.example.com"] = [address]
+        looked_up.clear()
+        session.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = 0"))
+        session.commit()
+        assert webhooks.deliver_once(session).retried == 1
+        error = session.execute(text("SELECT last_error FROM webhook_deliveries")).scalar_one()
+        assert "not a public address" in error and address in error, (address, error)
+        assert looked_up == ["hooks.example.com"] and connected == [], address
+    # A public answer: the connection goes to that very address, with no second lookup that could differ.
+    names["hooks.example.com"] = ["93.184.215.14"]
+    looked_up.clear()
+    session.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = 0"))
+    session.commit()
+    assert webhooks.deliver_once(session).retried == 1
+    assert looked_up == ["hooks.example.com"] and connected == [("93.184.215.14", 443)]
+    assert "refused by the test" in session.execute(text("SELECT last_error FROM webhook_deliveries")).scalar_one()
+
+
+def test_a_delivery_connects_to_the_address_resolved_and_names_the_host(app, factory, session, receiver,
+                                                                         monkeypatch):
+    port = receiver.server.server_port
+    monkeypatch.setitem(app.config, "WEBHOOK_ALLOWED_HOSTS", (f"receiver.test:{port}",))
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["127.0.0.1"] if host == "receiver.test" else [])
+    _endpoint(session, factory.user(is_admin=True), f"http://receiver.test:{port}/hook?x=1", ["order.confirmed"])
+    factory.order(factory.ga_event(2), factory.user())
+    assert webhooks.deliver_once(session).delivered == 1
+    assert receiver.requests[0]["headers"]["Host"] == f"receiver.test:{port}"
+
+
+def test_tls_is_checked_against_the_name_while_connecting_to_the_address_checked(app, factory, session, tmp_path,
+                                                                                  monkeypatch):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=receiver.test", "-addext", "subjectAltName=DNS:receiver.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    found = Receiver(tls=server_side)
+    try:
+        port = found.server.server_port
+        trusting = ssl.create_default_context
+        monkeypatch.setattr(webhooks.ssl, "create_default_context", lambda: trusting(cafile=str(cert)))
+        monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["127.0.0.1"])
+        monkeypatch.setitem(app.config, "WEBHOOK_ALLOWED_HOSTS", (f"receiver.test:{port}", f"other.test:{port}"))
+        admin = factory.user(is_admin=True)
+        _endpoint(session, admin, f"https://receiver.test:{port}/hook", ["order.confirmed"])
+        _endpoint(session, admin, f"https://other.test:{port}/hook", ["order.confirmed"])
+        factory.order(factory.ga_event(2), factory.user())
+        result = webhooks.deliver_once(session)
+        assert (result.delivered, result.retried) == (1, 1)
+        assert found.requests[0]["headers"]["Host"] == f"receiver.test:{port}"
+        error = session.execute(text("SELECT last_error FROM webhook_deliveries WHERE delivered_at IS NULL")
+                                ).scalar_one()
+        assert "SSLCertVerificationError" in error  # the certificate is for receiver.test, not other.test
+    finally:
+        found.close()

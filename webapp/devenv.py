@@ -6,12 +6,19 @@
 that same embedded server (starting it if `./run-app` is not running), so
 `flask create-admin`, `flask seed-demo` and the rest act on the data the dev
 app shows. A container has no pgserver and still insists on DATABASE_URL.
+
+`./run-app` also starts a private Redis when `redis-server` is installed, so
+that its gunicorn workers count rate limits together, as production's do.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +60,35 @@ def configure() -> dict[str, str]:
         if not os.environ.get(key):
             settings[key] = value
     return settings
+
+
+def start_redis(directory: Path, timeout: float = 10) -> tuple[subprocess.Popen, str] | None:
+    """A private redis-server on 127.0.0.1 and its URL, or None when none is installed or it does not start.
+
+    Only for rate limits: nothing is saved, and it stops with the dev stack.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+                                "no", "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                client.ping()
+                return process, f"redis://127.0.0.1:{port}/0"
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.1)
+    finally:
+        client.close()
+    process.kill()
+    process.wait()
+    return None

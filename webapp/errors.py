@@ -32,7 +32,9 @@ TITLES = {
     409: "That could not be done",
     410: "Reservation expired",
     413: "Too large",
+    414: "Address too long",
     429: "Too many requests",
+    431: "Headers too large",
     500: "Something went wrong",
     503: "Busy right now",
 }

@@ -33,6 +33,10 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         # gthread: a slow card authorisation (seconds) must not block a whole worker.
         "--worker-class", "gthread", "--threads", str(threads),
         "--graceful-timeout", "10", "--timeout", "30",
+        # Above the app's own limits (webapp/parsing.py), which answer an API
+        # client in problem details where gunicorn could only send HTML.
+        # 8190 is the most gunicorn takes for the request line.
+        "--limit-request-line", "8190", "--limit-request-field_size", "16384", "--limit-request-fields", "128",
         "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
         "--chdir", str(ROOT),
         "--no-control-socket",
@@ -144,6 +148,15 @@ def dev(args: argparse.Namespace) -> int:
     wait_for_database(os.environ["DATABASE_URL"])
     migrate_and_seed(seed=not args.no_seed)
 
+    # Rate limits must be counted where every worker sees them: a private Redis, unless one is given.
+    redis_server = None
+    if not os.environ.get("REDIS_URL"):
+        started = devenv.start_redis(DEVDATA / "redis")
+        if started is None:
+            warn_limits_per_process(args.workers, "no redis-server could be started (apt-get install redis-server)")
+        else:
+            redis_server, os.environ["REDIS_URL"] = started
+            print(f"Rate limits are counted in a private Redis at {os.environ['REDIS_URL']}.", flush=True)
     children = {
         "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
         "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
@@ -172,7 +185,7 @@ def dev(args: argparse.Namespace) -> int:
                 flush=True,
             )
             while status == 0:
-                for name, child in children.items():
+                for name, child in [*children.items(), *([("redis", redis_server)] if redis_server else [])]:
                     if child.poll() is not None:
                         print(f"{name} exited with {child.returncode}; stopping.", file=sys.stderr, flush=True)
                         status = child.returncode or 1
@@ -180,15 +193,31 @@ def dev(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, SystemExit):
         print("\nStopping…", flush=True)
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop(children.values())
+        # Last: the web workers count rate limits in it until they have stopped.
+        stop([redis_server] if redis_server else [])
     return status
+
+
+def stop(processes) -> None:
+    processes = list(processes)
+    for child in processes:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in processes:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def warn_limits_per_process(workers: int, reason: str) -> None:
+    """Without Redis each gunicorn worker keeps its own rate-limit counters: say so where it is seen."""
+    if os.environ.get("RATELIMIT_ENABLED", "1") != "1":
+        return
+    print(f"WARNING: {reason}, so each of the {workers} web worker processes counts rate limits on its own: "
+          f"logins, sign-ups, reserving and the API get up to {workers} times their limits (and more with more "
+          "hosts). Set REDIS_URL to count them together.", file=sys.stderr, flush=True)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -203,6 +232,8 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("SESSION_COOKIE_SECURE", "1")
     wait_for_database(url, timeout=args.db_timeout)
     migrate_and_seed(seed=os.environ.get("SEED_DEMO") == "1")
+    if not os.environ.get("REDIS_URL"):
+        warn_limits_per_process(args.workers, "REDIS_URL is not set")
     command = gunicorn_command(args.host, args.port, args.workers, args.threads)
     os.execv(command[0], command)
     return 0  # not reached

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Flask, request
 from flask import Request as FlaskRequest
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter
 from wtforms import DecimalField
 
@@ -27,6 +27,12 @@ INT_MAX = 2**31 - 1
 _INT = re.compile(r"[+-]?[0-9]{1,10}")
 # Years a date filter may ask for; anything outside finds no event anyway.
 MIN_YEAR, MAX_YEAR = 1900, 2999
+# The request's head. gunicorn can only refuse in HTML, with no word of what
+# was wrong: its limits (launcher.gunicorn_command) sit above these, so the app
+# answers first, as a page or as problem details on /api/.
+MAX_TARGET_BYTES = 4096  # path and query, as sent
+MAX_HEADER_BYTES = 8190  # one field, "Name: value", gunicorn's default
+MAX_HEADER_FIELDS = 100
 
 
 class BadInput(BadRequest):
@@ -116,6 +122,25 @@ class Request(FlaskRequest):
     parameter_storage_class = _Parameters
 
 
+def _refuse_oversized_head() -> None:
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
+    if len(target) > MAX_TARGET_BYTES:
+        raise RequestURITooLarge(f"This address is too long: the limit is {MAX_TARGET_BYTES} characters "
+                                 "of path and query.")
+    fields = 0
+    for key, value in environ.items():
+        # The WSGI environ keeps headers as HTTP_* (and these two unprefixed).
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            fields += 1
+            if len(key) + 2 + len(value) > MAX_HEADER_BYTES:
+                raise RequestHeaderFieldsTooLarge(
+                    f"The header {key.removeprefix('HTTP_').replace('_', '-').title()} is too large: "
+                    f"the limit is {MAX_HEADER_BYTES} bytes.")
+    if fields > MAX_HEADER_FIELDS:
+        raise RequestHeaderFieldsTooLarge(f"Too many headers: the limit is {MAX_HEADER_FIELDS}.")
+
+
 def _reject_nul() -> None:
     # PostgreSQL text cannot hold U+0000: refuse it once, for every parameter
     # and field, before any view or form sees it.
@@ -136,4 +161,5 @@ def register(app: Flask) -> None:
     """Call before any blueprint is registered: routes bind their converters when added."""
     app.request_class = Request
     app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(_refuse_oversized_head)
     app.before_request(_reject_nul)

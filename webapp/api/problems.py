@@ -21,8 +21,9 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {
     400: "Bad request", 401: "Unauthorized", 402: "Payment declined", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 410: "Gone", 412: "Precondition failed",
-    413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
-    428: "Precondition required", 429: "Too many requests", 500: "Internal server error",
+    413: "Content too large", 414: "URI too long", 415: "Unsupported media type", 422: "Unprocessable content",
+    428: "Precondition required", 429: "Too many requests", 431: "Request header fields too large",
+    500: "Internal server error",
     503: "Service unavailable",
 }
 

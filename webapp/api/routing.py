@@ -97,11 +97,42 @@ def operation(blueprint: Blueprint, rule: str, method: str, *, summary: str, tag
     return register
 
 
+# Far deeper than any body here needs (a layout's ranges are three levels) and
+# far below the interpreter's recursion limit, where the decoder gives up.
+MAX_JSON_DEPTH = 32
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    # A loop, not recursion: the point is to stay off the interpreter's stack.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _decoded_json() -> Any:
+    """The body as a JSON value (None when it is not JSON); nesting past MAX_JSON_DEPTH is a 400."""
+    too_deep = InvalidRequest(f"The JSON is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays "
+                              "and objects.")
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        # Thousands of levels: the decoder ran out of stack before our check could run.
+        raise too_deep from None
+    if _nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise too_deep
+    return data
+
+
 def json_body(schema: type[Schema]) -> dict:
     """The request's JSON object, loaded through `schema` (unknown fields refused)."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
-    data = request.get_json(silent=True)
+    data = _decoded_json()
     if not isinstance(data, dict):
         raise InvalidRequest("The body must be a JSON object.")
     try:

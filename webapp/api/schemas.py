@@ -12,6 +12,19 @@ from marshmallow import Schema, fields, validate
 PG_INT = validate.Range(min=1, max=2_147_483_647)
 
 
+class Text(fields.String):
+    """Every string the API takes in. PostgreSQL text cannot hold U+0000 (psycopg2 refuses the whole
+    statement), so it is refused here, field by field, as `webapp/parsing.py` refuses it in forms and queries."""
+
+    default_error_messages = {"nul": "Contains a character that is not allowed (NUL)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
+
 def _id(**kw) -> fields.Integer:
     return fields.Integer(strict=True, validate=PG_INT, **kw)
 
@@ -38,12 +51,12 @@ class Problem(Schema):
 # --- events -----------------------------------------------------------------
 
 class EventQuery(Schema):
-    access = fields.String(validate=validate.Length(max=40),
-                           metadata={"description": "an access code: its hidden tiers are listed too"})
+    access = Text(validate=validate.Length(max=40),
+                  metadata={"description": "an access code: its hidden tiers are listed too"})
 
 
 class EventListQuery(Schema):
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
+    q = Text(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
     date = fields.Date(metadata={"description": "only events starting on this day (UTC)"})
 
 
@@ -122,12 +135,12 @@ class ReserveRequest(Schema):
 
     seats = fields.List(_id(), validate=validate.Length(min=1, max=1000))
     quantities = fields.List(fields.Nested(Quantity), validate=validate.Length(min=1, max=50))
-    access_codes = fields.List(fields.String(validate=validate.Length(max=40)), validate=validate.Length(max=5),
+    access_codes = fields.List(Text(validate=validate.Length(max=40)), validate=validate.Length(max=5),
                                metadata={"description": "access codes for hidden tiers (refused with 403 without)"})
 
 
 class DiscountRequest(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    code = Text(required=True, validate=validate.Length(min=1, max=40))
 
 
 class EventRef(Schema):
@@ -170,10 +183,10 @@ class HoldOut(Schema):
 
 
 class CardIn(Schema):
-    number = fields.String(required=True, metadata={"example": "4242 4242 4242 4242"})
-    expiry = fields.String(required=True, metadata={"description": "MM/YY", "example": "12/30"})
-    cvc = fields.String(required=True, metadata={"example": "123"})
-    name = fields.String(required=True, metadata={"example": "Ada Lovelace"})
+    number = Text(required=True, metadata={"example": "4242 4242 4242 4242"})
+    expiry = Text(required=True, metadata={"description": "MM/YY", "example": "12/30"})
+    cvc = Text(required=True, metadata={"example": "123"})
+    name = Text(required=True, metadata={"example": "Ada Lovelace"})
 
 
 class PayRequest(Schema):
@@ -247,14 +260,14 @@ class WaitlistEntries(Schema):
 class EventIn(Schema):
     """Event fields as the admin form takes them; the form's rules decide."""
 
-    title = fields.String()
-    description = fields.String()
-    venue = fields.String()
-    timezone = fields.String(metadata={"example": "Europe/Vienna"})
-    starts_at = fields.String(metadata={"description": "local time at the venue, YYYY-MM-DDTHH:MM",
-                                        "example": "2027-05-01T19:30"})
-    sales_end_at = fields.String(allow_none=True, metadata={"description": "UTC, YYYY-MM-DDTHH:MM; null: at the start"})
-    image_url = fields.String(allow_none=True)
+    title = Text()
+    description = Text()
+    venue = Text()
+    timezone = Text(metadata={"example": "Europe/Vienna"})
+    starts_at = Text(metadata={"description": "local time at the venue, YYYY-MM-DDTHH:MM",
+                           "example": "2027-05-01T19:30"})
+    sales_end_at = Text(allow_none=True, metadata={"description": "UTC, YYYY-MM-DDTHH:MM; null: at the start"})
+    image_url = Text(allow_none=True)
     hold_minutes = fields.Float()
     per_order_limit = fields.Integer(strict=True)
     offer_hours = fields.Float()
@@ -263,10 +276,10 @@ class EventIn(Schema):
 
 
 class TierIn(Schema):
-    kind = fields.String(validate=validate.OneOf(["general", "seated"]), load_default="general")
-    name = fields.String()
+    kind = Text(validate=validate.OneOf(["general", "seated"]), load_default="general")
+    name = Text()
     price_minor = fields.Integer(strict=True, metadata={"description": "in cents"})
-    colour = fields.String(metadata={"example": "#3b82f6"})
+    colour = Text(metadata={"example": "#3b82f6"})
     capacity = fields.Integer(strict=True, allow_none=True, metadata={"description": "general admission only"})
 
 
@@ -277,10 +290,10 @@ class RowRangeIn(Schema):
 
 
 class LayoutIn(Schema):
-    sections = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=20))
+    sections = fields.List(Text(), required=True, validate=validate.Length(min=1, max=20))
     rows = fields.Integer(strict=True, required=True)
     seats_per_row = fields.Integer(strict=True, required=True)
-    first_row_label = fields.String(load_default="A")
+    first_row_label = Text(load_default="A")
     ranges = fields.List(fields.Nested(RowRangeIn), required=True, validate=validate.Length(min=1, max=4))
 
 
@@ -289,7 +302,7 @@ class LayoutOut(Schema):
 
 
 class StatusIn(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["on_sale", "closed"]))
+    status = Text(required=True, validate=validate.OneOf(["on_sale", "closed"]))
 
 
 class AdminTier(Schema):
@@ -348,7 +361,7 @@ class Stats(Schema):
 
 
 class OrderSearchQuery(Schema):
-    q = fields.String(validate=validate.Length(max=200), metadata={"description": "e-mail, ticket code or #order"})
+    q = Text(validate=validate.Length(max=200), metadata={"description": "e-mail, ticket code or #order"})
     event_id = _id()
 
 
@@ -368,11 +381,11 @@ class AdminOrderList(Schema):
 
 
 class ReasonIn(Schema):
-    reason = fields.String(required=True)
+    reason = Text(required=True)
 
 
 class CheckInIn(Schema):
-    code = fields.String(required=True)
+    code = Text(required=True)
 
 
 class CheckInOut(Schema):
@@ -390,9 +403,9 @@ class AdminEventList(Schema):
 
 
 class WebhookIn(Schema):
-    url = fields.String(required=True, metadata={"example": "https://hooks.example.com/ticketbooth"})
+    url = Text(required=True, metadata={"example": "https://hooks.example.com/ticketbooth"})
     event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
-    event_types = fields.List(fields.String(validate=validate.OneOf(
+    event_types = fields.List(Text(validate=validate.OneOf(
         ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
          "event.cancelled"])), required=True, validate=validate.Length(min=1, max=6))
 

@@ -19,15 +19,17 @@ from webapp.api.problems import MEDIA_TYPE
 from webapp.api.routing import OPERATIONS, Operation
 
 _ARG = re.compile(r"<(?:int:)?([a-z_]+)>")
-# Every operation can answer these: bad input, no or bad token, too many requests, the database away.
-COMMON_ERRORS = (400, 401, 413, 415, 429, 503)
+# Every operation can answer these: bad input, no or bad token, a request too large, too many requests,
+# the database away.
+COMMON_ERRORS = (400, 401, 413, 414, 415, 429, 431, 503)
 # Werkzeug's router answers 405, not 404, for an id past the integer range on
 # a path that has other methods (its matcher's doing, for pages too).
 PATH_ERRORS = (404, 405)
 ERROR_TEXT = {400: "Bad input: the errors member names the fields", 401: "No token, or a revoked or unknown one",
               402: "Payment declined (the hold stays)", 404: "Not found (or not yours)", 405: "Method not allowed",
               409: "Refused: the detail says why, in the pages' words", 410: "The hold ran out",
-              413: "Body too large", 415: "The body is not JSON", 429: "Rate limited: see Retry-After",
+              413: "Body too large", 414: "Path and query too long", 415: "The body is not JSON",
+              429: "Rate limited: see Retry-After", 431: "A header too large, or too many headers",
               503: "The database is away or busy: see Retry-After"}
 
 

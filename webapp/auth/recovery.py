@@ -6,9 +6,11 @@ every order confirmation to an unverified account carries a fresh link.)
 Asking for a reset answers the same page whether or not the address has an
 account, and is rate limited per client and per address asked about. The
 link is single-use and expires (`webapp/services/people/account_tokens.py`);
-using it ends every other session of the account.
+using it ends every other session of the account and revokes its API tokens.
 """
 from __future__ import annotations
+
+import logging
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_user
@@ -20,6 +22,8 @@ from webapp.auth import bp
 from webapp.extensions import db, limiter
 from webapp.services.people import account_tokens, accounts
 from webapp.services.people.account_tokens import TokenRefused
+
+log = logging.getLogger(__name__)
 
 
 class ForgotForm(FlaskForm):
@@ -87,10 +91,20 @@ def reset_password_post(token: str):
         if problem:
             form.password.errors = [*form.password.errors, problem]
         return render_template("auth/reset.html", form=form, token=token), 400
-    user = account_tokens.reset_password(db.session, token, form.password.data)
-    login_user(user)
-    flash("Your password is changed. Every other browser signed in to your account is logged out.", "success")
+    reset = account_tokens.reset_password(db.session, token, form.password.data)
+    log.info("account.password_reset", extra={"user_id": reset.user.id,
+                                               "api_tokens_revoked": reset.api_tokens_revoked})
+    login_user(reset.user)
+    flash(_reset_done(reset.api_tokens_revoked), "success")
     return redirect(url_for("shop.index"), code=303)
+
+
+def _reset_done(tokens_revoked: int) -> str:
+    done = "Your password is changed. Every other browser signed in to your account is logged out"
+    if not tokens_revoked:
+        return done + "."
+    which = "your API token was" if tokens_revoked == 1 else f"your {tokens_revoked} API tokens were"
+    return f"{done}, and {which} revoked: make new ones on your account's API tokens page."
 
 
 @bp.get("/verify/<token>")

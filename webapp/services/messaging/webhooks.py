@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import logging
 import secrets
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -65,27 +65,82 @@ def _allowed_hosts() -> tuple[str, ...]:
     return tuple(current_app.config.get("WEBHOOK_ALLOWED_HOSTS") or ())
 
 
-def check_url(url: str) -> str:
-    """An HTTPS URL whose host resolves to public addresses only (or one the allow-list names)."""
-    url = (url or "").strip()
+# IPv6 forms that carry an IPv4 address in their low 32 bits and reach it:
+# "IPv4-compatible" ::a.b.c.d (deprecated, RFC 4291) and the NAT64 prefix.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _IPV4_COMPATIBLE or ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An address on the public internet, by the whole of `ipaddress`' classification.
+
+    `is_global` alone lets multicast through (224.0.0.1 is "global"), and
+    an IPv6 address can carry an IPv4 one that the connection really
+    reaches (::ffff:127.0.0.1, ::127.0.0.1, 2002:7f00:1::, Teredo), so
+    both the address and any IPv4 inside it must pass.
+    """
+    if ip.is_multicast or ip.is_private or ip.is_reserved or ip.is_loopback or ip.is_link_local \
+            or ip.is_unspecified or not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        return not ip.is_site_local and all(is_public(v4) for v4 in _embedded_ipv4(ip))
+    return True
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses a name has now (tests stand in for DNS here)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+@dataclass(frozen=True)
+class _Destination:
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query
+    addresses: tuple[str, ...]  # what the host resolved to, checked: connections go here and nowhere else
+
+
+def _destination(url: str) -> _Destination:
+    """Where a URL sends a delivery, resolved now; an address that is not public is refused (unless allow-listed)."""
     parts = urlsplit(url)
     allowed = _allowed_hosts()
     host = parts.hostname or ""
     listed = host in allowed or parts.netloc in allowed
-    if len(url) > 500 or not host or parts.username or parts.password:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # past 65535, or not a number
+        port = 0
+    if len(url) > 500 or not host or not port or parts.username or parts.password:
         raise InvalidRequest("Give a full https:// address (no user or password in it), up to 500 characters.")
     if parts.scheme != "https" and not (listed and parts.scheme == "http"):
         raise InvalidRequest("Webhook addresses must use https://.")
-    if listed:
-        return url
     try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
-    except (socket.gaierror, UnicodeError, ValueError):
+        addresses = tuple(dict.fromkeys(address.split("%")[0] for address in resolve(host, port)))
+    except (OSError, UnicodeError, ValueError):
         raise InvalidRequest(f"The host {host} could not be found.") from None
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            raise InvalidRequest(f"The host {host} is a loopback, private or reserved address; "
-                                 "webhooks go to public addresses only.")
+    if not addresses:
+        raise InvalidRequest(f"The host {host} could not be found.")
+    for address in () if listed else addresses:
+        if not is_public(ipaddress.ip_address(address)):
+            where = host if address == host else f"{host} (at {address})"
+            raise InvalidRequest(f"The host {where} is not a public address (it is loopback, private, reserved "
+                                 "or multicast); webhooks go to public addresses only.")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Destination(parts.scheme, host, port, target, addresses)
+
+
+def check_url(url: str) -> str:
+    """An HTTPS URL whose host resolves to public addresses only (or one the allow-list names)."""
+    url = (url or "").strip()
+    _destination(url)
     return url
 
 
@@ -179,34 +234,50 @@ def claim(session: Session, limit: int) -> list[_Job]:
     return sorted((_Job(*r) for r in rows), key=lambda j: j.id)
 
 
+class _PinnedConnection(http.client.HTTPConnection):
+    """HTTP(S) to addresses already checked: the name is not looked up again, so DNS that answers
+    otherwise a moment later (rebinding) cannot steer the connection. TLS still checks the name."""
+
+    def __init__(self, destination: _Destination, timeout: float):
+        super().__init__(destination.host, destination.port, timeout=timeout)
+        self.addresses = destination.addresses
+        self.tls = ssl.create_default_context() if destination.scheme == "https" else None
+
+    def connect(self) -> None:
+        failure: OSError = OSError("no address to connect to")
+        for address in self.addresses:
+            try:
+                sock = socket.create_connection((address, self.port), self.timeout)
+                break
+            except OSError as refused:
+                failure = refused
+        else:
+            raise failure
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host) if self.tls else sock
+
+
 def _send(job: _Job) -> tuple[int | None, str, str | None]:
     """POST the body; (status, start of the answer, error). Never raises for the receiver's faults."""
     try:
-        check_url(job.url)  # again at send time: a name may point elsewhere now
+        destination = _destination(job.url)  # again at send time: a name may point elsewhere now
     except InvalidRequest as refused:
         return None, "", refused.message
     timestamp = int(time.time())
-    request = urllib.request.Request(job.url, data=job.body.encode(), method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "Ticketbooth-Webhooks/1",
-        "Ticketbooth-Event": job.event_type, "Ticketbooth-Delivery": str(job.id),
-        "Ticketbooth-Signature": sign(job.secret, timestamp, job.body),
-    })
+    # No redirects are followed (http.client follows none): one could lead to an address the check refuses.
+    connection = _PinnedConnection(destination, current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
     try:
-        with _OPENER.open(request, timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"]) as answer:
-            return answer.status, answer.read(RESPONSE_KEPT).decode("utf-8", "replace"), None
-    except urllib.error.HTTPError as refused:
-        return refused.code, refused.read(RESPONSE_KEPT).decode("utf-8", "replace"), f"HTTP {refused.code}"
-    except (OSError, ValueError) as failure:
+        connection.request("POST", destination.target, body=job.body.encode(), headers={
+            "Content-Type": "application/json", "User-Agent": "Ticketbooth-Webhooks/1",
+            "Ticketbooth-Event": job.event_type, "Ticketbooth-Delivery": str(job.id),
+            "Ticketbooth-Signature": sign(job.secret, timestamp, job.body),
+        })
+        answer = connection.getresponse()
+        text = answer.read(RESPONSE_KEPT).decode("utf-8", "replace")
+    except (OSError, ValueError, http.client.HTTPException) as failure:
         return None, "", f"{type(failure).__name__}: {failure}"[:500]
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead to an address the URL check would refuse.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
+    finally:
+        connection.close()
+    return answer.status, text, None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
 
 
 def _record(session: Session, job: _Job, status: int | None, response: str, error: str | None) -> str:

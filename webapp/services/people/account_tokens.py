@@ -9,12 +9,15 @@ by an old link.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.models import User
+from webapp.services import audit
 from webapp.services.errors import BookingError
 from webapp.services.messaging import outbox
 from webapp.services.messaging.links import (
@@ -25,7 +28,7 @@ from webapp.services.messaging.links import (
     reset_token,
     verify_token,
 )
-from webapp.services.people import accounts
+from webapp.services.people import accounts, api_tokens
 
 
 class TokenRefused(BookingError):
@@ -63,8 +66,18 @@ def user_for_reset(session: Session, token: str) -> User:
     return user
 
 
-def reset_password(session: Session, token: str, password: str) -> User:
-    """Set a new password through a reset link; every session begun before now ends."""
+@dataclass(frozen=True)
+class PasswordReset:
+    user: User
+    api_tokens_revoked: int
+
+
+def reset_password(session: Session, token: str, password: str) -> PasswordReset:
+    """Set a new password through a reset link; every session begun before now ends, and every API token.
+
+    A reset says "someone else may have had my password", and whoever had it
+    could have made tokens that outlive any session. The caller commits.
+    """
     user = user_for_reset(session, token)
     problem = accounts.password_problem(password, user.email)
     if problem:
@@ -77,8 +90,11 @@ def reset_password(session: Session, token: str, password: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = func.now()
     session.flush()
+    revoked = api_tokens.revoke_all(session, user_id=user.id)
+    audit.record(session, actor_id=user.id, action="account.password_reset", entity="user", entity_id=user.id,
+                 after={"api_tokens_revoked": revoked})
     session.refresh(user, ["password_changed_at", "session_version"])
-    return user
+    return PasswordReset(user, revoked)
 
 
 def send_verification(session: Session, user: User) -> None:

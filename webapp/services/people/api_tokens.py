@@ -74,6 +74,13 @@ def revoke(session: Session, *, user_id: int, token_id: int) -> ApiToken:
     return token
 
 
+def revoke_all(session: Session, *, user_id: int) -> int:
+    """Every live token of the user stops working at once; how many there were. The caller commits."""
+    revoked = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=func.now()).returning(ApiToken.id)).all()
+    return len(revoked)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who an API request acts for, as its token says."""
