@@ -94,17 +94,19 @@ def test_there_are_pages_to_check():
     assert len(PAGES) > 1, "docs/ has no Markdown pages"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_relative_link_and_image_resolves(page):
-    problems = [f"{page.relative_to(ROOT)}:{number}: {target} ({why})"
-                for number, target in links(page) if (why := broken(page, target))]
+# Not "page": that is pytest-playwright's fixture, and a test naming it is run by
+# browser, among the end-to-end tests (whose live server then outlives them).
+@pytest.mark.parametrize("doc", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_image_resolves(doc):
+    problems = [f"{doc.relative_to(ROOT)}:{number}: {target} ({why})"
+                for number, target in links(doc) if (why := broken(doc, target))]
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_no_issue_numbers(page):
-    text = page.read_text(encoding="utf-8")
-    found = [f"{page.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+@pytest.mark.parametrize("doc", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_issue_numbers(doc):
+    text = doc.read_text(encoding="utf-8")
+    found = [f"{doc.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
              for m in ISSUE.finditer(text)]
     assert not found, "say what the feature is instead:\n" + "\n".join(found)
 
