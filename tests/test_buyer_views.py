@@ -263,6 +263,22 @@ def test_asking_for_more_than_is_left_answers_409_with_what_is_left_and_the_quan
     assert 'id="tier-picker"' in html(plain) and "Only 2 left in Tier 1" in html(plain)
 
 
+@pytest.mark.parametrize("seated", [True, False])
+def test_a_reserve_form_of_the_other_kind_is_answered_by_the_events_own_map_or_picker(
+        client, factory, session, buyer, seated):
+    # Places asked of a seated event (past the order's limit), or seats of a general-admission one.
+    _, token = buyer
+    event = factory.seated_event(rows=1, seats_per_row=4) if seated else factory.ga_event(capacity=4)
+    tier_id = event.tiers[0].id
+    form = {f"qty-{tier_id}": 50} if seated else {"seat": 999999}
+    response = hx_post(client, f"/events/{event.id}/reserve", token, form)
+    assert 400 <= response.status_code < 500
+    body = html(response)
+    if seated:
+        assert 'id="seat-map"' in body and 'id="tier-picker"' not in body
+    assert session.scalar(select(func.count()).select_from(Hold)) == 0
+
+
 def test_a_tier_sold_out_under_the_buyer_is_marked_and_keeps_their_quantity(client, factory, session, buyer):
     _, token = buyer
     event = factory.ga_event(capacity=1, tiers=2)

@@ -140,6 +140,10 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
     if isinstance(refused, SeatsTaken):
         log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": refused.unit_ids})
     event = admission.load_public_event(event_id)
+    if ask.form != "best" and (ask.form == "seats") != event.is_seated:
+        # A form of the other kind (places asked of a seated event, seats of a
+        # general-admission one) is answered by the event's own map or picker.
+        drawn = _MAP if event.is_seated else _PICKER
     if ask.form == "best":
         if not event.is_seated:
             abort(404)
