@@ -366,11 +366,43 @@ class Data:
         return [grouped[y] for y in sorted(grouped)]
 
     def waiting_room_places(self, event_id: int) -> list[tuple[int, int, object]]:
-        """The waiting room's places in its order: (id, line_key, admitted at or None)."""
+        """The waiting room's places in number order (places never numbered last, in line order):
+        (id, line_key, admitted at or None)."""
         with self.session() as s:
             return [tuple(r) for r in s.execute(text(
                 "SELECT id, line_key, admitted_at FROM waiting_room_entries WHERE event_id = :e"
-                " ORDER BY line_key, id"), {"e": event_id}).all()]
+                " ORDER BY number NULLS LAST, line_key, id"), {"e": event_id}).all()]
+
+    def numbers_out_of_line_order(self, event_id: int) -> int:
+        """Numbers given against the order of the places' keys (the draw, then arrival)."""
+        with self.session() as s:
+            return s.execute(text(
+                "SELECT count(*) FROM (SELECT number, lag(number) OVER (ORDER BY line_key, id) AS before"
+                " FROM waiting_room_entries WHERE event_id = :e AND number IS NOT NULL) o"
+                " WHERE number < before"), {"e": event_id}).scalar_one()
+
+    def fill_waiting_room(self, event_id: int, n: int, *, numbered: bool) -> None:
+        """N synthetic places (anonymous, nobody behind them) at the back, in one INSERT ... SELECT.
+
+        `numbered`: given their numbers at once, as a room long since
+        started has them; otherwise they arrive now, and the admission
+        passes number them as they would real arrivals.
+        """
+        with self.session() as s:
+            issued = s.execute(text("SELECT issued FROM waiting_rooms WHERE event_id = :e FOR UPDATE"),
+                               {"e": event_id}).scalar_one()
+            s.execute(text(
+                "INSERT INTO waiting_room_entries (event_id, anon_token, line_key, number)"
+                " SELECT :e, 'synthetic-' || :e || '-' || (:i + g),"
+                "        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + g,"
+                "        CASE WHEN :numbered THEN :i + g END"
+                " FROM generate_series(1, :n) AS g"), {"e": event_id, "n": n, "i": issued, "numbered": numbered})
+            if numbered:
+                s.execute(text("UPDATE waiting_rooms SET issued = issued + :n WHERE event_id = :e"),
+                          {"e": event_id, "n": n})
+            s.commit()
+            s.execute(text("ANALYZE waiting_room_entries"))
+            s.commit()
 
     def verdict(self, event_id: int) -> list[str]:
         from webapp.services.invariants import check_event
