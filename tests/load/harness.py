@@ -304,6 +304,32 @@ class Data:
             db.session.remove()
         return self.app.session_interface.get_signing_serializer(self.app).dumps(state)
 
+    def minted_sessions(self, user_ids: list[int]) -> list[tuple[str, str]]:
+        """(session cookie, CSRF token) per user, as a browser holds them after logging in and loading a page.
+
+        Minted with the app's own session serializer and Flask-WTF, without
+        a request or a query: a crowd of 50,000 need not load 50,000 pages
+        before the on-sale to be ready for it (see `session_cookie`).
+        """
+        from types import SimpleNamespace
+
+        from flask import session
+        from flask_wtf.csrf import generate_csrf
+
+        from webapp import session_user
+
+        minted = []
+        with self.app.test_request_context():
+            serializer = self.app.session_interface.get_signing_serializer(self.app)
+            for user_id in user_ids:
+                session.clear()
+                session_user.remember(SimpleNamespace(id=user_id, name=f"Buyer {user_id}", is_admin=False,
+                                                      session_version=0))
+                token = generate_csrf()
+                state = dict(session, _user_id=str(user_id), _fresh=True, _id=secrets.token_hex(64))
+                minted.append((serializer.dumps(state), token))
+        return minted
+
     def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA",
                  hold_minutes: int = 10) -> tuple[int, int]:
         from datetime import datetime, timedelta, timezone
@@ -336,6 +362,22 @@ class Data:
             if paused:
                 waiting_room.control(s, event, paused=True)
             s.commit()
+
+    def waiting_room_control(self, event_id: int, *, paused: bool) -> None:
+        """Pause or resume admission, as the admin's button does."""
+        from webapp.models import Event
+        from webapp.services.waiting import waiting_room
+
+        with self.session() as s:
+            waiting_room.control(s, s.get(Event, event_id), paused=paused)
+            s.commit()
+
+    def waiting_room_marks(self, event_id: int) -> tuple[int, int]:
+        """(numbers given, numbered places still waiting), from the room's marks."""
+        with self.session() as s:
+            row = s.execute(text("SELECT issued, issued - served - left_count FROM waiting_rooms"
+                                 " WHERE event_id = :e"), {"e": event_id}).one()
+            return row[0], row[1]
 
     def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats",
                      hold_minutes: int = 10) -> int:
@@ -426,6 +468,18 @@ class Data:
 
         with self.app.app_context():
             db.engine.dispose()
+
+
+def minted_browsers(stack_bases: list[tuple[str, int]], sessions: list[tuple[str, str]]) -> list[Browser]:
+    """One browser per minted (session cookie, CSRF token), spread over the instances round-robin."""
+    browsers = []
+    for i, (cookie, token) in enumerate(sessions):
+        host, port = stack_bases[i % len(stack_bases)]
+        browser = Browser(host, port)
+        browser.cookies["session"] = cookie
+        browser.csrf = token
+        browsers.append(browser)
+    return browsers
 
 
 async def open_browsers(stack_bases: list[tuple[str, int]], cookies: list[str], *, event_path: str,
