@@ -347,3 +347,25 @@ def test_the_page_draws_the_number_and_the_place_cookie_carries_it(client, sessi
     with client.application.test_request_context():
         place = waiting_room.read_place(client.get_cookie(waiting_room.place_cookie_name(event.id)).value)
     assert place == waiting_room.Place(entry_id, "", number)
+
+
+def test_the_admin_panel_shows_the_size_pace_conversion_and_wait_at_the_back(client, session, factory):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, rate=60, cap=None)
+    for u in factory.users(4):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    start_sale(session, event.id)
+    admit(session, event.id)
+    session.execute(text("UPDATE waiting_rooms SET admit_rate = 120, conversion = 0.25 WHERE event_id = :e"),
+                    {"e": event.id})
+    session.commit()
+    fill(session, event.id, 1000)  # arrived, not yet numbered: counted all the same
+    admin, _, _ = admin_client(client, factory)
+    live = admin.get(f"/admin/events/{event.id}/waiting-room/live", headers=HX).get_data(as_text=True)
+    waiting = 4 - marks(session, event.id).served + 1000
+    assert f'data-stat="waiting">{waiting:,}<' in live
+    assert 'data-stat="rate">120<' in live and 'data-stat="conversion">25%<' in live
+    assert f'data-stat="wait">{-(-waiting // 120)} min<' in live
