@@ -143,15 +143,16 @@ async def run(args: argparse.Namespace) -> int:
     print(f"Ticketbooth rush-hour benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
           + (" (--quick)" if args.quick else ""))
     print(f"machine: {machine()}")
-    print(f"app: gunicorn, {args.workers} gthread workers x {args.threads} threads, {args.instances} instance(s);"
-          f" floor: the same command line and counts; client: one asyncio process on the same machine", flush=True)
+    print(f"app: gunicorn, {args.workers} gthread workers x {args.threads} threads, {args.instances} instance(s)"
+          + (" and one more for the waiting room's URLs" if args.room_pool else "") + ";"
+          " floor: the same command line and counts; client: one asyncio process on the same machine", flush=True)
     started = time.perf_counter()
     database = start_database(os.environ.get("DATABASE_URL"))
     results: list[scenarios.Outcome] = []
     floors: list[scenarios.Outcome] = []
     try:
         stack = Stack(database.url, workers=args.workers, threads=args.threads, instances=args.instances,
-                      floor="floor" in wanted)
+                      floor="floor" in wanted, room_pool=args.room_pool)
         migrate(database.url, stack.secret_key)
         if "db" in wanted:
             results.append(db_limit(database.url, units=args.db_units, seconds=args.db_seconds))
@@ -396,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arrive-e", type=float, default=10.0, help="(e)'s arrivals spread over this many seconds")
     parser.add_argument("--rate-e", type=int, default=6000, help="(e)'s admissions per minute")
     parser.add_argument("--cap-e", type=int, default=300, help="(e)'s cap on buyers shopping at once")
+    parser.add_argument("--room-pool", action="store_true",
+                        help="(e), (f): the waiting room's URLs on a gunicorn instance of their own")
     parser.add_argument("--give-up-e", type=float, default=240.0,
                         help="(e)'s buyers stop waiting this many seconds after the sale start")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")

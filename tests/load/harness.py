@@ -6,6 +6,11 @@ the launcher's own command line, and the expiry sweep beside it. Nothing in
 the app is switched off or stubbed for the benchmark; only the per-IP login
 limit is raised, because every simulated buyer comes from 127.0.0.1.
 
+`Stack(room_pool=True)` also starts a gunicorn instance of its own for the
+waiting room's URLs (`stack.room`), as a proxy routing
+`/events/<id>/waiting-room…` to its own app processes would: the crowd
+waiting then never queues in front of the people already let in.
+
 `Stack(floor=True)` also starts the floor: a bare Flask app
 (tests/load/floor_app.py) under the very same gunicorn command line, against
 the same PostgreSQL, so every figure can be stated as a multiple of the
@@ -149,7 +154,7 @@ class Stack:
 
     def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, instances: int = 1,
                  env: dict[str, str] | None = None, log_dir: Path | None = None, sweep: bool = True,
-                 floor: bool = False):
+                 floor: bool = False, room_pool: bool = False):
         self.database_url = database_url
         self.workers = workers
         self.threads = threads
@@ -157,6 +162,8 @@ class Stack:
         self.with_sweep = sweep
         self.with_floor = floor
         self.floor: AppInstance | None = None
+        self.with_room_pool = room_pool
+        self.room: AppInstance | None = None
         self.secret_key = secrets.token_urlsafe(32)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-logs-"))
         self.env = dict(
@@ -188,6 +195,12 @@ class Stack:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
             self.instances.append(AppInstance(port, process, log_path))
+        if self.with_room_pool:
+            port = free_port()
+            log_path = self.log_dir / "gunicorn-room.log"
+            process = subprocess.Popen(gunicorn_command("127.0.0.1", port, self.workers, self.threads), cwd=ROOT,
+                                       env=self.env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+            self.room = AppInstance(port, process, log_path)
         if self.with_floor:
             port = free_port()
             log_path = self.log_dir / "gunicorn-floor.log"
@@ -198,14 +211,19 @@ class Stack:
             sweep_log = open(self.log_dir / "sweep.log", "ab")
             self.sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"],
                                           cwd=ROOT, env=self.env, stdout=sweep_log, stderr=subprocess.STDOUT)
-        for instance in self.instances + ([self.floor] if self.floor else []):
+        for instance in self.app_instances + ([self.floor] if self.floor else []):
             if not wait_until_healthy(instance.base + "/healthz", timeout=60):
                 self.stop()
                 raise RuntimeError(f"gunicorn did not become healthy; see {instance.log_path}")
         return self
 
+    @property
+    def app_instances(self) -> list[AppInstance]:
+        """Every gunicorn instance of the app: the shop's, and the waiting room's own if there is one."""
+        return self.instances + ([self.room] if self.room else [])
+
     def stop(self) -> None:
-        processes = ([i.process for i in self.instances] + ([self.floor.process] if self.floor else [])
+        processes = ([i.process for i in self.app_instances] + ([self.floor.process] if self.floor else [])
                      + ([self.sweep] if self.sweep else []))
         for process in processes:
             if process.poll() is None:
@@ -225,7 +243,7 @@ class Stack:
     def server_errors(self) -> list[str]:
         """Tracebacks and error lines the app logged (gunicorn and JSON logs)."""
         lines = []
-        for instance in self.instances:
+        for instance in self.app_instances:
             for line in instance.log_path.read_text(errors="replace").splitlines():
                 if '"level": "ERROR"' in line or "Traceback" in line or "[CRITICAL]" in line:
                     lines.append(line[:300])
@@ -564,7 +582,7 @@ class ResourceMonitor:
                  instances: list[AppInstance] | None = None):
         self.stack = stack
         # The app's instances by default; [stack.floor] to measure the floor.
-        self.instances = stack.instances if instances is None else instances
+        self.instances = stack.app_instances if instances is None else instances
         self.postmaster_pid = postmaster_pid
         self.interval = interval
         self.peak_rss: dict[int, int] = {}

@@ -116,9 +116,20 @@ async def _buy_one(rec: Recorder, browser: Browser, event_id: int, tier_id: int)
     await browser.close()
 
 
-def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[Browser]:
+def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, Browser]]:
+    """Each buyer's browser as (the tab in the waiting room, the tab in the shop).
+
+    The same browser, cookies and all; with a pool of its own for the
+    waiting room (`Stack(room_pool=True)`), its requests go there.
+    """
     user_ids = data.create_buyers(n, f"{tag}-{secrets.token_hex(3)}")
-    return minted_browsers(_bases(stack), data.minted_sessions(user_ids))
+    browsers = []
+    for shop in minted_browsers(_bases(stack), data.minted_sessions(user_ids)):
+        room = shop
+        if stack.room is not None:
+            room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
+        browsers.append((room, shop))
+    return browsers
 
 
 def _checks(data: Data, event_id: int, *, places: int, arrivals: int, rec: Recorder) -> tuple[list[str], dict]:
@@ -183,7 +194,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     in random order at the start, the rest are numbered by arrival.
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
-             f" (admit {rate}/min, at most {cap} shopping)")
+             f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
     browsers = _buyers(stack, data, buyers, "wr")
     rec = Recorder()
@@ -192,16 +203,17 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     rng.shuffle(browsers)
     deadline = [0.0]
 
-    async def buyer(browser: Browser, arrive: float) -> None:
+    async def buyer(tabs: tuple[Browser, Browser], arrive: float) -> None:
+        room, shop = tabs
         await asyncio.sleep(arrive)
-        joined = await _with_busy_retry(rec, "join", lambda: browser.post(f"/events/{event_id}/waiting-room/join", {}))
-        await browser.close()
+        joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
+        await room.close()
         if joined is None or joined.status != 204:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
             return
-        verdict = await wait_for_turn(rec, browser, event_id, deadline[0])
+        verdict = await wait_for_turn(rec, room, event_id, deadline[0])
         if verdict == "turn":
-            await _buy_one(rec, browser, event_id, tier_id)
+            await _buy_one(rec, shop, event_id, tier_id)
         else:
             rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
 
@@ -209,10 +221,14 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
         deadline[0] = time.perf_counter() + give_up_after
         await asyncio.gather(*(buyer(b, t) for b, t in zip(browsers, arrivals, strict=True)))
-    await asyncio.gather(*(b.close() for b in browsers))
+    await asyncio.gather(*(b.close() for tabs in browsers for b in tabs))
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
     text = report(title, rec, monitor, verdict=found["verdict"], extra=_lines(rec, found))
     return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+
+
+def _pool_note(stack: Stack) -> str:
+    return "; the waiting room on its own gunicorn" if stack.room is not None else ""
 
 
 def admitted_out_of_room_order(entries: list[tuple[int, int, object]]) -> int:
@@ -247,7 +263,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     while the buyers are let in and buy.
     """
     title = (f"(f) waiting room with {entries:,} places in line: {buyers:,} real buyers for {places:,} tickets,"
-             f" {watchers:,} more pages polling (admit {rate}/min, at most {cap} shopping)")
+             f" {watchers:,} more pages polling (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Million Waiting Room")
     data.waiting_room(event_id, starts_in=-1, rate=rate, cap=cap)
     browsers = _buyers(stack, data, buyers, "wm")
@@ -259,11 +275,12 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     # The buyers take their places (numbered by arrival), then the million arrive behind them.
     joins = asyncio.Semaphore(50)
 
-    async def join(browser: Browser) -> bool:
+    async def join(tabs: tuple[Browser, Browser]) -> bool:
+        room = tabs[0]
         async with joins:
             answer = await _with_busy_retry(rec, "join",
-                                            lambda: browser.post(f"/events/{event_id}/waiting-room/join", {}))
-            await browser.close()
+                                            lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
+            await room.close()
             return answer is not None and answer.status == 204
 
     data.waiting_room_control(event_id, paused=True)  # nobody let in until the line is there
@@ -276,7 +293,8 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
         await asyncio.sleep(1)
     numbering_seconds = time.perf_counter() - started - fill_seconds
 
-    watching = [Browser(*_bases(stack)[i % len(_bases(stack))]) for i in range(watchers)]
+    room_bases = [("127.0.0.1", stack.room.port)] if stack.room is not None else _bases(stack)
+    watching = [Browser(*room_bases[i % len(room_bases)]) for i in range(watchers)]
     stop_watching = asyncio.Event()
 
     async def watch(browser: Browser, into: list[Recorder], path: str = now_url) -> None:
@@ -319,10 +337,10 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     # Phase 2: admission on; the buyers wait, are let in, buy; the crowd polls on.
     target[0] = rec
 
-    async def buyer(browser: Browser) -> None:
-        verdict = await wait_for_turn(rec, browser, event_id, deadline)
+    async def buyer(tabs: tuple[Browser, Browser]) -> None:
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline)
         if verdict == "turn":
-            await _buy_one(rec, browser, event_id, tier_id)
+            await _buy_one(rec, tabs[1], event_id, tier_id)
         else:
             rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
 
@@ -331,7 +349,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
         await asyncio.gather(*(buyer(b) for b, ok in zip(browsers, joined, strict=True) if ok))
         stop_watching.set()
         await asyncio.gather(*watchers_running)
-    await asyncio.gather(*(b.close() for b in browsers + watching))
+    await asyncio.gather(*(b.close() for b in [*(b for tabs in browsers for b in tabs), *watching]))
 
     failures, found = _checks(data, event_id, places=places, arrivals=buyers + entries, rec=rec)
     numbered, room_waiting = data.waiting_room_marks(event_id)
