@@ -206,6 +206,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
     browsers = _buyers(stack, data, buyers, "wr")
+    _limit_sockets()
     rec = Recorder()
     rng = random.Random(10)
     arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
@@ -234,6 +235,14 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
     text = report(title, rec, monitor, verdict=found["verdict"], extra=_lines(rec, found))
     return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+
+
+def _limit_sockets() -> None:
+    """At most as many requests in flight as the process may open sockets, less a margin."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    Browser.in_flight = asyncio.Semaphore(max(1000, min(limit, 1 << 20) - 2000))
 
 
 def _pool_note(stack: Stack) -> str:
@@ -274,6 +283,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     title = (f"(f) waiting room with {entries:,} places in line: {buyers:,} real buyers for {places:,} tickets,"
              f" {watchers:,} more pages polling (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Million Waiting Room")
+    _limit_sockets()
     data.waiting_room(event_id, starts_in=-1, rate=rate, cap=cap)
     browsers = _buyers(stack, data, buyers, "wm")
     rec = Recorder()
