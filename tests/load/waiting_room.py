@@ -1,7 +1,7 @@
 """The waiting room's scenarios: (e) a crowd arriving for a hot on-sale, (f) the same with a million in line.
 
-Each buyer does what the waiting room page does in a browser: join, load the
-page, and while waiting poll the room's shared now.json (a conditional GET,
+Each buyer does what the waiting room page does in a browser: join (the
+answer is the room's status, swapped in place), and while waiting poll the room's shared now.json (a conditional GET,
 at the page's pace: every few seconds near the front, up to 30 s far back),
 working its position out from its own number; it asks for its own status
 only when its number comes up, the room sells out, opens or closes (within
@@ -55,12 +55,17 @@ async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
     return answer
 
 
-async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float) -> str:
-    """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up"."""
-    page = await _ask(rec, browser, "page", f"/events/{event_id}/waiting-room")
-    if page is None or page.status != 200:
-        return "failed"
-    html = page.text
+async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float,
+                        html: str | None = None) -> str:
+    """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up".
+
+    `html`: the waiting room's status the join answered with (else the page is loaded first).
+    """
+    if html is None:
+        page = await _ask(rec, browser, "page", f"/events/{event_id}/waiting-room")
+        if page is None or page.status != 200:
+            return "failed"
+        html = page.text
     now_tag = None
     while time.perf_counter() < deadline:
         if "It is your turn" in html:
@@ -218,10 +223,10 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         await asyncio.sleep(arrive)
         joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
         await room.close()
-        if joined is None or joined.status != 204:
+        if joined is None or joined.status != 200:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
             return
-        verdict = await wait_for_turn(rec, room, event_id, deadline[0])
+        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text)
         if verdict == "turn":
             await _buy_one(rec, shop, event_id, tier_id)
         else:
@@ -294,22 +299,23 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     # The buyers take their places (numbered by arrival), then the million arrive behind them.
     joins = asyncio.Semaphore(50)
 
-    async def join(tabs: tuple[Browser, Browser]) -> bool:
+    async def join(tabs: tuple[Browser, Browser]) -> str | None:
         room = tabs[0]
         async with joins:
             answer = await _with_busy_retry(rec, "join",
                                             lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
             await room.close()
-            return answer is not None and answer.status == 204
+            return answer.text if answer is not None and answer.status == 200 else None
 
     data.waiting_room_control(event_id, paused=True)  # nobody let in until the line is there
 
     async def buyer(tabs: tuple[Browser, Browser]) -> None:
-        # Joined, the page loads at once and waits, as a browser's does.
-        if not await join(tabs):
+        # Joined, the page shows the status the join answered with and waits.
+        html = await join(tabs)
+        if html is None:
             rec.outcomes["join failed"] += 1
             return
-        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline)
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline, html)
         if verdict == "turn":
             await _buy_one(rec, tabs[1], event_id, tier_id)
         else:

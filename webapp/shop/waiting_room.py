@@ -188,7 +188,10 @@ def waiting_room_join(event_id: int):
 
     The crowd's first request: one statement in autocommit when the place
     is new (join_now checks the event, the room and the session itself);
-    the ordinary road, with its clear refusals, otherwise.
+    the ordinary road, with its clear refusals, otherwise. The page's form
+    posts with htmx and gets the waiting room's status in place (one more
+    statement: the room and the place), not a redirect to the whole page:
+    a crowd arriving costs one request each, not two.
     """
     claim = session_user.claimed()
     place = _place()
@@ -197,6 +200,7 @@ def waiting_room_join(event_id: int):
         token = place.anon_token if place and place.anon_token else waiting_room.new_anon_token()
     entry_id = waiting_room.join_now(event_id=event_id, user_id=claim[0] if claim else None,
                                      session_version=claim[1] if claim else None, anon_token=token or None)
+    user_id = claim[0] if claim else None  # the join's own statement checked the session
     if entry_id is None:
         event = load_public_event(event_id)
         user_id = current_user.id if current_user.is_authenticated else None
@@ -208,8 +212,17 @@ def waiting_room_join(event_id: int):
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
         db.session.commit()
     log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
-    response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
-    _remember_place(response, event_id, entry_id, token)
+    if not is_partial_request():
+        response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
+        _remember_place(response, event_id, entry_id, token)
+        return response
+    with single_statement() as connection:
+        stand = waiting_room.standing(connection, event_id, entry_id)
+    if stand is None:
+        abort(404)
+    response = _status_response(event_id, stand, user_id=user_id,
+                                tag=_tag(event_id, stand.version, stand.started, stand.entry_id, user_id))
+    _remember_place(response, event_id, entry_id, token, stand.number)
     return response
 
 
