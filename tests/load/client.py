@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import urlencode
 
 
@@ -45,15 +46,29 @@ class Browser:
     csrf: str | None = None
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
+    # Requests in flight in the whole client at once (None: no limit), when
+    # the machine's open-files limit is below the crowd; a request waiting
+    # for its turn counts the wait in its time, as a queue in the network would.
+    in_flight: ClassVar[asyncio.Semaphore | None] = None
+    # Stamp each request with X-Request-Start as a proxy in front would, so
+    # the app's QUEUE_BUDGET_MS can turn away what queued too long.
+    stamp_start: ClassVar[bool] = False
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            try:
-                await self._writer.wait_closed()
-            except OSError:
-                pass
-        self._reader = self._writer = None
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is None:
+            return
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+        except asyncio.CancelledError:
+            # The wait of a close that a timeout cut short, not this task's
+            # cancellation: the socket is closed, there is nothing to wait for.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def get(self, path: str, *, htmx: bool = False, headers: dict[str, str] | None = None) -> Response:
         return await self.request("GET", path, htmx=htmx, headers=headers)
@@ -78,8 +93,19 @@ class Browser:
             lines.append(f"{key}: {value}")
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
-        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         started = time.perf_counter()
+        if Browser.in_flight is None:
+            return await self._timed(self._raw(lines, body), started)
+        async with Browser.in_flight:
+            return await self._timed(self._raw(lines, body), started)
+
+    @staticmethod
+    def _raw(lines: list[str], body: bytes) -> bytes:
+        if Browser.stamp_start:
+            lines = [*lines, f"X-Request-Start: t={time.time():.6f}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+    async def _timed(self, raw: bytes, started: float) -> Response:
         try:
             return await asyncio.wait_for(self._exchange(raw, started), self.timeout)
         except asyncio.TimeoutError:
