@@ -2,11 +2,14 @@
 the silent endless wait, and the API's reserve with a pass."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 
-from tests.test_waiting_room import admit, buyer, join_over_http, room, start_sale, take_turn
-from webapp.models import Event, Hold
+from tests.support import sign_in
+from tests.test_waiting_room import admit, buyer, call, forget_user, join_over_http, room, start_sale, take_turn
+from webapp.models import Event, Hold, WaitingRoomEntry
 from webapp.services.people import api_tokens
 from webapp.services.waiting import waiting_room
 
@@ -70,3 +73,111 @@ def test_the_api_document_names_the_pass_header(client):
     reserve = document["paths"]["/api/v1/events/{event_id}/holds"]["post"]
     header = next(p for p in reserve["parameters"] if p["in"] == "header")
     assert header["name"] == "Waiting-Room-Pass" and "403" in reserve["responses"]
+
+
+# --- one ticket in the draw per person, not per cookie ----------------------
+
+def position_on_page(client, event_id: int) -> int:
+    """The position the waiting room page shows this client (1 is next)."""
+    body = call(client, "get", f"/events/{event_id}/waiting-room").get_data(as_text=True)
+    if "You are next" in body:
+        return 1
+    return int(re.search(r'id="waiting-room-position-number">(\d+)<', body).group(1))
+
+
+def anonymous_places(client, event_id: int, n: int) -> list[str]:
+    """`n` anonymous places taken one after the other by one client, forgetting each cookie: their cookies."""
+    name = waiting_room.place_cookie_name(event_id)
+    cookies = []
+    for _ in range(n):
+        client.delete_cookie(name)
+        join_over_http(client, event_id)
+        cookies.append(client.get_cookie(name).value)
+    client.delete_cookie(name)
+    return cookies
+
+
+def key_of(session, entry_id: int) -> int:
+    session.expire_all()
+    return session.get(WaitingRoomEntry, entry_id).line_key
+
+
+def test_150_anonymous_places_then_the_best_cookie_buy_no_better_place_than_joining_once(app, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    honest = factory.users(20)
+    for u in honest:
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    attacker = app.test_client()
+    cookies = anonymous_places(attacker, event.id, 150)
+    assert session.scalar(text("SELECT count(*) FROM waiting_room_entries WHERE user_id IS NULL")) == 150
+    # The whole draw is the accounts': the anonymous places are in arrival order behind it.
+    waiting_room.control(session, session.get(Event, event.id), paused=True)
+    session.commit()
+    start_sale(session, event.id)
+    spots = []
+    for cookie in cookies:
+        attacker.set_cookie(waiting_room.place_cookie_name(event.id), cookie)
+        spots.append(position_on_page(attacker, event.id))
+    assert spots == list(range(21, 171))
+    best = cookies[spots.index(min(spots))]
+    assert best == cookies[0]  # the luckiest of 150 is simply the first: what joining once then gives
+
+    # The attacker's account logs in holding the best cookie: place 21, behind every account of the draw,
+    # where one anonymous join at that moment would stand; one join with the account before the start
+    # would have been a draw among 21 (place 11 in expectation).
+    account = factory.user()
+    attacker.set_cookie(waiting_room.place_cookie_name(event.id), best)
+    forget_user()
+    sign_in(attacker, account.id)
+    assert position_on_page(attacker, event.id) == 21
+    mine = session.scalars(select(WaitingRoomEntry).where(WaitingRoomEntry.user_id == account.id)).one()
+    # ...and a second cookie, logged in with later, changes nothing: the account keeps its place.
+    attacker.set_cookie(waiting_room.place_cookie_name(event.id), cookies[1])
+    assert position_on_page(attacker, event.id) == 21
+    assert session.scalars(select(WaitingRoomEntry.id).where(WaitingRoomEntry.user_id == account.id)).all() == [
+        mine.id]
+
+
+def test_logging_in_before_the_start_draws_once_for_the_account_whatever_the_cookie(app, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    attacker = app.test_client()
+    cookies = anonymous_places(attacker, event.id, 5)
+    anonymous = dict(session.execute(select(WaitingRoomEntry.anon_token, WaitingRoomEntry.line_key)).all())
+    assert all(key > 0 for key in anonymous.values())  # arrival times: no draw without an account
+    account = factory.user()
+    attacker.set_cookie(waiting_room.place_cookie_name(event.id), cookies[3])
+    forget_user()
+    sign_in(attacker, account.id)
+    call(attacker, "get", f"/events/{event.id}/waiting-room")
+    mine = session.scalars(select(WaitingRoomEntry).where(WaitingRoomEntry.user_id == account.id)).one()
+    drawn = mine.line_key
+    assert drawn < 0 and drawn not in anonymous.values()  # a key drawn at binding, not the cookie's
+    for cookie in (cookies[0], cookies[4]):
+        attacker.set_cookie(waiting_room.place_cookie_name(event.id), cookie)
+        call(attacker, "get", f"/events/{event.id}/waiting-room")
+        assert key_of(session, mine.id) == drawn
+    # The places of the cookies it logged in with are given up: one place per person.
+    statuses = dict(session.execute(select(WaitingRoomEntry.id, WaitingRoomEntry.status)).all())
+    assert statuses[mine.id] == "waiting"
+    assert sorted(statuses.values()).count("left") == 2
+
+
+def test_an_account_with_a_place_keeps_it_over_an_earlier_anonymous_one(app, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, starts_in=-1, cap=1)
+    waiting_room.control(session, session.get(Event, event.id), paused=True)
+    session.commit()
+    visitor = app.test_client()
+    early = anonymous_places(visitor, event.id, 1)[0]
+    account = factory.user()
+    own = waiting_room.join(session, event.id, user_id=account.id)
+    session.commit()
+    visitor.set_cookie(waiting_room.place_cookie_name(event.id), early)
+    forget_user()
+    sign_in(visitor, account.id)
+    assert position_on_page(visitor, event.id) == 1  # the anonymous place ahead was given up
+    session.expire_all()
+    assert session.scalars(select(WaitingRoomEntry.id).where(WaitingRoomEntry.status != "left")).all() == [own]

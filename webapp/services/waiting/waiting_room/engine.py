@@ -3,12 +3,21 @@
 Places. One row of `waiting_room_entries` per account, or per anonymous
 visitor's random token (carried in a signed cookie, see `passes`), per
 event; a unique index makes a second join a no-op. The `line_key` column
-orders the room: whoever joins before the sale start gets a secret random
-key (negative, drawn from `gen_random_uuid()`), whoever joins after gets
-the database's arrival time in microseconds (positive). So everyone early
-is in random order ahead of everyone late, and refreshing early or a fast
-connection buys nothing: the key is fixed at the first join and never
-shown.
+orders the room: an account that joins before the sale start gets a secret
+random key (negative, drawn from `gen_random_uuid()`), everyone else the
+database's arrival time in microseconds (positive). So the accounts that
+came early are in random order ahead of everyone, and refreshing early or
+a fast connection buys nothing: the key is fixed at the first join and
+never shown.
+
+One ticket in the draw per person, not per cookie: a visitor without an
+account gets no draw of their own (anyone can take a thousand anonymous
+places; a draw each would let them keep the luckiest), only their arrival
+time, so the best of many anonymous places is the first one, exactly what
+joining once then gives. Logging in binds a visitor's place to the account
+once (`claim`): an account keeps the place it has, and takes the visitor's
+only when it has none, drawing its key at that moment if the sale has not
+started.
 
 Admission. `admit(session, event_id)` is the only thing that lets people in.
 It locks the event's `waiting_rooms` row with `FOR UPDATE SKIP LOCKED`: any
@@ -34,6 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom, WaitingRoomEntry
@@ -49,15 +59,16 @@ def _bump(session: Session, event_id: int) -> None:
                     .values(version=WaitingRoom.version + 1))
 
 
-# The `line_key` of a new place.
-_ORDER_KEY = """CASE WHEN now() < r.sale_starts_at
-                -- A draw: 60 random bits, negative, so every early place is
-                -- ahead of every late one and in no order anyone can choose.
-                THEN -1 - ('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint
-                ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END"""
+# A draw: 60 random bits, negative, so every place in the draw is ahead of
+# every arrival and in no order anyone can choose.
+_DRAW = "-1 - ('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint"
+_ARRIVAL = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+# The `line_key` of a new place (:u, the account, or NULL for a visitor).
+_ORDER_KEY = f"""CASE WHEN now() < r.sale_starts_at AND CAST(:u AS integer) IS NOT NULL
+                 THEN {_DRAW} ELSE {_ARRIVAL} END"""
 _JOIN = text(f"""
     INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
-    SELECT r.event_id, :u, :t, {_ORDER_KEY}
+    SELECT r.event_id, CAST(:u AS integer), CAST(:t AS varchar), {_ORDER_KEY}
     FROM waiting_rooms r WHERE r.event_id = :e AND r.enabled
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -74,12 +85,12 @@ _JOIN_NOW = text(f"""
     ON CONFLICT DO NOTHING
     RETURNING id
 """)
-# Someone who gave their place up and comes back joins at the back.
-_REJOIN = text("""
+# Someone who gave their place up and comes back joins at the back (before
+# the start, they keep their key: leaving and coming back draws nothing new).
+_REJOIN = text(f"""
     UPDATE waiting_room_entries w
     SET status = 'waiting', admitted_at = NULL, pass_until = NULL, ended_at = NULL, joined_at = now(),
-        line_key = CASE WHEN now() < r.sale_starts_at THEN w.line_key
-                        ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END
+        line_key = CASE WHEN now() < r.sale_starts_at THEN w.line_key ELSE {_ARRIVAL} END
     FROM waiting_rooms r
     WHERE r.event_id = w.event_id AND w.id = :id AND w.status = 'left'
 """)
@@ -130,26 +141,45 @@ def entry_of(session: Session, event_id: int, *, user_id: int | None,
     return _entry_of(session, event_id, user_id=user_id, anon_token=anon_token)
 
 
-def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> int | None:
-    """A visitor who waited anonymously logs in: the account keeps the better of its places.
+# A visitor's place becomes an account's: drawn now if the sale has not started.
+_BIND = text(f"""
+    UPDATE waiting_room_entries w
+    SET user_id = :u, anon_token = NULL,
+        line_key = CASE WHEN now() < r.sale_starts_at THEN {_DRAW} ELSE w.line_key END
+    FROM waiting_rooms r
+    WHERE r.event_id = w.event_id AND w.id = :id
+""")
 
+
+def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> int | None:
+    """A visitor who waited anonymously logs in: the account keeps its own place, or takes the visitor's.
+
+    An account that has a place, in any state, keeps it, and the visitor's
+    place is given up: however many anonymous places a client took, logging
+    in never trades the account's place (or its draw, or its turn already
+    had) for a luckier one. An account with none takes the visitor's, and
+    before the sale start that place enters the draw now, with a key drawn
+    now: which of its cookies a client logs in with changes nothing.
     Returns the account's entry id afterwards (None when it has none).
     """
     anon = _entry_of(session, event_id, user_id=None, anon_token=anon_token)
     mine = _entry_of(session, event_id, user_id=user_id, anon_token=None)
     if anon is None or anon.status == "left":
         return mine.id if mine else None
-    if mine is not None and mine.status != "left" and (mine.line_key, mine.id) <= (anon.line_key, anon.id):
-        anon.status, anon.ended_at = "left", _now(session)
-        session.flush()
-        return mine.id
-    if mine is not None:
-        # The anonymous place is the better one: the account's own goes.
-        session.delete(mine)
-        session.flush()
-    anon.user_id, anon.anon_token = user_id, None
+    if mine is None:
+        try:
+            with session.begin_nested():
+                session.execute(_BIND, {"id": anon.id, "u": user_id})
+            session.refresh(anon)
+            return anon.id
+        except IntegrityError:
+            # The account joined in another tab at this very moment: that place is its own.
+            mine = _entry_of(session, event_id, user_id=user_id, anon_token=None)
+            assert mine is not None
+    anon.status, anon.ended_at = "left", _now(session)
+    _bump(session, event_id)
     session.flush()
-    return anon.id
+    return mine.id
 
 
 def leave(session: Session, entry_id: int) -> None:
