@@ -735,6 +735,18 @@ class WaitingRoom(db.Model):
     credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_pass_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     admitted_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The room's marks (migration 0015): every number up to `served` was let in
+    # or stopped waiting; `issued` is the highest number given; `left_count`
+    # counts the numbers above `served` that stopped waiting. A position is
+    # number - served, less the leavers ahead (positions.py).
+    served: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    issued: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    left_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Measured, exponentially weighted: admissions per minute, and the share
+    # of finished admissions that bought (the estimated waits come from these).
+    admit_rate: Mapped[float | None] = mapped_column(db.Float)
+    conversion: Mapped[float | None] = mapped_column(db.Float)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
     )
@@ -747,6 +759,8 @@ class WaitingRoom(db.Model):
         CheckConstraint("admit_per_minute IS NOT NULL OR max_shoppers IS NOT NULL",
                         name="ck_waiting_rooms_rate_or_cap"),
         CheckConstraint("pass_minutes > 0 AND pass_minutes <= 60", name="ck_waiting_rooms_pass_range"),
+        CheckConstraint("served >= 0 AND left_count >= 0 AND served + left_count <= issued",
+                        name="ck_waiting_rooms_marks"),
     )
 
 
@@ -759,9 +773,12 @@ class WaitingRoomEntry(db.Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     anon_token: Mapped[str | None] = mapped_column(String(64))
-    # Line order: a secret random draw (negative) before the sale start,
-    # the arrival time in microseconds (positive) after it.
+    # The order numbers are given in: a secret random draw (negative) before
+    # the sale start, the arrival time in microseconds (positive) after it.
     line_key: Mapped[int] = mapped_column(BigInteger)
+    # The place's number, dense per room, given by the admission pass: at the
+    # start to the early places in `line_key` order, then as places arrive.
+    number: Mapped[int | None] = mapped_column(BigInteger)
     # waiting -> admitted -> done (pass used up or ran out); left: the buyer gave it up.
     status: Mapped[str] = mapped_column(String(10), default="waiting", server_default="waiting")
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
@@ -776,6 +793,8 @@ class WaitingRoomEntry(db.Model):
               postgresql_where=text("user_id IS NOT NULL")),
         Index("uq_wr_entries_anon", "event_id", "anon_token", unique=True,
               postgresql_where=text("anon_token IS NOT NULL")),
-        Index("ix_wr_entries_line", "event_id", "line_key", "id", postgresql_include=["status"]),
+        Index("uq_wr_entries_number", "event_id", "number", unique=True, postgresql_where=text("number IS NOT NULL")),
+        Index("ix_wr_entries_unnumbered", "event_id", "line_key", "id",
+              postgresql_where=text("number IS NULL AND status = 'waiting'")),
         Index("ix_wr_entries_admitted", "event_id", postgresql_where=text("status = 'admitted'")),
     )
