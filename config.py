@@ -119,7 +119,7 @@ class Config:
 
     # The waiting room (docs/design.md, "The waiting room"). A poll runs the admission
     # pass itself when none has run for this long (the sweep normally does).
-    WAITING_ROOM_LAZY_PASS_SECONDS = float(os.environ.get("WAITING_ROOM_LAZY_PASS_SECONDS", "3"))
+    WAITING_ROOM_LAZY_PASS_SECONDS = float(os.environ.get("WAITING_ROOM_LAZY_PASS_SECONDS", "1"))
     WAITING_ROOM_POLL_SECONDS = _int("WAITING_ROOM_POLL_SECONDS", 5)
     # A request that waited longer than this in the server's queue (from the
     # proxy's X-Request-Start) is answered 503 + Retry-After; 0 turns it off.

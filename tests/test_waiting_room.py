@@ -368,7 +368,8 @@ def test_sold_out_while_waiting_tells_everyone_and_offers_the_waiting_list(clien
     poll = call(client, "get", f"/events/{event.id}/waiting-room/status", headers=HX)
     body = poll.get_data(as_text=True)
     assert "Sold out" in body and f"/events/{event.id}/waitlist" in body
-    assert 'hx-trigger="every 30s"' in body  # told; asking now and then whether the room moves again
+    # Told; asking the room's shared state now and then whether the room moves again.
+    assert 'data-poll-seconds="30"' in body and f'data-now-url="/events/{event.id}/waiting-room/now.json"' in body
     assert_consistent(session, event.id)
 
 

@@ -39,6 +39,13 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     _register_blueprints(app)
     _limit_only_decorated_views(app)
 
+    from webapp.shop import waiting_room_now
+
+    # The waiting room's shared state is answered in front of Flask (no
+    # session, CSRF, user or database per poll); inside ProxyFix, so it
+    # sees the scheme the buyer used.
+    waiting_room_now.install(app)
+
     if app.config.get("PROXY_FIX_HOPS"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -36,6 +36,11 @@ _EVERY_RESPONSE = (
 _OVER_HTTPS = (*_EVERY_RESPONSE, ("Strict-Transport-Security", HSTS))
 
 
+def every_response_headers(secure: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries, for an answer written outside Flask (the waiting room's now.json)."""
+    return _OVER_HTTPS if secure else _EVERY_RESPONSE
+
+
 def _headers(response):
     headers = response.headers
     # One pass over the response's headers, not a case-folding search per

@@ -1,16 +1,21 @@
-"""The waiting room's buyer pages: the waiting room page, its poll, join and leave.
+"""The waiting room's buyer pages: the waiting room page, its status, its shared state, join and leave.
 
 The waiting room page (`/events/<id>/waiting-room`) shows a countdown
-before the sale start, then the buyer's position, and when it is their
-turn it sets their pass cookie and links to the tickets. Its status
-partial polls with a conditional GET: the ETag is the room's version
-(plus the place and the account), so "nothing changed" is one
-primary-key read and a 304.
+before the sale start, then the buyer's number and position, and when it
+is their turn it sets their pass cookie and links to the tickets. While
+they wait, the page does not ask the server about them: it polls the
+room's shared state (`now.json`, public and cacheable, answered in front of
+Flask by `waiting_room_now`) and works the position out from its own number
+(app.js). It asks for its own status (`/status`, a conditional GET whose
+ETag is the room's version, the place and the account) only when that
+changes what it shows: its number comes up, the room sells out or opens,
+the sale starts, or it has no number yet. Without JavaScript, reloading the
+page shows the position.
 
-Who is where: a signed cookie per event names the place (and, for a
-visitor without an account, the random token the place belongs to). A
-logged-in buyer without the cookie (a second device) finds their place by
-account on the page itself.
+Who is where: a signed cookie per event names the place, its number once
+given and, for a visitor without an account, the random token the place
+belongs to. A logged-in buyer without the cookie (a second device) finds
+their place by account on the page itself.
 """
 from __future__ import annotations
 
@@ -33,16 +38,16 @@ from webapp.shop.admission import load_public_event
 log = logging.getLogger(__name__)
 
 
-def _place() -> tuple[int, str] | None:
+def _place() -> waiting_room.Place | None:
     return waiting_room.read_place(request.cookies.get(waiting_room.place_cookie_name(request.view_args["event_id"])))
 
 
-def _owns(stand: waiting_room.Standing, user_id: int | None, place: tuple[int, str] | None) -> bool:
+def _owns(stand: waiting_room.Standing, user_id: int | None, place: waiting_room.Place | None) -> bool:
     if stand.entry_id is None:
         return False
     if stand.user_id is not None:
         return stand.user_id == user_id
-    return place is not None and place[1] == stand.anon_token
+    return place is not None and place.anon_token == stand.anon_token
 
 
 def _tag(event_id: int, version: int, started: bool, entry_id: int | None, user_id: int | None) -> str:
@@ -51,8 +56,8 @@ def _tag(event_id: int, version: int, started: bool, entry_id: int | None, user_
 
 def _lazy_pass(event_id: int) -> None:
     # No pass ran for a while (the sweep is behind or not running): this
-    # request runs one. SKIP LOCKED inside, so a crowd of polls costs one
-    # pass, and the rest skip it at once.
+    # request runs one, as the shared state's refresh does. SKIP LOCKED
+    # inside, so a crowd of requests costs one pass, and the rest skip it.
     waiting_room.admit(db.session, event_id)
     db.session.commit()
 
@@ -66,7 +71,8 @@ def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: in
     """
     admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
     ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
-               poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag)
+               poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag,
+               max_poll_seconds=waiting_room.MAX_POLL_SECONDS)
     response = render("shop/waiting_room.html", "shop/_waiting_room_status.html", **ctx)
     if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
         token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
@@ -80,9 +86,9 @@ def _poll_seconds() -> int:
     return int(current_app.config["WAITING_ROOM_POLL_SECONDS"])
 
 
-def _remember_place(response: Response, event_id: int, entry_id: int, token: str) -> None:
+def _remember_place(response: Response, event_id: int, entry_id: int, token: str, number: int | None = None) -> None:
     response.set_cookie(waiting_room.place_cookie_name(event_id),
-                        waiting_room.make_place(entry_id=entry_id, anon_token=token),
+                        waiting_room.make_place(entry_id=entry_id, anon_token=token, number=number),
                         httponly=True, samesite="Lax", secure=admission.secure_cookies(), path="/",
                         max_age=7 * 24 * 3600)
 
@@ -96,13 +102,13 @@ def waiting_room_page(event_id: int):
         return redirect_to(url_for("shop.event_page", event_id=event.id))
     place = _place()
     user_id = current_user.id if current_user.is_authenticated else None
-    entry_id = place[0] if place else None
-    token = place[1] if place else ""
+    entry_id = place.entry_id if place else None
+    token = place.anon_token if place else ""
     if user_id is not None:
         token = ""
-        if place and place[1]:
+        if place and place.anon_token:
             # Waited anonymously, now logged in: the account takes the place.
-            entry_id = waiting_room.claim(db.session, event.id, anon_token=place[1], user_id=user_id)
+            entry_id = waiting_room.claim(db.session, event.id, anon_token=place.anon_token, user_id=user_id)
         else:
             # By account, whatever the cookie says: a second device, or a
             # cookie left by someone else on a shared computer.
@@ -118,7 +124,7 @@ def waiting_room_page(event_id: int):
     tag = _tag(event.id, stand.version, stand.started, stand.entry_id, user_id)
     response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event)
     if stand.entry_id is not None:
-        _remember_place(response, event.id, stand.entry_id, token)
+        _remember_place(response, event.id, stand.entry_id, token, stand.number)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
 
@@ -126,11 +132,13 @@ def waiting_room_page(event_id: int):
 @bp.get("/events/<int:event_id>/waiting-room/status")
 @limiter.exempt
 def waiting_room_status(event_id: int):
-    """The poll of everyone in the waiting room: 304 while the room's version is unchanged.
+    """A buyer's own status in the waiting room: 304 while the room's version is unchanged.
 
-    Loads nothing through the ORM: "unchanged" is one statement (the room's
-    version, and the session version the cookie claims), "changed" one more
-    (the place and the count ahead of it, on the entries' order index).
+    Asked by the page when what it shows changes (see the module docstring),
+    and by pages drawn before the shared state existed. Loads nothing
+    through the ORM: "unchanged" is one statement (the room's version, and
+    the session version the cookie claims), "changed" one more (the room
+    and the place by primary key; the position is arithmetic).
     """
     if not is_partial_request():
         return redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
@@ -146,7 +154,7 @@ def waiting_room_status(event_id: int):
             room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
         assert room_tag is not None
     user_id = session_user.confirmed(claim, room_tag.session_version)
-    entry_id = place[0] if place else None
+    entry_id = place.entry_id if place else None
     tag = _tag(event_id, room_tag.version, room_tag.started, entry_id, user_id)
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
@@ -158,10 +166,20 @@ def waiting_room_status(event_id: int):
         if not _owns(stand, user_id, place):
             stand = waiting_room.standing_without_place(stand)
         response = _status_response(event_id, stand, user_id=user_id, tag=tag)
+        if place is not None and stand.entry_id is not None and stand.number != place.number:
+            # The number came: the cookie carries it from now on.
+            _remember_place(response, event_id, stand.entry_id, place.anon_token, stand.number)
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = "private, no-cache"
     response.vary.update(("HX-Request", "Cookie"))
     return response
+
+
+@bp.get("/events/<int:event_id>/waiting-room/now.json")
+@limiter.exempt
+def waiting_room_now(event_id: int):
+    """The room's shared state; `waiting_room_now` answers it in front of Flask, and this is its address."""
+    return current_app.extensions["waiting_room_now"].response(event_id)
 
 
 @bp.post("/events/<int:event_id>/waiting-room/join")
@@ -176,7 +194,7 @@ def waiting_room_join(event_id: int):
     place = _place()
     token = ""
     if claim is None:
-        token = place[1] if place and place[1] else waiting_room.new_anon_token()
+        token = place.anon_token if place and place.anon_token else waiting_room.new_anon_token()
     entry_id = waiting_room.join_now(event_id=event_id, user_id=claim[0] if claim else None,
                                      session_version=claim[1] if claim else None, anon_token=token or None)
     if entry_id is None:
@@ -184,7 +202,7 @@ def waiting_room_join(event_id: int):
         user_id = current_user.id if current_user.is_authenticated else None
         if user_id is None and claim is not None:
             # The cookie's session had ended: this visitor waits anonymously.
-            token = place[1] if place and place[1] else waiting_room.new_anon_token()
+            token = place.anon_token if place and place.anon_token else waiting_room.new_anon_token()
         if not event.on_sale:
             raise SalesClosed()
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
@@ -203,7 +221,7 @@ def waiting_room_leave(event_id: int):
     place = _place()
     entry = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None) if user_id else None
     if entry is None and place:
-        entry = waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place[1])
+        entry = waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place.anon_token)
     if entry is not None:
         waiting_room.leave(db.session, entry.id)
     db.session.commit()

@@ -1,9 +1,11 @@
 """The waiting room: a fair queue for a hot on-sale, kept in PostgreSQL.
 
 Split by job: `settings` holds an event's rules (the admin's form and
-buttons), `engine` the places and the admission passes (the only writer
-of both), `positions` the poll's lock-free reads of where a buyer stands,
-and `passes` the signed cookies checked without the database. The admin's
+buttons), `engine` the places, their numbers and the admission passes (the
+only writer of all three), `positions` the lock-free reads of where a buyer
+stands (arithmetic on a number and the room's marks, never a count) and of
+the room's shared state, and `passes` the signed cookies checked without
+the database. The admin's
 live figures are the admin group's (`services.admin.waiting_room`).
 
 Callers use the package, `waiting_room.join(...)`, `waiting_room.check_pass(...)`:
@@ -11,6 +13,8 @@ the names below are its surface.
 """
 from webapp.services.waiting.waiting_room.engine import (
     MAX_BURST_SECONDS,
+    NUMBER_BATCH,
+    RATE_SECONDS,
     PassResult,
     admit,
     admit_all_due,
@@ -24,6 +28,7 @@ from webapp.services.waiting.waiting_room.passes import (
     PASS_SALT,
     PLACE_SALT,
     PassCheck,
+    Place,
     check_pass,
     make_pass,
     make_place,
@@ -35,17 +40,22 @@ from webapp.services.waiting.waiting_room.passes import (
 )
 from webapp.services.waiting.waiting_room.positions import (
     MAX_POLL_SECONDS,
+    Pace,
     RoomTag,
+    Shared,
     Standing,
+    estimate_position,
     room_tag,
+    shared_state,
     standing,
     standing_without_place,
 )
 from webapp.services.waiting.waiting_room.settings import configure, control, room_for
 
 __all__ = [
-    "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "PASS_SALT", "PLACE_SALT", "PassCheck", "PassResult", "RoomTag",
-    "Standing", "admit", "admit_all_due", "check_pass", "claim", "configure", "control", "entry_of", "join",
-    "join_now", "leave", "make_pass", "make_place", "new_anon_token", "pass_cookie_name", "pass_end",
-    "place_cookie_name", "read_place", "room_for", "room_tag", "standing", "standing_without_place",
+    "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS", "Pace",
+    "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "check_pass",
+    "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now", "leave", "make_pass",
+    "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
+    "room_tag", "shared_state", "standing", "standing_without_place",
 ]

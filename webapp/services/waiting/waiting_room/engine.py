@@ -1,14 +1,12 @@
-"""The waiting room's engine: places (join, leave, claim) and the admission passes that let people in.
+"""The waiting room's engine: places (join, leave, claim) and the admission passes that number and let people in.
 
 Places. One row of `waiting_room_entries` per account, or per anonymous
 visitor's random token (carried in a signed cookie, see `passes`), per
-event; a unique index makes a second join a no-op. The `line_key` column
-orders the room: an account that joins before the sale start gets a secret
-random key (negative, drawn from `gen_random_uuid()`), everyone else the
-database's arrival time in microseconds (positive). So the accounts that
-came early are in random order ahead of everyone, and refreshing early or
-a fast connection buys nothing: the key is fixed at the first join and
-never shown.
+event; a unique index makes a second join a no-op. A join is one INSERT and
+touches nothing shared: the place's `line_key` is a secret random draw
+(negative, from `gen_random_uuid()`) for an account that joins before the
+sale start, and the database's arrival time in microseconds (positive) for
+everyone else.
 
 One ticket in the draw per person, not per cookie: a visitor without an
 account gets no draw of their own (anyone can take a thousand anonymous
@@ -19,20 +17,43 @@ once (`claim`): an account keeps the place it has, and takes the visitor's
 only when it has none, drawing its key at that moment if the sale has not
 started.
 
+Numbers. A place's `number` is its place in the room, dense per room, and is
+given by the admission pass under the room row's lock: at the sale start to
+every early place in `line_key` order (so the accounts that came early are
+in an order nobody chose, ahead of everyone else), then to each new place
+in order of arrival, within a pass of its join. Joins never wait for each other on a
+counter, and refreshing early or a fast connection buys nothing.
+
+Marks. The room row keeps `served` (every number up to it was let in or
+stopped waiting), `issued` (the highest number given) and `left_count`
+(numbers above `served` that stopped waiting). Whatever stops a numbered
+place from waiting (leave, claim, a rejoin at the back) counts it in
+`left_count` in the same transaction, after locking the room row: the lock
+order is always the room row, then places, as in the pass. A position is
+then arithmetic on a number and these marks (see `positions`).
+
 Admission. `admit(session, event_id)` is the only thing that lets people in.
 It locks the event's `waiting_rooms` row with `FOR UPDATE SKIP LOCKED`: any
-number of copies may run it on any number of hosts (the sweep's worker loop
-runs it for every open room; a poll runs it when no pass has run for a
-while), and while one admits the others skip the event at once. It retires
-admissions that are used up (bought, or out of time with no live hold),
-decides sold out, and lets in the next N waiting in `line_key` order, where
-N is what the rate earned since the last pass and what the cap on shoppers
-leaves free. Nothing of this lives in a process: a host that dies loses
-nothing, and two hosts never admit twice. (The reserve's SQL function
-lengthens an admission to its hold's end: see `passes`.)
+number of copies may run it on any number of hosts (the sweep runs it for
+every open room; the waiting room's shared status runs it when no pass ran
+for a while), and while one admits the others skip the event at once. It
+retires admissions that are used up (bought, or out of time with no live
+hold), decides sold out, numbers new places, and lets in the next N waiting
+in number order, where N is what the rate earned since the last pass and
+what the cap on shoppers leaves free; then it moves `served` up to just
+before the first number still waiting, so the front is exact. Nothing of
+this lives in a process: a host that dies loses nothing, and two hosts never
+admit twice. (The reserve's SQL function lengthens an admission to its
+hold's end: see `passes`.)
+
+Measured rates. Each pass also keeps, on the room row, the admissions per
+minute it measures (weighted exponentially, a time constant of
+`RATE_SECONDS`; measured only while people wait, so a pause or an empty room
+does not read as a slow one) and the share of finished admissions that
+bought. The estimated waits come from these, not from the configured rate.
 
 Whatever changes what someone waiting sees (an admission, a leave, sold
-out) bumps the room's `version`, the polls' ETag (see `positions`).
+out) bumps the room's `version`, the personal status's ETag (see `positions`).
 
 Services flush; the caller commits.
 """
@@ -42,7 +63,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,11 +73,13 @@ from webapp.services.errors import InvalidRequest, NotFound
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
 MAX_BURST_SECONDS = 10
-
-
-def _bump(session: Session, event_id: int) -> None:
-    session.execute(update(WaitingRoom).where(WaitingRoom.event_id == event_id)
-                    .values(version=WaitingRoom.version + 1))
+# Most places one pass numbers: at the start of a room with a million early
+# places, numbering takes a few passes and no pass holds the room's row long.
+NUMBER_BATCH = 50_000
+# The measured admission rate's time constant: a minute-old pass weighs 1/e.
+RATE_SECONDS = 60.0
+# Each finished admission's weight in the conversion (about the last 20 count most).
+CONVERSION_WEIGHT = 0.05
 
 
 # A draw: 60 random bits, negative, so every place in the draw is ahead of
@@ -85,11 +108,13 @@ _JOIN_NOW = text(f"""
     ON CONFLICT DO NOTHING
     RETURNING id
 """)
-# Someone who gave their place up and comes back joins at the back (before
-# the start, they keep their key: leaving and coming back draws nothing new).
+# Someone who gave their place up and comes back joins at the back: a new
+# number at the next pass (before the start, the same key: leaving and
+# coming back draws nothing new).
 _REJOIN = text(f"""
     UPDATE waiting_room_entries w
     SET status = 'waiting', admitted_at = NULL, pass_until = NULL, ended_at = NULL, joined_at = now(),
+        number = NULL,
         line_key = CASE WHEN now() < r.sale_starts_at THEN w.line_key ELSE {_ARRIVAL} END
     FROM waiting_rooms r
     WHERE r.event_id = w.event_id AND w.id = :id AND w.status = 'left'
@@ -123,13 +148,15 @@ def join_now(*, event_id: int, user_id: int | None, session_version: int | None,
                                               "t": None if user_id is not None else anon_token}).scalar()
 
 
-def _entry_of(session: Session, event_id: int, *, user_id: int | None,
-              anon_token: str | None) -> WaitingRoomEntry | None:
+def _entry_of(session: Session, event_id: int, *, user_id: int | None, anon_token: str | None,
+              lock: bool = False) -> WaitingRoomEntry | None:
     query = select(WaitingRoomEntry).where(WaitingRoomEntry.event_id == event_id)
     if user_id is not None:
         query = query.where(WaitingRoomEntry.user_id == user_id)
     else:
         query = query.where(WaitingRoomEntry.anon_token == anon_token, WaitingRoomEntry.user_id.is_(None))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
     return session.scalars(query).first()
 
 
@@ -139,6 +166,22 @@ def entry_of(session: Session, event_id: int, *, user_id: int | None,
     if user_id is None and anon_token is None:
         return None
     return _entry_of(session, event_id, user_id=user_id, anon_token=anon_token)
+
+
+def _lock_room(session: Session, event_id: int) -> WaitingRoom | None:
+    # Always before any place: the pass locks the room, then places.
+    return session.scalars(select(WaitingRoom).where(WaitingRoom.event_id == event_id).with_for_update()
+                           .execution_options(populate_existing=True)).first()
+
+
+def _stop_waiting(room: WaitingRoom, entry: WaitingRoomEntry) -> None:
+    """Count a numbered place that stops waiting among the room's leavers (the room's row is locked).
+
+    A waiting place's number is always above `served`: the pass moves
+    `served` only over numbers that no longer wait.
+    """
+    if entry.status == "waiting" and entry.number is not None:
+        room.left_count += 1
 
 
 # A visitor's place becomes an account's: drawn now if the sale has not started.
@@ -162,9 +205,10 @@ def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> 
     now: which of its cookies a client logs in with changes nothing.
     Returns the account's entry id afterwards (None when it has none).
     """
-    anon = _entry_of(session, event_id, user_id=None, anon_token=anon_token)
-    mine = _entry_of(session, event_id, user_id=user_id, anon_token=None)
-    if anon is None or anon.status == "left":
+    room = _lock_room(session, event_id)
+    anon = _entry_of(session, event_id, user_id=None, anon_token=anon_token, lock=True)
+    mine = _entry_of(session, event_id, user_id=user_id, anon_token=None, lock=True)
+    if room is None or anon is None or anon.status == "left":
         return mine.id if mine else None
     if mine is None:
         try:
@@ -176,19 +220,26 @@ def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> 
             # The account joined in another tab at this very moment: that place is its own.
             mine = _entry_of(session, event_id, user_id=user_id, anon_token=None)
             assert mine is not None
+    _stop_waiting(room, anon)
     anon.status, anon.ended_at = "left", _now(session)
-    _bump(session, event_id)
+    room.version += 1
     session.flush()
     return mine.id
 
 
 def leave(session: Session, entry_id: int) -> None:
     """Give the place (or the admission) up; the next one waiting moves up."""
-    entry = session.get(WaitingRoomEntry, entry_id, with_for_update=True)
-    if entry is None or entry.status in ("left", "done"):
+    found = session.get(WaitingRoomEntry, entry_id)
+    if found is None:
         return
+    room = _lock_room(session, found.event_id)
+    entry = session.scalars(select(WaitingRoomEntry).where(WaitingRoomEntry.id == entry_id).with_for_update()
+                            .execution_options(populate_existing=True)).first()
+    if room is None or entry is None or entry.status in ("left", "done"):
+        return
+    _stop_waiting(room, entry)
     entry.status, entry.ended_at = "left", _now(session)
-    _bump(session, entry.event_id)
+    room.version += 1
     session.flush()
 
 
@@ -204,7 +255,8 @@ _RETIRE = text("""
       AND (w.pass_until <= now()
            OR EXISTS (SELECT 1 FROM orders o WHERE o.event_id = :e AND o.user_id = w.user_id
                       AND o.created_at >= w.admitted_at))
-    RETURNING w.id
+    RETURNING w.id, EXISTS (SELECT 1 FROM orders o WHERE o.event_id = :e AND o.user_id = w.user_id
+                            AND o.created_at >= w.admitted_at) AS bought
 """)
 _SOLD_OUT = text("""
     SELECT NOT EXISTS (
@@ -213,15 +265,33 @@ _SOLD_OUT = text("""
           AND EXISTS (SELECT 1 FROM units u WHERE u.tier_id = t.id AND u.status = 'available'))
 """)
 _SHOPPING = text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e AND status = 'admitted'")
-# In `line_key` order; the room row's lock keeps a second pass out, so no SKIP
-# LOCKED here (a buyer leaving at this moment is waited for, briefly).
+# The places still without a number, in `line_key` order (the partial index
+# holds only these), numbered on from `issued`.
+_NUMBER = text("""
+    WITH todo AS (
+        SELECT id, row_number() OVER (ORDER BY line_key, id) AS k
+        FROM (SELECT id, line_key FROM waiting_room_entries
+              WHERE event_id = :e AND number IS NULL AND status = 'waiting'
+              ORDER BY line_key, id LIMIT :batch) s
+    ), numbered AS (
+        UPDATE waiting_room_entries w SET number = :issued + todo.k FROM todo WHERE w.id = todo.id RETURNING 1
+    )
+    SELECT count(*) FROM numbered
+""")
+# In number order from the served mark; the room row's lock keeps a second
+# pass out, so no SKIP LOCKED here (a buyer leaving at this moment is
+# waited for, briefly).
 _ADMIT = text("""
     UPDATE waiting_room_entries w
     SET status = 'admitted', admitted_at = now(), pass_until = now() + make_interval(secs => :secs)
-    FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND status = 'waiting'
-          ORDER BY line_key, id LIMIT :n FOR UPDATE) nxt
+    FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
+          ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id
-    RETURNING w.id
+    RETURNING w.id, w.number
+""")
+# The first number still waiting past a mark: `served` moves up to just before it.
+_FIRST_WAITING = text("""
+    SELECT min(number) FROM waiting_room_entries WHERE event_id = :e AND number > :after AND status = 'waiting'
 """)
 
 
@@ -230,6 +300,7 @@ class PassResult:
     ran: bool
     admitted: list[int]
     retired: int = 0
+    numbered: int = 0
 
 
 def admit(session: Session, event_id: int) -> PassResult:
@@ -242,17 +313,26 @@ def admit(session: Session, event_id: int) -> PassResult:
         return PassResult(False, [])
     now = _now(session)
     changed = False
-    retired = len(session.execute(_RETIRE, {"e": event_id}).all())
+    retired = session.execute(_RETIRE, {"e": event_id}).all()
+    _convert(room, bought=sum(1 for r in retired if r.bought), finished=len(retired))
     changed |= bool(retired)
     sold_out = bool(session.execute(_SOLD_OUT, {"e": event_id}).scalar_one())
     if sold_out != room.sold_out:
         room.sold_out, changed = sold_out, True
-    admitted: list[int] = []
     started = now >= room.sale_starts_at
-    if started and room.credited_at is None:
-        # The sale starts: the countdowns turn into positions.
+    opening = started and room.credited_at is None
+    if opening:
+        # The sale starts: the draw's order becomes numbers, the countdowns positions.
         room.credited_at, changed = room.sale_starts_at, True
-    if started and not (room.paused or room.gate_open or sold_out):
+    numbered = 0
+    if started:
+        numbered = session.execute(_NUMBER, {"e": event_id, "issued": room.issued,
+                                             "batch": NUMBER_BATCH}).scalar_one()
+        room.issued += numbered
+        changed |= bool(numbered)
+    admitted: list[tuple[int, int]] = []
+    admitting = started and not (room.paused or room.gate_open or sold_out)
+    if admitting:
         allowed = math.inf
         if room.admit_per_minute:
             elapsed = max(0.0, (now - (room.credited_at or now)).total_seconds())
@@ -264,8 +344,9 @@ def admit(session: Session, event_id: int) -> PassResult:
             allowed = min(allowed, max(0, room.max_shoppers - shopping))
         if allowed > 0:
             n = int(min(allowed, 100000))
-            admitted = list(session.scalars(_ADMIT, {"e": event_id, "n": n,
-                                                     "secs": float(room.pass_minutes) * 60}).all())
+            admitted = [(r.id, r.number) for r in session.execute(
+                _ADMIT, {"e": event_id, "n": n, "served": room.served,
+                         "secs": float(room.pass_minutes) * 60}).all()]
             if room.admit_per_minute:
                 room.credit = max(0.0, room.credit - len(admitted))
                 if len(admitted) < n:
@@ -273,12 +354,68 @@ def admit(session: Session, event_id: int) -> PassResult:
                     room.credit = 0.0
             room.admitted_total += len(admitted)
             changed |= bool(admitted)
+    if started:
+        changed |= _advance_served(session, room, admitted)
+    _measure(room, now, admitted=len(admitted), counts=admitting and not opening and _waiting(room) > 0)
     room.credited_at = now if started else room.credited_at
     room.last_pass_at = now
     if changed:
         room.version += 1
     session.flush()
-    return PassResult(True, admitted, retired)
+    return PassResult(True, [entry_id for entry_id, _ in admitted], len(retired), numbered)
+
+
+def _waiting(room: WaitingRoom) -> int:
+    """Numbered places still waiting, from the marks alone."""
+    return room.issued - room.served - room.left_count
+
+
+def _advance_served(session: Session, room: WaitingRoom, admitted: list[tuple[int, int]]) -> bool:
+    """Move `served` up to just before the first number still waiting; the leavers it passes leave the count.
+
+    Every number between the old mark and the new one was either admitted by
+    this pass or had stopped waiting (and so was counted in `left_count`).
+    """
+    after = max([room.served, *(number for _, number in admitted)])
+    first = session.execute(_FIRST_WAITING, {"e": room.event_id, "after": after}).scalar()
+    served = first - 1 if first is not None else room.issued
+    if served == room.served:
+        return False
+    room.left_count -= (served - room.served) - len(admitted)
+    room.served = served
+    return True
+
+
+def _measure(room: WaitingRoom, now: datetime, *, admitted: int, counts: bool) -> None:
+    """Bring the measured admission rate up to date (exponentially weighted, per minute).
+
+    `counts`: this pass ran with people left waiting after it, so what it let
+    in is what the room can let in. A paused, empty or just opened room (the
+    opening fills every free slot at once) is not measured; its time is not
+    either.
+    """
+    if counts and room.rated_at is not None:
+        seconds = (now - room.rated_at).total_seconds()
+        if seconds > 0:
+            measured = admitted * 60 / seconds
+            if room.admit_rate is None:
+                # The first measurement starts from the rules' rate where there is one.
+                room.admit_rate = float(room.admit_per_minute) if room.admit_per_minute else measured
+            weight = 1 - math.exp(-seconds / RATE_SECONDS)
+            room.admit_rate += weight * (measured - room.admit_rate)
+    room.rated_at = now
+
+
+def _convert(room: WaitingRoom, *, bought: int, finished: int) -> None:
+    """Fold finished admissions into the conversion: each weighs CONVERSION_WEIGHT against the past."""
+    if not finished:
+        return
+    share = bought / finished
+    if room.conversion is None:
+        room.conversion = share
+        return
+    kept = (1 - CONVERSION_WEIGHT) ** finished
+    room.conversion = room.conversion * kept + share * (1 - kept)
 
 
 def admit_all_due(session: Session) -> int:

@@ -8,8 +8,11 @@ reserve's SQL function checks the admission row itself, by the database
 clock, in the statement it runs anyway (migration 0008). A hold made under
 a pass extends it to the hold's end.
 
-A visitor without an account waits under a random token; the place cookie
-names their entry and that token.
+Every place has a place cookie: it names the entry, the random token of a
+visitor without an account (empty for an account's place), and the place's
+number once the admission pass gave it one. With the number in a signed
+cookie, the waiting room page can show the position from the room's shared
+state alone (now.json, see positions), and nobody can claim another number.
 """
 from __future__ import annotations
 
@@ -81,12 +84,24 @@ def new_anon_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def make_place(*, entry_id: int, anon_token: str) -> str:
-    return _signer(PLACE_SALT).dumps({"n": entry_id, "t": anon_token})
+@dataclass(frozen=True)
+class Place:
+    """What a signed place cookie says: the entry, a visitor's token ("" for an account), the number if given."""
+
+    entry_id: int
+    anon_token: str
+    number: int | None = None
 
 
-def read_place(value: str | None) -> tuple[int, str] | None:
-    """(entry id, anonymous token) from a visitor's signed place cookie, or None."""
+def make_place(*, entry_id: int, anon_token: str, number: int | None = None) -> str:
+    data: dict = {"n": entry_id, "t": anon_token}
+    if number is not None:
+        data["k"] = number
+    return _signer(PLACE_SALT).dumps(data)
+
+
+def read_place(value: str | None) -> Place | None:
+    """The place a signed place cookie names, or None."""
     if not value:
         return None
     try:
@@ -95,4 +110,5 @@ def read_place(value: str | None) -> tuple[int, str] | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int) or not isinstance(data.get("t"), str):
         return None
-    return data["n"], data["t"]
+    number = data.get("k")
+    return Place(data["n"], data["t"], number if isinstance(number, int) else None)

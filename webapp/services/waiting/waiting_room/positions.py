@@ -1,12 +1,31 @@
-"""What a buyer in the waiting room is shown: the room's state, their place, how many are ahead.
+"""What a buyer in the waiting room is shown: the room's state, their number, their position and wait.
 
-These are the poll's reads, the room's hot path: the whole crowd asks
-every few seconds. `room_tag` is one primary-key read for the ETag (the
-room's `version`, which the engine and the settings bump whenever what
-someone waiting sees can change), so "nothing changed" is a 304;
-`standing` is one statement, the count ahead taken on the entries' order
-index `ix_wr_entries_line` (index only). Neither takes a lock, and
-neither writes: they run on a plain connection, outside any ORM session.
+A position is arithmetic on the place's number and the room's marks, never
+a count of rows (the marks are the engine's: `served`, `issued`,
+`left_count`). For a waiting place with number n:
+
+    d = n - served - 1             numbers between the served mark and n
+    L = left_count                 numbers above `served` that stopped waiting
+    position = d - round(L * d / (issued - served - 1)) + 1
+
+that is, the leavers are taken as spread evenly over the numbers above the
+mark. How exact: let a be the leavers among the d numbers ahead and b those
+behind (a + b = L). The estimate is never more than a places too far back
+and never more than b places too near: it lies in [p - b, p + a] for the
+true position p. It is exact for the first number waiting (the pass moves
+`served` to just before it) and whenever nobody left; the pass consumes
+the leavers at the front as the mark moves over them.
+
+The estimated wait is the position over the room's measured admission
+rate (the engine keeps it on the room row); until one is measured, the
+rules' rate, or for a cap alone the cap per pass length (every slot frees
+at the latest when its pass runs out).
+
+Reads, none taking a lock or writing: `room_tag`, the personal status's
+ETag (the room's `version`, bumped by whatever can change what someone
+waiting sees); `standing`, the room row and the place by primary key, for
+the waiting room page; `shared_state`, the public part everyone in the room
+shares (waiting_room_now.py serves it from memory as now.json).
 """
 from __future__ import annotations
 
@@ -41,22 +60,52 @@ class RoomTag:
 
 def room_tag(connection, event_id: int, user_id: int | None = None) -> RoomTag | None:
     """What a poll needs to answer 304 (and the claimed user's session version): primary-key reads, no lock."""
-    row = connection.execute(_LAZY, {"e": event_id, "u": user_id,
-                                     "lazy": current_app.config["WAITING_ROOM_LAZY_PASS_SECONDS"]}).first()
+    row = connection.execute(_LAZY, {"e": event_id, "u": user_id, "lazy": _lazy_seconds()}).first()
     return RoomTag(row.version, row.guarding, row.started, row.pass_due, row.session_version) if row else None
+
+
+def _lazy_seconds() -> float:
+    return float(current_app.config["WAITING_ROOM_LAZY_PASS_SECONDS"])
+
+
+def estimate_position(number: int, *, served: int, issued: int, left: int) -> int:
+    """A waiting number's place in the room (1: next), from the marks alone; see the module docstring."""
+    between = number - served - 1
+    if between <= 0 or left <= 0:
+        return max(1, between + 1)
+    others = max(1, issued - served - 1)
+    leavers_ahead = min(left, math.floor(left * between / others + 0.5))
+    return max(1, min(between - leavers_ahead + 1, issued - served - left))
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast the room lets people in: measured where it can be, else from its rules."""
+
+    per_minute: float | None
+    measured: bool
+    conversion: float | None
+
+    @classmethod
+    def of(cls, row) -> Pace:
+        if row.admit_rate:
+            return cls(float(row.admit_rate), True, row.conversion)
+        if row.admit_per_minute:
+            return cls(float(row.admit_per_minute), False, row.conversion)
+        if row.max_shoppers:
+            return cls(row.max_shoppers / float(row.pass_minutes), False, row.conversion)
+        return cls(None, False, row.conversion)
+
+    def seconds_for(self, people: int) -> float:
+        return people / self.per_minute * 60 if self.per_minute else 0.0
 
 
 _STANDING = text("""
     SELECT r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
-           r.max_shoppers, r.pass_minutes, now() AS now,
-           w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, c.ahead, c.ahead_all
+           r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
+           now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number
     FROM waiting_rooms r
     LEFT JOIN waiting_room_entries w ON w.id = :entry AND w.event_id = r.event_id
-    LEFT JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE a.status = 'waiting') AS ahead, count(*) AS ahead_all
-        FROM waiting_room_entries a
-        WHERE a.event_id = r.event_id AND (a.line_key, a.id) < (w.line_key, w.id)
-    ) c ON w.id IS NOT NULL
     WHERE r.event_id = :e
 """)
 
@@ -77,15 +126,24 @@ class Standing:
     user_id: int | None
     anon_token: str | None
     pass_until: datetime | None
+    number: int | None
+    served: int
+    issued: int
+    left: int
     ahead: int
-    ahead_all: int
     wait_minutes: int | None
     wait_seconds: float
     pass_minutes: float
+    pace: Pace
 
     @property
     def started(self) -> bool:
         return self.seconds_to_start <= 0
+
+    @property
+    def waiting_for_number(self) -> bool:
+        """In the room after the start, the pass has not given this place its number yet (within a pass)."""
+        return self.started and self.status == "waiting" and self.number is None
 
     def poll_seconds(self, base: int) -> int:
         """How often this buyer's page asks: `base` near the front, up to half a minute far back.
@@ -106,36 +164,85 @@ class Standing:
 
     @property
     def progress_percent(self) -> int:
-        if not self.ahead_all:
+        """The share of the numbers ahead of this one that were served."""
+        if not self.number or self.number <= 1:
             return 100
-        return int(100 * (self.ahead_all - self.ahead) / self.ahead_all)
+        return int(100 * min(self.served, self.number - 1) / (self.number - 1))
 
 
 def standing(connection, event_id: int, entry_id: int | None) -> Standing | None:
-    """The room and this place in it, in one statement (a count on the entries' order index)."""
+    """The room and this place in it, in one statement (primary-key reads; the position is arithmetic)."""
     row = connection.execute(_STANDING, {"e": event_id, "entry": entry_id}).first()
     if row is None:
         return None
-    ahead = int(row.ahead or 0)
-    wait_seconds = 0.0
-    if row.admit_per_minute:
-        wait_seconds = ahead / row.admit_per_minute * 60
-    elif row.max_shoppers:
-        # Only a cap: each slot frees at the latest when a pass runs out.
-        wait_seconds = ahead / row.max_shoppers * float(row.pass_minutes) * 60
-    wait = math.ceil(wait_seconds / 60) if row.admit_per_minute or row.max_shoppers else None
+    pace = Pace.of(row)
+    ahead = 0
+    if row.status == "waiting" and row.number is not None:
+        ahead = estimate_position(row.number, served=row.served, issued=row.issued, left=row.left_count) - 1
+    wait_seconds = pace.seconds_for(ahead)
     return Standing(
         version=row.version, enabled=row.enabled, gate_open=row.gate_open, paused=row.paused,
         sold_out=row.sold_out, sale_starts_at=row.sale_starts_at,
         seconds_to_start=max(0, math.ceil((row.sale_starts_at - row.now).total_seconds())),
         entry_id=row.entry_id, status=row.status, user_id=row.user_id, anon_token=row.anon_token,
-        pass_until=row.pass_until,
-        ahead=ahead, ahead_all=int(row.ahead_all or 0), wait_minutes=wait, wait_seconds=wait_seconds,
-        pass_minutes=float(row.pass_minutes),
+        pass_until=row.pass_until, number=row.number, served=row.served, issued=row.issued, left=row.left_count,
+        ahead=ahead, wait_minutes=math.ceil(wait_seconds / 60) if pace.per_minute else None,
+        wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes), pace=pace,
     )
 
 
 def standing_without_place(stand: Standing) -> Standing:
     """The room's state alone: the place named by a cookie was not this buyer's."""
-    return replace(stand, entry_id=None, status=None, user_id=None, anon_token=None, pass_until=None,
-                   ahead=0, ahead_all=0, wait_minutes=None, wait_seconds=0.0)
+    return replace(stand, entry_id=None, status=None, user_id=None, anon_token=None, pass_until=None, number=None,
+                   ahead=0, wait_minutes=None, wait_seconds=0.0)
+
+
+_SHARED = text("""
+    SELECT r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.served, r.issued, r.left_count,
+           r.admit_rate, r.conversion, r.admit_per_minute, r.max_shoppers, r.pass_minutes, now() AS now,
+           r.enabled AND NOT r.gate_open
+             AND (r.last_pass_at IS NULL OR r.last_pass_at < now() - make_interval(secs => :lazy)
+                  OR (r.credited_at IS NULL AND now() >= r.sale_starts_at)) AS pass_due
+    FROM waiting_rooms r JOIN events e ON e.id = r.event_id AND e.status <> 'draft'
+    WHERE r.event_id = :e
+""")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The room's public state (now.json), and whether an admission pass is due."""
+
+    state: dict
+    pass_due: bool
+
+
+def shared_state(connection, event_id: int) -> Shared | None:
+    """What everyone in the room shares, from the room's row alone: the same for a thousand or a million."""
+    row = connection.execute(_SHARED, {"e": event_id, "lazy": _lazy_seconds()}).first()
+    if row is None:
+        return None
+    pace = Pace.of(row)
+    if not row.enabled:
+        state = "off"
+    elif row.gate_open:
+        state = "open"
+    elif row.now < row.sale_starts_at:
+        state = "before"
+    elif row.sold_out:
+        state = "sold_out"
+    elif row.paused:
+        state = "paused"
+    else:
+        state = "admitting"
+    return Shared({
+        "state": state,
+        "starts_at": row.sale_starts_at.isoformat(timespec="seconds"),
+        "served": row.served,
+        "issued": row.issued,
+        "left": row.left_count,
+        "waiting": row.issued - row.served - row.left_count,
+        "rate_per_minute": round(pace.per_minute, 1) if pace.per_minute else None,
+        "rate_measured": pace.measured,
+        "minutes_per_1000": round(1000 / pace.per_minute, 1) if pace.per_minute else None,
+        "conversion": round(pace.conversion, 3) if pace.conversion is not None else None,
+    }, bool(row.pass_due))

@@ -1,0 +1,91 @@
+// The waiting room page: the position from the room's shared now.json and this page's own number.
+// Everyone in a room asks for the same small, cacheable resource; the page asks the server about
+// itself (its status partial) only when what it shows changes: its number comes up, or the room
+// starts, sells out, opens or closes. The arithmetic is positions.estimate_position's.
+(function () {
+  "use strict";
+
+  function estimatePosition(number, served, issued, left) {
+    var between = number - served - 1;
+    if (between <= 0 || left <= 0) return Math.max(1, between + 1);
+    var others = Math.max(1, issued - served - 1);
+    var leaversAhead = Math.min(left, Math.floor(left * between / others + 0.5));
+    return Math.max(1, Math.min(between - leaversAhead + 1, issued - served - left));
+  }
+
+  function strong(text, id) {
+    var el = document.createElement("strong");
+    if (id) el.id = id;
+    el.textContent = text;
+    return el;
+  }
+
+  function draw(el, now, number) {
+    var ahead = estimatePosition(number, now.served, now.issued, now.left) - 1;
+    var text = document.getElementById("waiting-room-position-text");
+    if (text) {
+      text.textContent = "";
+      if (ahead === 0) {
+        text.appendChild(strong("You are next."));
+      } else {
+        text.append("You are number ", strong((ahead + 1).toLocaleString(), "waiting-room-position-number"),
+                    " in the waiting room: ", strong(ahead.toLocaleString()),
+                    ahead === 1 ? " person ahead of you." : " people ahead of you.");
+      }
+    }
+    var wait = document.getElementById("waiting-room-wait");
+    var minutes = now.minutes_per_1000 ? Math.ceil(ahead * now.minutes_per_1000 / 1000) : null;
+    if (wait) {
+      wait.textContent = minutes === null || ahead === 0 ? "" :
+        " Estimated wait: " + (minutes <= 1 ? "about a minute." : "about " + minutes + " minutes.");
+    }
+    var served = document.getElementById("waiting-room-served");
+    if (served) served.textContent = now.served.toLocaleString();
+    var bar = document.getElementById("waiting-room-progress");
+    if (bar && number > 1) bar.value = Math.floor(100 * Math.min(now.served, number - 1) / (number - 1));
+    // Far back, asking less often loses nothing (as Standing.poll_seconds).
+    var base = parseInt(el.dataset.pollSeconds, 10) || 5;
+    var most = parseInt(el.dataset.maxPollSeconds, 10) || 30;
+    return minutes === null ? base : Math.min(most, Math.max(base, minutes * 60 / 5));
+  }
+
+  function askAboutMe(el) {
+    if (el.dataset.asked || !window.htmx) return;
+    el.dataset.asked = "1";
+    window.htmx.ajax("GET", el.dataset.statusUrl, { source: el, target: el, swap: "outerHTML" });
+  }
+
+  function poll() {
+    var el = document.getElementById("waiting-room-status");
+    if (!el || !el.dataset.nowUrl || el.dataset.asked || document.visibilityState !== "visible") return;
+    var due = parseFloat(el.dataset.nextPoll || "0");
+    if (!due) {
+      // The first ask of a page just drawn, spread so a crowd drawn together does not ask together.
+      el.dataset.nextPoll = String(Date.now() + 1000 * (parseInt(el.dataset.pollSeconds, 10) || 5) * (0.5 + Math.random()));
+      return;
+    }
+    if (Date.now() < due || el.dataset.polling) return;
+    el.dataset.polling = "1";
+    window.fetch(el.dataset.nowUrl, { credentials: "same-origin" }).then(function (answer) {
+      return answer.ok ? answer.json() : null;
+    }).then(function (now) {
+      var seconds = parseInt(el.dataset.pollSeconds, 10) || 5;
+      if (now) {
+        var number = parseInt(el.dataset.number || "0", 10);
+        if (now.state !== el.dataset.state) {
+          askAboutMe(el);
+        } else if (number && now.served >= number) {
+          askAboutMe(el);
+        } else if (number) {
+          seconds = draw(el, now, number);
+        }
+      }
+      el.dataset.nextPoll = String(Date.now() + 1000 * seconds);
+    }).catch(function () {
+      el.dataset.nextPoll = String(Date.now() + 5000);
+    }).then(function () {
+      delete el.dataset.polling;
+    });
+  }
+  window.setInterval(poll, 1000);
+})();
