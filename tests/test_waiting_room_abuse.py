@@ -116,6 +116,7 @@ def test_150_anonymous_places_then_the_best_cookie_buy_no_better_place_than_join
     waiting_room.control(session, session.get(Event, event.id), paused=True)
     session.commit()
     start_sale(session, event.id)
+    admit(session, event.id)  # the pass numbers the places: the draw first, then the arrivals
     spots = []
     for cookie in cookies:
         attacker.set_cookie(waiting_room.place_cookie_name(event.id), cookie)
@@ -175,6 +176,7 @@ def test_an_account_with_a_place_keeps_it_over_an_earlier_anonymous_one(app, ses
     account = factory.user()
     own = waiting_room.join(session, event.id, user_id=account.id)
     session.commit()
+    admit(session, event.id)
     visitor.set_cookie(waiting_room.place_cookie_name(event.id), early)
     forget_user()
     sign_in(visitor, account.id)
