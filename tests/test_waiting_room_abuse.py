@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 
+from config import TestConfig
 from tests.support import rate_limited_client, sign_in
 from tests.test_rush import redis_url  # noqa: F401 (a fixture)
 from tests.test_waiting_room import (
@@ -25,13 +26,12 @@ from tests.test_waiting_room import (
     take_turn,
     token_of,
 )
-from config import TestConfig
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Event, Hold, WaitingRoomEntry
-from webapp.services.waiting.waiting_room import screening
 from webapp.services.people import api_tokens
 from webapp.services.waiting import waiting_room
+from webapp.services.waiting.waiting_room import screening
 
 HX = {"HX-Request": "true"}
 
