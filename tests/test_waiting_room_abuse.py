@@ -28,7 +28,7 @@ from tests.test_waiting_room import (
 )
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Event, Hold, WaitingRoomEntry
+from webapp.models import Event, Hold, WaitingRoom, WaitingRoomEntry
 from webapp.services.people import api_tokens
 from webapp.services.waiting import waiting_room
 from webapp.services.waiting.waiting_room import screening
@@ -436,3 +436,48 @@ def test_a_forged_cookie_or_failed_challenge_waits_without_end_too(app, session,
     assert flags(session, hard_room.id) == {"forged_cookie": 1, "failed_challenge": 1, "endless": 2}
     page = call(other, "get", f"/events/{hard_room.id}/waiting-room").get_data(as_text=True)
     assert "You are in the waiting room" in page
+
+
+def test_the_admin_sets_the_rules_per_room_and_reads_the_figures(client, session, factory):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=20)
+    admin, _, token = admin_client(client, factory)
+    page = call(admin, "get", f"/admin/events/{event.id}/waiting-room").get_data(as_text=True)
+    # A room set up for the first time is proposed a proof of work and a limit per address.
+    proposed = re.sub(r"\s+", " ", page)
+    assert (f'name="challenge_difficulty" aria-describedby="waiting-room-challenge-hint"'
+            f' value="{waiting_room.PROPOSED_CHALLENGE_DIFFICULTY}"') in proposed
+    assert f'name="places_per_address" value="{waiting_room.PROPOSED_PLACES_PER_ADDRESS}"' in proposed
+    form = {"enabled": "1", "sale_starts_at": "2030-01-01T10:00", "max_shoppers": "2", "pass_minutes": "10"}
+    for bad, words in (({"challenge_difficulty": "-1"}, "from 0 (none) to 1,000,000"),
+                       ({"challenge_difficulty": "2000000"}, "from 0 (none) to 1,000,000"),
+                       ({"places_per_address": "0"}, "between 1 and 10,000"),
+                       ({"places_per_address": "20000"}, "between 1 and 10,000")):
+        refused = call(admin, "post", f"/admin/events/{event.id}/waiting-room", data={**form, **bad},
+                       headers={"X-CSRFToken": token})
+        assert refused.status_code == 400 and words in refused.get_data(as_text=True)
+    saved = call(admin, "post", f"/admin/events/{event.id}/waiting-room",
+                 data={**form, "challenge_difficulty": "5000", "places_per_address": "4", "flagged_wait_forever": "1"},
+                 headers={"X-CSRFToken": token})
+    assert saved.status_code == 303
+    session.expire_all()
+    made = session.get(WaitingRoom, event.id)
+    assert (made.challenge_difficulty, made.places_per_address, made.flagged_wait_forever) == (5000, 4, True)
+    audit = session.scalars(text("SELECT after FROM audit_log WHERE action = 'waiting_room.configure'")).one()
+    assert audit["challenge_difficulty"] == 5000 and audit["flagged_wait_forever"] is True
+
+    session.execute(text("INSERT INTO waiting_room_flags VALUES (:e, 'over_limit', 0, 7), (:e, 'over_limit', 3, 5),"
+                         " (:e, 'failed_challenge', 1, 2), (:e, 'forged_cookie', 2, 1), (:e, 'endless', 5, 15)"),
+                    {"e": event.id})
+    session.commit()
+    live = call(admin, "get", f"/admin/events/{event.id}/waiting-room/live", headers=HX).get_data(as_text=True)
+    assert 'data-stat="over-limit">12<' in live and 'data-stat="failed-challenge">2<' in live
+    assert 'data-stat="flagged">15<' in live and "15 in the endless wait" in live
+    assert "4 per address per minute" in live and "5,000 tries at most" in live
+    # Turned off again: empty fields are no proof of work and no limit.
+    call(admin, "post", f"/admin/events/{event.id}/waiting-room",
+         data={**form, "challenge_difficulty": "", "places_per_address": ""}, headers={"X-CSRFToken": token})
+    session.expire_all()
+    made = session.get(WaitingRoom, event.id)
+    assert (made.challenge_difficulty, made.places_per_address, made.flagged_wait_forever) == (0, None, False)

@@ -22,6 +22,24 @@ _PANEL = text("""
 """)
 
 
+# The joins the room's screening flagged, by reason (summed over the counters' shards).
+_FLAGS = text("SELECT reason, sum(count)::bigint AS n FROM waiting_room_flags WHERE event_id = :e GROUP BY reason")
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Joins flagged by the room's screening (waiting.waiting_room.screening), by reason."""
+
+    over_limit: int = 0  # places refused (or sent to the endless wait) by the limit per address
+    failed_challenge: int = 0  # proofs of work forged, tampered with, for another event or used twice
+    forged_cookie: int = 0
+    endless: int = 0  # of all those, the ones kept in the endless wait
+
+    @property
+    def clients(self) -> int:
+        return self.over_limit + self.failed_challenge + self.forged_cookie
+
+
 @dataclass(frozen=True)
 class Panel:
     room: WaitingRoom
@@ -29,6 +47,7 @@ class Panel:
     shopping: int
     admitted: int
     last_minute: int
+    flags: Flags = Flags()
 
 
 def panel(session: Session, event_id: int) -> Panel | None:
@@ -36,4 +55,5 @@ def panel(session: Session, event_id: int) -> Panel | None:
     if room is None:
         return None
     row = session.execute(_PANEL, {"e": event_id}).one()
-    return Panel(room, row.waiting, row.shopping, row.admitted, row.last_minute)
+    flags = Flags(**{reason: n for reason, n in session.execute(_FLAGS, {"e": event_id}).all()})
+    return Panel(room, row.waiting, row.shopping, row.admitted, row.last_minute, flags)
