@@ -86,6 +86,8 @@ def _clean_tables(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    # Ids start again at 1: a waiting room's shared state kept from the last test is another room's.
+    app.extensions["waiting_room_now"].forget()
     with app.app_context():
         db.session.remove()
         # The e2e sweep process may be mid-batch: TRUNCATE can then lose a

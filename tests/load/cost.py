@@ -5,6 +5,8 @@
     .venv/bin/python -m tests.load.cost --requests 20 --rounds 3 # quicker, noisier
     .venv/bin/python -m tests.load.cost --only hold-page --sql   # also print one request's statements
     .venv/bin/python -m tests.load.cost --list                   # the endpoint names
+    .venv/bin/python -m tests.load.cost --only waiting-room-now --room-entries 1000000
+                                                                 # with a million places in the waiting room
 
 It starts the stack the benchmark starts (embedded PostgreSQL unless
 DATABASE_URL is set, the migrations, gunicorn with the launcher's own command
@@ -110,7 +112,8 @@ def status(code: int, *, redirect: bool = False) -> Callable[[Response], bool]:
 class Shop:
     """The events, buyers and pages the endpoints are measured on."""
 
-    def __init__(self, stack: Stack, data: Data, per_endpoint: int):
+    def __init__(self, stack: Stack, data: Data, per_endpoint: int, room_entries: int = 0):
+        self.room_entries = room_entries  # synthetic places behind the room visitor
         self.stack = stack
         self.data = data
         self.bases = [("127.0.0.1", i.port) for i in stack.instances]
@@ -203,10 +206,17 @@ class Shop:
         page = await self.page(self.room_visitor, self.room_path)
         # The first poll after the start runs the first admission pass (the
         # countdowns turn into positions): the page drawn after it is current.
-        await self.room_visitor.get(page.element("waiting-room-status")["hx-get"], htmx=True)
+        await self.room_visitor.get(page.element("waiting-room-status")["data-status-url"], htmx=True)
         page = await self.page(self.room_visitor, self.room_path)
-        self.room_poll_url = page.element("waiting-room-status")["hx-get"]
-        self.room_poll_headers = page.hx_headers("waiting-room-status")
+        status = page.element("waiting-room-status")
+        self.room_poll_url = status["data-status-url"]
+        self.room_now_url = status["data-now-url"]
+        answer = await self.room_visitor.get(self.room_poll_url, htmx=True)
+        self.room_poll_headers = {"If-None-Match": answer.headers["etag"]}
+        if self.room_entries:
+            self.data.fill_waiting_room(self.room_event, self.room_entries, numbered=True)
+        answer = await self.room_visitor.get(self.room_now_url)
+        self.room_now_headers = {"If-None-Match": answer.headers["etag"]}
 
         # The 1,008-seat hall, about a tenth of it taken by other buyers.
         hall = await self.page(helpers[2], f"/events/{self.map_event}")
@@ -342,10 +352,14 @@ class Shop:
             Endpoint("waitlist-200", "waiting-list poll, changed (200)", status(200),
                      same(self.waiter, self.waitlist_poll_url, htmx=True, headers=stale)),
             Endpoint("waiting-room-join", "waiting room: join", status(204, redirect=True), per_buyer(room_join), 1.5),
-            Endpoint("waiting-room-304", "waiting room poll, unchanged (304)", status(304),
+            Endpoint("waiting-room-304", "waiting room status, unchanged (304)", status(304),
                      same(self.room_visitor, self.room_poll_url, htmx=True, headers=self.room_poll_headers), 1.5),
-            Endpoint("waiting-room-200", "waiting room poll, changed (200)", status(200),
+            Endpoint("waiting-room-200", "waiting room status, changed (200)", status(200),
                      same(self.room_visitor, self.room_poll_url, htmx=True, headers=stale), 1.5),
+            Endpoint("waiting-room-now", "waiting room shared state (now.json, 200)", status(200),
+                     same(self.room_visitor, self.room_now_url)),
+            Endpoint("waiting-room-now-304", "waiting room shared state, unchanged (304)", status(304),
+                     same(self.room_visitor, self.room_now_url, headers=self.room_now_headers)),
         ]
 
     async def close_spent(self) -> None:
@@ -546,7 +560,7 @@ async def run(args: argparse.Namespace) -> int:
             data = Data(database.url, stack.secret_key)
             sql_n = 0 if args.no_sql else args.sql_requests + 2
             per_endpoint = args.warmup + args.rounds * args.requests + sql_n
-            shop = Shop(stack, data, per_endpoint)
+            shop = Shop(stack, data, per_endpoint, room_entries=args.room_entries)
             started = time.perf_counter()
             await shop.setup()
             endpoints = shop.endpoints()
@@ -606,7 +620,8 @@ async def run(args: argparse.Namespace) -> int:
               f" floor: {2 * args.rounds} rounds of {args.requests * FLOOR_FACTOR}, half before and half after the"
               f" others); app = its gunicorn workers, PG = every PostgreSQL process; ms per request")
         print(f"events: general admission with {shop.ga_places} places; a {MAP_ROWS * SEATS_PER_ROW}-seat hall"
-              f" with 100 seats held by others; buyers logged in")
+              f" with 100 seats held by others; buyers logged in; the waiting room (paused) with"
+              f" {1 + args.room_entries:,} places")
         print(sql_note + "; + tx: BEGIN/COMMIT/ROLLBACK per request")
         print("× SELECT 1 / × text: the request's CPU as a multiple of the floor's routes in this run;"
               " target: the ceiling, in multiples of SELECT 1")
@@ -639,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sql-requests", type=int, default=5, help="requests per endpoint in the statement pass")
     parser.add_argument("--no-sql", action="store_true", help="skip the statement pass")
     parser.add_argument("--sql", action="store_true", help="print the statements of one request per endpoint")
+    parser.add_argument("--room-entries", type=int, default=0, metavar="N",
+                        help="N synthetic places in the waiting room behind the measured visitor")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args(argv)

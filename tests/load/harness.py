@@ -6,6 +6,11 @@ the launcher's own command line, and the expiry sweep beside it. Nothing in
 the app is switched off or stubbed for the benchmark; only the per-IP login
 limit is raised, because every simulated buyer comes from 127.0.0.1.
 
+`Stack(room_pool=True)` also starts a gunicorn instance of its own for the
+waiting room's URLs (`stack.room`), as a proxy routing
+`/events/<id>/waiting-room…` to its own app processes would: the crowd
+waiting then never queues in front of the people already let in.
+
 `Stack(floor=True)` also starts the floor: a bare Flask app
 (tests/load/floor_app.py) under the very same gunicorn command line, against
 the same PostgreSQL, so every figure can be stated as a multiple of the
@@ -149,7 +154,7 @@ class Stack:
 
     def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, instances: int = 1,
                  env: dict[str, str] | None = None, log_dir: Path | None = None, sweep: bool = True,
-                 floor: bool = False):
+                 floor: bool = False, room_pool: bool = False):
         self.database_url = database_url
         self.workers = workers
         self.threads = threads
@@ -157,6 +162,8 @@ class Stack:
         self.with_sweep = sweep
         self.with_floor = floor
         self.floor: AppInstance | None = None
+        self.with_room_pool = room_pool
+        self.room: AppInstance | None = None
         self.secret_key = secrets.token_urlsafe(32)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-logs-"))
         self.env = dict(
@@ -188,6 +195,12 @@ class Stack:
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
             self.instances.append(AppInstance(port, process, log_path))
+        if self.with_room_pool:
+            port = free_port()
+            log_path = self.log_dir / "gunicorn-room.log"
+            process = subprocess.Popen(gunicorn_command("127.0.0.1", port, self.workers, self.threads), cwd=ROOT,
+                                       env=self.env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+            self.room = AppInstance(port, process, log_path)
         if self.with_floor:
             port = free_port()
             log_path = self.log_dir / "gunicorn-floor.log"
@@ -198,14 +211,19 @@ class Stack:
             sweep_log = open(self.log_dir / "sweep.log", "ab")
             self.sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"],
                                           cwd=ROOT, env=self.env, stdout=sweep_log, stderr=subprocess.STDOUT)
-        for instance in self.instances + ([self.floor] if self.floor else []):
+        for instance in self.app_instances + ([self.floor] if self.floor else []):
             if not wait_until_healthy(instance.base + "/healthz", timeout=60):
                 self.stop()
                 raise RuntimeError(f"gunicorn did not become healthy; see {instance.log_path}")
         return self
 
+    @property
+    def app_instances(self) -> list[AppInstance]:
+        """Every gunicorn instance of the app: the shop's, and the waiting room's own if there is one."""
+        return self.instances + ([self.room] if self.room else [])
+
     def stop(self) -> None:
-        processes = ([i.process for i in self.instances] + ([self.floor.process] if self.floor else [])
+        processes = ([i.process for i in self.app_instances] + ([self.floor.process] if self.floor else [])
                      + ([self.sweep] if self.sweep else []))
         for process in processes:
             if process.poll() is None:
@@ -225,7 +243,7 @@ class Stack:
     def server_errors(self) -> list[str]:
         """Tracebacks and error lines the app logged (gunicorn and JSON logs)."""
         lines = []
-        for instance in self.instances:
+        for instance in self.app_instances:
             for line in instance.log_path.read_text(errors="replace").splitlines():
                 if '"level": "ERROR"' in line or "Traceback" in line or "[CRITICAL]" in line:
                     lines.append(line[:300])
@@ -304,6 +322,32 @@ class Data:
             db.session.remove()
         return self.app.session_interface.get_signing_serializer(self.app).dumps(state)
 
+    def minted_sessions(self, user_ids: list[int]) -> list[tuple[str, str]]:
+        """(session cookie, CSRF token) per user, as a browser holds them after logging in and loading a page.
+
+        Minted with the app's own session serializer and Flask-WTF, without
+        a request or a query: a crowd of 50,000 need not load 50,000 pages
+        before the on-sale to be ready for it (see `session_cookie`).
+        """
+        from types import SimpleNamespace
+
+        from flask import session
+        from flask_wtf.csrf import generate_csrf
+
+        from webapp import session_user
+
+        minted = []
+        with self.app.test_request_context():
+            serializer = self.app.session_interface.get_signing_serializer(self.app)
+            for user_id in user_ids:
+                session.clear()
+                session_user.remember(SimpleNamespace(id=user_id, name=f"Buyer {user_id}", is_admin=False,
+                                                      session_version=0))
+                token = generate_csrf()
+                state = dict(session, _user_id=str(user_id), _fresh=True, _id=secrets.token_hex(64))
+                minted.append((serializer.dumps(state), token))
+        return minted
+
     def ga_event(self, capacity: int, *, per_order_limit: int = 8, title: str = "Rush GA",
                  hold_minutes: int = 10) -> tuple[int, int]:
         from datetime import datetime, timedelta, timezone
@@ -337,6 +381,22 @@ class Data:
                 waiting_room.control(s, event, paused=True)
             s.commit()
 
+    def waiting_room_control(self, event_id: int, *, paused: bool) -> None:
+        """Pause or resume admission, as the admin's button does."""
+        from webapp.models import Event
+        from webapp.services.waiting import waiting_room
+
+        with self.session() as s:
+            waiting_room.control(s, s.get(Event, event_id), paused=paused)
+            s.commit()
+
+    def waiting_room_marks(self, event_id: int) -> tuple[int, int]:
+        """(numbers given, numbered places still waiting), from the room's marks."""
+        with self.session() as s:
+            row = s.execute(text("SELECT issued, issued - served - left_count FROM waiting_rooms"
+                                 " WHERE event_id = :e"), {"e": event_id}).one()
+            return row[0], row[1]
+
     def seated_event(self, rows: int, seats_per_row: int, *, title: str = "Rush Seats",
                      hold_minutes: int = 10) -> int:
         from datetime import datetime, timedelta, timezone
@@ -366,11 +426,45 @@ class Data:
         return [grouped[y] for y in sorted(grouped)]
 
     def waiting_room_places(self, event_id: int) -> list[tuple[int, int, object]]:
-        """The waiting room's places in its order: (id, line_key, admitted at or None)."""
+        """The waiting room's places in number order (places never numbered last, in line order):
+        (id, line_key, admitted at or None)."""
         with self.session() as s:
             return [tuple(r) for r in s.execute(text(
                 "SELECT id, line_key, admitted_at FROM waiting_room_entries WHERE event_id = :e"
-                " ORDER BY line_key, id"), {"e": event_id}).all()]
+                " ORDER BY number NULLS LAST, line_key, id"), {"e": event_id}).all()]
+
+    def numbers_out_of_line_order(self, event_id: int) -> int:
+        """Numbers given against the order of the places' keys (the draw, then arrival)."""
+        with self.session() as s:
+            return s.execute(text(
+                "SELECT count(*) FROM (SELECT number, lag(number) OVER (ORDER BY line_key, id) AS before"
+                " FROM waiting_room_entries WHERE event_id = :e AND number IS NOT NULL) o"
+                " WHERE number < before"), {"e": event_id}).scalar_one()
+
+    def fill_waiting_room(self, event_id: int, n: int, *, numbered: bool) -> None:
+        """N synthetic places (anonymous, nobody behind them) at the back, in one INSERT ... SELECT.
+
+        `numbered`: given their numbers at once, as a room long since
+        started has them; otherwise they arrive now, and the admission
+        passes number them as they would real arrivals.
+        """
+        with self.session() as s:
+            # A million rows take longer than the app's statement timeout allows a request.
+            s.execute(text("SET LOCAL statement_timeout = 0"))
+            issued = s.execute(text("SELECT issued FROM waiting_rooms WHERE event_id = :e FOR UPDATE"),
+                               {"e": event_id}).scalar_one()
+            s.execute(text(
+                "INSERT INTO waiting_room_entries (event_id, anon_token, line_key, number)"
+                " SELECT :e, 'synthetic-' || :e || '-' || (:i + g),"
+                "        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + g,"
+                "        CASE WHEN :numbered THEN :i + g END"
+                " FROM generate_series(1, :n) AS g"), {"e": event_id, "n": n, "i": issued, "numbered": numbered})
+            if numbered:
+                s.execute(text("UPDATE waiting_rooms SET issued = issued + :n WHERE event_id = :e"),
+                          {"e": event_id, "n": n})
+            s.commit()
+            s.execute(text("ANALYZE waiting_room_entries"))
+            s.commit()
 
     def verdict(self, event_id: int) -> list[str]:
         from webapp.services.invariants import check_event
@@ -394,6 +488,18 @@ class Data:
 
         with self.app.app_context():
             db.engine.dispose()
+
+
+def minted_browsers(stack_bases: list[tuple[str, int]], sessions: list[tuple[str, str]]) -> list[Browser]:
+    """One browser per minted (session cookie, CSRF token), spread over the instances round-robin."""
+    browsers = []
+    for i, (cookie, token) in enumerate(sessions):
+        host, port = stack_bases[i % len(stack_bases)]
+        browser = Browser(host, port)
+        browser.cookies["session"] = cookie
+        browser.csrf = token
+        browsers.append(browser)
+    return browsers
 
 
 async def open_browsers(stack_bases: list[tuple[str, int]], cookies: list[str], *, event_path: str,
@@ -476,7 +582,7 @@ class ResourceMonitor:
                  instances: list[AppInstance] | None = None):
         self.stack = stack
         # The app's instances by default; [stack.floor] to measure the floor.
-        self.instances = stack.instances if instances is None else instances
+        self.instances = stack.app_instances if instances is None else instances
         self.postmaster_pid = postmaster_pid
         self.interval = interval
         self.peak_rss: dict[int, int] = {}

@@ -116,6 +116,11 @@ class RoomNow:
         finally:
             lock.release()
 
+    def forget(self) -> None:
+        """Drop every answer kept (the test suite, whose tables start empty for each test)."""
+        with self._guard:
+            self._answers.clear()
+
     def _lock_for(self, event_id: int) -> threading.Lock:
         with self._guard:
             return self._refreshing.setdefault(event_id, threading.Lock())

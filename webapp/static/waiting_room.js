@@ -53,6 +53,8 @@
     if (el.dataset.asked || !window.htmx) return;
     el.dataset.asked = "1";
     window.htmx.ajax("GET", el.dataset.statusUrl, { source: el, target: el, swap: "outerHTML" });
+    // Answered, the element is replaced; not answered (the network, a 503), this page asks again later.
+    window.setTimeout(function () { delete el.dataset.asked; }, 10000);
   }
 
   function poll() {

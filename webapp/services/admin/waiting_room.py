@@ -1,24 +1,28 @@
-"""The waiting room's live panel for the admin: how many wait, shop and went in, read every few seconds.
+"""The waiting room's live panel for the admin: how many wait, shop and went in, how fast, and who buys.
 
-Only the organiser asks these counts, so they live with the admin's
-services rather than beside the engine the crowd's requests use; the
-rules the panel's buttons change are `waiting.waiting_room.settings`.
+Only the organiser asks these, so they live with the admin's services
+rather than beside the engine the crowd's requests use; the rules the
+panel's buttons change are `waiting.waiting_room.settings`. Read every few
+seconds, so nothing here grows with the line: its size comes from the
+room's marks (plus the places still without a number, a pass's worth after
+the start, everyone before it), the pace and conversion from what the
+admission passes measured.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom
+from webapp.services.waiting import waiting_room
 
 _PANEL = text("""
-    SELECT count(*) FILTER (WHERE status = 'waiting') AS waiting,
-           count(*) FILTER (WHERE status = 'admitted') AS shopping,
-           count(*) FILTER (WHERE status IN ('admitted', 'done')) AS admitted,
-           count(*) FILTER (WHERE admitted_at > now() - interval '1 minute') AS last_minute
-    FROM waiting_room_entries WHERE event_id = :e
+    SELECT (SELECT count(*) FROM waiting_room_entries
+            WHERE event_id = :e AND number IS NULL AND status = 'waiting') AS unnumbered,
+           (SELECT count(*) FROM waiting_room_entries WHERE event_id = :e AND status = 'admitted') AS shopping
 """)
 
 
@@ -46,8 +50,23 @@ class Panel:
     waiting: int
     shopping: int
     admitted: int
-    last_minute: int
+    pace: waiting_room.Pace
     flags: Flags = Flags()
+
+    @property
+    def per_minute(self) -> int | None:
+        return round(self.pace.per_minute) if self.pace.per_minute else None
+
+    @property
+    def conversion_percent(self) -> int | None:
+        return round(self.pace.conversion * 100) if self.pace.conversion is not None else None
+
+    @property
+    def wait_at_the_back_minutes(self) -> int | None:
+        """How long the last one in line can expect to wait, at the measured pace."""
+        if not self.waiting or not self.pace.per_minute:
+            return None
+        return math.ceil(self.pace.seconds_for(self.waiting) / 60)
 
 
 def panel(session: Session, event_id: int) -> Panel | None:
@@ -55,5 +74,6 @@ def panel(session: Session, event_id: int) -> Panel | None:
     if room is None:
         return None
     row = session.execute(_PANEL, {"e": event_id}).one()
+    waiting = room.issued - room.served - room.left_count + row.unnumbered
     flags = Flags(**{reason: n for reason, n in session.execute(_FLAGS, {"e": event_id}).all()})
-    return Panel(room, row.waiting, row.shopping, row.admitted, row.last_minute, flags)
+    return Panel(room, waiting, row.shopping, room.admitted_total, waiting_room.Pace.of(room), flags)

@@ -1,0 +1,375 @@
+"""The waiting room's scenarios: (e) a crowd arriving for a hot on-sale, (f) the same with a million in line.
+
+Each buyer does what the waiting room page does in a browser: join, load the
+page, and while waiting poll the room's shared now.json (a conditional GET,
+at the page's pace: every few seconds near the front, up to 30 s far back),
+working its position out from its own number; it asks for its own status
+only when its number comes up, the room's state changes, the sale starts
+(the countdown's ask, spread over 2 s) or it has no number yet (every 2 s).
+When its turn comes it reserves one ticket and pays.
+
+Afterwards the database must show exactly the tickets sold, every arrival
+with a place, admissions in number order (and numbers in line order: the
+draw, then arrival), and no answer a 5xx.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import secrets
+import time
+from collections import Counter
+
+from tests.load.client import Browser
+from tests.load.harness import (
+    Data,
+    Recorder,
+    ResourceMonitor,
+    Stack,
+    load_figures,
+    minted_browsers,
+    percentile,
+    report,
+)
+from tests.load.scenarios import Outcome, _bases, _with_busy_retry, purchase
+from webapp.services.waiting.waiting_room import MAX_POLL_SECONDS, estimate_position
+
+ATTRIBUTE = {name: re.compile(rf'data-{name}="([^"]*)"')
+             for name in ("number", "state", "poll-seconds", "seconds-left", "now-url", "status-url")}
+
+
+def _attribute(html: str, name: str) -> str | None:
+    found = ATTRIBUTE[name].search(html)
+    return found.group(1) if found else None
+
+
+async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
+    answer = await rec.call(step, browser.get(path, **kw))
+    await browser.close()  # an idle keep-alive outlives no poll period (gunicorn's keepalive: 2 s)
+    return answer
+
+
+async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float) -> str:
+    """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up"."""
+    page = await _ask(rec, browser, "page", f"/events/{event_id}/waiting-room")
+    if page is None or page.status != 200:
+        return "failed"
+    html = page.text
+    now_tag = None
+    while time.perf_counter() < deadline:
+        if "It is your turn" in html:
+            return "turn"
+        if "Sold out" in html:
+            told = f"/events/{event_id}/waitlist" in html
+            return "sold out" if told else "failed"
+        status_url = _attribute(html, "status-url")
+        if status_url is None:
+            return "failed"
+        left = _attribute(html, "seconds-left")
+        number = int(_attribute(html, "number") or 0)
+        if left is not None:
+            # The countdown asks at zero, spread over two seconds.
+            await asyncio.sleep(int(left) + random.uniform(0, 2))
+        elif not number:
+            await asyncio.sleep(2)  # the number is on its way: this place asks about itself
+        else:
+            period = float(_attribute(html, "poll-seconds") or 5)
+            state = _attribute(html, "state")
+            now: dict | None = None
+            while time.perf_counter() < deadline:
+                await asyncio.sleep(period)
+                answer = await _ask(rec, browser, "now.json", _attribute(html, "now-url") or "",
+                                    headers={"If-None-Match": now_tag} if now_tag else None)
+                if answer is None or answer.status not in (200, 304):
+                    continue
+                if answer.status == 200:
+                    now_tag, now = answer.headers.get("etag"), json.loads(answer.body)
+                if now is None:
+                    continue
+                if now["state"] != state or now["served"] >= number:
+                    break
+                ahead = estimate_position(number, served=now["served"], issued=now["issued"], left=now["left"]) - 1
+                minutes = ahead * now["minutes_per_1000"] / 1000 if now["minutes_per_1000"] else None
+                base = float(_attribute(html, "poll-seconds") or 5)
+                period = base if minutes is None else min(MAX_POLL_SECONDS, max(base, minutes * 60 / 5))
+        answer = await _ask(rec, browser, "status", status_url, htmx=True)
+        if answer is None or answer.status != 200:
+            await asyncio.sleep(2)
+            continue
+        html = answer.text
+    return "gave up"
+
+
+async def _buy_one(rec: Recorder, browser: Browser, event_id: int, tier_id: int) -> None:
+    answer = await _with_busy_retry(rec, "reserve", lambda: browser.post(f"/events/{event_id}/reserve",
+                                                                         {f"qty-{tier_id}": 1}))
+    if answer is not None and answer.status == 204 and "hx-redirect" in answer.headers:
+        rec.outcomes["admitted, reserved"] += 1
+        if await purchase(rec, browser, answer.headers["hx-redirect"]):
+            rec.outcomes["bought"] += 1
+    elif answer is not None and answer.status == 409 and "sold out" in answer.text:
+        rec.outcomes["admitted, found it sold out"] += 1
+    else:
+        rec.outcomes[f"admitted, reserve answered {answer.status if answer else 'nothing'}"] += 1
+    await browser.close()
+
+
+def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, Browser]]:
+    """Each buyer's browser as (the tab in the waiting room, the tab in the shop).
+
+    The same browser, cookies and all; with a pool of its own for the
+    waiting room (`Stack(room_pool=True)`), its requests go there.
+    """
+    user_ids = data.create_buyers(n, f"{tag}-{secrets.token_hex(3)}")
+    browsers = []
+    for shop in minted_browsers(_bases(stack), data.minted_sessions(user_ids)):
+        room = shop
+        if stack.room is not None:
+            room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
+        browsers.append((room, shop))
+    return browsers
+
+
+def _checks(data: Data, event_id: int, *, places: int, arrivals: int, rec: Recorder) -> tuple[list[str], dict]:
+    units = data.unit_counts(event_id)
+    verdict = data.verdict(event_id)
+    entries = data.waiting_room_places(event_id)
+    out_of_order = admitted_out_of_room_order(entries)
+    misnumbered = data.numbers_out_of_line_order(event_id)
+    failures = []
+    sold = units.get("sold", 0)
+    if sold != places:
+        failures.append(f"{sold} sold, expected exactly {places}")
+    if len(entries) < arrivals:
+        failures.append(f"{len(entries)} places in the waiting room for {arrivals} arrivals")
+    if out_of_order:
+        failures.append(f"{out_of_order} admissions out of number order")
+    if rec.five_xx():
+        failures.append(f"{rec.five_xx()} responses were 5xx")
+    if rec.outcomes["gave up"]:
+        failures.append(f"{rec.outcomes['gave up']} buyers never heard the end")
+    if verdict:
+        failures.append("invariant violations")
+    return failures, {"units": units, "verdict": verdict, "entries": entries, "out_of_order": out_of_order,
+                      "misnumbered": misnumbered, "sold": sold}
+
+
+def _lines(rec: Recorder, found: dict) -> list[str]:
+    now = rec.statuses.get("now.json", Counter())
+    p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "now.json", "reserve")}
+    entries = found["entries"]
+    early = sum(1 for _, key, _ in entries if key < 0)
+    return [
+        f"units: {dict(found['units'])}; places in the waiting room: {len(entries):,} ({early:,} drawn before the"
+        f" start, {len(entries) - early:,} by arrival after it); admitted:"
+        f" {sum(1 for _, _, a in entries if a is not None):,}",
+        f"admission order = number order: {'yes' if not found['out_of_order'] else 'NO'}"
+        f" ({found['out_of_order']} out of order); numbers given against line order (the draw, then"
+        f" arrival, by the database's clock): {found['misnumbered']}",
+        f"join p99 {p99['join']:.0f} ms; now.json polls {sum(now.values()):,} ({now.get(304, 0):,} 304s),"
+        f" p99 {p99['now.json']:.0f} ms; own-status asks {sum(rec.statuses.get('status', Counter()).values()):,};"
+        f" admitted buyers' reserve p99 {p99['reserve']:.0f} ms (target < 500 ms)",
+    ]
+
+
+def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: int, arrivals: int) -> dict:
+    p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "now.json", "reserve")}
+    return {"join_p99_ms": p99["join"], "poll_p99_ms": p99["now.json"], "reserve_p99_ms": p99["reserve"],
+            "sold": found["sold"], "places": places, "in_room": len(found["entries"]),
+            "out_of_order": found["out_of_order"], "misnumbered": found["misnumbered"],
+            "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
+            **load_figures(rec, monitor, arrivals)}
+
+
+# --------------------------------------------------------------------------- (e)
+
+async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
+                            places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
+                            give_up_after: float = 240.0) -> Outcome:
+    """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
+
+    The sale starts halfway through the arrivals: the first half is drawn
+    in random order at the start, the rest are numbered by arrival.
+    """
+    title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
+             f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
+    event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
+    browsers = _buyers(stack, data, buyers, "wr")
+    rec = Recorder()
+    rng = random.Random(10)
+    arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
+    rng.shuffle(browsers)
+    deadline = [0.0]
+
+    async def buyer(tabs: tuple[Browser, Browser], arrive: float) -> None:
+        room, shop = tabs
+        await asyncio.sleep(arrive)
+        joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
+        await room.close()
+        if joined is None or joined.status != 204:
+            rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
+            return
+        verdict = await wait_for_turn(rec, room, event_id, deadline[0])
+        if verdict == "turn":
+            await _buy_one(rec, shop, event_id, tier_id)
+        else:
+            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
+
+    with ResourceMonitor(stack, postmaster_pid) as monitor:
+        data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
+        deadline[0] = time.perf_counter() + give_up_after
+        await asyncio.gather(*(buyer(b, t) for b, t in zip(browsers, arrivals, strict=True)))
+    await asyncio.gather(*(b.close() for tabs in browsers for b in tabs))
+    failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
+    text = report(title, rec, monitor, verdict=found["verdict"], extra=_lines(rec, found))
+    return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+
+
+def _pool_note(stack: Stack) -> str:
+    return "; the waiting room on its own gunicorn" if stack.room is not None else ""
+
+
+def admitted_out_of_room_order(entries: list[tuple[int, int, object]]) -> int:
+    """Admissions that came before one of someone ahead of them (rows in number order: id, key, admitted_at)."""
+    latest = None
+    wrong = 0
+    never_seen_after = False
+    for _, _, admitted_at in entries:
+        if admitted_at is None:
+            never_seen_after = True
+            continue
+        if never_seen_after or (latest is not None and admitted_at < latest):
+            wrong += 1
+        latest = admitted_at if latest is None or admitted_at > latest else latest
+    return wrong
+
+
+# --------------------------------------------------------------------------- (f)
+
+async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | None, *, entries: int = 1_000_000,
+                               buyers: int = 2000, places: int = 1000, watchers: int = 2000,
+                               watch_every: float = 5.0, watch_seconds: float = 20.0, rate: int = 6000, cap: int = 300,
+                               give_up_after: float = 300.0) -> Outcome:
+    """A million places in line (synthetic rows), with real polls, admission and purchases at once.
+
+    The sale has started. `buyers` real buyers join within a few seconds,
+    then `entries` synthetic places arrive behind them in one INSERT (the
+    admission passes number them, a batch per pass, while the buyers are
+    let in and buy). Beside them `watchers` pages poll now.json every
+    `watch_every` seconds: first alone for `watch_seconds`, once the million
+    are numbered (the poll's CPU per request with a million in line), then
+    while the buyers are let in and buy.
+    """
+    title = (f"(f) waiting room with {entries:,} places in line: {buyers:,} real buyers for {places:,} tickets,"
+             f" {watchers:,} more pages polling (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
+    event_id, tier_id = data.ga_event(places, title="Million Waiting Room")
+    data.waiting_room(event_id, starts_in=-1, rate=rate, cap=cap)
+    browsers = _buyers(stack, data, buyers, "wm")
+    rec = Recorder()
+    polls_alone = Recorder()
+    deadline = time.perf_counter() + give_up_after
+    now_url = f"/events/{event_id}/waiting-room/now.json"
+
+    # The buyers take their places (numbered by arrival), then the million arrive behind them.
+    joins = asyncio.Semaphore(50)
+
+    async def join(tabs: tuple[Browser, Browser]) -> bool:
+        room = tabs[0]
+        async with joins:
+            answer = await _with_busy_retry(rec, "join",
+                                            lambda: room.post(f"/events/{event_id}/waiting-room/join", {}))
+            await room.close()
+            return answer is not None and answer.status == 204
+
+    data.waiting_room_control(event_id, paused=True)  # nobody let in until the line is there
+    joined = await asyncio.gather(*(join(b) for b in browsers))
+    started = time.perf_counter()
+    data.fill_waiting_room(event_id, entries, numbered=False)
+    fill_seconds = time.perf_counter() - started
+    # The passes (the sweep's, every 2 s) number them, a batch a pass.
+    while data.waiting_room_marks(event_id)[0] < buyers + entries and time.perf_counter() < deadline:
+        await asyncio.sleep(1)
+    numbering_seconds = time.perf_counter() - started - fill_seconds
+
+    room_bases = [("127.0.0.1", stack.room.port)] if stack.room is not None else _bases(stack)
+    watching = [Browser(*room_bases[i % len(room_bases)]) for i in range(watchers)]
+    stop_watching = asyncio.Event()
+
+    async def watch(browser: Browser, into: list[Recorder], path: str = now_url) -> None:
+        tag = None
+        await asyncio.sleep(random.uniform(0, watch_every))
+        while not stop_watching.is_set():
+            answer = await into[0].call("now.json", browser.get(path, headers={"If-None-Match": tag} if tag
+                                                                else None))
+            await browser.close()
+            if answer is not None and answer.status == 200:
+                tag = answer.headers.get("etag")
+            try:
+                await asyncio.wait_for(stop_watching.wait(), watch_every)
+            except asyncio.TimeoutError:
+                pass
+
+    # Phase 0, the unit: the same crowd, polling the same way (a new
+    # connection per poll), asks the floor's text route instead.
+    floor_figures = None
+    if stack.floor is not None:
+        floor_polls = Recorder()
+        floor_watching = [Browser("127.0.0.1", stack.floor.port) for _ in range(watchers)]
+        floor_running = [asyncio.create_task(watch(b, [floor_polls], "/text")) for b in floor_watching]
+        await asyncio.sleep(watch_every)
+        with ResourceMonitor(stack, postmaster_pid, instances=[stack.floor]) as floor_alone:
+            await asyncio.sleep(watch_seconds)
+        stop_watching.set()
+        await asyncio.gather(*floor_running)
+        stop_watching.clear()
+        floor_figures = load_figures(floor_polls, floor_alone, watchers)
+
+    # Phase 1: the crowd's polls alone, the line full, admission paused.
+    target = [polls_alone]
+    watchers_running = [asyncio.create_task(watch(b, target)) for b in watching]
+    await asyncio.sleep(watch_every)  # every watcher is polling at its pace
+    with ResourceMonitor(stack, postmaster_pid) as alone:
+        await asyncio.sleep(watch_seconds)
+    polls_figures = load_figures(polls_alone, alone, watchers)
+
+    # Phase 2: admission on; the buyers wait, are let in, buy; the crowd polls on.
+    target[0] = rec
+
+    async def buyer(tabs: tuple[Browser, Browser]) -> None:
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline)
+        if verdict == "turn":
+            await _buy_one(rec, tabs[1], event_id, tier_id)
+        else:
+            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
+
+    with ResourceMonitor(stack, postmaster_pid) as monitor:
+        data.waiting_room_control(event_id, paused=False)
+        await asyncio.gather(*(buyer(b) for b, ok in zip(browsers, joined, strict=True) if ok))
+        stop_watching.set()
+        await asyncio.gather(*watchers_running)
+    await asyncio.gather(*(b.close() for b in [*(b for tabs in browsers for b in tabs), *watching]))
+
+    failures, found = _checks(data, event_id, places=places, arrivals=buyers + entries, rec=rec)
+    numbered, room_waiting = data.waiting_room_marks(event_id)
+    cpu = alone.cpu_seconds()
+    lines = [f"the synthetic places' INSERT ... SELECT: {fill_seconds:.1f} s; numbered by the passes in"
+             f" {numbering_seconds:.1f} s; numbers given by the end: {numbered:,}; still waiting: {room_waiting:,}",
+             f"polls alone (admission paused, {entries:,} in line): {polls_figures['requests']:,} now.json in"
+             f" {alone.wall:.1f} s = {polls_figures['request_rate']:.0f}/s, server CPU"
+             f" {polls_figures['cpu_ms_per_request']:.3f} ms per poll"
+             f" (app {cpu.get('app', 0):.2f} s, PostgreSQL {cpu.get('postgres', 0):.2f} s,"
+             f" sweep {cpu.get('sweep', 0):.2f} s)",
+             *([f"the floor's text route polled the same way by the same crowd: {floor_figures['request_rate']:.0f}/s,"
+                f" server CPU {floor_figures['cpu_ms_per_request']:.3f} ms per request; now.json ="
+                f" {polls_figures['cpu_ms_per_request'] / floor_figures['cpu_ms_per_request']:.2f}x it"]
+               if floor_figures else []),
+             *_lines(rec, found)]
+    text = report(title, rec, monitor, verdict=found["verdict"], extra=lines)
+    figures = _figures(rec, monitor, found, places=places, arrivals=buyers)
+    if floor_figures:
+        figures["floor_polled_cpu_ms"] = floor_figures["cpu_ms_per_request"]
+    figures.update({"poll_alone_cpu_ms": polls_figures["cpu_ms_per_request"],
+                    "poll_alone_rate": polls_figures["request_rate"], "poll_alone_in_flight": watchers})
+    return Outcome(title, text, failures, figures)
