@@ -421,9 +421,13 @@ def main(argv: list[str] | None = None) -> int:
                 setattr(args, key, value)
     import resource
 
-    # One socket per buyer: 1,000+ at once.
+    # One socket per buyer: 1,000+ at once, 50,000 for the biggest crowds
+    # (a root run may raise the hard limit too; gunicorn inherits it).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard > 0 else 65536, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (262144, max(hard, 262144)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard > 0 else 65536, hard))
     return asyncio.run(run(args))
 
 

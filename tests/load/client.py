@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import urlencode
 
 
@@ -45,6 +46,10 @@ class Browser:
     csrf: str | None = None
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
+    # Requests in flight in the whole client at once (None: no limit), when
+    # the machine's open-files limit is below the crowd; a request waiting
+    # for its turn counts the wait in its time, as a queue in the network would.
+    in_flight: ClassVar[asyncio.Semaphore | None] = None
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -80,6 +85,12 @@ class Browser:
             lines.append(f"Content-Length: {len(body)}")
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         started = time.perf_counter()
+        if Browser.in_flight is None:
+            return await self._timed(raw, started)
+        async with Browser.in_flight:
+            return await self._timed(raw, started)
+
+    async def _timed(self, raw: bytes, started: float) -> Response:
         try:
             return await asyncio.wait_for(self._exchange(raw, started), self.timeout)
         except asyncio.TimeoutError:

@@ -4,8 +4,9 @@ Each buyer does what the waiting room page does in a browser: join, load the
 page, and while waiting poll the room's shared now.json (a conditional GET,
 at the page's pace: every few seconds near the front, up to 30 s far back),
 working its position out from its own number; it asks for its own status
-only when its number comes up, the room's state changes, the sale starts
-(the countdown's ask, spread over 2 s) or it has no number yet (every 2 s).
+only when its number comes up, the room sells out, opens or closes (within
+10 s, spread), the sale starts (the countdown's ask, spread over 2 s) or it
+has no number yet (every 2 s). A pause and its end it shows itself.
 When its turn comes it reserves one ticket and pays.
 
 Afterwards the database must show exactly the tickets sold, every arrival
@@ -38,6 +39,9 @@ from webapp.services.waiting.waiting_room import MAX_POLL_SECONDS, estimate_posi
 
 ATTRIBUTE = {name: re.compile(rf'data-{name}="([^"]*)"')
              for name in ("number", "state", "poll-seconds", "seconds-left", "now-url", "status-url")}
+
+
+PAUSE = ("paused", "admitting")
 
 
 def _attribute(html: str, name: str) -> str | None:
@@ -88,7 +92,12 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
                     now_tag, now = answer.headers.get("etag"), json.loads(answer.body)
                 if now is None:
                     continue
-                if now["state"] != state or now["served"] >= number:
+                if now["state"] in PAUSE and state in PAUSE:
+                    state = now["state"]
+                if now["state"] != state:
+                    await asyncio.sleep(random.uniform(0, 10))
+                    break
+                if now["served"] >= number:
                     break
                 ahead = estimate_position(number, served=now["served"], issued=now["issued"], left=now["left"]) - 1
                 minutes = ahead * now["minutes_per_1000"] / 1000 if now["minutes_per_1000"] else None
@@ -197,6 +206,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
     browsers = _buyers(stack, data, buyers, "wr")
+    _limit_sockets()
     rec = Recorder()
     rng = random.Random(10)
     arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
@@ -225,6 +235,14 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
     text = report(title, rec, monitor, verdict=found["verdict"], extra=_lines(rec, found))
     return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+
+
+def _limit_sockets() -> None:
+    """At most as many requests in flight as the process may open sockets, less a margin."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    Browser.in_flight = asyncio.Semaphore(max(1000, min(limit, 1 << 20) - 2000))
 
 
 def _pool_note(stack: Stack) -> str:
@@ -265,6 +283,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     title = (f"(f) waiting room with {entries:,} places in line: {buyers:,} real buyers for {places:,} tickets,"
              f" {watchers:,} more pages polling (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
     event_id, tier_id = data.ga_event(places, title="Million Waiting Room")
+    _limit_sockets()
     data.waiting_room(event_id, starts_in=-1, rate=rate, cap=cap)
     browsers = _buyers(stack, data, buyers, "wm")
     rec = Recorder()
@@ -284,7 +303,21 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
             return answer is not None and answer.status == 204
 
     data.waiting_room_control(event_id, paused=True)  # nobody let in until the line is there
-    joined = await asyncio.gather(*(join(b) for b in browsers))
+
+    async def buyer(tabs: tuple[Browser, Browser]) -> None:
+        # Joined, the page loads at once and waits, as a browser's does.
+        if not await join(tabs):
+            rec.outcomes["join failed"] += 1
+            return
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline)
+        if verdict == "turn":
+            await _buy_one(rec, tabs[1], event_id, tier_id)
+        else:
+            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
+
+    buying = [asyncio.create_task(buyer(tabs)) for tabs in browsers]
+    while data.waiting_room_marks(event_id)[0] < buyers and time.perf_counter() < deadline:
+        await asyncio.sleep(1)  # every buyer joined and was numbered
     started = time.perf_counter()
     data.fill_waiting_room(event_id, entries, numbered=False)
     fill_seconds = time.perf_counter() - started
@@ -330,23 +363,21 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
     target = [polls_alone]
     watchers_running = [asyncio.create_task(watch(b, target)) for b in watching]
     await asyncio.sleep(watch_every)  # every watcher is polling at its pace
+    # The buyers' pages poll too, the same resource: their polls in the window count.
+    buyers_polls = len(rec.latencies.get("now.json", []))
     with ResourceMonitor(stack, postmaster_pid) as alone:
         await asyncio.sleep(watch_seconds)
+    buyers_polls = len(rec.latencies.get("now.json", [])) - buyers_polls
     polls_figures = load_figures(polls_alone, alone, watchers)
+    polls = polls_figures["requests"] + buyers_polls
+    polls_figures.update(requests=polls, request_rate=polls / alone.wall,
+                         cpu_ms_per_request=alone.server_cpu() / polls * 1000)
 
-    # Phase 2: admission on; the buyers wait, are let in, buy; the crowd polls on.
+    # Phase 2: admission on; the buyers are let in and buy; the crowd polls on.
     target[0] = rec
-
-    async def buyer(tabs: tuple[Browser, Browser]) -> None:
-        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline)
-        if verdict == "turn":
-            await _buy_one(rec, tabs[1], event_id, tier_id)
-        else:
-            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
-
     with ResourceMonitor(stack, postmaster_pid) as monitor:
         data.waiting_room_control(event_id, paused=False)
-        await asyncio.gather(*(buyer(b) for b, ok in zip(browsers, joined, strict=True) if ok))
+        await asyncio.gather(*buying)
         stop_watching.set()
         await asyncio.gather(*watchers_running)
     await asyncio.gather(*(b.close() for b in [*(b for tabs in browsers for b in tabs), *watching]))

@@ -1,7 +1,8 @@
 // The waiting room page: the position from the room's shared now.json and this page's own number.
 // Everyone in a room asks for the same small, cacheable resource; the page asks the server about
 // itself (its status partial) only when what it shows changes: its number comes up, or the room
-// starts, sells out, opens or closes. The arithmetic is positions.estimate_position's.
+// starts, sells out, opens or closes. A pause and its end it shows itself: a whole room asking at
+// once is what a pause must not cause. The arithmetic is positions.estimate_position's.
 (function () {
   "use strict";
 
@@ -49,12 +50,18 @@
     return minutes === null ? base : Math.min(most, Math.max(base, minutes * 60 / 5));
   }
 
-  function askAboutMe(el) {
+  var PAUSE = { paused: true, admitting: true };
+
+  function askAboutMe(el, within) {
     if (el.dataset.asked || !window.htmx) return;
     el.dataset.asked = "1";
-    window.htmx.ajax("GET", el.dataset.statusUrl, { source: el, target: el, swap: "outerHTML" });
+    // A change the whole room sees at once (sold out, the gate opened): each page asks within
+    // `within` seconds, not all in the same one.
+    window.setTimeout(function () {
+      window.htmx.ajax("GET", el.dataset.statusUrl, { source: el, target: el, swap: "outerHTML" });
+    }, 1000 * (within || 0) * Math.random());
     // Answered, the element is replaced; not answered (the network, a 503), this page asks again later.
-    window.setTimeout(function () { delete el.dataset.asked; }, 10000);
+    window.setTimeout(function () { delete el.dataset.asked; }, 1000 * ((within || 0) + 10));
   }
 
   function poll() {
@@ -74,8 +81,13 @@
       var seconds = parseInt(el.dataset.pollSeconds, 10) || 5;
       if (now) {
         var number = parseInt(el.dataset.number || "0", 10);
+        if (now.state !== el.dataset.state && PAUSE[now.state] && PAUSE[el.dataset.state]) {
+          el.dataset.state = now.state;
+          var note = document.getElementById("waiting-room-paused");
+          if (note) note.hidden = now.state !== "paused";
+        }
         if (now.state !== el.dataset.state) {
-          askAboutMe(el);
+          askAboutMe(el, 10);
         } else if (number && now.served >= number) {
           askAboutMe(el);
         } else if (number) {
