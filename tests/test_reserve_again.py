@@ -83,11 +83,46 @@ def test_a_second_lapse_waits_out_the_cool_down_and_the_page_offers_no_button_ti
                                headers={**HX, "X-CSRFToken": csrf_token(client, "/")})
     assert with_reserve.status_code == 429
 
+    # Once the cool-down is over, the page offers a fresh reserve of the same seats, which the cool-down lets by;
+    # the hold's own Reserve again was its one.
     session.execute(text("UPDATE holds SET expires_at = expires_at - interval '61 seconds',"
                          " ended_at = ended_at - interval '61 seconds' WHERE id = :h"), {"h": hold_id})
     session.commit()
-    assert press_reserve_again(client, hold_id).status_code == 303
-    assert hold_of(session, hold_id).status == HoldStatus.ACTIVE
+    assert client.post(f"/holds/{hold_id}/reserve-again",
+                       data={"csrf_token": csrf_token(client, "/")}).status_code == 409
+    fresh = press_reserve_again(client, hold_id)
+    assert fresh.status_code == 303
+    new_hold = session.scalars(select(Hold).where(Hold.status == HoldStatus.ACTIVE)).one()
+    assert new_hold.id != hold_id and new_hold.unit_ids == seats[:1]
+    assert fresh.headers["Location"].endswith(f"/holds/{new_hold.id}")
+
+
+def test_behind_a_waiting_room_the_one_retry_needs_no_pass_and_later_ones_go_through_the_room(client, session,
+                                                                                               factory):
+    from tests.test_waiting_room import room, start_sale
+    from webapp.services.waiting import waiting_room
+
+    event = factory.ga_event(capacity=10, rehold_cooldown_seconds=0)
+    user = factory.user()
+    sign_in(client, user.id)
+    room(session, event, starts_in=-1, cap=5)
+    start_sale(session, event.id)
+    entry_id = waiting_room.join(session, event.id, user_id=user.id)
+    session.commit()
+    waiting_room.admit(session, event.id)
+    session.commit()
+    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={event.tiers[0].id: 1},
+                                     admission_id=entry_id)
+    session.commit()
+    expire_now(session, hold.id)
+    session.execute(text("UPDATE waiting_room_entries SET pass_until = now() - interval '1 second'"))
+    session.commit()
+    assert press_reserve_again(client, hold.id).status_code == 303  # the one retry: no pass needed
+    expire_now(session, hold.id)
+    page = client.get(f"/holds/{hold.id}").get_data(as_text=True)
+    assert "Try again: reserve the same" not in page and "take a place there to reserve again" in page
+    assert client.post(f"/holds/{hold.id}/reserve-again",
+                       data={"csrf_token": csrf_token(client, "/")}).status_code == 409
 
 
 def test_reserve_again_refuses_clearly_when_the_seats_went_to_someone_else(client, session, factory):

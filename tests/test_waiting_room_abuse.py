@@ -63,6 +63,8 @@ def test_the_api_reserves_for_an_admitted_buyer_with_their_pass(client, app, ses
     refused = api_reserve(script, guarded, secret)
     assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
     assert "waiting room" in refused.get_json()["detail"]
+    assert refused.get_json()["type"] == "/api/docs#problem-pass-required"
+    assert 'id="problem-pass-required"' in script.get("/api/docs").get_data(as_text=True)
     forged = api_reserve(script, guarded, secret, **{"Waiting-Room-Pass": room_pass[:-3] + "xyz"})
     assert forged.status_code == 403 and "not valid" in forged.get_json()["detail"]
     assert session.scalar(text("SELECT count(*) FROM holds")) == 0

@@ -209,10 +209,11 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
     same units at once is not cycling, so this is not a fresh reserve: it is
     the lapsed-hold path a late payment takes (promise 3), under the hold's
     lock, only if every unit is still free and nobody on the waiting list
-    is owed them, the per-buyer limit counted again. Once per hold without
-    the cool-down: a hold taken again that lapses again waits for the
-    cool-down like any other. A hold still live (a double click) is left as
-    it is. The caller commits.
+    is owed them, the per-buyer limit counted again. Once per hold, and
+    with no waiting-room pass, as a late payment needs none: a hold taken
+    again that lapses again is reserved afresh, under the cool-down and the
+    pass like any reserve. A hold still live (a double click) is left as it
+    is. The caller commits.
     """
     hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
     if hold.status == HoldStatus.ACTIVE and not past_expiry:
@@ -230,14 +231,15 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
         again = session.execute(_AGAIN_IN, {"h": hold.id}).one()
         if again.wait > 0:
             raise TooSoonAgain(again.wait, expired=True, seated=again.seated)
+        raise HoldNotActive("This reservation was already taken again once after it ran out: reserve these tickets"
+                            " afresh.")
     if hold.status == HoldStatus.ACTIVE:
         # Ran out, not yet swept: expire it properly first, so the waiting
         # list gets its chance, then see whether the units are still free.
         inventory.release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
     inventory.take_units_again(session, hold)
     codes.claim_again(session, hold)
-    if hold.taken_again_at is None:
-        hold.taken_again_at = func.now()
+    hold.taken_again_at = func.now()
     session.flush()
     return hold
 
