@@ -52,13 +52,20 @@ class Browser:
     in_flight: ClassVar[asyncio.Semaphore | None] = None
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            try:
-                await self._writer.wait_closed()
-            except OSError:
-                pass
-        self._reader = self._writer = None
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is None:
+            return
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+        except asyncio.CancelledError:
+            # The wait of a close that a timeout cut short, not this task's
+            # cancellation: the socket is closed, there is nothing to wait for.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def get(self, path: str, *, htmx: bool = False, headers: dict[str, str] | None = None) -> Response:
         return await self.request("GET", path, htmx=htmx, headers=headers)

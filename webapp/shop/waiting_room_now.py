@@ -98,8 +98,10 @@ class RoomNow:
         if kept is not None and time.monotonic() - kept.made < FRESH_SECONDS:
             return kept
         lock = self._lock_for(event_id)
-        if not lock.acquire(blocking=kept is None):
-            return kept  # another thread is refreshing it  # type: ignore[return-value]
+        if kept is not None and not lock.acquire(blocking=False):
+            return kept  # another thread is refreshing it
+        if kept is None:
+            lock.acquire()
         try:
             kept = self._answers.get(event_id)
             if kept is not None and time.monotonic() - kept.made < FRESH_SECONDS:
