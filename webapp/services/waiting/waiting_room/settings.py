@@ -19,7 +19,7 @@ from webapp.models import Event, WaitingRoom
 from webapp.services.errors import InvalidRequest, NotFound
 
 # What the admin's form proposes for a room it turns on for the first time: a
-# join costs a browser about a second of work (ROUNDS of PBKDF2 per try, half
+# join costs a computer's browser about a second (ROUNDS of PBKDF2 per try, half
 # this many tries on average), and one address takes a handful of places a
 # minute (a household, a small office behind one address).
 PROPOSED_CHALLENGE_DIFFICULTY = 1000
