@@ -10,6 +10,7 @@ memory, with no database and nothing personal, cacheable by anyone.
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -370,3 +371,20 @@ def test_the_admin_panel_shows_the_size_pace_conversion_and_wait_at_the_back(cli
     assert f'data-stat="waiting">{waiting:,}<' in live
     assert 'data-stat="rate">120<' in live and 'data-stat="conversion">25%<' in live
     assert f'data-stat="wait">{-(-waiting // 120)} min<' in live
+
+
+def test_a_join_posted_with_htmx_answers_with_the_status_in_place(client, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    start_sale(session, event.id)
+    user = factory.user()
+    sign_in(client, user.id)
+    page = client.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    joined = client.post(f"/events/{event.id}/waiting-room/join", headers={**HX, "X-CSRFToken": token})
+    body = joined.get_data(as_text=True)
+    assert joined.status_code == 200 and body.startswith('<section id="waiting-room-status"')
+    assert "Your number is on its way" in body  # the next pass gives it
+    with client.application.test_request_context():
+        place = waiting_room.read_place(client.get_cookie(waiting_room.place_cookie_name(event.id)).value)
+    assert place is not None and place.anon_token == "" and place.number is None

@@ -50,6 +50,9 @@ class Browser:
     # the machine's open-files limit is below the crowd; a request waiting
     # for its turn counts the wait in its time, as a queue in the network would.
     in_flight: ClassVar[asyncio.Semaphore | None] = None
+    # Stamp each request with X-Request-Start as a proxy in front would, so
+    # the app's QUEUE_BUDGET_MS can turn away what queued too long.
+    stamp_start: ClassVar[bool] = False
 
     async def close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None
@@ -90,12 +93,17 @@ class Browser:
             lines.append(f"{key}: {value}")
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
-        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         started = time.perf_counter()
         if Browser.in_flight is None:
-            return await self._timed(raw, started)
+            return await self._timed(self._raw(lines, body), started)
         async with Browser.in_flight:
-            return await self._timed(raw, started)
+            return await self._timed(self._raw(lines, body), started)
+
+    @staticmethod
+    def _raw(lines: list[str], body: bytes) -> bytes:
+        if Browser.stamp_start:
+            lines = [*lines, f"X-Request-Start: t={time.time():.6f}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     async def _timed(self, raw: bytes, started: float) -> Response:
         try:

@@ -51,9 +51,9 @@ def _bases(stack: Stack) -> list[tuple[str, int]]:
     return [("127.0.0.1", i.port) for i in stack.instances]
 
 
-async def _with_busy_retry(rec: Recorder, step: str, send) -> Response | None:
+async def _with_busy_retry(rec: Recorder, step: str, send, retries: int = BUSY_RETRIES) -> Response | None:
     """A buyer told 503 + Retry-After waits that long and tries again, a few times."""
-    for _ in range(BUSY_RETRIES + 1):
+    for _ in range(retries + 1):
         response = await rec.call(step, send())
         if response is None or response.status != 503:
             return response
