@@ -483,3 +483,25 @@ def test_the_admin_sets_the_rules_per_room_and_reads_the_figures(client, session
     session.expire_all()
     made = session.get(WaitingRoom, event.id)
     assert (made.challenge_difficulty, made.places_per_address, made.flagged_wait_forever) == (0, None, False)
+
+
+def test_a_join_posted_with_htmx_answers_in_place_for_a_place_and_for_the_endless_wait_alike(app, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, starts_in=-1, cap=1)
+    waiting_room.control(session, session.get(Event, event.id), paused=True)
+    session.commit()
+    for u in factory.users(3):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    admit(session, event.id)
+    real = join_with(app.test_client(), event.id, headers=HX)
+    rules(session, event.id, flagged_wait_forever=True)
+    flagged = app.test_client()
+    flagged.set_cookie(f"tb_place_{event.id}", "forged")
+    endless = join_with(flagged, event.id, headers=HX)
+    for answer in (real, endless):
+        body = answer.get_data(as_text=True)
+        assert answer.status_code == 200 and body.startswith("<section id=\"waiting-room-status\"")
+        assert "tb_place_" in answer.headers["Set-Cookie"] and "Take a place" not in body
+    assert places(session) == 4  # the three accounts and the real visitor: none for the endless wait
+    assert "You are number" in endless.get_data(as_text=True)
