@@ -25,8 +25,11 @@ def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(pag
     page.goto(f"/events/{event.id}")
     expect(page).to_have_url(f"/events/{event.id}/waiting-room")
     expect(page.get_by_role("timer")).to_contain_text("Sales start in")
+    joins: list[str] = []
+    page.on("request", lambda request: joins.append(request.method) if request.url.endswith("/join") else None)
     page.get_by_role("button", name="Take a place in the waiting room").click()
     expect(page.get_by_text("You are in the waiting room.")).to_be_visible()
+    assert joins == ["POST"]  # one post, once solved: the widget held the form's submit (htmx's too)
     # The join carried a solution: a place, and nothing flagged.
     assert db.session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1
     assert db.session.scalar(text("SELECT count(*) FROM waiting_room_spent_challenges")) == 1

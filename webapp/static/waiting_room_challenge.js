@@ -6,10 +6,4 @@
   if (!window.$altcha || !script) return;
   var workerUrl = script.dataset.worker;
   window.$altcha.algorithms.set("PBKDF2/SHA-256", function () { return new Worker(workerUrl); });
-  // The widget stops the form's first submit to solve, then submits it again; htmx listens to the same
-  // submit, so it waits for the solution rather than post the form without one.
-  document.addEventListener("htmx:confirm", function (event) {
-    var widget = event.target.querySelector && event.target.querySelector("altcha-widget");
-    if (widget && widget.getState && widget.getState() !== "verified") event.preventDefault();
-  });
 })();
