@@ -62,7 +62,6 @@ ROUNDS = 1000
 CHALLENGE_SECONDS = 300
 # The most a payload may weigh: a real one is well under a kilobyte.
 MAX_PAYLOAD = 4000
-REASONS = ("over_limit", "failed_challenge", "forged_cookie", "endless")
 SHARDS = 8
 
 
