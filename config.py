@@ -121,6 +121,9 @@ class Config:
     # pass itself when none has run for this long (the sweep normally does).
     WAITING_ROOM_LAZY_PASS_SECONDS = float(os.environ.get("WAITING_ROOM_LAZY_PASS_SECONDS", "1"))
     WAITING_ROOM_POLL_SECONDS = _int("WAITING_ROOM_POLL_SECONDS", 5)
+    # Proof-of-work challenges a client address may fetch for the join form (each costs the server a key
+    # derivation); the places it may take are the room's own rule.
+    WAITING_ROOM_CHALLENGE_RATE_LIMIT = os.environ.get("WAITING_ROOM_CHALLENGE_RATE_LIMIT", "30 per minute")
     # A request that waited longer than this in the server's queue (from the
     # proxy's X-Request-Start) is answered 503 + Retry-After; 0 turns it off.
     QUEUE_BUDGET_MS = _int("QUEUE_BUDGET_MS", 0)

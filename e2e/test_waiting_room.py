@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import text
 
 from e2e.helpers import GOOD_CARD, pay, readme_shot, register
 from webapp.extensions import db
@@ -12,9 +13,11 @@ from webapp.services.waiting import waiting_room
 def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(page: Page, factory, shot):
     event = factory.ga_event(capacity=50, title="Hot Gig")
     # Paused at first, so the position stays on the page until the test lets the buyer in.
+    # The proof of work the admin's form proposes: the browser solves it when the join is sent.
     waiting_room.configure(db.session, event, enabled=True,
                            sale_starts_at=datetime.now(timezone.utc) + timedelta(seconds=12),
-                           admit_per_minute=None, max_shoppers=5)
+                           admit_per_minute=None, max_shoppers=5,
+                           challenge_difficulty=waiting_room.PROPOSED_CHALLENGE_DIFFICULTY)
     waiting_room.control(db.session, event, paused=True)
     db.session.commit()
 
@@ -22,8 +25,15 @@ def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(pag
     page.goto(f"/events/{event.id}")
     expect(page).to_have_url(f"/events/{event.id}/waiting-room")
     expect(page.get_by_role("timer")).to_contain_text("Sales start in")
+    joins: list[str] = []
+    page.on("request", lambda request: joins.append(request.method) if request.url.endswith("/join") else None)
     page.get_by_role("button", name="Take a place in the waiting room").click()
     expect(page.get_by_text("You are in the waiting room.")).to_be_visible()
+    assert joins == ["POST"]  # one post, once solved: the widget held the form's submit (htmx's too)
+    # The join carried a solution: a place, and nothing flagged.
+    assert db.session.scalar(text("SELECT count(*) FROM waiting_room_entries")) == 1
+    assert db.session.scalar(text("SELECT count(*) FROM waiting_room_spent_challenges")) == 1
+    assert db.session.scalar(text("SELECT count(*) FROM waiting_room_flags")) == 0
     readme_shot(page, "waiting-room-countdown")
     shot("waiting-room-countdown")
 

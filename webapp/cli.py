@@ -82,6 +82,9 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
     admitted = waiting_room.admit_all_due(db.session)
     if admitted:
         log.info("sweep.admitted", extra={"admitted": admitted})
+    # A join's spent proof of work is kept only until its challenge's end.
+    waiting_room.forget_spent_challenges(db.session)
+    db.session.commit()
     return expired, settled
 
 

@@ -16,23 +16,34 @@ from webapp.services.errors import InvalidRequest
 from webapp.services.waiting import waiting_room
 from webapp.timezones import from_local, to_form
 
-SETTINGS = ("enabled", "sale_starts_at", "admit_per_minute", "max_shoppers", "pass_minutes", "paused", "gate_open")
+SETTINGS = ("enabled", "sale_starts_at", "admit_per_minute", "max_shoppers", "pass_minutes", "paused", "gate_open",
+            "challenge_difficulty", "places_per_address", "flagged_wait_forever")
 
 
-def _optional_count(name: str, what: str) -> int | None:
+def _optional_count(name: str, what: str, maximum: int = 100000) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    value = parse_int(raw, minimum=1, maximum=100000)
+    value = parse_int(raw, minimum=1, maximum=maximum)
     if value is None:
-        raise InvalidRequest(f"{what} must be a whole number between 1 and 100,000.")
+        raise InvalidRequest(f"{what} must be a whole number between 1 and {maximum:,}.")
+    return value
+
+
+def _challenge_difficulty() -> int:
+    raw = request.form.get("challenge_difficulty", "").strip()
+    value = parse_int(raw, minimum=0, maximum=1_000_000) if raw else 0
+    if value is None:
+        raise InvalidRequest("The proof of work's difficulty must be a whole number from 0 (none) to 1,000,000.")
     return value
 
 
 def _panel_context(event):
     panel = admin_waiting_room.panel(db.session, event.id)
     starts = to_form(panel.room.sale_starts_at, event.timezone) if panel else None
-    return dict(event=event, panel=panel, sale_start_value=starts.strftime("%Y-%m-%dT%H:%M") if starts else "")
+    return dict(event=event, panel=panel, sale_start_value=starts.strftime("%Y-%m-%dT%H:%M") if starts else "",
+                proposed_difficulty=waiting_room.PROPOSED_CHALLENGE_DIFFICULTY,
+                proposed_places_per_address=waiting_room.PROPOSED_PLACES_PER_ADDRESS)
 
 
 @bp.get("/events/<int:event_id>/waiting-room")
@@ -62,7 +73,10 @@ def waiting_room_save(event_id: int):
         sale_starts_at=from_local(naive, event.timezone),
         admit_per_minute=_optional_count("admit_per_minute", "The admission rate"),
         max_shoppers=_optional_count("max_shoppers", "The cap on shoppers"),
-        pass_minutes=float(_optional_count("pass_minutes", "A pass's minutes") or 10))
+        pass_minutes=float(_optional_count("pass_minutes", "A pass's minutes") or 10),
+        challenge_difficulty=_challenge_difficulty(),
+        places_per_address=_optional_count("places_per_address", "The places per address", maximum=10000),
+        flagged_wait_forever=request.form.get("flagged_wait_forever") == "1")
     audit.record(db.session, actor_id=current_user.id, action="waiting_room.configure", entity="waiting_room",
                  entity_id=event.id, event_id=event.id, before=snapshot, after=audit.snapshot(room, SETTINGS))
     flash("The waiting room is on." if room.enabled else "The waiting room is off.", "success")

@@ -19,12 +19,12 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
-from webapp.services.errors import InvalidRequest, NotFound
+from webapp.services.errors import InvalidRequest, NotFound, PassRequired
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.selling import catalog, codes, inventory
-from webapp.services.waiting import waitlist, waitlist_read
+from webapp.services.waiting import waiting_room, waitlist, waitlist_read
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,20 @@ def _own_hold(hold_id: int) -> HoldView:
     return view
 
 
+WAITING_ROOM_PASS = {"name": "Waiting-Room-Pass", "in": "header", "required": False, "schema": {"type": "string"},
+                     "description": "while the event's waiting room is on: the pass its page gave this account "
+                                    "when its turn came (the tb_pass_{event id} cookie's value; the cookie itself "
+                                    "is read too)"}
+
+
 @operation(bp, "/events/<int:event_id>/holds", "POST", summary="Reserve seats or general-admission places",
-           tag=HOLDS, body=s.ReserveRequest, errors=(403, 404, 409, 413),
+           tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413),
            responses={201: ("The hold, with its expires_at (the database's clock)", s.HoldOut)})
 def reserve(event_id: int):
     """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out
-    tier says the waiting list is open. A new reserve replaces the buyer's earlier basket for the event."""
+    tier says the waiting list is open. A new reserve replaces the buyer's earlier basket for the event.
+    While the event's waiting room is on, only an admitted buyer may reserve: send the pass (403 without
+    one, or with one that is forged, another account's or event's, or out of time by the database's clock)."""
     # Refused with the errors the shop's pages answer (webapp/shop/refusals.py), each answered
     # here as the problem the error describes (webapp/api/problems.py).
     data = json_body(s.ReserveRequest)
@@ -141,6 +149,10 @@ def reserve(event_id: int):
     if ("seats" in data) == ("quantities" in data):
         raise InvalidRequest("Send either “seats” (seat ids) or “quantities” (per tier), not both.")
     access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
+    # Checked as the page's pass is: the signature here, the admission by the reserve statement.
+    room_pass = waiting_room.check_pass(
+        request.headers.get("Waiting-Room-Pass") or request.cookies.get(waiting_room.pass_cookie_name(event_id)),
+        user_id=who.user_id, event_id=event_id)
     if "seats" in data:
         wanted: dict = {"seat_ids": data["seats"]}
     else:
@@ -148,7 +160,12 @@ def reserve(event_id: int):
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
         wanted = {"quantities": quantities}
-    reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, access=access, **wanted)
+    try:
+        reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
+                                        admission_id=room_pass.admission_id, **wanted)
+    except PassRequired as refused:
+        # The pass's own problem (forged, another account's, out of time) says more than "take your place".
+        raise PassRequired(room_pass.problem or refused.message) from None
     log.info("hold.created", extra={"event_id": event_id, "user_id": who.user_id, "hold_id": reservation.hold_id,
                                      "via": "api"})
     view = _own_hold(reservation.hold_id)

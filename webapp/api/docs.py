@@ -25,6 +25,10 @@ PROBLEMS = (
                              "sold out and the waiting list can be joined."),
     ("limit-exceeded", 400, "More tickets than one order may hold."),
     ("sales-closed", 409, "Not on sale (not open yet, closed, past the sale end, or cancelled)."),
+    ("pass-required", 403, "The event's waiting room is on and this request has no current pass of the token's "
+                           "account (send Waiting-Room-Pass): the detail says whether it was missing, forged, another "
+                           "account's or event's, or out of time."),
+    ("access-code-needed", 403, "A hidden tier asked for without an access code that unlocks it now."),
     ("hold-expired", 410, "The hold ran out and its seats are gone."),
     ("hold-not-active", 409, "The hold was released or paid."),
     ("payment-declined", 402, "The card was declined: decline_code says why; the hold stays."),

@@ -74,6 +74,9 @@ class Hold(db.Model):
     unit_discounts: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     # The access code that unlocked a hidden tier held here (set by the reserve gate).
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    # When the hold page's "Reserve again" took this lapsed hold's units again
+    # (checkout.reserve_again): once per hold (migration 0016).
+    taken_again_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()

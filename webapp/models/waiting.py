@@ -90,11 +90,21 @@ class WaitingRoom(db.Model):
     admit_rate: Mapped[float | None] = mapped_column(Float)
     conversion: Mapped[float | None] = mapped_column(Float)
     rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Against a client that cheats (migration 0016, waiting_room/screening.py): the
+    # proof of work a join carries (the most tries a browser may need; 0: none), the
+    # places one client address may take per minute (None: no limit), and whether a
+    # flagged client waits without end instead of being told.
+    challenge_difficulty: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    places_per_address: Mapped[int | None] = mapped_column(Integer)
+    flagged_wait_forever: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
     )
 
     __table_args__ = (
+        CheckConstraint("challenge_difficulty BETWEEN 0 AND 1000000", name="ck_waiting_rooms_challenge_range"),
+        CheckConstraint("places_per_address IS NULL OR places_per_address BETWEEN 1 AND 10000",
+                        name="ck_waiting_rooms_places_per_address_range"),
         CheckConstraint("admit_per_minute IS NULL OR admit_per_minute BETWEEN 1 AND 100000",
                         name="ck_waiting_rooms_rate_range"),
         CheckConstraint("max_shoppers IS NULL OR max_shoppers BETWEEN 1 AND 100000",
@@ -116,8 +126,9 @@ class WaitingRoomEntry(db.Model):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     anon_token: Mapped[str | None] = mapped_column(String(64))
-    # The order numbers are given in: a secret random draw (negative) before
-    # the sale start, the arrival time in microseconds (positive) after it.
+    # The order numbers are given in: a secret random draw (negative) for an
+    # account before the sale start, the arrival time in microseconds
+    # (positive) otherwise (engine.py: one ticket in the draw per person).
     line_key: Mapped[int] = mapped_column(BigInteger)
     # The place's number, dense per room, given by the admission pass: at the
     # start to the early places in `line_key` order, then as places arrive.

@@ -162,3 +162,21 @@ class PassRequired(BookingError):
 
     status_code = 403
     default_message = "Tickets for this event are sold through the waiting room: please take your place there."
+
+
+class PlacesLimitReached(BookingError):
+    """The waiting room's limit of places per client address per minute (the organiser's rule)."""
+
+    status_code = 429
+
+    def __init__(self, wait_seconds: int):
+        self.retry_after = wait_seconds
+        super().__init__("Too many places in this waiting room were taken from your network in the last minute;"
+                         f" you can take one again in {wait_seconds} s.")
+
+
+class ChallengeNotPassed(BookingError):
+    """The waiting room's proof of work on join was missing, ran out, or did not check out."""
+
+    status_code = 400
+    default_message = "The check that comes with taking a place did not pass. Reload the page and try again."

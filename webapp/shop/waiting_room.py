@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, current_app, make_response, redirect, request, url_for
+from flask import abort, current_app, jsonify, make_response, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from webapp import session_user
 from webapp.database import single_statement
+from webapp.errors import error_response
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import Event
@@ -64,16 +65,17 @@ def _lazy_pass(event_id: int) -> None:
 
 
 def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: int | None, tag: str,
-                     event: Event | None = None) -> Response:
+                     event: Event | None = None, endless: bool = False) -> Response:
     """The waiting room as this buyer stands in it; with their pass cookie when it is their turn.
 
     `user_id`: the buyer, checked against their session; `event`: the full
-    page needs it (title, date), the poll's partial only the id.
+    page needs it (title, date), the poll's partial only the id; `endless`:
+    a flagged client's endless wait (its position is drawn by the server).
     """
     admitted = stand.status == "admitted" and stand.user_id is not None and stand.user_id == user_id
     ctx = dict(event=event, event_id=event_id, stand=stand, admitted=admitted, logged_in=user_id is not None,
                poll_seconds=stand.poll_seconds(_poll_seconds()), tag=tag,
-               max_poll_seconds=waiting_room.MAX_POLL_SECONDS)
+               max_poll_seconds=waiting_room.MAX_POLL_SECONDS, endless=endless)
     response = render("shop/waiting_room.html", "shop/_waiting_room_status.html", **ctx)
     if admitted and user_id is not None and stand.pass_until is not None and stand.entry_id is not None:
         token = waiting_room.make_pass(admission_id=stand.entry_id, user_id=user_id, event_id=event_id,
@@ -102,10 +104,12 @@ def waiting_room_page(event_id: int):
     if room is None or not room.enabled:
         return redirect_to(url_for("shop.event_page", event_id=event.id))
     place = _place()
+    # A flagged client's endless wait, whoever is logged in: it names no place.
+    endless = waiting_room.is_endless(place)
     user_id = current_user.id if current_user.is_authenticated else None
-    entry_id = place.entry_id if place else None
+    entry_id = place.entry_id if place and not endless else None
     token = place.anon_token if place else ""
-    if user_id is not None:
+    if user_id is not None and not endless:
         token = ""
         if place and place.anon_token:
             # Waited anonymously, now logged in: the account takes the place.
@@ -121,11 +125,13 @@ def waiting_room_page(event_id: int):
         stand = waiting_room.standing(connection, event.id, entry_id)
     if stand is None:
         abort(404)
-    if not _owns(stand, user_id, place):
+    if endless and place is not None:
+        stand = waiting_room.endless_standing(stand, place)
+    elif not _owns(stand, user_id, place):
         stand = waiting_room.standing_without_place(stand)
     tag = _tag(event.id, stand.version, stand.started, stand.entry_id, user_id)
-    response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event)
-    if stand.entry_id is not None:
+    response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event, endless=endless)
+    if stand.entry_id is not None and not endless:
         _remember_place(response, event.id, stand.entry_id, token, stand.number)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
@@ -157,18 +163,21 @@ def waiting_room_status(event_id: int):
         assert room_tag is not None
     user_id = session_user.confirmed(claim, room_tag.session_version)
     entry_id = place.entry_id if place else None
+    endless = waiting_room.is_endless(place)
     tag = _tag(event_id, room_tag.version, room_tag.started, entry_id, user_id)
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
         with single_statement() as connection:
-            stand = waiting_room.standing(connection, event_id, entry_id)
+            stand = waiting_room.standing(connection, event_id, None if endless else entry_id)
         if stand is None:
             abort(404)
-        if not _owns(stand, user_id, place):
+        if endless and place is not None:
+            stand = waiting_room.endless_standing(stand, place)
+        elif not _owns(stand, user_id, place):
             stand = waiting_room.standing_without_place(stand)
-        response = _status_response(event_id, stand, user_id=user_id, tag=tag)
-        if place is not None and stand.entry_id is not None and stand.number != place.number:
+        response = _status_response(event_id, stand, user_id=user_id, tag=tag, endless=endless)
+        if place is not None and stand.entry_id is not None and stand.number != place.number and not endless:
             # The number came: the cookie carries it from now on.
             _remember_place(response, event_id, stand.entry_id, place.anon_token, stand.number)
     response.set_etag(tag, weak=True)
@@ -184,17 +193,48 @@ def waiting_room_now(event_id: int):
     return current_app.extensions["waiting_room_now"].response(event_id)
 
 
+def _challenge_limit() -> str:
+    return current_app.config["WAITING_ROOM_CHALLENGE_RATE_LIMIT"]
+
+
+@bp.get("/events/<int:event_id>/waiting-room/challenge")
+@limiter.limit(_challenge_limit)
+def waiting_room_challenge(event_id: int):
+    """The proof of work the join form's widget solves (JSON): signed, for this event, short-lived."""
+    rules = waiting_room.rules(event_id)
+    if rules is None:
+        abort(404)
+    response = jsonify(waiting_room.challenge_for(event_id, rules.difficulty))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/events/<int:event_id>/waiting-room/join")
 def waiting_room_join(event_id: int):
     """Take a place in the waiting room: by account, or for a visitor by a fresh signed token.
 
-    The crowd's first request: one statement in autocommit when the place
-    is new (join_now checks the event, the room and the session itself);
-    the ordinary road, with its clear refusals, otherwise. The page's form
-    posts with htmx and gets the waiting room's status in place (one more
-    statement: the room and the place), not a redirect to the whole page:
-    a crowd arriving costs one request each, not two.
+    First the room's checks (the proof of work, the places per address, the
+    place cookie): a flagged client is told why, or kept in an endless wait
+    that answers as a join does. Then the crowd's first request proper: one
+    statement in autocommit when the place is new (join_now checks the
+    event, the room and the session itself); the ordinary road, with its
+    clear refusals, otherwise. The page's form posts with htmx and gets the
+    waiting room's status in place (one more statement: the room and the
+    place), not a redirect to the whole page: a crowd arriving costs one
+    request each, not two.
     """
+    screening = waiting_room.screen_join(
+        event_id, payload=request.form.get("altcha"), address=request.remote_addr,
+        place_cookie=request.cookies.get(waiting_room.place_cookie_name(event_id)))
+    if screening.endless_place is not None:
+        endless = screening.endless_place
+        return _joined(event_id, endless.entry_id, endless.anon_token, user_id=None, endless=endless)
+    if screening.refusal is not None:
+        refused = screening.refusal
+        response = error_response(refused.status_code, refused.message, refused.retry_after)
+        if screening.forget_place:
+            response.delete_cookie(waiting_room.place_cookie_name(event_id), path="/")
+        return response
     claim = session_user.claimed()
     place = _place()
     token = ""
@@ -213,17 +253,29 @@ def waiting_room_join(event_id: int):
             raise SalesClosed()
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
     log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
+    return _joined(event_id, entry_id, token, user_id=user_id)
+
+
+def _joined(event_id: int, entry_id: int, token: str, *, user_id: int | None,
+            endless: waiting_room.Place | None = None) -> Response:
+    """A join's answer, with the place's cookie: the status in place for htmx, else a redirect to the page.
+
+    A flagged client's endless wait (`endless`) gets the same answer, drawn
+    from the room alone, so nothing tells it apart from a place.
+    """
     if not is_partial_request():
         response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
         _remember_place(response, event_id, entry_id, token)
         return response
     with single_statement() as connection:
-        stand = waiting_room.standing(connection, event_id, entry_id)
+        stand = waiting_room.standing(connection, event_id, None if endless else entry_id)
     if stand is None:
         abort(404)
-    response = _status_response(event_id, stand, user_id=user_id,
+    if endless is not None:
+        stand = waiting_room.endless_standing(stand, endless)
+    response = _status_response(event_id, stand, user_id=user_id, endless=endless is not None,
                                 tag=_tag(event_id, stand.version, stand.started, stand.entry_id, user_id))
-    _remember_place(response, event_id, entry_id, token, stand.number)
+    _remember_place(response, event_id, entry_id, token, None if endless else stand.number)
     return response
 
 
@@ -233,12 +285,16 @@ def waiting_room_leave(event_id: int):
     event = load_public_event(event_id)
     user_id = current_user.id if current_user.is_authenticated else None
     place = _place()
+    response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
+    if waiting_room.is_endless(place):
+        # The endless wait has no place to give up: forgetting it is leaving (a new join is screened again).
+        response.delete_cookie(waiting_room.place_cookie_name(event.id), path="/")
+        return response
     entry = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None) if user_id else None
     if entry is None and place:
         entry = waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place.anon_token)
     if entry is not None:
         waiting_room.leave(db.session, entry.id)
-    response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
     return response
 

@@ -26,6 +26,24 @@ _PANEL = text("""
 """)
 
 
+# The joins the room's screening flagged, by reason (summed over the counters' shards).
+_FLAGS = text("SELECT reason, sum(count)::bigint AS n FROM waiting_room_flags WHERE event_id = :e GROUP BY reason")
+
+
+@dataclass(frozen=True)
+class Flags:
+    """Joins flagged by the room's screening (waiting.waiting_room.screening), by reason."""
+
+    over_limit: int = 0  # places refused (or sent to the endless wait) by the limit per address
+    failed_challenge: int = 0  # proofs of work forged, tampered with, for another event or used twice
+    forged_cookie: int = 0
+    endless: int = 0  # of all those, the ones kept in the endless wait
+
+    @property
+    def clients(self) -> int:
+        return self.over_limit + self.failed_challenge + self.forged_cookie
+
+
 @dataclass(frozen=True)
 class Panel:
     room: WaitingRoom
@@ -33,6 +51,7 @@ class Panel:
     shopping: int
     admitted: int
     pace: waiting_room.Pace
+    flags: Flags = Flags()
 
     @property
     def per_minute(self) -> int | None:
@@ -56,4 +75,5 @@ def panel(session: Session, event_id: int) -> Panel | None:
         return None
     row = session.execute(_PANEL, {"e": event_id}).one()
     waiting = room.issued - room.served - room.left_count + row.unnumbered
-    return Panel(room, waiting, row.shopping, room.admitted_total, waiting_room.Pace.of(room))
+    flags = Flags(**{reason: n for reason, n in session.execute(_FLAGS, {"e": event_id}).all()})
+    return Panel(room, waiting, row.shopping, room.admitted_total, waiting_room.Pace.of(room), flags)

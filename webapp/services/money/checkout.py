@@ -53,6 +53,7 @@ from webapp.services.errors import (
     PaymentDeclined,
     PaymentInProgress,
     SalesClosed,
+    TooSoonAgain,
 )
 from webapp.services.messaging import outbox
 from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
@@ -189,6 +190,58 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
             raise PaymentInProgress()  # another tab's checkout of this hold is in flight
         return _replay_for(session, previous, hold)
     return StartedPayment(attempt_id, hold.id, hold.total_minor, hold.currency)
+
+
+_PENDING = text("SELECT EXISTS (SELECT 1 FROM payment_attempts WHERE hold_id = :h AND status = 'pending')")
+_AGAIN_IN = text("""
+    SELECT greatest(0, ceil(extract(epoch FROM h.expires_at + make_interval(secs => e.rehold_cooldown_seconds)
+                                              - now())))::int AS wait,
+           EXISTS (SELECT 1 FROM units u WHERE u.id = h.unit_ids[1] AND u.seat_number IS NOT NULL) AS seated
+    FROM holds h JOIN events e ON e.id = h.event_id WHERE h.id = :h
+""")
+
+
+def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
+    """The hold page's "Reserve again" after the hold ran out: the same units, taken again if still free.
+
+    The re-hold cool-down (tb_buyer_rules) stops a buyer cycling holds to
+    keep seats off sale. A buyer whose hold just lapsed and who asks for the
+    same units at once is not cycling, so this is not a fresh reserve: it is
+    the lapsed-hold path a late payment takes (promise 3), under the hold's
+    lock, only if every unit is still free and nobody on the waiting list
+    is owed them, the per-buyer limit counted again. Once per hold, and
+    with no waiting-room pass, as a late payment needs none: a hold taken
+    again that lapses again is reserved afresh, under the cool-down and the
+    pass like any reserve. A hold still live (a double click) is left as it
+    is. The caller commits.
+    """
+    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
+    if hold.status == HoldStatus.ACTIVE and not past_expiry:
+        return hold
+    if hold.status == HoldStatus.CONVERTED:
+        raise HoldNotActive("This reservation is paid: your tickets are in My tickets.")
+    if hold.status == HoldStatus.RELEASED:
+        raise HoldNotActive("You released this reservation. Pick your tickets again on the event page.")
+    if event_status != EventStatus.ON_SALE or sales_over:
+        raise SalesClosed("Sales for this event have ended, so these tickets cannot be reserved again.")
+    if session.execute(_PENDING, {"h": hold.id}).scalar_one():
+        # The sweep leaves a hold to its payment in flight: so does this.
+        raise PaymentInProgress()
+    if hold.taken_again_at is not None:
+        again = session.execute(_AGAIN_IN, {"h": hold.id}).one()
+        if again.wait > 0:
+            raise TooSoonAgain(again.wait, expired=True, seated=again.seated)
+        raise HoldNotActive("This reservation was already taken again once after it ran out: reserve these tickets"
+                            " afresh.")
+    if hold.status == HoldStatus.ACTIVE:
+        # Ran out, not yet swept: expire it properly first, so the waiting
+        # list gets its chance, then see whether the units are still free.
+        inventory.release_hold(session, hold, status=HoldStatus.EXPIRED, reason="expired")
+    inventory.take_units_again(session, hold)
+    codes.claim_again(session, hold)
+    hold.taken_again_at = func.now()
+    session.flush()
+    return hold
 
 
 def _attempt_by_key(session: Session, idempotency_key: str) -> PaymentAttempt | None:

@@ -71,6 +71,12 @@ class HoldView:
     # Seconds before the buyer may hold these units again, once let go (the
     # event's re-hold cool-down, migration 0010); 0 when they may now.
     again_in: int = 0
+    # "Reserve again" already took this hold's units again once (checkout.reserve_again).
+    taken_again: bool = False
+    # The event sells now (on sale, before its sale end): a lapsed hold may be taken again.
+    on_sale: bool = True
+    # The event's waiting room guards it: a fresh reserve needs a current pass.
+    room_guarded: bool = False
     code: str | None = None  # the discount code applied, with what it takes off in all
     discount_minor: int = 0
     code_terms: str | None = None
@@ -86,6 +92,18 @@ class HoldView:
         # keeps its hold (the sweep leaves it to that payment).
         return not self.payment_pending and (
             self.status == "expired" or (self.status == "active" and self.seconds_left == 0))
+
+    @property
+    def can_reserve_again(self) -> bool:
+        """Whether the hold page offers "Reserve again" (checkout.reserve_again): lapsed, still on sale, its
+        one retry unused. After that, a fresh reserve once the re-hold cool-down is over (`can_reserve_afresh`)."""
+        return self.expired and self.on_sale and not self.taken_again
+
+    @property
+    def can_reserve_afresh(self) -> bool:
+        """Whether the hold page offers an ordinary reserve of the same units: the one retry used, the cool-down
+        over, and no waiting room asking for a pass this page cannot have (its buyer is sent back there)."""
+        return self.expired and self.on_sale and self.taken_again and not self.again_in and not self.room_guarded
 
     @property
     def payable(self) -> bool:
@@ -143,6 +161,9 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
                  CASE WHEN h.status = 'released' THEN h.ended_at ELSE h.expires_at END
                  + make_interval(secs => e.rehold_cooldown_seconds) - now())))::int
             ELSE 0 END AS again_in,
+       h.taken_again_at IS NOT NULL AS taken_again,
+       e.status = 'on_sale' AND now() < coalesce(e.sales_end_at, e.starts_at) AS on_sale,
+       e.waiting_room AS room_guarded,
        {_LINES.format(units="h.unit_ids", extra=_LINE_DISCOUNT)} AS lines,
        h.discount_minor, c.code, c.percent_off, c.amount_off_minor,
        EXISTS (SELECT 1 FROM codes d WHERE d.event_id = h.event_id AND d.kind = 'discount' AND d.active)
@@ -207,6 +228,7 @@ def _hold(r) -> HoldView:
         total_minor=r.total_minor, currency=r.currency, lines=[Line(**line) for line in r.lines or []],
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
         last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at, again_in=r.again_in,
+        taken_again=r.taken_again, on_sale=r.on_sale, room_guarded=r.room_guarded,
         code=r.code, discount_minor=r.discount_minor, codes_offered=r.codes_offered,
         code_terms=None if r.code is None else codes.terms(r.percent_off, r.amount_off_minor, r.currency),
     )

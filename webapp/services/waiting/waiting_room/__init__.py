@@ -5,8 +5,10 @@ buttons), `engine` the places, their numbers and the admission passes (the
 only writer of all three), `positions` the lock-free reads of where a buyer
 stands (arithmetic on a number and the room's marks, never a count) and of
 the room's shared state, and `passes` the signed cookies checked without
-the database. The admin's
-live figures are the admin group's (`services.admin.waiting_room`).
+the database; `screening` the checks a join passes first (a proof of work,
+a limit per client address, a genuine cookie) and the endless wait of a
+client that fails them. The admin's live figures are the admin group's
+(`services.admin.waiting_room`).
 
 Callers use the package, `waiting_room.join(...)`, `waiting_room.check_pass(...)`:
 the names below are its surface.
@@ -50,7 +52,23 @@ from webapp.services.waiting.waiting_room.positions import (
     standing,
     standing_without_place,
 )
-from webapp.services.waiting.waiting_room.settings import configure, control, room_for
+from webapp.services.waiting.waiting_room.screening import (
+    Rules,
+    Screening,
+    challenge_for,
+    endless_standing,
+    forget_spent_challenges,
+    is_endless,
+    rules,
+    screen_join,
+)
+from webapp.services.waiting.waiting_room.settings import (
+    PROPOSED_CHALLENGE_DIFFICULTY,
+    PROPOSED_PLACES_PER_ADDRESS,
+    configure,
+    control,
+    room_for,
+)
 
 __all__ = [
     "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS", "Pace",
@@ -58,4 +76,6 @@ __all__ = [
     "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now", "leave", "make_pass",
     "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
     "room_tag", "shared_state", "standing", "standing_without_place",
+    "PROPOSED_CHALLENGE_DIFFICULTY", "PROPOSED_PLACES_PER_ADDRESS", "Rules", "Screening", "challenge_for",
+    "endless_standing", "forget_spent_challenges", "is_endless", "rules", "screen_join",
 ]

@@ -4,14 +4,24 @@ Places. One row of `waiting_room_entries` per account, or per anonymous
 visitor's random token (carried in a signed cookie, see `passes`), per
 event; a unique index makes a second join a no-op. A join is one INSERT and
 touches nothing shared: the place's `line_key` is a secret random draw
-(negative, from `gen_random_uuid()`) before the sale start and the
-database's arrival time in microseconds (positive) after it.
+(negative, from `gen_random_uuid()`) for an account that joins before the
+sale start, and the database's arrival time in microseconds (positive) for
+everyone else.
+
+One ticket in the draw per person, not per cookie: a visitor without an
+account gets no draw of their own (anyone can take a thousand anonymous
+places; a draw each would let them keep the luckiest), only their arrival
+time, so the best of many anonymous places is the first one, exactly what
+joining once then gives. Logging in binds a visitor's place to the account
+once (`claim`): an account keeps the place it has, and takes the visitor's
+only when it has none, drawing its key at that moment if the sale has not
+started.
 
 Numbers. A place's `number` is its place in the room, dense per room, and is
 given by the admission pass under the room row's lock: at the sale start to
-every early place in `line_key` order (so the early crowd is in an order
-nobody chose, ahead of everyone late), then to each new place in order of
-arrival, within a pass of its join. Joins never wait for each other on a
+every early place in `line_key` order (so the accounts that came early are
+in an order nobody chose, ahead of everyone else), then to each new place
+in order of arrival, within a pass of its join. Joins never wait for each other on a
 counter, and refreshing early or a fast connection buys nothing.
 
 Marks. The room row keeps `served` (every number up to it was let in or
@@ -54,6 +64,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom, WaitingRoomEntry
@@ -71,15 +82,16 @@ RATE_SECONDS = 60.0
 CONVERSION_WEIGHT = 0.05
 
 
-# The `line_key` of a new place.
-_ORDER_KEY = """CASE WHEN now() < r.sale_starts_at
-                -- A draw: 60 random bits, negative, so every early place is
-                -- ahead of every late one and in no order anyone can choose.
-                THEN -1 - ('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint
-                ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END"""
+# A draw: 60 random bits, negative, so every place in the draw is ahead of
+# every arrival and in no order anyone can choose.
+_DRAW = "-1 - ('x' || substr(md5(gen_random_uuid()::text), 1, 15))::bit(60)::bigint"
+_ARRIVAL = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+# The `line_key` of a new place (:u, the account, or NULL for a visitor).
+_ORDER_KEY = f"""CASE WHEN now() < r.sale_starts_at AND CAST(:u AS integer) IS NOT NULL
+                 THEN {_DRAW} ELSE {_ARRIVAL} END"""
 _JOIN = text(f"""
     INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
-    SELECT r.event_id, :u, :t, {_ORDER_KEY}
+    SELECT r.event_id, CAST(:u AS integer), CAST(:t AS varchar), {_ORDER_KEY}
     FROM waiting_rooms r WHERE r.event_id = :e AND r.enabled
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -97,13 +109,13 @@ _JOIN_NOW = text(f"""
     RETURNING id
 """)
 # Someone who gave their place up and comes back joins at the back: a new
-# number at the next pass (before the start, the same draw).
-_REJOIN = text("""
+# number at the next pass (before the start, the same key: leaving and
+# coming back draws nothing new).
+_REJOIN = text(f"""
     UPDATE waiting_room_entries w
     SET status = 'waiting', admitted_at = NULL, pass_until = NULL, ended_at = NULL, joined_at = now(),
         number = NULL,
-        line_key = CASE WHEN now() < r.sale_starts_at THEN w.line_key
-                        ELSE (extract(epoch FROM clock_timestamp()) * 1000000)::bigint END
+        line_key = CASE WHEN now() < r.sale_starts_at THEN w.line_key ELSE {_ARRIVAL} END
     FROM waiting_rooms r
     WHERE r.event_id = w.event_id AND w.id = :id AND w.status = 'left'
 """)
@@ -172,9 +184,25 @@ def _stop_waiting(room: WaitingRoom, entry: WaitingRoomEntry) -> None:
         room.left_count += 1
 
 
-def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> int | None:
-    """A visitor who waited anonymously logs in: the account keeps the better of its places.
+# A visitor's place becomes an account's: drawn now if the sale has not started.
+_BIND = text(f"""
+    UPDATE waiting_room_entries w
+    SET user_id = :u, anon_token = NULL,
+        line_key = CASE WHEN now() < r.sale_starts_at THEN {_DRAW} ELSE w.line_key END
+    FROM waiting_rooms r
+    WHERE r.event_id = w.event_id AND w.id = :id
+""")
 
+
+def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> int | None:
+    """A visitor who waited anonymously logs in: the account keeps its own place, or takes the visitor's.
+
+    An account that has a place, in any state, keeps it, and the visitor's
+    place is given up: however many anonymous places a client took, logging
+    in never trades the account's place (or its draw, or its turn already
+    had) for a luckier one. An account with none takes the visitor's, and
+    before the sale start that place enters the draw now, with a key drawn
+    now: which of its cookies a client logs in with changes nothing.
     Returns the account's entry id afterwards (None when it has none).
     """
     room = _lock_room(session, event_id)
@@ -182,30 +210,21 @@ def claim(session: Session, event_id: int, *, anon_token: str, user_id: int) -> 
     mine = _entry_of(session, event_id, user_id=user_id, anon_token=None, lock=True)
     if room is None or anon is None or anon.status == "left":
         return mine.id if mine else None
-    if mine is not None and mine.status != "left" and _ahead(mine, anon):
-        _stop_waiting(room, anon)
-        anon.status, anon.ended_at = "left", _now(session)
-        room.version += 1
-        session.flush()
-        return mine.id
-    if mine is not None:
-        # The anonymous place is the better one: the account's own goes.
-        _stop_waiting(room, mine)
-        session.delete(mine)
-        room.version += 1
-        session.flush()
-    anon.user_id, anon.anon_token = user_id, None
+    if mine is None:
+        try:
+            with session.begin_nested():
+                session.execute(_BIND, {"id": anon.id, "u": user_id})
+            session.refresh(anon)
+            return anon.id
+        except IntegrityError:
+            # The account joined in another tab at this very moment: that place is its own.
+            mine = _entry_of(session, event_id, user_id=user_id, anon_token=None)
+            assert mine is not None
+    _stop_waiting(room, anon)
+    anon.status, anon.ended_at = "left", _now(session)
+    room.version += 1
     session.flush()
-    return anon.id
-
-
-def _ahead(a: WaitingRoomEntry, b: WaitingRoomEntry) -> bool:
-    """Whether place `a` is at or ahead of place `b`: a number beats none, then numbers, then the draw."""
-    if (a.number is None) != (b.number is None):
-        return a.number is not None
-    if a.number is not None and b.number is not None:
-        return a.number <= b.number
-    return (a.line_key, a.id) <= (b.line_key, b.id)
+    return mine.id
 
 
 def leave(session: Session, entry_id: int) -> None:
