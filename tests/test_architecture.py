@@ -238,6 +238,9 @@ VIEW_COMMITS = {
     ("admin/events.py", "tier_update"), ("admin/layout.py", "seat_toggle"), ("admin/codes.py", "code_set_active"),
     ("checkout/views.py", "_after_code_change"), ("waitlist/views.py", "join"),
     ("api/buyer.py", "waitlist_join"), ("api/buyer.py", "waitlist_decline"),
+    # Not a view: the waiting room's shared state, refreshed in memory at most once a second
+    # in an app context of its own, commits the admission pass it runs when one is due.
+    ("shop/waiting_room_now.py", "_refresh"),
 }
 # Not requests: commands and the worker loop commit for themselves; services
 # commit only where they must (checked by review, not here).

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select, text
 
-from tests.support import GOOD, assert_consistent, csrf_token, expire_now, sign_in
+from tests.support import GOOD, assert_consistent, csrf_token, expire_now, reserve_general, sign_in
 from webapp.models import Hold, HoldStatus
 from webapp.services.money import checkout
 from webapp.services.selling import inventory
@@ -111,7 +111,7 @@ def test_behind_a_waiting_room_the_one_retry_needs_no_pass_and_later_ones_go_thr
     session.commit()
     waiting_room.admit(session, event.id)
     session.commit()
-    hold = inventory.reserve_general(session, user_id=user.id, event_id=event.id, quantities={event.tiers[0].id: 1},
+    hold = reserve_general(session, user_id=user.id, event_id=event.id, quantities={event.tiers[0].id: 1},
                                      admission_id=entry_id)
     session.commit()
     expire_now(session, hold.id)

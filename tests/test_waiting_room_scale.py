@@ -18,7 +18,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from config import TestConfig
-from tests.support import GOOD, sign_in
+from tests.support import GOOD, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import WaitingRoom
@@ -204,11 +204,10 @@ def test_the_measured_rate_and_conversion_are_kept_on_the_room_row(session, fact
     assert r.admit_rate == pytest.approx(600, rel=0.05)
     # Of those let in, one buys and the rest run out of time: the conversion says so.
     from webapp.services.money import checkout
-    from webapp.services.selling import inventory
 
     entry = session.execute(text("SELECT id, user_id FROM waiting_room_entries WHERE status = 'admitted'"
                                  " ORDER BY number LIMIT 1")).one()
-    hold = inventory.reserve_general(session, user_id=entry.user_id, event_id=event.id,
+    hold = reserve_general(session, user_id=entry.user_id, event_id=event.id,
                                      quantities={event.tiers[0].id: 1}, admission_id=entry.id)
     session.commit()
     checkout.pay(session, gateway, hold_id=hold.id, user_id=entry.user_id, idempotency_key="k1", card=GOOD)

@@ -185,7 +185,6 @@ def validate_card_field(hold_id: int, field: str):
 def reserve_again(hold_id: int):
     """The expired hold's "Reserve again": the same units taken again, then the hold page (a refusal says why)."""
     checkout.reserve_again(db.session, hold_id=hold_id, user_id=current_user.id)
-    db.session.commit()
     log.info("hold.taken_again", extra={"user_id": current_user.id, "hold_id": hold_id})
     return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
 
