@@ -308,6 +308,8 @@ def test_a_challenge_that_ran_out_is_refused_but_not_flagged(app, session, hard_
 
 def test_a_solution_is_checked_without_the_database(app, hard_room):
     payload = solved(app.test_client(), hard_room.id)
+    # Read before listening: the request above committed, so the fixture's row would reload on access.
+    event_id = hard_room.id
     seen: list[str] = []
 
     def record(conn, cursor, statement, *rest):
@@ -316,8 +318,8 @@ def test_a_solution_is_checked_without_the_database(app, hard_room):
     with app.test_request_context():
         sa_event.listen(db.engine, "before_cursor_execute", record)
         try:
-            assert screening._solution(payload, hard_room.id).salt
-            assert screening._solution(payload[:-8] + "AAAAAAA=", hard_room.id) is None
+            assert screening._solution(payload, event_id).salt
+            assert screening._solution(payload[:-8] + "AAAAAAA=", event_id) is None
         finally:
             sa_event.remove(db.engine, "before_cursor_execute", record)
     assert seen == []
