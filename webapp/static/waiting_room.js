@@ -41,7 +41,10 @@
         " Estimated wait: " + (minutes <= 1 ? "about a minute." : "about " + minutes + " minutes.");
     }
     var served = document.getElementById("waiting-room-served");
-    if (served) served.textContent = now.served.toLocaleString();
+    if (served) {
+      served.textContent = now.served ? "numbers up to " + now.served.toLocaleString() + " have been let in"
+                                      : "nobody has been let in yet";
+    }
     var bar = document.getElementById("waiting-room-progress");
     if (bar && number > 1) bar.value = Math.floor(100 * Math.min(now.served, number - 1) / (number - 1));
     // Far back, asking less often loses nothing (as Standing.poll_seconds).
