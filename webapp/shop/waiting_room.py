@@ -51,6 +51,15 @@ def _owns(stand: waiting_room.Standing, user_id: int | None, place: waiting_room
     return place is not None and place.anon_token == stand.anon_token
 
 
+def _as_seen(stand, user_id: int | None, place, endless: bool):
+    """The standing as this visitor may see it: the endless wait's, or the room's without a place not theirs."""
+    if endless and place is not None:
+        return waiting_room.endless_standing(stand, place)
+    if not _owns(stand, user_id, place):
+        return waiting_room.standing_without_place(stand)
+    return stand
+
+
 def _tag(event_id: int, version: int, started: bool, entry_id: int | None, user_id: int | None) -> str:
     return f"wr{event_id}-v{version}-s{int(started)}-n{entry_id or 0}-u{user_id or 0}"
 
@@ -125,10 +134,7 @@ def waiting_room_page(event_id: int):
         stand = waiting_room.standing(connection, event.id, entry_id)
     if stand is None:
         abort(404)
-    if endless and place is not None:
-        stand = waiting_room.endless_standing(stand, place)
-    elif not _owns(stand, user_id, place):
-        stand = waiting_room.standing_without_place(stand)
+    stand = _as_seen(stand, user_id, place, endless)
     tag = _tag(event.id, stand.version, stand.started, stand.entry_id, user_id)
     response = _status_response(event.id, stand, user_id=user_id, tag=tag, event=event, endless=endless)
     if stand.entry_id is not None and not endless:
@@ -172,10 +178,7 @@ def waiting_room_status(event_id: int):
             stand = waiting_room.standing(connection, event_id, None if endless else entry_id)
         if stand is None:
             abort(404)
-        if endless and place is not None:
-            stand = waiting_room.endless_standing(stand, place)
-        elif not _owns(stand, user_id, place):
-            stand = waiting_room.standing_without_place(stand)
+        stand = _as_seen(stand, user_id, place, endless)
         response = _status_response(event_id, stand, user_id=user_id, tag=tag, endless=endless)
         if place is not None and stand.entry_id is not None and stand.number != place.number and not endless:
             # The number came: the cookie carries it from now on.
