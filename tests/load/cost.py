@@ -173,6 +173,10 @@ class Shop:
         self.room_event, _ = data.ga_event(10, title="Cost Waiting Room", hold_minutes=60)
         data.waiting_room(self.room_event, cap=1, paused=True)
         self.room_path = f"/events/{self.room_event}/waiting-room"
+        # Joins go to a room of their own: each one moves its room's version,
+        # which would turn the measured visitor's unchanged polls into 200s.
+        self.join_room_event, _ = data.ga_event(10, title="Cost Waiting Room (joins)", hold_minutes=60)
+        data.waiting_room(self.join_room_event, cap=1, paused=True)
 
         helpers = await self.buyers(30, "setup")
         self.viewer, self.holder, self.orderer, self.waiter, self.room_visitor = await self.buyers(5, "roles")
@@ -198,9 +202,10 @@ class Shop:
         self.waitlist_poll_headers = page.hx_headers("waitlist-panel")
 
         # The room visitor takes a place in the waiting room through its form.
-        self.room_join_form = (await self.page(self.room_visitor, self.room_path)).form("waiting-room-join-form")
-        answer = await self.room_visitor.post(self.room_join_form.action,
-                                              fields(self.room_visitor, self.room_join_form, []))
+        self.room_join_form = (await self.page(self.room_visitor, f"/events/{self.join_room_event}/waiting-room")
+                               ).form("waiting-room-join-form")
+        join_form = (await self.page(self.room_visitor, self.room_path)).form("waiting-room-join-form")
+        answer = await self.room_visitor.post(join_form.action, fields(self.room_visitor, join_form, []))
         if answer.status != 200:
             raise RuntimeError(f"joining the waiting room answered {answer.status}: {answer.text[:300]}")
         page = await self.page(self.room_visitor, self.room_path)
