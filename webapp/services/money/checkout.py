@@ -70,6 +70,7 @@ from webapp.services.money.gateway import (
     VOIDED,
     Card,
     ChargeResult,
+    GatewayUnavailable,
     PaymentGateway,
     PaymentMethodId,
 )
@@ -395,7 +396,13 @@ def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int
     attempt_id, amount, currency = started.id, started.amount_minor, started.currency
     session.commit()
 
-    result = gateway.authorise(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
+    try:
+        result = gateway.authorise(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
+    except GatewayUnavailable as unanswered:
+        # Nothing is known: the attempt stays pending (its hold kept), and the sweep asks again.
+        log.warning("payment.unanswered", extra={"attempt_id": attempt_id, "error": str(unanswered)[:200]})
+        raise PaymentInProgress("Your bank has not answered yet. This page follows the payment;"
+                                " you will be charged once at most.") from unanswered
     if result.status == REQUIRES_ACTION:
         # Left pending: the buyer's browser finishes it, then finish_payment (or the sweep) settles it.
         raise PaymentNeedsAction(result.client_secret or "")

@@ -75,6 +75,10 @@ TEST_CARDS = {
 }
 
 
+class GatewayUnavailable(RuntimeError):
+    """The provider gave no answer (timeout, connection lost, 5xx): nothing is known, so nothing is settled."""
+
+
 @dataclass(frozen=True)
 class Card:
     number: str

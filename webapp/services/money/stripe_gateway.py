@@ -44,6 +44,7 @@ from webapp.services.money.gateway import (
     VOIDED,
     Card,
     ChargeResult,
+    GatewayUnavailable,
     PaymentMethodId,
 )
 
@@ -52,10 +53,6 @@ log = logging.getLogger(__name__)
 # The API version our code reads; Stripe answers in the account's default otherwise.
 STRIPE_VERSION = "2024-06-20"
 KEY_METADATA = "ticketbooth_key"
-
-
-class GatewayUnavailable(RuntimeError):
-    """Stripe did not give an answer (timeout, connection lost, 5xx, 429): nothing is known."""
 
 
 class StripeError(RuntimeError):
@@ -137,7 +134,8 @@ class StripeGateway:
 
     def _note(self, sql: str, **params) -> Any:
         with self.engine.begin() as conn:
-            return conn.execute(text(sql), params).first()
+            result = conn.execute(text(sql), params)
+            return result.first() if result.returns_rows else None
 
     def _note_status(self, intent: dict[str, Any]) -> None:
         self._note("UPDATE stripe_intents SET last_status = :s WHERE intent_id = :i AND last_status <> :s",
@@ -256,9 +254,10 @@ class StripeGateway:
         charge = intent.get("latest_charge")
         if isinstance(charge, str):
             charge = self._call("GET", f"/v1/charges/{charge}")
-        refunded = int((charge or {}).get("amount_refunded") or 0)
-        captured = int((charge or {}).get("amount_captured") or intent.get("amount_received") or 0)
-        wanted = min(amount_minor, captured) - refunded
+        charge = charge or {}
+        # amount_captured is newer than some Stripe-compatible servers: a captured charge took its amount.
+        captured = int(charge.get("amount_captured") or (charge.get("amount") if charge.get("captured") else 0) or 0)
+        wanted = min(amount_minor, captured) - int(charge.get("amount_refunded") or 0)
         if wanted <= 0:
             return
         self._call("POST", "/v1/refunds", {"payment_intent": reference, "amount": wanted},
