@@ -65,7 +65,7 @@ def _intent_of(session, key):
                            {"k": key}).scalar()
 
 
-def test_authorise_then_capture_makes_one_order_and_takes_the_money_once(session, factory, stripe, stripe_proxy,
+def test_authorise_then_capture_makes_one_order_and_takes_the_money_once(session, factory, stripe, stripe_proxy,  # noqa: F811
                                                                          fake_stripe):  # noqa: F811
     event_id, hold_id, user_id = _hold(session, factory)
     result = _pay(session, stripe, hold_id, user_id, payment_method(fake_stripe), key="key-capture-000001")
@@ -167,7 +167,7 @@ def test_our_process_dying_after_stripe_authorised_is_reconciled_into_the_order(
     _all_clean(session, event_id, fake_stripe)
 
 
-def test_a_crash_before_the_confirm_is_voided_and_nothing_is_charged(session, factory, stripe, stripe_proxy,
+def test_a_crash_before_the_confirm_is_voided_and_nothing_is_charged(session, factory, stripe, stripe_proxy,  # noqa: F811
                                                                     fake_stripe):  # noqa: F811
     """Stripe answering 500 to the confirm: unknown, so the attempt waits, then the key is voided; the hold ends."""
     event_id, hold_id, user_id = _hold(session, factory)
@@ -186,7 +186,7 @@ def test_a_crash_before_the_confirm_is_voided_and_nothing_is_charged(session, fa
     _all_clean(session, event_id, fake_stripe)
 
 
-def test_the_connection_dropping_after_stripe_charged_makes_one_order(session, factory, stripe, stripe_proxy,
+def test_the_connection_dropping_after_stripe_charged_makes_one_order(session, factory, stripe, stripe_proxy,  # noqa: F811
                                                                       fake_stripe):  # noqa: F811
     event_id, hold_id, user_id = _hold(session, factory)
     stripe_proxy.fault("/confirm", "drop")
@@ -201,7 +201,7 @@ def test_the_connection_dropping_after_stripe_charged_makes_one_order(session, f
     _all_clean(session, event_id, fake_stripe)
 
 
-def test_stripe_slow_past_the_hold_still_sells_once(session, factory, stripe, stripe_proxy,
+def test_stripe_slow_past_the_hold_still_sells_once(session, factory, stripe, stripe_proxy,  # noqa: F811
                                                     fake_stripe):  # noqa: F811
     """The confirm's answer comes after our read timeout and after the hold's time: the sweep leaves the hold
     to its payment in flight, then reconciles it into the order."""

@@ -55,9 +55,9 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     from webapp import cli, database, errors, security, templating, unit_of_work
-    from webapp.services.money import gateway
+    from webapp.services.money import gateways
 
-    gateway.init_app(app)
+    gateways.init_app(app)
     # Wrapped by the retry below: a view run again on a fresh connection is
     # committed once, after its second run.
     unit_of_work.register(app)

@@ -145,6 +145,9 @@ def dev(args: argparse.Namespace) -> int:
     for key, value in devenv.mail_settings(smtp_port).items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("PUBLIC_URL", f"http://{args.host}:{args.port}")
+    fake_stripe_port = int(os.environ.get("DEV_STRIPE_PORT", args.port + 420))
+    if args.stripe:
+        os.environ.update(devenv.fake_stripe_settings(fake_stripe_port))
     wait_for_database(os.environ["DATABASE_URL"])
     migrate_and_seed(seed=not args.no_seed)
 
@@ -167,9 +170,14 @@ def dev(args: argparse.Namespace) -> int:
         "webhook worker": subprocess.Popen([sys.executable, "-m", "flask", "deliver-webhooks", "--interval", "1"],
                                            cwd=ROOT),
     }
+    if args.stripe:
+        children["fake stripe"] = subprocess.Popen([sys.executable, "-m", "webapp.fakestripe", "--port",
+                                                    str(fake_stripe_port)], cwd=ROOT)
     status = 0
     try:
         base = f"http://{args.host}:{args.port}"
+        if args.stripe:
+            devenv.register_fake_stripe_webhook(fake_stripe_port, base + "/stripe/webhook")
         if not wait_until_healthy(base + "/healthz"):
             print("The app did not become healthy in time.", file=sys.stderr, flush=True)
             status = 1
@@ -181,6 +189,8 @@ def dev(args: argparse.Namespace) -> int:
                 f"  Demo buyer: {DEMO_BUYER[0]} / {DEMO_BUYER[1]}\n"
                 f"  Demo admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"  Mail is caught on 127.0.0.1:{smtp_port}: {base}/admin/dev/mail\n"
+                + (f"  Payments go to a fake Stripe (localstripe) on 127.0.0.1:{fake_stripe_port}\n"
+                   if args.stripe else "") +
                 f"  Ctrl-C stops everything.\n",
                 flush=True,
             )
@@ -250,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
         if name == "dev":
             p.add_argument("--no-seed", action="store_true", help="Skip the demo data.")
+            p.add_argument("--stripe", action="store_true",
+                           help="Pay through the Stripe gateway, against a local fake Stripe (localstripe).")
         else:
             p.add_argument("--db-timeout", type=float, default=60)
     args = parser.parse_args(argv)

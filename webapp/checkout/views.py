@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 

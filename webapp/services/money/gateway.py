@@ -275,20 +275,6 @@ class SimulatedGateway:
         return [(r.idempotency_key, r.reference) for r in rows]
 
 
-def init_app(app) -> None:
-    """Build the app's gateway once, in the app factory."""
-    from webapp.extensions import db
-
-    with app.app_context():
-        if app.config["PAYMENT_GATEWAY"] == "stripe":
-            from webapp.services.money.stripe_gateway import StripeGateway
-
-            app.extensions["payment_gateway"] = StripeGateway.from_config(db.engine, app.config)
-        else:
-            app.extensions["payment_gateway"] = SimulatedGateway(
-                db.engine, slow_seconds=app.config["GATEWAY_SLOW_SECONDS"])
-
-
 def payment_gateway() -> PaymentGateway:
     """The current app's gateway."""
     from flask import current_app
