@@ -20,9 +20,9 @@ from tests.support import free_port
 from webapp.launcher import gunicorn_command, wait_until_healthy
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_url(app, database_url, fake_stripe):  # noqa: F811
-    """This module's own live server: the app with Stripe as its gateway."""
+    """This module's own live server (session-scoped, as pytest-playwright's context wants): Stripe as the gateway."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="e2e-secret-key", FLASK_APP="wsgi.py",
                RATELIMIT_ENABLED="0", LOG_LEVEL="WARNING", PUBLIC_URL=f"http://127.0.0.1:{port}",
@@ -74,3 +74,21 @@ def test_pay_with_the_card_element_after_a_decline(page: Page, factory, shot):
     expect(page.get_by_role("heading", name="Order #")).to_be_visible()
     expect(page.get_by_text("Payment approved")).to_be_visible()
     shot("stripe-paid")
+
+
+def test_three_d_secure_is_finished_in_the_browser_and_settled_by_the_server(page: Page, factory, shot):
+    """The card asks for 3-D Secure: the hold page hands the client secret to Stripe.js, whose (fake) bank
+    dialog is completed; the page then posts back and our server settles from Stripe's word."""
+    factory.ga_event(capacity=20, title="Secure Night")
+    register(page, name="Sam Secure")
+    page.goto("/")
+    page.get_by_role("link", name="Secure Night").click()
+    page.get_by_label("Number of Tier 1 tickets").fill("1")
+    page.get_by_role("button", name="Reserve tickets").click()
+    _type_card(page, "4000002500003155")
+    page.get_by_role("button", name="Pay").click()
+    expect(page.get_by_text("Your bank asks you to confirm this payment")).to_be_visible()
+    shot("stripe-3ds")
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_role("heading", name="Order #")).to_be_visible()
+    expect(page.get_by_text("Payment approved")).to_be_visible()
