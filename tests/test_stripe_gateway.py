@@ -233,3 +233,12 @@ def test_card_numbers_are_refused_by_the_stripe_gateway(session, stripe):
     refused = stripe.authorise(idempotency_key="key-card-number-1", amount_minor=100, currency="EUR",
                                card=Card("4242424242424242", 12, 2039, "123"))
     assert refused.status == DECLINED and refused.outcome == "invalid_card"
+
+
+def test_a_forged_payment_method_is_a_decline_not_an_error(session, factory, stripe, fake_stripe):  # noqa: F811
+    event_id, hold_id, user_id = _hold(session, factory)
+    with pytest.raises(PaymentDeclined) as declined:
+        _pay(session, stripe, hold_id, user_id, "pm_doesnotexist", key="key-forged-pm-01")
+    assert declined.value.code == "invalid_card"
+    assert session.get(Hold, hold_id).status == HoldStatus.ACTIVE
+    _all_clean(session, event_id, fake_stripe)

@@ -184,13 +184,14 @@ def dev(args: argparse.Namespace) -> int:
         else:
             from webapp.services.demo import DEMO_ADMIN, DEMO_BUYER
 
+            payments = (f"  Payments go to a fake Stripe (localstripe) on 127.0.0.1:{fake_stripe_port}\n"
+                        if args.stripe else "")
             print(
                 f"\n  Ticketbooth is ready at {base}\n"
                 f"  Demo buyer: {DEMO_BUYER[0]} / {DEMO_BUYER[1]}\n"
                 f"  Demo admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"  Mail is caught on 127.0.0.1:{smtp_port}: {base}/admin/dev/mail\n"
-                + (f"  Payments go to a fake Stripe (localstripe) on 127.0.0.1:{fake_stripe_port}\n"
-                   if args.stripe else "") +
+                f"{payments}"
                 f"  Ctrl-C stops everything.\n",
                 flush=True,
             )

@@ -155,11 +155,17 @@ class StripeGateway:
             return ChargeResult(VOIDED, "", VOIDED)
         intent_id = seen.intent_id
         if intent_id is None:
-            intent = self._call("POST", "/v1/payment_intents", {
-                "amount": amount_minor, "currency": currency.lower(), "capture_method": "manual",
-                "payment_method": card.id, "payment_method_types[]": "card",
-                f"metadata[{KEY_METADATA}]": idempotency_key,
-            }, idempotency_key=f"{idempotency_key}-create")
+            try:
+                intent = self._call("POST", "/v1/payment_intents", {
+                    "amount": amount_minor, "currency": currency.lower(), "capture_method": "manual",
+                    "payment_method": card.id, "payment_method_types[]": "card",
+                    f"metadata[{KEY_METADATA}]": idempotency_key,
+                }, idempotency_key=f"{idempotency_key}-create")
+            except StripeError as refused:
+                # Refused before anything was made (no such PaymentMethod, a bad amount): definitive.
+                log.warning("stripe.create_refused", extra={"status": refused.status,
+                                                             "code": refused.error.get("code")})
+                return ChargeResult(INVALID_CARD, "", DECLINED)
             intent_id = intent["id"]
             noted = self._note(
                 "UPDATE stripe_intents SET intent_id = :i, last_status = :s WHERE idempotency_key = :k"
@@ -174,7 +180,8 @@ class StripeGateway:
                                     idempotency_key=f"{idempotency_key}-confirm")
             except StripeError as refused:
                 if refused.status != 402:
-                    raise
+                    # Not a decline, and the intent's state is Stripe's to tell: the sweep will ask.
+                    raise GatewayUnavailable(f"confirm of {intent_id}: {refused}") from refused
                 # A decline: the intent is back to requires_payment_method with the error on it.
                 intent = refused.error.get("payment_intent") or self._call("GET", f"/v1/payment_intents/{intent_id}")
                 if not intent.get("last_payment_error"):
