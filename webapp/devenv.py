@@ -105,7 +105,7 @@ def fake_stripe_settings(port: int) -> dict[str, str]:
             "STRIPE_WEBHOOK_SECRET": FAKE_STRIPE_WEBHOOK_SECRET}
 
 
-def register_fake_stripe_webhook(port: int, url: str, timeout: float = 20) -> None:
+def register_fake_stripe_webhook(port: int, url: str, timeout: float = 90) -> None:
     """Tell the fake Stripe to send its events to our endpoint, as a live account's webhook settings do."""
     import requests
 

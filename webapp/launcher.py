@@ -160,7 +160,11 @@ def dev(args: argparse.Namespace) -> int:
         else:
             redis_server, os.environ["REDIS_URL"] = started
             print(f"Rate limits are counted in a private Redis at {os.environ['REDIS_URL']}.", flush=True)
+    # First, so that it is listening by the time the app is: it takes a few seconds to import.
+    fake_stripe = ([("fake stripe", subprocess.Popen([sys.executable, "-m", "webapp.fakestripe", "--port",
+                                                      str(fake_stripe_port)], cwd=ROOT))] if args.stripe else [])
     children = {
+        **dict(fake_stripe),
         "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
         "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
         "smtp catcher": subprocess.Popen([sys.executable, "-m", "webapp.mailcatcher", "--port", str(smtp_port),
@@ -170,9 +174,6 @@ def dev(args: argparse.Namespace) -> int:
         "webhook worker": subprocess.Popen([sys.executable, "-m", "flask", "deliver-webhooks", "--interval", "1"],
                                            cwd=ROOT),
     }
-    if args.stripe:
-        children["fake stripe"] = subprocess.Popen([sys.executable, "-m", "webapp.fakestripe", "--port",
-                                                    str(fake_stripe_port)], cwd=ROOT)
     status = 0
     try:
         base = f"http://{args.host}:{args.port}"
