@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.fake_stripe import fake_stripe, intent, payment_method, stripe_proxy  # noqa: F401
-from tests.support import assert_consistent, expire_now, reserve_general
+from tests.support import assert_consistent, expire_now, race, reserve_general
 from webapp.extensions import db
 from webapp.models import Hold, HoldStatus, PaymentAttempt, PaymentStatus
 from webapp.services.errors import PaymentDeclined, PaymentInProgress, PaymentNeedsAction
@@ -183,6 +183,11 @@ def test_a_crash_before_the_confirm_is_voided_and_nothing_is_charged(session, fa
     late = stripe.authorise(idempotency_key="key-500-0000001", amount_minor=100, currency="EUR",
                             card=PaymentMethodId(payment_method(fake_stripe)))
     assert late.status == VOIDED
+    # Settled, the payment no longer keeps the hold: past its time, the sweep ends it.
+    expire_now(session, hold_id)
+    inventory.expire_holds(session)
+    session.commit()
+    assert session.get(Hold, hold_id).status == HoldStatus.EXPIRED
     _all_clean(session, event_id, fake_stripe)
 
 
@@ -241,4 +246,33 @@ def test_a_forged_payment_method_is_a_decline_not_an_error(session, factory, str
         _pay(session, stripe, hold_id, user_id, "pm_doesnotexist", key="key-forged-pm-01")
     assert declined.value.code == "invalid_card"
     assert session.get(Hold, hold_id).status == HoldStatus.ACTIVE
+    _all_clean(session, event_id, fake_stripe)
+
+
+def test_cancelling_a_stripe_order_refunds_it_in_full_once(session, factory, stripe, fake_stripe):  # noqa: F811
+    event_id, hold_id, user_id = _hold(session, factory)
+    order_id = _pay(session, stripe, hold_id, user_id, payment_method(fake_stripe), key="key-cancel-00001").order_id
+    checkout.cancel_order(session, stripe, order_id=order_id, user_id=user_id, reason="test")
+    session.commit()
+    charge = intent(fake_stripe, _intent_of(session, "key-cancel-00001"))["latest_charge"]
+    assert charge["amount_refunded"] == charge["amount"] == session.get(Hold, hold_id).total_minor
+    _all_clean(session, event_id, fake_stripe)
+
+
+def test_tabs_paying_one_hold_at_once_make_one_intent_and_one_order(app, session, factory, stripe,
+                                                                     fake_stripe):  # noqa: F811
+    """4 threads, each with its own key and connection, pay the same hold together: one reaches Stripe."""
+    event_id, hold_id, user_id = _hold(session, factory)
+    methods = [payment_method(fake_stripe) for _ in range(4)]
+
+    def tab(i):
+        try:
+            return _pay(db.session, stripe, hold_id, user_id, methods[i], key=f"key-tab-{i}-0000000").order_id
+        except PaymentInProgress:
+            return "in progress"
+
+    answers = race(app, 4, tab)
+    orders = [a for a in answers if isinstance(a, int)]
+    assert len(orders) >= 1 and len(set(orders)) == 1, answers
+    assert session.execute(text("SELECT count(*) FROM stripe_intents WHERE intent_id IS NOT NULL")).scalar() == 1
     _all_clean(session, event_id, fake_stripe)
