@@ -21,8 +21,8 @@ from webapp.launcher import gunicorn_command, wait_until_healthy
 
 
 @pytest.fixture(scope="session")
-def base_url(app, database_url, fake_stripe):  # noqa: F811
-    """This module's own live server (session-scoped, as pytest-playwright's context wants): Stripe as the gateway."""
+def stripe_live_server(app, database_url, fake_stripe):  # noqa: F811
+    """A live server of its own, with Stripe as the gateway (the e2e stack's server keeps the simulated one)."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="e2e-secret-key", FLASK_APP="wsgi.py",
                RATELIMIT_ENABLED="0", LOG_LEVEL="WARNING", PUBLIC_URL=f"http://127.0.0.1:{port}",
@@ -44,6 +44,12 @@ def base_url(app, database_url, fake_stripe):  # noqa: F811
         except subprocess.TimeoutExpired:
             web.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args, stripe_live_server):
+    """This module's pages open on the Stripe server (pytest-playwright's own fixture, extended)."""
+    return {**browser_context_args, "base_url": stripe_live_server}
 
 
 def _type_card(page: Page, number: str) -> None:
