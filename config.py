@@ -84,6 +84,18 @@ class Config:
     # then its key is voided (nothing can be charged under it after that).
     PAYMENT_VOID_AFTER_SECONDS = _int("PAYMENT_VOID_AFTER_SECONDS", 300)
     GATEWAY_SLOW_SECONDS = float(os.environ.get("GATEWAY_SLOW_SECONDS", "4"))
+    # Which payment gateway: "simulated" (the default, test cards) or "stripe" (docs/design.md, "Stripe").
+    PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "simulated")
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    # Seconds to connect, and to wait for an answer, on each call to Stripe.
+    STRIPE_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_CONNECT_TIMEOUT_SECONDS", "3"))
+    STRIPE_READ_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_READ_TIMEOUT_SECONDS", "20"))
+    # A webhook whose signed time is further than this from ours is refused (replays).
+    STRIPE_WEBHOOK_TOLERANCE_SECONDS = _int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     TESTING = False

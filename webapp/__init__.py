@@ -55,9 +55,9 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     from webapp import cli, database, errors, security, templating, unit_of_work
-    from webapp.services.money import gateway
+    from webapp.services.money import gateways
 
-    gateway.init_app(app)
+    gateways.init_app(app)
     # Wrapped by the retry below: a view run again on a fresh connection is
     # committed once, after its second run.
     unit_of_work.register(app)
@@ -157,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp.door import bp as door_bp
     from webapp.health import bp as health_bp
     from webapp.shop import bp as shop_bp
+    from webapp.stripe_webhook import bp as stripe_webhook_bp
     from webapp.waitlist import bp as waitlist_bp
 
     app.register_blueprint(shop_bp)
@@ -169,3 +170,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(api_docs_bp)
+    app.register_blueprint(stripe_webhook_bp)
+    # Stripe signs its calls; it has no session and no CSRF token.
+    from webapp.extensions import csrf
+
+    csrf.exempt(stripe_webhook_bp)

@@ -92,3 +92,30 @@ def start_redis(directory: Path, timeout: float = 10) -> tuple[subprocess.Popen,
     process.kill()
     process.wait()
     return None
+
+
+FAKE_STRIPE_WEBHOOK_SECRET = "whsec_dev_ticketbooth"
+
+
+def fake_stripe_settings(port: int) -> dict[str, str]:
+    """The Stripe settings of `./run-app --stripe`: the fake Stripe on loopback, test keys, a dev webhook secret."""
+    base = f"http://127.0.0.1:{port}"
+    return {"PAYMENT_GATEWAY": "stripe", "STRIPE_SECRET_KEY": "sk_test_dev", "STRIPE_PUBLISHABLE_KEY": "pk_test_dev",
+            "STRIPE_API_BASE": base, "STRIPE_JS_URL": f"{base}/js.stripe.com/v3/",
+            "STRIPE_WEBHOOK_SECRET": FAKE_STRIPE_WEBHOOK_SECRET}
+
+
+def register_fake_stripe_webhook(port: int, url: str, timeout: float = 90) -> None:
+    """Tell the fake Stripe to send its events to our endpoint, as a live account's webhook settings do."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.post(f"http://127.0.0.1:{port}/_config/webhooks/ticketbooth",
+                          data={"url": url, "secret": FAKE_STRIPE_WEBHOOK_SECRET}, timeout=5).raise_for_status()
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

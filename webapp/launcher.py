@@ -145,6 +145,9 @@ def dev(args: argparse.Namespace) -> int:
     for key, value in devenv.mail_settings(smtp_port).items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("PUBLIC_URL", f"http://{args.host}:{args.port}")
+    fake_stripe_port = int(os.environ.get("DEV_STRIPE_PORT", args.port + 420))
+    if args.stripe:
+        os.environ.update(devenv.fake_stripe_settings(fake_stripe_port))
     wait_for_database(os.environ["DATABASE_URL"])
     migrate_and_seed(seed=not args.no_seed)
 
@@ -157,7 +160,11 @@ def dev(args: argparse.Namespace) -> int:
         else:
             redis_server, os.environ["REDIS_URL"] = started
             print(f"Rate limits are counted in a private Redis at {os.environ['REDIS_URL']}.", flush=True)
+    # First, so that it is listening by the time the app is: it takes a few seconds to import.
+    fake_stripe = ([("fake stripe", subprocess.Popen([sys.executable, "-m", "webapp.fakestripe", "--port",
+                                                      str(fake_stripe_port)], cwd=ROOT))] if args.stripe else [])
     children = {
+        **dict(fake_stripe),
         "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
         "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
         "smtp catcher": subprocess.Popen([sys.executable, "-m", "webapp.mailcatcher", "--port", str(smtp_port),
@@ -170,17 +177,22 @@ def dev(args: argparse.Namespace) -> int:
     status = 0
     try:
         base = f"http://{args.host}:{args.port}"
+        if args.stripe:
+            devenv.register_fake_stripe_webhook(fake_stripe_port, base + "/stripe/webhook")
         if not wait_until_healthy(base + "/healthz"):
             print("The app did not become healthy in time.", file=sys.stderr, flush=True)
             status = 1
         else:
             from webapp.services.demo import DEMO_ADMIN, DEMO_BUYER
 
+            payments = (f"  Payments go to a fake Stripe (localstripe) on 127.0.0.1:{fake_stripe_port}\n"
+                        if args.stripe else "")
             print(
                 f"\n  Ticketbooth is ready at {base}\n"
                 f"  Demo buyer: {DEMO_BUYER[0]} / {DEMO_BUYER[1]}\n"
                 f"  Demo admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"  Mail is caught on 127.0.0.1:{smtp_port}: {base}/admin/dev/mail\n"
+                f"{payments}"
                 f"  Ctrl-C stops everything.\n",
                 flush=True,
             )
@@ -250,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
         if name == "dev":
             p.add_argument("--no-seed", action="store_true", help="Skip the demo data.")
+            p.add_argument("--stripe", action="store_true",
+                           help="Pay through the Stripe gateway, against a local fake Stripe (localstripe).")
         else:
             p.add_argument("--db-timeout", type=float, default=60)
     args = parser.parse_args(argv)

@@ -22,6 +22,16 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+
+
+def policy_with_stripe(js_origin: str, api_origin: str) -> str:
+    """The policy of a page with Stripe's card element: its script, its frames, and its API from the browser."""
+    return CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {js_origin}") + "; " + "; ".join((
+        f"frame-src {js_origin} https://hooks.stripe.com",
+        f"connect-src 'self' {api_origin} {js_origin}",
+    ))
+
+
 HSTS = "max-age=31536000; includeSubDomains"
 # Tickets, orders and holds are personal and change: no shared or disk cache may keep them.
 NO_STORE_BLUEPRINTS = {"account", "checkout"}

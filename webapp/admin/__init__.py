@@ -44,6 +44,7 @@ from webapp.admin import (  # noqa: E402,F401
     checkin,
     codes,
     devmail,
+    disputes,
     events,
     layout,
     mail,

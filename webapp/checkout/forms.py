@@ -5,9 +5,9 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
-from webapp.services.money.gateway import Card, luhn_valid
+from webapp.services.money.gateway import Card, PaymentMethodId, luhn_valid
 
 _EXPIRY = re.compile(r"^\s*([0-9]{1,2})\s*/\s*([0-9]{2}|[0-9]{4})\s*$")
 
@@ -58,3 +58,21 @@ class CardForm(FlaskForm):
     def card(self) -> Card:
         month, year = self.expiry_parts() or (0, 0)
         return Card(number=digits(self.number.data), exp_month=month, exp_year=year, cvc=self.cvc.data.strip())
+
+
+class StripePayForm(FlaskForm):
+    """Stripe's checkout: the card went from the browser to Stripe; we get its PaymentMethod id only."""
+
+    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+    payment_method = HiddenField(validators=[
+        DataRequired("Enter your card details."),
+        Regexp(r"^pm_[A-Za-z0-9_]{1,100}$", message="The card could not be read; enter it again.")])
+
+    def card(self) -> PaymentMethodId:
+        return PaymentMethodId(self.payment_method.data)
+
+
+class FinishForm(FlaskForm):
+    """The browser is back from 3-D Secure: settle the attempt under this key (from Stripe's word, not ours)."""
+
+    idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from flask import abort, flash, render_template, request, url_for
+from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from webapp import session_user
 from webapp.checkout import bp
-from webapp.checkout.forms import CardForm
+from webapp.checkout.forms import CardForm, FinishForm, StripePayForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress
+from webapp.security import policy_with_stripe
+from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress, PaymentNeedsAction
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
@@ -37,20 +40,56 @@ def own_hold(hold_id: int, *, fresh_connection: bool = False) -> HoldView:
     return view
 
 
-def _fresh_form(**data) -> CardForm:
+@dataclass(frozen=True)
+class StripePage:
+    """What the hold page needs to show Stripe's card element, and the policy that lets it run."""
+
+    publishable_key: str
+    js_url: str
+    policy: str
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _stripe() -> StripePage | None:
+    """Stripe's settings when it is the gateway; None for the simulated one (its own card form)."""
+    config = current_app.config
+    if config["PAYMENT_GATEWAY"] != "stripe":
+        return None
+    page = current_app.extensions.get("stripe_page")
+    if page is None:
+        page = current_app.extensions["stripe_page"] = StripePage(
+            config["STRIPE_PUBLISHABLE_KEY"], config["STRIPE_JS_URL"],
+            policy_with_stripe(_origin(config["STRIPE_JS_URL"]), _origin(config["STRIPE_API_BASE"])))
+    return page
+
+
+def _fresh_form(**data) -> CardForm | StripePayForm:
     # A fresh key: each page (and each try after a decline) is a new attempt.
+    if _stripe() is not None:
+        return StripePayForm(formdata=None, idempotency_key=secrets.token_urlsafe(24))
     return CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24), **data)
 
 
 def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
-                 form: CardForm | None = None, declined: PaymentDeclined | None = None,
-                 code_error: str | None = None, code_notice: str | None = None, code_typed: str = ""):
+                 form: CardForm | StripePayForm | None = None, declined: PaymentDeclined | None = None,
+                 code_error: str | None = None, code_notice: str | None = None, code_typed: str = "",
+                 confirm_secret: str | None = None, finish_key: str | None = None):
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
-    return render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
-                  best_available=request.args.get("best") is not None,
-                  declined=declined.message if declined else None, declined_code=declined.code if declined else None,
-                  code_error=code_error, code_notice=code_notice, code_typed=code_typed)
+    stripe = _stripe()
+    response = render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
+                      best_available=request.args.get("best") is not None,
+                      declined=declined.message if declined else None,
+                      declined_code=declined.code if declined else None,
+                      code_error=code_error, code_notice=code_notice, code_typed=code_typed, stripe=stripe,
+                      confirm_secret=confirm_secret, finish_key=finish_key)
+    if stripe is not None:
+        response.headers["Content-Security-Policy"] = stripe.policy
+    return response
 
 
 def _order_redirect(view: HoldView):
@@ -105,7 +144,7 @@ def hold_countdown(hold_id: int):
 @bp.post("/holds/<int:hold_id>/pay")
 @login_required
 def pay(hold_id: int):
-    form = CardForm()
+    form = StripePayForm() if _stripe() is not None else CardForm()
     if not form.validate_on_submit():
         return _render_hold(own_hold(hold_id), status=400, form=form)
     try:
@@ -113,11 +152,16 @@ def pay(hold_id: int):
             db.session, payment_gateway(), hold_id=hold_id, user_id=current_user.id,
             idempotency_key=form.idempotency_key.data, card=form.card(),
         )
+    except PaymentNeedsAction as action:
+        # 3-D Secure: the attempt stays pending (so does the hold) while Stripe.js asks the bank.
+        db.session.rollback()
+        return _render_hold(own_hold(hold_id), status=202, confirm_secret=action.client_secret,
+                            finish_key=form.idempotency_key.data)
     except PaymentDeclined as declined:
         db.session.rollback()
         # The hold stays; the next try is a new attempt.
-        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=form.name.data),
-                            declined=declined)
+        name = form.name.data if isinstance(form, CardForm) else None
+        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=name), declined=declined)
     except PaymentInProgress:
         # A double click or a second tab: one checkout per hold. Show the one
         # in flight; the panel follows it to the order (or the decline).
@@ -128,6 +172,25 @@ def pay(hold_id: int):
         return _render_hold(view, status=409)
     flash("Payment approved. Your tickets are ready.", "success")
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
+
+
+@bp.post("/holds/<int:hold_id>/pay/finish")
+@login_required
+def pay_finish(hold_id: int):
+    """Back from 3-D Secure: settle the payment from Stripe's word on it (what the browser saw counts for nothing)."""
+    form = FinishForm()
+    if not form.validate_on_submit():
+        abort(400)
+    result = checkout.settle_from_gateway(db.session, payment_gateway(), idempotency_key=form.idempotency_key.data,
+                                          user_id=current_user.id)
+    view = own_hold(hold_id)
+    if result is None:
+        return _render_hold(view, status=202)  # still moving: the panel follows it
+    if result.order_id is not None:
+        flash("Payment approved. Your tickets are ready.", "success")
+        return redirect_to(url_for("account.order_page", order_id=result.order_id))
+    declined = PaymentDeclined(result.decline_code or "failed", result.decline_message or "Payment failed.")
+    return _render_hold(view, status=402, declined=declined)
 
 
 def _after_code_change(hold_id: int, change, done: str, typed: str = ""):

@@ -33,6 +33,9 @@ from webapp.models.messaging import WebhookEndpoint as WebhookEndpoint
 from webapp.models.people import ApiToken as ApiToken
 from webapp.models.people import DoorAssignment as DoorAssignment
 from webapp.models.people import User as User
+from webapp.models.provider import PaymentDispute as PaymentDispute
+from webapp.models.provider import StripeEvent as StripeEvent
+from webapp.models.provider import StripeIntent as StripeIntent
 from webapp.models.sales import GatewayCharge as GatewayCharge
 from webapp.models.sales import Hold as Hold
 from webapp.models.sales import HoldKind as HoldKind

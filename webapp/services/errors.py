@@ -106,6 +106,17 @@ class PaymentInProgress(BookingError):
     default_message = "A payment for this reservation is already being processed."
 
 
+class PaymentNeedsAction(BookingError):
+    """The provider asks the buyer to confirm the payment with their bank (3-D Secure) in the browser."""
+
+    status_code = 402
+    default_message = "Your bank asks you to confirm this payment."
+
+    def __init__(self, client_secret: str):
+        self.client_secret = client_secret
+        super().__init__()
+
+
 class PaymentDeclined(BookingError):
     status_code = 402
 

@@ -74,7 +74,9 @@ CHECKS: list[tuple[str, str]] = [
         "SELECT o.id, g.status FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id"
         " LEFT JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
         " WHERE o.event_id = :e AND o.status = 'confirmed' AND g.status IS DISTINCT FROM 'authorised'"
-        " AND g.status IS DISTINCT FROM 'captured'",
+        " AND g.status IS DISTINCT FROM 'captured'"
+        # Paid through Stripe: its side is read from Stripe (check_stripe_money).
+        " AND NOT EXISTS (SELECT 1 FROM stripe_intents s WHERE s.idempotency_key = p.idempotency_key)",
     ),
     (
         # Invariant 5: one charge per hold.
@@ -202,4 +204,37 @@ def check_event(session: Session, event_id: int) -> list[str]:
             violations.append(f"{description}: {tuple(row)}")
         if len(rows) > 20:
             violations.append(f"{description}: … and {len(rows) - 20} more")
+    return violations
+
+
+_STRIPE_INTENTS = text(
+    "SELECT s.intent_id, p.id AS attempt_id, p.hold_id, p.status, o.status AS order_status"
+    " FROM stripe_intents s JOIN payment_attempts p ON p.idempotency_key = s.idempotency_key"
+    " LEFT JOIN orders o ON o.payment_attempt_id = p.id WHERE p.event_id = :e"
+)
+
+
+def check_stripe_money(session: Session, event_id: int, fetch_intent) -> list[str]:
+    """Invariant 5 on Stripe's side of an event's payments, read from Stripe (`fetch_intent(id)` -> the intent).
+
+    No money authorised or kept without an order, no order without money, one live charge per hold.
+    """
+    violations: list[str] = []
+    live_by_hold: dict[int, list[str]] = {}
+    for row in session.execute(_STRIPE_INTENTS, {"e": event_id}).all():
+        if row.intent_id is None:
+            continue
+        intent = fetch_intent(row.intent_id)
+        charge = intent.get("latest_charge") or {}
+        refunded = isinstance(charge, dict) and int(charge.get("amount_refunded") or 0) > 0
+        live = intent["status"] == "requires_capture" or (intent["status"] == "succeeded" and not refunded)
+        if live:
+            live_by_hold.setdefault(row.hold_id, []).append(row.intent_id)
+            if row.status not in ("approved", "pending"):
+                violations.append(f"Stripe intent {row.intent_id} {intent['status']} without an order"
+                                  f" (attempt {row.attempt_id} {row.status})")
+        if row.order_status == "confirmed" and intent["status"] not in ("requires_capture", "succeeded"):
+            violations.append(f"confirmed order of attempt {row.attempt_id} whose intent is {intent['status']}")
+    violations += [f"hold {hold_id} with more than one live Stripe charge: {ids}"
+                   for hold_id, ids in live_by_hold.items() if len(ids) > 1]
     return violations

@@ -22,6 +22,12 @@ settles the attempt as failed; "no record yet" is never taken as a decline.
 It waits, and only after `void_after_seconds` voids the key, under the hold's
 lock, before saying nothing was charged. It also captures authorisations
 whose order was committed but whose capture never happened.
+
+A provider may answer the authorisation with "requires action" (3-D Secure):
+the attempt then stays pending, so the hold does not end under it (the
+sweep leaves a hold with a payment in flight), the buyer's browser finishes
+it with the provider, and `finish_payment` (or a webhook, or the sweep)
+settles it from `retrieve`, exactly as reconciliation does.
 """
 from __future__ import annotations
 
@@ -52,11 +58,22 @@ from webapp.services.errors import (
     OrderNotCancellable,
     PaymentDeclined,
     PaymentInProgress,
+    PaymentNeedsAction,
     SalesClosed,
     TooSoonAgain,
 )
 from webapp.services.messaging import outbox
-from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
+from webapp.services.money.gateway import (
+    AUTHORISED,
+    CAPTURED,
+    REQUIRES_ACTION,
+    VOIDED,
+    Card,
+    ChargeResult,
+    GatewayUnavailable,
+    PaymentGateway,
+    PaymentMethodId,
+)
 from webapp.services.selling import codes, inventory
 from webapp.services.waiting import waitlist
 
@@ -132,7 +149,7 @@ def _lock_hold_for_payment(session: Session, hold_id: int,
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
-                  card: Card) -> StartedPayment | PaymentResult:
+                  card: Card | PaymentMethodId) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
     Returns the earlier result when this key was already used.
@@ -366,7 +383,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
-        card: Card) -> PaymentResult:
+        card: Card | PaymentMethodId) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
@@ -379,16 +396,55 @@ def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int
     attempt_id, amount, currency = started.id, started.amount_minor, started.currency
     session.commit()
 
-    result = gateway.authorise(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
-    outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
-    session.commit()
-    if outcome.order_id is not None and result.status == AUTHORISED:
-        _capture(gateway, result.reference)
+    try:
+        result = gateway.authorise(idempotency_key=idempotency_key, amount_minor=amount, currency=currency, card=card)
+    except GatewayUnavailable as unanswered:
+        # Nothing is known: the attempt stays pending (its hold kept), and the sweep asks again.
+        log.warning("payment.unanswered", extra={"attempt_id": attempt_id, "error": str(unanswered)[:200]})
+        raise PaymentInProgress("Your bank has not answered yet. This page follows the payment;"
+                                " you will be charged once at most.") from unanswered
+    if result.status == REQUIRES_ACTION:
+        # Left pending: the buyer's browser finishes it, then finish_payment (or the sweep) settles it.
+        raise PaymentNeedsAction(result.client_secret or "")
+    outcome = _settle_and_capture(session, gateway, attempt_id=attempt_id, hold_id=hold_id, result=result)
     log.info("payment.settled", extra={"hold_id": hold_id, "user_id": user_id, "attempt_id": attempt_id,
                                         "outcome": result.outcome, "order_id": outcome.order_id})
     if outcome.order_id is None:
         raise PaymentDeclined(outcome.decline_code or result.outcome, outcome.decline_message or result.message)
     return outcome
+
+
+def _settle_and_capture(session: Session, gateway: PaymentGateway, *, attempt_id: int, hold_id: int,
+                        result: ChargeResult | None) -> PaymentResult:
+    """Phase 3 committed, then the capture of an authorisation that became an order."""
+    outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
+    session.commit()
+    if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
+        _capture(gateway, result.reference)
+    return outcome
+
+
+def settle_from_gateway(session: Session, gateway: PaymentGateway, *, idempotency_key: str,
+                        user_id: int | None = None) -> PaymentResult | None:
+    """Settle one pending attempt from the gateway's definitive answer, as the sweep would; None if none yet.
+
+    For the buyer coming back from 3-D Secure (`user_id`: theirs only) and for the provider's webhooks
+    (None): neither is trusted for the outcome, which comes from `retrieve`. An attempt already
+    settled gives its verdict again.
+    """
+    attempt = _attempt_by_key(session, idempotency_key)
+    if attempt is None or (user_id is not None and attempt.user_id != user_id):
+        raise NotFound("No such payment.")
+    attempt_id, hold_id, status = attempt.id, attempt.hold_id, attempt.status
+    if status != PaymentStatus.PENDING:
+        verdict = _verdict(session, attempt)
+        session.rollback()
+        return verdict
+    session.rollback()
+    result = gateway.retrieve(idempotency_key)
+    if result is None:
+        return None  # still moving: not a decline
+    return _settle_and_capture(session, gateway, attempt_id=attempt_id, hold_id=hold_id, result=result)
 
 
 _STALE_PAYMENTS = text(
@@ -416,10 +472,7 @@ def reconcile_stale_payments(session: Session, gateway: PaymentGateway, *, older
         result = gateway.retrieve(key)
         if result is None and not give_up:
             continue  # the authorisation may still be in flight: not a decline
-        outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
-        session.commit()
-        if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
-            _capture(gateway, result.reference)
+        outcome = _settle_and_capture(session, gateway, attempt_id=attempt_id, hold_id=hold_id, result=result)
         settled += 1
         log.warning("payment.reconciled", extra={"attempt_id": attempt_id, "order_id": outcome.order_id,
                                                  "decline_code": outcome.decline_code})

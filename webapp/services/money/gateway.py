@@ -16,6 +16,12 @@ card payment is really made:
 - `refund` gives back a captured charge, or voids one never captured;
 - `uncaptured` lists authorisations left uncaptured (the sweep's safety net).
 
+A provider may also answer an authorisation with "requires action" (3-D
+Secure): the buyer's browser finishes it with the provider, and until then
+`retrieve` has no definitive answer (None), as for one still in flight.
+`StripeGateway` (stripe_gateway.py) is the real provider behind the same
+interface, chosen by `PAYMENT_GATEWAY=stripe`.
+
 Deterministic test cards choose the issuer's answer:
 
     4242 4242 4242 4242  approved
@@ -49,11 +55,15 @@ AUTHORISED = "authorised"
 CAPTURED = "captured"
 VOIDED = "voided"
 DECLINED = "declined"
+# The buyer must finish the authorisation with the provider (3-D Secure); not definitive.
+REQUIRES_ACTION = "requires_action"
+AUTHENTICATION_FAILED = "authentication_failed"
 
 DECLINE_MESSAGES = {
     CARD_DECLINED: "Your card was declined by the issuer.",
     INSUFFICIENT_FUNDS: "Your card has insufficient funds.",
     INVALID_CARD: "The card details are not valid.",
+    AUTHENTICATION_FAILED: "Your bank could not confirm the payment was yours (3-D Secure failed).",
     VOIDED: "The payment did not go through. Nothing was charged.",
 }
 
@@ -63,6 +73,10 @@ TEST_CARDS = {
     "4000000000009995": INSUFFICIENT_FUNDS,
     "4000000000000077": "slow",
 }
+
+
+class GatewayUnavailable(RuntimeError):
+    """The provider gave no answer (timeout, connection lost, 5xx): nothing is known, so nothing is settled."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +92,20 @@ class Card:
 
 
 @dataclass(frozen=True)
+class PaymentMethodId:
+    """A card the buyer's browser gave to the provider itself (Stripe.js): we only ever see its id."""
+
+    id: str
+    last4: str = ""
+
+
+@dataclass(frozen=True)
 class ChargeResult:
     outcome: str  # the issuer's answer (or "voided": the key was voided before any authorisation came)
     reference: str
-    status: str  # authorised, captured, voided or declined
+    status: str  # authorised, captured, voided, declined (or requires_action, from authorise only)
+    # For requires_action: what the provider's script in the browser needs to finish it.
+    client_secret: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -99,7 +123,7 @@ class ChargeResult:
 
 class PaymentGateway(Protocol):
     def authorise(self, *, idempotency_key: str, amount_minor: int, currency: str,
-                  card: Card) -> ChargeResult: ...
+                  card: Card | PaymentMethodId) -> ChargeResult: ...
 
     def capture(self, reference: str) -> ChargeResult: ...
 
@@ -107,7 +131,7 @@ class PaymentGateway(Protocol):
 
     def retrieve(self, idempotency_key: str) -> ChargeResult | None: ...
 
-    def refund(self, reference: str, amount_minor: int) -> None: ...
+    def refund(self, reference: str, amount_minor: int, *, idempotency_key: str | None = None) -> None: ...
 
     def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]: ...
 
@@ -131,8 +155,8 @@ class SimulatedGateway:
         self.engine = engine
         self.slow_seconds = slow_seconds
 
-    def _decide(self, card: Card) -> str:
-        if not luhn_valid(card.number):
+    def _decide(self, card: Card | PaymentMethodId) -> str:
+        if isinstance(card, PaymentMethodId) or not luhn_valid(card.number):
             return INVALID_CARD
         outcome = TEST_CARDS.get(card.number, APPROVED)
         if outcome == "slow":
@@ -141,7 +165,7 @@ class SimulatedGateway:
         return outcome
 
     def authorise(self, *, idempotency_key: str, amount_minor: int, currency: str,
-                  card: Card) -> ChargeResult:
+                  card: Card | PaymentMethodId) -> ChargeResult:
         """Ask the issuer once per key; a repeated (or voided) key gets the ledger's answer."""
         outcome = self._decide(card)
         status = AUTHORISED if outcome == APPROVED else DECLINED
@@ -216,10 +240,11 @@ class SimulatedGateway:
             ).first()
         return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status) if row else None
 
-    def refund(self, reference: str, amount_minor: int) -> None:
-        """Give back up to the captured amount, or void an authorisation never captured.
+    def refund(self, reference: str, amount_minor: int, *, idempotency_key: str | None = None) -> None:
+        """Make the charge's refunded total `amount_minor` (at most the captured amount), or void an
+        authorisation never captured.
 
-        Repeating it gives back nothing more.
+        Repeating it gives back nothing more (the ledger's total is the key here).
         """
         with self.engine.begin() as conn:
             updated = conn.execute(
@@ -248,14 +273,6 @@ class SimulatedGateway:
                 {"s": older_than_seconds, "n": limit},
             ).all()
         return [(r.idempotency_key, r.reference) for r in rows]
-
-
-def init_app(app) -> None:
-    """Build the app's gateway once, in the app factory."""
-    from webapp.extensions import db
-
-    with app.app_context():
-        app.extensions["payment_gateway"] = SimulatedGateway(db.engine, slow_seconds=app.config["GATEWAY_SLOW_SECONDS"])
 
 
 def payment_gateway() -> PaymentGateway:
