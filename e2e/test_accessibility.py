@@ -119,6 +119,13 @@ def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_
     assert sold == 2
 
 
+# What sticks out to the right of the viewport (for the message of a failed zoom check).
+_WIDER = """() => { const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > w + 1 && el.checkVisibility() && !el.closest('.hall'))
+  .slice(0, 12).map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))
+  .join('; '); }"""
+
+
 def test_a_phone_at_200_percent_zoom_shows_the_list_and_the_map_without_sideways_scrolling(browser: Browser,
                                                                                         base_url, session, shot):
     hall = demo_hall(session)
@@ -130,7 +137,7 @@ def test_a_phone_at_200_percent_zoom_shows_the_list_and_the_map_without_sideways
                  f"/events/{hall.id}/seat-list?section=Balcony&row=M", f"/events/{hall.id}", "/"):
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200%"
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200%: " + page.evaluate(_WIDER)
         name = path.strip("/").replace("/", "-").replace("?", "-").replace("&", "-").replace("=", "-") or "index"
         shot(f"zoom-200-{name}", full_page=False)
     context.close()
@@ -158,10 +165,10 @@ def test_axe_finds_no_serious_violation_on_any_buyer_page(page: Page, browser: B
     log_in(page, buyer.email)
     # Refusals: places lost to others, and a seat taken meanwhile in the list.
     page.goto(f"/events/{festival.id}")
-    page.get_by_label("Number of VIP Weekend tickets").fill("201")
-    page.get_by_role("button", name="Reserve tickets").click()
-    expect(page.locator("#tier-picker [role=alert], #tier-picker-message [role=alert]").first).to_be_visible()
-    axe_check(page, "general admission refused")
+    page.get_by_label("Number of VIP Weekend tickets").fill("11")
+    page.get_by_label("Number of VIP Weekend tickets").press("Tab")
+    expect(page.locator("#selection-summary")).to_contain_text("at most 10 tickets")
+    axe_check(page, "general admission over the order limit")
     page.goto(f"/events/{hall.id}/seat-list?section=Balcony&row=M")
     first, second = page.locator("input[name=seat]").nth(0), page.locator("input[name=seat]").nth(1)
     first.check()
