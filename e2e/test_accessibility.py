@@ -139,7 +139,7 @@ def test_a_phone_at_200_percent_zoom_shows_the_list_and_the_map_without_sideways
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200%: " + page.evaluate(_WIDER)
         name = path.strip("/").replace("/", "-").replace("?", "-").replace("&", "-").replace("=", "-") or "index"
-        shot(f"zoom-200-{name}", full_page=False)
+        shot(f"zoom-200-{name}", target=page)
     context.close()
 
 

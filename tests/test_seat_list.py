@@ -291,3 +291,19 @@ def test_the_counts_walk_the_index_of_free_seats(session, factory):
                                {"e": event.id, "tiers": [tier.id], **params}).scalars().all()
         assert any("ix_units_free_seats" in line for line in plan), "\n".join(plan)
     session.rollback()
+
+
+def test_a_seat_number_reads_at_4_5_to_1_on_any_tier_colour_an_admin_picks(client, session, factory):
+    import random
+
+    from webapp.templating import contrast, ink
+
+    rng = random.Random(7)
+    colours = ["#b45309", "#2563eb", "#059669", "#3b82f6", "#db2777", "#7c3aed", "#777777", "#ffff00", "#000000",
+               "#ffffff", *(f"#{rng.randrange(1 << 24):06x}" for _ in range(2000))]
+    worst = min(contrast(c, ink(c)) for c in colours)
+    assert worst >= 4.5, worst
+    event = factory.seated_event(rows=1, seats_per_row=2, title="Pale")
+    event.tiers[0].colour = "#fde68a"  # pale yellow: white on it would read at 1.3:1
+    session.commit()
+    assert "--tier:#fde68a;--ink:#000000" in body(client.get(f"/events/{event.id}"))
