@@ -136,8 +136,8 @@ def sections(session: Session, event: Event) -> list[Choice]:
     shown = [s for s in _shape(session, event).values() if any(t in visible for t in s.tier_ids)]
     if not shown:
         return []
-    free = dict(session.execute(_FREE_PER_SECTION, {"e": event.id, "tiers": list(visible), "cap": FREE_SEATS_SHOWN,
-                                                    "sections": [s.name for s in shown]}).all())
+    params = {"e": event.id, "tiers": list(visible), "cap": FREE_SEATS_SHOWN, "sections": [s.name for s in shown]}
+    free: dict[str, int] = dict(session.execute(_FREE_PER_SECTION, params).all())
     return [Choice(s.name, s.seats, free.get(s.name, 0), _tiers(s.tier_ids, visible)) for s in shown]
 
 
@@ -147,7 +147,8 @@ def section_rows(session: Session, event: Event, section: str) -> list[Choice] |
     shape = _shape(session, event).get(section)
     if shape is None or not any(t in visible for t in shape.tier_ids):
         return None
-    free = dict(session.execute(_FREE_PER_ROW, {"e": event.id, "s": section, "tiers": list(visible)}).all())
+    params = {"e": event.id, "s": section, "tiers": list(visible)}
+    free: dict[str, int] = dict(session.execute(_FREE_PER_ROW, params).all())
     return [Choice(r.label, r.seats, free.get(r.label, 0), _tiers(r.tier_ids, visible))
             for r in shape.rows if any(t in visible for t in r.tier_ids)]
 
