@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.helpers import DECLINED_CARD, GOOD_CARD, log_in, pay
+from e2e.helpers import DECLINED_CARD, GOOD_CARD, log_in, pay, readme_shot
 from tests.support import buy, expire_now, reserve_seats
 from webapp.models import Event, Unit
 from webapp.services import demo
@@ -98,6 +98,8 @@ def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_
     expect(seat_9).to_be_checked()
     expect(seat_10).to_be_checked()
     shot("seat-list-seats")
+    seat_9.scroll_into_view_if_needed()
+    readme_shot(page, "seat-list")
     axe_check(page, "seat list: seats, two picked")
     tab_to(page, page.get_by_role("button", name="Reserve selected seats"))
     page.keyboard.press("Enter")
