@@ -98,7 +98,7 @@ def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_
     expect(seat_9).to_be_checked()
     expect(seat_10).to_be_checked()
     shot("seat-list-seats")
-    seat_9.scroll_into_view_if_needed()
+    page.evaluate("document.getElementById('seat-list').scrollIntoView()")
     readme_shot(page, "seat-list")
     axe_check(page, "seat list: seats, two picked")
     tab_to(page, page.get_by_role("button", name="Reserve selected seats"))
@@ -128,21 +128,35 @@ _WIDER = """() => { const w = document.documentElement.clientWidth; return [...d
   .join('; '); }"""
 
 
-def test_a_phone_at_200_percent_zoom_shows_the_list_and_the_map_without_sideways_scrolling(browser: Browser,
-                                                                                        base_url, session, shot):
+def test_a_phone_at_200_percent_zoom_shows_every_buyer_page_without_sideways_scrolling(browser: Browser, base_url,
+                                                                                      session, factory, shot):
     hall = demo_hall(session)
+    buyer = factory.user(name="Zoe Zoom")
+    free = [u for (u,) in session.query(Unit.id).filter(Unit.event_id == hall.id, Unit.row_label == "M")
+            .order_by(Unit.id).limit(3)]
+    order = buy(session, hall, buyer, seats=free[:2])
+    hold = reserve_seats(session, user_id=buyer.id, event_id=hall.id, unit_ids=free[2:])
+    session.commit()
     # 390x844 CSS pixels at 200% zoom: a 195x422 layout viewport with twice the pixel density.
     context = browser.new_context(base_url=base_url, viewport={"width": 195, "height": 422}, device_scale_factor=4,
                                   is_mobile=True, has_touch=True)
     page = context.new_page()
-    for path in (f"/events/{hall.id}/seat-list", f"/events/{hall.id}/seat-list?section=Balcony",
-                 f"/events/{hall.id}/seat-list?section=Balcony&row=M", f"/events/{hall.id}", "/"):
-        page.goto(path)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200%: " + page.evaluate(_WIDER)
-        name = path.strip("/").replace("/", "-").replace("?", "-").replace("&", "-").replace("=", "-") or "index"
-        shot(f"zoom-200-{name}", target=page)
+    paths = ["/", "/login", "/register", f"/events/{hall.id}", f"/events/{hall.id}/seat-list",
+             f"/events/{hall.id}/seat-list?section=Balcony", f"/events/{hall.id}/seat-list?section=Balcony&row=M"]
+    for path in paths:
+        _fits(page, path, shot)
+    log_in(page, buyer.email)
+    for path in (f"/holds/{hold.id}", f"/orders/{order.id}", "/orders", "/waitlists"):
+        _fits(page, path, shot)
     context.close()
+
+
+def _fits(page: Page, path: str, shot) -> None:
+    page.goto(path)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 200%: " + page.evaluate(_WIDER)
+    name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "index"
+    shot(f"zoom-200-{name}", target=page)
 
 
 def test_axe_finds_no_serious_violation_on_any_buyer_page(page: Page, browser: Browser, base_url, session, factory):
