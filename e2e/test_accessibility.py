@@ -258,3 +258,26 @@ def test_axe_finds_no_serious_violation_on_any_buyer_page(page: Page, browser: B
     door_page.wait_for_timeout(500)
     axe_check(door_page, "door: unknown code")
 
+
+
+def test_axe_finds_no_serious_violation_in_the_waiting_room_s_states(page: Page, factory):
+    from webapp.extensions import db
+
+    event = factory.ga_event(capacity=50, title="Hot Gig")
+    waiting_room.configure(db.session, event, enabled=True,
+                           sale_starts_at=datetime.now(timezone.utc) + timedelta(seconds=8),
+                           admit_per_minute=None, max_shoppers=5, challenge_difficulty=0)
+    waiting_room.control(db.session, event, paused=True)
+    db.session.commit()
+    log_in(page, factory.user(name="Wanda Wait").email)
+    page.goto(f"/events/{event.id}")
+    axe_check(page, "waiting room: before joining")
+    page.get_by_role("button", name="Take a place in the waiting room").click()
+    expect(page.get_by_text("You are in the waiting room.")).to_be_visible()
+    axe_check(page, "waiting room: a place, counting down")
+    expect(page.get_by_text("You are next.")).to_be_visible(timeout=25000)
+    axe_check(page, "waiting room: position, admission paused")
+    waiting_room.control(db.session, db.session.get(Event, event.id), paused=False)
+    db.session.commit()
+    expect(page.get_by_text("It is your turn.")).to_be_visible(timeout=15000)
+    axe_check(page, "waiting room: admitted")
