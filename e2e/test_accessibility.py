@@ -281,3 +281,21 @@ def test_axe_finds_no_serious_violation_in_the_waiting_room_s_states(page: Page,
     db.session.commit()
     expect(page.get_by_text("It is your turn.")).to_be_visible(timeout=15000)
     axe_check(page, "waiting room: admitted")
+
+
+def test_the_seat_list_works_without_javascript(browser: Browser, base_url, session, factory, shot):
+    hall = demo_hall(session)
+    context = browser.new_context(base_url=base_url, java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, factory.user(name="Nora NoScript").email)
+    page.goto(f"/events/{hall.id}")
+    page.get_by_role("link", name="Choose seats from a list").click()
+    page.get_by_role("link", name=re.compile("^Balcony ")).click()
+    expect(page.get_by_role("heading", name="Step 2 of 3: choose a row in Balcony")).to_be_visible()
+    page.get_by_role("link", name=re.compile("^Row N ")).click()
+    page.get_by_role("checkbox", name="Seat 20 Balcony, €45.00, available").check()
+    page.get_by_role("button", name="Reserve selected seats").click()
+    expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
+    expect(page.get_by_role("cell", name="Balcony, row N, seat 20")).to_be_visible()
+    shot("seat-list-no-javascript-hold", target=page)
+    context.close()
