@@ -159,6 +159,7 @@ def test_a_seat_taken_meanwhile_is_named_in_the_list_with_the_rest_still_picked(
         page = body(response)
         assert 'id="seat-list"' in page and 'role="alert"' in page
         assert "Stalls, row C, seat 1" in words(page)
+        assert "The list now shows what is free. The rest of your selection is still picked." in words(page)
         assert re.search(rf'value="{kept}" id="list-seat-{kept}" checked', page)
         assert re.search(rf'value="{lost}" id="list-seat-{lost}" disabled', page)
     assert session.scalar(text("SELECT count(*) FROM holds WHERE status = 'active'")) == 1
@@ -307,3 +308,14 @@ def test_a_seat_number_reads_at_4_5_to_1_on_any_tier_colour_an_admin_picks(clien
     event.tiers[0].colour = "#fde68a"  # pale yellow: white on it would read at 1.3:1
     session.commit()
     assert "--tier:#fde68a;--ink:#000000" in body(client.get(f"/events/{event.id}"))
+
+
+def test_reserve_with_no_seat_picked_is_told_in_the_list(client, hall, buyer):
+    _, token = buyer
+    for headers, data in (({**HX, "X-CSRFToken": token}, {}), ({}, {"csrf_token": token})):
+        response = client.post(f"/events/{hall.id}/reserve", headers=headers,
+                               data={**data, "list-section": "Stalls", "list-row": "B"})
+        assert response.status_code == 400
+        page = body(response)
+        assert 'id="seat-list"' in page and 'role="alert"' in page, page[:500]
+        assert "Pick at least one seat." in page and "still picked" not in page

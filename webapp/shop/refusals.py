@@ -25,6 +25,7 @@ from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services.errors import (
     AccessCodeNeeded,
     BookingError,
+    InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
     PassRequired,
@@ -139,16 +140,21 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
         session_user.forget()
         return log_in_first(event_id, ask.picks, ask.listed)
     drawn = DRAWN.get((ask.form, kind))
-    if drawn is None:
+    # The seat list says in its row what the map says beside the picks, and a
+    # bad request too (Reserve with nothing picked), which would otherwise
+    # replace the whole list with the app's error message.
+    in_list = ask.listed is not None and (kind is not None or isinstance(refused, InvalidRequest))
+    if drawn is None and not in_list:
         raise refused
     db.session.rollback()
     if isinstance(refused, SeatsTaken):
         log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": refused.unit_ids})
     event = admission.load_public_event(event_id)
-    if ask.listed is not None and event.is_seated:
-        # Seats picked in the seat list: the refusal is told in the list's row, picks kept.
+    if in_list and ask.listed is not None:
+        if not event.is_seated:
+            abort(404)  # the list is a seated event's
         ctx = seat_list.context(event, *ask.listed, picked=ask.kept_seats(refused), message=refused.message,
-                                refused=kind is Answer.BESIDE_THE_PICKS, user_id=user_id)
+                                refused=kind is not Answer.WHAT_CHANGED, user_id=user_id)
         return _with_retry_after(render("shop/seat_list.html", "shop/_seat_list.html", status=refused.status_code,
                                         **ctx), refused)
     if ask.form != "best" and (ask.form == "seats") != event.is_seated:
