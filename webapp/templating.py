@@ -36,8 +36,34 @@ def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", tz: str | None
     return value.strftime(fmt)
 
 
+def _luminance(colour: str) -> float:
+    """WCAG's relative luminance of a "#rrggbb" colour."""
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG's contrast ratio of two "#rrggbb" colours (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def ink(colour: str) -> str:
+    """Black or white, whichever reads better on this background: the text and marks on a tier's colour.
+
+    An admin may pick any tier colour; the one of the two with the higher
+    contrast always reaches 4.5:1 (the worse case, a mid grey, still gives
+    about 4.6:1), so a seat's number is readable whatever was picked.
+    """
+    return "#000000" if contrast(colour, "#000000") >= contrast(colour, "#ffffff") else "#ffffff"
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["ink"] = ink
     app.jinja_env.filters["when"] = when
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

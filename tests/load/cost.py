@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import math
 import os
 import re
@@ -238,6 +239,10 @@ class Shop:
         self.status_url = live["hx-get"]
         self.status_headers = page.hx_headers("seat-live")
         self.selection_url = page.element("seat-map")["hx-get"]
+        # The seat list's steps, each reached by the previous step's first link, as a buyer goes.
+        self.list_path = f"/events/{self.map_event}/seat-list"
+        self.list_section_path = _first_step(await self.viewer.get(self.list_path), "section=")
+        self.list_row_path = _first_step(await self.viewer.get(self.list_section_path), "row=")
         self.selection_seats = free_seats(page.form("seat-map"))[5:8]
 
         # The hall buyers reserve in: free seats, and four already taken for the losers.
@@ -333,6 +338,12 @@ class Shop:
             Endpoint("floor-select1", "floor: SELECT 1 route", status(200), same(floor, "/select1"), floor=True),
             Endpoint("event-ga", "event page (GA)", status(200), same(self.viewer, self.ga_path), 3),
             Endpoint("map-page", "seat-map page (1,008 seats)", status(200), same(self.viewer, self.map_path), 8),
+            Endpoint("list-sections", "seat list: sections (htmx)", status(200),
+                     same(self.viewer, self.list_path, htmx=True)),
+            Endpoint("list-rows", "seat list: a section's rows (htmx)", status(200),
+                     same(self.viewer, self.list_section_path, htmx=True)),
+            Endpoint("list-seats", "seat list: a row's seats (htmx)", status(200),
+                     same(self.viewer, self.list_row_path, htmx=True)),
             Endpoint("seat-status-304", "seat-status, unchanged (304)", status(304),
                      same(self.viewer, self.status_url, htmx=True, headers=self.status_headers), 1.5),
             Endpoint("seat-status-200", "seat-status, changed (200)", status(200),
@@ -373,6 +384,15 @@ class Shop:
         spent = [b for b in self.opened if id(b) not in keep]
         self.opened = [b for b in self.opened if id(b) in keep]
         await asyncio.gather(*(b.close() for b in spent))
+
+
+def _first_step(answer, marker: str) -> str:
+    """The first link of a seat-list step that goes one step further (its query names `marker`)."""
+    for href in re.findall(r'href="([^"]*seat-list\?[^"]*)"', answer.text):
+        href = html.unescape(href)
+        if marker in href:
+            return href
+    raise RuntimeError(f"no seat-list link with {marker} in: {answer.text[:300]}")
 
 
 def fields(browser: Browser, form, chosen: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -188,6 +188,9 @@ class Unit(db.Model):
         Index("ix_units_best_available", "tier_id", "best_rank", "id",
               postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         Index("ix_units_event_status", "event_id", "status", "tier_id"),
+        # The seat list's counts of free seats per section and row (migration 0019).
+        Index("ix_units_free_seats", "event_id", "section", "row_label", "tier_id",
+              postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         Index("ix_units_hold", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
         Index(
             "uq_units_seat_position", "event_id", "section", "row_label", "seat_number",

@@ -25,6 +25,7 @@ from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services.errors import (
     AccessCodeNeeded,
     BookingError,
+    InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
     PassRequired,
@@ -32,7 +33,7 @@ from webapp.services.errors import (
     SessionEnded,
     TooSoonAgain,
 )
-from webapp.shop import admission, page
+from webapp.shop import admission, page, seat_list
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Ask:
     quantities: dict[int, int] = field(default_factory=dict)
     best: dict = field(default_factory=dict)  # the best-available box's choice, as typed
     picks: tuple[tuple[str, str], ...] = ()  # the form's picks as sent, for the way back from login
+    listed: tuple[str, str] | None = None  # seats picked in the seat list: its (section, row), answered there
 
     @property
     def wanted(self) -> dict:
@@ -116,11 +118,15 @@ def picks_of(form) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in form.items(multi=True) if k == "seat" or k.startswith("qty-"))
 
 
-def log_in_first(event_id: int, picks: Iterable[tuple[str, str]]) -> Response:
-    """To the login page, then back to the event with the same picks."""
+def log_in_first(event_id: int, picks: Iterable[tuple[str, str]], listed: tuple[str, str] | None = None) -> Response:
+    """To the login page, then back to the event (or the seat list's row) with the same picks."""
     admission.load_public_event(event_id)  # an unknown event is a 404, not a login
-    query = urlencode(list(picks))
-    back = url_for("shop.event_page", event_id=event_id) + (f"?{query}" if query else "")
+    if listed is not None:
+        query = urlencode([("section", listed[0]), ("row", listed[1]), *picks])
+        back = url_for("shop.seat_list_page", event_id=event_id) + f"?{query}"
+    else:
+        query = urlencode(list(picks))
+        back = url_for("shop.event_page", event_id=event_id) + (f"?{query}" if query else "")
     return redirect_to(url_for("auth.login_get", next=back))
 
 
@@ -132,14 +138,25 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
         return admission.room_required(event_id, pass_problem or refused.message)
     if kind is Answer.LOG_IN_AGAIN:
         session_user.forget()
-        return log_in_first(event_id, ask.picks)
+        return log_in_first(event_id, ask.picks, ask.listed)
     drawn = DRAWN.get((ask.form, kind))
-    if drawn is None:
+    # The seat list says in its row what the map says beside the picks, and a
+    # bad request too (Reserve with nothing picked), which would otherwise
+    # replace the whole list with the app's error message.
+    in_list = ask.listed is not None and (kind is not None or isinstance(refused, InvalidRequest))
+    if drawn is None and not in_list:
         raise refused
     db.session.rollback()
     if isinstance(refused, SeatsTaken):
         log.info("hold.lost_race", extra={"event_id": event_id, "user_id": user_id, "units": refused.unit_ids})
     event = admission.load_public_event(event_id)
+    if in_list and ask.listed is not None:
+        if not event.is_seated:
+            abort(404)  # the list is a seated event's
+        ctx = seat_list.context(event, *ask.listed, picked=ask.kept_seats(refused), message=refused.message,
+                                refused=kind is not Answer.WHAT_CHANGED, user_id=user_id)
+        return _with_retry_after(render("shop/seat_list.html", "shop/_seat_list.html", status=refused.status_code,
+                                        **ctx), refused)
     if ask.form != "best" and (ask.form == "seats") != event.is_seated:
         # A form of the other kind (places asked of a seated event, seats of a
         # general-admission one) is answered by the event's own map or picker.
@@ -156,6 +173,10 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
     if drawn.into and is_partial_request():
         response.headers["HX-Retarget"] = drawn.into
         response.headers["HX-Reswap"] = "innerHTML"
+    return _with_retry_after(response, refused)
+
+
+def _with_retry_after(response: Response, refused: BookingError) -> Response:
     if refused.retry_after:
         response.headers["Retry-After"] = str(refused.retry_after)
     return response

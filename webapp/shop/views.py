@@ -23,7 +23,7 @@ from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services.errors import BookingError, InvalidRequest
 from webapp.services.selling import catalog, codes, inventory
 from webapp.services.waiting import waitlist_read
-from webapp.shop import access, admission, bp, page, refusals
+from webapp.shop import access, admission, bp, page, refusals, seat_list
 from webapp.shop.page import LIVE_POLL_SECONDS
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,8 @@ def _reserve_ask(event_id: int, form) -> refusals.Ask:
     seated = "seat" in form or (
         not any(k.startswith("qty-") for k in form) and admission.load_public_event(event_id).is_seated)
     if seated:
-        return refusals.Ask("seats", seats=tuple(_parse_seat_ids(form)), picks=picks)
+        return refusals.Ask("seats", seats=tuple(_parse_seat_ids(form)), picks=picks,
+                            listed=seat_list.listed_row(form))
     return refusals.Ask("places", quantities=_parse_quantities(form), picks=picks)
 
 
@@ -216,7 +217,7 @@ def _reserve_ask(event_id: int, form) -> refusals.Ask:
 def reserve(event_id: int):
     claim = session_user.claimed()
     if claim is None:
-        return refusals.log_in_first(event_id, refusals.picks_of(request.form))
+        return refusals.log_in_first(event_id, refusals.picks_of(request.form), seat_list.listed_row(request.form))
     user_id, session_version = claim
     # The event's state, the buyer's session and, while the event's waiting
     # room is on, their admission are checked by the reserve statement

@@ -303,4 +303,14 @@
     apply();
   });
   document.addEventListener("htmx:afterSettle", apply);
+
+  // ---- The seat list: after a step is swapped in, the focus goes to its
+  // heading, so a screen reader says where the buyer now is and Tab
+  // continues from there (not from the top of the page).
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    if (!target || target.id !== "seat-list") return;
+    var heading = document.getElementById("seat-list-heading");
+    if (heading) heading.focus();
+  });
 })();
