@@ -115,6 +115,10 @@ class Config:
     # Per client address, and separately per e-mail address asked about.
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per 15 minutes")
     RESET_PER_ADDRESS_RATE_LIMIT = os.environ.get("RESET_PER_ADDRESS_RATE_LIMIT", "3 per hour")
+    # Discount and access codes that could not be used, per account and per client address
+    # (webapp/wrong_codes.py); right codes count nothing.
+    WRONG_CODE_RATE_LIMIT = os.environ.get("WRONG_CODE_RATE_LIMIT", "10 per 10 minutes")
+    WRONG_CODE_PER_ADDRESS_RATE_LIMIT = os.environ.get("WRONG_CODE_PER_ADDRESS_RATE_LIMIT", "30 per 10 minutes")
 
 
     # The waiting room (docs/design.md, "The waiting room"). A poll runs the admission

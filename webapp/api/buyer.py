@@ -17,6 +17,7 @@ from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
+from webapp import wrong_codes
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
 from webapp.services.errors import InvalidRequest, NotFound, PassRequired
@@ -67,8 +68,11 @@ def event_detail(event_id: int):
     """Availability is what the event page shows: a tier the waiting list comes first for shows 0.
     Hidden tiers are listed only with an access code that unlocks them (`?access=CODE`)."""
     code = query_args(s.EventQuery).get("access")
-    unlocked = frozenset(codes.unlock(db.session, event_id=event_id, raw_code=code).tier_ids) if code else frozenset()
-    event = _event(event_id, unlocked)
+    if code:
+        _event(event_id)  # a draft's codes are tried as an unknown event's: not at all
+        grant = wrong_codes.attempt(lambda: codes.unlock(db.session, event_id=event_id, raw_code=code),
+                                    user_id=caller().user_id)
+    event = _event(event_id, frozenset(grant.tier_ids) if code else frozenset())
     tiers = catalog.tier_views(db.session, event)
     return _json(s.EventDetail, dict(
         id=event.id, title=event.title, description=event.description, venue=event.venue,
@@ -160,9 +164,16 @@ def reserve(event_id: int):
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
         wanted = {"quantities": quantities}
+
+    def reserve_now() -> inventory.Reservation:
+        return inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
+                                 admission_id=room_pass.admission_id, **wanted)
+
     try:
-        reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
-                                        admission_id=room_pass.admission_id, **wanted)
+        # Access codes sent with a reserve are guesses like any other: a hidden tier refused for want of one
+        # counts as a wrong code. Without codes the reserve pays nothing for the limit.
+        reservation = (wrong_codes.attempt(reserve_now, user_id=who.user_id, wrong=wrong_codes.RESERVE_WRONG)
+                       if access else reserve_now())
     except PassRequired as refused:
         # The pass's own problem (forged, another account's, out of time) says more than "take your place".
         raise PassRequired(room_pass.problem or refused.message) from None
@@ -196,7 +207,8 @@ def hold_discount(hold_id: int):
     """As on the hold page: the price changes at once, and the use is the hold's until it is paid, released or
     runs out. 422 says why a code does not apply; 409 that it is used up (or a payment is in flight)."""
     data = json_body(s.DiscountRequest)
-    codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id, raw_code=data["code"])
+    wrong_codes.attempt(lambda: codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id,
+                                                     raw_code=data["code"]), user_id=caller().user_id)
     # Committed before the answer is read, on a connection of its own.
     db.session.commit()
     return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))
