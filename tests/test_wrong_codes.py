@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from tests.support import csrf_token, rate_limited_client, sign_in
 from tests.test_codes import _apply, _discount, _hold, _pay, _tiers, presale  # noqa: F401 (a fixture)
-from tests.test_rush import stack_factory  # noqa: F401 (a fixture)
-from tests.test_rush import redis_url  # noqa: F401 (a fixture)
+from tests.test_rush import (
+    redis_url,  # noqa: F401 (a fixture)
+    stack_factory,  # noqa: F401 (a fixture)
+)
 from webapp.models import Hold
 from webapp.services.admin import codes as code_admin
 from webapp.services.selling import codes

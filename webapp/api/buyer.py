@@ -12,12 +12,12 @@ import logging
 from flask import make_response, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from webapp import wrong_codes
 from webapp.api import bp
 from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
-from webapp import wrong_codes
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
 from webapp.services.errors import InvalidRequest, NotFound, PassRequired
