@@ -578,3 +578,26 @@ def test_hidden_seats_are_refused_and_best_available_skips_them_without_the_code
     held = inventory.reserve(user_id=buyer.id, event_id=event.id, best=(box.id, 2), access=["BOXES"])
     assert set(session.get(Hold, held.hold_id).unit_ids) <= set(box_seats)
     assert_consistent(session, event.id)
+
+
+def test_the_apis_seat_list_hides_a_hidden_tier_as_the_map_does(client, session, factory, hidden_stalls):
+    """Without its access code a hidden seat is blocked and names no tier (the map says "not for sale", no tier);
+    with it, the seat is listed as the map then draws it."""
+    from webapp.services.people import api_tokens
+
+    event, box, box_seats = hidden_stalls
+    buyer = factory.user()
+    secret = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="test", scope="buyer").secret
+    session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    listed = client.get(f"/api/v1/events/{event.id}/seats", headers=headers)
+    seats = {seat["id"]: seat for seat in listed.get_json()["seats"]}
+    assert box.id not in {seat["tier_id"] for seat in seats.values()}
+    assert all(seats[i]["tier_id"] is None and seats[i]["status"] == "blocked" for i in box_seats)
+    assert all(seat["tier_id"] is not None for i, seat in seats.items() if i not in box_seats)
+    unlocked = client.get(f"/api/v1/events/{event.id}/seats?access=boxes", headers=headers)
+    assert unlocked.headers["ETag"] != listed.headers["ETag"]  # another representation, another tag
+    seats = {seat["id"]: seat for seat in unlocked.get_json()["seats"]}
+    assert all(seats[i]["tier_id"] == box.id and seats[i]["status"] == "available" for i in box_seats)
+    wrong = client.get(f"/api/v1/events/{event.id}/seats?access=NOPE", headers=headers)
+    assert wrong.status_code == 422 and wrong.mimetype == "application/problem+json"

@@ -49,6 +49,17 @@ def _event(event_id: int, unlocked: frozenset[int] = frozenset()) -> Event:
     return event
 
 
+def _unlocked(event_id: int) -> frozenset[int]:
+    """The hidden tiers the query's access code (`?access=CODE`) opens, tried under the limit on wrong codes."""
+    code = query_args(s.EventQuery).get("access")
+    if not code:
+        return frozenset()
+    _event(event_id)  # a draft's codes are tried as an unknown event's: not at all
+    grant = wrong_codes.attempt(lambda: codes.unlock(db.session, event_id=event_id, raw_code=code),
+                                user_id=caller().user_id)
+    return frozenset(grant.tier_ids)
+
+
 @operation(bp, "/events", "GET", summary="List upcoming events on sale", tag=EVENTS, query=s.EventListQuery,
            responses={200: ("Events, soonest first", s.EventList)})
 def events_list():
@@ -67,12 +78,7 @@ def events_list():
 def event_detail(event_id: int):
     """Availability is what the event page shows: a tier the waiting list comes first for shows 0.
     Hidden tiers are listed only with an access code that unlocks them (`?access=CODE`)."""
-    code = query_args(s.EventQuery).get("access")
-    if code:
-        _event(event_id)  # a draft's codes are tried as an unknown event's: not at all
-        grant = wrong_codes.attempt(lambda: codes.unlock(db.session, event_id=event_id, raw_code=code),
-                                    user_id=caller().user_id)
-    event = _event(event_id, frozenset(grant.tier_ids) if code else frozenset())
+    event = _event(event_id, _unlocked(event_id))
     tiers = catalog.tier_views(db.session, event)
     return _json(s.EventDetail, dict(
         id=event.id, title=event.title, description=event.description, venue=event.venue,
@@ -90,24 +96,30 @@ IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "sc
 
 
 @operation(bp, "/events/<int:event_id>/seats", "GET", summary="Seats of a seated event, with their status",
-           tag=EVENTS, headers=(IF_NONE_MATCH,), errors=(404,),
+           tag=EVENTS, query=s.EventQuery, headers=(IF_NONE_MATCH,), errors=(404, 422, 429),
            responses={200: ("Every seat", s.SeatList), 304: ("Nothing changed since the ETag sent", None)})
 def event_seats(event_id: int):
-    """The ETag is the inventory version the seat map's live poll uses: an unchanged event costs one statement."""
+    """The ETag is the inventory version the seat map's live poll uses: an unchanged event costs one statement.
+    Seats of a hidden tier are listed as the seat map draws them without its access code: blocked, with no
+    tier (`tier_id` null); `?access=CODE` shows those its code opens."""
     user_id = caller().user_id
+    access = query_args(s.EventQuery).get("access")
     with single_statement() as connection:
         version, _ = inventory.inventory_version_and_session(connection, event_id, None)
-    # Its own tag family: the JSON is another representation than the map's HTML.
-    tag = "api-" + catalog.live_tag(event_id, user_id, version)
+    # Its own tag family: the JSON is another representation than the map's HTML; and another per access code.
+    tag = "api-" + catalog.live_tag(event_id, user_id, version) + (
+        "-" + hashlib.sha256(access.encode()).hexdigest()[:12] if access else "")
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
-        event = _event(event_id)
+        event = _event(event_id, _unlocked(event_id))
         if not event.is_seated:
             raise NotFound("This event has no numbered seats; reserve places by tier.")
         states = catalog.seat_states(db.session, event, user_id=user_id)
         status = {i: name for name in ("taken", "blocked", "mine") for i in states[name]}
-        seats = [dict(id=v.id, tier_id=v.tier_id, section=v.section, row=v.row_label, number=v.seat_number,
+        locked = set(event.locked_tier_ids)
+        seats = [dict(id=v.id, tier_id=None if v.tier_id in locked else v.tier_id, section=v.section,
+                      row=v.row_label, number=v.seat_number,
                       label=seat_label(v.section, v.row_label, v.seat_number), status=status.get(v.id, "available"))
                  for v in catalog.seat_rows(db.session, event.id)]
         response = _json(s.SeatList, {"event_id": event.id, "seats": seats})
