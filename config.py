@@ -109,6 +109,9 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
     # How many reverse proxies in front of the app set X-Forwarded-*; 0 trusts none.
     PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
+    # Whether an event's limit of tickets per client address counts requests from loopback
+    # (webapp/client_address.py): off, since there they come from a local proxy, a test or a benchmark.
+    ADDRESS_LIMIT_ON_LOOPBACK = os.environ.get("ADDRESS_LIMIT_ON_LOOPBACK", "0") == "1"
 
     PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
     EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)

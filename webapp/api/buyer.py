@@ -17,6 +17,7 @@ from webapp.api import bp
 from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.checkout.forms import CardForm
+from webapp.client_address import for_address_limits
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
@@ -179,7 +180,7 @@ def reserve(event_id: int):
 
     def reserve_now() -> inventory.Reservation:
         return inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
-                                 admission_id=room_pass.admission_id, **wanted)
+                                 admission_id=room_pass.admission_id, client_addr=for_address_limits(), **wanted)
 
     try:
         # Access codes sent with a reserve are guesses like any other: a hidden tier refused for want of one

@@ -16,6 +16,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from webapp import session_user, wrong_codes
+from webapp.client_address import for_address_limits
 from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
@@ -242,7 +243,7 @@ def reserve(event_id: int):
     try:
         reservation = inventory.reserve(user_id=user_id, event_id=event_id, **ask.wanted,
                                         session_version=session_version, admission_id=check.admission_id,
-                                        access=access.codes_for(event_id))
+                                        access=access.codes_for(event_id), client_addr=for_address_limits())
     except BookingError as refused:
         return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
@@ -281,7 +282,7 @@ def reserve_best(event_id: int):
             raise InvalidRequest("Choose how many seats you want, from 1.")
         reservation = inventory.reserve(user_id=user_id, event_id=event_id, best=(tier_id, count),
                                         session_version=session_version, admission_id=check.admission_id,
-                                        access=access.codes_for(event_id))
+                                        access=access.codes_for(event_id), client_addr=for_address_limits())
     except BookingError as refused:
         return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id, "hold_id": reservation.hold_id,
