@@ -92,7 +92,7 @@ def test_the_default_is_twenty_and_a_draft_is_still_an_unknown_id(session, facto
 def test_many_accounts_from_one_address_racing_never_pass_the_limit(app, session, factory):
     """16 accounts on one address ask for 2 places each at once, on an event of 40 with a limit of 8 per
     address: exactly 4 win. Without the lock per (event, address) in tb_address_rules, several count the
-    same "6 so far" and pass together (checked by hand: 12 to 16 places held)."""
+    same count and pass together (checked by hand: 10 of the 16 won, 20 places held)."""
     event = factory.ga_event(capacity=40, per_order_limit=8, title="Race Room", per_address_limit=8)
     tier = session.scalars(select(Tier.id).where(Tier.event_id == event.id)).one()
     buyers = [u.id for u in factory.users(16)]
