@@ -15,6 +15,10 @@ holds (tb_hold_*) are unchanged. Indexed per event for the rule's count.
 tb_begin_reservation answers a draft as it answers an id that does not
 exist (TB404), so reserving cannot tell the two apart.
 
+`waiting_room_entries.notify_email`: where to mail a place's "it is your
+turn" with its link, when the buyer asked for it (the admission pass queues
+the mail in its own transaction; services/waiting/waiting_room/turn_mail.py).
+
 Revision ID: 0022
 Revises: 0016
 Create Date: 2026-12-07 03:30:00
@@ -45,6 +49,7 @@ def upgrade():
                                                             " AS inet)")))
     op.create_index("ix_holds_event_client_addr", "holds", ["event_id", "client_addr"],
                     postgresql_where=sa.text("client_addr IS NOT NULL"))
+    op.add_column("waiting_room_entries", sa.Column("notify_email", sa.String(254)))
     op.execute(current("tb_begin_reservation", "83a0edd7f9bc"))
     op.execute(current("tb_address_rules", "d5916e07577d"))
     for name, (digest, args) in ENTRY_POINTS.items():
@@ -59,6 +64,7 @@ def downgrade():
         op.execute(frozen(name, "0013"))
     op.execute("DROP FUNCTION tb_address_rules(bigint, bigint, inet, int)")
     op.execute(frozen("tb_begin_reservation", "0010"))
+    op.drop_column("waiting_room_entries", "notify_email")
     op.drop_index("ix_holds_event_client_addr", table_name="holds")
     op.drop_column("holds", "client_addr")
     op.drop_constraint(op.f("ck_events_per_address_limit_range"), "events", type_="check")
