@@ -33,7 +33,7 @@ from webapp.database import single_statement
 from webapp.errors import error_response
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Event
+from webapp.models import Event, User
 from webapp.services.errors import SalesClosed
 from webapp.services.messaging import links
 from webapp.services.waiting import waiting_room
@@ -329,7 +329,10 @@ def waiting_room_mail(event_id: int):
     email: str | None = typed if user_id is None else None  # an account: its own address
     if user_id is None and not form.validate():
         error = form.email.errors[0] if form.email.errors else "Enter your e-mail address."
-    elif not waiting_room.is_endless(place):
+    elif waiting_room.is_endless(place):
+        if user_id is not None:
+            email = db.session.get(User, user_id).email  # answered as a place would be, and nothing kept
+    else:
         entry = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None) if user_id else (
             waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place.anon_token)
             if place and place.anon_token else None)
