@@ -171,3 +171,24 @@ def test_a_place_that_did_not_ask_is_not_mailed_and_asking_without_a_place_says_
 def test_the_mail_partial_is_the_element_named_after_it(app):
     source = app.jinja_env.loader.get_source(app.jinja_env, "shop/_waiting_room_mail.html")[0]
     assert 'id="waiting-room-mail"' in source
+
+
+def test_the_endless_wait_shows_the_form_and_is_answered_as_a_place_is_keeping_nothing(app, session, factory):
+    from tests.test_waiting_room_abuse import join_with, rules
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, starts_in=-1, cap=1)
+    waiting_room.control(session, session.get(type(event), event.id), paused=True)
+    session.commit()
+    real, flagged = app.test_client(), app.test_client()
+    answers = [join_with(real, event.id, headers=HX)]
+    rules(session, event.id, flagged_wait_forever=True)
+    flagged.set_cookie(f"tb_place_{event.id}", "forged")
+    answers.append(join_with(flagged, event.id, headers=HX))
+    for answer in answers:
+        assert 'id="waiting-room-mail-address"' in answer.get_data(as_text=True)
+    asked = [_ask(c, event.id, email=f"{name}@example.com") for c, name in ((real, "real"), (flagged, "flagged"))]
+    assert [a.status_code for a in asked] == [200, 200]
+    assert asked[0].get_data(as_text=True).replace("real", "X") == asked[1].get_data(as_text=True).replace(
+        "flagged", "X")
+    assert session.scalars(select(WaitingRoomEntry.notify_email)).all() == ["real@example.com"]
