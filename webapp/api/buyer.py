@@ -75,7 +75,7 @@ def events_list():
 
 
 @operation(bp, "/events/<int:event_id>", "GET", summary="An event with per-tier availability", tag=EVENTS,
-           query=s.EventQuery, responses={200: ("The event", s.EventDetail)}, errors=(404, 422))
+           query=s.EventQuery, responses={200: ("The event", s.EventDetail)}, errors=(404, 422, 429))
 def event_detail(event_id: int):
     """Availability is what the event page shows: a tier the waiting list comes first for shows 0.
     Hidden tiers are listed only with an access code that unlocks them (`?access=CODE`)."""
@@ -152,7 +152,7 @@ WAITING_ROOM_PASS = {"name": "Waiting-Room-Pass", "in": "header", "required": Fa
 
 
 @operation(bp, "/events/<int:event_id>/holds", "POST", summary="Reserve seats or general-admission places",
-           tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413),
+           tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413, 429),
            responses={201: ("The hold, with its expires_at (the database's clock)", s.HoldOut)})
 def reserve(event_id: int):
     """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out
@@ -214,11 +214,13 @@ def hold_release(hold_id: int):
 
 
 @operation(bp, "/holds/<int:hold_id>/discount-code", "PUT", summary="Apply a discount code to a hold",
-           tag=HOLDS, body=s.DiscountRequest, errors=(400, 404, 409, 422),
+           tag=HOLDS, body=s.DiscountRequest, errors=(400, 404, 409, 422, 429),
            responses={200: ("The hold at its new price", s.HoldOut)})
 def hold_discount(hold_id: int):
     """As on the hold page: the price changes at once, and the use is the hold's until it is paid, released or
-    runs out. 422 says why a code does not apply; 409 that it is used up (or a payment is in flight)."""
+    runs out. 422 says why a code does not apply (a code that does not exist and one that cannot be used now
+    alike); 409 that it is used up, to an account that used it (or a payment is in flight); 429 too many
+    wrong codes from this account or address, with Retry-After."""
     data = json_body(s.DiscountRequest)
     wrong_codes.attempt(lambda: codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id,
                                                      raw_code=data["code"]), user_id=caller().user_id)
