@@ -216,3 +216,19 @@ def test_admins_set_the_limit_per_address_on_the_event_form(client, factory, ses
     session.expire_all()
     assert session.get(type(event), event.id).per_address_limit == 7
 
+
+
+def test_preparing_takes_the_address_lock_and_leaves_no_address_for_the_offers_it_makes(session, factory):
+    """Offers made while the slow road prepares are other buyers' holds: they must not take this address."""
+    import importlib
+
+    # The module, not the package's `reserve` function of the same name.
+    reserve_module = importlib.import_module("webapp.services.selling.inventory.reserve")
+
+    event, _ = _small(factory, per_address_limit=8)
+    session.execute(reserve_module._ADDRESS_LOCK, {"u": factory.user().id, "e": event.id, "addr": HOME})
+    assert session.scalar(text("SELECT current_setting('tb.client_addr', true)")) == ""
+    locks = session.scalar(text("SELECT count(*) FROM pg_locks"
+                                " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
+    assert locks == 1  # the address's, held to the end of the transaction
+    session.rollback()

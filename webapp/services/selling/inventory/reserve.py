@@ -61,8 +61,11 @@ _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]),
 _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
                      " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]),"
                      " CAST(:addr AS inet))")
-# The address's lock before the buyer's, as the reserve functions take them (counting nothing new).
-_ADDRESS_LOCK = text("SELECT tb_address_rules(:u, :e, CAST(:addr AS inet), 0)")
+# The address's lock before the buyer's, as the reserve functions take them (counting nothing new); the
+# address setting the rule leaves is cleared at once, or the waiting list's offers made while preparing
+# would take it as their holds' address.
+_ADDRESS_LOCK = text("SELECT tb_address_rules(:u, :e, CAST(:addr AS inet), 0);"
+                     " SELECT set_config('tb.client_addr', '', true)")
 
 
 class _NeedsPreparation(Exception):
