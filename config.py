@@ -121,12 +121,19 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
     # How many reverse proxies in front of the app set X-Forwarded-*; 0 trusts none.
     PROXY_FIX_HOPS = _int("PROXY_FIX_HOPS", 0)
+    # Whether an event's limit of tickets per client address counts requests from loopback
+    # (webapp/client_address.py): off, since there they come from a local proxy, a test or a benchmark.
+    ADDRESS_LIMIT_ON_LOOPBACK = os.environ.get("ADDRESS_LIMIT_ON_LOOPBACK", "0") == "1"
 
     PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
     EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)
     # Per client address, and separately per e-mail address asked about.
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per 15 minutes")
     RESET_PER_ADDRESS_RATE_LIMIT = os.environ.get("RESET_PER_ADDRESS_RATE_LIMIT", "3 per hour")
+    # Discount and access codes that could not be used, per account and per client address
+    # (webapp/wrong_codes.py); right codes count nothing.
+    WRONG_CODE_RATE_LIMIT = os.environ.get("WRONG_CODE_RATE_LIMIT", "10 per 10 minutes")
+    WRONG_CODE_PER_ADDRESS_RATE_LIMIT = os.environ.get("WRONG_CODE_PER_ADDRESS_RATE_LIMIT", "30 per 10 minutes")
 
 
     # The waiting room (docs/design.md, "The waiting room"). A poll runs the admission

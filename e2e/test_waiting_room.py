@@ -57,3 +57,57 @@ def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(pag
     pay(page, GOOD_CARD)
     expect(page.get_by_role("heading", name="Order #")).to_be_visible()
     expect(page.get_by_text("Payment approved")).to_be_visible()
+
+
+def test_email_me_when_it_is_my_turn_then_the_mailed_link_lets_me_in_on_another_device(
+        page: Page, browser, base_url, factory, shot, dev_mail_dir):
+    """Ask for the mail in the room; the sweep admits, the mail worker sends it to the catcher; its link,
+    opened in another browser (a phone), asks for the login and then lets the same account in."""
+    import email
+    import re
+
+    from e2e.helpers import log_in
+
+    event = factory.ga_event(capacity=50, title="Mail Me Gig")
+    waiting_room.configure(db.session, event, enabled=True,
+                           sale_starts_at=datetime.now(timezone.utc) - timedelta(seconds=1),
+                           admit_per_minute=None, max_shoppers=5)
+    waiting_room.control(db.session, event, paused=True)
+    db.session.commit()
+
+    address = register(page, name="Mo Mailme")
+    page.goto(f"/events/{event.id}/waiting-room")
+    page.get_by_role("button", name="Take a place in the waiting room").click()
+    expect(page.get_by_text("You are next.")).to_be_visible(timeout=15000)
+    page.get_by_role("button", name="E-mail me when it is my turn").click()
+    expect(page.get_by_role("status").filter(has_text="We will e-mail")).to_contain_text(address)
+    shot("waiting-room-mail-asked")
+
+    waiting_room.control(db.session, db.session.get(Event, event.id), paused=False)
+    db.session.commit()
+    link = None
+    for _ in range(40):  # the sweep admits and the mail worker sends, every half second each
+        for path in sorted(dev_mail_dir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == address and message["Subject"] == "It is your turn: Mail Me Gig":
+                body = message.get_body(preferencelist=("plain",)).get_content()
+                link = re.search(r"http://\S+/waiting-room/turn/\S+", body).group(0)
+        if link:
+            break
+        page.wait_for_timeout(500)
+    assert link, "no turn mail reached the catcher"
+
+    phone = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844})
+    try:
+        other = phone.new_page()
+        other.goto(link)
+        expect(other).to_have_url(re.compile(r"/login"))
+        log_in(other, address)
+        other.goto(link)
+        expect(other).to_have_url(f"/events/{event.id}/waiting-room")
+        expect(other.get_by_text("It is your turn.")).to_be_visible()
+        shot("waiting-room-mail-link-phone", target=other)
+        other.get_by_role("link", name="Choose your tickets").click()
+        expect(other.get_by_role("button", name="Reserve tickets")).to_be_visible()
+    finally:
+        phone.close()

@@ -24,6 +24,7 @@ from webapp.services.errors import (
     InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
+    NotFound,
     PaymentDeclined,
     SalesClosed,
     SeatsTaken,
@@ -135,10 +136,15 @@ def test_general_admission_refuses_bad_requests(session, factory, quantities, er
 
 
 def test_reserving_needs_the_event_on_sale(session, factory):
-    event = factory.ga_event(capacity=5, status=EventStatus.DRAFT)
+    event = factory.ga_event(capacity=5, status=EventStatus.CLOSED)
     buyer = factory.user()
     with pytest.raises(SalesClosed):
         reserve_general(session, user_id=buyer.id, event_id=event.id, quantities={factory.tier(event).id: 1})
+    session.rollback()
+    # A draft is not on sale either, and is answered as an id that does not exist (tests/test_drafts_hidden.py).
+    draft = factory.ga_event(capacity=5, status=EventStatus.DRAFT)
+    with pytest.raises(NotFound, match="No such event"):
+        reserve_general(session, user_id=buyer.id, event_id=draft.id, quantities={factory.tier(draft).id: 1})
 
 
 def test_unknown_or_foreign_seats_are_refused(session, factory):

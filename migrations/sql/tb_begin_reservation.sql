@@ -12,7 +12,9 @@ DECLARE
     basket holds;
 BEGIN
     SELECT * INTO ev FROM events WHERE id = p_event;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR ev.status = 'draft' THEN
+        -- A draft is answered as an id that does not exist, so reserving
+        -- cannot be used to find which ids are drafts.
         RAISE EXCEPTION USING ERRCODE = 'TB404', MESSAGE = 'No such event.';
     END IF;
     IF p_session IS NOT NULL AND NOT EXISTS (

@@ -1,14 +1,18 @@
 -- The reserve's entry point: the access gate first, so the database itself
--- refuses a hidden tier, then tb_hold_seats; the hold records the access code
--- that let it through.
+-- refuses a hidden tier, then the limit per client address (tb_address_rules),
+-- then tb_hold_seats; the hold records the access code that let it through,
+-- and the address (holds.client_addr, from the setting the rule made).
 CREATE OR REPLACE FUNCTION tb_reserve_seats(p_user bigint, p_event bigint, p_seats bigint[], p_session int,
-                                            p_admission bigint, p_access text[])
+                                            p_admission bigint, p_access text[], p_addr inet)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     unlocked_by int := tb_access_gate(p_event, ARRAY(SELECT DISTINCT tier_id FROM units WHERE id = ANY(p_seats) AND event_id = p_event), p_access);
-    hold bigint := tb_hold_seats(p_user, p_event, p_seats, p_session, p_admission);
+    hold bigint;
 BEGIN
+    PERFORM tb_address_rules(p_user, p_event, p_addr, cardinality(p_seats));
+    hold := tb_hold_seats(p_user, p_event, p_seats, p_session, p_admission);
+    PERFORM set_config('tb.client_addr', '', true);
     IF unlocked_by IS NOT NULL THEN
         UPDATE holds SET access_code_id = unlocked_by WHERE id = hold;
     END IF;

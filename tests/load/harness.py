@@ -50,6 +50,9 @@ CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 HIDDEN_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 IDEMPOTENCY_KEY = re.compile(r'name="idempotency_key" type="hidden" value="([^"]+)"')
 BENCH_PASSWORD = "rush-hour-benchmark"
+# Every simulated buyer comes from loopback: a limit per address they never reach, so that with
+# ADDRESS_LIMIT_ON_LOOPBACK=1 the reserve runs the whole rule (its lock and its count) and is never refused by it.
+BENCH_PER_ADDRESS_LIMIT = 10_000
 ROOM_POOL_NICENESS = 10
 
 
@@ -364,6 +367,7 @@ class Data:
             event = events.create_event(
                 s, title=title, venue="Bench Arena", status=EventStatus.ON_SALE, hold_minutes=hold_minutes,
                 per_order_limit=per_order_limit, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
+                per_address_limit=BENCH_PER_ADDRESS_LIMIT,
             )
             tier = events.add_general_tier(s, event, name="Standing", price_minor=4500, capacity=capacity)
             s.commit()
@@ -413,6 +417,7 @@ class Data:
             event = events.create_event(
                 s, title=title, venue="Bench Hall", status=EventStatus.ON_SALE, hold_minutes=hold_minutes,
                 per_order_limit=8, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
+                per_address_limit=BENCH_PER_ADDRESS_LIMIT,
             )
             tier = events.add_seated_tier(s, event, name="Stalls", price_minor=6000)
             events.generate_section(s, event, events.SectionSpec("Stalls", rows, seats_per_row, 0, 0,

@@ -63,6 +63,13 @@ class EventForm(FlaskForm):
         description="How long a buyer waits before holding again the seats they released or let expire; 0 for none.",
         validators=[Optional(), NumberRange(min=0, max=3600, message="Between 0 and 3,600 seconds.")],
     )
+    per_address_limit = IntegerField(
+        "Tickets per client address", default=20,
+        description="Held or bought from one network address, whatever the accounts; empty for no limit.",
+        # Sent empty: no limit; not sent at all: the event's setting is kept (or the default).
+        validators=[Optional(), NumberRange(min=1, max=10000, message="Allow between 1 and 10,000 tickets per"
+                                                                      " address, or leave it empty.")],
+    )
     waitlist_enabled = BooleanField("Waiting list when sold out", default=True)
     offer_hours = FiniteDecimalField(
         "Waiting-list offer hours", places=2, default=Decimal(12),
@@ -98,6 +105,8 @@ class EventForm(FlaskForm):
         # Sent and filled in only (an absent field would take its default, not the event's setting).
         kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds")
                 if getattr(self, name).raw_data and getattr(self, name).data is not None}
+        if self.per_address_limit.raw_data:  # sent: empty means no limit
+            kept["per_address_limit"] = self.per_address_limit.data
         return kept | dict(
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
             venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),

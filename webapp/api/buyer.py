@@ -12,10 +12,12 @@ import logging
 from flask import make_response, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from webapp import wrong_codes
 from webapp.api import bp
 from webapp.api import schemas as s
 from webapp.api.routing import InvalidFields, caller, json_body, operation, query_args
 from webapp.checkout.forms import CardForm
+from webapp.client_address import for_address_limits
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
@@ -48,6 +50,17 @@ def _event(event_id: int, unlocked: frozenset[int] = frozenset()) -> Event:
     return event
 
 
+def _unlocked(event_id: int) -> frozenset[int]:
+    """The hidden tiers the query's access code (`?access=CODE`) opens, tried under the limit on wrong codes."""
+    code = query_args(s.EventQuery).get("access")
+    if not code:
+        return frozenset()
+    _event(event_id)  # a draft's codes are tried as an unknown event's: not at all
+    grant = wrong_codes.attempt(lambda: codes.unlock(db.session, event_id=event_id, raw_code=code),
+                                user_id=caller().user_id)
+    return frozenset(grant.tier_ids)
+
+
 @operation(bp, "/events", "GET", summary="List upcoming events on sale", tag=EVENTS, query=s.EventListQuery,
            responses={200: ("Events, soonest first", s.EventList)})
 def events_list():
@@ -62,13 +75,11 @@ def events_list():
 
 
 @operation(bp, "/events/<int:event_id>", "GET", summary="An event with per-tier availability", tag=EVENTS,
-           query=s.EventQuery, responses={200: ("The event", s.EventDetail)}, errors=(404, 422))
+           query=s.EventQuery, responses={200: ("The event", s.EventDetail)}, errors=(404, 422, 429))
 def event_detail(event_id: int):
     """Availability is what the event page shows: a tier the waiting list comes first for shows 0.
     Hidden tiers are listed only with an access code that unlocks them (`?access=CODE`)."""
-    code = query_args(s.EventQuery).get("access")
-    unlocked = frozenset(codes.unlock(db.session, event_id=event_id, raw_code=code).tier_ids) if code else frozenset()
-    event = _event(event_id, unlocked)
+    event = _event(event_id, _unlocked(event_id))
     tiers = catalog.tier_views(db.session, event)
     return _json(s.EventDetail, dict(
         id=event.id, title=event.title, description=event.description, venue=event.venue,
@@ -86,24 +97,30 @@ IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "sc
 
 
 @operation(bp, "/events/<int:event_id>/seats", "GET", summary="Seats of a seated event, with their status",
-           tag=EVENTS, headers=(IF_NONE_MATCH,), errors=(404,),
+           tag=EVENTS, query=s.EventQuery, headers=(IF_NONE_MATCH,), errors=(404, 422, 429),
            responses={200: ("Every seat", s.SeatList), 304: ("Nothing changed since the ETag sent", None)})
 def event_seats(event_id: int):
-    """The ETag is the inventory version the seat map's live poll uses: an unchanged event costs one statement."""
+    """The ETag is the inventory version the seat map's live poll uses: an unchanged event costs one statement.
+    Seats of a hidden tier are listed as the seat map draws them without its access code: blocked, with no
+    tier (`tier_id` null); `?access=CODE` shows those its code opens."""
     user_id = caller().user_id
+    access = query_args(s.EventQuery).get("access")
     with single_statement() as connection:
         version, _ = inventory.inventory_version_and_session(connection, event_id, None)
-    # Its own tag family: the JSON is another representation than the map's HTML.
-    tag = "api-" + catalog.live_tag(event_id, user_id, version)
+    # Its own tag family: the JSON is another representation than the map's HTML; and another per access code.
+    tag = "api-" + catalog.live_tag(event_id, user_id, version) + (
+        "-" + hashlib.sha256(access.encode()).hexdigest()[:12] if access else "")
     if request.if_none_match.contains_weak(tag):
         response = make_response("", 304)
     else:
-        event = _event(event_id)
+        event = _event(event_id, _unlocked(event_id))
         if not event.is_seated:
             raise NotFound("This event has no numbered seats; reserve places by tier.")
         states = catalog.seat_states(db.session, event, user_id=user_id)
         status = {i: name for name in ("taken", "blocked", "mine") for i in states[name]}
-        seats = [dict(id=v.id, tier_id=v.tier_id, section=v.section, row=v.row_label, number=v.seat_number,
+        locked = set(event.locked_tier_ids)
+        seats = [dict(id=v.id, tier_id=None if v.tier_id in locked else v.tier_id, section=v.section,
+                      row=v.row_label, number=v.seat_number,
                       label=seat_label(v.section, v.row_label, v.seat_number), status=status.get(v.id, "available"))
                  for v in catalog.seat_rows(db.session, event.id)]
         response = _json(s.SeatList, {"event_id": event.id, "seats": seats})
@@ -135,7 +152,7 @@ WAITING_ROOM_PASS = {"name": "Waiting-Room-Pass", "in": "header", "required": Fa
 
 
 @operation(bp, "/events/<int:event_id>/holds", "POST", summary="Reserve seats or general-admission places",
-           tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413),
+           tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413, 429),
            responses={201: ("The hold, with its expires_at (the database's clock)", s.HoldOut)})
 def reserve(event_id: int):
     """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out
@@ -160,9 +177,16 @@ def reserve(event_id: int):
         for line in data["quantities"]:
             quantities[line["tier_id"]] = quantities.get(line["tier_id"], 0) + line["quantity"]
         wanted = {"quantities": quantities}
+
+    def reserve_now() -> inventory.Reservation:
+        return inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
+                                 admission_id=room_pass.admission_id, client_addr=for_address_limits(), **wanted)
+
     try:
-        reservation = inventory.reserve(user_id=who.user_id, event_id=event_id, access=access,
-                                        admission_id=room_pass.admission_id, **wanted)
+        # Access codes sent with a reserve are guesses like any other: a hidden tier refused for want of one
+        # counts as a wrong code. Without codes the reserve pays nothing for the limit.
+        reservation = (wrong_codes.attempt(reserve_now, user_id=who.user_id, wrong=wrong_codes.RESERVE_WRONG)
+                       if access else reserve_now())
     except PassRequired as refused:
         # The pass's own problem (forged, another account's, out of time) says more than "take your place".
         raise PassRequired(room_pass.problem or refused.message) from None
@@ -190,13 +214,16 @@ def hold_release(hold_id: int):
 
 
 @operation(bp, "/holds/<int:hold_id>/discount-code", "PUT", summary="Apply a discount code to a hold",
-           tag=HOLDS, body=s.DiscountRequest, errors=(400, 404, 409, 422),
+           tag=HOLDS, body=s.DiscountRequest, errors=(400, 404, 409, 422, 429),
            responses={200: ("The hold at its new price", s.HoldOut)})
 def hold_discount(hold_id: int):
     """As on the hold page: the price changes at once, and the use is the hold's until it is paid, released or
-    runs out. 422 says why a code does not apply; 409 that it is used up (or a payment is in flight)."""
+    runs out. 422 says why a code does not apply (a code that does not exist and one that cannot be used now
+    alike); 409 that it is used up, to an account that used it (or a payment is in flight); 429 too many
+    wrong codes from this account or address, with Retry-After."""
     data = json_body(s.DiscountRequest)
-    codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id, raw_code=data["code"])
+    wrong_codes.attempt(lambda: codes.apply_discount(db.session, hold_id=hold_id, user_id=caller().user_id,
+                                                     raw_code=data["code"]), user_id=caller().user_id)
     # Committed before the answer is read, on a connection of its own.
     db.session.commit()
     return _json(s.HoldOut, _hold_out(_own_hold(hold_id)))

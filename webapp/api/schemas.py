@@ -110,7 +110,8 @@ class EventDetail(Schema):
 
 class Seat(Schema):
     id = fields.Integer(required=True)
-    tier_id = fields.Integer(required=True)
+    tier_id = fields.Integer(required=True, allow_none=True,
+                             metadata={"description": "null for a seat of a hidden tier its access code did not open"})
     section = fields.String(required=True)
     row = fields.String(required=True)
     number = fields.Integer(required=True)

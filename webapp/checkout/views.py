@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from webapp import session_user
+from webapp import session_user, wrong_codes
 from webapp.checkout import bp
 from webapp.checkout.forms import CardForm, FinishForm, StripePayForm
 from webapp.database import single_statement
@@ -204,11 +204,16 @@ def _after_code_change(hold_id: int, change, done: str, typed: str = ""):
         if refused.status_code == 404:
             abort(404)
         if not is_partial_request():
+            if refused.retry_after:
+                raise  # too many wrong codes: the 429 page, with Retry-After
             flash(refused.message, "error")
             return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
         # The code stays in the field, to be corrected rather than typed again.
-        return _render_hold(own_hold(hold_id), status=refused.status_code, code_error=refused.message,
-                            code_typed=typed[:40])
+        response = _render_hold(own_hold(hold_id), status=refused.status_code, code_error=refused.message,
+                                code_typed=typed[:40])
+        if refused.retry_after:
+            response.headers["Retry-After"] = str(refused.retry_after)
+        return response
     if not is_partial_request():
         flash(done, "success")
         return redirect_to(url_for("checkout.hold_page", hold_id=hold_id))
@@ -219,9 +224,9 @@ def _after_code_change(hold_id: int, change, done: str, typed: str = ""):
 @login_required
 def apply_code(hold_id: int):
     raw = request.form.get("code", "")[:100]
-    return _after_code_change(hold_id, lambda: codes.apply_discount(
-        db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), "Code applied: the price is updated.",
-        typed=raw)
+    return _after_code_change(hold_id, lambda: wrong_codes.attempt(lambda: codes.apply_discount(
+        db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), user_id=current_user.id),
+        "Code applied: the price is updated.", typed=raw)
 
 
 @bp.post("/holds/<int:hold_id>/code/remove")

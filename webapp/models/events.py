@@ -67,6 +67,8 @@ class Event(db.Model):
     # wait before holding again what they released or let expire.
     per_buyer_limit: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     rehold_cooldown_seconds: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    # Tickets one client address may hold or have bought (NULL: no limit); tb_address_rules (migration 0022).
+    per_address_limit: Mapped[int | None] = mapped_column(Integer, default=20, server_default="20")
     offer_hours: Mapped[float] = mapped_column(
         db.Numeric(6, 2, asdecimal=False), default=12, server_default="12"
     )
@@ -93,6 +95,8 @@ class Event(db.Model):
     __table_args__ = (
         CheckConstraint("hold_minutes > 0 AND hold_minutes <= 60", name="hold_minutes_range"),
         CheckConstraint("per_order_limit BETWEEN 1 AND 50", name="per_order_limit_range"),
+        CheckConstraint("per_address_limit IS NULL OR per_address_limit BETWEEN 1 AND 10000",
+                        name="per_address_limit_range"),
         CheckConstraint("offer_hours > 0 AND offer_hours <= 168", name="offer_hours_range"),
     )
 

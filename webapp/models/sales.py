@@ -4,7 +4,19 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -77,6 +89,9 @@ class Hold(db.Model):
     # When the hold page's "Reserve again" took this lapsed hold's units again
     # (checkout.reserve_again): once per hold (migration 0016).
     taken_again_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The client address the reserve came from, for the event's limit per address (migration 0022):
+    # the column's default reads what the reserve statement's tb_address_rules set.
+    client_addr: Mapped[str | None] = mapped_column(INET, server_default=FetchedValue())
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
@@ -93,6 +108,9 @@ class Hold(db.Model):
             postgresql_where=text("status = 'active' AND kind = 'purchase'"),
         ),
         Index("ix_holds_event_status", "event_id", "status"),
+        # The event's limit per client address counts from here (tb_address_rules).
+        Index("ix_holds_event_client_addr", "event_id", "client_addr",
+              postgresql_where=text("client_addr IS NOT NULL")),
     )
 
     @property

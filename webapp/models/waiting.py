@@ -139,6 +139,9 @@ class WaitingRoomEntry(db.Model):
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pass_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where to mail "it is your turn" with a link that lets the buyer in from any device, if they asked
+    # (waiting_room/turn_mail.py; migration 0022).
+    notify_email: Mapped[str | None] = mapped_column(String(254))
 
     __table_args__ = (
         CheckConstraint("status IN ('waiting', 'admitted', 'done', 'left')", name="ck_wr_entries_status"),

@@ -191,3 +191,14 @@ class ChallengeNotPassed(BookingError):
 
     status_code = 400
     default_message = "The check that comes with taking a place did not pass. Reload the page and try again."
+
+
+class TooManyWrongCodes(BookingError):
+    """Too many discount or access codes that could not be used, from this account or this client address."""
+
+    status_code = 429
+
+    def __init__(self, wait_seconds: int):
+        self.retry_after = wait_seconds
+        super().__init__(f"Too many codes that could not be used were tried; please wait {wait_seconds} s"
+                         " before trying another.")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from flask import abort, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from webapp import session_user
@@ -28,7 +29,9 @@ from webapp.services.errors import (
     InvalidRequest,
     LimitExceeded,
     NotEnoughLeft,
+    NotFound,
     PassRequired,
+    SalesClosed,
     SeatsTaken,
     SessionEnded,
     TooSoonAgain,
@@ -132,6 +135,11 @@ def log_in_first(event_id: int, picks: Iterable[tuple[str, str]], listed: tuple[
 
 def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass_problem: str | None) -> Response:
     """The page's answer to a refused reserve; re-raised when the app's error message answers it."""
+    if isinstance(refused, NotFound) and getattr(current_user, "is_admin", False):
+        # The statement answers a draft as an unknown id (for everyone: it cannot tell who asks). An admin
+        # previewing the draft sees its page, so is told why it cannot be reserved; an unknown id stays a 404.
+        admission.load_public_event(event_id)
+        refused = SalesClosed()
     kind = next((a for error, a in ANSWERS.items() if isinstance(refused, error)), None)
     if kind is Answer.TO_THE_WAITING_ROOM:
         log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})

@@ -15,12 +15,13 @@ from flask import abort, current_app, flash, make_response, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from webapp import session_user
+from webapp import session_user, wrong_codes
+from webapp.client_address import for_address_limits
 from webapp.database import single_statement
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import parse_date, parse_id, parse_int
-from webapp.services.errors import BookingError, InvalidRequest
+from webapp.services.errors import BookingError, InvalidRequest, TooManyWrongCodes
 from webapp.services.selling import catalog, codes, inventory
 from webapp.services.waiting import waitlist_read
 from webapp.shop import access, admission, bp, page, refusals, seat_list
@@ -71,9 +72,15 @@ def _apply_step(quantities: dict[int, int], step: str | None) -> dict[int, int]:
 
 
 def _unlock(event_id: int, raw_code: str) -> str | None:
-    """Try an access code: remembered when it opens hidden tiers; the refusal's words otherwise."""
+    """Try an access code: remembered when it opens hidden tiers; the refusal's words otherwise.
+
+    Too many wrong codes (TooManyWrongCodes) is raised, for the caller's 429.
+    """
     try:
-        grant = codes.unlock(db.session, event_id=event_id, raw_code=raw_code)
+        grant = wrong_codes.attempt(lambda: codes.unlock(db.session, event_id=event_id, raw_code=raw_code),
+                                    user_id=_user_id())
+    except TooManyWrongCodes:
+        raise
     except BookingError as refused:
         return refused.message
     access.remember(event_id, grant)
@@ -114,12 +121,20 @@ def _render_seated(event_id: int, partial: str):
 def enter_access_code(event_id: int):
     """The event page's "Have an access code?" box."""
     event = admission.load_public_event(event_id)
-    if (problem := _unlock(event_id, request.form.get("code", "")[:100])) is not None:
+    status, retry_after = 422, None
+    try:
+        problem = _unlock(event_id, request.form.get("code", "")[:100])
+    except TooManyWrongCodes as limited:
+        problem, status, retry_after = limited.message, limited.status_code, limited.retry_after
+    if problem is not None:
         ctx = page.context(event, message=None)  # nothing unlocked: the same snapshot
         # The whole body is redrawn (the panel too), whichever way the form was sent.
         ctx.setdefault("waitlist_panel", waitlist_read.buyer_panel(db.session, event, _user_id()))
-        return render("shop/event.html", "shop/_event_body.html", status=422, access_error=problem,
-                      access_typed=request.form.get("code", "")[:40], **ctx)
+        response = render("shop/event.html", "shop/_event_body.html", status=status, access_error=problem,
+                          access_typed=request.form.get("code", "")[:40], **ctx)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
     return redirect_to(url_for("shop.event_page", event_id=event_id))
 
 
@@ -229,7 +244,7 @@ def reserve(event_id: int):
     try:
         reservation = inventory.reserve(user_id=user_id, event_id=event_id, **ask.wanted,
                                         session_version=session_version, admission_id=check.admission_id,
-                                        access=access.codes_for(event_id))
+                                        access=access.codes_for(event_id), client_addr=for_address_limits())
     except BookingError as refused:
         return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id,
@@ -268,7 +283,7 @@ def reserve_best(event_id: int):
             raise InvalidRequest("Choose how many seats you want, from 1.")
         reservation = inventory.reserve(user_id=user_id, event_id=event_id, best=(tier_id, count),
                                         session_version=session_version, admission_id=check.admission_id,
-                                        access=access.codes_for(event_id))
+                                        access=access.codes_for(event_id), client_addr=for_address_limits())
     except BookingError as refused:
         return refusals.answer(refused, ask, event_id=event_id, user_id=user_id, pass_problem=check.problem)
     log.info("hold.created", extra={"event_id": event_id, "user_id": user_id, "hold_id": reservation.hold_id,

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, current_app, jsonify, make_response, redirect, request, url_for
+from flask import abort, current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
+from wtforms import EmailField
+from wtforms.validators import DataRequired, Email, Length
 
 from webapp import session_user
 from webapp.database import single_statement
 from webapp.errors import error_response
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Event
+from webapp.models import Event, User
 from webapp.services.errors import SalesClosed
+from webapp.services.messaging import links
 from webapp.services.waiting import waiting_room
 from webapp.shop import admission, bp
 from webapp.shop.admission import load_public_event
@@ -299,6 +303,75 @@ def waiting_room_leave(event_id: int):
     if entry is not None:
         waiting_room.leave(db.session, entry.id)
     response.delete_cookie(waiting_room.pass_cookie_name(event.id), path="/")
+    return response
+
+
+class MailMeForm(FlaskForm):
+    email = EmailField("E-mail me when it is my turn", filters=[lambda v: v.strip() if isinstance(v, str) else v],
+                       validators=[
+        DataRequired(message="Enter your e-mail address."), Email(message="Enter a valid e-mail address."),
+        Length(max=254)])
+
+
+@bp.post("/events/<int:event_id>/waiting-room/mail")
+def waiting_room_mail(event_id: int):
+    """"E-mail me when it is my turn": the account's address, or the one a visitor gives.
+
+    Answered in place (#waiting-room-mail) with htmx, else back to the page.
+    A flagged client's endless wait is answered as anyone is, and nothing is
+    kept: its place does not exist.
+    """
+    event = load_public_event(event_id)
+    place = _place()
+    user_id = current_user.id if current_user.is_authenticated else None
+    form = MailMeForm()
+    error, typed = None, (form.email.data or "").strip()
+    email: str | None = typed if user_id is None else None  # an account: its own address
+    if user_id is None and not form.validate():
+        error = form.email.errors[0] if form.email.errors else "Enter your e-mail address."
+    elif waiting_room.is_endless(place):
+        if user_id is not None:
+            email = db.session.get(User, user_id).email  # answered as a place would be, and nothing kept
+    else:
+        entry = waiting_room.entry_of(db.session, event.id, user_id=user_id, anon_token=None) if user_id else (
+            waiting_room.entry_of(db.session, event.id, user_id=None, anon_token=place.anon_token)
+            if place and place.anon_token else None)
+        email = waiting_room.ask_for_mail(db.session, event.id, entry.id, email) if entry is not None else None
+        if email is None:
+            error = "You have no place waiting in this waiting room, so there is nothing to mail you about."
+    if not is_partial_request():
+        flash(error or f"We will e-mail {email or typed} when it is your turn.", "error" if error else "success")
+        return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
+    return render_template("shop/_waiting_room_mail.html", event_id=event.id, logged_in=user_id is not None,
+                           mail_to=None if error else email or typed, mail_error=error, mail_typed=typed[:254]), (
+        422 if error else 200)
+
+
+@bp.get("/events/<int:event_id>/waiting-room/turn/<token>")
+def waiting_room_turn(event_id: int, token: str):
+    """The mailed link of a place whose turn came: opened on any device, it lets its owner in.
+
+    Signed for one place of one room and valid until that admission ends
+    (checked again by the database's clock). An account's place needs that
+    account logged in (the page then gives its pass); a visitor's place is
+    carried to this device in its place cookie, and logging in there binds
+    it to the account, as in the room itself.
+    """
+    event = load_public_event(event_id)
+    entry_id = links.read_turn_token(token[:300], event_id=event.id)
+    entry = waiting_room.admitted_place(db.session, event.id, entry_id) if entry_id is not None else None
+    if entry is None:
+        return error_response(410, "This link has run out: it lasted as long as your turn. You can take a new"
+                                   " place in the waiting room.")
+    if entry.user_id is not None:
+        if not current_user.is_authenticated:
+            return redirect_to(url_for("auth.login_get", next=request.path))
+        if current_user.id != entry.user_id:
+            return error_response(403, "This link is for another account: log in with the account that took"
+                                       " the place.")
+    response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
+    _remember_place(response, event.id, entry.id, entry.anon_token or "", entry.number)
+    log.info("waiting_room.turn_link", extra={"event_id": event.id, "entry_id": entry.id})
     return response
 
 

@@ -8,14 +8,17 @@ caller (services import each other without a cycle).
 from __future__ import annotations
 
 import hashlib
+import time
+from datetime import datetime
 
 from flask import current_app
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from webapp.models import User
 
 RESET_SALT = "password-reset"
 VERIFY_SALT = "email-verify"
+TURN_SALT = "waiting-room-turn"
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
@@ -32,6 +35,28 @@ def reset_token(user: User) -> str:
 
 def verify_token(user: User) -> str:
     return _serializer(VERIFY_SALT).dumps({"u": user.id, "e": user.email})
+
+
+def turn_token(*, entry_id: int, event_id: int, until: datetime) -> str:
+    """The mailed "it is your turn" link's token: one place of one waiting room, until its admission ends."""
+    return _serializer(TURN_SALT).dumps({"w": entry_id, "e": event_id, "x": int(until.timestamp())})
+
+
+def read_turn_token(token: str, *, event_id: int) -> int | None:
+    """The place a turn token names, if it is genuine, for this event and not past its end; else None.
+
+    The end is checked here on this host's clock; whether the admission is
+    still current is the database's to say (the link's view checks the row).
+    """
+    try:
+        data = _serializer(TURN_SALT).loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("e") != event_id or not isinstance(data.get("w"), int):
+        return None
+    if not isinstance(data.get("x"), int) or data["x"] <= time.time():
+        return None
+    return data["w"]
 
 
 def link(endpoint: str, **values) -> str:

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitlistEntry
+from webapp.models import Event, Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitingRoomEntry, WaitlistEntry
 from webapp.services.errors import NotFound
 from webapp.services.messaging import links
 
@@ -91,6 +91,16 @@ def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict],
     return build
 
 
+def _turn_context(session: Session, params: dict) -> dict[str, Any]:
+    entry = session.get(WaitingRoomEntry, params["entry_id"])
+    if entry is None or entry.pass_until is None:
+        raise NotFound("The place in the waiting room no longer exists.")
+    event = session.get_one(Event, entry.event_id)
+    token = links.turn_token(entry_id=entry.id, event_id=event.id, until=entry.pass_until)
+    return dict(event=event, until=entry.pass_until, needs_login=entry.user_id is None,
+                url=links.link("shop.waiting_room_turn", event_id=event.id, token=token))
+
+
 CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "order_confirmation": _confirmation_context,
     "order_cancelled": _cancel_context,
@@ -99,6 +109,7 @@ CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "offer_expired": _offer_context,
     "password_reset": _token_context("auth.reset_password_get", "PASSWORD_RESET_MAX_AGE_SECONDS"),
     "verify_email": _token_context("auth.verify_email", "EMAIL_VERIFY_MAX_AGE_SECONDS"),
+    "waiting_room_turn": _turn_context,
 }
 
 

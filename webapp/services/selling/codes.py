@@ -49,13 +49,21 @@ CODE_FORM = re.compile(r"[A-Z0-9][A-Z0-9_-]{2,39}")
 
 
 class CodeRefused(BookingError):
-    """The code exists in the buyer's words but cannot be used here, now."""
+    """The code cannot be used here, now: unknown, off, outside its window, used up, or not for these tickets."""
 
     status_code = 422
 
 
 class CodeUsedUp(CodeRefused):
+    """Used up, told only to a buyer who has used the code before (anyone else hears `cant_be_used`)."""
+
     status_code = 409
+
+
+def cant_be_used(code_text: str) -> CodeRefused:
+    """One answer for a code that does not exist and one that exists but cannot be used now (off, early, late,
+    used up), in the same words and status: a guesser learns nothing from the difference."""
+    return CodeRefused(f"The code {code_text} can't be used for this event.")
 
 
 def normalise(raw: str | None) -> str | None:
@@ -110,20 +118,28 @@ def _lock_code(session: Session, event_id: int, code: str) -> Code | None:
     ).first()
 
 
-def _check_usable(session: Session, code: Code, hold: Hold) -> None:
-    """Refuse a code that is off, outside its window or used up (the caller holds the code's lock)."""
+def _check_usable(session: Session, code: Code, hold: Hold, *, known: bool = False) -> None:
+    """Refuse a code that is off, outside its window or used up (the caller holds the code's lock).
+
+    Why is told only to a buyer who has used the code (`known`: their own
+    hold carried it); anyone else is answered as for a code that does not
+    exist, so the answers cannot be used to find codes that do.
+    """
     shown = code.code
-    if not code.active:
-        raise CodeRefused(f"The code {shown} is no longer valid.")
     # Counted after the lock was granted: READ COMMITTED gives this statement
     # a snapshot that sees every use committed by those who held it before.
     uses = session.execute(_USES, {"c": code.id, "h": hold.id, "u": hold.user_id,
                                    "from": code.valid_from, "until": code.valid_until}).one()
+    used_up = code.max_uses is not None and uses.total >= code.max_uses
+    if not (known or uses.mine) and (not code.active or uses.early or uses.late or used_up):
+        raise cant_be_used(shown)
+    if not code.active:
+        raise CodeRefused(f"The code {shown} is no longer valid.")
     if uses.early:
         raise CodeRefused(f"The code {shown} is not valid yet.")
     if uses.late:
         raise CodeRefused(f"The code {shown} has expired.")
-    if code.max_uses is not None and uses.total >= code.max_uses:
+    if used_up:
         raise CodeUsedUp(f"The code {shown} has been used up.")
     if code.per_buyer_max is not None and uses.mine >= code.per_buyer_max:
         times = "once" if code.per_buyer_max == 1 else f"{code.per_buyer_max} times"
@@ -185,7 +201,7 @@ def apply_discount(session: Session, *, hold_id: int, user_id: int, raw_code: st
     hold = _lock_live_hold(session, hold_id, user_id)
     code = _lock_code(session, hold.event_id, code_text)
     if code is None:
-        raise CodeRefused(f"There is no discount code {code_text} for this event.")
+        raise cant_be_used(code_text)
     if hold.code_id == code.id:
         return hold
     _check_usable(session, code, hold)
@@ -219,7 +235,7 @@ def claim_again(session: Session, hold: Hold) -> None:
         select(Code).where(Code.id == hold.code_id).with_for_update().execution_options(populate_existing=True)
     ).one()
     try:
-        _check_usable(session, code, hold)
+        _check_usable(session, code, hold, known=True)
     except CodeRefused as refused:
         raise CodeRefused(f"{refused.message} Your reservation ran out meanwhile and nothing was charged;"
                           " please reserve again.") from None
@@ -249,8 +265,6 @@ def unlock(session: Session, *, event_id: int, raw_code: str) -> AccessGrant:
     if code_text is None:
         raise InvalidRequest("Enter a code: letters and digits, 3 to 40 characters.")
     row = session.execute(_ACCESS, {"e": event_id, "c": code_text}).first()
-    if row is None:
-        raise CodeRefused(f"There is no access code {code_text} for this event.")
-    if not row.live:
-        raise CodeRefused(f"The access code {code_text} is not valid now.")
+    if row is None or not row.live:
+        raise cant_be_used(code_text)
     return AccessGrant(row.code, tuple(row.tier_ids), tuple(row.names))

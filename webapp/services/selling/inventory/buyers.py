@@ -46,6 +46,13 @@ def buyer_limit_refusal(limit: int, have: int) -> LimitExceeded:
     return LimitExceeded(f"You already have {have} {noun} for this event; the limit is {limit}{room}.")
 
 
+def address_limit_refusal(limit: int, have: int) -> LimitExceeded:
+    """The buyer's words for "over the event's limit per client address"."""
+    room = f"; you can add {limit - have} more" if have < limit else ""
+    return LimitExceeded(f"At most {limit} tickets for this event may be held or bought from one network"
+                         f" address, and {have} already are from yours{room}.")
+
+
 def check_buyer_room(session: Session, *, user_id: int, event: Event, adding: int) -> None:
     """Refuse (LimitExceeded) if `adding` more would take the buyer past the event's per-buyer limit."""
     have = buyer_claims(session, user_id=user_id, event_id=event.id)

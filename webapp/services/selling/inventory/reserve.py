@@ -42,7 +42,7 @@ from webapp.services.errors import (
     SessionEnded,
     TooSoonAgain,
 )
-from webapp.services.selling.inventory.buyers import buyer_claims, buyer_limit_refusal
+from webapp.services.selling.inventory.buyers import address_limit_refusal, buyer_claims, buyer_limit_refusal
 from webapp.services.selling.inventory.expiry import (
     expire_due_holds_now,
     expire_stale_holds_on_units,
@@ -51,14 +51,21 @@ from webapp.services.selling.inventory.expiry import (
 
 # Each takes the buyer's access codes last: hidden tiers are refused without
 # one that unlocks them, before any hold is made.
+# ... and the client's address after them, for the event's limit per address (NULL: no such rule).
 _RESERVE_PLACES = text(
     "SELECT tb_reserve_places(:u, :e, CAST(:tiers AS int[]), CAST(:counts AS int[]), CAST(:session AS integer),"
-    " CAST(:admission AS bigint), CAST(:access AS text[]))")
+    " CAST(:admission AS bigint), CAST(:access AS text[]), CAST(:addr AS inet))")
 _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]), CAST(:session AS integer),"
-                      " CAST(:admission AS bigint), CAST(:access AS text[]))")
+                      " CAST(:admission AS bigint), CAST(:access AS text[]), CAST(:addr AS inet))")
 # Chooses with SKIP LOCKED, then holds as a seat reserve does.
 _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
-                     " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]))")
+                     " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]),"
+                     " CAST(:addr AS inet))")
+# The address's lock before the buyer's, as the reserve functions take them (counting nothing new); the
+# address setting the rule leaves is cleared at once, or the waiting list's offers made while preparing
+# would take it as their holds' address.
+_ADDRESS_LOCK = text("SELECT tb_address_rules(:u, :e, CAST(:addr AS inet), 0);"
+                     " SELECT set_config('tb.client_addr', '', true)")
 
 
 class _NeedsPreparation(Exception):
@@ -80,6 +87,8 @@ def _sales_closed(diag, detail: dict) -> SalesClosed:
 def _over_a_limit(diag, detail: dict) -> LimitExceeded:
     if diag.message_primary == "buyer limit":
         return buyer_limit_refusal(detail["limit"], detail["have"])
+    if diag.message_primary == "address limit":
+        return address_limit_refusal(detail["limit"], detail["have"])
     return LimitExceeded(f"You can buy at most {detail['limit']} tickets in one order.")
 
 
@@ -135,7 +144,7 @@ class _Request:
 
 def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, seat_ids: Iterable[int] | None,
              best: tuple[int, int] | None, session_version: int | None, admission_id: int | None,
-             access: Iterable[str]) -> _Request:
+             access: Iterable[str], client_addr: str | None) -> _Request:
     """The statement for what the buyer asks, its parameters checked before any round trip."""
     if best is not None:
         tier_id, count = best
@@ -163,7 +172,7 @@ def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, 
         tiers = sorted(wanted)
         request = _Request(_RESERVE_PLACES, {"tiers": tiers, "counts": [wanted[t] for t in tiers]}, None)
     request.params.update(u=user_id, e=event_id, session=session_version, admission=admission_id,
-                          access=list(access) if access else None)
+                          access=list(access) if access else None, addr=client_addr)
     return request
 
 
@@ -175,7 +184,7 @@ class Reservation:
 def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
             seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
             session_version: int | None = None, admission_id: int | None = None,
-            access: Iterable[str] = ()) -> Reservation:
+            access: Iterable[str] = (), client_addr: str | None = None) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
 
     The one place where inventory commits by itself (see docs/design.md,
@@ -192,12 +201,15 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
     waiting-room admission the buyer's signed pass names; while the event's
     room is on, the statement refuses (PassRequired) unless it is this
     buyer's and current. `access`: the buyer's access codes for this event.
+    `client_addr`: the address the request came from, for the event's limit
+    per address (None: that rule does not apply).
     """
     from webapp.database import single_statement
     from webapp.extensions import db
 
     request = _request(user_id=user_id, event_id=event_id, quantities=quantities, seat_ids=seat_ids, best=best,
-                       session_version=session_version, admission_id=admission_id, access=access)
+                       session_version=session_version, admission_id=admission_id, access=access,
+                       client_addr=client_addr)
     for attempt in range(2):
         with single_statement(writes=True) as connection:
             try:
@@ -213,7 +225,7 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
     try:
         hold_id = reserve_in_session(db.session(), user_id=user_id, event_id=event_id, quantities=quantities,
                                      seat_ids=seat_ids, best=best, session_version=session_version,
-                                     admission_id=admission_id, access=access).id
+                                     admission_id=admission_id, access=access, client_addr=client_addr).id
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -224,7 +236,7 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
 def reserve_in_session(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
                        seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
                        session_version: int | None = None, admission_id: int | None = None,
-                       access: Iterable[str] = ()) -> Hold:
+                       access: Iterable[str] = (), client_addr: str | None = None) -> Hold:
     """Reserve as `reserve` does, preparing first when asked to, within the caller's transaction.
 
     `reserve`'s road when the statement asks for preparation; the caller
@@ -232,7 +244,8 @@ def reserve_in_session(session: Session, *, user_id: int, event_id: int, quantit
     else of the caller's transaction.
     """
     request = _request(user_id=user_id, event_id=event_id, quantities=quantities, seat_ids=seat_ids, best=best,
-                       session_version=session_version, admission_id=admission_id, access=access)
+                       session_version=session_version, admission_id=admission_id, access=access,
+                       client_addr=client_addr)
     for attempt in range(3):
         try:
             with session.begin_nested():
@@ -252,7 +265,9 @@ def reserve_in_session(session: Session, *, user_id: int, event_id: int, quantit
 def _prepare(session: Session, request: _Request) -> None:
     """What the SQL grab leaves to Python: giving units to the waiting list first."""
     user_id, event_id = request.params["u"], request.event_id
-    # The buyer's lock before the basket's row, as the reserve functions take them.
+    # The address's lock, then the buyer's, before the basket's row, as the reserve functions take them.
+    if request.params["addr"] is not None:
+        session.execute(_ADDRESS_LOCK, {"u": user_id, "e": event_id, "addr": request.params["addr"]})
     buyer_claims(session, user_id=user_id, event_id=event_id)
     release_active_basket(session, user_id=user_id, event_id=event_id)
     if request.seat_ids:

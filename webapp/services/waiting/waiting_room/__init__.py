@@ -20,6 +20,8 @@ from webapp.services.waiting.waiting_room.engine import (
     PassResult,
     admit,
     admit_all_due,
+    admitted_place,
+    ask_for_mail,
     claim,
     entry_of,
     join,
@@ -72,7 +74,8 @@ from webapp.services.waiting.waiting_room.settings import (
 
 __all__ = [
     "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS", "Pace",
-    "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "check_pass",
+    "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "admitted_place",
+    "ask_for_mail", "check_pass",
     "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now", "leave", "make_pass",
     "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
     "room_tag", "shared_state", "standing", "standing_without_place",

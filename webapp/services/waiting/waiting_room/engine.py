@@ -55,6 +55,12 @@ bought. The estimated waits come from these, not from the configured rate.
 Whatever changes what someone waiting sees (an admission, a leave, sold
 out) bumps the room's `version`, the personal status's ETag (see `positions`).
 
+"E-mail me when it is my turn." A waiting place may carry an address
+(`ask_for_mail`); the pass that admits it queues the mail in the outbox in
+its own transaction, so a rolled-back pass mails nobody. The mail carries a
+signed link to this one place, valid until its admission ends
+(`links.turn_token`, rendered by the mail worker).
+
 Services flush; the caller commits.
 """
 from __future__ import annotations
@@ -69,6 +75,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
+from webapp.services.messaging import outbox
 
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
@@ -243,6 +250,33 @@ def leave(session: Session, entry_id: int) -> None:
     session.flush()
 
 
+_ADMITTED_PLACE = text("""
+    SELECT id, user_id, anon_token, number FROM waiting_room_entries
+    WHERE id = :w AND event_id = :e AND status = 'admitted' AND pass_until > now()
+""")
+
+
+def admitted_place(session: Session, event_id: int, entry_id: int):
+    """The place if it is admitted now, by the database's clock (id, user_id, anon_token, number); else None."""
+    return session.execute(_ADMITTED_PLACE, {"w": entry_id, "e": event_id}).first()
+
+
+_ASK_FOR_MAIL = text("""
+    UPDATE waiting_room_entries w
+    SET notify_email = coalesce(CAST(:m AS varchar), (SELECT u.email FROM users u WHERE u.id = w.user_id))
+    WHERE w.id = :w AND w.event_id = :e AND w.status = 'waiting'
+    RETURNING w.notify_email
+""")
+
+
+def ask_for_mail(session: Session, event_id: int, entry_id: int, email: str | None) -> str | None:
+    """Mail `email` (None: the place's account's address) when this place is admitted.
+
+    The address it will be mailed to; None when the place no longer waits (nothing is changed).
+    """
+    return session.execute(_ASK_FOR_MAIL, {"m": email, "w": entry_id, "e": event_id}).scalar()
+
+
 def _now(session: Session) -> datetime:
     return session.execute(text("SELECT now()")).scalar_one()
 
@@ -287,7 +321,7 @@ _ADMIT = text("""
     FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
           ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id
-    RETURNING w.id, w.number
+    RETURNING w.id, w.number, w.notify_email
 """)
 # The first number still waiting past a mark: `served` moves up to just before it.
 _FIRST_WAITING = text("""
@@ -344,9 +378,14 @@ def admit(session: Session, event_id: int) -> PassResult:
             allowed = min(allowed, max(0, room.max_shoppers - shopping))
         if allowed > 0:
             n = int(min(allowed, 100000))
-            admitted = [(r.id, r.number) for r in session.execute(
-                _ADMIT, {"e": event_id, "n": n, "served": room.served,
-                         "secs": float(room.pass_minutes) * 60}).all()]
+            rows = session.execute(_ADMIT, {"e": event_id, "n": n, "served": room.served,
+                                            "secs": float(room.pass_minutes) * 60}).all()
+            admitted = [(r.id, r.number) for r in rows]
+            for row in rows:
+                if row.notify_email:
+                    # Rendered by the mail worker (with the link's token): the pass only adds a row.
+                    outbox.queue(session, template="waiting_room_turn", recipient=row.notify_email,
+                                 event_id=event_id, params={"entry_id": row.id}, defer=True)
             if room.admit_per_minute:
                 room.credit = max(0.0, room.credit - len(admitted))
                 if len(admitted) < n:

@@ -103,7 +103,8 @@ class Pace:
 _STANDING = text("""
     SELECT r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
            r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
-           now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number
+           now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number,
+           w.notify_email
     FROM waiting_rooms r
     LEFT JOIN waiting_room_entries w ON w.id = :entry AND w.event_id = r.event_id
     WHERE r.event_id = :e
@@ -135,6 +136,7 @@ class Standing:
     wait_seconds: float
     pass_minutes: float
     pace: Pace
+    mail_to: str | None = None  # where "it is your turn" will be mailed, if the buyer asked
 
     @property
     def started(self) -> bool:
@@ -187,14 +189,14 @@ def standing(connection, event_id: int, entry_id: int | None) -> Standing | None
         entry_id=row.entry_id, status=row.status, user_id=row.user_id, anon_token=row.anon_token,
         pass_until=row.pass_until, number=row.number, served=row.served, issued=row.issued, left=row.left_count,
         ahead=ahead, wait_minutes=math.ceil(wait_seconds / 60) if pace.per_minute else None,
-        wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes), pace=pace,
+        wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes), pace=pace, mail_to=row.notify_email,
     )
 
 
 def standing_without_place(stand: Standing) -> Standing:
     """The room's state alone: the place named by a cookie was not this buyer's."""
     return replace(stand, entry_id=None, status=None, user_id=None, anon_token=None, pass_until=None, number=None,
-                   ahead=0, wait_minutes=None, wait_seconds=0.0)
+                   ahead=0, wait_minutes=None, wait_seconds=0.0, mail_to=None)
 
 
 _SHARED = text("""

@@ -284,6 +284,7 @@ def endless_standing(stand: Standing, place: Place) -> Standing:
     ahead = max(0, stand.issued - stand.served - stand.left) + behind
     wait_seconds = stand.pace.seconds_for(ahead)
     return replace(stand, entry_id=place.entry_id, status="waiting", user_id=None, anon_token=place.anon_token,
+                   mail_to=None,
                    pass_until=None, number=(stand.issued + behind + 1) if stand.started else None, ahead=ahead,
                    wait_seconds=wait_seconds,
                    wait_minutes=math.ceil(wait_seconds / 60) if stand.pace.per_minute else None)
