@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql
 from migrations.functions import current, frozen
 
 revision = '0022'
-down_revision = '0016'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
