@@ -14,11 +14,13 @@ from webapp.account import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
+from webapp.parsing import attendee_fields
 from webapp.services.errors import InvalidRequest
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import qr_svg
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.people import api_tokens
+from webapp.services.selling import attendees
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,38 @@ def order_page(order_id: int):
         connection, order_id, user_id))
     response = make_response(render_template("account/order.html", order=order))
     return response
+
+
+def _own_order_view(order_id: int) -> checkout_read.OrderView:
+    view = checkout_read.order_view(db.session, order_id, current_user.id)
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.get("/orders/<int:order_id>/attendees")
+@login_required
+def attendees_edit(order_id: int):
+    view = _own_order_view(order_id)
+    return render("account/attendees.html", "account/_attendees_form.html", order=view,
+                  errors={}, values=view.typed())
+
+
+@bp.post("/orders/<int:order_id>/attendees")
+@login_required
+def attendees_save(order_id: int):
+    """Change names and answers after buying: all checked first, each change audited."""
+    view = _own_order_view(order_id)
+    try:
+        attendees.change_answers(db.session, order_id=order_id, user_id=current_user.id, actor_id=current_user.id,
+                                 form=attendee_fields())
+    except attendees.AnswersInvalid as invalid:
+        db.session.rollback()
+        return render("account/attendees.html", "account/_attendees_form.html", status=400, order=view,
+                      errors=invalid.errors, values=attendee_fields())
+    log.info("order.attendees_changed", extra={"user_id": current_user.id, "order_id": order_id})
+    flash("Attendee details saved.", "success")
+    return redirect_to(url_for("account.order_page", order_id=order_id))
 
 
 @bp.get("/orders/<int:order_id>/tickets/<int:ticket_id>")

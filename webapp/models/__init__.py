@@ -15,6 +15,7 @@ orders, tickets), `waiting` (the waiting list and the waiting room) and
 `messaging` (outbox, webhooks, audit log). Importing this package defines
 them all, so relationships named by class find their targets.
 """
+from webapp.models.attendees import Question as Question
 from webapp.models.codes import Code as Code
 from webapp.models.codes import CodeKind as CodeKind
 from webapp.models.columns import utcnow_sql as utcnow_sql

@@ -5,6 +5,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ARRAY, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -77,6 +78,9 @@ class Hold(db.Model):
     # When the hold page's "Reserve again" took this lapsed hold's units again
     # (checkout.reserve_again): once per hold (migration 0016).
     taken_again_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The attendee names and answers typed on the hold page, kept when its payment
+    # starts, for the order to carry whoever confirms it (migration 0024).
+    answers: Mapped[dict | None] = mapped_column(JSONB)
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
@@ -185,6 +189,8 @@ class Order(db.Model):
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    # Answers to the questions asked once per order, by question id (migration 0024).
+    answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
@@ -213,6 +219,9 @@ class Ticket(db.Model):
     price_minor: Mapped[int] = mapped_column(Integer)
     checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who the ticket is for, and the answers asked per ticket, by question id (migration 0024).
+    attendee_name: Mapped[str | None] = mapped_column(String(120))
+    answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     order: Mapped[Order] = relationship(back_populates="tickets")
     unit: Mapped[Unit] = relationship()
