@@ -301,3 +301,111 @@ def test_the_organiser_adds_and_removes_questions_and_sets_the_deadline(client, 
     actions = set(session.scalars(select(AuditLog.action).where(AuditLog.event_id == event.id)))
     assert {"question.created", "question.deleted", "event.attendee_settings"} <= actions
     assert datetime.now(timezone.utc) < event.starts_at
+
+
+# ---- Where the answers are shown and sent ------------------------------------------------------
+
+def _festival_order(client, session, festival, buyer):
+    event, q = festival
+    user, token = buyer
+    hold = _hold(session, user, event, {event.tiers[0].id: 2})
+    first, second = sorted(hold.unit_ids)
+    response = _pay(client, token, hold.id, {
+        f"ticket-{first}-name": "Grace Hopper", f"ticket-{first}-q{q['size']}": "M",
+        f"ticket-{second}-name": "=HYPERLINK(1)", f"ticket-{second}-q{q['size']}": "S",
+        f"order-q{q['consent']}": "on"})
+    assert response.status_code == 204
+    return session.scalars(select(Order).where(Order.hold_id == hold.id)).one()
+
+
+def test_the_csv_export_pdf_and_admin_order_page_show_attendees_and_answers(client, session, factory, festival,
+                                                                             buyer):
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.support import admin_client
+
+    event, q = festival
+    order = _festival_order(client, session, festival, buyer)
+    pdf = client.get(f"/orders/{order.id}/tickets.pdf")
+    assert "Attendee: Grace Hopper" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+    admin, _, _ = admin_client(client, factory)
+    page = html(admin.get(f"/admin/orders/{order.id}"))
+    assert "Grace Hopper" in page and "T-shirt size" in page and "I accept the photo policy" in page
+    rows = list(csv.reader(io.StringIO(admin.get(f"/admin/events/{event.id}/attendees.csv").get_data(as_text=True))))
+    header = rows[0]
+    assert header[-5:] == ["attendee_name", "T-shirt size", "Age", "I accept the photo policy", "Arrival day"]
+    by_name = {row[header.index("attendee_name")]: row for row in rows[1:]}
+    # A name that a spreadsheet would run as a formula is written as text.
+    assert set(by_name) == {"Grace Hopper", "'=HYPERLINK(1)"}
+    grace = by_name["Grace Hopper"]
+    assert grace[header.index("T-shirt size")] == "M" and grace[header.index("I accept the photo policy")] == "Yes"
+    assert grace[header.index("Age")] == ""
+
+
+def test_the_order_webhook_carries_the_answers_and_a_change_sends_its_own(client, session, factory, festival, buyer):
+    import json
+
+    from webapp.models import WebhookDelivery, WebhookEndpoint
+
+    event, q = festival
+    session.add(WebhookEndpoint(url="https://hooks.example.com/x", secret="whsec_t",
+                                event_types=["order.confirmed", "ticket.attendee_changed"]))
+    session.commit()
+    order = _festival_order(client, session, festival, buyer)
+    [confirmed] = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_type == "order.confirmed"))
+    data = json.loads(confirmed.body)["data"]
+    assert data["order_id"] == order.id and data["answers"] == {str(q["consent"]): True}
+    assert [(t["attendee_name"], t["answers"]) for t in data["tickets"]] == [
+        ("Grace Hopper", {str(q["size"]): "M"}), ("=HYPERLINK(1)", {str(q["size"]): "S"})]
+    _, token = buyer
+    first, second = sorted(t.unit_id for t in order.tickets)
+    assert client.post(f"/orders/{order.id}/attendees", headers={**HX, "X-CSRFToken": token}, data={
+        f"ticket-{first}-name": "Grace Brewster Hopper", f"ticket-{first}-q{q['size']}": "M",
+        f"ticket-{second}-name": "Someone", f"ticket-{second}-q{q['size']}": "S",
+        f"order-q{q['consent']}": "on"}).status_code == 204
+    changes = [json.loads(d.body)["data"] for d in session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.event_type == "ticket.attendee_changed")
+        .order_by(WebhookDelivery.id))]
+    assert [c["attendee_name"] for c in changes] == ["Grace Brewster Hopper", "Someone"]
+
+
+def test_the_api_shows_the_questions_takes_answers_and_refuses_wrong_ones_by_field(client, session, factory,
+                                                                                   festival):
+    from webapp.services.people import api_tokens
+
+    event, q = festival
+    user = factory.user()
+    secret = api_tokens.create(session, user_id=user.id, is_admin=False, name="t", scope="buyer").secret
+    session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    hold = _hold(session, user, event, {event.tiers[0].id: 1})
+    unit = hold.unit_ids[0]
+    shown = client.get(f"/api/v1/holds/{hold.id}", headers=headers).get_json()
+    assert shown["attendee_names"] == "required"
+    assert [x["label"] for x in shown["questions"]] == ["T-shirt size", "Age", "I accept the photo policy",
+                                                       "Arrival day"]
+    card = {"number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123", "name": "Ada"}
+    for attendees_in, field in [
+        ({"tickets": {str(unit): {"name": "Ada", "answers": {str(q["size"]): "XXL"}}},
+          "order": {str(q["consent"]): True}}, f"ticket-{unit}-q{q['size']}"),
+        ({"tickets": {str(unit): {"name": "Ada", "answers": {str(q["size"]): "S"}}}}, f"order-q{q['consent']}"),
+    ]:
+        refused = client.post(f"/api/v1/holds/{hold.id}/payment", json={"card": card, "attendees": attendees_in},
+                              headers={**headers, "Idempotency-Key": "api-attendee-key-0001"})
+        assert refused.status_code == 400 and refused.mimetype == "application/problem+json"
+        assert field in refused.get_json()["fields"]
+    malformed = client.post(f"/api/v1/holds/{hold.id}/payment", json={"card": card, "attendees": {
+        "order": {str(q["consent"]): {"nested": 1}}}}, headers={**headers, "Idempotency-Key": "api-attendee-key-0002"})
+    assert malformed.status_code == 400 and malformed.mimetype == "application/problem+json"
+    assert session.scalar(select(func.count()).select_from(PaymentAttempt)) == 0
+    paid = client.post(f"/api/v1/holds/{hold.id}/payment", json={"card": card, "attendees": {
+        "tickets": {str(unit): {"name": "Ada", "answers": {str(q["size"]): "S", str(q["age"]): 36}}},
+        "order": {str(q["consent"]): True}}}, headers={**headers, "Idempotency-Key": "api-attendee-key-0003"})
+    assert paid.status_code == 201, paid.get_data(as_text=True)
+    body = paid.get_json()
+    assert body["answers"] == {str(q["consent"]): True}
+    assert body["tickets"][0]["attendee_name"] == "Ada"
+    assert body["tickets"][0]["answers"] == {str(q["size"]): "S", str(q["age"]): 36}

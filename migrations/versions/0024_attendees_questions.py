@@ -17,6 +17,11 @@
   tickets.attendee_name,
   tickets.answers              the name and the answers asked per ticket
 
+Webhooks carry them: order.confirmed now fires at the commit (a deferred
+constraint trigger), once the order's tickets exist, with the order's answers
+and each ticket's attendee; ticket.attendee_changed fires when a holder or an
+organiser changes a name or an answer after buying.
+
 Answers are JSON objects keyed by the question's id (as text); a question
 deleted later leaves its answers readable under its id, never a dangling
 foreign key that blocks the delete.
@@ -28,6 +33,8 @@ Create Date: 2026-12-07 03:30:00
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from migrations.functions import current, frozen
 
 revision = '0024'
 down_revision = '0016'
@@ -76,7 +83,27 @@ def upgrade():
                                        server_default=sa.text("'{}'::jsonb")))
 
 
+    op.execute(current("tb_webhook_order", "a3607deed6c4"))
+    op.execute(current("tb_webhook_attendee", "4bb4d7308c48"))
+    op.execute("""
+        DROP TRIGGER tb_webhook_order_confirmed ON orders;
+        CREATE CONSTRAINT TRIGGER tb_webhook_order_confirmed AFTER INSERT ON orders
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION tb_webhook_order();
+        CREATE TRIGGER tb_webhook_attendee AFTER UPDATE OF attendee_name, answers ON tickets FOR EACH ROW
+            WHEN (OLD.attendee_name IS DISTINCT FROM NEW.attendee_name OR OLD.answers IS DISTINCT FROM NEW.answers)
+            EXECUTE FUNCTION tb_webhook_attendee();
+    """)
+
+
 def downgrade():
+    op.execute("""
+        DROP TRIGGER tb_webhook_attendee ON tickets; DROP FUNCTION tb_webhook_attendee();
+        DROP TRIGGER tb_webhook_order_confirmed ON orders;
+        CREATE TRIGGER tb_webhook_order_confirmed AFTER INSERT ON orders FOR EACH ROW
+            WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION tb_webhook_order();
+    """)
+    op.execute(frozen("tb_webhook_order", "0009"))
     op.drop_column("tickets", "answers")
     op.drop_column("tickets", "attendee_name")
     op.drop_column("orders", "answers")

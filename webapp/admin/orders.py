@@ -29,7 +29,8 @@ def orders():
 def order(order_id: int):
     found = admin_orders.get_order(db.session, order_id)
     return render_template("admin/order.html", order=found, payment=admin_orders.payment_of(db.session, found),
-                           form=ReasonForm(), event=found.event)
+                           form=ReasonForm(), event=found.event,
+                           questions=admin_orders.questions_of(db.session, found))
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -38,7 +39,8 @@ def order_cancel(order_id: int):
     form = ReasonForm()
     if not form.validate_on_submit():
         return render_template("admin/order.html", order=found, payment=admin_orders.payment_of(db.session, found),
-                               form=form, event=found.event), 400
+                               form=form, event=found.event,
+                               questions=admin_orders.questions_of(db.session, found)), 400
     refund = request.form.get("refund") == "1"
     admin_orders.cancel_order(db.session, payment_gateway(), actor_id=current_user.id, order_id=found.id,
                               reason=form.reason.data.strip(), refund=refund)

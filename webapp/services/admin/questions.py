@@ -40,7 +40,7 @@ def set_attendee_settings(session: Session, *, actor_id: int, event: Event, name
                  event_id=event.id, before=before, after={"attendee_names": names, "attendee_edit_until": edit_until})
 
 
-def add_question(session: Session, *, actor_id: int, event_id: int, label: str, kind: str, options: list[str],
+def add_question(session: Session, *, actor_id: int | None, event_id: int, label: str, kind: str, options: list[str],
                  required: bool, per_ticket: bool, tier_id: int | None) -> Question:
     """A new question, asked after the others."""
     label = " ".join(label.split())

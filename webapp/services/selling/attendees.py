@@ -241,14 +241,14 @@ def field_error(ask: Asked, field_name: str, form: Mapping[str, list[str]]) -> s
 
 
 def typed_values(answers: Mapping[str, Any] | None) -> dict[str, list[str]]:
-    """Saved answers back as form values, to fill the fields again."""
+    """Saved answers (or the API's, in the same shape) as form values: to fill the fields again, or to check."""
     values: dict[str, list[str]] = {}
     if not answers:
         return values
     for qid, value in (answers.get("order") or {}).items():
         values[f"order-q{qid}"] = _as_typed(value)
     for unit_id, entry in (answers.get("tickets") or {}).items():
-        if entry.get("name"):
+        if entry.get("name") is not None:
             values[f"ticket-{unit_id}-name"] = [entry["name"]]
         for qid, value in (entry.get("answers") or {}).items():
             values[f"ticket-{unit_id}-q{qid}"] = _as_typed(value)
@@ -256,6 +256,8 @@ def typed_values(answers: Mapping[str, Any] | None) -> dict[str, list[str]]:
 
 
 def _as_typed(value: Any) -> list[str]:
+    if value is None or value is False:
+        return []
     if value is True:
         return ["on"]
     if isinstance(value, list):
