@@ -25,7 +25,7 @@ def questions_of(session: Session, event_id: int) -> list[Question]:
                                 .order_by(Question.sort_order, Question.id)))
 
 
-def set_attendee_settings(session: Session, *, actor_id: int, event: Event, names: str,
+def set_attendee_settings(session: Session, *, actor_id: int | None, event: Event, names: str,
                           edit_until: datetime | None) -> None:
     """Whether each ticket's attendee name is asked (off, asked, required), and until when it may change."""
     if names not in NAME_MODES:
