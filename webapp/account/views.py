@@ -49,7 +49,15 @@ def orders():
     upcoming = [o for o in mine if o.status == OrderStatus.CONFIRMED and o.event.starts_at >= now]
     upcoming.sort(key=lambda o: o.event.starts_at)
     others = [o for o in mine if o not in upcoming]
-    return render_template("account/orders.html", orders=mine, upcoming=upcoming, others=others, qr_svg=qr_svg)
+    # Tickets others passed on to this account: theirs to show at the door, on someone else's order.
+    received = db.session.scalars(
+        select(Ticket).where(Ticket.holder_id == current_user.id, Ticket.status == TicketStatus.VALID)
+        .order_by(Ticket.id.desc())
+        .options(selectinload(Ticket.unit), selectinload(Ticket.tier),
+                 selectinload(Ticket.order).selectinload(Order.event))
+    ).all()
+    return render_template("account/orders.html", orders=mine, upcoming=upcoming, others=others, qr_svg=qr_svg,
+                           received=received)
 
 
 @bp.get("/orders/<int:order_id>")
@@ -97,7 +105,7 @@ def attendees_save(order_id: int):
 def ticket_print(order_id: int, ticket_id: int):
     order = load_own_order(order_id)
     ticket = next((t for t in order.tickets if t.id == ticket_id), None)
-    if ticket is None:
+    if ticket is None or ticket.holder_id is not None:  # passed on: its code is the recipient's
         abort(404)
     return render_template("account/ticket_print.html", order=order, ticket=ticket, qr_svg=qr_svg)
 
@@ -109,7 +117,7 @@ def tickets_pdf(order_id: int):
     from webapp.services.messaging import ticket_pdf
 
     order = load_own_order(order_id)
-    valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
+    valid = [t for t in order.tickets if t.status == TicketStatus.VALID and t.holder_id is None]
     if not valid:
         abort(404)
     response = make_response(ticket_pdf.order_pdf(order, valid))

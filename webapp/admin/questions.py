@@ -17,11 +17,21 @@ from webapp.services.errors import InvalidRequest
 from webapp.timezones import NonexistentLocalTime, from_local, to_form
 
 
+def _local(event: Event, value: datetime | None) -> str:
+    return to_form(value, event.timezone).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
 def _page(event: Event, *, status: int = 200, error: str | None = None, typed: dict | None = None):
-    edit_until = to_form(event.attendee_edit_until, event.timezone) if event.attendee_edit_until else None
     return render_template("admin/questions.html", event=event, questions=questions.questions_of(db.session, event.id),
                            kinds=QUESTION_KINDS, error=error, typed=typed or {},
-                           edit_until=edit_until.strftime("%Y-%m-%dT%H:%M") if edit_until else ""), status
+                           edit_until=_local(event, event.attendee_edit_until),
+                           transfers_until=_local(event, event.transfers_until)), status
+
+
+def _venue_time(event: Event, raw: str) -> datetime | None:
+    """An <input type=datetime-local> value on the venue's clock; ValueError for anything else."""
+    raw = raw.strip()[:40]
+    return from_local(datetime.fromisoformat(raw), event.timezone) if raw else None
 
 
 @bp.get("/events/<int:event_id>/questions")
@@ -32,9 +42,8 @@ def questions_page(event_id: int):
 @bp.post("/events/<int:event_id>/attendee-settings")
 def attendee_settings(event_id: int):
     event = load_event(event_id)
-    raw = request.form.get("edit_until", "").strip()
     try:
-        until = from_local(datetime.fromisoformat(raw), event.timezone) if raw else None
+        until = _venue_time(event, request.form.get("edit_until", ""))
         questions.set_attendee_settings(db.session, actor_id=current_user.id, event=event,
                                         names=request.form.get("names", ""), edit_until=until)
     except (ValueError, NonexistentLocalTime, InvalidRequest) as refused:
@@ -42,6 +51,21 @@ def attendee_settings(event_id: int):
         message = getattr(refused, "message", None) or "Enter the time as YYYY-MM-DD HH:MM, or leave it empty."
         return _page(load_event(event_id), status=400, error=message)
     flash("Attendee settings saved.", "success")
+    return redirect_to(url_for("admin.questions_page", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/transfer-settings")
+def transfer_settings(event_id: int):
+    event = load_event(event_id)
+    try:
+        questions.set_transfer_settings(db.session, actor_id=current_user.id, event=event,
+                                        enabled=request.form.get("enabled") == "on",
+                                        until=_venue_time(event, request.form.get("until", "")))
+    except (ValueError, NonexistentLocalTime, InvalidRequest) as refused:
+        db.session.rollback()
+        message = getattr(refused, "message", None) or "Enter the time as YYYY-MM-DD HH:MM, or leave it empty."
+        return _page(load_event(event_id), status=400, error=message)
+    flash("Transfer settings saved.", "success")
     return redirect_to(url_for("admin.questions_page", event_id=event_id))
 
 

@@ -443,7 +443,7 @@ class CheckInIn(Schema):
 
 class CheckInOut(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(
-        ["valid", "already_checked_in", "cancelled", "wrong_event", "unknown"]))
+        ["valid", "already_checked_in", "cancelled", "wrong_event", "unknown", "transferred"]))
     admitted = fields.Boolean(required=True)
     code = fields.String(required=True)
     ticket_id = fields.Integer(allow_none=True, required=True)

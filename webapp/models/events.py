@@ -89,6 +89,9 @@ class Event(db.Model):
     # changeable after buying until `attendee_edit_until` (NULL: the start) (migration 0024).
     attendee_names: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     attendee_edit_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Holders may pass tickets on by e-mail, until `transfers_until` (NULL: the start) (migration 0024).
+    transfers_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    transfers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     tiers: Mapped[list[Tier]] = relationship(
         back_populates="event", order_by="Tier.sort_order, Tier.id", cascade="all, delete-orphan"

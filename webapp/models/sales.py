@@ -221,6 +221,9 @@ class Ticket(db.Model):
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Who the ticket is for, and the answers asked per ticket, by question id (migration 0024).
     attendee_name: Mapped[str | None] = mapped_column(String(120))
+    # Who holds it after a transfer (NULL: the order's buyer), and when it was transferred: once only.
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    transferred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     order: Mapped[Order] = relationship(back_populates="tickets")
@@ -231,4 +234,5 @@ class Ticket(db.Model):
         # Invariant 1 in the database: one valid ticket per seat or place.
         Index("uq_tickets_one_valid_per_unit", "unit_id", unique=True, postgresql_where=text("status = 'valid'")),
         Index("ix_tickets_event", "event_id", "id"),
+        Index("ix_tickets_holder", "holder_id", postgresql_where=text("holder_id IS NOT NULL")),
     )

@@ -1,4 +1,5 @@
-"""The organiser's side of attendee details: whether names are asked, until when they change, and the questions.
+"""The organiser's side of attendee details: whether names are asked, until when they change, the questions,
+and whether (and until when) holders may transfer tickets.
 
 Every change is audited. What the buyer sees of them, and the rules an answer
 follows, are in services/selling/attendees.py.
@@ -38,6 +39,19 @@ def set_attendee_settings(session: Session, *, actor_id: int | None, event: Even
     session.flush()
     audit.record(session, actor_id=actor_id, action="event.attendee_settings", entity="event", entity_id=event.id,
                  event_id=event.id, before=before, after={"attendee_names": names, "attendee_edit_until": edit_until})
+
+
+def set_transfer_settings(session: Session, *, actor_id: int | None, event: Event, enabled: bool,
+                          until: datetime | None) -> None:
+    """Whether holders may pass tickets on, and until when (at the latest, doors: the start)."""
+    if until is not None and until > event.starts_at:
+        raise InvalidRequest("Transfers must stop at the start of the event or before.")
+    before = audit.snapshot(event, ("transfers_enabled", "transfers_until"))
+    event.transfers_enabled = enabled
+    event.transfers_until = until
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="event.transfer_settings", entity="event", entity_id=event.id,
+                 event_id=event.id, before=before, after={"transfers_enabled": enabled, "transfers_until": until})
 
 
 def add_question(session: Session, *, actor_id: int | None, event_id: int, label: str, kind: str, options: list[str],

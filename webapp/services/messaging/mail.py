@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitlistEntry
+from webapp.models import Hold, Order, OutboxMessage, Ticket, TicketStatus, TicketTransfer, User, WaitlistEntry
 from webapp.services.errors import NotFound
 from webapp.services.messaging import links
 
@@ -80,6 +80,16 @@ def _offer_context(session: Session, params: dict) -> dict[str, Any]:
                 event_url=links.link("shop.event_page", event_id=event.id))
 
 
+def _transfer_context(session: Session, params: dict) -> dict[str, Any]:
+    transfer = session.get(TicketTransfer, params["transfer_id"])
+    if transfer is None:
+        raise NotFound("The transfer no longer exists.")
+    ticket = session.get_one(Ticket, transfer.ticket_id)
+    return dict(transfer=transfer, ticket=ticket, event=ticket.order.event,
+                sender=session.get_one(User, transfer.from_user_id),
+                url=links.link("account.transfer_page", token=params["token"]))
+
+
 def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict], dict[str, Any]]:
     def build(session: Session, params: dict) -> dict[str, Any]:
         user = session.get(User, params["user_id"])
@@ -97,6 +107,7 @@ CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "event_cancelled": _cancel_context,
     "waitlist_offer": _offer_context,
     "offer_expired": _offer_context,
+    "ticket_transfer": _transfer_context,
     "password_reset": _token_context("auth.reset_password_get", "PASSWORD_RESET_MAX_AGE_SECONDS"),
     "verify_email": _token_context("auth.verify_email", "EMAIL_VERIFY_MAX_AGE_SECONDS"),
 }

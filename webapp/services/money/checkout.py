@@ -494,6 +494,10 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         raise NotFound("No such order.")
     if order.status != OrderStatus.CONFIRMED:
         raise OrderNotCancellable("This order is already cancelled.")
+    if user_id is not None and any(t.holder_id is not None for t in order.tickets):
+        # Its buyer cannot void a ticket someone else now holds; the organiser can.
+        raise OrderNotCancellable("A ticket of this order was transferred to someone else, so you cannot cancel "
+                                  "it; ask the organiser.")
     if user_id is not None:
         started = session.execute(
             text("SELECT starts_at <= now() FROM events WHERE id = :e"), {"e": order.event_id}

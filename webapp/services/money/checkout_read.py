@@ -256,6 +256,10 @@ class TicketView:
     line: Line
     attendee_name: str | None = None
     answers: dict = field(default_factory=dict)  # per-ticket answers, by question id
+    checked_in: bool = False
+    # Passed on: someone else holds it now (its code is theirs); or the offer still open or accepted.
+    passed_on: bool = False
+    transfer: dict | None = None  # {"id", "status", "to_email"}: the latest offer not withdrawn
 
     @property
     def qr(self) -> Markup:
@@ -278,6 +282,7 @@ class OrderView:
     questions: tuple[attendees.QuestionView, ...] = ()
     attendee_names: str = "off"
     attendee_editable: bool = False  # the holder may still change names and answers
+    transfers_open: bool = False  # holders may pass tickets on now
 
     @property
     def asked(self) -> attendees.Asked:
@@ -311,10 +316,15 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_min
                    'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
                    'tier_price', t.price_minor, 'currency', t.currency, 'section', u.section,
                    'row_label', u.row_label, 'seat_number', u.seat_number,
-                   'attendee_name', k.attendee_name, 'answers', k.answers) ORDER BY k.id)
+                   'attendee_name', k.attendee_name, 'answers', k.answers,
+                   'checked_in', k.checked_in_at IS NOT NULL, 'passed_on', k.holder_id IS NOT NULL,
+                   'transfer', (SELECT json_build_object('id', x.id, 'status', x.status, 'to_email', x.to_email)
+                                FROM ticket_transfers x WHERE x.ticket_id = k.id AND x.status <> 'withdrawn'
+                                ORDER BY x.id DESC LIMIT 1)) ORDER BY k.id)
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
         WHERE k.order_id = o.id) AS tickets,
        o.answers, e.attendee_names, now() < coalesce(e.attendee_edit_until, e.starts_at) AS attendee_editable,
+       e.transfers_enabled AND now() < coalesce(e.transfers_until, e.starts_at) AS transfers_open,
        """ + attendees.questions_json("e.id") + " AS questions"
 _ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
 _ORDER = text(f"{_ORDER_SELECT}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
@@ -342,12 +352,14 @@ def _order(r) -> OrderView:
     tickets = [
         TicketView(t["id"], t["code"], t["status"], t["price_minor"], Line(
             t["unit_id"], t["tier_id"], t["tier_name"], t["colour"], t["tier_price"], t["currency"],
-            t["section"], t["row_label"], t["seat_number"]), t.get("attendee_name"), t.get("answers") or {})
+            t["section"], t["row_label"], t["seat_number"]), t.get("attendee_name"), t.get("answers") or {},
+            t.get("checked_in", False), t.get("passed_on", False), t.get("transfer"))
         for t in r.tickets or []
     ]
     return OrderView(r.id, _event(r), r.status, r.total_minor,
                      r.currency, r.cancelled_at, tickets, r.code, r.discount_minor, r.answers or {},
-                     tuple(attendees.questions_from_rows(r.questions)), r.attendee_names, r.attendee_editable)
+                     tuple(attendees.questions_from_rows(r.questions)), r.attendee_names, r.attendee_editable,
+                     r.transfers_open)
 
 
 @lru_cache(maxsize=4096)

@@ -1,4 +1,4 @@
-"""attendees and questions: a name per ticket and the organiser's questions
+"""attendees and questions, ticket transfers: a name per ticket, the organiser's questions, passing a ticket on
 
   events.attendee_names        whether the hold page asks each ticket's
                                attendee name: off, asked or required
@@ -16,6 +16,17 @@
   orders.answers               the answers asked once per order
   tickets.attendee_name,
   tickets.answers              the name and the answers asked per ticket
+
+Transfers:
+
+  events.transfers_enabled     holders may pass tickets on by e-mail
+  events.transfers_until       until when (NULL: the event's start)
+  tickets.holder_id            who holds the ticket after a transfer (NULL:
+                               the order's buyer)
+  tickets.transferred_at       when; a ticket is transferred once
+  ticket_transfers             each offer: to whom, the hash of its link's
+                               token, pending / accepted / withdrawn, and the
+                               code the ticket had before (for the door)
 
 Webhooks carry them: order.confirmed now fires at the commit (a deferred
 constraint trigger), once the order's tickets exist, with the order's answers
@@ -83,6 +94,39 @@ def upgrade():
                                        server_default=sa.text("'{}'::jsonb")))
 
 
+    op.add_column("events", sa.Column("transfers_enabled", sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.add_column("events", sa.Column("transfers_until", sa.DateTime(timezone=True)))
+    op.add_column("tickets", sa.Column("holder_id", sa.Integer()))
+    op.add_column("tickets", sa.Column("transferred_at", sa.DateTime(timezone=True)))
+    op.create_foreign_key(op.f("fk_tickets_holder_id_users"), "tickets", "users", ["holder_id"], ["id"])
+    op.create_index("ix_tickets_holder", "tickets", ["holder_id"], postgresql_where=sa.text("holder_id IS NOT NULL"))
+    op.create_table(
+        "ticket_transfers",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.BigInteger(), nullable=False),
+        sa.Column("from_user_id", sa.Integer(), nullable=False),
+        sa.Column("to_email", sa.String(254), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(10), nullable=False, server_default="pending"),
+        sa.Column("to_user_id", sa.Integer()),
+        sa.Column("old_code", sa.String(32)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column("ended_at", sa.DateTime(timezone=True)),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_transfers")),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_ticket_transfers_event_id_events"),
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_transfers_ticket_id_tickets")),
+        sa.ForeignKeyConstraint(["from_user_id"], ["users.id"], name=op.f("fk_ticket_transfers_from_user_id_users")),
+        sa.ForeignKeyConstraint(["to_user_id"], ["users.id"], name=op.f("fk_ticket_transfers_to_user_id_users")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_ticket_transfers_token_hash")),
+        sa.CheckConstraint("status IN ('pending', 'accepted', 'withdrawn')", name=op.f("ck_ticket_transfers_status")),
+    )
+    op.create_index("uq_ticket_transfers_one_pending", "ticket_transfers", ["ticket_id"], unique=True,
+                    postgresql_where=sa.text("status = 'pending'"))
+    op.create_index("ix_ticket_transfers_ticket", "ticket_transfers", ["ticket_id", "id"])
+    op.create_index("ix_ticket_transfers_old_code", "ticket_transfers", ["old_code"],
+                    postgresql_where=sa.text("old_code IS NOT NULL"))
     op.execute(current("tb_webhook_order", "a3607deed6c4"))
     op.execute(current("tb_webhook_attendee", "4bb4d7308c48"))
     op.execute("""
@@ -104,6 +148,13 @@ def downgrade():
             WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION tb_webhook_order();
     """)
     op.execute(frozen("tb_webhook_order", "0009"))
+    op.drop_table("ticket_transfers")
+    op.drop_index("ix_tickets_holder", table_name="tickets")
+    op.drop_constraint(op.f("fk_tickets_holder_id_users"), "tickets", type_="foreignkey")
+    op.drop_column("tickets", "transferred_at")
+    op.drop_column("tickets", "holder_id")
+    op.drop_column("events", "transfers_until")
+    op.drop_column("events", "transfers_enabled")
     op.drop_column("tickets", "answers")
     op.drop_column("tickets", "attendee_name")
     op.drop_column("orders", "answers")
