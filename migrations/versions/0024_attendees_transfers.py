@@ -28,6 +28,13 @@ Transfers:
                                token, pending / accepted / withdrawn, and the
                                code the ticket had before (for the door)
 
+The offline door:
+
+  tickets.door_device,         the offline gate that let the ticket in first,
+  tickets.door_device_at       by that device's clock
+  door_duplicates              a ticket let in again at another offline gate:
+                               which device, when by its clock, and the first
+
 Webhooks carry them: order.confirmed now fires at the commit (a deferred
 constraint trigger), once the order's tickets exist, with the order's answers
 and each ticket's attendee; ticket.attendee_changed fires when a holder or an
@@ -127,7 +134,26 @@ def upgrade():
     op.create_index("ix_ticket_transfers_ticket", "ticket_transfers", ["ticket_id", "id"])
     op.create_index("ix_ticket_transfers_old_code", "ticket_transfers", ["old_code"],
                     postgresql_where=sa.text("old_code IS NOT NULL"))
-    op.execute(current("tb_webhook_order", "a3607deed6c4"))
+    op.add_column("tickets", sa.Column("door_device", sa.String(64)))
+    op.add_column("tickets", sa.Column("door_device_at", sa.DateTime(timezone=True)))
+    op.create_table(
+        "door_duplicates",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.BigInteger(), nullable=False),
+        sa.Column("device", sa.String(64), nullable=False),
+        sa.Column("device_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_device", sa.String(64), nullable=False),
+        sa.Column("first_device_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_door_duplicates")),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_door_duplicates_event_id_events"),
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f("fk_door_duplicates_ticket_id_tickets")),
+        sa.UniqueConstraint("ticket_id", "device", "device_at", name=op.f("uq_door_duplicates_ticket_id")),
+    )
+    op.create_index("ix_door_duplicates_event", "door_duplicates", ["event_id", "id"])
+    op.execute(current("tb_webhook_order", "843ece5b25bc"))
     op.execute(current("tb_webhook_attendee", "4bb4d7308c48"))
     op.execute("""
         DROP TRIGGER tb_webhook_order_confirmed ON orders;
@@ -148,6 +174,9 @@ def downgrade():
             WHEN (NEW.status = 'confirmed') EXECUTE FUNCTION tb_webhook_order();
     """)
     op.execute(frozen("tb_webhook_order", "0009"))
+    op.drop_table("door_duplicates")
+    op.drop_column("tickets", "door_device_at")
+    op.drop_column("tickets", "door_device")
     op.drop_table("ticket_transfers")
     op.drop_index("ix_tickets_holder", table_name="tickets")
     op.drop_constraint(op.f("fk_tickets_holder_id_users"), "tickets", type_="foreignkey")

@@ -44,6 +44,7 @@ from webapp.models.sales import PaymentAttempt as PaymentAttempt
 from webapp.models.sales import PaymentStatus as PaymentStatus
 from webapp.models.sales import Ticket as Ticket
 from webapp.models.sales import TicketStatus as TicketStatus
+from webapp.models.transfers import DoorDuplicate as DoorDuplicate
 from webapp.models.transfers import TicketTransfer as TicketTransfer
 from webapp.models.waiting import WaitingRoom as WaitingRoom
 from webapp.models.waiting import WaitingRoomEntry as WaitingRoomEntry

@@ -224,6 +224,9 @@ class Ticket(db.Model):
     # Who holds it after a transfer (NULL: the order's buyer), and when it was transferred: once only.
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     transferred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Let in at an offline gate: which device, and when by its clock (the first such, services/admin/door_sync.py).
+    door_device: Mapped[str | None] = mapped_column(String(64))
+    door_device_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     order: Mapped[Order] = relationship(back_populates="tickets")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -42,4 +42,24 @@ class TicketTransfer(db.Model):
         Index("uq_ticket_transfers_one_pending", "ticket_id", unique=True, postgresql_where=text("status = 'pending'")),
         Index("ix_ticket_transfers_ticket", "ticket_id", "id"),
         Index("ix_ticket_transfers_old_code", "old_code", postgresql_where=text("old_code IS NOT NULL")),
+    )
+
+
+class DoorDuplicate(db.Model):
+    """A ticket let in at an offline gate after another gate had let it in (by the devices' clocks)."""
+
+    __tablename__ = "door_duplicates"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id"))
+    device: Mapped[str] = mapped_column(String(64))
+    device_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_device: Mapped[str] = mapped_column(String(64))
+    first_device_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "device", "device_at", name="uq_door_duplicates_ticket_id"),
+        Index("ix_door_duplicates_event", "event_id", "id"),
     )
