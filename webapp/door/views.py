@@ -97,8 +97,8 @@ def manifest():
 def service_worker():
     """Served from /door/ so that its scope is the door's pages: they open without a network once visited."""
     response = make_response(render_template("door/sw.js", assets=[
-        url_for("static", filename=name) for name in ("door.css", "door.js", "door_offline.js", "app.css", "htmx.min.js",
-                                                      "vendor/jsqr-1.4.0/jsQR.js", "favicon.svg")]))
+        url_for("static", filename=name) for name in ("door.css", "door.js", "door_offline.js", "app.css",
+                                                      "htmx.min.js", "vendor/jsqr-1.4.0/jsQR.js", "favicon.svg")]))
     response.mimetype = "text/javascript"
     response.headers["Cache-Control"] = "no-cache"
     return response
