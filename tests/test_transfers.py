@@ -76,6 +76,7 @@ def test_a_holder_offers_a_ticket_and_the_recipient_accepts_with_the_mails_link(
     login(client, buyer.email)
     page = html(client.get(f"/orders/{order.id}"))
     assert "Transferred to rae@example.com" in page and old_code not in page and ticket.code not in page
+    assert "you cannot cancel it here" in page and "Download tickets" not in page
 
 
 def test_a_withdrawn_offer_cannot_be_accepted(session, factory, sold):

@@ -292,6 +292,15 @@ class OrderView:
             for n, t in enumerate(self.tickets, 1) if t.status == "valid"])
 
     @property
+    def passed_on(self) -> bool:
+        """Some ticket is someone else's now: its buyer may not cancel the order, nor print that ticket."""
+        return any(t.passed_on for t in self.tickets)
+
+    @property
+    def printable(self) -> bool:
+        return any(t.status == "valid" and not t.passed_on for t in self.tickets)
+
+    @property
     def answered(self) -> list[tuple[str, str]]:
         """The order's answers as (question, answer), in the organiser's order."""
         return [(q.label, q.shown(self.answers.get(str(q.id)))) for q in self.questions
