@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import abort, flash, make_response, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -64,7 +64,11 @@ def orders():
 def order_page(order_id: int):
     order = session_user.owner_read(lambda connection, user_id: checkout_read.order_view_and_owner(
         connection, order_id, user_id))
-    response = make_response(render_template("account/order.html", order=order))
+    from webapp.services.messaging import wallet
+
+    response = make_response(render_template("account/order.html", order=order,
+                                             apple_wallet=wallet.apple_configured(current_app.config),
+                                             google_wallet=wallet.google_configured(current_app.config)))
     return response
 
 

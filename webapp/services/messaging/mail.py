@@ -55,6 +55,16 @@ def _confirmation_context(session: Session, params: dict) -> dict[str, Any]:
     user = context["user"]
     if user.email_verified_at is None:
         context["verify_url"] = links.link("auth.verify_email", token=links.verify_token(user))
+    # Wallet passes, per ticket, only where the operator configured them.
+    from webapp.services.messaging import wallet
+
+    context["wallet_links"] = [
+        (t, links.link("account.apple_wallet", ticket_id=t.id) if wallet.apple_configured(current_app.config)
+         else None,
+         links.link("account.google_wallet", ticket_id=t.id) if wallet.google_configured(current_app.config)
+         else None)
+        for t in context["tickets"]
+        if wallet.apple_configured(current_app.config) or wallet.google_configured(current_app.config)]
     return context
 
 
