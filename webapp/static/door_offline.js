@@ -5,6 +5,8 @@
 (function () {
   "use strict";
   var SYNC_EVERY_MS = 10000;
+  var LIST_EVERY_MS = 60000; // a fresh list after a sync that sent scans, else at most once a minute
+  var listAt = 0;
   var root, eventId, codesUrl, syncUrl, csrf, device, list = null, inside = {}, syncing = false;
 
   function idb() {
@@ -36,7 +38,8 @@
 
   function sha256(text) {
     return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)).then(function (buffer) {
-      return Array.prototype.map.call(new Uint8Array(buffer), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+      // The first 128 bits, as the server's list keeps them (services/admin/door_sync.py, code_hash).
+      return Array.prototype.map.call(new Uint8Array(buffer).slice(0, 16), function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     });
   }
 
@@ -58,6 +61,7 @@
       if (!response.ok) throw new Error("list " + response.status);
       return response.json();
     }).then(function (fresh) {
+      listAt = Date.now();
       return store("lists", "readwrite", function (s) { s.put(fresh); }).then(function () { return fresh; });
     }).catch(function () {
       return store("lists", "readonly", function (s) { return s.get(eventId); });
@@ -149,7 +153,7 @@
             localStorage.setItem("door-synced-" + eventId, answer.synced_at);
             showFlags(answer.flags);
             root.setAttribute("data-synced", answer.synced_at);
-            return loadList();
+            if (scans.length || Date.now() - listAt > LIST_EVERY_MS) return loadList();
           });
       });
     }).catch(function () { /* still offline, or the server is away: the queue stays for the next try */ })
