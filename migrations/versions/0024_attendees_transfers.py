@@ -1,4 +1,4 @@
-"""attendees and questions, ticket transfers: a name per ticket, the organiser's questions, passing a ticket on
+"""attendees and questions, ticket transfers, the offline door
 
   events.attendee_names        whether the hold page asks each ticket's
                                attendee name: off, asked or required
