@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from e2e.helpers import GOOD_CARD, log_in, pay, readme_shot
+from e2e.helpers import GOOD_CARD, log_in, pay
 from webapp.services.admin import questions
 from webapp.services.selling import events
 
@@ -52,7 +52,6 @@ def test_a_buyer_names_the_attendees_answers_the_questions_and_changes_a_name_la
     page.get_by_label("Vegan").first.check()
     page.get_by_label("Anything").nth(1).check()
     page.get_by_label("I agree to be photographed").check()
-    readme_shot(page, "attendees")
     shot("attendees-filled")
     page.get_by_role("button", name="Pay").click()
     expect(page.get_by_role("heading", name="Order #")).to_be_visible()
