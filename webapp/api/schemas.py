@@ -7,7 +7,11 @@ copy of each. The same classes become the OpenAPI document's components.
 """
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, fields, validate
+
+from webapp.parsing import MAX_YEAR, MIN_YEAR
 
 PG_INT = validate.Range(min=1, max=2_147_483_647)
 
@@ -57,7 +61,9 @@ class EventQuery(Schema):
 
 class EventListQuery(Schema):
     q = Text(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
-    date = fields.Date(metadata={"description": "only events starting on this day (UTC)"})
+    # The years the pages' filter takes (webapp/parsing.py): 9999-12-31 would overflow the day after.
+    date = fields.Date(validate=validate.Range(min=date(MIN_YEAR, 1, 1), max=date(MAX_YEAR, 12, 31)),
+                       metadata={"description": "only events starting on this day (UTC)"})
 
 
 class EventSummary(Schema):
