@@ -409,3 +409,29 @@ def test_the_api_shows_the_questions_takes_answers_and_refuses_wrong_ones_by_fie
     assert body["answers"] == {str(q["consent"]): True}
     assert body["tickets"][0]["attendee_name"] == "Ada"
     assert body["tickets"][0]["answers"] == {str(q["size"]): "S", str(q["age"]): 36}
+
+
+def test_the_organiser_corrects_attendee_details_after_the_deadline_audited(client, session, factory, festival,
+                                                                             buyer):
+    from tests.support import admin_client
+
+    event, q = festival
+    order, unit = _bought(client, session, festival, buyer)
+    session.execute(text("UPDATE events SET attendee_edit_until = now() - interval '1 minute' WHERE id = :e"),
+                    {"e": event.id})
+    session.commit()
+    admin, organiser, token = admin_client(client, factory)
+    page = admin.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    assert "Save attendee details" in page and 'value="Ada"' in page
+    refused = admin.post(f"/admin/orders/{order.id}/attendees", data={
+        "csrf_token": token, f"ticket-{unit}-name": "", f"ticket-{unit}-q{q['size']}": "S",
+        f"order-q{q['consent']}": "on"})
+    assert refused.status_code == 400 and "Enter the attendee&#39;s name." in refused.get_data(as_text=True)
+    saved = admin.post(f"/admin/orders/{order.id}/attendees", data={
+        "csrf_token": token, f"ticket-{unit}-name": "Ada King", f"ticket-{unit}-q{q['size']}": "S",
+        f"order-q{q['consent']}": "on"})
+    assert saved.status_code == 303
+    session.expire_all()
+    assert session.scalars(select(Ticket).where(Ticket.order_id == order.id)).one().attendee_name == "Ada King"
+    entry = session.scalars(select(AuditLog).where(AuditLog.action == "ticket.attendee_changed")).one()
+    assert entry.actor_id == organiser.id
