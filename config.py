@@ -117,6 +117,16 @@ class Config:
     # when set, admins get a page listing those messages.
     DEV_MAIL_DIR = os.environ.get("DEV_MAIL_DIR")
 
+    # Wallet passes (services/messaging/wallet.py): offered only when every setting of one kind is set.
+    APPLE_PASS_CERT = os.environ.get("APPLE_PASS_CERT")  # PEM files: the pass type's certificate and key,
+    APPLE_PASS_KEY = os.environ.get("APPLE_PASS_KEY")
+    APPLE_PASS_KEY_PASSWORD = os.environ.get("APPLE_PASS_KEY_PASSWORD")
+    APPLE_WWDR_CERT = os.environ.get("APPLE_WWDR_CERT")  # and Apple's WWDR intermediate certificate
+    APPLE_PASS_TYPE_ID = os.environ.get("APPLE_PASS_TYPE_ID")
+    APPLE_TEAM_ID = os.environ.get("APPLE_TEAM_ID")
+    GOOGLE_WALLET_SERVICE_ACCOUNT = os.environ.get("GOOGLE_WALLET_SERVICE_ACCOUNT")  # the JSON key file
+    GOOGLE_WALLET_ISSUER_ID = os.environ.get("GOOGLE_WALLET_ISSUER_ID")
+
     # Every absolute link (mails, calendar files, PDFs) starts with this.
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
     # How many reverse proxies in front of the app set X-Forwarded-*; 0 trusts none.

@@ -22,6 +22,7 @@ from webapp.models import (
     WebhookEndpoint,
 )
 from webapp.services.admin import codes
+from webapp.services.admin import questions as admin_questions
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -72,8 +73,10 @@ def world(app, session, factory, tmp_path, monkeypatch):
                              spec=codes.CodeSpec(kind="discount", percent_off=10))
     codes.generate_codes(session, event_id=event.id, prefix="G-", count=2, batch="guarded", actor_id=None,
                          spec=codes.CodeSpec(kind="discount", percent_off=10))
+    question = admin_questions.add_question(session, actor_id=None, event_id=event.id, label="Size", kind="text",
+                                            options=[], required=False, per_ticket=True, tier_id=None)
     session.commit()
-    return dict(event_id=event.id, code_id=code.id,
+    return dict(event_id=event.id, code_id=code.id, question_id=question.id,
                 tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
                 endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
@@ -285,7 +288,8 @@ def test_export_streams_the_attendee_csv(client, factory, session, world):
     assert response.status_code == 200 and response.is_streamed
     assert response.mimetype == "text/csv"
     lines = response.get_data(as_text=True).splitlines()
-    assert lines[0] == "order,buyer_name,buyer_email,tier,section,row,seat,ticket_code,checked_in,checked_in_at"
+    assert lines[0] == ("order,buyer_name,buyer_email,tier,section,row,seat,ticket_code,checked_in,checked_in_at,"
+                        "attendee_name,Size")  # then one column per question
     assert lines[1].startswith(f"{world['order_id']},Test Buyer,{world['buyer'].email},Stalls,Stalls,A,1,")
     assert len(lines) == 2
     assert session.scalars(select(AuditLog.action).where(AuditLog.action == "event.export")).one()

@@ -172,6 +172,11 @@ def world(fuzz_app, factory, session, monkeypatch):
         "name": ["missing.eml", "..%2F..%2Fetc%2Fpasswd"],
         "index": ["0", "7"],
         "filename": ["tickets.pdf", "event.ics"],
+        # Attendee questions, transfers and wallet passes (absent ones: their 404 is the answer).
+        "question_id": ["1", "999999"],
+        "transfer_id": ["1", "999999"],
+        "pass_type": ["pass.test", "..%2F..%2Fetc"],
+        "serial": ["t1h1", "t99999999999999999999999h1", "h", "t٣h1"],
     }
     # Nothing left open: the fuzzing outlasts idle_in_transaction_session_timeout.
     session.commit()

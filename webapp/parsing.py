@@ -77,6 +77,11 @@ def parse_decimal(raw: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+def attendee_fields() -> dict[str, list[str]]:
+    """The request form's attendee fields (services/selling/attendees.py names them), and nothing else of it."""
+    return {key: request.form.getlist(key)[:50] for key in request.form if key.startswith(("ticket-", "order-"))}
+
+
 def like_pattern(text: str) -> str:
     """`%text%` for LIKE/ILIKE with `\\`, `%` and `_` taken literally (escape='\\')."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -65,5 +65,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["ink"] = ink
     app.jinja_env.filters["when"] = when
+    # The attendee fields' names, spelt once (services/selling/attendees.py) for forms and their checks.
+    from webapp.services.selling.attendees import order_field, ticket_field
+
+    app.jinja_env.globals.update(order_field=order_field, ticket_field=ticket_field)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

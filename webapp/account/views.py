@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import abort, flash, make_response, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -14,11 +14,13 @@ from webapp.account import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
+from webapp.parsing import attendee_fields
 from webapp.services.errors import InvalidRequest
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import qr_svg
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.people import api_tokens
+from webapp.services.selling import attendees
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,59 @@ def orders():
     upcoming = [o for o in mine if o.status == OrderStatus.CONFIRMED and o.event.starts_at >= now]
     upcoming.sort(key=lambda o: o.event.starts_at)
     others = [o for o in mine if o not in upcoming]
-    return render_template("account/orders.html", orders=mine, upcoming=upcoming, others=others, qr_svg=qr_svg)
+    # Tickets others passed on to this account: theirs to show at the door, on someone else's order.
+    received = db.session.scalars(
+        select(Ticket).where(Ticket.holder_id == current_user.id, Ticket.status == TicketStatus.VALID)
+        .order_by(Ticket.id.desc())
+        .options(selectinload(Ticket.unit), selectinload(Ticket.tier),
+                 selectinload(Ticket.order).selectinload(Order.event))
+    ).all()
+    return render_template("account/orders.html", orders=mine, upcoming=upcoming, others=others, qr_svg=qr_svg,
+                           received=received)
 
 
 @bp.get("/orders/<int:order_id>")
 def order_page(order_id: int):
     order = session_user.owner_read(lambda connection, user_id: checkout_read.order_view_and_owner(
         connection, order_id, user_id))
-    response = make_response(render_template("account/order.html", order=order))
+    from webapp.services.messaging import wallet
+
+    response = make_response(render_template("account/order.html", order=order,
+                                             apple_wallet=wallet.apple_configured(current_app.config),
+                                             google_wallet=wallet.google_configured(current_app.config)))
     return response
+
+
+def _own_order_view(order_id: int) -> checkout_read.OrderView:
+    view = checkout_read.order_view(db.session, order_id, current_user.id)
+    if view is None:
+        abort(404)
+    return view
+
+
+@bp.get("/orders/<int:order_id>/attendees")
+@login_required
+def attendees_edit(order_id: int):
+    view = _own_order_view(order_id)
+    return render("account/attendees.html", "account/_attendees_form.html", order=view,
+                  errors={}, values=view.typed())
+
+
+@bp.post("/orders/<int:order_id>/attendees")
+@login_required
+def attendees_save(order_id: int):
+    """Change names and answers after buying: all checked first, each change audited."""
+    view = _own_order_view(order_id)
+    try:
+        attendees.change_answers(db.session, order_id=order_id, user_id=current_user.id, actor_id=current_user.id,
+                                 form=attendee_fields())
+    except attendees.AnswersInvalid as invalid:
+        db.session.rollback()
+        return render("account/attendees.html", "account/_attendees_form.html", status=400, order=view,
+                      errors=invalid.errors, values=attendee_fields())
+    log.info("order.attendees_changed", extra={"user_id": current_user.id, "order_id": order_id})
+    flash("Attendee details saved.", "success")
+    return redirect_to(url_for("account.order_page", order_id=order_id))
 
 
 @bp.get("/orders/<int:order_id>/tickets/<int:ticket_id>")
@@ -63,7 +109,7 @@ def order_page(order_id: int):
 def ticket_print(order_id: int, ticket_id: int):
     order = load_own_order(order_id)
     ticket = next((t for t in order.tickets if t.id == ticket_id), None)
-    if ticket is None:
+    if ticket is None or ticket.holder_id is not None:  # passed on: its code is the recipient's
         abort(404)
     return render_template("account/ticket_print.html", order=order, ticket=ticket, qr_svg=qr_svg)
 
@@ -75,7 +121,7 @@ def tickets_pdf(order_id: int):
     from webapp.services.messaging import ticket_pdf
 
     order = load_own_order(order_id)
-    valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
+    valid = [t for t in order.tickets if t.status == TicketStatus.VALID and t.holder_id is None]
     if not valid:
         abort(404)
     response = make_response(ticket_pdf.order_pdf(order, valid))

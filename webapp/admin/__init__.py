@@ -49,6 +49,7 @@ from webapp.admin import (  # noqa: E402,F401
     layout,
     mail,
     orders,
+    questions,
     waiting_room,
     waitlist,
     webhooks,

@@ -9,7 +9,7 @@ from webapp.admin import bp, load_event
 from webapp.admin.forms import CheckInForm
 from webapp.extensions import db
 from webapp.htmx import render
-from webapp.services.admin import checkin, door, export
+from webapp.services.admin import checkin, door, door_sync, export
 from webapp.services.errors import BookingError
 
 
@@ -30,7 +30,8 @@ def checkin_page(event_id: int):
     event = load_event(event_id)
     return render_template("admin/checkin.html", event=event, form=CheckInForm(formdata=None), result=None,
                            recent=checkin.recent_check_ins(db.session, event.id),
-                           door_staff=door.staff_of(db.session, event.id))
+                           door_staff=door.staff_of(db.session, event.id),
+                           twice=door_sync.flags_of(db.session, event_id=event.id))
 
 
 @bp.post("/events/<int:event_id>/check-in")
@@ -42,7 +43,8 @@ def checkin_post(event_id: int):
     return render("admin/checkin.html", "admin/_checkin_result.html", status=checkin.STATUS_CODES[result.outcome],
                   event=event, form=CheckInForm(formdata=None), result=result,
                   recent=checkin.recent_check_ins(db.session, event.id),
-                  door_staff=door.staff_of(db.session, event.id))
+                  door_staff=door.staff_of(db.session, event.id),
+                  twice=door_sync.flags_of(db.session, event_id=event.id))
 
 
 @bp.post("/events/<int:event_id>/door-staff")

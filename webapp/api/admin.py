@@ -265,7 +265,7 @@ def order_refund(order_id: int):
      errors=(404, 409), responses={200: ("Admitted", s.CheckInOut)})
 def check_in(event_id: int):
     """Each valid ticket once, even when two gates scan it together. A refusal is a problem whose
-    outcome says which: already_checked_in, cancelled, wrong_event (409) or unknown (404)."""
+    outcome says which: already_checked_in, cancelled, wrong_event, transferred (409) or unknown (404)."""
     event = _load_event(event_id)
     data = json_body(s.CheckInIn)
     result = checkin.check_in(db.session, event_id=event.id, code=data["code"], staff_id=caller().user_id)
@@ -282,7 +282,8 @@ class CheckInRefused(BookingError):
     # The check-in page's verdicts, in its words.
     VERDICTS = {checkin.ALREADY: "Already checked in.", checkin.CANCELLED: "Cancelled ticket — do not admit.",
                 checkin.WRONG_EVENT: "Wrong event: this ticket is for another event.",
-                checkin.UNKNOWN: "Unknown code: no ticket has this code. Check for a typo, or scan again."}
+                checkin.UNKNOWN: "Unknown code: no ticket has this code. Check for a typo, or scan again.",
+                checkin.TRANSFERRED: "Transferred — do not admit: the ticket has a new code, held by its recipient."}
 
     def __init__(self, result: checkin.CheckInResult):
         super().__init__(self.VERDICTS[result.outcome])

@@ -25,7 +25,7 @@ from webapp.services.errors import InvalidRequest, NotFound, PassRequired
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
-from webapp.services.selling import catalog, codes, inventory
+from webapp.services.selling import attendees, catalog, codes, inventory
 from webapp.services.waiting import waiting_room, waitlist, waitlist_read
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ def _hold_out(view: HoldView) -> dict:
                 seconds_left=view.seconds_left, expired=view.expired, payable=view.payable,
                 payment_pending=view.payment_pending, last_decline=view.last_decline,
                 total_minor=view.total_minor, currency=view.currency, order_id=view.order_id,
-                discount_code=view.code, discount_minor=view.discount_minor, lines=view.lines)
+                discount_code=view.code, discount_minor=view.discount_minor, lines=view.lines,
+                attendee_names=view.attendee_names, questions=view.questions)
 
 
 def _own_hold(hold_id: int) -> HoldView:
@@ -268,7 +269,8 @@ def pay(hold_id: int):
             del errors["idempotency_key"]
         raise InvalidFields(errors)
     result = checkout.pay(db.session, payment_gateway(), hold_id=hold_id, user_id=who.user_id,
-                          idempotency_key=_attempt_key(who.user_id, hold_id, key), card=form.card())
+                          idempotency_key=_attempt_key(who.user_id, hold_id, key), card=form.card(),
+                          answers=attendees.typed_values(data.get("attendees")))
     with single_statement() as connection:
         order = checkout_read.order_view(connection, result.order_id or 0, who.user_id)
     if order is None:

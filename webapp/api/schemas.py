@@ -7,7 +7,11 @@ copy of each. The same classes become the OpenAPI document's components.
 """
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, fields, validate
+
+from webapp.parsing import MAX_YEAR, MIN_YEAR
 
 PG_INT = validate.Range(min=1, max=2_147_483_647)
 
@@ -57,7 +61,9 @@ class EventQuery(Schema):
 
 class EventListQuery(Schema):
     q = Text(validate=validate.Length(max=100), metadata={"description": "words in title, venue or text"})
-    date = fields.Date(metadata={"description": "only events starting on this day (UTC)"})
+    # The years the pages' filter takes (webapp/parsing.py): 9999-12-31 would overflow the day after.
+    date = fields.Date(validate=validate.Range(min=date(MIN_YEAR, 1, 1), max=date(MAX_YEAR, 12, 31)),
+                       metadata={"description": "only events starting on this day (UTC)"})
 
 
 class EventSummary(Schema):
@@ -164,6 +170,17 @@ class Line(Schema):
     discount_minor = fields.Integer(required=True, metadata={"description": "what the hold's code takes off"})
 
 
+class QuestionOut(Schema):
+    id = fields.Integer(required=True)
+    label = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["text", "number", "choice", "choices", "checkbox", "date"]))
+    options = fields.List(fields.String(), required=True, metadata={"description": "for choice and choices"})
+    required = fields.Boolean(required=True)
+    per_ticket = fields.Boolean(required=True, metadata={"description": "false: asked once per order"})
+    tier_id = fields.Integer(allow_none=True, required=True, metadata={"description": "asked only of this tier"})
+
+
 class HoldOut(Schema):
     id = fields.Integer(required=True)
     event = fields.Nested(EventRef, required=True)
@@ -181,6 +198,40 @@ class HoldOut(Schema):
     discount_code = fields.String(allow_none=True, required=True)
     discount_minor = fields.Integer(required=True)
     lines = fields.List(fields.Nested(Line), required=True)
+    attendee_names = fields.String(required=True, validate=validate.OneOf(["off", "asked", "required"]),
+                                   metadata={"description": "whether each ticket's attendee name is asked"})
+    questions = fields.List(fields.Nested(QuestionOut), required=True,
+                            metadata={"description": "what the payment must answer (attendees)"})
+
+
+class Answer(fields.Raw):
+    """One answer: text, a number, true (a ticked checkbox) or a list of options; nothing else."""
+
+    default_error_messages = {"kind": "An answer is a string, a number, true or a list of strings.",
+                              "nul": "Contains a character that is not allowed (NUL)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        plain = [value] if not isinstance(value, list) else value
+        if isinstance(value, dict) or len(plain) > 50 or not all(
+                isinstance(v, (str, int, float)) and not (isinstance(v, bool) and v is False) for v in plain) \
+                or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            raise self.make_error("kind")
+        if any(isinstance(v, str) and "\x00" in v for v in plain):
+            raise self.make_error("nul")
+        return value
+
+
+class TicketAttendeeIn(Schema):
+    name = Text(allow_none=True, load_default=None, validate=validate.Length(max=120))
+    answers = fields.Dict(keys=Text(), values=Answer(), load_default=dict,
+                          metadata={"description": "per-ticket answers by question id"})
+
+
+class AttendeesIn(Schema):
+    order = fields.Dict(keys=Text(), values=Answer(), load_default=dict,
+                        metadata={"description": "answers asked once per order, by question id"})
+    tickets = fields.Dict(keys=Text(), values=fields.Nested(TicketAttendeeIn), load_default=dict,
+                          metadata={"description": "by the unit id of the hold's line"})
 
 
 class CardIn(Schema):
@@ -192,6 +243,9 @@ class CardIn(Schema):
 
 class PayRequest(Schema):
     card = fields.Nested(CardIn, required=True)
+    attendees = fields.Nested(AttendeesIn, load_default=None, metadata={"description": (
+        "attendee names and answers to the hold's questions; refused ones come back as a 400 whose `fields` "
+        "name them as ticket-<unit id>-name, ticket-<unit id>-q<question id> or order-q<question id>")})
 
 
 # --- orders -------------------------------------------------------------------
@@ -204,6 +258,9 @@ class TicketOut(Schema):
     tier_id = fields.Integer(required=True, attribute="line.tier_id")
     tier_name = fields.String(required=True, attribute="line.tier_name")
     place = fields.String(required=True, attribute="line.place_label")
+    attendee_name = fields.String(allow_none=True, required=True)
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+                          metadata={"description": "per-ticket answers by question id"})
 
 
 class OrderOut(Schema):
@@ -214,6 +271,8 @@ class OrderOut(Schema):
     currency = fields.String(required=True)
     cancelled_at = fields.DateTime(allow_none=True, required=True)
     tickets = fields.List(fields.Nested(TicketOut), required=True)
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+                          metadata={"description": "answers asked once per order, by question id"})
 
 
 class OrderList(Schema):
@@ -391,7 +450,7 @@ class CheckInIn(Schema):
 
 class CheckInOut(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(
-        ["valid", "already_checked_in", "cancelled", "wrong_event", "unknown"]))
+        ["valid", "already_checked_in", "cancelled", "wrong_event", "unknown", "transferred"]))
     admitted = fields.Boolean(required=True)
     code = fields.String(required=True)
     ticket_id = fields.Integer(allow_none=True, required=True)
@@ -408,7 +467,7 @@ class WebhookIn(Schema):
     event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
     event_types = fields.List(Text(validate=validate.OneOf(
         ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
-         "event.cancelled"])), required=True, validate=validate.Length(min=1, max=6))
+         "ticket.attendee_changed", "event.cancelled"])), required=True, validate=validate.Length(min=1, max=7))
 
 
 class WebhookOut(Schema):

@@ -15,12 +15,13 @@ from webapp.checkout.forms import CardForm, FinishForm, StripePayForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
+from webapp.parsing import attendee_fields
 from webapp.security import policy_with_stripe
 from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress, PaymentNeedsAction
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
-from webapp.services.selling import codes, inventory
+from webapp.services.selling import attendees, codes, inventory
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,15 @@ def _fresh_form(**data) -> CardForm | StripePayForm:
 def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status: int = 200,
                  form: CardForm | StripePayForm | None = None, declined: PaymentDeclined | None = None,
                  code_error: str | None = None, code_notice: str | None = None, code_typed: str = "",
-                 confirm_secret: str | None = None, finish_key: str | None = None):
+                 confirm_secret: str | None = None, finish_key: str | None = None,
+                 attendee_errors: dict[str, str] | None = None):
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
+    # What the attendee fields show: what was just sent, or what was kept from an earlier try.
+    typed = (attendee_fields() if request.method == "POST" else {}) or attendees.typed_values(view.answers)
     stripe = _stripe()
     response = render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
+                      attendee_errors=attendee_errors, attendee_values=typed,
                       best_available=request.args.get("best") is not None,
                       declined=declined.message if declined else None,
                       declined_code=declined.code if declined else None,
@@ -146,17 +151,24 @@ def hold_countdown(hold_id: int):
 def pay(hold_id: int):
     form = StripePayForm() if _stripe() is not None else CardForm()
     if not form.validate_on_submit():
-        return _render_hold(own_hold(hold_id), status=400, form=form)
+        # Every message at once: the attendee fields are checked too, by the rules the payment applies.
+        view = own_hold(hold_id)
+        return _render_hold(view, status=400, form=form,
+                            attendee_errors=attendees.read_answers(view.asked, attendee_fields())[1])
     try:
         result = checkout.pay(
             db.session, payment_gateway(), hold_id=hold_id, user_id=current_user.id,
-            idempotency_key=form.idempotency_key.data, card=form.card(),
+            idempotency_key=form.idempotency_key.data, card=form.card(), answers=attendee_fields(),
         )
     except PaymentNeedsAction as action:
         # 3-D Secure: the attempt stays pending (so does the hold) while Stripe.js asks the bank.
         db.session.rollback()
         return _render_hold(own_hold(hold_id), status=202, confirm_secret=action.client_secret,
                             finish_key=form.idempotency_key.data)
+    except attendees.AnswersInvalid as invalid:
+        # Checked before any charge: the card is kept, the messages go beside their fields.
+        db.session.rollback()
+        return _render_hold(own_hold(hold_id), status=400, form=form, attendee_errors=invalid.errors)
     except PaymentDeclined as declined:
         db.session.rollback()
         # The hold stays; the next try is a new attempt.
@@ -246,6 +258,17 @@ def validate_card_field(hold_id: int, field: str):
     form = CardForm()
     form.validate()
     return render_template("auth/_field_errors.html", errors=getattr(form, field).errors, field=field)
+
+
+@bp.post("/holds/<int:hold_id>/validate-attendee/<field>")
+@login_required
+def validate_attendee_field(hold_id: int, field: str):
+    """Inline validation of one attendee field, with the rules the payment checks them by."""
+    try:
+        error = attendees.field_error(own_hold(hold_id).asked, field, attendee_fields())
+    except KeyError:
+        abort(404)
+    return render_template("auth/_field_errors.html", errors=[error] if error else [], field=field)
 
 
 @bp.post("/holds/<int:hold_id>/reserve-again")

@@ -15,6 +15,7 @@ orders, tickets), `waiting` (the waiting list and the waiting room) and
 `messaging` (outbox, webhooks, audit log). Importing this package defines
 them all, so relationships named by class find their targets.
 """
+from webapp.models.attendees import Question as Question
 from webapp.models.codes import Code as Code
 from webapp.models.codes import CodeKind as CodeKind
 from webapp.models.columns import utcnow_sql as utcnow_sql
@@ -46,6 +47,8 @@ from webapp.models.sales import PaymentAttempt as PaymentAttempt
 from webapp.models.sales import PaymentStatus as PaymentStatus
 from webapp.models.sales import Ticket as Ticket
 from webapp.models.sales import TicketStatus as TicketStatus
+from webapp.models.transfers import DoorDuplicate as DoorDuplicate
+from webapp.models.transfers import TicketTransfer as TicketTransfer
 from webapp.models.waiting import WaitingRoom as WaitingRoom
 from webapp.models.waiting import WaitingRoomEntry as WaitingRoomEntry
 from webapp.models.waiting import WaitlistEntry as WaitlistEntry

@@ -87,6 +87,13 @@ class Event(db.Model):
     # The venue's IANA zone: times are stored in UTC and shown, entered and
     # mailed in this zone (see `webapp/timezones.py`).
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Each ticket's attendee name on the hold page: off, asked or required;
+    # changeable after buying until `attendee_edit_until` (NULL: the start) (migration 0024).
+    attendee_names: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
+    attendee_edit_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Holders may pass tickets on by e-mail, until `transfers_until` (NULL: the start) (migration 0024).
+    transfers_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    transfers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     tiers: Mapped[list[Tier]] = relationship(
         back_populates="event", order_by="Tier.sort_order, Tier.id", cascade="all, delete-orphan"
@@ -98,6 +105,7 @@ class Event(db.Model):
         CheckConstraint("per_address_limit IS NULL OR per_address_limit BETWEEN 1 AND 10000",
                         name="per_address_limit_range"),
         CheckConstraint("offer_hours > 0 AND offer_hours <= 168", name="offer_hours_range"),
+        CheckConstraint("attendee_names IN ('off', 'asked', 'required')", name="attendee_names_mode"),
     )
 
     @property

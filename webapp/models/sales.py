@@ -16,7 +16,7 @@ from sqlalchemy import (
     String,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -92,6 +92,9 @@ class Hold(db.Model):
     # The client address the reserve came from, for the event's limit per address (migration 0022):
     # the column's default reads what the reserve statement's tb_address_rules set.
     client_addr: Mapped[str | None] = mapped_column(INET, server_default=FetchedValue())
+    # The attendee names and answers typed on the hold page, kept when its payment
+    # starts, for the order to carry whoever confirms it (migration 0024).
+    answers: Mapped[dict | None] = mapped_column(JSONB)
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
@@ -203,6 +206,8 @@ class Order(db.Model):
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    # Answers to the questions asked once per order, by question id (migration 0024).
+    answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
@@ -231,6 +236,15 @@ class Ticket(db.Model):
     price_minor: Mapped[int] = mapped_column(Integer)
     checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who the ticket is for, and the answers asked per ticket, by question id (migration 0024).
+    attendee_name: Mapped[str | None] = mapped_column(String(120))
+    # Who holds it after a transfer (NULL: the order's buyer), and when it was transferred: once only.
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    transferred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Let in at an offline gate: which device, and when by its clock (the first such, services/admin/door_sync.py).
+    door_device: Mapped[str | None] = mapped_column(String(64))
+    door_device_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     order: Mapped[Order] = relationship(back_populates="tickets")
     unit: Mapped[Unit] = relationship()
@@ -240,4 +254,5 @@ class Ticket(db.Model):
         # Invariant 1 in the database: one valid ticket per seat or place.
         Index("uq_tickets_one_valid_per_unit", "unit_id", unique=True, postgresql_where=text("status = 'valid'")),
         Index("ix_tickets_event", "event_id", "id"),
+        Index("ix_tickets_holder", "holder_id", postgresql_where=text("holder_id IS NOT NULL")),
     )

@@ -15,14 +15,17 @@ from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import Order, Ticket, TicketStatus
 from webapp.services import audit
+from webapp.services.selling import transfers
 
 VALID = "valid"
 ALREADY = "already_checked_in"
 CANCELLED = "cancelled"
 WRONG_EVENT = "wrong_event"
 UNKNOWN = "unknown"
+# A code its holder gave away: the ticket now has a new code, held by the recipient.
+TRANSFERRED = "transferred"
 # The answer's status for each outcome, for the check-in page and the API alike.
-STATUS_CODES = {VALID: 200, ALREADY: 409, CANCELLED: 409, WRONG_EVENT: 409, UNKNOWN: 404}
+STATUS_CODES = {VALID: 200, ALREADY: 409, CANCELLED: 409, WRONG_EVENT: 409, UNKNOWN: 404, TRANSFERRED: 409}
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ def check_in(session: Session, *, event_id: int, code: str | None, staff_id: int
                      event_id=event_id, after={"checked_in_at": admitted.checked_in_at})
         return CheckInResult(VALID, code, ticket, admitted.checked_in_at)
     if ticket is None:
-        return CheckInResult(UNKNOWN, code)
+        # A transfer accepted a moment before this scan re-coded the ticket: the old code is not "unknown".
+        return CheckInResult(TRANSFERRED if transfers.transferred_code(session, code) else UNKNOWN, code)
     if ticket.event_id != event_id:
         return CheckInResult(WRONG_EVENT, code, ticket)
     if ticket.status != TicketStatus.VALID:

@@ -1,7 +1,7 @@
 """Orders as admins see them: search, one order in full, cancel or refund."""
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import EventStatus, Order, PaymentAttempt, Ticket, User
@@ -11,6 +11,7 @@ from webapp.services.errors import NotFound
 from webapp.services.messaging import outbox
 from webapp.services.money import checkout
 from webapp.services.money.gateway import PaymentGateway
+from webapp.services.selling.attendees import QuestionView, questions_from_rows, questions_json
 
 RESULTS = 50
 
@@ -45,6 +46,12 @@ def get_order(session: Session, order_id: int) -> Order:
     if order is None:
         raise NotFound("No such order.")
     return order
+
+
+def questions_of(session: Session, order: Order) -> list[QuestionView]:
+    """The event's questions, to name the order's answers."""
+    return questions_from_rows(session.execute(text(f"SELECT {questions_json(':e')}"), {"e": order.event_id})
+                               .scalar())
 
 
 def payment_of(session: Session, order: Order) -> PaymentAttempt | None:

@@ -18,7 +18,18 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import Event, Hold, Order, OutboxMessage, Ticket, TicketStatus, User, WaitingRoomEntry, WaitlistEntry
+from webapp.models import (
+    Event,
+    Hold,
+    Order,
+    OutboxMessage,
+    Ticket,
+    TicketStatus,
+    TicketTransfer,
+    User,
+    WaitingRoomEntry,
+    WaitlistEntry,
+)
 from webapp.services.errors import NotFound
 from webapp.services.messaging import links
 
@@ -55,6 +66,16 @@ def _confirmation_context(session: Session, params: dict) -> dict[str, Any]:
     user = context["user"]
     if user.email_verified_at is None:
         context["verify_url"] = links.link("auth.verify_email", token=links.verify_token(user))
+    # Wallet passes, per ticket, only where the operator configured them.
+    from webapp.services.messaging import wallet
+
+    context["wallet_links"] = [
+        (t, links.link("account.apple_wallet", ticket_id=t.id) if wallet.apple_configured(current_app.config)
+         else None,
+         links.link("account.google_wallet", ticket_id=t.id) if wallet.google_configured(current_app.config)
+         else None)
+        for t in context["tickets"]
+        if wallet.apple_configured(current_app.config) or wallet.google_configured(current_app.config)]
     return context
 
 
@@ -78,6 +99,16 @@ def _offer_context(session: Session, params: dict) -> dict[str, Any]:
                 hold_url=links.link("checkout.hold_page", hold_id=hold.id),
                 mine_url=links.link("waitlist.mine"),
                 event_url=links.link("shop.event_page", event_id=event.id))
+
+
+def _transfer_context(session: Session, params: dict) -> dict[str, Any]:
+    transfer = session.get(TicketTransfer, params["transfer_id"])
+    if transfer is None:
+        raise NotFound("The transfer no longer exists.")
+    ticket = session.get_one(Ticket, transfer.ticket_id)
+    return dict(transfer=transfer, ticket=ticket, event=ticket.order.event,
+                sender=session.get_one(User, transfer.from_user_id),
+                url=links.link("account.transfer_page", token=params["token"]))
 
 
 def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict], dict[str, Any]]:
@@ -107,6 +138,7 @@ CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "event_cancelled": _cancel_context,
     "waitlist_offer": _offer_context,
     "offer_expired": _offer_context,
+    "ticket_transfer": _transfer_context,
     "password_reset": _token_context("auth.reset_password_get", "PASSWORD_RESET_MAX_AGE_SECONDS"),
     "verify_email": _token_context("auth.verify_email", "EMAIL_VERIFY_MAX_AGE_SECONDS"),
     "waiting_room_turn": _turn_context,

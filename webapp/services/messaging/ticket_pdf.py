@@ -104,6 +104,10 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
         pdf.set_font(family, "", 11)
         pdf.multi_cell(width, 6, t(f"{ticket.tier.name} · {money(ticket.price_minor, order.currency)}"),
                        new_x="LMARGIN", new_y="NEXT")
+        if ticket.attendee_name:
+            pdf.set_x(12)
+            pdf.set_font(family, "B", 11)
+            pdf.multi_cell(width, 6, t(f"Attendee: {ticket.attendee_name}"), new_x="LMARGIN", new_y="NEXT")
 
         size = 70.0
         top = max(pdf.get_y() + 8, 80.0)

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import (
@@ -74,7 +76,7 @@ from webapp.services.money.gateway import (
     PaymentGateway,
     PaymentMethodId,
 )
-from webapp.services.selling import codes, inventory
+from webapp.services.selling import attendees, codes, inventory
 from webapp.services.waiting import waitlist
 
 log = logging.getLogger(__name__)
@@ -133,30 +135,49 @@ _RECORD_PENDING = text(
 )
 
 
-def _lock_hold_for_payment(session: Session, hold_id: int,
-                           user_id: int) -> tuple[Hold, bool, EventStatus, bool]:
-    """The hold row locked, with whether it ran out, its event's status and whether sales ended: one statement."""
+# What the hold page asks (attendees.asked), read with the hold's lock: paying costs no statement more.
+_ASKED: tuple[Any, ...] = (
+    Event.attendee_names,
+    literal_column(attendees.questions_json("events.id")).label("questions"),
+    literal_column("(SELECT json_agg(json_build_array(u.id, u.tier_id) ORDER BY u.id) FROM units u"
+                   " WHERE u.id = ANY(holds.unit_ids))").label("unit_tiers"),
+)
+
+
+def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
+                           asked: bool = False) -> tuple[Hold, bool, EventStatus, bool, attendees.Asked | None]:
+    """The hold row locked, with whether it ran out, its event's status and whether sales ended: one statement.
+
+    `asked`: also what the hold asks of its buyer (attendee names, questions).
+    """
     row = session.execute(
         select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status,
-               (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"))
+               (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"),
+               *(_ASKED if asked else ()))
         .join(Event, Event.id == Hold.event_id)
         .where(Hold.id == hold_id, Hold.user_id == user_id)
         .with_for_update(of=Hold)
     ).first()
     if row is None:
         raise NotFound("No such reservation.")
-    return row[0], row[1], row[2], row[3]
+    ask = attendees.asked(row.attendee_names, attendees.questions_from_rows(row.questions),
+                          [(unit_id, tier_id, "") for unit_id, tier_id in row.unit_tiers or []]) if asked else None
+    return row[0], row[1], row[2], row[3], ask
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
-                  card: Card | PaymentMethodId) -> StartedPayment | PaymentResult:
+                  card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None
+                  ) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
+    `answers` are the pay form's attendee fields (attendees.read_answers):
+    checked before anything is charged, and kept on the hold for its order.
     Returns the earlier result when this key was already used.
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over, ask = _lock_hold_for_payment(session, hold_id, user_id,
+                                                                             asked=True)
 
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)
@@ -196,6 +217,11 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
         # an access code that opened it must still be valid.
         codes.claim_again(session, hold)
 
+    if ask is not None and ask.anything:
+        kept, errors = attendees.read_answers(ask, answers or {})
+        if errors:
+            raise attendees.AnswersInvalid(errors)
+        hold.answers = kept
     session.flush()
     attempt_id = session.execute(_RECORD_PENDING, {
         "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
@@ -232,7 +258,7 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
     pass like any reserve. A hold still live (a double click) is left as it
     is. The caller commits.
     """
-    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over, _ = _lock_hold_for_payment(session, hold_id, user_id)
     if hold.status == HoldStatus.ACTIVE and not past_expiry:
         return hold
     if hold.status == HoldStatus.CONVERTED:
@@ -356,6 +382,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
         event_id=hold.event_id, user_id=hold.user_id, hold_id=hold.id, payment_attempt_id=attempt.id,
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
+        answers=(hold.answers or {}).get("order") or {},
     )
     session.add(order)
     session.flush()
@@ -372,7 +399,9 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
         [
             dict(event_id=hold.event_id, order_id=order.id, unit_id=unit_id, tier_id=tier_id,
                  code=secrets.token_urlsafe(16), status=TicketStatus.VALID.value,
-                 price_minor=(held_at[unit_id] if held_at else tier_prices[tier_id]) - off.get(unit_id, 0))
+                 price_minor=(held_at[unit_id] if held_at else tier_prices[tier_id]) - off.get(unit_id, 0),
+                 attendee_name=attendees.on_tickets(hold.answers, unit_id)[0],
+                 answers=attendees.on_tickets(hold.answers, unit_id)[1])
             for unit_id, tier_id in sold
         ],
     )
@@ -383,13 +412,14 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
-        card: Card | PaymentMethodId) -> PaymentResult:
+        card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
     open transaction (see the module docstring).
     """
-    started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card)
+    started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card,
+                            answers=answers)
     if isinstance(started, PaymentResult):
         session.rollback()
         return started
@@ -518,6 +548,10 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         raise NotFound("No such order.")
     if order.status != OrderStatus.CONFIRMED:
         raise OrderNotCancellable("This order is already cancelled.")
+    if user_id is not None and any(t.holder_id is not None for t in order.tickets):
+        # Its buyer cannot void a ticket someone else now holds; the organiser can.
+        raise OrderNotCancellable("A ticket of this order was transferred to someone else, so you cannot cancel "
+                                  "it; ask the organiser.")
     if user_id is not None:
         started = session.execute(
             text("SELECT starts_at <= now() FROM events WHERE id = :e"), {"e": order.event_id}

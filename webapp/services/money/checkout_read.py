@@ -6,7 +6,7 @@ seconds left) are made here, once, by the database clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import place_label
-from webapp.services.selling import codes
+from webapp.services.selling import attendees, codes
 from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
 
@@ -81,6 +81,16 @@ class HoldView:
     discount_minor: int = 0
     code_terms: str | None = None
     codes_offered: bool = False  # the event has discount codes: the hold page offers to apply one
+    # What the pay form asks (attendee names, the organiser's questions) and what was typed last time.
+    attendee_names: str = "off"
+    questions: tuple[attendees.QuestionView, ...] = ()
+    answers: dict | None = None
+
+    @property
+    def asked(self) -> attendees.Asked:
+        return attendees.asked(self.attendee_names, list(self.questions),
+                               [(line.unit_id, line.tier_id, f"Ticket {n}: {line.tier_name}, {line.place_label}")
+                                for n, line in enumerate(self.lines, 1)])
 
     @property
     def subtotal_minor(self) -> int:
@@ -168,6 +178,7 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
        h.discount_minor, c.code, c.percent_off, c.amount_off_minor,
        EXISTS (SELECT 1 FROM codes d WHERE d.event_id = h.event_id AND d.kind = 'discount' AND d.active)
          AS codes_offered,
+       e.attendee_names, {attendees.questions_json("e.id")} AS questions, h.answers,
        {OWNER_COLUMNS}
 FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
 LEFT JOIN codes c ON c.id = h.code_id
@@ -231,6 +242,8 @@ def _hold(r) -> HoldView:
         taken_again=r.taken_again, on_sale=r.on_sale, room_guarded=r.room_guarded,
         code=r.code, discount_minor=r.discount_minor, codes_offered=r.codes_offered,
         code_terms=None if r.code is None else codes.terms(r.percent_off, r.amount_off_minor, r.currency),
+        attendee_names=r.attendee_names, questions=tuple(attendees.questions_from_rows(r.questions)),
+        answers=r.answers,
     )
 
 
@@ -241,6 +254,12 @@ class TicketView:
     status: str
     price_minor: int
     line: Line
+    attendee_name: str | None = None
+    answers: dict = field(default_factory=dict)  # per-ticket answers, by question id
+    checked_in: bool = False
+    # Passed on: someone else holds it now (its code is theirs); or the offer still open or accepted.
+    passed_on: bool = False
+    transfer: dict | None = None  # {"id", "status", "to_email"}: the latest offer not withdrawn
 
     @property
     def qr(self) -> Markup:
@@ -258,6 +277,43 @@ class OrderView:
     tickets: list[TicketView]
     code: str | None = None  # the discount code the order used, and what it took off
     discount_minor: int = 0
+    # The answers asked once per order; the event's questions (to name them) and attendee settings.
+    answers: dict = field(default_factory=dict)
+    questions: tuple[attendees.QuestionView, ...] = ()
+    attendee_names: str = "off"
+    attendee_editable: bool = False  # the holder may still change names and answers
+    transfers_open: bool = False  # holders may pass tickets on now
+
+    @property
+    def asked(self) -> attendees.Asked:
+        """What the order asks, of its valid tickets (the edit form's fields)."""
+        return attendees.asked(self.attendee_names, list(self.questions), [
+            (t.line.unit_id, t.line.tier_id, f"Ticket {n}: {t.line.tier_name}, {t.line.place_label}")
+            for n, t in enumerate(self.tickets, 1) if t.status == "valid"])
+
+    @property
+    def passed_on(self) -> bool:
+        """Some ticket is someone else's now: its buyer may not cancel the order, nor print that ticket."""
+        return any(t.passed_on for t in self.tickets)
+
+    @property
+    def printable(self) -> bool:
+        return any(t.status == "valid" and not t.passed_on for t in self.tickets)
+
+    @property
+    def answered(self) -> list[tuple[str, str]]:
+        """The order's answers as (question, answer), in the organiser's order."""
+        return [(q.label, q.shown(self.answers.get(str(q.id)))) for q in self.questions
+                if not q.per_ticket and str(q.id) in self.answers]
+
+    def ticket_answers(self, ticket: TicketView) -> list[tuple[str, str]]:
+        return [(q.label, q.shown(ticket.answers.get(str(q.id)))) for q in self.questions
+                if q.per_ticket and str(q.id) in ticket.answers]
+
+    def typed(self) -> dict[str, list[str]]:
+        """The saved names and answers as the edit form's values."""
+        return attendees.typed_values({"order": self.answers, "tickets": {
+            str(t.line.unit_id): {"name": t.attendee_name, "answers": t.answers} for t in self.tickets}})
 
 
 _ORDER_SELECT = """
@@ -268,9 +324,17 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_min
                    'id', k.id, 'code', k.code, 'status', k.status, 'price_minor', k.price_minor,
                    'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
                    'tier_price', t.price_minor, 'currency', t.currency, 'section', u.section,
-                   'row_label', u.row_label, 'seat_number', u.seat_number) ORDER BY k.id)
+                   'row_label', u.row_label, 'seat_number', u.seat_number,
+                   'attendee_name', k.attendee_name, 'answers', k.answers,
+                   'checked_in', k.checked_in_at IS NOT NULL, 'passed_on', k.holder_id IS NOT NULL,
+                   'transfer', (SELECT json_build_object('id', x.id, 'status', x.status, 'to_email', x.to_email)
+                                FROM ticket_transfers x WHERE x.ticket_id = k.id AND x.status <> 'withdrawn'
+                                ORDER BY x.id DESC LIMIT 1)) ORDER BY k.id)
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
-        WHERE k.order_id = o.id) AS tickets"""
+        WHERE k.order_id = o.id) AS tickets,
+       o.answers, e.attendee_names, now() < coalesce(e.attendee_edit_until, e.starts_at) AS attendee_editable,
+       e.transfers_enabled AND now() < coalesce(e.transfers_until, e.starts_at) AS transfers_open,
+       """ + attendees.questions_json("e.id") + " AS questions"
 _ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
 _ORDER = text(f"{_ORDER_SELECT}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
               " WHERE o.id = :o AND o.user_id = :u")
@@ -297,11 +361,14 @@ def _order(r) -> OrderView:
     tickets = [
         TicketView(t["id"], t["code"], t["status"], t["price_minor"], Line(
             t["unit_id"], t["tier_id"], t["tier_name"], t["colour"], t["tier_price"], t["currency"],
-            t["section"], t["row_label"], t["seat_number"]))
+            t["section"], t["row_label"], t["seat_number"]), t.get("attendee_name"), t.get("answers") or {},
+            t.get("checked_in", False), t.get("passed_on", False), t.get("transfer"))
         for t in r.tickets or []
     ]
     return OrderView(r.id, _event(r), r.status, r.total_minor,
-                     r.currency, r.cancelled_at, tickets, r.code, r.discount_minor)
+                     r.currency, r.cancelled_at, tickets, r.code, r.discount_minor, r.answers or {},
+                     tuple(attendees.questions_from_rows(r.questions)), r.attendee_names, r.attendee_editable,
+                     r.transfers_open)
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,8 @@ list itself, so no caller can forget either:
   `free_sold_units`) — holds.py;
 - add, copy, remove, block and unblock (`create_units_for_tier`, `add_seats`,
   `add_places`, `copy_units`, `remove_places`, `remove_units`,
-  `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py.
+  `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py;
+- a sold ticket's new holder and code (`lock_ticket`, `reissue_ticket`) — tickets.py.
 
 The rest serves them: the clock and the per-unit-of-work read cache
 (clock.py), the waiting list's hook (waitlist_hook.py), the buyer's lock and the
@@ -88,6 +89,7 @@ from webapp.services.selling.inventory.stock import (
     remove_units,
     unblock_seat,
 )
+from webapp.services.selling.inventory.tickets import lock_ticket, reissue_ticket
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
@@ -95,7 +97,8 @@ __all__ = [
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",
-    "inventory_version_and_session", "lock_hold", "rank_seats", "read_once", "release_active_basket",
+    "inventory_version_and_session", "lock_hold", "lock_ticket", "rank_seats", "read_once", "reissue_ticket",
+    "release_active_basket",
     "release_hold", "release_hold_by_id", "remove_places", "remove_tier_units", "remove_units", "reserve",
     "reserve_in_session", "sell_hold", "take_units_again", "tier_counts", "tiers_kept_for_waitlist",
     "touch_inventory", "unblock_seat", "waitlist_figures",
