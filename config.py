@@ -127,6 +127,8 @@ class Config:
     # A request that waited longer than this in the server's queue (from the
     # proxy's X-Request-Start) is answered 503 + Retry-After; 0 turns it off.
     QUEUE_BUDGET_MS = _int("QUEUE_BUDGET_MS", 0)
+    # `/metrics` (Prometheus) answers only with `Authorization: Bearer <this>`; unset, it does not exist.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN")
 
 
 class TestConfig(Config):

@@ -54,10 +54,12 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from webapp import cli, database, errors, security, templating, unit_of_work
+    from webapp import cli, database, errors, metrics, security, templating, unit_of_work
     from webapp.services.money import gateway
 
     gateway.init_app(app)
+    metrics.meter_gateway(app)
+    metrics.register(app)
     # Wrapped by the retry below: a view run again on a fresh connection is
     # committed once, after its second run.
     unit_of_work.register(app)

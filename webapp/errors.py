@@ -15,7 +15,7 @@ from psycopg2 import errorcodes
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from webapp import database
+from webapp import database, metrics
 from webapp.api import problems
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request
@@ -117,6 +117,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(BookingError)
     def booking_error(error: BookingError):
         retry = 2 if isinstance(error, Busy) else error.retry_after
+        metrics.note_refusal(error)
         if problems.is_api_request():
             _rollback()
             if retry is not None:
@@ -151,6 +152,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(database.PoolTimeout)
     def pool_exhausted(error: database.PoolTimeout):
         log.warning("db.pool_exhausted", extra={"path": request.path})
+        metrics.POOL_TIMEOUTS.inc()
         return _unavailable()
 
     @app.errorhandler(DBAPIError)

@@ -17,6 +17,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -40,7 +41,21 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
         "--chdir", str(ROOT),
         "--no-control-socket",
+        "--config", "python:webapp.gunicorn_conf",
     ]
+
+
+def fresh_metrics_directory() -> str:
+    """Where gunicorn's workers share their metrics (PROMETHEUS_MULTIPROC_DIR), emptied at each start.
+
+    Files left from an earlier run would add its counts to this one's.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="tickets-metrics-")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for stale in Path(path).glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def wait_for_database(url: str, timeout: float = 60) -> None:
@@ -157,6 +172,9 @@ def dev(args: argparse.Namespace) -> int:
         else:
             redis_server, os.environ["REDIS_URL"] = started
             print(f"Rate limits are counted in a private Redis at {os.environ['REDIS_URL']}.", flush=True)
+    # Every process started here (web, sweep, workers) records into one directory.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DEVDATA / "metrics"))
+    fresh_metrics_directory()
     children = {
         "web": subprocess.Popen(gunicorn_command(args.host, args.port, args.workers, args.threads), cwd=ROOT),
         "sweep": subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "2"], cwd=ROOT),
@@ -234,6 +252,7 @@ def serve(args: argparse.Namespace) -> int:
     migrate_and_seed(seed=os.environ.get("SEED_DEMO") == "1")
     if not os.environ.get("REDIS_URL"):
         warn_limits_per_process(args.workers, "REDIS_URL is not set")
+    fresh_metrics_directory()
     command = gunicorn_command(args.host, args.port, args.workers, args.threads)
     os.execv(command[0], command)
     return 0  # not reached

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from flask import abort, url_for
 from werkzeug.wrappers import Response
 
-from webapp import session_user
+from webapp import metrics, session_user
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services.errors import (
@@ -126,6 +126,7 @@ def log_in_first(event_id: int, picks: Iterable[tuple[str, str]]) -> Response:
 
 def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass_problem: str | None) -> Response:
     """The page's answer to a refused reserve; re-raised when the app's error message answers it."""
+    metrics.note_refusal(refused)
     kind = next((a for error, a in ANSWERS.items() if isinstance(refused, error)), None)
     if kind is Answer.TO_THE_WAITING_ROOM:
         log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})
