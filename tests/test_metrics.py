@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -87,7 +88,12 @@ def served(database_url):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until_healthy(f"http://127.0.0.1:{port}/healthz", timeout=60)
-        yield Http(port)
+        http = Http(port)
+        # Both workers up: each adds its pool's size (10) to the capacity, summed over the live ones.
+        deadline = time.monotonic() + 60
+        while value(http.scrape(), "tickets_db_pool_connections_max") < 2 * 10 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield http
     finally:
         proc.terminate()
         proc.wait(timeout=30)

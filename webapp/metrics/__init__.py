@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
 from sqlalchemy import event
 
+from webapp import logs
 from webapp.extensions import db, limiter
 
 bp = Blueprint("metrics", __name__)
@@ -66,9 +67,9 @@ def register(app: Flask) -> None:
             return response
         status = response.status_code
         REQUESTS.labels(endpoint, request.method, str(status)).inc()
-        started = g.get("request_started")
-        if started is not None:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        elapsed = logs.elapsed_seconds()
+        if elapsed is not None:
+            LATENCY.labels(endpoint).observe(elapsed)
         if endpoint in RESERVE_ENDPOINTS and request.method == "POST":
             refusal = g.get("reserve_refusal")
             RESERVES.labels(refusal or ("won" if status < 400 else f"http_{status}")).inc()
