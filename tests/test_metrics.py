@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -73,13 +74,17 @@ class Http:
             return error.code, error.read().decode()
 
     def scrape(self) -> dict:
+        return samples(self.scrape_text())
+
+    def scrape_text(self) -> str:
         status, body = self.call("GET", "/metrics", Authorization=f"Bearer {TOKEN}")
         assert status == 200, body[:300]
-        return samples(body)
+        return body
 
 
 @pytest.fixture
-def served(database_url):
+def served(app, database_url):
+    # `app`: the suite's app, which migrated the database.
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="tickets-metrics-test-")
     env = dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="metrics-test-secret", LOG_LEVEL="WARNING",
@@ -154,3 +159,12 @@ def test_a_small_rush_moves_the_counters(served, session):
     capacity = value(after, "tickets_db_pool_connections_max")
     assert capacity >= 2 * 10 and 0 <= value(after, "tickets_db_pool_connections_in_use") <= capacity
     assert scrapes and value(scrapes[0], "tickets_metrics_database_up") == 1
+
+    # The on-sale dashboard asks only for metrics the app exposes.
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "ticketbooth-onsale.json").read_text())
+    asked = {re.sub(r"_(bucket|total|count|sum)$", "", name)
+             for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"\btickets_[a-z_]+", target["expr"])}
+    exposed = {family.name for family in text_string_to_metric_families(served.scrape_text())}
+    assert len(asked) >= 12 and asked <= exposed, asked - exposed
+
