@@ -40,6 +40,9 @@ class Config:
     # Overload must turn into a quick, clear 503, never a pile-up of waiters.
     DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 3000)
     DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 10000)
+    # 0 behind PgBouncer in transaction mode: the timeouts above are then the
+    # database role's settings (README, "A cluster"), not sent at connect.
+    DB_STARTUP_OPTIONS = os.environ.get("DB_STARTUP_OPTIONS", "1") == "1"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Rate limits: Redis when REDIS_URL is set, so that limits hold across

@@ -85,9 +85,12 @@ def migrate_and_seed(seed: bool) -> None:
     """Bring the schema to head (and seed), one container at a time.
 
     Several containers starting together on an empty database would each
-    try to create the same tables; all but one crashed. A session-level
-    advisory lock, held on its own connection, makes the others wait and then
-    find nothing left to do.
+    try to create the same tables; all but one crashed. An advisory lock,
+    held on its own connection, makes the others wait and then find nothing
+    left to do. It is transaction-scoped and held by keeping that
+    connection's transaction open: behind PgBouncer in transaction mode a
+    session-level lock would be taken on one server connection, "released"
+    on another, and left held on the first for whichever client gets it next.
     """
     from flask_migrate import upgrade
     from sqlalchemy import text
@@ -99,8 +102,11 @@ def migrate_and_seed(seed: bool) -> None:
     app = create_app()
     with app.app_context():
         with db.engine.connect() as lock:
-            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-            lock.commit()
+            # Waiting for another container's migration, and then staying
+            # idle in this transaction while ours runs, are both expected.
+            lock.execute(text("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0;"
+                              " SET LOCAL idle_in_transaction_session_timeout = 0"))
+            lock.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             try:
                 upgrade()
                 if seed and not demo.has_data(db.session):
@@ -108,8 +114,7 @@ def migrate_and_seed(seed: bool) -> None:
                     db.session.commit()
                     print("Demo data created.", flush=True)
             finally:
-                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                lock.commit()
+                lock.rollback()  # ends the transaction, and with it the lock
         db.engine.dispose()
 
 
