@@ -167,7 +167,8 @@ def _listening(port: int) -> bool:
 
 
 class Runner:
-    def __init__(self, run_dir: Path, base_port: int, synchronous: bool):
+    def __init__(self, run_dir: Path, base_port: int, synchronous: bool, settings: dict[str, str] | None = None):
+        self.settings = settings or {}
         passwords = {k: secrets.token_urlsafe(18) for k in ("superuser", "replication", "rewind", "app", "metrics")}
         self.cluster = Cluster(run_dir, Ports(base_port), synchronous, passwords)
         self.logs = run_dir / "logs"
@@ -256,6 +257,7 @@ class Runner:
             "SESSION_COOKIE_SECURE": "0", "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1"),
             "SMTP_URL": f"smtp://127.0.0.1:{c.ports.smtp}", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         }
+        env.update(self.settings)
         env.update(extra)
         return env
 
@@ -321,6 +323,11 @@ http {{
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        # A postgres its Patroni did not stop (Patroni killed, or the node was mid-restart).
+        for node in self.cluster.nodes.values():
+            if (Path(node["data_dir"]) / "postmaster.pid").exists():
+                subprocess.run([RUNUSER, "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-m", "fast",
+                                "-D", node["data_dir"]], capture_output=True, timeout=60)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, required=True, help="an empty folder for data, configuration and logs")
     up.add_argument("--base-port", type=int, default=25000)
     up.add_argument("--async", dest="asynchronous", action="store_true", help="an asynchronous standby")
+    up.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an app setting (repeatable)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("Run as root: each part is started as its own unprivileged user.", file=sys.stderr)
@@ -337,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing := missing_packages():
         print(f"Missing: apt-get update && apt-get install {' '.join(missing)}", file=sys.stderr)
         return 2
-    runner = Runner(args.dir.resolve(), args.base_port, synchronous=not args.asynchronous)
+    settings = dict(item.split("=", 1) for item in args.set)
+    runner = Runner(args.dir.resolve(), args.base_port, synchronous=not args.asynchronous, settings=settings)
     stopping: list[int] = []
 
     def stop(*_) -> None:
