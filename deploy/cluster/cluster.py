@@ -158,6 +158,13 @@ def http_status(url: str, method: str = "GET", timeout: float = 2) -> int:
         return error.code
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def _listening(port: int) -> bool:
     import socket
 
@@ -316,8 +323,10 @@ http {{
             proc = self.cluster.processes.get(name)
             if proc is None or proc.poll() is not None:
                 continue
-            # runuser passes the signal on to the program it started.
-            proc.send_signal(signal.SIGTERM)
+            # To the program itself: runuser would pass SIGTERM on but SIGKILL it
+            # two seconds later, before Patroni has stopped its postgres.
+            for child in _children(proc.pid) or [proc.pid]:
+                os.kill(child, signal.SIGTERM)
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:

@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
 
 import cluster as cluster_tool  # noqa: E402
 
+from config import normalise_database_url  # noqa: E402
+
 CARD = {"number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123", "name": "Ada Failover"}
 # The sweep settles a payment cut off by the fault this soon (production: 60 s).
 SETTINGS = {"PAYMENT_RECONCILE_AFTER_SECONDS": "3", "RATELIMIT_ENABLED": "0"}
@@ -117,7 +119,8 @@ def prepare(cluster: dict, buyers: int, capacity: int) -> tuple[int, int, list[s
     from webapp.extensions import db
     from webapp.services.people import api_tokens
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": cluster["direct_url"], "DB_STARTUP_OPTIONS": False},
+    app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(cluster["direct_url"]),
+                      "DB_STARTUP_OPTIONS": False},
                      config_class=TestConfig)
     with app.app_context():
         factory = Factory(db.session)
@@ -200,7 +203,7 @@ def verify(cluster: dict, event_id: int, confirmed: set[int]) -> tuple[list[int]
     from webapp.extensions import db
     from webapp.services.invariants import check_event
 
-    engine = create_engine(cluster["direct_url"].replace("postgresql://", "postgresql+psycopg2://"))
+    engine = create_engine(normalise_database_url(cluster["direct_url"]))
     deadline = time.monotonic() + 60
     with engine.connect() as conn:
         while True:  # the sweep settles what the fault cut off
@@ -218,7 +221,8 @@ def verify(cluster: dict, event_id: int, confirmed: set[int]) -> tuple[list[int]
             " WHERE p.event_id = :e AND g.status IN ('authorised', 'captured') AND g.refunded_minor = 0"
             " AND o.id IS NULL"), {"e": event_id}).scalar_one()
     engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": cluster["direct_url"], "DB_STARTUP_OPTIONS": False},
+    app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(cluster["direct_url"]),
+                      "DB_STARTUP_OPTIONS": False},
                      config_class=TestConfig)
     with app.app_context():
         violations = check_event(db.session, event_id)
@@ -266,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shutil.rmtree(args.dir, ignore_errors=True)
     runner = cluster_tool.Runner(args.dir, args.base_port, synchronous=not args.asynchronous, settings=SETTINGS)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the cluster (finally, below) on SIGTERM too
     try:
         described = runner.up().describe()
         for round_no in range(1, args.rounds + 1):
