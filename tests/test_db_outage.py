@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from config import TestConfig
 from tests.factories import Factory
@@ -309,3 +309,34 @@ def test_a_pay_cut_off_by_the_outage_says_the_outcome_is_not_known_and_the_order
         mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_confirmation")).all()
         assert [m.params["order_id"] for m in mails].count(order.id) == 1
         db.session.remove()
+
+
+def test_a_read_only_database_mid_failover_is_503_not_500(shop):
+    """A standby where the primary was (a failover or switchover under way) refuses writes: that is an outage.
+
+    Found by the failover test on the cluster profile: reserves reaching the
+    old primary while it came back read-only were answered 500.
+    """
+    app, server, url, ids = shop
+    e, t = ids["event"], ids["tier"]
+    direct = create_engine(url, isolation_level="AUTOCOMMIT")
+    with app.app_context():
+        db.engine.dispose()
+    client = app.test_client()
+    token = login(client, ids["buyer"])
+    with direct.connect() as conn:
+        conn.execute(text("ALTER DATABASE outage SET default_transaction_read_only = on"))
+    try:
+        with app.app_context():
+            db.engine.dispose()  # new connections, which the setting applies to
+        answers = [client.post(f"/events/{e}/reserve", data={f"qty-{t}": "1"},
+                               headers={"X-CSRFToken": token, **extra}) for extra in ({}, {"HX-Request": "true"})]
+    finally:
+        with direct.connect() as conn:
+            conn.execute(text("ALTER DATABASE outage RESET default_transaction_read_only"))
+        direct.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    for answer in answers:
+        assert answer.status_code == 503, answer.get_data(as_text=True)[:300]
+        assert answer.headers["Retry-After"] == str(database.RETRY_AFTER)
