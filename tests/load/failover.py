@@ -167,6 +167,17 @@ def kill_leader_postgres(cluster: dict) -> str:
     return name
 
 
+def lose_leader_node(cluster: dict) -> str:
+    """The leader's machine gone: its Patroni and its postgres killed at once, so the standby must take over."""
+    name = leader(cluster)
+    wrapper = cluster["pids"][f"patroni-{name}"]
+    for pid in cluster_tool._children(wrapper):
+        os.kill(pid, signal.SIGKILL)
+    pid = int((Path(cluster["nodes"][name]["data_dir"]) / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    return name
+
+
 def switchover(cluster: dict) -> str:
     name = leader(cluster)
     candidate = next(n for n in cluster["nodes"] if n != name)
@@ -239,9 +250,9 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     with Rush(cluster["nginx"], event_id, tier_id, tokens) as rush:
         time.sleep(3)
         struck = time.monotonic()
-        kill_leader_postgres(cluster) if fault == "failover" else switchover(cluster)
+        {"failover": kill_leader_postgres, "switchover": switchover, "node-loss": lose_leader_node}[fault](cluster)
         # Until reserves succeed again, then a little more (bounded either way).
-        deadline = struck + 90
+        deadline = struck + 120
         while time.monotonic() < deadline:
             if any(a.kind == "reserve" and a.status == 201 and a.at > struck + 0.5 for a in rush.answers):
                 break
@@ -263,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async", dest="asynchronous", action="store_true")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/tb-failover"))
     parser.add_argument("--base-port", type=int, default=26000)
+    parser.add_argument("--node-loss", action="store_true",
+                        help="then lose the leader's machine (Patroni and postgres killed): a real failover")
     args = parser.parse_args(argv)
     if missing := cluster_tool.missing_packages():
         print(f"Missing: apt-get install {' '.join(missing)}", file=sys.stderr)
@@ -278,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
             for fault in ("failover", "switchover"):
                 print(f"round {round_no}, {'sync' if not args.asynchronous else 'async'} standby, "
                       + run_fault(described, fault).line(), flush=True)
+        if args.node_loss:
+            print(f"{'sync' if not args.asynchronous else 'async'} standby, "
+                  + run_fault(described, "node-loss").line(), flush=True)
     finally:
         runner.down()
     return 0
