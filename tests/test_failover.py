@@ -2,7 +2,7 @@
 
 Buyers get 503 with Retry-After while writes are refused, never a 500; every
 order a buyer saw confirmed is on the new primary; no charge lacks its order;
-the invariant checker finds nothing. About three minutes: the cluster's start
+the invariant checker finds nothing. About two minutes (96 s measured): the cluster's start
 (etcd, two Patroni nodes, HAProxy, PgBouncer, two app hosts, the workers and
 nginx) is most of it. Runs only as root with Debian's packages installed,
 and says which are missing otherwise. tests/load/failover.py runs more
