@@ -40,6 +40,9 @@ class Config:
     # Overload must turn into a quick, clear 503, never a pile-up of waiters.
     DB_LOCK_TIMEOUT_MS = _int("DB_LOCK_TIMEOUT_MS", 3000)
     DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 10000)
+    # 0 behind PgBouncer in transaction mode: the timeouts above are then the
+    # database role's settings (README, "A cluster"), not sent at connect.
+    DB_STARTUP_OPTIONS = os.environ.get("DB_STARTUP_OPTIONS", "1") == "1"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     # Rate limits: Redis when REDIS_URL is set, so that limits hold across
@@ -156,6 +159,8 @@ class Config:
     # A request that waited longer than this in the server's queue (from the
     # proxy's X-Request-Start) is answered 503 + Retry-After; 0 turns it off.
     QUEUE_BUDGET_MS = _int("QUEUE_BUDGET_MS", 0)
+    # `/metrics` (Prometheus) answers only with `Authorization: Bearer <this>`; unset, it does not exist.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN")
 
 
 class TestConfig(Config):

@@ -20,12 +20,15 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
+from sqlalchemy import create_engine, select, text
 
 from config import TestConfig
 from tests.factories import Factory
-from tests.support import login
-from webapp import create_app, embedded_pg
+from tests.support import csrf_token, login, rate_limited_client
+from webapp import create_app, database, embedded_pg, errors
 from webapp.extensions import db
+from webapp.models import Event, Order, OrderStatus, OutboxMessage, User
+from webapp.services.money import checkout
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,117 @@ def test_a_full_connection_table_is_503_and_healthz_says_so_until_it_frees(shop)
     print(f"\nfull table: {held} connections held; after release {len(refused)} of {len(answers)} refused")
     with fresh.app_context():
         db.engine.dispose()
+
+
+# ---- What a refusal during an outage says -----------------------------------------------------------
+
+
+def test_a_reserve_refused_by_the_outage_says_when_to_retry_the_database_not_the_rate_limit(shop):
+    """The reserve is rate limited; its 503 during an outage must carry the outage's Retry-After.
+
+    Flask-Limiter writes its own Retry-After (the limit's window, up to a
+    minute) on every response of a limited route, over the one the error
+    handler set: buyers were told to wait 30–60 s for a restart of 2.
+    """
+    app, server, url, ids = shop
+    e, t = ids["event"], ids["tier"]
+    with rate_limited_client(url, DB_POOL_SIZE=2, DB_MAX_OVERFLOW=0, LOG_LEVEL="ERROR") as client:
+        token = login(client, ids["buyer"])
+        embedded_pg.stop_for_a_while(server)
+        try:
+            answers = [client.post(f"/events/{e}/reserve", data={f"qty-{t}": "1"},
+                                   headers={"X-CSRFToken": token, **extra})
+                       for extra in ({}, {"HX-Request": "true"})]
+        finally:
+            embedded_pg.start_again(server)
+    for answer in answers:
+        assert answer.status_code == 503, answer.get_data(as_text=True)[:300]
+        assert answer.headers["Retry-After"] == str(database.RETRY_AFTER)
+
+
+class _DatabaseLostOnceAuthorised:
+    """The real gateway; the database stops the moment an authorisation comes back.
+
+    So the checkout cannot record the verdict: the buyer's attempt stays
+    pending, and the charge is real.
+    """
+
+    def __init__(self, real, server):
+        self._real, self._server = real, server
+
+    def authorise(self, **kwargs):
+        result = self._real.authorise(**kwargs)
+        embedded_pg.stop_for_a_while(self._server)
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_a_pay_cut_off_by_the_outage_says_the_outcome_is_not_known_and_the_order_appears_later(shop):
+    app, server, url, ids = shop
+    with app.app_context():
+        db.engine.dispose()  # the connections the last restart cut
+        factory = Factory(db.session)
+        event = db.session.get(Event, ids["event"])
+        buyer = db.session.scalars(select(User).where(User.email == ids["buyer"])).one()
+        hold_id = factory.hold(event, buyer, quantities={ids["tier"]: 1}).id
+        db.session.commit()
+        db.session.remove()
+    client = app.test_client()
+    login(client, ids["buyer"])
+    token = csrf_token(client, f"/holds/{hold_id}")
+    real = app.extensions["payment_gateway"]
+    app.extensions["payment_gateway"] = _DatabaseLostOnceAuthorised(real, server)
+    try:
+        answer = client.post(f"/holds/{hold_id}/pay", headers={"HX-Request": "true", "X-CSRFToken": token},
+                             data={"name": "Ada Outage", "number": "4242 4242 4242 4242", "expiry": "12/39",
+                                   "cvc": "123", "idempotency_key": "outage-" + "k" * 20})
+    finally:
+        app.extensions["payment_gateway"] = real
+        embedded_pg.start_again(server)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == str(database.RETRY_AFTER)
+    assert "Nothing was changed" not in body
+    assert "not know yet whether your payment went through" in body
+    assert "My tickets" in body and "e-mail" in body
+    assert errors.PAYMENT_ENDPOINTS <= set(app.view_functions)  # the API's pay says the same
+    # What the message promises: the sweep's reconciliation turns the charge into the order, and mails it.
+    with app.app_context():
+        checkout.reconcile_stale_payments(db.session, real, older_than_seconds=0, void_after_seconds=300)
+        order = db.session.scalars(select(Order).where(Order.hold_id == hold_id)).one()
+        assert order.status == OrderStatus.CONFIRMED
+        mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_confirmation")).all()
+        assert [m.params["order_id"] for m in mails].count(order.id) == 1
+        db.session.remove()
+
+
+def test_a_read_only_database_mid_failover_is_503_not_500(shop):
+    """A standby where the primary was (a failover or switchover under way) refuses writes: that is an outage.
+
+    Found by the failover test on the cluster profile: reserves reaching the
+    old primary while it came back read-only were answered 500.
+    """
+    app, server, url, ids = shop
+    e, t = ids["event"], ids["tier"]
+    direct = create_engine(url, isolation_level="AUTOCOMMIT")
+    with app.app_context():
+        db.engine.dispose()
+    client = app.test_client()
+    token = login(client, ids["buyer"])
+    with direct.connect() as conn:
+        conn.execute(text("ALTER DATABASE outage SET default_transaction_read_only = on"))
+    try:
+        with app.app_context():
+            db.engine.dispose()  # new connections, which the setting applies to
+        answers = [client.post(f"/events/{e}/reserve", data={f"qty-{t}": "1"},
+                               headers={"X-CSRFToken": token, **extra}) for extra in ({}, {"HX-Request": "true"})]
+    finally:
+        with direct.connect() as conn:
+            conn.execute(text("ALTER DATABASE outage RESET default_transaction_read_only"))
+        direct.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    for answer in answers:
+        assert answer.status_code == 503, answer.get_data(as_text=True)[:300]
+        assert answer.headers["Retry-After"] == str(database.RETRY_AFTER)

@@ -54,10 +54,12 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from webapp import cli, database, errors, security, templating, unit_of_work
+    from webapp import cli, database, errors, metrics, security, templating, unit_of_work
     from webapp.services.money import gateways
 
     gateways.init_app(app)
+    metrics.meter_gateway(app)
+    metrics.register(app)
     # Wrapped by the retry below: a view run again on a fresh connection is
     # committed once, after its second run.
     unit_of_work.register(app)
@@ -69,14 +71,24 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     return app
 
 
-def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
-    # Timeouts at connection level cost no extra round trip per transaction:
-    # a lock wait or runaway statement fails fast and becomes a 503.
-    options = (
+def startup_options(config: dict[str, Any]) -> str:
+    """The timeouts as `-c` settings: a lock wait or runaway statement fails fast and becomes a 503."""
+    return (
         f"-c lock_timeout={config['DB_LOCK_TIMEOUT_MS']}"
         f" -c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}"
         f" -c idle_in_transaction_session_timeout=60000"
     )
+
+
+def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    # Timeouts at connection level cost no extra round trip per transaction.
+    # PgBouncer in transaction mode refuses startup options (and one server
+    # connection serves many clients): there the same values are the
+    # database role's own settings (deploy/cluster/roles.sql), and the app
+    # sends none (DB_STARTUP_OPTIONS=0).
+    connect_args: dict[str, Any] = {"application_name": "tickets", "connect_timeout": 5}
+    if config["DB_STARTUP_OPTIONS"]:
+        connect_args["options"] = startup_options(config)
     return {
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
@@ -88,7 +100,7 @@ def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
         "pool_recycle": 1800,
         "pool_timeout": 10,
         # A host that does not answer must become a 503 quickly, not a hang.
-        "connect_args": {"options": options, "application_name": "tickets", "connect_timeout": 5},
+        "connect_args": connect_args,
     }
 
 

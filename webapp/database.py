@@ -44,10 +44,13 @@ log = logging.getLogger(__name__)
 # Seconds a client should wait before trying again while the database is away.
 RETRY_AFTER = 2
 
-# Server states that refuse work for now: shutting down, starting up, full.
+# Server states that refuse work for now: shutting down, starting up, full;
+# or a standby (read-only) where the primary was a moment ago, while a
+# failover or switchover moves the primary (deploy/cluster: HAProxy and
+# PgBouncer follow within a second or two).
 _UNAVAILABLE_CODES = {
     errorcodes.ADMIN_SHUTDOWN, errorcodes.CRASH_SHUTDOWN, errorcodes.CANNOT_CONNECT_NOW,
-    errorcodes.TOO_MANY_CONNECTIONS, errorcodes.INSUFFICIENT_RESOURCES,
+    errorcodes.TOO_MANY_CONNECTIONS, errorcodes.INSUFFICIENT_RESOURCES, errorcodes.READ_ONLY_SQL_TRANSACTION,
 }
 
 
@@ -60,6 +63,8 @@ def is_unavailable(error: BaseException) -> bool:
     if error.connection_invalidated:
         return True
     orig = error.orig
+    if getattr(orig, "pgcode", None) in _UNAVAILABLE_CODES:
+        return True
     if isinstance(orig, psycopg2.InterfaceError):
         return True  # "connection already closed"
     if isinstance(orig, psycopg2.OperationalError):

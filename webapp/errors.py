@@ -15,7 +15,7 @@ from psycopg2 import errorcodes
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from webapp import database
+from webapp import database, metrics
 from webapp.api import problems
 from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request
@@ -45,6 +45,30 @@ _OVERLOAD_CODES = {errorcodes.LOCK_NOT_AVAILABLE, errorcodes.QUERY_CANCELED}
 
 UNAVAILABLE_MESSAGE = ("We cannot reach our database for a moment. Nothing was changed; "
                        "please try again in a few seconds.")
+# A payment cut off by the outage may have been authorised already: the
+# sweep's reconciliation settles it once the database is back (an order, or
+# nothing charged). "Nothing was changed" would be untrue.
+PAYMENT_UNKNOWN_MESSAGE = ("We lost touch with our database while taking your payment, so we do not know yet "
+                           "whether your payment went through. If it did, your order appears under My tickets "
+                           "within a few minutes and we send your tickets by e-mail; you will not be charged "
+                           "twice. Please look there before you try again in a few seconds.")
+PAYMENT_ENDPOINTS = frozenset({"checkout.pay", "api.pay"})
+
+
+def _unavailable():
+    message = PAYMENT_UNKNOWN_MESSAGE if request.endpoint in PAYMENT_ENDPOINTS else UNAVAILABLE_MESSAGE
+    return error_response(503, message, retry_after=database.RETRY_AFTER)
+
+
+def _keep_own_retry_after() -> None:
+    """This answer's Retry-After is not the rate limit's: keep Flask-Limiter from writing its own over it.
+
+    On a limited route the limiter's after-request hook sets Retry-After to
+    the end of the limit's window (up to a minute) on every response,
+    whatever the answer said; with no current limit it adds no headers.
+    """
+    if limiter.enabled and limiter.initialized:
+        limiter.context.view_rate_limit = None
 
 
 def _rollback() -> None:
@@ -56,6 +80,8 @@ def _rollback() -> None:
 
 def error_response(status: int, message: str, retry_after: int | None = None):
     _rollback()
+    if retry_after is not None and status != 429:
+        _keep_own_retry_after()
     if problems.is_api_request():
         # The API answers every error, its own or the app's, as problem details.
         return problems.problem(status, message, retry_after=retry_after)
@@ -91,8 +117,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(BookingError)
     def booking_error(error: BookingError):
         retry = 2 if isinstance(error, Busy) else error.retry_after
+        metrics.note_refusal(error)
         if problems.is_api_request():
             _rollback()
+            if retry is not None:
+                _keep_own_retry_after()
             return problems.booking_problem(error, retry)
         return error_response(error.status_code, error.message, retry)
 
@@ -123,13 +152,14 @@ def register(app: Flask) -> None:
     @app.errorhandler(database.PoolTimeout)
     def pool_exhausted(error: database.PoolTimeout):
         log.warning("db.pool_exhausted", extra={"path": request.path})
-        return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
+        metrics.POOL_TIMEOUTS.inc()
+        return _unavailable()
 
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError):
         if database.is_unavailable(error):
             log.warning("db.unavailable", extra={"path": request.path, "error": str(error.orig).strip()[:200]})
-            return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
+            return _unavailable()
         code = getattr(error.orig, "pgcode", None)
         if code in _OVERLOAD_CODES:
             log.warning("db.overload", extra={"pgcode": code, "path": request.path})
@@ -147,6 +177,6 @@ def register(app: Flask) -> None:
         cause = error.__cause__ or error.__context__
         if database.is_unavailable(error) or (cause is not None and database.is_unavailable(cause)):
             log.warning("db.unavailable", extra={"path": request.path, "error": type(error).__name__})
-            return error_response(503, UNAVAILABLE_MESSAGE, retry_after=database.RETRY_AFTER)
+            return _unavailable()
         log.exception("unhandled")
         return error_response(500, "Something went wrong on our side. Please try again.")

@@ -17,6 +17,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -40,7 +41,21 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
         "--chdir", str(ROOT),
         "--no-control-socket",
+        "--config", "python:webapp.gunicorn_conf",
     ]
+
+
+def fresh_metrics_directory() -> str:
+    """Where gunicorn's workers share their metrics (PROMETHEUS_MULTIPROC_DIR), emptied at each start.
+
+    Files left from an earlier run would add its counts to this one's.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="tickets-metrics-")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for stale in Path(path).glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def wait_for_database(url: str, timeout: float = 60) -> None:
@@ -70,9 +85,12 @@ def migrate_and_seed(seed: bool) -> None:
     """Bring the schema to head (and seed), one container at a time.
 
     Several containers starting together on an empty database would each
-    try to create the same tables; all but one crashed. A session-level
-    advisory lock, held on its own connection, makes the others wait and then
-    find nothing left to do.
+    try to create the same tables; all but one crashed. An advisory lock,
+    held on its own connection, makes the others wait and then find nothing
+    left to do. It is transaction-scoped and held by keeping that
+    connection's transaction open: behind PgBouncer in transaction mode a
+    session-level lock would be taken on one server connection, "released"
+    on another, and left held on the first for whichever client gets it next.
     """
     from flask_migrate import upgrade
     from sqlalchemy import text
@@ -84,8 +102,11 @@ def migrate_and_seed(seed: bool) -> None:
     app = create_app()
     with app.app_context():
         with db.engine.connect() as lock:
-            lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-            lock.commit()
+            # Waiting for another container's migration, and then staying
+            # idle in this transaction while ours runs, are both expected.
+            lock.execute(text("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0;"
+                              " SET LOCAL idle_in_transaction_session_timeout = 0"))
+            lock.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             try:
                 upgrade()
                 if seed and not demo.has_data(db.session):
@@ -93,8 +114,7 @@ def migrate_and_seed(seed: bool) -> None:
                     db.session.commit()
                     print("Demo data created.", flush=True)
             finally:
-                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                lock.commit()
+                lock.rollback()  # ends the transaction, and with it the lock
         db.engine.dispose()
 
 
@@ -160,6 +180,9 @@ def dev(args: argparse.Namespace) -> int:
         else:
             redis_server, os.environ["REDIS_URL"] = started
             print(f"Rate limits are counted in a private Redis at {os.environ['REDIS_URL']}.", flush=True)
+    # Every process started here (web, sweep, workers) records into one directory.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DEVDATA / "metrics"))
+    fresh_metrics_directory()
     # First, so that it is listening by the time the app is: it takes a few seconds to import.
     fake_stripe = ([("fake stripe", subprocess.Popen([sys.executable, "-m", "webapp.fakestripe", "--port",
                                                       str(fake_stripe_port)], cwd=ROOT))] if args.stripe else [])
@@ -246,6 +269,7 @@ def serve(args: argparse.Namespace) -> int:
     migrate_and_seed(seed=os.environ.get("SEED_DEMO") == "1")
     if not os.environ.get("REDIS_URL"):
         warn_limits_per_process(args.workers, "REDIS_URL is not set")
+    fresh_metrics_directory()
     command = gunicorn_command(args.host, args.port, args.workers, args.threads)
     os.execv(command[0], command)
     return 0  # not reached

@@ -2,7 +2,10 @@
 
 python-json-logger does the JSON encoding (it handles `extra` fields and
 exceptions robustly); this module adds request context to every record and
-one access line per request.
+one access line per request: request id, route (the Flask endpoint), method,
+path, status, duration, user id and event id. Never an e-mail address,
+password, token or card number: a path that carries a token (a password
+reset link) is logged as its rule, `/password/reset/<token>`.
 """
 from __future__ import annotations
 
@@ -12,10 +15,37 @@ import sys
 import time
 import uuid
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_request_context, request, session
 from pythonjsonlogger.json import JsonFormatter
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# URL parts that are secrets: a path holding one is logged as its rule.
+_SECRET_URL_PARTS = frozenset({"token"})
+
+
+def elapsed_seconds() -> float | None:
+    """How long this request has taken so far (from the first before-request hook)."""
+    started = g.get("request_started")
+    return None if started is None else time.perf_counter() - started
+
+
+def _user_id() -> int | None:
+    """The request's user, as far as it is known without a query of its own."""
+    user = g.get("_login_user")
+    if user is not None and user.is_authenticated:
+        return int(user.get_id())
+    api_caller = g.get("api_caller")  # an API request: its token's user
+    if api_caller is not None:
+        return api_caller.user_id
+    if session.accessed:
+        # The view read the signed cookie's claim (the reserve, the polls):
+        # read it again. A request that never opened the session is not made
+        # to (that would add `Vary: Cookie` to cacheable answers).
+        from webapp import session_user
+
+        claim = session_user.claimed()
+        return claim[0] if claim else None
+    return None
 
 
 class RequestContextFilter(logging.Filter):
@@ -23,14 +53,9 @@ class RequestContextFilter(logging.Filter):
         if has_request_context():
             record.request_id = getattr(g, "request_id", None)
             if not hasattr(record, "user_id"):
-                # Only a user already loaded for this request: logging must
+                # Only a user already known to this request: logging must
                 # never cost a query of its own.
-                user = g.get("_login_user")
-                api_caller = g.get("api_caller")  # an API request: its token's user
-                if user is not None and user.is_authenticated:
-                    record.user_id = user.get_id()
-                else:
-                    record.user_id = api_caller.user_id if api_caller is not None else None
+                record.user_id = _user_id()
         return True
 
 
@@ -60,6 +85,9 @@ def json_lines(handler: logging.Handler) -> logging.Handler:
     return handler
 
 
+_NOT_LOGGED = frozenset({"static", "health.healthz", "metrics.scrape"})
+
+
 def configure(app: Flask) -> None:
     handler = json_lines(StderrHandler())
     root = logging.getLogger()
@@ -79,14 +107,18 @@ def configure(app: Flask) -> None:
     @app.after_request
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if access.isEnabledFor(logging.INFO) and request.endpoint not in ("static", "health.healthz"):
+        if access.isEnabledFor(logging.INFO) and request.endpoint not in _NOT_LOGGED:
+            view_args = request.view_args or {}
+            secret = request.url_rule is not None and not _SECRET_URL_PARTS.isdisjoint(view_args)
             access.info(
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "route": request.endpoint,
+                    "path": request.url_rule.rule if secret else request.path,
                     "status": response.status_code,
-                    "ms": round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
+                    "ms": round((elapsed_seconds() or 0.0) * 1000, 1),
+                    "event_id": view_args.get("event_id", g.get("event_id")),
                 },
             )
         return response

@@ -20,7 +20,7 @@ from flask import abort, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from webapp import session_user
+from webapp import metrics, session_user
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.services.errors import (
@@ -140,6 +140,7 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
         # previewing the draft sees its page, so is told why it cannot be reserved; an unknown id stays a 404.
         admission.load_public_event(event_id)
         refused = SalesClosed()
+    metrics.note_refusal(refused)
     kind = next((a for error, a in ANSWERS.items() if isinstance(refused, error)), None)
     if kind is Answer.TO_THE_WAITING_ROOM:
         log.info("waiting_room.refused", extra={"event_id": event_id, "user_id": user_id})

@@ -1,0 +1,383 @@
+"""The production topology on one machine: etcd, two PostgreSQL 15 nodes under Patroni, HAProxy, PgBouncer,
+two app hosts, the sweep, the mail and webhook workers, and nginx in front, on loopback ports.
+
+    python deploy/cluster/cluster.py up --dir /tmp/tb-cluster          # until SIGTERM or Ctrl-C
+    python deploy/cluster/cluster.py up --dir /tmp/tb-cluster --async  # an asynchronous standby instead
+
+Needs root (it starts each part as its own unprivileged user: etcd, postgres,
+haproxy, www-data, and a `ticketbooth` system user it creates for the app)
+and Debian's packages: `apt-get install patroni etcd-server pgbouncer
+haproxy postgresql-15 nginx`. The rendered configuration, logs, the ports and
+the generated passwords are under --dir (`cluster.json`); the same templates,
+rendered with real hosts, are the several-machine profile (docs/operations.md).
+SIGTERM stops everything in reverse order, each part with its own clean stop.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PACKAGES = {"etcd": "etcd-server", "patroni": "patroni", "pgbouncer": "pgbouncer", "haproxy": "haproxy",
+            "nginx": "nginx"}
+APP_USER = "ticketbooth"
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
+# The app's own virtualenv, on Debian's Python: one under root's home (pyenv) is not
+# readable by the unprivileged user. Kept between runs, rebuilt when requirements change.
+APP_VENV = Path(os.environ.get("TICKETBOOTH_VENV", "/var/lib/ticketbooth/venv"))
+
+
+def missing_packages() -> list[str]:
+    """Debian packages the profile needs and this machine lacks."""
+    missing = [package for binary, package in PACKAGES.items()
+               if not (shutil.which(binary) or Path("/usr/sbin", binary).exists())]
+    if not (PG_BIN / "postgres").exists():
+        missing.append("postgresql-15")
+    return missing
+
+
+@dataclass
+class Ports:
+    base: int
+
+    def __getattr__(self, name: str) -> int:
+        offsets = {"nginx": 0, "haproxy": 1, "pgbouncer": 2, "etcd_client": 3, "etcd_peer": 4,
+                   "node1_pg": 10, "node1_rest": 11, "node2_pg": 20, "node2_rest": 21, "app1": 31, "app2": 32,
+                   "smtp": 40}
+        if name not in offsets:
+            raise AttributeError(name)
+        return self.base + offsets[name]
+
+
+@dataclass
+class Cluster:
+    """What is running, and how to reach it (written to cluster.json for tests and operators)."""
+
+    run_dir: Path
+    ports: Ports
+    synchronous: bool
+    passwords: dict[str, str]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> dict[str, dict]:
+        return {name: {"pg_port": getattr(self.ports, f"{name}_pg"), "rest_port": getattr(self.ports, f"{name}_rest"),
+                       "data_dir": str(self.run_dir / name / "data")} for name in ("node1", "node2")}
+
+    @property
+    def direct_url(self) -> str:
+        """The primary through HAProxy, as the app's role (what backups and checks use)."""
+        return (f"postgresql://ticketbooth:{self.passwords['app']}@127.0.0.1:{self.ports.haproxy}/ticketbooth")
+
+    @property
+    def app_url(self) -> str:
+        return f"postgresql://ticketbooth:{self.passwords['app']}@127.0.0.1:{self.ports.pgbouncer}/ticketbooth"
+
+    def describe(self) -> dict:
+        return {"run_dir": str(self.run_dir), "synchronous": self.synchronous, "nginx": self.ports.nginx,
+                "apps": [self.ports.app1, self.ports.app2], "haproxy": self.ports.haproxy,
+                "pgbouncer": self.ports.pgbouncer, "etcd": self.ports.etcd_client, "nodes": self.nodes,
+                "direct_url": self.direct_url, "app_url": self.app_url, "metrics_token": self.passwords["metrics"],
+                "superuser_password": self.passwords["superuser"],
+                "pids": {name: proc.pid for name, proc in self.processes.items()}}
+
+
+def render(name: str, values: dict[str, str]) -> str:
+    return Template((HERE / name).read_text()).substitute(values)
+
+
+def _owned(path: Path, user: str, mode: int = 0o755) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.chown(path, user, user)
+    path.chmod(mode)
+    return path
+
+
+def _write(path: Path, text: str, user: str, mode: int = 0o644) -> Path:
+    path.write_text(text)
+    shutil.chown(path, user, user)
+    path.chmod(mode)
+    return path
+
+
+def app_python() -> str:
+    """The app venv's interpreter, with the run-time half of requirements.txt installed."""
+    wanted = (ROOT / "requirements.txt").read_text().split("# --- development and tests only")[0]
+    stamp = APP_VENV / "requirements.txt"
+    python = APP_VENV / "bin" / "python"
+    if not python.exists() or not stamp.exists() or stamp.read_text() != wanted:
+        shutil.rmtree(APP_VENV, ignore_errors=True)
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(APP_VENV)], check=True)
+        (APP_VENV / "wanted.txt").write_text(wanted)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                        str(APP_VENV / "wanted.txt")], check=True)
+        stamp.write_text(wanted)
+    return str(python)
+
+
+def _ensure_app_user() -> None:
+    try:
+        pwd.getpwnam(APP_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        APP_USER], check=True)
+
+
+def _wait(what: str, check, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def http_status(url: str, method: str = "GET", timeout: float = 2) -> int:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Runner:
+    def __init__(self, run_dir: Path, base_port: int, synchronous: bool, settings: dict[str, str] | None = None):
+        self.settings = settings or {}
+        passwords = {k: secrets.token_urlsafe(18) for k in ("superuser", "replication", "rewind", "app", "metrics")}
+        self.cluster = Cluster(run_dir, Ports(base_port), synchronous, passwords)
+        self.logs = run_dir / "logs"
+
+    def _start(self, name: str, user: str, argv: list[str], env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")
+        # runuser keeps the environment given here; --preserve-environment is not needed with env=.
+        proc = subprocess.Popen([RUNUSER, "-u", user, "--", *argv], stdout=log, stderr=subprocess.STDOUT,
+                                env=env or {"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+                                cwd=cwd or self.cluster.run_dir, start_new_session=True)
+        self.cluster.processes[name] = proc
+        return proc
+
+    def up(self) -> Cluster:
+        c, ports = self.cluster, self.cluster.ports
+        run = _owned(c.run_dir, "root")
+        _owned(self.logs, "root", 0o777)
+        _ensure_app_user()
+        # etcd
+        etcd_dir = _owned(run / "etcd", "etcd", 0o700)
+        _write(run / "etcd.yml", render("etcd.yml", {
+            "ETCD_NAME": "etcd1", "ETCD_DATA": str(etcd_dir / "data"), "ETCD_HOST": "127.0.0.1",
+            "ETCD_CLIENT_PORT": str(ports.etcd_client), "ETCD_PEER_PORT": str(ports.etcd_peer),
+            "ETCD_INITIAL_CLUSTER": f"etcd1=http://127.0.0.1:{ports.etcd_peer}"}), "etcd")
+        self._start("etcd", "etcd", ["etcd", "--config-file", str(run / "etcd.yml")])
+        _wait("etcd", lambda: http_status(f"http://127.0.0.1:{ports.etcd_client}/health") == 200)
+        # Two Patroni nodes; the first bootstraps and leads, the second clones it.
+        archive = _owned(run / "wal-archive", "postgres", 0o700)
+        for name, node in c.nodes.items():
+            node_dir = _owned(run / name, "postgres", 0o700)
+            _owned(node_dir / "sockets", "postgres", 0o700)
+            _write(run / f"{name}.yml", render("patroni.yml", {
+                "NODE_NAME": name, "NODE_HOST": "127.0.0.1", "REST_PORT": str(node["rest_port"]),
+                "PG_PORT": str(node["pg_port"]), "DATA_DIR": node["data_dir"], "RUN_DIR": str(node_dir),
+                "SOCKET_DIR": str(node_dir / "sockets"), "ETCD_HOSTS": f"127.0.0.1:{ports.etcd_client}",
+                "SYNCHRONOUS_MODE": "true" if c.synchronous else "false",
+                "ARCHIVE_COMMAND": f"test ! -f {archive}/%f && cp %p {archive}/%f",
+                "SUPERUSER_PASSWORD": c.passwords["superuser"], "REPLICATION_PASSWORD": c.passwords["replication"],
+                "REWIND_PASSWORD": c.passwords["rewind"], "CLIENT_NETWORK": "127.0.0.1/32"}), "postgres", 0o600)
+            self._start(f"patroni-{name}", "postgres", ["patroni", str(run / f"{name}.yml")])
+            if name == "node1":
+                _wait("the first node as primary",
+                      lambda n=node: http_status(f"http://127.0.0.1:{n['rest_port']}/primary") == 200, 120)
+        node2 = c.nodes["node2"]
+        _wait("the second node as standby",
+              lambda: http_status(f"http://127.0.0.1:{node2['rest_port']}/replica") == 200, 120)
+        if c.synchronous:
+            _wait("a synchronous standby",
+                  lambda: http_status(f"http://127.0.0.1:{node2['rest_port']}/sync") == 200, 180)
+        self._make_role()
+        # HAProxy to the primary, PgBouncer in front of it.
+        servers = "\n".join(f"    server {name} 127.0.0.1:{node['pg_port']} maxconn 200 check port {node['rest_port']}"
+                            for name, node in c.nodes.items())
+        _write(run / "haproxy.cfg", render("haproxy.cfg", {
+            "HAPROXY_HOST": "127.0.0.1", "HAPROXY_PORT": str(ports.haproxy), "HAPROXY_SERVERS": servers}), "haproxy")
+        self._start("haproxy", "haproxy", ["haproxy", "-db", "-f", str(run / "haproxy.cfg")])
+        _wait("HAProxy", lambda: _listening(ports.haproxy))
+        bouncer = _owned(run / "pgbouncer", "postgres", 0o700)
+        _write(bouncer / "userlist.txt", f'"ticketbooth" "{c.passwords["app"]}"\n', "postgres", 0o600)
+        _write(bouncer / "pgbouncer.ini", render("pgbouncer.ini", {
+            "HAPROXY_HOST": "127.0.0.1", "HAPROXY_PORT": str(ports.haproxy), "PGBOUNCER_HOST": "127.0.0.1",
+            "PGBOUNCER_PORT": str(ports.pgbouncer), "PGBOUNCER_POOL": "20", "RUN_DIR": str(run)}), "postgres", 0o600)
+        self._start("pgbouncer", "postgres", ["pgbouncer", str(bouncer / "pgbouncer.ini")])
+        _wait("PgBouncer", lambda: _listening(ports.pgbouncer))
+        self._start_app_side()
+        (run / "cluster.json").write_text(json.dumps(c.describe(), indent=2))
+        return c
+
+    def _make_role(self) -> None:
+        c = self.cluster
+        node1 = c.nodes["node1"]
+        env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": c.passwords["superuser"]}
+        subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-v", f"app_password={c.passwords['app']}",
+                        "-h", "127.0.0.1", "-p", str(node1["pg_port"]), "-U", "postgres", "-d", "postgres",
+                        "-f", str(HERE / "roles.sql")], check=True, env=env, capture_output=True)
+
+    def _app_env(self, **extra: str) -> dict[str, str]:
+        c = self.cluster
+        env = {
+            "PATH": f"{APP_VENV / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(c.run_dir),
+            "DATABASE_URL": c.app_url, "DB_STARTUP_OPTIONS": "0", "SECRET_KEY": c.passwords["app"] + "-secret",
+            "METRICS_TOKEN": c.passwords["metrics"], "PUBLIC_URL": f"http://127.0.0.1:{c.ports.nginx}",
+            "PROXY_FIX_HOPS": "1", "FLASK_APP": "wsgi.py", "LOG_LEVEL": "WARNING",
+            # Loopback without TLS: the session cookie must travel over plain http here.
+            "SESSION_COOKIE_SECURE": "0", "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1"),
+            "SMTP_URL": f"smtp://127.0.0.1:{c.ports.smtp}", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        }
+        env.update(self.settings)
+        env.update(extra)
+        return env
+
+    def _start_app_side(self) -> None:
+        c, ports, python = self.cluster, self.cluster.ports, app_python()
+        app_dir = _owned(c.run_dir / "app", APP_USER)
+        for name in ("app1", "app2"):
+            metrics = _owned(app_dir / f"{name}-metrics", APP_USER)
+            # Each host migrates on start (one at a time, under the launcher's lock), then becomes gunicorn.
+            self._start(name, APP_USER, [python, "-m", "webapp.launcher", "serve", "--host", "127.0.0.1",
+                                         "--port", str(getattr(ports, name)), "--workers", "2", "--threads", "4"],
+                        env=self._app_env(PROMETHEUS_MULTIPROC_DIR=str(metrics)), cwd=ROOT)
+        for name in ("app1", "app2"):
+            _wait(name, lambda n=name: http_status(f"http://127.0.0.1:{getattr(ports, n)}/healthz") == 200, 120)
+        mail = _owned(app_dir / "mail", APP_USER)
+        self._start("smtp", APP_USER, [python, "-m", "webapp.mailcatcher", "--port", str(ports.smtp),
+                                       "--dir", str(mail)], env=self._app_env(), cwd=ROOT)
+        for name, argv in (("sweep", ["sweep", "--interval", "1"]), ("mail", ["deliver-mail", "--interval", "1"]),
+                           ("webhooks", ["deliver-webhooks", "--interval", "1"])):
+            self._start(name, APP_USER, [python, "-m", "flask", *argv], env=self._app_env(), cwd=ROOT)
+        self._start_nginx()
+
+    def _start_nginx(self) -> None:
+        c, ports = self.cluster, self.cluster.ports
+        web = _owned(c.run_dir / "nginx", "www-data")
+        _owned(web / "cache", "www-data")
+        site = (ROOT / "deploy" / "nginx" / "ticketbooth.conf").read_text()
+        apps = "".join(f"    server 127.0.0.1:{port};\n" for port in (ports.app1, ports.app2))
+        site = (site.replace("    server 127.0.0.1:8000;\n", apps).replace("    server 127.0.0.1:8001;\n", apps)
+                .replace("listen 80;", f"listen 127.0.0.1:{ports.nginx};")
+                .replace("/var/cache/nginx/ticketbooth", str(web / "cache")))
+        _write(web / "nginx.conf", f"""
+worker_processes 2;
+pid {web}/nginx.pid;
+error_log {web}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {web}/client_body;
+    proxy_temp_path {web}/proxy;
+    fastcgi_temp_path {web}/fastcgi;
+    uwsgi_temp_path {web}/uwsgi;
+    scgi_temp_path {web}/scgi;
+{site}
+}}
+""", "www-data")
+        self._start("nginx", "www-data", ["nginx", "-p", str(web), "-c", str(web / "nginx.conf"),
+                                          "-g", "daemon off;"])
+        _wait("nginx", lambda: http_status(f"http://127.0.0.1:{ports.nginx}/healthz") == 200)
+
+    def down(self) -> None:
+        """Each part's own clean stop, front to back; the database last but etcd."""
+        order = ["nginx", "sweep", "mail", "webhooks", "smtp", "app1", "app2", "pgbouncer", "haproxy",
+                 "patroni-node2", "patroni-node1", "etcd"]
+        for name in order:
+            proc = self.cluster.processes.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            # To the program itself: runuser would pass SIGTERM on but SIGKILL it
+            # two seconds later, before Patroni has stopped its postgres.
+            for child in _children(proc.pid) or [proc.pid]:
+                os.kill(child, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        # A postgres its Patroni did not stop (Patroni killed, or the node was mid-restart).
+        for node in self.cluster.nodes.values():
+            if (Path(node["data_dir"]) / "postmaster.pid").exists():
+                subprocess.run([RUNUSER, "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-m", "fast",
+                                "-D", node["data_dir"]], capture_output=True, timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything and stay until SIGTERM or Ctrl-C")
+    up.add_argument("--dir", type=Path, required=True, help="an empty folder for data, configuration and logs")
+    up.add_argument("--base-port", type=int, default=25000)
+    up.add_argument("--async", dest="asynchronous", action="store_true", help="an asynchronous standby")
+    up.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an app setting (repeatable)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("Run as root: each part is started as its own unprivileged user.", file=sys.stderr)
+        return 2
+    if missing := missing_packages():
+        print(f"Missing: apt-get update && apt-get install {' '.join(missing)}", file=sys.stderr)
+        return 2
+    settings = dict(item.split("=", 1) for item in args.set)
+    runner = Runner(args.dir.resolve(), args.base_port, synchronous=not args.asynchronous, settings=settings)
+    stopping: list[int] = []
+
+    def stop(*_) -> None:
+        if not stopping:
+            stopping.append(1)
+            if not started:
+                raise SystemExit(0)  # still starting: stop what is up already (finally, below)
+
+    started: list[int] = []
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        cluster = runner.up()
+        started.append(1)
+        print(json.dumps(cluster.describe(), indent=2), flush=True)
+        print(f"Up: http://127.0.0.1:{cluster.ports.nginx}/ (SIGTERM or Ctrl-C stops it)", flush=True)
+        while not stopping:
+            time.sleep(0.5)
+    finally:
+        runner.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
