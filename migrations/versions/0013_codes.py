@@ -40,7 +40,7 @@ depends_on = None
 # Each takes the buyer's access codes last and calls the function it replaced,
 # renamed tb_hold_*, once the gate has let it through.
 # With the digests of their current text (see migrations/functions.py).
-ENTRY_POINTS = {"tb_reserve_places": "62e256fddf35", "tb_reserve_seats": "3a79a42cd615", "tb_reserve_best": "3df5eee2232f"}
+ENTRY_POINTS = {"tb_reserve_places": "62e256fddf35", "tb_reserve_seats": "3a79a42cd615"}
 
 
 def upgrade():
@@ -95,6 +95,8 @@ def upgrade():
     op.execute(current("tb_access_gate", "451683ea3953"))
     for name, digest in ENTRY_POINTS.items():
         op.execute(current(name, digest))
+    # Frozen: 0018 takes a wheelchair count and a section as well.
+    op.execute(frozen("tb_reserve_best", "0013"))
     op.execute(frozen("tb_line_reserved_tiers", "0013"))
 
 

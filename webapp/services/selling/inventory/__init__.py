@@ -71,6 +71,7 @@ from webapp.services.selling.inventory.holds import (
 )
 from webapp.services.selling.inventory.reserve import (
     REFUSALS,
+    BestSeats,
     Reservation,
     release_active_basket,
     reserve,
@@ -91,7 +92,7 @@ from webapp.services.selling.inventory.stock import (
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
-    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
+    "READS", "REFUSALS", "BestSeats", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",
