@@ -35,6 +35,12 @@ depends_on = None
 FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "6031d4f1f3b9",
              "tb_reserve_best": "ad0aab947eee"}
 
+PROPERTIES = ("wheelchair", "companion_for", "restricted_view", "aisle")
+# 0005's trigger, per row because limited to the columns the map draws.
+LAYOUT_COLUMNS = "tier_id, section, row_label, seat_number, pos_x, pos_y"
+LAYOUT_TRIGGER = ("CREATE TRIGGER tb_layout_units_update AFTER UPDATE OF {columns}"
+                  " ON units FOR EACH ROW EXECUTE FUNCTION tb_bump_layout_version_of_row()")
+
 
 def upgrade():
     op.add_column("units", sa.Column("wheelchair", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -54,6 +60,9 @@ def upgrade():
     op.add_column("events", sa.Column("focal_y", sa.Numeric(8, 2, asdecimal=False)))
     op.add_column("events", sa.Column("avoid_orphans", sa.Boolean(), nullable=False, server_default=sa.true()))
 
+    # The seat map draws the properties: changing one moves the layout version.
+    op.execute("DROP TRIGGER tb_layout_units_update ON units")
+    op.execute(LAYOUT_TRIGGER.format(columns=LAYOUT_COLUMNS + ", " + ", ".join(PROPERTIES)))
     op.execute("DROP FUNCTION tb_reserve_best(bigint, bigint, int, int, int, bigint, text[])")
     op.execute("DROP FUNCTION tb_hold_best(bigint, bigint, int, int, int, bigint)")
     for name, digest in FUNCTIONS.items():
@@ -68,10 +77,12 @@ def downgrade():
     op.execute(frozen("tb_hold_best", "0014"))
     op.execute(frozen("tb_reserve_best", "0013"))
     op.execute("DROP FUNCTION tb_free_seat(bigint, int, int)")
+    op.execute("DROP TRIGGER tb_layout_units_update ON units")
+    op.execute(LAYOUT_TRIGGER.format(columns=LAYOUT_COLUMNS))
     for column in ("avoid_orphans", "focal_y", "focal_x"):
         op.drop_column("events", column)
     op.drop_index("ix_units_position", table_name="units")
     op.drop_index("ix_units_wheelchair", table_name="units")
     op.drop_index("uq_units_companion_for", table_name="units")
-    for column in ("aisle", "restricted_view", "companion_for", "wheelchair"):
+    for column in reversed(PROPERTIES):
         op.drop_column("units", column)

@@ -14,7 +14,9 @@ list itself, so no caller can forget either:
   `free_sold_units`) — holds.py;
 - add, copy, remove, block and unblock (`create_units_for_tier`, `add_seats`,
   `add_places`, `copy_units`, `remove_places`, `remove_units`,
-  `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py.
+  `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py;
+- seat properties by range (`set_seat_property`) — properties.py: what the
+  map draws changes, so the layout version moves (a trigger), not the clock.
 
 The rest serves them: the clock and the per-unit-of-work read cache
 (clock.py), the waiting list's hook (waitlist_hook.py), the buyer's lock and the
@@ -69,6 +71,7 @@ from webapp.services.selling.inventory.holds import (
     sell_hold,
     take_units_again,
 )
+from webapp.services.selling.inventory.properties import SEAT_PROPERTIES, SeatRange, set_seat_property
 from webapp.services.selling.inventory.reserve import (
     REFUSALS,
     BestSeats,
@@ -92,7 +95,7 @@ from webapp.services.selling.inventory.stock import (
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
-    "READS", "REFUSALS", "BestSeats", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
+    "READS", "REFUSALS", "SEAT_PROPERTIES", "BestSeats", "SeatRange", "set_seat_property", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",
