@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from tests.support import assert_consistent, race, reserve_best
+from tests.support import assert_consistent, race
 from webapp.extensions import db
 from webapp.models import Event, Hold, Unit
 from webapp.services import demo
@@ -102,9 +102,9 @@ def test_a_wheelchair_space_comes_with_its_companion_and_ordinary_asks_keep_off_
     assert _mark(session, event, "wheelchair", "A", 10) == 1
     assert _mark(session, event, "companion", "A", 2) == 1
     assert _mark(session, event, "companion", "A", 9) == 1
-    pairs = dict(session.execute(text("SELECT seat_number, (SELECT seat_number FROM units w WHERE w.id = c.companion_for)"
-                                      " FROM units c WHERE event_id = :e AND companion_for IS NOT NULL"),
-                                 {"e": event.id}).all())
+    pairs = dict(session.execute(text(
+        "SELECT seat_number, (SELECT seat_number FROM units w WHERE w.id = c.companion_for)"
+        " FROM units c WHERE event_id = :e AND companion_for IS NOT NULL"), {"e": event.id}).all())
     assert pairs == {2: 1, 9: 10}
     # Eight ordinary seats in row A (3–8 is six): the best run of row A never reaches 1, 2, 9 or 10.
     assert _best(session, factory, event, tier, 6) == [("Stalls", "A", n) for n in range(3, 9)]

@@ -18,6 +18,7 @@ them all, so relationships named by class find their targets.
 from webapp.models.codes import Code as Code
 from webapp.models.codes import CodeKind as CodeKind
 from webapp.models.columns import utcnow_sql as utcnow_sql
+from webapp.models.events import SEAT_PROPERTIES as SEAT_PROPERTIES
 from webapp.models.events import Event as Event
 from webapp.models.events import EventStatus as EventStatus
 from webapp.models.events import InventoryClock as InventoryClock

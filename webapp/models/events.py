@@ -149,6 +149,17 @@ class Tier(db.Model):
     )
 
 
+# A seat's properties (migration 0018) by their name in forms and the API, with
+# how pages and accessible names say them; the map, the legend and the filter
+# list them in this order.
+SEAT_PROPERTIES = {
+    "wheelchair": "Wheelchair space",
+    "companion": "Companion seat",
+    "restricted_view": "Restricted view",
+    "aisle": "Aisle seat",
+}
+
+
 def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """The one spelling of a seat's name, for pages, messages and the seat map's accessible names."""
     return f"{section}, row {row_label}, seat {seat_number}"

@@ -10,6 +10,8 @@ from webapp.services.errors import InvalidRequest
 from webapp.services.selling import inventory
 from webapp.services.selling.inventory import SeatRange
 
+__all__ = ["SeatRange", "set_best_available", "set_seat_property"]
+
 # A focal point far outside any layout is a typing slip, not a choice.
 _FOCAL_LIMIT = 100_000
 

@@ -71,7 +71,7 @@ from webapp.services.selling.inventory.holds import (
     sell_hold,
     take_units_again,
 )
-from webapp.services.selling.inventory.properties import SEAT_PROPERTIES, SeatRange, set_seat_property
+from webapp.services.selling.inventory.properties import SeatRange, set_seat_property
 from webapp.services.selling.inventory.reserve import (
     REFUSALS,
     BestSeats,
@@ -95,7 +95,8 @@ from webapp.services.selling.inventory.stock import (
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
-    "READS", "REFUSALS", "SEAT_PROPERTIES", "BestSeats", "SeatRange", "set_seat_property", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
+    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "BestSeats", "Reservation", "SeatRange",
+    "TierCounts", "Waitlist", "set_seat_property",
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",

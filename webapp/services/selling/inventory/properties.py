@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from webapp.models import SEAT_PROPERTIES
 from webapp.services.errors import InvalidRequest
 
-# The property's name (in forms and the API) -> how a person reads it.
-SEAT_PROPERTIES = {
-    "wheelchair": "Wheelchair space",
-    "companion": "Companion seat",
-    "restricted_view": "Restricted view",
-    "aisle": "Aisle seat",
-}
 _MOST_SEATS_AT_ONCE = 500
 
 
