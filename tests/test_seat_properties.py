@@ -191,3 +191,82 @@ def test_buyers_racing_for_wheelchair_spaces_never_get_one_without_its_companion
     assert len(taken) == 10 and max(taken.values()) == 1
     assert_consistent(session, event_id)
     db.session.remove()
+
+
+def test_the_layout_page_sets_properties_by_range_and_explains_bad_ranges(client, session, factory):
+    from tests.support import admin_client
+
+    event = factory.seated_event(rows=2, seats_per_row=6)
+    client, _, token = admin_client(client, factory)
+    url = f"/admin/events/{event.id}/layout/properties"
+    page = client.get(f"/admin/events/{event.id}/layout").get_data(as_text=True)
+    assert 'id="seat-properties"' in page and "Apply to these seats" in page
+    headers = {"X-CSRFToken": token, "HX-Request": "true"}
+    form = {"prop": "wheelchair", "section": "Stalls", "row": "A", "first": "1", "last": "1"}
+    for bad, words in (({"prop": "sofa"}, "Not a valid choice"),
+                       ({"last": "9"}, "The layout has no seat 7, 8, 9 in Stalls, row A."),
+                       ({"row": "Z"}, "The layout has no Stalls, row Z, seat 1."),
+                       ({"first": "x"}, "Not a valid integer value"),
+                       ({"prop": "companion", "first": "2", "last": "2"}, "mark the wheelchair spaces first")):
+        refused = client.post(url, data={**form, **bad}, headers=headers)
+        assert refused.status_code == 400, refused.get_data(as_text=True)[:300]
+        answer = refused.get_data(as_text=True)
+        assert words in answer and 'id="seat-properties"' in answer, answer[:600]
+    done = client.post(url, data=form, headers=headers)
+    assert done.status_code == 204 and done.headers["HX-Redirect"].endswith(f"/admin/events/{event.id}/layout")
+    assert client.post(url, data={**form, "prop": "companion", "first": "2", "last": "2"},
+                       headers=headers).status_code == 204
+    map_page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    # Said in words: the accessible name, the legend, the filter.
+    assert 'aria-label="Stalls, row A, seat 1, wheelchair space, Stalls' in map_page
+    assert 'aria-label="Stalls, row A, seat 2, companion seat, Stalls' in map_page
+    assert "> Wheelchair space</li>" in map_page and 'id="seat-filter-wheelchair"' in map_page
+    settings = client.post(f"/admin/events/{event.id}/layout/best-available",
+                           data={"focal_x": "abc", "focal_y": "", "avoid_orphans": "y"}, headers=headers)
+    assert settings.status_code == 400 and "Enter a number" in settings.get_data(as_text=True)
+    settings = client.post(f"/admin/events/{event.id}/layout/best-available",
+                           data={"focal_x": "2", "focal_y": "", "avoid_orphans": "y"}, headers=headers)
+    assert settings.status_code == 400 and "both across and deep" in settings.get_data(as_text=True)
+    settings = client.post(f"/admin/events/{event.id}/layout/best-available",
+                           data={"focal_x": "5", "focal_y": "1"}, headers=headers)
+    assert settings.status_code == 204
+    session.expire_all()
+    event = session.get(Event, event.id)
+    assert (event.focal_x, event.focal_y, event.avoid_orphans) == (5, 1, False)
+
+
+def test_the_api_lists_properties_and_reserves_best_with_a_wheelchair_space(client, session, factory):
+    from tests.test_api import bearer, problem, token_for
+
+    event = factory.seated_event(rows=2, seats_per_row=6)
+    tier = factory.tier(event)
+    _mark(session, event, "wheelchair", "B", 6)
+    _mark(session, event, "companion", "B", 5)
+    _mark(session, event, "aisle", "A", 1)
+    h = bearer(token_for(session, factory.user()))
+    seats = {s["label"]: s for s in client.get(f"/api/v1/events/{event.id}/seats", headers=h).get_json()["seats"]}
+    assert seats["Stalls, row B, seat 6"]["properties"] == ["wheelchair"]
+    assert seats["Stalls, row B, seat 5"]["properties"] == ["companion"]
+    assert seats["Stalls, row A, seat 1"]["properties"] == ["aisle"]
+    assert seats["Stalls, row A, seat 2"]["properties"] == []
+    made = client.post(f"/api/v1/events/{event.id}/holds", headers=h,
+                       json={"best": {"tier_id": tier.id, "quantity": 2, "wheelchair": 1}})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    lines = {(line["row"], line["seat"]): line["properties"] for line in made.get_json()["lines"]}
+    assert lines == {("B", 5): ["companion"], ("B", 6): ["wheelchair"]}
+    other = bearer(token_for(session, factory.user()))
+    short = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
+                                json={"best": {"tier_id": tier.id, "quantity": 2, "wheelchair": 1}}), 409)
+    assert "wheelchair spaces with a companion seat" in short["detail"]
+    odd = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
+                              json={"best": {"tier_id": tier.id, "quantity": 3, "wheelchair": 2}}), 400)
+    assert "two seats per wheelchair space" in odd["detail"]
+    negative = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
+                                   json={"best": {"tier_id": tier.id, "quantity": 2, "wheelchair": -1}}), 400)
+    assert "wheelchair" in negative["errors"]["best"]
+    both = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
+                               json={"best": {"tier_id": tier.id, "quantity": 2}, "seats": [1]}), 400)
+    assert "Send one of" in both["detail"]
+    nowhere = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
+                                  json={"best": {"tier_id": tier.id, "quantity": 2, "section": "Gods"}}), 400)
+    assert "no seats in that section" in nowhere["detail"]

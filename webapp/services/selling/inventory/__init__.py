@@ -16,7 +16,8 @@ list itself, so no caller can forget either:
   `add_places`, `copy_units`, `remove_places`, `remove_units`,
   `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py;
 - seat properties by range (`set_seat_property`) — properties.py: what the
-  map draws changes, so the layout version moves (a trigger), not the clock.
+  map draws changes, so the layout version moves (a trigger), and the clock,
+  so the API's seat list (tagged with it) is read again.
 
 The rest serves them: the clock and the per-unit-of-work read cache
 (clock.py), the waiting list's hook (waitlist_hook.py), the buyer's lock and the

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import SEAT_PROPERTIES
 from webapp.services.errors import InvalidRequest
+from webapp.services.selling.inventory.clock import touch_inventory
 
 _MOST_SEATS_AT_ONCE = 500
 
@@ -55,6 +56,7 @@ def set_seat_property(session: Session, event_id: int, seats: SeatRange, prop: s
         raise InvalidRequest(f"The layout has no seat {', '.join(map(str, missing[:10]))} in {seats.section}, "
                              f"row {seats.row_label}.")
     ids = [r.id for r in rows]
+    touch_inventory(session, event_id)
     if prop == "companion":
         return _set_companions(session, event_id, seats, rows) if on else _update(
             session, "companion_for = NULL", ids)
