@@ -1,0 +1,218 @@
+"""What best available costs as the venue grows, during a rush, and how many orphan seats it leaves.
+
+    .venv/bin/python -m tests.measure_best_available [--sizes 1000 10000 60000] [--requests 40]
+                                                    [--rush-threads 8] [--purchases 1000]
+
+Starts a throwaway PostgreSQL, migrates it, and lays out venues set-based
+(one INSERT ... generate_series per venue: blocks 30 seats wide with a gap of
+two positions between them, six blocks across, as many rows as the size
+needs), ranked by tb_rank_seats from the default focal point. Then:
+
+1. per size, `--requests` sequential best-available holds of 2 seats (each
+   a fresh buyer, one statement `SELECT tb_hold_best(...)`), the median
+   time beside the median of `SELECT 1` on the same connection, and the
+   same with the function as migration 0014 left it (its frozen text,
+   loaded under another name), on the same venue freshly laid out;
+2. a rush on the largest venue: `--rush-threads` threads asking at once,
+   PostgreSQL's CPU per request (psutil, summed over its processes) against
+   the CPU of as many `SELECT 1`;
+3. `--purchases` random best-available holds (1 to 6 seats, a random
+   section one time in four) on the largest venue, with the orphan-seat rule
+   on and off, and the free seats left alone afterwards: a free seat whose
+   neighbours in its row are both not free, at least one of them taken.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+BLOCK, BLOCKS, GAP = 30, 6, 2
+
+VENUE = """
+WITH seats AS (
+    SELECT g, (g % (:blocks * :block)) AS across, (g / (:blocks * :block)) AS row_index
+    FROM generate_series(0, :n - 1) g
+)
+INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y)
+SELECT :e, :t, 'available', 'Block ' || (across / :block + 1), 'R' || (row_index + 1), across % :block + 1,
+       (across / :block) * (:block + :gap) + across % :block, row_index
+FROM seats
+"""
+
+ORPHANS = """
+SELECT count(*) FROM units u
+WHERE u.event_id = :e AND u.status = 'available' AND u.seat_number IS NOT NULL
+  AND NOT tb_free_seat(:e, u.pos_y, u.pos_x - 1) AND NOT tb_free_seat(:e, u.pos_y, u.pos_x + 1)
+  AND EXISTS (SELECT 1 FROM units n WHERE n.event_id = :e AND n.pos_y = u.pos_y
+                AND n.pos_x IN (u.pos_x - 1, u.pos_x + 1) AND n.status IN ('held', 'sold'))
+"""
+
+
+def _pg_cpu() -> float:
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] and proc.info["name"].startswith("postgres"):
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 60000])
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--rush-threads", type=int, default=8)
+    parser.add_argument("--rush-requests", type=int, default=400)
+    parser.add_argument("--purchases", type=int, default=1000)
+    args = parser.parse_args()
+
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from config import TestConfig
+    from migrations.functions import frozen
+    from tests.factories import Factory
+    from webapp import create_app, embedded_pg
+    from webapp.extensions import db
+    from webapp.services.selling import events
+
+    workdir = Path(tempfile.mkdtemp(prefix="best-measure-", dir="/tmp"))
+    server = embedded_pg.start(workdir / "data", throwaway=True)
+    try:
+        url = embedded_pg.create_database(embedded_pg.url_of(server), "best_measure", drop_first=True)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DB_POOL_SIZE": args.rush_threads + 5},
+                         config_class=TestConfig)
+        with app.app_context():
+            upgrade()
+            session, factory = db.session, Factory(db.session)
+            # The function as 0014 left it, beside today's, to compare on the same venues.
+            session.execute(text(frozen("tb_hold_best", "0014").replace(
+                "FUNCTION tb_hold_best(", "FUNCTION tb_hold_best_0014(")))
+            users = iter(session.execute(text(
+                "INSERT INTO users (email, name, password_hash) SELECT 'b' || g || '@bench.example', 'B', 'x'"
+                " FROM generate_series(1, :n) g RETURNING id"),
+                {"n": 2 * len(args.sizes) * args.requests + 3 * args.purchases
+                 + args.rush_requests + 100}).scalars().all())
+            session.commit()
+
+            def venue(size: int, *, avoid_orphans: bool = True) -> tuple[int, int]:
+                event = factory.event(title=f"Venue {size}", hold_minutes=60, per_order_limit=8,
+                                      avoid_orphans=avoid_orphans)
+                tier = events.add_seated_tier(session, event, name="Seats", price_minor=5000)
+                session.flush()
+                session.execute(text(VENUE), {"e": event.id, "t": tier.id, "n": size, "block": BLOCK,
+                                              "blocks": BLOCKS, "gap": GAP})
+                session.execute(text("SELECT tb_rank_seats(:e)"), {"e": event.id})
+                tier.capacity = size
+                session.commit()
+                session.execute(text("ANALYZE units"))
+                session.commit()
+                return event.id, tier.id
+
+            def hold(connection, function: str, event_id: int, tier_id: int, count: int,
+                     section: str | None = None) -> None:
+                extra = ", 0, CAST(:s AS text)" if function == "tb_hold_best" else ""
+                connection.execute(text(f"SELECT {function}(:u, :e, :t, :n, NULL, NULL{extra})"),
+                                   {"u": next(users), "e": event_id, "t": tier_id, "n": count, "s": section})
+
+            print("== 1. one best-available hold of 2 seats, sequential (median ms; SELECT 1 on the same"
+                  " connection)")
+            print(f"{'seats':>7}  {'SELECT 1':>8}  {'0014':>7}  {'×':>5}  {'0018':>7}  {'×':>5}")
+            for size in args.sizes:
+                row = {}
+                for function in ("tb_hold_best_0014", "tb_hold_best"):
+                    event_id, tier_id = venue(size)
+                    with db.engine.connect() as connection:
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                        floor, times = [], []
+                        for _ in range(args.requests):
+                            started = time.perf_counter()
+                            connection.execute(text("SELECT 1"))
+                            floor.append(time.perf_counter() - started)
+                            started = time.perf_counter()
+                            hold(connection, function, event_id, tier_id, 2)
+                            times.append(time.perf_counter() - started)
+                    row[function] = statistics.median(times) * 1000
+                    row["floor"] = statistics.median(floor) * 1000
+                print(f"{size:>7}  {row['floor']:>8.3f}  {row['tb_hold_best_0014']:>7.2f}"
+                      f"  {row['tb_hold_best_0014'] / row['floor']:>5.0f}  {row['tb_hold_best']:>7.2f}"
+                      f"  {row['tb_hold_best'] / row['floor']:>5.0f}")
+
+            largest = max(args.sizes)
+            print(f"\n== 2. a rush on {largest:,} seats: {args.rush_threads} threads,"
+                  f" {args.rush_requests} holds of 1-4 seats")
+            event_id, tier_id = venue(largest)
+            per_thread = args.rush_requests // args.rush_threads
+            barrier = threading.Barrier(args.rush_threads)
+            lock = threading.Lock()
+            failures: list[str] = []
+
+            def buyer(seed: int) -> None:
+                rng = random.Random(seed)
+                with db.engine.connect() as connection:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    barrier.wait()
+                    for _ in range(per_thread):
+                        with lock:
+                            user = next(users)
+                        try:
+                            connection.execute(text("SELECT tb_hold_best(:u, :e, :t, :n, NULL, NULL)"),
+                                               {"u": user, "e": event_id, "t": tier_id, "n": rng.randint(1, 4)})
+                        except Exception as error:  # noqa: BLE001 - counted and shown, the rush goes on
+                            failures.append(str(error).splitlines()[0])
+
+            cpu_before, started = _pg_cpu(), time.perf_counter()
+            threads = [threading.Thread(target=buyer, args=(i,)) for i in range(args.rush_threads)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall, cpu = time.perf_counter() - started, _pg_cpu() - cpu_before
+            done = per_thread * args.rush_threads
+            with db.engine.connect() as connection:
+                floor_before = _pg_cpu()
+                for _ in range(done):
+                    connection.execute(text("SELECT 1"))
+                floor_cpu = _pg_cpu() - floor_before
+            held = session.execute(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'held'"),
+                                   {"e": event_id}).scalar()
+            print(f"{done} holds in {wall:.2f} s ({done / wall:.0f}/s), {len(failures)} failed"
+                  f"{' (' + failures[0] + ')' if failures else ''}; {held} seats held")
+            print(f"PostgreSQL CPU per hold {cpu / done * 1000:.2f} ms; per SELECT 1 {floor_cpu / done * 1000:.3f}"
+                  f" ms: {cpu / max(floor_cpu, 1e-9):.0f}× the floor")
+
+            print(f"\n== 3. {args.purchases} random best-available holds on {largest:,} seats: orphan seats after")
+            for avoid in (True, False):
+                event_id, tier_id = venue(largest, avoid_orphans=avoid)
+                rng = random.Random(7)
+                sections = [f"Block {i + 1}" for i in range(BLOCKS)]
+                with db.engine.connect() as connection:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    started = time.perf_counter()
+                    for _ in range(args.purchases):
+                        section = rng.choice(sections) if rng.random() < 0.25 else None
+                        hold(connection, "tb_hold_best", event_id, tier_id, rng.randint(1, 6), section)
+                    took = time.perf_counter() - started
+                orphans = session.execute(text(ORPHANS), {"e": event_id}).scalar()
+                held = session.execute(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'held'"),
+                                       {"e": event_id}).scalar()
+                print(f"rule {'on ' if avoid else 'off'}: {held} seats held, {orphans} orphan seats"
+                      f" ({took / args.purchases * 1000:.2f} ms per hold)")
+    finally:
+        server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
