@@ -58,10 +58,10 @@ WHERE u.event_id = :e AND u.status = 'available' AND u.seat_number IS NOT NULL
 """
 
 
-def _pg_cpu() -> float:
-    """CPU seconds of every PostgreSQL process, in the scheduler's nanoseconds."""
-    return sum(process_cpu(proc.pid) for proc in psutil.process_iter(["name"])
-               if proc.info["name"] and proc.info["name"].startswith("postgres"))
+def _pg_cpu(server) -> float:
+    """CPU seconds of this server's PostgreSQL processes (not other servers' on the machine)."""
+    postmaster = psutil.Process(int((Path(server.pgdata) / "postmaster.pid").read_text().split()[0]))
+    return sum(process_cpu(p.pid) for p in [postmaster, *postmaster.children(recursive=True)])
 
 
 def main() -> None:
@@ -122,6 +122,48 @@ def main() -> None:
                 connection.execute(text(f"SELECT {function}(:u, :e, :t, :n, NULL, NULL{extra})"),
                                    {"u": next(users), "e": event_id, "t": tier_id, "n": count, "s": section})
 
+            def rush(function: str, event_id: int, tier_id: int) -> None:
+                """Threads asking at once; PostgreSQL's CPU per request against as many SELECT 1."""
+                per_thread = args.rush_requests // args.rush_threads
+                barrier = threading.Barrier(args.rush_threads)
+                lock = threading.Lock()
+                failures: list[str] = []
+                done: list[int] = []
+
+                def buyer(seed: int) -> None:
+                    rng = random.Random(seed)
+                    with app.app_context(), db.engine.connect() as connection:
+                        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                        barrier.wait()
+                        for _ in range(per_thread):
+                            with lock:
+                                user = next(users)
+                            try:
+                                connection.execute(text(f"SELECT {function}(:u, :e, :t, :n, NULL, NULL)"),
+                                                   {"u": user, "e": event_id, "t": tier_id,
+                                                    "n": rng.randint(1, 4)})
+                                done.append(1)
+                            except Exception as error:  # noqa: BLE001 - counted and shown, the rush goes on
+                                failures.append(str(error).splitlines()[0])
+
+                cpu_before, started = _pg_cpu(server), time.perf_counter()
+                threads = [threading.Thread(target=buyer, args=(i,)) for i in range(args.rush_threads)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                wall, cpu = time.perf_counter() - started, _pg_cpu(server) - cpu_before
+                asked = per_thread * args.rush_threads
+                with db.engine.connect() as connection:
+                    floor_before = _pg_cpu(server)
+                    for _ in range(asked):
+                        connection.execute(text("SELECT 1"))
+                    floor_cpu = _pg_cpu(server) - floor_before
+                print(f"{function}: {len(done)} holds in {wall:.2f} s ({len(done) / wall:.0f}/s),"
+                      f" {len(failures)} refused{' (' + failures[0] + ')' if failures else ''};"
+                      f" PostgreSQL CPU per request {cpu / asked * 1000:.2f} ms, per SELECT 1"
+                      f" {floor_cpu / asked * 1000:.3f} ms: {cpu / max(floor_cpu, 1e-9):.0f}× the floor")
+
             print("== 1. one best-available hold of 2 seats, sequential: the backend's CPU ms (median of the"
                   " requests) and × the CPU of a SELECT 1 on the same connection")
             print(f"{'seats':>7}  {'SELECT 1':>8}  {'0014':>7}  {'×':>5}  {'0018':>7}  {'×':>5}")
@@ -150,66 +192,30 @@ def main() -> None:
             largest = max(args.sizes)
             print(f"\n== 2. a rush on {largest:,} seats: {args.rush_threads} threads,"
                   f" {args.rush_requests} holds of 1-4 seats")
-            event_id, tier_id = venue(largest)
-            per_thread = args.rush_requests // args.rush_threads
-            barrier = threading.Barrier(args.rush_threads)
-            lock = threading.Lock()
-            failures: list[str] = []
-
-            done: list[int] = []
-
-            def buyer(seed: int) -> None:
-                rng = random.Random(seed)
-                with app.app_context(), db.engine.connect() as connection:
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-                    barrier.wait()
-                    for _ in range(per_thread):
-                        with lock:
-                            user = next(users)
-                        try:
-                            connection.execute(text("SELECT tb_hold_best(:u, :e, :t, :n, NULL, NULL)"),
-                                               {"u": user, "e": event_id, "t": tier_id, "n": rng.randint(1, 4)})
-                            done.append(1)
-                        except Exception as error:  # noqa: BLE001 - counted and shown, the rush goes on
-                            failures.append(str(error).splitlines()[0])
-
-            cpu_before, started = _pg_cpu(), time.perf_counter()
-            threads = [threading.Thread(target=buyer, args=(i,)) for i in range(args.rush_threads)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            wall, cpu = time.perf_counter() - started, _pg_cpu() - cpu_before
-            asked = per_thread * args.rush_threads
-            with db.engine.connect() as connection:
-                floor_before = _pg_cpu()
-                for _ in range(asked):
-                    connection.execute(text("SELECT 1"))
-                floor_cpu = _pg_cpu() - floor_before
-            held = session.execute(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'held'"),
-                                   {"e": event_id}).scalar()
-            print(f"{len(done)} holds in {wall:.2f} s ({len(done) / wall:.0f}/s), {len(failures)} refused"
-                  f"{' (' + failures[0] + ')' if failures else ''}; {held} seats held")
-            print(f"PostgreSQL CPU per request {cpu / asked * 1000:.2f} ms; per SELECT 1"
-                  f" {floor_cpu / asked * 1000:.3f} ms: {cpu / max(floor_cpu, 1e-9):.0f}× the floor")
+            for function in ("tb_hold_best_0014", "tb_hold_best"):
+                rush(function, *venue(largest))
 
             print(f"\n== 3. {args.purchases} random best-available holds on {largest:,} seats: orphan seats after")
             for avoid in (True, False):
                 event_id, tier_id = venue(largest, avoid_orphans=avoid)
                 rng = random.Random(7)
                 sections = [f"Block {i + 1}" for i in range(BLOCKS)]
+                cpu: dict[bool, list[float]] = {True: [], False: []}
                 with db.engine.connect() as connection:
                     connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-                    started = time.perf_counter()
+                    backend = connection.execute(text("SELECT pg_backend_pid()")).scalar()
                     for _ in range(args.purchases):
                         section = rng.choice(sections) if rng.random() < 0.25 else None
+                        before = process_cpu(backend)
                         hold(connection, "tb_hold_best", event_id, tier_id, rng.randint(1, 6), section)
-                    took = time.perf_counter() - started
+                        cpu[section is not None].append(process_cpu(backend) - before)
                 orphans = session.execute(text(ORPHANS), {"e": event_id}).scalar()
                 held = session.execute(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'held'"),
                                        {"e": event_id}).scalar()
-                print(f"rule {'on ' if avoid else 'off'}: {held} seats held, {orphans} orphan seats"
-                      f" ({took / args.purchases * 1000:.2f} ms per hold)")
+                print(f"rule {'on ' if avoid else 'off'}: {held} seats held, {orphans} orphan seats; backend CPU"
+                      f" per hold, median {statistics.median(cpu[False]) * 1000:.2f} ms anywhere,"
+                      f" {statistics.median(cpu[True]) * 1000:.2f} ms in one section;"
+                      f" slowest {max(cpu[False] + cpu[True]) * 1000:.1f} ms")
     finally:
         server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
