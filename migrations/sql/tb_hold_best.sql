@@ -127,9 +127,11 @@ BEGIN
             END IF;
             BEGIN
                 SELECT array_agg(id ORDER BY id), array_agg(pos_x) INTO got, got_x FROM (
+                    -- event_id first: a probe of ix_units_position, not a walk of the tier.
                     SELECT id, pos_x FROM units
-                    WHERE tier_id = p_tier AND pos_y = run.pos_y AND pos_x BETWEEN run.pos_x AND run.pos_x + wanted - 1
-                      AND status = 'available' AND seat_number IS NOT NULL
+                    WHERE event_id = p_event AND pos_y = run.pos_y
+                      AND pos_x BETWEEN run.pos_x AND run.pos_x + wanted - 1
+                      AND tier_id = p_tier AND status = 'available' AND seat_number IS NOT NULL
                     ORDER BY id FOR UPDATE SKIP LOCKED
                 ) locked;
                 IF cardinality(got) = wanted THEN

@@ -32,7 +32,7 @@ branch_labels = None
 depends_on = None
 
 # Each with the digest of its current text (see migrations/functions.py).
-FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "6031d4f1f3b9",
+FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "da389285edd7",
              "tb_reserve_best": "ad0aab947eee"}
 
 PROPERTIES = ("wheelchair", "companion_for", "restricted_view", "aisle")

@@ -63,11 +63,11 @@ _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAS
 
 
 class BestSeats(NamedTuple):
-    """A best-available ask: `count` seats of a tier, `wheelchair` of them wheelchair spaces, each with
-    its companion seat (counted in `count`), within one `section` if given."""
+    """A best-available ask: `quantity` seats of a tier, `wheelchair` of them wheelchair spaces, each with
+    its companion seat (counted in `quantity`), within one `section` if given."""
 
     tier_id: int
-    count: int
+    quantity: int
     wheelchair: int = 0
     section: str | None = None
 
@@ -150,16 +150,16 @@ def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, 
     """The statement for what the buyer asks, its parameters checked before any round trip."""
     if best is not None:
         ask = BestSeats(*best)
-        if ask.count < 1:
+        if ask.quantity < 1:
             raise InvalidRequest("Choose how many seats you want.")
-        if ask.count > 100:
+        if ask.quantity > 100:
             raise LimitExceeded("That is more seats than one order can hold.")
-        if ask.wheelchair < 0 or 2 * ask.wheelchair > ask.count:
+        if ask.wheelchair < 0 or 2 * ask.wheelchair > ask.quantity:
             raise InvalidRequest("Each wheelchair space comes with a companion seat: ask for two seats per"
                                  " wheelchair space.")
         if ask.section is not None and not 0 < len(ask.section) <= 60:
             raise InvalidRequest("Choose one of the venue's sections.")
-        request = _Request(_RESERVE_BEST, {"tier": ask.tier_id, "count": ask.count, "wheelchair": ask.wheelchair,
+        request = _Request(_RESERVE_BEST, {"tier": ask.tier_id, "count": ask.quantity, "wheelchair": ask.wheelchair,
                                            "section": ask.section}, None)
     elif seat_ids is not None:
         ids = sorted({int(i) for i in seat_ids})
