@@ -98,14 +98,25 @@ BEGIN
     pool := greatest(64, 16 * wanted);
     WHILE wanted > 0 LOOP
         FOR run IN
+            -- Two branches, one of which runs (its condition on p_section is a one-time filter), so that
+            -- a plan made once walks the right index: ix_units_best_available, or for one section
+            -- ix_units_best_in_section, not the whole venue's ranking filtered by section.
             WITH best AS (
-                SELECT u.pos_y, u.pos_x, coalesce(u.best_rank, 1000000) AS rank
-                FROM units u
-                WHERE u.tier_id = p_tier AND u.status = 'available' AND u.seat_number IS NOT NULL
-                  AND u.pos_x IS NOT NULL AND u.pos_y IS NOT NULL AND NOT u.wheelchair AND u.companion_for IS NULL
-                  AND (p_section IS NULL OR u.section = p_section)
-                ORDER BY u.best_rank, u.id
-                LIMIT pool
+                (SELECT u.pos_y, u.pos_x, coalesce(u.best_rank, 1000000) AS rank
+                 FROM units u
+                 WHERE p_section IS NULL AND u.tier_id = p_tier AND u.status = 'available'
+                   AND u.seat_number IS NOT NULL AND u.pos_x IS NOT NULL AND u.pos_y IS NOT NULL
+                   AND NOT u.wheelchair AND u.companion_for IS NULL
+                 ORDER BY u.best_rank, u.id
+                 LIMIT pool)
+                UNION ALL
+                (SELECT u.pos_y, u.pos_x, coalesce(u.best_rank, 1000000) AS rank
+                 FROM units u
+                 WHERE u.tier_id = p_tier AND u.section = p_section AND u.status = 'available'
+                   AND u.seat_number IS NOT NULL AND u.pos_x IS NOT NULL AND u.pos_y IS NOT NULL
+                   AND NOT u.wheelchair AND u.companion_for IS NULL
+                 ORDER BY u.best_rank, u.id
+                 LIMIT pool)
             ), free AS (
                 SELECT pos_y, pos_x, rank, pos_x - row_number() OVER (PARTITION BY pos_y ORDER BY pos_x) AS gap
                 FROM best

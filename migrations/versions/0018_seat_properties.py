@@ -15,7 +15,8 @@ whole venue by their distance to the event's focal point (`events.focal_x`,
 `focal_y`; NULL: the centre front), set by tb_rank_seats: older layouts are
 ranked so here. `events.avoid_orphans` (default on): a run that would leave
 one free seat alone is taken only when nothing else is left; tb_free_seat
-reads the seats beside a run, through `ix_units_position`.
+reads the seats beside a run, through `ix_units_position`; best available
+within one section walks `ix_units_best_in_section`.
 
 Revision ID: 0018
 Revises: 0016
@@ -32,7 +33,7 @@ branch_labels = None
 depends_on = None
 
 # Each with the digest of its current text (see migrations/functions.py).
-FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "da389285edd7",
+FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "a7cae0e714c9",
              "tb_reserve_best": "ad0aab947eee"}
 
 PROPERTIES = ("wheelchair", "companion_for", "restricted_view", "aisle")
@@ -56,6 +57,8 @@ def upgrade():
                     postgresql_where=sa.text("wheelchair AND status = 'available'"))
     op.create_index("ix_units_position", "units", ["event_id", "pos_y", "pos_x"],
                     postgresql_where=sa.text("seat_number IS NOT NULL"))
+    op.create_index("ix_units_best_in_section", "units", ["tier_id", "section", "best_rank", "id"],
+                    postgresql_where=sa.text("status = 'available' AND seat_number IS NOT NULL"))
     op.add_column("events", sa.Column("focal_x", sa.Numeric(8, 2, asdecimal=False)))
     op.add_column("events", sa.Column("focal_y", sa.Numeric(8, 2, asdecimal=False)))
     op.add_column("events", sa.Column("avoid_orphans", sa.Boolean(), nullable=False, server_default=sa.true()))
@@ -81,6 +84,7 @@ def downgrade():
     op.execute(LAYOUT_TRIGGER.format(columns=LAYOUT_COLUMNS))
     for column in ("avoid_orphans", "focal_y", "focal_x"):
         op.drop_column("events", column)
+    op.drop_index("ix_units_best_in_section", table_name="units")
     op.drop_index("ix_units_position", table_name="units")
     op.drop_index("ix_units_wheelchair", table_name="units")
     op.drop_index("uq_units_companion_for", table_name="units")

@@ -219,6 +219,8 @@ class Unit(db.Model):
               postgresql_where=text("wheelchair AND status = 'available'")),
         # The orphan-seat rule's probes beside a run (tb_free_seat).
         Index("ix_units_position", "event_id", "pos_y", "pos_x", postgresql_where=text("seat_number IS NOT NULL")),
+        Index("ix_units_best_in_section", "tier_id", "section", "best_rank", "id",
+              postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         Index("ix_units_hold", "hold_id", postgresql_where=text("hold_id IS NOT NULL")),
         Index(
             "uq_units_seat_position", "event_id", "section", "row_label", "seat_number",
