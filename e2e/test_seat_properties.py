@@ -42,4 +42,5 @@ def test_a_buyer_filters_for_wheelchair_spaces_and_gets_one_with_its_companion(p
     held = page.locator("main").inner_text()
     assert ("row C, seat 1" in held and "row C, seat 2" in held) or ("row C, seat 9" in held
                                                                      and "row C, seat 10" in held), held
+    assert "wheelchair space" in held and "companion seat" in held
     shot("best-available-wheelchair-hold")

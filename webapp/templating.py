@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
+from webapp.models import SEAT_PROPERTIES
 from webapp.timezones import localise
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
@@ -39,5 +40,7 @@ def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", tz: str | None
 def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["when"] = when
+    # How the map, its legend and the hold page say a seat's properties.
+    app.jinja_env.globals["seat_property_words"] = SEAT_PROPERTIES
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

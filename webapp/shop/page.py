@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.htmx import is_partial_request
-from webapp.models import SEAT_PROPERTIES, Event
+from webapp.models import Event
 from webapp.services.selling import catalog
 from webapp.services.waiting import waitlist_read
 from webapp.shop import hall
@@ -36,8 +36,7 @@ def context(event: Event, *, seats: Collection[int] = (), quantities: dict[int, 
     whole_body = not is_partial_request() or request.endpoint == "shop.event_page"
     view = catalog.event_page_view(db.session, event, user_id, seats=seats, quantities=quantities,
                                    with_basket=whole_body)
-    ctx = dict(vars(view), event=event, message=message, poll_seconds=LIVE_POLL_SECONDS, best=best or {},
-               seat_property_words=SEAT_PROPERTIES)
+    ctx = dict(vars(view), event=event, message=message, poll_seconds=LIVE_POLL_SECONDS, best=best or {})
     states = ctx.pop("seat_states")
     if states is not None:
         ctx["hall"] = hall.hall_markup(db.session, event, states, set(view.selected))
