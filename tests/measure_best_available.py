@@ -49,12 +49,22 @@ SELECT :e, :t, 'available', 'Block ' || (across / :block + 1), 'R' || (row_index
 FROM seats
 """
 
+# A free ordinary seat whose row neighbours are both not free, at least one of them taken: one pass
+# over the venue's rows, neighbours by window (a gap in pos_x is the end of a block's row).
 ORPHANS = """
-SELECT count(*) FROM units u
-WHERE u.event_id = :e AND u.status = 'available' AND u.seat_number IS NOT NULL
-  AND NOT tb_free_seat(:e, u.pos_y, u.pos_x - 1) AND NOT tb_free_seat(:e, u.pos_y, u.pos_x + 1)
-  AND EXISTS (SELECT 1 FROM units n WHERE n.event_id = :e AND n.pos_y = u.pos_y
-                AND n.pos_x IN (u.pos_x - 1, u.pos_x + 1) AND n.status IN ('held', 'sold'))
+WITH seats AS (
+    SELECT pos_y, pos_x, status = 'available' AND NOT wheelchair AND companion_for IS NULL AS free,
+           status IN ('held', 'sold') AS taken
+    FROM units WHERE event_id = :e AND seat_number IS NOT NULL
+), around AS (
+    SELECT free,
+           coalesce(lag(pos_x) OVER w = pos_x - 1 AND lag(free) OVER w, false) AS left_free,
+           coalesce(lag(pos_x) OVER w = pos_x - 1 AND lag(taken) OVER w, false) AS left_taken,
+           coalesce(lead(pos_x) OVER w = pos_x + 1 AND lead(free) OVER w, false) AS right_free,
+           coalesce(lead(pos_x) OVER w = pos_x + 1 AND lead(taken) OVER w, false) AS right_taken
+    FROM seats WINDOW w AS (PARTITION BY pos_y ORDER BY pos_x)
+)
+SELECT count(*) FROM around WHERE free AND NOT left_free AND NOT right_free AND (left_taken OR right_taken)
 """
 
 

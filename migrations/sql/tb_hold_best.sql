@@ -31,10 +31,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM tiers WHERE id = p_tier AND event_id = p_event AND seated) THEN
         RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'Choose one of this event''s seat tiers.';
     END IF;
-    IF p_section IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM units WHERE event_id = p_event AND section = p_section AND tier_id = p_tier) THEN
-        RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'This tier has no seats in that section.';
-    END IF;
     -- The buyer's lock before any seat's, as in every reserve function.
     PERFORM pg_advisory_xact_lock((p_event << 32) | p_user);
     IF p_tier = ANY(tb_waitlist_reserved_tiers(p_event)) THEN
@@ -73,6 +69,11 @@ BEGIN
             END;
         END LOOP;
         IF cardinality(chosen) < 2 * pairs THEN
+            -- Only when short: a section the tier has no seats in is bad input, not "none left".
+            IF p_section IS NOT NULL AND NOT EXISTS (SELECT 1 FROM units WHERE event_id = p_event
+                                                     AND section = p_section AND tier_id = p_tier) THEN
+                RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'This tier has no seats in that section.';
+            END IF;
             RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'short',
                 DETAIL = json_build_object('tier', (SELECT name FROM tiers WHERE id = p_tier)
                                                    || ' wheelchair spaces with a companion seat',
@@ -171,6 +172,10 @@ BEGIN
             ORDER BY best_rank, id LIMIT wanted FOR UPDATE SKIP LOCKED
         ) best;
         IF coalesce(cardinality(got), 0) < wanted THEN
+            IF p_section IS NOT NULL AND NOT EXISTS (SELECT 1 FROM units WHERE event_id = p_event
+                                                     AND section = p_section AND tier_id = p_tier) THEN
+                RAISE EXCEPTION USING ERRCODE = 'TB400', MESSAGE = 'This tier has no seats in that section.';
+            END IF;
             RAISE EXCEPTION USING ERRCODE = 'TB410', MESSAGE = 'short',
                 DETAIL = json_build_object('tier', (SELECT name FROM tiers WHERE id = p_tier), 'wanted', p_count,
                                            'left', coalesce(cardinality(got), 0) + cardinality(chosen),

@@ -33,7 +33,7 @@ branch_labels = None
 depends_on = None
 
 # Each with the digest of its current text (see migrations/functions.py).
-FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "a7cae0e714c9",
+FUNCTIONS = {"tb_free_seat": "5c662d884d05", "tb_rank_seats": "b0cda1b12234", "tb_hold_best": "414adb7c085f",
              "tb_reserve_best": "ad0aab947eee"}
 
 PROPERTIES = ("wheelchair", "companion_for", "restricted_view", "aisle")
