@@ -121,10 +121,13 @@ def main() -> None:
                                               "blocks": BLOCKS, "gap": GAP})
                 session.execute(text("SELECT tb_rank_seats(:e)"), {"e": event.id})
                 tier.capacity = size
+                ids = event.id, tier.id
                 session.commit()
                 session.execute(text("ANALYZE units"))
+                # Ended, not left open: reading the ids after a commit would begin a transaction that the
+                # server's idle-in-transaction timeout ends while the requests run.
                 session.commit()
-                return event.id, tier.id
+                return ids
 
             def hold(connection, function: str, event_id: int, tier_id: int, count: int,
                      section: str | None = None) -> None:
@@ -222,6 +225,7 @@ def main() -> None:
                 orphans = session.execute(text(ORPHANS), {"e": event_id}).scalar()
                 held = session.execute(text("SELECT count(*) FROM units WHERE event_id = :e AND status = 'held'"),
                                        {"e": event_id}).scalar()
+                session.commit()
                 print(f"rule {'on ' if avoid else 'off'}: {held} seats held, {orphans} orphan seats; backend CPU"
                       f" per hold, median {statistics.median(cpu[False]) * 1000:.2f} ms anywhere,"
                       f" {statistics.median(cpu[True]) * 1000:.2f} ms in one section;"
