@@ -44,3 +44,26 @@ def test_a_buyer_filters_for_wheelchair_spaces_and_gets_one_with_its_companion(p
                                                                      and "row C, seat 10" in held), held
     assert "wheelchair space" in held and "companion seat" in held
     shot("best-available-wheelchair-hold")
+
+
+def test_an_admin_marks_wheelchair_spaces_by_range_and_is_told_what_is_wrong(page: Page, session, factory, shot):
+    event = factory.seated_event(rows=3, seats_per_row=8, title="Range Hall")
+    admin = factory.user(name="Ada Admin", is_admin=True)
+    log_in(page, admin.email)
+    page.goto(f"/admin/events/{event.id}/layout")
+    box = page.locator("#seat-properties")
+    box.get_by_label("Property", exact=True).select_option("wheelchair")
+    box.get_by_label("Section", exact=True).fill("Stalls")
+    box.get_by_label("Row", exact=True).fill("C")
+    box.get_by_label("Seats from").fill("7")
+    box.get_by_label("to", exact=True).fill("9")
+    box.get_by_role("button", name="Apply to these seats").click()
+    expect(box.get_by_role("alert")).to_contain_text("The layout has no seat 9 in Stalls, row C.")
+    shot("admin-seat-properties-refused")
+    box = page.locator("#seat-properties")
+    box.get_by_label("to", exact=True).fill("8")
+    box.get_by_role("button", name="Apply to these seats").click()
+    expect(page.get_by_text("Stalls, row C, seats 7–8: 2 seat(s) marked “wheelchair space”.")).to_be_visible()
+    expect(page.get_by_role("button", name="Block Stalls, row C, seat 8, wheelchair space (Stalls, available)")
+           ).to_be_visible()
+    shot("admin-seat-properties-done")

@@ -94,8 +94,7 @@ class SectionSpec:
     best_order: str = "front_centre"
 
 
-BEST_ORDERS = {"front_centre": "Nearest the focal point first (by default the centre front)",
-               "row_order": "Front rows first, left to right"}
+BEST_ORDERS = {"front_centre": "Nearest the focal point", "row_order": "Front rows first, left to right"}
 
 
 def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:
