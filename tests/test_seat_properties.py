@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from tests.support import assert_consistent, race
+from tests.support import admin_client, assert_consistent, race
+from tests.test_api import bearer, problem, token_for
 from webapp.extensions import db
 from webapp.models import Event, Hold, Unit
 from webapp.services import demo
@@ -194,8 +195,6 @@ def test_buyers_racing_for_wheelchair_spaces_never_get_one_without_its_companion
 
 
 def test_the_layout_page_sets_properties_by_range_and_explains_bad_ranges(client, session, factory):
-    from tests.support import admin_client
-
     event = factory.seated_event(rows=2, seats_per_row=6)
     client, _, token = admin_client(client, factory)
     url = f"/admin/events/{event.id}/layout/properties"
@@ -236,8 +235,6 @@ def test_the_layout_page_sets_properties_by_range_and_explains_bad_ranges(client
 
 
 def test_the_api_lists_properties_and_reserves_best_with_a_wheelchair_space(client, session, factory):
-    from tests.test_api import bearer, problem, token_for
-
     event = factory.seated_event(rows=2, seats_per_row=6)
     tier = factory.tier(event)
     _mark(session, event, "wheelchair", "B", 6)
