@@ -40,9 +40,8 @@ def test_default_order_is_front_rows_centre_first(session, factory):
     other = factory.user()
     hold = reserve_best(session, user_id=other.id, event_id=event.id, tier_id=tier.id, count=2)
     session.commit()
-    # Next best in row A: beside the centre block, not the far ends.
-    assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] in ([("A", 2), ("A", 3)],
-                                                                                [("A", 7), ("A", 8)])
+    # A pair beside the centre block in row A would leave A1 or A9 alone: row B's centre instead.
+    assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] == [("B", 4), ("B", 5)]
 
 
 def test_row_order_ranks_left_to_right(session, factory):
@@ -125,8 +124,9 @@ def test_the_page_form_holds_the_best_seats_and_explains_refusals(client, sessio
                        headers=headers)
     assert good.status_code == 204 and "/holds/" in good.headers.get("HX-Redirect", "")
     hold = session.scalars(select(Hold).where(Hold.user_id == buyer.id, Hold.status == "active")).one()
-    assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] == [("A", 2), ("A", 3), ("A", 4),
-                                                                                 ("A", 5)]
+    # Not the centre four of the row of six, which would leave a seat alone at each end.
+    assert [(s.row_label, s.seat_number) for s in _seats(session, hold.id)] == [("A", 1), ("A", 2), ("A", 3),
+                                                                                 ("A", 4)]
     together = client.get(good.headers["HX-Redirect"]).get_data(as_text=True)
     assert "Your reservation" in together and "best seats apart" not in together
     # Row A is still this buyer's basket while the new seats are chosen, and B3 is blocked: no five free side

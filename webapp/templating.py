@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
+from webapp.models import SEAT_PROPERTIES
 from webapp.timezones import localise
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
@@ -69,5 +70,7 @@ def register(app: Flask) -> None:
     from webapp.services.selling.attendees import order_field, ticket_field
 
     app.jinja_env.globals.update(order_field=order_field, ticket_field=ticket_field)
+    # How the map, its legend and the hold page say a seat's properties.
+    app.jinja_env.globals["seat_property_words"] = SEAT_PROPERTIES
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 # Each with the digest of its current text (see migrations/functions.py).
-CALLERS = {"tb_hold_places": "6550aaab42e8", "tb_hold_seats": "750a4ac4a4d4", "tb_hold_best": "f0b33ec537fa"}
+CALLERS = {"tb_hold_places": "6550aaab42e8", "tb_hold_seats": "750a4ac4a4d4"}
 
 
 def upgrade():
@@ -33,6 +33,8 @@ def upgrade():
     op.execute(current("tb_waitlist_reserved_tiers", "9893edf3c2da"))
     for name, digest in CALLERS.items():
         op.execute(current(name, digest))
+    # Frozen: 0018 ranks across the venue, avoids orphan seats and sells wheelchair spaces with companions.
+    op.execute(frozen("tb_hold_best", "0014"))
 
 
 def downgrade():

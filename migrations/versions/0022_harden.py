@@ -37,7 +37,8 @@ depends_on = None
 # Each with the digest of its current text (see migrations/functions.py).
 ENTRY_POINTS = {"tb_reserve_places": ("7d0ba06a935c", "bigint, bigint, int[], int[], int, bigint, text[]"),
                 "tb_reserve_seats": ("7bb11bee1b6c", "bigint, bigint, bigint[], int, bigint, text[]"),
-                "tb_reserve_best": ("930c1efcdd55", "bigint, bigint, int, int, int, bigint, text[]")}
+                # Frozen: 0018 gives it a wheelchair count and a section as well.
+                "tb_reserve_best": (None, "bigint, bigint, int, int, int, bigint, text[]")}
 
 
 def upgrade():
@@ -55,7 +56,7 @@ def upgrade():
     for name, (digest, args) in ENTRY_POINTS.items():
         # A new signature: drop the old one, or CREATE OR REPLACE would add an overload beside it.
         op.execute(f"DROP FUNCTION {name}({args})")
-        op.execute(current(name, digest))
+        op.execute(current(name, digest) if digest else frozen(name, "0022"))
 
 
 def downgrade():

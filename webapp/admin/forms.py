@@ -17,9 +17,11 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from webapp.models import SEAT_PROPERTIES
 from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
 from webapp.services.admin.codes import BULK_MAX, CodeSpec
 from webapp.services.admin.events import MAX_GA_CAPACITY, LayoutRequest, RowRange
+from webapp.services.admin.seat_properties import SeatRange
 from webapp.services.selling.events import BEST_ORDERS
 from webapp.timezones import NonexistentLocalTime, from_local, is_valid_zone, to_form, zone_names
 
@@ -358,3 +360,32 @@ class BulkCodeForm(CodeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, with_code=False, **kwargs)
+
+
+class SeatPropertyForm(FlaskForm):
+    """A seat property given to (or taken from) seats from–to of one row of one section."""
+
+    prop = SelectField("Property", choices=list(SEAT_PROPERTIES.items()), validate_choice=True,
+                       validators=[DataRequired(message="Choose a property.")])
+    section = StringField("Section", validators=[DataRequired(message="Which section?"), Length(max=60)])
+    row = StringField("Row", validators=[DataRequired(message="Which row? Its label, e.g. B."), Length(max=10)])
+    first = IntegerField("Seats from", validators=[
+        InputRequired(message="From which seat number?"), NumberRange(min=1, max=100_000, message="A seat number.")])
+    last = IntegerField("to", validators=[Optional(), NumberRange(min=1, max=100_000, message="A seat number.")],
+                        description="Empty for one seat.")
+    clear = BooleanField("Take the property away instead")
+
+    def seat_range(self) -> SeatRange:
+        return SeatRange(self.section.data.strip(), self.row.data.strip().upper(), self.first.data,
+                         self.last.data or self.first.data)
+
+
+class BestAvailableForm(FlaskForm):
+    """Where best available measures from, and the orphan-seat rule."""
+
+    focal_x = FiniteDecimalField("Focal point across", places=2, validators=[Optional()],
+                                 description="Seat positions, as the map counts them from the left; empty for "
+                                             "the centre front.")
+    focal_y = FiniteDecimalField("Focal point deep", places=2, validators=[Optional()],
+                                 description="Rows from the front (−1 is just before the first row).")
+    avoid_orphans = BooleanField("Leave no single seat alone unless nothing else is left", default=True)

@@ -1,16 +1,18 @@
-"""Admin: the seat-layout generator with its live preview, removing sections, blocking seats."""
+"""Admin: the seat-layout generator with its live preview, removing sections, blocking seats, seat properties
+by range, and where best available measures from."""
 from __future__ import annotations
 
 from flask import abort, flash, request, url_for
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
-from webapp.admin.forms import LayoutForm
+from webapp.admin.forms import BestAvailableForm, LayoutForm, SeatPropertyForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import Event
+from webapp.models import SEAT_PROPERTIES, Event
 from webapp.services.admin import events as admin_events
 from webapp.services.admin import reports as admin_reports
+from webapp.services.admin import seat_properties as admin_seats
 from webapp.services.errors import BookingError
 
 
@@ -37,6 +39,7 @@ def _layout_context(event: Event, form: LayoutForm, formdata=None, preview: bool
         tier_by_id={t.id: t for t in event.tiers},
         preview_sections=admin_reports.seat_layout(db.session, event, planned) if planned else [],
         sections=sections,
+        **_seat_properties_context(event),
     )
 
 
@@ -104,3 +107,58 @@ def seat_toggle(event_id: int):
     return render("admin/layout.html", "admin/_layout_map.html",
                   **_layout_context(event, _layout_form(event)), changed=unit_id,
                   note=f"{label} is now {'blocked' if action == 'block' else 'available'}.")
+
+
+def _seat_properties_context(event: Event) -> dict:
+    """The seat-property and best-available forms, empty (their swap target: #seat-properties)."""
+    return dict(property_form=SeatPropertyForm(formdata=None), best_form=BestAvailableForm(formdata=None, data={
+        "focal_x": event.focal_x, "focal_y": event.focal_y, "avoid_orphans": event.avoid_orphans}),
+        property_problems=[], best_problems=[])
+
+
+@bp.post("/events/<int:event_id>/layout/properties")
+def seat_properties(event_id: int):
+    """Give a range of seats a property (wheelchair space, companion seat, restricted view, aisle) or take it."""
+    event = load_event(event_id)
+    form = SeatPropertyForm(request.form)
+    problems = [] if form.validate() else [e for field in form for e in field.errors]
+    if not problems:
+        try:
+            changed = admin_seats.set_seat_property(db.session, actor_id=current_user.id, event_id=event.id,
+                                                    seats=form.seat_range(), prop=form.prop.data,
+                                                    on=not form.clear.data)
+        except BookingError as invalid:
+            db.session.rollback()
+            problems = [invalid.message]
+    if problems:
+        return render("admin/layout.html", "admin/_seat_properties.html", status=400,
+                      **{**_layout_context(event, _layout_form(event)), "property_form": form,
+                         "property_problems": problems})
+    words = SEAT_PROPERTIES[form.prop.data].lower()
+    flash(f"{form.seat_range().words}: {changed} seat(s) {'no longer ' if form.clear.data else ''}"
+          f"marked “{words}”.", "success")
+    return redirect_to(url_for("admin.layout", event_id=event.id))
+
+
+@bp.post("/events/<int:event_id>/layout/best-available")
+def best_available_settings(event_id: int):
+    """Place the focal point best available measures from, and switch the orphan-seat rule."""
+    event = load_event(event_id)
+    form = BestAvailableForm(request.form)
+    problems = [] if form.validate() else [e for field in form for e in field.errors]
+    if not problems:
+        try:
+            admin_seats.set_best_available(
+                db.session, actor_id=current_user.id, event_id=event.id,
+                focal_x=None if form.focal_x.data is None else float(form.focal_x.data),
+                focal_y=None if form.focal_y.data is None else float(form.focal_y.data),
+                avoid_orphans=form.avoid_orphans.data)
+        except BookingError as invalid:
+            db.session.rollback()
+            problems = [invalid.message]
+    if problems:
+        return render("admin/layout.html", "admin/_seat_properties.html", status=400,
+                      **{**_layout_context(event, _layout_form(event)), "best_form": form,
+                         "best_problems": problems})
+    flash("Best available now measures from the new focal point; every seat was ranked again.", "success")
+    return redirect_to(url_for("admin.layout", event_id=event.id))

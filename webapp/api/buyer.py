@@ -121,7 +121,8 @@ def event_seats(event_id: int):
         locked = set(event.locked_tier_ids)
         seats = [dict(id=v.id, tier_id=None if v.tier_id in locked else v.tier_id, section=v.section,
                       row=v.row_label, number=v.seat_number,
-                      label=seat_label(v.section, v.row_label, v.seat_number), status=status.get(v.id, "available"))
+                      label=seat_label(v.section, v.row_label, v.seat_number), status=status.get(v.id, "available"),
+                      properties=list(v.features))
                  for v in catalog.seat_rows(db.session, event.id)]
         response = _json(s.SeatList, {"event_id": event.id, "seats": seats})
     response.set_etag(tag, weak=True)
@@ -156,16 +157,20 @@ WAITING_ROOM_PASS = {"name": "Waiting-Room-Pass", "in": "header", "required": Fa
            tag=HOLDS, body=s.ReserveRequest, headers=(WAITING_ROOM_PASS,), errors=(403, 404, 409, 413, 429),
            responses={201: ("The hold, with its expires_at (the database's clock)", s.HoldOut)})
 def reserve(event_id: int):
-    """All or nothing. A taken seat is named; a short tier says how many are left; a sold-out
-    tier says the waiting list is open. A new reserve replaces the buyer's earlier basket for the event.
+    """All or nothing: “seats” by id, “quantities” per tier, or “best”: the best free seats of a tier,
+    nearest the event's focal point and side by side in a row where possible, with wheelchair spaces (each
+    with its companion seat) and within one section if asked. A taken seat is named; a short tier says how
+    many are left; a sold-out tier says the waiting list is open. A new reserve replaces the buyer's earlier
+    basket for the event.
     While the event's waiting room is on, only an admitted buyer may reserve: send the pass (403 without
     one, or with one that is forged, another account's or event's, or out of time by the database's clock)."""
     # Refused with the errors the shop's pages answer (webapp/shop/refusals.py), each answered
     # here as the problem the error describes (webapp/api/problems.py).
     data = json_body(s.ReserveRequest)
     who = caller()
-    if ("seats" in data) == ("quantities" in data):
-        raise InvalidRequest("Send either “seats” (seat ids) or “quantities” (per tier), not both.")
+    if sum(key in data for key in ("seats", "quantities", "best")) != 1:
+        raise InvalidRequest("Send one of “seats” (seat ids), “quantities” (per tier) or “best” (a tier and a"
+                             " quantity).")
     access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
     # Checked as the page's pass is: the signature here, the admission by the reserve statement.
     room_pass = waiting_room.check_pass(
@@ -173,6 +178,10 @@ def reserve(event_id: int):
         user_id=who.user_id, event_id=event_id)
     if "seats" in data:
         wanted: dict = {"seat_ids": data["seats"]}
+    elif "best" in data:
+        best = data["best"]
+        wanted = {"best": inventory.BestSeats(best["tier_id"], best["quantity"], best["wheelchair"],
+                                              best.get("section"))}
     else:
         quantities: dict[int, int] = {}
         for line in data["quantities"]:

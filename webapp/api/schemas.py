@@ -11,6 +11,7 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
+from webapp.models import SEAT_PROPERTIES
 from webapp.parsing import MAX_YEAR, MIN_YEAR
 
 PG_INT = validate.Range(min=1, max=2_147_483_647)
@@ -123,6 +124,9 @@ class Seat(Schema):
     number = fields.Integer(required=True)
     label = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["available", "taken", "blocked", "mine"]))
+    properties = fields.List(fields.String(validate=validate.OneOf(list(SEAT_PROPERTIES))), required=True,
+                             metadata={"description": "wheelchair (a wheelchair space), companion (a companion "
+                                                      "seat, sold with its wheelchair space), restricted_view, aisle"})
 
 
 class SeatList(Schema):
@@ -137,11 +141,23 @@ class Quantity(Schema):
     quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=1000))
 
 
+class BestRequest(Schema):
+    """The best free seats of a seat tier, nearest the event's focal point, side by side in a row where possible."""
+
+    tier_id = _id(required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=100))
+    wheelchair = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=50),
+                                metadata={"description": "how many of them are wheelchair spaces, each with its "
+                                                         "companion seat (counted in quantity)"})
+    section = Text(validate=validate.Length(min=1, max=60), metadata={"description": "only in this section"})
+
+
 class ReserveRequest(Schema):
-    """Either “seats” (numbered seats, by id) or “quantities” (general admission, per tier)."""
+    """One of “seats” (numbered seats, by id), “quantities” (general admission, per tier) or “best”."""
 
     seats = fields.List(_id(), validate=validate.Length(min=1, max=1000))
     quantities = fields.List(fields.Nested(Quantity), validate=validate.Length(min=1, max=50))
+    best = fields.Nested(BestRequest)
     access_codes = fields.List(Text(validate=validate.Length(max=40)), validate=validate.Length(max=5),
                                metadata={"description": "access codes for hidden tiers (refused with 403 without)"})
 
@@ -168,6 +184,8 @@ class Line(Schema):
     row = fields.String(allow_none=True, required=True, attribute="row_label")
     seat = fields.Integer(allow_none=True, required=True, attribute="seat_number")
     discount_minor = fields.Integer(required=True, metadata={"description": "what the hold's code takes off"})
+    properties = fields.List(fields.String(), required=True,
+                             metadata={"description": "the seat's properties, as in the seat list"})
 
 
 class QuestionOut(Schema):

@@ -19,6 +19,7 @@ from webapp.models.attendees import Question as Question
 from webapp.models.codes import Code as Code
 from webapp.models.codes import CodeKind as CodeKind
 from webapp.models.columns import utcnow_sql as utcnow_sql
+from webapp.models.events import SEAT_PROPERTIES as SEAT_PROPERTIES
 from webapp.models.events import Event as Event
 from webapp.models.events import EventStatus as EventStatus
 from webapp.models.events import InventoryClock as InventoryClock

@@ -79,6 +79,12 @@ class Event(db.Model):
     # True while a waiting room guards the event (on, gate not open): the
     # reserve functions read it from the event row (migration 0008).
     waiting_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Best available ranks seats by their distance to this point (seat-map
+    # positions; NULL: the centre front) and, while `avoid_orphans`, leaves
+    # no single seat alone unless nothing else is left (migration 0018).
+    focal_x: Mapped[float | None] = mapped_column(db.Numeric(8, 2, asdecimal=False))
+    focal_y: Mapped[float | None] = mapped_column(db.Numeric(8, 2, asdecimal=False))
+    avoid_orphans: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
@@ -155,6 +161,17 @@ class Tier(db.Model):
     )
 
 
+# A seat's properties (migration 0018) by their name in forms and the API, with
+# how pages and accessible names say them; the map, the legend and the filter
+# list them in this order.
+SEAT_PROPERTIES = {
+    "wheelchair": "Wheelchair space",
+    "companion": "Companion seat",
+    "restricted_view": "Restricted view",
+    "aisle": "Aisle seat",
+}
+
+
 def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """The one spelling of a seat's name, for pages, messages and the seat map's accessible names."""
     return f"{section}, row {row_label}, seat {seat_number}"
@@ -186,6 +203,13 @@ class Unit(db.Model):
     pos_y: Mapped[int | None] = mapped_column(Integer)
     # Best first (lower is better) for "best available"; set by the layout generator (migration 0012).
     best_rank: Mapped[int | None] = mapped_column(Integer)
+    # Seat properties (migration 0018): a companion seat is tied to one
+    # wheelchair space, and best available sells the two together.
+    wheelchair: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    companion_for: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("units.id", ondelete="SET NULL", name="fk_units_companion_for"))
+    restricted_view: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    aisle: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -200,6 +224,15 @@ class Unit(db.Model):
         Index("ix_units_best_available", "tier_id", "best_rank", "id",
               postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         Index("ix_units_event_status", "event_id", "status", "tier_id"),
+        CheckConstraint("NOT (wheelchair AND companion_for IS NOT NULL)", name="companion_not_wheelchair"),
+        Index("uq_units_companion_for", "companion_for", unique=True,
+              postgresql_where=text("companion_for IS NOT NULL")),
+        Index("ix_units_wheelchair", "tier_id", "best_rank", "id",
+              postgresql_where=text("wheelchair AND status = 'available'")),
+        # The orphan-seat rule's probes beside a run (tb_free_seat).
+        Index("ix_units_position", "event_id", "pos_y", "pos_x", postgresql_where=text("seat_number IS NOT NULL")),
+        Index("ix_units_best_in_section", "tier_id", "section", "best_rank", "id",
+              postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),
         # The seat list's counts of free seats per section and row (migration 0019).
         Index("ix_units_free_seats", "event_id", "section", "row_label", "tier_id",
               postgresql_where=text("status = 'available' AND seat_number IS NOT NULL")),

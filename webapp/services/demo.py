@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from webapp.models import Event, EventStatus, User
 from webapp.services.admin import codes
 from webapp.services.people import accounts
-from webapp.services.selling import events
+from webapp.services.selling import events, inventory
 
 DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
 DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
@@ -58,6 +58,14 @@ def _concert_hall(session: Session, starts_at: datetime) -> Event:
     ]
     for spec in specs:
         events.generate_section(session, hall, spec)
+    # Wheelchair spaces with their companion seats at the back of the stalls' centre block, aisle seats
+    # along it, and the balcony's ends behind pillars.
+    marks = [("wheelchair", "Stalls Centre", "P", 1, 1), ("wheelchair", "Stalls Centre", "P", 20, 20),
+             ("companion", "Stalls Centre", "P", 2, 2), ("companion", "Stalls Centre", "P", 19, 19),
+             ("restricted_view", "Balcony", "M", 1, 3), ("restricted_view", "Balcony", "M", 38, 40)]
+    marks += [("aisle", "Stalls Centre", row, n, n) for row in events.row_labels(13) for n in (1, 20)]
+    for prop, section, row, first, last in marks:
+        inventory.set_seat_property(session, hall.id, inventory.SeatRange(section, row, first, last), prop, True)
     return hall
 
 

@@ -274,14 +274,20 @@ def reserve_best(event_id: int):
     user_id, session_version = claim
     tier_id = parse_id(request.form.get("tier"))
     count = parse_int(request.form.get("quantity"), minimum=1, maximum=100)
-    ask = refusals.Ask("best", best={"tier": tier_id, "quantity": request.form.get("quantity", "")[:4]})
+    wheelchair = parse_int(request.form.get("wheelchair") or "0", minimum=0, maximum=50)
+    section = request.form.get("section", "").strip()[:61] or None
+    ask = refusals.Ask("best", best={"tier": tier_id, "quantity": request.form.get("quantity", "")[:4],
+                                     "wheelchair": request.form.get("wheelchair", "")[:4], "section": section})
     check = admission.pass_check(event_id)
     try:
         if tier_id is None:
             raise InvalidRequest("Choose a seat tier.")
         if count is None:
             raise InvalidRequest("Choose how many seats you want, from 1.")
-        reservation = inventory.reserve(user_id=user_id, event_id=event_id, best=(tier_id, count),
+        if wheelchair is None:
+            raise InvalidRequest("Choose how many wheelchair spaces you want, from 0.")
+        reservation = inventory.reserve(user_id=user_id, event_id=event_id,
+                                        best=inventory.BestSeats(tier_id, count, wheelchair, section),
                                         session_version=session_version, admission_id=check.admission_id,
                                         access=access.codes_for(event_id), client_addr=for_address_limits())
     except BookingError as refused:

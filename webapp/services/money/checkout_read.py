@@ -34,6 +34,7 @@ class Line:
     row_label: str | None
     seat_number: int | None
     discount_minor: int = 0  # what the hold's discount code takes off this unit
+    properties: list[str] = field(default_factory=list)  # wheelchair, companion, restricted_view, aisle
 
     @property
     def place_label(self) -> str:
@@ -145,7 +146,12 @@ _LINES = """
                 -- the price held (what will be paid), not the tier's price now
                 'price_minor', coalesce(h.unit_prices[array_position(h.unit_ids, u.id)], t.price_minor),
                 'currency', t.currency, 'section', u.section,
-                'row_label', u.row_label, 'seat_number', u.seat_number{extra}) ORDER BY u.id)
+                'row_label', u.row_label, 'seat_number', u.seat_number,
+                -- the seat's properties, named as models.SEAT_PROPERTIES names them
+                'properties', array_remove(ARRAY[CASE WHEN u.wheelchair THEN 'wheelchair' END,
+                                                 CASE WHEN u.companion_for IS NOT NULL THEN 'companion' END,
+                                                 CASE WHEN u.restricted_view THEN 'restricted_view' END,
+                                                 CASE WHEN u.aisle THEN 'aisle' END], NULL){extra}) ORDER BY u.id)
      FROM units u JOIN tiers t ON t.id = u.tier_id WHERE u.id = ANY({units}))
 """
 

@@ -274,6 +274,7 @@ class EventPageView:
     seat_states: dict[str, list[int]] | None = None  # seated: for drawing the hall (shop/hall.py)
     live: str | None = None  # the seat map poller's tag
     sections: tuple[str, ...] = ()
+    seat_features: tuple[str, ...] = ()  # seated: the seat properties the hall has (the legend, the filter)
 
 
 def event_page_view(session: Session, event: Event, user_id: int | None, *, seats: Collection[int] = (),
@@ -297,7 +298,8 @@ def event_page_view(session: Session, event: Event, user_id: int | None, *, seat
     states = seat_states(session, event, user_id=user_id)
     not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
     picked = [s for s in seats if s not in not_free]
+    layout = hall_layout.for_event(session, event)
     return EventPageView(
         tiers, preview_seats(session, event, picked, user_id=user_id), hold, selected=frozenset(picked),
         seat_states=states, live=live_tag(event.id, user_id, inventory.inventory_version(session, event.id)),
-        sections=section_names(session, event))
+        sections=layout.section_names, seat_features=layout.features)

@@ -88,12 +88,13 @@ class SectionSpec:
     # fall to the last tier given.
     tier_by_rows: tuple[tuple[int, int, Tier], ...]
     first_row_label: str = "A"
-    # Best first for "best available": "front_centre" (front rows first, each
-    # from the middle outwards) or "row_order" (front to back, left to right).
+    # Best first for "best available": "front_centre" (nearest the event's
+    # focal point first, across the whole venue: by default the centre front)
+    # or "row_order" (these sections front to back, left to right).
     best_order: str = "front_centre"
 
 
-BEST_ORDERS = {"front_centre": "Front rows first, centre seats first", "row_order": "Front rows first, left to right"}
+BEST_ORDERS = {"front_centre": "Nearest the focal point", "row_order": "Front rows first, left to right"}
 
 
 def plan_section(spec: SectionSpec) -> list[tuple[Tier, dict]]:

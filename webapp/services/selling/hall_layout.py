@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, Tier, seat_label
+from webapp.models import SEAT_PROPERTIES, Event, Tier, seat_label
 from webapp.services.selling.event_snapshots import event_snapshot
 from webapp.services.selling.recently_used import RecentlyUsed
 
@@ -28,10 +28,17 @@ class SeatView:
     x: int
     y: int
     status: str  # available / taken / blocked / mine
+    # Its properties, by name (SEAT_PROPERTIES), in that order.
+    features: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return seat_label(self.section, self.row_label, self.seat_number)
+
+    @property
+    def feature_words(self) -> str:
+        """How its accessible name says its properties (", wheelchair space, aisle seat"), or nothing."""
+        return "".join(", " + SEAT_PROPERTIES[f].lower() for f in self.features)
 
 
 @dataclass
@@ -44,14 +51,16 @@ class SectionView:
 
 
 _SEATS = text(
-    "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
+    "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status,"
+    " wheelchair, companion_for IS NOT NULL AS companion, restricted_view, aisle FROM units"
     " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
 )
 
 
 def seat_rows(session: Session, event_id: int) -> list[SeatView]:
     """Every seat of the event, with its stored status, in drawing order within a section."""
-    return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
+    return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status,
+                     tuple(f for f in SEAT_PROPERTIES if getattr(r, f)))
             for r in session.execute(_SEATS, {"e": event_id}).all()]
 
 
@@ -79,6 +88,7 @@ class HallLayout:
     sections: list[SectionView]  # drawing order: bands by top row, each band left to right
     tiers: Sequence[Tier]  # every tier of the event, hidden ones too
     seats_by_tier: dict[int, list[int]]
+    features: tuple[str, ...] = ()  # the seat properties some seat has, in SEAT_PROPERTIES' order
 
     @property
     def section_names(self) -> tuple[str, ...]:
@@ -119,11 +129,14 @@ def _read_layout(session: Session, event: Event) -> HallLayout:
     # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
     full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
     seats_by_tier: dict[int, list[int]] = {}
+    found: set[str] = set()
     for section in sections:
         for _, row in section.rows:
             for seat in row:
                 seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
-    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier)
+                found.update(seat.features)
+    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier,
+                      tuple(f for f in SEAT_PROPERTIES if f in found))
 
 
 def section_names(session: Session, event: Event) -> tuple[str, ...]:

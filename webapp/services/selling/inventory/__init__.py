@@ -16,6 +16,9 @@ list itself, so no caller can forget either:
   `add_places`, `copy_units`, `remove_places`, `remove_units`,
   `remove_tier_units`, `block_seat`, `unblock_seat`) — stock.py;
 - a sold ticket's new holder and code (`lock_ticket`, `reissue_ticket`) — tickets.py.
+- seat properties by range (`set_seat_property`) — properties.py: what the
+  map draws changes, so the layout version moves (a trigger), and the clock,
+  so the API's seat list (tagged with it) is read again.
 
 The rest serves them: the clock and the per-unit-of-work read cache
 (clock.py), the waiting list's hook (waitlist_hook.py), the buyer's lock and the
@@ -70,8 +73,10 @@ from webapp.services.selling.inventory.holds import (
     sell_hold,
     take_units_again,
 )
+from webapp.services.selling.inventory.properties import SeatRange, set_seat_property
 from webapp.services.selling.inventory.reserve import (
     REFUSALS,
+    BestSeats,
     Reservation,
     release_active_basket,
     reserve,
@@ -93,7 +98,8 @@ from webapp.services.selling.inventory.tickets import lock_ticket, reissue_ticke
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
-    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
+    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "BestSeats", "Reservation", "SeatRange",
+    "TierCounts", "Waitlist", "set_seat_property",
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -60,12 +60,22 @@ _RESERVE_SEATS = text("SELECT tb_reserve_seats(:u, :e, CAST(:seats AS bigint[]),
 # Chooses with SKIP LOCKED, then holds as a seat reserve does.
 _RESERVE_BEST = text("SELECT tb_reserve_best(:u, :e, CAST(:tier AS integer), CAST(:count AS integer),"
                      " CAST(:session AS integer), CAST(:admission AS bigint), CAST(:access AS text[]),"
-                     " CAST(:addr AS inet))")
+                     " CAST(:addr AS inet), CAST(:wheelchair AS integer), CAST(:section AS text))")
 # The address's lock before the buyer's, as the reserve functions take them (counting nothing new); the
 # address setting the rule leaves is cleared at once, or the waiting list's offers made while preparing
 # would take it as their holds' address.
 _ADDRESS_LOCK = text("SELECT tb_address_rules(:u, :e, CAST(:addr AS inet), 0);"
                      " SELECT set_config('tb.client_addr', '', true)")
+
+
+class BestSeats(NamedTuple):
+    """A best-available ask: `quantity` seats of a tier, `wheelchair` of them wheelchair spaces, each with
+    its companion seat (counted in `quantity`), within one `section` if given."""
+
+    tier_id: int
+    quantity: int
+    wheelchair: int = 0
+    section: str | None = None
 
 
 class _NeedsPreparation(Exception):
@@ -143,16 +153,22 @@ class _Request:
 
 
 def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, seat_ids: Iterable[int] | None,
-             best: tuple[int, int] | None, session_version: int | None, admission_id: int | None,
+             best: tuple | None, session_version: int | None, admission_id: int | None,
              access: Iterable[str], client_addr: str | None) -> _Request:
     """The statement for what the buyer asks, its parameters checked before any round trip."""
     if best is not None:
-        tier_id, count = best
-        if count < 1:
+        ask = BestSeats(*best)
+        if ask.quantity < 1:
             raise InvalidRequest("Choose how many seats you want.")
-        if count > 100:
+        if ask.quantity > 100:
             raise LimitExceeded("That is more seats than one order can hold.")
-        request = _Request(_RESERVE_BEST, {"tier": tier_id, "count": count}, None)
+        if ask.wheelchair < 0 or 2 * ask.wheelchair > ask.quantity:
+            raise InvalidRequest("Each wheelchair space comes with a companion seat: ask for two seats per"
+                                 " wheelchair space.")
+        if ask.section is not None and not 0 < len(ask.section) <= 60:
+            raise InvalidRequest("Choose one of the venue's sections.")
+        request = _Request(_RESERVE_BEST, {"tier": ask.tier_id, "count": ask.quantity, "wheelchair": ask.wheelchair,
+                                           "section": ask.section}, None)
     elif seat_ids is not None:
         ids = sorted({int(i) for i in seat_ids})
         if not ids:
@@ -182,7 +198,7 @@ class Reservation:
 
 
 def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
-            seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
+            seat_ids: Iterable[int] | None = None, best: tuple | None = None,
             session_version: int | None = None, admission_id: int | None = None,
             access: Iterable[str] = (), client_addr: str | None = None) -> Reservation:
     """The buyer's reserve click: one statement that is its own transaction.
@@ -234,7 +250,7 @@ def reserve(*, user_id: int, event_id: int, quantities: dict[int, int] | None = 
 
 
 def reserve_in_session(session: Session, *, user_id: int, event_id: int, quantities: dict[int, int] | None = None,
-                       seat_ids: Iterable[int] | None = None, best: tuple[int, int] | None = None,
+                       seat_ids: Iterable[int] | None = None, best: tuple | None = None,
                        session_version: int | None = None, admission_id: int | None = None,
                        access: Iterable[str] = (), client_addr: str | None = None) -> Hold:
     """Reserve as `reserve` does, preparing first when asked to, within the caller's transaction.

@@ -56,21 +56,19 @@ def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tie
     return created
 
 
-# Best first for "best available" (lower is better), across the sections laid
-# out together: rows front (smallest pos_y) to back, and in each row either
-# from the middle of the whole row outwards or left to right. The SQL function
-# tb_reserve_best ranks older layouts with the same "front_centre" formula.
-_RANK_SEATS = {
-    "front_centre": "abs(2 * pos_x - (min(pos_x) OVER across + max(pos_x) OVER across))",
-    "row_order": "pos_x - min(pos_x) OVER across",
-}
-
-
+# Best first for "best available" (lower is better). "front_centre": across
+# the whole venue, by distance to the event's focal point (the SQL function
+# tb_rank_seats, which migration 0018 ran on older layouts too), so every
+# seat of the event is ranked again; "row_order": these sections' rows front
+# (smallest pos_y) to back, each left to right.
 def rank_seats(session: Session, event_id: int, sections: list[str], order: str) -> None:
-    """Set the best-first rank of these sections' seats (the layout generator's choice of order)."""
+    """Set the best-first rank of seats (the layout generator's choice of order, or a moved focal point)."""
+    if order == "front_centre":
+        session.execute(text("SELECT tb_rank_seats(:e)"), {"e": event_id})
+        return
     session.execute(text(
         "UPDATE units u SET best_rank = r.rank FROM ("
-        " SELECT id, (dense_rank() OVER (ORDER BY pos_y) - 1) * 1000 + " + _RANK_SEATS[order] + " AS rank"
+        " SELECT id, (dense_rank() OVER (ORDER BY pos_y) - 1) * 1000 + pos_x - min(pos_x) OVER across AS rank"
         " FROM units WHERE event_id = :e AND section = ANY(:sections) AND seat_number IS NOT NULL"
         " WINDOW across AS (PARTITION BY pos_y)) r WHERE u.id = r.id"),
         {"e": event_id, "sections": sections})
