@@ -319,3 +319,17 @@ def test_reserve_with_no_seat_picked_is_told_in_the_list(client, hall, buyer):
         page = body(response)
         assert 'id="seat-list"' in page and 'role="alert"' in page, page[:500]
         assert "Pick at least one seat." in page and "still picked" not in page
+
+
+def test_a_seat_says_its_properties_in_words(client, session, hall):
+    from webapp.services.selling import inventory
+
+    inventory.set_seat_property(session, hall.id, inventory.SeatRange("Balcony", "M", 1, 1), "wheelchair", True)
+    inventory.set_seat_property(session, hall.id, inventory.SeatRange("Balcony", "M", 2, 2), "companion", True)
+    inventory.set_seat_property(session, hall.id, inventory.SeatRange("Balcony", "M", 6, 6), "aisle", True)
+    session.commit()
+    seats = words(body(client.get(list_url(hall.id, section="Balcony", row="M"))))
+    assert "Seat 1 Balcony, €45.00, wheelchair space, available" in seats
+    assert "Seat 2 Balcony, €45.00, companion seat, available" in seats
+    assert "Seat 6 Balcony, €45.00, aisle seat, available" in seats
+    assert "Seat 3 Balcony, €45.00, available" in seats

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, Tier, seat_label
+from webapp.models import SEAT_PROPERTIES, Event, Tier, seat_label
 from webapp.services.selling import hall_layout
 from webapp.services.selling.recently_used import RecentlyUsed
 
@@ -123,7 +123,8 @@ _FREE_PER_ROW = text(
 )
 _ROW = text(
     f"{_KEPT} SELECT u.id, u.tier_id, u.seat_number, u.status::text AS status,"
-    "  u.tier_id = ANY(kept.reserved) AS kept, h.user_id = CAST(:u AS integer) AS mine"
+    "  u.tier_id = ANY(kept.reserved) AS kept, h.user_id = CAST(:u AS integer) AS mine,"
+    "  u.wheelchair, u.companion_for IS NOT NULL AS companion, u.restricted_view, u.aisle"
     " FROM kept, units u LEFT JOIN holds h ON h.id = u.hold_id"
     " WHERE u.event_id = :e AND u.section = :s AND u.row_label = :r AND u.seat_number IS NOT NULL"
     " ORDER BY u.pos_x, u.seat_number"
@@ -173,7 +174,8 @@ def row_seats(session: Session, event: Event, section: str, row: str, *,
             state = "taken"
         else:
             state = "available"
-        seats.append(ListedSeat(r.id, section, row, r.seat_number, tier, state))
+        seats.append(ListedSeat(r.id, section, row, r.seat_number, tier, state,
+                                tuple(SEAT_PROPERTIES[f].lower() for f in SEAT_PROPERTIES if getattr(r, f))))
     return seats or None
 
 
