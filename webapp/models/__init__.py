@@ -47,3 +47,10 @@ from webapp.models.waiting import WaitingRoom as WaitingRoom
 from webapp.models.waiting import WaitingRoomEntry as WaitingRoomEntry
 from webapp.models.waiting import WaitlistEntry as WaitlistEntry
 from webapp.models.waiting import WaitlistStatus as WaitlistStatus
+from webapp.models.money import GatewayRefund as GatewayRefund
+from webapp.models.money import Invoice as Invoice
+from webapp.models.money import InvoiceKind as InvoiceKind
+from webapp.models.money import InvoiceSeries as InvoiceSeries
+from webapp.models.money import Refund as Refund
+from webapp.models.money import RefundState as RefundState
+from webapp.models.money import RefundTicket as RefundTicket

@@ -185,6 +185,9 @@ class Order(db.Model):
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    # Who the invoice is made out to (migration 0021); no name, no invoice.
+    billing_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(500))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()
