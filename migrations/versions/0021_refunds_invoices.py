@@ -22,7 +22,8 @@
                      start (NULL: until the start), keeping a fixed fee or a
                      percentage
   events.billing_required  the buyer must give a billing name and address
-  orders.billing_name, billing_address
+  orders.billing_name, billing_address, and the same on payment_attempts,
+                     where checkout keeps them until the order is made
 
 Revision ID: 0021
 Revises: 0016
@@ -51,6 +52,8 @@ def upgrade():
 
     op.add_column("orders", sa.Column("billing_name", sa.String(200)))
     op.add_column("orders", sa.Column("billing_address", sa.String(500)))
+    op.add_column("payment_attempts", sa.Column("billing_name", sa.String(200)))
+    op.add_column("payment_attempts", sa.Column("billing_address", sa.String(500)))
 
     op.create_table(
         "refunds",
@@ -122,6 +125,8 @@ def downgrade():
     op.drop_table("gateway_refunds")
     op.drop_table("refund_tickets")
     op.drop_table("refunds")
+    op.drop_column("payment_attempts", "billing_address")
+    op.drop_column("payment_attempts", "billing_name")
     op.drop_column("orders", "billing_address")
     op.drop_column("orders", "billing_name")
     op.drop_constraint(op.f("ck_events_cancel_policy"), "events")

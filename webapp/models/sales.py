@@ -121,6 +121,9 @@ class PaymentAttempt(db.Model):
     decline_message: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who the invoice is for, given at checkout and copied to the order (migration 0021).
+    billing_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         # A hold has one checkout in flight: two tabs cannot charge twice.

@@ -56,6 +56,7 @@ from webapp.services.errors import (
     TooSoonAgain,
 )
 from webapp.services.messaging import outbox
+from webapp.services.money import invoices, refunds
 from webapp.services.money.gateway import AUTHORISED, CAPTURED, VOIDED, Card, ChargeResult, PaymentGateway
 from webapp.services.selling import codes, inventory
 from webapp.services.waiting import waitlist
@@ -108,8 +109,8 @@ class StartedPayment:
 
 _RECORD_PENDING = text(
     "INSERT INTO payment_attempts"
-    " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status)"
-    " VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending')"
+    " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status, billing_name,"
+    "  billing_address) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba)"
     # Conflicts are answers, not errors: the key was used before, or another
     # checkout of this hold is in flight (the partial unique index).
     " ON CONFLICT DO NOTHING RETURNING id"
@@ -117,29 +118,39 @@ _RECORD_PENDING = text(
 
 
 def _lock_hold_for_payment(session: Session, hold_id: int,
-                           user_id: int) -> tuple[Hold, bool, EventStatus, bool]:
-    """The hold row locked, with whether it ran out, its event's status and whether sales ended: one statement."""
+                           user_id: int) -> tuple[Hold, bool, EventStatus, bool, bool]:
+    """The hold row locked, with whether it ran out, its event's status, whether sales ended and whether the
+    organiser asks for a billing address: one statement."""
     row = session.execute(
         select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status,
-               (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"))
+               (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"),
+               Event.billing_required)
         .join(Event, Event.id == Hold.event_id)
         .where(Hold.id == hold_id, Hold.user_id == user_id)
         .with_for_update(of=Hold)
     ).first()
     if row is None:
         raise NotFound("No such reservation.")
-    return row[0], row[1], row[2], row[3]
+    return row[0], row[1], row[2], row[3], row[4]
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
-                  card: Card) -> StartedPayment | PaymentResult:
+                  card: Card, billing_name: str | None = None,
+                  billing_address: str | None = None) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
-    Returns the earlier result when this key was already used.
+    Returns the earlier result when this key was already used. A billing
+    name (with its address) makes the order an invoice; the organiser may
+    require one.
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
+    billing_name = (billing_name or "").strip()[:200] or None
+    billing_address = (billing_address or "").strip()[:500] or None
+    hold, past_expiry, event_status, sales_over, billing_required = _lock_hold_for_payment(session, hold_id, user_id)
+    if billing_required and hold.status not in (HoldStatus.CONVERTED, HoldStatus.RELEASED) \
+            and not (billing_name and billing_address):
+        raise InvalidRequest("The organiser asks for a billing name and address for the invoice.")
 
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)
@@ -182,7 +193,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     session.flush()
     attempt_id = session.execute(_RECORD_PENDING, {
         "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
-        "c": hold.currency, "l": card.last4,
+        "c": hold.currency, "l": card.last4, "bn": billing_name, "ba": billing_address,
     }).scalar()
     if attempt_id is None:
         previous = _attempt_by_key(session, idempotency_key)
@@ -215,7 +226,7 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
     pass like any reserve. A hold still live (a double click) is left as it
     is. The caller commits.
     """
-    hold, past_expiry, event_status, sales_over = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over, _ = _lock_hold_for_payment(session, hold_id, user_id)
     if hold.status == HoldStatus.ACTIVE and not past_expiry:
         return hold
     if hold.status == HoldStatus.CONVERTED:
@@ -339,6 +350,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
         event_id=hold.event_id, user_id=hold.user_id, hold_id=hold.id, payment_attempt_id=attempt.id,
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
+        billing_name=attempt.billing_name, billing_address=attempt.billing_address,
     )
     session.add(order)
     session.flush()
@@ -359,6 +371,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
             for unit_id, tier_id in sold
         ],
     )
+    invoices.issue_invoice(session, order)
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
     outbox.queue_order_confirmation(session, order)
@@ -366,13 +379,14 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
-        card: Card) -> PaymentResult:
+        card: Card, billing_name: str | None = None, billing_address: str | None = None) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
     open transaction (see the module docstring).
     """
-    started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card)
+    started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card,
+                            billing_name=billing_name, billing_address=billing_address)
     if isinstance(started, PaymentResult):
         session.rollback()
         return started
@@ -450,12 +464,23 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
             log.warning("payment.voided_leftover", extra={"reference": reference})
 
 
+_CANCEL_TERMS = text(
+    "SELECT starts_at <= now() AS started,"
+    " cancel_until_hours IS NOT NULL AND starts_at - make_interval(hours => cancel_until_hours) <= now() AS too_late,"
+    " cancel_until_hours, cancel_fee_minor, cancel_fee_percent FROM events WHERE id = :e"
+)
+
+
 def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, user_id: int | None,
                  reason: str, refund: bool = True) -> Order:
-    """Cancel a confirmed order: void its tickets, refund, free its units.
+    """Cancel a confirmed order: void its tickets, refund what is left of it, free its units.
 
-    `user_id` restricts the order to its buyer (None: an admin acting).
-    The freed units go to the waiting list first.
+    `user_id` restricts the order to its buyer (None: an admin acting): the
+    buyer may cancel within the organiser's policy (until N hours before the
+    start), which may keep a fee or a percentage. The refund is a refund row
+    (services/money/refunds.py) made at the gateway inside this transaction,
+    under a key fixed per order, so a cancel retried after a rollback gives
+    back nothing twice. The freed units go to the waiting list first.
     """
     query = select(Order).where(Order.id == order_id).with_for_update()
     if user_id is not None:
@@ -465,26 +490,29 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         raise NotFound("No such order.")
     if order.status != OrderStatus.CONFIRMED:
         raise OrderNotCancellable("This order is already cancelled.")
+    keep = 0
     if user_id is not None:
-        started = session.execute(
-            text("SELECT starts_at <= now() FROM events WHERE id = :e"), {"e": order.event_id}
-        ).scalar_one()
-        if started:
+        terms = session.execute(_CANCEL_TERMS, {"e": order.event_id}).one()
+        if terms.started:
             raise OrderNotCancellable("The event has started; this order can no longer be cancelled.")
-
+        if terms.too_late:
+            raise OrderNotCancellable(f"The organiser allows cancelling until {terms.cancel_until_hours} hours"
+                                      " before the start; that time has passed.")
+        keep = terms.cancel_fee_minor + order.total_minor * terms.cancel_fee_percent // 100
+    if refund:
+        made = refunds.request_refund(session, order_id=order.id, reason=reason, actor_id=None, whole=True,
+                                      keep_minor=keep, buyer_id=user_id, key=f"rf_{order.id}_whole")
+        refunds.send_refund(session, gateway, made)
+        session.refresh(order)
+        return order
     unit_ids = [t.unit_id for t in order.tickets if t.status == TicketStatus.VALID]
     session.execute(
         text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order.id}
     )
-    order.status = OrderStatus.REFUNDED if refund else OrderStatus.CANCELLED
+    order.status = OrderStatus.CANCELLED
     order.cancelled_at = func.now()
     order.cancel_reason = reason
     session.flush()
-    if refund:
-        attempt = session.get_one(PaymentAttempt, order.payment_attempt_id)
-        # Idempotent on the provider's side: if our commit fails after this,
-        # a retried cancel refunds nothing twice.
-        gateway.refund(attempt.gateway_reference or "", order.total_minor)
     inventory.free_sold_units(session, event_id=order.event_id, unit_ids=unit_ids)
     session.expire(order, ["tickets"])
     return order

@@ -78,11 +78,13 @@ def _lock_order(session: Session, order_id: int, buyer_id: int | None) -> Order:
 
 def request_refund(session: Session, *, order_id: int, reason: str, actor_id: int | None,
                    ticket_ids: list[int] | None = None, amount_minor: int | None = None,
-                   whole: bool = False, keep_minor: int = 0, buyer_id: int | None = None) -> Refund:
+                   whole: bool = False, keep_minor: int = 0, buyer_id: int | None = None,
+                   key: str | None = None) -> Refund:
     """Record a refund of the whole order, of these tickets, or of an amount; the caller commits.
 
     `keep_minor` is a cancellation fee kept back from a ticket refund.
-    `buyer_id` restricts the order to its buyer. Raises InvalidRequest (400)
+    `buyer_id` restricts the order to its buyer. `key` is the gateway's
+    idempotency key when the caller needs a fixed one (a fresh one otherwise). Raises InvalidRequest (400)
     for what can never be refunded (a ticket of another order, a negative
     amount, more than is left) and OrderNotCancellable (409) for what was
     refunded already; nothing is changed then.
@@ -131,7 +133,7 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
         amount = max(0, amount - keep_minor)
 
     refund = Refund(event_id=order.event_id, order_id=order.id, amount_minor=amount, currency=order.currency,
-                    reason=reason[:200], actor_id=actor_id, idempotency_key="rf_" + secrets.token_urlsafe(24),
+                    reason=reason[:200], actor_id=actor_id, idempotency_key=key or "rf_" + secrets.token_urlsafe(24),
                     state=RefundState.REQUESTED.value)
     if amount == 0 and not giving_back:
         raise InvalidRequest("There is nothing left to refund on this order.")
