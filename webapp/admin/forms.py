@@ -187,6 +187,31 @@ class ReasonForm(FlaskForm):
                                                Length(max=160)])
 
 
+class RefundForm(FlaskForm):
+    """What to refund of an order: all of it, some tickets (they become void), or an amount (they stay valid)."""
+
+    what = SelectField("Refund", choices=[("tickets", "The tickets ticked"), ("amount", "An amount"),
+                                          ("whole", "The whole order")], default="tickets")
+    tickets = SelectMultipleField("Tickets", coerce=int, validate_choice=False,
+                                  option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    amount = FiniteDecimalField("Amount (€)", places=2, validators=[
+        Optional(), NumberRange(min=0.01, max=100000, message="Enter an amount from 0.01 to 100,000.")])
+    reason = StringField("Reason", validators=[DataRequired(message="Say why, for the buyer and the log."),
+                                               Length(max=160)])
+
+    def validate_tickets(self, field):
+        if self.what.data == "tickets" and not field.data:
+            raise ValidationError("Tick the tickets to refund.")
+
+    def validate_amount(self, field):
+        if self.what.data == "amount" and field.data is None:
+            raise ValidationError("Enter the amount to refund, e.g. 12.50.")
+
+    @property
+    def amount_minor(self) -> int | None:
+        return None if self.amount.data is None else int((self.amount.data * 100).to_integral_value())
+
+
 class CheckInForm(FlaskForm):
     code = StringField("Ticket code", validators=[DataRequired(message="Type or scan a ticket code."),
                                                   Length(max=200)])

@@ -374,6 +374,9 @@ class AdminOrder(Schema):
     currency = fields.String(required=True)
     created_at = fields.DateTime(required=True)
     tickets = fields.Integer(required=True, metadata={"description": "number of tickets"})
+    refunded_minor = fields.Integer(metadata={"description": "refunds confirmed by the gateway"})
+    refund_pending_minor = fields.Integer(metadata={"description": "refunds asked for, not yet confirmed"})
+    outstanding_minor = fields.Integer(metadata={"description": "paid and not given back"})
 
 
 class AdminOrderList(Schema):
@@ -382,6 +385,14 @@ class AdminOrderList(Schema):
 
 class ReasonIn(Schema):
     reason = Text(required=True)
+
+
+class RefundIn(Schema):
+    reason = Text(required=True)
+    ticket_ids = fields.List(fields.Integer(strict=True, validate=PG_INT), validate=validate.Length(min=1, max=1000),
+                             metadata={"description": "refund these tickets of the order (they become void)"})
+    amount_minor = fields.Integer(strict=True, validate=validate.Range(min=-2_147_483_648, max=2_147_483_647),
+                                  metadata={"description": "refund this amount; the tickets stay valid"})
 
 
 class CheckInIn(Schema):

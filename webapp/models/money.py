@@ -114,5 +114,9 @@ class Invoice(db.Model):
 
     @property
     def label(self) -> str:
-        """The number as printed: series and number, e.g. INV-000042 or CN-000003."""
-        return f"{self.series}-{self.number:06d}"
+        return document_label(self.series, self.number)
+
+
+def document_label(series: str, number: int) -> str:
+    """An invoice's or credit note's number as printed: series and number, e.g. INV-000042 or CN-000003."""
+    return f"{series}-{number:06d}"

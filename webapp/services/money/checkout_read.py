@@ -6,7 +6,7 @@ seconds left) are made here, once, by the database clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import place_label
+from webapp.models import document_label, place_label
 from webapp.services.selling import codes
 from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
@@ -258,6 +258,21 @@ class OrderView:
     tickets: list[TicketView]
     code: str | None = None  # the discount code the order used, and what it took off
     discount_minor: int = 0
+    refunded_minor: int = 0  # refunds asked for or made (not failed); the single-order view only
+    documents: list[DocumentView] = field(default_factory=list)  # its invoice and credit notes
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: int
+    kind: str
+    series: str
+    number: int
+    gross_minor: int
+
+    @property
+    def label(self) -> str:
+        return document_label(self.series, self.number)
 
 
 _ORDER_SELECT = """
@@ -272,7 +287,14 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_min
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
         WHERE k.order_id = o.id) AS tickets"""
 _ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
-_ORDER = text(f"{_ORDER_SELECT}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
+# The single order also shows its refunds and documents, in the same statement.
+_ORDER_MONEY = """,
+       (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r WHERE r.order_id = o.id AND r.state <> 'failed')
+         AS refunded_minor,
+       (SELECT json_agg(json_build_object('id', d.id, 'kind', d.kind, 'series', d.series,
+                                          'number', d.number, 'gross_minor', d.gross_minor) ORDER BY d.id)
+        FROM invoices d WHERE d.order_id = o.id) AS documents"""
+_ORDER = text(f"{_ORDER_SELECT}{_ORDER_MONEY}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
               " WHERE o.id = :o AND o.user_id = :u")
 _ORDERS = text(_ORDER_SELECT + _ORDER_FROM + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
 
@@ -300,8 +322,11 @@ def _order(r) -> OrderView:
             t["section"], t["row_label"], t["seat_number"]))
         for t in r.tickets or []
     ]
+    money = r._mapping
     return OrderView(r.id, _event(r), r.status, r.total_minor,
-                     r.currency, r.cancelled_at, tickets, r.code, r.discount_minor)
+                     r.currency, r.cancelled_at, tickets, r.code, r.discount_minor,
+                     money.get("refunded_minor", 0),
+                     [DocumentView(**d) for d in money.get("documents") or []])
 
 
 @lru_cache(maxsize=4096)

@@ -22,6 +22,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Invoice, InvoiceKind, Order, Refund, RefundTicket, Ticket, Tier
+from webapp.services.errors import NotFound
+from webapp.services.messaging import invoice_pdf
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -119,3 +121,14 @@ def documents_of_event(session: Session, event_id: int, limit: int = 1000) -> li
     """An event's invoices and credit notes for the admin's list and export, by series and number."""
     return list(session.scalars(select(Invoice).where(Invoice.event_id == event_id)
                                 .order_by(Invoice.series, Invoice.number).limit(limit)))
+
+
+def document_pdf(session: Session, order: Order, document_id: int) -> tuple[str, bytes]:
+    """(file name, PDF) of the order's invoice or credit note; NotFound if it is not this order's."""
+    document = session.get(Invoice, document_id)
+    if document is None or document.order_id != order.id:
+        raise NotFound("No such invoice or credit note.")
+    credits = session.get(Invoice, document.credits_invoice_id) if document.credits_invoice_id else None
+    refund = session.get(Refund, document.refund_id) if document.refund_id else None
+    data = invoice_pdf.invoice_pdf(document, order, credits=credits, reason=refund.reason if refund else None)
+    return f"{document.kind.replace('_', '-')}-{document.label}.pdf", data

@@ -9,7 +9,7 @@ the gateway thinks:
    the tickets it gives back (void at the door from that moment) and free
    their units (the waiting list first), issue the credit note, tell the
    buyer. The caller commits.
-2. `send_refund`: ask the gateway, under the refund's key, and record its
+2. `send_refund`, after the caller committed step 1: ask the gateway, under the refund's key, and record its
    answer: *succeeded*, or *failed* on a definitive refusal. A gateway that
    cannot be reached leaves the refund *requested*; the sweep
    (`retry_requested_refunds`) asks again under the same key, so a refund
@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Order, OrderStatus, PaymentAttempt, Refund, RefundState, RefundTicket, Ticket, TicketStatus
 from webapp.services.errors import InvalidRequest, NotFound, OrderNotCancellable
-from webapp.services.messaging import outbox
 from webapp.services.money import invoices
 from webapp.services.money.gateway import PaymentGateway, RefundRefused
 from webapp.services.selling import inventory
@@ -187,19 +186,6 @@ def send_refund(session: Session, gateway: PaymentGateway, refund: Refund, *, ma
         refund.error = None
         refund.completed_at = func.now()
     session.flush()
-    return refund
-
-
-def refund_order(session: Session, gateway: PaymentGateway, **request: object) -> Refund:
-    """Request a refund, commit it, then make it at the gateway and commit the answer.
-
-    Commits on its own, as paying does: the refund row must exist before the
-    gateway is asked, so that a crash in between leaves it to the sweep.
-    """
-    refund = request_refund(session, **request)  # type: ignore[arg-type]
-    session.commit()
-    send_refund(session, gateway, refund)
-    session.commit()
     return refund
 
 
