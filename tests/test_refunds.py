@@ -10,7 +10,6 @@ from tests.support import admin_client, assert_consistent, buy, login
 from webapp.models import (
     GatewayCharge,
     GatewayRefund,
-    Invoice,
     Order,
     OrderStatus,
     OutboxMessage,

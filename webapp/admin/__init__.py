@@ -45,6 +45,7 @@ from webapp.admin import (  # noqa: E402,F401
     codes,
     devmail,
     events,
+    invoices,
     layout,
     mail,
     orders,

@@ -70,6 +70,21 @@ class EventForm(FlaskForm):
                     NumberRange(min=Decimal("0.25"), max=168, message="Offers last between 15 minutes and 168 hours.")],
     )
     waitlist_partial_offers = BooleanField("Offer part of a request when not enough is free")
+    # The buyer's own cancel, and invoices (migration 0021).
+    cancel_until_hours = IntegerField(
+        "Buyers may cancel until (hours before the start)",
+        description="Leave empty to let buyers cancel until the start.",
+        validators=[Optional(), NumberRange(min=0, max=8760, message="Between 0 and 8,760 hours (a year).")],
+    )
+    cancel_fee = FiniteDecimalField(
+        "Cancellation fee kept (€)", places=2, default=Decimal(0),
+        validators=[Optional(), NumberRange(min=0, max=100000, message="A fee from 0 to 100,000.")],
+    )
+    cancel_fee_percent = IntegerField(
+        "Cancellation fee kept (% of the order)", default=0,
+        validators=[Optional(), NumberRange(min=0, max=100, message="Between 0 and 100 %.")],
+    )
+    billing_required = BooleanField("Buyers must give a billing name and address (for an invoice)")
 
     def __init__(self, *args, creating: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -91,14 +106,21 @@ class EventForm(FlaskForm):
             raise ValidationError("A new event must start in the future.")
 
     def show_event(self, event) -> None:
-        """Fill the start field with the event's local wall-clock time, as datetime-local shows it."""
+        """Fill the start field with the event's local wall-clock time, as datetime-local shows it; the fee in euros."""
         self.starts_at.data = to_form(event.starts_at, event.timezone)
+        self.cancel_fee.data = Decimal(event.cancel_fee_minor) / 100
 
     def values(self) -> dict:
         # Sent and filled in only (an absent field would take its default, not the event's setting).
-        kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds")
+        kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds",
+                                                             "cancel_fee_percent")
                 if getattr(self, name).raw_data and getattr(self, name).data is not None}
+        if self.cancel_until_hours.raw_data is not None and self.cancel_until_hours.raw_data != []:
+            kept["cancel_until_hours"] = self.cancel_until_hours.data  # empty: until the start
+        if self.cancel_fee.raw_data and self.cancel_fee.data is not None:
+            kept["cancel_fee_minor"] = int((self.cancel_fee.data * 100).to_integral_value())
         return kept | dict(
+            billing_required=self.billing_required.data,
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
             venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),
             timezone=self.timezone.data,
@@ -123,6 +145,8 @@ class TierForm(FlaskForm):
         Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY, message=f"Capacity runs from 0 to {MAX_GA_CAPACITY:,}."),
     ])
     hidden = BooleanField("Hidden (sold only with an access code)")
+    tax_rate = FiniteDecimalField("Tax rate (%, included in the price)", places=2, validators=[
+        Optional(), NumberRange(min=0, max=100, message="A tax rate from 0 to 100 %.")])
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:
@@ -131,6 +155,11 @@ class TierForm(FlaskForm):
     @property
     def price_minor(self) -> int:
         return int((self.price.data * 100).to_integral_value())
+
+    @property
+    def tax_rate_bp(self) -> int | None:
+        """The rate in basis points; None when not sent (the tier keeps its rate)."""
+        return None if self.tax_rate.data is None else int((self.tax_rate.data * 100).to_integral_value())
 
 
 class LayoutForm(FlaskForm):

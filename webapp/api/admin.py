@@ -92,7 +92,7 @@ def _event_base(event: Event) -> dict:
         if event.sales_end_at else None,
         image_url=event.image_url, hold_minutes=event.hold_minutes, per_order_limit=event.per_order_limit,
         offer_hours=event.offer_hours, waitlist_enabled=event.waitlist_enabled,
-        waitlist_partial_offers=event.waitlist_partial_offers).items()}
+        waitlist_partial_offers=event.waitlist_partial_offers, billing_required=event.billing_required).items()}
 
 
 _NEW_EVENT = {"timezone": "UTC", "hold_minutes": "8", "per_order_limit": "8", "offer_hours": "12",

@@ -205,8 +205,8 @@ CHECKS: list[tuple[str, str]] = [
     ),
     (
         "ticket refunded more than once, or refunded and still valid",
-        "SELECT rt.ticket_id, count(*), min(t.status::text) FROM refund_tickets rt JOIN refunds r ON r.id = rt.refund_id"
-        " JOIN tickets t ON t.id = rt.ticket_id WHERE r.event_id = :e"
+        "SELECT rt.ticket_id, count(*), min(t.status::text) FROM refund_tickets rt"
+        " JOIN refunds r ON r.id = rt.refund_id JOIN tickets t ON t.id = rt.ticket_id WHERE r.event_id = :e"
         " GROUP BY rt.ticket_id HAVING count(*) > 1 OR bool_or(t.status = 'valid')",
     ),
     (

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import Invoice, InvoiceKind, Order, Refund, RefundTicket, Ticket, Tier
 from webapp.services.errors import NotFound
@@ -118,8 +118,9 @@ def documents_of(session: Session, order_id: int) -> list[Invoice]:
 
 
 def documents_of_event(session: Session, event_id: int, limit: int = 1000) -> list[Invoice]:
-    """An event's invoices and credit notes for the admin's list and export, by series and number."""
+    """An event's invoices and credit notes for the admin's list, by series and number (the first `limit`)."""
     return list(session.scalars(select(Invoice).where(Invoice.event_id == event_id)
+                                .options(joinedload(Invoice.order))
                                 .order_by(Invoice.series, Invoice.number).limit(limit)))
 
 
