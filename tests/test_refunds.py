@@ -303,3 +303,29 @@ def test_the_api_refunds_tickets_or_an_amount_and_answers_problems_for_bad_input
     assert (whole["status"], whole["refunded_minor"], whole["outstanding_minor"]) == ("refunded", 9000, 0)
     assert client.post(url, json={"reason": "again"}, headers=auth).status_code == 409
     assert_consistent(session, event.id)
+
+
+def test_the_hold_page_asks_for_billing_when_the_organiser_requires_it(app, client, session, factory):
+    from tests.support import csrf_token, sign_in
+
+    event = factory.ga_event(capacity=5)
+    session.execute(text("UPDATE events SET billing_required = true WHERE id = :e"), {"e": event.id})
+    session.commit()
+    buyer = factory.user()
+    hold = factory.hold(event, buyer)
+    sign_in(client, buyer.id)
+    page = client.get(f"/holds/{hold.id}").get_data(as_text=True)
+    assert "The organiser asks for a billing name and address" in page
+    token = csrf_token(client, f"/holds/{hold.id}")
+    card = {"name": "A", "number": "4242424242424242", "expiry": "12/30", "cvc": "123",
+            "idempotency_key": "k" * 24}
+    refused = client.post(f"/holds/{hold.id}/pay", data=card, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert refused.status_code == 400 and "billing name and address" in refused.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Order)) == 0
+    paid = client.post(f"/holds/{hold.id}/pay", data={**card, "billing_name": "Ada Ltd",
+                                                      "billing_address": "1 Main St"},
+                       headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert paid.status_code == 204, paid.get_data(as_text=True)[:300]
+    order = session.scalars(select(Order)).one()
+    assert (order.billing_name, order.billing_address) == ("Ada Ltd", "1 Main St")
+    assert invoices.invoice_of(session, order.id).label == "INV-000001"

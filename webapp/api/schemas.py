@@ -189,8 +189,16 @@ class CardIn(Schema):
     name = Text(required=True, metadata={"example": "Ada Lovelace"})
 
 
+class BillingIn(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Ada Lovelace Ltd"})
+    address = Text(required=True, validate=validate.Length(min=1, max=500),
+                   metadata={"example": "12 St James's Square, London"})
+
+
 class PayRequest(Schema):
     card = fields.Nested(CardIn, required=True)
+    billing = fields.Nested(BillingIn, metadata={
+        "description": "who the invoice is made out to: optional unless the organiser requires it"})
 
 
 # --- orders -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from webapp.checkout.forms import CardForm
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress
+from webapp.services.errors import BillingRequired, BookingError, PaymentDeclined, PaymentInProgress
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
@@ -112,12 +112,18 @@ def pay(hold_id: int):
         result = checkout.pay(
             db.session, payment_gateway(), hold_id=hold_id, user_id=current_user.id,
             idempotency_key=form.idempotency_key.data, card=form.card(),
+            billing_name=form.billing_name.data, billing_address=form.billing_address.data,
         )
     except PaymentDeclined as declined:
         db.session.rollback()
         # The hold stays; the next try is a new attempt.
-        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=form.name.data),
+        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(
+            name=form.name.data, billing_name=form.billing_name.data, billing_address=form.billing_address.data),
                             declined=declined)
+    except BillingRequired as missing:
+        db.session.rollback()
+        form.billing_name.errors = [missing.message]
+        return _render_hold(own_hold(hold_id), status=400, form=form)
     except PaymentInProgress:
         # A double click or a second tab: one checkout per hold. Show the one
         # in flight; the panel follows it to the order (or the decline).

@@ -46,6 +46,7 @@ from webapp.models import (
     Tier,
 )
 from webapp.services.errors import (
+    BillingRequired,
     HoldNotActive,
     InvalidRequest,
     NotFound,
@@ -150,7 +151,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     hold, past_expiry, event_status, sales_over, billing_required = _lock_hold_for_payment(session, hold_id, user_id)
     if billing_required and hold.status not in (HoldStatus.CONVERTED, HoldStatus.RELEASED) \
             and not (billing_name and billing_address):
-        raise InvalidRequest("The organiser asks for a billing name and address for the invoice.")
+        raise BillingRequired()
 
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)

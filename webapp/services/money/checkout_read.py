@@ -81,6 +81,7 @@ class HoldView:
     discount_minor: int = 0
     code_terms: str | None = None
     codes_offered: bool = False  # the event has discount codes: the hold page offers to apply one
+    billing_required: bool = False  # the organiser asks for a billing name and address (for an invoice)
 
     @property
     def subtotal_minor(self) -> int:
@@ -163,7 +164,7 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
             ELSE 0 END AS again_in,
        h.taken_again_at IS NOT NULL AS taken_again,
        e.status = 'on_sale' AND now() < coalesce(e.sales_end_at, e.starts_at) AS on_sale,
-       e.waiting_room AS room_guarded,
+       e.waiting_room AS room_guarded, e.billing_required,
        {_LINES.format(units="h.unit_ids", extra=_LINE_DISCOUNT)} AS lines,
        h.discount_minor, c.code, c.percent_off, c.amount_off_minor,
        EXISTS (SELECT 1 FROM codes d WHERE d.event_id = h.event_id AND d.kind = 'discount' AND d.active)
@@ -229,6 +230,7 @@ def _hold(r) -> HoldView:
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
         last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at, again_in=r.again_in,
         taken_again=r.taken_again, on_sale=r.on_sale, room_guarded=r.room_guarded,
+        billing_required=r.billing_required,
         code=r.code, discount_minor=r.discount_minor, codes_offered=r.codes_offered,
         code_terms=None if r.code is None else codes.terms(r.percent_off, r.amount_off_minor, r.currency),
     )
