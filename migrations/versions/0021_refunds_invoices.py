@@ -22,6 +22,10 @@
                      start (NULL: until the start), keeping a fixed fee or a
                      percentage
   events.billing_required  the buyer must give a billing name and address
+  orders.refunded_minor  what the order's refunds give back (requested or
+                     succeeded; a failed one is taken off again), kept by the
+                     refund service under the order's lock, so the order page
+                     reads a number instead of summing rows
   orders.billing_name, billing_address, and the same on payment_attempts,
                      where checkout keeps them until the order is made
 
@@ -50,6 +54,7 @@ def upgrade():
                                "(cancel_until_hours IS NULL OR cancel_until_hours BETWEEN 0 AND 8760)"
                                " AND cancel_fee_minor >= 0 AND cancel_fee_percent BETWEEN 0 AND 100")
 
+    op.add_column("orders", sa.Column("refunded_minor", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("orders", sa.Column("billing_name", sa.String(200)))
     op.add_column("orders", sa.Column("billing_address", sa.String(500)))
     op.add_column("payment_attempts", sa.Column("billing_name", sa.String(200)))
@@ -129,6 +134,7 @@ def downgrade():
     op.drop_column("payment_attempts", "billing_name")
     op.drop_column("orders", "billing_address")
     op.drop_column("orders", "billing_name")
+    op.drop_column("orders", "refunded_minor")
     op.drop_constraint(op.f("ck_events_cancel_policy"), "events")
     for column in ("billing_required", "cancel_fee_percent", "cancel_fee_minor", "cancel_until_hours"):
         op.drop_column("events", column)

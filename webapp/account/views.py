@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import session_user
 from webapp.account import bp
+from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
@@ -54,6 +55,9 @@ def orders():
 def order_page(order_id: int):
     order = session_user.owner_read(lambda connection, user_id: checkout_read.order_view_and_owner(
         connection, order_id, user_id))
+    if order.invoiced:  # its invoice and credit notes: one more statement, only for an invoiced order
+        with single_statement() as connection:
+            order = checkout_read.with_documents(connection, order)
     response = make_response(render_template("account/order.html", order=order))
     return response
 

@@ -188,6 +188,9 @@ class Order(db.Model):
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
+    # What its refunds give back, requested or made (migration 0021): kept by
+    # services/money/refunds.py under the order's lock, so pages read a number.
+    refunded_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Who the invoice is made out to (migration 0021); no name, no invoice.
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))

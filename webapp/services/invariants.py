@@ -197,6 +197,12 @@ CHECKS: list[tuple[str, str]] = [
         " WHERE o.event_id = :e AND r.state <> 'failed' GROUP BY o.id HAVING sum(r.amount_minor) > o.total_minor",
     ),
     (
+        "order whose kept refunded sum differs from its refunds (requested or succeeded)",
+        "SELECT o.id, o.refunded_minor, coalesce(sum(r.amount_minor), 0) FROM orders o"
+        " LEFT JOIN refunds r ON r.order_id = o.id AND r.state <> 'failed' WHERE o.event_id = :e"
+        " GROUP BY o.id HAVING o.refunded_minor <> coalesce(sum(r.amount_minor), 0)",
+    ),
+    (
         "gateway charge that gave back more than it took",
         "SELECT g.reference, g.amount_minor, sum(gr.amount_minor) FROM payment_attempts p"
         " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"

@@ -6,7 +6,7 @@ seconds left) are made here, once, by the database clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -261,7 +261,8 @@ class OrderView:
     code: str | None = None  # the discount code the order used, and what it took off
     discount_minor: int = 0
     refunded_minor: int = 0  # refunds asked for or made (not failed); the single-order view only
-    documents: list[DocumentView] = field(default_factory=list)  # its invoice and credit notes
+    invoiced: bool = False  # it has an invoice (and perhaps credit notes): `documents_of` reads them
+    documents: list[DocumentView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -289,13 +290,8 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_min
         FROM tickets k JOIN units u ON u.id = k.unit_id JOIN tiers t ON t.id = k.tier_id
         WHERE k.order_id = o.id) AS tickets"""
 _ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
-# The single order also shows its refunds and documents, in the same statement.
-_ORDER_MONEY = """,
-       (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r WHERE r.order_id = o.id AND r.state <> 'failed')
-         AS refunded_minor,
-       (SELECT json_agg(json_build_object('id', d.id, 'kind', d.kind, 'series', d.series,
-                                          'number', d.number, 'gross_minor', d.gross_minor) ORDER BY d.id)
-        FROM invoices d WHERE d.order_id = o.id) AS documents"""
+# The single order also shows what was refunded (a kept number) and whether it has an invoice.
+_ORDER_MONEY = ", o.refunded_minor, o.billing_name IS NOT NULL AS invoiced"
 _ORDER = text(f"{_ORDER_SELECT}{_ORDER_MONEY}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
               " WHERE o.id = :o AND o.user_id = :u")
 _ORDERS = text(_ORDER_SELECT + _ORDER_FROM + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
@@ -327,8 +323,19 @@ def _order(r) -> OrderView:
     money = r._mapping
     return OrderView(r.id, _event(r), r.status, r.total_minor,
                      r.currency, r.cancelled_at, tickets, r.code, r.discount_minor,
-                     money.get("refunded_minor", 0),
-                     [DocumentView(**d) for d in money.get("documents") or []])
+                     money.get("refunded_minor", 0), money.get("invoiced", False))
+
+
+_DOCUMENTS = text("SELECT id, kind, series, number, gross_minor FROM invoices WHERE order_id = :o ORDER BY id")
+
+
+def with_documents(session, order: OrderView) -> OrderView:
+    """The order with its invoice and credit notes: one more statement, for an invoiced order only."""
+    if not order.invoiced:
+        return order
+    documents = [DocumentView(r.id, r.kind, r.series, r.number, r.gross_minor)
+                 for r in session.execute(_DOCUMENTS, {"o": order.id}).all()]
+    return replace(order, documents=documents)
 
 
 @lru_cache(maxsize=4096)

@@ -140,6 +140,7 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
         refund.state = RefundState.SUCCEEDED.value
         refund.completed_at = func.now()
     session.add(refund)
+    order.refunded_minor += amount
     session.flush()
     if giving_back:
         ids = [t.id for t in giving_back]
@@ -171,15 +172,12 @@ def send_refund(session: Session, gateway: PaymentGateway, refund: Refund, *, ma
     try:
         gateway.refund(reference or "", refund.amount_minor, idempotency_key=refund.idempotency_key)
     except (RefundRefused, LookupError) as refused:
-        refund.state = RefundState.FAILED.value
-        refund.error = str(refused)[:200]
-        refund.completed_at = func.now()
+        _fail(session, refund, str(refused))
         log.error("refund.refused", extra={"refund_id": refund.id, "error": refund.error})
     except Exception as error:  # the provider unreachable: the sweep asks again under the same key
         refund.error = repr(error)[:200]
         if refund.tries >= max_tries:
-            refund.state = RefundState.FAILED.value
-            refund.completed_at = func.now()
+            _fail(session, refund, refund.error)
         log.warning("refund.deferred", extra={"refund_id": refund.id, "error": refund.error})
     else:
         refund.state = RefundState.SUCCEEDED.value
@@ -205,6 +203,15 @@ def retry_requested_refunds(session: Session, gateway: PaymentGateway, *, older_
             settled += 1
     session.commit()
     return settled
+
+
+def _fail(session: Session, refund: Refund, error: str) -> None:
+    """A refund that will not be made: its amount no longer counts as given back (the order's kept sum)."""
+    refund.state = RefundState.FAILED.value
+    refund.error = error[:200]
+    refund.completed_at = func.now()
+    session.execute(text("UPDATE orders SET refunded_minor = refunded_minor - :a WHERE id = :o"),
+                    {"a": refund.amount_minor, "o": refund.order_id})
 
 
 def refunds_of(session: Session, order_id: int) -> list[Refund]:
