@@ -66,17 +66,20 @@ def invoice_pdf(invoice: Invoice, order: Order, *, credits: Invoice | None = Non
         pdf.cell(w, 8, t(label), border="B", fill=True, align="L" if label == "Tax rate" else "R")
     pdf.ln()
     pdf.set_font(family, "", 10.5)
-    sign = -1 if credit_note else 1
+    def amount(value: int) -> str:
+        # A credit note's figures are negative, as booked: "−€45.00".
+        return t(("−" if credit_note and value else "") + money(value, invoice.currency))
+
     for line in invoice.lines:
         pdf.set_x(20)
         pdf.cell(40, 7, t(f"{line['rate_bp'] / 100:g} %"))
         for key, w in (("net", 40), ("tax", 40), ("gross", width - 120)):
-            pdf.cell(w, 7, t(money(sign * line[key], invoice.currency)), align="R")
+            pdf.cell(w, 7, amount(line[key]), align="R")
         pdf.ln()
     pdf.set_x(20)
     pdf.set_font(family, "B", 11)
     pdf.cell(120, 9, t("Total refunded" if credit_note else "Total paid"), border="T")
-    pdf.cell(width - 120, 9, t(money(sign * invoice.gross_minor, invoice.currency)), border="T", align="R")
+    pdf.cell(width - 120, 9, amount(invoice.gross_minor), border="T", align="R")
     pdf.ln(14)
     pdf.set_x(20)
     pdf.set_font(family, "", 8.5)

@@ -17,7 +17,7 @@ from webapp.models import Order, Ticket
 from webapp.templating import money, when
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
-_LATIN1_STANDINS = {"—": "-", "–": "-", "€": "EUR ", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...",
+_LATIN1_STANDINS = {"—": "-", "–": "-", "−": "-", "€": "EUR ", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...",
                     "✓": "v", "★": "*"}
 
 
