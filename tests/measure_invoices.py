@@ -52,13 +52,14 @@ def main() -> None:
             order = SimpleNamespace(id=made.id, event_id=event.id, billing_name="Measured Ltd",
                                     total_minor=made.total_minor, currency=made.currency)
             print(f"{'invoices in the series':>24} {'median ms':>10} {'p90 ms':>8}")
-            for size in args.sizes:
-                db.session.execute(text("DELETE FROM invoices WHERE kind = 'credit_note'"))
+            filled = 1
+            for size in sorted(args.sizes):
                 db.session.execute(text(
                     "INSERT INTO invoices (event_id, order_id, kind, series, number, credits_invoice_id,"
                     " gross_minor, currency, lines)"
-                    " SELECT :e, :o, 'credit_note', 'INV', n, :i, 100, 'EUR', '[]' FROM generate_series(2, :n) n"),
-                    {"e": event.id, "o": first.id, "i": invoice_id, "n": size})
+                    " SELECT :e, :o, 'credit_note', 'INV', n, :i, 100, 'EUR', '[]' FROM generate_series(:a, :n) n"),
+                    {"e": event.id, "o": first.id, "i": invoice_id, "a": filled + 1, "n": size})
+                filled = size
                 db.session.execute(text("UPDATE invoice_series SET last_number = :n WHERE series = 'INV'"),
                                    {"n": size})
                 db.session.commit()

@@ -120,6 +120,9 @@ def upgrade():
     )
     op.create_index("ix_invoices_event", "invoices", ["event_id", "id"])
     op.create_index("ix_invoices_order", "invoices", ["order_id"])
+    # The credit notes of an invoice: what its foreign key's checks and the checker look up.
+    op.create_index("ix_invoices_credits", "invoices", ["credits_invoice_id"],
+                    postgresql_where=sa.text("credits_invoice_id IS NOT NULL"))
     op.create_index("uq_invoices_one_per_order", "invoices", ["order_id"], unique=True,
                     postgresql_where=sa.text("kind = 'invoice'"))
 

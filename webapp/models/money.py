@@ -109,6 +109,7 @@ class Invoice(db.Model):
         CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
         CheckConstraint("(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_link"),
         Index("ix_invoices_event", "event_id", "id"),
+        Index("ix_invoices_credits", "credits_invoice_id", postgresql_where=text("credits_invoice_id IS NOT NULL")),
         Index("uq_invoices_one_per_order", "order_id", unique=True, postgresql_where=text("kind = 'invoice'")),
     )
 
