@@ -329,3 +329,16 @@ def test_the_hold_page_asks_for_billing_when_the_organiser_requires_it(app, clie
     order = session.scalars(select(Order)).one()
     assert (order.billing_name, order.billing_address) == ("Ada Ltd", "1 Main St")
     assert invoices.invoice_of(session, order.id).label == "INV-000001"
+
+
+def test_a_partial_refund_is_told_to_the_webhooks_when_it_settles(session, factory, gateway, sale):
+    from webapp.models import WebhookEndpoint
+
+    event, admin, order = sale
+    session.add(WebhookEndpoint(url="https://hooks.example.com/r", secret="whsec_t",
+                                event_types=["refund.succeeded", "refund.failed", "order.refunded"]))
+    session.commit()
+    made = refund(session, gateway, admin, order, ticket_ids=[order.tickets[0].id])
+    rows = session.execute(text("SELECT event_type, body FROM webhook_deliveries ORDER BY id")).all()
+    assert [r.event_type for r in rows] == ["refund.succeeded"]
+    assert f'"refund_id": {made.id}' in rows[0].body and f"[{order.tickets[0].id}]" in rows[0].body

@@ -14,6 +14,9 @@
                      be scoped per organiser.
   invoices           invoices and credit notes (kind); a credit note names
                      the invoice it corrects and the refund behind it
+  tb_webhook_refund  the webhooks refund.succeeded and refund.failed, fired
+                     when a refund settles (or is made settled: a cancel whose
+                     fee kept everything)
 
   tiers.tax_rate_bp  the tier's tax rate in basis points (2000 = 20 %),
                      included in the price
@@ -36,10 +39,20 @@ Create Date: 2026-12-07 03:30:00
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.functions import current
+
 revision = '0021'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
+
+
+TRIGGERS = """
+CREATE TRIGGER tb_webhook_refund_settled AFTER UPDATE OF state ON refunds FOR EACH ROW
+    WHEN (OLD.state = 'requested' AND NEW.state IN ('succeeded', 'failed')) EXECUTE FUNCTION tb_webhook_refund();
+CREATE TRIGGER tb_webhook_refund_kept AFTER INSERT ON refunds FOR EACH ROW
+    WHEN (NEW.state = 'succeeded') EXECUTE FUNCTION tb_webhook_refund();
+"""
 
 
 def upgrade():
@@ -125,9 +138,13 @@ def upgrade():
                     postgresql_where=sa.text("credits_invoice_id IS NOT NULL"))
     op.create_index("uq_invoices_one_per_order", "invoices", ["order_id"], unique=True,
                     postgresql_where=sa.text("kind = 'invoice'"))
+    op.execute(current("tb_webhook_refund", "9be46dc7c8c3"))
+    op.execute(TRIGGERS)
 
 
 def downgrade():
+    op.execute("DROP TRIGGER tb_webhook_refund_kept ON refunds; DROP TRIGGER tb_webhook_refund_settled ON refunds;"
+               " DROP FUNCTION tb_webhook_refund()")
     op.drop_table("invoices")
     op.drop_table("invoice_series")
     op.drop_table("gateway_refunds")

@@ -426,7 +426,8 @@ class WebhookIn(Schema):
     event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
     event_types = fields.List(Text(validate=validate.OneOf(
         ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
-         "event.cancelled"])), required=True, validate=validate.Length(min=1, max=6))
+         "event.cancelled", "refund.succeeded", "refund.failed"])), required=True,
+        validate=validate.Length(min=1, max=8))
 
 
 class WebhookOut(Schema):
