@@ -24,7 +24,7 @@ def test_admin_refunds_one_ticket_of_two_and_the_buyer_downloads_the_credit_note
     refunds = page.locator("#refunds")
     expect(refunds).to_contain_text("Outstanding")
     page.get_by_label(f"{first.tier.name} · {first.unit.place_label}", exact=False).check()
-    page.get_by_label("Reason").fill("Broken seat")
+    page.get_by_label("Why (told to the buyer)").fill("Broken seat")
     page.get_by_role("button", name="Refund the tickets ticked").click()
     expect(refunds.get_by_text("succeeded", exact=True)).to_be_visible()
     expect(refunds).to_contain_text("Credit note CN-000001")

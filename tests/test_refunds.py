@@ -256,7 +256,8 @@ def test_the_admin_refunds_one_ticket_on_the_order_page_and_the_buyer_sees_it(ap
     page = client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
     assert "Outstanding" in page and "Refund the tickets ticked" in page
     answer = client.post(f"/admin/orders/{order.id}/refund", headers={"HX-Request": "true", "X-CSRFToken": token},
-                         data={"what": "tickets", "tickets": [str(order.tickets[0].id)], "reason": "Broken seat"})
+                         data={"refund-what": "tickets", "refund-tickets": [str(order.tickets[0].id)],
+                               "refund-reason": "Broken seat"})
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
     body = answer.get_data(as_text=True)
     assert body.lstrip().startswith('<section class="card" id="refunds">')
@@ -266,7 +267,9 @@ def test_the_admin_refunds_one_ticket_on_the_order_page_and_the_buyer_sees_it(ap
                         ({"what": "amount", "amount": "999", "reason": "x"}, "more than is left"),
                         ({"what": "tickets", "reason": "x"}, "Tick the tickets"),
                         ({"what": "tickets", "tickets": ["12345"], "reason": "x"}, "is not part of order"),
-                        ({"what": "tickets", "tickets": [str(order.tickets[0].id)], "reason": "x"}, "already")]:
+                        ({"what": "tickets", "tickets": [str(order.tickets[0].id)], "reason": "x"}, "already"),
+                        ({"what": "whole", "reason": ""}, "Say why")]:
+        data = {f"refund-{k}": v for k, v in data.items()}
         bad = client.post(f"/admin/orders/{order.id}/refund", headers={"HX-Request": "true", "X-CSRFToken": token},
                           data=data)
         assert bad.status_code in (400, 409) and words in bad.get_data(as_text=True), (data, bad.status_code)

@@ -225,8 +225,8 @@ class RefundForm(FlaskForm):
                                   option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
     amount = FiniteDecimalField("Amount (€)", places=2, validators=[
         Optional(), NumberRange(min=0.01, max=100000, message="Enter an amount from 0.01 to 100,000.")])
-    reason = StringField("Reason", validators=[DataRequired(message="Say why, for the buyer and the log."),
-                                               Length(max=160)])
+    reason = StringField("Why (told to the buyer)", validators=[
+        DataRequired(message="Say why, for the buyer and the log."), Length(max=160)])
 
     def validate_tickets(self, field):
         if self.what.data == "tickets" and not field.data:

@@ -16,6 +16,8 @@ from webapp.services.money import invoices, refunds
 from webapp.services.money.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
+# The refund form shares the order page with the cancel form: its own field names and ids.
+REFUND_PREFIX = "refund"
 
 
 @bp.get("/orders")
@@ -31,7 +33,8 @@ def _order_page(found, *, form=None, refund_form=None, refund_error=None, status
     """The order page, or its #refunds partial for htmx."""
     return render("admin/order.html", "admin/_refunds.html", status, order=found,
                   payment=admin_orders.payment_of(db.session, found), form=form or ReasonForm(),
-                  refund_form=refund_form or RefundForm(), refund_error=refund_error, event=found.event,
+                  refund_form=refund_form or RefundForm(prefix=REFUND_PREFIX), refund_error=refund_error,
+                  event=found.event,
                   balance=refunds.balance(db.session, found), refunds=refunds.refunds_of(db.session, found.id),
                   documents=invoices.documents_of(db.session, found.id))
 
@@ -45,7 +48,7 @@ def order(order_id: int):
 def order_refund(order_id: int):
     """Refund the whole order, the tickets ticked, or an amount; answers the #refunds partial (or the page)."""
     found = admin_orders.get_order(db.session, order_id)
-    form = RefundForm()
+    form = RefundForm(prefix=REFUND_PREFIX)
     if not form.validate_on_submit():
         return _order_page(found, refund_form=form, status=400)
     try:
