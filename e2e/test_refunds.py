@@ -29,6 +29,7 @@ def test_admin_refunds_one_ticket_of_two_and_the_buyer_downloads_the_credit_note
     expect(refunds.get_by_text("succeeded", exact=True)).to_be_visible()
     expect(refunds).to_contain_text("Credit note CN-000001")
     expect(refunds).to_contain_text("€45.00")
+    expect(page.get_by_role("button", name="Cancel and refund €45.00")).to_be_visible()
     shot("admin-refund-one-ticket")
     page.goto(f"/admin/events/{event.id}")
     expect(page.locator("[data-stat=refunded]")).to_have_text("€45.00")

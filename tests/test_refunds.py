@@ -262,6 +262,8 @@ def test_the_admin_refunds_one_ticket_on_the_order_page_and_the_buyer_sees_it(ap
     body = answer.get_data(as_text=True)
     assert body.lstrip().startswith('<section class="card" id="refunds">')
     assert "succeeded" in body and "Credit note CN-000001" in body
+    # The cancel form comes along out of band, offering what is left.
+    assert 'id="order-cancel" hx-swap-oob="true"' in body and "Cancel and refund €45.00" in body
     # Bad input: a clear 400, nothing changed.
     for data, words in [({"what": "amount", "amount": "-3", "reason": "x"}, "from 0.01"),
                         ({"what": "amount", "amount": "999", "reason": "x"}, "more than is left"),

@@ -36,7 +36,7 @@ def _order_page(found, *, form=None, refund_form=None, refund_error=None, status
                   refund_form=refund_form or RefundForm(prefix=REFUND_PREFIX), refund_error=refund_error,
                   event=found.event,
                   balance=refunds.balance(db.session, found), refunds=refunds.refunds_of(db.session, found.id),
-                  documents=invoices.documents_of(db.session, found.id))
+                  documents=invoices.documents_of(db.session, found.id), as_partial=is_partial_request())
 
 
 @bp.get("/orders/<int:order_id>")
