@@ -347,3 +347,16 @@ def test_a_partial_refund_is_told_to_the_webhooks_when_it_settles(session, facto
     rows = session.execute(text("SELECT event_type, body FROM webhook_deliveries ORDER BY id")).all()
     assert [r.event_type for r in rows] == ["refund.succeeded"]
     assert f'"refund_id": {made.id}' in rows[0].body and f"[{order.tickets[0].id}]" in rows[0].body
+
+
+def test_the_buyers_cancel_page_says_what_comes_back_and_the_fee_kept(client, session, factory, sale):
+    from tests.support import sign_in
+
+    event, admin, order = sale
+    session.execute(text("UPDATE events SET cancel_until_hours = 48, cancel_fee_minor = 500 WHERE id = :e"),
+                    {"e": event.id})
+    session.commit()
+    sign_in(client, order.user_id)
+    page = client.get(f"/orders/{order.id}/cancel").get_data(as_text=True)
+    assert "€85.00 goes back to your card (the organiser keeps a cancellation fee of €5.00)" in page
+    assert "until 48 hours before the start" in page
