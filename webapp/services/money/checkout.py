@@ -465,13 +465,6 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
             log.warning("payment.voided_leftover", extra={"reference": reference})
 
 
-_CANCEL_TERMS = text(
-    "SELECT starts_at <= now() AS started,"
-    " cancel_until_hours IS NOT NULL AND starts_at - make_interval(hours => cancel_until_hours) <= now() AS too_late,"
-    " cancel_until_hours, cancel_fee_minor, cancel_fee_percent FROM events WHERE id = :e"
-)
-
-
 def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, user_id: int | None,
                  reason: str, refund: bool = True) -> Order:
     """Cancel a confirmed order: void its tickets, refund what is left of it, free its units.
@@ -491,15 +484,7 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         raise NotFound("No such order.")
     if order.status != OrderStatus.CONFIRMED:
         raise OrderNotCancellable("This order is already cancelled.")
-    keep = 0
-    if user_id is not None:
-        terms = session.execute(_CANCEL_TERMS, {"e": order.event_id}).one()
-        if terms.started:
-            raise OrderNotCancellable("The event has started; this order can no longer be cancelled.")
-        if terms.too_late:
-            raise OrderNotCancellable(f"The organiser allows cancelling until {terms.cancel_until_hours} hours"
-                                      " before the start; that time has passed.")
-        keep = terms.cancel_fee_minor + order.total_minor * terms.cancel_fee_percent // 100
+    keep = refunds.buyer_cancel_fee(session, order) if user_id is not None else 0
     if refund:
         made = refunds.request_refund(session, order_id=order.id, reason=reason, actor_id=None, whole=True,
                                       keep_minor=keep, buyer_id=user_id, key=f"rf_{order.id}_whole")

@@ -205,6 +205,24 @@ def retry_requested_refunds(session: Session, gateway: PaymentGateway, *, older_
     return settled
 
 
+_CANCEL_TERMS = text(
+    "SELECT starts_at <= now() AS started,"
+    " cancel_until_hours IS NOT NULL AND starts_at - make_interval(hours => cancel_until_hours) <= now() AS too_late,"
+    " cancel_until_hours, cancel_fee_minor, cancel_fee_percent FROM events WHERE id = :e"
+)
+
+
+def buyer_cancel_fee(session: Session, order: Order) -> int:
+    """What the organiser keeps when the buyer cancels now; OrderNotCancellable past the policy's deadline."""
+    terms = session.execute(_CANCEL_TERMS, {"e": order.event_id}).one()
+    if terms.started:
+        raise OrderNotCancellable("The event has started; this order can no longer be cancelled.")
+    if terms.too_late:
+        raise OrderNotCancellable(f"The organiser allows cancelling until {terms.cancel_until_hours} hours"
+                                  " before the start; that time has passed.")
+    return terms.cancel_fee_minor + order.total_minor * terms.cancel_fee_percent // 100
+
+
 def _fail(session: Session, refund: Refund, error: str) -> None:
     """A refund that will not be made: its amount no longer counts as given back (the order's kept sum)."""
     refund.state = RefundState.FAILED.value
