@@ -117,12 +117,14 @@ class Factory:
         return hold
 
     def order(self, event: Event, user: User | None = None, *, seats: list[int] | None = None,
-              quantities: dict[int, int] | None = None, gateway: PaymentGateway | None = None) -> Order:
-        """A confirmed order: reserved and paid with the good card through the real services."""
+              quantities: dict[int, int] | None = None, gateway: PaymentGateway | None = None,
+              billing_name: str | None = None, billing_address: str | None = None) -> Order:
+        """A confirmed order: reserved and paid with the good card through the real services (invoiced if billed)."""
         user = user or self.user()
         hold = self.hold(event, user, seats=seats, quantities=quantities)
         result = checkout.pay(self.session, gateway or make_gateway(), hold_id=hold.id, user_id=user.id,
-                              idempotency_key=secrets.token_urlsafe(24), card=GOOD)
+                              idempotency_key=secrets.token_urlsafe(24), card=GOOD, billing_name=billing_name,
+                              billing_address=billing_address)
         order = self.session.get(Order, result.order_id)
         assert order is not None
         return order

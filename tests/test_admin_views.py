@@ -14,6 +14,7 @@ from webapp.models import (
     AuditLog,
     Event,
     EventStatus,
+    Invoice,
     OutboxMessage,
     Unit,
     UnitStatus,
@@ -60,7 +61,8 @@ def world(app, session, factory, tmp_path, monkeypatch):
     event = factory.seated_event(rows=2, seats_per_row=5, title="Guarded Gig")
     tier = factory.tier(event)
     buyer = factory.user()
-    order = buy(session, event, buyer, seats=factory.seat_ids(event)[:1])
+    order = factory.order(event, buyer, seats=factory.seat_ids(event)[:1], billing_name="Guard Ltd",
+                          billing_address="1 Gate Road")  # with an invoice, for the documents' route
     waiter = factory.user()
     entry = WaitlistEntry(event_id=event.id, tier_id=tier.id, user_id=waiter.id, quantity=1)
     session.add(entry)
@@ -81,7 +83,7 @@ def world(app, session, factory, tmp_path, monkeypatch):
                 endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,
                 message_id=session.scalar(select(func.min(OutboxMessage.id))), name=mail_name, index=0,
-                user_id=waiter.id)
+                user_id=waiter.id, document_id=session.scalar(select(func.min(Invoice.id))))
 
 
 # Query arguments some GET pages need to answer 200 (the CSV of one batch).

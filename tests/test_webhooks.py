@@ -187,10 +187,11 @@ def test_each_kind_of_event_reaches_the_endpoints_that_asked(factory, session, r
     session.commit()
     kinds = session.execute(text("SELECT endpoint_id, event_type FROM webhook_deliveries ORDER BY id")).all()
     assert [k for e, k in kinds if e == everything.id] == [
-        "order.confirmed", "ticket.checked_in", "order.refunded", "waitlist.offered", "event.cancelled"]
+        "order.confirmed", "ticket.checked_in", "order.refunded", "waitlist.offered", "refund.succeeded",
+        "event.cancelled"]
     assert [k for e, k in kinds if e == just_other.id] == []
     webhooks.deliver_once(session)
-    assert len(receiver.requests) == 5
+    assert len(receiver.requests) == 6
 
 
 def test_four_workers_deliver_each_event_once(app, factory, session, receiver):

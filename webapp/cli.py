@@ -53,8 +53,8 @@ def seed_demo(if_empty: bool) -> None:
 
 
 def sweep_once(batch: int = 200) -> tuple[int, int]:
-    """Expire lapsed holds and settle interrupted payments; one pass, committed in batches."""
-    from webapp.services.money import checkout
+    """Expire lapsed holds, settle interrupted payments, make refunds left requested; one pass, in batches."""
+    from webapp.services.money import checkout, refunds
     from webapp.services.money.gateway import payment_gateway
     from webapp.services.selling import inventory
     from webapp.services.waiting import waiting_room, waitlist
@@ -71,6 +71,9 @@ def sweep_once(batch: int = 200) -> tuple[int, int]:
         void_after_seconds=current_app.config["PAYMENT_VOID_AFTER_SECONDS"],
     )
     db.session.commit()
+    # A refund whose gateway call never came back (a crash, an outage) is asked for again under its own key.
+    settled += refunds.retry_requested_refunds(
+        db.session, payment_gateway(), older_than_seconds=current_app.config["PAYMENT_RECONCILE_AFTER_SECONDS"])
     # Safety net: a unit left free while someone who fits waits (a join that
     # raced a release) is offered here, within one pass.
     stranded = waitlist.offer_stranded_units(db.session)

@@ -11,12 +11,13 @@ from sqlalchemy.orm import selectinload
 
 from webapp import session_user
 from webapp.account import bp
+from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.htmx import redirect_to, render
 from webapp.models import Order, OrderStatus, Ticket, TicketStatus
 from webapp.parsing import attendee_fields
 from webapp.services.errors import InvalidRequest
-from webapp.services.money import checkout, checkout_read
+from webapp.services.money import checkout, checkout_read, invoices
 from webapp.services.money.checkout_read import qr_svg
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.people import api_tokens
@@ -66,6 +67,9 @@ def order_page(order_id: int):
         connection, order_id, user_id))
     from webapp.services.messaging import wallet
 
+    if order.invoiced:  # its invoice and credit notes: one more statement, only for an invoiced order
+        with single_statement() as connection:
+            order = checkout_read.with_documents(connection, order)
     response = make_response(render_template("account/order.html", order=order,
                                              apple_wallet=wallet.apple_configured(current_app.config),
                                              google_wallet=wallet.google_configured(current_app.config)))
@@ -124,11 +128,23 @@ def tickets_pdf(order_id: int):
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID and t.holder_id is None]
     if not valid:
         abort(404)
-    response = make_response(ticket_pdf.order_pdf(order, valid))
+    return _pdf_download(f"tickets-order-{order.id}.pdf", ticket_pdf.order_pdf(order, valid))
+
+
+def _pdf_download(filename: str, data: bytes):
+    response = make_response(data)
     response.headers["Content-Type"] = "application/pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="tickets-order-{order.id}.pdf"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/orders/<int:order_id>/documents/<int:document_id>.pdf")
+@login_required
+def document_pdf(order_id: int, document_id: int):
+    """The order's invoice or a credit note, as a PDF (someone else's order: 404)."""
+    order = load_own_order(order_id)
+    return _pdf_download(*invoices.document_pdf(db.session, order, document_id))
 
 
 @bp.get("/orders/<int:order_id>/cancel")

@@ -46,6 +46,7 @@ from webapp.admin import (  # noqa: E402,F401
     devmail,
     disputes,
     events,
+    invoices,
     layout,
     mail,
     orders,

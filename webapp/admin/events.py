@@ -139,6 +139,7 @@ def _tier_form(tier: Tier, formdata=None) -> TierForm:
         form.name.data, form.colour.data, form.capacity.data = tier.name, tier.colour, tier.capacity
         form.price.data = tier.price_minor / 100
         form.hidden.data = tier.hidden
+        form.tax_rate.data = tier.tax_rate_bp / 100
     return form
 
 
@@ -164,7 +165,8 @@ def tier_create(event_id: int):
             tier = admin_events.add_tier(db.session, actor_id=current_user.id, event_id=event.id,
                                          seated=form.kind.data == "seated", name=form.name.data.strip(),
                                          price_minor=form.price_minor, colour=form.colour.data,
-                                         capacity=form.capacity.data or 0, hidden=form.hidden.data)
+                                         capacity=form.capacity.data or 0, hidden=form.hidden.data,
+                                         tax_rate_bp=form.tax_rate_bp)
             status = 200
         except BookingError as refused:
             db.session.rollback()
@@ -196,6 +198,7 @@ def tier_update(event_id: int, tier_id: int):
                 db.session, actor_id=current_user.id, event_id=event.id, tier_id=tier.id,
                 name=form.name.data.strip(), price_minor=form.price_minor, colour=form.colour.data,
                 capacity=None if tier.seated else form.capacity.data, hidden=form.hidden.data,
+                tax_rate_bp=form.tax_rate_bp,
             )
             # Committed before the counts are read: every reserve of the event waits on its row lock.
             db.session.commit()

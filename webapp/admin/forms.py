@@ -79,6 +79,21 @@ class EventForm(FlaskForm):
                     NumberRange(min=Decimal("0.25"), max=168, message="Offers last between 15 minutes and 168 hours.")],
     )
     waitlist_partial_offers = BooleanField("Offer part of a request when not enough is free")
+    # The buyer's own cancel, and invoices (migration 0021).
+    cancel_until_hours = IntegerField(
+        "Buyers may cancel until (hours before the start)",
+        description="Leave empty to let buyers cancel until the start.",
+        validators=[Optional(), NumberRange(min=0, max=8760, message="Between 0 and 8,760 hours (a year).")],
+    )
+    cancel_fee = FiniteDecimalField(
+        "Cancellation fee kept (€)", places=2, default=Decimal(0),
+        validators=[Optional(), NumberRange(min=0, max=100000, message="A fee from 0 to 100,000.")],
+    )
+    cancel_fee_percent = IntegerField(
+        "Cancellation fee kept (% of the order)", default=0,
+        validators=[Optional(), NumberRange(min=0, max=100, message="Between 0 and 100 %.")],
+    )
+    billing_required = BooleanField("Buyers must give a billing name and address (for an invoice)")
 
     def __init__(self, *args, creating: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,16 +115,23 @@ class EventForm(FlaskForm):
             raise ValidationError("A new event must start in the future.")
 
     def show_event(self, event) -> None:
-        """Fill the start field with the event's local wall-clock time, as datetime-local shows it."""
+        """Fill the start field with the event's local wall-clock time, as datetime-local shows it; the fee in euros."""
         self.starts_at.data = to_form(event.starts_at, event.timezone)
+        self.cancel_fee.data = Decimal(event.cancel_fee_minor) / 100
 
     def values(self) -> dict:
         # Sent and filled in only (an absent field would take its default, not the event's setting).
-        kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds")
+        kept = {name: getattr(self, name).data for name in ("per_buyer_limit", "rehold_cooldown_seconds",
+                                                             "cancel_fee_percent")
                 if getattr(self, name).raw_data and getattr(self, name).data is not None}
         if self.per_address_limit.raw_data:  # sent: empty means no limit
             kept["per_address_limit"] = self.per_address_limit.data
+        if self.cancel_until_hours.raw_data is not None and self.cancel_until_hours.raw_data != []:
+            kept["cancel_until_hours"] = self.cancel_until_hours.data  # empty: until the start
+        if self.cancel_fee.raw_data and self.cancel_fee.data is not None:
+            kept["cancel_fee_minor"] = int((self.cancel_fee.data * 100).to_integral_value())
         return kept | dict(
+            billing_required=self.billing_required.data,
             title=self.title.data.strip(), description=(self.description.data or "").strip(),
             venue=self.venue.data.strip(), starts_at=from_local(self.starts_at.data, self.timezone.data),
             timezone=self.timezone.data,
@@ -134,6 +156,8 @@ class TierForm(FlaskForm):
         Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY, message=f"Capacity runs from 0 to {MAX_GA_CAPACITY:,}."),
     ])
     hidden = BooleanField("Hidden (sold only with an access code)")
+    tax_rate = FiniteDecimalField("Tax rate (%, included in the price)", places=2, validators=[
+        Optional(), NumberRange(min=0, max=100, message="A tax rate from 0 to 100 %.")])
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:
@@ -142,6 +166,11 @@ class TierForm(FlaskForm):
     @property
     def price_minor(self) -> int:
         return int((self.price.data * 100).to_integral_value())
+
+    @property
+    def tax_rate_bp(self) -> int | None:
+        """The rate in basis points; None when not sent (the tier keeps its rate)."""
+        return None if self.tax_rate.data is None else int((self.tax_rate.data * 100).to_integral_value())
 
 
 class LayoutForm(FlaskForm):
@@ -196,6 +225,31 @@ class LayoutForm(FlaskForm):
 class ReasonForm(FlaskForm):
     reason = StringField("Reason", validators=[DataRequired(message="Say why, for the buyers and the log."),
                                                Length(max=160)])
+
+
+class RefundForm(FlaskForm):
+    """What to refund of an order: all of it, some tickets (they become void), or an amount (they stay valid)."""
+
+    what = SelectField("Refund", choices=[("tickets", "The tickets ticked"), ("amount", "An amount"),
+                                          ("whole", "The whole order")], default="tickets")
+    tickets = SelectMultipleField("Tickets", coerce=int, validate_choice=False,
+                                  option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    amount = FiniteDecimalField("Amount (€)", places=2, validators=[
+        Optional(), NumberRange(min=0.01, max=100000, message="Enter an amount from 0.01 to 100,000.")])
+    reason = StringField("Why (told to the buyer)", validators=[
+        DataRequired(message="Say why, for the buyer and the log."), Length(max=160)])
+
+    def validate_tickets(self, field):
+        if self.what.data == "tickets" and not field.data:
+            raise ValidationError("Tick the tickets to refund.")
+
+    def validate_amount(self, field):
+        if self.what.data == "amount" and field.data is None:
+            raise ValidationError("Enter the amount to refund, e.g. 12.50.")
+
+    @property
+    def amount_minor(self) -> int | None:
+        return None if self.amount.data is None else int((self.amount.data * 100).to_integral_value())
 
 
 class CheckInForm(FlaskForm):

@@ -26,6 +26,7 @@ from webapp.services.admin import orders as admin_orders
 from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
 from webapp.services.messaging import webhooks
+from webapp.services.money import refunds
 from webapp.services.money.gateway import payment_gateway
 from webapp.timezones import to_form
 
@@ -91,7 +92,7 @@ def _event_base(event: Event) -> dict:
         if event.sales_end_at else None,
         image_url=event.image_url, hold_minutes=event.hold_minutes, per_order_limit=event.per_order_limit,
         offer_hours=event.offer_hours, waitlist_enabled=event.waitlist_enabled,
-        waitlist_partial_offers=event.waitlist_partial_offers).items()}
+        waitlist_partial_offers=event.waitlist_partial_offers, billing_required=event.billing_required).items()}
 
 
 _NEW_EVENT = {"timezone": "UTC", "hold_minutes": "8", "per_order_limit": "8", "offer_hours": "12",
@@ -244,21 +245,29 @@ def orders_search():
         currency=o.currency, created_at=o.created_at, tickets=len(o.tickets)) for o in rows]})
 
 
-@_op("/orders/<int:order_id>/refund", "POST", summary="Refund an order", body=s.ReasonIn, errors=(404, 409),
-     responses={200: ("The order, refunded", s.AdminOrder)})
+@_op("/orders/<int:order_id>/refund", "POST", summary="Refund an order, some of its tickets, or an amount",
+     body=s.RefundIn, errors=(404, 409), responses={200: ("The order, after the refund", s.AdminOrder)})
 def order_refund(order_id: int):
-    """As the admin order page: tickets void, money back, the buyer told, seats to the waiting list first."""
-    data = json_body(s.ReasonIn)
+    """As the admin order page: the tickets refunded void, money back, the buyer told, seats to the waiting list.
+
+    With neither `ticket_ids` nor `amount_minor`, the whole order.
+    """
+    data = json_body(s.RefundIn)
     form = ReasonForm(formdata=MultiDict({"reason": data["reason"]}), meta={"csrf": False})
     _checked(form)
     found = admin_orders.get_order(db.session, order_id)
-    admin_orders.cancel_order(db.session, payment_gateway(), actor_id=caller().user_id, order_id=found.id,
-                              reason=form.reason.data.strip(), refund=True)
-    log.info("order.cancelled_by_admin", extra={"order_id": order_id, "refund": True, "via": "api"})
+    ticket_ids, amount = data.get("ticket_ids"), data.get("amount_minor")
+    admin_orders.refund(db.session, payment_gateway(), actor_id=caller().user_id, order_id=found.id,
+                        reason=form.reason.data.strip(), ticket_ids=ticket_ids, amount_minor=amount,
+                        whole=ticket_ids is None and amount is None)
+    log.info("order.refunded_by_admin", extra={"order_id": order_id, "via": "api"})
     o = admin_orders.get_order(db.session, order_id)
+    money = refunds.balance(db.session, o)
     return _json(s.AdminOrder, dict(id=o.id, event_id=o.event_id, buyer_email=o.user.email, status=o.status.value,
                                     total_minor=o.total_minor, currency=o.currency, created_at=o.created_at,
-                                    tickets=len(o.tickets)))
+                                    tickets=len(o.tickets), refunded_minor=money.refunded_minor,
+                                    refund_pending_minor=money.pending_minor,
+                                    outstanding_minor=money.outstanding_minor))
 
 
 @_op("/events/<int:event_id>/check-in", "POST", summary="Check a ticket in by its code", body=s.CheckInIn,

@@ -277,9 +277,11 @@ def pay(hold_id: int):
             errors["Idempotency-Key"] = ["Send an Idempotency-Key header of 16 to 64 characters."]
             del errors["idempotency_key"]
         raise InvalidFields(errors)
+    billing = data.get("billing") or {}
     result = checkout.pay(db.session, payment_gateway(), hold_id=hold_id, user_id=who.user_id,
                           idempotency_key=_attempt_key(who.user_id, hold_id, key), card=form.card(),
-                          answers=attendees.typed_values(data.get("attendees")))
+                          answers=attendees.typed_values(data.get("attendees")),
+                          billing_name=billing.get("name"), billing_address=billing.get("address"))
     with single_statement() as connection:
         order = checkout_read.order_view(connection, result.order_id or 0, who.user_id)
     if order is None:

@@ -259,11 +259,19 @@ class CardIn(Schema):
     name = Text(required=True, metadata={"example": "Ada Lovelace"})
 
 
+class BillingIn(Schema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Ada Lovelace Ltd"})
+    address = Text(required=True, validate=validate.Length(min=1, max=500),
+                   metadata={"example": "12 St James's Square, London"})
+
+
 class PayRequest(Schema):
     card = fields.Nested(CardIn, required=True)
     attendees = fields.Nested(AttendeesIn, load_default=None, metadata={"description": (
         "attendee names and answers to the hold's questions; refused ones come back as a 400 whose `fields` "
         "name them as ticket-<unit id>-name, ticket-<unit id>-q<question id> or order-q<question id>")})
+    billing = fields.Nested(BillingIn, metadata={
+        "description": "who the invoice is made out to: optional unless the organiser requires it"})
 
 
 # --- orders -------------------------------------------------------------------
@@ -452,6 +460,9 @@ class AdminOrder(Schema):
     currency = fields.String(required=True)
     created_at = fields.DateTime(required=True)
     tickets = fields.Integer(required=True, metadata={"description": "number of tickets"})
+    refunded_minor = fields.Integer(metadata={"description": "refunds confirmed by the gateway"})
+    refund_pending_minor = fields.Integer(metadata={"description": "refunds asked for, not yet confirmed"})
+    outstanding_minor = fields.Integer(metadata={"description": "paid and not given back"})
 
 
 class AdminOrderList(Schema):
@@ -460,6 +471,14 @@ class AdminOrderList(Schema):
 
 class ReasonIn(Schema):
     reason = Text(required=True)
+
+
+class RefundIn(Schema):
+    reason = Text(required=True)
+    ticket_ids = fields.List(fields.Integer(strict=True, validate=PG_INT), validate=validate.Length(min=1, max=1000),
+                             metadata={"description": "refund these tickets of the order (they become void)"})
+    amount_minor = fields.Integer(strict=True, validate=validate.Range(min=-2_147_483_648, max=2_147_483_647),
+                                  metadata={"description": "refund this amount; the tickets stay valid"})
 
 
 class CheckInIn(Schema):
@@ -485,7 +504,8 @@ class WebhookIn(Schema):
     event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
     event_types = fields.List(Text(validate=validate.OneOf(
         ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
-         "ticket.attendee_changed", "event.cancelled"])), required=True, validate=validate.Length(min=1, max=7))
+         "ticket.attendee_changed", "event.cancelled", "refund.succeeded", "refund.failed"])), required=True,
+        validate=validate.Length(min=1, max=9))
 
 
 class WebhookOut(Schema):

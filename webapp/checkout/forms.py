@@ -4,8 +4,8 @@ import re
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from webapp.services.money.gateway import Card, PaymentMethodId, luhn_valid
 
@@ -25,6 +25,10 @@ class CardForm(FlaskForm):
     number = StringField("Card number", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
     expiry = StringField("Expiry (MM/YY)", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
     cvc = StringField("CVC", validators=[DataRequired()], render_kw={"inputmode": "numeric", "maxlength": 4})
+    # For an invoice (migration 0021): optional unless the organiser asks for them (begin_payment checks).
+    billing_name = StringField("Billing name", validators=[Optional(), Length(max=200)])
+    billing_address = TextAreaField("Billing address", validators=[Optional(), Length(max=500)],
+                                    render_kw={"rows": 2})
 
     def validate_number(self, field):
         number = digits(field.data)

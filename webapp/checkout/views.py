@@ -17,7 +17,7 @@ from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import attendee_fields
 from webapp.security import policy_with_stripe
-from webapp.services.errors import BookingError, PaymentDeclined, PaymentInProgress, PaymentNeedsAction
+from webapp.services.errors import BillingRequired, BookingError, PaymentDeclined, PaymentInProgress, PaymentNeedsAction
 from webapp.services.money import checkout, checkout_read
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
@@ -159,6 +159,7 @@ def pay(hold_id: int):
         result = checkout.pay(
             db.session, payment_gateway(), hold_id=hold_id, user_id=current_user.id,
             idempotency_key=form.idempotency_key.data, card=form.card(), answers=attendee_fields(),
+            billing_name=form.billing_name.data, billing_address=form.billing_address.data,
         )
     except PaymentNeedsAction as action:
         # 3-D Secure: the attempt stays pending (so does the hold) while Stripe.js asks the bank.
@@ -173,7 +174,13 @@ def pay(hold_id: int):
         db.session.rollback()
         # The hold stays; the next try is a new attempt.
         name = form.name.data if isinstance(form, CardForm) else None
-        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(name=name), declined=declined)
+        return _render_hold(own_hold(hold_id), status=402, form=_fresh_form(
+            name=name, billing_name=form.billing_name.data, billing_address=form.billing_address.data),
+                            declined=declined)
+    except BillingRequired as missing:
+        db.session.rollback()
+        form.billing_name.errors = [missing.message]
+        return _render_hold(own_hold(hold_id), status=400, form=form)
     except PaymentInProgress:
         # A double click or a second tab: one checkout per hold. Show the one
         # in flight; the panel follows it to the order (or the decline).

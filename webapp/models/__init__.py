@@ -32,6 +32,14 @@ from webapp.models.messaging import AuditLog as AuditLog
 from webapp.models.messaging import OutboxMessage as OutboxMessage
 from webapp.models.messaging import WebhookDelivery as WebhookDelivery
 from webapp.models.messaging import WebhookEndpoint as WebhookEndpoint
+from webapp.models.money import GatewayRefund as GatewayRefund
+from webapp.models.money import Invoice as Invoice
+from webapp.models.money import InvoiceKind as InvoiceKind
+from webapp.models.money import InvoiceSeries as InvoiceSeries
+from webapp.models.money import Refund as Refund
+from webapp.models.money import RefundState as RefundState
+from webapp.models.money import RefundTicket as RefundTicket
+from webapp.models.money import document_label as document_label
 from webapp.models.people import ApiToken as ApiToken
 from webapp.models.people import DoorAssignment as DoorAssignment
 from webapp.models.people import User as User

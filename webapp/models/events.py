@@ -100,6 +100,13 @@ class Event(db.Model):
     # Holders may pass tickets on by e-mail, until `transfers_until` (NULL: the start) (migration 0024).
     transfers_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     transfers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The buyer's own cancel (migration 0021): until this many hours before
+    # the start (NULL: until the start), keeping a fixed fee or a percentage.
+    cancel_until_hours: Mapped[int | None] = mapped_column(Integer)
+    cancel_fee_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancel_fee_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The buyer must give a billing name and address (for an invoice).
+    billing_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     tiers: Mapped[list[Tier]] = relationship(
         back_populates="event", order_by="Tier.sort_order, Tier.id", cascade="all, delete-orphan"
@@ -148,6 +155,8 @@ class Tier(db.Model):
     sort_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Neither shown nor sold without an access code that unlocks it (migration 0013).
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Tax (migration 0021): the rate in basis points (2000 = 20 %), included in the price.
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     event: Mapped[Event] = relationship(back_populates="tiers")
 

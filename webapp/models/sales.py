@@ -142,6 +142,9 @@ class PaymentAttempt(db.Model):
     decline_message: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who the invoice is for, given at checkout and copied to the order (migration 0021).
+    billing_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         # A hold has one checkout in flight: two tabs cannot charge twice.
@@ -208,6 +211,12 @@ class Order(db.Model):
     access_code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     # Answers to the questions asked once per order, by question id (migration 0024).
     answers: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    # What its refunds give back, requested or made (migration 0021): kept by
+    # services/money/refunds.py under the order's lock, so pages read a number.
+    refunded_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Who the invoice is made out to (migration 0021); no name, no invoice.
+    billing_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(500))
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()

@@ -36,6 +36,10 @@ class InvalidRequest(BookingError):
     default_message = "The request was not valid."
 
 
+class BillingRequired(InvalidRequest):
+    default_message = "The organiser asks for a billing name and address for the invoice."
+
+
 class SalesClosed(BookingError):
     default_message = "Tickets for this event are not on sale."
 

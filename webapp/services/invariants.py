@@ -192,6 +192,63 @@ CHECKS: list[tuple[str, str]] = [
         " WHERE h.event_id = :e AND h.status = 'active' AND h.unit_prices IS NOT NULL"
         " AND h.total_minor <> (SELECT sum(p) FROM unnest(h.unit_prices) p) - h.discount_minor",
     ),
+    (
+        # Invariant 9 (migration 0021): what is given back, asked for or made, never exceeds what was paid.
+        "order whose refunds exceed what was paid for it",
+        "SELECT o.id, o.total_minor, sum(r.amount_minor) FROM orders o JOIN refunds r ON r.order_id = o.id"
+        " WHERE o.event_id = :e AND r.state <> 'failed' GROUP BY o.id HAVING sum(r.amount_minor) > o.total_minor",
+    ),
+    (
+        "order whose kept refunded sum differs from its refunds (requested or succeeded)",
+        "SELECT o.id, o.refunded_minor, coalesce(sum(r.amount_minor), 0) FROM orders o"
+        " LEFT JOIN refunds r ON r.order_id = o.id AND r.state <> 'failed' WHERE o.event_id = :e"
+        " GROUP BY o.id HAVING o.refunded_minor <> coalesce(sum(r.amount_minor), 0)",
+    ),
+    (
+        "gateway charge that gave back more than it took",
+        "SELECT g.reference, g.amount_minor, sum(gr.amount_minor) FROM payment_attempts p"
+        " JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        " JOIN gateway_refunds gr ON gr.reference = g.reference"
+        " WHERE p.event_id = :e GROUP BY g.reference, g.amount_minor HAVING sum(gr.amount_minor) > g.amount_minor",
+    ),
+    (
+        "ticket refunded more than once, or refunded and still valid",
+        "SELECT rt.ticket_id, count(*), min(t.status::text) FROM refund_tickets rt"
+        " JOIN refunds r ON r.id = rt.refund_id JOIN tickets t ON t.id = rt.ticket_id WHERE r.event_id = :e"
+        " GROUP BY rt.ticket_id HAVING count(*) > 1 OR bool_or(t.status = 'valid')",
+    ),
+    (
+        # Paid = refunded (made) + pending + outstanding, with the gateway as the witness of "made":
+        # what it gave back under our refunds' keys is exactly what we record as succeeded.
+        "order whose refunds made differ from what the gateway gave back under their keys",
+        "SELECT o.id, coalesce(sum(r.amount_minor) FILTER (WHERE r.state = 'succeeded'), 0) AS ours,"
+        " coalesce(sum(gr.amount_minor), 0) AS gateway FROM orders o JOIN refunds r ON r.order_id = o.id"
+        " LEFT JOIN gateway_refunds gr ON gr.idempotency_key = r.idempotency_key"
+        " WHERE o.event_id = :e AND r.state <> 'requested'"
+        " GROUP BY o.id HAVING coalesce(sum(r.amount_minor) FILTER (WHERE r.state = 'succeeded'"
+        "  AND r.amount_minor > 0), 0) <> coalesce(sum(gr.amount_minor), 0)",
+    ),
+    (
+        "refunded order with tickets still valid, or confirmed order with nothing left paid and no valid ticket",
+        "SELECT o.id, o.status FROM orders o WHERE o.event_id = :e AND ("
+        " (o.status = 'refunded' AND EXISTS (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'valid'))"
+        " OR (o.status = 'confirmed' AND NOT EXISTS"
+        "     (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'valid')))",
+    ),
+    (
+        # Invoice numbers: no gap and none twice in a series (the unique index forbids twice).
+        "invoice series with a gap in its numbers",
+        "SELECT i.series, count(*), s.last_number FROM invoices i JOIN invoice_series s ON s.series = i.series"
+        " WHERE i.series IN (SELECT series FROM invoices WHERE event_id = :e)"
+        " GROUP BY i.series, s.last_number HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
+    ),
+    (
+        "credit note that does not correct an invoice of its order, or credits more than the invoice",
+        "SELECT c.id, c.gross_minor, i.id FROM invoices c LEFT JOIN invoices i ON i.id = c.credits_invoice_id"
+        " WHERE c.event_id = :e AND c.kind = 'credit_note' AND (i.id IS NULL OR i.order_id <> c.order_id"
+        " OR i.kind <> 'invoice' OR (SELECT sum(x.gross_minor) FROM invoices x WHERE x.credits_invoice_id = i.id)"
+        "  > i.gross_minor)",
+    ),
 ]
 
 

@@ -28,8 +28,9 @@ EVENT_FIELDS = (
     "title", "description", "venue", "starts_at", "image_url", "hold_minutes", "per_order_limit",
     "per_buyer_limit", "rehold_cooldown_seconds", "per_address_limit",
     "offer_hours", "waitlist_enabled", "waitlist_partial_offers", "timezone", "sales_end_at",
+    "cancel_until_hours", "cancel_fee_minor", "cancel_fee_percent", "billing_required",
 )
-TIER_FIELDS = ("name", "price_minor", "colour", "capacity", "hidden")
+TIER_FIELDS = ("name", "price_minor", "colour", "capacity", "hidden", "tax_rate_bp")
 
 # Which status an admin may move an event to from each status. Cancelling is
 # its own operation (it cancels orders), and is final.
@@ -221,7 +222,7 @@ def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> Non
 
 
 def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, name: str, price_minor: int,
-             colour: str, capacity: int = 0, hidden: bool = False) -> Tier:
+             colour: str, capacity: int = 0, hidden: bool = False, tax_rate_bp: int | None = None) -> Tier:
     """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator.
 
     `hidden`: sold only with an access code (services/selling/codes.py); general admission only.
@@ -242,6 +243,9 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
         # New places are new capacity: inventory offers them to the line first.
         tier = events.add_general_tier(session, event, name=name, price_minor=price_minor, capacity=capacity,
                                        colour=colour, sort_order=order, hidden=hidden)
+    if tax_rate_bp is not None:
+        tier.tax_rate_bp = tax_rate_bp
+        session.flush()
     session.refresh(event, ["tiers"])
     audit.record(session, actor_id=actor_id, action="tier.create", entity="tier", entity_id=tier.id,
                  event_id=event.id, after={**audit.snapshot(tier, TIER_FIELDS), "seated": seated})
@@ -249,10 +253,12 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
 
 
 def update_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int, name: str, price_minor: int,
-                colour: str, capacity: int | None = None, hidden: bool | None = None) -> Tier:
-    """Rename, reprice (future sales only: tickets keep their price), resize, hide or show a tier.
+                colour: str, capacity: int | None = None, hidden: bool | None = None,
+                tax_rate_bp: int | None = None) -> Tier:
+    """Rename, reprice (future sales only: tickets keep their price), resize, hide or show a tier, set its tax.
 
-    `hidden` None keeps it as it is. Hiding keeps what is sold and held; from
+    `hidden` and `tax_rate_bp` None keep them as they are (a new rate is for
+    invoices issued from then on). Hiding keeps what is sold and held; from
     then on only buyers with an access code for it can reserve it.
     """
     event = lock_event(session, event_id)
@@ -263,6 +269,8 @@ def update_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int,
     tier.name, tier.price_minor, tier.colour = name, price_minor, colour
     if hidden is not None:
         tier.hidden = hidden
+    if tax_rate_bp is not None:
+        tier.tax_rate_bp = tax_rate_bp
     session.flush()
     if capacity is not None and capacity != tier.capacity:
         if tier.seated:

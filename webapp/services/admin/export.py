@@ -1,4 +1,4 @@
-"""The attendee list as CSV, streamed: memory stays flat however large the event.
+"""The attendee list and the invoice list as CSV, streamed: memory stays flat however large the event.
 
 Rows come from a server-side cursor (psycopg2 named cursor via
 `stream_results`) in batches of `batch`, and each batch is written out and
@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from webapp.models import document_label
 from webapp.services.selling.attendees import questions_from_rows, questions_json
 
 HEADER = ("order", "buyer_name", "buyer_email", "tier", "section", "row", "seat", "ticket_code",
@@ -74,5 +75,35 @@ def attendee_csv(engine: Engine, event_id: int, batch: int = 2000) -> Iterator[s
                  r.seat_number or "", r.code, "yes" if r.checked_in_at else "no",
                  r.checked_in_at.isoformat() if r.checked_in_at else "", _cell(r.attendee_name),
                  *(_cell(q.shown(r.answers.get(str(q.id)))) for q in questions))
+                for r in rows
+            )
+
+
+INVOICE_HEADER = ("document", "kind", "issued_at", "order", "billing_name", "billing_address", "corrects",
+                  "tax_rate_percent", "net", "tax", "gross", "currency")
+
+# One line per document and tax rate, by series and number; credit notes negative, as booked.
+_INVOICES = text(
+    "SELECT d.series, d.number, d.kind, d.issued_at, d.order_id, o.billing_name, o.billing_address,"
+    " c.series AS c_series, c.number AS c_number, (l->>'rate_bp')::int AS rate_bp, (l->>'net')::int AS net,"
+    " (l->>'tax')::int AS tax, (l->>'gross')::int AS gross, d.currency"
+    " FROM invoices d JOIN orders o ON o.id = d.order_id LEFT JOIN invoices c ON c.id = d.credits_invoice_id"
+    " CROSS JOIN LATERAL jsonb_array_elements(d.lines) AS l"
+    " WHERE d.event_id = :e ORDER BY d.series, d.number, rate_bp"
+)
+
+
+def invoice_csv(engine: Engine, event_id: int, batch: int = 2000) -> Iterator[str]:
+    """The event's invoices and credit notes for the books, in chunks, on a connection of its own."""
+    yield _csv([INVOICE_HEADER])
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch).execute(_INVOICES, {"e": event_id})
+        for rows in result.partitions(batch):
+            yield _csv(
+                (document_label(r.series, r.number), r.kind, r.issued_at.isoformat(), r.order_id,
+                 _cell(r.billing_name), _cell(r.billing_address),
+                 document_label(r.c_series, r.c_number) if r.c_series else "", f"{r.rate_bp / 100:g}",
+                 *(f"{(-1 if r.kind == 'credit_note' else 1) * v / 100:.2f}" for v in (r.net, r.tax, r.gross)),
+                 r.currency)
                 for r in rows
             )

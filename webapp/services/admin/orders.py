@@ -1,15 +1,15 @@
-"""Orders as admins see them: search, one order in full, cancel or refund."""
+"""Orders as admins see them: search, one order in full, cancel or refund (whole, some tickets, an amount)."""
 from __future__ import annotations
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from webapp.models import EventStatus, Order, PaymentAttempt, Ticket, User
+from webapp.models import EventStatus, Order, PaymentAttempt, Refund, Ticket, User
 from webapp.parsing import like_pattern, parse_id
 from webapp.services import audit
 from webapp.services.errors import NotFound
 from webapp.services.messaging import outbox
-from webapp.services.money import checkout
+from webapp.services.money import checkout, refunds
 from webapp.services.money.gateway import PaymentGateway
 from webapp.services.selling.attendees import QuestionView, questions_from_rows, questions_json
 
@@ -68,6 +68,32 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, actor_id: int, or
                  entity_id=order.id, event_id=order.event_id, before={"status": "confirmed"},
                  after={"status": order.status.value, "reason": reason[:200], "amount_minor": order.total_minor})
     return order
+
+
+def refund(session: Session, gateway: PaymentGateway, *, actor_id: int, order_id: int, reason: str,
+           ticket_ids: list[int] | None = None, amount_minor: int | None = None, whole: bool = False) -> Refund:
+    """Refund the whole order, some tickets or an amount; audited, the buyer mailed.
+
+    Commits twice, as paying does: the refund row (with the buyer's mail and
+    the credit note) before the gateway is asked, so that a crash in between
+    leaves it to the sweep; then the gateway's answer. A refund that fails
+    later is the admin's to see on the order page and in the log.
+    """
+    before = session.scalar(select(Order.status).where(Order.id == order_id))
+    made = refunds.request_refund(session, order_id=order_id, reason=reason, actor_id=actor_id,
+                                  ticket_ids=ticket_ids, amount_minor=amount_minor, whole=whole)
+    order = made.order
+    outbox.queue(session, template="refund_issued", recipient=select(User.email).where(
+        User.id == order.user_id).scalar_subquery(), event_id=order.event_id,
+        params={"order_id": order.id, "refund_id": made.id})
+    audit.record(session, actor_id=actor_id, action="order.refund", entity="order", entity_id=order.id,
+                 event_id=order.event_id, before={"status": before.value if before else None},
+                 after={"status": order.status.value, "reason": made.reason, "amount_minor": made.amount_minor,
+                        "refund_id": made.id, "tickets": ticket_ids or []})
+    session.commit()
+    refunds.send_refund(session, gateway, made)
+    session.commit()
+    return made
 
 
 def tell_buyer(session: Session, order: Order) -> None:

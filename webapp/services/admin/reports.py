@@ -49,6 +49,19 @@ class Dashboard:
     currency: str
     code_orders: int = 0  # confirmed orders paid with a discount code
     code_discount_minor: int = 0  # what the codes took off them
+    money: MoneyByState | None = None
+
+
+@dataclass(frozen=True)
+class MoneyByState:
+    """The event's money by where it stands: authorised (reserved on cards, not yet taken), captured (taken),
+    refunded (given back; `refund_pending` asked for, not yet confirmed) and outstanding (paid and kept)."""
+
+    authorised_minor: int
+    captured_minor: int
+    refunded_minor: int
+    refund_pending_minor: int
+    outstanding_minor: int
 
 
 def dashboard(session: Session, event: Event) -> Dashboard:
@@ -64,15 +77,23 @@ def dashboard(session: Session, event: Event) -> Dashboard:
             " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed') AS orders,"
             " (SELECT coalesce(sum(total_minor), 0) FROM orders WHERE event_id = :e AND status = 'confirmed')"
             "   AS revenue,"
-            " (SELECT coalesce(sum(total_minor), 0) FROM orders WHERE event_id = :e AND status = 'refunded')"
-            "   AS refunded,"
             " (SELECT count(*) FROM tickets WHERE event_id = :e AND status = 'valid' AND checked_in_at IS NOT NULL)"
             "   AS checked_in,"
             # A use of a discount code is a confirmed order carrying it (webapp/services/selling/codes.py).
             " (SELECT count(*) FROM orders WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL)"
             "   AS code_orders,"
             " (SELECT coalesce(sum(discount_minor), 0) FROM orders"
-            "   WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL) AS code_discount"
+            "   WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL) AS code_discount,"
+            # Money by state: the gateway's status of each order's charge, our refund rows.
+            " (SELECT coalesce(sum(o.total_minor), 0) FROM orders o WHERE o.event_id = :e) AS paid,"
+            " m.authorised, m.captured, r.refunded_ok, r.refund_pending"
+            " FROM (SELECT coalesce(sum(g.amount_minor) FILTER (WHERE g.status = 'authorised'), 0) AS authorised,"
+            "   coalesce(sum(g.amount_minor) FILTER (WHERE g.status = 'captured'), 0) AS captured"
+            "   FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+            "   JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key WHERE o.event_id = :e) m,"
+            "  (SELECT coalesce(sum(amount_minor) FILTER (WHERE state = 'succeeded'), 0) AS refunded_ok,"
+            "   coalesce(sum(amount_minor) FILTER (WHERE state = 'requested'), 0) AS refund_pending"
+            "   FROM refunds WHERE event_id = :e) r"
         ),
         {"e": event.id},
     ).one()
@@ -88,10 +109,12 @@ def dashboard(session: Session, event: Event) -> Dashboard:
         offers_live=figures.offers_live,
         orders=figures.orders,
         revenue_minor=figures.revenue,
-        refunded_minor=figures.refunded,
+        refunded_minor=figures.refunded_ok,
         checked_in=figures.checked_in,
         code_orders=figures.code_orders,
         code_discount_minor=figures.code_discount,
+        money=MoneyByState(figures.authorised, figures.captured, figures.refunded_ok, figures.refund_pending,
+                           figures.paid - figures.refunded_ok - figures.refund_pending),
         currency=event.tiers[0].currency if event.tiers else "EUR",
     )
 

@@ -4,8 +4,9 @@ Every message is a pair of templates in `templates/email/`: `<name>.txt`
 (which also sets the subject) and `<name>.html`. `CONTEXTS` says, per
 template, how to load what it talks about from the ids stored with the
 message, so a message can be rendered when it is queued or later by the
-delivery worker. The order confirmation carries the tickets as a PDF and the
-event as an `.ics` file, both made when the message is sent.
+delivery worker. The order confirmation carries the tickets as a PDF, the
+event as an `.ics` file and the invoice (if the order has one); a refund's
+message carries its credit note; all made when the message is sent.
 """
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from sqlalchemy.orm import Session, selectinload
 from webapp.models import (
     Event,
     Hold,
+    Invoice,
     Order,
     OutboxMessage,
+    Refund,
+    RefundTicket,
     Ticket,
     TicketStatus,
     TicketTransfer,
@@ -88,6 +92,18 @@ def _cancel_context(session: Session, params: dict) -> dict[str, Any]:
     return context
 
 
+def _refund_context(session: Session, params: dict) -> dict[str, Any]:
+    context = _order_context(session, params)
+    refund = session.get(Refund, params["refund_id"])
+    if refund is None:
+        raise NotFound("The refund no longer exists.")
+    context.update(refund=refund, all_void=not context["tickets"],
+                   voided=session.scalars(select(Ticket).join(RefundTicket, RefundTicket.ticket_id == Ticket.id)
+                                          .where(RefundTicket.refund_id == refund.id)).all(),
+                   credit_note=session.scalars(select(Invoice).where(Invoice.refund_id == refund.id)).first())
+    return context
+
+
 def _offer_context(session: Session, params: dict) -> dict[str, Any]:
     hold = session.get(Hold, params["hold_id"])
     entry = session.get(WaitlistEntry, params["entry_id"])
@@ -136,6 +152,7 @@ CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "order_confirmation": _confirmation_context,
     "order_cancelled": _cancel_context,
     "event_cancelled": _cancel_context,
+    "refund_issued": _refund_context,
     "waitlist_offer": _offer_context,
     "offer_expired": _offer_context,
     "ticket_transfer": _transfer_context,
@@ -176,16 +193,28 @@ def render_into(session: Session, message: OutboxMessage) -> None:
 
 
 def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+    from webapp.services.messaging import calendar, invoice_pdf, ticket_pdf
+
+    if message.template == "refund_issued":
+        note = session.scalars(select(Invoice).where(Invoice.refund_id == message.params["refund_id"])).first()
+        if note is None:
+            return []
+        order = _order(session, message.params["order_id"])
+        return [Attachment(f"credit-note-{note.label}.pdf", "application/pdf",
+                           invoice_pdf.invoice_pdf(note, order, credits=session.get(Invoice, note.credits_invoice_id),
+                                                   reason=session.get_one(Refund, note.refund_id).reason))]
     if message.template != "order_confirmation":
         return []
-    from webapp.services.messaging import calendar, ticket_pdf
-
     order = _order(session, message.params["order_id"])
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
     files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event))]
     if valid:
         files.insert(0, Attachment(f"tickets-order-{order.id}.pdf", "application/pdf",
                                    ticket_pdf.order_pdf(order, valid)))
+    invoice = session.scalars(select(Invoice).where(Invoice.order_id == order.id, Invoice.kind == "invoice")).first()
+    if invoice is not None:
+        files.append(Attachment(f"invoice-{invoice.label}.pdf", "application/pdf",
+                                invoice_pdf.invoice_pdf(invoice, order)))
     return files
 
 

@@ -17,11 +17,11 @@ from webapp.models import Order, Ticket
 from webapp.templating import money, when
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
-_LATIN1_STANDINS = {"—": "-", "–": "-", "€": "EUR ", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...",
+_LATIN1_STANDINS = {"—": "-", "–": "-", "−": "-", "€": "EUR ", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...",
                     "✓": "v", "★": "*"}
 
 
-def _fonts(pdf: FPDF) -> tuple[str, str, bool]:
+def fonts(pdf: FPDF) -> tuple[str, str, bool]:
     """(text family, monospace family, unicode?) for this machine."""
     for folder in FONT_DIRS:
         regular, bold, mono = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf", folder / "DejaVuSansMono.ttf"
@@ -31,6 +31,17 @@ def _fonts(pdf: FPDF) -> tuple[str, str, bool]:
             pdf.add_font("DejaVuMono", "", str(mono))
             return "DejaVu", "DejaVuMono", True
     return "Helvetica", "Courier", False
+
+
+def text_for(unicode: bool):
+    """A function that makes text printable in the chosen font (Latin-1 stand-ins for Helvetica)."""
+    def t(value: str) -> str:
+        if unicode:
+            return value
+        for char, standin in _LATIN1_STANDINS.items():
+            value = value.replace(char, standin)
+        return value.encode("latin-1", "replace").decode("latin-1")
+    return t
 
 
 def seat_label(ticket: Ticket) -> str:
@@ -64,14 +75,8 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
     pdf.set_auto_page_break(False)
     pdf.set_title(f"Tickets — {event.title}")
     pdf.set_author("Ticketbooth")
-    family, mono, unicode = _fonts(pdf)
-
-    def t(value: str) -> str:
-        if unicode:
-            return value
-        for char, standin in _LATIN1_STANDINS.items():
-            value = value.replace(char, standin)
-        return value.encode("latin-1", "replace").decode("latin-1")
+    family, mono, unicode = fonts(pdf)
+    t = text_for(unicode)
 
     width = pdf.w - 24
     for n, ticket in enumerate(tickets, start=1):

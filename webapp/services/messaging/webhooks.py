@@ -37,7 +37,7 @@ from webapp.services.errors import InvalidRequest, NotFound
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
-               "ticket.attendee_changed", "event.cancelled")
+               "ticket.attendee_changed", "event.cancelled", "refund.succeeded", "refund.failed")
 MAX_BACKOFF_SECONDS = 3600
 # What is kept of a receiver's answer for the delivery log.
 RESPONSE_KEPT = 2000

@@ -54,6 +54,7 @@ from webapp.models import (
     Tier,
 )
 from webapp.services.errors import (
+    BillingRequired,
     HoldNotActive,
     InvalidRequest,
     NotFound,
@@ -65,6 +66,7 @@ from webapp.services.errors import (
     TooSoonAgain,
 )
 from webapp.services.messaging import outbox
+from webapp.services.money import invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
     CAPTURED,
@@ -127,8 +129,8 @@ class StartedPayment:
 
 _RECORD_PENDING = text(
     "INSERT INTO payment_attempts"
-    " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status)"
-    " VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending')"
+    " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status, billing_name,"
+    "  billing_address) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba)"
     # Conflicts are answers, not errors: the key was used before, or another
     # checkout of this hold is in flight (the partial unique index).
     " ON CONFLICT DO NOTHING RETURNING id"
@@ -145,15 +147,16 @@ _ASKED: tuple[Any, ...] = (
 
 
 def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
-                           asked: bool = False) -> tuple[Hold, bool, EventStatus, bool, attendees.Asked | None]:
-    """The hold row locked, with whether it ran out, its event's status and whether sales ended: one statement.
+                           asked: bool = False) -> tuple[Hold, bool, EventStatus, bool, bool, attendees.Asked | None]:
+    """The hold row locked, with whether it ran out, its event's status, whether sales ended and whether the
+    organiser asks for a billing address: one statement.
 
     `asked`: also what the hold asks of its buyer (attendee names, questions).
     """
     row = session.execute(
         select(Hold, (Hold.expires_at <= func.now()).label("past"), Event.status,
                (func.now() >= func.coalesce(Event.sales_end_at, Event.starts_at)).label("sales_over"),
-               *(_ASKED if asked else ()))
+               Event.billing_required, *(_ASKED if asked else ()))
         .join(Event, Event.id == Hold.event_id)
         .where(Hold.id == hold_id, Hold.user_id == user_id)
         .with_for_update(of=Hold)
@@ -162,22 +165,30 @@ def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
         raise NotFound("No such reservation.")
     ask = attendees.asked(row.attendee_names, attendees.questions_from_rows(row.questions),
                           [(unit_id, tier_id, "") for unit_id, tier_id in row.unit_tiers or []]) if asked else None
-    return row[0], row[1], row[2], row[3], ask
+    return row[0], row[1], row[2], row[3], row[4], ask
 
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
-                  card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None
+                  card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
+                  billing_name: str | None = None, billing_address: str | None = None
                   ) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
     `answers` are the pay form's attendee fields (attendees.read_answers):
     checked before anything is charged, and kept on the hold for its order.
-    Returns the earlier result when this key was already used.
+    Returns the earlier result when this key was already used. A billing
+    name (with its address) makes the order an invoice; the organiser may
+    require one.
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
-    hold, past_expiry, event_status, sales_over, ask = _lock_hold_for_payment(session, hold_id, user_id,
-                                                                             asked=True)
+    billing_name = (billing_name or "").strip()[:200] or None
+    billing_address = (billing_address or "").strip()[:500] or None
+    hold, past_expiry, event_status, sales_over, billing_required, ask = _lock_hold_for_payment(
+        session, hold_id, user_id, asked=True)
+    if billing_required and hold.status not in (HoldStatus.CONVERTED, HoldStatus.RELEASED) \
+            and not (billing_name and billing_address):
+        raise BillingRequired()
 
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)
@@ -225,7 +236,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     session.flush()
     attempt_id = session.execute(_RECORD_PENDING, {
         "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
-        "c": hold.currency, "l": card.last4,
+        "c": hold.currency, "l": card.last4, "bn": billing_name, "ba": billing_address,
     }).scalar()
     if attempt_id is None:
         previous = _attempt_by_key(session, idempotency_key)
@@ -258,7 +269,7 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
     pass like any reserve. A hold still live (a double click) is left as it
     is. The caller commits.
     """
-    hold, past_expiry, event_status, sales_over, _ = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over, _, _ = _lock_hold_for_payment(session, hold_id, user_id)
     if hold.status == HoldStatus.ACTIVE and not past_expiry:
         return hold
     if hold.status == HoldStatus.CONVERTED:
@@ -383,6 +394,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
         answers=(hold.answers or {}).get("order") or {},
+        billing_name=attempt.billing_name, billing_address=attempt.billing_address,
     )
     session.add(order)
     session.flush()
@@ -405,6 +417,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
             for unit_id, tier_id in sold
         ],
     )
+    invoices.issue_invoice(session, order)
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
     outbox.queue_order_confirmation(session, order)
@@ -412,14 +425,16 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
-        card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None) -> PaymentResult:
+        card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
+        billing_name: str | None = None, billing_address: str | None = None) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
     open transaction (see the module docstring).
     """
     started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card,
-                            answers=answers)
+                            answers=answers,
+                            billing_name=billing_name, billing_address=billing_address)
     if isinstance(started, PaymentResult):
         session.rollback()
         return started
@@ -535,10 +550,14 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
 
 def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, user_id: int | None,
                  reason: str, refund: bool = True) -> Order:
-    """Cancel a confirmed order: void its tickets, refund, free its units.
+    """Cancel a confirmed order: void its tickets, refund what is left of it, free its units.
 
-    `user_id` restricts the order to its buyer (None: an admin acting).
-    The freed units go to the waiting list first.
+    `user_id` restricts the order to its buyer (None: an admin acting): the
+    buyer may cancel within the organiser's policy (until N hours before the
+    start), which may keep a fee or a percentage. The refund is a refund row
+    (services/money/refunds.py) made at the gateway inside this transaction,
+    under a key fixed per order, so a cancel retried after a rollback gives
+    back nothing twice. The freed units go to the waiting list first.
     """
     query = select(Order).where(Order.id == order_id).with_for_update()
     if user_id is not None:
@@ -552,26 +571,21 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         # Its buyer cannot void a ticket someone else now holds; the organiser can.
         raise OrderNotCancellable("A ticket of this order was transferred to someone else, so you cannot cancel "
                                   "it; ask the organiser.")
-    if user_id is not None:
-        started = session.execute(
-            text("SELECT starts_at <= now() FROM events WHERE id = :e"), {"e": order.event_id}
-        ).scalar_one()
-        if started:
-            raise OrderNotCancellable("The event has started; this order can no longer be cancelled.")
-
+    keep = refunds.buyer_cancel_fee(session, order) if user_id is not None else 0
+    if refund:
+        made = refunds.request_refund(session, order_id=order.id, reason=reason, actor_id=None, whole=True,
+                                      keep_minor=keep, buyer_id=user_id, key=f"rf_{order.id}_whole")
+        refunds.send_refund(session, gateway, made)
+        session.refresh(order)
+        return order
     unit_ids = [t.unit_id for t in order.tickets if t.status == TicketStatus.VALID]
     session.execute(
         text("UPDATE tickets SET status = 'void' WHERE order_id = :o AND status = 'valid'"), {"o": order.id}
     )
-    order.status = OrderStatus.REFUNDED if refund else OrderStatus.CANCELLED
+    order.status = OrderStatus.CANCELLED
     order.cancelled_at = func.now()
     order.cancel_reason = reason
     session.flush()
-    if refund:
-        attempt = session.get_one(PaymentAttempt, order.payment_attempt_id)
-        # Idempotent on the provider's side: if our commit fails after this,
-        # a retried cancel refunds nothing twice.
-        gateway.refund(attempt.gateway_reference or "", order.total_minor)
     inventory.free_sold_units(session, event_id=order.event_id, unit_ids=unit_ids)
     session.expire(order, ["tickets"])
     return order

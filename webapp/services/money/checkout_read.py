@@ -6,7 +6,7 @@ seconds left) are made here, once, by the database clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -16,7 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import place_label
+from webapp.models import document_label, place_label
 from webapp.services.selling import attendees, codes
 from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
@@ -92,6 +92,7 @@ class HoldView:
         return attendees.asked(self.attendee_names, list(self.questions),
                                [(line.unit_id, line.tier_id, f"Ticket {n}: {line.tier_name}, {line.place_label}")
                                 for n, line in enumerate(self.lines, 1)])
+    billing_required: bool = False  # the organiser asks for a billing name and address (for an invoice)
 
     @property
     def subtotal_minor(self) -> int:
@@ -179,7 +180,7 @@ SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
             ELSE 0 END AS again_in,
        h.taken_again_at IS NOT NULL AS taken_again,
        e.status = 'on_sale' AND now() < coalesce(e.sales_end_at, e.starts_at) AS on_sale,
-       e.waiting_room AS room_guarded,
+       e.waiting_room AS room_guarded, e.billing_required,
        {_LINES.format(units="h.unit_ids", extra=_LINE_DISCOUNT)} AS lines,
        h.discount_minor, c.code, c.percent_off, c.amount_off_minor,
        EXISTS (SELECT 1 FROM codes d WHERE d.event_id = h.event_id AND d.kind = 'discount' AND d.active)
@@ -246,6 +247,7 @@ def _hold(r) -> HoldView:
         seconds_left=r.seconds_left, total_seconds=max(1, r.total_seconds), payment_pending=r.pending,
         last_decline=r.last_decline, order_id=r.order_id, expires_at=r.expires_at, again_in=r.again_in,
         taken_again=r.taken_again, on_sale=r.on_sale, room_guarded=r.room_guarded,
+        billing_required=r.billing_required,
         code=r.code, discount_minor=r.discount_minor, codes_offered=r.codes_offered,
         code_terms=None if r.code is None else codes.terms(r.percent_off, r.amount_off_minor, r.currency),
         attendee_names=r.attendee_names, questions=tuple(attendees.questions_from_rows(r.questions)),
@@ -320,6 +322,22 @@ class OrderView:
         """The saved names and answers as the edit form's values."""
         return attendees.typed_values({"order": self.answers, "tickets": {
             str(t.line.unit_id): {"name": t.attendee_name, "answers": t.answers} for t in self.tickets}})
+    refunded_minor: int = 0  # refunds asked for or made (not failed); the single-order view only
+    invoiced: bool = False  # it has an invoice (and perhaps credit notes): `documents_of` reads them
+    documents: list[DocumentView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    id: int
+    kind: str
+    series: str
+    number: int
+    gross_minor: int
+
+    @property
+    def label(self) -> str:
+        return document_label(self.series, self.number)
 
 
 _ORDER_SELECT = """
@@ -342,7 +360,9 @@ SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_min
        e.transfers_enabled AND now() < coalesce(e.transfers_until, e.starts_at) AS transfers_open,
        """ + attendees.questions_json("e.id") + " AS questions"
 _ORDER_FROM = " FROM orders o JOIN events e ON e.id = o.event_id "
-_ORDER = text(f"{_ORDER_SELECT}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
+# The single order also shows what was refunded (a kept number) and whether it has an invoice.
+_ORDER_MONEY = ", o.refunded_minor, o.billing_name IS NOT NULL AS invoiced"
+_ORDER = text(f"{_ORDER_SELECT}{_ORDER_MONEY}, {OWNER_COLUMNS}{_ORDER_FROM} JOIN users ON users.id = o.user_id"
               " WHERE o.id = :o AND o.user_id = :u")
 _ORDERS = text(_ORDER_SELECT + _ORDER_FROM + "WHERE o.user_id = :u ORDER BY o.id DESC LIMIT :n")
 
@@ -371,10 +391,23 @@ def _order(r) -> OrderView:
             t.get("checked_in", False), t.get("passed_on", False), t.get("transfer"))
         for t in r.tickets or []
     ]
+    money = r._mapping
     return OrderView(r.id, _event(r), r.status, r.total_minor,
                      r.currency, r.cancelled_at, tickets, r.code, r.discount_minor, r.answers or {},
                      tuple(attendees.questions_from_rows(r.questions)), r.attendee_names, r.attendee_editable,
-                     r.transfers_open)
+                     r.transfers_open, money.get("refunded_minor", 0), money.get("invoiced", False))
+
+
+_DOCUMENTS = text("SELECT id, kind, series, number, gross_minor FROM invoices WHERE order_id = :o ORDER BY id")
+
+
+def with_documents(session, order: OrderView) -> OrderView:
+    """The order with its invoice and credit notes: one more statement, for an invoiced order only."""
+    if not order.invoiced:
+        return order
+    documents = [DocumentView(r.id, r.kind, r.series, r.number, r.gross_minor)
+                 for r in session.execute(_DOCUMENTS, {"o": order.id}).all()]
+    return replace(order, documents=documents)
 
 
 @lru_cache(maxsize=4096)

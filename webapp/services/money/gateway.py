@@ -13,7 +13,9 @@ card payment is really made:
   reconciliation say "nothing was charged" truthfully;
 - `retrieve` answers "what happened under that key?" (None: no record yet,
   which is NOT a decline: the authorisation may still be on its way);
-- `refund` gives back a captured charge, or voids one never captured;
+- `refund` gives back a captured charge, or voids one never captured; with
+  an idempotency key it gives back that amount once per key (partial
+  refunds: see services/money/refunds.py);
 - `uncaptured` lists authorisations left uncaptured (the sweep's safety net).
 
 A provider may also answer an authorisation with "requires action" (3-D
@@ -119,6 +121,10 @@ class ChargeResult:
         if self.status == VOIDED:
             return DECLINE_MESSAGES[VOIDED]
         return DECLINE_MESSAGES.get(self.outcome, "Payment failed.")
+
+
+class RefundRefused(Exception):
+    """A definitive no from the provider: the charge cannot give back this amount (retrying will not help)."""
 
 
 class PaymentGateway(Protocol):
@@ -241,11 +247,45 @@ class SimulatedGateway:
         return ChargeResult(outcome=row.outcome, reference=row.reference, status=row.status) if row else None
 
     def refund(self, reference: str, amount_minor: int, *, idempotency_key: str | None = None) -> None:
-        """Make the charge's refunded total `amount_minor` (at most the captured amount), or void an
-        authorisation never captured.
+        """Give back money of an approved charge.
 
-        Repeating it gives back nothing more (the ledger's total is the key here).
+        Without a key: give back up to `amount_minor` in all, or void an
+        authorisation never captured; repeating it gives back nothing more.
+        With a key: give back `amount_minor` once per key (a repeated key
+        gives back nothing more). An authorisation never captured is voided
+        when the refund is for all of it, else captured and then refunded in
+        part. Raises RefundRefused for more than is left to give back.
         """
+        if idempotency_key is None:
+            self._refund_all(reference, amount_minor)
+            return
+        with self.engine.begin() as conn:
+            # The charge's lock: a capture (the checkout's, the sweep's) waits
+            # for this decision, and the decision sees the status as it stands.
+            charge = conn.execute(
+                text("SELECT status, amount_minor, refunded_minor FROM gateway_charges"
+                     " WHERE reference = :r AND outcome = 'approved' FOR UPDATE"),
+                {"r": reference},
+            ).first()
+            if charge is None:
+                raise LookupError(f"no approved charge {reference}")
+            if conn.execute(text("SELECT 1 FROM gateway_refunds WHERE idempotency_key = :k"),
+                            {"k": idempotency_key}).first():
+                return
+            left = charge.amount_minor - charge.refunded_minor if charge.status in (AUTHORISED, CAPTURED) else 0
+            if not 0 < amount_minor <= left:
+                raise RefundRefused(f"{reference} has {left} to give back, not {amount_minor}")
+            if charge.status == AUTHORISED and amount_minor == charge.amount_minor:
+                conn.execute(text("UPDATE gateway_charges SET status = 'voided', voided_at = now()"
+                                  " WHERE reference = :r"), {"r": reference})
+            else:
+                conn.execute(text("UPDATE gateway_charges SET status = 'captured', captured_at ="
+                                  " coalesce(captured_at, now()), refunded_minor = refunded_minor + :a"
+                                  " WHERE reference = :r"), {"a": amount_minor, "r": reference})
+            conn.execute(text("INSERT INTO gateway_refunds (idempotency_key, reference, amount_minor)"
+                              " VALUES (:k, :r, :a)"), {"k": idempotency_key, "r": reference, "a": amount_minor})
+
+    def _refund_all(self, reference: str, amount_minor: int) -> None:
         with self.engine.begin() as conn:
             updated = conn.execute(
                 text(

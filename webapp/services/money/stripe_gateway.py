@@ -46,6 +46,7 @@ from webapp.services.money.gateway import (
     ChargeResult,
     GatewayUnavailable,
     PaymentMethodId,
+    RefundRefused,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 # The API version our code reads; Stripe answers in the account's default otherwise.
 STRIPE_VERSION = "2024-06-20"
 KEY_METADATA = "ticketbooth_key"
+REFUND_METADATA = "ticketbooth_refund"  # a refund row's key, on the Stripe refund it made
 
 
 class StripeError(RuntimeError):
@@ -246,29 +248,63 @@ class StripeGateway:
         return None if result is None or result.status == REQUIRES_ACTION else result
 
     def refund(self, reference: str, amount_minor: int, *, idempotency_key: str | None = None) -> None:
-        """Make the intent's refunded total `amount_minor` (Stripe caps it at the captured amount), or cancel an
-        intent never captured.
+        """Give back money of an intent, as the gateway interface says.
 
-        The default Stripe key names the total aimed at, so a retry refunds nothing twice; a caller
-        making several partial refunds passes a key per refund.
+        Without a key: make the intent's refunded total `amount_minor` (Stripe caps it at the captured
+        amount), or cancel an intent never captured; the Stripe key names the total aimed at, so a retry
+        refunds nothing twice. With a key (a refund row's): give back `amount_minor` once per key. Our key
+        rides in the refund's metadata as well as in Stripe's Idempotency-Key, and the intent's refunds are
+        read first, so a retry finds the refund it made even where the server forgets keys. An intent never
+        captured is cancelled for a refund of all of it, else captured and then refunded in part.
+        RefundRefused: more than is left to give back.
         """
         intent = self._intent(reference)
-        if intent.get("status") != "succeeded":
-            if intent.get("status") != "canceled":
+        if idempotency_key is None:
+            self._refund_total(reference, intent, amount_minor)
+            return
+        if self._refund_made(reference, idempotency_key):
+            return
+        if intent.get("status") == "requires_capture":
+            if amount_minor >= int(intent.get("amount") or 0):
                 key = (intent.get("metadata") or {}).get(KEY_METADATA) or reference
                 self._cancel(reference, key)
-            return
+                return
+            self.capture(reference)
+            intent = self._intent(reference)
+        captured, refunded = self._charged(intent)
+        if not 0 < amount_minor <= captured - refunded:
+            raise RefundRefused(f"{reference} has {captured - refunded} to give back, not {amount_minor}")
+        self._call("POST", "/v1/refunds", {"payment_intent": reference, "amount": amount_minor,
+                                           f"metadata[{REFUND_METADATA}]": idempotency_key},
+                   idempotency_key=idempotency_key)
+
+    def _refund_made(self, reference: str, idempotency_key: str) -> bool:
+        made = self._call("GET", f"/v1/refunds?payment_intent={reference}&limit=100")
+        return any((r.get("metadata") or {}).get(REFUND_METADATA) == idempotency_key
+                   for r in made.get("data") or [])
+
+    def _charged(self, intent: dict[str, Any]) -> tuple[int, int]:
+        """What the intent's charge took and what was given back of it."""
         charge = intent.get("latest_charge")
         if isinstance(charge, str):
             charge = self._call("GET", f"/v1/charges/{charge}")
         charge = charge or {}
         # amount_captured is newer than some Stripe-compatible servers: a captured charge took its amount.
         captured = int(charge.get("amount_captured") or (charge.get("amount") if charge.get("captured") else 0) or 0)
-        wanted = min(amount_minor, captured) - int(charge.get("amount_refunded") or 0)
+        return captured, int(charge.get("amount_refunded") or 0)
+
+    def _refund_total(self, reference: str, intent: dict[str, Any], amount_minor: int) -> None:
+        if intent.get("status") != "succeeded":
+            if intent.get("status") != "canceled":
+                key = (intent.get("metadata") or {}).get(KEY_METADATA) or reference
+                self._cancel(reference, key)
+            return
+        captured, refunded = self._charged(intent)
+        wanted = min(amount_minor, captured) - refunded
         if wanted <= 0:
             return
         self._call("POST", "/v1/refunds", {"payment_intent": reference, "amount": wanted},
-                   idempotency_key=idempotency_key or f"refund-{reference}-to-{amount_minor}")
+                   idempotency_key=f"refund-{reference}-to-{amount_minor}")
 
     def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
         """(key, intent id) of intents older than this that Stripe holds authorised and uncaptured."""
