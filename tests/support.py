@@ -72,7 +72,8 @@ def race(app, n: int, work):
 
 def assert_consistent(session, event_id):
     session.expire_all()
-    assert check_event(session, event_id) == []
+    found = check_event(session, event_id)
+    assert found == [], found
 
 
 def login(client, email: str, password: str = PASSWORD):

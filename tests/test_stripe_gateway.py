@@ -276,3 +276,25 @@ def test_tabs_paying_one_hold_at_once_make_one_intent_and_one_order(app, session
     assert len(orders) >= 1 and len(set(orders)) == 1, answers
     assert session.execute(text("SELECT count(*) FROM stripe_intents WHERE intent_id IS NOT NULL")).scalar() == 1
     _all_clean(session, event_id, fake_stripe)
+
+
+def test_refund_rows_give_back_their_amounts_once_each_at_stripe(session, factory, stripe, fake_stripe):  # noqa: F811
+    """Two partial refunds of an order by amount, each asked of Stripe twice (a retry after our commit was
+    lost): Stripe gives back each amount once, and the checker finds Stripe's total equal to our rows'."""
+    from webapp.models import Refund
+    from webapp.services.admin import orders as admin_orders
+    event_id, hold_id, user_id = _hold(session, factory)
+    order_id = _pay(session, stripe, hold_id, user_id, payment_method(fake_stripe), key="key-rows-000001").order_id
+    admin = factory.user(is_admin=True)
+    first = admin_orders.refund(session, stripe, actor_id=admin.id, order_id=order_id, reason="late start",
+                                amount_minor=1500)
+    second = admin_orders.refund(session, stripe, actor_id=admin.id, order_id=order_id, reason="bad view",
+                                 amount_minor=2500)
+    assert (first.state, second.state) == ("succeeded", "succeeded")
+    for made in (first, second):  # the same keys again, as a retry would send them
+        stripe.refund(_intent_of(session, "key-rows-000001"), made.amount_minor,
+                      idempotency_key=made.idempotency_key)
+    charge = intent(fake_stripe, _intent_of(session, "key-rows-000001"))["latest_charge"]
+    assert charge["amount_refunded"] == 4000
+    assert session.query(Refund).filter_by(order_id=order_id, state="succeeded").count() == 2
+    _all_clean(session, event_id, fake_stripe)

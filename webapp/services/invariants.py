@@ -219,12 +219,15 @@ CHECKS: list[tuple[str, str]] = [
     ),
     (
         # Paid = refunded (made) + pending + outstanding, with the gateway as the witness of "made":
-        # what it gave back under our refunds' keys is exactly what we record as succeeded.
+        # what it gave back under our refunds' keys is exactly what we record as succeeded. The simulated
+        # gateway's ledger witnesses the orders it took; check_stripe_money reads Stripe for the others.
         "order whose refunds made differ from what the gateway gave back under their keys",
         "SELECT o.id, coalesce(sum(r.amount_minor) FILTER (WHERE r.state = 'succeeded'), 0) AS ours,"
         " coalesce(sum(gr.amount_minor), 0) AS gateway FROM orders o JOIN refunds r ON r.order_id = o.id"
         " LEFT JOIN gateway_refunds gr ON gr.idempotency_key = r.idempotency_key"
         " WHERE o.event_id = :e AND r.state <> 'requested'"
+        " AND EXISTS (SELECT 1 FROM payment_attempts p JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
+        "  WHERE p.id = o.payment_attempt_id)"
         " GROUP BY o.id HAVING coalesce(sum(r.amount_minor) FILTER (WHERE r.state = 'succeeded'"
         "  AND r.amount_minor > 0), 0) <> coalesce(sum(gr.amount_minor), 0)",
     ),
@@ -265,7 +268,9 @@ def check_event(session: Session, event_id: int) -> list[str]:
 
 
 _STRIPE_INTENTS = text(
-    "SELECT s.intent_id, p.id AS attempt_id, p.hold_id, p.status, o.status AS order_status"
+    "SELECT s.intent_id, p.id AS attempt_id, p.hold_id, p.status, o.status AS order_status,"
+    " (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r WHERE r.order_id = o.id AND r.state = 'succeeded')"
+    "  AS refunds_made, o.id IS NOT NULL AND EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) AS refunded_by_rows"
     " FROM stripe_intents s JOIN payment_attempts p ON p.idempotency_key = s.idempotency_key"
     " LEFT JOIN orders o ON o.payment_attempt_id = p.id WHERE p.event_id = :e"
 )
@@ -290,6 +295,10 @@ def check_stripe_money(session: Session, event_id: int, fetch_intent) -> list[st
             if row.status not in ("approved", "pending"):
                 violations.append(f"Stripe intent {row.intent_id} {intent['status']} without an order"
                                   f" (attempt {row.attempt_id} {row.status})")
+        given_back = int(charge.get("amount_refunded") or 0) if isinstance(charge, dict) else 0
+        if row.refunded_by_rows and intent["status"] == "succeeded" and given_back != row.refunds_made:
+            violations.append(f"order of attempt {row.attempt_id}: refunds made {row.refunds_made},"
+                              f" Stripe gave back {given_back}")
         if row.order_status == "confirmed" and intent["status"] not in ("requires_capture", "succeeded"):
             violations.append(f"confirmed order of attempt {row.attempt_id} whose intent is {intent['status']}")
     violations += [f"hold {hold_id} with more than one live Stripe charge: {ids}"
