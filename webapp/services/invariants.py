@@ -270,7 +270,8 @@ def check_event(session: Session, event_id: int) -> list[str]:
 _STRIPE_INTENTS = text(
     "SELECT s.intent_id, p.id AS attempt_id, p.hold_id, p.status, o.status AS order_status,"
     " (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r WHERE r.order_id = o.id AND r.state = 'succeeded')"
-    "  AS refunds_made, o.id IS NOT NULL AND EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) AS refunded_by_rows"
+    "  AS refunds_made,"
+    " o.id IS NOT NULL AND EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) AS refunded_by_rows"
     " FROM stripe_intents s JOIN payment_attempts p ON p.idempotency_key = s.idempotency_key"
     " LEFT JOIN orders o ON o.payment_attempt_id = p.id WHERE p.event_id = :e"
 )
