@@ -1,5 +1,8 @@
 """The seat map's markup: the hall drawn from its template once per layout version, live state per request.
 
+A big venue's section page draws one section the same way, kept per layout
+version and section.
+
 The map is the buyer's hot path and a big hall has a thousand seats: drawing
 shop/_hall.html for it takes tens of milliseconds, so it is drawn once per
 layout version, with every state of every seat ready; a request then only
@@ -40,11 +43,13 @@ class _DrawnHall:
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" and "locked" too) -> its markup
 
 
-_HALLS: RecentlyUsed[hall_layout.LayoutKey, _DrawnHall] = RecentlyUsed(kept=64)
+_HALLS: RecentlyUsed[tuple[hall_layout.LayoutKey, int], _DrawnHall] = RecentlyUsed(kept=256)
 
 
-def _draw(layout: hall_layout.HallLayout) -> _DrawnHall:
-    rendered = render_template("shop/_hall.html", sections=layout.sections,
+def _draw(layout: hall_layout.HallLayout, number: int) -> _DrawnHall:
+    """The whole hall (`number` 0), or the section of that number alone."""
+    sections = layout.sections if number == 0 else [layout.sections[number - 1]]
+    rendered = render_template("shop/_hall.html", sections=sections, first_number=max(number, 1),
                                tiers={t.id: t for t in layout.tiers}, marks=_MARKS)
     pieces = rendered.split(_MARKS["seat"])
     ids, variants = [], {}
@@ -56,19 +61,20 @@ def _draw(layout: hall_layout.HallLayout) -> _DrawnHall:
     return _DrawnHall(layout, pieces[0::2], ids, variants)
 
 
-def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int]) -> Markup:
-    """The hall of seats with their live state (catalog.seat_states) and the buyer's picks."""
-    key = hall_layout.layout_key(event)
+def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int],
+                section: int = 0) -> Markup:
+    """The hall's seats (or section number `section`'s) with their live state (catalog.seat_states) and picks."""
+    key = (hall_layout.layout_key(event), section)
     hall = _HALLS.get(key)
     if hall is None:
-        hall = _draw(hall_layout.for_event(session, event))
+        hall = _draw(hall_layout.for_event(session, event), section)
         _HALLS.put(key, hall)
     state = dict.fromkeys(states.get("taken", ()), "taken")
     state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))
     state.update(dict.fromkeys(states.get("mine", ()), "mine"))
     state.update((i, "checked") for i in selected if i not in state)
     if event.locked_tier_ids:
-        state.update(dict.fromkeys(hall.layout.seats_of(event.locked_tier_ids), "locked"))
+        state.update((i, "locked") for i in hall.layout.seats_of(event.locked_tier_ids) if i in hall.variants)
     out = [hall.texts[0]]
     variants, texts = hall.variants, hall.texts
     for n, seat_id in enumerate(hall.seat_ids, 1):

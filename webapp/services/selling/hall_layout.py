@@ -41,6 +41,11 @@ class SectionView:
     min_x: int
     min_y: int
     width: int
+    height: int = 1
+
+    @property
+    def seat_count(self) -> int:
+        return sum(len(seats) for _, seats in self.rows)
 
 
 _SEATS = text(
@@ -64,7 +69,8 @@ def group_sections(seats: list[SeatView]) -> list[SectionView]:
     for name, by_row in by_section.items():
         flat = [v for row in by_row.values() for v in row]
         min_x, min_y = min(v.x for v in flat), min(v.y for v in flat)
-        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1))
+        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1,
+                                    max(v.y for v in flat) - min_y + 1))
     sections.sort(key=lambda v: (v.min_y, v.min_x))
     return sections
 
@@ -79,10 +85,26 @@ class HallLayout:
     sections: list[SectionView]  # drawing order: bands by top row, each band left to right
     tiers: Sequence[Tier]  # every tier of the event, hidden ones too
     seats_by_tier: dict[int, list[int]]
+    section_by_seat: dict[int, int]  # seat id -> its section's number (from 1, drawing order)
+
+    @property
+    def seat_count(self) -> int:
+        return len(self.section_by_seat)
+
+    def section(self, number: int) -> SectionView | None:
+        """A section by its number, as section pages are addressed (from 1, in drawing order)."""
+        return self.sections[number - 1] if 1 <= number <= len(self.sections) else None
+
+    def seats_of_section(self, name: str) -> list[int]:
+        return [seat.id for section in self.sections if section.name == name for _, row in section.rows for seat in row]
+
+    def section_of(self, seat_ids: Collection[int]) -> int | None:
+        """The number of the section the first of these seats (of this hall) is in."""
+        return next((self.section_by_seat[i] for i in seat_ids if i in self.section_by_seat), None)
 
     @property
     def section_names(self) -> tuple[str, ...]:
-        """The section overview links to #section-<n>, counted from 1 in this order."""
+        """Sections are numbered from 1 in this order: the map's #section-<n>, a big venue's section pages."""
         return tuple(section.name for section in self.sections)
 
     def seats_of(self, tier_ids: Collection[int]) -> list[int]:
@@ -119,11 +141,13 @@ def _read_layout(session: Session, event: Event) -> HallLayout:
     # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
     full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
     seats_by_tier: dict[int, list[int]] = {}
-    for section in sections:
+    section_by_seat: dict[int, int] = {}
+    for number, section in enumerate(sections, 1):
         for _, row in section.rows:
             for seat in row:
                 seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
-    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier)
+                section_by_seat[seat.id] = number
+    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier, section_by_seat)
 
 
 def section_names(session: Session, event: Event) -> tuple[str, ...]:

@@ -77,6 +77,7 @@ from webapp.services.selling.inventory.reserve import (
     reserve_in_session,
 )
 from webapp.services.selling.inventory.stock import (
+    SeatBlock,
     add_places,
     add_seats,
     block_seat,
@@ -92,7 +93,7 @@ from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_wa
 
 __all__ = [
     "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "Reservation", "TierCounts", "Waitlist",
-    "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
+    "SeatBlock", "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",
     "inventory_version_and_session", "lock_hold", "rank_seats", "read_once", "release_active_basket",

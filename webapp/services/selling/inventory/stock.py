@@ -8,6 +8,7 @@ same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -45,13 +46,43 @@ def _insert_units(session: Session, tier: Tier, seats: list[dict] | None) -> boo
     return True
 
 
-def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tier, list[dict]]]) -> int:
-    """Create numbered seats in several tiers at once; the line is offered them once, at the end."""
+@dataclass(frozen=True)
+class SeatBlock:
+    """A section's seats: `seats_per_row` seats in each row, from (origin_x, origin_y), front row first."""
+
+    section: str
+    seats_per_row: int
+    origin_x: int
+    origin_y: int
+    rows: tuple[tuple[str, Tier], ...]  # each row's label and tier
+
+
+# One statement per section, set-based: a 60,000-seat stadium is thirty
+# statements, not 60,000 rows built in Python and sent one by one.
+_INSERT_BLOCK = text(
+    "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y)"
+    " SELECT :e, (CAST(:tiers AS integer[]))[r], 'available', :section, (CAST(:labels AS text[]))[r], s,"
+    "        :x + s - 1, :y + r - 1"
+    " FROM generate_series(1, :rows) r CROSS JOIN generate_series(1, :seats) s ORDER BY r, s"
+)
+
+
+def add_seats(session: Session, event_id: int, blocks: Iterable[SeatBlock]) -> int:
+    """Create the numbered seats of several sections at once; the line is offered them once, at the end."""
     created = 0
-    for tier, seats in seats_by_tier:
-        if _insert_units(session, tier, seats):
-            created += len(seats)
+    for block in blocks:
+        if not block.rows or block.seats_per_row < 1:
+            continue
+        session.execute(_INSERT_BLOCK, {
+            "e": event_id, "section": block.section, "x": block.origin_x, "y": block.origin_y,
+            "rows": len(block.rows), "seats": block.seats_per_row,
+            "labels": [label for label, _ in block.rows], "tiers": [tier.id for _, tier in block.rows]})
+        for _, tier in block.rows:
+            tier.capacity = (tier.capacity or 0) + block.seats_per_row
+        created += len(block.rows) * block.seats_per_row
     if created:
+        session.flush()
+        touch_inventory(session, event_id)
         waitlist_hook.waitlist.offer_released_units(session, event_id)
     return created
 

@@ -1,0 +1,181 @@
+"""Big venues: the overview of sections, section pages and their polls, at stadium size.
+
+A venue over LARGE_VENUE_SEATS opens on its sections; each section page is
+today's seat map for that section alone. Their HTML must stay small
+whatever the venue's size, their polls answer 304 while nothing changed,
+and a hold taken from a section page goes through the one reserve path.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.support import login
+from webapp.extensions import db
+from webapp.models import Event, Hold, Tier, Unit
+from webapp.services.selling import events
+
+PAGE_LIMIT = 300_000  # bytes of HTML, whatever the venue's size
+HTMX = {"HX-Request": "true"}
+
+
+def stadium(factory, *, sections: int, rows: int = 25, seats_per_row: int = 40, title: str = "Stadium") -> Event:
+    """A stadium of `sections` blocks in bands of ten, two tiers (front rows dearer)."""
+    session = factory.session
+    event = factory.event(title=title, per_order_limit=8)
+    front = events.add_seated_tier(session, event, name="Lower", price_minor=9000, colour="#b45309")
+    back = events.add_seated_tier(session, event, name="Upper", price_minor=4500, colour="#2563eb", sort_order=1)
+    specs = [events.SectionSpec(f"Block {i + 1}", rows, seats_per_row, (i % 10) * (seats_per_row + 3),
+                                (i // 10) * (rows + 3), ((0, rows // 2 - 1, front), (rows // 2, rows - 1, back)))
+             for i in range(sections)]
+    events.generate_sections(session, event, specs)
+    session.commit()
+    return event
+
+
+@pytest.fixture
+def big(factory):
+    """6,000 seats: six sections of 1,000, over the default threshold of 3,000."""
+    return stadium(factory, sections=6)
+
+
+def checkboxes(html: str) -> list[int]:
+    return [int(v) for v in re.findall(r'name="seat" value="(\d+)"', html)]
+
+
+def section_seats(event: Event, name: str) -> list[int]:
+    return list(db.session.scalars(select(Unit.id).where(Unit.event_id == event.id, Unit.section == name)
+                                   .order_by(Unit.id)))
+
+
+def test_a_small_venue_keeps_its_single_map(client, factory):
+    event = factory.seated_event(rows=20, seats_per_row=50)  # 1,000 seats
+    html = client.get(f"/events/{event.id}").get_data(as_text=True)
+    assert 'id="seat-map"' in html and 'id="venue-overview"' not in html
+    assert len(checkboxes(html)) == 1_000
+
+
+def test_a_big_venue_opens_on_its_sections(client, big):
+    response = client.get(f"/events/{big.id}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="venue-overview"' in html and checkboxes(html) == []
+    for n in range(1, 7):
+        assert f'href="/events/{big.id}/sections/{n}"' in html
+    assert "1,000 of 1,000 seats left" in html
+    assert "€45.00–€90.00" in html
+
+
+def test_a_section_page_draws_that_section_alone_with_the_way_back(client, big):
+    html = client.get(f"/events/{big.id}/sections/3").get_data(as_text=True)
+    assert checkboxes(html) == section_seats(big, "Block 3")
+    assert f'href="/events/{big.id}"' in html  # all sections
+    assert 'class="venue-plan minimap"' in html and "plan-section some current" not in html
+    assert re.search(r'class="plan-section many current"', html)
+    assert f'hx-get="/events/{big.id}/sections/3/seat-status"' in html
+
+
+def test_the_threshold_is_a_setting(app, client, big):
+    app.config["LARGE_VENUE_SEATS"] = 10_000
+    try:
+        html = client.get(f"/events/{big.id}").get_data(as_text=True)
+    finally:
+        app.config["LARGE_VENUE_SEATS"] = 3000
+    assert 'id="venue-overview"' not in html and len(checkboxes(html)) == 6_000
+
+
+@pytest.mark.parametrize("path", [
+    "/sections/0", "/sections/7", "/sections/99999999999999999999", "/sections/-1", "/sections/abc",
+    "/sections/1.5", "/sections/0/seat-status", "/sections/7/seat-status", "/sections/1x",
+])
+def test_bad_section_ids_are_404(client, big, path):
+    assert client.get(f"/events/{big.id}{path}").status_code == 404
+    assert client.get(f"/events/{big.id}{path}", headers=HTMX).status_code == 404
+
+
+def test_sections_of_an_unknown_or_general_admission_event_are_404(client, factory):
+    ga = factory.ga_event(10)
+    for path in (f"/events/{ga.id}/sections/1", f"/events/{ga.id}/sections", "/events/999999/sections/1",
+                 "/events/999999/sections/1/seat-status"):
+        assert client.get(path, headers=HTMX).status_code == 404, path
+
+
+def test_section_and_overview_polls_answer_304_until_something_changes(client, factory, big):
+    for path, target in ((f"/events/{big.id}/sections/2/seat-status", 'id="seat-live"'),
+                         (f"/events/{big.id}/sections", 'id="venue-overview"')):
+        first = client.get(path, headers=HTMX)
+        assert first.status_code == 200 and target in first.get_data(as_text=True)
+        tag = first.headers["ETag"]
+        assert client.get(path, headers={**HTMX, "If-None-Match": tag}).status_code == 304
+    seat = section_seats(big, "Block 2")[0]
+    factory.hold(big, seats=[seat])
+    changed = client.get(f"/events/{big.id}/sections/2/seat-status", headers={**HTMX, "If-None-Match": tag})
+    assert changed.status_code == 200 and str(seat) in changed.headers.get("ETag", "") + changed.get_data(as_text=True)
+    overview = client.get(f"/events/{big.id}/sections", headers={**HTMX, "If-None-Match": tag})
+    assert overview.status_code == 200 and "999 of 1,000 seats left" in overview.get_data(as_text=True)
+
+
+def test_a_section_poll_carries_that_section_only(client, factory, big):
+    in_two, in_five = section_seats(big, "Block 2")[10], section_seats(big, "Block 5")[10]
+    factory.hold(big, seats=[in_two])
+    factory.hold(big, seats=[in_five])
+    html = client.get(f"/events/{big.id}/sections/2/seat-status", headers=HTMX).get_data(as_text=True)
+    taken = re.search(r'data-taken="([^"]*)"', html).group(1).split()
+    assert taken == [str(in_two)]
+    assert "data-figures" not in html  # the event's figures are the whole hall's, not a section's
+
+
+def test_holding_from_a_section_page_goes_through_the_seat_reserve(client, factory, big):
+    buyer = factory.user()
+    token = login(client, buyer.email)
+    page = client.get(f"/events/{big.id}/sections/4").get_data(as_text=True)
+    action = re.search(r'<form id="seat-map"[^>]* action="([^"]+)"', page).group(1)
+    assert action == f"/events/{big.id}/reserve"
+    picks = section_seats(big, "Block 4")[:2]
+    answer = client.post(action, data={"csrf_token": token, "seat": picks})
+    assert answer.status_code == 303 and "/holds/" in answer.headers["Location"]
+    hold = db.session.scalars(select(Hold).where(Hold.user_id == buyer.id)).one()
+    held = db.session.scalars(select(Unit.id).where(Unit.hold_id == hold.id)).all()
+    assert sorted(held) == sorted(picks)
+
+
+def test_a_seat_taken_meanwhile_redraws_its_section(client, factory, big):
+    buyer = factory.user()
+    token = login(client, buyer.email)
+    seat = section_seats(big, "Block 5")[0]
+    factory.hold(big, seats=[seat])  # someone else, first
+    answer = client.post(f"/events/{big.id}/reserve", data={"csrf_token": token, "seat": [seat]},
+                         headers={**HTMX, "X-CSRFToken": token})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 409
+    assert checkboxes(html) == section_seats(big, "Block 5")  # the same section, not the overview
+
+
+@pytest.mark.slow
+def test_pages_stay_small_at_60000_seats(client, factory):
+    started = time.perf_counter()
+    event = stadium(factory, sections=60, rows=25, seats_per_row=40)
+    generated = time.perf_counter() - started
+    assert db.session.scalar(select(func.count()).select_from(Unit).where(Unit.event_id == event.id)) == 60_000
+    assert db.session.scalar(select(func.sum(Tier.capacity)).where(Tier.event_id == event.id)) == 60_000
+    overview = client.get(f"/events/{event.id}")
+    assert overview.status_code == 200 and len(overview.data) < PAGE_LIMIT
+    assert overview.get_data(as_text=True).count('class="section-list"') == 1
+    sizes = {}
+    for n in (1, 30, 60):
+        page = client.get(f"/events/{event.id}/sections/{n}")
+        assert page.status_code == 200 and len(page.data) < PAGE_LIMIT
+        assert len(checkboxes(page.get_data(as_text=True))) == 1_000
+        sizes[n] = len(page.data)
+    print(f"60,000 seats generated in {generated:.1f} s; overview {len(overview.data):,} B, sections {sizes}")
+
+
+def test_the_section_states_read_uses_the_section_index(session, factory, big):
+    """The poll of a section reads its rows through the index on (event, section), not the whole event."""
+    plan = "\n".join(session.execute(text(
+        "EXPLAIN SELECT id FROM units u WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
+        " AND ('Block 2' IS NULL OR u.section = 'Block 2') AND u.status <> 'available'"), {"e": big.id}).scalars())
+    assert "uq_units_seat_position" in plan, plan
