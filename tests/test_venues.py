@@ -11,11 +11,12 @@ import re
 import time
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
 
-from tests.support import login
+from tests.support import admin_client, login
 from webapp.extensions import db
-from webapp.models import Event, Hold, Tier, Unit
+from webapp.models import Event, EventStatus, Hold, Tier, Unit
 from webapp.services.selling import events
 
 PAGE_LIMIT = 300_000  # bytes of HTML, whatever the venue's size
@@ -179,3 +180,81 @@ def test_the_section_states_read_uses_the_section_index(session, factory, big):
         "EXPLAIN SELECT id FROM units u WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
         " AND ('Block 2' IS NULL OR u.section = 'Block 2') AND u.status <> 'available'"), {"e": big.id}).scalars())
     assert "uq_units_seat_position" in plan, plan
+
+
+# The admin's layout tools at stadium size ----------------------------------------------------------
+
+
+def _admin_with_tiers(client, factory, session):
+
+    event = factory.event(status=EventStatus.DRAFT, title="Arena")
+    session.commit()
+    client, _, token = admin_client(client, factory)
+    headers = {"X-CSRFToken": token, "HX-Request": "true"}
+    for name, price in (("Lower", "90"), ("Upper", "45")):
+        r = client.post(f"/admin/events/{event.id}/tiers", headers=headers,
+                        data={"kind": "seated", "name": name, "price": price, "colour": "#b45309"})
+        assert r.status_code == 204, r.get_data(as_text=True)[:500]
+    lower, upper = session.scalars(select(Event).where(Event.id == event.id)).one().tiers
+    return event, client, headers, lower, upper
+
+
+@pytest.mark.slow
+def test_the_admin_generates_60000_seats_in_one_request_and_sees_them_by_section(client, factory, session):
+    event, client, headers, lower, upper = _admin_with_tiers(client, factory, session)
+    form = {"sections": "Block 1-30", "rows": "40", "seats_per_row": "50", "first_row_label": "A",
+            "per_line": "10", "tier_1": str(lower.id), "from_1": "1", "to_1": "20",
+            "tier_2": str(upper.id), "from_2": "21", "to_2": "40"}
+
+    preview = client.post(f"/admin/events/{event.id}/layout/preview", headers=headers, data=form)
+    body = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and "60,000 seats</strong> in 30 sections" in body
+    assert 'class="aseat' not in body and body.count('class="plan-box planned"') == 30  # boxes, not 60,000 seats
+    assert len(preview.data) < PAGE_LIMIT
+    assert session.scalar(select(func.count()).where(Unit.event_id == event.id)) == 0
+
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+
+    sa_event.listen(db.engine, "before_cursor_execute", listen)
+    started = time.perf_counter()
+    try:
+        made = client.post(f"/admin/events/{event.id}/layout", headers=headers, data=form)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", listen)
+    took = time.perf_counter() - started
+    assert made.status_code == 204, made.get_data(as_text=True)[:500]
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO UNITS")]
+    assert len(inserts) == 30  # one statement per section, set-based: not a row at a time
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(Unit.event_id == event.id)) == 60_000
+    assert session.get(Tier, lower.id).capacity == session.get(Tier, upper.id).capacity == 30_000
+    # Placed ten to a line: three lines of sections, each 42 rows below the one before.
+    tops = session.execute(select(Unit.section, func.min(Unit.pos_x), func.min(Unit.pos_y))
+                           .where(Unit.event_id == event.id).group_by(Unit.section)).all()
+    assert {y for _, _, y in tops} == {0, 42, 84} and {x for _, x, _ in tops} == {i * 52 for i in range(10)}
+    print(f"admin generated 60,000 seats in {took:.1f} s")
+
+    page = client.get(f"/admin/events/{event.id}/layout")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and len(page.data) < PAGE_LIMIT and 'class="aseat' not in html
+    assert html.count(f'href="/admin/events/{event.id}/layout?section=') == 30
+    one = client.get(f"/admin/events/{event.id}/layout?section=7")
+    assert one.status_code == 200 and one.get_data(as_text=True).count('class="aseat available"') == 2_000
+
+
+def test_the_generator_places_sections_and_refuses_overlaps(client, factory, session):
+    event, client, headers, lower, _ = _admin_with_tiers(client, factory, session)
+    base = {"rows": "5", "seats_per_row": "10", "first_row_label": "A", "tier_1": str(lower.id)}
+    made = client.post(f"/admin/events/{event.id}/layout", headers=headers,
+                       data={**base, "sections": "North", "origin_x": "20", "origin_y": "0"})
+    assert made.status_code == 204
+    assert session.execute(select(func.min(Unit.pos_x), func.min(Unit.pos_y))
+                           .where(Unit.event_id == event.id)).one() == (20, 0)
+    clash = client.post(f"/admin/events/{event.id}/layout/preview", headers=headers,
+                        data={**base, "sections": "East", "origin_x": "25", "origin_y": "3"})
+    assert clash.status_code == 400 and "“East” would overlap “North”" in clash.get_data(as_text=True)
+    for bad in ({"origin_x": "-1"}, {"origin_y": "x"}, {"per_line": "0"}, {"origin_x": "99999999999999999999"}):
+        r = client.post(f"/admin/events/{event.id}/layout", headers=headers, data={**base, "sections": "West", **bad})
+        assert r.status_code == 400, bad
+    assert session.scalar(select(func.count()).where(Unit.event_id == event.id)) == 50

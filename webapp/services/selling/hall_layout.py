@@ -50,14 +50,16 @@ class SectionView:
 
 _SEATS = text(
     "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status FROM units"
-    " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+    " WHERE event_id = :e AND seat_number IS NOT NULL"
+    "   AND (CAST(:section AS text) IS NULL OR section = CAST(:section AS text))"
+    " ORDER BY section, pos_y, pos_x"
 )
 
 
-def seat_rows(session: Session, event_id: int) -> list[SeatView]:
-    """Every seat of the event, with its stored status, in drawing order within a section."""
+def seat_rows(session: Session, event_id: int, section: str | None = None) -> list[SeatView]:
+    """Every seat of the event (or of one `section`), with its stored status, in drawing order within a section."""
     return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status)
-            for r in session.execute(_SEATS, {"e": event_id}).all()]
+            for r in session.execute(_SEATS, {"e": event_id, "section": section}).all()]
 
 
 def group_sections(seats: list[SeatView]) -> list[SectionView]:
