@@ -126,9 +126,7 @@ def generate_sections(session: Session, event: Event, specs: list[SectionSpec]) 
     One INSERT per section, set-based in SQL: generating a stadium takes seconds, not minutes.
     """
     blocks = [inventory.SeatBlock(spec.name, spec.seats_per_row, spec.origin_x, spec.origin_y,
-                                  tuple(zip(row_labels(spec.rows, spec.first_row_label), _row_tiers(spec))))
+                                  tuple(zip(row_labels(spec.rows, spec.first_row_label), _row_tiers(spec))),
+                                  spec.best_order)
               for spec in specs]
-    created = inventory.add_seats(session, event.id, blocks)
-    for order in {spec.best_order for spec in specs}:
-        inventory.rank_seats(session, event.id, [s.name for s in specs if s.best_order == order], order)
-    return created
+    return inventory.add_seats(session, event.id, blocks)
