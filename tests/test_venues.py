@@ -17,24 +17,13 @@ from sqlalchemy import func, select, text
 from tests.support import admin_client, login
 from webapp.extensions import db
 from webapp.models import Event, EventStatus, Hold, Tier, Unit
-from webapp.services.selling import events
 
 PAGE_LIMIT = 300_000  # bytes of HTML, whatever the venue's size
 HTMX = {"HX-Request": "true"}
 
 
-def stadium(factory, *, sections: int, rows: int = 25, seats_per_row: int = 40, title: str = "Stadium") -> Event:
-    """A stadium of `sections` blocks in bands of ten, two tiers (front rows dearer)."""
-    session = factory.session
-    event = factory.event(title=title, per_order_limit=8)
-    front = events.add_seated_tier(session, event, name="Lower", price_minor=9000, colour="#b45309")
-    back = events.add_seated_tier(session, event, name="Upper", price_minor=4500, colour="#2563eb", sort_order=1)
-    specs = [events.SectionSpec(f"Block {i + 1}", rows, seats_per_row, (i % 10) * (seats_per_row + 3),
-                                (i // 10) * (rows + 3), ((0, rows // 2 - 1, front), (rows // 2, rows - 1, back)))
-             for i in range(sections)]
-    events.generate_sections(session, event, specs)
-    session.commit()
-    return event
+def stadium(factory, *, sections: int, **kw) -> Event:
+    return factory.stadium(sections=sections, per_order_limit=8, **kw)
 
 
 @pytest.fixture
