@@ -32,6 +32,10 @@ def big(factory):
     return stadium(factory, sections=6)
 
 
+def words(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
 def checkboxes(html: str) -> list[int]:
     return [int(v) for v in re.findall(r'name="seat" value="(\d+)"', html)]
 
@@ -55,7 +59,7 @@ def test_a_big_venue_opens_on_its_sections(client, big):
     assert 'id="venue-overview"' in html and checkboxes(html) == []
     for n in range(1, 7):
         assert f'href="/events/{big.id}/sections/{n}"' in html
-    assert "1,000 of 1,000 seats left" in html
+    assert "1,000 of 1,000 seats left" in words(html)
     assert "€45.00–€90.00" in html
 
 
@@ -105,7 +109,7 @@ def test_section_and_overview_polls_answer_304_until_something_changes(client, f
     changed = client.get(f"/events/{big.id}/sections/2/seat-status", headers={**HTMX, "If-None-Match": tag})
     assert changed.status_code == 200 and str(seat) in changed.headers.get("ETag", "") + changed.get_data(as_text=True)
     overview = client.get(f"/events/{big.id}/sections", headers={**HTMX, "If-None-Match": tag})
-    assert overview.status_code == 200 and "999 of 1,000 seats left" in overview.get_data(as_text=True)
+    assert overview.status_code == 200 and "999 of 1,000 seats left" in words(overview.get_data(as_text=True))
 
 
 def test_a_section_poll_carries_that_section_only(client, factory, big):

@@ -31,6 +31,7 @@ from webapp.services.selling.listings import listed_events as listed_events
 from webapp.services.selling.venue_sections import VenueOverview as VenueOverview
 from webapp.services.selling.venue_sections import is_large as is_large
 from webapp.services.selling.venue_sections import overview as overview
+from webapp.services.selling.venue_sections import tier_counts as venue_tier_counts
 
 
 def live_tag(event_id: int, user_id: int | None, version: int) -> str:
@@ -68,8 +69,9 @@ def _event_page_statement():
     if _EVENT_PAGE is None:
         _EVENT_PAGE = text(
             "WITH kept AS MATERIALIZED (SELECT tb_waitlist_reserved_tiers(:e) AS reserved)"
-            " SELECT (SELECT json_agg(json_build_array(c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
-            f" FROM ({inventory.TIER_COUNTS_SQL}) c) AS counts,"
+            " SELECT CASE WHEN :count_tiers THEN (SELECT json_agg(json_build_array("
+            "   c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
+            f" FROM ({inventory.TIER_COUNTS_SQL}) c) END AS counts,"
             " kept.reserved,"
             f" CASE WHEN :seated THEN {_SEAT_STATES_COLUMN} END AS seats,"
             " (SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e) AS version,"
@@ -87,7 +89,8 @@ def _event_page_statement():
 OVERVIEW = "\x00overview"
 
 
-def read_event_page(session: Session, event: Event, user_id: int | None, section: str | None = None) -> None:
+def read_event_page(session: Session, event: Event, user_id: int | None, section: str | None = None,
+                    counted: dict[int, inventory.TierCounts] | None = None) -> None:
     """What the event page reads about the event's stock, seats and waiting list, and
     whether the buyer has a basket or a place on it, in one statement instead of six.
 
@@ -96,18 +99,23 @@ def read_event_page(session: Session, event: Event, user_id: int | None, section
     waiting list's figures, the seat states), so the readers stay as they are and the unit of work
     sees one snapshot. The buyer's basket and entry are read in full only
     when this says they exist. `section`: the seat states of that section
-    only; OVERVIEW: none.
+    only; OVERVIEW: none. `counted`: the tier counts, known already (a big
+    venue's, kept per inventory version), so not counted again.
     """
     event_id = event.id
     row = session.execute(_event_page_statement(),
                           {"e": event_id, "u": user_id, "seated": event.is_seated and section != OVERVIEW,
-                           "section": None if section == OVERVIEW else section}).one()
+                           "section": None if section == OVERVIEW else section,
+                           "count_tiers": counted is None}).one()
     reads = session.info.setdefault(inventory.READS, {})
     if row.seats is not None:
         reads[("seat_states", event_id, user_id, section)] = row.seats
-    reads[("tier_counts", event_id)] = {c[0]: inventory.TierCounts(*c) for c in row.counts or ()}
+    reads[("tier_counts", event_id)] = counted if counted is not None else {
+        c[0]: inventory.TierCounts(*c) for c in row.counts or ()}
     reads[("waitlist_kept", event_id)] = row.reserved
-    reads[("version", event_id)] = row.version
+    # With counts kept for an earlier version, the page is tagged with that
+    # version: its next poll then fetches, never trusts, what changed since.
+    reads[("version", event_id)] = row.version if counted is None else reads[("version", event_id)]
     reads[("waitlist_figures", event_id)] = inventory.WaitlistFigures(row.offered, row.waiting, row.offers_out)
     if user_id is not None:
         reads[("has_basket", event_id, user_id)] = row.has_basket
@@ -310,7 +318,10 @@ def event_page_view(session: Session, event: Event, user_id: int | None, *, seat
     since, more places than are left. A big venue's page shows one
     `section`, or with OVERVIEW its sections and no seat.
     """
-    read_event_page(session, event, user_id, section)
+    # A big venue's page: a whole-event count per request would grow with the
+    # venue, so its tier counts come from the counts kept per inventory version.
+    counted = venue_tier_counts(session, event) if section is not None else None
+    read_event_page(session, event, user_id, section, counted)
     tiers = tier_views(session, event)
     hold = active_hold(session, event.id, user_id) if with_basket and user_id else None
     if not event.is_seated:

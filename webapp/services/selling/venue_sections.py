@@ -48,26 +48,44 @@ class VenueOverview:
     height: int
 
 
-# The count per section and tier. Both indexes on units lead with event_id;
-# this reads every seat of the event once per inventory version (see the
-# module's docstring), never once per request.
+# The count per section, tier and state, of every unit of the event (general
+# admission under no section). This reads the whole event once per inventory
+# version (see the module's docstring), never once per request: the
+# overview's figures and the event's tier counts both follow from it.
 _SECTION_COUNTS = text(
-    "SELECT section, tier_id, count(*) AS seats, count(*) FILTER (WHERE status = 'available') AS available"
-    " FROM units WHERE event_id = :e AND seat_number IS NOT NULL GROUP BY section, tier_id"
+    "SELECT section, tier_id, count(*) AS seats,"
+    " count(*) FILTER (WHERE status = 'available') AS available,"
+    " count(*) FILTER (WHERE status = 'held') AS held,"
+    " count(*) FILTER (WHERE status = 'sold') AS sold,"
+    " count(*) FILTER (WHERE status = 'blocked') AS blocked"
+    " FROM units WHERE event_id = :e GROUP BY section, tier_id"
 )
-_COUNTS: RecentlyUsed[tuple, dict[tuple[str, int], tuple[int, int]]] = RecentlyUsed(kept=64)
+Counts = dict[tuple[str | None, int], tuple[int, int, int, int, int]]
+_COUNTS: RecentlyUsed[tuple, Counts] = RecentlyUsed(kept=64)
 
 
-def _section_counts(session: Session, event: Event) -> dict[tuple[str, int], tuple[int, int]]:
-    """(section, tier) -> (seats, available), counted once per inventory version."""
+def _section_counts(session: Session, event: Event) -> Counts:
+    """(section, tier) -> (seats, available, held, sold, blocked), counted once per inventory version."""
     version = inventory.inventory_version(session, event.id)
     key = (hall_layout.layout_key(event), version)
     counts = _COUNTS.get(key)
     if counts is None:
-        counts = {(r.section, r.tier_id): (r.seats, r.available)
+        # Read after the version: these rows or newer, and newer rows carry a
+        # newer version, so no key ever shows older figures than it names.
+        counts = {(r.section, r.tier_id): (r.seats, r.available, r.held, r.sold, r.blocked)
                   for r in session.execute(_SECTION_COUNTS, {"e": event.id})}
         _COUNTS.put(key, counts)
     return counts
+
+
+def tier_counts(session: Session, event: Event) -> dict[int, inventory.TierCounts]:
+    """Each tier's units by state, from the counts kept per inventory version (the big venue's event page)."""
+    by_tier: dict[int, list[int]] = {}
+    for (_, tier_id), (_, *states) in _section_counts(session, event).items():
+        total = by_tier.setdefault(tier_id, [0, 0, 0, 0])
+        for i, n in enumerate(states):
+            total[i] += n
+    return {t.id: inventory.TierCounts(t.id, t.capacity, *by_tier.get(t.id, (0, 0, 0, 0))) for t in event.tiers}
 
 
 def is_large(session: Session, event: Event, threshold: int) -> bool:
@@ -86,7 +104,7 @@ def overview(session: Session, event: Event) -> VenueOverview:
         seats = available = 0
         prices: set[int] = set()
         for tier_id, tier in tiers.items():
-            n, free = counts.get((section.name, tier_id), (0, 0))
+            n, free, *_ = counts.get((section.name, tier_id), (0, 0))
             if n:
                 seats += n
                 available += 0 if tier_id in kept else free
