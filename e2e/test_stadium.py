@@ -21,7 +21,8 @@ def test_overview_to_section_to_hold_to_payment_on_a_phone(page: Page, factory, 
     shot("stadium-overview-phone")
 
     sections = page.get_by_role("list", name="Sections")
-    expect(sections.get_by_role("listitem").filter(has_text="Block 12")).to_contain_text("1,000 of 1,000 seats left", use_inner_text=False)
+    block_12 = sections.get_by_role("listitem").filter(has_text="Block 12")
+    expect(block_12).to_contain_text("1,000 of 1,000 seats left", use_inner_text=False)
     sections.get_by_role("link", name="Block 12", exact=True).click()
     expect(page.locator(".section-title")).to_have_text("Block 12")
     expect(page.locator('input[name="seat"]')).to_have_count(1_000)

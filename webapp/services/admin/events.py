@@ -427,9 +427,9 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
     ]
     for spec in specs:
         box = (spec.origin_x, spec.origin_y, spec.origin_x + spec.seats_per_row - 1, spec.origin_y + spec.rows - 1)
-        clash = next((name for name, b in boxes.items() if _overlap(box, b)), None)
-        if clash is not None:
-            raise InvalidRequest(f"“{spec.name}” would overlap “{clash}” on the plan; place it elsewhere.")
+        overlapped = next((name for name, b in boxes.items() if _overlap(box, b)), None)
+        if overlapped is not None:
+            raise InvalidRequest(f"“{spec.name}” would overlap “{overlapped}” on the plan; place it elsewhere.")
     return specs
 
 
