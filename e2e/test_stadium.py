@@ -57,3 +57,19 @@ def test_a_section_page_greys_a_seat_another_buyer_takes(page: Page, factory, se
     session.commit()
     expect(box).to_be_disabled(timeout=10_000)
     expect(box).to_have_attribute("aria-label", "Block 3, row A, seat 1, Lower, €90.00, unavailable")
+
+
+def test_the_demo_stadium_on_a_desktop(page: Page, session, shot):
+    from datetime import datetime, timedelta, timezone
+
+    from webapp.services import demo
+
+    event = demo._stadium(session, datetime.now(timezone.utc) + timedelta(days=30))
+    session.commit()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"/events/{event.id}")
+    expect(page.locator(".venue-plan .plan-section")).to_have_count(44)
+    shot("demo-stadium-overview")
+    page.get_by_role("list", name="Sections").get_by_role("link", name="West 3", exact=True).click()
+    expect(page.locator(".section-title")).to_have_text("West 3")
+    shot("demo-stadium-section")
