@@ -43,12 +43,13 @@ class _DrawnHall:
     variants: dict[int, dict[str, str]]  # seat id -> state ("checked" and "locked" too) -> its markup
 
 
-_HALLS: RecentlyUsed[tuple[hall_layout.LayoutKey, int], _DrawnHall] = RecentlyUsed(kept=256)
+_HALLS: RecentlyUsed[tuple[hall_layout.LayoutKey, int, int], _DrawnHall] = RecentlyUsed(kept=256)
 
 
-def _draw(layout: hall_layout.HallLayout, number: int) -> _DrawnHall:
-    """The whole hall (`number` 0), or the section of that number alone."""
-    sections = layout.sections if number == 0 else [layout.sections[number - 1]]
+def _draw(layout: hall_layout.HallLayout, number: int, part: int) -> _DrawnHall:
+    """The whole hall (`number` 0), or the section of that number alone (its part `part`, if it has parts)."""
+    drawn = layout.part(number, part) if number else None
+    sections = layout.sections if drawn is None else [drawn]
     rendered = render_template("shop/_hall.html", sections=sections, first_number=max(number, 1),
                                tiers={t.id: t for t in layout.tiers}, marks=_MARKS)
     pieces = rendered.split(_MARKS["seat"])
@@ -62,12 +63,12 @@ def _draw(layout: hall_layout.HallLayout, number: int) -> _DrawnHall:
 
 
 def hall_markup(session: Session, event: Event, states: dict[str, list[int]], selected: set[int],
-                section: int = 0) -> Markup:
-    """The hall's seats (or section number `section`'s) with their live state (catalog.seat_states) and picks."""
-    key = (hall_layout.layout_key(event), section)
+                section: int = 0, part: int = 1) -> Markup:
+    """The hall's seats (or section number `section`'s, part `part`) with their live state and picks."""
+    key = (hall_layout.layout_key(event), section, part)
     hall = _HALLS.get(key)
     if hall is None:
-        hall = _draw(hall_layout.for_event(session, event), section)
+        hall = _draw(hall_layout.for_event(session, event), section, part)
         _HALLS.put(key, hall)
     state = dict.fromkeys(states.get("taken", ()), "taken")
     state.update(dict.fromkeys(states.get("blocked", ()), "blocked"))

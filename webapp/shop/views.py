@@ -154,23 +154,34 @@ def tier_picker(event_id: int):
     return render("shop/event.html", "shop/_tier_picker.html", **page.context(event, quantities=quantities))
 
 
-def _seated_or_404(event_id: int, section: int | None = None):
-    """The seated event (as the buyer sees it) and, given `section`, that section's number checked: 404 otherwise."""
+def _seated_or_404(event_id: int, section: int | None = None, part: int = 1):
+    """The seated event (as the buyer sees it), and the `section` and `part` if given: 404 unless they exist."""
     event = admission.load_public_event(event_id)
     if not event.is_seated:
         abort(404)
-    if section is not None and hall_layout.for_event(db.session, event).section(section) is None:
+    if section is not None and hall_layout.for_event(db.session, event).part(section, part) is None:
         abort(404)
     return event
 
 
+def _part() -> int | None:
+    """A big section's part, as asked (`?part=`): 404 for anything that is not a part number."""
+    if "part" not in request.args:
+        return None
+    part = parse_id(request.args.get("part"))
+    if part is None:
+        abort(404)
+    return part
+
+
 @bp.get("/events/<int:event_id>/sections/<int:section>")
 def section_page(event_id: int, section: int):
-    """A big venue's section: today's seat map for that section alone, with the way back and a minimap."""
-    event = _seated_or_404(event_id, section)
+    """A big venue's section: today's seat map for that section (a big one's `?part=`), the way back, a minimap."""
+    part = _part()
+    event = _seated_or_404(event_id, section, part or 1)
     if event.waiting_room and admission.pass_check(event.id).problem is not None:
         return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
-    ctx = page.context(event, seats=_parse_seat_ids(request.args), section=section)
+    ctx = page.context(event, seats=_parse_seat_ids(request.args), section=section, part=part)
     return render("shop/event.html", "shop/_event_body.html", **ctx)
 
 
@@ -200,9 +211,10 @@ def seat_status(event_id: int, section: int | None = None):
     """Live seat states for open maps (of one section of a big venue): 304 while the event's inventory is unchanged."""
     if not is_partial_request():
         # Without JavaScript the poller is a "refresh availability" button.
-        event = _seated_or_404(event_id, section)
+        part = _part() if section is not None else None
+        event = _seated_or_404(event_id, section, part or 1)
         return render("shop/event.html", "shop/_seat_live.html",
-                      **page.context(event, seats=_parse_seat_ids(request.args), section=section))
+                      **page.context(event, seats=_parse_seat_ids(request.args), section=section, part=part))
 
     def draw(tag: str):
         event = _seated_or_404(event_id, section)

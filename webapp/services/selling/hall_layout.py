@@ -87,7 +87,7 @@ class HallLayout:
     sections: list[SectionView]  # drawing order: bands by top row, each band left to right
     tiers: Sequence[Tier]  # every tier of the event, hidden ones too
     seats_by_tier: dict[int, list[int]]
-    section_by_seat: dict[int, int]  # seat id -> its section's number (from 1, drawing order)
+    section_by_seat: dict[int, tuple[int, int]]  # seat id -> its section's number (from 1, drawing order), its part
 
     @property
     def seat_count(self) -> int:
@@ -100,9 +100,25 @@ class HallLayout:
     def seats_of_section(self, name: str) -> list[int]:
         return [seat.id for section in self.sections if section.name == name for _, row in section.rows for seat in row]
 
-    def section_of(self, seat_ids: Collection[int]) -> int | None:
-        """The number of the section the first of these seats (of this hall) is in."""
+    def section_of(self, seat_ids: Collection[int]) -> tuple[int, int] | None:
+        """The section (its number) and part the first of these seats (of this hall) is in."""
         return next((self.section_by_seat[i] for i in seat_ids if i in self.section_by_seat), None)
+
+    def part(self, number: int, part: int) -> SectionView | None:
+        """Part `part` (from 1) of a section: all of it when it fits one page, else a run of whole rows."""
+        section = self.section(number)
+        if section is None:
+            return None
+        per = rows_per_part(section)
+        rows = section.rows[(part - 1) * per:part * per] if part >= 1 else []
+        if not rows:
+            return None
+        if len(rows) == len(section.rows):
+            return section
+        top = min(seat.y for _, row in rows for seat in row)
+        bottom = max(seat.y for _, row in rows for seat in row)
+        return SectionView(section.name, rows, section.min_x, top, section.width, bottom - top + 1)
+
 
     @property
     def section_names(self) -> tuple[str, ...]:
@@ -111,6 +127,23 @@ class HallLayout:
 
     def seats_of(self, tier_ids: Collection[int]) -> list[int]:
         return [seat for tier in tier_ids for seat in self.seats_by_tier.get(tier, ())]
+
+
+# A page of seats: a section with more is shown in parts of whole rows, so a
+# section page stays under about 300 KB of HTML (about 263 bytes a seat).
+SECTION_PAGE_SEATS = 1_000
+
+
+def rows_per_part(section: SectionView) -> int:
+    widest = max((len(row) for _, row in section.rows), default=1)
+    return max(1, SECTION_PAGE_SEATS // widest)
+
+
+def parts_of(section: SectionView) -> list[tuple[str, str]]:
+    """The first and last row label of each part of the section (one part when it fits a page)."""
+    per = rows_per_part(section)
+    return [(section.rows[i][0], section.rows[min(i + per, len(section.rows)) - 1][0])
+            for i in range(0, len(section.rows), per)]
 
 
 def layout_key(event: Event) -> LayoutKey:
@@ -143,12 +176,13 @@ def _read_layout(session: Session, event: Event) -> HallLayout:
     # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
     full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
     seats_by_tier: dict[int, list[int]] = {}
-    section_by_seat: dict[int, int] = {}
+    section_by_seat: dict[int, tuple[int, int]] = {}
     for number, section in enumerate(sections, 1):
-        for _, row in section.rows:
+        per = rows_per_part(section)
+        for r, (_, row) in enumerate(section.rows):
             for seat in row:
                 seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
-                section_by_seat[seat.id] = number
+                section_by_seat[seat.id] = (number, r // per + 1)
     return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier, section_by_seat)
 
 
