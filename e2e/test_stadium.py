@@ -73,3 +73,17 @@ def test_the_demo_stadium_on_a_desktop(page: Page, session, shot):
     page.get_by_role("list", name="Sections").get_by_role("link", name="West 3", exact=True).click()
     expect(page.locator(".section-title")).to_have_text("West 3")
     shot("demo-stadium-section")
+
+
+def test_a_big_section_is_walked_a_part_at_a_time_on_a_phone(page: Page, factory, shot):
+    event = factory.stadium(sections=2, rows=40, seats_per_row=50, title="Big Blocks")  # 2,000-seat sections
+    page.set_viewport_size(PHONE)
+    page.goto(f"/events/{event.id}/sections/2")
+    expect(page.locator('input[name="seat"]')).to_have_count(1_000)
+    parts = page.locator(".section-parts")
+    expect(parts.locator("[aria-current=page]")).to_have_text("Rows A–V")
+    shot("stadium-section-parts-phone", full_page=False)
+    parts.get_by_role("link", name="Rows W–AR").click()
+    expect(parts.locator("[aria-current=page]")).to_have_text("Rows W–AR")
+    expect(page.locator('input[name="seat"]')).to_have_count(1_000)
+    expect(page.get_by_label("Block 2, row W, seat 1,", exact=False)).to_be_visible()

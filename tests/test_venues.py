@@ -284,3 +284,16 @@ def test_a_section_too_big_for_one_page_is_shown_a_part_at_a_time(client, factor
     lost = client.post(f"/events/{event.id}/reserve", data={"csrf_token": token, "seat": [seats[1_500]]},
                        headers={**HTMX, "X-CSRFToken": token})
     assert lost.status_code == 409 and checkboxes(lost.get_data(as_text=True)) == seats[1_000:]
+
+
+def test_the_admin_blocks_a_seat_in_a_big_venues_chosen_section(client, factory, session, big):
+    client, _, token = admin_client(client, factory)
+    seat = section_seats(big, "Block 3")[5]
+    answer = client.post(f"/admin/events/{big.id}/seats", headers={"X-CSRFToken": token, "HX-Request": "true"},
+                         data={"block": str(seat), "section": "3"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and html.count('class="aseat ') == 1_000  # that section, not 6,000 seats
+    assert f'name="unblock" value="{seat}"' in html
+    assert session.get(Unit, seat).status.value == "blocked"
+    page = client.get(f"/admin/events/{big.id}/layout?section=99")
+    assert page.status_code == 200 and 'class="aseat' not in page.get_data(as_text=True)  # no such section: none drawn
