@@ -115,7 +115,10 @@ def read_event_page(session: Session, event: Event, user_id: int | None, section
     reads[("waitlist_kept", event_id)] = row.reserved
     # With counts kept for an earlier version, the page is tagged with that
     # version: its next poll then fetches, never trusts, what changed since.
-    reads[("version", event_id)] = row.version if counted is None else reads[("version", event_id)]
+    if counted is None:
+        reads[("version", event_id)] = row.version
+    else:
+        reads.setdefault(("version", event_id), row.version)
     reads[("waitlist_figures", event_id)] = inventory.WaitlistFigures(row.offered, row.waiting, row.offers_out)
     if user_id is not None:
         reads[("has_basket", event_id, user_id)] = row.has_basket
