@@ -297,3 +297,23 @@ def test_the_admin_blocks_a_seat_in_a_big_venues_chosen_section(client, factory,
     assert session.get(Unit, seat).status.value == "blocked"
     page = client.get(f"/admin/events/{big.id}/layout?section=99")
     assert page.status_code == 200 and 'class="aseat' not in page.get_data(as_text=True)  # no such section: none drawn
+
+
+def test_the_layout_kept_after_an_admin_page_draws_for_buyers(client, factory, session, big):
+    """The admin's page reads the hall's layout with the event's models; what is kept must not be those models.
+
+    Buyers are drawn from the kept layout in later requests, after that
+    session has ended: a model there fails on its first expired attribute
+    (the e2e admin journey met it as a 500 on the buyer's page).
+    """
+    from webapp.services.selling import hall_layout
+    from webapp.services.selling.event_snapshots import TierSnapshot
+
+    model = session.get(Event, big.id)
+    layout = hall_layout.for_event(session, model)
+    assert layout.tiers and all(isinstance(t, TierSnapshot) for t in layout.tiers)
+    session.expire_all()
+    event_id = big.id
+    admin, _, _ = admin_client(client, factory)
+    assert admin.get(f"/admin/events/{event_id}/layout").status_code == 200
+    assert admin.get(f"/events/{event_id}/sections/1").status_code == 200

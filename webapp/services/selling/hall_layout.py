@@ -174,7 +174,10 @@ def for_event(session: Session, event: Event) -> HallLayout:
 def _read_layout(session: Session, event: Event) -> HallLayout:
     sections = group_sections(seat_rows(session, event.id))
     # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
-    full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
+    # Always the snapshot's read-only tiers, never a session's models: an
+    # admin page reads the layout with the event's models, and what it keeps
+    # here is drawn later for buyers, after that session has ended.
+    full = event_snapshot(session, event.id)
     seats_by_tier: dict[int, list[int]] = {}
     section_by_seat: dict[int, tuple[int, int]] = {}
     for number, section in enumerate(sections, 1):
