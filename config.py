@@ -53,6 +53,9 @@ class Config:
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")
+    # A seated venue with more seats than this opens on an overview of its
+    # sections and shows seats one section at a time (page size, see docs/performance.md).
+    LARGE_VENUE_SEATS = _int("LARGE_VENUE_SEATS", 3000)
     # The API, per token (or per address without one).
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")
     # Origins whose pages may call the API from a browser (comma-separated); none by default.

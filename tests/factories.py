@@ -96,6 +96,20 @@ class Factory:
         self.session.commit()
         return event
 
+    def stadium(self, *, sections: int, rows: int = 25, seats_per_row: int = 40, **kw) -> Event:
+        """A stadium of `sections` blocks of rows x seats, in lines of ten; front half "Lower", back "Upper"."""
+        event = self.event(title=kw.pop("title", "Stadium"), **kw)
+        lower = events.add_seated_tier(self.session, event, name="Lower", price_minor=9000, colour="#b45309")
+        upper = events.add_seated_tier(self.session, event, name="Upper", price_minor=4500, colour="#2563eb",
+                                       sort_order=1)
+        specs = [events.SectionSpec(f"Block {i + 1}", rows, seats_per_row, (i % 10) * (seats_per_row + 3),
+                                    (i // 10) * (rows + 3),
+                                    ((0, rows // 2 - 1, lower), (rows // 2, rows - 1, upper)))
+                 for i in range(sections)]
+        events.generate_sections(self.session, event, specs)
+        self.session.commit()
+        return event
+
     def seat_ids(self, event: Event) -> list[int]:
         return list(self.session.scalars(
             select(Unit.id).where(Unit.event_id == event.id).order_by(Unit.id)

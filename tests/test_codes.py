@@ -547,7 +547,7 @@ def test_a_hidden_seat_tier_is_on_the_map_as_not_for_sale_until_its_code_unlocks
     event, box, box_seats = hidden_stalls
     page = client.get(f"/events/{event.id}").get_data(as_text=True)
     assert "Box" not in page and "€90.00" not in page  # neither the tier, its price, nor its legend entry
-    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*id="seat-{box_seats[0]}"[^>]*>', page).group(0)
+    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*value="{box_seats[0]}"[^>]*>', page).group(0)
     assert "blocked" in seat and "disabled" in seat and "not for sale" in seat
     # The live poll keeps them not for sale too.
     status = client.get(f"/events/{event.id}/seat-status", headers={"HX-Request": "true"}).get_data(as_text=True)
@@ -557,7 +557,7 @@ def test_a_hidden_seat_tier_is_on_the_map_as_not_for_sale_until_its_code_unlocks
     assert picked.status_code == 200 and "Box" not in picked.get_data(as_text=True)
 
     unlocked = client.get(f"/events/{event.id}?access=boxes", follow_redirects=True).get_data(as_text=True)
-    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*id="seat-{box_seats[0]}"[^>]*>', unlocked).group(0)
+    seat = re.search(rf'<label class="seat [^"]*"[^>]*><input[^>]*value="{box_seats[0]}"[^>]*>', unlocked).group(0)
     assert "available" in seat and "Box" in seat and "disabled" not in seat
     buyer = factory.user()
     sign_in(client, buyer.id)

@@ -138,16 +138,18 @@ def test_check_invariants_command(app, factory, session):
     assert bad.exit_code == 1 and "sold unit without exactly one valid ticket" in bad.output
 
 
-def test_seed_demo_builds_the_three_demo_events(app, session):
+def test_seed_demo_builds_the_four_demo_events(app, session):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "Demo admin: admin@example.com" in result.output
     titles = session.scalars(select(Event.title)).all()
-    assert len(titles) == 3
+    assert len(titles) == 4
     hall = session.scalar(select(Event).where(Event.title.like("%Mahler%")))
     seats = session.scalar(select(func.count()).where(Unit.event_id == hall.id))
     assert 950 <= seats <= 1100 and len(hall.tiers) == 3
+    stadium = session.scalar(select(Event).where(Event.title.like("Cup Final%")))
+    assert session.scalar(select(func.count()).where(Unit.event_id == stadium.id)) >= 40_000
     again = runner.invoke(args=["seed-demo", "--if-empty"])
     assert "already present" in again.output
     for event_id in session.scalars(select(Event.id)):

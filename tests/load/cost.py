@@ -16,14 +16,14 @@ route on a pooled psycopg2 connection (tests/load/floor_app.py). The expiry
 sweep is not started: it is not on any request's path, and its periodic
 query would land in the PostgreSQL figures (holds here last an hour).
 
-It then prepares events (general admission; a 1,008-seat hall; a sold-out
-event; one with a waiting list) and buyers with their sessions, and sends each
+It then prepares events (general admission; a 1,008-seat hall; a 60,000-seat
+stadium shown by section; a sold-out event; one with a waiting list) and buyers with their sessions, and sends each
 endpoint's requests one after another, so nothing queues. Like a browser,
 it finds every URL it follows in the pages: forms' actions and fields,
 htmx elements' `hx-get` and `hx-headers` (the pollers' `If-None-Match`), the
 reserve and pay answers' `HX-Redirect`; so it keeps working while the app's
 code changes. What it relies on is the markup's swap targets and forms, by id:
-#tier-picker, #seat-map, #seat-live, #countdown, #pay-form, #waitlist-panel,
+#tier-picker, #seat-map, #seat-live, #venue-overview, #countdown, #pay-form, #waitlist-panel,
 #waitlist-join, #waiting-room-join-form, #waiting-room-status, and the pay
 form's card fields (name, number, expiry, cvc).
 
@@ -69,6 +69,7 @@ GOOD_CARD = {"name": "Cost Table", "number": "4242 4242 4242 4242", "expiry": "1
 BILLING = {"billing_name": "Cost Table Ltd", "billing_address": "1 Loopback Lane"}
 SEATS_PER_ROW = 42
 MAP_ROWS = 24  # 24 x 42 = 1,008 seats
+STADIUM_SECTIONS = 60  # of 25 x 40: 60,000 seats
 GA_PLACES = 2_000
 FLOOR_FACTOR = 5  # the floor's rounds are this many times longer: its requests are the cheapest
 TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|END)\b", re.I)
@@ -261,6 +262,23 @@ class Shop:
 
         self.best_form = (await self.page(helpers[27], f"/events/{self.best_event}")).form("best-available-form")
 
+        # The 60,000-seat stadium: its overview, a section with a few seats taken, their polls.
+        self.stadium_event = data.stadium(STADIUM_SECTIONS, 25, 40, title="Cost Stadium", hold_minutes=60)
+        self.stadium_path = f"/events/{self.stadium_event}"
+        self.section_path = f"{self.stadium_path}/sections/{STADIUM_SECTIONS // 2}"
+        section = await self.page(helpers[28], self.section_path)
+        form = section.form("seat-map")
+        answer = await helpers[28].post(form.action, fields(helpers[28], form,
+                                                            [("seat", s) for s in free_seats(form)[100:104]]))
+        if answer.status != 204:
+            raise RuntimeError(f"could not take seats in the stadium: {answer.status} {answer.text[:300]}")
+        page = await self.page(self.viewer, self.section_path)
+        self.section_status_url = page.element("seat-live")["hx-get"]
+        self.section_status_headers = page.hx_headers("seat-live")
+        page = await self.page(self.viewer, self.stadium_path)
+        self.overview_url = page.element("venue-overview")["hx-get"]
+        self.overview_headers = page.hx_headers("venue-overview")
+
         # A hold to look at, and an order.
         self.hold_url = await self.hold_for(self.holder)
         hold_page = await self.page(self.holder, self.hold_url)
@@ -354,6 +372,18 @@ class Shop:
                      same(self.viewer, self.status_url, htmx=True, headers=self.status_headers), 1.5),
             Endpoint("seat-status-200", "seat-status, changed (200)", status(200),
                      same(self.viewer, self.status_url, htmx=True, headers=stale)),
+            Endpoint("stadium-overview", "stadium overview (60,000 seats)", status(200),
+                     same(self.viewer, self.stadium_path)),
+            Endpoint("stadium-section", "stadium section page (1,000 seats)", status(200),
+                     same(self.viewer, self.section_path)),
+            Endpoint("section-status-304", "section seat-status, unchanged (304)", status(304),
+                     same(self.viewer, self.section_status_url, htmx=True, headers=self.section_status_headers)),
+            Endpoint("section-status-200", "section seat-status, changed (200)", status(200),
+                     same(self.viewer, self.section_status_url, htmx=True, headers=stale)),
+            Endpoint("overview-poll-304", "stadium overview poll, unchanged (304)", status(304),
+                     same(self.viewer, self.overview_url, htmx=True, headers=self.overview_headers)),
+            Endpoint("overview-poll-200", "stadium overview poll, changed (200)", status(200),
+                     same(self.viewer, self.overview_url, htmx=True, headers=stale)),
             Endpoint("selection", "selection summary (3 seats)", status(200),
                      same(self.viewer, selection, htmx=True)),
             Endpoint("reserve-ga", "reserve GA, won (2 places)", status(204, redirect=True), per_buyer(ga_win), 2),

@@ -425,6 +425,27 @@ class Data:
             s.commit()
             return event.id
 
+    def stadium(self, sections: int, rows: int = 40, seats_per_row: int = 50, *, title: str = "Bench Stadium",
+                hold_minutes: int = 10) -> int:
+        """A big venue as the admin's generator lays it out: `sections` blocks of rows x seats, ten to a line."""
+        from datetime import datetime, timedelta, timezone
+
+        from webapp.models import EventStatus
+        from webapp.services.selling import events
+
+        with self.session() as s:
+            event = events.create_event(
+                s, title=title, venue="Bench Stadium", status=EventStatus.ON_SALE, hold_minutes=hold_minutes,
+                per_order_limit=8, starts_at=datetime.now(timezone.utc) + timedelta(days=30),
+            )
+            tier = events.add_seated_tier(s, event, name="Stands", price_minor=6000)
+            events.generate_sections(s, event, [
+                events.SectionSpec(f"Block {i + 1}", rows, seats_per_row, (i % 10) * (seats_per_row + 3),
+                                   (i // 10) * (rows + 3), ((0, rows - 1, tier),))
+                for i in range(sections)])
+            s.commit()
+            return event.id
+
     def seats_by_row(self, event_id: int) -> list[list[int]]:
         with self.session() as s:
             rows = s.execute(

@@ -1,6 +1,7 @@
 """Admin forms. The same form validates a whole submit and, inline, one field."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -176,7 +177,8 @@ class TierForm(FlaskForm):
 class LayoutForm(FlaskForm):
     sections = StringField("Section names", default="Stalls",
                            validators=[DataRequired(message="Name at least one section."), Length(max=400)],
-                           description="Comma-separated; each section gets the same rows and seats.")
+                           description="Comma-separated; each section gets the same rows and seats. "
+                                       "“Block 1-30” names thirty sections.")
     rows = IntegerField("Rows per section", default=10, validators=[
         InputRequired(message="How many rows?"), NumberRange(min=1, max=60, message="Use 1 to 60 rows.")])
     seats_per_row = IntegerField("Seats per row", default=12, validators=[
@@ -185,6 +187,15 @@ class LayoutForm(FlaskForm):
         DataRequired(message="Which letter does the first row have?"),
         Regexp(r"^[A-HJ-NP-Za-hj-np-z]$", message="One letter from A to Z (I and O are skipped)."),
     ])
+    origin_x = IntegerField("Place at column", validators=[
+        Optional(), NumberRange(min=0, max=10_000, message="A column from 0 to 10,000.")],
+        description="Where the first section's first seat sits on the venue plan; empty: at the left.")
+    origin_y = IntegerField("and row", validators=[
+        Optional(), NumberRange(min=0, max=10_000, message="A row from 0 to 10,000.")],
+        description="Empty: below the seats already there.")
+    per_line = IntegerField("Sections per line", validators=[
+        Optional(), NumberRange(min=1, max=200, message="From 1 to 200 sections per line.")],
+        description="Then the next line of sections below; empty: all side by side.")
     best_order = SelectField("Best seats first", choices=list(BEST_ORDERS.items()), default="front_centre",
                              validators=[Optional()], validate_choice=True,
                              description="The order “best available” offers these seats in.")
@@ -204,7 +215,8 @@ class LayoutForm(FlaskForm):
     def layout_request(self, formdata) -> tuple[LayoutRequest | None, list[str]]:
         """The generator request, or the reasons it cannot be made."""
         problems = [e for field in (self.sections, self.rows, self.seats_per_row, self.first_row_label,
-                                    self.best_order) for e in field.errors]
+                                    self.origin_x, self.origin_y, self.per_line, self.best_order)
+                    for e in field.errors]
         if problems:
             return None, problems
         ranges = []
@@ -217,9 +229,25 @@ class LayoutForm(FlaskForm):
                 problems.append(f"Line {i}: rows are numbers, counted from 1.")
         if problems:
             return None, problems
-        names = tuple(n.strip() for n in self.sections.data.split(",") if n.strip())
+        names = tuple(name for part in self.sections.data.split(",") if part.strip()
+                      for name in _numbered_names(part.strip()))
         return LayoutRequest(names, self.rows.data, self.seats_per_row.data, self.first_row_label.data.upper(),
-                             tuple(ranges), self.best_order.data or "front_centre"), []
+                             tuple(ranges), self.best_order.data or "front_centre", origin_x=self.origin_x.data,
+                             origin_y=self.origin_y.data, per_line=self.per_line.data), []
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d{1,4})\s*[-–]\s*(\d{1,4})$")
+
+
+def _numbered_names(name: str) -> list[str]:
+    """“Block 1-30” is thirty sections, Block 1 to Block 30 (at most 200: the generator says so beyond)."""
+    match = _NUMBERED.match(name)
+    if match is None:
+        return [name]
+    stem, first, last = match.group(1), int(match.group(2)), int(match.group(3))
+    if not first <= last or last - first >= 201:
+        return [name]
+    return [f"{stem}{n}" for n in range(first, last + 1)]
 
 
 class ReasonForm(FlaskForm):

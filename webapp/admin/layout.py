@@ -1,8 +1,14 @@
 """Admin: the seat-layout generator with its live preview, removing sections, blocking seats, seat properties
-by range, and where best available measures from."""
+by range, and where best available measures from.
+
+A venue over LARGE_VENUE_SEATS is shown as its plan of sections, and one
+section's seats at a time (`?section=<n>`), as buyers see it: an admin page
+with 60,000 seat buttons would not load either. A preview of more seats than
+that draws the sections' boxes on the plan rather than their seats.
+"""
 from __future__ import annotations
 
-from flask import abort, flash, request, url_for
+from flask import abort, current_app, flash, request, url_for
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
@@ -10,10 +16,13 @@ from webapp.admin.forms import BestAvailableForm, LayoutForm, SeatPropertyForm
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.models import SEAT_PROPERTIES, Event
+from webapp.parsing import parse_id
 from webapp.services.admin import events as admin_events
 from webapp.services.admin import reports as admin_reports
 from webapp.services.admin import seat_properties as admin_seats
 from webapp.services.errors import BookingError
+from webapp.services.selling import catalog, hall_layout
+from webapp.services.selling import events as selling_events
 
 
 def _layout_form(event: Event, formdata=None) -> LayoutForm:
@@ -21,32 +30,55 @@ def _layout_form(event: Event, formdata=None) -> LayoutForm:
     return LayoutForm(formdata=formdata, tier_choices=choices)
 
 
-def _layout_context(event: Event, form: LayoutForm, formdata=None, preview: bool = False) -> dict:
-    planned, problems = [], []
+def _layout_context(event: Event, form: LayoutForm, formdata=None, preview: bool = False,
+                    section: int | None = None) -> dict:
+    planned, problems, planned_boxes = [], [], []
+    large_at = current_app.config["LARGE_VENUE_SEATS"]
     if preview:
         form.validate()
         layout, problems = form.layout_request(formdata)
         if layout is not None:
             try:
-                planned = admin_events.preview_layout(db.session, event, layout)
+                specs = admin_events.plan_layout(db.session, event, layout)
             except BookingError as invalid:
                 problems = [invalid.message]
-    sections = admin_reports.seat_layout(db.session, event)
+            else:
+                if sum(s.rows * s.seats_per_row for s in specs) > large_at:
+                    planned_boxes = specs
+                else:
+                    planned = [seat for spec in specs for seat in selling_events.plan_section(spec)]
+    geometry = hall_layout.for_event(db.session, event)
+    plan = catalog.overview(db.session, event) if geometry.seat_count > large_at else None
+    chosen = geometry.section(section) if section and plan else None
+    if plan is None:
+        sections = admin_reports.seat_layout(db.session, event)
+    else:
+        # A big venue: its plan, and the seats of the section chosen on it.
+        sections = admin_reports.seat_layout(db.session, event, section=chosen.name) if chosen else []
+    names = geometry.section_names
     if formdata is None:
-        form.sections.data = admin_events.suggest_section_name({s.name for s in sections})
+        form.sections.data = admin_events.suggest_section_name(set(names))
     return dict(
         event=event, form=form, lines=form.range_lines(formdata), problems=problems, planned=len(planned),
-        tier_by_id={t.id: t for t in event.tiers},
+        planned_boxes=planned_boxes, planned_seats=sum(s.rows * s.seats_per_row for s in planned_boxes),
+        tier_by_id={t.id: t for t in event.tiers}, section_names=names, plan=plan,
+        chosen=section if chosen else None,
+        existing=(plan or catalog.overview(db.session, event)) if planned_boxes else None,
         preview_sections=admin_reports.seat_layout(db.session, event, planned) if planned else [],
         sections=sections,
         **_seat_properties_context(event),
     )
 
 
+def _chosen_section() -> int | None:
+    return parse_id(request.values.get("section"))
+
+
 @bp.get("/events/<int:event_id>/layout")
 def layout(event_id: int):
     event = load_event(event_id)
-    return render("admin/layout.html", "admin/_layout_map.html", **_layout_context(event, _layout_form(event)))
+    return render("admin/layout.html", "admin/_layout_map.html",
+                  **_layout_context(event, _layout_form(event), section=_chosen_section()))
 
 
 @bp.post("/events/<int:event_id>/layout/preview")
@@ -104,8 +136,10 @@ def seat_toggle(event_id: int):
     event = load_event(event_id)
     if not is_partial_request():
         flash(f"{label} is now {'blocked' if action == 'block' else 'available'}.", "success")
+        if (section := _chosen_section()) is not None:
+            return redirect_to(url_for("admin.layout", event_id=event_id, section=section))
     return render("admin/layout.html", "admin/_layout_map.html",
-                  **_layout_context(event, _layout_form(event)), changed=unit_id,
+                  **_layout_context(event, _layout_form(event), section=_chosen_section()), changed=unit_id,
                   note=f"{label} is now {'blocked' if action == 'block' else 'available'}.")
 
 

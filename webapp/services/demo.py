@@ -1,4 +1,4 @@
-"""Realistic demo data: a seated hall, a festival, and a tiny event that sells out."""
+"""Realistic demo data: a seated hall, a 44,000-seat stadium, a festival, and a tiny event that sells out."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -27,6 +27,7 @@ def seed(session: Session) -> dict[str, tuple[str, str]]:
             accounts.register(session, email=email, password=password, name=name, is_admin=email == DEMO_ADMIN[0])
 
     _concert_hall(session, _local_start("Europe/Vienna", days=21, hour=19))
+    _stadium(session, _local_start("Europe/London", days=30, hour=15))
     _festival(session, _local_start("America/New_York", days=45, hour=12))
     _tiny_gig(session, _local_start("Europe/London", days=7, hour=20))
     return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2]}
@@ -67,6 +68,37 @@ def _concert_hall(session: Session, starts_at: datetime) -> Event:
     for prop, section, row, first, last in marks:
         inventory.set_seat_property(session, hall.id, inventory.SeatRange(section, row, first, last), prop, True)
     return hall
+
+
+# The stadium's blocks: 25 rows of 40 seats (1,000 seats, a section page of
+# about 270 KB), three seat positions apart on the plan.
+_BLOCK_ROWS, _BLOCK_SEATS, _GAP = 25, 40, 3
+
+
+def _stadium(session: Session, starts_at: datetime) -> Event:
+    """44,000 seats in 44 blocks round a pitch: it opens on its overview of sections (LARGE_VENUE_SEATS)."""
+    final = events.create_event(
+        session, title="Cup Final — Rovers v Athletic", venue="National Stadium, London",
+        starts_at=starts_at, timezone="Europe/London", status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
+        description="The final, in a 44,000-seat stadium. Choose a stand and a block on the plan, then your seats.",
+    )
+    cat1 = events.add_seated_tier(session, final, name="Category 1", price_minor=9500, colour="#b45309", sort_order=0)
+    cat2 = events.add_seated_tier(session, final, name="Category 2", price_minor=6500, colour="#2563eb", sort_order=1)
+    cat3 = events.add_seated_tier(session, final, name="Category 3", price_minor=4000, colour="#059669", sort_order=2)
+    step_x, step_y = _BLOCK_SEATS + _GAP, _BLOCK_ROWS + _GAP
+    side = ((0, 11, cat1), (12, _BLOCK_ROWS - 1, cat2))  # the long stands: front rows dearer
+    end = ((0, _BLOCK_ROWS - 1, cat3),)
+
+    def block(name: str, x: int, y: int, tiers) -> events.SectionSpec:
+        return events.SectionSpec(name, _BLOCK_ROWS, _BLOCK_SEATS, x, y, tiers)
+
+    specs = [block(f"North {i + 1}", i * step_x, 0, side) for i in range(14)]
+    for j in range(4):
+        specs += [block(f"West {2 * j + c + 1}", c * step_x, (j + 1) * step_y, end) for c in range(2)]
+        specs += [block(f"East {2 * j + c + 1}", (12 + c) * step_x, (j + 1) * step_y, end) for c in range(2)]
+    specs += [block(f"South {i + 1}", i * step_x, 5 * step_y, side) for i in range(14)]
+    events.generate_sections(session, final, specs)
+    return final
 
 
 def _festival(session: Session, starts_at: datetime) -> Event:

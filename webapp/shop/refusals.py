@@ -175,8 +175,10 @@ def answer(refused: BookingError, ask: Ask, *, event_id: int, user_id: int, pass
             abort(404)
         ctx = page.context(event, user_id=user_id, best=dict(ask.best, message=refused.message))
     else:
+        # A big venue's section page is drawn again even when all its picks were just taken.
+        section, part = page.section_of(event, ask.seats) or (None, None)
         ctx = page.context(event, seats=ask.kept_seats(refused), quantities=ask.quantities,
-                           message=refused.message, user_id=user_id)
+                           message=refused.message, user_id=user_id, section=section, part=part)
     response = render("shop/event.html", drawn.partial, status=refused.status_code,
                       refused=kind is Answer.BESIDE_THE_PICKS, asked=ask.quantities, **ctx)
     if drawn.into and is_partial_request():

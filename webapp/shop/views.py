@@ -22,7 +22,7 @@ from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services.errors import BookingError, InvalidRequest, TooManyWrongCodes
-from webapp.services.selling import catalog, codes, inventory
+from webapp.services.selling import catalog, codes, hall_layout, inventory
 from webapp.services.waiting import waitlist_read
 from webapp.shop import access, admission, bp, page, refusals, seat_list
 from webapp.shop.page import LIVE_POLL_SECONDS
@@ -109,9 +109,7 @@ def event_page(event_id: int):
 
 def _render_seated(event_id: int, partial: str):
     """A seated event's page, or one of its seat-map partials, for the picked seats."""
-    event = admission.load_public_event(event_id)
-    if not event.is_seated:
-        abort(404)
+    event = _seated_or_404(event_id)
     if (refused := admission.without_pass(event)) is not None:
         return refused
     return render("shop/event.html", partial, **page.context(event, seats=_parse_seat_ids(request.args)))
@@ -171,38 +169,91 @@ def tier_picker(event_id: int):
     return render("shop/event.html", "shop/_tier_picker.html", **page.context(event, quantities=quantities))
 
 
-@bp.get("/events/<int:event_id>/seat-status")
-@limiter.exempt
-def seat_status(event_id: int):
-    """Live seat states for open maps: 304 while the event's inventory is unchanged."""
-    if not is_partial_request():
-        # Without JavaScript the poller is a "refresh availability" button.
-        event = admission.load_public_event(event_id)
-        if not event.is_seated:
-            abort(404)
-        return render("shop/event.html", "shop/_seat_live.html",
-                      **page.context(event, seats=_parse_seat_ids(request.args)))
-    # The poll of every open map: one statement in autocommit, no session.
-    # It also reads the session version the cookie claims, so the answer
-    # "unchanged" needs no second statement for the user.
+def _seated_or_404(event_id: int, section: int | None = None, part: int = 1):
+    """The seated event (as the buyer sees it), and the `section` and `part` if given: 404 unless they exist."""
+    event = admission.load_public_event(event_id)
+    if not event.is_seated:
+        abort(404)
+    if section is not None and hall_layout.for_event(db.session, event).part(section, part) is None:
+        abort(404)
+    return event
+
+
+def _part() -> int | None:
+    """A big section's part, as asked (`?part=`): 404 for anything that is not a part number."""
+    if "part" not in request.args:
+        return None
+    part = parse_id(request.args.get("part"))
+    if part is None:
+        abort(404)
+    return part
+
+
+@bp.get("/events/<int:event_id>/sections/<int:section>")
+def section_page(event_id: int, section: int):
+    """A big venue's section: today's seat map for that section (a big one's `?part=`), the way back, a minimap."""
+    part = _part()
+    event = _seated_or_404(event_id, section, part or 1)
+    if event.waiting_room and admission.pass_check(event.id).problem is not None:
+        return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
+    ctx = page.context(event, seats=_parse_seat_ids(request.args), section=section, part=part)
+    return render("shop/event.html", "shop/_event_body.html", **ctx)
+
+
+def _live_answer(event_id: int, draw):
+    """A live poll's answer: 304 while the event's inventory version is unchanged, `draw()` otherwise.
+
+    The map's, a section's and the overview's polls: one statement in
+    autocommit, no session. It also reads the session version the cookie
+    claims, so the answer "unchanged" needs no second statement for the user.
+    """
     claim = session_user.claimed()
     with single_statement() as connection:
         version, session_version = inventory.inventory_version_and_session(
             connection, event_id, claim[0] if claim else None)
     tag = catalog.live_tag(event_id, session_user.confirmed(claim, session_version), version)
-    if request.if_none_match.contains_weak(tag):
-        response = make_response("", 304)
-    else:
-        event = admission.load_public_event(event_id)
-        if not event.is_seated:
-            abort(404)
-        states = catalog.seat_states(db.session, event, user_id=_user_id())
-        response = render("shop/event.html", "shop/_seat_live.html", event=event, states=states,
-                          live=tag, poll_seconds=LIVE_POLL_SECONDS)
+    response = make_response("", 304) if request.if_none_match.contains_weak(tag) else draw(tag)
     response.set_etag(tag, weak=True)
     response.headers["Cache-Control"] = "private, no-cache"
     response.vary.update(("HX-Request", "Cookie"))
     return response
+
+
+@bp.get("/events/<int:event_id>/seat-status")
+@bp.get("/events/<int:event_id>/sections/<int:section>/seat-status")
+@limiter.exempt
+def seat_status(event_id: int, section: int | None = None):
+    """Live seat states for open maps (of one section of a big venue): 304 while the event's inventory is unchanged."""
+    if not is_partial_request():
+        # Without JavaScript the poller is a "refresh availability" button.
+        part = _part() if section is not None else None
+        event = _seated_or_404(event_id, section, part or 1)
+        return render("shop/event.html", "shop/_seat_live.html",
+                      **page.context(event, seats=_parse_seat_ids(request.args), section=section, part=part))
+
+    def draw(tag: str):
+        event = _seated_or_404(event_id, section)
+        name = None if section is None else hall_layout.for_event(db.session, event).sections[section - 1].name
+        states = catalog.seat_states(db.session, event, user_id=_user_id(), section=name)
+        return render("shop/event.html", "shop/_seat_live.html", event=event, states=states,
+                      live=tag, poll_seconds=LIVE_POLL_SECONDS, section_number=section)
+
+    return _live_answer(event_id, draw)
+
+
+@bp.get("/events/<int:event_id>/sections")
+@limiter.exempt
+def venue_overview(event_id: int):
+    """A big venue's sections with what each has left: the overview's poll (304 while nothing changed)."""
+    if not is_partial_request():
+        return redirect_to(url_for("shop.event_page", event_id=event_id))
+
+    def draw(tag: str):
+        event = _seated_or_404(event_id)
+        return render("shop/event.html", "shop/_venue_overview.html", event=event,
+                      overview=catalog.overview(db.session, event), live=tag, poll_seconds=LIVE_POLL_SECONDS)
+
+    return _live_answer(event_id, draw)
 
 
 def _reserve_limit() -> str:

@@ -180,6 +180,14 @@
     return best;
   }
 
+  // A seat's tooltip is its checkbox's name, with its state as it is now:
+  // set when the pointer comes rather than written into every seat of the page.
+  document.addEventListener("mouseover", function (e) {
+    var seat = e.target instanceof Element && e.target.closest("#seat-map .seat");
+    var box = seat && seat.querySelector('input[name="seat"]');
+    if (box) seat.title = box.getAttribute("aria-label");
+  });
+
   document.addEventListener("keydown", function (e) {
     var box = e.target;
     if (!(box instanceof HTMLInputElement) || box.name !== "seat") return;

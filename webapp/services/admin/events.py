@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Hold, HoldStatus, Order, OrderStatus, Tier, Unit, UnitStatus
@@ -41,7 +41,8 @@ STATUS_MOVES: dict[EventStatus, set[EventStatus]] = {
     EventStatus.CANCELLED: set(),
 }
 
-MAX_SEATS_PER_GENERATION = 20_000
+MAX_SEATS_PER_GENERATION = 60_000
+MAX_SECTIONS_PER_GENERATION = 200
 # Names the layout editor suggests for a new section, then "Section 1", "Section 2", …
 SECTION_NAMES = ("Stalls", "Balcony", "Circle", "Gallery")
 # Each new tier gets a colour of its own, so row ranges stand apart on the map.
@@ -361,6 +362,12 @@ class LayoutRequest:
     first_row_label: str
     ranges: tuple[RowRange, ...]
     best_order: str = "front_centre"
+    # Where on the venue plan (the overview a big venue opens on): the first
+    # section's top-left seat position, and how many sections side by side
+    # before the next line. None: below the seats already there, all in one line.
+    origin_x: int | None = None
+    origin_y: int | None = None
+    per_line: int | None = None
 
 
 def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[events.SectionSpec]:
@@ -369,6 +376,8 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
         raise InvalidRequest("Name at least one section.")
     if request.best_order not in events.BEST_ORDERS:
         raise InvalidRequest("Choose an order for the best seats.")
+    if len(request.section_names) > MAX_SECTIONS_PER_GENERATION:
+        raise InvalidRequest(f"Generate at most {MAX_SECTIONS_PER_GENERATION} sections at a time.")
     if len(set(n.lower() for n in request.section_names)) != len(request.section_names):
         raise InvalidRequest("Section names must be different from each other.")
     if any(len(n) > 60 for n in request.section_names):
@@ -407,15 +416,44 @@ def plan_layout(session: Session, event: Event, request: LayoutRequest) -> list[
         shown = ", ".join(missing[:6]) + (" …" if len(missing) > 6 else "")
         raise InvalidRequest(f"Every row needs a tier; these have none: {shown}.")
 
-    bottom = session.scalar(select(func.max(Unit.pos_y)).where(Unit.event_id == event.id))
-    origin_y = 0 if bottom is None else bottom + 2
-    return [
+    per_line = request.per_line or len(request.section_names)
+    if not 1 <= per_line <= MAX_SECTIONS_PER_GENERATION:
+        raise InvalidRequest(f"Sections per line on the plan: 1 to {MAX_SECTIONS_PER_GENERATION}.")
+    if any(v is not None and not 0 <= v <= MAX_PLAN_POSITION for v in (request.origin_x, request.origin_y)):
+        raise InvalidRequest(f"Place sections at columns and rows from 0 to {MAX_PLAN_POSITION:,}.")
+    boxes = _section_boxes(session, event.id)
+    bottom = max((b[3] for b in boxes.values()), default=None)
+    origin_x = request.origin_x or 0
+    origin_y = request.origin_y if request.origin_y is not None else (0 if bottom is None else bottom + 2)
+    specs = [
         events.SectionSpec(name=name, rows=request.rows, seats_per_row=request.seats_per_row,
-                           origin_x=i * (request.seats_per_row + 2), origin_y=origin_y,
+                           origin_x=origin_x + (i % per_line) * (request.seats_per_row + 2),
+                           origin_y=origin_y + (i // per_line) * (request.rows + 2),
                            tier_by_rows=tuple(tier_by_rows), first_row_label=request.first_row_label,
                            best_order=request.best_order)
         for i, name in enumerate(request.section_names)
     ]
+    for spec in specs:
+        box = (spec.origin_x, spec.origin_y, spec.origin_x + spec.seats_per_row - 1, spec.origin_y + spec.rows - 1)
+        overlapped = next((name for name, b in boxes.items() if _overlap(box, b)), None)
+        if overlapped is not None:
+            raise InvalidRequest(f"“{spec.name}” would overlap “{overlapped}” on the plan; place it elsewhere.")
+    return specs
+
+
+MAX_PLAN_POSITION = 10_000
+
+
+def _section_boxes(session: Session, event_id: int) -> dict[str, tuple[int, int, int, int]]:
+    """Each existing section's box on the plan: (left, top, right, bottom) seat positions."""
+    rows = session.execute(text(
+        "SELECT section, min(pos_x), min(pos_y), max(pos_x), max(pos_y) FROM units"
+        " WHERE event_id = :e AND seat_number IS NOT NULL GROUP BY section"), {"e": event_id}).all()
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def suggest_section_name(taken: set[str]) -> str:
@@ -440,7 +478,8 @@ def generate_layout(session: Session, *, actor_id: int, event_id: int, request: 
                  after={"sections": list(request.section_names), "rows": request.rows,
                         "seats_per_row": request.seats_per_row, "first_row_label": request.first_row_label,
                         "best_order": request.best_order,
-                        "ranges": [[r.first, r.last, r.tier_id] for r in request.ranges], "seats": created})
+                        "ranges": [[r.first, r.last, r.tier_id] for r in request.ranges], "seats": created,
+                        "placed": [[spec.origin_x, spec.origin_y] for spec in specs[:1]], "per_line": request.per_line})
     return created
 
 

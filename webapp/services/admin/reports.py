@@ -158,9 +158,10 @@ def sales_series(session: Session, event_id: int) -> tuple[str, list[SalesPoint]
     return unit, [SalesPoint(r.b, r.n, r.r) for r in rows]
 
 
-def seat_layout(session: Session, event: Event, planned: list[tuple[Tier, dict]] | None = None) -> list[SectionView]:
-    """The seat map as admins see it: the true status of every seat, plus planned seats marked `new`."""
-    seats = catalog.seat_rows(session, event.id)
+def seat_layout(session: Session, event: Event, planned: list[tuple[Tier, dict]] | None = None, *,
+                section: str | None = None) -> list[SectionView]:
+    """The seat map as admins see it: every seat's true status (of one `section`), planned seats marked `new`."""
+    seats = catalog.seat_rows(session, event.id, section)
     for tier, s in planned or []:
         seats.append(SeatView(0, tier.id, s["section"], s["row_label"], s["seat_number"], s["pos_x"], s["pos_y"],
                               "new"))

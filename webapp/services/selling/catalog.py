@@ -28,6 +28,10 @@ from webapp.services.selling.hall_layout import seat_rows as seat_rows
 from webapp.services.selling.hall_layout import section_names as section_names
 from webapp.services.selling.listings import EventCard as EventCard
 from webapp.services.selling.listings import listed_events as listed_events
+from webapp.services.selling.venue_sections import VenueOverview as VenueOverview
+from webapp.services.selling.venue_sections import is_large as is_large
+from webapp.services.selling.venue_sections import overview as overview
+from webapp.services.selling.venue_sections import tier_counts as venue_tier_counts
 
 
 def live_tag(event_id: int, user_id: int | None, version: int) -> str:
@@ -65,8 +69,9 @@ def _event_page_statement():
     if _EVENT_PAGE is None:
         _EVENT_PAGE = text(
             "WITH kept AS MATERIALIZED (SELECT tb_waitlist_reserved_tiers(:e) AS reserved)"
-            " SELECT (SELECT json_agg(json_build_array(c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
-            f" FROM ({inventory.TIER_COUNTS_SQL}) c) AS counts,"
+            " SELECT CASE WHEN :count_tiers THEN (SELECT json_agg(json_build_array("
+            "   c.id, c.capacity, c.available, c.held, c.sold, c.blocked))"
+            f" FROM ({inventory.TIER_COUNTS_SQL}) c) END AS counts,"
             " kept.reserved,"
             f" CASE WHEN :seated THEN {_SEAT_STATES_COLUMN} END AS seats,"
             " (SELECT coalesce(sum(version), 0) FROM inventory_clock WHERE event_id = :e) AS version,"
@@ -80,7 +85,12 @@ def _event_page_statement():
     return _EVENT_PAGE
 
 
-def read_event_page(session: Session, event: Event, user_id: int | None) -> None:
+# A big venue's event page: its sections, no seat (see venue_sections).
+OVERVIEW = "\x00overview"
+
+
+def read_event_page(session: Session, event: Event, user_id: int | None, section: str | None = None,
+                    counted: dict[int, inventory.TierCounts] | None = None) -> None:
     """What the event page reads about the event's stock, seats and waiting list, and
     whether the buyer has a basket or a place on it, in one statement instead of six.
 
@@ -88,16 +98,27 @@ def read_event_page(session: Session, event: Event, user_id: int | None) -> None
     tier counts, the tiers kept for the waiting list, the inventory version, the
     waiting list's figures, the seat states), so the readers stay as they are and the unit of work
     sees one snapshot. The buyer's basket and entry are read in full only
-    when this says they exist.
+    when this says they exist. `section`: the seat states of that section
+    only; OVERVIEW: none. `counted`: the tier counts, known already (a big
+    venue's, kept per inventory version), so not counted again.
     """
     event_id = event.id
-    row = session.execute(_event_page_statement(), {"e": event_id, "u": user_id, "seated": event.is_seated}).one()
+    row = session.execute(_event_page_statement(),
+                          {"e": event_id, "u": user_id, "seated": event.is_seated and section != OVERVIEW,
+                           "section": None if section == OVERVIEW else section,
+                           "count_tiers": counted is None}).one()
     reads = session.info.setdefault(inventory.READS, {})
     if row.seats is not None:
-        reads[("seat_states", event_id, user_id)] = row.seats
-    reads[("tier_counts", event_id)] = {c[0]: inventory.TierCounts(*c) for c in row.counts or ()}
+        reads[("seat_states", event_id, user_id, section)] = row.seats
+    reads[("tier_counts", event_id)] = counted if counted is not None else {
+        c[0]: inventory.TierCounts(*c) for c in row.counts or ()}
     reads[("waitlist_kept", event_id)] = row.reserved
-    reads[("version", event_id)] = row.version
+    # With counts kept for an earlier version, the page is tagged with that
+    # version: its next poll then fetches, never trusts, what changed since.
+    if counted is None:
+        reads[("version", event_id)] = row.version
+    else:
+        reads.setdefault(("version", event_id), row.version)
     reads[("waitlist_figures", event_id)] = inventory.WaitlistFigures(row.offered, row.waiting, row.offers_out)
     if user_id is not None:
         reads[("has_basket", event_id, user_id)] = row.has_basket
@@ -129,31 +150,41 @@ _SEAT_STATES_COLUMN = (
     "                   WHEN u.status = 'blocked' THEN 'blocked' ELSE 'taken' END AS state"
     "       FROM units u LEFT JOIN holds h ON h.id = u.hold_id"
     "       WHERE u.event_id = :e AND u.seat_number IS NOT NULL"
+    # One section of a big venue: its rows only, through the index that leads
+    # with (event_id, section), so the read does not grow with the venue.
+    "         AND (CAST(:section AS text) IS NULL OR u.section = CAST(:section AS text))"
     "         AND (u.status <> 'available' OR u.tier_id = ANY(kept.reserved))) s)"
 )
 _SEAT_STATES = text(
     f"WITH kept AS (SELECT CAST(:reserved AS integer[]) AS reserved) SELECT {_SEAT_STATES_COLUMN} FROM kept")
 
 
-def seat_states(session: Session, event: Event, *, user_id: int | None = None) -> dict[str, list[int]]:
-    """The seats a buyer cannot pick right now, for live map updates.
+def seat_states(session: Session, event: Event, *, user_id: int | None = None,
+                section: str | None = None) -> dict[str, list[int]]:
+    """The seats a buyer cannot pick right now, for live map updates (of one `section`, if given).
 
     Only the exceptions travel (every other seat is available), so the answer
     stays small on a big hall: taken or blocked seats, seats of tiers kept for
-    the waiting list, and the buyer's own held seats.
+    the waiting list, and the buyer's own held seats. A section's states
+    leave out the event's figures, which only the whole hall adds up to.
     """
     def read():
         reserved = sorted(inventory.tiers_kept_for_waitlist(session, event.id))
-        return session.execute(_SEAT_STATES, {"e": event.id, "u": user_id, "reserved": reserved}).scalar_one()
+        return session.execute(_SEAT_STATES, {"e": event.id, "u": user_id, "reserved": reserved,
+                                              "section": section}).scalar_one()
 
     taken, blocked, mine, held, sold, not_free_tiers = inventory.read_once(
-        session, ("seat_states", event.id, user_id), read)
+        session, ("seat_states", event.id, user_id, section), read)
     states: dict[str, list[int]] = {"taken": taken, "blocked": blocked, "mine": mine}
     if event.locked_tier_ids:
         # Seats of hidden tiers the buyer's codes do not unlock: never pickable, whatever their state.
         locked = set(hall_layout.for_event(session, event).seats_of(event.locked_tier_ids))
+        if section is not None:
+            locked &= set(hall_layout.for_event(session, event).seats_of_section(section))
         states = {"taken": [i for i in taken if i not in locked], "mine": [i for i in mine if i not in locked],
                   "blocked": sorted(set(blocked) | locked)}
+    if section is not None:
+        return states
     # The page's figures follow from the same rows: every seat not listed is
     # free for the public, so a tier's public availability is its capacity
     # less its rows here (invariant 2: capacity = available + held + sold + blocked).
@@ -275,10 +306,12 @@ class EventPageView:
     live: str | None = None  # the seat map poller's tag
     sections: tuple[str, ...] = ()
     seat_features: tuple[str, ...] = ()  # seated: the seat properties the hall has (the legend, the filter)
+    overview: VenueOverview | None = None  # a big venue's event page: its sections, no seats
 
 
 def event_page_view(session: Session, event: Event, user_id: int | None, *, seats: Collection[int] = (),
-                    quantities: dict[int, int] | None = None, with_basket: bool = False) -> EventPageView:
+                    quantities: dict[int, int] | None = None, with_basket: bool = False,
+                    section: str | None = None) -> EventPageView:
     """The event page around the buyer's picks, from one read of the event's stock, seats and waiting list.
 
     The page, its seat map, its tier picker and the answers to a refused
@@ -286,20 +319,28 @@ def event_page_view(session: Session, event: Event, user_id: int | None, *, seat
     one statement (`read_event_page`): the rest is the picks checked against
     it and the hall's cached geometry. Picks that are no longer possible are
     left out, so the page never offers what cannot be had: a seat taken
-    since, more places than are left.
+    since, more places than are left. A big venue's page shows one
+    `section`, or with OVERVIEW its sections and no seat.
     """
-    read_event_page(session, event, user_id)
+    # A big venue's page: a whole-event count per request would grow with the
+    # venue, so its tier counts come from the counts kept per inventory version.
+    counted = venue_tier_counts(session, event) if section is not None else None
+    read_event_page(session, event, user_id, section, counted)
     tiers = tier_views(session, event)
     hold = active_hold(session, event.id, user_id) if with_basket and user_id else None
     if not event.is_seated:
         left = {tv.tier.id: tv.available for tv in tiers}
         chosen = {t: max(0, min(n, left[t])) for t, n in (quantities or {}).items() if t in left}
         return EventPageView(tiers, preview_quantities(session, event, chosen), hold, quantities=chosen)
-    states = seat_states(session, event, user_id=user_id)
+    version = inventory.inventory_version(session, event.id)
+    if section == OVERVIEW:
+        return EventPageView(tiers, preview_seats(session, event, [], user_id=user_id), hold,
+                             live=live_tag(event.id, user_id, version), overview=overview(session, event))
+    states = seat_states(session, event, user_id=user_id, section=section)
     not_free = set(states["taken"]) | set(states["blocked"]) | set(states["mine"])
     picked = [s for s in seats if s not in not_free]
     layout = hall_layout.for_event(session, event)
     return EventPageView(
         tiers, preview_seats(session, event, picked, user_id=user_id), hold, selected=frozenset(picked),
-        seat_states=states, live=live_tag(event.id, user_id, inventory.inventory_version(session, event.id)),
-        sections=layout.section_names, seat_features=layout.features)
+        seat_states=states, live=live_tag(event.id, user_id, version),
+        sections=() if section is not None else layout.section_names, seat_features=layout.features)

@@ -48,20 +48,27 @@ class SectionView:
     min_x: int
     min_y: int
     width: int
+    height: int = 1
+
+    @property
+    def seat_count(self) -> int:
+        return sum(len(seats) for _, seats in self.rows)
 
 
 _SEATS = text(
     "SELECT id, tier_id, section, row_label, seat_number, pos_x, pos_y, status,"
     " wheelchair, companion_for IS NOT NULL AS companion, restricted_view, aisle FROM units"
-    " WHERE event_id = :e AND seat_number IS NOT NULL ORDER BY section, pos_y, pos_x"
+    " WHERE event_id = :e AND seat_number IS NOT NULL"
+    "   AND (CAST(:section AS text) IS NULL OR section = CAST(:section AS text))"
+    " ORDER BY section, pos_y, pos_x"
 )
 
 
-def seat_rows(session: Session, event_id: int) -> list[SeatView]:
-    """Every seat of the event, with its stored status, in drawing order within a section."""
+def seat_rows(session: Session, event_id: int, section: str | None = None) -> list[SeatView]:
+    """Every seat of the event (or of one `section`), with its stored status, in drawing order within a section."""
     return [SeatView(r.id, r.tier_id, r.section, r.row_label, r.seat_number, r.pos_x, r.pos_y, r.status,
                      tuple(f for f in SEAT_PROPERTIES if getattr(r, f)))
-            for r in session.execute(_SEATS, {"e": event_id}).all()]
+            for r in session.execute(_SEATS, {"e": event_id, "section": section}).all()]
 
 
 def group_sections(seats: list[SeatView]) -> list[SectionView]:
@@ -73,7 +80,8 @@ def group_sections(seats: list[SeatView]) -> list[SectionView]:
     for name, by_row in by_section.items():
         flat = [v for row in by_row.values() for v in row]
         min_x, min_y = min(v.x for v in flat), min(v.y for v in flat)
-        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1))
+        sections.append(SectionView(name, list(by_row.items()), min_x, min_y, max(v.x for v in flat) - min_x + 1,
+                                    max(v.y for v in flat) - min_y + 1))
     sections.sort(key=lambda v: (v.min_y, v.min_x))
     return sections
 
@@ -88,15 +96,64 @@ class HallLayout:
     sections: list[SectionView]  # drawing order: bands by top row, each band left to right
     tiers: Sequence[Tier]  # every tier of the event, hidden ones too
     seats_by_tier: dict[int, list[int]]
+    section_by_seat: dict[int, tuple[int, int]]  # seat id -> its section's number (from 1, drawing order), its part
     features: tuple[str, ...] = ()  # the seat properties some seat has, in SEAT_PROPERTIES' order
 
     @property
+    def seat_count(self) -> int:
+        return len(self.section_by_seat)
+
+    def section(self, number: int) -> SectionView | None:
+        """A section by its number, as section pages are addressed (from 1, in drawing order)."""
+        return self.sections[number - 1] if 1 <= number <= len(self.sections) else None
+
+    def seats_of_section(self, name: str) -> list[int]:
+        return [seat.id for section in self.sections if section.name == name for _, row in section.rows for seat in row]
+
+    def section_of(self, seat_ids: Collection[int]) -> tuple[int, int] | None:
+        """The section (its number) and part the first of these seats (of this hall) is in."""
+        return next((self.section_by_seat[i] for i in seat_ids if i in self.section_by_seat), None)
+
+    def part(self, number: int, part: int) -> SectionView | None:
+        """Part `part` (from 1) of a section: all of it when it fits one page, else a run of whole rows."""
+        section = self.section(number)
+        if section is None:
+            return None
+        per = rows_per_part(section)
+        rows = section.rows[(part - 1) * per:part * per] if part >= 1 else []
+        if not rows:
+            return None
+        if len(rows) == len(section.rows):
+            return section
+        top = min(seat.y for _, row in rows for seat in row)
+        bottom = max(seat.y for _, row in rows for seat in row)
+        return SectionView(section.name, rows, section.min_x, top, section.width, bottom - top + 1)
+
+
+    @property
     def section_names(self) -> tuple[str, ...]:
-        """The section overview links to #section-<n>, counted from 1 in this order."""
+        """Sections are numbered from 1 in this order: the map's #section-<n>, a big venue's section pages."""
         return tuple(section.name for section in self.sections)
 
     def seats_of(self, tier_ids: Collection[int]) -> list[int]:
         return [seat for tier in tier_ids for seat in self.seats_by_tier.get(tier, ())]
+
+
+# A page of seats: a section with more is shown in parts of whole rows, so a
+# section page stays under about 300 KB of HTML (about 263 bytes a seat).
+SECTION_PAGE_SEATS = 1_000
+
+
+def rows_per_part(section: SectionView) -> int:
+    widest = max((len(row) for _, row in section.rows), default=1)
+    return max(1, SECTION_PAGE_SEATS // widest)
+
+
+def parts_of(section: SectionView) -> list[tuple[str, str]]:
+    """The first and last row label of each part of the section (one part when it fits a page)."""
+    per = rows_per_part(section)
+    return [(section.rows[i][0], section.rows[min(i + per, len(section.rows)) - 1][0])
+            for i in range(0, len(section.rows), per)]
 
 
 def layout_key(event: Event) -> LayoutKey:
@@ -127,15 +184,21 @@ def for_event(session: Session, event: Event) -> HallLayout:
 def _read_layout(session: Session, event: Event) -> HallLayout:
     sections = group_sections(seat_rows(session, event.id))
     # Every tier, hidden ones too: the geometry is shared by all buyers (the map hides what is locked).
-    full = event_snapshot(session, event.id) if event.has_hidden_tiers else None
+    # Always the snapshot's read-only tiers, never a session's models: an
+    # admin page reads the layout with the event's models, and what it keeps
+    # here is drawn later for buyers, after that session has ended.
+    full = event_snapshot(session, event.id)
     seats_by_tier: dict[int, list[int]] = {}
+    section_by_seat: dict[int, tuple[int, int]] = {}
     found: set[str] = set()
-    for section in sections:
-        for _, row in section.rows:
+    for number, section in enumerate(sections, 1):
+        per = rows_per_part(section)
+        for r, (_, row) in enumerate(section.rows):
             for seat in row:
                 seats_by_tier.setdefault(seat.tier_id, []).append(seat.id)
+                section_by_seat[seat.id] = (number, r // per + 1)
                 found.update(seat.features)
-    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier,
+    return HallLayout(sections, full.tiers if full is not None else event.tiers, seats_by_tier, section_by_seat,
                       tuple(f for f in SEAT_PROPERTIES if f in found))
 
 

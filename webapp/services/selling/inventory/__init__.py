@@ -83,6 +83,7 @@ from webapp.services.selling.inventory.reserve import (
     reserve_in_session,
 )
 from webapp.services.selling.inventory.stock import (
+    SeatBlock,
     add_places,
     add_seats,
     block_seat,
@@ -98,8 +99,8 @@ from webapp.services.selling.inventory.tickets import lock_ticket, reissue_ticke
 from webapp.services.selling.inventory.waitlist_hook import Waitlist, install_waitlist
 
 __all__ = [
-    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "BestSeats", "Reservation", "SeatRange",
-    "TierCounts", "Waitlist", "set_seat_property",
+    "READS", "REFUSALS", "TIER_COUNTS_SQL", "WAITLIST_FIGURES_COLUMNS", "BestSeats", "Reservation", "SeatBlock",
+    "SeatRange", "TierCounts", "Waitlist", "set_seat_property",
     "WaitlistFigures", "add_places", "add_seats", "block_seat", "buyer_claims", "buyer_limit_refusal",
     "check_buyer_room", "copy_units", "create_units_for_tier", "expire_due_holds_now", "expire_holds",
     "free_sold_units", "get_event", "hold_for_offer", "install_waitlist", "inventory_version",

@@ -30,7 +30,10 @@ TIER_COUNTS_SQL = (
     " count(*) FILTER (WHERE u.status = 'held') AS held,"
     " count(*) FILTER (WHERE u.status = 'sold') AS sold,"
     " count(*) FILTER (WHERE u.status = 'blocked') AS blocked"
-    " FROM tiers t LEFT JOIN units u ON u.tier_id = t.id"
+    # The join names the event too, so the units are read through the index
+    # that leads with event_id: joined on the tier alone, the planner scanned
+    # every unit of every event (49 ms for a 1,008-seat hall beside a 60,000-seat stadium).
+    " FROM tiers t LEFT JOIN units u ON u.tier_id = t.id AND u.event_id = t.event_id"
     " WHERE t.event_id = :e GROUP BY t.id, t.capacity"
 )
 _TIER_COUNTS = text(TIER_COUNTS_SQL)

@@ -8,8 +8,9 @@ same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, Tier, Unit, UnitStatus
@@ -45,17 +46,6 @@ def _insert_units(session: Session, tier: Tier, seats: list[dict] | None) -> boo
     return True
 
 
-def add_seats(session: Session, event_id: int, seats_by_tier: Iterable[tuple[Tier, list[dict]]]) -> int:
-    """Create numbered seats in several tiers at once; the line is offered them once, at the end."""
-    created = 0
-    for tier, seats in seats_by_tier:
-        if _insert_units(session, tier, seats):
-            created += len(seats)
-    if created:
-        waitlist_hook.waitlist.offer_released_units(session, event_id)
-    return created
-
-
 # Best first for "best available" (lower is better). "front_centre": across
 # the whole venue, by distance to the event's focal point (the SQL function
 # tb_rank_seats, which migration 0018 ran on older layouts too), so every
@@ -72,6 +62,82 @@ def rank_seats(session: Session, event_id: int, sections: list[str], order: str)
         " FROM units WHERE event_id = :e AND section = ANY(:sections) AND seat_number IS NOT NULL"
         " WINDOW across AS (PARTITION BY pos_y)) r WHERE u.id = r.id"),
         {"e": event_id, "sections": sections})
+
+
+# The rank seats are written with (lower is better), across the sections laid
+# out together: rows front (smallest pos_y) to back, and in each row either
+# from the middle of the whole row outwards or left to right, `lo` and `hi`
+# being the row's first and last seat positions across those sections.
+# "front_centre" is then ranked again across the whole venue by `rank_seats`.
+_RANK_SEATS = {
+    "front_centre": "abs(2 * pos_x - (lo + hi))",
+    "row_order": "pos_x - lo",
+}
+
+
+@dataclass(frozen=True)
+class SeatBlock:
+    """A section's seats: `seats_per_row` seats in each row, from (origin_x, origin_y), front row first."""
+
+    section: str
+    seats_per_row: int
+    origin_x: int
+    origin_y: int
+    rows: tuple[tuple[str, Tier], ...]  # each row's label and tier
+    best_order: str = "front_centre"
+
+
+def _insert_block(order: str) -> TextClause:
+    # One statement per section, set-based, ranked as it is written: a
+    # 60,000-seat stadium is sixty statements, not 60,000 rows built in Python
+    # and sent one by one, nor a second pass to rank them.
+    return text(
+        "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y, best_rank)"
+        " SELECT :e, tier_id, 'available', :section, row_label, seat_number, pos_x, pos_y,"
+        f"        row_rank * 1000 + {_RANK_SEATS[order]}"
+        " FROM (SELECT (CAST(:tiers AS integer[]))[r] AS tier_id, (CAST(:labels AS text[]))[r] AS row_label,"
+        "              s AS seat_number, :x + s - 1 AS pos_x, :y + r - 1 AS pos_y,"
+        "              (CAST(:row_ranks AS integer[]))[r] AS row_rank,"
+        "              (CAST(:lo AS integer[]))[r] AS lo, (CAST(:hi AS integer[]))[r] AS hi"
+        "       FROM generate_series(1, :rows) r CROSS JOIN generate_series(1, :seats) s) seat"
+        " ORDER BY pos_y, pos_x"
+    )
+
+
+def _rows_across(blocks: list[SeatBlock]) -> dict[int, tuple[int, int, int]]:
+    """Each row position of these blocks: (its rank front to back, its first and last seat position across them)."""
+    spans: dict[int, tuple[int, int]] = {}
+    for b in blocks:
+        for y in range(b.origin_y, b.origin_y + len(b.rows)):
+            lo, hi = spans.get(y, (b.origin_x, b.origin_x + b.seats_per_row - 1))
+            spans[y] = (min(lo, b.origin_x), max(hi, b.origin_x + b.seats_per_row - 1))
+    return {y: (rank, *spans[y]) for rank, y in enumerate(sorted(spans))}
+
+
+def add_seats(session: Session, event_id: int, blocks: Iterable[SeatBlock]) -> int:
+    """Create the numbered seats of several sections at once, ranked best first across the sections of the
+    same order; the line is offered them once, at the end."""
+    blocks = [b for b in blocks if b.rows and b.seats_per_row >= 1]
+    created = 0
+    for order in sorted({b.best_order for b in blocks}):
+        group = [b for b in blocks if b.best_order == order]
+        across = _rows_across(group)
+        statement = _insert_block(order)
+        for b in group:
+            rows = [across[y] for y in range(b.origin_y, b.origin_y + len(b.rows))]
+            session.execute(statement, {
+                "e": event_id, "section": b.section, "x": b.origin_x, "y": b.origin_y,
+                "rows": len(b.rows), "seats": b.seats_per_row,
+                "labels": [label for label, _ in b.rows], "tiers": [tier.id for _, tier in b.rows],
+                "row_ranks": [r[0] for r in rows], "lo": [r[1] for r in rows], "hi": [r[2] for r in rows]})
+            for _, tier in b.rows:
+                tier.capacity = (tier.capacity or 0) + b.seats_per_row
+            created += len(b.rows) * b.seats_per_row
+    if created:
+        session.flush()
+        touch_inventory(session, event_id)
+        waitlist_hook.waitlist.offer_released_units(session, event_id)
+    return created
 
 
 def add_places(session: Session, tier: Tier, count: int) -> None:
