@@ -267,3 +267,22 @@ def test_the_api_lists_properties_and_reserves_best_with_a_wheelchair_space(clie
     nowhere = problem(client.post(f"/api/v1/events/{event.id}/holds", headers=other,
                                   json={"best": {"tier_id": tier.id, "quantity": 2, "section": "Gods"}}), 400)
     assert "no seats in that section" in nowhere["detail"]
+
+
+def test_seats_are_written_with_the_focal_rank_so_ranking_the_venue_again_moves_nothing(session, factory):
+    """The generator writes "front_centre" ranks as tb_rank_seats computes them (three blocks at once, then one
+    more beside them, which moves the default focal point and so the older seats' ranks too)."""
+    event = factory.event(title="Ranked as written")
+    tier = events.add_seated_tier(session, event, name="Any", price_minor=1000)
+    events.generate_sections(session, event, [
+        events.SectionSpec(name, 4, 7, x, 0, ((0, 3, tier),)) for name, x in (("L", 0), ("C", 8), ("R", 16))])
+    events.generate_section(session, event, events.SectionSpec("Far", 3, 9, 24, 2, ((0, 2, tier),)))
+    session.commit()
+    written = dict(session.execute(text("SELECT id, best_rank FROM units WHERE event_id = :e"), {"e": event.id}).all())
+    session.execute(text("SELECT tb_rank_seats(:e)"), {"e": event.id})
+    again = dict(session.execute(text("SELECT id, best_rank FROM units WHERE event_id = :e"), {"e": event.id}).all())
+    assert len(written) == 3 * 28 + 27 and written == again
+    # The far block widened the seats to x 0-32: the centre front is now x 16, R's first seat of row A.
+    best = session.execute(text("SELECT section, row_label, seat_number FROM units WHERE event_id = :e"
+                                " ORDER BY best_rank, id LIMIT 1"), {"e": event.id}).one()
+    assert tuple(best) == ("R", "A", 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
@@ -64,15 +65,36 @@ def rank_seats(session: Session, event_id: int, sections: list[str], order: str)
         {"e": event_id, "sections": sections})
 
 
-# The rank seats are written with (lower is better), across the sections laid
-# out together: rows front (smallest pos_y) to back, and in each row either
-# from the middle of the whole row outwards or left to right, `lo` and `hi`
-# being the row's first and last seat positions across those sections.
-# "front_centre" is then ranked again across the whole venue by `rank_seats`.
+# The rank seats are written with (lower is better). "front_centre": the
+# distance to the event's focal point in hundredths of a seat, exactly as
+# tb_rank_seats computes it (numeric arithmetic, so the two agree to the
+# unit), the default focal point taken over the venue's seats and these new
+# ones; `rank_seats` then moves only the older seats whose rank the new
+# extent changed. "row_order": rows front (smallest pos_y) to back across the
+# sections laid out together, each left to right from the row's first seat
+# position across them (`lo`).
 _RANK_SEATS = {
-    "front_centre": "abs(2 * pos_x - (lo + hi))",
-    "row_order": "pos_x - lo",
+    "front_centre": "round(100 * sqrt((pos_x - CAST(:fx AS numeric)) ^ 2 + (pos_y - CAST(:fy AS numeric)) ^ 2))::int",
+    "row_order": "row_rank * 1000 + pos_x - lo",
 }
+# The focal point, and the extent of the seats already there (for the default one).
+_FOCUS = text(
+    "SELECT e.focal_x, e.focal_y, min(u.pos_x) AS lo_x, max(u.pos_x) AS hi_x, min(u.pos_y) AS lo_y"
+    " FROM events e LEFT JOIN units u ON u.event_id = e.id AND u.seat_number IS NOT NULL AND u.pos_x IS NOT NULL"
+    " WHERE e.id = :e GROUP BY e.id"
+)
+
+
+def _focal_point(session: Session, event_id: int, blocks: list[SeatBlock]) -> tuple[Decimal, Decimal]:
+    """Where "front_centre" measures from once these blocks are laid: the organiser's point, else the centre
+    front of all the seats (the middle of their widest extent, one row in front of the first)."""
+    row = session.execute(_FOCUS, {"e": event_id}).one()
+    xs = [x for x in (row.lo_x, row.hi_x) if x is not None]
+    xs += [x for b in blocks for x in (b.origin_x, b.origin_x + b.seats_per_row - 1)]
+    front = min(([row.lo_y] if row.lo_y is not None else []) + [b.origin_y for b in blocks])
+    fx = Decimal(str(row.focal_x)) if row.focal_x is not None else Decimal(min(xs) + max(xs)) / 2
+    fy = Decimal(str(row.focal_y)) if row.focal_y is not None else Decimal(front) - 1
+    return fx, fy
 
 
 @dataclass(frozen=True)
@@ -90,11 +112,11 @@ class SeatBlock:
 def _insert_block(order: str) -> TextClause:
     # One statement per section, set-based, ranked as it is written: a
     # 60,000-seat stadium is sixty statements, not 60,000 rows built in Python
-    # and sent one by one, nor a second pass to rank them.
+    # and sent one by one, nor a second pass that rewrites every seat.
     return text(
         "INSERT INTO units (event_id, tier_id, status, section, row_label, seat_number, pos_x, pos_y, best_rank)"
         " SELECT :e, tier_id, 'available', :section, row_label, seat_number, pos_x, pos_y,"
-        f"        row_rank * 1000 + {_RANK_SEATS[order]}"
+        f"        {_RANK_SEATS[order]}"
         " FROM (SELECT (CAST(:tiers AS integer[]))[r] AS tier_id, (CAST(:labels AS text[]))[r] AS row_label,"
         "              s AS seat_number, :x + s - 1 AS pos_x, :y + r - 1 AS pos_y,"
         "              (CAST(:row_ranks AS integer[]))[r] AS row_rank,"
@@ -123,13 +145,15 @@ def add_seats(session: Session, event_id: int, blocks: Iterable[SeatBlock]) -> i
         group = [b for b in blocks if b.best_order == order]
         across = _rows_across(group)
         statement = _insert_block(order)
+        fx, fy = _focal_point(session, event_id, blocks) if order == "front_centre" else (None, None)
         for b in group:
             rows = [across[y] for y in range(b.origin_y, b.origin_y + len(b.rows))]
             session.execute(statement, {
                 "e": event_id, "section": b.section, "x": b.origin_x, "y": b.origin_y,
                 "rows": len(b.rows), "seats": b.seats_per_row,
                 "labels": [label for label, _ in b.rows], "tiers": [tier.id for _, tier in b.rows],
-                "row_ranks": [r[0] for r in rows], "lo": [r[1] for r in rows], "hi": [r[2] for r in rows]})
+                "row_ranks": [r[0] for r in rows], "lo": [r[1] for r in rows], "hi": [r[2] for r in rows],
+                "fx": fx, "fy": fy})
             for _, tier in b.rows:
                 tier.capacity = (tier.capacity or 0) + b.seats_per_row
             created += len(b.rows) * b.seats_per_row
