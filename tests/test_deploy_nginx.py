@@ -99,7 +99,12 @@ def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes
     # the waiting room) from the shop's; gunicorn's access lines say which served what.
     assert seen["page"].status == 200 and "waiting-room-status" in seen["page"].text
     assert seen["event"].status == 303
-    room_log, shop_log = stack.room.log_path.read_text(), stack.instances[0].log_path.read_text()
+    # gunicorn writes an access line after its answer has gone: give the last one a moment to land.
+    for _ in range(50):
+        room_log, shop_log = stack.room.log_path.read_text(), stack.instances[0].log_path.read_text()
+        if f"GET /events/{event_id} HTTP" in shop_log:
+            break
+        time.sleep(0.1)
     assert room_log.count(f"/events/{event_id}/waiting-room/now.json") == 1
     assert f"GET /events/{event_id}/waiting-room HTTP" in room_log and "/waiting-room" not in shop_log
     assert f"GET /events/{event_id} HTTP" in shop_log
