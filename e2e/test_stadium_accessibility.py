@@ -59,7 +59,6 @@ def test_a_keyboard_only_buyer_reserves_a_wheelchair_space_with_its_companion_fr
     expect(space).to_be_checked()
     expect(companion).to_be_checked()
     expect(page.locator("input[name=seat]:checked")).to_have_count(2)
-    page.evaluate("document.getElementById('seat-list-heading').scrollIntoView()")
     shot("stadium-seat-list-wheelchair", full_page=False)
     axe_check(page, "stadium seat list: a wheelchair space and its companion picked")
     tab_to(page, page.get_by_role("button", name="Reserve selected seats"))
