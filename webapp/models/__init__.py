@@ -30,6 +30,9 @@ from webapp.models.messaging import AuditLog as AuditLog
 from webapp.models.messaging import OutboxMessage as OutboxMessage
 from webapp.models.messaging import WebhookDelivery as WebhookDelivery
 from webapp.models.messaging import WebhookEndpoint as WebhookEndpoint
+from webapp.models.organisers import Organiser as Organiser
+from webapp.models.organisers import OrganiserMember as OrganiserMember
+from webapp.models.organisers import Role as Role
 from webapp.models.people import ApiToken as ApiToken
 from webapp.models.people import DoorAssignment as DoorAssignment
 from webapp.models.people import User as User

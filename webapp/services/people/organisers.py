@@ -1,0 +1,184 @@
+"""Organisers and their teams: who acts for which organiser, with which role, over which ids.
+
+A platform administrator (`users.is_admin`) creates organisers and may act
+for any of them as its owner; everyone else acts only where they are a
+member, with their member role, limited to the member's events if it has
+some. What each role reaches is `CAPABILITIES`; the guards of the admin
+areas (webapp/organiser_guard.py) ask `acting` and `owner_of` once per
+request and nothing else.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
+
+from webapp.models import Organiser, OrganiserMember, Role, User
+from webapp.services import audit
+from webapp.services.errors import InvalidRequest, NotFound
+
+# What each role may do. `view`: dashboards, lists and exports; `events`: events, tiers,
+# layouts, codes, the waiting list and the waiting room; `orders`: find orders, resend
+# tickets; `refund`: cancel and refund; `check_in`: the door; `settings`: webhooks, mail,
+# the audit log, disputes, members and door staff.
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.OWNER.value: frozenset({"view", "events", "orders", "refund", "check_in", "settings"}),
+    Role.MANAGER.value: frozenset({"view", "events", "orders", "refund", "check_in"}),
+    Role.BOX_OFFICE.value: frozenset({"orders", "check_in"}),
+    Role.DOOR.value: frozenset({"check_in"}),
+    Role.VIEWER.value: frozenset({"view"}),
+}
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,59}$")
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who a request acts for: the organiser, the role there, and the events it is limited to (None: all)."""
+
+    organiser_id: int
+    role: str
+    event_ids: tuple[int, ...] | None
+    platform_admin: bool
+
+    def may(self, capability: str) -> bool:
+        return capability in CAPABILITIES[self.role]
+
+    def reaches_event(self, event_id: int | None) -> bool:
+        return self.event_ids is None or event_id in self.event_ids
+
+
+# One statement: the organiser asked for (or else the user's first), the user's membership
+# there, and whether the organiser exists at all (for a platform administrator who is no member).
+_ACTING = text("""
+SELECT o.id AS organiser_id, m.role, m.event_ids
+FROM organisers o
+LEFT JOIN organiser_members m ON m.organiser_id = o.id AND m.user_id = :u
+WHERE (m.user_id IS NOT NULL OR :admin)
+ORDER BY (o.id = :o) DESC, (m.user_id IS NOT NULL) DESC, o.id
+LIMIT 1
+""")
+
+
+def acting(session: Session, *, user_id: int, is_admin: bool, wanted: int | None) -> Acting | None:
+    """What this user acts as, preferring the organiser they chose; None: no organiser at all."""
+    row = session.execute(_ACTING, {"u": user_id, "admin": is_admin, "o": wanted or 0}).first()
+    if row is None:
+        return None
+    if is_admin:
+        # The platform administrator is every organiser's owner, whatever their membership says.
+        return Acting(row.organiser_id, Role.OWNER.value, None, True)
+    return Acting(row.organiser_id, row.role, tuple(row.event_ids) if row.event_ids is not None else None, False)
+
+
+# Whose row each id a URL names is: (organiser, event) for the id, or nothing when there is no such row.
+_OWNERS = {
+    "event_id": "SELECT organiser_id, id AS event_id FROM events WHERE id = :v",
+    "tier_id": "SELECT e.organiser_id, e.id AS event_id FROM tiers t JOIN events e ON e.id = t.event_id "
+               "WHERE t.id = :v",
+    "order_id": "SELECT e.organiser_id, e.id AS event_id FROM orders r JOIN events e ON e.id = r.event_id "
+                "WHERE r.id = :v",
+    "code_id": "SELECT e.organiser_id, e.id AS event_id FROM codes c JOIN events e ON e.id = c.event_id "
+               "WHERE c.id = :v",
+    "entry_id": "SELECT e.organiser_id, e.id AS event_id FROM waitlist_entries w "
+                "JOIN events e ON e.id = w.event_id WHERE w.id = :v",
+    "message_id": "SELECT e.organiser_id, e.id AS event_id FROM outbox_messages m "
+                  "LEFT JOIN events e ON e.id = m.event_id WHERE m.id = :v",
+    "endpoint_id": "SELECT organiser_id, event_id FROM webhook_endpoints WHERE id = :v",
+    "webhook_id": "SELECT organiser_id, event_id FROM webhook_endpoints WHERE id = :v",
+    "delivery_id": "SELECT w.organiser_id, w.event_id FROM webhook_deliveries d "
+                   "JOIN webhook_endpoints w ON w.id = d.endpoint_id WHERE d.id = :v",
+}
+_OWNER_STATEMENTS = {name: text(sql) for name, sql in _OWNERS.items()}
+OWNED_ARGUMENTS = frozenset(_OWNERS)
+
+
+def owner_of(session: Session, argument: str, value: int) -> tuple[int | None, int | None] | None:
+    """(organiser id, event id) of the row a URL's id names; None: no such row."""
+    row = session.execute(_OWNER_STATEMENTS[argument], {"v": value}).first()
+    return None if row is None else (row.organiser_id, row.event_id)
+
+
+def reaches(actor: Acting, session: Session, arguments: dict) -> bool:
+    """Every id among a URL's arguments names a row of the actor's organiser (and events)."""
+    for name, value in arguments.items():
+        if name not in OWNED_ARGUMENTS:
+            continue
+        owner = owner_of(session, name, value)
+        if owner is None or owner[0] != actor.organiser_id:
+            return False
+        if owner[1] is not None and not actor.reaches_event(owner[1]):
+            return False
+        if owner[1] is None and actor.event_ids is not None:
+            # Organiser-wide rows (an endpoint for all events) are not for members limited to some events.
+            return False
+    return True
+
+
+def create(session: Session, *, slug: str, name: str, actor_id: int | None) -> Organiser:
+    """A new organiser (a platform administrator's act). The caller commits."""
+    slug, name = (slug or "").strip().lower(), (name or "").strip()
+    if not _SLUG.match(slug):
+        raise InvalidRequest("A slug is 2–60 lower-case letters, digits and hyphens, e.g. “city-hall”.")
+    if not name or len(name) > 120:
+        raise InvalidRequest("Name the organiser (up to 120 characters).")
+    if session.scalar(select(Organiser.id).where(Organiser.slug == slug)) is not None:
+        raise InvalidRequest(f"The slug “{slug}” is taken.")
+    organiser = Organiser(slug=slug, name=name)
+    session.add(organiser)
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="organiser.create", entity="organiser",
+                 entity_id=organiser.id, after={"slug": slug, "name": name})
+    return organiser
+
+
+def switch(session: Session, *, actor_id: int, organiser_id: int) -> None:
+    """Record that a platform administrator acts for another organiser from now on."""
+    audit.record(session, actor_id=actor_id, action="organiser.switch", entity="organiser", entity_id=organiser_id)
+
+
+def set_member(session: Session, *, organiser_id: int, email: str, role: str,
+               event_ids: list[int] | None = None, actor_id: int | None = None) -> OrganiserMember:
+    """Give an existing account a role in the organiser (replacing the one it had). The caller commits."""
+    if role not in CAPABILITIES:
+        raise InvalidRequest("A role is owner, manager, box_office, door or viewer.")
+    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        raise InvalidRequest("No account has that e-mail address.")
+    member = session.get(OrganiserMember, (organiser_id, user.id))
+    before = {"role": member.role, "event_ids": member.event_ids} if member else None
+    if member is None:
+        member = OrganiserMember(organiser_id=organiser_id, user_id=user.id, role=role, event_ids=event_ids)
+        session.add(member)
+    else:
+        member.role, member.event_ids = role, event_ids
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="member.set", entity="user", entity_id=user.id,
+                 before=before, after={"role": role, "event_ids": event_ids})
+    return member
+
+
+def remove_member(session: Session, *, organiser_id: int, user_id: int, actor_id: int | None) -> None:
+    """The member leaves the team, and every session they have ends at once. The caller commits."""
+    removed = session.execute(delete(OrganiserMember).where(OrganiserMember.organiser_id == organiser_id,
+                                                            OrganiserMember.user_id == user_id)).rowcount
+    if not removed:
+        raise NotFound("No such member.")
+    # As at logout: the session cookies carry the version, and every one issued before stops working.
+    session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+    audit.record(session, actor_id=actor_id, action="member.remove", entity="user", entity_id=user_id)
+
+
+def members(session: Session, organiser_id: int) -> list[tuple[User, OrganiserMember]]:
+    return [tuple(r) for r in session.execute(  # type: ignore[misc]
+        select(User, OrganiserMember).join(OrganiserMember, OrganiserMember.user_id == User.id)
+        .where(OrganiserMember.organiser_id == organiser_id).order_by(User.name)).all()]
+
+
+def all_organisers(session: Session) -> list[Organiser]:
+    return list(session.scalars(select(Organiser).order_by(Organiser.name)).all())
+
+
+def by_slug(session: Session, slug: str) -> Organiser | None:
+    return session.scalar(select(Organiser).where(Organiser.slug == slug))
