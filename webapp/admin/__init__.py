@@ -1,6 +1,8 @@
 """Event management for admins: one module per area, all behind one guard.
 
-A non-admin gets 404 for every admin URL, so the area cannot be discovered.
+Someone in no organiser's team gets 404 for every admin URL, so the area
+cannot be discovered; a member whose role does not reach a route gets 403
+(webapp/organiser_guard.py).
 Views stay thin: parse, load-or-404, one service call, render; the request commits. The
 services in `admin_events`, `admin_orders`, `admin_reports`,
 `admin_waitlist`, `checkin`, `export` and `audit` do the work and write the
@@ -8,9 +10,9 @@ audit entries.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort
-from flask_login import current_user
+from flask import Blueprint, abort, request
 
+from webapp import organiser_guard
 from webapp.extensions import db
 from webapp.models import Event, Tier
 from webapp.services.admin import reports as admin_reports
@@ -19,10 +21,14 @@ bp = Blueprint("admin", __name__)
 
 
 @bp.before_request
-def admins_only() -> None:
-    """The one guard of the admin area: every route, present and future."""
-    if not current_user.is_authenticated or not current_user.is_admin:
-        abort(404)
+def organiser_members_only() -> None:
+    """The one guard of the admin area, every route present and future: the organiser, the role, the ids."""
+    organiser_guard.admit_page(request.endpoint or "", request.view_args or {})
+
+
+@bp.context_processor
+def role_links() -> dict:
+    return {"may_reach": organiser_guard.may_reach}
 
 
 def load_event(event_id: int) -> Event:
@@ -49,6 +55,7 @@ from webapp.admin import (  # noqa: E402,F401
     layout,
     mail,
     orders,
+    organisers,
     waiting_room,
     waitlist,
     webhooks,

@@ -41,9 +41,20 @@ class Acting:
     role: str
     event_ids: tuple[int, ...] | None
     platform_admin: bool
+    organiser_name: str = ""
 
     def may(self, capability: str) -> bool:
         return capability in CAPABILITIES[self.role]
+
+    def capped(self, role: str) -> Acting:
+        """As this actor, but never more than `role` may (an API token made with that role); NotFound when
+        the two roles share nothing to act with (the maker's role has changed since)."""
+        mine, theirs = CAPABILITIES[self.role], CAPABILITIES.get(role, frozenset())
+        if theirs <= mine:
+            return Acting(self.organiser_id, role, self.event_ids, self.platform_admin, self.organiser_name)
+        if mine <= theirs:
+            return self
+        raise NotFound("No such organiser.")
 
     def reaches_event(self, event_id: int | None) -> bool:
         return self.event_ids is None or event_id in self.event_ids
@@ -52,7 +63,7 @@ class Acting:
 # One statement: the organiser asked for (or else the user's first), the user's membership
 # there, and whether the organiser exists at all (for a platform administrator who is no member).
 _ACTING = text("""
-SELECT o.id AS organiser_id, m.role, m.event_ids
+SELECT o.id AS organiser_id, o.name, m.role, m.event_ids
 FROM organisers o
 LEFT JOIN organiser_members m ON m.organiser_id = o.id AND m.user_id = :u
 WHERE (m.user_id IS NOT NULL OR :admin)
@@ -68,8 +79,9 @@ def acting(session: Session, *, user_id: int, is_admin: bool, wanted: int | None
         return None
     if is_admin:
         # The platform administrator is every organiser's owner, whatever their membership says.
-        return Acting(row.organiser_id, Role.OWNER.value, None, True)
-    return Acting(row.organiser_id, row.role, tuple(row.event_ids) if row.event_ids is not None else None, False)
+        return Acting(row.organiser_id, Role.OWNER.value, None, True, row.name)
+    return Acting(row.organiser_id, row.role, tuple(row.event_ids) if row.event_ids is not None else None, False,
+                  row.name)
 
 
 # Whose row each id a URL names is: (organiser, event) for the id, or nothing when there is no such row.
