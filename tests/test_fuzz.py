@@ -137,7 +137,8 @@ def world(fuzz_app, factory, session, monkeypatch):
     admin_secret = api_tokens.create(session, user_id=admin.id, is_admin=True, name="fuzz", scope="admin").secret
     from webapp.models import WebhookDelivery, WebhookEndpoint
 
-    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
+    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t",
+                           organiser_id=1)
     session.add(hook)
     session.flush()
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")

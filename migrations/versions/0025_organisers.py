@@ -9,7 +9,7 @@ Today's data moves into one default organiser, with nothing lost: every
 event and webhook endpoint is given to it, today's admins become its
 owners, today's door staff its door members for the events they were
 assigned, and admin API tokens carry it with the role `owner` (buyer
-tokens carry none). tb_webhook sends an endpoint for all events only its
+tokens carry none), and so does the audit log. tb_webhook sends an endpoint for all events only its
 own organiser's. Codes, tiers, units, holds, orders, tickets, the
 waiting list and the outbox hang off events and follow them.
 
@@ -61,6 +61,11 @@ def upgrade():
         op.alter_column(table, "organiser_id", nullable=False)
         op.create_index(f"ix_{table}_organiser", table, ["organiser_id", "id"])
 
+    op.add_column("audit_log", sa.Column("organiser_id", sa.Integer(),
+                                         sa.ForeignKey("organisers.id", ondelete="CASCADE")))
+    op.execute(f"UPDATE audit_log SET organiser_id = {default}")
+    op.create_index("ix_audit_log_organiser_id", "audit_log", ["organiser_id"])
+
     op.add_column("api_tokens", sa.Column("organiser_id", sa.Integer(),
                                           sa.ForeignKey("organisers.id", ondelete="CASCADE")))
     op.add_column("api_tokens", sa.Column("role", sa.String(12)))
@@ -82,6 +87,8 @@ def downgrade():
     op.drop_constraint(op.f("ck_api_tokens_admin_has_organiser"), "api_tokens")
     op.drop_column("api_tokens", "role")
     op.drop_column("api_tokens", "organiser_id")
+    op.drop_index("ix_audit_log_organiser_id", table_name="audit_log")
+    op.drop_column("audit_log", "organiser_id")
     for table in ("webhook_endpoints", "events"):
         op.drop_index(f"ix_{table}_organiser", table_name=table)
         op.drop_column(table, "organiser_id")

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, request
 from webapp import organiser_guard
 from webapp.extensions import db
 from webapp.models import Event, Tier
+from webapp.services import organiser_scope
 from webapp.services.admin import reports as admin_reports
 
 bp = Blueprint("admin", __name__)
@@ -24,6 +25,12 @@ bp = Blueprint("admin", __name__)
 def organiser_members_only() -> None:
     """The one guard of the admin area, every route present and future: the organiser, the role, the ids."""
     organiser_guard.admit_page(request.endpoint or "", request.view_args or {})
+
+
+@bp.teardown_request
+def leave_the_organiser(_error: BaseException | None) -> None:
+    # The session may outlive the request (a test's app context): it must not stay walled in.
+    organiser_scope.leave(db.session)
 
 
 @bp.context_processor

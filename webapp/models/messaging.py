@@ -111,6 +111,8 @@ class AuditLog(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Whose record it is (migration 0025); NULL: the platform's own (an organiser made before it had a team).
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(40))

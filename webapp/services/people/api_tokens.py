@@ -46,7 +46,7 @@ def create(session: Session, *, user_id: int, is_admin: bool, name: str, scope: 
     acting = organisers.acting(session, user_id=user_id, is_admin=is_admin, wanted=organiser_id) \
         if scope == "admin" else None
     if scope == "admin" and acting is None:
-        raise InvalidRequest("Only an organiser's team members can make admin tokens.")
+        raise InvalidRequest("Only members of an organiser team can make admin tokens.")
     live = session.scalar(select(func.count()).select_from(ApiToken)
                           .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))) or 0
     if live >= MAX_LIVE_TOKENS:

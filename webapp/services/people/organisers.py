@@ -141,13 +141,14 @@ def create(session: Session, *, slug: str, name: str, actor_id: int | None) -> O
     session.add(organiser)
     session.flush()
     audit.record(session, actor_id=actor_id, action="organiser.create", entity="organiser",
-                 entity_id=organiser.id, after={"slug": slug, "name": name})
+                 entity_id=organiser.id, after={"slug": slug, "name": name}, organiser_id=organiser.id)
     return organiser
 
 
 def switch(session: Session, *, actor_id: int, organiser_id: int) -> None:
     """Record that a platform administrator acts for another organiser from now on."""
-    audit.record(session, actor_id=actor_id, action="organiser.switch", entity="organiser", entity_id=organiser_id)
+    audit.record(session, actor_id=actor_id, action="organiser.switch", entity="organiser", entity_id=organiser_id,
+                 organiser_id=organiser_id)
 
 
 def set_member(session: Session, *, organiser_id: int, email: str, role: str,
@@ -167,7 +168,7 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
         member.role, member.event_ids = role, event_ids
     session.flush()
     audit.record(session, actor_id=actor_id, action="member.set", entity="user", entity_id=user.id,
-                 before=before, after={"role": role, "event_ids": event_ids})
+                 before=before, after={"role": role, "event_ids": event_ids}, organiser_id=organiser_id)
     return member
 
 
@@ -179,7 +180,8 @@ def remove_member(session: Session, *, organiser_id: int, user_id: int, actor_id
         raise NotFound("No such member.")
     # As at logout: the session cookies carry the version, and every one issued before stops working.
     session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
-    audit.record(session, actor_id=actor_id, action="member.remove", entity="user", entity_id=user_id)
+    audit.record(session, actor_id=actor_id, action="member.remove", entity="user", entity_id=user_id,
+                 organiser_id=organiser_id)
 
 
 def members(session: Session, organiser_id: int) -> list[tuple[User, OrganiserMember]]:
