@@ -7,7 +7,14 @@ from sqlalchemy import select
 
 from tests.factories import Factory
 from webapp.models import (
-    ApiToken, Code, Organiser, OrganiserMember, OutboxMessage, User, WebhookDelivery, WebhookEndpoint,
+    ApiToken,
+    Code,
+    Organiser,
+    OrganiserMember,
+    OutboxMessage,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from webapp.services.people import api_tokens
 

@@ -35,7 +35,15 @@ def leave_the_organiser(_error: BaseException | None) -> None:
 
 @bp.context_processor
 def role_links() -> dict:
-    return {"may_reach": organiser_guard.may_reach}
+    return {"may_reach": organiser_guard.may_reach, "my_organisers": _my_organisers}
+
+
+def _my_organisers():
+    from flask_login import current_user
+
+    from webapp.services.people import organisers
+
+    return organisers.memberships(db.session, user_id=current_user.id, is_admin=current_user.is_admin)
 
 
 def load_event(event_id: int) -> Event:

@@ -51,7 +51,8 @@ def record(session: Session, *, actor_id: int | None, action: str, entity: str, 
     owner: Any = organiser_id
     if owner is None and event_id is not None:
         owner = select(Event.organiser_id).where(Event.id == event_id).scalar_subquery()
-    entry = AuditLog(actor_id=actor_id, organiser_id=owner, event_id=event_id, action=action, entity=entity, entity_id=entity_id,
+    entry = AuditLog(actor_id=actor_id, organiser_id=owner, event_id=event_id, action=action, entity=entity,
+                     entity_id=entity_id,
                      before={k: _plain(v) for k, v in before.items()} if before is not None else None,
                      after={k: _plain(v) for k, v in after.items()} if after is not None else None)
     session.add(entry)

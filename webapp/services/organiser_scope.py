@@ -25,6 +25,9 @@ from webapp.extensions import db
 from webapp.models import Event, Organiser, WebhookDelivery, WebhookEndpoint
 
 _KEY = "organiser_scope"
+# An execution option for the one read that must cross the wall on purpose: a user's own
+# memberships in every organiser, for the switcher (organisers.memberships).
+ACROSS_ORGANISERS = "across_organisers"
 
 # Tables that hold no organiser's data: the people, the tenants themselves, and what the
 # payment provider sends before it is matched to a payment.
@@ -72,10 +75,15 @@ def _events_of(scope: Scope):
     return events
 
 
+def _mappers():
+    # Flask-SQLAlchemy's model base has the registry; its type says less.
+    return db.Model.registry.mappers  # type: ignore[attr-defined]
+
+
 def scoped_tables() -> dict[str, str]:
     """Each scoped table, with the column that walls it off."""
     tables: dict[str, str] = {}
-    for mapper in db.Model.registry.mappers:
+    for mapper in _mappers():
         columns = mapper.local_table.c
         if "organiser_id" in columns:
             tables[mapper.local_table.name] = "organiser_id"
@@ -89,7 +97,7 @@ def scoped_tables() -> dict[str, str]:
 def _criteria(scope: Scope) -> list:
     events = _events_of(scope)
     options = []
-    for mapper in db.Model.registry.mappers:
+    for mapper in _mappers():
         cls, columns = mapper.class_, mapper.local_table.c
         if cls is Event:
             condition = Event.organiser_id == scope.organiser_id
@@ -114,7 +122,7 @@ def _narrow_to_the_organiser(state: ORMExecuteState) -> None:
     scope = state.session.info.get(_KEY)
     if scope is None or not (state.is_select or state.is_update or state.is_delete):
         return
-    if state.is_column_load or state.is_relationship_load:
+    if state.is_column_load or state.is_relationship_load or state.execution_options.get(ACROSS_ORGANISERS):
         # The parent statement's criteria already travel with its lazy and column loads.
         return
     state.statement = state.statement.options(*_criteria(scope))

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.models import Organiser, OrganiserMember, Role, User
-from webapp.services import audit
+from webapp.services import audit, organiser_scope
 from webapp.services.errors import InvalidRequest, NotFound
 
 # What each role may do. `view`: dashboards, lists and exports; `events`: events, tiers,
@@ -175,7 +175,8 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
 def remove_member(session: Session, *, organiser_id: int, user_id: int, actor_id: int | None) -> None:
     """The member leaves the team, and every session they have ends at once. The caller commits."""
     removed = session.execute(delete(OrganiserMember).where(OrganiserMember.organiser_id == organiser_id,
-                                                            OrganiserMember.user_id == user_id)).rowcount
+                                                            OrganiserMember.user_id == user_id)
+                              .returning(OrganiserMember.user_id)).first()
     if not removed:
         raise NotFound("No such member.")
     # As at logout: the session cookies carry the version, and every one issued before stops working.
@@ -188,6 +189,15 @@ def members(session: Session, organiser_id: int) -> list[tuple[User, OrganiserMe
     return [tuple(r) for r in session.execute(  # type: ignore[misc]
         select(User, OrganiserMember).join(OrganiserMember, OrganiserMember.user_id == User.id)
         .where(OrganiserMember.organiser_id == organiser_id).order_by(User.name)).all()]
+
+
+def memberships(session: Session, *, user_id: int, is_admin: bool) -> list[Organiser]:
+    """The organisers a user may act for (every one, for a platform administrator), by name."""
+    query = select(Organiser).order_by(Organiser.name)
+    if not is_admin:
+        query = query.join(OrganiserMember, OrganiserMember.organiser_id == Organiser.id).where(
+            OrganiserMember.user_id == user_id)
+    return list(session.scalars(query.execution_options(**{organiser_scope.ACROSS_ORGANISERS: True})).all())
 
 
 def all_organisers(session: Session) -> list[Organiser]:

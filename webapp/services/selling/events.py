@@ -19,7 +19,8 @@ def create_event(session: Session, *, title: str, venue: str, starts_at: datetim
     if organiser_id is None:
         organiser_id = organiser_scope.organiser_for_new_rows(session)
     event = Event(organiser_id=organiser_id, title=title, venue=venue, starts_at=starts_at, description=description,
-                  image_url=image_url, hold_minutes=hold_minutes, per_order_limit=per_order_limit, status=status, **extra)
+                  image_url=image_url, hold_minutes=hold_minutes, per_order_limit=per_order_limit, status=status,
+                  **extra)
     session.add(event)
     session.flush()
     return event
