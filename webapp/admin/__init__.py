@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.models import Event, Tier
 from webapp.services import organiser_scope
 from webapp.services.admin import reports as admin_reports
+from webapp.services.people.organisers import memberships
 
 bp = Blueprint("admin", __name__)
 
@@ -41,9 +42,7 @@ def role_links() -> dict:
 def _my_organisers():
     from flask_login import current_user
 
-    from webapp.services.people import organisers
-
-    return organisers.memberships(db.session, user_id=current_user.id, is_admin=current_user.is_admin)
+    return memberships(db.session, user_id=current_user.id, is_admin=current_user.is_admin)
 
 
 def load_event(event_id: int) -> Event:
