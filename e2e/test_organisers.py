@@ -28,7 +28,7 @@ def _two_organisers(session, factory):
 def test_a_manager_of_one_organiser_cannot_reach_the_other(page: Page, session, factory, shot):
     alpha, bravo, harbour, river, shared, _ = _two_organisers(session, factory)
     log_in(page, shared.email)
-    page.goto("/admin/")
+    page.get_by_role("link", name="Manage").click()
     expect(page.get_by_text("Acting for Harbour Hall as manager")).to_be_visible()
     expect(page.get_by_role("link", name="Harbour Gala")).to_be_visible()
     expect(page.get_by_text("River Jam")).to_have_count(0)

@@ -12,7 +12,7 @@ from tests.organiser_world import Side, make_side
 from tests.support import login
 from webapp import organiser_guard
 from webapp.extensions import db
-from webapp.models import AuditLog, Event, Order, OrganiserMember, User
+from webapp.models import AuditLog, Event, Order, OrganiserMember, OutboxMessage, User
 from webapp.services import organiser_scope
 from webapp.services.people import organisers
 
@@ -263,3 +263,42 @@ def test_a_token_stops_when_its_maker_leaves_the_team(client, world, session):
     session.commit()
     assert client.get("/api/v1/admin/events", headers=headers).status_code == 404
     assert session.get(User, alpha.members["manager"].id) is not None
+
+
+def test_an_invitation_is_mailed_and_accepted_by_its_address_only_until_it_expires(app, client, factory, world,
+                                                                                   session, monkeypatch):
+    alpha, _ = world
+    csrf = login(client, alpha.members["owner"].email)
+    sent = client.post("/admin/team/invite", data={"email": "New.Hand@example.com", "role": "box_office",
+                                                   "csrf_token": csrf})
+    assert sent.status_code == 303
+    assert client.post("/admin/team/invite", data={"email": "nobody", "role": "door",
+                                                   "csrf_token": csrf}).status_code == 400
+    message = session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == "new.hand@example.com")).one()
+    assert "Alpha" in message.subject and "box office" in message.body
+    link = re.search(r"http\S+/account/invitations/\S+", message.body).group(0)
+    path = link[link.index("/account/"):]
+    client.post("/logout", data={"csrf_token": csrf})
+
+    # Another account cannot take it.
+    other = factory.user("someone-else@example.com")
+    g.pop("_login_user", None)
+    csrf = login(client, other.email)
+    assert client.post(path, data={"csrf_token": csrf}).status_code == 400
+    client.post("/logout", data={"csrf_token": csrf})
+
+    invited = factory.user("new.hand@example.com")
+    g.pop("_login_user", None)
+    csrf = login(client, invited.email)
+    assert "Join Alpha" in client.get(path).get_data(as_text=True)
+    # Expired: the same link, read with a shorter life than its age.
+    monkeypatch.setitem(app.config, "INVITATION_MAX_AGE_SECONDS", -1)
+    expired = client.post(path, data={"csrf_token": csrf})
+    assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
+    assert session.get(OrganiserMember, (alpha.organiser.id, invited.id)) is None
+    monkeypatch.setitem(app.config, "INVITATION_MAX_AGE_SECONDS", 3600)
+    assert client.post(path, data={"csrf_token": csrf}).status_code == 303
+    session.expire_all()
+    assert session.get(OrganiserMember, (alpha.organiser.id, invited.id)).role == "box_office"
+    assert client.get("/admin/orders").status_code == 200
+    assert client.get("/admin/webhooks").status_code == 403

@@ -75,6 +75,20 @@ def team_member_set():
     return redirect_to(url_for("admin.team_page"))
 
 
+@bp.post("/team/invite")
+def team_invite():
+    acting = organiser_guard.acting()
+    email = request.form.get("email", "")
+    try:
+        organisers.invite(db.session, organiser_id=acting.organiser_id, email=email,
+                          role=request.form.get("role", ""), actor_id=current_user.id)
+    except InvalidRequest as refused:
+        db.session.rollback()
+        return _team_page(400, error=refused.message)
+    flash(f"An invitation was mailed to {email.strip().lower()}.", "success")
+    return redirect_to(url_for("admin.team_page"))
+
+
 @bp.post("/team/<int:user_id>/remove")
 def team_member_remove(user_id: int):
     # Another organiser's member is a NotFound (404) from the service: it removes only from this one.

@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from webapp.models import Organiser, OrganiserMember, Role, User
 from webapp.services import audit, organiser_scope
 from webapp.services.errors import InvalidRequest, NotFound
+from webapp.services.messaging import links, outbox
 
 # What each role may do. `view`: dashboards, lists and exports; `events`: events, tiers,
 # layouts, codes, the waiting list and the waiting room; `orders`: find orders, resend
@@ -31,6 +33,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     Role.VIEWER.value: frozenset({"view"}),
 }
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,59}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,52 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
     audit.record(session, actor_id=actor_id, action="member.set", entity="user", entity_id=user.id,
                  before=before, after={"role": role, "event_ids": event_ids}, organiser_id=organiser_id)
     return member
+
+
+def invite(session: Session, *, organiser_id: int, email: str, role: str, actor_id: int | None) -> None:
+    """Mail an invitation to the team, with a link that expires (INVITATION_MAX_AGE_SECONDS). The caller commits."""
+    email = (email or "").strip().lower()
+    if role not in CAPABILITIES:
+        raise InvalidRequest("A role is owner, manager, box_office, door or viewer.")
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidRequest("Enter the e-mail address to invite.")
+    token = links.invite_token(organiser_id=organiser_id, email=email, role=role)
+    outbox.queue(session, template="organiser_invitation", recipient=email,
+                 params={"organiser_id": organiser_id, "role": role, "token": token})
+    audit.record(session, actor_id=actor_id, action="member.invite", entity="organiser", entity_id=organiser_id,
+                 after={"email": email, "role": role}, organiser_id=organiser_id)
+
+
+@dataclass(frozen=True)
+class Invitation:
+    organiser: Organiser
+    email: str
+    role: str
+
+
+def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation:
+    """What an invitation link offers, or InvalidRequest (forged, expired, or for an organiser gone)."""
+    try:
+        data = links.read_invite_token(token, max_age=max_age)
+    except SignatureExpired:
+        raise InvalidRequest("This invitation has expired: ask for a new one.") from None
+    except BadSignature:
+        raise InvalidRequest("This invitation link is not valid.") from None
+    organiser = session.get(Organiser, data["o"])
+    if organiser is None:
+        raise InvalidRequest("This invitation link is not valid.")
+    return Invitation(organiser, data["e"], data["r"])
+
+
+def accept_invitation(session: Session, token: str, *, user_id: int, max_age: int) -> Organiser:
+    """Join the team as the invitation says, if it was sent to this account's address. The caller commits."""
+    invitation = read_invitation(session, token, max_age=max_age)
+    user = session.get(User, user_id)
+    if user is None or user.email != invitation.email:
+        raise InvalidRequest(f"This invitation is for {invitation.email}: log in with that address to accept it.")
+    set_member(session, organiser_id=invitation.organiser.id, email=user.email, role=invitation.role,
+               actor_id=user_id)
+    return invitation.organiser
 
 
 def remove_member(session: Session, *, organiser_id: int, user_id: int, actor_id: int | None) -> None:
