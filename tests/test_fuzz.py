@@ -173,6 +173,8 @@ def world(fuzz_app, factory, session, monkeypatch):
         "name": ["missing.eml", "..%2F..%2Fetc%2Fpasswd"],
         "index": ["0", "7"],
         "filename": ["tickets.pdf", "event.ics"],
+        # An organiser's public page.
+        "slug": ["default", "nobody", "UPPER", "a" * 200],
     }
     # Nothing left open: the fuzzing outlasts idle_in_transaction_session_timeout.
     session.commit()

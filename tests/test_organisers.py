@@ -302,3 +302,19 @@ def test_an_invitation_is_mailed_and_accepted_by_its_address_only_until_it_expir
     assert session.get(OrganiserMember, (alpha.organiser.id, invited.id)).role == "box_office"
     assert client.get("/admin/orders").status_code == 200
     assert client.get("/admin/webhooks").status_code == 403
+
+
+def test_rows_of_no_organiser_are_the_platform_administrators_only(world, session):
+    alpha, _ = world
+    session.add(OutboxMessage(recipient="someone@example.com", subject="Reset your password", body="x"))
+    session.commit()
+    mine = select(OutboxMessage).where(OutboxMessage.event_id.is_(None))
+    try:
+        organiser_scope.enter(session, alpha.organiser.id)
+        assert session.scalars(mine).all() == []
+        organiser_scope.enter(session, alpha.organiser.id, platform=True)
+        assert [m.subject for m in session.scalars(mine)] == ["Reset your password"]
+        # Still none of the other organiser's.
+        assert {m.event_id for m in session.scalars(select(OutboxMessage))} == {alpha.ids["event_id"], None}
+    finally:
+        organiser_scope.leave(session)

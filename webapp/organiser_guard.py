@@ -72,7 +72,7 @@ def admit(*, user_id: int, is_admin: bool, wanted: int | None, endpoint: str, ar
         abort(403)
     if not organisers.reaches(actor, db.session, arguments):
         abort(404)
-    organiser_scope.enter(db.session, actor.organiser_id, actor.event_ids)
+    organiser_scope.enter(db.session, actor.organiser_id, actor.event_ids, platform=actor.platform_admin)
     g.acting = actor
     return actor
 

@@ -39,11 +39,15 @@ class Scope:
     organiser_id: int
     # None: every event of the organiser.
     event_ids: tuple[int, ...] | None = None
+    # A platform administrator also sees the rows that belong to no organiser (account mail, say).
+    platform: bool = False
 
 
-def enter(session: Session, organiser_id: int, event_ids: list[int] | tuple[int, ...] | None = None) -> Scope:
-    """From now on this session sees only this organiser's rows (and only these events', if given)."""
-    scope = Scope(organiser_id, tuple(event_ids) if event_ids is not None else None)
+def enter(session: Session, organiser_id: int, event_ids: list[int] | tuple[int, ...] | None = None, *,
+          platform: bool = False) -> Scope:
+    """From now on this session sees only this organiser's rows (and only these events', if given);
+    `platform`: and the rows of no organiser, as a platform administrator may."""
+    scope = Scope(organiser_id, tuple(event_ids) if event_ids is not None else None, platform)
     session.info[_KEY] = scope
     return scope
 
@@ -109,8 +113,12 @@ def _criteria(scope: Scope) -> list:
                 select(WebhookEndpoint.id).where(WebhookEndpoint.organiser_id == scope.organiser_id))
         elif "organiser_id" in columns:
             condition = cls.organiser_id == scope.organiser_id
+            if scope.platform and columns.organiser_id.nullable:
+                condition = condition | cls.organiser_id.is_(None)
         elif "event_id" in columns:
             condition = cls.event_id.in_(events)
+            if scope.platform and columns.event_id.nullable:
+                condition = condition | cls.event_id.is_(None)
         else:
             continue
         options.append(with_loader_criteria(cls, condition, include_aliases=True))
