@@ -318,3 +318,12 @@ def test_rows_of_no_organiser_are_the_platform_administrators_only(world, sessio
         assert {m.event_id for m in session.scalars(select(OutboxMessage))} == {alpha.ids["event_id"], None}
     finally:
         organiser_scope.leave(session)
+
+
+def test_the_door_phone_page_serves_the_organisers_door_members_for_its_events_only(client, world):
+    alpha, bravo = world
+    login(client, alpha.members["door"].email)
+    listing = client.get("/door").get_data(as_text=True)
+    assert "Alpha Night" in listing and "Bravo Night" not in listing
+    assert client.get(f"/door/events/{alpha.ids['event_id']}").status_code == 200
+    assert client.get(f"/door/events/{bravo.ids['event_id']}").status_code == 404
