@@ -327,3 +327,18 @@ def test_the_door_phone_page_serves_the_organisers_door_members_for_its_events_o
     assert "Alpha Night" in listing and "Bravo Night" not in listing
     assert client.get(f"/door/events/{alpha.ids['event_id']}").status_code == 200
     assert client.get(f"/door/events/{bravo.ids['event_id']}").status_code == 404
+
+
+def test_an_owner_limits_a_member_to_some_events_and_not_to_anothers(client, factory, world, session):
+    alpha, bravo = world
+    matinee = factory.ga_event(capacity=2, title="Alpha Matinee", organiser_id=alpha.organiser.id)
+    csrf = login(client, alpha.members["owner"].email)
+    viewer = alpha.members["viewer"].email
+    foreign = client.post("/admin/team", data={"email": viewer, "role": "viewer", "csrf_token": csrf,
+                                               "events": [str(bravo.ids["event_id"])]})
+    assert foreign.status_code == 400 and "Pick the events" in foreign.get_data(as_text=True)
+    saved = client.post("/admin/team", data={"email": viewer, "role": "viewer", "csrf_token": csrf,
+                                             "events": [str(matinee.id)]})
+    assert saved.status_code == 303
+    session.expire_all()
+    assert session.get(OrganiserMember, (alpha.organiser.id, alpha.members["viewer"].id)).event_ids == [matinee.id]

@@ -9,6 +9,7 @@ from webapp.admin import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to
 from webapp.parsing import parse_id
+from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import InvalidRequest
 from webapp.services.people import organisers
 
@@ -54,7 +55,8 @@ def organiser_switch():
 def _team_page(status: int = 200, **extra):
     acting = organiser_guard.acting()
     return render_template("admin/team.html", members=organisers.members(db.session, acting.organiser_id),
-                           roles=list(organisers.CAPABILITIES), **extra), status
+                           roles=list(organisers.CAPABILITIES), events=admin_reports.all_events(db.session),
+                           **extra), status
 
 
 @bp.get("/team")
@@ -65,9 +67,13 @@ def team_page():
 @bp.post("/team")
 def team_member_set():
     acting = organiser_guard.acting()
+    picked = [parse_id(raw) for raw in request.form.getlist("events")]
     try:
+        if None in picked:
+            raise InvalidRequest("Pick the events from the list, or none for all of them.")
         organisers.set_member(db.session, organiser_id=acting.organiser_id, email=request.form.get("email", ""),
-                              role=request.form.get("role", ""), actor_id=current_user.id)
+                              role=request.form.get("role", ""), actor_id=current_user.id,
+                              event_ids=[p for p in picked if p is not None] or None)
     except InvalidRequest as refused:
         db.session.rollback()
         return _team_page(400, error=refused.message)

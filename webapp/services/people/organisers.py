@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from webapp.models import Organiser, OrganiserMember, Role, User
+from webapp.models import Event, Organiser, OrganiserMember, Role, User
 from webapp.services import audit, organiser_scope
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.messaging import links, outbox
@@ -167,6 +167,12 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
         raise InvalidRequest("No account has that e-mail address.")
+    if event_ids is not None:
+        event_ids = sorted(set(event_ids))
+        known = set(session.scalars(select(Event.id).where(Event.organiser_id == organiser_id,
+                                                           Event.id.in_(event_ids))))
+        if not event_ids or known != set(event_ids):
+            raise InvalidRequest("Pick the events from the list, or none for all of them.")
     member = session.get(OrganiserMember, (organiser_id, user.id))
     before = {"role": member.role, "event_ids": member.event_ids} if member else None
     if member is None:
