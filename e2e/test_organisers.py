@@ -65,3 +65,25 @@ def test_a_door_member_sees_only_check_in(page: Page, session, factory, shot):
     shot("organisers-door")
     answer = page.goto(f"/admin/events/{river.id}")
     assert answer is not None and answer.status == 403
+
+
+def test_the_platform_administrator_the_team_and_the_public_page(page: Page, session, factory, shot):
+    alpha, _, _, _, shared, _ = _two_organisers(session, factory)
+    admin = factory.user("root@example.com", name="Pat Platform", is_admin=True)
+    log_in(page, admin.email)
+    page.goto("/admin/organisers")
+    page.get_by_label("Name").fill("Dockside Arts")
+    page.get_by_label("Address (/o/…)").fill("dockside-arts")
+    page.get_by_role("button", name="Add organiser").click()
+    expect(page.get_by_role("link", name="/o/dockside-arts")).to_be_visible()
+    shot("organisers-platform")
+    page.get_by_role("button", name="Act for Harbour Hall").click()
+    expect(page.get_by_text("Acting for Harbour Hall as owner")).to_be_visible()
+    page.get_by_role("link", name="Team").click()
+    expect(page.get_by_role("cell", name="Sam Shared", exact=True)).to_be_visible()
+    shot("organisers-team")
+    page.goto("/o/harbour-hall")
+    expect(page.get_by_role("heading", name="Harbour Hall")).to_be_visible()
+    expect(page.get_by_text("Harbour Gala")).to_be_visible()
+    expect(page.get_by_text("River Jam")).to_have_count(0)
+    shot("organisers-public-page")
