@@ -16,6 +16,8 @@ from webapp.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from webapp.services.admin import questions
+from webapp.services.money import invoices
 from webapp.services.people import api_tokens
 
 
@@ -50,10 +52,15 @@ def make_side(factory: Factory, slug: str, title: str) -> Side:
     delivery = WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, event_type="order.confirmed", body="{}")
     message = OutboxMessage(event_id=event.id, recipient=buyer.email, subject=f"{title} mail", body="x")
     session.add_all([delivery, message])
+    question = questions.add_question(session, actor_id=None, event_id=event.id, label=f"{title} diet", kind="text",
+                                      options=[], required=False, per_ticket=True, tier_id=None)
+    order.billing_name, order.billing_address = f"Buyer of {title}", "1 Main Street"
+    document_id = invoices.issue_invoice(session, order)
     session.commit()
     side = Side(organiser, {"event_id": event.id, "tier_id": tier.id, "order_id": order.id, "code_id": code.id,
                            "entry_id": entry.id, "endpoint_id": endpoint.id, "webhook_id": endpoint.id,
-                           "delivery_id": delivery.id, "message_id": message.id, "user_id": buyer.id},
+                           "delivery_id": delivery.id, "message_id": message.id, "user_id": buyer.id,
+                           "question_id": question.id, "document_id": document_id},
                 (f"{title} Night", f"hooks.{slug}.example", f"buyer-{slug}@example.com"))
     for role in ("owner", "manager", "box_office", "door", "viewer"):
         member = factory.user(f"{role}-{slug}@example.com", name=f"{role} of {title}")

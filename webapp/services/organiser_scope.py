@@ -31,7 +31,10 @@ ACROSS_ORGANISERS = "across_organisers"
 
 # Tables that hold no organiser's data: the people, the tenants themselves, and what the
 # payment provider sends before it is matched to a payment.
-UNSCOPED = frozenset({"users", "organisers", "gateway_charges", "stripe_events", "stripe_intents"})
+# The gateways' own ledgers; a refund's tickets, reached only through their refund (scoped by its event); the
+# invoice series, still one numbering for the whole install.
+UNSCOPED = frozenset({"users", "organisers", "gateway_charges", "gateway_refunds", "stripe_events", "stripe_intents",
+                      "refund_tickets", "invoice_series"})
 
 
 @dataclass(frozen=True)
