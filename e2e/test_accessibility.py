@@ -44,15 +44,8 @@ def tab_to(page: Page, locator, limit: int = 120) -> None:
     raise AssertionError(f"Tab never reached {locator}")
 
 
-def demo_hall(session) -> Event:
-    demo.seed(session)
-    session.commit()
-    return session.query(Event).filter(Event.title.like("Vienna Philharmonic%")).one()
-
-
-def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_pays(page: Page, session, shot):
-    hall = demo_hall(session)
-    email, password = demo.DEMO_BUYER[:2]
+def keyboard_log_in(page: Page, email: str, password: str) -> None:
+    """Log in from the front page with Tab, typing and Enter only."""
     page.goto("/")
     tab_to(page, page.get_by_role("link", name="Log in"))
     page.keyboard.press("Enter")
@@ -62,6 +55,17 @@ def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def demo_hall(session) -> Event:
+    demo.seed(session)
+    session.commit()
+    return session.query(Event).filter(Event.title.like("Vienna Philharmonic%")).one()
+
+
+def test_a_keyboard_only_buyer_reserves_from_the_seat_list_on_the_demo_hall_and_pays(page: Page, session, shot):
+    hall = demo_hall(session)
+    keyboard_log_in(page, *demo.DEMO_BUYER[:2])
 
     page.goto("/")
     tab_to(page, page.get_by_role("link", name=re.compile("Vienna Philharmonic")))

@@ -150,6 +150,10 @@ def test_seed_demo_builds_the_four_demo_events(app, session):
     assert 950 <= seats <= 1100 and len(hall.tiers) == 3
     stadium = session.scalar(select(Event).where(Event.title.like("Cup Final%")))
     assert session.scalar(select(func.count()).where(Unit.event_id == stadium.id)) >= 40_000
+    spaces = session.scalars(select(Unit.id).where(Unit.event_id == stadium.id, Unit.wheelchair)).all()
+    companions = session.scalars(select(Unit.companion_for).where(Unit.event_id == stadium.id,
+                                                                  Unit.companion_for.is_not(None))).all()
+    assert len(spaces) >= 4 and sorted(companions) == sorted(spaces)  # every wheelchair space has its companion
     again = runner.invoke(args=["seed-demo", "--if-empty"])
     assert "already present" in again.output
     for event_id in session.scalars(select(Event.id)):

@@ -89,6 +89,7 @@ def _concert_hall(session: Session, starts_at: datetime, organiser_id: int) -> E
 # The stadium's blocks: 25 rows of 40 seats (1,000 seats, a section page of
 # about 270 KB), three seat positions apart on the plan.
 _BLOCK_ROWS, _BLOCK_SEATS, _GAP = 25, 40, 3
+_STADIUM_ACCESS_BLOCKS = ("North 7", "North 8", "South 7", "South 8")
 
 
 def _stadium(session: Session, starts_at: datetime, organiser_id: int) -> Event:
@@ -114,6 +115,15 @@ def _stadium(session: Session, starts_at: datetime, organiser_id: int) -> Event:
         specs += [block(f"East {2 * j + c + 1}", (12 + c) * step_x, (j + 1) * step_y, end) for c in range(2)]
     specs += [block(f"South {i + 1}", i * step_x, 5 * step_y, side) for i in range(14)]
     events.generate_sections(session, final, specs)
+    # Wheelchair spaces at both ends of the front row of the four blocks on the halfway line, each with
+    # the companion seat beside it, and aisle seats at the ends of those blocks' rows behind them.
+    marks: list[tuple[str, str, str, int, int]] = []
+    for name in _STADIUM_ACCESS_BLOCKS:
+        marks += [("wheelchair", name, "A", 1, 1), ("wheelchair", name, "A", _BLOCK_SEATS, _BLOCK_SEATS),
+                  ("companion", name, "A", 2, 2), ("companion", name, "A", _BLOCK_SEATS - 1, _BLOCK_SEATS - 1)]
+        marks += [("aisle", name, row, n, n) for row in events.row_labels(_BLOCK_ROWS)[1:] for n in (1, _BLOCK_SEATS)]
+    for prop, section, row, first, last in marks:
+        inventory.set_seat_property(session, final.id, inventory.SeatRange(section, row, first, last), prop, True)
     return final
 
 
