@@ -175,6 +175,9 @@ def world(fuzz_app, factory, session, monkeypatch):
         "filename": ["tickets.pdf", "event.ics"],
         # Attendee questions, transfers and wallet passes (absent ones: their 404 is the answer).
         "question_id": ["1", "999999"],
+        "document_id": ["1", "999999"],
+        # A big venue's section pages (sections are numbered from 1).
+        "section": ["1", "0", "999999"],
         "transfer_id": ["1", "999999"],
         "pass_type": ["pass.test", "..%2F..%2Fetc"],
         "serial": ["t1h1", "t99999999999999999999999h1", "h", "t٣h1"],
