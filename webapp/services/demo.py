@@ -92,7 +92,7 @@ _BLOCK_ROWS, _BLOCK_SEATS, _GAP = 25, 40, 3
 _STADIUM_ACCESS_BLOCKS = ("North 7", "North 8", "South 7", "South 8")
 
 
-def _stadium(session: Session, starts_at: datetime, organiser_id: int) -> Event:
+def _stadium(session: Session, starts_at: datetime, organiser_id: int | None = None) -> Event:
     """44,000 seats in 44 blocks round a pitch: it opens on its overview of sections (LARGE_VENUE_SEATS)."""
     final = events.create_event(
         session, organiser_id=organiser_id, title="Cup Final — Rovers v Athletic", venue="National Stadium, London",
