@@ -143,6 +143,8 @@ class Config:
 
     PASSWORD_RESET_MAX_AGE_SECONDS = _int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
     EMAIL_VERIFY_MAX_AGE_SECONDS = _int("EMAIL_VERIFY_MAX_AGE_SECONDS", 7 * 24 * 3600)
+    # How long an invitation to an organiser's team works.
+    INVITATION_MAX_AGE_SECONDS = _int("INVITATION_MAX_AGE_SECONDS", 3 * 24 * 3600)
     # Per client address, and separately per e-mail address asked about.
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per 15 minutes")
     RESET_PER_ADDRESS_RATE_LIMIT = os.environ.get("RESET_PER_ADDRESS_RATE_LIMIT", "3 per hour")

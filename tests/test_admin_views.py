@@ -66,7 +66,8 @@ def world(app, session, factory, tmp_path, monkeypatch):
     waiter = factory.user()
     entry = WaitlistEntry(event_id=event.id, tier_id=tier.id, user_id=waiter.id, quantity=1)
     session.add(entry)
-    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
+    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t",
+                           organiser_id=1)
     session.add(hook)
     session.flush()
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")

@@ -69,7 +69,7 @@ def test_a_token_is_made_on_the_account_page_shown_once_and_stored_hashed(client
     assert session.get(ApiToken, stored.id).last_used_at is not None
     # A buyer cannot make an admin token.
     refused = client.post("/account/tokens", data={"name": "x", "scope": "admin", "csrf_token": token})
-    assert refused.status_code == 400 and "Only admins" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Only members of an organiser team" in refused.get_data(as_text=True)
 
 
 def test_a_revoked_token_is_refused(client, factory, session):

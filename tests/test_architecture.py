@@ -176,8 +176,8 @@ def test_no_module_of_the_app_imports_itself_back():
 # The service groups, lowest first: a group imports only the groups before it.
 # `errors` and `audit` are the base every group may use; `demo` (the demo
 # data) sits on top of them all.
-SERVICE_LAYERS = ["errors", "audit", "invariants", "messaging", "people", "selling", "waiting", "money", "admin",
-                  "demo"]
+SERVICE_LAYERS = ["errors", "organiser_scope", "audit", "invariants", "messaging", "people", "selling", "waiting",
+                  "money", "admin", "demo"]
 
 
 def service_group(module: str) -> str | None:

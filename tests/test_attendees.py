@@ -351,7 +351,7 @@ def test_the_order_webhook_carries_the_answers_and_a_change_sends_its_own(client
     from webapp.models import WebhookDelivery, WebhookEndpoint
 
     event, q = festival
-    session.add(WebhookEndpoint(url="https://hooks.example.com/x", secret="whsec_t",
+    session.add(WebhookEndpoint(url="https://hooks.example.com/x", secret="whsec_t", organiser_id=1,
                                 event_types=["order.confirmed", "ticket.attendee_changed"]))
     session.commit()
     order = _festival_order(client, session, festival, buyer)

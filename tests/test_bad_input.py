@@ -276,3 +276,17 @@ def test_an_address_or_header_too_large_is_refused_by_the_app_in_the_clients_ter
     # Just under every limit: the request goes on (to the token check).
     fits = {"X-Big": "x" * (MAX_HEADER_BYTES - 100)}
     assert client.get("/api/v1/events?q=" + "x" * 4000, headers=fits).status_code == 401
+
+
+def test_a_lone_surrogate_in_any_json_string_is_a_clear_400_and_changes_nothing(client, session, api_world):
+    """JSON's \\u escapes can spell half of a UTF-16 pair, which no UTF-8 text (nor PostgreSQL) can hold."""
+    ids, tokens, code = api_world
+    before = _state(session)
+    for role, method, url, body, field in _nul_cases(ids, code):
+        raw = json.dumps(body).replace("\\u0000", "\\ud800")
+        response = client.open(url, method=method, data=raw, content_type="application/json",
+                               headers={"Authorization": f"Bearer {tokens[role]}", "Idempotency-Key": "k" * 24})
+        problem = _api_problem(response)
+        assert field in problem["errors"], (url, problem)
+        assert "surrogate" in json.dumps(problem["errors"][field]), (url, problem)
+    assert _state(session) == before

@@ -137,7 +137,8 @@ def world(fuzz_app, factory, session, monkeypatch):
     admin_secret = api_tokens.create(session, user_id=admin.id, is_admin=True, name="fuzz", scope="admin").secret
     from webapp.models import WebhookDelivery, WebhookEndpoint
 
-    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t")
+    hook = WebhookEndpoint(url="https://hooks.example.com/x", event_types=["order.confirmed"], secret="whsec_t",
+                           organiser_id=1)
     session.add(hook)
     session.flush()
     delivery = WebhookDelivery(endpoint_id=hook.id, event_type="order.confirmed", body="{}")
@@ -174,9 +175,14 @@ def world(fuzz_app, factory, session, monkeypatch):
         "filename": ["tickets.pdf", "event.ics"],
         # Attendee questions, transfers and wallet passes (absent ones: their 404 is the answer).
         "question_id": ["1", "999999"],
+        "document_id": ["1", "999999"],
+        # A big venue's section pages (sections are numbered from 1).
+        "section": ["1", "0", "999999"],
         "transfer_id": ["1", "999999"],
         "pass_type": ["pass.test", "..%2F..%2Fetc"],
         "serial": ["t1h1", "t99999999999999999999999h1", "h", "t٣h1"],
+        # An organiser's public page.
+        "slug": ["default", "nobody", "UPPER", "a" * 200],
     }
     # Nothing left open: the fuzzing outlasts idle_in_transaction_session_timeout.
     session.commit()

@@ -340,7 +340,7 @@ def test_a_partial_refund_is_told_to_the_webhooks_when_it_settles(session, facto
     from webapp.models import WebhookEndpoint
 
     event, admin, order = sale
-    session.add(WebhookEndpoint(url="https://hooks.example.com/r", secret="whsec_t",
+    session.add(WebhookEndpoint(url="https://hooks.example.com/r", secret="whsec_t", organiser_id=1,
                                 event_types=["refund.succeeded", "refund.failed", "order.refunded"]))
     session.commit()
     made = refund(session, gateway, admin, order, ticket_ids=[order.tickets[0].id])

@@ -32,6 +32,7 @@ from webapp.parsing import parse_id
 
 _KEY = "_user_card"
 _SEEN = "_seen"
+IN_A_TEAM = "_in_a_team"
 # Rewrite the last-seen stamp (and so the cookie) at most this often.
 _SEEN_RESOLUTION = 60
 # Built once: a fresh select() per request cost more Python than the round trip.
@@ -83,8 +84,19 @@ def remember(user) -> None:
     now = int(time.time())
     session[_KEY] = [int(user.id), user.name, bool(user.is_admin), int(user.session_version or 0), now]
     session[_SEEN] = now
+    # Whether to show the admin link to a team member (only a link: the admin guard decides access).
+    session[IN_A_TEAM] = bool(user.is_admin) or _in_a_team(int(user.id))
     # A token seen before login (on a shared machine, say) must not work after it.
     forget_csrf_token()
+
+
+def _in_a_team(user_id: int) -> bool:
+    from sqlalchemy import exists, select
+
+    from webapp.extensions import db
+    from webapp.models import OrganiserMember
+
+    return bool(db.session.scalar(select(exists().where(OrganiserMember.user_id == user_id))))
 
 
 def forget_csrf_token() -> None:
@@ -213,6 +225,6 @@ def forget() -> None:
 
 
 def _forget() -> None:
-    for key in ("_user_id", "_fresh", "_id", _KEY, _SEEN):
+    for key in ("_user_id", "_fresh", "_id", _KEY, _SEEN, IN_A_TEAM, "organiser_id"):
         session.pop(key, None)
     return None

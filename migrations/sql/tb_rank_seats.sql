@@ -8,10 +8,14 @@
 CREATE OR REPLACE FUNCTION tb_rank_seats(p_event bigint)
 RETURNS void
 LANGUAGE sql AS $$
-    WITH extent AS (
+    -- MATERIALIZED: the extent is one aggregate over the event's seats, to be
+    -- computed once. Inlined, a planner that thinks the event has few seats
+    -- (statistics from before its layout was written, in the same transaction)
+    -- may put it inside a nested loop and run it again for every seat.
+    WITH extent AS MATERIALIZED (
         SELECT (min(pos_x) + max(pos_x)) / 2.0 AS centre_x, min(pos_y) - 1.0 AS front_y
         FROM units WHERE event_id = p_event AND seat_number IS NOT NULL AND pos_x IS NOT NULL
-    ), focus AS (
+    ), focus AS MATERIALIZED (
         SELECT coalesce(e.focal_x, x.centre_x) AS fx, coalesce(e.focal_y, x.front_y) AS fy
         FROM events e, extent x WHERE e.id = p_event
     )

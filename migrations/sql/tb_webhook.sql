@@ -1,4 +1,4 @@
--- One row per endpoint that wants this kind of event (for this event, or for all).
+-- One row per endpoint that wants this kind of event (for this event, or for all of its organiser's).
 CREATE OR REPLACE FUNCTION tb_webhook(kind text, ev integer, data jsonb) RETURNS void LANGUAGE sql AS $$
     INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body)
     SELECT w.id, ev, kind, jsonb_build_object(
@@ -6,4 +6,6 @@ CREATE OR REPLACE FUNCTION tb_webhook(kind text, ev integer, data jsonb) RETURNS
                'data', data)::text
     FROM webhook_endpoints w
     WHERE w.active AND kind = ANY(w.event_types) AND (w.event_id IS NULL OR w.event_id = ev)
+      -- An endpoint for all events hears only its own organiser's.
+      AND w.organiser_id = (SELECT organiser_id FROM events WHERE id = ev)
 $$;

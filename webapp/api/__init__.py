@@ -20,4 +20,13 @@ docs_bp = Blueprint("api_docs", __name__)
 from webapp.api import admin, buyer, docs, routing  # noqa: E402,F401
 
 bp.register_blueprint(admin_bp, url_prefix="/admin")
+
+
+@admin_bp.teardown_request
+def leave_the_organiser(_error: BaseException | None) -> None:
+    # The token check scoped the session to the token's organiser (organiser_guard.admit).
+    from webapp.extensions import db
+    from webapp.services import organiser_scope
+
+    organiser_scope.leave(db.session)
 routing.register_hooks(bp, admin_bp)

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, g, request
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
+from webapp import organiser_guard
 from webapp.database import single_statement
 from webapp.extensions import csrf, limiter
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
@@ -85,7 +86,11 @@ def operation(blueprint: Blueprint, rule: str, method: str, *, summary: str, tag
     def register(view: Callable) -> Callable:
         @functools.wraps(view)
         def guarded(**kwargs: Any):
-            g.api_caller = _authenticate(admin)
+            g.api_caller = found = _authenticate(admin)
+            if admin:
+                # The one guard of the admin API: the token's organiser and role, and every id in the URL.
+                organiser_guard.admit(user_id=found.user_id, is_admin=found.is_admin, wanted=found.organiser_id,
+                                      endpoint=view.__name__, arguments=kwargs, member_role=found.role)
             return view(**kwargs)
 
         blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])

@@ -7,6 +7,7 @@ copy of each. The same classes become the OpenAPI document's components.
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from marshmallow import Schema, fields, validate
@@ -15,18 +16,23 @@ from webapp.models import SEAT_PROPERTIES
 from webapp.parsing import MAX_YEAR, MIN_YEAR
 
 PG_INT = validate.Range(min=1, max=2_147_483_647)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Text(fields.String):
     """Every string the API takes in. PostgreSQL text cannot hold U+0000 (psycopg2 refuses the whole
-    statement), so it is refused here, field by field, as `webapp/parsing.py` refuses it in forms and queries."""
+    statement), so it is refused here, field by field, as `webapp/parsing.py` refuses it in forms and queries.
+    Nor can UTF-8 carry a lone surrogate, which JSON's \\u escapes can spell (a form's bytes cannot)."""
 
-    default_error_messages = {"nul": "Contains a character that is not allowed (NUL)."}
+    default_error_messages = {"nul": "Contains a character that is not allowed (NUL).",
+                              "surrogate": "Contains a character that is not allowed (a lone UTF-16 surrogate)."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise self.make_error("nul")
+        if _SURROGATE.search(text):
+            raise self.make_error("surrogate")
         return text
 
 

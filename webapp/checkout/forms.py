@@ -16,7 +16,16 @@ def digits(value: str | None) -> str:
     return re.sub(r"[\s-]", "", value or "")
 
 
-class CardForm(FlaskForm):
+class BillingFields:
+    """For an invoice (migration 0021): optional unless the organiser asks for them (begin_payment checks);
+    on whichever gateway's pay form."""
+
+    billing_name = StringField("Billing name", validators=[Optional(), Length(max=200)])
+    billing_address = TextAreaField("Billing address", validators=[Optional(), Length(max=500)],
+                                    render_kw={"rows": 2})
+
+
+class CardForm(BillingFields, FlaskForm):
     """The simulated gateway's card form; the same form validates inline."""
 
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
@@ -25,10 +34,6 @@ class CardForm(FlaskForm):
     number = StringField("Card number", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
     expiry = StringField("Expiry (MM/YY)", validators=[DataRequired()], render_kw={"inputmode": "numeric"})
     cvc = StringField("CVC", validators=[DataRequired()], render_kw={"inputmode": "numeric", "maxlength": 4})
-    # For an invoice (migration 0021): optional unless the organiser asks for them (begin_payment checks).
-    billing_name = StringField("Billing name", validators=[Optional(), Length(max=200)])
-    billing_address = TextAreaField("Billing address", validators=[Optional(), Length(max=500)],
-                                    render_kw={"rows": 2})
 
     def validate_number(self, field):
         number = digits(field.data)
@@ -64,7 +69,7 @@ class CardForm(FlaskForm):
         return Card(number=digits(self.number.data), exp_month=month, exp_year=year, cvc=self.cvc.data.strip())
 
 
-class StripePayForm(FlaskForm):
+class StripePayForm(BillingFields, FlaskForm):
     """Stripe's checkout: the card went from the browser to Stripe; we get its PaymentMethod id only."""
 
     idempotency_key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])

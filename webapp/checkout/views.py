@@ -71,7 +71,8 @@ def _stripe() -> StripePage | None:
 def _fresh_form(**data) -> CardForm | StripePayForm:
     # A fresh key: each page (and each try after a decline) is a new attempt.
     if _stripe() is not None:
-        return StripePayForm(formdata=None, idempotency_key=secrets.token_urlsafe(24))
+        data.pop("name", None)  # the name on the card is Stripe's to keep
+        return StripePayForm(formdata=None, idempotency_key=secrets.token_urlsafe(24), **data)
     return CardForm(formdata=None, idempotency_key=secrets.token_urlsafe(24), **data)
 
 

@@ -40,6 +40,9 @@ from webapp.models.money import Refund as Refund
 from webapp.models.money import RefundState as RefundState
 from webapp.models.money import RefundTicket as RefundTicket
 from webapp.models.money import document_label as document_label
+from webapp.models.organisers import Organiser as Organiser
+from webapp.models.organisers import OrganiserMember as OrganiserMember
+from webapp.models.organisers import Role as Role
 from webapp.models.people import ApiToken as ApiToken
 from webapp.models.people import DoorAssignment as DoorAssignment
 from webapp.models.people import User as User

@@ -48,6 +48,8 @@ class Event(db.Model):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Whose event it is (migration 0025): admin reads are scoped by it (services/organiser_scope.py).
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     venue: Mapped[str] = mapped_column(String(200))
@@ -119,6 +121,7 @@ class Event(db.Model):
                         name="per_address_limit_range"),
         CheckConstraint("offer_hours > 0 AND offer_hours <= 168", name="offer_hours_range"),
         CheckConstraint("attendee_names IN ('off', 'asked', 'required')", name="attendee_names_mode"),
+        Index("ix_events_organiser", "organiser_id", "id"),
     )
 
     @property

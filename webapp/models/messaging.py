@@ -64,6 +64,7 @@ class WebhookEndpoint(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(500))
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     event_types: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     # The HMAC key; the receiver needs the same one, so it is kept as it is.
@@ -72,7 +73,10 @@ class WebhookEndpoint(db.Model):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
 
-    __table_args__ = (CheckConstraint("cardinality(event_types) > 0", name="some_types"),)
+    __table_args__ = (
+        CheckConstraint("cardinality(event_types) > 0", name="some_types"),
+        Index("ix_webhook_endpoints_organiser", "organiser_id", "id"),
+    )
 
 
 class WebhookDelivery(db.Model):
@@ -107,6 +111,8 @@ class AuditLog(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Whose record it is (migration 0025); NULL: the platform's own (an organiser made before it had a team).
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
     action: Mapped[str] = mapped_column(String(60))
     entity: Mapped[str] = mapped_column(String(40))

@@ -41,12 +41,17 @@ class ApiToken(db.Model):
     # The secret's first characters, so a list of tokens can tell them apart.
     prefix: Mapped[str] = mapped_column(String(12))
     scope: Mapped[str] = mapped_column(String(10))  # buyer / admin
+    # An admin token acts for its maker's organiser, with the role they had (migration 0025).
+    organiser_id: Mapped[int | None] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
+    role: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint("scope IN ('buyer', 'admin')", name="scope"),
+        CheckConstraint("(scope = 'admin') = (organiser_id IS NOT NULL AND role IN "
+                        "('owner', 'manager', 'box_office', 'door', 'viewer'))", name="admin_has_organiser"),
         Index("ix_api_tokens_user", "user_id", "id"),
     )
 

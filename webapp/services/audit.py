@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from webapp.models import AuditLog
+from webapp.models import AuditLog, Event
+from webapp.services import organiser_scope
 
 PAGE_SIZE = 50
 
@@ -34,13 +35,24 @@ def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def record(session: Session, *, actor_id: int | None, action: str, entity: str, entity_id: int | None,
-           event_id: int | None = None, before: dict | None = None, after: dict | None = None) -> AuditLog:
-    """Add one entry; only the fields that changed are kept when both sides are given."""
+           event_id: int | None = None, before: dict | None = None, after: dict | None = None,
+           organiser_id: int | None = None) -> AuditLog:
+    """Add one entry; only the fields that changed are kept when both sides are given.
+
+    It belongs to `organiser_id`, else to the organiser the session acts for, else to the event's.
+    """
     if before is not None and after is not None:
         changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
         before = {k: v for k, v in before.items() if k in changed}
         after = {k: v for k, v in after.items() if k in changed}
-    entry = AuditLog(actor_id=actor_id, event_id=event_id, action=action, entity=entity, entity_id=entity_id,
+    if organiser_id is None:
+        scope = organiser_scope.current(session)
+        organiser_id = scope.organiser_id if scope is not None else None
+    owner: Any = organiser_id
+    if owner is None and event_id is not None:
+        owner = select(Event.organiser_id).where(Event.id == event_id).scalar_subquery()
+    entry = AuditLog(actor_id=actor_id, organiser_id=owner, event_id=event_id, action=action, entity=entity,
+                     entity_id=entity_id,
                      before={k: _plain(v) for k, v in before.items()} if before is not None else None,
                      after={k: _plain(v) for k, v in after.items()} if after is not None else None)
     session.add(entry)

@@ -1,4 +1,10 @@
-"""Realistic demo data: a seated hall, a 44,000-seat stadium, a festival, and a tiny event that sells out."""
+"""Realistic demo data: two organisers; a seated hall, a 44,000-seat stadium, a festival, and a tiny
+event that sells out.
+
+The first organiser (the one the migration made) runs the hall, the
+stadium and the festival; The Cellar Club runs the tiny gig. Its manager is a viewer of the
+first too (staff shared between organisers), and its door member checks in.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -7,13 +13,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, EventStatus, User
+from webapp.models import Event, EventStatus, Organiser, User
 from webapp.services.admin import codes
-from webapp.services.people import accounts
+from webapp.services.people import accounts, organisers
 from webapp.services.selling import events, inventory
 
 DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
 DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
+DEMO_MANAGER = ("manager@example.com", "demo-manager-pass", "Morgan Manager")
+DEMO_DOOR = ("door@example.com", "demo-door-pass", "Devi Door")
+CELLAR = ("cellar-club", "The Cellar Club")
 
 
 def has_data(session: Session) -> bool:
@@ -22,15 +31,22 @@ def has_data(session: Session) -> bool:
 
 def seed(session: Session) -> dict[str, tuple[str, str]]:
     """Create the demo events and accounts. Returns the accounts' credentials."""
-    for email, password, name in (DEMO_BUYER, DEMO_ADMIN):
+    for email, password, name in (DEMO_BUYER, DEMO_ADMIN, DEMO_MANAGER, DEMO_DOOR):
         if session.scalar(select(User).where(User.email == email)) is None:
             accounts.register(session, email=email, password=password, name=name, is_admin=email == DEMO_ADMIN[0])
-
-    _concert_hall(session, _local_start("Europe/Vienna", days=21, hour=19))
-    _stadium(session, _local_start("Europe/London", days=30, hour=15))
-    _festival(session, _local_start("America/New_York", days=45, hour=12))
-    _tiny_gig(session, _local_start("Europe/London", days=7, hour=20))
-    return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2]}
+    first = session.scalar(select(Organiser).order_by(Organiser.id).limit(1))
+    if first is None:
+        first = organisers.create(session, slug="ticketbooth", name="Ticketbooth", actor_id=None)
+    cellar = organisers.by_slug(session, CELLAR[0]) or organisers.create(session, slug=CELLAR[0], name=CELLAR[1],
+                                                                         actor_id=None)
+    _concert_hall(session, _local_start("Europe/Vienna", days=21, hour=19), first.id)
+    _stadium(session, _local_start("Europe/London", days=30, hour=15), first.id)
+    _festival(session, _local_start("America/New_York", days=45, hour=12), first.id)
+    _tiny_gig(session, _local_start("Europe/London", days=7, hour=20), cellar.id)
+    organisers.set_member(session, organiser_id=cellar.id, email=DEMO_MANAGER[0], role="manager")
+    organisers.set_member(session, organiser_id=first.id, email=DEMO_MANAGER[0], role="viewer")
+    organisers.set_member(session, organiser_id=cellar.id, email=DEMO_DOOR[0], role="door")
+    return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2], "manager": DEMO_MANAGER[:2], "door": DEMO_DOOR[:2]}
 
 
 def _local_start(tz: str, *, days: int, hour: int) -> datetime:
@@ -39,10 +55,10 @@ def _local_start(tz: str, *, days: int, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(tz))
 
 
-def _concert_hall(session: Session, starts_at: datetime) -> Event:
+def _concert_hall(session: Session, starts_at: datetime, organiser_id: int) -> Event:
     """About 1,000 seats in four sections and three tiers."""
     hall = events.create_event(
-        session, title="Vienna Philharmonic — Mahler 5", venue="Grand Concert Hall, Vienna",
+        session, organiser_id=organiser_id, title="Vienna Philharmonic — Mahler 5", venue="Grand Concert Hall, Vienna",
         starts_at=starts_at, timezone="Europe/Vienna", status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
         description="Mahler's Fifth Symphony under the baton of a guest conductor. "
                     "Pick your seats on the map; seats are held for 8 minutes while you pay.",
@@ -76,10 +92,10 @@ _BLOCK_ROWS, _BLOCK_SEATS, _GAP = 25, 40, 3
 _STADIUM_ACCESS_BLOCKS = ("North 7", "North 8", "South 7", "South 8")
 
 
-def _stadium(session: Session, starts_at: datetime) -> Event:
+def _stadium(session: Session, starts_at: datetime, organiser_id: int | None = None) -> Event:
     """44,000 seats in 44 blocks round a pitch: it opens on its overview of sections (LARGE_VENUE_SEATS)."""
     final = events.create_event(
-        session, title="Cup Final — Rovers v Athletic", venue="National Stadium, London",
+        session, organiser_id=organiser_id, title="Cup Final — Rovers v Athletic", venue="National Stadium, London",
         starts_at=starts_at, timezone="Europe/London", status=EventStatus.ON_SALE, hold_minutes=8, per_order_limit=8,
         description="The final, in a 44,000-seat stadium. Choose a stand and a block on the plan, then your seats.",
     )
@@ -111,9 +127,9 @@ def _stadium(session: Session, starts_at: datetime) -> Event:
     return final
 
 
-def _festival(session: Session, starts_at: datetime) -> Event:
+def _festival(session: Session, starts_at: datetime, organiser_id: int) -> Event:
     fest = events.create_event(
-        session, title="Riverside Summer Festival", venue="Riverside Park, New York",
+        session, organiser_id=organiser_id, title="Riverside Summer Festival", venue="Riverside Park, New York",
         starts_at=starts_at, timezone="America/New_York", status=EventStatus.ON_SALE, hold_minutes=10,
         per_order_limit=10,
         description="Three stages, forty acts, one weekend by the river. General admission.",
@@ -136,9 +152,9 @@ def _festival(session: Session, starts_at: datetime) -> Event:
     return fest
 
 
-def _tiny_gig(session: Session, starts_at: datetime) -> Event:
+def _tiny_gig(session: Session, starts_at: datetime, organiser_id: int) -> Event:
     gig = events.create_event(
-        session, title="Late Night Jazz at The Cellar", venue="The Cellar Club, London",
+        session, organiser_id=organiser_id, title="Late Night Jazz at The Cellar", venue="The Cellar Club, London",
         starts_at=starts_at, timezone="Europe/London", status=EventStatus.ON_SALE, hold_minutes=5, per_order_limit=4,
         description="An intimate set in a 20-seat room. It sells out fast.",
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, make_response, request, url_for
+from flask import abort, current_app, flash, make_response, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -22,6 +22,7 @@ from webapp.extensions import db, limiter
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import parse_date, parse_id, parse_int
 from webapp.services.errors import BookingError, InvalidRequest, TooManyWrongCodes
+from webapp.services.people import organisers
 from webapp.services.selling import catalog, codes, hall_layout, inventory
 from webapp.services.waiting import waitlist_read
 from webapp.shop import access, admission, bp, page, refusals, seat_list
@@ -41,6 +42,16 @@ def index():
     on = parse_date(on_raw)
     cards = catalog.listed_events(db.session, q=q, on=on)
     return render("shop/index.html", "shop/_event_list.html", cards=cards, q=q, date=on_raw)
+
+
+@bp.get("/o/<slug>")
+def organiser_page(slug: str):
+    """An organiser's own page: its upcoming events on sale."""
+    organiser = organisers.by_slug(db.session, slug[:60].lower())
+    if organiser is None:
+        abort(404)
+    cards = catalog.listed_events(db.session, organiser_id=organiser.id)
+    return render_template("shop/organiser.html", organiser=organiser, cards=cards, q="", date="")
 
 
 def _parse_quantities(args) -> dict[int, int]:

@@ -1,6 +1,8 @@
 """Door staff: who may check tickets in for which event, and the door's running count.
 
-Door staff are ordinary accounts with an assignment row per event. The
+Door staff are ordinary accounts with an assignment row per event, or the
+members of an organiser's team whose role checks in (door, box office,
+manager, owner), for its events or the ones their membership names. The
 assignment is read on every door request (one indexed lookup), so removing
 someone takes effect at their next scan. The check-in itself is
 `checkin.check_in`: one conditional UPDATE, so phones at one door admit a
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from webapp.models import DoorAssignment, Event, User
+from webapp.models import DoorAssignment, Event, OrganiserMember, User
 from webapp.services import audit
 from webapp.services.errors import InvalidRequest
+from webapp.services.people.organisers import CAPABILITIES
+
+CHECK_IN_ROLES = tuple(role for role, reach in CAPABILITIES.items() if "check_in" in reach)
 
 
 class DoorStaffError(InvalidRequest):
@@ -29,17 +34,24 @@ class DoorCount:
     valid: int
 
 
+def _checks_in(user_id: int):
+    """Events this user may check in for: assigned to the door, or in the team of its organiser with
+    a role that checks in (for all its events, or this one among theirs)."""
+    assigned = select(DoorAssignment.event_id).where(DoorAssignment.user_id == user_id)
+    member = (
+        select(Event.id).join(OrganiserMember, OrganiserMember.organiser_id == Event.organiser_id)
+        .where(OrganiserMember.user_id == user_id, OrganiserMember.role.in_(CHECK_IN_ROLES),
+               or_(OrganiserMember.event_ids.is_(None), Event.id == func.any(OrganiserMember.event_ids)))
+    )
+    return or_(Event.id.in_(assigned), Event.id.in_(member))
+
+
 def may_check_in(session: Session, *, user_id: int, event_id: int) -> bool:
-    return session.execute(
-        select(DoorAssignment.event_id).where(DoorAssignment.user_id == user_id, DoorAssignment.event_id == event_id)
-    ).first() is not None
+    return session.execute(select(Event.id).where(Event.id == event_id, _checks_in(user_id))).first() is not None
 
 
 def events_for(session: Session, user_id: int) -> list[Event]:
-    return list(session.scalars(
-        select(Event).join(DoorAssignment, DoorAssignment.event_id == Event.id)
-        .where(DoorAssignment.user_id == user_id).order_by(Event.starts_at, Event.id)
-    ))
+    return list(session.scalars(select(Event).where(_checks_in(user_id)).order_by(Event.starts_at, Event.id)))
 
 
 def staff_of(session: Session, event_id: int) -> list[User]:

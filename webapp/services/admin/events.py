@@ -108,7 +108,7 @@ def duplicate_event(session: Session, *, actor_id: int, event_id: int) -> Event:
     if source is None:
         raise NotFound("No such event.")
     copy = events.create_event(
-        session, status=EventStatus.DRAFT, title=f"Copy of {source.title}"[:200],
+        session, status=EventStatus.DRAFT, title=f"Copy of {source.title}"[:200], organiser_id=source.organiser_id,
         **{f: getattr(source, f) for f in EVENT_FIELDS if f != "title"},
     )
     for tier in source.tiers:

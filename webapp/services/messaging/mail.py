@@ -24,6 +24,7 @@ from webapp.models import (
     Hold,
     Invoice,
     Order,
+    Organiser,
     OutboxMessage,
     Refund,
     RefundTicket,
@@ -138,6 +139,16 @@ def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict],
     return build
 
 
+def _invitation_context(session: Session, params: dict) -> dict[str, Any]:
+    organiser = session.get(Organiser, params["organiser_id"])
+    if organiser is None:
+        raise NotFound("The organiser no longer exists.")
+    days = current_app.config["INVITATION_MAX_AGE_SECONDS"] / 86400
+    return dict(organiser=organiser, role=params["role"].replace("_", " "),
+                url=links.link("account.invitation", token=params["token"]),
+                valid_for=f"{days:g} day{'s' if days != 1 else ''}")
+
+
 def _turn_context(session: Session, params: dict) -> dict[str, Any]:
     entry = session.get(WaitingRoomEntry, params["entry_id"])
     if entry is None or entry.pass_until is None:
@@ -159,6 +170,7 @@ CONTEXTS: dict[str, Callable[[Session, dict], dict[str, Any]]] = {
     "password_reset": _token_context("auth.reset_password_get", "PASSWORD_RESET_MAX_AGE_SECONDS"),
     "verify_email": _token_context("auth.verify_email", "EMAIL_VERIFY_MAX_AGE_SECONDS"),
     "waiting_room_turn": _turn_context,
+    "organiser_invitation": _invitation_context,
 }
 
 

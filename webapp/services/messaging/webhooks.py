@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, WebhookDelivery, WebhookEndpoint
-from webapp.services import audit
+from webapp.services import audit, organiser_scope
 from webapp.services.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -145,15 +145,19 @@ def check_url(url: str) -> str:
 
 
 def create_endpoint(session: Session, *, actor_id: int, url: str, event_id: int | None,
-                    event_types: list[str]) -> WebhookEndpoint:
+                    event_types: list[str], organiser_id: int | None = None) -> WebhookEndpoint:
     """Register an endpoint; its secret is made here. The caller commits."""
     kinds = sorted(set(event_types))
     unknown = [k for k in kinds if k not in EVENT_TYPES]
     if not kinds or unknown:
         raise InvalidRequest("Pick event types from: " + ", ".join(EVENT_TYPES) + ".")
-    if event_id is not None and session.get(Event, event_id) is None:
+    event = session.get(Event, event_id) if event_id is not None else None
+    if event_id is not None and event is None:
         raise NotFound("No such event.")
-    endpoint = WebhookEndpoint(url=check_url(url), event_id=event_id, event_types=kinds,
+    if organiser_id is None:
+        # The event's organiser, or the one the session acts for (the admin guards scope it).
+        organiser_id = event.organiser_id if event else organiser_scope.organiser_for_new_rows(session)
+    endpoint = WebhookEndpoint(url=check_url(url), organiser_id=organiser_id, event_id=event_id, event_types=kinds,
                                secret="whsec_" + secrets.token_urlsafe(32), created_by=actor_id)
     session.add(endpoint)
     session.flush()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import ApiToken
 from webapp.services.errors import InvalidRequest, NotFound
+from webapp.services.people import organisers
 
 PREFIX = "tb_"
 SCOPES = ("buyer", "admin")
@@ -33,21 +34,26 @@ class NewToken:
     secret: str  # shown once, never stored
 
 
-def create(session: Session, *, user_id: int, is_admin: bool, name: str, scope: str) -> NewToken:
-    """A new token for this user; admin scope only for admins. The caller commits."""
+def create(session: Session, *, user_id: int, is_admin: bool, name: str, scope: str,
+           organiser_id: int | None = None) -> NewToken:
+    """A new token for this user; admin scope only for an organiser's members, and it carries that
+    organiser (`organiser_id`, else their first) and the role they have there now. The caller commits."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise InvalidRequest("Name the token (up to 80 characters), e.g. “box office laptop”.")
     if scope not in SCOPES:
         raise InvalidRequest("A token's scope is “buyer” or “admin”.")
-    if scope == "admin" and not is_admin:
-        raise InvalidRequest("Only admins can make admin tokens.")
+    acting = organisers.acting(session, user_id=user_id, is_admin=is_admin, wanted=organiser_id) \
+        if scope == "admin" else None
+    if scope == "admin" and acting is None:
+        raise InvalidRequest("Only members of an organiser team can make admin tokens.")
     live = session.scalar(select(func.count()).select_from(ApiToken)
                           .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))) or 0
     if live >= MAX_LIVE_TOKENS:
         raise InvalidRequest(f"You have {MAX_LIVE_TOKENS} tokens already; revoke one first.")
     secret = PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user_id, name=name, token_hash=digest(secret), prefix=secret[:10], scope=scope)
+    token = ApiToken(user_id=user_id, name=name, token_hash=digest(secret), prefix=secret[:10], scope=scope,
+                     organiser_id=acting.organiser_id if acting else None, role=acting.role if acting else None)
     session.add(token)
     session.flush()
     return NewToken(token, secret)
@@ -88,18 +94,21 @@ class Caller:
     token_id: int
     user_id: int
     scope: str
-    is_admin: bool  # the user is an admin now (a demoted admin's admin token stops reaching admin resources)
+    is_admin: bool  # a platform administrator now (a demoted one's token reaches only what their role does)
+    # An admin token's organiser and its maker's role when it was made (the admin guard checks both are still so).
+    organiser_id: int | None = None
+    role: str | None = None
 
     @property
     def admin(self) -> bool:
-        return self.scope == "admin" and self.is_admin
+        return self.scope == "admin"
 
 
 # One statement: find the live token and its user, and note the use at most
 # once a minute (a busy script must not turn every read into a row write).
 _AUTHENTICATE = text("""
 WITH found AS (
-    SELECT t.id, t.user_id, t.scope, t.last_used_at, u.is_admin
+    SELECT t.id, t.user_id, t.scope, t.last_used_at, u.is_admin, t.organiser_id, t.role
     FROM api_tokens t JOIN users u ON u.id = t.user_id
     WHERE t.token_hash = :h AND t.revoked_at IS NULL
 ), used AS (
@@ -107,7 +116,7 @@ WITH found AS (
     WHERE id = (SELECT id FROM found)
       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 )
-SELECT id, user_id, scope, is_admin FROM found
+SELECT id, user_id, scope, is_admin, organiser_id, role FROM found
 """)
 
 
@@ -118,4 +127,4 @@ def authenticate(connection, secret: str) -> Caller | None:
     row = connection.execute(_AUTHENTICATE, {"h": digest(secret)}).first()
     if row is None:
         return None
-    return Caller(row.id, row.user_id, row.scope, bool(row.is_admin))
+    return Caller(row.id, row.user_id, row.scope, bool(row.is_admin), row.organiser_id, row.role)

@@ -8,14 +8,19 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from webapp.models import Event, EventStatus, Tier
+from webapp.services import organiser_scope
 from webapp.services.selling import inventory
 
 
 def create_event(session: Session, *, title: str, venue: str, starts_at: datetime, description: str = "",
                  image_url: str | None = None, hold_minutes: float = 8, per_order_limit: int = 8,
-                 status: EventStatus = EventStatus.DRAFT, **extra) -> Event:
-    event = Event(title=title, venue=venue, starts_at=starts_at, description=description, image_url=image_url,
-                  hold_minutes=hold_minutes, per_order_limit=per_order_limit, status=status, **extra)
+                 status: EventStatus = EventStatus.DRAFT, organiser_id: int | None = None, **extra) -> Event:
+    """A new event of `organiser_id`; by default the organiser the session is scoped to, else the first one."""
+    if organiser_id is None:
+        organiser_id = organiser_scope.organiser_for_new_rows(session)
+    event = Event(organiser_id=organiser_id, title=title, venue=venue, starts_at=starts_at, description=description,
+                  image_url=image_url, hold_minutes=hold_minutes, per_order_limit=per_order_limit, status=status,
+                  **extra)
     session.add(event)
     session.flush()
     return event

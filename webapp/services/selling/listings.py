@@ -30,8 +30,9 @@ class EventCard:
 
 
 def listed_events(session: Session, *, q: str = "", on: date | None = None,
-                  statuses: tuple[EventStatus, ...] = (EventStatus.ON_SALE,)) -> list[EventCard]:
-    """Upcoming events, optionally filtered by text and day, with prices and stock."""
+                  statuses: tuple[EventStatus, ...] = (EventStatus.ON_SALE,),
+                  organiser_id: int | None = None) -> list[EventCard]:
+    """Upcoming events, optionally filtered by text, day and organiser, with prices and stock."""
     query = (
         select(Event)
         .where(Event.status.in_(statuses), Event.starts_at >= func.now() - text("interval '6 hours'"))
@@ -42,6 +43,8 @@ def listed_events(session: Session, *, q: str = "", on: date | None = None,
         like = like_pattern(q.strip())
         query = query.where(or_(*(column.ilike(like, escape="\\")
                                   for column in (Event.title, Event.venue, Event.description))))
+    if organiser_id is not None:
+        query = query.where(Event.organiser_id == organiser_id)
     if on is not None:
         start = datetime.combine(on, time.min, tzinfo=timezone.utc)
         query = query.where(Event.starts_at >= start, Event.starts_at < start + timedelta(days=1))
