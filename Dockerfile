@@ -19,6 +19,8 @@ RUN sed '/^# --- development and tests only/,$d' requirements.txt > runtime-requ
 COPY config.py wsgi.py ./
 COPY webapp ./webapp
 COPY migrations ./migrations
+# The message catalogs, compiled from the .po files (webapp/i18n.py).
+RUN python -m webapp.i18n
 
 RUN useradd --system --uid 10001 --home /app app && chown -R app /app
 USER app

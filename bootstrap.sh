@@ -40,3 +40,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The message catalogs the app reads are built from the .po files in the repo.
+.venv/bin/python -m webapp.i18n >/dev/null

@@ -90,6 +90,8 @@ class Config:
     # then its key is voided (nothing can be charged under it after that).
     PAYMENT_VOID_AFTER_SECONDS = _int("PAYMENT_VOID_AFTER_SECONDS", 300)
     GATEWAY_SLOW_SECONDS = float(os.environ.get("GATEWAY_SLOW_SECONDS", "4"))
+    # The language when neither the buyer nor their browser names one we speak (webapp/i18n.py).
+    DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "en")
     # Which payment gateway: "simulated" (the default, test cards) or "stripe" (docs/design.md, "Stripe").
     PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "simulated")
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

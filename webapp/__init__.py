@@ -54,7 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    from webapp import cli, database, errors, metrics, security, templating, unit_of_work
+    from webapp import cli, database, errors, i18n, metrics, security, templating, unit_of_work
     from webapp.services.money import gateways
 
     gateways.init_app(app)
@@ -66,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None, config_class: type = Con
     database.retry_on_stale_connection(app)
     security.register(app)
     errors.register(app)
+    i18n.init_app(app)
     templating.register(app)
     cli.register(app)
     return app
