@@ -14,6 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from webapp.models import SEAT_PROPERTIES
 from webapp.parsing import MAX_YEAR, MIN_YEAR
+from webapp.services.messaging.webhooks import EVENT_TYPES
 
 PG_INT = validate.Range(min=1, max=2_147_483_647)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -508,10 +509,8 @@ class AdminEventList(Schema):
 class WebhookIn(Schema):
     url = Text(required=True, metadata={"example": "https://hooks.example.com/ticketbooth"})
     event_id = _id(allow_none=True, load_default=None, metadata={"description": "one event, or null for all"})
-    event_types = fields.List(Text(validate=validate.OneOf(
-        ["order.confirmed", "order.cancelled", "order.refunded", "waitlist.offered", "ticket.checked_in",
-         "ticket.attendee_changed", "event.cancelled", "refund.succeeded", "refund.failed"])), required=True,
-        validate=validate.Length(min=1, max=9))
+    event_types = fields.List(Text(validate=validate.OneOf(EVENT_TYPES)), required=True,
+                              validate=validate.Length(min=1, max=len(EVENT_TYPES)))
 
 
 class WebhookOut(Schema):
