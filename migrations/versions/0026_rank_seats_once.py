@@ -5,7 +5,7 @@ Revises: 0025
 """
 from alembic import op
 
-from migrations.functions import current, frozen
+from migrations.functions import frozen
 
 revision = '0026'
 down_revision = '0025'
@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade():
-    op.execute(current("tb_rank_seats", "f059e74a37c8"))
+    op.execute(frozen("tb_rank_seats", "0026"))
 
 
 def downgrade():

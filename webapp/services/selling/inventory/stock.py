@@ -66,35 +66,28 @@ def rank_seats(session: Session, event_id: int, sections: list[str], order: str)
 
 
 # The rank seats are written with (lower is better). "front_centre": the
-# distance to the event's focal point in hundredths of a seat, exactly as
-# tb_rank_seats computes it (numeric arithmetic, so the two agree to the
-# unit), the default focal point taken over the venue's seats and these new
+# distance to the event's focal point (tb_seat_distance, as tb_rank_seats
+# ranks), the default focal point taken over the venue's seats and these new
 # ones; `rank_seats` then moves only the older seats whose rank the new
 # extent changed. "row_order": rows front (smallest pos_y) to back across the
 # sections laid out together, each left to right from the row's first seat
 # position across them (`lo`).
 _RANK_SEATS = {
-    "front_centre": "round(100 * sqrt((pos_x - CAST(:fx AS numeric)) ^ 2 + (pos_y - CAST(:fy AS numeric)) ^ 2))::int",
+    "front_centre": "tb_seat_distance(pos_x, pos_y, CAST(:fx AS numeric), CAST(:fy AS numeric))",
     "row_order": "row_rank * 1000 + pos_x - lo",
 }
-# The focal point, and the extent of the seats already there (for the default one).
-_FOCUS = text(
-    "SELECT e.focal_x, e.focal_y, min(u.pos_x) AS lo_x, max(u.pos_x) AS hi_x, min(u.pos_y) AS lo_y"
-    " FROM events e LEFT JOIN units u ON u.event_id = e.id AND u.seat_number IS NOT NULL AND u.pos_x IS NOT NULL"
-    " WHERE e.id = :e GROUP BY e.id"
-)
+_FOCUS = text("SELECT fx, fy FROM tb_focal_point(:e, :lo_x, :hi_x, :front_y)")
 
 
 def _focal_point(session: Session, event_id: int, blocks: list[SeatBlock]) -> tuple[Decimal, Decimal]:
-    """Where "front_centre" measures from once these blocks are laid: the organiser's point, else the centre
-    front of all the seats (the middle of their widest extent, one row in front of the first)."""
-    row = session.execute(_FOCUS, {"e": event_id}).one()
-    xs = [x for x in (row.lo_x, row.hi_x) if x is not None]
-    xs += [x for b in blocks for x in (b.origin_x, b.origin_x + b.seats_per_row - 1)]
-    front = min(([row.lo_y] if row.lo_y is not None else []) + [b.origin_y for b in blocks])
-    fx = Decimal(str(row.focal_x)) if row.focal_x is not None else Decimal(min(xs) + max(xs)) / 2
-    fy = Decimal(str(row.focal_y)) if row.focal_y is not None else Decimal(front) - 1
-    return fx, fy
+    """Where "front_centre" measures from once these blocks are laid (tb_focal_point, with their extent added)."""
+    point = session.execute(_FOCUS, {
+        "e": event_id,
+        "lo_x": min(b.origin_x for b in blocks),
+        "hi_x": max(b.origin_x + b.seats_per_row - 1 for b in blocks),
+        "front_y": min(b.origin_y for b in blocks),
+    }).one()
+    return point.fx, point.fy
 
 
 @dataclass(frozen=True)
