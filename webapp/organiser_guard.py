@@ -42,7 +42,9 @@ NEEDS: dict[str, str] = {
                      "code_set_active", "waiting_room_save", "waiting_room_control", "waitlist_remove",
                      "seat_properties", "best_available_settings", "attendee_settings", "transfer_settings",
                      "question_create", "question_delete"), "events"),
-    **dict.fromkeys(("orders", "order", "orders_search", "order_document", "order_attendees"), "orders"),
+    **dict.fromkeys(("orders", "order", "orders_search", "order_document", "order_attendees", "order_resend",
+                     "box_office_tickets"), "orders"),
+    **dict.fromkeys(("box_office_page", "box_office_event", "box_office_sell"), "sell"),
     **dict.fromkeys(("order_cancel", "order_refund"), "refund"),
     **dict.fromkeys(("checkin_page", "checkin_post", "check_in"), "check_in"),
 }

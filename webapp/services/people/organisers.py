@@ -23,12 +23,13 @@ from webapp.services.messaging import links, outbox
 
 # What each role may do. `view`: dashboards, lists and exports; `events`: events, tiers,
 # layouts, codes, the waiting list and the waiting room; `orders`: find orders, resend
-# tickets; `refund`: cancel and refund; `check_in`: the door; `settings`: webhooks, mail,
-# the audit log, disputes, members and door staff.
+# tickets; `sell`: the box office's sales at the door, paid in person; `refund`: cancel and
+# refund; `check_in`: the door; `settings`: webhooks, mail and the mail sender, the audit log,
+# disputes, the team and its invitations.
 CAPABILITIES: dict[str, frozenset[str]] = {
-    Role.OWNER.value: frozenset({"view", "events", "orders", "refund", "check_in", "settings"}),
-    Role.MANAGER.value: frozenset({"view", "events", "orders", "refund", "check_in"}),
-    Role.BOX_OFFICE.value: frozenset({"orders", "check_in"}),
+    Role.OWNER.value: frozenset({"view", "events", "orders", "sell", "refund", "check_in", "settings"}),
+    Role.MANAGER.value: frozenset({"view", "events", "orders", "sell", "refund", "check_in"}),
+    Role.BOX_OFFICE.value: frozenset({"orders", "sell", "check_in"}),
     Role.DOOR.value: frozenset({"check_in"}),
     Role.VIEWER.value: frozenset({"view"}),
 }
