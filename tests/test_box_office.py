@@ -3,9 +3,9 @@ buyers; finds and resends orders; reaches only its organiser's (and its events')
 
 The race sells at the counter while buyers reserve online, on real connections: the reserve statement both
 use takes general-admission places with FOR UPDATE SKIP LOCKED (tb_hold_places), so the places are sold
-once. Checked by hand: with that lock taken out of tb_hold_places (CREATE OR REPLACE on the test database),
-the same race sold places twice (the unique index on valid tickets refused some sales and the invariant
-checker found units claimed by two holds).
+once. Checked by hand (2026-12-07): with that lock taken out of tb_hold_places (CREATE OR REPLACE on the test
+database), the same race fails: two transactions took the same places, and a door sale's tickets ran into
+the unique index on valid tickets per place (IntegrityError, uq_tickets_one_valid_per_unit).
 """
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from tests.factories import make_gateway
 from tests.organiser_world import Side, make_side
 from tests.support import assert_consistent, login, race
 from webapp.extensions import db
-from webapp.models import AuditLog, Order, OutboxMessage, PaymentAttempt, Unit
+from webapp.models import AuditLog, Order, OrganiserMember, OutboxMessage, PaymentAttempt, Unit
 from webapp.services.admin import box_office, reports
-from webapp.services.errors import BookingError, InvalidRequest, NotEnoughLeft
-from webapp.services.money import refunds
+from webapp.services.errors import BookingError, InvalidRequest, NotEnoughLeft, NotFound
+from webapp.services.money import checkout, refunds
 from webapp.services.selling import inventory
 
 
@@ -43,8 +44,6 @@ def test_a_clerk_sells_at_the_door_paid_in_person_and_prints_the_tickets(client,
     event = factory.ga_event(capacity=5, title="Door Night", per_buyer_limit=2)
     tier = event.tiers[0]
     clerk = factory.user("clerk@example.com", name="Clara Clerk")
-    from webapp.models import OrganiserMember
-
     session.add(OrganiserMember(organiser_id=event.organiser_id, user_id=clerk.id, role="box_office"))
     session.commit()
     login(client, clerk.email)
@@ -95,10 +94,6 @@ def test_a_door_sale_is_given_back_at_the_counter_not_through_the_gateway(client
         refunds.request_refund(session, order_id=order.id, reason="changed mind", actor_id=None, whole=True)
     session.rollback()
     # Nor is it the clerk's to cancel as a buyer.
-    from webapp.services.errors import NotFound
-    from webapp.services.money import checkout
-    from tests.factories import make_gateway
-
     with pytest.raises(NotFound):
         checkout.cancel_order(session, make_gateway(), order_id=order.id, user_id=clerk.id, reason="x")
     session.rollback()
