@@ -285,8 +285,9 @@ def accept_invitation(session: Session, token: str, *, user_id: int, max_age: in
     # Under the row's lock, so one link makes one member, once.
     used = session.execute(update(OrganiserInvitation).where(
         OrganiserInvitation.id == invitation.invitation_id, OrganiserInvitation.accepted_at.is_(None),
-        OrganiserInvitation.revoked_at.is_(None)).values(accepted_at=func.now())).rowcount
-    if not used:
+        OrganiserInvitation.revoked_at.is_(None)).values(accepted_at=func.now())
+        .returning(OrganiserInvitation.id)).first()
+    if used is None:
         raise InvitationGone("This invitation was withdrawn or used a moment ago.")
     return invitation.organiser
 
