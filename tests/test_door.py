@@ -10,19 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import Factory, make_gateway
-from tests.support import buy, cancel, csrf_token, login, race
+from tests.support import buy, cancel, csrf_token, door_member, login, race
 from tests.test_admin_views import ADMIN_ROUTES, build, world  # noqa: F401  (the fixture is used by name)
 from webapp.extensions import db
 from webapp.models import AuditLog, OrganiserMember, Ticket
 from webapp.services.admin import checkin, door
-from webapp.services.people import organisers
-
-
-def _door_member(session, event, user, actor_id=None):
-    """A door member of the event's organiser, for this event only (what a door assignment became in 0029)."""
-    organisers.set_member(session, organiser_id=event.organiser_id, email=user.email, role="door",
-                          event_ids=[event.id], actor_id=actor_id)
-    session.commit()
 
 
 @pytest.fixture
@@ -31,7 +23,7 @@ def gig(session, factory):
     other = factory.ga_event(capacity=5, title="Other Gig")
     staff = factory.user(name="Dora Door")
     admin = factory.user(name="Ada Admin", is_admin=True)
-    _door_member(session, event, staff, admin.id)
+    door_member(session, event, staff)
     order = buy(session, event, factory.user(name="Bea Buyer"))
     elsewhere = buy(session, other, factory.user())
     return dict(event=event, other=other, staff=staff, admin=admin, code=order.tickets[0].code, order=order,
@@ -99,7 +91,7 @@ def test_door_staff_get_404_everywhere_in_the_admin_area(app, client, session, w
     from webapp.models import Event
 
     staff = Factory(session).user(name="Door Only")
-    _door_member(session, session.get(Event, world["event_id"]), staff)
+    door_member(session, session.get(Event, world["event_id"]), staff)
     login(client, staff.email)
     token = csrf_token(client)
     response = client.open(build(app, endpoint, world), method=method, headers={"X-CSRFToken": token})

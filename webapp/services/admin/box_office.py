@@ -56,8 +56,8 @@ def sell(session: Session, *, clerk_id: int, event_id: int, counts: dict[int, in
     """Sell `counts` (tier id -> how many) of the event at the counter, paid `paid_with`; the caller commits.
 
     Standing places are taken as a buyer's are; numbered seats as the best free ones of their tier, together
-    where they can be (the inventory's best-available reserve), one seated tier per sale. Refusals are the reserve's own (too few
-    left, over the limit per order, sales closed), and nothing is written then.
+    where they can be (the inventory's best-available reserve), one seated tier per sale. Refusals are the
+    reserve's own (too few left, over the limit per order, sales closed), and nothing is written then.
     """
     if paid_with not in PAID_WITH:
         raise InvalidRequest("Say how it was paid: cash or card terminal.")
