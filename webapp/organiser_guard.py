@@ -104,3 +104,22 @@ def may_reach(endpoint: str) -> bool:
     if need == _PLATFORM:
         return actor.platform_admin
     return need == _ENTER or actor.may(need)
+
+
+def admit_door(user, arguments: dict) -> None:
+    """The door area's one check (the phone pages, `/door`), before any view: a route naming an event is for a
+    platform administrator, or a member of its organiser whose role checks in, for all its events or this one;
+    anyone else gets 404, as in the admin area. The door spans every organiser the user checks in for, so no
+    organiser is chosen here. Anonymous visitors pass to the views, whose login_required sends them to log in.
+    """
+    from webapp.models import Event
+    from webapp.services.admin import door
+
+    if not user.is_authenticated or "event_id" not in arguments:
+        return
+    event_id = arguments["event_id"]
+    if user.is_admin:
+        if db.session.get(Event, event_id) is None:
+            abort(404)
+    elif not door.may_check_in(db.session, user_id=user.id, event_id=event_id):
+        abort(404)
