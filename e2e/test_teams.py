@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from e2e.helpers import log_in
+from e2e.test_accessibility import axe_check
 from webapp.models import Order, Organiser, OrganiserMember
 
 
@@ -56,6 +57,7 @@ def test_a_door_member_sees_only_check_in(page: Page, session, factory, shot):
     expect(page).to_have_url(re.compile(rf"/admin/events/{river.id}/check-in$"))
     expect(page.get_by_role("heading", name="Who checks in at this event")).to_be_visible()
     shot("teams-door-check-in")
+    axe_check(page, "the check-in page for a door member")
     for path in ("/admin/box-office", f"/admin/box-office/events/{river.id}", f"/admin/events/{river.id}"):
         answer = page.goto(path)
         assert answer is not None and answer.status == 403, path
@@ -70,15 +72,18 @@ def test_a_box_office_clerk_sells_a_ticket_at_the_door(page: Page, session, fact
     expect(page.get_by_text("Acting for River Club as box office")).to_be_visible()
     page.get_by_role("link", name="Box office").click()
     shot("teams-box-office")
+    axe_check(page, "the box office")
     page.get_by_role("link", name="Sell: River Jam").click()
     page.get_by_label("Tier 1").fill("2")
     page.get_by_label("Cash").check()
     page.get_by_label("Buyer's e-mail for the tickets (optional)").fill("walk-in@example.com")
     shot("teams-box-office-sell")
+    axe_check(page, "a sale at the door")
     page.get_by_role("button", name="Sell and print").click()
     expect(page.locator(".print-ticket")).to_have_count(2)
     expect(page.get_by_text("sold at the box office").first).to_be_visible()
     shot("teams-box-office-tickets")
+    axe_check(page, "the printable tickets")
     order = session.scalars(select(Order).where(Order.event_id == river.id)).one()
     assert (order.channel, order.sold_by, order.buyer_email) == ("box_office", shared.id, "walk-in@example.com")
 
@@ -88,6 +93,7 @@ def test_a_box_office_clerk_sells_a_ticket_at_the_door(page: Page, session, fact
     page.get_by_role("button", name="Sell and print").click()
     expect(page.get_by_role("alert")).to_contain_text("1")
     shot("teams-box-office-refused")
+    axe_check(page, "a refused sale at the door")
 
     # Found again by the typed address, and its tickets resent.
     page.goto("/admin/box-office")
