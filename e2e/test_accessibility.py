@@ -14,10 +14,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from e2e.helpers import DECLINED_CARD, GOOD_CARD, log_in, pay, readme_shot
-from tests.support import buy, expire_now, reserve_seats
+from tests.support import buy, door_member, expire_now, reserve_seats
 from webapp.models import Event, Unit
 from webapp.services import demo
-from webapp.services.admin import door
 from webapp.services.waiting import waiting_room
 
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -249,8 +248,7 @@ def test_axe_finds_no_serious_violation_on_any_buyer_page(page: Page, browser: B
 
     # The door page, for door staff.
     staff = factory.user(name="Dora Door")
-    door.assign(session, event_id=hall.id, email=staff.email, actor_id=None)
-    session.commit()
+    door_member(session, hall, staff)
     door_page = browser.new_context(base_url=base_url).new_page()
     log_in(door_page, staff.email)
     door_page.goto("/door")

@@ -7,9 +7,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
 from e2e.helpers import log_in
-from tests.support import buy
+from tests.support import buy, door_member
 from webapp.models import DoorDuplicate, Ticket
-from webapp.services.admin import door
 
 PHONE = {"width": 390, "height": 844}
 
@@ -39,8 +38,7 @@ def _checked_in(session, event_id: int) -> int:
 def test_offline_check_ins_are_kept_and_synced_and_the_server_agrees(page: Page, session, factory, shot):
     event = factory.ga_event(capacity=10, title="Seaside Rave")
     staff = factory.user(name="Olly Offline")
-    door.assign(session, event_id=event.id, email=staff.email, actor_id=None)
-    session.commit()
+    door_member(session, event, staff)
     codes = [buy(session, event, factory.user()).tickets[0].code for _ in range(4)]
     _open_door(page, event.id, staff.email)
 
@@ -65,8 +63,7 @@ def test_two_offline_phones_let_one_ticket_in_and_both_learn_the_second_was_flag
                                                                                      factory, base_url, shot):
     event = factory.ga_event(capacity=10, title="Harbour Gates")
     staff = factory.user(name="Gail Gate")
-    door.assign(session, event_id=event.id, email=staff.email, actor_id=None)
-    session.commit()
+    door_member(session, event, staff)
     code = buy(session, event, factory.user()).tickets[0].code
     phones = []
     for _ in range(2):

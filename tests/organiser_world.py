@@ -18,7 +18,7 @@ from webapp.models import (
 )
 from webapp.services.admin import questions
 from webapp.services.money import invoices
-from webapp.services.people import api_tokens
+from webapp.services.people import api_tokens, organisers
 
 
 @dataclass
@@ -56,11 +56,14 @@ def make_side(factory: Factory, slug: str, title: str) -> Side:
                                       options=[], required=False, per_ticket=True, tier_id=None)
     order.billing_name, order.billing_address = f"Buyer of {title}", "1 Main Street"
     document_id = invoices.issue_invoice(session, order)
+    invitation_id = organisers.invite(session, organiser_id=organiser.id, email=f"invited-{slug}@example.com",
+                                      role="door", actor_id=None)
     session.commit()
     side = Side(organiser, {"event_id": event.id, "tier_id": tier.id, "order_id": order.id, "code_id": code.id,
                            "entry_id": entry.id, "endpoint_id": endpoint.id, "webhook_id": endpoint.id,
                            "delivery_id": delivery.id, "message_id": message.id, "user_id": buyer.id,
-                           "question_id": question.id, "document_id": document_id},
+                           "question_id": question.id, "document_id": document_id,
+                           "invitation_id": invitation_id},
                 (f"{title} Night", f"hooks.{slug}.example", f"buyer-{slug}@example.com"))
     for role in ("owner", "manager", "box_office", "door", "viewer"):
         member = factory.user(f"{role}-{slug}@example.com", name=f"{role} of {title}")

@@ -181,3 +181,12 @@ def rate_limited_client(database_url: str, **settings):
             limiter.reset()
             db.engine.dispose()
         limiter.enabled, limiter.initialized = saved
+
+
+def door_member(session, event, user) -> None:
+    """Make `user` a door member of the event's organiser, for this event only (door staff since 0029)."""
+    from webapp.services.people import organisers
+
+    organisers.set_member(session, organiser_id=event.organiser_id, email=user.email, role="door",
+                          event_ids=[event.id], actor_id=None)
+    session.commit()

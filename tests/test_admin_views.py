@@ -24,6 +24,7 @@ from webapp.models import (
 )
 from webapp.services.admin import codes
 from webapp.services.admin import questions as admin_questions
+from webapp.services.people import organisers
 
 
 def _admin_routes() -> list[tuple[str, str]]:
@@ -78,8 +79,10 @@ def world(app, session, factory, tmp_path, monkeypatch):
                          spec=codes.CodeSpec(kind="discount", percent_off=10))
     question = admin_questions.add_question(session, actor_id=None, event_id=event.id, label="Size", kind="text",
                                             options=[], required=False, per_ticket=True, tier_id=None)
+    invitation_id = organisers.invite(session, organiser_id=event.organiser_id, email="guard@example.com",
+                                      role="door", actor_id=None)
     session.commit()
-    return dict(event_id=event.id, code_id=code.id, question_id=question.id,
+    return dict(event_id=event.id, code_id=code.id, question_id=question.id, invitation_id=invitation_id,
                 tier_id=tier.id, order_id=order.id, entry_id=entry.id, field="title",
                 endpoint_id=hook.id, delivery_id=delivery.id,
                 buyer=buyer, ticket_code=order.tickets[0].code, unit_id=order.tickets[0].unit_id,

@@ -294,7 +294,7 @@ def test_an_invitation_is_mailed_and_accepted_by_its_address_only_until_it_expir
     # Expired: the same link, read with a shorter life than its age.
     monkeypatch.setitem(app.config, "INVITATION_MAX_AGE_SECONDS", -1)
     expired = client.post(path, data={"csrf_token": csrf})
-    assert expired.status_code == 400 and "expired" in expired.get_data(as_text=True)
+    assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
     assert session.get(OrganiserMember, (alpha.organiser.id, invited.id)) is None
     monkeypatch.setitem(app.config, "INVITATION_MAX_AGE_SECONDS", 3600)
     assert client.post(path, data={"csrf_token": csrf}).status_code == 303
@@ -313,7 +313,8 @@ def test_rows_of_no_organiser_are_the_platform_administrators_only(world, sessio
         organiser_scope.enter(session, alpha.organiser.id)
         assert session.scalars(mine).all() == []
         organiser_scope.enter(session, alpha.organiser.id, platform=True)
-        assert [m.subject for m in session.scalars(mine)] == ["Reset your password"]
+        # The account's mail, and the invitations the world mailed (of no event either).
+        assert "Reset your password" in [m.subject for m in session.scalars(mine)]
         # Still none of the other organiser's.
         assert {m.event_id for m in session.scalars(select(OutboxMessage))} == {alpha.ids["event_id"], None}
     finally:

@@ -42,7 +42,9 @@ NEEDS: dict[str, str] = {
                      "code_set_active", "waiting_room_save", "waiting_room_control", "waitlist_remove",
                      "seat_properties", "best_available_settings", "attendee_settings", "transfer_settings",
                      "question_create", "question_delete"), "events"),
-    **dict.fromkeys(("orders", "order", "orders_search", "order_document", "order_attendees"), "orders"),
+    **dict.fromkeys(("orders", "order", "orders_search", "order_document", "order_attendees", "order_resend",
+                     "box_office_tickets"), "orders"),
+    **dict.fromkeys(("box_office_page", "box_office_event", "box_office_sell"), "sell"),
     **dict.fromkeys(("order_cancel", "order_refund"), "refund"),
     **dict.fromkeys(("checkin_page", "checkin_post", "check_in"), "check_in"),
 }
@@ -102,3 +104,22 @@ def may_reach(endpoint: str) -> bool:
     if need == _PLATFORM:
         return actor.platform_admin
     return need == _ENTER or actor.may(need)
+
+
+def admit_door(user, arguments: dict) -> None:
+    """The door area's one check (the phone pages, `/door`), before any view: a route naming an event is for a
+    platform administrator, or a member of its organiser whose role checks in, for all its events or this one;
+    anyone else gets 404, as in the admin area. The door spans every organiser the user checks in for, so no
+    organiser is chosen here. Anonymous visitors pass to the views, whose login_required sends them to log in.
+    """
+    from webapp.models import Event
+    from webapp.services.admin import door
+
+    if not user.is_authenticated or "event_id" not in arguments:
+        return
+    event_id = arguments["event_id"]
+    if user.is_admin:
+        if db.session.get(Event, event_id) is None:
+            abort(404)
+    elif not door.may_check_in(db.session, user_id=user.id, event_id=event_id):
+        abort(404)

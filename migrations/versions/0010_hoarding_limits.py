@@ -47,8 +47,8 @@ depends_on = None
 def upgrade():
     op.add_column("events", sa.Column("per_buyer_limit", sa.Integer, nullable=False, server_default="10"))
     op.add_column("events", sa.Column("rehold_cooldown_seconds", sa.Integer, nullable=False, server_default="60"))
-    for name, digest in {"tb_buyer_count": "031545430f06", "tb_buyer_claims": "130e2f6b779f",
-                         "tb_buyer_rules": "347a88882615"}.items():
+    op.execute(frozen("tb_buyer_count", "0010"))  # 0029 changes it
+    for name, digest in {"tb_buyer_claims": "130e2f6b779f", "tb_buyer_rules": "347a88882615"}.items():
         op.execute(current(name, digest))
     op.execute(frozen("tb_begin_reservation", "0010"))  # 0022 changes it
     # Frozen: 0013 renames these tb_hold_places and tb_hold_seats, 0014 changes them.

@@ -22,7 +22,7 @@ def invitation(token: str):
     try:
         offered = organisers.read_invitation(db.session, token, max_age=_max_age())
     except InvalidRequest as refused:
-        return render_template("account/invitation.html", error=refused.message, token=None), 400
+        return render_template("account/invitation.html", error=refused.message, token=None), refused.status_code
     return render_template("account/invitation.html", invitation=offered, token=token,
                            mine=offered.email == current_user.email)
 
@@ -34,7 +34,7 @@ def invitation_accept(token: str):
         organiser = organisers.accept_invitation(db.session, token, user_id=current_user.id, max_age=_max_age())
     except InvalidRequest as refused:
         db.session.rollback()
-        return render_template("account/invitation.html", error=refused.message, token=None), 400
+        return render_template("account/invitation.html", error=refused.message, token=None), refused.status_code
     session[organiser_guard.CHOSEN] = organiser.id
     session["_in_a_team"] = True
     return redirect_to(url_for("admin.events"))

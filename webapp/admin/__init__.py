@@ -61,6 +61,7 @@ def load_tier(event: Event, tier_id: int) -> Tier:
 
 from webapp.admin import (  # noqa: E402,F401
     audit,
+    box_office,
     checkin,
     codes,
     devmail,

@@ -1,7 +1,8 @@
-"""Admin: the door: the check-in page a USB scanner types into, door staff, and the attendee CSV."""
+"""Admin: the door: the check-in page a USB scanner types into (with who checks in at this event), and the
+attendee CSV."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, stream_with_context, url_for
+from flask import render_template, stream_with_context
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -10,7 +11,6 @@ from webapp.admin.forms import CheckInForm
 from webapp.extensions import db
 from webapp.htmx import render
 from webapp.services.admin import checkin, door, door_sync, export
-from webapp.services.errors import BookingError
 
 
 @bp.get("/events/<int:event_id>/attendees.csv")
@@ -30,7 +30,7 @@ def checkin_page(event_id: int):
     event = load_event(event_id)
     return render_template("admin/checkin.html", event=event, form=CheckInForm(formdata=None), result=None,
                            recent=checkin.recent_check_ins(db.session, event.id),
-                           door_staff=door.staff_of(db.session, event.id),
+                           door_members=door.door_members(db.session, event.id),
                            twice=door_sync.flags_of(db.session, event_id=event.id))
 
 
@@ -43,26 +43,5 @@ def checkin_post(event_id: int):
     return render("admin/checkin.html", "admin/_checkin_result.html", status=checkin.STATUS_CODES[result.outcome],
                   event=event, form=CheckInForm(formdata=None), result=result,
                   recent=checkin.recent_check_ins(db.session, event.id),
-                  door_staff=door.staff_of(db.session, event.id),
+                  door_members=door.door_members(db.session, event.id),
                   twice=door_sync.flags_of(db.session, event_id=event.id))
-
-
-@bp.post("/events/<int:event_id>/door-staff")
-def door_staff_add(event_id: int):
-    event = load_event(event_id)
-    try:
-        user = door.assign(db.session, event_id=event.id, email=request.form.get("email", "")[:254],
-                           actor_id=current_user.id)
-        flash(f"{user.name} can now check tickets in for this event, and see nothing else.", "success")
-    except BookingError as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
-    return redirect(url_for("admin.checkin_page", event_id=event.id) + "#door-staff")
-
-
-@bp.post("/events/<int:event_id>/door-staff/<int:user_id>/remove")
-def door_staff_remove(event_id: int, user_id: int):
-    event = load_event(event_id)
-    door.unassign(db.session, event_id=event.id, user_id=user_id, actor_id=current_user.id)
-    flash("Removed from the door.", "success")
-    return redirect(url_for("admin.checkin_page", event_id=event.id) + "#door-staff")

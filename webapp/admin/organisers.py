@@ -1,7 +1,7 @@
 """Admin: organisers (a platform administrator makes them and acts for any), switching, and the team."""
 from __future__ import annotations
 
-from flask import abort, flash, render_template, request, session, url_for
+from flask import abort, current_app, flash, render_template, request, session, url_for
 from flask_login import current_user
 
 from webapp import organiser_guard
@@ -56,7 +56,10 @@ def _team_page(status: int = 200, **extra):
     acting = organiser_guard.acting()
     return render_template("admin/team.html", members=organisers.members(db.session, acting.organiser_id),
                            roles=list(organisers.CAPABILITIES), events=admin_reports.all_events(db.session),
-                           **extra), status
+                           invitations=organisers.pending_invitations(
+                               db.session, acting.organiser_id,
+                               max_age=current_app.config["INVITATION_MAX_AGE_SECONDS"]),
+                           organiser=organisers.by_id(db.session, acting.organiser_id), **extra), status
 
 
 @bp.get("/team")
@@ -101,4 +104,26 @@ def team_member_remove(user_id: int):
     organisers.remove_member(db.session, organiser_id=organiser_guard.acting().organiser_id, user_id=user_id,
                              actor_id=current_user.id)
     flash("The member was removed; their sessions have ended.", "success")
+    return redirect_to(url_for("admin.team_page"))
+
+
+@bp.post("/team/invitations/<int:invitation_id>/revoke")
+def team_invitation_revoke(invitation_id: int):
+    email = organisers.revoke_invitation(db.session, organiser_id=organiser_guard.acting().organiser_id,
+                                         invitation_id=invitation_id, actor_id=current_user.id)
+    flash(f"The invitation to {email} was withdrawn; its link no longer works.", "success")
+    return redirect_to(url_for("admin.team_page"))
+
+
+@bp.post("/team/mail-sender")
+def team_mail_sender():
+    """The organiser's name and Reply-To on its mail (owners only: the route needs `settings`)."""
+    try:
+        organisers.set_mail_sender(db.session, organiser_id=organiser_guard.acting().organiser_id,
+                                   from_name=request.form.get("mail_from_name", ""),
+                                   reply_to=request.form.get("mail_reply_to", ""), actor_id=current_user.id)
+    except InvalidRequest as refused:
+        db.session.rollback()
+        return _team_page(400, sender_error=refused.message)
+    flash("Mail about your events now goes out under this name.", "success")
     return redirect_to(url_for("admin.team_page"))

@@ -41,10 +41,10 @@ from webapp.models.money import RefundState as RefundState
 from webapp.models.money import RefundTicket as RefundTicket
 from webapp.models.money import document_label as document_label
 from webapp.models.organisers import Organiser as Organiser
+from webapp.models.organisers import OrganiserInvitation as OrganiserInvitation
 from webapp.models.organisers import OrganiserMember as OrganiserMember
 from webapp.models.organisers import Role as Role
 from webapp.models.people import ApiToken as ApiToken
-from webapp.models.people import DoorAssignment as DoorAssignment
 from webapp.models.people import User as User
 from webapp.models.provider import PaymentDispute as PaymentDispute
 from webapp.models.provider import StripeEvent as StripeEvent

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ARRAY, CheckConstraint, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import ARRAY, BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -31,6 +31,10 @@ class Organiser(db.Model):
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    # The display name and Reply-To of every mail about its events (migration 0029); the envelope From
+    # stays the install's verified MAIL_FROM address. None: the install's name, no Reply-To.
+    mail_from_name: Mapped[str | None] = mapped_column(String(120))
+    mail_reply_to: Mapped[str | None] = mapped_column(String(254))
 
     __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]*$'", name="slug_shape"),)
 
@@ -49,4 +53,26 @@ class OrganiserMember(db.Model):
     __table_args__ = (
         CheckConstraint(f"role IN {ROLE_VALUES}", name="role"),
         Index("ix_organiser_members_user", "user_id", "organiser_id"),
+    )
+
+
+class OrganiserInvitation(db.Model):
+    """An invitation mailed to join a team (migration 0029): pending until accepted, withdrawn or expired
+    (its signed link's age, INVITATION_MAX_AGE_SECONDS)."""
+
+    __tablename__ = "organiser_invitations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(12))
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLE_VALUES}", name="role"),
+        Index("ix_organiser_invitations_pending", "organiser_id", "id",
+              postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL")),
     )

@@ -1,11 +1,11 @@
-"""People: accounts (buyers, admins, door staff), their API tokens, and door staff's events."""
+"""People: accounts (buyers, organisers' team members, platform administrators) and their API tokens."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
 from webapp.models.columns import utcnow_sql
@@ -54,18 +54,3 @@ class ApiToken(db.Model):
                         "('owner', 'manager', 'box_office', 'door', 'viewer'))", name="admin_has_organiser"),
         Index("ix_api_tokens_user", "user_id", "id"),
     )
-
-
-class DoorAssignment(db.Model):
-    """Door staff for one event: may check its tickets in, and see nothing else (migration 0011)."""
-
-    __tablename__ = "door_assignments"
-
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    assigned_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
-
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
-
-    __table_args__ = (Index("ix_door_assignments_user", "user_id", "event_id"),)

@@ -145,8 +145,11 @@ class PaymentAttempt(db.Model):
     # Who the invoice is for, given at checkout and copied to the order (migration 0021).
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))
+    # Paid at the box office, in cash or on the card terminal (migration 0029): no gateway was asked.
+    in_person: Mapped[str | None] = mapped_column(String(8))
 
     __table_args__ = (
+        CheckConstraint("in_person IN ('cash', 'terminal')", name="in_person"),
         # A hold has one checkout in flight: two tabs cannot charge twice.
         Index(
             "uq_payment_attempts_one_pending", "hold_id", unique=True,
@@ -217,14 +220,21 @@ class Order(db.Model):
     # Who the invoice is made out to (migration 0021); no name, no invoice.
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))
+    # Where it was sold (migration 0029): online, or at the box office by the clerk `sold_by` (the order's
+    # user too: the hold was theirs), with the address the clerk typed for the tickets, if any.
+    channel: Mapped[str] = mapped_column(String(12), default="online", server_default="online")
+    sold_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    buyer_email: Mapped[str | None] = mapped_column(String(254))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
     event: Mapped[Event] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(back_populates="order", order_by="Ticket.id")
     code: Mapped[Code | None] = relationship(foreign_keys=[code_id])
     access_code: Mapped[Code | None] = relationship(foreign_keys=[access_code_id])
 
     __table_args__ = (
+        CheckConstraint("channel IN ('online', 'box_office')", name="channel"),
+        CheckConstraint("(channel = 'box_office') = (sold_by IS NOT NULL)", name="box_office_has_clerk"),
         Index("ix_orders_event_created", "event_id", "created_at"),
         Index("ix_orders_code", "code_id", "user_id", postgresql_where=text("code_id IS NOT NULL")),
         Index("ix_orders_access_code", "access_code_id", postgresql_where=text("access_code_id IS NOT NULL")),

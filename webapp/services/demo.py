@@ -3,7 +3,7 @@ event that sells out.
 
 The first organiser (the one the migration made) runs the hall, the
 stadium and the festival; The Cellar Club runs the tiny gig. Its manager is a viewer of the
-first too (staff shared between organisers), and its door member checks in.
+first too (staff shared between organisers), its door member checks in, and its box office sells at the door.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ DEMO_BUYER = ("buyer@example.com", "demo-buyer-pass", "Dana Buyer")
 DEMO_ADMIN = ("admin@example.com", "demo-admin-pass", "Alex Admin")
 DEMO_MANAGER = ("manager@example.com", "demo-manager-pass", "Morgan Manager")
 DEMO_DOOR = ("door@example.com", "demo-door-pass", "Devi Door")
+DEMO_BOX_OFFICE = ("box@example.com", "demo-box-pass", "Bo Box-Office")
 CELLAR = ("cellar-club", "The Cellar Club")
 
 
@@ -31,7 +32,7 @@ def has_data(session: Session) -> bool:
 
 def seed(session: Session) -> dict[str, tuple[str, str]]:
     """Create the demo events and accounts. Returns the accounts' credentials."""
-    for email, password, name in (DEMO_BUYER, DEMO_ADMIN, DEMO_MANAGER, DEMO_DOOR):
+    for email, password, name in (DEMO_BUYER, DEMO_ADMIN, DEMO_MANAGER, DEMO_DOOR, DEMO_BOX_OFFICE):
         if session.scalar(select(User).where(User.email == email)) is None:
             accounts.register(session, email=email, password=password, name=name, is_admin=email == DEMO_ADMIN[0])
     first = session.scalar(select(Organiser).order_by(Organiser.id).limit(1))
@@ -46,7 +47,9 @@ def seed(session: Session) -> dict[str, tuple[str, str]]:
     organisers.set_member(session, organiser_id=cellar.id, email=DEMO_MANAGER[0], role="manager")
     organisers.set_member(session, organiser_id=first.id, email=DEMO_MANAGER[0], role="viewer")
     organisers.set_member(session, organiser_id=cellar.id, email=DEMO_DOOR[0], role="door")
-    return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2], "manager": DEMO_MANAGER[:2], "door": DEMO_DOOR[:2]}
+    organisers.set_member(session, organiser_id=cellar.id, email=DEMO_BOX_OFFICE[0], role="box_office")
+    return {"buyer": DEMO_BUYER[:2], "admin": DEMO_ADMIN[:2], "manager": DEMO_MANAGER[:2], "door": DEMO_DOOR[:2],
+            "box office": DEMO_BOX_OFFICE[:2]}
 
 
 def _local_start(tz: str, *, days: int, hour: int) -> datetime:

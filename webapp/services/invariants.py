@@ -75,8 +75,20 @@ CHECKS: list[tuple[str, str]] = [
         " LEFT JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key"
         " WHERE o.event_id = :e AND o.status = 'confirmed' AND g.status IS DISTINCT FROM 'authorised'"
         " AND g.status IS DISTINCT FROM 'captured'"
+        # Paid in person at the box office: no gateway holds its money (the next check).
+        " AND p.in_person IS NULL"
         # Paid through Stripe: its side is read from Stripe (check_stripe_money).
         " AND NOT EXISTS (SELECT 1 FROM stripe_intents s WHERE s.idempotency_key = p.idempotency_key)",
+    ),
+    (
+        # The box office (migration 0029): a door sale is paid in person and nothing else is; no gateway charge
+        # stands behind an in-person payment, and a door sale is never refunded through one.
+        "order whose channel and payment disagree (a door sale not paid in person, or paid in person with a"
+        " gateway charge or a refund)",
+        "SELECT o.id, o.channel, p.in_person FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " WHERE o.event_id = :e AND ((o.channel = 'box_office') <> (p.in_person IS NOT NULL)"
+        " OR (p.in_person IS NOT NULL AND (EXISTS (SELECT 1 FROM gateway_charges g"
+        "  WHERE g.idempotency_key = p.idempotency_key) OR o.refunded_minor <> 0)))",
     ),
     (
         # Invariant 5: one charge per hold.

@@ -1,10 +1,10 @@
-"""Door staff: who may check tickets in for which event, and the door's running count.
+"""The door: who may check tickets in for which event, and the door's running count.
 
-Door staff are ordinary accounts with an assignment row per event, or the
-members of an organiser's team whose role checks in (door, box office,
-manager, owner), for its events or the ones their membership names. The
-assignment is read on every door request (one indexed lookup), so removing
-someone takes effect at their next scan. The check-in itself is
+Whoever checks in is a member of the event's organiser whose role does
+(door, box office, manager, owner), for all its events or the ones the
+membership names; migration 0029 made the old per-event door staff such
+members. The membership is read on every door request (one indexed lookup),
+so removing someone takes effect at their next scan. The check-in itself is
 `checkin.check_in`: one conditional UPDATE, so phones at one door admit a
 ticket once.
 """
@@ -12,20 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
-from webapp.models import DoorAssignment, Event, OrganiserMember, User
-from webapp.services import audit
-from webapp.services.errors import InvalidRequest
+from webapp.models import Event, OrganiserMember, User
 from webapp.services.people.organisers import CAPABILITIES
 
 CHECK_IN_ROLES = tuple(role for role, reach in CAPABILITIES.items() if "check_in" in reach)
-
-
-class DoorStaffError(InvalidRequest):
-    pass
 
 
 @dataclass(frozen=True)
@@ -35,15 +28,13 @@ class DoorCount:
 
 
 def _checks_in(user_id: int):
-    """Events this user may check in for: assigned to the door, or in the team of its organiser with
-    a role that checks in (for all its events, or this one among theirs)."""
-    assigned = select(DoorAssignment.event_id).where(DoorAssignment.user_id == user_id)
-    member = (
+    """Events this user may check in for: in the team of its organiser with a role that checks in (for all its
+    events, or this one among theirs)."""
+    return Event.id.in_(
         select(Event.id).join(OrganiserMember, OrganiserMember.organiser_id == Event.organiser_id)
         .where(OrganiserMember.user_id == user_id, OrganiserMember.role.in_(CHECK_IN_ROLES),
                or_(OrganiserMember.event_ids.is_(None), Event.id == func.any(OrganiserMember.event_ids)))
     )
-    return or_(Event.id.in_(assigned), Event.id.in_(member))
 
 
 def may_check_in(session: Session, *, user_id: int, event_id: int) -> bool:
@@ -54,39 +45,15 @@ def events_for(session: Session, user_id: int) -> list[Event]:
     return list(session.scalars(select(Event).where(_checks_in(user_id)).order_by(Event.starts_at, Event.id)))
 
 
-def staff_of(session: Session, event_id: int) -> list[User]:
-    return list(session.scalars(
-        select(User).join(DoorAssignment, DoorAssignment.user_id == User.id)
-        .where(DoorAssignment.event_id == event_id).order_by(User.name, User.id)
-    ))
-
-
-def assign(session: Session, *, event_id: int, email: str, actor_id: int) -> User:
-    """Give the account with this e-mail the door of this event (idempotent)."""
-    email = (email or "").strip().lower()
-    user = session.scalars(select(User).where(User.email == email)).first() if email else None
-    if user is None:
-        raise DoorStaffError("No account has that e-mail address. Ask them to register first.")
-    if user.is_admin:
-        raise DoorStaffError(f"{user.name} is an admin and can check tickets in already.")
-    added = session.execute(
-        insert(DoorAssignment).values(event_id=event_id, user_id=user.id, assigned_by=actor_id)
-        .on_conflict_do_nothing().returning(DoorAssignment.user_id)
-    ).first()
-    if added is not None:
-        audit.record(session, actor_id=actor_id, action="door.assign", entity="user", entity_id=user.id,
-                     event_id=event_id, after={"email": user.email})
-    return user
-
-
-def unassign(session: Session, *, event_id: int, user_id: int, actor_id: int) -> None:
-    removed = session.execute(
-        delete(DoorAssignment).where(DoorAssignment.event_id == event_id, DoorAssignment.user_id == user_id)
-        .returning(DoorAssignment.user_id)
-    ).first()
-    if removed is not None:
-        audit.record(session, actor_id=actor_id, action="door.unassign", entity="user", entity_id=user_id,
-                     event_id=event_id)
+def door_members(session: Session, event_id: int) -> list[tuple[User, str]]:
+    """Who may check this event's tickets in, besides platform administrators: its organiser's members whose role
+    checks in, for all events or this one; with their role. The check-in page lists them."""
+    return [(user, role) for user, role in session.execute(
+        select(User, OrganiserMember.role).join(OrganiserMember, OrganiserMember.user_id == User.id)
+        .join(Event, Event.organiser_id == OrganiserMember.organiser_id)
+        .where(Event.id == event_id, OrganiserMember.role.in_(CHECK_IN_ROLES),
+               or_(OrganiserMember.event_ids.is_(None), Event.id == func.any(OrganiserMember.event_ids)))
+        .order_by(User.name, User.id)).all()]
 
 
 def count(session: Session, event_id: int) -> DoorCount:

@@ -1,7 +1,7 @@
 """Orders as admins see them: search, one order in full, cancel or refund (whole, some tickets, an amount)."""
 from __future__ import annotations
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from webapp.models import EventStatus, Order, PaymentAttempt, Refund, Ticket, User
@@ -17,7 +17,8 @@ RESULTS = 50
 
 
 def search_orders(session: Session, q: str = "", *, event_id: int | None = None) -> list[Order]:
-    """Orders whose buyer's e-mail contains `q`, or that hold the ticket with code `q`; newest first."""
+    """Orders whose buyer's name or e-mail contains `q` (a door sale's typed address too), that hold the ticket
+    with code `q`, or numbered `q`; newest first."""
     query = (
         select(Order).join(User, User.id == Order.user_id)
         .options(joinedload(Order.user), joinedload(Order.event), selectinload(Order.tickets))
@@ -28,7 +29,9 @@ def search_orders(session: Session, q: str = "", *, event_id: int | None = None)
     q = q.strip()
     if q:
         by_code = select(Ticket.order_id).where(Ticket.code == q).scalar_subquery()
-        conditions = [User.email.like(like_pattern(q.lower()), escape="\\"), Order.id == by_code]
+        pattern = like_pattern(q.lower())
+        conditions = [User.email.like(pattern, escape="\\"), Order.buyer_email.like(pattern, escape="\\"),
+                      func.lower(User.name).like(pattern, escape="\\"), Order.id == by_code]
         order_id = parse_id(q.lstrip("#"))
         if order_id is not None:
             conditions.append(Order.id == order_id)

@@ -151,7 +151,7 @@ def deliver_once(session: Session, *, limit: int = 50) -> PassResult:
             try:
                 mail.render_into(session, message)
                 files = mail.attachments(session, message)
-                email = mail.build(message, files)
+                email = mail.build(message, files, mail.sender_of(session, message))
                 session.commit()  # keep what was rendered: every attempt sends the same text
             except SQLAlchemyError:
                 raise  # the database, not the message: the pass fails and the lease brings it back

@@ -38,15 +38,16 @@ def verify_token(user: User) -> str:
     return _serializer(VERIFY_SALT).dumps({"u": user.id, "e": user.email})
 
 
-def invite_token(*, organiser_id: int, email: str, role: str) -> str:
-    """An invitation to an organiser's team, for the account with this address, in this role."""
-    return _serializer(INVITE_SALT).dumps({"o": organiser_id, "e": email, "r": role})
+def invite_token(*, organiser_id: int, email: str, role: str, invitation_id: int) -> str:
+    """An invitation to an organiser's team, for the account with this address, in this role; its row (`i`) says
+    whether it is still pending."""
+    return _serializer(INVITE_SALT).dumps({"o": organiser_id, "e": email, "r": role, "i": invitation_id})
 
 
 def read_invite_token(token: str, *, max_age: int) -> dict:
     """What an invitation carries; itsdangerous' SignatureExpired or BadSignature when it is not to be trusted."""
     data = _serializer(INVITE_SALT).loads(token, max_age=max_age)
-    shape = (("o", int), ("e", str), ("r", str))
+    shape = (("o", int), ("e", str), ("r", str), ("i", int))
     if not isinstance(data, dict) or not all(isinstance(data.get(key), kind) for key, kind in shape):
         raise BadSignature("Not an invitation.")
     return data

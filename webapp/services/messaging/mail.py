@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Callable
 
 from flask import current_app
@@ -230,10 +230,37 @@ def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
     return files
 
 
-def build(message: OutboxMessage, files: list[Attachment]) -> EmailMessage:
+@dataclass(frozen=True)
+class Sender:
+    """Whose name a message goes out under: the organiser's display name (the address stays the install's
+    MAIL_FROM, the one its mail server may send as), and where replies go."""
+
+    name: str | None = None
+    reply_to: str | None = None
+
+
+def sender_of(session: Session, message: OutboxMessage) -> Sender:
+    """The sender of a message about an organiser's event (or its invitation): that organiser's, if it set one."""
+    organiser_id = (message.params or {}).get("organiser_id") if message.template == "organiser_invitation" else None
+    if message.event_id is not None:
+        organiser_id = session.scalar(select(Event.organiser_id).where(Event.id == message.event_id))
+    if organiser_id is None:
+        return Sender()
+    row = session.execute(select(Organiser.mail_from_name, Organiser.mail_reply_to)
+                          .where(Organiser.id == organiser_id)).first()
+    return Sender(row.mail_from_name, row.mail_reply_to) if row else Sender()
+
+
+def build(message: OutboxMessage, files: list[Attachment], sender: Sender | None = None) -> EmailMessage:
     """The MIME message: text and HTML alternatives, then the attachments."""
     email = EmailMessage()
-    email["From"] = current_app.config["MAIL_FROM"]
+    _, install_address = parseaddr(current_app.config["MAIL_FROM"])
+    if sender is not None and sender.name:
+        email["From"] = formataddr((sender.name, install_address))
+    else:
+        email["From"] = current_app.config["MAIL_FROM"]
+    if sender is not None and sender.reply_to:
+        email["Reply-To"] = sender.reply_to
     email["To"] = message.recipient
     email["Subject"] = message.subject
     email["Message-ID"] = message.message_id

@@ -387,14 +387,20 @@ def _capture(gateway: PaymentGateway, reference: str) -> None:
         log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
 
 
-def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
-    """Turn a paid hold into an order with one ticket per unit, at the prices held, less the hold's code."""
+def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt, *, sold_by: int | None = None,
+             buyer_email: str | None = None) -> Order:
+    """Turn a paid hold into an order with one ticket per unit, at the prices held, less the hold's code.
+
+    `sold_by`: the box-office clerk whose hold it was (pay_in_person); the tickets are mailed to
+    `buyer_email` then, if the clerk typed one, and never to the clerk.
+    """
     order = Order(
         event_id=hold.event_id, user_id=hold.user_id, hold_id=hold.id, payment_attempt_id=attempt.id,
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
         answers=(hold.answers or {}).get("order") or {},
         billing_name=attempt.billing_name, billing_address=attempt.billing_address,
+        channel="box_office" if sold_by is not None else "online", sold_by=sold_by, buyer_email=buyer_email,
     )
     session.add(order)
     session.flush()
@@ -420,8 +426,38 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
     invoices.issue_invoice(session, order)
     if hold.waitlist_entry_id is not None:
         waitlist.offer_accepted(session, hold)
-    outbox.queue_order_confirmation(session, order)
+    if sold_by is None:
+        outbox.queue_order_confirmation(session, order)
+    elif buyer_email:
+        outbox.queue(session, template="order_confirmation", recipient=buyer_email, event_id=order.event_id,
+                     params={"order_id": order.id}, defer=True)
     return order
+
+
+IN_PERSON = ("cash", "terminal")
+
+
+def pay_in_person(session: Session, *, hold_id: int, clerk_id: int, paid_with: str,
+                  buyer_email: str | None = None) -> Order:
+    """The box office takes the money at the counter (cash, or its own card terminal) for the clerk's hold: an
+    approved attempt with no gateway behind it (`in_person`), and the order, marked as sold by the clerk.
+
+    No gateway is asked, so this is one transaction with the reserve before it; the caller commits.
+    """
+    if paid_with not in IN_PERSON:
+        raise InvalidRequest("Say how it was paid: cash or card terminal.")
+    hold, past_expiry, event_status, sales_over, _, _ = _lock_hold_for_payment(session, hold_id, clerk_id)
+    if hold.status != HoldStatus.ACTIVE or past_expiry:
+        raise HoldNotActive("This reservation is no longer held. Pick the tickets again.")
+    if event_status == EventStatus.CANCELLED:
+        raise SalesClosed("This event was cancelled.")
+    attempt = PaymentAttempt(
+        event_id=hold.event_id, hold_id=hold.id, user_id=clerk_id, idempotency_key=f"in-person-{hold.id}",
+        amount_minor=hold.total_minor, currency=hold.currency, card_last4="", status=PaymentStatus.APPROVED,
+        in_person=paid_with, completed_at=func.now())
+    session.add(attempt)
+    session.flush()
+    return _confirm(session, hold, attempt, sold_by=clerk_id, buyer_email=buyer_email)
 
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
@@ -561,7 +597,8 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
     """
     query = select(Order).where(Order.id == order_id).with_for_update()
     if user_id is not None:
-        query = query.where(Order.user_id == user_id)
+        # A door sale is in its clerk's name, but it is not the clerk's to cancel.
+        query = query.where(Order.user_id == user_id, Order.sold_by.is_(None))
     order = session.scalars(query).first()
     if order is None:
         raise NotFound("No such order.")

@@ -68,7 +68,8 @@ def balance(session: Session, order: Order) -> Balance:
 def _lock_order(session: Session, order_id: int, buyer_id: int | None) -> Order:
     query = select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     if buyer_id is not None:
-        query = query.where(Order.user_id == buyer_id)
+        # A door sale is in its clerk's name, but it is not the clerk's to give back.
+        query = query.where(Order.user_id == buyer_id, Order.sold_by.is_(None))
     order = session.scalars(query).first()
     if order is None:
         raise NotFound("No such order.")
@@ -96,6 +97,10 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
     order = _lock_order(session, order_id, buyer_id)
     if order.status != OrderStatus.CONFIRMED:
         raise OrderNotCancellable(f"Order #{order.id} is {order.status.value}: there is nothing left to refund.")
+    if order.channel == "box_office":
+        # No gateway holds its money: the counter gives it back, and the order is cancelled without a refund.
+        raise InvalidRequest(f"Order #{order.id} was paid in person at the box office: give the money back there,"
+                             " then cancel the order without a refund.")
     tickets = list(session.scalars(select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.id)))
     valid = {t.id: t for t in tickets if t.status == TicketStatus.VALID}
     left = balance(session, order).outstanding_minor

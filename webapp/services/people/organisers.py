@@ -13,22 +13,23 @@ import re
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from webapp.models import Event, Organiser, OrganiserMember, Role, User
+from webapp.models import Event, Organiser, OrganiserInvitation, OrganiserMember, Role, User
 from webapp.services import audit, organiser_scope
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.messaging import links, outbox
 
 # What each role may do. `view`: dashboards, lists and exports; `events`: events, tiers,
 # layouts, codes, the waiting list and the waiting room; `orders`: find orders, resend
-# tickets; `refund`: cancel and refund; `check_in`: the door; `settings`: webhooks, mail,
-# the audit log, disputes, members and door staff.
+# tickets; `sell`: the box office's sales at the door, paid in person; `refund`: cancel and
+# refund; `check_in`: the door; `settings`: webhooks, mail and the mail sender, the audit log,
+# disputes, the team and its invitations.
 CAPABILITIES: dict[str, frozenset[str]] = {
-    Role.OWNER.value: frozenset({"view", "events", "orders", "refund", "check_in", "settings"}),
-    Role.MANAGER.value: frozenset({"view", "events", "orders", "refund", "check_in"}),
-    Role.BOX_OFFICE.value: frozenset({"orders", "check_in"}),
+    Role.OWNER.value: frozenset({"view", "events", "orders", "sell", "refund", "check_in", "settings"}),
+    Role.MANAGER.value: frozenset({"view", "events", "orders", "sell", "refund", "check_in"}),
+    Role.BOX_OFFICE.value: frozenset({"orders", "sell", "check_in"}),
     Role.DOOR.value: frozenset({"check_in"}),
     Role.VIEWER.value: frozenset({"view"}),
 }
@@ -90,6 +91,7 @@ def acting(session: Session, *, user_id: int, is_admin: bool, wanted: int | None
 # Whose row each id a URL names is: (organiser, event) for the id, or nothing when there is no such row.
 _OWNERS = {
     "event_id": "SELECT organiser_id, id AS event_id FROM events WHERE id = :v",
+    "invitation_id": "SELECT organiser_id, NULL::int AS event_id FROM organiser_invitations WHERE id = :v",
     "tier_id": "SELECT e.organiser_id, e.id AS event_id FROM tiers t JOIN events e ON e.id = t.event_id "
                "WHERE t.id = :v",
     "order_id": "SELECT e.organiser_id, e.id AS event_id FROM orders r JOIN events e ON e.id = r.event_id "
@@ -190,18 +192,58 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
     return member
 
 
-def invite(session: Session, *, organiser_id: int, email: str, role: str, actor_id: int | None) -> None:
-    """Mail an invitation to the team, with a link that expires (INVITATION_MAX_AGE_SECONDS). The caller commits."""
+class InvitationGone(InvalidRequest):
+    """A real invitation that no longer works: expired, withdrawn or used."""
+
+    status_code = 410
+
+
+def invite(session: Session, *, organiser_id: int, email: str, role: str, actor_id: int | None) -> int:
+    """Mail an invitation to the team, with a link that expires (INVITATION_MAX_AGE_SECONDS); one pending per
+    address, so a new one withdraws the last. Returns its id. The caller commits."""
     email = (email or "").strip().lower()
     if role not in CAPABILITIES:
         raise InvalidRequest("A role is owner, manager, box_office, door or viewer.")
     if not _EMAIL.match(email) or len(email) > 254:
         raise InvalidRequest("Enter the e-mail address to invite.")
-    token = links.invite_token(organiser_id=organiser_id, email=email, role=role)
+    session.execute(update(OrganiserInvitation).where(
+        OrganiserInvitation.organiser_id == organiser_id, OrganiserInvitation.email == email,
+        OrganiserInvitation.accepted_at.is_(None), OrganiserInvitation.revoked_at.is_(None)
+    ).values(revoked_at=func.now()))
+    row = OrganiserInvitation(organiser_id=organiser_id, email=email, role=role, invited_by=actor_id)
+    session.add(row)
+    session.flush()
+    token = links.invite_token(organiser_id=organiser_id, email=email, role=role, invitation_id=row.id)
     outbox.queue(session, template="organiser_invitation", recipient=email,
                  params={"organiser_id": organiser_id, "role": role, "token": token})
     audit.record(session, actor_id=actor_id, action="member.invite", entity="organiser", entity_id=organiser_id,
-                 after={"email": email, "role": role}, organiser_id=organiser_id)
+                 after={"email": email, "role": role, "invitation_id": row.id}, organiser_id=organiser_id)
+    return row.id
+
+
+def pending_invitations(session: Session, organiser_id: int, *, max_age: int) -> list[OrganiserInvitation]:
+    """Invitations neither accepted, withdrawn nor expired, newest first (the team page)."""
+    return list(session.scalars(
+        select(OrganiserInvitation).where(
+            OrganiserInvitation.organiser_id == organiser_id, OrganiserInvitation.accepted_at.is_(None),
+            OrganiserInvitation.revoked_at.is_(None),
+            OrganiserInvitation.created_at > func.now() - func.make_interval(0, 0, 0, 0, 0, 0, max_age))
+        .order_by(OrganiserInvitation.id.desc())))
+
+
+def revoke_invitation(session: Session, *, organiser_id: int, invitation_id: int, actor_id: int | None) -> str:
+    """Withdraw a pending invitation: its link says so from now on. Returns the address. The caller commits."""
+    email = session.scalar(
+        update(OrganiserInvitation).where(
+            OrganiserInvitation.id == invitation_id, OrganiserInvitation.organiser_id == organiser_id,
+            OrganiserInvitation.accepted_at.is_(None), OrganiserInvitation.revoked_at.is_(None))
+        .values(revoked_at=func.now()).returning(OrganiserInvitation.email))
+    if email is None:
+        raise NotFound("No such pending invitation.")
+    audit.record(session, actor_id=actor_id, action="member.invitation_revoke", entity="organiser",
+                 entity_id=organiser_id, after={"email": email, "invitation_id": invitation_id},
+                 organiser_id=organiser_id)
+    return email
 
 
 @dataclass(frozen=True)
@@ -209,6 +251,7 @@ class Invitation:
     organiser: Organiser
     email: str
     role: str
+    invitation_id: int
 
 
 def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation:
@@ -216,13 +259,19 @@ def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation
     try:
         data = links.read_invite_token(token, max_age=max_age)
     except SignatureExpired:
-        raise InvalidRequest("This invitation has expired: ask for a new one.") from None
+        raise InvitationGone("This invitation has expired: ask the organiser for a new one.") from None
     except BadSignature:
         raise InvalidRequest("This invitation link is not valid.") from None
     organiser = session.get(Organiser, data["o"])
-    if organiser is None:
+    row = session.get(OrganiserInvitation, data["i"])
+    if organiser is None or row is None or row.organiser_id != organiser.id:
         raise InvalidRequest("This invitation link is not valid.")
-    return Invitation(organiser, data["e"], data["r"])
+    if row.revoked_at is not None:
+        raise InvitationGone("This invitation was withdrawn by the organiser: ask them for a new one if you"
+                             " should still join.")
+    if row.accepted_at is not None:
+        raise InvitationGone("This invitation was already used.")
+    return Invitation(organiser, data["e"], data["r"], row.id)
 
 
 def accept_invitation(session: Session, token: str, *, user_id: int, max_age: int) -> Organiser:
@@ -233,6 +282,13 @@ def accept_invitation(session: Session, token: str, *, user_id: int, max_age: in
         raise InvalidRequest(f"This invitation is for {invitation.email}: log in with that address to accept it.")
     set_member(session, organiser_id=invitation.organiser.id, email=user.email, role=invitation.role,
                actor_id=user_id)
+    # Under the row's lock, so one link makes one member, once.
+    used = session.execute(update(OrganiserInvitation).where(
+        OrganiserInvitation.id == invitation.invitation_id, OrganiserInvitation.accepted_at.is_(None),
+        OrganiserInvitation.revoked_at.is_(None)).values(accepted_at=func.now())
+        .returning(OrganiserInvitation.id)).first()
+    if used is None:
+        raise InvitationGone("This invitation was withdrawn or used a moment ago.")
     return invitation.organiser
 
 
@@ -270,3 +326,28 @@ def all_organisers(session: Session) -> list[Organiser]:
 
 def by_slug(session: Session, slug: str) -> Organiser | None:
     return session.scalar(select(Organiser).where(Organiser.slug == slug))
+
+
+def by_id(session: Session, organiser_id: int) -> Organiser | None:
+    return session.get(Organiser, organiser_id)
+
+
+def set_mail_sender(session: Session, *, organiser_id: int, from_name: str, reply_to: str,
+                    actor_id: int | None) -> Organiser:
+    """The display name and Reply-To of the organiser's mail (empty: the install's). The caller commits."""
+    from_name, reply_to = (from_name or "").strip(), (reply_to or "").strip().lower()
+    if len(from_name) > 120 or any(c in from_name for c in "\r\n<>\"@"):
+        raise InvalidRequest("The sender's name is up to 120 characters, without quotes, @ or angle brackets.")
+    if reply_to and (not _EMAIL.match(reply_to) or len(reply_to) > 254):
+        raise InvalidRequest("The Reply-To address does not look right.")
+    organiser = session.get(Organiser, organiser_id)
+    if organiser is None:
+        raise NotFound("No such organiser.")
+    before = {"mail_from_name": organiser.mail_from_name, "mail_reply_to": organiser.mail_reply_to}
+    organiser.mail_from_name, organiser.mail_reply_to = from_name or None, reply_to or None
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="organiser.mail_sender", entity="organiser",
+                 entity_id=organiser_id, before=before,
+                 after={"mail_from_name": organiser.mail_from_name, "mail_reply_to": organiser.mail_reply_to},
+                 organiser_id=organiser_id)
+    return organiser
