@@ -18,7 +18,7 @@ install's own address).
 member of the event's organiser, limited to the events assigned.
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0033
 Create Date: 2026-12-07 06:45:00
 """
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from alembic import op
 from migrations.functions import current, frozen
 
 revision = '0029'
-down_revision = '0026'
+down_revision = '0033'
 branch_labels = None
 depends_on = None
 
