@@ -145,6 +145,8 @@ class PaymentAttempt(db.Model):
     # Who the invoice is for, given at checkout and copied to the order (migration 0021).
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))
+    # The language of the buyer's request that paid, copied to the order (migration 0028).
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     __table_args__ = (
         # A hold has one checkout in flight: two tabs cannot charge twice.
@@ -217,6 +219,8 @@ class Order(db.Model):
     # Who the invoice is made out to (migration 0021); no name, no invoice.
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))
+    # The language the buyer used when buying (migration 0028): its mails, PDFs and `.ics` speak it.
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     user: Mapped[User] = relationship()
     event: Mapped[Event] = relationship()

@@ -36,7 +36,7 @@ from webapp.models import (
     WaitlistEntry,
 )
 from webapp.services.errors import NotFound
-from webapp.services.messaging import links
+from webapp.services.messaging import language, links
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,14 @@ def check_template(name: str) -> None:
         raise ValueError(f"No e-mail template called {name!r}.")
 
 
-def render(session: Session, template: str, params: dict) -> tuple[str, str, str]:
-    """Subject, text body and HTML body of one message."""
+def render(session: Session, template: str, params: dict, locale: str | None = None) -> tuple[str, str, str]:
+    """Subject, text body and HTML body of one message, in `locale` (None: the current language)."""
     check_template(template)
+    with language.speaking(locale):
+        return _render(session, template, params)
+
+
+def _render(session: Session, template: str, params: dict) -> tuple[str, str, str]:
     context = CONTEXTS[template](session, params)
     env = current_app.jinja_env
     text_template = env.get_template(f"email/{template}.txt")
@@ -200,11 +205,18 @@ def render_into(session: Session, message: OutboxMessage) -> None:
     # templates have none, and those were stored with their body.
     if message.template is None:
         raise ValueError("An unrendered message without a template.")
-    message.subject, message.body, message.html_body = render(session, message.template, message.params)
+    message.subject, message.body, message.html_body = render(session, message.template, message.params,
+                                                              message.locale)
     message.subject = message.subject[:200]
 
 
 def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+    """The files a message carries, in its language (the PDFs' and the `.ics`'s words)."""
+    with language.speaking(message.locale):
+        return _attachments(session, message)
+
+
+def _attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
     from webapp.services.messaging import calendar, invoice_pdf, ticket_pdf
 
     if message.template == "refund_issued":
@@ -219,7 +231,7 @@ def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
         return []
     order = _order(session, message.params["order_id"])
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
-    files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event))]
+    files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event, order))]
     if valid:
         files.insert(0, Attachment(f"tickets-order-{order.id}.pdf", "application/pdf",
                                    ticket_pdf.order_pdf(order, valid)))

@@ -65,7 +65,7 @@ from webapp.services.errors import (
     SalesClosed,
     TooSoonAgain,
 )
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 from webapp.services.money import invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
@@ -130,7 +130,7 @@ class StartedPayment:
 _RECORD_PENDING = text(
     "INSERT INTO payment_attempts"
     " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status, billing_name,"
-    "  billing_address) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba)"
+    "  billing_address, locale) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba, :lang)"
     # Conflicts are answers, not errors: the key was used before, or another
     # checkout of this hold is in flight (the partial unique index).
     " ON CONFLICT DO NOTHING RETURNING id"
@@ -170,15 +170,16 @@ def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
                   card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
-                  billing_name: str | None = None, billing_address: str | None = None
-                  ) -> StartedPayment | PaymentResult:
+                  billing_name: str | None = None, billing_address: str | None = None,
+                  locale: str | None = None) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
     `answers` are the pay form's attendee fields (attendees.read_answers):
     checked before anything is charged, and kept on the hold for its order.
     Returns the earlier result when this key was already used. A billing
     name (with its address) makes the order an invoice; the organiser may
-    require one.
+    require one. `locale`, the buyer's language (None: the request's), goes
+    to the order: its mails and PDFs speak it.
     """
     if not idempotency_key or len(idempotency_key) > 64:
         raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
@@ -237,6 +238,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     attempt_id = session.execute(_RECORD_PENDING, {
         "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
         "c": hold.currency, "l": card.last4, "bn": billing_name, "ba": billing_address,
+        "lang": locale or language.current(),
     }).scalar()
     if attempt_id is None:
         previous = _attempt_by_key(session, idempotency_key)
@@ -394,7 +396,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
         answers=(hold.answers or {}).get("order") or {},
-        billing_name=attempt.billing_name, billing_address=attempt.billing_address,
+        billing_name=attempt.billing_name, billing_address=attempt.billing_address, locale=attempt.locale,
     )
     session.add(order)
     session.flush()
@@ -426,14 +428,15 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
         card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
-        billing_name: str | None = None, billing_address: str | None = None) -> PaymentResult:
+        billing_name: str | None = None, billing_address: str | None = None,
+        locale: str | None = None) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
     open transaction (see the module docstring).
     """
     started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card,
-                            answers=answers,
+                            answers=answers, locale=locale,
                             billing_name=billing_name, billing_address=billing_address)
     if isinstance(started, PaymentResult):
         session.rollback()
@@ -595,5 +598,5 @@ def cancel_by_buyer(session: Session, gateway: PaymentGateway, *, order_id: int,
     """The buyer cancels their own order: refunded, units freed, and the buyer mailed. The caller commits."""
     order = cancel_order(session, gateway, order_id=order_id, user_id=user_id, reason="cancelled by buyer")
     outbox.queue(session, template="order_cancelled", recipient=order.user.email, event_id=order.event_id,
-                 params={"order_id": order.id})
+                 params={"order_id": order.id}, locale=order.locale)
     return order

@@ -72,7 +72,7 @@ from webapp.services.errors import (
     SalesClosed,
     WaitlistClosed,
 )
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 from webapp.services.selling import inventory
 
 # Class id of the advisory lock that serialises offer-making for one event
@@ -292,7 +292,7 @@ def offer_ended(session: Session, hold: Hold) -> None:
     session.flush()
     if hold.status == HoldStatus.EXPIRED:
         outbox.queue(session, template="offer_expired", recipient=entry.user.email, event_id=hold.event_id,
-                     params={"hold_id": hold.id, "entry_id": entry.id})
+                     params={"hold_id": hold.id, "entry_id": entry.id}, locale=entry.locale)
 
 
 def offer_accepted(session: Session, hold: Hold) -> None:
@@ -349,8 +349,9 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
     if tier_id is not None and tier_id not in sold_out:
         raise NotSoldOut()
 
+    # The offer mails, sent later by whoever frees the seats, speak the language of this request.
     entry = WaitlistEntry(event_id=event_id, tier_id=tier_id, user_id=user_id, quantity=quantity,
-                          status=WaitlistStatus.WAITING)
+                          status=WaitlistStatus.WAITING, locale=language.current())
     session.add(entry)
     try:
         with session.begin_nested():
@@ -458,7 +459,7 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
     user = session.get(User, entry.user_id)
     assert user is not None, "user_id is a NOT NULL foreign key to users"
     outbox.queue(session, template="waitlist_offer", recipient=user.email, event_id=event.id,
-                 params={"hold_id": hold.id, "entry_id": entry.id})
+                 params={"hold_id": hold.id, "entry_id": entry.id}, locale=entry.locale)
 
 
 # Inventory reaches the waiting list through this module (see inventory's docstring).

@@ -75,7 +75,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
@@ -263,7 +263,8 @@ def admitted_place(session: Session, event_id: int, entry_id: int):
 
 _ASK_FOR_MAIL = text("""
     UPDATE waiting_room_entries w
-    SET notify_email = coalesce(CAST(:m AS varchar), (SELECT u.email FROM users u WHERE u.id = w.user_id))
+    SET notify_email = coalesce(CAST(:m AS varchar), (SELECT u.email FROM users u WHERE u.id = w.user_id)),
+        notify_locale = :lang
     WHERE w.id = :w AND w.event_id = :e AND w.status = 'waiting'
     RETURNING w.notify_email
 """)
@@ -274,7 +275,9 @@ def ask_for_mail(session: Session, event_id: int, entry_id: int, email: str | No
 
     The address it will be mailed to; None when the place no longer waits (nothing is changed).
     """
-    return session.execute(_ASK_FOR_MAIL, {"m": email, "w": entry_id, "e": event_id}).scalar()
+    # The turn mail, sent by the admission pass, speaks the language of the request that asked for it.
+    return session.execute(_ASK_FOR_MAIL, {"m": email, "w": entry_id, "e": event_id,
+                                           "lang": language.current()}).scalar()
 
 
 def _now(session: Session) -> datetime:
@@ -321,7 +324,7 @@ _ADMIT = text("""
     FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
           ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id
-    RETURNING w.id, w.number, w.notify_email
+    RETURNING w.id, w.number, w.notify_email, w.notify_locale
 """)
 # The first number still waiting past a mark: `served` moves up to just before it.
 _FIRST_WAITING = text("""
@@ -385,7 +388,8 @@ def admit(session: Session, event_id: int) -> PassResult:
                 if row.notify_email:
                     # Rendered by the mail worker (with the link's token): the pass only adds a row.
                     outbox.queue(session, template="waiting_room_turn", recipient=row.notify_email,
-                                 event_id=event_id, params={"entry_id": row.id}, defer=True)
+                                 event_id=event_id, params={"entry_id": row.id}, defer=True,
+                                 locale=row.notify_locale)
             if room.admit_per_minute:
                 room.credit = max(0.0, room.credit - len(admitted))
                 if len(admitted) < n:
