@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g
 from flask_babel import force_locale, get_locale
 
 
@@ -34,8 +34,7 @@ def speaking(locale: str | None) -> Iterator[None]:
 
 
 def current() -> str:
-    """The language of the request being answered (webapp/i18n.py chose it); outside one, the install's."""
-    if not has_request_context():
-        return current_app.config.get("DEFAULT_LOCALE", "en")
+    """The language being spoken: forced by `speaking`, else the request's (webapp/i18n.py chose it),
+    else (a command, the worker) the install's."""
     locale = get_locale()
     return locale.language if locale else current_app.config.get("DEFAULT_LOCALE", "en")

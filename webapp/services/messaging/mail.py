@@ -16,6 +16,8 @@ from email.utils import formatdate
 from typing import Any, Callable
 
 from flask import current_app
+from flask_babel import format_decimal, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -133,9 +135,8 @@ def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict],
         user = session.get(User, params["user_id"])
         if user is None:
             raise NotFound("The account no longer exists.")
-        hours = current_app.config[max_age_key] / 3600
         return dict(user=user, url=links.link(endpoint, token=params["token"]),
-                    valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}" if hours < 48 else f"{hours / 24:g} days")
+                    valid_for=valid_for(current_app.config[max_age_key]))
     return build
 
 
@@ -143,10 +144,26 @@ def _invitation_context(session: Session, params: dict) -> dict[str, Any]:
     organiser = session.get(Organiser, params["organiser_id"])
     if organiser is None:
         raise NotFound("The organiser no longer exists.")
-    days = current_app.config["INVITATION_MAX_AGE_SECONDS"] / 86400
-    return dict(organiser=organiser, role=params["role"].replace("_", " "),
+    return dict(organiser=organiser, role=_role_names().get(params["role"], params["role"].replace("_", " ")),
                 url=links.link("account.invitation", token=params["token"]),
-                valid_for=f"{days:g} day{'s' if days != 1 else ''}")
+                valid_for=valid_for(current_app.config["INVITATION_MAX_AGE_SECONDS"], days_from_hours=0))
+
+
+def _role_names() -> dict[str, str]:
+    # Translated when the mail is rendered, in its language.
+    return {"owner": _("owner"), "manager": _("manager"), "box_office": _("box office"), "door": _("door"),
+            "viewer": _("viewer")}
+
+
+def valid_for(seconds: float, *, days_from_hours: float = 48) -> str:
+    """How long a link works, in words of the current language: "2 hours", "1,5 Stunden", "3 días"."""
+    hours = seconds / 3600
+    # A fraction takes the plural in English, German and Spanish alike.
+    if hours < days_from_hours:
+        return ngettext("%(num)s hour", "%(num)s hours", int(hours) if hours.is_integer() else 2,
+                        num=format_decimal(hours))
+    days = hours / 24
+    return ngettext("%(num)s day", "%(num)s days", int(days) if days.is_integer() else 2, num=format_decimal(days))
 
 
 def _turn_context(session: Session, params: dict) -> dict[str, Any]:
@@ -193,7 +210,7 @@ def _render(session: Session, template: str, params: dict) -> tuple[str, str, st
     text_body = text_template.render(context)
     # The template exports `subject` with {% set %}; Jinja makes those attributes at run time.
     subject = " ".join(str(text_template.make_module(context).subject).split())  # type: ignore[attr-defined]
-    html_body = env.get_template(f"email/{template}.html").render(context, subject=subject)
+    html_body = env.get_template(f"email/{template}.html").render(context, subject=subject, lang=language.current())
     return subject, text_body, html_body
 
 
