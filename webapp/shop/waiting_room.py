@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -338,9 +339,10 @@ def waiting_room_mail(event_id: int):
             if place and place.anon_token else None)
         email = waiting_room.ask_for_mail(db.session, event.id, entry.id, email) if entry is not None else None
         if email is None:
-            error = "You have no place waiting in this waiting room, so there is nothing to mail you about."
+            error = _("You have no place waiting in this waiting room, so there is nothing to mail you about.")
     if not is_partial_request():
-        flash(error or f"We will e-mail {email or typed} when it is your turn.", "error" if error else "success")
+        flash(error or _("We will e-mail %(email)s when it is your turn.", email=email or typed),
+              "error" if error else "success")
         return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     return render_template("shop/_waiting_room_mail.html", event_id=event.id, logged_in=user_id is not None,
                            mail_to=None if error else email or typed, mail_error=error, mail_typed=typed[:254]), (

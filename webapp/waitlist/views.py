@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, make_response, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -109,7 +110,7 @@ def join(event_id: int):
     if is_partial_request():
         return render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event),
                       notice="You are on the waiting list.")
-    flash("You are on the waiting list. We will hold tickets for you as soon as some come free.", "success")
+    flash(_("You are on the waiting list. We will hold tickets for you as soon as some come free."), "success")
     return redirect(url_for("shop.event_page", event_id=event.id), 303)
 
 
@@ -125,7 +126,7 @@ def _back(event_id: int):
 def leave(entry_id: int):
     entry = waitlist.leave(db.session, entry_id=entry_id, user_id=current_user.id)
     log.info("waitlist.left", extra={"event_id": entry.event_id, "user_id": current_user.id, "entry_id": entry_id})
-    flash("You have left the waiting list.", "info")
+    flash(_("You have left the waiting list."), "info")
     return _back(entry.event_id)
 
 
@@ -135,7 +136,7 @@ def decline(entry_id: int):
     entry = waitlist.decline(db.session, entry_id=entry_id, user_id=current_user.id)
     log.info("waitlist.declined", extra={"event_id": entry.event_id, "user_id": current_user.id,
                                           "entry_id": entry_id})
-    flash("You declined the offer; the tickets went to the next person in line.", "info")
+    flash(_("You declined the offer; the tickets went to the next person in line."), "info")
     return _back(entry.event_id)
 
 
