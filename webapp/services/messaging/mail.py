@@ -160,10 +160,11 @@ def valid_for(seconds: float, *, days_from_hours: float = 48) -> str:
     hours = seconds / 3600
     # A fraction takes the plural in English, German and Spanish alike.
     if hours < days_from_hours:
-        return ngettext("%(num)s hour", "%(num)s hours", int(hours) if hours.is_integer() else 2,
-                        num=format_decimal(hours))
+        return ngettext("%(amount)s hour", "%(amount)s hours", int(hours) if hours.is_integer() else 2,
+                        amount=format_decimal(hours))
     days = hours / 24
-    return ngettext("%(num)s day", "%(num)s days", int(days) if days.is_integer() else 2, num=format_decimal(days))
+    return ngettext("%(amount)s day", "%(amount)s days", int(days) if days.is_integer() else 2,
+                    amount=format_decimal(days))
 
 
 def _turn_context(session: Session, params: dict) -> dict[str, Any]:
