@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,7 +21,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask.testing import FlaskClient
-from flask_babel import get_domain
+from flask_babel import get_domain, refresh
 from icalendar import Calendar
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -193,7 +194,7 @@ def test_the_catalogs_have_no_empty_or_fuzzy_entry_and_keep_every_placeholder(la
             problems.append(("untranslated", ids[0]))
         for form in forms:
             # A plural's count may be left unsaid ("a ticket"): any other placeholder must stay.
-            if set(re.findall(r"%\((\w+)\)s", form)) ^ wanted - {"count", "num"}:
+            if set(re.findall(r"%\((\w+)\)s", form)) - {"count", "num"} != wanted - {"count", "num"}:
                 problems.append(("placeholders", ids[0]))
     assert problems == []
 
@@ -255,13 +256,22 @@ def test_an_order_bought_in_german_is_mailed_in_german_by_the_worker_with_german
     assert str(vevent["DESCRIPTION"]).startswith(f"Ihre Bestellung Nr. {order_id} im/in Test Hall. Ihre Tickets:")
 
 
+@contextmanager
+def request_in(app, accept_language: str):
+    """A request asking for a language; Flask-Babel's per-context cache is cleared, as a new request's would be."""
+    with app.test_request_context("/", headers={"Accept-Language": accept_language}):
+        refresh()
+        yield
+    refresh()
+
+
 def test_an_admins_refund_speaks_the_buyers_language_not_the_admins(app, session, factory, gateway):
     event = factory.ga_event(capacity=5, title="Konzert")
     buyer, admin = factory.user(name="Dana Buyer"), factory.user(is_admin=True)
-    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+    with request_in(app, "es"):
         order = factory.order(event, buyer, billing_name="Dana Buyer", billing_address="Calle 1")
     assert order.locale == "es"
-    with app.test_request_context("/", headers={"Accept-Language": "de"}):  # the admin reads German
+    with request_in(app, "de"):  # the admin reads German
         admin_orders.refund(session, gateway, actor_id=admin.id, order_id=order.id, reason="Retraso",
                             amount_minor=1000)
     row = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "refund_issued")).one()
@@ -275,7 +285,7 @@ def test_the_waiting_list_offer_speaks_the_language_of_the_request_that_joined(a
     event = factory.ga_event(capacity=1, title="Ausverkauft")
     first, waiting = factory.user(), factory.user(name="Dana Buyer")
     order = buy(session, event, first, gateway=gateway)
-    with app.test_request_context("/", headers={"Accept-Language": "de"}):
+    with request_in(app, "de"):
         waitlist.join(session, user_id=waiting.id, event_id=event.id, tier_id=None, quantity=1)
     session.commit()
     checkout.cancel_by_buyer(session, gateway, order_id=order.id, user_id=first.id)  # no request: a worker's
@@ -296,7 +306,7 @@ def test_a_link_lifetime_is_said_in_the_mails_language(app_ctx):
 
 def test_flash_messages_and_form_errors_are_german_for_a_german_browser(client, session, factory):
     german = {"Accept-Language": "de"}
-    page = client.get("/account/orders", headers=german, follow_redirects=True).get_data(as_text=True)
+    page = client.get("/orders", headers=german, follow_redirects=True).get_data(as_text=True)
     assert "Bitte melden Sie sich an, um fortzufahren." in page
     buyer = factory.user()
     sign_in(client, buyer.id)
