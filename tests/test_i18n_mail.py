@@ -332,3 +332,18 @@ def test_an_api_problem_has_its_title_in_the_clients_language(client):
     assert refused.status_code == 401
     assert refused.get_json()["title"] == "No autorizado"
     assert client.get("/api/v1/orders").get_json()["title"] == "Unauthorized"
+
+
+def test_a_services_refusal_reaches_the_api_client_in_its_language(app, session, factory):
+    event = factory.ga_event(capacity=1, title="Lleno")
+    buy(session, event, factory.user())
+    buyer = factory.user()
+    secret = api_tokens.create(session, user_id=buyer.id, is_admin=False, name="t", scope="buyer").secret
+    session.commit()
+    client = FreshContextClient(app, app.response_class)
+    refused = client.post(f"/api/v1/events/{event.id}/holds",
+                          json={"quantities": [{"tier_id": event.tiers[0].id, "quantity": 1}]},
+                          headers={"Authorization": f"Bearer {secret}", "Accept-Language": "es"})
+    body = refused.get_json()
+    assert refused.status_code == 409 and body["title"] == "Conflicto"
+    assert body["detail"] == f"{event.tiers[0].name} está agotado. Puede apuntarse a la lista de espera."

@@ -163,7 +163,7 @@ def register(app: Flask) -> None:
         code = getattr(error.orig, "pgcode", None)
         if code in _OVERLOAD_CODES:
             log.warning("db.overload", extra={"pgcode": code, "path": request.path})
-            return error_response(503, Busy.default_message, retry_after=2)
+            return error_response(503, str(Busy.default_message), retry_after=2)
         if isinstance(error, IntegrityError):
             # A concurrent request changed the same thing first (double
             # submit, two tabs): a conflict the user can simply retry.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
+from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -26,7 +27,7 @@ from webapp.services.people.api_tokens import Caller
 
 class TokenRefused(BookingError):
     status_code = 401
-    default_message = ("Send a personal API token as “Authorization: Bearer …”; "
+    default_message = _l("Send a personal API token as “Authorization: Bearer …”; "
                        "make one on your account page (API tokens).")
 
 

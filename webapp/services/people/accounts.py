@@ -10,6 +10,7 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ _DECORATION = "0123456789!@#$%^&*?._-+= "
 
 
 class EmailTaken(BookingError):
-    default_message = "An account with this e-mail already exists."
+    default_message = _l("An account with this e-mail already exists.")
 
 
 def hash_password(password: str) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -293,12 +294,12 @@ def change_answers(session: Session, *, order_id: int, user_id: int | None, acto
         query = query.where(Order.user_id == user_id)
     order = session.scalars(query).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != OrderStatus.CONFIRMED:
-        raise AnswersLocked("This order was cancelled: its attendee details can no longer be changed.")
+        raise AnswersLocked(_("This order was cancelled: its attendee details can no longer be changed."))
     settings = session.execute(_EDITABLE, {"e": order.event_id}).one()
     if user_id is not None and not settings.editable:
-        raise AnswersLocked("Attendee details for this event can no longer be changed.")
+        raise AnswersLocked(_("Attendee details for this event can no longer be changed."))
     tickets = list(session.scalars(select(Ticket).where(Ticket.order_id == order.id,
                                                        Ticket.status == TicketStatus.VALID)
                                    .order_by(Ticket.id).with_for_update()))

@@ -69,6 +69,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -131,14 +132,14 @@ _REJOIN = text(f"""
 def join(session: Session, event_id: int, *, user_id: int | None = None, anon_token: str | None = None) -> int:
     """The buyer's place in the waiting room (made now, or the one they already have): its id."""
     if user_id is None and anon_token is None:
-        raise InvalidRequest("A place in the waiting room needs an account or a visitor token.")
+        raise InvalidRequest(_("A place in the waiting room needs an account or a visitor token."))
     token = None if user_id is not None else anon_token
     entry_id = session.execute(_JOIN, {"e": event_id, "u": user_id, "t": token}).scalar()
     if entry_id is not None:
         return entry_id
     existing = _entry_of(session, event_id, user_id=user_id, anon_token=token)
     if existing is None:
-        raise NotFound("This event has no waiting room.")
+        raise NotFound(_("This event has no waiting room."))
     if existing.status == "left":
         session.execute(_REJOIN, {"id": existing.id})
     return existing.id
