@@ -14,6 +14,7 @@ import logging
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import login_user
 from flask_wtf import FlaskForm
@@ -29,13 +30,13 @@ log = logging.getLogger(__name__)
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired(),
-                                                     EqualTo("password", message="The two passwords differ.")])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField(_l("Repeat it"), validators=[DataRequired(),
+                                                     EqualTo("password", message=_l("The two passwords differ."))])
 
 
 def _reset_limit() -> str:

@@ -70,7 +70,7 @@ def login_post():
         if user is not None:
             login_user(user, remember=False)
             return redirect(safe_next(form.next.data), code=303)
-        form.password.errors.append("Wrong e-mail or password.")
+        form.password.errors.append(_("Wrong e-mail or password."))
     return render_template("auth/login.html", form=form), 400
 
 

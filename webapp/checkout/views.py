@@ -210,7 +210,7 @@ def pay_finish(hold_id: int):
     if result.order_id is not None:
         flash(_("Payment approved. Your tickets are ready."), "success")
         return redirect_to(url_for("account.order_page", order_id=result.order_id))
-    declined = PaymentDeclined(result.decline_code or "failed", result.decline_message or "Payment failed.")
+    declined = PaymentDeclined(result.decline_code or "failed", result.decline_message or _("Payment failed."))
     return _render_hold(view, status=402, declined=declined)
 
 
@@ -247,14 +247,14 @@ def apply_code(hold_id: int):
     raw = request.form.get("code", "")[:100]
     return _after_code_change(hold_id, lambda: wrong_codes.attempt(lambda: codes.apply_discount(
         db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), user_id=current_user.id),
-        "Code applied: the price is updated.", typed=raw)
+        _("Code applied: the price is updated."), typed=raw)
 
 
 @bp.post("/holds/<int:hold_id>/code/remove")
 @login_required
 def remove_code(hold_id: int):
     return _after_code_change(hold_id, lambda: codes.remove_discount(
-        db.session, hold_id=hold_id, user_id=current_user.id), "Code removed: the full price applies.")
+        db.session, hold_id=hold_id, user_id=current_user.id), _("Code removed: the full price applies."))
 
 
 @bp.post("/holds/<int:hold_id>/validate/<field>")

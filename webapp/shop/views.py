@@ -62,7 +62,7 @@ def _parse_quantities(args) -> dict[int, int]:
         if key.startswith("qty-"):
             tier_id, n = parse_id(key[4:]), parse_int(value or "0")
             if tier_id is None or n is None:
-                raise InvalidRequest("Quantities must be whole numbers.")
+                raise InvalidRequest(_("Quantities must be whole numbers."))
             quantities[tier_id] = n
     return quantities
 
@@ -70,7 +70,7 @@ def _parse_quantities(args) -> dict[int, int]:
 def _parse_seat_ids(args) -> list[int]:
     ids = [parse_id(v) for v in args.getlist("seat")]
     if None in ids:
-        raise InvalidRequest("Unknown seat.")
+        raise InvalidRequest(_("Unknown seat."))
     return ids
 
 
@@ -347,11 +347,11 @@ def reserve_best(event_id: int):
     check = admission.pass_check(event_id)
     try:
         if tier_id is None:
-            raise InvalidRequest("Choose a seat tier.")
+            raise InvalidRequest(_("Choose a seat tier."))
         if count is None:
-            raise InvalidRequest("Choose how many seats you want, from 1.")
+            raise InvalidRequest(_("Choose how many seats you want, from 1."))
         if wheelchair is None:
-            raise InvalidRequest("Choose how many wheelchair spaces you want, from 0.")
+            raise InvalidRequest(_("Choose how many wheelchair spaces you want, from 0."))
         reservation = inventory.reserve(user_id=user_id, event_id=event_id,
                                         best=inventory.BestSeats(tier_id, count, wheelchair, section),
                                         session_version=session_version, admission_id=check.admission_id,

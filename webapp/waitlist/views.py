@@ -93,7 +93,7 @@ def _parse_join(form) -> tuple[int | None, int]:
         tier_id = None if tier_raw in ("", "any") else int(tier_raw)
         quantity = int(form.get("quantity", "1"))
     except ValueError:
-        raise InvalidRequest("Choose a ticket type and a whole number of tickets.") from None
+        raise InvalidRequest(_("Choose a ticket type and a whole number of tickets.")) from None
     return tier_id, quantity
 
 
@@ -109,7 +109,7 @@ def join(event_id: int):
                                         "quantity": quantity})
     if is_partial_request():
         return render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event),
-                      notice="You are on the waiting list.")
+                      notice=_("You are on the waiting list."))
     flash(_("You are on the waiting list. We will hold tickets for you as soon as some come free."), "success")
     return redirect(url_for("shop.event_page", event_id=event.id), 303)
 
