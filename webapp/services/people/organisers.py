@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
@@ -216,12 +217,12 @@ def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation
     try:
         data = links.read_invite_token(token, max_age=max_age)
     except SignatureExpired:
-        raise InvalidRequest("This invitation has expired: ask for a new one.") from None
+        raise InvalidRequest(_("This invitation has expired: ask for a new one.")) from None
     except BadSignature:
-        raise InvalidRequest("This invitation link is not valid.") from None
+        raise InvalidRequest(_("This invitation link is not valid.")) from None
     organiser = session.get(Organiser, data["o"])
     if organiser is None:
-        raise InvalidRequest("This invitation link is not valid.")
+        raise InvalidRequest(_("This invitation link is not valid."))
     return Invitation(organiser, data["e"], data["r"])
 
 
@@ -230,7 +231,8 @@ def accept_invitation(session: Session, token: str, *, user_id: int, max_age: in
     invitation = read_invitation(session, token, max_age=max_age)
     user = session.get(User, user_id)
     if user is None or user.email != invitation.email:
-        raise InvalidRequest(f"This invitation is for {invitation.email}: log in with that address to accept it.")
+        raise InvalidRequest(_("This invitation is for %(email)s: log in with that address to accept it.",
+                               email=invitation.email))
     set_member(session, organiser_id=invitation.organiser.id, email=user.email, role=invitation.role,
                actor_id=user_id)
     return invitation.organiser
