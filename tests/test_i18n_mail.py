@@ -347,3 +347,39 @@ def test_a_services_refusal_reaches_the_api_client_in_its_language(app, session,
     body = refused.get_json()
     assert refused.status_code == 409 and body["title"] == "Conflicto"
     assert body["detail"] == f"{event.tiers[0].name} está agotado. Puede apuntarse a la lista de espera."
+
+
+def test_the_turn_mail_speaks_the_language_of_the_request_that_asked_for_it(app, client, session, factory):
+    from tests.test_waiting_room import HX, admit, buyer, call, join_over_http, room, start_sale, token_of
+
+    event = factory.ga_event(capacity=20, title="Hot Gig")
+    room(session, event, cap=1)
+    buyer(client, factory)
+    join_over_http(client, event.id)
+    token = token_of(client)
+    refresh()  # the test's requests share one app context: forget the language the last one chose
+    asked = call(client, "post", f"/events/{event.id}/waiting-room/mail", data={},
+                 headers={**HX, "X-CSRFToken": token, "Accept-Language": "es"})
+    assert asked.status_code == 200  # the partial is a buyer page's template, translated elsewhere
+    refresh()
+    start_sale(session, event.id)
+    admit(session, event.id)  # the admission pass: no request of the buyer's
+    row = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "waiting_room_turn")).one()
+    assert row.locale == "es" and row.body is None
+    subject, text_body, _html = mail.render(session, row.template, row.params, row.locale)
+    assert subject == "Es su turno: Hot Gig" and "Es su turno en la sala de espera de Hot Gig" in text_body
+
+
+def test_a_wallet_pass_is_labelled_in_the_buyers_language(app, session, factory):
+    from webapp.services.messaging import wallet
+
+    event = factory.ga_event(capacity=5, title="Konzert")
+    with request_in(app, "de"):
+        order = factory.order(event, factory.user())
+    ticket = wallet.pass_ticket(session, order.tickets[0].id)
+    assert ticket is not None and ticket.locale == "de"
+    config = {"APPLE_PASS_TYPE_ID": "pass.test", "APPLE_TEAM_ID": "TEAM", "PUBLIC_URL": "http://t",
+              "SECRET_KEY": "s"}
+    fields = wallet.pass_json(ticket, config)["eventTicket"]
+    labels = [f["label"] for group in fields.values() for f in group]
+    assert labels == ["VERANSTALTUNG", "PLATZ", "TICKET", "EINLASS", "Veranstaltungsort"]
