@@ -383,3 +383,23 @@ def test_a_wallet_pass_is_labelled_in_the_buyers_language(app, session, factory)
     fields = wallet.pass_json(ticket, config)["eventTicket"]
     labels = [f["label"] for group in fields.values() for f in group]
     assert labels == ["VERANSTALTUNG", "PLATZ", "TICKET", "EINLASS", "Veranstaltungsort"]
+
+
+def test_no_function_hides_gettext_behind_a_throwaway_variable():
+    """`version, _ = ...` makes `_` local to the whole function: a `_("…")` in it then calls the tuple's item."""
+    import ast
+    from pathlib import Path
+
+    hidden = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "webapp").rglob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            inner = {id(n) for c in ast.walk(function) if isinstance(c, ast.comprehension) for n in ast.walk(c.target)}
+            nodes = list(ast.walk(function))
+            assigns = any(isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)
+                          and id(n) not in inner for n in nodes)
+            calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in nodes)
+            if assigns and calls:
+                hidden.append(f"{path.name}:{function.lineno} {function.name}")
+    assert hidden == []
