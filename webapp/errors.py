@@ -9,6 +9,8 @@ import logging
 import time
 
 from flask import Flask, g, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from psycopg2 import errorcodes
@@ -23,41 +25,42 @@ from webapp.services.errors import BookingError, Busy
 
 log = logging.getLogger(__name__)
 
+# Lazy: written in the request's language when an error page is made.
 TITLES = {
-    400: "That request was not valid",
-    402: "Payment declined",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Not allowed",
-    409: "That could not be done",
-    410: "Reservation expired",
-    413: "Too large",
-    414: "Address too long",
-    429: "Too many requests",
-    431: "Headers too large",
-    500: "Something went wrong",
-    503: "Busy right now",
+    400: _l("That request was not valid"),
+    402: _l("Payment declined"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    405: _l("Not allowed"),
+    409: _l("That could not be done"),
+    410: _l("Reservation expired"),
+    413: _l("Too large"),
+    414: _l("Address too long"),
+    429: _l("Too many requests"),
+    431: _l("Headers too large"),
+    500: _l("Something went wrong"),
+    503: _l("Busy right now"),
 }
 
 # Lock wait or statement ran out of time: overload, not a bug.
 _OVERLOAD_CODES = {errorcodes.LOCK_NOT_AVAILABLE, errorcodes.QUERY_CANCELED}
 
 
-UNAVAILABLE_MESSAGE = ("We cannot reach our database for a moment. Nothing was changed; "
-                       "please try again in a few seconds.")
+UNAVAILABLE_MESSAGE = _l("We cannot reach our database for a moment. Nothing was changed; "
+                         "please try again in a few seconds.")
 # A payment cut off by the outage may have been authorised already: the
 # sweep's reconciliation settles it once the database is back (an order, or
 # nothing charged). "Nothing was changed" would be untrue.
-PAYMENT_UNKNOWN_MESSAGE = ("We lost touch with our database while taking your payment, so we do not know yet "
-                           "whether your payment went through. If it did, your order appears under My tickets "
-                           "within a few minutes and we send your tickets by e-mail; you will not be charged "
-                           "twice. Please look there before you try again in a few seconds.")
+PAYMENT_UNKNOWN_MESSAGE = _l("We lost touch with our database while taking your payment, so we do not know yet "
+                             "whether your payment went through. If it did, your order appears under My tickets "
+                             "within a few minutes and we send your tickets by e-mail; you will not be charged "
+                             "twice. Please look there before you try again in a few seconds.")
 PAYMENT_ENDPOINTS = frozenset({"checkout.pay", "api.pay"})
 
 
 def _unavailable():
     message = PAYMENT_UNKNOWN_MESSAGE if request.endpoint in PAYMENT_ENDPOINTS else UNAVAILABLE_MESSAGE
-    return error_response(503, message, retry_after=database.RETRY_AFTER)
+    return error_response(503, str(message), retry_after=database.RETRY_AFTER)
 
 
 def _keep_own_retry_after() -> None:
@@ -85,7 +88,7 @@ def error_response(status: int, message: str, retry_after: int | None = None):
     if problems.is_api_request():
         # The API answers every error, its own or the app's, as problem details.
         return problems.problem(status, message, retry_after=retry_after)
-    title = TITLES.get(status, "Error")
+    title = str(TITLES.get(status, _l("Error")))
     response = make_response(_error_body(status, title, message), status)
     response.vary.add("HX-Request")
     if is_partial_request():
@@ -127,26 +130,28 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return error_response(400, "Your session has expired or the form is stale. Reload the page and try again.")
+        return error_response(400, _("Your session has expired or the form is stale. Reload the page and try"
+                                     " again."))
 
     @app.errorhandler(429)
     def rate_limited(error: HTTPException):
         window = limiter.current_limit
         retry_after = max(1, int(window.reset_at - time.time())) if window is not None else 60
         return error_response(
-            429, f"Too many attempts. Please wait {retry_after} seconds and try again.", retry_after
+            429, _("Too many attempts. Please wait %(seconds)s seconds and try again.", seconds=retry_after),
+            retry_after
         )
 
     @app.errorhandler(413)
     def too_large(error: HTTPException):
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
-        return error_response(413, f"That form is too large to send (the limit is {limit // 1024} KB). "
-                                   "Shorten what you typed and try again.")
+        return error_response(413, _("That form is too large to send (the limit is %(size)s KB). Shorten what you"
+                                     " typed and try again.", size=limit // 1024))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        message = error.description if status != 404 else "We could not find that page."
+        message = error.description if status != 404 else _("We could not find that page.")
         return error_response(status, message)
 
     @app.errorhandler(database.PoolTimeout)
@@ -163,14 +168,15 @@ def register(app: Flask) -> None:
         code = getattr(error.orig, "pgcode", None)
         if code in _OVERLOAD_CODES:
             log.warning("db.overload", extra={"pgcode": code, "path": request.path})
-            return error_response(503, Busy.default_message, retry_after=2)
+            return error_response(503, str(Busy.default_message), retry_after=2)
         if isinstance(error, IntegrityError):
             # A concurrent request changed the same thing first (double
             # submit, two tabs): a conflict the user can simply retry.
             log.info("db.conflict", extra={"constraint": getattr(error.orig.diag, "constraint_name", None)})
-            return error_response(409, "That was changed by another request at the same moment. Please try again.")
+            return error_response(409, _("That was changed by another request at the same moment. Please try"
+                                         " again."))
         log.exception("db.error")
-        return error_response(500, "Something went wrong on our side. Please try again.")
+        return error_response(500, _("Something went wrong on our side. Please try again."))
 
     @app.errorhandler(Exception)
     def unhandled(error: Exception):
@@ -179,4 +185,4 @@ def register(app: Flask) -> None:
             log.warning("db.unavailable", extra={"path": request.path, "error": type(error).__name__})
             return _unavailable()
         log.exception("unhandled")
-        return error_response(500, "Something went wrong on our side. Please try again.")
+        return error_response(500, _("Something went wrong on our side. Please try again."))

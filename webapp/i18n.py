@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.core import negotiate_locale
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -30,6 +30,10 @@ def init_app(app: Flask) -> None:
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        # A command or the mail worker: what it renders says its language
+        # (services/messaging/language.py), else the install's.
+        return current_app.config["DEFAULT_LOCALE"]
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

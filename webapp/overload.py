@@ -20,11 +20,12 @@ import logging
 import time
 
 from flask import Flask, request
+from flask_babel import lazy_gettext as _l
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = 2
-QUEUE_MESSAGE = "We are very busy right now. Please try again in a moment."
+QUEUE_MESSAGE = _l("We are very busy right now. Please try again in a moment.")  # Busy's words too
 
 
 def queued_seconds(header: str | None, now: float) -> float | None:
@@ -60,4 +61,4 @@ def register(app: Flask) -> None:
         from webapp.errors import error_response
 
         log.warning("request.queued_too_long", extra={"path": request.path, "waited_ms": int(waited * 1000)})
-        return error_response(503, QUEUE_MESSAGE, retry_after=RETRY_AFTER)
+        return error_response(503, str(QUEUE_MESSAGE), retry_after=RETRY_AFTER)

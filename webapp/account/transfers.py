@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from webapp.account import bp
@@ -35,8 +36,8 @@ def transfer_offer(ticket_id: int):
         flash(refused.message, "error")
         return redirect_to(_back_to(ticket_id)), refused.status_code
     log.info("ticket.transfer_offered", extra={"user_id": current_user.id, "ticket_id": ticket_id})
-    flash(f"We sent the ticket to {offered.transfer.to_email}. It stays yours until they accept it; "
-          "you can withdraw the offer until then.", "success")
+    flash(_("We sent the ticket to %(email)s. It stays yours until they accept it;"
+            " you can withdraw the offer until then.", email=offered.transfer.to_email), "success")
     return redirect_to(_back_to(ticket_id))
 
 
@@ -44,7 +45,7 @@ def transfer_offer(ticket_id: int):
 @login_required
 def transfer_withdraw(transfer_id: int):
     transfer = transfers.withdraw(db.session, transfer_id=transfer_id, user_id=current_user.id)
-    flash("Transfer withdrawn: the link no longer works and the ticket stays yours.", "info")
+    flash(_("Transfer withdrawn: the link no longer works and the ticket stays yours."), "info")
     return redirect_to(_back_to(transfer.ticket_id))
 
 
@@ -64,5 +65,5 @@ def transfer_page(token: str):
 def transfer_accept(token: str):
     transfer = transfers.accept(db.session, token=token, user_id=current_user.id)
     log.info("ticket.transferred", extra={"user_id": current_user.id, "ticket_id": transfer.ticket_id})
-    flash("The ticket is yours: it has a new code, below. The old one no longer admits anyone.", "success")
+    flash(_("The ticket is yours: it has a new code, below. The old one no longer admits anyone."), "success")
     return redirect_to(url_for("account.orders"))

@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timezone
 
 from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -105,7 +106,7 @@ def attendees_save(order_id: int):
         return render("account/attendees.html", "account/_attendees_form.html", status=400, order=view,
                       errors=invalid.errors, values=attendee_fields())
     log.info("order.attendees_changed", extra={"user_id": current_user.id, "order_id": order_id})
-    flash("Attendee details saved.", "success")
+    flash(_("Attendee details saved."), "success")
     return redirect_to(url_for("account.order_page", order_id=order_id))
 
 
@@ -161,7 +162,7 @@ def cancel_post(order_id: int):
     load_own_order(order_id)
     order = checkout.cancel_by_buyer(db.session, payment_gateway(), order_id=order_id, user_id=current_user.id)
     log.info("order.cancelled", extra={"event_id": order.event_id, "user_id": current_user.id, "order_id": order_id})
-    flash("Your order was cancelled and refunded. Its seats are free again.", "success")
+    flash(_("Your order was cancelled and refunded. Its seats are free again."), "success")
     return redirect_to(url_for("account.order_page", order_id=order_id))
 
 
@@ -199,5 +200,5 @@ def token_create():
 def token_revoke(token_id: int):
     token = api_tokens.revoke(db.session, user_id=current_user.id, token_id=token_id)
     log.info("api_token.revoked", extra={"user_id": current_user.id, "token_id": token.id})
-    flash(f"The token “{token.name}” was revoked; it no longer works.", "info")
+    flash(_("The token “%(name)s” was revoked; it no longer works.", name=token.name), "info")
     return redirect_to(url_for("account.tokens"))

@@ -10,6 +10,7 @@ import hashlib
 import logging
 
 from flask import make_response, request, url_for
+from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from webapp import wrong_codes
@@ -46,7 +47,7 @@ def _json(schema, obj, status: int = 200, **headers: str):
 def _event(event_id: int, unlocked: frozenset[int] = frozenset()) -> Event:
     event = catalog.public_event(db.session, event_id, staff=caller().admin, unlocked=unlocked)
     if event is None:
-        raise NotFound("No such event.")
+        raise NotFound(_("No such event."))
     return event
 
 
@@ -106,7 +107,7 @@ def event_seats(event_id: int):
     user_id = caller().user_id
     access = query_args(s.EventQuery).get("access")
     with single_statement() as connection:
-        version, _ = inventory.inventory_version_and_session(connection, event_id, None)
+        version, _session = inventory.inventory_version_and_session(connection, event_id, None)
     # Its own tag family: the JSON is another representation than the map's HTML; and another per access code.
     tag = "api-" + catalog.live_tag(event_id, user_id, version) + (
         "-" + hashlib.sha256(access.encode()).hexdigest()[:12] if access else "")
@@ -115,7 +116,7 @@ def event_seats(event_id: int):
     else:
         event = _event(event_id, _unlocked(event_id))
         if not event.is_seated:
-            raise NotFound("This event has no numbered seats; reserve places by tier.")
+            raise NotFound(_("This event has no numbered seats; reserve places by tier."))
         states = catalog.seat_states(db.session, event, user_id=user_id)
         status = {i: name for name in ("taken", "blocked", "mine") for i in states[name]}
         locked = set(event.locked_tier_ids)
@@ -143,7 +144,7 @@ def _own_hold(hold_id: int) -> HoldView:
     with single_statement() as connection:
         view = checkout_read.hold_view(connection, hold_id, caller().user_id)
     if view is None:
-        raise NotFound("No such reservation.")
+        raise NotFound(_("No such reservation."))
     return view
 
 
@@ -169,8 +170,8 @@ def reserve(event_id: int):
     data = json_body(s.ReserveRequest)
     who = caller()
     if sum(key in data for key in ("seats", "quantities", "best")) != 1:
-        raise InvalidRequest("Send one of “seats” (seat ids), “quantities” (per tier) or “best” (a tier and a"
-                             " quantity).")
+        raise InvalidRequest(_("Send one of “seats” (seat ids), “quantities” (per tier) or “best” (a tier and a"
+                             " quantity)."))
     access = [c for c in (codes.normalise(raw) for raw in data.get("access_codes", [])) if c]
     # Checked as the page's pass is: the signature here, the admission by the reserve statement.
     room_pass = waiting_room.check_pass(
@@ -285,7 +286,7 @@ def pay(hold_id: int):
     with single_statement() as connection:
         order = checkout_read.order_view(connection, result.order_id or 0, who.user_id)
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     return _json(s.OrderOut, order, 201, Location=url_for("api.order_detail", order_id=order.id))
 
 
@@ -299,7 +300,7 @@ def _own_order(order_id: int) -> checkout_read.OrderView:
     with single_statement() as connection:
         order = checkout_read.order_view(connection, order_id, caller().user_id)
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     return order
 
 
@@ -342,7 +343,7 @@ def _entry_out(item: waitlist_read.WaitlistEntryView) -> dict:
 def _own_entry(entry_id: int) -> waitlist_read.WaitlistEntryView:
     entry = waitlist.entry_of(db.session, entry_id=entry_id, user_id=caller().user_id)
     if entry is None:
-        raise NotFound("No such waiting-list entry.")
+        raise NotFound(_("No such waiting-list entry."))
     view = waitlist_read.entry_view(db.session, entry)
     assert view is not None
     return view

@@ -12,19 +12,21 @@ import json
 from typing import Any
 
 from flask import Response, request
+from flask_babel import lazy_gettext as _l
 
 from webapp.services.errors import BookingError
 
 PREFIX = "/api/"
 MEDIA_TYPE = "application/problem+json"
 
+# Translated per request: an API client asks for its language with Accept-Language.
 TITLES = {
-    400: "Bad request", 401: "Unauthorized", 402: "Payment declined", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 410: "Gone", 412: "Precondition failed",
-    413: "Content too large", 414: "URI too long", 415: "Unsupported media type", 422: "Unprocessable content",
-    428: "Precondition required", 429: "Too many requests", 431: "Request header fields too large",
-    500: "Internal server error",
-    503: "Service unavailable",
+    400: _l("Bad request"), 401: _l("Unauthorized"), 402: _l("Payment declined"), 403: _l("Forbidden"),
+    404: _l("Not found"), 405: _l("Method not allowed"), 406: _l("Not acceptable"), 409: _l("Conflict"),
+    410: _l("Gone"), 412: _l("Precondition failed"), 413: _l("Content too large"), 414: _l("URI too long"),
+    415: _l("Unsupported media type"), 422: _l("Unprocessable content"), 428: _l("Precondition required"),
+    429: _l("Too many requests"), 431: _l("Request header fields too large"), 500: _l("Internal server error"),
+    503: _l("Service unavailable"),
 }
 
 
@@ -41,9 +43,9 @@ def problem(status: int, detail: str, *, slug: str | None = None, retry_after: i
             headers: dict[str, str] | None = None, **extensions: Any) -> Response:
     body: dict[str, Any] = {
         "type": type_uri(slug) if slug else "about:blank",
-        "title": TITLES.get(status, "Error"),
+        "title": str(TITLES.get(status, _l("Error"))),
         "status": status,
-        "detail": detail,
+        "detail": str(detail),
         "instance": request.path,
     }
     body.update(extensions)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -26,7 +28,7 @@ from webapp.services.people.api_tokens import Caller
 
 class TokenRefused(BookingError):
     status_code = 401
-    default_message = ("Send a personal API token as “Authorization: Bearer …”; "
+    default_message = _l("Send a personal API token as “Authorization: Bearer …”; "
                        "make one on your account page (API tokens).")
 
 
@@ -65,17 +67,17 @@ def caller() -> Caller:
 
 
 def _authenticate(admin: bool) -> Caller:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    scheme, _space, secret = request.headers.get("Authorization", "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise TokenRefused()
     with single_statement() as connection:
         found = api_tokens.authenticate(connection, secret)
     if found is None:
-        raise TokenRefused("This API token is not valid, or it was revoked.")
+        raise TokenRefused(_("This API token is not valid, or it was revoked."))
     if admin and not found.admin:
         # As on the pages: admin resources do not exist for anyone else.
-        raise NotFound("Not found.")
+        raise NotFound(_("Not found."))
     return found
 
 
@@ -136,10 +138,10 @@ def _decoded_json() -> Any:
 def json_body(schema: type[Schema]) -> dict:
     """The request's JSON object, loaded through `schema` (unknown fields refused)."""
     if not request.is_json:
-        raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).")
+        raise UnsupportedMediaType(_("Send the body as JSON (Content-Type: application/json)."))
     data = _decoded_json()
     if not isinstance(data, dict):
-        raise InvalidRequest("The body must be a JSON object.")
+        raise InvalidRequest(_("The body must be a JSON object."))
     try:
         return schema(unknown=RAISE).load(data)
     except ValidationError as invalid:
@@ -155,7 +157,7 @@ def query_args(schema: type[Schema]) -> dict:
 
 def _rate_key() -> str:
     # The token's digest, never the token: limiter keys end up in Redis.
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    scheme, _space, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and secret.strip():
         return "api:" + api_tokens.digest(secret.strip())[:32]
     return f"api-ip:{request.remote_addr}"

@@ -13,6 +13,9 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import login_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -27,13 +30,13 @@ log = logging.getLogger(__name__)
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
-    confirm = PasswordField("Repeat it", validators=[DataRequired(),
-                                                     EqualTo("password", message="The two passwords differ.")])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField(_l("Repeat it"), validators=[DataRequired(),
+                                                     EqualTo("password", message=_l("The two passwords differ."))])
 
 
 def _reset_limit() -> str:
@@ -100,11 +103,13 @@ def reset_password_post(token: str):
 
 
 def _reset_done(tokens_revoked: int) -> str:
-    done = "Your password is changed. Every other browser signed in to your account is logged out"
     if not tokens_revoked:
-        return done + "."
-    which = "your API token was" if tokens_revoked == 1 else f"your {tokens_revoked} API tokens were"
-    return f"{done}, and {which} revoked: make new ones on your account's API tokens page."
+        return _("Your password is changed. Every other browser signed in to your account is logged out.")
+    return ngettext("Your password is changed. Every other browser signed in to your account is logged out,"
+                    " and your API token was revoked: make new ones on your account's API tokens page.",
+                    "Your password is changed. Every other browser signed in to your account is logged out,"
+                    " and your %(num)s API tokens were revoked: make new ones on your account's API tokens page.",
+                    tokens_revoked)
 
 
 @bp.get("/verify/<token>")
@@ -114,5 +119,5 @@ def verify_email(token: str):
     except TokenRefused as refused:
         db.session.rollback()
         return render_template("auth/reset_refused.html", message=refused.message, verifying=True), 400
-    flash("Thank you: your e-mail address is confirmed.", "success")
+    flash(_("Thank you: your e-mail address is confirmed."), "success")
     return redirect(url_for("shop.index"), code=303)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp import session_user
@@ -38,7 +39,7 @@ def unauthorized():
         current = request.headers.get("HX-Current-URL") or request.referrer or ""
         parts = urlsplit(current)
         back = parts.path + (f"?{parts.query}" if parts.query else "") if parts.netloc == request.host else ""
-    flash("Please log in to continue.", "info")
+    flash(_("Please log in to continue."), "info")
     return redirect_to(url_for("auth.login_get", next=safe_next(back) if back else None))
 
 
@@ -69,7 +70,7 @@ def login_post():
         if user is not None:
             login_user(user, remember=False)
             return redirect(safe_next(form.next.data), code=303)
-        form.password.errors.append("Wrong e-mail or password.")
+        form.password.errors.append(_("Wrong e-mail or password."))
     return render_template("auth/login.html", form=form), 400
 
 
@@ -88,7 +89,8 @@ def register_post():
                                  name=form.name.data)
         account_tokens.send_verification(db.session, user)
         login_user(user)
-        flash(f"Welcome, {user.name}! Your account is ready. We sent a link to confirm your e-mail address.",
+        flash(_("Welcome, %(name)s! Your account is ready. We sent a link to confirm your e-mail address.",
+                name=user.name),
               "success")
         return redirect(safe_next(form.next.data), code=303)
     return render_template("auth/register.html", form=form), 400
@@ -115,5 +117,5 @@ def logout():
     logout_user()
     session.clear()
     session_user.forget_csrf_token()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("shop.index"), code=303)

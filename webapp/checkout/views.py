@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from webapp import session_user, wrong_codes
@@ -190,7 +191,7 @@ def pay(hold_id: int):
         if done := _order_redirect(view):
             return done
         return _render_hold(view, status=409)
-    flash("Payment approved. Your tickets are ready.", "success")
+    flash(_("Payment approved. Your tickets are ready."), "success")
     return redirect_to(url_for("account.order_page", order_id=result.order_id))
 
 
@@ -207,9 +208,9 @@ def pay_finish(hold_id: int):
     if result is None:
         return _render_hold(view, status=202)  # still moving: the panel follows it
     if result.order_id is not None:
-        flash("Payment approved. Your tickets are ready.", "success")
+        flash(_("Payment approved. Your tickets are ready."), "success")
         return redirect_to(url_for("account.order_page", order_id=result.order_id))
-    declined = PaymentDeclined(result.decline_code or "failed", result.decline_message or "Payment failed.")
+    declined = PaymentDeclined(result.decline_code or "failed", result.decline_message or _("Payment failed."))
     return _render_hold(view, status=402, declined=declined)
 
 
@@ -246,14 +247,14 @@ def apply_code(hold_id: int):
     raw = request.form.get("code", "")[:100]
     return _after_code_change(hold_id, lambda: wrong_codes.attempt(lambda: codes.apply_discount(
         db.session, hold_id=hold_id, user_id=current_user.id, raw_code=raw), user_id=current_user.id),
-        "Code applied: the price is updated.", typed=raw)
+        _("Code applied: the price is updated."), typed=raw)
 
 
 @bp.post("/holds/<int:hold_id>/code/remove")
 @login_required
 def remove_code(hold_id: int):
     return _after_code_change(hold_id, lambda: codes.remove_discount(
-        db.session, hold_id=hold_id, user_id=current_user.id), "Code removed: the full price applies.")
+        db.session, hold_id=hold_id, user_id=current_user.id), _("Code removed: the full price applies."))
 
 
 @bp.post("/holds/<int:hold_id>/validate/<field>")
@@ -294,5 +295,5 @@ def release(hold_id: int):
     view = own_hold(hold_id)
     inventory.release_hold_by_id(db.session, hold_id=view.id, user_id=current_user.id)
     log.info("hold.released", extra={"event_id": view.event.id, "user_id": current_user.id, "hold_id": hold_id})
-    flash("Your reservation was released.", "info")
+    flash(_("Your reservation was released."), "info")
     return redirect_to(url_for("shop.event_page", event_id=view.event.id))

@@ -49,6 +49,8 @@ class OutboxMessage(db.Model):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     last_error: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The language it is rendered in, with its attachments (migration 0028).
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     __table_args__ = (
         Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),

@@ -147,6 +147,8 @@ class PaymentAttempt(db.Model):
     billing_address: Mapped[str | None] = mapped_column(String(500))
     # Paid at the box office, in cash or on the card terminal (migration 0029): no gateway was asked.
     in_person: Mapped[str | None] = mapped_column(String(8))
+    # The language of the buyer's request that paid, copied to the order (migration 0028).
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     __table_args__ = (
         CheckConstraint("in_person IN ('cash', 'terminal')", name="in_person"),
@@ -225,6 +227,8 @@ class Order(db.Model):
     channel: Mapped[str] = mapped_column(String(12), default="online", server_default="online")
     sold_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     buyer_email: Mapped[str | None] = mapped_column(String(254))
+    # The language the buyer used when buying (migration 0028): its mails, PDFs and `.ics` speak it.
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     event: Mapped[Event] = relationship()

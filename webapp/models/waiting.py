@@ -39,6 +39,8 @@ class WaitlistEntry(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=utcnow_sql(), onupdate=utcnow_sql()
     )
+    # The language of the request that joined: the offer mails speak it (migration 0028).
+    locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     user: Mapped[User] = relationship()
     tier: Mapped[Tier | None] = relationship()
@@ -142,6 +144,8 @@ class WaitingRoomEntry(db.Model):
     # Where to mail "it is your turn" with a link that lets the buyer in from any device, if they asked
     # (waiting_room/turn_mail.py; migration 0022).
     notify_email: Mapped[str | None] = mapped_column(String(254))
+    # The language of the request that asked for that mail (migration 0028).
+    notify_locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     __table_args__ = (
         CheckConstraint("status IN ('waiting', 'admitted', 'done', 'left')", name="ck_wr_entries_status"),

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
 
 class BookingError(Exception):
     status_code = 409
-    default_message = "That could not be done."
+    # Marked for translation (lazy, at class level) and turned into text when
+    # raised: in the language of the request that caused it.
+    default_message: str = _l("That could not be done.")
     retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, message: str | None = None):
-        super().__init__(message or self.default_message)
-        self.message = message or self.default_message
+        text = str(message or self.default_message)
+        super().__init__(text)
+        self.message = text
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -28,20 +35,20 @@ class BookingError(Exception):
 
 class NotFound(BookingError):
     status_code = 404
-    default_message = "Not found."
+    default_message = _l("Not found.")
 
 
 class InvalidRequest(BookingError):
     status_code = 400
-    default_message = "The request was not valid."
+    default_message = _l("The request was not valid.")
 
 
 class BillingRequired(InvalidRequest):
-    default_message = "The organiser asks for a billing name and address for the invoice."
+    default_message = _l("The organiser asks for a billing name and address for the invoice.")
 
 
 class SalesClosed(BookingError):
-    default_message = "Tickets for this event are not on sale."
+    default_message = _l("Tickets for this event are not on sale.")
 
 
 class LimitExceeded(BookingError):
@@ -55,21 +62,28 @@ class TooSoonAgain(BookingError):
 
     def __init__(self, wait_seconds: int, *, expired: bool, seated: bool):
         self.retry_after = wait_seconds
-        what = "these seats" if seated else "tickets of this type"
-        if expired:
-            lead = f"Your reservation of {what} ran out a moment ago"
+        if expired and seated:
+            message = _("Your reservation of these seats ran out a moment ago; you can take them again in %(wait)s s.",
+                        wait=wait_seconds)
+        elif expired:
+            message = _("Your reservation of tickets of this type ran out a moment ago; you can take them again in"
+                        " %(wait)s s.", wait=wait_seconds)
+        elif seated:
+            message = _("You released these seats a moment ago; you can take them again in %(wait)s s.",
+                        wait=wait_seconds)
         else:
-            lead = f"You released {what} a moment ago"
-        super().__init__(f"{lead}; you can take them again in {wait_seconds} s.")
+            message = _("You released tickets of this type a moment ago; you can take them again in %(wait)s s.",
+                        wait=wait_seconds)
+        super().__init__(message)
 
 
 class SeatsTaken(BookingError):
     def __init__(self, labels: list[str], unit_ids: list[int]):
         self.labels = labels
         self.unit_ids = unit_ids
-        names = "; ".join(labels)
-        noun = "seat was" if len(labels) == 1 else "seats were"
-        super().__init__(f"Sorry, the following {noun} just taken: {names}.")
+        super().__init__(ngettext("Sorry, the following seat was just taken: %(names)s.",
+                                  "Sorry, the following seats were just taken: %(names)s.", len(labels),
+                                  names="; ".join(labels)))
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -82,12 +96,13 @@ class NotEnoughLeft(BookingError):
         self.requested = requested
         self.left = left
         self.waitlist_open = waitlist_open
-        if left == 0:
-            msg = f"{tier_name} is sold out."
-            if waitlist_open:
-                msg += " You can join the waiting list."
+        if left == 0 and waitlist_open:
+            msg = _("%(tier)s is sold out. You can join the waiting list.", tier=tier_name)
+        elif left == 0:
+            msg = _("%(tier)s is sold out.", tier=tier_name)
         else:
-            msg = f"Only {left} left in {tier_name}; you asked for {requested}."
+            msg = _("Only %(left)s left in %(tier)s; you asked for %(requested)s.", left=left, tier=tier_name,
+                    requested=requested)
         super().__init__(msg)
 
     @property
@@ -98,23 +113,23 @@ class NotEnoughLeft(BookingError):
 
 class HoldExpired(BookingError):
     status_code = 410
-    default_message = "Your reservation has expired and its seats are no longer available."
+    default_message = _l("Your reservation has expired and its seats are no longer available.")
 
 
 class HoldNotActive(BookingError):
-    default_message = "This reservation is no longer active."
+    default_message = _l("This reservation is no longer active.")
 
 
 class PaymentInProgress(BookingError):
     status_code = 409
-    default_message = "A payment for this reservation is already being processed."
+    default_message = _l("A payment for this reservation is already being processed.")
 
 
 class PaymentNeedsAction(BookingError):
     """The provider asks the buyer to confirm the payment with their bank (3-D Secure) in the browser."""
 
     status_code = 402
-    default_message = "Your bank asks you to confirm this payment."
+    default_message = _l("Your bank asks you to confirm this payment.")
 
     def __init__(self, client_secret: str):
         self.client_secret = client_secret
@@ -134,7 +149,7 @@ class PaymentDeclined(BookingError):
 
 
 class OrderNotCancellable(BookingError):
-    default_message = "This order can no longer be cancelled."
+    default_message = _l("This order can no longer be cancelled.")
 
 
 class Busy(BookingError):
@@ -142,33 +157,33 @@ class Busy(BookingError):
 
     status_code = 503
     retry_after = 2
-    default_message = "We are very busy right now. Please try again in a moment."
+    default_message = _l("We are very busy right now. Please try again in a moment.")
 
 
 class AlreadyOnWaitlist(BookingError):
-    default_message = "You are already on the waiting list for this event."
+    default_message = _l("You are already on the waiting list for this event.")
 
 
 class NotSoldOut(BookingError):
-    default_message = "Tickets are still available: you can book them directly."
+    default_message = _l("Tickets are still available: you can book them directly.")
 
 
 class WaitlistClosed(BookingError):
-    default_message = "This event has no waiting list."
+    default_message = _l("This event has no waiting list.")
 
 
 class SessionEnded(BookingError):
     """The buyer's session was ended elsewhere (logout, password reset): log in again."""
 
     status_code = 401
-    default_message = "Your session has ended. Please log in again."
+    default_message = _l("Your session has ended. Please log in again.")
 
 
 class AccessCodeNeeded(BookingError):
     """A hidden tier, asked for without an access code that unlocks it now."""
 
     status_code = 403
-    default_message = ("These tickets are sold only with an access code. Open the link you were sent again,"
+    default_message = _l("These tickets are sold only with an access code. Open the link you were sent again,"
                        " or enter the code on the event page.")
 
 
@@ -176,7 +191,7 @@ class PassRequired(BookingError):
     """The event's waiting room is on and this buyer has no current pass of their own."""
 
     status_code = 403
-    default_message = "Tickets for this event are sold through the waiting room: please take your place there."
+    default_message = _l("Tickets for this event are sold through the waiting room: please take your place there.")
 
 
 class PlacesLimitReached(BookingError):
@@ -186,15 +201,15 @@ class PlacesLimitReached(BookingError):
 
     def __init__(self, wait_seconds: int):
         self.retry_after = wait_seconds
-        super().__init__("Too many places in this waiting room were taken from your network in the last minute;"
-                         f" you can take one again in {wait_seconds} s.")
+        super().__init__(_("Too many places in this waiting room were taken from your network in the last minute;"
+                           " you can take one again in %(wait)s s.", wait=wait_seconds))
 
 
 class ChallengeNotPassed(BookingError):
     """The waiting room's proof of work on join was missing, ran out, or did not check out."""
 
     status_code = 400
-    default_message = "The check that comes with taking a place did not pass. Reload the page and try again."
+    default_message = _l("The check that comes with taking a place did not pass. Reload the page and try again.")
 
 
 class TooManyWrongCodes(BookingError):
@@ -204,5 +219,5 @@ class TooManyWrongCodes(BookingError):
 
     def __init__(self, wait_seconds: int):
         self.retry_after = wait_seconds
-        super().__init__(f"Too many codes that could not be used were tried; please wait {wait_seconds} s"
-                         " before trying another.")
+        super().__init__(_("Too many codes that could not be used were tried; please wait %(wait)s s before"
+                           " trying another.", wait=wait_seconds))

@@ -12,6 +12,8 @@ import logging
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -60,7 +62,7 @@ def _parse_quantities(args) -> dict[int, int]:
         if key.startswith("qty-"):
             tier_id, n = parse_id(key[4:]), parse_int(value or "0")
             if tier_id is None or n is None:
-                raise InvalidRequest("Quantities must be whole numbers.")
+                raise InvalidRequest(_("Quantities must be whole numbers."))
             quantities[tier_id] = n
     return quantities
 
@@ -68,7 +70,7 @@ def _parse_quantities(args) -> dict[int, int]:
 def _parse_seat_ids(args) -> list[int]:
     ids = [parse_id(v) for v in args.getlist("seat")]
     if None in ids:
-        raise InvalidRequest("Unknown seat.")
+        raise InvalidRequest(_("Unknown seat."))
     return ids
 
 
@@ -95,7 +97,8 @@ def _unlock(event_id: int, raw_code: str) -> str | None:
     except BookingError as refused:
         return refused.message
     access.remember(event_id, grant)
-    flash(f"Code {grant.code} accepted: {', '.join(grant.tier_names)} now shown below.", "success")
+    flash(_("Code %(code)s accepted: %(tiers)s now shown below.", code=grant.code, tiers=", ".join(grant.tier_names)),
+          "success")
     return None
 
 
@@ -314,9 +317,10 @@ def reserve(event_id: int):
     if ask.form == "seats" and (dropped := _dropped_seats(request.form, event_id, set(ask.seats))):
         # Seats the live map took out of the selection just before Reserve:
         # the hold page says so, where the buyer looks next.
-        were, them = ("was", "it is") if len(dropped) == 1 else ("were", "they are")
-        flash(f"{'; '.join(dropped)} {were} taken by another buyer just before you reserved, "
-              f"so {them} not in this reservation.", "warning")
+        flash(ngettext("%(seats)s was taken by another buyer just before you reserved, so it is not in this"
+                       " reservation.",
+                       "%(seats)s were taken by another buyer just before you reserved, so they are not in this"
+                       " reservation.", len(dropped), seats="; ".join(dropped)), "warning")
     return redirect_to(url_for("checkout.hold_page", hold_id=reservation.hold_id))
 
 
@@ -343,11 +347,11 @@ def reserve_best(event_id: int):
     check = admission.pass_check(event_id)
     try:
         if tier_id is None:
-            raise InvalidRequest("Choose a seat tier.")
+            raise InvalidRequest(_("Choose a seat tier."))
         if count is None:
-            raise InvalidRequest("Choose how many seats you want, from 1.")
+            raise InvalidRequest(_("Choose how many seats you want, from 1."))
         if wheelchair is None:
-            raise InvalidRequest("Choose how many wheelchair spaces you want, from 0.")
+            raise InvalidRequest(_("Choose how many wheelchair spaces you want, from 0."))
         reservation = inventory.reserve(user_id=user_id, event_id=event_id,
                                         best=inventory.BestSeats(tier_id, count, wheelchair, section),
                                         session_version=session_version, admission_id=check.admission_id,

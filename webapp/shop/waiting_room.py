@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 
 from flask import abort, current_app, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -307,9 +309,9 @@ def waiting_room_leave(event_id: int):
 
 
 class MailMeForm(FlaskForm):
-    email = EmailField("E-mail me when it is my turn", filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    email = EmailField(_l("E-mail me when it is my turn"), filters=[lambda v: v.strip() if isinstance(v, str) else v],
                        validators=[
-        DataRequired(message="Enter your e-mail address."), Email(message="Enter a valid e-mail address."),
+        DataRequired(message=_l("Enter your e-mail address.")), Email(message=_l("Enter a valid e-mail address.")),
         Length(max=254)])
 
 
@@ -328,7 +330,7 @@ def waiting_room_mail(event_id: int):
     error, typed = None, (form.email.data or "").strip()
     email: str | None = typed if user_id is None else None  # an account: its own address
     if user_id is None and not form.validate():
-        error = form.email.errors[0] if form.email.errors else "Enter your e-mail address."
+        error = form.email.errors[0] if form.email.errors else _("Enter your e-mail address.")
     elif waiting_room.is_endless(place):
         if user_id is not None:
             email = db.session.get(User, user_id).email  # answered as a place would be, and nothing kept
@@ -338,9 +340,10 @@ def waiting_room_mail(event_id: int):
             if place and place.anon_token else None)
         email = waiting_room.ask_for_mail(db.session, event.id, entry.id, email) if entry is not None else None
         if email is None:
-            error = "You have no place waiting in this waiting room, so there is nothing to mail you about."
+            error = _("You have no place waiting in this waiting room, so there is nothing to mail you about.")
     if not is_partial_request():
-        flash(error or f"We will e-mail {email or typed} when it is your turn.", "error" if error else "success")
+        flash(error or _("We will e-mail %(email)s when it is your turn.", email=email or typed),
+              "error" if error else "success")
         return redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     return render_template("shop/_waiting_room_mail.html", event_id=event.id, logged_in=user_id is not None,
                            mail_to=None if error else email or typed, mail_error=error, mail_typed=typed[:254]), (
@@ -361,14 +364,14 @@ def waiting_room_turn(event_id: int, token: str):
     entry_id = links.read_turn_token(token[:300], event_id=event.id)
     entry = waiting_room.admitted_place(db.session, event.id, entry_id) if entry_id is not None else None
     if entry is None:
-        return error_response(410, "This link has run out: it lasted as long as your turn. You can take a new"
-                                   " place in the waiting room.")
+        return error_response(410, _("This link has run out: it lasted as long as your turn. You can take a new"
+                                     " place in the waiting room."))
     if entry.user_id is not None:
         if not current_user.is_authenticated:
             return redirect_to(url_for("auth.login_get", next=request.path))
         if current_user.id != entry.user_id:
-            return error_response(403, "This link is for another account: log in with the account that took"
-                                       " the place.")
+            return error_response(403, _("This link is for another account: log in with the account that took"
+                                         " the place."))
     response = redirect_to(url_for("shop.waiting_room_page", event_id=event.id))
     _remember_place(response, event.id, entry.id, entry.anon_token or "", entry.number)
     log.info("waiting_room.turn_link", extra={"event_id": event.id, "entry_id": entry.id})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, make_response, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -92,7 +93,7 @@ def _parse_join(form) -> tuple[int | None, int]:
         tier_id = None if tier_raw in ("", "any") else int(tier_raw)
         quantity = int(form.get("quantity", "1"))
     except ValueError:
-        raise InvalidRequest("Choose a ticket type and a whole number of tickets.") from None
+        raise InvalidRequest(_("Choose a ticket type and a whole number of tickets.")) from None
     return tier_id, quantity
 
 
@@ -108,8 +109,8 @@ def join(event_id: int):
                                         "quantity": quantity})
     if is_partial_request():
         return render("waitlist/panel.html", "waitlist/_waitlist_panel.html", event=event, panel=panel_for(event),
-                      notice="You are on the waiting list.")
-    flash("You are on the waiting list. We will hold tickets for you as soon as some come free.", "success")
+                      notice=_("You are on the waiting list."))
+    flash(_("You are on the waiting list. We will hold tickets for you as soon as some come free."), "success")
     return redirect(url_for("shop.event_page", event_id=event.id), 303)
 
 
@@ -125,7 +126,7 @@ def _back(event_id: int):
 def leave(entry_id: int):
     entry = waitlist.leave(db.session, entry_id=entry_id, user_id=current_user.id)
     log.info("waitlist.left", extra={"event_id": entry.event_id, "user_id": current_user.id, "entry_id": entry_id})
-    flash("You have left the waiting list.", "info")
+    flash(_("You have left the waiting list."), "info")
     return _back(entry.event_id)
 
 
@@ -135,7 +136,7 @@ def decline(entry_id: int):
     entry = waitlist.decline(db.session, entry_id=entry_id, user_id=current_user.id)
     log.info("waitlist.declined", extra={"event_id": entry.event_id, "user_id": current_user.id,
                                           "entry_id": entry_id})
-    flash("You declined the offer; the tickets went to the next person in line.", "info")
+    flash(_("You declined the offer; the tickets went to the next person in line."), "info")
     return _back(entry.event_id)
 
 

@@ -88,7 +88,7 @@ def refund(session: Session, gateway: PaymentGateway, *, actor_id: int, order_id
     order = made.order
     outbox.queue(session, template="refund_issued", recipient=select(User.email).where(
         User.id == order.user_id).scalar_subquery(), event_id=order.event_id,
-        params={"order_id": order.id, "refund_id": made.id})
+        params={"order_id": order.id, "refund_id": made.id}, locale=order.locale)
     audit.record(session, actor_id=actor_id, action="order.refund", entity="order", entity_id=order.id,
                  event_id=order.event_id, before={"status": before.value if before else None},
                  after={"status": order.status.value, "reason": made.reason, "amount_minor": made.amount_minor,
@@ -105,4 +105,4 @@ def tell_buyer(session: Session, order: Order) -> None:
     assert user is not None, "user_id is a NOT NULL foreign key to users"
     template = "event_cancelled" if order.event.status == EventStatus.CANCELLED else "order_cancelled"
     outbox.queue(session, template=template, recipient=user.email, event_id=order.event_id,
-                 params={"order_id": order.id})
+                 params={"order_id": order.id}, locale=order.locale)

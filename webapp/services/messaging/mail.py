@@ -16,6 +16,8 @@ from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Callable
 
 from flask import current_app
+from flask_babel import format_decimal, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -36,7 +38,7 @@ from webapp.models import (
     WaitlistEntry,
 )
 from webapp.services.errors import NotFound
-from webapp.services.messaging import links
+from webapp.services.messaging import language, links
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,8 @@ def _token_context(endpoint: str, max_age_key: str) -> Callable[[Session, dict],
         user = session.get(User, params["user_id"])
         if user is None:
             raise NotFound("The account no longer exists.")
-        hours = current_app.config[max_age_key] / 3600
         return dict(user=user, url=links.link(endpoint, token=params["token"]),
-                    valid_for=f"{hours:g} hour{'s' if hours != 1 else ''}" if hours < 48 else f"{hours / 24:g} days")
+                    valid_for=valid_for(current_app.config[max_age_key]))
     return build
 
 
@@ -143,10 +144,27 @@ def _invitation_context(session: Session, params: dict) -> dict[str, Any]:
     organiser = session.get(Organiser, params["organiser_id"])
     if organiser is None:
         raise NotFound("The organiser no longer exists.")
-    days = current_app.config["INVITATION_MAX_AGE_SECONDS"] / 86400
-    return dict(organiser=organiser, role=params["role"].replace("_", " "),
+    return dict(organiser=organiser, role=_role_names().get(params["role"], params["role"].replace("_", " ")),
                 url=links.link("account.invitation", token=params["token"]),
-                valid_for=f"{days:g} day{'s' if days != 1 else ''}")
+                valid_for=valid_for(current_app.config["INVITATION_MAX_AGE_SECONDS"], days_from_hours=0))
+
+
+def _role_names() -> dict[str, str]:
+    # Translated when the mail is rendered, in its language.
+    return {"owner": _("owner"), "manager": _("manager"), "box_office": _("box office"), "door": _("door"),
+            "viewer": _("viewer")}
+
+
+def valid_for(seconds: float, *, days_from_hours: float = 48) -> str:
+    """How long a link works, in words of the current language: "2 hours", "1,5 Stunden", "3 días"."""
+    hours = seconds / 3600
+    # A fraction takes the plural in English, German and Spanish alike.
+    if hours < days_from_hours:
+        return ngettext("%(amount)s hour", "%(amount)s hours", int(hours) if hours.is_integer() else 2,
+                        amount=format_decimal(hours))
+    days = hours / 24
+    return ngettext("%(amount)s day", "%(amount)s days", int(days) if days.is_integer() else 2,
+                    amount=format_decimal(days))
 
 
 def _turn_context(session: Session, params: dict) -> dict[str, Any]:
@@ -179,16 +197,21 @@ def check_template(name: str) -> None:
         raise ValueError(f"No e-mail template called {name!r}.")
 
 
-def render(session: Session, template: str, params: dict) -> tuple[str, str, str]:
-    """Subject, text body and HTML body of one message."""
+def render(session: Session, template: str, params: dict, locale: str | None = None) -> tuple[str, str, str]:
+    """Subject, text body and HTML body of one message, in `locale` (None: the current language)."""
     check_template(template)
+    with language.speaking(locale):
+        return _render(session, template, params)
+
+
+def _render(session: Session, template: str, params: dict) -> tuple[str, str, str]:
     context = CONTEXTS[template](session, params)
     env = current_app.jinja_env
     text_template = env.get_template(f"email/{template}.txt")
     text_body = text_template.render(context)
     # The template exports `subject` with {% set %}; Jinja makes those attributes at run time.
     subject = " ".join(str(text_template.make_module(context).subject).split())  # type: ignore[attr-defined]
-    html_body = env.get_template(f"email/{template}.html").render(context, subject=subject)
+    html_body = env.get_template(f"email/{template}.html").render(context, subject=subject, lang=language.current())
     return subject, text_body, html_body
 
 
@@ -200,11 +223,18 @@ def render_into(session: Session, message: OutboxMessage) -> None:
     # templates have none, and those were stored with their body.
     if message.template is None:
         raise ValueError("An unrendered message without a template.")
-    message.subject, message.body, message.html_body = render(session, message.template, message.params)
+    message.subject, message.body, message.html_body = render(session, message.template, message.params,
+                                                              message.locale)
     message.subject = message.subject[:200]
 
 
 def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
+    """The files a message carries, in its language (the PDFs' and the `.ics`'s words)."""
+    with language.speaking(message.locale):
+        return _attachments(session, message)
+
+
+def _attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
     from webapp.services.messaging import calendar, invoice_pdf, ticket_pdf
 
     if message.template == "refund_issued":
@@ -219,7 +249,7 @@ def attachments(session: Session, message: OutboxMessage) -> list[Attachment]:
         return []
     order = _order(session, message.params["order_id"])
     valid = [t for t in order.tickets if t.status == TicketStatus.VALID]
-    files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event))]
+    files = [Attachment(f"event-{order.event_id}.ics", "text/calendar", calendar.event_ics(order.event, order))]
     if valid:
         files.insert(0, Attachment(f"tickets-order-{order.id}.pdf", "application/pdf",
                                    ticket_pdf.order_pdf(order, valid)))

@@ -22,16 +22,19 @@ from webapp.models import Order, OutboxMessage
 
 
 def queue(session: Session, *, template: str, recipient: str | ScalarSelect[str], event_id: int | None = None,
-          params: dict[str, Any] | None = None, defer: bool = False) -> OutboxMessage:
+          params: dict[str, Any] | None = None, defer: bool = False, locale: str | None = None) -> OutboxMessage:
     """Add a message to the outbox; rendered now unless `defer` (then the worker renders it).
 
     `recipient` may be a scalar subquery: the INSERT then reads the address itself.
+    `locale`: the language it is written in, the one stored with the order or
+    entry it is about; None: the language of the request queueing it (a
+    password reset asked for in German is answered in German).
     """
-    from webapp.services.messaging import mail
+    from webapp.services.messaging import language, mail
 
     mail.check_template(template)
     message = OutboxMessage(event_id=event_id, recipient=recipient, template=template, params=params or {},
-                            subject="", message_id=new_message_id(template))
+                            subject="", message_id=new_message_id(template), locale=locale or language.current())
     if not defer:
         mail.render_into(session, message)
     session.add(message)
@@ -45,7 +48,7 @@ def queue_order_confirmation(session: Session, order: Order) -> OutboxMessage:
     # The address as a subquery of the INSERT: no extra round trip for the user row.
     email = select(User.email).where(User.id == order.user_id).scalar_subquery()
     return queue(session, template="order_confirmation", recipient=email, event_id=order.event_id,
-                 params={"order_id": order.id}, defer=True)
+                 params={"order_id": order.id}, defer=True, locale=order.locale)
 
 
 def new_message_id(template: str) -> str:

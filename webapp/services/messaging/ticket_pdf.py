@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import segno
+from flask_babel import gettext as _
 from fpdf import FPDF
 
 from webapp.models import Order, Ticket
+from webapp.services.messaging import language
 from webapp.templating import money, when
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
@@ -69,11 +71,16 @@ def _qr(pdf: FPDF, code: str, x: float, y: float, size: float) -> None:
 
 
 def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
-    """The order's tickets, one page each, in ticket order."""
+    """The order's tickets, one page each, in ticket order, in the language the buyer bought in."""
+    with language.speaking(order.locale):
+        return _order_pdf(order, tickets)
+
+
+def _order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
     event = order.event
     pdf = FPDF(format=(148, 210), unit="mm")  # A5
     pdf.set_auto_page_break(False)
-    pdf.set_title(f"Tickets — {event.title}")
+    pdf.set_title(_("Tickets — %(title)s", title=event.title))
     pdf.set_author("Ticketbooth")
     family, mono, unicode = fonts(pdf)
     t = text_for(unicode)
@@ -89,7 +96,7 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
         pdf.cell(width / 2, 5, t("TICKETBOOTH"))
         pdf.set_font(family, "", 9)
         pdf.set_xy(12 + width / 2, 4.5)
-        pdf.cell(width / 2, 5, t(f"Ticket {n} of {len(tickets)}"), align="R")
+        pdf.cell(width / 2, 5, t(_("Ticket %(n)s of %(count)s", n=n, count=len(tickets))), align="R")
 
         pdf.set_text_color(17, 17, 17)
         pdf.set_xy(12, 22)
@@ -112,7 +119,8 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
         if ticket.attendee_name:
             pdf.set_x(12)
             pdf.set_font(family, "B", 11)
-            pdf.multi_cell(width, 6, t(f"Attendee: {ticket.attendee_name}"), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(width, 6, t(_("Attendee: %(name)s", name=ticket.attendee_name)),
+                           new_x="LMARGIN", new_y="NEXT")
 
         size = 70.0
         top = max(pdf.get_y() + 8, 80.0)
@@ -124,7 +132,7 @@ def order_pdf(order: Order, tickets: list[Ticket]) -> bytes:
         pdf.set_text_color(90, 90, 90)
         pdf.set_font(family, "", 8.5)
         pdf.set_xy(12, pdf.h - 22)
-        pdf.multi_cell(width, 4.5, t(f"Order #{order.id} · {order.user.name}\n"
-                                     "Show this page or the QR code at the door. Each ticket admits once."),
+        pdf.multi_cell(width, 4.5, t(_("Order #%(number)s · %(name)s", number=order.id, name=order.user.name)
+                                     + "\n" + _("Show this page or the QR code at the door. Each ticket admits once.")),
                        align="C")
     return bytes(pdf.output())

@@ -32,10 +32,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from webapp.models import Order, Ticket, TicketStatus
+from webapp.services.messaging import language
 
 APPLE_SETTINGS = ("APPLE_PASS_CERT", "APPLE_PASS_KEY", "APPLE_WWDR_CERT", "APPLE_PASS_TYPE_ID", "APPLE_TEAM_ID")
 GOOGLE_SETTINGS = ("GOOGLE_WALLET_SERVICE_ACCOUNT", "GOOGLE_WALLET_ISSUER_ID")
@@ -55,6 +57,7 @@ class PassTicket:
     tier: str
     attendee: str | None
     void: bool
+    locale: str = "en"  # the buyer's, from the order: the pass's labels speak it
 
     @property
     def serial(self) -> str:
@@ -70,7 +73,7 @@ def pass_ticket(session: Session, ticket_id: int) -> PassTicket | None:
     event = ticket.order.event
     return PassTicket(ticket.id, ticket.holder_id or ticket.order.user_id, ticket.code, event.title, event.venue,
                       event.starts_at.isoformat(), ticket.unit.place_label, ticket.tier.name, ticket.attendee_name,
-                      void=ticket.status != TicketStatus.VALID)
+                      void=ticket.status != TicketStatus.VALID, locale=ticket.order.locale)
 
 
 @lru_cache(maxsize=1)
@@ -107,16 +110,19 @@ def auth_token(secret: str, serial: str) -> str:
 
 
 def pass_json(ticket: PassTicket, config: Any) -> dict[str, Any]:
-    fields = {
-        "primaryFields": [{"key": "event", "label": "EVENT", "value": ticket.event_title}],
-        "secondaryFields": [{"key": "place", "label": "PLACE", "value": ticket.place},
-                            {"key": "tier", "label": "TICKET", "value": ticket.tier}],
-        "auxiliaryFields": [{"key": "starts", "label": "DOORS", "value": ticket.starts_at_iso,
-                             "dateStyle": "PKDateStyleMedium", "timeStyle": "PKDateStyleShort"}],
-        "backFields": [{"key": "venue", "label": "Venue", "value": ticket.venue}],
-    }
-    if ticket.attendee:
-        fields["secondaryFields"].append({"key": "attendee", "label": "ATTENDEE", "value": ticket.attendee})
+    with language.speaking(ticket.locale):
+        # Wallet shows field labels in capitals by convention; upper() keeps "ß" and "Ñ" right.
+        fields = {
+            "primaryFields": [{"key": "event", "label": _("Event").upper(), "value": ticket.event_title}],
+            "secondaryFields": [{"key": "place", "label": _("Place").upper(), "value": ticket.place},
+                                {"key": "tier", "label": _("Ticket").upper(), "value": ticket.tier}],
+            "auxiliaryFields": [{"key": "starts", "label": _("Doors").upper(), "value": ticket.starts_at_iso,
+                                 "dateStyle": "PKDateStyleMedium", "timeStyle": "PKDateStyleShort"}],
+            "backFields": [{"key": "venue", "label": _("Venue"), "value": ticket.venue}],
+        }
+        if ticket.attendee:
+            fields["secondaryFields"].append({"key": "attendee", "label": _("Attendee").upper(),
+                                              "value": ticket.attendee})
     return {
         "formatVersion": 1, "passTypeIdentifier": config["APPLE_PASS_TYPE_ID"],
         "teamIdentifier": config["APPLE_TEAM_ID"],
@@ -185,8 +191,8 @@ def google_save_link(ticket: PassTicket, config: Any, *, now: float | None = Non
             "state": "INACTIVE" if ticket.void else "ACTIVE",
             "barcode": {"type": "QR_CODE", "value": ticket.code, "alternateText": ticket.code},
             "ticketHolderName": ticket.attendee or "",
-            "seatInfo": {"seat": {"defaultValue": {"language": "en", "value": ticket.place}}},
-            "ticketType": {"defaultValue": {"language": "en", "value": ticket.tier}},
+            "seatInfo": {"seat": {"defaultValue": {"language": ticket.locale, "value": ticket.place}}},
+            "ticketType": {"defaultValue": {"language": ticket.locale, "value": ticket.tier}},
         }]},
     }
     signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"

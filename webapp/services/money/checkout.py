@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import Session
 
@@ -65,7 +66,7 @@ from webapp.services.errors import (
     SalesClosed,
     TooSoonAgain,
 )
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 from webapp.services.money import invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
@@ -104,7 +105,7 @@ def _verdict(session: Session, attempt: PaymentAttempt) -> PaymentResult:
         order = _order_for_hold(session, attempt.hold_id)
         return PaymentResult(attempt.id, order.id if order else None)
     return PaymentResult(attempt.id, None, attempt.decline_code or "failed",
-                         attempt.decline_message or "Payment failed.")
+                         attempt.decline_message or _("Payment failed."))
 
 
 def _replay(session: Session, attempt: PaymentAttempt) -> PaymentResult:
@@ -113,7 +114,7 @@ def _replay(session: Session, attempt: PaymentAttempt) -> PaymentResult:
         raise PaymentInProgress()
     verdict = _verdict(session, attempt)
     if verdict.order_id is None and attempt.status != PaymentStatus.APPROVED:
-        raise PaymentDeclined(verdict.decline_code or "failed", verdict.decline_message or "Payment failed.")
+        raise PaymentDeclined(verdict.decline_code or "failed", verdict.decline_message or _("Payment failed."))
     return verdict
 
 
@@ -130,7 +131,7 @@ class StartedPayment:
 _RECORD_PENDING = text(
     "INSERT INTO payment_attempts"
     " (event_id, hold_id, user_id, idempotency_key, amount_minor, currency, card_last4, status, billing_name,"
-    "  billing_address) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba)"
+    "  billing_address, locale) VALUES (:e, :h, :u, :k, :a, :c, :l, 'pending', :bn, :ba, :lang)"
     # Conflicts are answers, not errors: the key was used before, or another
     # checkout of this hold is in flight (the partial unique index).
     " ON CONFLICT DO NOTHING RETURNING id"
@@ -162,7 +163,7 @@ def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
         .with_for_update(of=Hold)
     ).first()
     if row is None:
-        raise NotFound("No such reservation.")
+        raise NotFound(_("No such reservation."))
     ask = attendees.asked(row.attendee_names, attendees.questions_from_rows(row.questions),
                           [(unit_id, tier_id, "") for unit_id, tier_id in row.unit_tiers or []]) if asked else None
     return row[0], row[1], row[2], row[3], row[4], ask
@@ -170,18 +171,19 @@ def _lock_hold_for_payment(session: Session, hold_id: int, user_id: int, *,
 
 def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_key: str,
                   card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
-                  billing_name: str | None = None, billing_address: str | None = None
-                  ) -> StartedPayment | PaymentResult:
+                  billing_name: str | None = None, billing_address: str | None = None,
+                  locale: str | None = None) -> StartedPayment | PaymentResult:
     """Phase 1: make sure the hold is ours and live, and record a pending attempt.
 
     `answers` are the pay form's attendee fields (attendees.read_answers):
     checked before anything is charged, and kept on the hold for its order.
     Returns the earlier result when this key was already used. A billing
     name (with its address) makes the order an invoice; the organiser may
-    require one.
+    require one. `locale`, the buyer's language (None: the request's), goes
+    to the order: its mails and PDFs speak it.
     """
     if not idempotency_key or len(idempotency_key) > 64:
-        raise InvalidRequest("Missing or invalid checkout key; reload the page and try again.")
+        raise InvalidRequest(_("Missing or invalid checkout key; reload the page and try again."))
     billing_name = (billing_name or "").strip()[:200] or None
     billing_address = (billing_address or "").strip()[:500] or None
     hold, past_expiry, event_status, sales_over, billing_required, ask = _lock_hold_for_payment(
@@ -193,19 +195,19 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     if hold.status == HoldStatus.CONVERTED:
         previous = _attempt_by_key(session, idempotency_key)
         if previous is not None and previous.hold_id != hold.id:
-            raise InvalidRequest("This checkout key belongs to another reservation.")
+            raise InvalidRequest(_("This checkout key belongs to another reservation."))
         order = _order_for_hold(session, hold.id)
         return PaymentResult(previous.id if previous else 0, order.id if order else None)
     if hold.status == HoldStatus.RELEASED:
         if (previous := _attempt_by_key(session, idempotency_key)) is not None:
             return _replay_for(session, previous, hold)
-        raise HoldNotActive("This reservation was released. Pick your tickets again.")
+        raise HoldNotActive(_("This reservation was released. Pick your tickets again."))
     if event_status == EventStatus.CANCELLED:
         if (previous := _attempt_by_key(session, idempotency_key)) is not None:
             return _replay_for(session, previous, hold)
         # Reserving reads the event's status without a lock, so a hold can be
         # made in the instant an admin cancels; it must never be paid for.
-        raise SalesClosed("This event was cancelled; nothing was charged.")
+        raise SalesClosed(_("This event was cancelled; nothing was charged."))
 
     lapsed = hold.status == HoldStatus.EXPIRED or (hold.status == HoldStatus.ACTIVE and past_expiry)
     if lapsed and sales_over:
@@ -213,7 +215,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
             return _replay_for(session, previous, hold)
         # A hold made before the sale end is paid within its own window; taking
         # its units again afterwards would be a new sale after the end.
-        raise SalesClosed("Sales for this event have ended and your reservation ran out; nothing was charged.")
+        raise SalesClosed(_("Sales for this event have ended and your reservation ran out; nothing was charged."))
     if hold.status == HoldStatus.ACTIVE and past_expiry:
         # Ran out, not yet swept: expire it properly first, so the waiting
         # list gets its chance, then see whether the units are still free.
@@ -237,6 +239,7 @@ def begin_payment(session: Session, *, hold_id: int, user_id: int, idempotency_k
     attempt_id = session.execute(_RECORD_PENDING, {
         "e": hold.event_id, "h": hold.id, "u": user_id, "k": idempotency_key, "a": hold.total_minor,
         "c": hold.currency, "l": card.last4, "bn": billing_name, "ba": billing_address,
+        "lang": locale or language.current(),
     }).scalar()
     if attempt_id is None:
         previous = _attempt_by_key(session, idempotency_key)
@@ -269,15 +272,15 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
     pass like any reserve. A hold still live (a double click) is left as it
     is. The caller commits.
     """
-    hold, past_expiry, event_status, sales_over, _, _ = _lock_hold_for_payment(session, hold_id, user_id)
+    hold, past_expiry, event_status, sales_over, _billing, _asked = _lock_hold_for_payment(session, hold_id, user_id)
     if hold.status == HoldStatus.ACTIVE and not past_expiry:
         return hold
     if hold.status == HoldStatus.CONVERTED:
-        raise HoldNotActive("This reservation is paid: your tickets are in My tickets.")
+        raise HoldNotActive(_("This reservation is paid: your tickets are in My tickets."))
     if hold.status == HoldStatus.RELEASED:
-        raise HoldNotActive("You released this reservation. Pick your tickets again on the event page.")
+        raise HoldNotActive(_("You released this reservation. Pick your tickets again on the event page."))
     if event_status != EventStatus.ON_SALE or sales_over:
-        raise SalesClosed("Sales for this event have ended, so these tickets cannot be reserved again.")
+        raise SalesClosed(_("Sales for this event have ended, so these tickets cannot be reserved again."))
     if session.execute(_PENDING, {"h": hold.id}).scalar_one():
         # The sweep leaves a hold to its payment in flight: so does this.
         raise PaymentInProgress()
@@ -285,8 +288,8 @@ def reserve_again(session: Session, *, hold_id: int, user_id: int) -> Hold:
         again = session.execute(_AGAIN_IN, {"h": hold.id}).one()
         if again.wait > 0:
             raise TooSoonAgain(again.wait, expired=True, seated=again.seated)
-        raise HoldNotActive("This reservation was already taken again once after it ran out: reserve these tickets"
-                            " afresh.")
+        raise HoldNotActive(_("This reservation was already taken again once after it ran out: reserve these tickets"
+                              " afresh."))
     if hold.status == HoldStatus.ACTIVE:
         # Ran out, not yet swept: expire it properly first, so the waiting
         # list gets its chance, then see whether the units are still free.
@@ -306,7 +309,7 @@ def _attempt_by_key(session: Session, idempotency_key: str) -> PaymentAttempt | 
 
 def _replay_for(session: Session, previous: PaymentAttempt, hold: Hold) -> PaymentResult:
     if previous.hold_id != hold.id:
-        raise InvalidRequest("This checkout key belongs to another reservation.")
+        raise InvalidRequest(_("This checkout key belongs to another reservation."))
     return _replay(session, previous)
 
 
@@ -352,9 +355,9 @@ def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = "hold_ended"
         if _give_back(gateway, attempt.idempotency_key, attempt.amount_minor) == VOIDED:
-            attempt.decline_message = "Your reservation ended during payment; nothing was charged."
+            attempt.decline_message = _("Your reservation ended during payment; nothing was charged.")
         else:
-            attempt.decline_message = "Your reservation ended during payment; the charge was refunded."
+            attempt.decline_message = _("Your reservation ended during payment; the charge was refunded.")
     else:
         attempt.status = PaymentStatus.APPROVED
         session.flush()
@@ -399,7 +402,7 @@ def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt, *, sold_by: 
         status=OrderStatus.CONFIRMED, total_minor=hold.total_minor, currency=hold.currency,
         code_id=hold.code_id, discount_minor=hold.discount_minor, access_code_id=hold.access_code_id,
         answers=(hold.answers or {}).get("order") or {},
-        billing_name=attempt.billing_name, billing_address=attempt.billing_address,
+        billing_name=attempt.billing_name, billing_address=attempt.billing_address, locale=attempt.locale,
         channel="box_office" if sold_by is not None else "online", sold_by=sold_by, buyer_email=buyer_email,
     )
     session.add(order)
@@ -454,7 +457,7 @@ def pay_in_person(session: Session, *, hold_id: int, clerk_id: int, paid_with: s
     attempt = PaymentAttempt(
         event_id=hold.event_id, hold_id=hold.id, user_id=clerk_id, idempotency_key=f"in-person-{hold.id}",
         amount_minor=hold.total_minor, currency=hold.currency, card_last4="", status=PaymentStatus.APPROVED,
-        in_person=paid_with, completed_at=func.now())
+        in_person=paid_with, completed_at=func.now(), locale=language.current())
     session.add(attempt)
     session.flush()
     return _confirm(session, hold, attempt, sold_by=clerk_id, buyer_email=buyer_email)
@@ -462,14 +465,15 @@ def pay_in_person(session: Session, *, hold_id: int, clerk_id: int, paid_with: s
 
 def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int, idempotency_key: str,
         card: Card | PaymentMethodId, answers: Mapping[str, list[str]] | None = None,
-        billing_name: str | None = None, billing_address: str | None = None) -> PaymentResult:
+        billing_name: str | None = None, billing_address: str | None = None,
+        locale: str | None = None) -> PaymentResult:
     """The whole checkout: three transactions around the authorisation, then the capture.
 
     Commits on its own, because a card must never be authorised inside an
     open transaction (see the module docstring).
     """
     started = begin_payment(session, hold_id=hold_id, user_id=user_id, idempotency_key=idempotency_key, card=card,
-                            answers=answers,
+                            answers=answers, locale=locale,
                             billing_name=billing_name, billing_address=billing_address)
     if isinstance(started, PaymentResult):
         session.rollback()
@@ -482,8 +486,8 @@ def pay(session: Session, gateway: PaymentGateway, *, hold_id: int, user_id: int
     except GatewayUnavailable as unanswered:
         # Nothing is known: the attempt stays pending (its hold kept), and the sweep asks again.
         log.warning("payment.unanswered", extra={"attempt_id": attempt_id, "error": str(unanswered)[:200]})
-        raise PaymentInProgress("Your bank has not answered yet. This page follows the payment;"
-                                " you will be charged once at most.") from unanswered
+        raise PaymentInProgress(_("Your bank has not answered yet. This page follows the payment;"
+                                  " you will be charged once at most.")) from unanswered
     if result.status == REQUIRES_ACTION:
         # Left pending: the buyer's browser finishes it, then finish_payment (or the sweep) settles it.
         raise PaymentNeedsAction(result.client_secret or "")
@@ -515,7 +519,7 @@ def settle_from_gateway(session: Session, gateway: PaymentGateway, *, idempotenc
     """
     attempt = _attempt_by_key(session, idempotency_key)
     if attempt is None or (user_id is not None and attempt.user_id != user_id):
-        raise NotFound("No such payment.")
+        raise NotFound(_("No such payment."))
     attempt_id, hold_id, status = attempt.id, attempt.hold_id, attempt.status
     if status != PaymentStatus.PENDING:
         verdict = _verdict(session, attempt)
@@ -601,13 +605,13 @@ def cancel_order(session: Session, gateway: PaymentGateway, *, order_id: int, us
         query = query.where(Order.user_id == user_id, Order.sold_by.is_(None))
     order = session.scalars(query).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != OrderStatus.CONFIRMED:
-        raise OrderNotCancellable("This order is already cancelled.")
+        raise OrderNotCancellable(_("This order is already cancelled."))
     if user_id is not None and any(t.holder_id is not None for t in order.tickets):
         # Its buyer cannot void a ticket someone else now holds; the organiser can.
-        raise OrderNotCancellable("A ticket of this order was transferred to someone else, so you cannot cancel "
-                                  "it; ask the organiser.")
+        raise OrderNotCancellable(_("A ticket of this order was transferred to someone else, so you cannot cancel "
+                                    "it; ask the organiser."))
     keep = refunds.buyer_cancel_fee(session, order) if user_id is not None else 0
     if refund:
         made = refunds.request_refund(session, order_id=order.id, reason=reason, actor_id=None, whole=True,
@@ -632,5 +636,5 @@ def cancel_by_buyer(session: Session, gateway: PaymentGateway, *, order_id: int,
     """The buyer cancels their own order: refunded, units freed, and the buyer mailed. The caller commits."""
     order = cancel_order(session, gateway, order_id=order_id, user_id=user_id, reason="cancelled by buyer")
     outbox.queue(session, template="order_cancelled", recipient=order.user.email, event_id=order.event_id,
-                 params={"order_id": order.id})
+                 params={"order_id": order.id}, locale=order.locale)
     return order

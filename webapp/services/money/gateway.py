@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Engine, text
 
 APPROVED = "approved"
@@ -61,12 +63,13 @@ DECLINED = "declined"
 REQUIRES_ACTION = "requires_action"
 AUTHENTICATION_FAILED = "authentication_failed"
 
+# Lazy: said in the language of the payment's request (the buyer's), and kept with the attempt so.
 DECLINE_MESSAGES = {
-    CARD_DECLINED: "Your card was declined by the issuer.",
-    INSUFFICIENT_FUNDS: "Your card has insufficient funds.",
-    INVALID_CARD: "The card details are not valid.",
-    AUTHENTICATION_FAILED: "Your bank could not confirm the payment was yours (3-D Secure failed).",
-    VOIDED: "The payment did not go through. Nothing was charged.",
+    CARD_DECLINED: _l("Your card was declined by the issuer."),
+    INSUFFICIENT_FUNDS: _l("Your card has insufficient funds."),
+    INVALID_CARD: _l("The card details are not valid."),
+    AUTHENTICATION_FAILED: _l("Your bank could not confirm the payment was yours (3-D Secure failed)."),
+    VOIDED: _l("The payment did not go through. Nothing was charged."),
 }
 
 TEST_CARDS = {
@@ -117,10 +120,10 @@ class ChargeResult:
     @property
     def message(self) -> str:
         if self.approved:
-            return "Payment approved."
+            return _("Payment approved.")
         if self.status == VOIDED:
-            return DECLINE_MESSAGES[VOIDED]
-        return DECLINE_MESSAGES.get(self.outcome, "Payment failed.")
+            return str(DECLINE_MESSAGES[VOIDED])
+        return str(DECLINE_MESSAGES.get(self.outcome, _l("Payment failed.")))
 
 
 class RefundRefused(Exception):

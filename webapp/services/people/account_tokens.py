@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +35,7 @@ from webapp.services.people import accounts, api_tokens
 
 class TokenRefused(BookingError):
     status_code = 400
-    default_message = "This link is invalid or has expired."
+    default_message = _l("This link is invalid or has expired.")
 
 
 def _load(salt: str, token: str, max_age_setting: str, *, expired: str, invalid: str) -> dict:
@@ -58,11 +60,11 @@ def request_reset(session: Session, email: str) -> None:
 def user_for_reset(session: Session, token: str) -> User:
     """The account a reset link is for, or TokenRefused (forged, expired or already used)."""
     data = _load(RESET_SALT, token, "PASSWORD_RESET_MAX_AGE_SECONDS",
-                 expired="This reset link has expired. Ask for a new one.",
-                 invalid="This reset link is not valid. Ask for a new one.")
+                 expired=_("This reset link has expired. Ask for a new one."),
+                 invalid=_("This reset link is not valid. Ask for a new one."))
     user = session.scalars(select(User).where(User.id == data.get("u")).with_for_update()).first()
     if user is None or data.get("p") != _fingerprint(user):
-        raise TokenRefused("This reset link was already used. Ask for a new one.")
+        raise TokenRefused(_("This reset link was already used. Ask for a new one."))
     return user
 
 
@@ -104,11 +106,11 @@ def send_verification(session: Session, user: User) -> None:
 
 def verify_email(session: Session, token: str) -> User:
     data = _load(VERIFY_SALT, token, "EMAIL_VERIFY_MAX_AGE_SECONDS",
-                 expired="This verification link has expired. Log in to get a new one.",
-                 invalid="This verification link is not valid.")
+                 expired=_("This verification link has expired. Log in to get a new one."),
+                 invalid=_("This verification link is not valid."))
     user = session.get(User, data.get("u"))
     if user is None or user.email != data.get("e"):
-        raise TokenRefused("This verification link is not valid.")
+        raise TokenRefused(_("This verification link is not valid."))
     if user.email_verified_at is None:
         user.email_verified_at = func.now()
         session.flush()

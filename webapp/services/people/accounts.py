@@ -10,6 +10,8 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,7 @@ _DECORATION = "0123456789!@#$%^&*?._-+= "
 
 
 class EmailTaken(BookingError):
-    default_message = "An account with this e-mail already exists."
+    default_message = _l("An account with this e-mail already exists.")
 
 
 def hash_password(password: str) -> str:
@@ -37,16 +39,16 @@ def hash_password(password: str) -> str:
 def password_problem(password: str, email: str = "") -> str | None:
     """Why a password is too weak, or None when it is acceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH)
     lowered = password.lower()
     core = lowered.rstrip(_DECORATION).lstrip(_DECORATION)
     common = common_passwords()
     if lowered in common or (len(core) >= 6 and core in common):
-        return "That password is on a list of common passwords; choose another."
+        return _("That password is on a list of common passwords; choose another.")
     if email and password.lower() == email.lower():
-        return "Your password cannot be your e-mail address."
+        return _("Your password cannot be your e-mail address.")
     if len(set(password)) < 4:
-        return "Use a less repetitive password."
+        return _("Use a less repetitive password.")
     return None
 
 

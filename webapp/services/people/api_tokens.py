@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -40,17 +41,17 @@ def create(session: Session, *, user_id: int, is_admin: bool, name: str, scope: 
     organiser (`organiser_id`, else their first) and the role they have there now. The caller commits."""
     name = (name or "").strip()
     if not name or len(name) > 80:
-        raise InvalidRequest("Name the token (up to 80 characters), e.g. “box office laptop”.")
+        raise InvalidRequest(_("Name the token (up to 80 characters), e.g. “box office laptop”."))
     if scope not in SCOPES:
-        raise InvalidRequest("A token's scope is “buyer” or “admin”.")
+        raise InvalidRequest(_("A token's scope is “buyer” or “admin”."))
     acting = organisers.acting(session, user_id=user_id, is_admin=is_admin, wanted=organiser_id) \
         if scope == "admin" else None
     if scope == "admin" and acting is None:
-        raise InvalidRequest("Only members of an organiser team can make admin tokens.")
+        raise InvalidRequest(_("Only members of an organiser team can make admin tokens."))
     live = session.scalar(select(func.count()).select_from(ApiToken)
                           .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))) or 0
     if live >= MAX_LIVE_TOKENS:
-        raise InvalidRequest(f"You have {MAX_LIVE_TOKENS} tokens already; revoke one first.")
+        raise InvalidRequest(_("You have %(count)s tokens already; revoke one first.", count=MAX_LIVE_TOKENS))
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user_id, name=name, token_hash=digest(secret), prefix=secret[:10], scope=scope,
                      organiser_id=acting.organiser_id if acting else None, role=acting.role if acting else None)
@@ -73,7 +74,7 @@ def revoke(session: Session, *, user_id: int, token_id: int) -> ApiToken:
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id).with_for_update()
     ).first()
     if token is None:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     if token.revoked_at is None:
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=func.now()))
         session.refresh(token)

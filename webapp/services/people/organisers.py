@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -259,9 +260,9 @@ def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation
     try:
         data = links.read_invite_token(token, max_age=max_age)
     except SignatureExpired:
-        raise InvitationGone("This invitation has expired: ask the organiser for a new one.") from None
+        raise InvitationGone(_("This invitation has expired: ask the organiser for a new one.")) from None
     except BadSignature:
-        raise InvalidRequest("This invitation link is not valid.") from None
+        raise InvalidRequest(_("This invitation link is not valid.")) from None
     organiser = session.get(Organiser, data["o"])
     row = session.get(OrganiserInvitation, data["i"])
     if organiser is None or row is None or row.organiser_id != organiser.id:
@@ -279,7 +280,8 @@ def accept_invitation(session: Session, token: str, *, user_id: int, max_age: in
     invitation = read_invitation(session, token, max_age=max_age)
     user = session.get(User, user_id)
     if user is None or user.email != invitation.email:
-        raise InvalidRequest(f"This invitation is for {invitation.email}: log in with that address to accept it.")
+        raise InvalidRequest(_("This invitation is for %(email)s: log in with that address to accept it.",
+                               email=invitation.email))
     set_member(session, organiser_id=invitation.organiser.id, email=user.email, role=invitation.role,
                actor_id=user_id)
     # Under the row's lock, so one link makes one member, once.

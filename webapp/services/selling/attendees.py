@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -158,9 +159,9 @@ def read_name(mode: str, raw: list[str]) -> tuple[str | None, str | None]:
     """The attendee name typed (or None), and what is wrong with it."""
     value = " ".join((raw[0] if raw else "").split())
     if not value:
-        return None, "Enter the attendee's name." if mode == "required" else None
+        return None, _("Enter the attendee's name.") if mode == "required" else None
     if len(value) > MAX_NAME:
-        return None, f"A name is at most {MAX_NAME} characters."
+        return None, _("A name is at most %(count)s characters.", count=MAX_NAME)
     return value, None
 
 
@@ -169,33 +170,33 @@ def read_value(question: QuestionView, raw: list[str]) -> tuple[Any, str | None]
     typed = [v.strip() for v in raw if v.strip()]
     if not typed:
         if question.required:
-            return None, ("Tick this box to go on." if question.kind == "checkbox" else
-                          "Choose at least one." if question.kind == "choices" else "This answer is required.")
+            return None, (_("Tick this box to go on.") if question.kind == "checkbox" else
+                          _("Choose at least one.") if question.kind == "choices" else _("This answer is required."))
         return None, None
     first = typed[0]
     if question.kind == "text":
         if len(first) > MAX_TEXT:
-            return None, f"At most {MAX_TEXT} characters."
+            return None, _("At most %(count)s characters.", count=MAX_TEXT)
         return first, None
     if question.kind == "number":
         try:
             number = float(first.replace(",", "."))
         except ValueError:
-            return None, "Enter a number, such as 42 or 3.5."
+            return None, _("Enter a number, such as 42 or 3.5.")
         if not math.isfinite(number) or abs(number) > 1e12:
-            return None, "Enter a number, such as 42 or 3.5."
+            return None, _("Enter a number, such as 42 or 3.5.")
         return int(number) if number.is_integer() else number, None
     if question.kind == "choice":
         if len(typed) > 1 or first not in question.options:
-            return None, "Choose one of the options."
+            return None, _("Choose one of the options.")
         return first, None
     if question.kind == "choices":
         if any(v not in question.options for v in typed):
-            return None, "Choose among the options."
+            return None, _("Choose among the options.")
         return [o for o in question.options if o in typed], None
     if question.kind == "checkbox":
         if first.lower() not in _TICKED:
-            return None, "Tick the box, or leave it empty."
+            return None, _("Tick the box, or leave it empty.")
         return True, None
     if question.kind == "date":
         try:
@@ -293,12 +294,12 @@ def change_answers(session: Session, *, order_id: int, user_id: int | None, acto
         query = query.where(Order.user_id == user_id)
     order = session.scalars(query).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != OrderStatus.CONFIRMED:
-        raise AnswersLocked("This order was cancelled: its attendee details can no longer be changed.")
+        raise AnswersLocked(_("This order was cancelled: its attendee details can no longer be changed."))
     settings = session.execute(_EDITABLE, {"e": order.event_id}).one()
     if user_id is not None and not settings.editable:
-        raise AnswersLocked("Attendee details for this event can no longer be changed.")
+        raise AnswersLocked(_("Attendee details for this event can no longer be changed."))
     tickets = list(session.scalars(select(Ticket).where(Ticket.order_id == order.id,
                                                        Ticket.status == TicketStatus.VALID)
                                    .order_by(Ticket.id).with_for_update()))

@@ -32,6 +32,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -63,7 +65,7 @@ class CodeUsedUp(CodeRefused):
 def cant_be_used(code_text: str) -> CodeRefused:
     """One answer for a code that does not exist and one that exists but cannot be used now (off, early, late,
     used up), in the same words and status: a guesser learns nothing from the difference."""
-    return CodeRefused(f"The code {code_text} can't be used for this event.")
+    return CodeRefused(_("The code %(code)s can't be used for this event.", code=code_text))
 
 
 def normalise(raw: str | None) -> str | None:
@@ -95,10 +97,10 @@ def terms(percent_off: int | None, amount_off_minor: int | None, currency: str =
     from webapp.templating import money
 
     if percent_off is not None:
-        return f"{percent_off}% off"
+        return _("%(percent)s%% off", percent=percent_off)
     if amount_off_minor is not None:
-        return f"{money(amount_off_minor, currency)} off each ticket"
-    return "unlocks hidden tiers"
+        return _("%(amount)s off each ticket", amount=money(amount_off_minor, currency))
+    return _("unlocks hidden tiers")
 
 
 _USES = text(
@@ -134,16 +136,17 @@ def _check_usable(session: Session, code: Code, hold: Hold, *, known: bool = Fal
     if not (known or uses.mine) and (not code.active or uses.early or uses.late or used_up):
         raise cant_be_used(shown)
     if not code.active:
-        raise CodeRefused(f"The code {shown} is no longer valid.")
+        raise CodeRefused(_("The code %(code)s is no longer valid.", code=shown))
     if uses.early:
-        raise CodeRefused(f"The code {shown} is not valid yet.")
+        raise CodeRefused(_("The code %(code)s is not valid yet.", code=shown))
     if uses.late:
-        raise CodeRefused(f"The code {shown} has expired.")
+        raise CodeRefused(_("The code %(code)s has expired.", code=shown))
     if used_up:
-        raise CodeUsedUp(f"The code {shown} has been used up.")
+        raise CodeUsedUp(_("The code %(code)s has been used up.", code=shown))
     if code.per_buyer_max is not None and uses.mine >= code.per_buyer_max:
-        times = "once" if code.per_buyer_max == 1 else f"{code.per_buyer_max} times"
-        raise CodeUsedUp(f"The code {shown} can be used {times} per buyer, and you have used it already.")
+        raise CodeUsedUp(ngettext("The code %(code)s can be used once per buyer, and you have used it already.",
+                                  "The code %(code)s can be used %(num)s times per buyer, and you have used it"
+                                  " already.", code.per_buyer_max, code=shown))
 
 
 def _base_prices(session: Session, hold: Hold) -> tuple[list[int], list[int]]:
@@ -166,10 +169,10 @@ def _price_with(session: Session, hold: Hold, code: Code | None) -> None:
     off = unit_discounts(code, tiers, prices)
     covered = sum(1 for t in tiers if code.tier_ids is None or t in code.tier_ids)
     if covered == 0:
-        raise CodeRefused(f"The code {code.code} does not apply to these tickets.")
+        raise CodeRefused(_("The code %(code)s does not apply to these tickets.", code=code.code))
     if code.min_quantity is not None and covered < code.min_quantity:
-        raise CodeRefused(f"The code {code.code} needs at least {code.min_quantity} eligible tickets"
-                          f" in one order; this reservation has {covered}.")
+        raise CodeRefused(_("The code %(code)s needs at least %(least)s eligible tickets in one order; this"
+                            " reservation has %(covered)s.", code=code.code, least=code.min_quantity, covered=covered))
     hold.code_id, hold.unit_discounts, hold.discount_minor = code.id, off, sum(off)
     hold.total_minor = sum(prices) - sum(off)
 
@@ -184,11 +187,11 @@ def _lock_live_hold(session: Session, hold_id: int, user_id: int) -> Hold:
         .where(Hold.id == hold_id, Hold.user_id == user_id).with_for_update(of=Hold)
     ).first()
     if row is None:
-        raise NotFound("No such reservation.")
+        raise NotFound(_("No such reservation."))
     if not row.live:
-        raise HoldNotActive("This reservation is no longer active, so a code cannot be added to it.")
+        raise HoldNotActive(_("This reservation is no longer active, so a code cannot be added to it."))
     if row.pending:
-        raise PaymentInProgress("A payment for this reservation is being processed; its price cannot change now.")
+        raise PaymentInProgress(_("A payment for this reservation is being processed; its price cannot change now."))
     return row[0]
 
 
@@ -196,7 +199,7 @@ def apply_discount(session: Session, *, hold_id: int, user_id: int, raw_code: st
     """Apply a discount code to the buyer's live hold (replacing any other); the caller commits."""
     code_text = normalise(raw_code)
     if code_text is None:
-        raise InvalidRequest("Enter a code: letters and digits, 3 to 40 characters.")
+        raise InvalidRequest(_("Enter a code: letters and digits, 3 to 40 characters."))
     # Lock order: the hold, then the code (module docstring).
     hold = _lock_live_hold(session, hold_id, user_id)
     code = _lock_code(session, hold.event_id, code_text)
@@ -227,8 +230,8 @@ def claim_again(session: Session, hold: Hold) -> None:
     hold taken again is a new sale, which the code's window must allow.
     """
     if hold.access_code_id is not None and not session.execute(_ACCESS_LIVE, {"c": hold.access_code_id}).scalar():
-        raise AccessCodeNeeded("Your reservation ran out, and the access code that opened these tickets is no"
-                               " longer valid; nothing was charged.")
+        raise AccessCodeNeeded(_("Your reservation ran out, and the access code that opened these tickets is no"
+                                 " longer valid; nothing was charged."))
     if hold.code_id is None:
         return
     code = session.scalars(
@@ -237,8 +240,8 @@ def claim_again(session: Session, hold: Hold) -> None:
     try:
         _check_usable(session, code, hold, known=True)
     except CodeRefused as refused:
-        raise CodeRefused(f"{refused.message} Your reservation ran out meanwhile and nothing was charged;"
-                          " please reserve again.") from None
+        raise CodeRefused(refused.message + " " + _("Your reservation ran out meanwhile and nothing was charged;"
+                                                    " please reserve again.")) from None
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,7 @@ def unlock(session: Session, *, event_id: int, raw_code: str) -> AccessGrant:
     """The hidden tiers an access code opens now (refused when it opens nothing)."""
     code_text = normalise(raw_code)
     if code_text is None:
-        raise InvalidRequest("Enter a code: letters and digits, 3 to 40 characters.")
+        raise InvalidRequest(_("Enter a code: letters and digits, 3 to 40 characters."))
     row = session.execute(_ACCESS, {"e": event_id, "c": code_text}).first()
     if row is None or not row.live:
         raise cant_be_used(code_text)

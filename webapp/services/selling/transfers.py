@@ -18,6 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -50,16 +51,16 @@ FROM events e WHERE e.id = :e
 def _refusal(session: Session, ticket) -> str | None:
     """Why this (locked) ticket cannot be passed on now, or None."""
     if ticket.status != TicketStatus.VALID:
-        return "This ticket was cancelled or refunded: it can no longer be transferred."
+        return _("This ticket was cancelled or refunded: it can no longer be transferred.")
     if ticket.checked_in_at is not None:
-        return "This ticket was checked in at the door: it can no longer be transferred."
+        return _("This ticket was checked in at the door: it can no longer be transferred.")
     if ticket.transferred_at is not None:
-        return "This ticket was already transferred once: it cannot be transferred again."
+        return _("This ticket was already transferred once: it cannot be transferred again.")
     rules = session.execute(_RULES, {"e": ticket.event_id}).one()
     if not rules.transfers_enabled:
-        return "The organiser does not allow tickets for this event to be transferred."
+        return _("The organiser does not allow tickets for this event to be transferred.")
     if not rules.open:
-        return "Transfers for this event have closed."
+        return _("Transfers for this event have closed.")
     return None
 
 
@@ -79,18 +80,18 @@ def offer(session: Session, *, ticket_id: int, user_id: int, to_email: str) -> O
     """Offer the holder's ticket to whoever reads the mail sent to `to_email`."""
     email = (to_email or "").strip().lower()
     if len(email) > 254 or not _EMAIL.fullmatch(email):
-        raise InvalidRequest("Enter the e-mail address to send the ticket to.")
+        raise InvalidRequest(_("Enter the e-mail address to send the ticket to."))
     ticket = inventory.lock_ticket(session, ticket_id)
     if ticket is None or _holder(session, ticket) != user_id:
-        raise NotFound("No such ticket.")
+        raise NotFound(_("No such ticket."))
     if (why := _refusal(session, ticket)) is not None:
         raise TransferRefused(why)
     sender = session.get_one(User, user_id)
     if email == sender.email:
-        raise InvalidRequest("That is your own address: enter the recipient's.")
+        raise InvalidRequest(_("That is your own address: enter the recipient's."))
     if session.scalar(select(TicketTransfer.id).where(TicketTransfer.ticket_id == ticket.id,
                                                       TicketTransfer.status == PENDING)) is not None:
-        raise TransferRefused("This ticket is already offered to someone: withdraw that offer first.")
+        raise TransferRefused(_("This ticket is already offered to someone: withdraw that offer first."))
     token = secrets.token_urlsafe(32)
     transfer = TicketTransfer(event_id=ticket.event_id, ticket_id=ticket.id, from_user_id=user_id, to_email=email,
                               token_hash=token_hash(token), status=PENDING)
@@ -114,10 +115,10 @@ def withdraw(session: Session, *, transfer_id: int, user_id: int) -> TicketTrans
     """The sender takes an offer back before it is accepted; its link stops working."""
     transfer = _lock_transfer(session, id=transfer_id, from_user_id=user_id)
     if transfer is None:
-        raise NotFound("No such transfer.")
+        raise NotFound(_("No such transfer."))
     if transfer.status != PENDING:
-        raise TransferRefused("This transfer was already accepted." if transfer.status == ACCEPTED
-                              else "This transfer was already withdrawn.")
+        raise TransferRefused(_("This transfer was already accepted.") if transfer.status == ACCEPTED
+                              else _("This transfer was already withdrawn."))
     transfer.status = WITHDRAWN
     transfer.ended_at = func.now()
     session.flush()
@@ -136,19 +137,19 @@ def pending_by_token(session: Session, token: str) -> TicketTransfer | None:
 def accept(session: Session, *, token: str, user_id: int) -> TicketTransfer:
     """The recipient takes the ticket: a new code for them, the old one dead, in this one transaction."""
     if not token or len(token) > 100:
-        raise NotFound("This transfer link is not valid.")
+        raise NotFound(_("This transfer link is not valid."))
     # Lock order: the offer, then the ticket (as withdrawing and offering take them).
     transfer = _lock_transfer(session, token_hash=token_hash(token))
     if transfer is None:
-        raise NotFound("This transfer link is not valid.")
+        raise NotFound(_("This transfer link is not valid."))
     if transfer.status == WITHDRAWN:
-        raise TransferRefused("The sender withdrew this transfer: the ticket stays theirs.")
+        raise TransferRefused(_("The sender withdrew this transfer: the ticket stays theirs."))
     if transfer.status == ACCEPTED:
         if transfer.to_user_id == user_id:
             return transfer  # a second click on the link
-        raise TransferRefused("This ticket was already accepted by someone else.")
+        raise TransferRefused(_("This ticket was already accepted by someone else."))
     if transfer.from_user_id == user_id:
-        raise InvalidRequest("You sent this ticket: the recipient accepts it from their own account.")
+        raise InvalidRequest(_("You sent this ticket: the recipient accepts it from their own account."))
     ticket = inventory.lock_ticket(session, transfer.ticket_id)
     assert ticket is not None  # tickets are never deleted
     if (why := _refusal(session, ticket)) is not None:

@@ -47,6 +47,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -72,7 +74,7 @@ from webapp.services.errors import (
     SalesClosed,
     WaitlistClosed,
 )
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 from webapp.services.selling import inventory
 
 # Class id of the advisory lock that serialises offer-making for one event
@@ -292,7 +294,7 @@ def offer_ended(session: Session, hold: Hold) -> None:
     session.flush()
     if hold.status == HoldStatus.EXPIRED:
         outbox.queue(session, template="offer_expired", recipient=entry.user.email, event_id=hold.event_id,
-                     params={"hold_id": hold.id, "entry_id": entry.id})
+                     params={"hold_id": hold.id, "entry_id": entry.id}, locale=entry.locale)
 
 
 def offer_accepted(session: Session, hold: Hold) -> None:
@@ -328,11 +330,11 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
     if not event.waitlist_enabled:
         raise WaitlistClosed()
     if quantity < 1:
-        raise InvalidRequest("Ask for at least one ticket.")
+        raise InvalidRequest(_("Ask for at least one ticket."))
     if quantity > event.per_order_limit:
-        raise LimitExceeded(f"You can ask for at most {event.per_order_limit} tickets.")
+        raise LimitExceeded(_("You can ask for at most %(limit)s tickets.", limit=event.per_order_limit))
     if tier_id is not None and tier_id not in {t.id for t in event.tiers if not t.hidden}:
-        raise InvalidRequest("Unknown ticket type for this event.")
+        raise InvalidRequest(_("Unknown ticket type for this event."))
     # Places asked for in line count towards the per-buyer limit, as holds
     # do; the buyer's lock (taken here) keeps a join and a reserve of the
     # same buyer from both passing the check.
@@ -345,12 +347,14 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
         raise AlreadyOnWaitlist(_already_message(session, existing))
     sold_out = {t.id for t in joinable_tiers(session, event)}
     if tier_id is None and len(sold_out) < sum(1 for t in event.tiers if not t.hidden):
-        raise NotSoldOut("Some tickets are still available: book those, or join the waiting list for a sold-out type.")
+        raise NotSoldOut(_("Some tickets are still available: book those, or join the waiting list for a sold-out"
+                           " type."))
     if tier_id is not None and tier_id not in sold_out:
         raise NotSoldOut()
 
+    # The offer mails, sent later by whoever frees the seats, speak the language of this request.
     entry = WaitlistEntry(event_id=event_id, tier_id=tier_id, user_id=user_id, quantity=quantity,
-                          status=WaitlistStatus.WAITING)
+                          status=WaitlistStatus.WAITING, locale=language.current())
     session.add(entry)
     try:
         with session.begin_nested():
@@ -366,9 +370,10 @@ def join(session: Session, *, user_id: int, event_id: int, tier_id: int | None, 
 
 def _already_message(session: Session, entry: WaitlistEntry) -> str:
     if entry.status == WaitlistStatus.OFFERED:
-        return "You are already on the waiting list for this event, and tickets are being held for you."
+        return _("You are already on the waiting list for this event, and tickets are being held for you.")
     place = place_on_waitlist(session, entry)
-    return f"You are already on the waiting list for this event (number {place.position} in line)."
+    return _("You are already on the waiting list for this event (number %(position)s in line).",
+             position=place.position)
 
 
 def live_entry(session: Session, *, user_id: int, event_id: int) -> WaitlistEntry | None:
@@ -387,7 +392,7 @@ def entry_of(session: Session, *, entry_id: int, user_id: int) -> WaitlistEntry 
 
 
 class NoOffer(BookingError):
-    default_message = "There is no offer to accept: it may have run out already."
+    default_message = _l("There is no offer to accept: it may have run out already.")
 
 
 def _live_offer(session: Session, entry_id: int, *, lock: bool) -> Hold | None:
@@ -409,12 +414,12 @@ def _end_entry(session: Session, entry_id: int, *, status: WaitlistStatus, reaso
         query = query.where(WaitlistEntry.event_id == event_id)
     entry = session.scalars(query).first()
     if entry is None:
-        raise NotFound("No such waiting-list entry.")
+        raise NotFound(_("No such waiting-list entry."))
     # Lock order: the offer hold before its entry, as `release_hold` does.
     offer = _live_offer(session, entry.id, lock=True)
     session.refresh(entry, with_for_update=True)
     if entry.status not in LIVE:
-        raise BookingError("You are no longer on this waiting list.")
+        raise BookingError(_("You are no longer on this waiting list."))
     if offer is None and entry.status == WaitlistStatus.OFFERED:
         # The offer was made between our two reads; nobody else ends an
         # offer that young, so taking its lock after the entry's is safe.
@@ -440,9 +445,9 @@ def decline(session: Session, *, entry_id: int, user_id: int) -> WaitlistEntry:
         select(WaitlistEntry).where(WaitlistEntry.id == entry_id, WaitlistEntry.user_id == user_id)
     ).first()
     if entry is None:
-        raise NotFound("No such waiting-list entry.")
+        raise NotFound(_("No such waiting-list entry."))
     if entry.status != WaitlistStatus.OFFERED:
-        raise BookingError("There is no offer to decline: it may have run out already.")
+        raise BookingError(_("There is no offer to decline: it may have run out already."))
     return _end_entry(session, entry_id, status=WaitlistStatus.LAPSED, reason="declined", user_id=user_id)
 
 
@@ -458,7 +463,7 @@ def _tell_about_offer(session: Session, event: Event, entry: WaitlistEntry, hold
     user = session.get(User, entry.user_id)
     assert user is not None, "user_id is a NOT NULL foreign key to users"
     outbox.queue(session, template="waitlist_offer", recipient=user.email, event_id=event.id,
-                 params={"hold_id": hold.id, "entry_id": entry.id})
+                 params={"hold_id": hold.id, "entry_id": entry.id}, locale=entry.locale)
 
 
 # Inventory reaches the waiting list through this module (see inventory's docstring).

@@ -8,6 +8,8 @@ here, so the limit holds under any number of parallel requests.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -40,17 +42,25 @@ def try_buyer_lock(session: Session, *, user_id: int, event_id: int) -> bool:
 def buyer_limit_refusal(limit: int, have: int) -> LimitExceeded:
     """The buyer's words for "over the per-buyer limit of this event"."""
     if have == 0:
-        return LimitExceeded(f"You can have at most {limit} tickets for this event.")
-    noun = "ticket" if have == 1 else "tickets"
-    room = f", so you can add {limit - have} more" if have < limit else ""
-    return LimitExceeded(f"You already have {have} {noun} for this event; the limit is {limit}{room}.")
+        return LimitExceeded(_("You can have at most %(limit)s tickets for this event.", limit=limit))
+    if have < limit:
+        return LimitExceeded(ngettext("You already have %(num)s ticket for this event; the limit is %(limit)s, so you"
+                                      " can add %(more)s more.",
+                                      "You already have %(num)s tickets for this event; the limit is %(limit)s, so"
+                                      " you can add %(more)s more.", have, limit=limit, more=limit - have))
+    return LimitExceeded(ngettext("You already have %(num)s ticket for this event; the limit is %(limit)s.",
+                                  "You already have %(num)s tickets for this event; the limit is %(limit)s.",
+                                  have, limit=limit))
 
 
 def address_limit_refusal(limit: int, have: int) -> LimitExceeded:
     """The buyer's words for "over the event's limit per client address"."""
-    room = f"; you can add {limit - have} more" if have < limit else ""
-    return LimitExceeded(f"At most {limit} tickets for this event may be held or bought from one network"
-                         f" address, and {have} already are from yours{room}.")
+    if have < limit:
+        return LimitExceeded(_("At most %(limit)s tickets for this event may be held or bought from one network"
+                               " address, and %(have)s already are from yours; you can add %(more)s more.",
+                               limit=limit, have=have, more=limit - have))
+    return LimitExceeded(_("At most %(limit)s tickets for this event may be held or bought from one network"
+                           " address, and %(have)s already are from yours.", limit=limit, have=have))
 
 
 def check_buyer_room(session: Session, *, user_id: int, event: Event, adding: int) -> None:

@@ -8,6 +8,7 @@ none of them can wait in a circle with a buyer's reserve.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from webapp.services.selling.inventory.counts import tiers_kept_for_waitlist
 def get_event(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None:
-        raise NotFound("No such event.")
+        raise NotFound(_("No such event."))
     return event
 
 
@@ -106,7 +107,7 @@ def take_units_again(session: Session, hold: Hold) -> None:
     # only tried here, never waited for (no deadlock), and a buyer busy
     # reserving at this very instant is told to try again.
     if not try_buyer_lock(session, user_id=hold.user_id, event_id=hold.event_id):
-        raise Busy("You are reserving other tickets for this event at this moment; try paying again in a moment.")
+        raise Busy(_("You are reserving other tickets for this event at this moment; try paying again in a moment."))
     rows = session.execute(
         text("SELECT id, status, hold_id, tier_id FROM units WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
         {"ids": hold.unit_ids},
@@ -121,15 +122,16 @@ def take_units_again(session: Session, hold: Hold) -> None:
         {"u": hold.user_id, "e": hold.event_id},
     ).first()
     if other is not None:
-        raise HoldExpired("This reservation has expired; you already have a newer one for this event.")
+        raise HoldExpired(_("This reservation has expired; you already have a newer one for this event."))
     # The buyer may have bought or held other tickets meanwhile: the
     # per-buyer limit counts this hold again.
     have = session.execute(
         text("SELECT tb_buyer_count(:u, :e)"), {"u": hold.user_id, "e": hold.event_id}).scalar_one()
     if have + len(hold.unit_ids) > hold.event.per_buyer_limit:
-        raise HoldExpired(
-            f"This reservation has expired, and taking its {len(hold.unit_ids)} tickets again would take you past "
-            f"this event's limit of {hold.event.per_buyer_limit} tickets per buyer (you have {have}).")
+        raise HoldExpired(_(
+            "This reservation has expired, and taking its %(count)s tickets again would take you past this event's"
+            " limit of %(limit)s tickets per buyer (you have %(have)s).", count=len(hold.unit_ids),
+            limit=hold.event.per_buyer_limit, have=have))
     hold.status = HoldStatus.ACTIVE
     hold.ended_at = None
     hold.end_reason = None

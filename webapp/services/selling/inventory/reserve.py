@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -99,7 +100,7 @@ def _over_a_limit(diag, detail: dict) -> LimitExceeded:
         return buyer_limit_refusal(detail["limit"], detail["have"])
     if diag.message_primary == "address limit":
         return address_limit_refusal(detail["limit"], detail["have"])
-    return LimitExceeded(f"You can buy at most {detail['limit']} tickets in one order.")
+    return LimitExceeded(_("You can buy at most %(limit)s tickets in one order.", limit=detail["limit"]))
 
 
 def _too_few_left(diag, detail: dict) -> Exception:
@@ -159,32 +160,32 @@ def _request(*, user_id: int, event_id: int, quantities: dict[int, int] | None, 
     if best is not None:
         ask = BestSeats(*best)
         if ask.quantity < 1:
-            raise InvalidRequest("Choose how many seats you want.")
+            raise InvalidRequest(_("Choose how many seats you want."))
         if ask.quantity > 100:
-            raise LimitExceeded("That is more seats than one order can hold.")
+            raise LimitExceeded(_("That is more seats than one order can hold."))
         if ask.wheelchair < 0 or 2 * ask.wheelchair > ask.quantity:
-            raise InvalidRequest("Each wheelchair space comes with a companion seat: ask for two seats per"
-                                 " wheelchair space.")
+            raise InvalidRequest(_("Each wheelchair space comes with a companion seat: ask for two seats per"
+                                   " wheelchair space."))
         if ask.section is not None and not 0 < len(ask.section) <= 60:
-            raise InvalidRequest("Choose one of the venue's sections.")
+            raise InvalidRequest(_("Choose one of the venue's sections."))
         request = _Request(_RESERVE_BEST, {"tier": ask.tier_id, "count": ask.quantity, "wheelchair": ask.wheelchair,
                                            "section": ask.section}, None)
     elif seat_ids is not None:
         ids = sorted({int(i) for i in seat_ids})
         if not ids:
-            raise InvalidRequest("Pick at least one seat.")
+            raise InvalidRequest(_("Pick at least one seat."))
         if len(ids) > 1000:
-            raise LimitExceeded("That is more seats than one order can hold.")
+            raise LimitExceeded(_("That is more seats than one order can hold."))
         request = _Request(_RESERVE_SEATS, {"seats": ids}, ids)
     else:
         quantities = quantities or {}
         if any(int(n) < 0 for n in quantities.values()):
-            raise InvalidRequest("Quantities cannot be negative.")
+            raise InvalidRequest(_("Quantities cannot be negative."))
         wanted = {int(t): int(n) for t, n in quantities.items() if int(n) > 0}
         if not wanted:
-            raise InvalidRequest("Choose how many tickets you want.")
+            raise InvalidRequest(_("Choose how many tickets you want."))
         if len(wanted) > 50 or sum(wanted.values()) > 1000:
-            raise LimitExceeded("That is more tickets than one order can hold.")
+            raise LimitExceeded(_("That is more tickets than one order can hold."))
         tiers = sorted(wanted)
         request = _Request(_RESERVE_PLACES, {"tiers": tiers, "counts": [wanted[t] for t in tiers]}, None)
     request.params.update(u=user_id, e=event_id, session=session_version, admission=admission_id,

@@ -69,13 +69,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
-from webapp.services.messaging import outbox
+from webapp.services.messaging import language, outbox
 
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
@@ -131,14 +132,14 @@ _REJOIN = text(f"""
 def join(session: Session, event_id: int, *, user_id: int | None = None, anon_token: str | None = None) -> int:
     """The buyer's place in the waiting room (made now, or the one they already have): its id."""
     if user_id is None and anon_token is None:
-        raise InvalidRequest("A place in the waiting room needs an account or a visitor token.")
+        raise InvalidRequest(_("A place in the waiting room needs an account or a visitor token."))
     token = None if user_id is not None else anon_token
     entry_id = session.execute(_JOIN, {"e": event_id, "u": user_id, "t": token}).scalar()
     if entry_id is not None:
         return entry_id
     existing = _entry_of(session, event_id, user_id=user_id, anon_token=token)
     if existing is None:
-        raise NotFound("This event has no waiting room.")
+        raise NotFound(_("This event has no waiting room."))
     if existing.status == "left":
         session.execute(_REJOIN, {"id": existing.id})
     return existing.id
@@ -263,7 +264,8 @@ def admitted_place(session: Session, event_id: int, entry_id: int):
 
 _ASK_FOR_MAIL = text("""
     UPDATE waiting_room_entries w
-    SET notify_email = coalesce(CAST(:m AS varchar), (SELECT u.email FROM users u WHERE u.id = w.user_id))
+    SET notify_email = coalesce(CAST(:m AS varchar), (SELECT u.email FROM users u WHERE u.id = w.user_id)),
+        notify_locale = :lang
     WHERE w.id = :w AND w.event_id = :e AND w.status = 'waiting'
     RETURNING w.notify_email
 """)
@@ -274,7 +276,9 @@ def ask_for_mail(session: Session, event_id: int, entry_id: int, email: str | No
 
     The address it will be mailed to; None when the place no longer waits (nothing is changed).
     """
-    return session.execute(_ASK_FOR_MAIL, {"m": email, "w": entry_id, "e": event_id}).scalar()
+    # The turn mail, sent by the admission pass, speaks the language of the request that asked for it.
+    return session.execute(_ASK_FOR_MAIL, {"m": email, "w": entry_id, "e": event_id,
+                                           "lang": language.current()}).scalar()
 
 
 def _now(session: Session) -> datetime:
@@ -321,7 +325,7 @@ _ADMIT = text("""
     FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
           ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id
-    RETURNING w.id, w.number, w.notify_email
+    RETURNING w.id, w.number, w.notify_email, w.notify_locale
 """)
 # The first number still waiting past a mark: `served` moves up to just before it.
 _FIRST_WAITING = text("""
@@ -385,7 +389,8 @@ def admit(session: Session, event_id: int) -> PassResult:
                 if row.notify_email:
                     # Rendered by the mail worker (with the link's token): the pass only adds a row.
                     outbox.queue(session, template="waiting_room_turn", recipient=row.notify_email,
-                                 event_id=event_id, params={"entry_id": row.id}, defer=True)
+                                 event_id=event_id, params={"entry_id": row.id}, defer=True,
+                                 locale=row.notify_locale)
             if room.admit_per_minute:
                 room.credit = max(0.0, room.credit - len(admitted))
                 if len(admitted) < n:
