@@ -27,10 +27,10 @@ import container  # noqa: E402
 
 SECRETS = {name: f"{name.lower()}-value" for name in (
     "SECRET_KEY", "PG_SUPERUSER_PASSWORD", "PG_REPLICATION_PASSWORD", "PG_REWIND_PASSWORD", "APP_DB_PASSWORD",
-    "METRICS_TOKEN")}
+    "METRICS_TOKEN", "REDIS_PASSWORD")}
 # cluster.py's parts, and the compose services that stand for each.
 PARTS = {"etcd": ["etcd1", "etcd2", "etcd3"], "patroni": ["pg1", "pg2"], "haproxy": ["haproxy"],
-         "roles": ["roles"], "pgbouncer": ["pgbouncer"], "app": ["app1", "app2"],
+         "roles": ["roles"], "pgbouncer": ["pgbouncer"], "redis": ["redis"], "app": ["app1", "app2"],
          "sweep": ["sweep"], "mail": ["mail"], "webhooks": ["webhooks"], "nginx": ["nginx"]}
 
 
@@ -91,10 +91,10 @@ def test_it_has_every_part_cluster_py_starts(compose):
     # Each part cluster.py starts has its services here; smtp is its local stand-in for a mail provider.
     stands_for = {"etcd": PARTS["etcd"], "patroni-node1": ["pg1"], "patroni-node2": ["pg2"], "app1": ["app1"],
                   "app2": ["app2"], "smtp": [], **{part: PARTS[part] for part in (
-                      "haproxy", "pgbouncer", "sweep", "mail", "webhooks", "nginx")}}
+                      "haproxy", "pgbouncer", "redis", "sweep", "mail", "webhooks", "nginx")}}
     assert set(stands_for) == set(cluster.STOP_ORDER)
     assert {name for names in stands_for.values() for name in names} | {"roles"} == set(services)
-    for service in PARTS["etcd"] + PARTS["patroni"] + ["haproxy", "roles", "pgbouncer", "nginx"]:
+    for service in PARTS["etcd"] + PARTS["patroni"] + ["haproxy", "roles", "pgbouncer", "redis", "nginx"]:
         assert services[service]["build"]["dockerfile"] == "deploy/cluster/Dockerfile"
     for service in PARTS["app"] + list(cluster.WORKERS):
         assert services[service]["build"] == "."
@@ -197,15 +197,36 @@ def test_app_hosts_and_workers_have_cluster_py_settings(compose, loopback):
             assert env[name] == ours[name], name
         for name in ("SECRET_KEY", "METRICS_TOKEN", "PUBLIC_URL", "SMTP_URL"):
             assert name in env and name in ours
+        # The rate limits in the one Redis, with its password, as on one machine.
+        redis = urlparse(env["REDIS_URL"])
+        assert (redis.hostname, redis.port, redis.password) == ("redis", container.REDIS_PORT,
+                                                                 SECRETS["REDIS_PASSWORD"])
+        assert urlparse(ours["REDIS_URL"]).password == loopback.cluster.passwords["redis"]
         # After the role exists and through a healthy PgBouncer, as cluster.py starts them.
         depends = compose["services"][service]["depends_on"]
         if service in PARTS["app"]:
             assert depends == {"pgbouncer": {"condition": "service_healthy"},
+                               "redis": {"condition": "service_healthy"},
                                "roles": {"condition": "service_completed_successfully"}}
             assert "http://127.0.0.1:8000/healthz" in compose["services"][service]["healthcheck"]["test"][-1]
         else:
             assert depends == {"app1": {"condition": "service_healthy"}}
             assert compose["services"][service]["healthcheck"] == {"disable": True}
+
+
+def test_redis_keeps_only_counters_behind_a_password(compose, rendered, loopback, tmp_path):
+    user, argv, files = rendered("redis")
+    assert user == "redis" and argv[0] == "redis-server"
+
+    def settings(text: str) -> dict[str, str]:
+        pairs = (line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        return {key: value for key, value in pairs}
+
+    theirs, ours = settings(files["redis.conf"]), settings(loopback.redis_config(tmp_path))
+    local = {"bind", "port", "requirepass", "dir"}
+    assert {k: v for k, v in theirs.items() if k not in local} == {k: v for k, v in ours.items() if k not in local}
+    assert theirs["requirepass"] == SECRETS["REDIS_PASSWORD"] and theirs["port"] == str(container.REDIS_PORT)
+    assert compose["services"]["redis"]["healthcheck"]["test"][-1] == f"tcp:127.0.0.1:{container.REDIS_PORT}"
 
 
 def test_roles_are_made_once_the_primary_and_its_synchronous_standby_are_up(compose, monkeypatch):

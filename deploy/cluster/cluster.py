@@ -1,13 +1,14 @@
 """The production topology on one machine: etcd, two PostgreSQL 15 nodes under Patroni, HAProxy, PgBouncer,
-two app hosts, the sweep, the mail and webhook workers, and nginx in front, on loopback ports.
+Redis for the rate limits, two app hosts, the sweep, the mail and webhook workers, and nginx in front, on
+loopback ports.
 
     python deploy/cluster/cluster.py up --dir /tmp/tb-cluster          # until SIGTERM or Ctrl-C
     python deploy/cluster/cluster.py up --dir /tmp/tb-cluster --async  # an asynchronous standby instead
 
 Needs root (it starts each part as its own unprivileged user: etcd, postgres,
-haproxy, www-data, and a `ticketbooth` system user it creates for the app)
+haproxy, redis, www-data, and a `ticketbooth` system user it creates for the app)
 and Debian's packages: `apt-get install patroni etcd-server pgbouncer
-haproxy postgresql-15 nginx`. The rendered configuration, logs, the ports and
+haproxy postgresql-15 nginx redis-server`. The rendered configuration, logs, the ports and
 the generated passwords are under --dir (`cluster.json`); the same templates,
 rendered with real hosts, are the several-machine profile (docs/operations.md).
 SIGTERM stops everything in reverse order, each part with its own clean stop.
@@ -33,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PACKAGES = {"etcd": "etcd-server", "patroni": "patroni", "pgbouncer": "pgbouncer", "haproxy": "haproxy",
-            "nginx": "nginx"}
+            "nginx": "nginx", "redis-server": "redis-server"}
 APP_USER = "ticketbooth"
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 # The app's own virtualenv, on Debian's Python: one under root's home (pyenv) is not
@@ -55,7 +56,7 @@ class Ports:
     base: int
 
     def __getattr__(self, name: str) -> int:
-        offsets = {"nginx": 0, "haproxy": 1, "pgbouncer": 2, "etcd_client": 3, "etcd_peer": 4,
+        offsets = {"nginx": 0, "haproxy": 1, "pgbouncer": 2, "etcd_client": 3, "etcd_peer": 4, "redis": 5,
                    "node1_pg": 10, "node1_rest": 11, "node2_pg": 20, "node2_rest": 21, "app1": 31, "app2": 32,
                    "smtp": 40}
         if name not in offsets:
@@ -90,7 +91,8 @@ class Cluster:
     def describe(self) -> dict:
         return {"run_dir": str(self.run_dir), "synchronous": self.synchronous, "nginx": self.ports.nginx,
                 "apps": [self.ports.app1, self.ports.app2], "haproxy": self.ports.haproxy,
-                "pgbouncer": self.ports.pgbouncer, "etcd": self.ports.etcd_client, "nodes": self.nodes,
+                "pgbouncer": self.ports.pgbouncer, "etcd": self.ports.etcd_client, "redis": self.ports.redis,
+                "nodes": self.nodes,
                 "direct_url": self.direct_url, "app_url": self.app_url, "metrics_token": self.passwords["metrics"],
                 "superuser_password": self.passwords["superuser"],
                 "pids": {name: proc.pid for name, proc in self.processes.items()}}
@@ -104,8 +106,8 @@ def render(name: str, values: dict[str, str]) -> str:
 # containers of docker-compose.cluster.yml (container.py): the same templates, the same settings.
 PGBOUNCER_POOL = 20
 # Everything up() starts, in the order down() stops it.
-STOP_ORDER = ["nginx", "sweep", "mail", "webhooks", "smtp", "app1", "app2", "pgbouncer", "haproxy", "patroni-node2",
-              "patroni-node1", "etcd"]
+STOP_ORDER = ["nginx", "sweep", "mail", "webhooks", "smtp", "app1", "app2", "redis", "pgbouncer", "haproxy",
+              "patroni-node2", "patroni-node1", "etcd"]
 # The workers beside the app hosts: their `flask` commands.
 WORKERS = {"sweep": ["sweep", "--interval", "1"], "mail": ["deliver-mail", "--interval", "1"],
            "webhooks": ["deliver-webhooks", "--interval", "1"]}
@@ -146,6 +148,11 @@ def pgbouncer_config(*, haproxy_host: str, haproxy_port: int, listen_host: str, 
 
 def pgbouncer_userlist(app_password: str) -> str:
     return f'"ticketbooth" "{app_password}"\n'
+
+
+def redis_config(*, listen_host: str, port: int, password: str, data_dir: str) -> str:
+    return render("redis.conf", {"REDIS_LISTEN_HOST": listen_host, "REDIS_PORT": str(port),
+                                 "REDIS_PASSWORD": password, "REDIS_DIR": data_dir})
 
 
 def nginx_site(*, apps: list[str], listen: str, cache_dir: str) -> str:
@@ -251,7 +258,8 @@ def _listening(port: int) -> bool:
 class Runner:
     def __init__(self, run_dir: Path, base_port: int, synchronous: bool, settings: dict[str, str] | None = None):
         self.settings = settings or {}
-        passwords = {k: secrets.token_urlsafe(18) for k in ("superuser", "replication", "rewind", "app", "metrics")}
+        passwords = {k: secrets.token_urlsafe(18)
+                     for k in ("superuser", "replication", "rewind", "app", "metrics", "redis")}
         self.cluster = Cluster(run_dir, Ports(base_port), synchronous, passwords)
         self.logs = run_dir / "logs"
 
@@ -301,6 +309,11 @@ class Runner:
         _write(bouncer / "pgbouncer.ini", self.pgbouncer_config(), "postgres", 0o600)
         self._start("pgbouncer", "postgres", ["pgbouncer", str(bouncer / "pgbouncer.ini")])
         _wait("PgBouncer", lambda: _listening(ports.pgbouncer))
+        # Redis for the rate limits, shared by every app worker.
+        redis_dir = _owned(run / "redis", "redis", 0o700)
+        _write(redis_dir / "redis.conf", self.redis_config(redis_dir), "redis", 0o600)
+        self._start("redis", "redis", ["redis-server", str(redis_dir / "redis.conf")])
+        _wait("Redis", lambda: _listening(ports.redis))
         self._start_app_side()
         (run / "cluster.json").write_text(json.dumps(c.describe(), indent=2))
         return c
@@ -329,6 +342,10 @@ class Runner:
         return pgbouncer_config(haproxy_host="127.0.0.1", haproxy_port=ports.haproxy, listen_host="127.0.0.1",
                                 port=ports.pgbouncer, run_dir=str(self.cluster.run_dir))
 
+    def redis_config(self, redis_dir: Path) -> str:
+        return redis_config(listen_host="127.0.0.1", port=self.cluster.ports.redis,
+                            password=self.cluster.passwords["redis"], data_dir=str(redis_dir))
+
     def _make_role(self) -> None:
         c = self.cluster
         node1 = c.nodes["node1"]
@@ -347,6 +364,7 @@ class Runner:
             # Loopback without TLS: the session cookie must travel over plain http here.
             "SESSION_COOKIE_SECURE": "0", "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1"),
             "SMTP_URL": f"smtp://127.0.0.1:{c.ports.smtp}", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+            "REDIS_URL": f"redis://:{c.passwords['redis']}@127.0.0.1:{c.ports.redis}/0",
         }
         env.update(self.settings)
         env.update(extra)

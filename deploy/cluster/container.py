@@ -1,6 +1,6 @@
 """The entrypoint of the cluster image (deploy/cluster/Dockerfile) in docker-compose.cluster.yml.
 
-    container.py etcd | patroni | haproxy | pgbouncer | nginx    # render this part's configuration, then become it
+    container.py etcd | patroni | haproxy | pgbouncer | redis | nginx    # render its configuration, become it
     container.py roles                                           # once: the app's role and database (roles.sql)
     container.py check http://127.0.0.1:8008/health              # a health check: 0 on 200
     container.py check tcp:127.0.0.1:6432                        # a health check: 0 if the port answers
@@ -25,7 +25,7 @@ from pathlib import Path
 import cluster
 
 PG_PORT, REST_PORT, HAPROXY_PORT, PGBOUNCER_PORT = 5432, 8008, 5000, 6432
-ETCD_CLIENT_PORT, ETCD_PEER_PORT, NGINX_PORT, APP_PORT = 2379, 2380, 8080, 8000
+ETCD_CLIENT_PORT, ETCD_PEER_PORT, NGINX_PORT, APP_PORT, REDIS_PORT = 2379, 2380, 8080, 8000, 6379
 STATE = Path("/var/lib/ticketbooth-cluster")  # a volume per service
 ARCHIVE = Path("/wal-archive")  # one volume shared by the database nodes
 
@@ -88,6 +88,10 @@ def render(part: str, state: Path = STATE) -> tuple[str, list[str], dict[Path, s
         return "postgres", ["pgbouncer", str(state / "pgbouncer" / "pgbouncer.ini")], {
             state / "pgbouncer" / "pgbouncer.ini": config,
             state / "pgbouncer" / "userlist.txt": cluster.pgbouncer_userlist(env("APP_DB_PASSWORD"))}
+    if part == "redis":
+        config = cluster.redis_config(listen_host="0.0.0.0", port=REDIS_PORT, password=env("REDIS_PASSWORD"),
+                                      data_dir=str(state))
+        return "redis", ["redis-server", str(state / "redis.conf")], {state / "redis.conf": config}
     if part == "nginx":
         site = cluster.nginx_site(apps=[f"{app}:{APP_PORT}" for app in names("APP_HOSTS")], listen=str(NGINX_PORT),
                                   cache_dir=str(state / "cache"))

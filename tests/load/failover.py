@@ -200,6 +200,11 @@ class Outcome:
     charges_without_order: int
     pending_left: int
     violations: list[str]
+    # The node struck, the leader once both are back, and whether the other came back as a streaming
+    # (synchronous, in synchronous mode) standby within two minutes.
+    struck_node: str = ""
+    leader_after: str = ""
+    standby_back: bool = False
 
     def line(self) -> str:
         answers = dict(sorted(self.answers.items()))
@@ -207,7 +212,9 @@ class Outcome:
                 f" (Retry-After up to {self.max_retry_after} s); {self.confirmed} orders confirmed to buyers,"
                 f" {len(self.missing_orders)} missing on the new primary; {self.charges_without_order} charges"
                 f" without an order; {self.pending_left} payments still pending; invariants:"
-                f" {'ok' if not self.violations else self.violations}")
+                f" {'ok' if not self.violations else self.violations}; {self.struck_node} struck,"
+                f" {self.leader_after or 'no node'} leads after"
+                f"{', the other back as standby' if self.standby_back else ', no standby back'}")
 
 
 def verify(cluster: dict, event_id: int, confirmed: set[int]) -> tuple[list[int], int, int, list[str]]:
@@ -250,7 +257,8 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     with Rush(cluster["nginx"], event_id, tier_id, tokens) as rush:
         time.sleep(3)
         struck = time.monotonic()
-        {"failover": kill_leader_postgres, "switchover": switchover, "node-loss": lose_leader_node}[fault](cluster)
+        struck_node = {"failover": kill_leader_postgres, "switchover": switchover,
+                       "node-loss": lose_leader_node}[fault](cluster)
         # Until reserves succeed again, then a little more (bounded either way).
         deadline = struck + 120
         while time.monotonic() < deadline:
@@ -264,8 +272,13 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     refused_seconds = (max(refused) - struck) if refused else 0.0
     retry_afters = [int(a.retry_after) for a in after if a.status == 503 and (a.retry_after or "").isdigit()]
     missing, orphans, pending, violations = verify(cluster, event_id, rush.confirmed)
+    try:
+        leader_after, standby_back = wait_healthy(cluster), True
+    except RuntimeError:
+        leader_after, standby_back = "", False
     return Outcome(fault, refused_seconds, dict(Counter(a.status for a in rush.answers)), max(retry_afters, default=0),
-                   len(rush.confirmed), missing, orphans, pending, violations)
+                   len(rush.confirmed), missing, orphans, pending, violations, struck_node, leader_after,
+                   standby_back)
 
 
 def main(argv: list[str] | None = None) -> int:
