@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVDATA = ROOT / ".devdata"
 
 
-def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+def gunicorn_command(host: str, port: int, workers: int, threads: int, access_log: bool | None = None) -> list[str]:
+    """gunicorn as the launcher runs it; its access log on when asked, or when ACCESS_LOG=1."""
+    if access_log is None:
+        access_log = os.environ.get("ACCESS_LOG") == "1"
     return [
         sys.executable, "-m", "gunicorn", "wsgi:app",
         "--bind", f"{host}:{port}",
@@ -38,7 +41,7 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         # client in problem details where gunicorn could only send HTML.
         # 8190 is the most gunicorn takes for the request line.
         "--limit-request-line", "8190", "--limit-request-field_size", "16384", "--limit-request-fields", "128",
-        "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
+        "--access-logfile", "-" if access_log else "/dev/null",
         "--chdir", str(ROOT),
         "--no-control-socket",
         "--config", "python:webapp.gunicorn_conf",
