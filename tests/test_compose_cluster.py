@@ -249,17 +249,22 @@ def test_nginx_balances_both_app_hosts(compose, rendered, loopback, tmp_path):
     for upstream in ("ticketbooth_shop", "ticketbooth_room"):
         block = re.search(rf"upstream {upstream} {{(.*?)}}", site, re.S).group(1)
         assert re.findall(r"server (\S+);", block) == [f"{app}:8000" for app in PARTS["app"]]
+    # TLS terminated here, with the certificate from its volume.
+    assert f"listen {container.NGINX_TLS_PORT} ssl http2;" in site
+    assert f"ssl_certificate {container.TLS}/fullchain.pem;" in site
+    assert f"tls:{container.TLS}" in compose["services"]["nginx"]["volumes"]
     # Everything else is the loopback run's site, line for line.
-    ours = cluster.nginx_conf(web_dir=str(tmp_path), site=loopback.nginx_site(tmp_path))
+    ours = cluster.nginx_conf(web_dir=str(tmp_path), site=loopback.nginx_site(tmp_path, Path("c"), Path("k")))
+
+    local = re.compile(r"\s*(server \S+;|listen |pid |error_log |\S+_temp_path |ssl_certificate)")
 
     def general(text: str) -> list[str]:
         return [line.strip() for line in text.splitlines()
-                if line.strip() and not re.match(r"\s*(server \S+;|listen |pid |error_log |\S+_temp_path )", line)
-                and "proxy_cache_path" not in line]
+                if line.strip() and not local.match(line) and "proxy_cache_path" not in line]
 
     assert general(site) == general(ours)
     spec = compose["services"]["nginx"]
-    assert spec["ports"] == [f"8080:{container.NGINX_PORT}"]
+    assert spec["ports"] == [f"8080:{container.NGINX_PORT}", f"8443:{container.NGINX_TLS_PORT}"]
     assert f"listen {container.NGINX_PORT};" in site
     assert spec["healthcheck"]["test"][-1] == f"http://127.0.0.1:{container.NGINX_PORT}/healthz"
     assert set(spec["depends_on"]) == set(PARTS["app"])

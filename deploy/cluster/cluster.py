@@ -57,6 +57,7 @@ class Ports:
 
     def __getattr__(self, name: str) -> int:
         offsets = {"nginx": 0, "haproxy": 1, "pgbouncer": 2, "etcd_client": 3, "etcd_peer": 4, "redis": 5,
+                   "nginx_tls": 6,
                    "node1_pg": 10, "node1_rest": 11, "node2_pg": 20, "node2_rest": 21, "app1": 31, "app2": 32,
                    "smtp": 40}
         if name not in offsets:
@@ -90,6 +91,7 @@ class Cluster:
 
     def describe(self) -> dict:
         return {"run_dir": str(self.run_dir), "synchronous": self.synchronous, "nginx": self.ports.nginx,
+                "nginx_tls": self.ports.nginx_tls,
                 "apps": [self.ports.app1, self.ports.app2], "haproxy": self.ports.haproxy,
                 "pgbouncer": self.ports.pgbouncer, "etcd": self.ports.etcd_client, "redis": self.ports.redis,
                 "nodes": self.nodes,
@@ -155,12 +157,36 @@ def redis_config(*, listen_host: str, port: int, password: str, data_dir: str) -
                                  "REDIS_PASSWORD": password, "REDIS_DIR": data_dir})
 
 
-def nginx_site(*, apps: list[str], listen: str, cache_dir: str) -> str:
-    """deploy/nginx/ticketbooth.conf with every app host behind both upstreams (the shop's and the room's)."""
-    site = (HERE.parent / "nginx" / "ticketbooth.conf").read_text()
-    servers = "".join(f"    server {app};\n" for app in apps)
-    return (site.replace("    server 127.0.0.1:8000;\n", servers).replace("    server 127.0.0.1:8001;\n", servers)
-            .replace("listen 80;", f"listen {listen};").replace("/var/cache/nginx/ticketbooth", cache_dir))
+NGINX_SITE = HERE.parent / "nginx" / "ticketbooth.conf"
+NGINX_LOCATIONS = HERE.parent / "nginx" / "ticketbooth-locations.conf"
+
+
+def nginx_site(*, shop: list[str], room: list[str], listen: str, tls_listen: str, certificate: str, key: str,
+               cache_dir: str) -> str:
+    """deploy/nginx/ticketbooth.conf with these app hosts behind its upstreams, these addresses for its plain
+    and TLS servers, this certificate, and the shared locations written into both servers."""
+    site = NGINX_SITE.read_text()
+    locations = "".join(f"    {line}\n" if line.strip() else "\n"
+                        for line in NGINX_LOCATIONS.read_text().splitlines() if not line.startswith("#"))
+    return (site.replace("    server 127.0.0.1:8000;\n", "".join(f"    server {app};\n" for app in shop))
+            .replace("    server 127.0.0.1:8001;\n", "".join(f"    server {app};\n" for app in room))
+            .replace("listen 80;", f"listen {listen};")
+            .replace("listen 443 ssl http2;", f"listen {tls_listen} ssl http2;")
+            .replace("/etc/ssl/ticketbooth/fullchain.pem", certificate)
+            .replace("/etc/ssl/ticketbooth/privkey.pem", key)
+            .replace("/var/cache/nginx/ticketbooth", cache_dir)
+            .replace("    include /etc/nginx/snippets/ticketbooth-locations.conf;\n", locations))
+
+
+def self_signed_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for `name` (a host name or an IP address) and its key, made with openssl, for a run
+    with no certificate of its own (loopback, a first start of the containers, the tests)."""
+    certificate, key = directory / "fullchain.pem", directory / "privkey.pem"
+    alt = f"IP:{name}" if name.replace(".", "").isdigit() else f"DNS:{name}"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                    f"/CN={name}", "-addext", f"subjectAltName={alt}", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    return certificate, key
 
 
 def nginx_conf(*, web_dir: str, site: str) -> str:
@@ -392,15 +418,22 @@ class Runner:
         c, ports = self.cluster, self.cluster.ports
         web = _owned(c.run_dir / "nginx", "www-data")
         _owned(web / "cache", "www-data")
-        _write(web / "nginx.conf", nginx_conf(web_dir=str(web), site=self.nginx_site(web)), "www-data")
+        certificate, key = self_signed_certificate(_owned(web / "tls", "www-data", 0o700), "127.0.0.1")
+        for path in (certificate, key):
+            shutil.chown(path, "www-data", "www-data")
+        _write(web / "nginx.conf", nginx_conf(web_dir=str(web), site=self.nginx_site(web, certificate, key)),
+               "www-data")
         self._start("nginx", "www-data", ["nginx", "-p", str(web), "-c", str(web / "nginx.conf"),
                                           "-g", "daemon off;"])
         _wait("nginx", lambda: http_status(f"http://127.0.0.1:{ports.nginx}/healthz") == 200)
+        _wait("nginx's TLS", lambda: _listening(ports.nginx_tls))
 
-    def nginx_site(self, web: Path) -> str:
+    def nginx_site(self, web: Path, certificate: Path, key: Path) -> str:
         ports = self.cluster.ports
-        return nginx_site(apps=[f"127.0.0.1:{ports.app1}", f"127.0.0.1:{ports.app2}"],
-                          listen=f"127.0.0.1:{ports.nginx}", cache_dir=str(web / "cache"))
+        apps = [f"127.0.0.1:{ports.app1}", f"127.0.0.1:{ports.app2}"]
+        return nginx_site(shop=apps, room=apps, listen=f"127.0.0.1:{ports.nginx}",
+                          tls_listen=f"127.0.0.1:{ports.nginx_tls}", certificate=str(certificate), key=str(key),
+                          cache_dir=str(web / "cache"))
 
     def down(self) -> None:
         """Each part's own clean stop, front to back; the database last but etcd."""

@@ -26,6 +26,8 @@ import cluster
 
 PG_PORT, REST_PORT, HAPROXY_PORT, PGBOUNCER_PORT = 5432, 8008, 5000, 6432
 ETCD_CLIENT_PORT, ETCD_PEER_PORT, NGINX_PORT, APP_PORT, REDIS_PORT = 2379, 2380, 8080, 8000, 6379
+NGINX_TLS_PORT = 8443
+TLS = Path("/etc/ssl/ticketbooth")  # the certificate's volume: fullchain.pem and privkey.pem
 STATE = Path("/var/lib/ticketbooth-cluster")  # a volume per service
 ARCHIVE = Path("/wal-archive")  # one volume shared by the database nodes
 
@@ -93,7 +95,9 @@ def render(part: str, state: Path = STATE) -> tuple[str, list[str], dict[Path, s
                                       data_dir=str(state))
         return "redis", ["redis-server", str(state / "redis.conf")], {state / "redis.conf": config}
     if part == "nginx":
-        site = cluster.nginx_site(apps=[f"{app}:{APP_PORT}" for app in names("APP_HOSTS")], listen=str(NGINX_PORT),
+        apps = [f"{app}:{APP_PORT}" for app in names("APP_HOSTS")]
+        site = cluster.nginx_site(shop=apps, room=apps, listen=str(NGINX_PORT), tls_listen=str(NGINX_TLS_PORT),
+                                  certificate=str(TLS / "fullchain.pem"), key=str(TLS / "privkey.pem"),
                                   cache_dir=str(state / "cache"))
         config = cluster.nginx_conf(web_dir=str(state), site=site)
         return "www-data", ["nginx", "-p", str(state), "-c", str(state / "nginx.conf"), "-g", "daemon off;"], {
@@ -109,6 +113,12 @@ def become(part: str) -> None:
         _owned(ARCHIVE, user)
     if part == "nginx":
         _owned(STATE / "cache", user, 0o755)
+        if not (TLS / "fullchain.pem").exists():
+            # No certificate given: a self-signed one, so that TLS works from the first start.
+            print(f"No certificate in {TLS}: using a self-signed one; put yours there.", file=sys.stderr)
+            TLS.mkdir(parents=True, exist_ok=True)
+            for path in cluster.self_signed_certificate(TLS, env("TLS_NAME")):
+                shutil.chown(path, user, user)
     if part == "pgbouncer":
         _owned(STATE / "pgbouncer", user)
     for path, text in files.items():
