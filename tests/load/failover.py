@@ -178,6 +178,34 @@ def lose_leader_node(cluster: dict) -> str:
     return name
 
 
+def _wal_receiver(cluster: dict, name: str) -> int:
+    postmaster = int((Path(cluster["nodes"][name]["data_dir"]) / "postmaster.pid").read_text().split()[0])
+    for pid in cluster_tool._children(postmaster):
+        try:
+            if b"walreceiver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    raise RuntimeError(f"{name} has no WAL receiver")
+
+
+def lose_leader_node_ahead_of_its_standby(cluster: dict, stall: float = 1.5) -> str:
+    """The standby's WAL receiver stalled for `stall` seconds (a network stall), then the leader's machine lost,
+    with what was on its way to the standby: the standby has only what it had received before the stall.
+
+    An asynchronous primary goes on committing (and confirming orders) during the stall; a synchronous one
+    waits for the standby, so nothing it confirmed can be missing from it."""
+    name = leader(cluster)
+    standby = next(n for n in cluster["nodes"] if n != name)
+    receiver = _wal_receiver(cluster, standby)
+    os.kill(receiver, signal.SIGSTOP)
+    time.sleep(stall)
+    lose_leader_node(cluster)
+    # What was in flight to the standby (its socket's buffer) goes with the lost machine.
+    os.kill(receiver, signal.SIGKILL)
+    return name
+
+
 def switchover(cluster: dict) -> str:
     name = leader(cluster)
     candidate = next(n for n in cluster["nodes"] if n != name)
@@ -257,8 +285,8 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     with Rush(cluster["nginx"], event_id, tier_id, tokens) as rush:
         time.sleep(3)
         struck = time.monotonic()
-        struck_node = {"failover": kill_leader_postgres, "switchover": switchover,
-                       "node-loss": lose_leader_node}[fault](cluster)
+        struck_node = {"failover": kill_leader_postgres, "switchover": switchover, "node-loss": lose_leader_node,
+                       "lagging-node-loss": lose_leader_node_ahead_of_its_standby}[fault](cluster)
         # Until reserves succeed again, then a little more (bounded either way).
         deadline = struck + 120
         while time.monotonic() < deadline:
@@ -289,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-port", type=int, default=26000)
     parser.add_argument("--node-loss", action="store_true",
                         help="then lose the leader's machine (Patroni and postgres killed): a real failover")
+    parser.add_argument("--lagging-node-loss", action="store_true",
+                        help="then stall the standby's WAL receiver for 1.5 s and lose the leader's machine")
     args = parser.parse_args(argv)
     if missing := cluster_tool.missing_packages():
         print(f"Missing: apt-get install {' '.join(missing)}", file=sys.stderr)
@@ -307,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.node_loss:
             print(f"{'sync' if not args.asynchronous else 'async'} standby, "
                   + run_fault(described, "node-loss").line(), flush=True)
+        elif args.lagging_node_loss:
+            print(f"{'sync' if not args.asynchronous else 'async'} standby, "
+                  + run_fault(described, "lagging-node-loss").line(), flush=True)
     finally:
         runner.down()
     return 0
