@@ -302,8 +302,12 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     missing, orphans, pending, violations = verify(cluster, event_id, rush.confirmed)
     try:
         leader_after, standby_back = wait_healthy(cluster), True
-    except RuntimeError:
-        leader_after, standby_back = "", False
+    except RuntimeError:  # no standby back (after losing a node, its Patroni is gone for good)
+        try:
+            leader_after = leader(cluster)
+        except (RuntimeError, OSError):
+            leader_after = ""
+        standby_back = False
     return Outcome(fault, refused_seconds, dict(Counter(a.status for a in rush.answers)), max(retry_afters, default=0),
                    len(rush.confirmed), missing, orphans, pending, violations, struck_node, leader_after,
                    standby_back)
