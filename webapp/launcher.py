@@ -41,7 +41,8 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int, access_lo
         # client in problem details where gunicorn could only send HTML.
         # 8190 is the most gunicorn takes for the request line.
         "--limit-request-line", "8190", "--limit-request-field_size", "16384", "--limit-request-fields", "128",
-        "--access-logfile", "-" if access_log else "/dev/null",
+        # No access log at all unless asked: even to /dev/null, gunicorn would build each line.
+        *(["--access-logfile", "-"] if access_log else []),
         "--chdir", str(ROOT),
         "--no-control-socket",
         "--config", "python:webapp.gunicorn_conf",
