@@ -37,6 +37,8 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int, access_lo
         # gthread: a slow card authorisation (seconds) must not block a whole worker.
         "--worker-class", "gthread", "--threads", str(threads),
         "--graceful-timeout", "10", "--timeout", "30",
+        # Above deploy/nginx's upstream keepalive_timeout (1 s), so nginx, not gunicorn, closes an idle one.
+        "--keep-alive", "2",
         # Above the app's own limits (webapp/parsing.py), which answer an API
         # client in problem details where gunicorn could only send HTML.
         # 8190 is the most gunicorn takes for the request line.
