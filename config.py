@@ -50,6 +50,11 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "worker-memory://")
     RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis away: each process counts on its own until Redis answers again (Flask-Limiter checks it
+    # every so often), rather than every limited request failing. A limit is a guard, never a
+    # reason to turn buyers away.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute")
     RESERVE_RATE_LIMIT = os.environ.get("RESERVE_RATE_LIMIT", "30 per minute")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.helpers import secrets_in_log
 from tests.support import free_port
 from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
 
@@ -46,13 +47,14 @@ def live_server(app, database_url, dev_mail_dir):
     port, smtp_port = free_port(), free_port()
     env = dict(
         os.environ, DATABASE_URL=database_url, SECRET_KEY="e2e-secret-key", FLASK_APP="wsgi.py",
-        RATELIMIT_ENABLED="0", GATEWAY_SLOW_SECONDS="2", LOG_LEVEL="WARNING",
+        # Logged as production logs (JSON lines at INFO, gunicorn's access log too): searched for secrets below.
+        RATELIMIT_ENABLED="0", GATEWAY_SLOW_SECONDS="2", LOG_LEVEL="INFO",
         SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", DEV_MAIL_DIR=str(dev_mail_dir),
         PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     log = open(ARTIFACTS.mkdir(exist_ok=True) or ARTIFACTS / "e2e-server.log", "w")
-    web = subprocess.Popen(gunicorn_command("127.0.0.1", port, workers=2, threads=4), cwd=ROOT, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
+    web = subprocess.Popen(gunicorn_command("127.0.0.1", port, workers=2, threads=4, access_log=True), cwd=ROOT,
+                           env=env, stdout=log, stderr=subprocess.STDOUT)
     sweep = subprocess.Popen([sys.executable, "-m", "flask", "sweep", "--interval", "0.5"], cwd=ROOT, env=env,
                              stdout=log, stderr=subprocess.STDOUT)
     catcher = subprocess.Popen([sys.executable, "-m", "webapp.mailcatcher", "--port", str(smtp_port),
@@ -73,6 +75,13 @@ def live_server(app, database_url, dev_mail_dir):
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+    # Everything the end-to-end tests typed, paid with and were sent went through these processes.
+    if leaked := secrets_in_log(server_log()):
+        pytest.fail(f"the e2e server's log holds secrets: {leaked}")
+
+
+def server_log() -> str:
+    return (ARTIFACTS / "e2e-server.log").read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -49,3 +50,26 @@ def readme_shot(page: Page, name: str) -> None:
     if os.environ.get("UPDATE_README_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(README_SHOTS / f"{name}.png"))
+
+
+# What must never reach a log line: an API token (its shape), a link's secret (its path with anything but the
+# rule's "<token>" in the secret's place), a test card number, spaced or not, and the test accounts' password.
+_TOKEN_SHAPES = {
+    "API token": re.compile(r"tb_[A-Za-z0-9_-]{16,}"),
+    "a link's secret": re.compile(
+        r"/(?:password/reset|verify|account/invitations|transfers/accept|waiting-room/turn)/(?!<token>)[^\s\"?/]+"),
+}
+TEST_CARDS = ("4242 4242 4242 4242", "4242 4242 4242 4241", "4000 0000 0000 0002", "4000 0000 0000 0077",
+              "4000 0000 0000 0341", "4000 0025 0000 3155")
+
+
+def secrets_in_log(text: str, more: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Each kind of secret found in a log, with up to two lines that hold it."""
+    lines = text.splitlines()
+    literal = {"password": PASSWORD, **{f"card {card}": card for card in TEST_CARDS},
+               **{f"card {card} unspaced": card.replace(" ", "") for card in TEST_CARDS}, **(more or {})}
+    found = {what: [line for line in lines if secret in line][:2] for what, secret in literal.items()
+             if secret and secret in text}
+    found.update({what: [line for line in lines if shape.search(line)][:2] for what, shape in _TOKEN_SHAPES.items()
+                  if shape.search(text)})
+    return found

@@ -1,14 +1,19 @@
 """deploy/nginx/ticketbooth.conf in front of the app, with Debian's nginx: the waiting room's crowd answered from
 its one-second cache, the waiting room's URLs on their own app processes, everything else on the shop's.
 
-nginx runs as the site file says, with only the upstreams' ports and the cache's folder put in for the test.
+nginx runs as the site file says, with only the upstreams' ports, its two servers' addresses, a self-signed
+certificate and the cache's folder put in for the test (by deploy/cluster/cluster.py's own rendering). The
+same site answers over TLS, with HSTS, and tells the app the request came over https.
 """
 from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +23,12 @@ from tests.load.harness import Data, Stack, free_port
 
 pytestmark = pytest.mark.slow
 
-SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "ticketbooth.conf"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
+
+import cluster  # noqa: E402
+
+from webapp.security import HSTS  # noqa: E402
 
 
 @pytest.fixture
@@ -39,12 +49,12 @@ def behind_nginx(app, database_url, tmp_path, nginx_binary, monkeypatch):
     monkeypatch.setenv("ACCESS_LOG", "1")  # gunicorn's command line: which processes served what
     stack = Stack(database_url, workers=1, threads=4, sweep=False, room_pool=True, log_dir=tmp_path / "logs",
                   env={"PROXY_FIX_HOPS": "1"}).start()
-    port = free_port()
-    site = (SITE.read_text()
-            .replace("/var/cache/nginx/ticketbooth", str(tmp_path / "cache"))
-            .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{stack.instances[0].port};")
-            .replace("server 127.0.0.1:8001;", f"server 127.0.0.1:{stack.room.port};")
-            .replace("listen 80;", f"listen 127.0.0.1:{port};"))
+    port, tls_port = free_port(), free_port()
+    (tmp_path / "tls").mkdir()
+    certificate, key = cluster.self_signed_certificate(tmp_path / "tls", "127.0.0.1")
+    site = cluster.nginx_site(shop=[f"127.0.0.1:{stack.instances[0].port}"], room=[f"127.0.0.1:{stack.room.port}"],
+                              listen=f"127.0.0.1:{port}", tls_listen=f"127.0.0.1:{tls_port}",
+                              certificate=str(certificate), key=str(key), cache_dir=str(tmp_path / "cache"))
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(f"""
         user root;
@@ -69,7 +79,7 @@ def behind_nginx(app, database_url, tmp_path, nginx_binary, monkeypatch):
             pytest.fail(f"nginx did not start: {process.stderr.read().decode()}")
         time.sleep(0.05)
     data = Data(database_url, stack.secret_key)
-    yield stack, data, port
+    yield stack, data, port, tls_port, certificate
     process.terminate()
     process.wait(timeout=10)
     data.dispose()
@@ -77,7 +87,7 @@ def behind_nginx(app, database_url, tmp_path, nginx_binary, monkeypatch):
 
 
 def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes(behind_nginx):
-    stack, data, port = behind_nginx
+    stack, data, port, _, _ = behind_nginx
     event_id, _ = data.ga_event(10, title="Behind nginx")
     data.waiting_room(event_id, rate=60)
 
@@ -108,4 +118,21 @@ def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes
     assert room_log.count(f"/events/{event_id}/waiting-room/now.json") == 1
     assert f"GET /events/{event_id}/waiting-room HTTP" in room_log and "/waiting-room" not in shop_log
     assert f"GET /events/{event_id} HTTP" in shop_log
+    assert stack.server_errors() == []
+
+
+def test_nginx_terminates_tls_and_tells_the_app_it_was_https(behind_nginx):
+    stack, _, port, tls_port, certificate = behind_nginx
+    trusted = ssl.create_default_context(cafile=str(certificate))
+    with urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/healthz", context=trusted, timeout=10) as answer:
+        assert answer.status == 200
+        # HSTS comes from the app, which adds it only when the request came over https (X-Forwarded-Proto,
+        # trusted with PROXY_FIX_HOPS=1): once, nginx adding none of its own.
+        assert answer.headers.get_all("Strict-Transport-Security") == [HSTS]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as plain:
+        assert plain.status == 200 and plain.headers.get("Strict-Transport-Security") is None
+    # Only a client that trusts the certificate gets through: it is the one nginx was given.
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/healthz", context=ssl.create_default_context(),
+                               timeout=10)
     assert stack.server_errors() == []

@@ -51,3 +51,11 @@ def test_a_fault_under_load_loses_no_confirmed_order_and_answers_503_not_500(clu
     assert outcome.charges_without_order == 0 and outcome.pending_left == 0
     assert outcome.violations == []
     assert outcome.refused_seconds < 60
+    # Both nodes back: one leads, the other streams to it as its synchronous standby; after a switchover
+    # the old primary is that standby.
+    assert outcome.standby_back and outcome.leader_after
+    if fault == "switchover":
+        assert outcome.leader_after != outcome.struck_node
+    # The waiting room's line went on moving once the database was back, and its crowd got no 500.
+    assert outcome.room_served_after > outcome.room_served_before
+    assert set(outcome.room_answers) <= {200, 503}, outcome.room_answers

@@ -259,3 +259,21 @@ def test_a_message_that_cannot_be_rendered_fails_for_good_without_stopping_the_o
     broken = session.scalars(select(OutboxMessage).where(OutboxMessage.template == "order_confirmation")).one()
     assert broken.failed_at is not None and "cannot render" in broken.last_error
     assert [m["Subject"] for m in smtp.received] == ["Confirm your e-mail address for Ticketbooth"]
+
+
+def test_a_worker_told_to_stop_ends_its_pass_between_messages_and_leaves_the_rest_due(session, factory, smtp):
+    """A pass of fifty confirmations outlasts a stop timeout: stopping between two messages sends none twice and
+    delays none (the rest are due again at once, their claim not counted as an attempt)."""
+    event = factory.ga_event(capacity=10)
+    for _ in range(3):
+        buy(session, event, factory.user())
+    told = iter([False, True, True])
+    first = delivery.deliver_once(session, stop=lambda: next(told))
+    assert (first.sent, first.released) == (1, 2) and len(smtp.received) == 1
+    session.expire_all()
+    rest = session.execute(text("SELECT attempts, next_attempt_at <= now() FROM outbox_messages"
+                                " WHERE sent_at IS NULL")).all()
+    assert rest == [(0, True), (0, True)]
+    second = delivery.deliver_once(session)
+    assert second.sent == 2 and len(smtp.received) == 3
+    assert len({mail["Message-ID"] for mail in smtp.received}) == 3

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,7 +26,9 @@ from tests.support import free_port
 from webapp import create_app
 from webapp.extensions import db
 from webapp.launcher import ROOT, gunicorn_command, wait_until_healthy
+from webapp.services.messaging import webhooks
 from webapp.services.people import api_tokens
+from webapp.services.waiting import waiting_room
 
 TOKEN = "metrics-test-token-" + "x" * 20
 
@@ -104,13 +107,29 @@ def served(app, database_url):
         proc.wait(timeout=30)
 
 
-def test_a_small_rush_moves_the_counters(served, session):
+def test_a_small_rush_moves_the_counters(served, session, app):
     factory = Factory(session)
     event = factory.ga_event(capacity=6)
     tier_id, event_id = event.tiers[0].id, event.id
     buyers = factory.users(10)
     secrets = [api_tokens.create(session, user_id=b.id, is_admin=False, name="rush", scope="buyer").secret
                for b in buyers]
+    # A receiver for the event's confirmations, which no worker delivers to here: the backlog shows it.
+    allowed, app.config["WEBHOOK_ALLOWED_HOSTS"] = app.config["WEBHOOK_ALLOWED_HOSTS"], ("127.0.0.1",)
+    try:
+        webhooks.create_endpoint(session, actor_id=factory.user(is_admin=True).id,
+                                 url=f"https://127.0.0.1:{free_port()}/hook", event_id=event_id,
+                                 event_types=["order.confirmed"])
+    finally:
+        app.config["WEBHOOK_ALLOWED_HOSTS"] = allowed
+    # A second event's waiting room, started: five in line, two of them let in.
+    roomed = factory.ga_event(capacity=50, title="Roomed")
+    waiting_room.configure(session, roomed, enabled=True, sale_starts_at=datetime.now(timezone.utc)
+                           - timedelta(seconds=1), admit_per_minute=None, max_shoppers=2)
+    for person in factory.users(5):
+        waiting_room.join(session, roomed.id, user_id=person.id)
+    session.commit()
+    assert len(waiting_room.admit(session, roomed.id).admitted) == 2
     session.commit()
     before = served.scrape()
 
@@ -154,6 +173,10 @@ def test_a_small_rush_moves_the_counters(served, session):
     assert value(after, "tickets_sold", event_id=str(event_id)) == 1
     assert value(after, "tickets_capacity", event_id=str(event_id)) == 6
     assert value(after, "tickets_outbox_backlog", outbox="mail") >= 1  # the paid order's confirmation
+    assert value(after, "tickets_outbox_backlog", outbox="webhooks") == 1  # and its webhook
+    assert value(after, "tickets_waiting_room_line", event_id=str(roomed.id)) == 3
+    assert value(after, "tickets_waiting_room_admitted_total", event_id=str(roomed.id)) == 2
+    assert ("tickets_waiting_room_admit_rate_per_minute", frozenset({("event_id", str(roomed.id))})) in after
     assert value(after, "tickets_db_server_connections", state="max") > 0
     # Both workers' pools: capacity summed over the live ones, connections in use never more.
     capacity = value(after, "tickets_db_pool_connections_max")

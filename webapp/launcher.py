@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVDATA = ROOT / ".devdata"
 
 
-def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+def gunicorn_command(host: str, port: int, workers: int, threads: int, access_log: bool | None = None) -> list[str]:
+    """gunicorn as the launcher runs it; its access log on when asked, or when ACCESS_LOG=1."""
+    if access_log is None:
+        access_log = os.environ.get("ACCESS_LOG") == "1"
     return [
         sys.executable, "-m", "gunicorn", "wsgi:app",
         "--bind", f"{host}:{port}",
@@ -34,11 +37,14 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
         # gthread: a slow card authorisation (seconds) must not block a whole worker.
         "--worker-class", "gthread", "--threads", str(threads),
         "--graceful-timeout", "10", "--timeout", "30",
+        # Above deploy/nginx's upstream keepalive_timeout (1 s), so nginx, not gunicorn, closes an idle one.
+        "--keep-alive", "2",
         # Above the app's own limits (webapp/parsing.py), which answer an API
         # client in problem details where gunicorn could only send HTML.
         # 8190 is the most gunicorn takes for the request line.
         "--limit-request-line", "8190", "--limit-request-field_size", "16384", "--limit-request-fields", "128",
-        "--access-logfile", "-" if os.environ.get("ACCESS_LOG") == "1" else "/dev/null",
+        # No access log at all unless asked: even to /dev/null, gunicorn would build each line.
+        *(["--access-logfile", "-"] if access_log else []),
         "--chdir", str(ROOT),
         "--no-control-socket",
         "--config", "python:webapp.gunicorn_conf",

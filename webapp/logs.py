@@ -23,6 +23,21 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SECRET_URL_PARTS = frozenset({"token"})
 
 
+def path_for_logs(app: Flask, method: str, path: str) -> str:
+    """A path as a log line may show it, outside a request (gunicorn's access log): the rule of a path
+    that holds a secret, as the app's own access line shows it. A path no rule matches holds none of the
+    app's secrets; one a rule matches but does not serve (another method, a redirect) is shown as "-"."""
+    from werkzeug.exceptions import HTTPException, NotFound
+
+    try:
+        rule, view_args = app.url_map.bind("localhost").match(path, method, return_rule=True)
+    except NotFound:
+        return path
+    except HTTPException:
+        return "-"
+    return rule.rule if not _SECRET_URL_PARTS.isdisjoint(view_args) else path
+
+
 def elapsed_seconds() -> float | None:
     """How long this request has taken so far (from the first before-request hook)."""
     started = g.get("request_started")

@@ -7,7 +7,7 @@ import click
 from flask import current_app
 
 from webapp.extensions import db
-from webapp.worker import run_passes
+from webapp.worker import run_passes, stop_requested
 
 log = logging.getLogger("webapp.mail")
 
@@ -25,7 +25,7 @@ def deliver_mail_command(once: bool, interval: float, batch: int) -> None:
     delivery.parse_smtp_url(current_app.config["SMTP_URL"])  # a typo fails now, not on every pass
 
     def one_pass() -> bool:
-        result = delivery.deliver_once(db.session, limit=batch)
+        result = delivery.deliver_once(db.session, limit=batch, stop=stop_requested)
         if result.sent or result.retried or result.failed:
             log.info("mail.pass", extra={"sent": result.sent, "retried": result.retried, "failed": result.failed})
             if once:

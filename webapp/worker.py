@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 
 from webapp.extensions import db
+
+# Set by SIGTERM or Ctrl-C: a long pass may look at it and stop early, leaving its work for the next.
+_stopping = threading.Event()
+
+
+def stop_requested() -> bool:
+    return _stopping.is_set()
 
 
 def run_passes(one_pass, *, once: bool, interval: float, failure: str, log: logging.Logger) -> None:
@@ -14,13 +22,14 @@ def run_passes(one_pass, *, once: bool, interval: float, failure: str, log: logg
     `one_pass()` returns True when more work is waiting (the next pass starts
     at once). A failed pass (the database away, say) is rolled back and
     logged, and the next one tries again; a signal ends the loop between
-    passes, never in the middle of one.
+    passes. A pass that can stop cleanly in its middle asks `stop_requested()`
+    (the mail worker does, between messages: a batch of fifty confirmations
+    to render and send outlasts a service manager's stop timeout).
     """
-    stopping = False
+    _stopping.clear()
 
     def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
+        _stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -31,9 +40,9 @@ def run_passes(one_pass, *, once: bool, interval: float, failure: str, log: logg
         except Exception:
             db.session.rollback()
             log.exception(failure)
-        if once or stopping:
+        if once or _stopping.is_set():
             break
         deadline = time.monotonic() + (0 if busy else interval)
-        while not stopping and time.monotonic() < deadline:
+        while not _stopping.is_set() and time.monotonic() < deadline:
             time.sleep(0.1)
     db.session.remove()

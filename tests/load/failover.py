@@ -11,7 +11,9 @@ how long writes were refused (from the fault to the first reserve that
 succeeded again), what the buyers were answered, and then checks, on the new
 primary: every order a buyer was told was confirmed is there, no charge
 lacks its order once the sweep has settled the payments left pending, and
-the invariant checker finds nothing (no place sold twice).
+the invariant checker finds nothing (no place sold twice). Meanwhile a
+crowd polls another event's waiting room (now.json, through nginx): the line
+must go on moving after the fault.
 """
 from __future__ import annotations
 
@@ -59,7 +61,10 @@ class Rush:
     event_id: int
     tier_id: int
     tokens: list[str]
+    room_event_id: int | None = None
     answers: list[Answer] = field(default_factory=list)
+    # The waiting room's shared state as its crowd polls it (now.json): when, the status, people served.
+    room: list[tuple[float, int, int | None]] = field(default_factory=list)
     confirmed: set[int] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -99,9 +104,25 @@ class Rush:
                     break
                 time.sleep(0.2)
 
+    def room_watcher(self) -> None:
+        """The crowd in another event's waiting room, polling its shared state: the line must go on moving."""
+        url = f"http://127.0.0.1:{self.port}/events/{self.room_event_id}/waiting-room/now.json"
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    status, served = response.status, json.loads(response.read()).get("served")
+            except urllib.error.HTTPError as error:
+                status, served = error.code, None
+            except OSError:
+                status, served = 0, None
+            self.room.append((time.monotonic(), status, served))
+            time.sleep(0.5)
+
     def __enter__(self):
         self.threads = [threading.Thread(target=self.buyer, args=(n, t), daemon=True)
                         for n, t in enumerate(self.tokens)]
+        if self.room_event_id is not None:
+            self.threads.append(threading.Thread(target=self.room_watcher, daemon=True))
         for thread in self.threads:
             thread.start()
         return self
@@ -112,13 +133,17 @@ class Rush:
             thread.join(timeout=60)
 
 
-def prepare(cluster: dict, buyers: int, capacity: int) -> tuple[int, int, list[str]]:
-    """An event on sale and buyers with API tokens, made on the primary with the app's own factory."""
+def prepare(cluster: dict, buyers: int, capacity: int) -> tuple[int, int, list[str], int]:
+    """An event on sale and buyers with API tokens, made on the primary with the app's own factory; and
+    another event whose waiting room has started, with a line of 300 letting in two a second."""
+    from datetime import datetime, timedelta, timezone
+
     from config import TestConfig
     from tests.factories import Factory
     from webapp import create_app
     from webapp.extensions import db
     from webapp.services.people import api_tokens
+    from webapp.services.waiting import waiting_room
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(cluster["direct_url"]),
                       "DB_STARTUP_OPTIONS": False},
@@ -129,11 +154,17 @@ def prepare(cluster: dict, buyers: int, capacity: int) -> tuple[int, int, list[s
         event = factory.ga_event(capacity=capacity, title="Failover rush", per_buyer_limit=capacity)
         tokens = [api_tokens.create(db.session, user_id=factory.user().id, is_admin=False, name="rush",
                                     scope="buyer").secret for _ in range(buyers)]
+        roomed = factory.ga_event(capacity=capacity, title="Failover room")
+        waiting_room.configure(db.session, roomed, enabled=True,
+                               sale_starts_at=datetime.now(timezone.utc) - timedelta(seconds=1),
+                               admit_per_minute=120, max_shoppers=None)
+        for person in factory.users(300):
+            waiting_room.join(db.session, roomed.id, user_id=person.id)
         db.session.commit()
-        ids = event.id, event.tiers[0].id
+        ids = event.id, event.tiers[0].id, roomed.id
         db.session.remove()
         db.engine.dispose()
-    return ids[0], ids[1], tokens
+    return ids[0], ids[1], tokens, ids[2]
 
 
 def leader(cluster: dict) -> str:
@@ -178,6 +209,34 @@ def lose_leader_node(cluster: dict) -> str:
     return name
 
 
+def _wal_receiver(cluster: dict, name: str) -> int:
+    postmaster = int((Path(cluster["nodes"][name]["data_dir"]) / "postmaster.pid").read_text().split()[0])
+    for pid in cluster_tool._children(postmaster):
+        try:
+            if b"walreceiver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    raise RuntimeError(f"{name} has no WAL receiver")
+
+
+def lose_leader_node_ahead_of_its_standby(cluster: dict, stall: float = 1.5) -> str:
+    """The standby's WAL receiver stalled for `stall` seconds (a network stall), then the leader's machine lost,
+    with what was on its way to the standby: the standby has only what it had received before the stall.
+
+    An asynchronous primary goes on committing (and confirming orders) during the stall; a synchronous one
+    waits for the standby, so nothing it confirmed can be missing from it."""
+    name = leader(cluster)
+    standby = next(n for n in cluster["nodes"] if n != name)
+    receiver = _wal_receiver(cluster, standby)
+    os.kill(receiver, signal.SIGSTOP)
+    time.sleep(stall)
+    lose_leader_node(cluster)
+    # What was in flight to the standby (its socket's buffer) goes with the lost machine.
+    os.kill(receiver, signal.SIGKILL)
+    return name
+
+
 def switchover(cluster: dict) -> str:
     name = leader(cluster)
     candidate = next(n for n in cluster["nodes"] if n != name)
@@ -200,6 +259,15 @@ class Outcome:
     charges_without_order: int
     pending_left: int
     violations: list[str]
+    # The node struck, the leader once both are back, and whether the other came back as a streaming
+    # (synchronous, in synchronous mode) standby within two minutes.
+    struck_node: str = ""
+    leader_after: str = ""
+    standby_back: bool = False
+    # The waiting room's now.json answers, and the people it had served before the fault and at the end.
+    room_answers: dict[int, int] = field(default_factory=dict)
+    room_served_before: int = 0
+    room_served_after: int = 0
 
     def line(self) -> str:
         answers = dict(sorted(self.answers.items()))
@@ -207,7 +275,11 @@ class Outcome:
                 f" (Retry-After up to {self.max_retry_after} s); {self.confirmed} orders confirmed to buyers,"
                 f" {len(self.missing_orders)} missing on the new primary; {self.charges_without_order} charges"
                 f" without an order; {self.pending_left} payments still pending; invariants:"
-                f" {'ok' if not self.violations else self.violations}")
+                f" {'ok' if not self.violations else self.violations}; {self.struck_node} struck,"
+                f" {self.leader_after or 'no node'} leads after"
+                f"{', the other back as standby' if self.standby_back else ', no standby back'}; the waiting room"
+                f" served {self.room_served_before} before the fault and {self.room_served_after} by the end,"
+                f" now.json answers {dict(sorted(self.room_answers.items()))}")
 
 
 def verify(cluster: dict, event_id: int, confirmed: set[int]) -> tuple[list[int], int, int, list[str]]:
@@ -246,11 +318,12 @@ def verify(cluster: dict, event_id: int, confirmed: set[int]) -> tuple[list[int]
 
 def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, settle: float = 8) -> Outcome:
     wait_healthy(cluster)
-    event_id, tier_id, tokens = prepare(cluster, buyers, capacity)
-    with Rush(cluster["nginx"], event_id, tier_id, tokens) as rush:
+    event_id, tier_id, tokens, room_event_id = prepare(cluster, buyers, capacity)
+    with Rush(cluster["nginx"], event_id, tier_id, tokens, room_event_id) as rush:
         time.sleep(3)
         struck = time.monotonic()
-        {"failover": kill_leader_postgres, "switchover": switchover, "node-loss": lose_leader_node}[fault](cluster)
+        struck_node = {"failover": kill_leader_postgres, "switchover": switchover, "node-loss": lose_leader_node,
+                       "lagging-node-loss": lose_leader_node_ahead_of_its_standby}[fault](cluster)
         # Until reserves succeed again, then a little more (bounded either way).
         deadline = struck + 120
         while time.monotonic() < deadline:
@@ -264,8 +337,19 @@ def run_fault(cluster: dict, fault: str, buyers: int = 6, capacity: int = 5000, 
     refused_seconds = (max(refused) - struck) if refused else 0.0
     retry_afters = [int(a.retry_after) for a in after if a.status == 503 and (a.retry_after or "").isdigit()]
     missing, orphans, pending, violations = verify(cluster, event_id, rush.confirmed)
+    try:
+        leader_after, standby_back = wait_healthy(cluster), True
+    except RuntimeError:  # no standby back (after losing a node, its Patroni is gone for good)
+        try:
+            leader_after = leader(cluster)
+        except (RuntimeError, OSError):
+            leader_after = ""
+        standby_back = False
+    served_before = max((n for at, _, n in rush.room if at < struck and n is not None), default=0)
+    served_after = max((n for _, _, n in rush.room if n is not None), default=0)
     return Outcome(fault, refused_seconds, dict(Counter(a.status for a in rush.answers)), max(retry_afters, default=0),
-                   len(rush.confirmed), missing, orphans, pending, violations)
+                   len(rush.confirmed), missing, orphans, pending, violations, struck_node, leader_after,
+                   standby_back, dict(Counter(status for _, status, _ in rush.room)), served_before, served_after)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-port", type=int, default=26000)
     parser.add_argument("--node-loss", action="store_true",
                         help="then lose the leader's machine (Patroni and postgres killed): a real failover")
+    parser.add_argument("--lagging-node-loss", action="store_true",
+                        help="then stall the standby's WAL receiver for 1.5 s and lose the leader's machine")
     args = parser.parse_args(argv)
     if missing := cluster_tool.missing_packages():
         print(f"Missing: apt-get install {' '.join(missing)}", file=sys.stderr)
@@ -294,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.node_loss:
             print(f"{'sync' if not args.asynchronous else 'async'} standby, "
                   + run_fault(described, "node-loss").line(), flush=True)
+        elif args.lagging_node_loss:
+            print(f"{'sync' if not args.asynchronous else 'async'} standby, "
+                  + run_fault(described, "lagging-node-loss").line(), flush=True)
     finally:
         runner.down()
     return 0

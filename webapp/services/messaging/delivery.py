@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -81,6 +82,7 @@ class PassResult:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    released: int = 0
     ids_sent: list[int] = field(default_factory=list)
 
 
@@ -137,14 +139,30 @@ def _record(session: Session, message_id: int, *, sent: bool = False, error: str
     return outcome
 
 
-def deliver_once(session: Session, *, limit: int = 50) -> PassResult:
-    """One pass of the worker: claim, send, record."""
+def release(session: Session, ids: list[int]) -> None:
+    """Claimed messages this worker will not send after all (it is stopping): due again at once, their
+    claim not counted as an attempt. Commits."""
+    session.execute(
+        text("UPDATE outbox_messages SET attempts = attempts - 1, next_attempt_at = now()"
+             " WHERE id = ANY(:ids) AND sent_at IS NULL AND failed_at IS NULL"),
+        {"ids": ids},
+    )
+    session.commit()
+
+
+def deliver_once(session: Session, *, limit: int = 50, stop: Callable[[], bool] = lambda: False) -> PassResult:
+    """One pass of the worker: claim, send, record. `stop()` true between two messages ends the pass there,
+    the rest released for the next worker."""
     settings = parse_smtp_url(current_app.config["SMTP_URL"] or "")
     result = PassResult()
     ids = claim(session, limit)
     smtp: smtplib.SMTP | None = None
     try:
-        for message_id in ids:
+        for position, message_id in enumerate(ids):
+            if stop():
+                release(session, ids[position:])
+                result.released = len(ids) - position
+                break
             message = session.get(OutboxMessage, message_id)
             # Just claimed, and nothing deletes outbox rows.
             assert message is not None, f"claimed outbox message {message_id} is gone"

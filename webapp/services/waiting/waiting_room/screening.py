@@ -159,7 +159,14 @@ def _spend(solved: _Solved) -> bool:
     """Mark a solution used; False when it was used already. Kept only until its challenge's end."""
     client = _redis()
     if client is not None:
-        return bool(client.set(f"waiting-room:spent:{solved.salt}", 1, nx=True, exat=solved.expires_at))
+        import redis
+
+        try:
+            return bool(client.set(f"waiting-room:spent:{solved.salt}", 1, nx=True, exat=solved.expires_at))
+        except redis.RedisError:
+            # Redis away: the table keeps the solutions spent meanwhile (one spent in Redis just before
+            # could be used once more: a proof of work, not a payment).
+            log.warning("waiting_room.spent_store_unavailable", exc_info=True)
     from webapp.database import single_statement
 
     with single_statement(writes=True) as connection:
