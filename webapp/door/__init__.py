@@ -4,6 +4,14 @@ Admins may use it for any event. Everyone else gets 404, as in the admin area.
 """
 from flask import Blueprint
 
+from webapp.admin.words import say
+
 bp = Blueprint("door", __name__)
+
+
+@bp.context_processor
+def staff_words() -> dict:
+    return {"say": say}
+
 
 from webapp.door import views  # noqa: E402,F401
