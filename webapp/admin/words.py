@@ -47,6 +47,9 @@ WORDS = {
     "hour": _l("hour"),
     "day": _l("day"),
     "week": _l("week"),
+    # Best available's orders (services/selling/events.py BEST_ORDERS)
+    "front_centre": _l("Nearest the focal point"),
+    "row_order": _l("Front rows first, left to right"),
     # Question kinds
     "text": _l("Text"),
     "number": _l("Number"),
@@ -54,6 +57,14 @@ WORDS = {
     "choices": _l("Several choices"),
     "checkbox": _l("Checkbox (consent)"),
     "date": _l("Date"),
+}
+
+# The seat properties (models.SEAT_PROPERTIES) as the admin's seat-property form names them.
+SEAT_PROPERTY_WORDS = {
+    "wheelchair": _l("Wheelchair space"),
+    "companion": _l("Companion seat"),
+    "restricted_view": _l("Restricted view"),
+    "aisle": _l("Aisle seat"),
 }
 
 
