@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -53,7 +54,8 @@ def door_staff_add(event_id: int):
     try:
         user = door.assign(db.session, event_id=event.id, email=request.form.get("email", "")[:254],
                            actor_id=current_user.id)
-        flash(f"{user.name} can now check tickets in for this event, and see nothing else.", "success")
+        flash(gettext("%(name)s can now check tickets in for this event, and see nothing else.", name=user.name),
+              "success")
     except BookingError as refused:
         db.session.rollback()
         flash(refused.message, "error")
@@ -64,5 +66,5 @@ def door_staff_add(event_id: int):
 def door_staff_remove(event_id: int, user_id: int):
     event = load_event(event_id)
     door.unassign(db.session, event_id=event.id, user_id=user_id, actor_id=current_user.id)
-    flash("Removed from the door.", "success")
+    flash(gettext("Removed from the door."), "success")
     return redirect(url_for("admin.checkin_page", event_id=event.id) + "#door-staff")
