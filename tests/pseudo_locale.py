@@ -39,7 +39,10 @@ def pseudo_translations(locale: str = "de") -> Translations:
         if not message.id:
             continue
         if isinstance(message.id, tuple):
-            pseudo.add(message.id, tuple(OPEN + form + CLOSE for form in message.id))
+            # As many forms as the language has (Spanish has three): the last one repeats the plural.
+            forms = [OPEN + form + CLOSE for form in message.id]
+            forms += forms[-1:] * (pseudo.num_plurals - len(forms))
+            pseudo.add(message.id, tuple(forms))
         else:
             pseudo.add(message.id, OPEN + message.id + CLOSE)
     compiled = io.BytesIO()
