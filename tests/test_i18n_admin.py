@@ -188,3 +188,16 @@ def test_the_checker_finds_an_unmarked_string_and_lets_marked_strings_and_data_p
     # Inside a marked string, a translated value is marked again; the data between stays data.
     assert pseudo_locale.outside_markers("⟦Acting for Alpha as ⟦owner⟧⟧ left") == " left"
 
+
+
+def test_templates_follow_a_forced_locale_within_one_request(app):
+    # The templates' gettext keeps the request's catalog (webapp/i18n.py); a mail rendered in the buyer's
+    # language inside the request (force_locale) must still get that language's catalog.
+    from flask_babel import force_locale
+
+    page = app.jinja_env.from_string("{{ _('Check in') }}")
+    with app.test_request_context("/", headers={"Cookie": f"{LANGUAGE_COOKIE}=de"}):
+        assert page.render() == "Einlassen"
+        with force_locale("es"):
+            assert page.render() == "Validar"
+        assert page.render() == "Einlassen"
