@@ -42,6 +42,7 @@ def test_the_door_in_spanish_and_german_with_the_scripts_words(page: Page, base_
     page.goto(f"/door/events/{event.id}")
     # door_offline.js writes the sync line from the page's words.
     expect(page.locator("#door-sync")).to_contain_text("zuletzt synchronisiert")
+    shot("i18n-door-page-de")
     page.get_by_label("Ticketcode").fill(code)
     page.get_by_role("button", name="Einlassen").click()
     expect(page.get_by_role("alert")).to_contain_text("EINLASS")
