@@ -63,7 +63,7 @@ def test_an_admin_marks_wheelchair_spaces_by_range_and_is_told_what_is_wrong(pag
     box = page.locator("#seat-properties")
     box.get_by_label("to", exact=True).fill("8")
     box.get_by_role("button", name="Apply to these seats").click()
-    expect(page.get_by_text("Stalls, row C, seats 7–8: 2 seat(s) marked “wheelchair space”.")).to_be_visible()
+    expect(page.get_by_text("Stalls, row C, seats 7–8: 2 seats marked “wheelchair space”.")).to_be_visible()
     expect(page.get_by_role("button", name="Block Stalls, row C, seat 8, wheelchair space (Stalls, available)")
            ).to_be_visible()
     shot("admin-seat-properties-done")

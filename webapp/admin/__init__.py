@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, request
 
 from webapp import organiser_guard
+from webapp.admin import words
 from webapp.extensions import db
 from webapp.models import Event, Tier
 from webapp.services import organiser_scope
@@ -36,7 +37,7 @@ def leave_the_organiser(_error: BaseException | None) -> None:
 
 @bp.context_processor
 def role_links() -> dict:
-    return {"may_reach": organiser_guard.may_reach, "my_organisers": _my_organisers}
+    return {"may_reach": organiser_guard.may_reach, "my_organisers": _my_organisers, "say": words.say}
 
 
 def _my_organisers():

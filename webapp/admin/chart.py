@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from babel.dates import format_datetime
+from flask_babel import get_locale, gettext, ngettext
+
 from webapp.services.admin.reports import SalesPoint
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 40, 44, 12, 26
-_LABEL = {"hour": "%d %b %H:00", "day": "%d %b", "week": "wk of %d %b"}
+# Babel (CLDR) patterns, so that month names follow the page's language.
+_LABEL = {"hour": "dd MMM HH:00", "day": "dd MMM", "week": "dd MMM"}
 
 
 @dataclass
@@ -69,9 +73,9 @@ def sales_chart(points: list[SalesPoint], unit: str) -> Chart:
     for i, (p, total) in enumerate(zip(points, totals)):
         h = plot_h * p.tickets / peak
         x = LEFT + i * slot + (slot - bar_w) / 2
-        label = p.bucket.strftime(_LABEL[unit])
         chart.bars.append(Bar(round(x, 1), round(TOP + plot_h - h, 1), round(bar_w, 1), round(h, 1),
-                              f"{label}: {p.tickets} tickets"))
+                              ngettext("%(label)s: %(num)d ticket", "%(label)s: %(num)d tickets", p.tickets,
+                                       label=_bucket_label(p.bucket, unit))))
         point = (round(LEFT + (i + 0.5) * slot, 1), round(TOP + plot_h - plot_h * total / top_total, 1))
         line.append(f"{point[0]},{point[1]}")
         if p.tickets:
@@ -80,6 +84,12 @@ def sales_chart(points: list[SalesPoint], unit: str) -> Chart:
     chart.left_ticks = [(round(TOP + plot_h - plot_h * v / peak, 1), v) for v in _ticks(peak)]
     chart.right_ticks = [(round(TOP + plot_h - plot_h * v / top_total, 1), v) for v in _ticks(top_total)]
     every = max(1, len(points) // 6)
-    chart.x_labels = [(round(LEFT + (i + 0.5) * slot, 1), points[i].bucket.strftime(_LABEL[unit]))
+    chart.x_labels = [(round(LEFT + (i + 0.5) * slot, 1), _bucket_label(points[i].bucket, unit))
                       for i in range(0, len(points), every)]
     return chart
+
+
+def _bucket_label(bucket, unit: str) -> str:
+    # The bucket is already in UTC, as the chart's heading says: no time zone conversion here.
+    day = format_datetime(bucket, _LABEL[unit], locale=get_locale())
+    return gettext("wk of %(day)s", day=day) if unit == "week" else day

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -63,7 +64,7 @@ def code_create(event_id: int):
         db.session.rollback()
         form.refuse(refused.message)
         return _page(load_event(event_id), form=form, status=refused.status_code)
-    flash(f"Code {code.code} created: {_terms(event, code)}.", "success")
+    flash(gettext("Code %(code)s created: %(terms)s.", code=code.code, terms=_terms(event, code)), "success")
     return redirect_to(url_for("admin.codes_page", event_id=event.id))
 
 
@@ -81,7 +82,9 @@ def codes_generate(event_id: int):
         db.session.rollback()
         form.refuse(refused.message)
         return _page(load_event(event_id), bulk=form, status=refused.status_code)
-    flash(f"{len(made)} codes generated as the batch “{made[0].batch}”; download it again from the list.",
+    flash(ngettext("%(num)d code generated as the batch “%(batch)s”; download it again from the list.",
+                   "%(num)d codes generated as the batch “%(batch)s”; download it again from the list.",
+                   len(made), batch=made[0].batch),
           "success")
     return _csv(event, made[0].batch or "", made)
 
@@ -91,10 +94,10 @@ def codes_csv(event_id: int):
     event = load_event(event_id)
     batch = request.args.get("batch", "").strip()[:80]
     if not batch:
-        raise InvalidRequest("Say which batch to download, e.g. codes.csv?batch=newsletter.")
+        raise InvalidRequest(gettext("Say which batch to download, e.g. codes.csv?batch=newsletter."))
     rows = codes.batch_codes(db.session, event_id=event.id, batch=batch)
     if not rows:
-        raise NotFound(f"This event has no batch of codes called “{batch}”.")
+        raise NotFound(gettext("This event has no batch of codes called “%(batch)s”.", batch=batch))
     return _csv(event, batch, rows)
 
 
@@ -123,7 +126,7 @@ def code_update(event_id: int, code_id: int):
         try:
             codes.update_code(db.session, event_id=event.id, code_id=code.id, spec=form.spec(),
                               actor_id=current_user.id)
-            flash(f"Code {code.code} saved.", "success")
+            flash(gettext("Code %(code)s saved.", code=code.code), "success")
             return redirect_to(url_for("admin.codes_page", event_id=event.id))
         except BookingError as refused:
             db.session.rollback()
@@ -141,7 +144,8 @@ def code_set_active(event_id: int, code_id: int):
                             actor_id=current_user.id)
     # Committed before the figures are read: buyers applying this code wait on its row lock.
     db.session.commit()
-    message = f"Code {code.code} is {'active again' if active else 'switched off: buyers can no longer use it'}."
+    message = (gettext("Code %(code)s is active again.", code=code.code) if active
+               else gettext("Code %(code)s is switched off: buyers can no longer use it.", code=code.code))
     if is_partial_request():
         line = next(line for line in codes.code_stats(db.session, event.id) if line.code.id == code.id)
         return render_template("admin/_code_row.html", event=event, line=line,

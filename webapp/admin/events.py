@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event, load_tier
@@ -37,7 +38,7 @@ def event_create():
     if not form.validate_on_submit():
         return render_template("admin/event_form.html", form=form, event=None), 400
     event = admin_events.create_event(db.session, actor_id=current_user.id, **form.values())
-    flash(f"“{event.title}” was created as a draft. Add its tiers next.", "success")
+    flash(gettext("“%(title)s” was created as a draft. Add its tiers next.", title=event.title), "success")
     return redirect_to(url_for("admin.tiers", event_id=event.id))
 
 
@@ -75,7 +76,7 @@ def event_update(event_id: int):
     if not form.validate_on_submit():
         return render_template("admin/event_form.html", form=form, event=event), 400
     admin_events.update_event(db.session, actor_id=current_user.id, event_id=event.id, **form.values())
-    flash("Event details saved.", "success")
+    flash(gettext("Event details saved."), "success")
     return redirect_to(url_for("admin.dashboard", event_id=event.id))
 
 
@@ -83,7 +84,9 @@ def event_update(event_id: int):
 def event_duplicate(event_id: int):
     load_event(event_id)
     copy = admin_events.duplicate_event(db.session, actor_id=current_user.id, event_id=event_id)
-    flash(f"Duplicated as the draft “{copy.title}”, with the same tiers and layout and nothing sold.", "success")
+    flash(gettext("Duplicated as the draft “%(title)s”, with the same tiers and layout and nothing sold.",
+                  title=copy.title),
+          "success")
     return redirect_to(url_for("admin.event_edit", event_id=copy.id))
 
 
@@ -92,7 +95,7 @@ def event_delete(event_id: int):
     event = load_event(event_id)
     title = event.title
     admin_events.delete_event(db.session, actor_id=current_user.id, event_id=event.id)
-    flash(f"“{title}” was deleted.", "success")
+    flash(gettext("“%(title)s” was deleted.", title=title), "success")
     return redirect_to(url_for("admin.events"))
 
 
@@ -102,10 +105,10 @@ def event_status(event_id: int):
     try:
         status = EventStatus(request.form.get("status", ""))
     except ValueError:
-        abort(400, "Unknown status.")
+        abort(400, gettext("Unknown status."))
     event = admin_events.change_status(db.session, actor_id=current_user.id, event_id=event_id, status=status)
-    flash({EventStatus.ON_SALE: "Sales are open.", EventStatus.CLOSED: "Sales are closed."}.get(
-        event.status, "Status changed."), "success")
+    flash({EventStatus.ON_SALE: gettext("Sales are open."), EventStatus.CLOSED: gettext("Sales are closed.")}.get(
+        event.status, gettext("Status changed.")), "success")
     return redirect_to(url_for("admin.dashboard", event_id=event_id))
 
 
@@ -126,8 +129,9 @@ def event_cancel(event_id: int):
     summary = admin_events.cancel_event(db.session, payment_gateway(), actor_id=current_user.id,
                                         event_id=event.id, reason=form.reason.data.strip())
     log.info("event.cancelled", extra={"event_id": event_id, "orders": summary.orders})
-    flash(f"The event is cancelled: {summary.orders} orders refunded, {summary.holds} reservations released, "
-          f"{summary.waiting} people removed from the waiting list.", "success")
+    flash(gettext("The event is cancelled: %(orders)s orders refunded, %(holds)s reservations released, "
+                  "%(waiting)s people removed from the waiting list.",
+                  orders=summary.orders, holds=summary.holds, waiting=summary.waiting), "success")
     return redirect_to(url_for("admin.dashboard", event_id=event_id))
 
 
@@ -178,8 +182,8 @@ def tier_create(event_id: int):
         event = load_event(event_id)
         return render_template("admin/tiers.html", event=event, stats=admin_reports.dashboard(db.session, event),
                                new_form=form, forms={t.id: _tier_form(t) for t in event.tiers}), status
-    flash(f"Tier “{tier.name}” added." + (" Now generate its seats in the layout editor." if tier.seated else ""),
-          "success")
+    flash(gettext("Tier “%(tier)s” added. Now generate its seats in the layout editor.", tier=tier.name) if tier.seated
+          else gettext("Tier “%(tier)s” added.", tier=tier.name), "success")
     return redirect_to(url_for("admin.layout" if tier.seated else "admin.tiers", event_id=event.id))
 
 
@@ -202,7 +206,7 @@ def tier_update(event_id: int, tier_id: int):
             )
             # Committed before the counts are read: every reserve of the event waits on its row lock.
             db.session.commit()
-            message = "Saved."
+            message = gettext("Saved.")
         except BookingError as refused:
             # Refusals belong next to the field the admin just changed.
             db.session.rollback()
@@ -222,5 +226,5 @@ def tier_delete(event_id: int, tier_id: int):
     tier = load_tier(event, tier_id)
     name = tier.name
     admin_events.delete_tier(db.session, actor_id=current_user.id, event_id=event.id, tier_id=tier.id)
-    flash(f"Tier “{name}” deleted.", "success")
+    flash(gettext("Tier “%(tier)s” deleted.", tier=name), "success")
     return redirect_to(url_for("admin.tiers", event_id=event_id))

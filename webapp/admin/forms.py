@@ -5,6 +5,8 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -18,7 +20,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from webapp.models import SEAT_PROPERTIES
+from webapp.admin.words import SEAT_PROPERTY_WORDS, say
 from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
 from webapp.services.admin.codes import BULK_MAX, CodeSpec
 from webapp.services.admin.events import MAX_GA_CAPACITY, LayoutRequest, RowRange
@@ -30,71 +32,76 @@ RANGE_LINES = 4
 
 
 class EventForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(message="Give the event a title."), Length(max=200)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
-    venue = StringField("Venue", validators=[DataRequired(message="Where does it take place?"), Length(max=200)])
+    title = StringField(_l("Title"), validators=[DataRequired(message=_l("Give the event a title.")), Length(max=200)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
+    venue = StringField(_l("Venue"), validators=[DataRequired(
+        message=_l("Where does it take place?")), Length(max=200)])
     # Admins think in the venue's clock; the database keeps the UTC instant.
-    timezone = SelectField("Time zone", default="UTC", choices=lambda: list(zone_names()), validate_choice=False)
+    timezone = SelectField(_l("Time zone"), default="UTC", choices=lambda: list(zone_names()), validate_choice=False)
     starts_at = DateTimeLocalField(
-        "Starts (local time)", format="%Y-%m-%dT%H:%M",
-        validators=[DataRequired(message="Enter a date and time, e.g. 2027-05-01 19:30.")],
+        _l("Starts (local time)"), format="%Y-%m-%dT%H:%M",
+        validators=[DataRequired(message=_l("Enter a date and time, e.g. 2027-05-01 19:30."))],
     )
     sales_end_at = DateTimeLocalField(
-        "Sales end (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()],
-        description="Leave empty to stop sales when the event starts.",
+        _l("Sales end (UTC)"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
+        description=_l("Leave empty to stop sales when the event starts."),
     )
-    image_url = StringField("Image URL", validators=[Optional(), URL(message="Enter a full http(s):// address."),
+    image_url = StringField(_l("Image URL"), validators=[Optional(), URL(
+        message=_l("Enter a full http(s):// address.")),
                                                       Length(max=500)])
     hold_minutes = FiniteDecimalField(
-        "Hold minutes", places=2, default=Decimal(8),
-        validators=[InputRequired(message="How long are seats held while a buyer pays?"),
-                    NumberRange(min=1, max=60, message="Holds last between 1 and 60 minutes.")],
+        _l("Hold minutes"), places=2, default=Decimal(8),
+        validators=[InputRequired(message=_l("How long are seats held while a buyer pays?")),
+                    NumberRange(min=1, max=60, message=_l("Holds last between 1 and 60 minutes."))],
     )
     per_order_limit = IntegerField(
-        "Tickets per order", default=8,
-        validators=[InputRequired(message="Enter a whole number."),
-                    NumberRange(min=1, max=50, message="Allow between 1 and 50 tickets per order.")],
+        _l("Tickets per order"), default=8,
+        validators=[InputRequired(message=_l("Enter a whole number.")),
+                    NumberRange(min=1, max=50, message=_l("Allow between 1 and 50 tickets per order."))],
     )
     per_buyer_limit = IntegerField(
-        "Tickets per buyer", default=10,
-        description="Across all of a buyer's orders, holds and waiting-list places for this event.",
+        _l("Tickets per buyer"), default=10,
+        description=_l("Across all of a buyer's orders, holds and waiting-list places for this event."),
         # Optional: a form sent without it keeps the event's setting (or the default).
-        validators=[Optional(), NumberRange(min=1, max=1000, message="Allow between 1 and 1,000 tickets per buyer.")],
+        validators=[Optional(), NumberRange(min=1, max=1000,
+            message=_l("Allow between 1 and 1,000 tickets per buyer."))],
     )
     rehold_cooldown_seconds = IntegerField(
-        "Re-hold cool-down (seconds)", default=60,
-        description="How long a buyer waits before holding again the seats they released or let expire; 0 for none.",
-        validators=[Optional(), NumberRange(min=0, max=3600, message="Between 0 and 3,600 seconds.")],
+        _l("Re-hold cool-down (seconds)"), default=60,
+        description=_l(
+            "How long a buyer waits before holding again the seats they released or let expire; 0 for none."),
+        validators=[Optional(), NumberRange(min=0, max=3600, message=_l("Between 0 and 3,600 seconds."))],
     )
     per_address_limit = IntegerField(
-        "Tickets per client address", default=20,
-        description="Held or bought from one network address, whatever the accounts; empty for no limit.",
+        _l("Tickets per client address"), default=20,
+        description=_l("Held or bought from one network address, whatever the accounts; empty for no limit."),
         # Sent empty: no limit; not sent at all: the event's setting is kept (or the default).
-        validators=[Optional(), NumberRange(min=1, max=10000, message="Allow between 1 and 10,000 tickets per"
-                                                                      " address, or leave it empty.")],
+        validators=[Optional(), NumberRange(min=1, max=10000,
+            message=_l("Allow between 1 and 10,000 tickets per address, or leave it empty."))],
     )
-    waitlist_enabled = BooleanField("Waiting list when sold out", default=True)
+    waitlist_enabled = BooleanField(_l("Waiting list when sold out"), default=True)
     offer_hours = FiniteDecimalField(
-        "Waiting-list offer hours", places=2, default=Decimal(12),
-        validators=[InputRequired(message="How long does someone in line have to buy an offer?"),
-                    NumberRange(min=Decimal("0.25"), max=168, message="Offers last between 15 minutes and 168 hours.")],
+        _l("Waiting-list offer hours"), places=2, default=Decimal(12),
+        validators=[InputRequired(message=_l("How long does someone in line have to buy an offer?")),
+                    NumberRange(min=Decimal("0.25"), max=168,
+                        message=_l("Offers last between 15 minutes and 168 hours."))],
     )
-    waitlist_partial_offers = BooleanField("Offer part of a request when not enough is free")
+    waitlist_partial_offers = BooleanField(_l("Offer part of a request when not enough is free"))
     # The buyer's own cancel, and invoices (migration 0021).
     cancel_until_hours = IntegerField(
-        "Buyers may cancel until (hours before the start)",
-        description="Leave empty to let buyers cancel until the start.",
-        validators=[Optional(), NumberRange(min=0, max=8760, message="Between 0 and 8,760 hours (a year).")],
+        _l("Buyers may cancel until (hours before the start)"),
+        description=_l("Leave empty to let buyers cancel until the start."),
+        validators=[Optional(), NumberRange(min=0, max=8760, message=_l("Between 0 and 8,760 hours (a year)."))],
     )
     cancel_fee = FiniteDecimalField(
-        "Cancellation fee kept (€)", places=2, default=Decimal(0),
-        validators=[Optional(), NumberRange(min=0, max=100000, message="A fee from 0 to 100,000.")],
+        _l("Cancellation fee kept (€)"), places=2, default=Decimal(0),
+        validators=[Optional(), NumberRange(min=0, max=100000, message=_l("A fee from 0 to 100,000."))],
     )
     cancel_fee_percent = IntegerField(
-        "Cancellation fee kept (% of the order)", default=0,
-        validators=[Optional(), NumberRange(min=0, max=100, message="Between 0 and 100 %.")],
+        _l("Cancellation fee kept (% of the order)"), default=0,
+        validators=[Optional(), NumberRange(min=0, max=100, message=_l("Between 0 and 100 %%."))],
     )
-    billing_required = BooleanField("Buyers must give a billing name and address (for an invoice)")
+    billing_required = BooleanField(_l("Buyers must give a billing name and address (for an invoice)"))
 
     def __init__(self, *args, creating: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +109,7 @@ class EventForm(FlaskForm):
 
     def validate_timezone(self, field):
         if not is_valid_zone(field.data or ""):
-            raise ValidationError("Pick the venue time zone from the list, e.g. Europe/Vienna.")
+            raise ValidationError(gettext("Pick the venue time zone from the list, e.g. Europe/Vienna."))
 
     def validate_starts_at(self, field):
         if not field.data:
@@ -113,7 +120,7 @@ class EventForm(FlaskForm):
         except NonexistentLocalTime as gap:
             raise ValidationError(str(gap)) from None
         if self.creating and starts <= datetime.now(timezone.utc):
-            raise ValidationError("A new event must start in the future.")
+            raise ValidationError(gettext("A new event must start in the future."))
 
     def show_event(self, event) -> None:
         """Fill the start field with the event's local wall-clock time, as datetime-local shows it; the fee in euros."""
@@ -144,25 +151,26 @@ class EventForm(FlaskForm):
 
 
 class TierForm(FlaskForm):
-    kind = SelectField("Kind", choices=[("general", "General admission"), ("seated", "Numbered seats")],
+    kind = SelectField(_l("Kind"), choices=[("general", _l("General admission")), ("seated", _l("Numbered seats"))],
                        default="general")
-    name = StringField("Name", validators=[DataRequired(message="Name the tier."), Length(max=80)])
-    price = FiniteDecimalField("Price (€)", places=2, validators=[
-        InputRequired(message="Enter a price, e.g. 45.00."),
-        NumberRange(min=0, max=100000, message="Prices run from 0 to 100,000."),
+    name = StringField(_l("Name"), validators=[DataRequired(message=_l("Name the tier.")), Length(max=80)])
+    price = FiniteDecimalField(_l("Price (€)"), places=2, validators=[
+        InputRequired(message=_l("Enter a price, e.g. 45.00.")),
+        NumberRange(min=0, max=100000, message=_l("Prices run from 0 to 100,000.")),
     ])
-    colour = StringField("Colour", default="#3b82f6",
-                         validators=[Regexp(r"^#[0-9a-fA-F]{6}$", message="Pick a colour like #3b82f6.")])
-    capacity = IntegerField("Capacity", validators=[
-        Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY, message=f"Capacity runs from 0 to {MAX_GA_CAPACITY:,}."),
+    colour = StringField(_l("Colour"), default="#3b82f6",
+                         validators=[Regexp(r"^#[0-9a-fA-F]{6}$", message=_l("Pick a colour like #3b82f6."))])
+    capacity = IntegerField(_l("Capacity"), validators=[
+        Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY,
+            message=_l("Capacity runs from 0 to %(most)s.", most=f"{MAX_GA_CAPACITY:,}")),
     ])
-    hidden = BooleanField("Hidden (sold only with an access code)")
-    tax_rate = FiniteDecimalField("Tax rate (%, included in the price)", places=2, validators=[
-        Optional(), NumberRange(min=0, max=100, message="A tax rate from 0 to 100 %.")])
+    hidden = BooleanField(_l("Hidden (sold only with an access code)"))
+    tax_rate = FiniteDecimalField(_l("Tax rate (%, included in the price)"), places=2, validators=[
+        Optional(), NumberRange(min=0, max=100, message=_l("A tax rate from 0 to 100 %%."))])
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:
-            raise ValidationError("How many places does this tier have?")
+            raise ValidationError(gettext("How many places does this tier have?"))
 
     @property
     def price_minor(self) -> int:
@@ -175,30 +183,32 @@ class TierForm(FlaskForm):
 
 
 class LayoutForm(FlaskForm):
-    sections = StringField("Section names", default="Stalls",
-                           validators=[DataRequired(message="Name at least one section."), Length(max=400)],
-                           description="Comma-separated; each section gets the same rows and seats. "
-                                       "“Block 1-30” names thirty sections.")
-    rows = IntegerField("Rows per section", default=10, validators=[
-        InputRequired(message="How many rows?"), NumberRange(min=1, max=60, message="Use 1 to 60 rows.")])
-    seats_per_row = IntegerField("Seats per row", default=12, validators=[
-        InputRequired(message="How many seats per row?"), NumberRange(min=1, max=80, message="Use 1 to 80 seats.")])
-    first_row_label = StringField("First row label", default="A", validators=[
-        DataRequired(message="Which letter does the first row have?"),
-        Regexp(r"^[A-HJ-NP-Za-hj-np-z]$", message="One letter from A to Z (I and O are skipped)."),
+    sections = StringField(_l("Section names"), default="Stalls",
+                           validators=[DataRequired(message=_l("Name at least one section.")), Length(max=400)],
+                           description=_l("Comma-separated; each section gets the same rows and seats."
+                                          " “Block 1-30” names thirty sections."))
+    rows = IntegerField(_l("Rows per section"), default=10, validators=[
+        InputRequired(message=_l("How many rows?")), NumberRange(min=1, max=60, message=_l("Use 1 to 60 rows."))])
+    seats_per_row = IntegerField(_l("Seats per row"), default=12, validators=[
+        InputRequired(message=_l("How many seats per row?")), NumberRange(min=1, max=80,
+            message=_l("Use 1 to 80 seats."))])
+    first_row_label = StringField(_l("First row label"), default="A", validators=[
+        DataRequired(message=_l("Which letter does the first row have?")),
+        Regexp(r"^[A-HJ-NP-Za-hj-np-z]$", message=_l("One letter from A to Z (I and O are skipped).")),
     ])
-    origin_x = IntegerField("Place at column", validators=[
-        Optional(), NumberRange(min=0, max=10_000, message="A column from 0 to 10,000.")],
-        description="Where the first section's first seat sits on the venue plan; empty: at the left.")
-    origin_y = IntegerField("and row", validators=[
-        Optional(), NumberRange(min=0, max=10_000, message="A row from 0 to 10,000.")],
-        description="Empty: below the seats already there.")
-    per_line = IntegerField("Sections per line", validators=[
-        Optional(), NumberRange(min=1, max=200, message="From 1 to 200 sections per line.")],
-        description="Then the next line of sections below; empty: all side by side.")
-    best_order = SelectField("Best seats first", choices=list(BEST_ORDERS.items()), default="front_centre",
+    origin_x = IntegerField(_l("Place at column"), validators=[
+        Optional(), NumberRange(min=0, max=10_000, message=_l("A column from 0 to 10,000."))],
+        description=_l("Where the first section's first seat sits on the venue plan; empty: at the left."))
+    origin_y = IntegerField(_l("and row"), validators=[
+        Optional(), NumberRange(min=0, max=10_000, message=_l("A row from 0 to 10,000."))],
+        description=_l("Empty: below the seats already there."))
+    per_line = IntegerField(_l("Sections per line"), validators=[
+        Optional(), NumberRange(min=1, max=200, message=_l("From 1 to 200 sections per line."))],
+        description=_l("Then the next line of sections below; empty: all side by side."))
+    best_order = SelectField(_l("Best seats first"),
+        choices=lambda: [(k, say(k)) for k in BEST_ORDERS], default="front_centre",
                              validators=[Optional()], validate_choice=True,
-                             description="The order “best available” offers these seats in.")
+                             description=_l("The order “best available” offers these seats in."))
 
     def __init__(self, *args, tier_choices: list[tuple[int, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -226,7 +236,7 @@ class LayoutForm(FlaskForm):
             try:
                 ranges.append(RowRange(int(tier), int(first or 1), int(last or self.rows.data)))
             except ValueError:
-                problems.append(f"Line {i}: rows are numbers, counted from 1.")
+                problems.append(gettext("Line %(num)s: rows are numbers, counted from 1.", num=i))
         if problems:
             return None, problems
         names = tuple(name for part in self.sections.data.split(",") if part.strip()
@@ -251,29 +261,29 @@ def _numbered_names(name: str) -> list[str]:
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(message="Say why, for the buyers and the log."),
+    reason = StringField(_l("Reason"), validators=[DataRequired(message=_l("Say why, for the buyers and the log.")),
                                                Length(max=160)])
 
 
 class RefundForm(FlaskForm):
     """What to refund of an order: all of it, some tickets (they become void), or an amount (they stay valid)."""
 
-    what = SelectField("Refund", choices=[("tickets", "The tickets ticked"), ("amount", "An amount"),
-                                          ("whole", "The whole order")], default="tickets")
-    tickets = SelectMultipleField("Tickets", coerce=int, validate_choice=False,
+    what = SelectField(_l("Refund"), choices=[("tickets", _l("The tickets ticked")), ("amount", _l("An amount")),
+                                          ("whole", _l("The whole order"))], default="tickets")
+    tickets = SelectMultipleField(_l("Tickets"), coerce=int, validate_choice=False,
                                   option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
-    amount = FiniteDecimalField("Amount (€)", places=2, validators=[
-        Optional(), NumberRange(min=0.01, max=100000, message="Enter an amount from 0.01 to 100,000.")])
-    reason = StringField("Why (told to the buyer)", validators=[
-        DataRequired(message="Say why, for the buyer and the log."), Length(max=160)])
+    amount = FiniteDecimalField(_l("Amount (€)"), places=2, validators=[
+        Optional(), NumberRange(min=0.01, max=100000, message=_l("Enter an amount from 0.01 to 100,000."))])
+    reason = StringField(_l("Why (told to the buyer)"), validators=[
+        DataRequired(message=_l("Say why, for the buyer and the log.")), Length(max=160)])
 
     def validate_tickets(self, field):
         if self.what.data == "tickets" and not field.data:
-            raise ValidationError("Tick the tickets to refund.")
+            raise ValidationError(gettext("Tick the tickets to refund."))
 
     def validate_amount(self, field):
         if self.what.data == "amount" and field.data is None:
-            raise ValidationError("Enter the amount to refund, e.g. 12.50.")
+            raise ValidationError(gettext("Enter the amount to refund, e.g. 12.50."))
 
     @property
     def amount_minor(self) -> int | None:
@@ -281,7 +291,7 @@ class RefundForm(FlaskForm):
 
 
 class CheckInForm(FlaskForm):
-    code = StringField("Ticket code", validators=[DataRequired(message="Type or scan a ticket code."),
+    code = StringField(_l("Ticket code"), validators=[DataRequired(message=_l("Type or scan a ticket code.")),
                                                   Length(max=200)])
 
 
@@ -305,28 +315,31 @@ LIMIT = 1_000_000
 class CodeForm(FlaskForm):
     """A discount or access code. Times are the venue's wall clock; `spec()` makes them instants."""
 
-    kind = SelectField("Kind", default="discount", choices=[
-        ("discount", "Discount code (takes money off)"), ("access", "Access code (unlocks hidden tiers)")])
-    code = StringField("Code", validators=[
-        DataRequired(message="Give the code buyers will type, e.g. EARLYBIRD."),
+    kind = SelectField(_l("Kind"), default="discount", choices=[
+        ("discount", _l("Discount code (takes money off)")), ("access", _l("Access code (unlocks hidden tiers)"))])
+    code = StringField(_l("Code"), validators=[
+        DataRequired(message=_l("Give the code buyers will type, e.g. EARLYBIRD.")),
         Regexp(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{2,39}\s*$",
-               message="A code is 3 to 40 letters, digits, '-' or '_', starting with a letter or digit.")],
-        description="Buyers may type it in any case; it is stored in capitals.")
-    percent_off = IntegerField("Percent off", validators=[
-        Optional(), NumberRange(min=1, max=100, message="A percentage off is between 1 and 100.")])
-    amount_off = FiniteDecimalField("Amount off each ticket", places=2, validators=[
-        Optional(), NumberRange(min=Decimal("0.01"), max=100000, message="An amount off runs from 0.01 to 100,000.")])
-    tiers = CheckboxesField("Tiers", coerce=_tier_id, validate_choice=True,
-                            description="None ticked: every tier (discount codes).")
-    max_uses = IntegerField("Total uses", validators=[
-        Optional(), NumberRange(min=1, max=LIMIT, message="Total uses must be at least 1 (or empty for no limit).")])
-    per_buyer_max = IntegerField("Uses per buyer", validators=[
+               message=_l("A code is 3 to 40 letters, digits, '-' or '_', starting with a letter or digit."))],
+        description=_l("Buyers may type it in any case; it is stored in capitals."))
+    percent_off = IntegerField(_l("Percent off"), validators=[
+        Optional(), NumberRange(min=1, max=100, message=_l("A percentage off is between 1 and 100."))])
+    amount_off = FiniteDecimalField(_l("Amount off each ticket"), places=2, validators=[
+        Optional(), NumberRange(min=Decimal("0.01"), max=100000,
+            message=_l("An amount off runs from 0.01 to 100,000."))])
+    tiers = CheckboxesField(_l("Tiers"), coerce=_tier_id, validate_choice=True,
+                            description=_l("None ticked: every tier (discount codes)."))
+    max_uses = IntegerField(_l("Total uses"), validators=[
+        Optional(), NumberRange(min=1, max=LIMIT,
+            message=_l("Total uses must be at least 1 (or empty for no limit)."))])
+    per_buyer_max = IntegerField(_l("Uses per buyer"), validators=[
         Optional(),
-        NumberRange(min=1, max=LIMIT, message="Uses per buyer must be at least 1 (or empty for no limit).")])
-    min_quantity = IntegerField("Minimum tickets", validators=[
-        Optional(), NumberRange(min=1, max=LIMIT, message="Minimum tickets must be at least 1 (or empty for none).")])
-    valid_from = DateTimeLocalField("Valid from (local time)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    valid_until = DateTimeLocalField("Valid until (local time)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+        NumberRange(min=1, max=LIMIT, message=_l("Uses per buyer must be at least 1 (or empty for no limit)."))])
+    min_quantity = IntegerField(_l("Minimum tickets"), validators=[
+        Optional(), NumberRange(min=1, max=LIMIT,
+            message=_l("Minimum tickets must be at least 1 (or empty for none)."))])
+    valid_from = DateTimeLocalField(_l("Valid from (local time)"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    valid_until = DateTimeLocalField(_l("Valid until (local time)"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
 
     def __init__(self, *args, event, fixed_kind: str | None = None, with_code: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -334,9 +347,10 @@ class CodeForm(FlaskForm):
             # Bulk codes are drawn at random, and an edit keeps the code buyers already have.
             del self.code
         self.event = event
-        self.tiers.choices = [(t.id, t.name + (" (hidden)" if t.hidden else "")) for t in event.tiers]
+        self.tiers.choices = [(t.id,
+            gettext("%(tier)s (hidden)", tier=t.name) if t.hidden else t.name) for t in event.tiers]
         self.currency = event.tiers[0].currency if event.tiers else "EUR"
-        self.amount_off.label.text = f"Amount off each ticket ({self.currency})"
+        self.amount_off.label.text = gettext("Amount off each ticket (%(currency)s)", currency=self.currency)
         if fixed_kind:
             # A code's kind never changes (its orders were counted as that kind).
             self.kind.data = fixed_kind
@@ -352,20 +366,21 @@ class CodeForm(FlaskForm):
         percent, amount = _given(self.percent_off), _given(self.amount_off)
         if self.is_discount and percent == amount:
             self.percent_off.errors = [*self.percent_off.errors, (
-                "Give either a percentage or an amount off, not both." if percent
-                else "Give a percentage off, or an amount off each ticket.")]
+                gettext("Give either a percentage or an amount off, not both.") if percent
+                else gettext("Give a percentage off, or an amount off each ticket."))]
             return False
         return ok
 
     def validate_tiers(self, field):
         if not self.is_discount and not field.data:
-            raise ValidationError("Tick the hidden tiers this access code unlocks.")
+            raise ValidationError(gettext("Tick the hidden tiers this access code unlocks."))
 
     def _instant(self, field) -> datetime | None:
         if field.data is None:
             return None
         if not MIN_YEAR < field.data.year < MAX_YEAR:
-            raise ValidationError(f"Enter a date between {MIN_YEAR + 1} and {MAX_YEAR - 1}.")
+            raise ValidationError(
+                gettext("Enter a date between %(first)s and %(last)s.", first=MIN_YEAR + 1, last=MAX_YEAR - 1))
         try:
             return from_local(field.data, self.event.timezone)
         except NonexistentLocalTime as gap:
@@ -378,7 +393,7 @@ class CodeForm(FlaskForm):
         until = self._instants["until"] = self._instant(field)
         start = self._instants.get("from")
         if until is not None and start is not None and until <= start:
-            raise ValidationError("The code's validity must end after it starts.")
+            raise ValidationError(gettext("The code's validity must end after it starts."))
 
     def show_code(self, code) -> None:
         """Fill the form from a stored code, times on the venue's clock."""
@@ -428,17 +443,18 @@ class CodeForm(FlaskForm):
 class BulkCodeForm(CodeForm):
     """Many random codes with the same terms, named as one batch (the CSV's name)."""
 
-    count = IntegerField("How many", default=100, validators=[
-        InputRequired(message="How many codes?"),
-        NumberRange(min=1, max=BULK_MAX, message=f"Generate between 1 and {BULK_MAX:,} codes at a time.")])
-    prefix = StringField("Prefix", validators=[
+    count = IntegerField(_l("How many"), default=100, validators=[
+        InputRequired(message=_l("How many codes?")),
+        NumberRange(min=1, max=BULK_MAX,
+            message=_l("Generate between 1 and %(most)s codes at a time.", most=f"{BULK_MAX:,}"))])
+    prefix = StringField(_l("Prefix"), validators=[
         Optional(), Regexp(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,19}\s*$",
-                           message="A prefix is up to 20 letters, digits, '-' or '_'.")],
-        description="Optional, e.g. VIP- gives VIP-7KQ2M9XR4T.")
-    batch = StringField("Batch name", validators=[
-        DataRequired(message="Name the batch, e.g. newsletter-december: its CSV is downloaded by this name."),
+                           message=_l("A prefix is up to 20 letters, digits, '-' or '_'."))],
+        description=_l("Optional, e.g. VIP- gives VIP-7KQ2M9XR4T."))
+    batch = StringField(_l("Batch name"), validators=[
+        DataRequired(message=_l("Name the batch, e.g. newsletter-december: its CSV is downloaded by this name.")),
         Regexp(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$",
-               message="A batch name is up to 80 letters, digits, spaces, '.', '-' or '_'.")])
+               message=_l("A batch name is up to 80 letters, digits, spaces, '.', '-' or '_'."))])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, with_code=False, **kwargs)
@@ -447,15 +463,17 @@ class BulkCodeForm(CodeForm):
 class SeatPropertyForm(FlaskForm):
     """A seat property given to (or taken from) seats from–to of one row of one section."""
 
-    prop = SelectField("Property", choices=list(SEAT_PROPERTIES.items()), validate_choice=True,
-                       validators=[DataRequired(message="Choose a property.")])
-    section = StringField("Section", validators=[DataRequired(message="Which section?"), Length(max=60)])
-    row = StringField("Row", validators=[DataRequired(message="Which row? Its label, e.g. B."), Length(max=10)])
-    first = IntegerField("Seats from", validators=[
-        InputRequired(message="From which seat number?"), NumberRange(min=1, max=100_000, message="A seat number.")])
-    last = IntegerField("to", validators=[Optional(), NumberRange(min=1, max=100_000, message="A seat number.")],
-                        description="Empty for one seat.")
-    clear = BooleanField("Take the property away instead")
+    prop = SelectField(_l("Property"), choices=list(SEAT_PROPERTY_WORDS.items()), validate_choice=True,
+                       validators=[DataRequired(message=_l("Choose a property."))])
+    section = StringField(_l("Section"), validators=[DataRequired(message=_l("Which section?")), Length(max=60)])
+    row = StringField(_l("Row"), validators=[DataRequired(message=_l("Which row? Its label, e.g. B.")), Length(max=10)])
+    first = IntegerField(_l("Seats from"), validators=[
+        InputRequired(message=_l("From which seat number?")),
+        NumberRange(min=1, max=100_000, message=_l("A seat number."))])
+    last = IntegerField(_l("to"), validators=[
+        Optional(), NumberRange(min=1, max=100_000, message=_l("A seat number."))],
+                        description=_l("Empty for one seat."))
+    clear = BooleanField(_l("Take the property away instead"))
 
     def seat_range(self) -> SeatRange:
         return SeatRange(self.section.data.strip(), self.row.data.strip().upper(), self.first.data,
@@ -465,9 +483,9 @@ class SeatPropertyForm(FlaskForm):
 class BestAvailableForm(FlaskForm):
     """Where best available measures from, and the orphan-seat rule."""
 
-    focal_x = FiniteDecimalField("Focal point across", places=2, validators=[Optional()],
-                                 description="Seat positions, as the map counts them from the left; empty for "
-                                             "the centre front.")
-    focal_y = FiniteDecimalField("Focal point deep", places=2, validators=[Optional()],
-                                 description="Rows from the front (−1 is just before the first row).")
-    avoid_orphans = BooleanField("Leave no single seat alone unless nothing else is left", default=True)
+    focal_x = FiniteDecimalField(_l("Focal point across"), places=2, validators=[Optional()],
+                                 description=_l("Seat positions, as the map counts them from the left;"
+                                                " empty for the centre front."))
+    focal_y = FiniteDecimalField(_l("Focal point deep"), places=2, validators=[Optional()],
+                                 description=_l("Rows from the front (−1 is just before the first row)."))
+    avoid_orphans = BooleanField(_l("Leave no single seat alone unless nothing else is left"), default=True)

@@ -9,13 +9,15 @@ that draws the sections' boxes on the plan rather than their seats.
 from __future__ import annotations
 
 from flask import abort, current_app, flash, request, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
 from webapp.admin.forms import BestAvailableForm, LayoutForm, SeatPropertyForm
+from webapp.admin.words import SEAT_PROPERTY_WORDS
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
-from webapp.models import SEAT_PROPERTIES, Event
+from webapp.models import Event
 from webapp.parsing import parse_id
 from webapp.services.admin import events as admin_events
 from webapp.services.admin import reports as admin_reports
@@ -106,7 +108,7 @@ def layout_generate(event_id: int):
         ctx = _layout_context(event, form, request.form)
         return render("admin/layout.html", "admin/_layout_preview.html", status=invalid.status_code,
                       **{**ctx, "problems": [invalid.message]})
-    flash(f"Created {created:,} seats.", "success")
+    flash(ngettext("Created %(count)s seat.", "Created %(count)s seats.", created, count=f"{created:,}"), "success")
     return redirect_to(url_for("admin.layout", event_id=event.id))
 
 
@@ -115,7 +117,9 @@ def section_delete(event_id: int):
     load_event(event_id)
     section = request.form.get("section", "")
     removed = admin_events.remove_section(db.session, actor_id=current_user.id, event_id=event_id, section=section)
-    flash(f"Removed section “{section}” ({removed} seats).", "success")
+    flash(ngettext("Removed section “%(section)s” (%(num)d seat).",
+                   "Removed section “%(section)s” (%(num)d seats).", removed,
+                   section=section), "success")
     return redirect_to(url_for("admin.layout", event_id=event_id))
 
 
@@ -127,20 +131,22 @@ def seat_toggle(event_id: int):
     try:
         unit_id = int(request.form.get(action or "", ""))
     except ValueError:
-        abort(400, "Pick a seat on the map.")
+        abort(400, gettext("Pick a seat on the map."))
     unit = admin_events.set_seat_blocked(db.session, actor_id=current_user.id, event_id=event_id, unit_id=unit_id,
                                          blocked=action == "block")
     # Committed before the seat map is read: every reserve of the event waits on its row lock.
     db.session.commit()
     label = unit.label
+    done = (gettext("%(seat)s is now blocked.", seat=label) if action == "block"
+            else gettext("%(seat)s is now available.", seat=label))
     event = load_event(event_id)
     if not is_partial_request():
-        flash(f"{label} is now {'blocked' if action == 'block' else 'available'}.", "success")
+        flash(done, "success")
         if (section := _chosen_section()) is not None:
             return redirect_to(url_for("admin.layout", event_id=event_id, section=section))
     return render("admin/layout.html", "admin/_layout_map.html",
                   **_layout_context(event, _layout_form(event), section=_chosen_section()), changed=unit_id,
-                  note=f"{label} is now {'blocked' if action == 'block' else 'available'}.")
+                  note=done)
 
 
 def _seat_properties_context(event: Event) -> dict:
@@ -168,9 +174,14 @@ def seat_properties(event_id: int):
         return render("admin/layout.html", "admin/_seat_properties.html", status=400,
                       **{**_layout_context(event, _layout_form(event)), "property_form": form,
                          "property_problems": problems})
-    words = SEAT_PROPERTIES[form.prop.data].lower()
-    flash(f"{form.seat_range().words}: {changed} seat(s) {'no longer ' if form.clear.data else ''}"
-          f"marked “{words}”.", "success")
+    words = str(SEAT_PROPERTY_WORDS[form.prop.data]).lower()
+    seats = form.seat_range().words
+    flash(ngettext("%(seats)s: %(num)d seat no longer marked “%(property)s”.",
+                   "%(seats)s: %(num)d seats no longer marked “%(property)s”.", changed, seats=seats, property=words)
+          if form.clear.data else
+          ngettext("%(seats)s: %(num)d seat marked “%(property)s”.",
+                   "%(seats)s: %(num)d seats marked “%(property)s”.", changed, seats=seats, property=words),
+          "success")
     return redirect_to(url_for("admin.layout", event_id=event.id))
 
 
@@ -194,5 +205,5 @@ def best_available_settings(event_id: int):
         return render("admin/layout.html", "admin/_seat_properties.html", status=400,
                       **{**_layout_context(event, _layout_form(event)), "best_form": form,
                          "best_problems": problems})
-    flash("Best available now measures from the new focal point; every seat was ranked again.", "success")
+    flash(gettext("Best available now measures from the new focal point; every seat was ranked again."), "success")
     return redirect_to(url_for("admin.layout", event_id=event.id))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, render_template, url_for
+from flask_babel import gettext
 from sqlalchemy import case, func, select
 
 from webapp.admin import bp
@@ -37,7 +38,7 @@ def mail_retry(message_id: int):
         delivery.retry_now(db.session, message_id)
     except NotFound:
         db.session.rollback()
-        flash("That message was sent already or does not exist.", "error")
+        flash(gettext("That message was sent already or does not exist."), "error")
         return redirect_to(url_for("admin.mail_status"))
-    flash(f"Message {message_id} will be tried again on the worker's next pass.", "success")
+    flash(gettext("Message %(id)s will be tried again on the worker's next pass.", id=message_id), "success")
     return redirect_to(url_for("admin.mail_status"))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import flash, make_response, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
 from webapp.admin.forms import ReasonForm, RefundForm
+from webapp.admin.words import say
 from webapp.extensions import db
 from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import attendee_fields
@@ -17,6 +19,7 @@ from webapp.services.errors import BookingError
 from webapp.services.money import checkout_read, invoices, refunds
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.selling import attendees
+from webapp.templating import money
 
 log = logging.getLogger(__name__)
 # The refund form shares the order page with the cancel form: its own field names and ids.
@@ -60,7 +63,7 @@ def order_attendees(order_id: int):
     except attendees.AnswersInvalid as invalid:
         db.session.rollback()
         return _order_page(admin_orders.get_order(db.session, order_id), attendee_errors=invalid.errors, status=400)
-    flash("Attendee details saved.", "success")
+    flash(gettext("Attendee details saved."), "success")
     return redirect_to(url_for("admin.order", order_id=order_id))
 
 
@@ -82,7 +85,8 @@ def order_refund(order_id: int):
         return _order_page(admin_orders.get_order(db.session, order_id), refund_form=form,
                            refund_error=refused.message, status=refused.status_code)
     log.info("order.refunded_by_admin", extra={"order_id": order_id, "refund_id": made.id})
-    flash(f"Refund of {made.amount_minor / 100:.2f} {made.currency}: {made.state}.", "success")
+    flash(gettext("Refund of %(amount)s: %(state)s.", amount=money(made.amount_minor, made.currency),
+                  state=say(made.state)), "success")
     if not is_partial_request():
         return redirect_to(url_for("admin.order", order_id=order_id))
     db.session.expire_all()
@@ -114,6 +118,8 @@ def order_cancel(order_id: int):
     admin_orders.cancel_order(db.session, payment_gateway(), actor_id=current_user.id, order_id=found.id,
                               reason=form.reason.data.strip(), refund=refund)
     log.info("order.cancelled_by_admin", extra={"order_id": order_id, "refund": refund})
-    flash(f"Order #{order_id} was {'refunded' if refund else 'cancelled without refund'}; its seats are free again "
-          f"(the waiting list is offered them first).", "success")
+    flash(gettext("Order #%(id)s was refunded; its seats are free again (the waiting list is offered them first).",
+                  id=order_id) if refund else
+          gettext("Order #%(id)s was cancelled without refund; its seats are free again (the waiting list is offered "
+                  "them first).", id=order_id), "success")
     return redirect_to(url_for("admin.order", order_id=order_id))

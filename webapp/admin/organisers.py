@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp import organiser_guard
@@ -33,7 +34,7 @@ def organiser_create():
         db.session.rollback()
         return _organisers_page(400, error=refused.message, slug=request.form.get("slug", "")[:60],
                                 name=request.form.get("name", "")[:120])
-    flash(f"Organiser “{made.name}” was created.", "success")
+    flash(gettext("Organiser “%(name)s” was created.", name=made.name), "success")
     return redirect_to(url_for("admin.organisers_page"))
 
 
@@ -73,14 +74,14 @@ def team_member_set():
     picked = [parse_id(raw) for raw in request.form.getlist("events")]
     try:
         if None in picked:
-            raise InvalidRequest("Pick the events from the list, or none for all of them.")
+            raise InvalidRequest(gettext("Pick the events from the list, or none for all of them."))
         organisers.set_member(db.session, organiser_id=acting.organiser_id, email=request.form.get("email", ""),
                               role=request.form.get("role", ""), actor_id=current_user.id,
                               event_ids=[p for p in picked if p is not None] or None)
     except InvalidRequest as refused:
         db.session.rollback()
         return _team_page(400, error=refused.message)
-    flash("The team was updated.", "success")
+    flash(gettext("The team was updated."), "success")
     return redirect_to(url_for("admin.team_page"))
 
 
@@ -94,7 +95,7 @@ def team_invite():
     except InvalidRequest as refused:
         db.session.rollback()
         return _team_page(400, error=refused.message)
-    flash(f"An invitation was mailed to {email.strip().lower()}.", "success")
+    flash(gettext("An invitation was mailed to %(email)s.", email=email.strip().lower()), "success")
     return redirect_to(url_for("admin.team_page"))
 
 
@@ -103,7 +104,7 @@ def team_member_remove(user_id: int):
     # Another organiser's member is a NotFound (404) from the service: it removes only from this one.
     organisers.remove_member(db.session, organiser_id=organiser_guard.acting().organiser_id, user_id=user_id,
                              actor_id=current_user.id)
-    flash("The member was removed; their sessions have ended.", "success")
+    flash(gettext("The member was removed; their sessions have ended."), "success")
     return redirect_to(url_for("admin.team_page"))
 
 

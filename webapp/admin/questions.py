@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
@@ -48,9 +49,9 @@ def attendee_settings(event_id: int):
                                         names=request.form.get("names", ""), edit_until=until)
     except (ValueError, NonexistentLocalTime, InvalidRequest) as refused:
         db.session.rollback()
-        message = getattr(refused, "message", None) or "Enter the time as YYYY-MM-DD HH:MM, or leave it empty."
+        message = getattr(refused, "message", None) or gettext("Enter the time as YYYY-MM-DD HH:MM, or leave it empty.")
         return _page(load_event(event_id), status=400, error=message)
-    flash("Attendee settings saved.", "success")
+    flash(gettext("Attendee settings saved."), "success")
     return redirect_to(url_for("admin.questions_page", event_id=event_id))
 
 
@@ -63,9 +64,9 @@ def transfer_settings(event_id: int):
                                         until=_venue_time(event, request.form.get("until", "")))
     except (ValueError, NonexistentLocalTime, InvalidRequest) as refused:
         db.session.rollback()
-        message = getattr(refused, "message", None) or "Enter the time as YYYY-MM-DD HH:MM, or leave it empty."
+        message = getattr(refused, "message", None) or gettext("Enter the time as YYYY-MM-DD HH:MM, or leave it empty.")
         return _page(load_event(event_id), status=400, error=message)
-    flash("Transfer settings saved.", "success")
+    flash(gettext("Transfer settings saved."), "success")
     return redirect_to(url_for("admin.questions_page", event_id=event_id))
 
 
@@ -77,7 +78,7 @@ def question_create(event_id: int):
     try:
         tier_id = parse_id(tier_raw) if tier_raw else None
         if tier_raw and tier_id is None:
-            raise InvalidRequest("That tier is not one of this event's.")
+            raise InvalidRequest(gettext("That tier is not one of this event's."))
         questions.add_question(db.session, actor_id=current_user.id, event_id=event.id, label=form.get("label", ""),
                                kind=form.get("kind", ""), options=form.get("options", "")[:5000].splitlines(),
                                required=form.get("required") == "on", per_ticket=form.get("per") != "order",
@@ -86,7 +87,7 @@ def question_create(event_id: int):
         db.session.rollback()
         return _page(load_event(event_id), status=400, error=refused.message,
                      typed={k: form.get(k, "")[:5000] for k in ("label", "kind", "options", "tier_id", "per")})
-    flash("Question added.", "success")
+    flash(gettext("Question added."), "success")
     return redirect_to(url_for("admin.questions_page", event_id=event_id))
 
 
@@ -94,5 +95,5 @@ def question_create(event_id: int):
 def question_delete(event_id: int, question_id: int):
     load_event(event_id)
     questions.delete_question(db.session, actor_id=current_user.id, event_id=event_id, question_id=question_id)
-    flash("Question removed; answers already given are kept.", "info")
+    flash(gettext("Question removed; answers already given are kept."), "info")
     return redirect_to(url_for("admin.questions_page", event_id=event_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
@@ -26,7 +27,8 @@ def _optional_count(name: str, what: str, maximum: int = 100000) -> int | None:
         return None
     value = parse_int(raw, minimum=1, maximum=maximum)
     if value is None:
-        raise InvalidRequest(f"{what} must be a whole number between 1 and {maximum:,}.")
+        raise InvalidRequest(gettext("%(what)s must be a whole number between 1 and %(most)s.",
+                                     what=what, most=f"{maximum:,}"))
     return value
 
 
@@ -34,7 +36,8 @@ def _challenge_difficulty() -> int:
     raw = request.form.get("challenge_difficulty", "").strip()
     value = parse_int(raw, minimum=0, maximum=1_000_000) if raw else 0
     if value is None:
-        raise InvalidRequest("The proof of work's difficulty must be a whole number from 0 (none) to 1,000,000.")
+        raise InvalidRequest(
+            gettext("The proof of work's difficulty must be a whole number from 0 (none) to 1,000,000."))
     return value
 
 
@@ -65,21 +68,21 @@ def waiting_room_save(event_id: int):
     try:
         naive = datetime.strptime(request.form.get("sale_starts_at", "").strip(), "%Y-%m-%dT%H:%M")
     except ValueError:
-        raise InvalidRequest("Enter the sale start as a date and time, e.g. 2027-05-01T10:00.") from None
+        raise InvalidRequest(gettext("Enter the sale start as a date and time, e.g. 2027-05-01T10:00.")) from None
     before = waiting_room.room_for(db.session, event.id)
     snapshot = audit.snapshot(before, SETTINGS) if before else None
     room = waiting_room.configure(
         db.session, event, enabled=request.form.get("enabled") == "1",
         sale_starts_at=from_local(naive, event.timezone),
-        admit_per_minute=_optional_count("admit_per_minute", "The admission rate"),
-        max_shoppers=_optional_count("max_shoppers", "The cap on shoppers"),
-        pass_minutes=float(_optional_count("pass_minutes", "A pass's minutes") or 10),
+        admit_per_minute=_optional_count("admit_per_minute", gettext("The admission rate")),
+        max_shoppers=_optional_count("max_shoppers", gettext("The cap on shoppers")),
+        pass_minutes=float(_optional_count("pass_minutes", gettext("A pass's minutes")) or 10),
         challenge_difficulty=_challenge_difficulty(),
-        places_per_address=_optional_count("places_per_address", "The places per address", maximum=10000),
+        places_per_address=_optional_count("places_per_address", gettext("The places per address"), maximum=10000),
         flagged_wait_forever=request.form.get("flagged_wait_forever") == "1")
     audit.record(db.session, actor_id=current_user.id, action="waiting_room.configure", entity="waiting_room",
                  entity_id=event.id, event_id=event.id, before=snapshot, after=audit.snapshot(room, SETTINGS))
-    flash("The waiting room is on." if room.enabled else "The waiting room is off.", "success")
+    flash(gettext("The waiting room is on.") if room.enabled else gettext("The waiting room is off."), "success")
     return redirect_to(url_for("admin.waiting_room_page", event_id=event.id))
 
 
@@ -93,11 +96,11 @@ def waiting_room_control(event_id: int):
         "open_gate": {"gate_open": True}, "close_gate": {"gate_open": False},
     }.get(action, {})
     if action == "rate":
-        changes = {"admit_per_minute": _optional_count("admit_per_minute", "The admission rate")}
+        changes = {"admit_per_minute": _optional_count("admit_per_minute", gettext("The admission rate"))}
         if changes["admit_per_minute"] is None:
-            raise InvalidRequest("Enter the number of buyers to let in per minute.")
+            raise InvalidRequest(gettext("Enter the number of buyers to let in per minute."))
     if not changes:
-        raise InvalidRequest("Unknown action.")
+        raise InvalidRequest(gettext("Unknown action."))
     before = waiting_room.room_for(db.session, event.id)
     snapshot = audit.snapshot(before, SETTINGS) if before else None
     room = waiting_room.control(db.session, event, **changes)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, render_template, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
@@ -24,5 +25,5 @@ def waitlist_remove(event_id: int, entry_id: int):
     load_event(event_id)
     # An entry of another event is a NotFound (404) from the service.
     admin_waitlist.remove_entry(db.session, actor_id=current_user.id, event_id=event_id, entry_id=entry_id)
-    flash(f"Entry #{entry_id} was removed from the waiting list.", "success")
+    flash(gettext("Entry #%(id)s was removed from the waiting list.", id=entry_id), "success")
     return redirect_to(url_for("admin.waitlist", event_id=event_id))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp
@@ -30,7 +31,7 @@ def webhook_create():
     event_id = parse_id(raw_event) if raw_event else None
     try:
         if raw_event and event_id is None:
-            raise InvalidRequest("Pick an event from the list, or all events.")
+            raise InvalidRequest(gettext("Pick an event from the list, or all events."))
         endpoint = webhooks.create_endpoint(db.session, actor_id=current_user.id, url=request.form.get("url", ""),
                                             event_id=event_id, event_types=request.form.getlist("type"))
     except InvalidRequest as refused:
@@ -44,7 +45,7 @@ def webhook_create():
 @bp.post("/webhooks/<int:endpoint_id>/delete")
 def webhook_delete(endpoint_id: int):
     webhooks.delete_endpoint(db.session, actor_id=current_user.id, endpoint_id=endpoint_id)
-    flash("The webhook was removed.", "success")
+    flash(gettext("The webhook was removed."), "success")
     return redirect_to(url_for("admin.webhooks_page"))
 
 
@@ -58,5 +59,5 @@ def webhook_log(endpoint_id: int):
 @bp.post("/webhooks/deliveries/<int:delivery_id>/redeliver")
 def webhook_redeliver(delivery_id: int):
     delivery = webhooks.redeliver(db.session, actor_id=current_user.id, delivery_id=delivery_id)
-    flash(f"Delivery #{delivery.id} goes out again on the worker's next pass.", "success")
+    flash(gettext("Delivery #%(id)s goes out again on the worker's next pass.", id=delivery.id), "success")
     return redirect_to(url_for("admin.webhook_log", endpoint_id=delivery.endpoint_id))

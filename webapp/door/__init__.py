@@ -7,6 +7,7 @@ from flask import Blueprint, request
 from flask_login import current_user
 
 from webapp import organiser_guard
+from webapp.admin.words import say
 
 bp = Blueprint("door", __name__)
 
@@ -14,5 +15,9 @@ bp = Blueprint("door", __name__)
 @bp.before_request
 def door_members_only() -> None:
     organiser_guard.admit_door(current_user, request.view_args or {})
+@bp.context_processor
+def staff_words() -> dict:
+    return {"say": say}
+
 
 from webapp.door import views  # noqa: E402,F401

@@ -8,6 +8,7 @@ once), the count is `door.count`.
 from __future__ import annotations
 
 from flask import current_app, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from webapp.admin.forms import CheckInForm
@@ -70,7 +71,7 @@ def sync(event_id: int):
     event = _door_event(event_id)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidRequest("Send the scans as a JSON object.")
+        raise InvalidRequest(gettext("Send the scans as a JSON object."))
     door_sync.check_list(current_app.config["SECRET_KEY"], event_id=event.id, issued_at=body.get("issued_at"),
                          digest=body.get("digest"), signature=body.get("signature"))
     answer = door_sync.sync(db.session, event_id=event.id, device=str(body.get("device") or ""),

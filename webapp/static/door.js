@@ -11,6 +11,11 @@
   var audio = null;
 
   function form() { return document.getElementById("door-form"); }
+  // The page's words (door/page.html, data-words), in the language the page speaks.
+  function say(key) {
+    var root = document.querySelector("[data-words]");
+    return JSON.parse(root ? root.getAttribute("data-words") : "{}")[key] || key;
+  }
   function screen() { return document.querySelector("#door-verdict .door-screen"); }
 
   function beep(ok) {
@@ -68,17 +73,17 @@
 
   function startCamera(button, state) {
     button.disabled = true;
-    state.textContent = "Starting the camera…";
+    state.textContent = say("camera_starting");
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (stream) {
       var video = document.getElementById("door-video");
       video.srcObject = stream;
       video.play();
       button.hidden = true;
-      state.textContent = "Point the camera at the ticket's QR code.";
+      state.textContent = say("camera_aim");
       pickReader().then(function (read) { scanLoop(video, read); });
     }).catch(function () {
       button.disabled = false;
-      state.textContent = "The camera is not available. Type the code below.";
+      state.textContent = say("camera_unavailable");
     });
   }
 

@@ -7,7 +7,7 @@
   var SYNC_EVERY_MS = 10000;
   var LIST_EVERY_MS = 60000; // a fresh list after a sync that sent scans, else at most once a minute
   var listAt = 0;
-  var root, eventId, codesUrl, syncUrl, csrf, device, list = null, inside = {}, syncing = false;
+  var root, eventId, codesUrl, syncUrl, csrf, device, list = null, inside = {}, syncing = false, words = {};
 
   function idb() {
     return new Promise(function (resolve, reject) {
@@ -43,6 +43,13 @@
     });
   }
 
+  // The page's words (door/page.html, data-words); {name} in them is filled from `values`.
+  function say(key, values) {
+    var text = words[key] || key;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
+    return text;
+  }
+
   function status(text) {
     var bar = document.getElementById("door-sync");
     if (!bar) return;
@@ -50,9 +57,9 @@
     bar.className = "door-sync " + (online ? "online" : "offline");
     var last = localStorage.getItem("door-synced-" + eventId);
     queued().then(function (scans) {
-      bar.textContent = (online ? "Online" : "Offline: deciding from this phone's list") +
-        " · last synced " + (last ? new Date(last).toLocaleTimeString() : "never") +
-        " · " + scans.length + " check-in" + (scans.length === 1 ? "" : "s") + " waiting to sync" + (text ? " · " + text : "");
+      bar.textContent = say(online ? "online" : "offline") +
+        " · " + say("last_synced", { time: last ? new Date(last).toLocaleTimeString(document.documentElement.lang || undefined) : say("never") }) +
+        " · " + say(scans.length === 1 ? "waiting_one" : "waiting_other", { count: scans.length }) + (text ? " · " + text : "");
     });
   }
 
@@ -95,7 +102,7 @@
     more.textContent = detail;
     var tap = document.createElement("p");
     tap.className = "door-tap muted";
-    tap.textContent = "Tap to scan the next ticket";
+    tap.textContent = say("tap_next");
     screen.appendChild(word); screen.appendChild(more); screen.appendChild(tap);
     box.appendChild(screen);
     if (old) old.replaceWith(box); else root.appendChild(box);
@@ -106,18 +113,18 @@
   function decide(code) {
     code = code.replace(/\s+/g, "");
     if (!code) return;
-    if (!list) { verdict("unknown", "NO LIST", "This phone has no code list for the event yet: go online once."); return; }
+    if (!list) { verdict("unknown", say("no_list_word"), say("no_list")); return; }
     sha256(code).then(function (hash) {
-      if (inside[hash]) { verdict("already_checked_in", "ALREADY IN", "Let in before (offline decision)."); return; }
+      if (inside[hash]) { verdict("already_checked_in", say("already_word"), say("already")); return; }
       if (list.valid.indexOf(hash) === -1) {
-        verdict("unknown", "NOT ON THE LIST", "No valid ticket has this code on this phone's list.");
+        verdict("unknown", say("not_listed_word"), say("not_listed"));
         return;
       }
       inside[hash] = true;
       var scan = { id: device + "-" + Date.now() + "-" + Math.random().toString(36).slice(2, 8), event_id: eventId,
                    code: code, hash: hash, at: new Date().toISOString() };
       store("queue", "readwrite", function (s) { s.put(scan); }).then(function () { status(); });
-      verdict("valid", "ADMIT", "Offline: queued, synced when the network is back.");
+      verdict("valid", say("admit_word"), say("admit_offline"));
     });
   }
 
@@ -127,9 +134,10 @@
     box.innerHTML = "";
     flags.forEach(function (flag) {
       var item = document.createElement("li");
-      item.textContent = "Ticket …" + flag.code_end + " was let in twice: first at " + flag.first_device + " (" +
-        new Date(flag.first_at).toLocaleTimeString() + "), again at " + flag.device + " (" + new Date(flag.at).toLocaleTimeString() + ")" +
-        (flag.device === device ? ": this phone's entry was the second." : ": this phone's entry stands.");
+      var lang = document.documentElement.lang || undefined;
+      item.textContent = say("twice", { code: flag.code_end, first_device: flag.first_device,
+        first_time: new Date(flag.first_at).toLocaleTimeString(lang), device: flag.device,
+        time: new Date(flag.at).toLocaleTimeString(lang) }) + ": " + say(flag.device === device ? "twice_second" : "twice_stands");
       box.appendChild(item);
     });
     box.hidden = !flags.length;
@@ -174,6 +182,7 @@
     root = document.querySelector("[data-door-offline]");
     if (!root || !window.indexedDB || !window.crypto || !crypto.subtle) return;
     eventId = parseInt(root.getAttribute("data-event"), 10);
+    words = JSON.parse(root.getAttribute("data-words") || "{}");
     codesUrl = root.getAttribute("data-codes-url");
     syncUrl = root.getAttribute("data-sync-url");
     csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"];
