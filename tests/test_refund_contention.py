@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.support import GOOD, assert_consistent, buy, race, reserve_general
 from webapp.extensions import db
-from webapp.models import GatewayCharge, GatewayRefund, Invoice, Order, PaymentAttempt, Refund
+from webapp.models import GatewayCharge, GatewayRefund, Invoice, Order, Organiser, PaymentAttempt, Refund
 from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import BookingError, InvalidRequest, OrderNotCancellable
 from webapp.services.money import checkout, refunds
@@ -146,3 +146,39 @@ def test_fifty_orders_invoiced_at_once_take_fifty_consecutive_numbers(app, sessi
     numbers = sorted(session.scalars(select(Invoice.number).where(Invoice.kind == "invoice")).all())
     assert numbers == list(range(1, 51))
     assert_consistent(session, event.id)
+
+
+def test_two_organisers_invoicing_fifty_orders_each_at_once_each_take_consecutive_numbers(app, session, factory):
+    # The counter row is per organiser and prefix: 100 checkouts racing, two organisers, one series each.
+    acme = Organiser(slug="acme", name="Acme", invoice_prefix="ACME-2026-")
+    session.add(acme)
+    session.commit()
+    events = [factory.ga_event(capacity=60, title="Default's"), factory.ga_event(capacity=60, title="Acme's",
+                                                                              organiser_id=acme.id)]
+    users = factory.users(100)
+    work = []
+    for i, user in enumerate(users):
+        event = events[i % 2]
+        hold = reserve_general(session, user_id=user.id, event_id=event.id, quantities={event.tiers[0].id: 1})
+        work.append((hold.id, user.id))
+    session.commit()
+
+    def attempt(i):
+        hold_id, user_id = work[i]
+        try:
+            return checkout.pay(db.session, SimulatedGateway(db.engine), hold_id=hold_id, user_id=user_id,
+                                idempotency_key=secrets.token_urlsafe(16), card=GOOD,
+                                billing_name=f"Buyer {i}", billing_address="Somewhere 1").order_id
+        except BookingError as failed:
+            db.session.rollback()
+            return failed.message
+
+    results = race(app, 100, attempt)
+    assert all(isinstance(r, int) for r in results), results
+    for event, prefix in zip(events, ("INV-", "ACME-2026-"), strict=True):
+        issued = session.execute(select(Invoice.series, Invoice.number).where(
+            Invoice.event_id == event.id, Invoice.kind == "invoice").order_by(Invoice.number)).all()
+        assert [tuple(i) for i in issued] == [(prefix, n) for n in range(1, 51)]
+        assert_consistent(session, event.id)
+    label = session.scalars(select(Invoice).where(Invoice.organiser_id == acme.id, Invoice.number == 7)).one().label
+    assert label == "ACME-2026-000007"

@@ -30,6 +30,9 @@ class Organiser(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # What its invoice and credit-note numbers start with; a new prefix is a new series (migration 0030).
+    invoice_prefix: Mapped[str] = mapped_column(String(30), default="INV-", server_default="INV-")
+    credit_note_prefix: Mapped[str] = mapped_column(String(30), default="CN-", server_default="CN-")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
 
     __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]*$'", name="slug_shape"),)

@@ -63,3 +63,4 @@ class PaymentDispute(db.Model):
     reason: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

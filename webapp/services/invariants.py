@@ -239,11 +239,13 @@ CHECKS: list[tuple[str, str]] = [
         "     (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'valid')))",
     ),
     (
-        # Invoice numbers: no gap and none twice in a series (the unique index forbids twice).
+        # Invoice numbers: no gap and none twice in an organiser's series (the unique index forbids twice).
         "invoice series with a gap in its numbers",
-        "SELECT i.series, count(*), s.last_number FROM invoices i JOIN invoice_series s ON s.series = i.series"
-        " WHERE i.series IN (SELECT series FROM invoices WHERE event_id = :e)"
-        " GROUP BY i.series, s.last_number HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
+        "SELECT i.organiser_id, i.series, count(*), s.last_number FROM invoices i JOIN invoice_series s"
+        " ON s.organiser_id = i.organiser_id AND s.series = i.series"
+        " WHERE (i.organiser_id, i.series) IN (SELECT organiser_id, series FROM invoices WHERE event_id = :e)"
+        " GROUP BY i.organiser_id, i.series, s.last_number"
+        " HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
     ),
     (
         "credit note that does not correct an invoice of its order, or credits more than the invoice",
