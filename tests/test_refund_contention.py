@@ -85,7 +85,7 @@ def test_a_refund_during_the_capture_gives_one_refund(app, session, factory, mon
     captured and then marked voided (money taken and not given back).
     """
     event = factory.seated_event(rows=4, seats_per_row=10)
-    monkeypatch.setattr(checkout, "_capture", lambda gateway, reference: None)  # orders made, captures held back
+    monkeypatch.setattr(checkout, "_capture", lambda *held_back: None)  # orders made, captures held back
     orders = _orders(session, factory, event, 20) + _orders_ga(session, factory, 20)
     monkeypatch.undo()
     admin = factory.user(is_admin=True).id
@@ -95,12 +95,13 @@ def test_a_refund_during_the_capture_gives_one_refund(app, session, factory, mon
     requested = [refunds.request_refund(session, order_id=o.id, reason="at once", actor_id=admin, whole=True).id
                  for o in orders]
     session.commit()
-    charges = [references[o.id] for o in orders]
+    charges = [(references[o.id], o.payment_attempt_id) for o in orders]
 
     def attempt(i):
         gateway = SimulatedGateway(db.engine)
         if i % 2 == 0:
-            checkout._capture(gateway, charges[i // 2])
+            reference, attempt_id = charges[i // 2]
+            checkout._capture(db.session, gateway, reference, attempt_id)
             return "captured"
         made = refunds.send_refund(db.session, gateway, db.session.get_one(Refund, requested[i // 2]))
         db.session.commit()

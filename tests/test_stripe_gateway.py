@@ -298,3 +298,39 @@ def test_refund_rows_give_back_their_amounts_once_each_at_stripe(session, factor
     assert charge["amount_refunded"] == 4000
     assert session.query(Refund).filter_by(order_id=order_id, state="succeeded").count() == 2
     _all_clean(session, event_id, fake_stripe)
+
+
+def test_the_dashboards_money_by_state_reads_our_rows_under_stripe(session, factory, stripe, stripe_proxy,  # noqa: F811
+                                                                     fake_stripe):  # noqa: F811
+    """Three orders of 2 x 50.00 at Stripe: one captured, one whose capture failed (authorised until the sweep
+    captures it), one captured and then refunded 15.00. Nothing of the simulated gateway's ledger is used."""
+    from webapp.models import Event
+    from webapp.services.admin import orders as admin_orders
+    from webapp.services.admin import reports
+
+    event = factory.ga_event(capacity=10)
+    buyers = [factory.user() for _ in range(3)]
+    holds = [reserve_general(session, user_id=b.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+             for b in buyers]
+    session.commit()
+    orders = []
+    for i, (hold, buyer) in enumerate(zip(holds, buyers, strict=True)):
+        if i == 1:
+            stripe_proxy.fault("/capture", "500")
+        orders.append(_pay(session, stripe, hold.id, buyer.id, payment_method(fake_stripe),
+                           key=f"key-dashboard-{i:05d}").order_id)
+    admin = factory.user(is_admin=True)
+    admin_orders.refund(session, stripe, actor_id=admin.id, order_id=orders[2], reason="bad view", amount_minor=1500)
+    session.commit()
+    assert session.execute(text("SELECT count(*) FROM gateway_charges")).scalar() == 0
+
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor, money.refunded_minor, money.outstanding_minor) == (
+        10000, 20000, 1500, 30000 - 1500)
+    assert intent(fake_stripe, _intent_of(session, "key-dashboard-00001"))["status"] == "requires_capture"
+
+    # The sweep captures the leftover: the dashboard follows, from our rows.
+    checkout.reconcile_stale_payments(session, stripe, older_than_seconds=0, void_after_seconds=0)
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor) == (0, 30000)
+    _all_clean(session, event.id, fake_stripe)

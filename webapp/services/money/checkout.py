@@ -66,7 +66,7 @@ from webapp.services.errors import (
     TooSoonAgain,
 )
 from webapp.services.messaging import outbox
-from webapp.services.money import invoices, refunds
+from webapp.services.money import captures, invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
     CAPTURED,
@@ -372,8 +372,8 @@ def _give_back(gateway: PaymentGateway, idempotency_key: str, amount_minor: int)
     return after.status
 
 
-def _capture(gateway: PaymentGateway, reference: str) -> None:
-    """Take the money of an authorisation whose order is committed.
+def _capture(session: Session, gateway: PaymentGateway, reference: str, attempt_id: int) -> None:
+    """Take the money of an authorisation whose order is committed, and note when (commits that note).
 
     A failure here leaves the order standing and the authorisation to the
     sweep, which captures it (`reconcile_stale_payments`).
@@ -385,6 +385,9 @@ def _capture(gateway: PaymentGateway, reference: str) -> None:
         return
     if captured.status != CAPTURED:
         log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
+        return
+    captures.note_captured(session, attempt_id)
+    session.commit()
 
 
 def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
@@ -465,7 +468,7 @@ def _settle_and_capture(session: Session, gateway: PaymentGateway, *, attempt_id
     outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
     session.commit()
     if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
-        _capture(gateway, result.reference)
+        _capture(session, gateway, result.reference, attempt_id)
     return outcome
 
 
@@ -531,15 +534,15 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
     leftovers = gateway.uncaptured(older_than_seconds=older_than_seconds, limit=limit)
     if not leftovers:
         return
-    statuses: dict[str, PaymentStatus] = {key: status for key, status in session.execute(
-        select(PaymentAttempt.idempotency_key, PaymentAttempt.status)
+    attempts = {key: (status, attempt_id) for key, status, attempt_id in session.execute(
+        select(PaymentAttempt.idempotency_key, PaymentAttempt.status, PaymentAttempt.id)
         .where(PaymentAttempt.idempotency_key.in_([key for key, _ in leftovers]))
     ).all()}
     session.rollback()
     for key, reference in leftovers:
-        status = statuses.get(key)
+        status, attempt_id = attempts.get(key, (None, 0))
         if status == PaymentStatus.APPROVED:
-            _capture(gateway, reference)
+            _capture(session, gateway, reference, attempt_id)
             log.warning("payment.captured_late", extra={"reference": reference})
         elif status != PaymentStatus.PENDING:
             # Declined, failed or unknown to us: no order will ever be made of it.
