@@ -57,7 +57,8 @@ def main() -> None:
                 db.session.execute(text(
                     "INSERT INTO invoices (event_id, organiser_id, order_id, kind, series, number, credits_invoice_id,"
                     " gross_minor, currency, lines)"
-                    " SELECT :e, :g, :o, 'credit_note', 'INV-', n, :i, 100, 'EUR', '[]' FROM generate_series(:a, :n) n"),
+                    " SELECT :e, :g, :o, 'credit_note', 'INV-', n, :i, 100, 'EUR', '[]'"
+                    " FROM generate_series(:a, :n) n"),
                     {"e": event.id, "g": event.organiser_id, "o": first.id, "i": invoice_id, "a": filled + 1,
                      "n": size})
                 filled = size
