@@ -73,6 +73,13 @@ class EventForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, max=10000, message="Allow between 1 and 10,000 tickets per"
                                                                       " address, or leave it empty.")],
     )
+    per_instrument_limit = IntegerField(
+        "Tickets per payment card",
+        description="Paid for with one card (Stripe's card fingerprint), whatever the accounts; empty for no limit.",
+        # Sent empty: no limit; not sent at all: the event's setting is kept.
+        validators=[Optional(), NumberRange(min=1, max=10000, message="Allow between 1 and 10,000 tickets per"
+                                                                      " card, or leave it empty.")],
+    )
     waitlist_enabled = BooleanField("Waiting list when sold out", default=True)
     offer_hours = FiniteDecimalField(
         "Waiting-list offer hours", places=2, default=Decimal(12),
@@ -127,6 +134,8 @@ class EventForm(FlaskForm):
                 if getattr(self, name).raw_data and getattr(self, name).data is not None}
         if self.per_address_limit.raw_data:  # sent: empty means no limit
             kept["per_address_limit"] = self.per_address_limit.data
+        if self.per_instrument_limit.raw_data:
+            kept["per_instrument_limit"] = self.per_instrument_limit.data
         if self.cancel_until_hours.raw_data is not None and self.cancel_until_hours.raw_data != []:
             kept["cancel_until_hours"] = self.cancel_until_hours.data  # empty: until the start
         if self.cancel_fee.raw_data and self.cancel_fee.data is not None:

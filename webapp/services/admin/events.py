@@ -26,7 +26,7 @@ from webapp.services.waiting import waitlist
 
 EVENT_FIELDS = (
     "title", "description", "venue", "starts_at", "image_url", "hold_minutes", "per_order_limit",
-    "per_buyer_limit", "rehold_cooldown_seconds", "per_address_limit",
+    "per_buyer_limit", "rehold_cooldown_seconds", "per_address_limit", "per_instrument_limit",
     "offer_hours", "waitlist_enabled", "waitlist_partial_offers", "timezone", "sales_end_at",
     "cancel_until_hours", "cancel_fee_minor", "cancel_fee_percent", "billing_required",
 )

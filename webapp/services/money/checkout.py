@@ -66,7 +66,7 @@ from webapp.services.errors import (
     TooSoonAgain,
 )
 from webapp.services.messaging import outbox
-from webapp.services.money import captures, invoices, refunds
+from webapp.services.money import captures, instrument_limit, invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
     CAPTURED,
@@ -335,7 +335,10 @@ def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int
         result = gateway.void(attempt.idempotency_key)
 
     attempt.gateway_reference = result.reference or None
+    attempt.instrument = result.instrument
     attempt.completed_at = func.now()
+    over_limit = instrument_limit.refusal(session, event_id=hold.event_id, instrument=result.instrument,
+                                          tickets=len(hold.unit_ids)) if result.approved else None
     if result.status == VOIDED:
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = NO_CHARGE
@@ -344,6 +347,12 @@ def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int
         attempt.status = PaymentStatus.DECLINED
         attempt.decline_code = result.outcome
         attempt.decline_message = result.message
+    elif over_limit:
+        # Refused before the capture: the authorisation is released, the hold kept for another card.
+        attempt.status = PaymentStatus.FAILED
+        attempt.decline_code = instrument_limit.CODE
+        attempt.decline_message = over_limit
+        _give_back(gateway, attempt.idempotency_key, attempt.amount_minor)
     elif hold.status != HoldStatus.ACTIVE:
         # The sweep leaves holds with a payment in flight alone, so only an
         # admin cancelling the event, or the buyer reserving afresh in

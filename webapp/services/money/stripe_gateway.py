@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 # The API version our code reads; Stripe answers in the account's default otherwise.
 STRIPE_VERSION = "2024-06-20"
 KEY_METADATA = "ticketbooth_key"
+# The confirm and every GET of an intent bring its PaymentMethod along, for the card's fingerprint (the
+# per-instrument limit) without a round trip of its own.
+_EXPANDED = {"expand[]": "payment_method"}
 REFUND_METADATA = "ticketbooth_refund"  # a refund row's key, on the Stripe refund it made
 
 
@@ -66,13 +69,20 @@ class StripeError(RuntimeError):
         self.error = error
 
 
+def fingerprint_of(intent: dict[str, Any]) -> str | None:
+    """The card's fingerprint, from the intent's PaymentMethod when it came expanded (see `_EXPANDED`)."""
+    method = intent.get("payment_method")
+    fingerprint = ((method.get("card") or {}).get("fingerprint")) if isinstance(method, dict) else None
+    return str(fingerprint)[:64] if fingerprint else None
+
+
 def result_of(intent: dict[str, Any]) -> ChargeResult | None:
     """What an intent's status says about its money; None while it is still moving."""
     status, reference = intent.get("status"), intent.get("id", "")
     if status == "requires_capture":
-        return ChargeResult(APPROVED, reference, AUTHORISED)
+        return ChargeResult(APPROVED, reference, AUTHORISED, instrument=fingerprint_of(intent))
     if status == "succeeded":
-        return ChargeResult(APPROVED, reference, CAPTURED)
+        return ChargeResult(APPROVED, reference, CAPTURED, instrument=fingerprint_of(intent))
     if status == "canceled":
         return ChargeResult(VOIDED, reference, VOIDED)
     if status == "requires_action":
@@ -128,7 +138,7 @@ class StripeGateway:
         return body
 
     def _intent(self, intent_id: str) -> dict[str, Any]:
-        intent = self._call("GET", f"/v1/payment_intents/{intent_id}")
+        intent = self._call("GET", f"/v1/payment_intents/{intent_id}?expand[]=payment_method")
         self._note_status(intent)
         return intent
 
@@ -178,7 +188,7 @@ class StripeGateway:
             intent = self._intent(intent_id)
         if intent.get("status") == "requires_confirmation":
             try:
-                intent = self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", {},
+                intent = self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", _EXPANDED,
                                     idempotency_key=f"{idempotency_key}-confirm")
             except StripeError as refused:
                 if refused.status != 402:
