@@ -14,6 +14,8 @@ a per-event limit per payment instrument, disputes that close and flag their ord
   from the simulated gateway's ledger and Stripe's last known intent status.
 - `payment_attempts.instrument`: the card's fingerprint (Stripe), counted per
   event against `events.per_instrument_limit` (NULL: no limit).
+- `tiers.tax_inclusive`: false when the tier's price was entered net and
+  the tax is added on top (services/money/tax.py); today's tiers include it.
 - `payment_disputes.closed_at` and `orders.disputed_at`: a dispute closes
   (won or lost), and its order is flagged while it is open or lost.
 
@@ -68,9 +70,11 @@ def upgrade():
 
     op.add_column("payment_disputes", sa.Column("closed_at", sa.DateTime(timezone=True)))
     op.add_column("orders", sa.Column("disputed_at", sa.DateTime(timezone=True)))
+    op.add_column("tiers", sa.Column("tax_inclusive", sa.Boolean(), nullable=False, server_default=sa.text("true")))
 
 
 def downgrade():
+    op.drop_column("tiers", "tax_inclusive")
     op.drop_column("orders", "disputed_at")
     op.drop_column("payment_disputes", "closed_at")
     op.drop_constraint("ck_events_per_instrument_limit_range", "events", type_="check")

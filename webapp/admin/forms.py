@@ -166,8 +166,9 @@ class TierForm(FlaskForm):
         Optional(), NumberRange(min=0, max=MAX_GA_CAPACITY, message=f"Capacity runs from 0 to {MAX_GA_CAPACITY:,}."),
     ])
     hidden = BooleanField("Hidden (sold only with an access code)")
-    tax_rate = FiniteDecimalField("Tax rate (%, included in the price)", places=2, validators=[
+    tax_rate = FiniteDecimalField("Tax rate (%)", places=2, validators=[
         Optional(), NumberRange(min=0, max=100, message="A tax rate from 0 to 100 %.")])
+    tax_exclusive = BooleanField("The price is before tax (the tax is added on top)")
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:

@@ -164,6 +164,9 @@ class Tier(db.Model):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Tax (migration 0021): the rate in basis points (2000 = 20 %), included in the price.
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # False: the price was entered net and price_minor is net plus its tax, rounded per ticket (migration 0030,
+    # services/money/tax.py); price_minor is always what a ticket costs the buyer.
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     event: Mapped[Event] = relationship(back_populates="tiers")
 

@@ -248,6 +248,22 @@ CHECKS: list[tuple[str, str]] = [
         " HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
     ),
     (
+        # Charged = the order's total = its tickets' gross prices (checked above) = its invoice's gross lines.
+        "order charged a different amount than its total",
+        "SELECT o.id, o.total_minor, p.amount_minor FROM orders o"
+        " JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " WHERE o.event_id = :e AND p.amount_minor <> o.total_minor",
+    ),
+    (
+        "invoice or credit note whose lines do not add up (net + tax = gross per line, the lines' gross = the"
+        " document's), or invoice whose gross is not its order's total",
+        "SELECT i.id FROM invoices i JOIN orders o ON o.id = i.order_id WHERE i.event_id = :e AND ("
+        " (i.kind = 'invoice' AND i.gross_minor <> o.total_minor)"
+        " OR i.gross_minor <> (SELECT coalesce(sum((l ->> 'gross')::int), 0) FROM jsonb_array_elements(i.lines) l)"
+        " OR EXISTS (SELECT 1 FROM jsonb_array_elements(i.lines) l"
+        "  WHERE (l ->> 'net')::int + (l ->> 'tax')::int <> (l ->> 'gross')::int))",
+    ),
+    (
         "credit note that does not correct an invoice of its order, or credits more than the invoice",
         "SELECT c.id, c.gross_minor, i.id FROM invoices c LEFT JOIN invoices i ON i.id = c.credits_invoice_id"
         " WHERE c.event_id = :e AND c.kind = 'credit_note' AND (i.id IS NULL OR i.order_id <> c.order_id"
