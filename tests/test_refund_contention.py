@@ -101,7 +101,7 @@ def test_a_refund_during_the_capture_gives_one_refund(app, session, factory, mon
         gateway = SimulatedGateway(db.engine)
         if i % 2 == 0:
             reference, attempt_id = charges[i // 2]
-            checkout._capture(db.session, gateway, reference, attempt_id)
+            checkout._capture(gateway, reference, attempt_id)
             return "captured"
         made = refunds.send_refund(db.session, gateway, db.session.get_one(Refund, requested[i // 2]))
         db.session.commit()

@@ -381,8 +381,8 @@ def _give_back(gateway: PaymentGateway, idempotency_key: str, amount_minor: int)
     return after.status
 
 
-def _capture(session: Session, gateway: PaymentGateway, reference: str, attempt_id: int) -> None:
-    """Take the money of an authorisation whose order is committed, and note when (commits that note).
+def _capture(gateway: PaymentGateway, reference: str, attempt_id: int) -> None:
+    """Take the money of an authorisation whose order is committed, and note when (a statement of its own).
 
     A failure here leaves the order standing and the authorisation to the
     sweep, which captures it (`reconcile_stale_payments`).
@@ -395,8 +395,7 @@ def _capture(session: Session, gateway: PaymentGateway, reference: str, attempt_
     if captured.status != CAPTURED:
         log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
         return
-    captures.note_captured(session, attempt_id)
-    session.commit()
+    captures.note_captured_now(attempt_id)
 
 
 def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt) -> Order:
@@ -477,7 +476,7 @@ def _settle_and_capture(session: Session, gateway: PaymentGateway, *, attempt_id
     outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
     session.commit()
     if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
-        _capture(session, gateway, result.reference, attempt_id)
+        _capture(gateway, result.reference, attempt_id)
     return outcome
 
 
@@ -551,7 +550,7 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
     for key, reference in leftovers:
         status, attempt_id = attempts.get(key, (None, 0))
         if status == PaymentStatus.APPROVED:
-            _capture(session, gateway, reference, attempt_id)
+            _capture(gateway, reference, attempt_id)
             log.warning("payment.captured_late", extra={"reference": reference})
         elif status != PaymentStatus.PENDING:
             # Declined, failed or unknown to us: no order will ever be made of it.
