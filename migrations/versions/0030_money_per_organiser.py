@@ -16,6 +16,10 @@ a per-event limit per payment instrument, disputes that close and flag their ord
   event against `events.per_instrument_limit` (NULL: no limit).
 - `tiers.tax_inclusive`: false when the tier's price was entered net and
   the tax is added on top (services/money/tax.py); today's tiers include it.
+- `organisers.stripe_*`: an organiser's own Stripe account: its publishable
+  key, and the *names* of the environment variables that hold its secret
+  key and webhook secret (secrets stay out of the database and its backups);
+  unset, the install's account is used.
 - `payment_disputes.closed_at` and `orders.disputed_at`: a dispute closes
   (won or lost), and its order is flagged while it is open or lost.
 
@@ -70,11 +74,16 @@ def upgrade():
 
     op.add_column("payment_disputes", sa.Column("closed_at", sa.DateTime(timezone=True)))
     op.add_column("orders", sa.Column("disputed_at", sa.DateTime(timezone=True)))
+    op.add_column("organisers", sa.Column("stripe_publishable_key", sa.String(200)))
+    op.add_column("organisers", sa.Column("stripe_secret_key_env", sa.String(64)))
+    op.add_column("organisers", sa.Column("stripe_webhook_secret_env", sa.String(64)))
     op.add_column("tiers", sa.Column("tax_inclusive", sa.Boolean(), nullable=False, server_default=sa.text("true")))
 
 
 def downgrade():
     op.drop_column("tiers", "tax_inclusive")
+    for column in ("stripe_webhook_secret_env", "stripe_secret_key_env", "stripe_publishable_key"):
+        op.drop_column("organisers", column)
     op.drop_column("orders", "disputed_at")
     op.drop_column("payment_disputes", "closed_at")
     op.drop_constraint("ck_events_per_instrument_limit_range", "events", type_="check")

@@ -33,6 +33,11 @@ class Organiser(db.Model):
     # What its invoice and credit-note numbers start with; a new prefix is a new series (migration 0030).
     invoice_prefix: Mapped[str] = mapped_column(String(30), default="INV-", server_default="INV-")
     credit_note_prefix: Mapped[str] = mapped_column(String(30), default="CN-", server_default="CN-")
+    # Its own Stripe account (services/money/payment_settings.py): the publishable key, and the names of the
+    # environment variables holding the secret key and the webhook secret. None: the install's account.
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
+    stripe_secret_key_env: Mapped[str | None] = mapped_column(String(64))
+    stripe_webhook_secret_env: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
 
     __table_args__ = (CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]*$'", name="slug_shape"),)

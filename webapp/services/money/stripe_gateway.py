@@ -109,6 +109,7 @@ class StripeGateway:
         self.engine = engine
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
+        self.secret_key = secret_key
         self.http = http or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {secret_key}", "Stripe-Version": STRIPE_VERSION})
 
@@ -318,14 +319,19 @@ class StripeGateway:
 
     def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
         """(key, intent id) of intents older than this that Stripe holds authorised and uncaptured."""
+        return [(key, intent_id) for key, intent_id in self.open_intents(older_than_seconds=older_than_seconds,
+                                                                         limit=limit)
+                if self.intent_status(intent_id) == "requires_capture"]
+
+    def open_intents(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
+        """(key, intent id) of our intents older than this whose last status we saw was not final."""
         with self.engine.connect() as conn:
-            rows = conn.execute(text(
+            return [tuple(row) for row in conn.execute(text(
                 "SELECT idempotency_key, intent_id FROM stripe_intents WHERE intent_id IS NOT NULL"
                 " AND last_status NOT IN ('succeeded', 'canceled', 'requires_payment_method')"
                 " AND created_at < now() - make_interval(secs => :s) ORDER BY created_at LIMIT :n"),
-                {"s": older_than_seconds, "n": limit}).all()
-        found = []
-        for key, intent_id in rows:
-            if self._intent(intent_id).get("status") == "requires_capture":
-                found.append((key, intent_id))
-        return found
+                {"s": older_than_seconds, "n": limit}).all()]
+
+    def intent_status(self, intent_id: str) -> str:
+        """Stripe's status of the intent now (and noted)."""
+        return str(self._intent(intent_id).get("status") or "")

@@ -61,15 +61,20 @@ def verify(payload: bytes, header: str, secret: str, *, tolerance_seconds: int, 
 _FIRST_TIME = text("INSERT INTO stripe_events (id, type) VALUES (:i, :t) ON CONFLICT (id) DO NOTHING RETURNING id")
 
 
-def handle(session: Session, gateway: PaymentGateway, event: dict[str, Any]) -> str:
-    """Handle a verified event once; returns what was done. Commits."""
+def handle(session: Session, gateway: PaymentGateway, event: dict[str, Any], *, account: int | None = None) -> str:
+    """Handle a verified event once; returns what was done. Commits.
+
+    `account`: the organiser whose own Stripe account signed it (None: the install's). A dispute is recorded
+    only against a payment made in that account: an organiser holds its webhook secret, so it could sign
+    an event about anyone's payment.
+    """
     obj = (event.get("data") or {}).get("object") or {}
     kind = event["type"]
     if session.execute(_FIRST_TIME, {"i": event["id"][:255], "t": kind[:100]}).scalar() is None:
         session.rollback()
         return "duplicate"
     if kind in DISPUTE_EVENTS:
-        _record_dispute(session, obj, step=kind.rsplit(".", 1)[1])
+        _record_dispute(session, obj, step=kind.rsplit(".", 1)[1], account=account)
     session.commit()
     if kind.startswith("payment_intent."):
         key = (obj.get("metadata") or {}).get(KEY_METADATA)
@@ -93,8 +98,10 @@ _UNFLAGGED = ("won", "warning_closed")
 
 # The payment is found through our note of intents (its unique intent_id), not by scanning payments.
 _PAYMENT_OF_INTENT = text(
-    "SELECT p.id, p.event_id, o.id AS order_id FROM stripe_intents s"
+    "SELECT p.id, p.event_id, o.id AS order_id,"
+    " CASE WHEN g.stripe_secret_key_env IS NOT NULL THEN g.id END AS account FROM stripe_intents s"
     " JOIN payment_attempts p ON p.idempotency_key = s.idempotency_key"
+    " JOIN events e ON e.id = p.event_id JOIN organisers g ON g.id = e.organiser_id"
     " LEFT JOIN orders o ON o.payment_attempt_id = p.id WHERE s.intent_id = :r")
 
 # Created, updated or closed, in whatever order they arrive: the newest word on the status wins, once closed
@@ -112,11 +119,14 @@ _FLAG_ORDER = text("UPDATE orders SET disputed_at = CASE WHEN :flag THEN coalesc
                    " WHERE id = :o")
 
 
-def _record_dispute(session: Session, dispute: dict[str, Any], *, step: str) -> None:
+def _record_dispute(session: Session, dispute: dict[str, Any], *, step: str, account: int | None) -> None:
     """Record (or move on) a dispute against its payment, flag its order, and say so in the audit log."""
     reference = dispute.get("payment_intent")
     closed = step == "closed"
     payment = session.execute(_PAYMENT_OF_INTENT, {"r": reference}).first() if reference else None
+    if payment is not None and payment.account != account:
+        log.warning("stripe.dispute_other_account", extra={"dispute": dispute.get("id"), "intent": reference})
+        return  # a payment of another Stripe account: not this sender's to report
     recorded = session.execute(_UPSERT_DISPUTE, {
         "d": str(dispute.get("id", ""))[:255], "r": reference, "a": payment.id if payment else None,
         "e": payment.event_id if payment else None, "m": int(dispute.get("amount") or 0),
