@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from config import TestConfig
-from tests.fake_stripe import PUBLISHABLE_KEY, fake_stripe, intent, payment_method, stripe_proxy  # noqa: F401
 from tests.factories import Factory
+from tests.fake_stripe import PUBLISHABLE_KEY, fake_stripe, intent, payment_method, stripe_proxy  # noqa: F401
 from tests.support import admin_client, csrf_token, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db

@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config import TestConfig
-from tests.fake_stripe import PUBLISHABLE_KEY, fake_stripe, intent, payment_method, stripe_proxy  # noqa: F401
 from tests.factories import Factory
+from tests.fake_stripe import PUBLISHABLE_KEY, fake_stripe, intent, payment_method, stripe_proxy  # noqa: F401
 from tests.support import reserve_general
 from tests.test_stripe_gateway import DECLINED_CARD, THREE_D_SECURE
 from webapp import create_app
