@@ -62,6 +62,9 @@ def _clean(stripe_api, event_id, fake_stripe):  # noqa: F811
 def test_the_api_pays_with_a_payment_method_id_once(stripe_api, fake_stripe):  # noqa: F811
     event_id, hold_id, auth = _buyer_and_hold(stripe_api)
     client = FreshContextClient(stripe_api, stripe_api.response_class)
+    hold = client.get(f"/api/v1/holds/{hold_id}", headers=auth).json
+    assert hold["stripe_publishable_key"] == PUBLISHABLE_KEY  # what the client's Stripe.js makes the card with
+    assert hold["net_minor"] + hold["tax_minor"] == hold["total_minor"] == 10000
     key = {"Idempotency-Key": "api-stripe-key-000001"}
     card = payment_method(fake_stripe)
     paid = client.post(f"/api/v1/holds/{hold_id}/payment", json={"payment_method": card}, headers={**auth, **key})

@@ -22,7 +22,7 @@ from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
 from webapp.services.errors import InvalidRequest, NotFound, PassRequired, PaymentDeclined, PaymentNeedsAction
-from webapp.services.money import checkout, checkout_read
+from webapp.services.money import checkout, checkout_read, payment_settings
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import PaymentMethodId, payment_gateway
 from webapp.services.selling import attendees, catalog, codes, inventory
@@ -131,10 +131,17 @@ def event_seats(event_id: int):
 
 
 def _hold_out(view: HoldView) -> dict:
+    taxes, config = view.taxes, current_app.config
+    publishable = None
+    if config["PAYMENT_GATEWAY"] == "stripe":
+        with single_statement() as connection:
+            publishable = payment_settings.publishable_key_of_event(connection, view.event.id,
+                                                                    config["STRIPE_PUBLISHABLE_KEY"])
     return dict(id=view.id, event=view.event, kind=view.kind, status=view.status, expires_at=view.expires_at,
                 seconds_left=view.seconds_left, expired=view.expired, payable=view.payable,
                 payment_pending=view.payment_pending, last_decline=view.last_decline,
-                total_minor=view.total_minor, currency=view.currency, order_id=view.order_id,
+                total_minor=view.total_minor, net_minor=taxes.net_minor, tax_minor=taxes.tax_minor,
+                currency=view.currency, stripe_publishable_key=publishable, order_id=view.order_id,
                 discount_code=view.code, discount_minor=view.discount_minor, lines=view.lines,
                 attendee_names=view.attendee_names, questions=view.questions)
 

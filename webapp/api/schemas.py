@@ -217,7 +217,13 @@ class HoldOut(Schema):
     payment_pending = fields.Boolean(required=True)
     last_decline = fields.String(allow_none=True, required=True)
     total_minor = fields.Integer(required=True, metadata={"description": "after the discount code, if any"})
+    net_minor = fields.Integer(required=True, metadata={
+        "description": "the total without tax; net + tax = total, the tax rounded per ticket as on the invoice"})
+    tax_minor = fields.Integer(required=True)
     currency = fields.String(required=True)
+    stripe_publishable_key = fields.String(allow_none=True, required=True, metadata={
+        "description": "with Stripe: the key to make the PaymentMethod with (the event's organiser's account); "
+                       "null with the simulated gateway"})
     order_id = fields.Integer(allow_none=True, required=True)
     discount_code = fields.String(allow_none=True, required=True)
     discount_minor = fields.Integer(required=True)

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from webapp.models import Organiser
@@ -109,7 +109,7 @@ _PUBLISHABLE_OF_EVENT = text(
     " WHERE e.id = :e AND o.stripe_secret_key_env IS NOT NULL")
 
 
-def publishable_key_of_event(session: Session, event_id: int, install_key: str) -> str:
+def publishable_key_of_event(session: Session | Connection, event_id: int, install_key: str) -> str:
     """The publishable key the buyer's Stripe.js uses for this event: its organiser's, else the install's."""
     return session.execute(_PUBLISHABLE_OF_EVENT, {"e": event_id}).scalar() or install_key
 
