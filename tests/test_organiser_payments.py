@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ INSTALL_WEBHOOK, OWN_WEBHOOK = "whsec_install", "whsec_organiserb"
 @pytest.fixture
 def stripe_app(app, database_url, stripe_proxy, monkeypatch):  # noqa: F811
     monkeypatch.setenv("STRIPE_SECRET_KEY_B", OWN_SECRET)
+    monkeypatch.setenv("STRIPE_SECRET_KEY_B2", "sk_test_organiserb2")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_B", OWN_WEBHOOK)
     stripe = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PAYMENT_GATEWAY": "stripe",
                          "STRIPE_SECRET_KEY": INSTALL_SECRET, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
@@ -99,6 +101,17 @@ def test_each_organisers_orders_are_charged_refunded_and_settled_in_its_own_acco
         labels = sorted(label for (label,) in session.execute(text(
             "SELECT series || lpad(number::text, 6, '0') FROM invoices")).all())
         assert labels == ["BEE-2026-000001", "BEE-CN-000001", "CN-000001", "INV-000001"]
+        # The organiser moves to another account: its earlier payment is still refunded where it was made.
+        assert os.environ["STRIPE_SECRET_KEY_B2"] == "sk_test_organiserb2"  # set by the fixture
+        session.get(Organiser, bee.id).stripe_secret_key_env = "STRIPE_SECRET_KEY_B2"
+        session.commit()
+        stripe_proxy.bearers.clear()
+        bee_order = session.execute(text("SELECT id FROM orders WHERE event_id = :e"),
+                                    {"e": events["bee"].id}).scalar_one()
+        admin_orders.refund(session, payment_gateway(), actor_id=admin.id, order_id=bee_order, reason="Late",
+                            amount_minor=500)
+        session.commit()
+        assert {key for _, key in stripe_proxy.bearers} == {OWN_SECRET}
         for event in events.values():
             assert check_event(session, event.id) == []
             assert check_stripe_money(session, event.id, lambda i: intent(fake_stripe, i)) == []

@@ -19,7 +19,10 @@ a per-event limit per payment instrument, disputes that close and flag their ord
 - `organisers.stripe_*`: an organiser's own Stripe account: its publishable
   key, and the *names* of the environment variables that hold its secret
   key and webhook secret (secrets stay out of the database and its backups);
-  unset, the install's account is used.
+  unset, the install's account is used. `stripe_intents.account` notes the
+  account each intent was made in (the variable's name; NULL: the
+  install's), so an organiser changing accounts leaves its older payments
+  to be captured and refunded where they were made.
 - `payment_disputes.closed_at` and `orders.disputed_at`: a dispute closes
   (won or lost), and its order is flagged while it is open or lost.
 
@@ -77,11 +80,13 @@ def upgrade():
     op.add_column("organisers", sa.Column("stripe_publishable_key", sa.String(200)))
     op.add_column("organisers", sa.Column("stripe_secret_key_env", sa.String(64)))
     op.add_column("organisers", sa.Column("stripe_webhook_secret_env", sa.String(64)))
+    op.add_column("stripe_intents", sa.Column("account", sa.String(64)))
     op.add_column("tiers", sa.Column("tax_inclusive", sa.Boolean(), nullable=False, server_default=sa.text("true")))
 
 
 def downgrade():
     op.drop_column("tiers", "tax_inclusive")
+    op.drop_column("stripe_intents", "account")
     for column in ("stripe_webhook_secret_env", "stripe_secret_key_env", "stripe_publishable_key"):
         op.drop_column("organisers", column)
     op.drop_column("orders", "disputed_at")

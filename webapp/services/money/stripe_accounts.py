@@ -1,8 +1,11 @@
 """The app's gateway under Stripe: each call goes to the Stripe account of the organiser whose payment it is.
 
 Every gateway call names a checkout key or a Stripe intent; our own rows say
-whose it is (payment_attempts -> events -> organisers, or stripe_intents for
-an intent id), one indexed read beside a call to Stripe that costs far more.
+which account: the one an intent was made in (`stripe_intents.account`,
+noted when it was made), else, for a checkout not yet at Stripe, its
+organiser's account now (payment_attempts -> events -> organisers). One
+indexed read beside a call to Stripe that costs far more; and an organiser
+changing accounts leaves its older payments where they were made.
 An organiser without an account of its own is served by the install's
 (services/money/payment_settings.py). The StripeGateway objects kept per
 secret key are HTTP sessions, not a source of truth: every answer still
@@ -20,10 +23,13 @@ from sqlalchemy import Engine, text
 from webapp.services.money.gateway import Card, ChargeResult, PaymentMethodId
 from webapp.services.money.stripe_gateway import StripeGateway
 
+# The account a key's intent was made in once it was (the organiser may have changed accounts since),
+# else its organiser's account now.
 _ACCOUNT_OF_KEY = text(
-    "SELECT o.stripe_secret_key_env FROM payment_attempts p JOIN events e ON e.id = p.event_id"
-    " JOIN organisers o ON o.id = e.organiser_id WHERE p.idempotency_key = :k")
-_KEY_OF_INTENT = text("SELECT idempotency_key FROM stripe_intents WHERE intent_id = :i")
+    "SELECT s.idempotency_key IS NOT NULL AS noted, s.account, o.stripe_secret_key_env FROM payment_attempts p"
+    " JOIN events e ON e.id = p.event_id JOIN organisers o ON o.id = e.organiser_id"
+    " LEFT JOIN stripe_intents s ON s.idempotency_key = p.idempotency_key WHERE p.idempotency_key = :k")
+_ACCOUNT_OF_INTENT = text("SELECT account FROM stripe_intents WHERE intent_id = :i")
 
 
 class StripeAccounts:
@@ -43,20 +49,22 @@ class StripeAccounts:
             secret = self.environ.get(env_name, "")
             if found is None or found.secret_key != secret:
                 found = self._gateways[env_name] = StripeGateway(
-                    self.engine, secret_key=secret, api_base=self.config["STRIPE_API_BASE"],
+                    self.engine, secret_key=secret, api_base=self.config["STRIPE_API_BASE"], account=env_name,
                     timeout=(self.config["STRIPE_CONNECT_TIMEOUT_SECONDS"], self.config["STRIPE_READ_TIMEOUT_SECONDS"]))
             return found
 
     def for_key(self, idempotency_key: str) -> StripeGateway:
         """The gateway of the organiser whose checkout this key is (the install's for a key of no checkout)."""
         with self.engine.connect() as conn:
-            env_name = conn.execute(_ACCOUNT_OF_KEY, {"k": idempotency_key}).scalar()
-        return self._by_env(env_name)
+            found = conn.execute(_ACCOUNT_OF_KEY, {"k": idempotency_key}).first()
+        if found is None:
+            return self.install
+        return self._by_env(found.account if found.noted else found.stripe_secret_key_env)
 
     def for_intent(self, intent_id: str) -> StripeGateway:
+        """The gateway of the account the intent was made in."""
         with self.engine.connect() as conn:
-            key = conn.execute(_KEY_OF_INTENT, {"i": intent_id}).scalar()
-        return self.for_key(key) if key else self.install
+            return self._by_env(conn.execute(_ACCOUNT_OF_INTENT, {"i": intent_id}).scalar())
 
     # --- the gateway interface, each call routed ---
 
@@ -80,7 +88,8 @@ class StripeAccounts:
     def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
         """Each account's leftovers: an intent is asked of the account it was made in."""
         found = []
-        for key, intent_id in self.install.open_intents(older_than_seconds=older_than_seconds, limit=limit):
-            if self.for_key(key).intent_status(intent_id) == "requires_capture":
+        for key, intent_id, account in self.install.open_intents_with_accounts(
+                older_than_seconds=older_than_seconds, limit=limit):
+            if self._by_env(account).intent_status(intent_id) == "requires_capture":
                 found.append((key, intent_id))
         return found

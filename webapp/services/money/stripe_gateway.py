@@ -103,13 +103,15 @@ def decline_code(error: dict[str, Any]) -> str:
 
 class StripeGateway:
     def __init__(self, engine: Engine, *, secret_key: str, api_base: str = "https://api.stripe.com",
-                 timeout: tuple[float, float] = (3.0, 20.0), http: requests.Session | None = None):
+                 timeout: tuple[float, float] = (3.0, 20.0), http: requests.Session | None = None,
+                 account: str | None = None):
         if not secret_key:
             raise RuntimeError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY.")
         self.engine = engine
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
         self.secret_key = secret_key
+        self.account = account  # noted on each intent made (stripe_intents.account): stripe_accounts.py
         self.http = http or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {secret_key}", "Stripe-Version": STRIPE_VERSION})
 
@@ -162,8 +164,9 @@ class StripeGateway:
             # Card numbers go to Stripe from the buyer's browser, never through us.
             return ChargeResult(INVALID_CARD, "", DECLINED)
         seen = self._note(
-            "INSERT INTO stripe_intents (idempotency_key) VALUES (:k) ON CONFLICT (idempotency_key) DO UPDATE"
-            " SET idempotency_key = excluded.idempotency_key RETURNING intent_id, voided", k=idempotency_key)
+            "INSERT INTO stripe_intents (idempotency_key, account) VALUES (:k, :a) ON CONFLICT (idempotency_key)"
+            " DO UPDATE SET idempotency_key = excluded.idempotency_key RETURNING intent_id, voided",
+            k=idempotency_key, a=self.account)
         if seen.voided and seen.intent_id is None:
             return ChargeResult(VOIDED, "", VOIDED)
         intent_id = seen.intent_id
@@ -233,8 +236,10 @@ class StripeGateway:
     def void(self, idempotency_key: str) -> ChargeResult:
         """Release whatever is authorised under this key, now or when it arrives (see the module docstring)."""
         seen = self._note(
-            "INSERT INTO stripe_intents (idempotency_key, voided, last_status) VALUES (:k, true, 'canceled')"
-            " ON CONFLICT (idempotency_key) DO UPDATE SET voided = true RETURNING intent_id", k=idempotency_key)
+            "INSERT INTO stripe_intents (idempotency_key, voided, last_status, account)"
+            " VALUES (:k, true, 'canceled', :a)"
+            " ON CONFLICT (idempotency_key) DO UPDATE SET voided = true RETURNING intent_id",
+            k=idempotency_key, a=self.account)
         if seen.intent_id is None:
             return ChargeResult(VOIDED, "", VOIDED)
         intent = self._intent(seen.intent_id)
@@ -325,9 +330,15 @@ class StripeGateway:
 
     def open_intents(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
         """(key, intent id) of our intents older than this whose last status we saw was not final."""
+        return [(key, intent_id) for key, intent_id, _ in self.open_intents_with_accounts(
+            older_than_seconds=older_than_seconds, limit=limit)]
+
+    def open_intents_with_accounts(self, *, older_than_seconds: float, limit: int
+                                   ) -> list[tuple[str, str, str | None]]:
+        """The same, with the account each was made in (stripe_intents.account)."""
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(text(
-                "SELECT idempotency_key, intent_id FROM stripe_intents WHERE intent_id IS NOT NULL"
+                "SELECT idempotency_key, intent_id, account FROM stripe_intents WHERE intent_id IS NOT NULL"
                 " AND last_status NOT IN ('succeeded', 'canceled', 'requires_payment_method')"
                 " AND created_at < now() - make_interval(secs => :s) ORDER BY created_at LIMIT :n"),
                 {"s": older_than_seconds, "n": limit}).all()]
