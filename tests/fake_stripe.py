@@ -82,6 +82,7 @@ class StripeProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.seen: list[tuple[str, str, str | None]] = []  # (method, path, Idempotency-Key)
+        self.bearers: list[tuple[str, str]] = []  # (path, the secret key it was sent with)
         self.faults: list[tuple[str, str, float]] = []
         proxy = self
 
@@ -93,6 +94,7 @@ class StripeProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.seen.append((self.command, self.path, self.headers.get("Idempotency-Key")))
+                proxy.bearers.append((self.path, self.headers.get("Authorization", "").removeprefix("Bearer ")))
                 fault = proxy._take_fault(self.path)
                 if fault and fault[1] == "500":
                     self._answer(500, b'{"error": {"type": "api_error", "message": "boom"}}')

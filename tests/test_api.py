@@ -204,6 +204,8 @@ def test_from_event_list_to_ticket_and_cancel(client, factory, session):
     hold = made.get_json()
     assert made.headers["Location"].endswith(f"/api/v1/holds/{hold['id']}")
     assert hold["payable"] and hold["expires_at"] and hold["total_minor"] == 2 * 5000 and len(hold["lines"]) == 2
+    # No tax on this tier; no Stripe key with the simulated gateway.
+    assert (hold["net_minor"], hold["tax_minor"], hold["stripe_publishable_key"]) == (10000, 0, None)
     assert client.get(f"/api/v1/events/{event.id}", headers=h).get_json()["tiers"][0]["available"] == 8
 
     declined = client.post(f"/api/v1/holds/{hold['id']}/payment", json={"card": DECLINED_CARD},

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.support import GOOD, assert_consistent, buy, race, reserve_general
 from webapp.extensions import db
-from webapp.models import GatewayCharge, GatewayRefund, Invoice, Order, PaymentAttempt, Refund
+from webapp.models import GatewayCharge, GatewayRefund, Invoice, Order, Organiser, PaymentAttempt, Refund
 from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import BookingError, InvalidRequest, OrderNotCancellable
 from webapp.services.money import checkout, refunds
@@ -85,7 +85,7 @@ def test_a_refund_during_the_capture_gives_one_refund(app, session, factory, mon
     captured and then marked voided (money taken and not given back).
     """
     event = factory.seated_event(rows=4, seats_per_row=10)
-    monkeypatch.setattr(checkout, "_capture", lambda gateway, reference: None)  # orders made, captures held back
+    monkeypatch.setattr(checkout, "_capture", lambda *held_back: None)  # orders made, captures held back
     orders = _orders(session, factory, event, 20) + _orders_ga(session, factory, 20)
     monkeypatch.undo()
     admin = factory.user(is_admin=True).id
@@ -95,12 +95,13 @@ def test_a_refund_during_the_capture_gives_one_refund(app, session, factory, mon
     requested = [refunds.request_refund(session, order_id=o.id, reason="at once", actor_id=admin, whole=True).id
                  for o in orders]
     session.commit()
-    charges = [references[o.id] for o in orders]
+    charges = [(references[o.id], o.payment_attempt_id) for o in orders]
 
     def attempt(i):
         gateway = SimulatedGateway(db.engine)
         if i % 2 == 0:
-            checkout._capture(gateway, charges[i // 2])
+            reference, attempt_id = charges[i // 2]
+            checkout._capture(gateway, reference, attempt_id)
             return "captured"
         made = refunds.send_refund(db.session, gateway, db.session.get_one(Refund, requested[i // 2]))
         db.session.commit()
@@ -146,3 +147,39 @@ def test_fifty_orders_invoiced_at_once_take_fifty_consecutive_numbers(app, sessi
     numbers = sorted(session.scalars(select(Invoice.number).where(Invoice.kind == "invoice")).all())
     assert numbers == list(range(1, 51))
     assert_consistent(session, event.id)
+
+
+def test_two_organisers_invoicing_fifty_orders_each_at_once_each_take_consecutive_numbers(app, session, factory):
+    # The counter row is per organiser and prefix: 100 checkouts racing, two organisers, one series each.
+    acme = Organiser(slug="acme", name="Acme", invoice_prefix="ACME-2026-")
+    session.add(acme)
+    session.commit()
+    events = [factory.ga_event(capacity=60, title="Default's"), factory.ga_event(capacity=60, title="Acme's",
+                                                                              organiser_id=acme.id)]
+    users = factory.users(100)
+    work = []
+    for i, user in enumerate(users):
+        event = events[i % 2]
+        hold = reserve_general(session, user_id=user.id, event_id=event.id, quantities={event.tiers[0].id: 1})
+        work.append((hold.id, user.id))
+    session.commit()
+
+    def attempt(i):
+        hold_id, user_id = work[i]
+        try:
+            return checkout.pay(db.session, SimulatedGateway(db.engine), hold_id=hold_id, user_id=user_id,
+                                idempotency_key=secrets.token_urlsafe(16), card=GOOD,
+                                billing_name=f"Buyer {i}", billing_address="Somewhere 1").order_id
+        except BookingError as failed:
+            db.session.rollback()
+            return failed.message
+
+    results = race(app, 100, attempt)
+    assert all(isinstance(r, int) for r in results), results
+    for event, prefix in zip(events, ("INV-", "ACME-2026-"), strict=True):
+        issued = session.execute(select(Invoice.series, Invoice.number).where(
+            Invoice.event_id == event.id, Invoice.kind == "invoice").order_by(Invoice.number)).all()
+        assert [tuple(i) for i in issued] == [(prefix, n) for n in range(1, 51)]
+        assert_consistent(session, event.id)
+    label = session.scalars(select(Invoice).where(Invoice.organiser_id == acme.id, Invoice.number == 7)).one().label
+    assert label == "ACME-2026-000007"

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 
 from tests.support import admin_client, assert_consistent, buy, login
 from webapp.models import (
+    Event,
     GatewayCharge,
     GatewayRefund,
     Order,
@@ -167,7 +168,7 @@ def test_a_refund_the_gateway_refuses_fails_and_counts_for_nothing(session, gate
 def test_a_refund_before_the_capture_captures_first_and_gives_back_only_its_part(session, factory, gateway, sale,
                                                                                  monkeypatch):
     event, admin, _ = sale
-    monkeypatch.setattr(checkout, "_capture", lambda gateway, reference: None)  # the capture has not happened yet
+    monkeypatch.setattr(checkout, "_capture", lambda *held_back: None)  # the capture has not happened yet
     order = buy(session, event, factory.user(), seats=factory.seat_ids(event)[6:8], gateway=gateway)
     charge = session.scalars(select(GatewayCharge).where(GatewayCharge.amount_minor == 9000)
                              .order_by(GatewayCharge.id.desc())).first()
@@ -360,3 +361,22 @@ def test_the_buyers_cancel_page_says_what_comes_back_and_the_fee_kept(client, se
     page = client.get(f"/orders/{order.id}/cancel").get_data(as_text=True)
     assert "€85.00 goes back to your card (the organiser keeps a cancellation fee of €5.00)" in page
     assert "until 48 hours before the start" in page
+
+
+def test_money_by_state_under_the_simulated_gateway_follows_captures_and_refunds(session, factory, gateway, sale,
+                                                                                monkeypatch):
+    """The dashboard reads our rows (payment_attempts.captured_at, refunds) with either gateway."""
+    from webapp.services.admin import reports
+
+    event, admin, order = sale  # captured: 90.00
+    monkeypatch.setattr(checkout, "_capture", lambda *held_back: None)
+    held = buy(session, event, factory.user(), seats=factory.seat_ids(event)[6:8], gateway=gateway)
+    monkeypatch.undo()
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor, money.refunded_minor) == (9000, 9000, 0)
+    # Half of the authorised order given back: the gateway captures it first, and so do our rows.
+    refund(session, gateway, admin, held, ticket_ids=[held.tickets[0].id])
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor, money.refunded_minor, money.outstanding_minor) == (
+        0, 18000, 4500, 13500)
+    assert_consistent(session, event.id)

@@ -298,3 +298,98 @@ def test_refund_rows_give_back_their_amounts_once_each_at_stripe(session, factor
     assert charge["amount_refunded"] == 4000
     assert session.query(Refund).filter_by(order_id=order_id, state="succeeded").count() == 2
     _all_clean(session, event_id, fake_stripe)
+
+
+def test_the_dashboards_money_by_state_reads_our_rows_under_stripe(session, factory, stripe, stripe_proxy,  # noqa: F811
+                                                                     fake_stripe):  # noqa: F811
+    """Three orders of 2 x 50.00 at Stripe: one captured, one whose capture failed (authorised until the sweep
+    captures it), one captured and then refunded 15.00. Nothing of the simulated gateway's ledger is used."""
+    from webapp.models import Event
+    from webapp.services.admin import orders as admin_orders
+    from webapp.services.admin import reports
+
+    event = factory.ga_event(capacity=10)
+    buyers = [factory.user() for _ in range(3)]
+    holds = [reserve_general(session, user_id=b.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+             for b in buyers]
+    session.commit()
+    orders = []
+    for i, (hold, buyer) in enumerate(zip(holds, buyers, strict=True)):
+        if i == 1:
+            stripe_proxy.fault("/capture", "500")
+        orders.append(_pay(session, stripe, hold.id, buyer.id, payment_method(fake_stripe),
+                           key=f"key-dashboard-{i:05d}").order_id)
+    admin = factory.user(is_admin=True)
+    admin_orders.refund(session, stripe, actor_id=admin.id, order_id=orders[2], reason="bad view", amount_minor=1500)
+    session.commit()
+    assert session.execute(text("SELECT count(*) FROM gateway_charges")).scalar() == 0
+
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor, money.refunded_minor, money.outstanding_minor) == (
+        10000, 20000, 1500, 30000 - 1500)
+    assert intent(fake_stripe, _intent_of(session, "key-dashboard-00001"))["status"] == "requires_capture"
+
+    # The sweep captures the leftover: the dashboard follows, from our rows.
+    checkout.reconcile_stale_payments(session, stripe, older_than_seconds=0, void_after_seconds=0)
+    money = reports.dashboard(session, session.get(Event, event.id)).money
+    assert (money.authorised_minor, money.captured_minor) == (0, 30000)
+    _all_clean(session, event.id, fake_stripe)
+
+
+def test_one_card_across_accounts_meets_the_events_per_card_limit_before_any_capture(session, factory, stripe,  # noqa: F811
+                                                                                     fake_stripe):  # noqa: F811
+    """localstripe gives each PaymentMethod its card's fingerprint (as Stripe does): two accounts, one card."""
+    from webapp.models import Event
+
+    event = factory.ga_event(capacity=10)
+    session.get(Event, event.id).per_instrument_limit = 3
+    first, second = factory.user(), factory.user()
+    holds = [reserve_general(session, user_id=u.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+             for u in (first, second)]
+    session.commit()
+    paid = _pay(session, stripe, holds[0].id, first.id, payment_method(fake_stripe), key="key-card-limit-01")
+    assert paid.order_id is not None
+    assert len(session.execute(text("SELECT instrument FROM payment_attempts")).scalar() or "") == 16
+    with pytest.raises(PaymentDeclined) as refused:
+        _pay(session, stripe, holds[1].id, second.id, payment_method(fake_stripe), key="key-card-limit-02")
+    assert "already paid for 2 tickets to this event" in refused.value.message
+    assert "allows 3 per card" in refused.value.message
+    # Refused before the capture: Stripe's authorisation released, nothing kept; the hold is the buyer's still.
+    assert intent(fake_stripe, _intent_of(session, "key-card-limit-02"))["status"] == "canceled"
+    session.expire_all()
+    assert session.get(Hold, holds[1].id).status == HoldStatus.ACTIVE
+    # Another card pays for it.
+    other = _pay(session, stripe, holds[1].id, second.id, payment_method(fake_stripe, "5555555555554444"),
+                 key="key-card-limit-03")
+    assert other.order_id is not None
+    _all_clean(session, event.id, fake_stripe)
+
+
+def test_two_accounts_paying_with_one_card_at_once_stay_within_its_limit(app, session, factory, stripe_proxy,  # noqa: F811
+                                                                         fake_stripe):  # noqa: F811
+    """Six accounts, one card, a limit of 2 and 2 tickets each, paying at once: exactly one order. Without the
+    advisory lock on (event, card) several pass on the same count (checked by hand)."""
+    from webapp.models import Event, Order
+
+    event = factory.ga_event(capacity=20)
+    session.get(Event, event.id).per_instrument_limit = 2
+    buyers = factory.users(6)
+    holds = [reserve_general(session, user_id=u.id, event_id=event.id, quantities={factory.tier(event).id: 2})
+             for u in buyers]
+    session.commit()
+    work = [(h.id, u.id, payment_method(fake_stripe)) for h, u in zip(holds, buyers, strict=True)]
+
+    def attempt(i):
+        hold_id, user_id, card = work[i]
+        gateway = StripeGateway(db.engine, secret_key="sk_test_ticketbooth", api_base=stripe_proxy.url, timeout=(5, 5))
+        try:
+            return _pay(db.session, gateway, hold_id, user_id, card, key=f"key-card-race-{i:04d}").order_id
+        except PaymentDeclined as refused:
+            db.session.rollback()
+            return refused.code
+
+    results = race(app, len(work), attempt)
+    assert sum(isinstance(r, int) for r in results) == 1, results
+    assert results.count("instrument_limit") == len(work) - 1, results
+    assert session.query(Order).filter_by(event_id=event.id).count() == 1
+    _all_clean(session, event.id, fake_stripe)

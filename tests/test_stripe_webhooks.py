@@ -23,7 +23,7 @@ from tests.fake_stripe import PUBLISHABLE_KEY, fake_stripe, intent, payment_meth
 from tests.support import admin_client, assert_consistent, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import PaymentAttempt, PaymentStatus
+from webapp.models import Order, PaymentAttempt, PaymentStatus
 from webapp.services.errors import PaymentInProgress
 from webapp.services.invariants import check_stripe_money
 from webapp.services.money import checkout
@@ -135,6 +135,54 @@ def test_a_dispute_is_recorded_once_and_shown_to_admins(stripe_app, stripe_proxy
         admin, _, _ = admin_client(client, Factory(db.session))
     page = client.get("/admin/disputes").get_data(as_text=True)
     assert "dp_1QdisputeTB0000000000001" in page and "fraudulent" in page and re.search(r"#\d+</a>", page)
+    assert "needs response" in page and "open" in page
+    with stripe_app.app_context():
+        order_id = db.session.execute(text("SELECT id FROM orders WHERE hold_id = :h"), {"h": hold_id}).scalar_one()
+        assert db.session.get(Order, order_id).disputed_at is not None
+        assert _audit_of(order_id) == [("dispute.created", "needs_response")]
+    assert "A chargeback is open or was lost" in client.get(f"/admin/orders/{order_id}").get_data(as_text=True)
+
+    # Closed, lost: recorded once, the order stays flagged, the invariants still add up (no money of ours moved).
+    closed = (Path(__file__).parent / "data" / "stripe_dispute_closed.json").read_text()
+    body = closed.replace("PAYMENT_INTENT", intent_id).encode()
+    assert client.post("/stripe/webhook", data=body, headers=_signed(body)).json["done"] == "recorded"
+    assert client.post("/stripe/webhook", data=body, headers=_signed(body)).json["done"] == "duplicate"
+    with stripe_app.app_context():
+        status, closed_at = db.session.execute(text("SELECT status, closed_at FROM payment_disputes")).one()
+        assert status == "lost" and closed_at is not None
+        assert db.session.get(Order, order_id).disputed_at is not None
+        assert _audit_of(order_id) == [("dispute.created", "needs_response"), ("dispute.closed", "lost")]
+        assert_consistent(db.session, event_id)
+        assert check_stripe_money(db.session, event_id, lambda i: intent(fake_stripe, i)) == []
+    assert re.search(r"lost</td>\s*<td>\w", client.get("/admin/disputes").get_data(as_text=True))
+
+
+def test_a_dispute_won_unflags_its_order_and_a_late_update_does_not_reopen_it(stripe_app, stripe_proxy,  # noqa: F811
+                                                                                fake_stripe):  # noqa: F811
+    _, hold_id, _, intent_id = _pending_after_a_dropped_answer(stripe_app, stripe_proxy, fake_stripe)
+    with stripe_app.app_context():
+        checkout.settle_from_gateway(db.session, payment_gateway(), idempotency_key="key-webhook-00001")
+    client = stripe_app.test_client()
+    recorded = json.loads((Path(__file__).parent / "data" / "stripe_dispute_closed.json").read_text()
+                          .replace("PAYMENT_INTENT", intent_id))
+    recorded["data"]["object"]["status"] = "won"
+    body = json.dumps(recorded).encode()
+    assert client.post("/stripe/webhook", data=body, headers=_signed(body)).json["done"] == "recorded"
+    # The created event arriving after the close (Stripe does not promise order) does not reopen it.
+    created = (Path(__file__).parent / "data" / "stripe_dispute_created.json").read_text()
+    body = created.replace("PAYMENT_INTENT", intent_id).encode()
+    assert client.post("/stripe/webhook", data=body, headers=_signed(body)).json["done"] == "recorded"
+    with stripe_app.app_context():
+        assert tuple(db.session.execute(text("SELECT status, closed_at IS NOT NULL FROM payment_disputes")).one()) \
+            == ("won", True)
+        order_id = db.session.execute(text("SELECT id FROM orders WHERE hold_id = :h"), {"h": hold_id}).scalar_one()
+        assert db.session.get(Order, order_id).disputed_at is None
+
+
+def _audit_of(order_id: int) -> list[tuple[str, str]]:
+    return [(action, after["status"]) for action, after in db.session.execute(text(
+        "SELECT action, after FROM audit_log WHERE entity = 'order' AND entity_id = :o AND action LIKE 'dispute.%'"
+        " ORDER BY id"), {"o": order_id}).all()]
 
 
 def test_the_hold_page_shows_stripes_card_element_and_no_card_fields(stripe_app):

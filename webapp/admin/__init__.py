@@ -73,6 +73,7 @@ from webapp.admin import (  # noqa: E402,F401
     mail,
     orders,
     organisers,
+    payments,
     questions,
     waiting_room,
     waitlist,

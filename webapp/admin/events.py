@@ -16,6 +16,7 @@ from webapp.models import Event, EventStatus, Tier
 from webapp.services.admin import events as admin_events
 from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import BookingError
+from webapp.services.money import tax
 from webapp.services.money.gateway import payment_gateway
 
 log = logging.getLogger(__name__)
@@ -141,9 +142,11 @@ def _tier_form(tier: Tier, formdata=None) -> TierForm:
     if formdata is None:
         form.kind.data = "seated" if tier.seated else "general"
         form.name.data, form.colour.data, form.capacity.data = tier.name, tier.colour, tier.capacity
-        form.price.data = tier.price_minor / 100
+        # As the organiser entered it: net for a tax-exclusive tier.
+        form.price.data = tax.price_entered(tier.price_minor, tier.tax_rate_bp, inclusive=tier.tax_inclusive) / 100
         form.hidden.data = tier.hidden
         form.tax_rate.data = tier.tax_rate_bp / 100
+        form.tax_exclusive.data = not tier.tax_inclusive
     return form
 
 
@@ -170,7 +173,7 @@ def tier_create(event_id: int):
                                          seated=form.kind.data == "seated", name=form.name.data.strip(),
                                          price_minor=form.price_minor, colour=form.colour.data,
                                          capacity=form.capacity.data or 0, hidden=form.hidden.data,
-                                         tax_rate_bp=form.tax_rate_bp)
+                                         tax_rate_bp=form.tax_rate_bp, tax_inclusive=not form.tax_exclusive.data)
             status = 200
         except BookingError as refused:
             db.session.rollback()
@@ -202,7 +205,7 @@ def tier_update(event_id: int, tier_id: int):
                 db.session, actor_id=current_user.id, event_id=event.id, tier_id=tier.id,
                 name=form.name.data.strip(), price_minor=form.price_minor, colour=form.colour.data,
                 capacity=None if tier.seated else form.capacity.data, hidden=form.hidden.data,
-                tax_rate_bp=form.tax_rate_bp,
+                tax_rate_bp=form.tax_rate_bp, tax_inclusive=not form.tax_exclusive.data,
             )
             # Committed before the counts are read: every reserve of the event waits on its row lock.
             db.session.commit()

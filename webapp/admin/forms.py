@@ -79,6 +79,14 @@ class EventForm(FlaskForm):
         validators=[Optional(), NumberRange(min=1, max=10000,
             message=_l("Allow between 1 and 10,000 tickets per address, or leave it empty."))],
     )
+    per_instrument_limit = IntegerField(
+        _l("Tickets per payment card"),
+        description=_l("Paid for with one card (Stripe's card fingerprint), whatever the accounts; empty for no"
+                       " limit."),
+        # Sent empty: no limit; not sent at all: the event's setting is kept.
+        validators=[Optional(), NumberRange(min=1, max=10000, message=_l("Allow between 1 and 10,000 tickets per"
+                                                                         " card, or leave it empty."))],
+    )
     waitlist_enabled = BooleanField(_l("Waiting list when sold out"), default=True)
     offer_hours = FiniteDecimalField(
         _l("Waiting-list offer hours"), places=2, default=Decimal(12),
@@ -134,6 +142,8 @@ class EventForm(FlaskForm):
                 if getattr(self, name).raw_data and getattr(self, name).data is not None}
         if self.per_address_limit.raw_data:  # sent: empty means no limit
             kept["per_address_limit"] = self.per_address_limit.data
+        if self.per_instrument_limit.raw_data:
+            kept["per_instrument_limit"] = self.per_instrument_limit.data
         if self.cancel_until_hours.raw_data is not None and self.cancel_until_hours.raw_data != []:
             kept["cancel_until_hours"] = self.cancel_until_hours.data  # empty: until the start
         if self.cancel_fee.raw_data and self.cancel_fee.data is not None:
@@ -165,8 +175,9 @@ class TierForm(FlaskForm):
             message=_l("Capacity runs from 0 to %(most)s.", most=f"{MAX_GA_CAPACITY:,}")),
     ])
     hidden = BooleanField(_l("Hidden (sold only with an access code)"))
-    tax_rate = FiniteDecimalField(_l("Tax rate (%, included in the price)"), places=2, validators=[
+    tax_rate = FiniteDecimalField(_l("Tax rate (%)"), places=2, validators=[
         Optional(), NumberRange(min=0, max=100, message=_l("A tax rate from 0 to 100 %%."))])
+    tax_exclusive = BooleanField(_l("The price is before tax (the tax is added on top)"))
 
     def validate_capacity(self, field):
         if self.kind.data == "general" and field.data is None:

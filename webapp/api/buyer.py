@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from flask import make_response, request, url_for
+from flask import current_app, make_response, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
@@ -22,10 +22,10 @@ from webapp.client_address import for_address_limits
 from webapp.database import single_statement
 from webapp.extensions import db
 from webapp.models import Event, WaitlistStatus, seat_label
-from webapp.services.errors import InvalidRequest, NotFound, PassRequired
-from webapp.services.money import checkout, checkout_read
+from webapp.services.errors import InvalidRequest, NotFound, PassRequired, PaymentDeclined, PaymentNeedsAction
+from webapp.services.money import checkout, checkout_read, payment_settings
 from webapp.services.money.checkout_read import HoldView
-from webapp.services.money.gateway import payment_gateway
+from webapp.services.money.gateway import PaymentMethodId, payment_gateway
 from webapp.services.selling import attendees, catalog, codes, inventory
 from webapp.services.waiting import waiting_room, waitlist, waitlist_read
 
@@ -132,10 +132,17 @@ def event_seats(event_id: int):
 
 
 def _hold_out(view: HoldView) -> dict:
+    taxes, config = view.taxes, current_app.config
+    publishable = None
+    if config["PAYMENT_GATEWAY"] == "stripe":
+        with single_statement() as connection:
+            publishable = payment_settings.publishable_key_of_event(connection, view.event.id,
+                                                                    config["STRIPE_PUBLISHABLE_KEY"])
     return dict(id=view.id, event=view.event, kind=view.kind, status=view.status, expires_at=view.expires_at,
                 seconds_left=view.seconds_left, expired=view.expired, payable=view.payable,
                 payment_pending=view.payment_pending, last_decline=view.last_decline,
-                total_minor=view.total_minor, currency=view.currency, order_id=view.order_id,
+                total_minor=view.total_minor, net_minor=taxes.net_minor, tax_minor=taxes.tax_minor,
+                currency=view.currency, stripe_publishable_key=publishable, order_id=view.order_id,
                 discount_code=view.code, discount_minor=view.discount_minor, lines=view.lines,
                 attendee_names=view.attendee_names, questions=view.questions)
 
@@ -260,34 +267,93 @@ def _attempt_key(user_id: int, hold_id: int, key: str) -> str:
     return "api-" + hashlib.sha256(f"{user_id}:{hold_id}:{key}".encode()).hexdigest()[:48]
 
 
-@operation(bp, "/holds/<int:hold_id>/payment", "POST", summary="Pay for a hold with a test card", tag=HOLDS,
+@operation(bp, "/holds/<int:hold_id>/payment", "POST", summary="Pay for a hold", tag=HOLDS,
            body=s.PayRequest, headers=(IDEMPOTENCY_KEY,), errors=(402, 404, 409, 410),
-           responses={201: ("Paid (or paid before with this key): the order", s.OrderOut)})
+           responses={201: ("Paid (or paid before with this key): the order", s.OrderOut),
+                      202: ("Stripe: the bank asks the buyer to confirm (3-D Secure); finish it afterwards",
+                            s.PaymentActionOut)})
 def pay(hold_id: int):
     """The checkout of the pages: three short transactions around the gateway call. Retrying with the same
-    Idempotency-Key never charges twice; a decline keeps the hold (try again with a new key)."""
+    Idempotency-Key never charges twice; a decline keeps the hold (try again with a new key). With the
+    simulated gateway send `card` (a test card); with Stripe send `payment_method`, and a 202 hands back the
+    `client_secret` to confirm with the bank and the URL that finishes the payment."""
     data = json_body(s.PayRequest)
     who = caller()
     key = request.headers.get("Idempotency-Key", "").strip()
-    card = data["card"]
-    # The checkout page's own form: the same card rules and the same words.
-    form = CardForm(formdata=MultiDict({**card, "idempotency_key": key}), meta={"csrf": False})
-    if not form.validate():
-        errors = dict(form.errors)
-        if "idempotency_key" in errors:
-            errors["Idempotency-Key"] = ["Send an Idempotency-Key header of 16 to 64 characters."]
-            del errors["idempotency_key"]
-        raise InvalidFields(errors)
+    stripe = current_app.config["PAYMENT_GATEWAY"] == "stripe"
+    if stripe:
+        card = _stripe_payment_method(data, key)
+    else:
+        if data.get("card") is None:
+            raise InvalidFields({"card": ["Send the card to pay with."]})
+        # The checkout page's own form: the same card rules and the same words.
+        form = CardForm(formdata=MultiDict({**data["card"], "idempotency_key": key}), meta={"csrf": False})
+        if not form.validate():
+            raise InvalidFields(_key_named_as_header(dict(form.errors)))
+        card = form.card()
     billing = data.get("billing") or {}
-    result = checkout.pay(db.session, payment_gateway(), hold_id=hold_id, user_id=who.user_id,
-                          idempotency_key=_attempt_key(who.user_id, hold_id, key), card=form.card(),
-                          answers=attendees.typed_values(data.get("attendees")),
-                          billing_name=billing.get("name"), billing_address=billing.get("address"))
+    try:
+        result = checkout.pay(db.session, payment_gateway(), hold_id=hold_id, user_id=who.user_id,
+                              idempotency_key=_attempt_key(who.user_id, hold_id, key), card=card,
+                              answers=attendees.typed_values(data.get("attendees")),
+                              billing_name=billing.get("name"), billing_address=billing.get("address"))
+    except PaymentNeedsAction as action:
+        # Left pending, the hold kept: the client confirms with the bank, then posts to `finish`.
+        db.session.rollback()
+        return _payment_action(hold_id, "requires_action", action.client_secret)
+    return _order_created(result.order_id or 0, who.user_id)
+
+
+def _stripe_payment_method(data: dict, key: str) -> PaymentMethodId:
+    if data.get("card") is not None:
+        raise InvalidFields({"card": ["This shop takes cards through Stripe: make a PaymentMethod with "
+                                      "Stripe.js and send its id as payment_method."]})
+    errors = {} if data.get("payment_method") else {"payment_method": ["Send the PaymentMethod id to pay with."]}
+    if not 16 <= len(key) <= 64:
+        errors["Idempotency-Key"] = ["Send an Idempotency-Key header of 16 to 64 characters."]
+    if errors:
+        raise InvalidFields(errors)
+    return PaymentMethodId(data["payment_method"])
+
+
+def _key_named_as_header(errors: dict) -> dict:
+    if "idempotency_key" in errors:
+        errors["Idempotency-Key"] = ["Send an Idempotency-Key header of 16 to 64 characters."]
+        del errors["idempotency_key"]
+    return errors
+
+
+def _payment_action(hold_id: int, status: str, client_secret: str | None):
+    return _json(s.PaymentActionOut, {"status": status, "client_secret": client_secret,
+                                      "finish": url_for("api.pay_finish", hold_id=hold_id)}, 202)
+
+
+def _order_created(order_id: int, user_id: int):
     with single_statement() as connection:
-        order = checkout_read.order_view(connection, result.order_id or 0, who.user_id)
+        order = checkout_read.order_view(connection, order_id, user_id)
     if order is None:
         raise NotFound(_("No such order."))
     return _json(s.OrderOut, order, 201, Location=url_for("api.order_detail", order_id=order.id))
+
+
+@operation(bp, "/holds/<int:hold_id>/payment/finish", "POST", summary="Finish a payment the bank asked to confirm",
+           tag=HOLDS, headers=(IDEMPOTENCY_KEY,), errors=(402, 404),
+           responses={201: ("Paid: the order", s.OrderOut),
+                      202: ("Not settled yet: ask again in a moment", s.PaymentActionOut)})
+def pay_finish(hold_id: int):
+    """After 3-D Secure, with the payment's Idempotency-Key: settled from Stripe's own word on the payment
+    (what the client says counts for nothing), as the pages and the webhook settle it."""
+    who = caller()
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not 16 <= len(key) <= 64:
+        raise InvalidFields({"Idempotency-Key": ["Send the payment's Idempotency-Key header (16 to 64 characters)."]})
+    result = checkout.settle_from_gateway(db.session, payment_gateway(), user_id=who.user_id,
+                                          idempotency_key=_attempt_key(who.user_id, hold_id, key))
+    if result is None:
+        return _payment_action(hold_id, "processing", None)
+    if result.order_id is None:
+        raise PaymentDeclined(result.decline_code or "failed", result.decline_message or "Payment failed.")
+    return _order_created(result.order_id, who.user_id)
 
 
 @operation(bp, "/orders", "GET", summary="Your orders, newest first", tag=ORDERS,

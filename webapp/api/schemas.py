@@ -218,7 +218,13 @@ class HoldOut(Schema):
     payment_pending = fields.Boolean(required=True)
     last_decline = fields.String(allow_none=True, required=True)
     total_minor = fields.Integer(required=True, metadata={"description": "after the discount code, if any"})
+    net_minor = fields.Integer(required=True, metadata={
+        "description": "the total without tax; net + tax = total, the tax rounded per ticket as on the invoice"})
+    tax_minor = fields.Integer(required=True)
     currency = fields.String(required=True)
+    stripe_publishable_key = fields.String(allow_none=True, required=True, metadata={
+        "description": "with Stripe: the key to make the PaymentMethod with (the event's organiser's account); "
+                       "null with the simulated gateway"})
     order_id = fields.Integer(allow_none=True, required=True)
     discount_code = fields.String(allow_none=True, required=True)
     discount_minor = fields.Integer(required=True)
@@ -273,12 +279,29 @@ class BillingIn(Schema):
 
 
 class PayRequest(Schema):
-    card = fields.Nested(CardIn, required=True)
+    card = fields.Nested(CardIn, load_default=None, metadata={
+        "description": "a test card, with the simulated gateway (PAYMENT_GATEWAY=simulated) only"})
+    payment_method = Text(load_default=None, validate=validate.Regexp(
+        r"^pm_[A-Za-z0-9_]{1,100}$", error="A Stripe PaymentMethod id looks like pm_..."), metadata={
+        "description": "with Stripe (PAYMENT_GATEWAY=stripe): the id of a PaymentMethod the client made with "
+                       "Stripe.js and the shop's publishable key; card numbers never reach this API",
+        "example": "pm_1QticketboothExample"})
     attendees = fields.Nested(AttendeesIn, load_default=None, metadata={"description": (
         "attendee names and answers to the hold's questions; refused ones come back as a 400 whose `fields` "
         "name them as ticket-<unit id>-name, ticket-<unit id>-q<question id> or order-q<question id>")})
     billing = fields.Nested(BillingIn, metadata={
         "description": "who the invoice is made out to: optional unless the organiser requires it"})
+
+
+class PaymentActionOut(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["requires_action", "processing"]), metadata={
+        "description": "requires_action: the bank asks the buyer to confirm (3-D Secure); processing: "
+                       "not settled yet, ask again"})
+    client_secret = fields.String(allow_none=True, metadata={
+        "description": "for Stripe.js's handleCardAction in the client (requires_action only)"})
+    finish = fields.String(required=True, metadata={
+        "description": "POST here, with the same Idempotency-Key, once the client is done: the order (201), "
+                       "still processing (202) or the decline (402)"})
 
 
 # --- orders -------------------------------------------------------------------

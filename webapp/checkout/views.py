@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, render_template, request, url_for
@@ -19,7 +19,7 @@ from webapp.htmx import is_partial_request, redirect_to, render
 from webapp.parsing import attendee_fields
 from webapp.security import policy_with_stripe
 from webapp.services.errors import BillingRequired, BookingError, PaymentDeclined, PaymentInProgress, PaymentNeedsAction
-from webapp.services.money import checkout, checkout_read
+from webapp.services.money import checkout, checkout_read, payment_settings
 from webapp.services.money.checkout_read import HoldView
 from webapp.services.money.gateway import payment_gateway
 from webapp.services.selling import attendees, codes, inventory
@@ -87,6 +87,10 @@ def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status
     # What the attendee fields show: what was just sent, or what was kept from an earlier try.
     typed = (attendee_fields() if request.method == "POST" else {}) or attendees.typed_values(view.answers)
     stripe = _stripe()
+    if stripe is not None:
+        # The card becomes a PaymentMethod in the account that will charge it: the event's organiser's.
+        stripe = replace(stripe, publishable_key=payment_settings.publishable_key_of_event(
+            db.session, view.event.id, stripe.publishable_key))
     response = render("checkout/hold.html", partial, status=status, hold=view, event=view.event, form=form,
                       attendee_errors=attendee_errors, attendee_values=typed,
                       best_available=request.args.get("best") is not None,

@@ -71,6 +71,8 @@ class Event(db.Model):
     rehold_cooldown_seconds: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     # Tickets one client address may hold or have bought (NULL: no limit); tb_address_rules (migration 0022).
     per_address_limit: Mapped[int | None] = mapped_column(Integer, default=20, server_default="20")
+    # Tickets one payment card may pay for, across accounts (NULL: no limit); checked before capture (0030).
+    per_instrument_limit: Mapped[int | None] = mapped_column(Integer)
     offer_hours: Mapped[float] = mapped_column(
         db.Numeric(6, 2, asdecimal=False), default=12, server_default="12"
     )
@@ -119,6 +121,8 @@ class Event(db.Model):
         CheckConstraint("per_order_limit BETWEEN 1 AND 50", name="per_order_limit_range"),
         CheckConstraint("per_address_limit IS NULL OR per_address_limit BETWEEN 1 AND 10000",
                         name="per_address_limit_range"),
+        CheckConstraint("per_instrument_limit IS NULL OR per_instrument_limit BETWEEN 1 AND 10000",
+                        name="per_instrument_limit_range"),
         CheckConstraint("offer_hours > 0 AND offer_hours <= 168", name="offer_hours_range"),
         CheckConstraint("attendee_names IN ('off', 'asked', 'required')", name="attendee_names_mode"),
         Index("ix_events_organiser", "organiser_id", "id"),
@@ -160,6 +164,9 @@ class Tier(db.Model):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Tax (migration 0021): the rate in basis points (2000 = 20 %), included in the price.
     tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # False: the price was entered net and price_minor is net plus its tax, rounded per ticket (migration 0030,
+    # services/money/tax.py); price_minor is always what a ticket costs the buyer.
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     event: Mapped[Event] = relationship(back_populates="tiers")
 

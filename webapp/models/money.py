@@ -74,6 +74,8 @@ class InvoiceSeries(db.Model):
 
     __tablename__ = "invoice_series"
 
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"), primary_key=True)
+    # The printed prefix ("INV-", "ACME-2026-"): a new prefix starts a new series at 1 (migration 0030).
     series: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_number: Mapped[int] = mapped_column(BigInteger)
 
@@ -90,6 +92,8 @@ class Invoice(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    # The issuer: numbers are per organiser and series.
+    organiser_id: Mapped[int] = mapped_column(ForeignKey("organisers.id", ondelete="CASCADE"))
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"), index=True)
     kind: Mapped[str] = mapped_column(String(12))
     series: Mapped[str] = mapped_column(String(40))
@@ -105,7 +109,7 @@ class Invoice(db.Model):
     order: Mapped[Order] = relationship()
 
     __table_args__ = (
-        UniqueConstraint("series", "number", name="uq_invoices_series_number"),
+        UniqueConstraint("organiser_id", "series", "number", name="uq_invoices_organiser_series_number"),
         CheckConstraint("kind IN ('invoice', 'credit_note')", name="kind"),
         CheckConstraint("(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_link"),
         Index("ix_invoices_event", "event_id", "id"),
@@ -119,5 +123,5 @@ class Invoice(db.Model):
 
 
 def document_label(series: str, number: int) -> str:
-    """An invoice's or credit note's number as printed: series and number, e.g. INV-000042 or CN-000003."""
-    return f"{series}-{number:06d}"
+    """An invoice's or credit note's number as printed: its series' prefix and number, e.g. INV-000042."""
+    return f"{series}{number:06d}"

@@ -30,6 +30,14 @@ class Organiser(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # What its invoice and credit-note numbers start with; a new prefix is a new series (migration 0030).
+    invoice_prefix: Mapped[str] = mapped_column(String(30), default="INV-", server_default="INV-")
+    credit_note_prefix: Mapped[str] = mapped_column(String(30), default="CN-", server_default="CN-")
+    # Its own Stripe account (services/money/payment_settings.py): the publishable key, and the names of the
+    # environment variables holding the secret key and the webhook secret. None: the install's account.
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
+    stripe_secret_key_env: Mapped[str | None] = mapped_column(String(64))
+    stripe_webhook_secret_env: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     # The display name and Reply-To of every mail about its events (migration 0029); the envelope From
     # stays the install's verified MAIL_FROM address. None: the install's name, no Reply-To.

@@ -30,6 +30,8 @@ class StripeIntent(db.Model):
     # Stripe's status when we last looked, for the sweep's list of uncaptured intents (a declined
     # intent, back at requires_payment_method, is closed too: we never give it another card).
     last_status: Mapped[str] = mapped_column(String(40), default="creating", server_default="creating")
+    # The Stripe account it was made in: the name of the variable holding its secret key (None: the install's).
+    account: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
 
     __table_args__ = (
@@ -63,3 +65,4 @@ class PaymentDispute(db.Model):
     reason: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

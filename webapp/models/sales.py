@@ -142,6 +142,10 @@ class PaymentAttempt(db.Model):
     decline_message: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the gateway confirmed the capture: authorised until then (the dashboard's money by state).
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The card's fingerprint where the gateway gives one (Stripe): the per-instrument limit counts it.
+    instrument: Mapped[str | None] = mapped_column(String(64))
     # Who the invoice is for, given at checkout and copied to the order (migration 0021).
     billing_name: Mapped[str | None] = mapped_column(String(200))
     billing_address: Mapped[str | None] = mapped_column(String(500))
@@ -162,6 +166,9 @@ class PaymentAttempt(db.Model):
             "uq_payment_attempts_one_approved", "hold_id", unique=True,
             postgresql_where=text("status = 'approved'"),
         ),
+        # What the per-instrument limit counts: approved payments of one card for one event.
+        Index("ix_payment_attempts_instrument", "event_id", "instrument",
+              postgresql_where=text("instrument IS NOT NULL AND status = 'approved'")),
     )
 
 
@@ -210,6 +217,8 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    # A chargeback is open (or was lost) on this order's payment (migration 0030).
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The discount code used and what it took off (the total is after it).
     code_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id"))
     discount_minor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

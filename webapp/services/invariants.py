@@ -251,11 +251,29 @@ CHECKS: list[tuple[str, str]] = [
         "     (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'valid')))",
     ),
     (
-        # Invoice numbers: no gap and none twice in a series (the unique index forbids twice).
+        # Invoice numbers: no gap and none twice in an organiser's series (the unique index forbids twice).
         "invoice series with a gap in its numbers",
-        "SELECT i.series, count(*), s.last_number FROM invoices i JOIN invoice_series s ON s.series = i.series"
-        " WHERE i.series IN (SELECT series FROM invoices WHERE event_id = :e)"
-        " GROUP BY i.series, s.last_number HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
+        "SELECT i.organiser_id, i.series, count(*), s.last_number FROM invoices i JOIN invoice_series s"
+        " ON s.organiser_id = i.organiser_id AND s.series = i.series"
+        " WHERE (i.organiser_id, i.series) IN (SELECT organiser_id, series FROM invoices WHERE event_id = :e)"
+        " GROUP BY i.organiser_id, i.series, s.last_number"
+        " HAVING count(*) <> s.last_number OR max(i.number) <> s.last_number",
+    ),
+    (
+        # Charged = the order's total = its tickets' gross prices (checked above) = its invoice's gross lines.
+        "order charged a different amount than its total",
+        "SELECT o.id, o.total_minor, p.amount_minor FROM orders o"
+        " JOIN payment_attempts p ON p.id = o.payment_attempt_id"
+        " WHERE o.event_id = :e AND p.amount_minor <> o.total_minor",
+    ),
+    (
+        "invoice or credit note whose lines do not add up (net + tax = gross per line, the lines' gross = the"
+        " document's), or invoice whose gross is not its order's total",
+        "SELECT i.id FROM invoices i JOIN orders o ON o.id = i.order_id WHERE i.event_id = :e AND ("
+        " (i.kind = 'invoice' AND i.gross_minor <> o.total_minor)"
+        " OR i.gross_minor <> (SELECT coalesce(sum((l ->> 'gross')::int), 0) FROM jsonb_array_elements(i.lines) l)"
+        " OR EXISTS (SELECT 1 FROM jsonb_array_elements(i.lines) l"
+        "  WHERE (l ->> 'net')::int + (l ->> 'tax')::int <> (l ->> 'gross')::int))",
     ),
     (
         "credit note that does not correct an invoice of its order, or credits more than the invoice",

@@ -31,10 +31,9 @@ ACROSS_ORGANISERS = "across_organisers"
 
 # Tables that hold no organiser's data: the people, the tenants themselves, and what the
 # payment provider sends before it is matched to a payment.
-# The gateways' own ledgers; a refund's tickets, reached only through their refund (scoped by its event); the
-# invoice series, still one numbering for the whole install.
+# The gateways' own ledgers; a refund's tickets, reached only through their refund (scoped by its event).
 UNSCOPED = frozenset({"users", "organisers", "gateway_charges", "gateway_refunds", "stripe_events", "stripe_intents",
-                      "refund_tickets", "invoice_series"})
+                      "refund_tickets"})
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,17 @@
-"""Disputes (chargebacks) the payment provider told us of, newest first, with the order they hit."""
+"""Disputes (chargebacks) the payment provider told us of, newest first, with the order they hit.
+
+Read through the ORM, so the organiser's scope (services/organiser_scope.py) walls it off like every
+other admin read: an organiser sees the disputes of its own events only.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from webapp.models import Event, Order, PaymentDispute
 
 
 @dataclass(frozen=True)
@@ -16,14 +22,17 @@ class DisputeRow:
     reason: str
     status: str
     created_at: datetime
+    closed_at: datetime | None
     event_title: str | None
     order_id: int | None
 
 
 def recent_disputes(session: Session, limit: int = 100) -> list[DisputeRow]:
-    rows = session.execute(text(
-        "SELECT d.provider_id, d.amount_minor, d.currency, d.reason, d.status, d.created_at, e.title AS event_title,"
-        " o.id AS order_id FROM payment_disputes d LEFT JOIN events e ON e.id = d.event_id"
-        " LEFT JOIN orders o ON o.payment_attempt_id = d.payment_attempt_id ORDER BY d.id DESC LIMIT :n"),
-        {"n": limit}).all()
+    rows = session.execute(
+        select(PaymentDispute.provider_id, PaymentDispute.amount_minor, PaymentDispute.currency,
+               PaymentDispute.reason, PaymentDispute.status, PaymentDispute.created_at, PaymentDispute.closed_at,
+               Event.title.label("event_title"), Order.id.label("order_id"))
+        .outerjoin(Event, Event.id == PaymentDispute.event_id)
+        .outerjoin(Order, Order.payment_attempt_id == PaymentDispute.payment_attempt_id)
+        .order_by(PaymentDispute.id.desc()).limit(limit)).all()
     return [DisputeRow(**row._mapping) for row in rows]

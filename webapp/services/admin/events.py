@@ -19,18 +19,18 @@ from webapp.models import Event, EventStatus, Hold, HoldStatus, Order, OrderStat
 from webapp.services import audit
 from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import BookingError, InvalidRequest, NotFound
-from webapp.services.money import checkout
+from webapp.services.money import checkout, tax
 from webapp.services.money.gateway import PaymentGateway
 from webapp.services.selling import events, inventory
 from webapp.services.waiting import waitlist
 
 EVENT_FIELDS = (
     "title", "description", "venue", "starts_at", "image_url", "hold_minutes", "per_order_limit",
-    "per_buyer_limit", "rehold_cooldown_seconds", "per_address_limit",
+    "per_buyer_limit", "rehold_cooldown_seconds", "per_address_limit", "per_instrument_limit",
     "offer_hours", "waitlist_enabled", "waitlist_partial_offers", "timezone", "sales_end_at",
     "cancel_until_hours", "cancel_fee_minor", "cancel_fee_percent", "billing_required",
 )
-TIER_FIELDS = ("name", "price_minor", "colour", "capacity", "hidden", "tax_rate_bp")
+TIER_FIELDS = ("name", "price_minor", "colour", "capacity", "hidden", "tax_rate_bp", "tax_inclusive")
 
 # Which status an admin may move an event to from each status. Cancelling is
 # its own operation (it cancels orders), and is final.
@@ -223,11 +223,14 @@ def _check_tier_name(event: Event, name: str, tier_id: int | None = None) -> Non
 
 
 def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, name: str, price_minor: int,
-             colour: str, capacity: int = 0, hidden: bool = False, tax_rate_bp: int | None = None) -> Tier:
+             colour: str, capacity: int = 0, hidden: bool = False, tax_rate_bp: int | None = None,
+             tax_inclusive: bool = True) -> Tier:
     """A general-admission tier with `capacity` places, or a seat tier filled by the layout generator.
 
     `hidden`: sold only with an access code (services/selling/codes.py); general admission only.
+    `tax_inclusive` False: `price_minor` is net, and the tier sells at it plus its tax (services/money/tax.py).
     """
+    price_minor = tax.gross_of(price_minor, tax_rate_bp or 0, inclusive=tax_inclusive)
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     _check_tier_name(event, name)
@@ -244,8 +247,8 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
         # New places are new capacity: inventory offers them to the line first.
         tier = events.add_general_tier(session, event, name=name, price_minor=price_minor, capacity=capacity,
                                        colour=colour, sort_order=order, hidden=hidden)
-    if tax_rate_bp is not None:
-        tier.tax_rate_bp = tax_rate_bp
+    if tax_rate_bp is not None or not tax_inclusive:
+        tier.tax_rate_bp, tier.tax_inclusive = tax_rate_bp or 0, tax_inclusive
         session.flush()
     session.refresh(event, ["tiers"])
     audit.record(session, actor_id=actor_id, action="tier.create", entity="tier", entity_id=tier.id,
@@ -255,23 +258,28 @@ def add_tier(session: Session, *, actor_id: int, event_id: int, seated: bool, na
 
 def update_tier(session: Session, *, actor_id: int, event_id: int, tier_id: int, name: str, price_minor: int,
                 colour: str, capacity: int | None = None, hidden: bool | None = None,
-                tax_rate_bp: int | None = None) -> Tier:
+                tax_rate_bp: int | None = None, tax_inclusive: bool | None = None) -> Tier:
     """Rename, reprice (future sales only: tickets keep their price), resize, hide or show a tier, set its tax.
 
-    `hidden` and `tax_rate_bp` None keep them as they are (a new rate is for
-    invoices issued from then on). Hiding keeps what is sold and held; from
-    then on only buyers with an access code for it can reserve it.
+    `hidden`, `tax_rate_bp` and `tax_inclusive` None keep them as they are (a
+    new rate is for invoices issued from then on). `price_minor` is as the
+    organiser enters it: net when the tax is exclusive. Hiding keeps what is
+    sold and held; from then on only buyers with an access code for it can
+    reserve it.
     """
     event = lock_event(session, event_id)
     _refuse_if_cancelled(event)
     tier = _lock_tier(session, event_id, tier_id)
     _check_tier_name(event, name, tier.id)
     before = audit.snapshot(tier, TIER_FIELDS)
-    tier.name, tier.price_minor, tier.colour = name, price_minor, colour
     if hidden is not None:
         tier.hidden = hidden
     if tax_rate_bp is not None:
         tier.tax_rate_bp = tax_rate_bp
+    if tax_inclusive is not None:
+        tier.tax_inclusive = tax_inclusive
+    tier.name, tier.colour = name, colour
+    tier.price_minor = tax.gross_of(price_minor, tier.tax_rate_bp, inclusive=tier.tax_inclusive)
     session.flush()
     if capacity is not None and capacity != tier.capacity:
         if tier.seated:

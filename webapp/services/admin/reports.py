@@ -84,13 +84,15 @@ def dashboard(session: Session, event: Event) -> Dashboard:
             "   AS code_orders,"
             " (SELECT coalesce(sum(discount_minor), 0) FROM orders"
             "   WHERE event_id = :e AND status = 'confirmed' AND code_id IS NOT NULL) AS code_discount,"
-            # Money by state: the gateway's status of each order's charge, our refund rows.
+            # Money by state, from our own rows whatever the gateway: an order's payment is captured once
+            # the gateway confirmed it (captured_at), authorised until then while the order stands (a
+            # cancelled or refunded order's authorisation was voided); our refund rows.
             " (SELECT coalesce(sum(o.total_minor), 0) FROM orders o WHERE o.event_id = :e) AS paid,"
             " m.authorised, m.captured, r.refunded_ok, r.refund_pending"
-            " FROM (SELECT coalesce(sum(g.amount_minor) FILTER (WHERE g.status = 'authorised'), 0) AS authorised,"
-            "   coalesce(sum(g.amount_minor) FILTER (WHERE g.status = 'captured'), 0) AS captured"
-            "   FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id"
-            "   JOIN gateway_charges g ON g.idempotency_key = p.idempotency_key WHERE o.event_id = :e) m,"
+            " FROM (SELECT coalesce(sum(p.amount_minor) FILTER (WHERE p.captured_at IS NULL"
+            "     AND o.status = 'confirmed'), 0) AS authorised,"
+            "   coalesce(sum(p.amount_minor) FILTER (WHERE p.captured_at IS NOT NULL), 0) AS captured"
+            "   FROM orders o JOIN payment_attempts p ON p.id = o.payment_attempt_id WHERE o.event_id = :e) m,"
             "  (SELECT coalesce(sum(amount_minor) FILTER (WHERE state = 'succeeded'), 0) AS refunded_ok,"
             "   coalesce(sum(amount_minor) FILTER (WHERE state = 'requested'), 0) AS refund_pending"
             "   FROM refunds WHERE event_id = :e) r"

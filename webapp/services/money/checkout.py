@@ -67,7 +67,7 @@ from webapp.services.errors import (
     TooSoonAgain,
 )
 from webapp.services.messaging import language, outbox
-from webapp.services.money import invoices, refunds
+from webapp.services.money import captures, instrument_limit, invoices, refunds
 from webapp.services.money.gateway import (
     AUTHORISED,
     CAPTURED,
@@ -338,7 +338,10 @@ def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int
         result = gateway.void(attempt.idempotency_key)
 
     attempt.gateway_reference = result.reference or None
+    attempt.instrument = result.instrument
     attempt.completed_at = func.now()
+    over_limit = instrument_limit.refusal(session, event_id=hold.event_id, instrument=result.instrument,
+                                          tickets=len(hold.unit_ids)) if result.approved else None
     if result.status == VOIDED:
         attempt.status = PaymentStatus.FAILED
         attempt.decline_code = NO_CHARGE
@@ -347,6 +350,12 @@ def settle_payment(session: Session, gateway: PaymentGateway, *, attempt_id: int
         attempt.status = PaymentStatus.DECLINED
         attempt.decline_code = result.outcome
         attempt.decline_message = result.message
+    elif over_limit:
+        # Refused before the capture: the authorisation is released, the hold kept for another card.
+        attempt.status = PaymentStatus.FAILED
+        attempt.decline_code = instrument_limit.CODE
+        attempt.decline_message = over_limit
+        _give_back(gateway, attempt.idempotency_key, attempt.amount_minor)
     elif hold.status != HoldStatus.ACTIVE:
         # The sweep leaves holds with a payment in flight alone, so only an
         # admin cancelling the event, or the buyer reserving afresh in
@@ -375,8 +384,8 @@ def _give_back(gateway: PaymentGateway, idempotency_key: str, amount_minor: int)
     return after.status
 
 
-def _capture(gateway: PaymentGateway, reference: str) -> None:
-    """Take the money of an authorisation whose order is committed.
+def _capture(gateway: PaymentGateway, reference: str, attempt_id: int) -> None:
+    """Take the money of an authorisation whose order is committed, and note when (a statement of its own).
 
     A failure here leaves the order standing and the authorisation to the
     sweep, which captures it (`reconcile_stale_payments`).
@@ -388,6 +397,8 @@ def _capture(gateway: PaymentGateway, reference: str) -> None:
         return
     if captured.status != CAPTURED:
         log.error("payment.capture_refused", extra={"reference": reference, "status": captured.status})
+        return
+    captures.note_captured_now(attempt_id)
 
 
 def _confirm(session: Session, hold: Hold, attempt: PaymentAttempt, *, sold_by: int | None = None,
@@ -505,7 +516,7 @@ def _settle_and_capture(session: Session, gateway: PaymentGateway, *, attempt_id
     outcome = settle_payment(session, gateway, attempt_id=attempt_id, result=result, hold_id=hold_id)
     session.commit()
     if outcome.order_id is not None and result is not None and result.status == AUTHORISED:
-        _capture(gateway, result.reference)
+        _capture(gateway, result.reference, attempt_id)
     return outcome
 
 
@@ -571,15 +582,15 @@ def _capture_or_void_leftovers(session: Session, gateway: PaymentGateway, *, old
     leftovers = gateway.uncaptured(older_than_seconds=older_than_seconds, limit=limit)
     if not leftovers:
         return
-    statuses: dict[str, PaymentStatus] = {key: status for key, status in session.execute(
-        select(PaymentAttempt.idempotency_key, PaymentAttempt.status)
+    attempts = {key: (status, attempt_id) for key, status, attempt_id in session.execute(
+        select(PaymentAttempt.idempotency_key, PaymentAttempt.status, PaymentAttempt.id)
         .where(PaymentAttempt.idempotency_key.in_([key for key, _ in leftovers]))
     ).all()}
     session.rollback()
     for key, reference in leftovers:
-        status = statuses.get(key)
+        status, attempt_id = attempts.get(key, (None, 0))
         if status == PaymentStatus.APPROVED:
-            _capture(gateway, reference)
+            _capture(gateway, reference, attempt_id)
             log.warning("payment.captured_late", extra={"reference": reference})
         elif status != PaymentStatus.PENDING:
             # Declined, failed or unknown to us: no order will ever be made of it.

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from webapp.models import document_label, place_label
+from webapp.services.money import tax
 from webapp.services.selling import attendees, codes
 from webapp.services.waiting.waitlist_read import LIVE_OFFERS_JSON
 from webapp.timezones import localise
@@ -35,6 +36,7 @@ class Line:
     seat_number: int | None
     discount_minor: int = 0  # what the hold's discount code takes off this unit
     properties: list[str] = field(default_factory=list)  # wheelchair, companion, restricted_view, aisle
+    tax_rate_bp: int = 0  # the tier's rate: the tax inside the price, rounded per ticket (services/money/tax.py)
 
     @property
     def place_label(self) -> str:
@@ -99,6 +101,11 @@ class HoldView:
         return self.total_minor + self.discount_minor
 
     @property
+    def taxes(self) -> tax.Totals:
+        """Net, tax and gross of what will be charged, as the invoice will state them (rounded per ticket)."""
+        return tax.totals((line.tax_rate_bp, line.price_minor - line.discount_minor) for line in self.lines)
+
+    @property
     def expired(self) -> bool:
         # Ran out, swept or not: the server decides, and a payment in flight
         # keeps its hold (the sweep leaves it to that payment).
@@ -146,7 +153,7 @@ _LINES = """
                 'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,
                 -- the price held (what will be paid), not the tier's price now
                 'price_minor', coalesce(h.unit_prices[array_position(h.unit_ids, u.id)], t.price_minor),
-                'currency', t.currency, 'section', u.section,
+                'currency', t.currency, 'tax_rate_bp', t.tax_rate_bp, 'section', u.section,
                 'row_label', u.row_label, 'seat_number', u.seat_number,
                 -- the seat's properties, named as models.SEAT_PROPERTIES names them
                 'properties', array_remove(ARRAY[CASE WHEN u.wheelchair THEN 'wheelchair' END,

@@ -111,6 +111,8 @@ class ChargeResult:
     status: str  # authorised, captured, voided, declined (or requires_action, from authorise only)
     # For requires_action: what the provider's script in the browser needs to finish it.
     client_secret: str | None = None
+    # The card's fingerprint, where the provider gives one (Stripe): the same card across accounts.
+    instrument: str | None = None
 
     @property
     def approved(self) -> bool:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from webapp.services.money.gateway import SimulatedGateway
-from webapp.services.money.stripe_gateway import StripeGateway
+from webapp.services.money.stripe_accounts import StripeAccounts
 
 
 def init_app(app) -> None:
@@ -11,7 +11,8 @@ def init_app(app) -> None:
 
     with app.app_context():
         if app.config["PAYMENT_GATEWAY"] == "stripe":
-            app.extensions["payment_gateway"] = StripeGateway.from_config(db.engine, app.config)
+            # Each organiser's payments in its own Stripe account, or the install's (stripe_accounts.py).
+            app.extensions["payment_gateway"] = StripeAccounts(db.engine, app.config)
         elif app.config["PAYMENT_GATEWAY"] == "simulated":
             app.extensions["payment_gateway"] = SimulatedGateway(
                 db.engine, slow_seconds=app.config["GATEWAY_SLOW_SECONDS"])

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import Order, OrderStatus, PaymentAttempt, Refund, RefundState, RefundTicket, Ticket, TicketStatus
 from webapp.services.errors import InvalidRequest, NotFound, OrderNotCancellable
-from webapp.services.money import invoices
+from webapp.services.money import captures, invoices
 from webapp.services.money.gateway import PaymentGateway, RefundRefused
 from webapp.services.selling import inventory
 
@@ -169,10 +169,11 @@ def send_refund(session: Session, gateway: PaymentGateway, refund: Refund, *, ma
     """Ask the gateway to make a requested refund, under its key, and record the answer; the caller commits."""
     if refund.state != RefundState.REQUESTED.value:
         return refund
-    reference = session.execute(
-        select(PaymentAttempt.gateway_reference).join(Order, Order.payment_attempt_id == PaymentAttempt.id)
+    attempt_id, reference, paid, captured_at = session.execute(
+        select(PaymentAttempt.id, PaymentAttempt.gateway_reference, PaymentAttempt.amount_minor,
+               PaymentAttempt.captured_at).join(Order, Order.payment_attempt_id == PaymentAttempt.id)
         .where(Order.id == refund.order_id)
-    ).scalar_one()
+    ).one()
     refund.tries += 1
     try:
         gateway.refund(reference or "", refund.amount_minor, idempotency_key=refund.idempotency_key)
@@ -188,6 +189,9 @@ def send_refund(session: Session, gateway: PaymentGateway, refund: Refund, *, ma
         refund.state = RefundState.SUCCEEDED.value
         refund.error = None
         refund.completed_at = func.now()
+        if captured_at is None and refund.amount_minor < paid:
+            # Part of an authorisation given back: both gateways capture it first, then refund the part.
+            captures.note_captured(session, attempt_id)
     session.flush()
     return refund
 

@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 # The API version our code reads; Stripe answers in the account's default otherwise.
 STRIPE_VERSION = "2024-06-20"
 KEY_METADATA = "ticketbooth_key"
+# The confirm and every GET of an intent bring its PaymentMethod along, for the card's fingerprint (the
+# per-instrument limit) without a round trip of its own.
+_EXPANDED = {"expand[]": "payment_method"}
 REFUND_METADATA = "ticketbooth_refund"  # a refund row's key, on the Stripe refund it made
 
 
@@ -66,13 +69,20 @@ class StripeError(RuntimeError):
         self.error = error
 
 
+def fingerprint_of(intent: dict[str, Any]) -> str | None:
+    """The card's fingerprint, from the intent's PaymentMethod when it came expanded (see `_EXPANDED`)."""
+    method = intent.get("payment_method")
+    fingerprint = ((method.get("card") or {}).get("fingerprint")) if isinstance(method, dict) else None
+    return str(fingerprint)[:64] if fingerprint else None
+
+
 def result_of(intent: dict[str, Any]) -> ChargeResult | None:
     """What an intent's status says about its money; None while it is still moving."""
     status, reference = intent.get("status"), intent.get("id", "")
     if status == "requires_capture":
-        return ChargeResult(APPROVED, reference, AUTHORISED)
+        return ChargeResult(APPROVED, reference, AUTHORISED, instrument=fingerprint_of(intent))
     if status == "succeeded":
-        return ChargeResult(APPROVED, reference, CAPTURED)
+        return ChargeResult(APPROVED, reference, CAPTURED, instrument=fingerprint_of(intent))
     if status == "canceled":
         return ChargeResult(VOIDED, reference, VOIDED)
     if status == "requires_action":
@@ -93,12 +103,15 @@ def decline_code(error: dict[str, Any]) -> str:
 
 class StripeGateway:
     def __init__(self, engine: Engine, *, secret_key: str, api_base: str = "https://api.stripe.com",
-                 timeout: tuple[float, float] = (3.0, 20.0), http: requests.Session | None = None):
+                 timeout: tuple[float, float] = (3.0, 20.0), http: requests.Session | None = None,
+                 account: str | None = None):
         if not secret_key:
             raise RuntimeError("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY.")
         self.engine = engine
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
+        self.secret_key = secret_key
+        self.account = account  # noted on each intent made (stripe_intents.account): stripe_accounts.py
         self.http = http or requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {secret_key}", "Stripe-Version": STRIPE_VERSION})
 
@@ -128,7 +141,7 @@ class StripeGateway:
         return body
 
     def _intent(self, intent_id: str) -> dict[str, Any]:
-        intent = self._call("GET", f"/v1/payment_intents/{intent_id}")
+        intent = self._call("GET", f"/v1/payment_intents/{intent_id}?expand[]=payment_method")
         self._note_status(intent)
         return intent
 
@@ -151,8 +164,9 @@ class StripeGateway:
             # Card numbers go to Stripe from the buyer's browser, never through us.
             return ChargeResult(INVALID_CARD, "", DECLINED)
         seen = self._note(
-            "INSERT INTO stripe_intents (idempotency_key) VALUES (:k) ON CONFLICT (idempotency_key) DO UPDATE"
-            " SET idempotency_key = excluded.idempotency_key RETURNING intent_id, voided", k=idempotency_key)
+            "INSERT INTO stripe_intents (idempotency_key, account) VALUES (:k, :a) ON CONFLICT (idempotency_key)"
+            " DO UPDATE SET idempotency_key = excluded.idempotency_key RETURNING intent_id, voided",
+            k=idempotency_key, a=self.account)
         if seen.voided and seen.intent_id is None:
             return ChargeResult(VOIDED, "", VOIDED)
         intent_id = seen.intent_id
@@ -178,7 +192,7 @@ class StripeGateway:
             intent = self._intent(intent_id)
         if intent.get("status") == "requires_confirmation":
             try:
-                intent = self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", {},
+                intent = self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", _EXPANDED,
                                     idempotency_key=f"{idempotency_key}-confirm")
             except StripeError as refused:
                 if refused.status != 402:
@@ -222,8 +236,10 @@ class StripeGateway:
     def void(self, idempotency_key: str) -> ChargeResult:
         """Release whatever is authorised under this key, now or when it arrives (see the module docstring)."""
         seen = self._note(
-            "INSERT INTO stripe_intents (idempotency_key, voided, last_status) VALUES (:k, true, 'canceled')"
-            " ON CONFLICT (idempotency_key) DO UPDATE SET voided = true RETURNING intent_id", k=idempotency_key)
+            "INSERT INTO stripe_intents (idempotency_key, voided, last_status, account)"
+            " VALUES (:k, true, 'canceled', :a)"
+            " ON CONFLICT (idempotency_key) DO UPDATE SET voided = true RETURNING intent_id",
+            k=idempotency_key, a=self.account)
         if seen.intent_id is None:
             return ChargeResult(VOIDED, "", VOIDED)
         intent = self._intent(seen.intent_id)
@@ -308,14 +324,25 @@ class StripeGateway:
 
     def uncaptured(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
         """(key, intent id) of intents older than this that Stripe holds authorised and uncaptured."""
+        return [(key, intent_id) for key, intent_id in self.open_intents(older_than_seconds=older_than_seconds,
+                                                                         limit=limit)
+                if self.intent_status(intent_id) == "requires_capture"]
+
+    def open_intents(self, *, older_than_seconds: float, limit: int) -> list[tuple[str, str]]:
+        """(key, intent id) of our intents older than this whose last status we saw was not final."""
+        return [(key, intent_id) for key, intent_id, _ in self.open_intents_with_accounts(
+            older_than_seconds=older_than_seconds, limit=limit)]
+
+    def open_intents_with_accounts(self, *, older_than_seconds: float, limit: int
+                                   ) -> list[tuple[str, str, str | None]]:
+        """The same, with the account each was made in (stripe_intents.account)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT idempotency_key, intent_id FROM stripe_intents WHERE intent_id IS NOT NULL"
+            return [tuple(row) for row in conn.execute(text(
+                "SELECT idempotency_key, intent_id, account FROM stripe_intents WHERE intent_id IS NOT NULL"
                 " AND last_status NOT IN ('succeeded', 'canceled', 'requires_payment_method')"
                 " AND created_at < now() - make_interval(secs => :s) ORDER BY created_at LIMIT :n"),
-                {"s": older_than_seconds, "n": limit}).all()
-        found = []
-        for key, intent_id in rows:
-            if self._intent(intent_id).get("status") == "requires_capture":
-                found.append((key, intent_id))
-        return found
+                {"s": older_than_seconds, "n": limit}).all()]
+
+    def intent_status(self, intent_id: str) -> str:
+        """Stripe's status of the intent now (and noted)."""
+        return str(self._intent(intent_id).get("status") or "")

@@ -4,7 +4,12 @@ A webhook is a hint, never the source of truth: a `payment_intent.*` event
 makes us settle that checkout *now*, from `retrieve` (Stripe's current word
 on the intent, not the event's copy), exactly as the sweep would a minute
 later. So one that comes early, twice, out of order or never changes nothing
-the sweep would not. `charge.dispute.created` is recorded for the admins.
+the sweep would not. `charge.dispute.created`, `.updated` and `.closed` are
+recorded against the payment for the admins: the order is flagged while its
+dispute is open or was lost, and each step has an audit entry. A dispute
+moves no money of ours (the bank takes it back from the organiser's Stripe
+balance, not through a refund), so our refund rows and the invariants are
+untouched by it.
 `charge.refunded` needs nothing: refunds are made by us, and our own
 records say so; the event is noted (its id) and logged.
 """
@@ -17,10 +22,10 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from webapp.models import PaymentAttempt
+from webapp.services import audit
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.money import checkout
 from webapp.services.money.gateway import PaymentGateway
@@ -56,15 +61,20 @@ def verify(payload: bytes, header: str, secret: str, *, tolerance_seconds: int, 
 _FIRST_TIME = text("INSERT INTO stripe_events (id, type) VALUES (:i, :t) ON CONFLICT (id) DO NOTHING RETURNING id")
 
 
-def handle(session: Session, gateway: PaymentGateway, event: dict[str, Any]) -> str:
-    """Handle a verified event once; returns what was done. Commits."""
+def handle(session: Session, gateway: PaymentGateway, event: dict[str, Any], *, account: int | None = None) -> str:
+    """Handle a verified event once; returns what was done. Commits.
+
+    `account`: the organiser whose own Stripe account signed it (None: the install's). A dispute is recorded
+    only against a payment made in that account: an organiser holds its webhook secret, so it could sign
+    an event about anyone's payment.
+    """
     obj = (event.get("data") or {}).get("object") or {}
     kind = event["type"]
     if session.execute(_FIRST_TIME, {"i": event["id"][:255], "t": kind[:100]}).scalar() is None:
         session.rollback()
         return "duplicate"
-    if kind == "charge.dispute.created":
-        _record_dispute(session, obj)
+    if kind in DISPUTE_EVENTS:
+        _record_dispute(session, obj, step=kind.rsplit(".", 1)[1], account=account)
     session.commit()
     if kind.startswith("payment_intent."):
         key = (obj.get("metadata") or {}).get(KEY_METADATA)
@@ -79,19 +89,55 @@ def handle(session: Session, gateway: PaymentGateway, event: dict[str, Any]) -> 
         log.info("stripe.charge_refunded", extra={"intent": obj.get("payment_intent"),
                                                   "amount_refunded": obj.get("amount_refunded")})
         return "noted"
-    return "recorded" if kind == "charge.dispute.created" else "ignored"
+    return "recorded" if kind in DISPUTE_EVENTS else "ignored"
 
 
-def _record_dispute(session: Session, dispute: dict[str, Any]) -> None:
+DISPUTE_EVENTS = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+# A dispute's order stays flagged unless the organiser won it (Stripe's final statuses: won, lost, warning_closed).
+_UNFLAGGED = ("won", "warning_closed")
+
+# The payment is found through our note of intents (its unique intent_id), not by scanning payments.
+_PAYMENT_OF_INTENT = text(
+    "SELECT p.id, p.event_id, o.id AS order_id,"
+    " CASE WHEN g.stripe_secret_key_env IS NOT NULL THEN g.id END AS account FROM stripe_intents s"
+    " JOIN payment_attempts p ON p.idempotency_key = s.idempotency_key"
+    " JOIN events e ON e.id = p.event_id JOIN organisers g ON g.id = e.organiser_id"
+    " LEFT JOIN orders o ON o.payment_attempt_id = p.id WHERE s.intent_id = :r")
+
+# Created, updated or closed, in whatever order they arrive: the newest word on the status wins, once closed
+# stays closed.
+_UPSERT_DISPUTE = text(
+    "INSERT INTO payment_disputes AS d (provider_id, payment_reference, payment_attempt_id, event_id, amount_minor,"
+    " currency, reason, status, closed_at) VALUES (:d, :r, :a, :e, :m, :c, :why, :s,"
+    " CASE WHEN :closed THEN now() END)"
+    " ON CONFLICT (provider_id) DO UPDATE SET status = CASE WHEN d.closed_at IS NULL OR :closed"
+    "  THEN excluded.status ELSE d.status END, amount_minor = excluded.amount_minor,"
+    "  closed_at = coalesce(d.closed_at, excluded.closed_at)"
+    " RETURNING id, status, closed_at")
+
+_FLAG_ORDER = text("UPDATE orders SET disputed_at = CASE WHEN :flag THEN coalesce(disputed_at, now()) END"
+                   " WHERE id = :o")
+
+
+def _record_dispute(session: Session, dispute: dict[str, Any], *, step: str, account: int | None) -> None:
+    """Record (or move on) a dispute against its payment, flag its order, and say so in the audit log."""
     reference = dispute.get("payment_intent")
-    attempt = session.execute(
-        select(PaymentAttempt.id, PaymentAttempt.event_id).where(PaymentAttempt.gateway_reference == reference)
-    ).first() if reference else None
-    session.execute(text(
-        "INSERT INTO payment_disputes (provider_id, payment_reference, payment_attempt_id, event_id, amount_minor,"
-        " currency, reason, status) VALUES (:d, :r, :a, :e, :m, :c, :why, :s) ON CONFLICT (provider_id) DO NOTHING"
-    ), {"d": str(dispute.get("id", ""))[:255], "r": reference, "a": attempt.id if attempt else None,
-        "e": attempt.event_id if attempt else None, "m": int(dispute.get("amount") or 0),
+    closed = step == "closed"
+    payment = session.execute(_PAYMENT_OF_INTENT, {"r": reference}).first() if reference else None
+    if payment is not None and payment.account != account:
+        log.warning("stripe.dispute_other_account", extra={"dispute": dispute.get("id"), "intent": reference})
+        return  # a payment of another Stripe account: not this sender's to report
+    recorded = session.execute(_UPSERT_DISPUTE, {
+        "d": str(dispute.get("id", ""))[:255], "r": reference, "a": payment.id if payment else None,
+        "e": payment.event_id if payment else None, "m": int(dispute.get("amount") or 0),
         "c": str(dispute.get("currency") or "").upper()[:3], "why": str(dispute.get("reason") or "")[:60],
-        "s": str(dispute.get("status") or "")[:40]})
-    log.warning("stripe.dispute", extra={"dispute": dispute.get("id"), "intent": reference})
+        "s": str(dispute.get("status") or "")[:40], "closed": closed}).one()
+    log.warning("stripe.dispute", extra={"dispute": dispute.get("id"), "intent": reference,
+                                         "status": recorded.status})
+    if payment is None or payment.order_id is None:
+        return  # not a payment of ours: listed for the platform's admins, flagged nowhere
+    session.execute(_FLAG_ORDER, {"o": payment.order_id, "flag": recorded.status not in _UNFLAGGED})
+    audit.record(session, actor_id=None, action=f"dispute.{step}",
+                 entity="order", entity_id=payment.order_id, event_id=payment.event_id,
+                 after={"dispute": str(dispute.get("id", "")), "status": recorded.status,
+                        "amount_minor": int(dispute.get("amount") or 0), "reason": dispute.get("reason")})

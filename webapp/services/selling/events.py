@@ -58,6 +58,7 @@ def copy_tier(session: Session, event: Event, source: Tier) -> Tier:
     tier = _add_tier(session, event, name=source.name, price_minor=source.price_minor, currency=source.currency,
                      colour=source.colour, seated=source.seated, sort_order=source.sort_order, capacity=0,
                      hidden=source.hidden)
+    tier.tax_rate_bp, tier.tax_inclusive = source.tax_rate_bp, source.tax_inclusive  # the gross price, taxed alike
     inventory.copy_units(session, source_tier_id=source.id, tier=tier)
     return tier
 
