@@ -90,7 +90,7 @@ def data_words(client) -> set[str]:
     # The API reference shows the OpenAPI document's own words (summaries, descriptions) and the problem
     # titles the API answers with: the API speaks English, and the page quotes it.
     found |= pseudo_locale.words(json.dumps(client.get("/api/openapi.json").get_json(), ensure_ascii=False))
-    found |= pseudo_locale.words(" ".join(TITLES.values()))
+    found |= pseudo_locale.words(" ".join(str(title) for title in TITLES.values()))
     return found
 
 

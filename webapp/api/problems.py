@@ -49,7 +49,8 @@ def problem(status: int, detail: str, *, slug: str | None = None, retry_after: i
         "instance": request.path,
     }
     body.update(extensions)
-    response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    # default=str: a form's messages are lazy strings, translated when written out.
+    response = Response(json.dumps(body, default=str), status=status, mimetype=MEDIA_TYPE)
     response.headers["Cache-Control"] = "no-store"
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
