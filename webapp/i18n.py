@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.core import negotiate_locale
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -30,6 +30,9 @@ def init_app(app: Flask) -> None:
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        # A command or the worker: no buyer to ask (a mail forces its own with force_locale).
+        return g.get("organiser_locale") or current_app.config["DEFAULT_LOCALE"]
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

@@ -57,6 +57,19 @@ def money(amount_minor: int | None, currency: str = "EUR") -> str:
                                            currency_digits=False)
 
 
+@lru_cache(maxsize=64)
+def _decimal_pattern(locale: Locale) -> NumberPattern:
+    return locale.decimal_formats[None]
+
+
+def number(value: int | float | None) -> str:
+    """A count as the language writes it: 12,345 / 12.345."""
+    if value is None:
+        return ""
+    locale = current_locale()
+    return _decimal_pattern(locale).apply(value, locale)
+
+
 @lru_cache(maxsize=256)
 def _when_pattern(fmt: str, language: str) -> DateTimePattern:
     """A strftime format as a parsed CLDR pattern; letters outside directives are quoted text."""
@@ -122,6 +135,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["ink"] = ink
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["number"] = number
     # The switcher's languages, each named in itself, and the page's own (<html lang>).
     from webapp.i18n import LANGUAGES
 
