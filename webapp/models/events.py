@@ -8,7 +8,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -179,10 +180,10 @@ class Tier(db.Model):
 # list them in this order.
 # Said in the page's language wherever they are drawn (lazy: read when shown, not at import).
 SEAT_PROPERTIES = {
-    "wheelchair": lazy_gettext("Wheelchair space"),
-    "companion": lazy_gettext("Companion seat"),
-    "restricted_view": lazy_gettext("Restricted view"),
-    "aisle": lazy_gettext("Aisle seat"),
+    "wheelchair": _l("Wheelchair space"),
+    "companion": _l("Companion seat"),
+    "restricted_view": _l("Restricted view"),
+    "aisle": _l("Aisle seat"),
 }
 
 
