@@ -1,0 +1,167 @@
+"""No buyer page has an untranslated string: each is rendered in a pseudo-language and read.
+
+The pseudo-language is German's real catalog with every translation wrapped
+in ⟦…⟧ (built here, put in Flask-Babel's cache for "de"). A page's visible
+text is then either inside the marks or data: event titles, venues, names,
+prices, dates, seat numbers. Any other word is a string nobody marked. The
+real catalogs are checked apart: no empty and no fuzzy entry.
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from babel.dates import get_day_names, get_month_names
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from flask_babel import get_domain
+
+from tests.support import login, reserve_seats
+from webapp.i18n import LANGUAGE_COOKIE, TRANSLATIONS
+
+OPEN, CLOSE = "⟦", "⟧"
+# Words that are data or names in every language (the brand, the languages' own names).
+ALWAYS = {"Ticketbooth", "English", "Deutsch", "Español", "Stripe", "CET", "CEST", "UTC", "GMT"}
+
+
+def _pseudo_german() -> Translations:
+    real = Translations.load(str(TRANSLATIONS), ["de"])
+    for key, said in list(real._catalog.items()):
+        if key and said:
+            real._catalog[key] = f"{OPEN}{said}{CLOSE}"
+    return real
+
+
+class _Text(HTMLParser):
+    """The visible text in order, without scripts and styles; attributes people hear or see too."""
+
+    SPOKEN = ("aria-label", "title", "placeholder", "alt")
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+        self._data_depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in self.SPOKEN and value:
+                self.parts.append(f" {value} ")
+        if any(name == "lang" for name, _ in attrs) and tag != "html":
+            self._data_depth += 1  # a language's own name in the switcher
+            self.parts.append(OPEN)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+        if tag == "button" and self._data_depth:
+            self._data_depth -= 1
+            self.parts.append(CLOSE)
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def untranslated(page: str, data: set[str]) -> list[str]:
+    """The words of the page outside ⟦…⟧ that are not data."""
+    reader = _Text()
+    reader.feed(page)
+    text = "".join(reader.parts)
+    outside, depth, word = [], 0, []
+    for ch in text + " ":
+        if ch == OPEN:
+            depth += 1
+        elif ch == CLOSE:
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            outside.append(ch)
+        else:
+            outside.append(" ")
+    left = "".join(outside)
+    for known in sorted(data, key=len, reverse=True):
+        left = left.replace(known, " ")
+    return [w for w in re.findall(r"[A-Za-zÀ-ÿ]{2,}", left) if w not in ALWAYS]
+
+
+def _data_words() -> set[str]:
+    words = set()
+    for width in ("abbreviated", "wide"):
+        words.update(get_month_names(width, locale="de").values())
+        words.update(get_month_names(width, context="stand-alone", locale="de").values())
+        words.update(get_day_names(width, locale="de").values())
+    return words
+
+
+@pytest.fixture
+def pseudo(app_ctx):
+    domain = get_domain()
+    domain.get_translations_cache(None)[("de", domain.domain[0])] = _pseudo_german()
+    yield
+    domain.get_translations_cache(None).clear()
+
+
+def test_the_checker_finds_an_unmarked_string():
+    marked = f"<p>{OPEN}Ausverkauft{CLOSE}</p><button aria-label='{OPEN}Zoom{CLOSE}'>+</button>"
+    assert untranslated(marked, set()) == []
+    assert untranslated("<p>Sold out</p>", set()) == ["Sold", "out"]
+    assert untranslated(f"<p>{OPEN}Platz{CLOSE} <span aria-label='Zoom in'>x</span></p>", set()) == ["Zoom", "in"]
+    assert untranslated("<h1>Rock Night</h1>", {"Rock Night"}) == []
+
+
+def test_every_buyer_page_is_marked_in_full(client, factory, session, pseudo):
+    user = factory.user(name="Ada Buyer")
+    seated = factory.seated_event(rows=2, seats_per_row=4, title="Seated Concert")
+    ga = factory.ga_event(capacity=10, title="Open Air")
+    seats = factory.seat_ids(seated)
+    hold = reserve_seats(session, user_id=user.id, event_id=seated.id, unit_ids=seats[:2])
+    session.commit()
+    data = {seated.title, ga.title, seated.venue, ga.venue, user.name, user.email, factory.tier(seated).name,
+            factory.tier(ga).name} | _data_words()
+    data |= {t.name for e in (seated, ga) for t in e.tiers}
+    client.set_cookie(LANGUAGE_COOKIE, "de")
+    anonymous = {
+        "event list": "/",
+        "event list, nothing found": "/?q=nothing-like-this",
+        "login": "/login",
+        "register": "/register",
+        "forgot password": "/password/forgot",
+        "not found": "/events/999999",
+    }
+    for name, url in anonymous.items():
+        page = client.get(url).get_data(as_text=True)
+        assert untranslated(page, data) == [], name
+    login(client, user.email)
+    client.set_cookie(LANGUAGE_COOKIE, "de")
+    pages = {
+        "seated event": f"/events/{seated.id}",
+        "ga event": f"/events/{ga.id}",
+        "seat list": f"/events/{seated.id}/seat-list",
+        "hold": f"/holds/{hold.id}",
+        "my waiting lists": "/waitlists",
+    }
+    for name, url in pages.items():
+        response = client.get(url, follow_redirects=True)
+        assert response.status_code == 200, (name, response.status_code)
+        found = untranslated(response.get_data(as_text=True), data | {f"Reihe {r}" for r in "AB"})
+        assert found == [], name
+
+
+@pytest.mark.parametrize("language", ["de", "es"])
+def test_the_catalogs_have_no_empty_and_no_fuzzy_entry_for_the_buyer_pages(language):
+    with (TRANSLATIONS / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale=language)
+    buyer = re.compile(r"templates/(shop|checkout|waitlist|account|auth|errors)/|templates/base\.html|shop/hall\.py"
+                       r"|models/events\.py")
+    checked = 0
+    for message in catalog:
+        if not message.id or not any(buyer.search(path) for path, _ in message.locations):
+            continue
+        checked += 1
+        assert "fuzzy" not in message.flags, message.id
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings), message.id
+    assert checked > 200
