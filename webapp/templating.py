@@ -16,9 +16,9 @@ from babel import Locale
 from babel.dates import DateTimePattern
 from babel.dates import parse_pattern as parse_date_pattern
 from babel.numbers import NumberPattern
-from flask import Flask, g, has_app_context, has_request_context
-from flask_babel import get_locale
+from flask import Flask
 
+from webapp.i18n import LANGUAGES, page_locale
 from webapp.models import SEAT_PROPERTIES
 from webapp.timezones import localise
 
@@ -34,13 +34,7 @@ _STRFTIME_TO_CLDR = {"a": "EEE", "A": "EEEE", "d": "dd", "b": "MMM", "B": "MMMM"
 
 def current_locale() -> Locale:
     """The language of what is being drawn: forced (a mail, a PDF), else the request's, else English."""
-    if has_app_context():
-        forced = getattr(g.get("_flask_babel"), "babel_locale", None)
-        if forced is not None:
-            return forced
-        if has_request_context():
-            return get_locale() or ENGLISH
-    return ENGLISH
+    return page_locale() or ENGLISH
 
 
 @lru_cache(maxsize=64)
@@ -51,7 +45,13 @@ def _currency_pattern(locale: Locale) -> NumberPattern:
 def money(amount_minor: int | None, currency: str = "EUR") -> str:
     if amount_minor is None:
         return ""
-    locale = current_locale()
+    return _money_in(amount_minor, currency, current_locale())
+
+
+# A page shows the same few prices many times (every seat names its tier's):
+# each is formatted once per language.
+@lru_cache(maxsize=4096)
+def _money_in(amount_minor: int, currency: str, locale: Locale) -> str:
     # The shop's amounts are in cents whatever the currency: two digits, always.
     return _currency_pattern(locale).apply(Decimal(amount_minor).scaleb(-2), locale, currency=currency,
                                            currency_digits=False)
@@ -66,7 +66,11 @@ def number(value: int | float | None) -> str:
     """A count as the language writes it: 12,345 / 12.345."""
     if value is None:
         return ""
-    locale = current_locale()
+    return _number_in(value, current_locale())
+
+
+@lru_cache(maxsize=4096)
+def _number_in(value: int | float, locale: Locale) -> str:
     return _decimal_pattern(locale).apply(value, locale)
 
 
@@ -99,7 +103,12 @@ def when(value: datetime | None, fmt: str = DEFAULT_WHEN, tz: str | None = None)
         value = localise(value, tz)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    locale = current_locale()
+    return _when_in(value, fmt, current_locale())
+
+
+# The same moments come back on every page (an event's start): each is written once per format and language.
+@lru_cache(maxsize=4096)
+def _when_in(value: datetime, fmt: str, locale: Locale) -> str:
     text = _when_pattern(fmt.replace(" %Z", ""), locale.language).apply(value, locale)
     if "%H" in fmt or "%Z" in fmt:
         text += " " + value.strftime("%Z")
@@ -137,8 +146,6 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number
     # The switcher's languages, each named in itself, and the page's own (<html lang>).
-    from webapp.i18n import LANGUAGES
-
     app.jinja_env.globals.update(languages=LANGUAGES, page_language=lambda: current_locale().language)
     # The attendee fields' names, spelt once (services/selling/attendees.py) for forms and their checks.
     from webapp.services.selling.attendees import order_field, ticket_field
