@@ -9,16 +9,19 @@ real catalogs are checked apart: no empty and no fuzzy entry.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
 from babel.dates import get_day_names, get_month_names
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from flask import g
 from flask_babel import get_domain
 
-from tests.support import login, reserve_seats
+from tests.support import buy, login, reserve_general, reserve_seats
 from webapp.i18n import LANGUAGE_COOKIE, TRANSLATIONS
+from webapp.services.waiting import waiting_room
 
 OPEN, CLOSE = "⟦", "⟧"
 # Words that are data or names in every language (the brand, the languages' own names).
@@ -133,42 +136,74 @@ def test_the_checker_finds_an_unmarked_string():
     assert untranslated("<h1>Rock Night</h1>", {"Rock Night"}) == []
 
 
+def _read(client, url: str, data: set[str], **kw) -> list[str]:
+    # The tests' requests share one app context: each page chooses its language afresh.
+    for kept in ("_flask_babel", "_page_catalog", "_login_user", "csrf_token"):
+        g.pop(kept, None)
+    response = client.get(url, **kw)
+    assert response.status_code < 500, (url, response.status_code)
+    return untranslated(response.get_data(as_text=True), data)
+
+
 def test_every_buyer_page_is_marked_in_full(client, factory, session, pseudo):
     user = factory.user(name="Ada Buyer")
     seated = factory.seated_event(rows=2, seats_per_row=4, title="Seated Concert")
     ga = factory.ga_event(capacity=10, title="Open Air")
+    stadium = factory.stadium(sections=2, rows=4, seats_per_row=5, title="Big Stadium")
+    roomed = factory.ga_event(capacity=10, title="Rush Night")
+    waiting_room.configure(session, roomed, enabled=True, sale_starts_at=datetime.now(timezone.utc) + timedelta(hours=1),
+                           admit_per_minute=None, max_shoppers=5, pass_minutes=10)
     seats = factory.seat_ids(seated)
     hold = reserve_seats(session, user_id=user.id, event_id=seated.id, unit_ids=seats[:2])
+    ga_hold = reserve_general(session, user_id=user.id, event_id=ga.id, quantities={factory.tier(ga).id: 2})
     session.commit()
-    data = {seated.title, ga.title, seated.venue, ga.venue, user.name, user.email, factory.tier(seated).name,
-            factory.tier(ga).name} | _data_words() | python_owned()
-    data |= {t.name for e in (seated, ga) for t in e.tiers}
+    order = buy(session, stadium, user, seats=factory.seat_ids(stadium)[:1])
+    data = {user.name, user.email} | _data_words() | python_owned()
+    data |= {e.title for e in (seated, ga, stadium, roomed)} | {e.venue for e in (seated, ga, stadium, roomed)}
+    data |= {t.name for e in (seated, ga, stadium, roomed) for t in e.tiers}
+    data |= {f"Block {i}" for i in (1, 2)} | {ticket.code for ticket in order.tickets}
     client.set_cookie(LANGUAGE_COOKIE, "de")
-    anonymous = {
+    found = {}
+    for name, url in {
         "event list": "/",
         "event list, nothing found": "/?q=nothing-like-this",
         "login": "/login",
         "register": "/register",
         "forgot password": "/password/forgot",
-        "not found": "/events/999999",
-    }
-    found = {}
-    for name, url in anonymous.items():
-        found[name] = untranslated(client.get(url).get_data(as_text=True), data)
+        "not found (404)": "/events/999999",
+        "waiting room": f"/events/{roomed.id}/waiting-room",
+        "map without a waiting-room pass (403)": f"/events/{roomed.id}/seat-map",
+    }.items():
+        found[name] = _read(client, url, data)
     login(client, user.email)
     client.set_cookie(LANGUAGE_COOKIE, "de")
-    pages = {
+    for name, url in {
         "seated event": f"/events/{seated.id}",
+        "seated event, seats picked": f"/events/{seated.id}?seat={seats[2]}&seat={seats[3]}",
         "ga event": f"/events/{ga.id}",
         "seat list": f"/events/{seated.id}/seat-list",
-        "hold": f"/holds/{hold.id}",
+        "stadium overview": f"/events/{stadium.id}",
+        "stadium section": f"/events/{stadium.id}/sections/1",
+        "hold, seated": f"/holds/{hold.id}",
+        "hold, general admission": f"/holds/{ga_hold.id}",
+        "my tickets": "/orders",
+        "order": f"/orders/{order.id}",
+        "cancel an order": f"/orders/{order.id}/cancel",
+        "printable ticket": f"/orders/{order.id}/tickets/{order.tickets[0].id}",
+        "api tokens": "/account/tokens",
         "my waiting lists": "/waitlists",
-    }
-    for name, url in pages.items():
-        response = client.get(url, follow_redirects=True)
-        assert response.status_code == 200, (name, response.status_code)
-        found[name] = untranslated(response.get_data(as_text=True), data)
+    }.items():
+        found[name] = _read(client, url, data)
     assert {name: words for name, words in found.items() if words} == {}
+
+
+def test_the_error_pages_are_marked_in_full(app, pseudo):
+    from webapp import errors
+
+    for status in (403, 404, 429, 503):
+        with app.test_request_context("/", headers={"Cookie": f"{LANGUAGE_COOKIE}=de"}):
+            page = errors.error_response(status, "We could not find that page.").get_data(as_text=True)
+        assert untranslated(page, python_owned()) == [], status
 
 
 @pytest.mark.parametrize("language", ["de", "es"])
