@@ -9,7 +9,7 @@ from flask import g
 from flask_babel import force_locale
 from sqlalchemy import text
 
-from tests.support import csrf_token, login, reserve_seats
+from tests.support import admin_client, csrf_token, login, reserve_seats
 from webapp.i18n import LANGUAGE_COOKIE
 from webapp.shop.language import ONE_YEAR
 from webapp.templating import money, number, when
@@ -104,3 +104,20 @@ def test_money_dates_and_numbers_are_the_languages_own(app_ctx):
         assert (money(123450), when(moment)) == ("1.234,50\xa0€", "sáb, 12 dic 2026, 19:30 CET")
     # A venue's clock: the zone converts, the abbreviation is the time zone database's.
     assert when(datetime(2026, 7, 1, 18, 0, tzinfo=ZoneInfo("UTC")), tz="America/New_York").endswith("14:00 EDT")
+
+
+def test_an_owner_sets_the_organisers_default_language_on_the_team_page(client, factory, session):
+    event = factory.ga_event(capacity=5)
+    client, admin, token = admin_client(client, factory)
+    fresh(client, "get", "/admin/")  # acting for the first organiser: the event's
+    refused = fresh(client, "post", "/admin/team/language", data={"locale": "fr", "csrf_token": token})
+    assert refused.status_code == 400 and "Choose one of the shop" in refused.get_data(as_text=True)
+    saved = fresh(client, "post", "/admin/team/language", data={"locale": "de", "csrf_token": token})
+    assert saved.status_code == 303
+    locale = session.execute(text("SELECT default_locale FROM organisers WHERE id = :o"),
+                             {"o": event.organiser_id}).scalar()
+    assert locale == "de"
+    page = fresh(client, "get", "/admin/team").get_data(as_text=True)
+    assert re.search(r'<option value="de" lang="de" selected>Deutsch</option>', page)
+    logged = session.execute(text("SELECT count(*) FROM audit_log WHERE action = 'organiser.language'")).scalar()
+    assert logged == 1
