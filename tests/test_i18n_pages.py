@@ -20,6 +20,7 @@ from flask import g
 from flask_babel import get_domain
 
 from tests.support import buy, login, reserve_general, reserve_seats
+from webapp import i18n
 from webapp.i18n import LANGUAGE_COOKIE, TRANSLATIONS
 from webapp.services.waiting import waiting_room
 from webapp.shop import hall
@@ -122,8 +123,9 @@ def _data_words() -> set[str]:
 
 
 def _forget_drawn_words() -> None:
-    # The seat map keeps its words per language for the process (shop/hall.py): the pseudo-language
-    # shares German's code, so neither may see the other's.
+    # The catalogs and the seat map's words are kept per language for the process (webapp/i18n.py,
+    # shop/hall.py): the pseudo-language shares German's code, so neither may see the other's.
+    i18n._CATALOGS.clear()
     hall._states_in.cache_clear()
     for kept in (hall._HALLS, hall._SECTIONS):
         kept._entries.clear()
@@ -149,7 +151,7 @@ def test_the_checker_finds_an_unmarked_string():
 
 def _read(client, url: str, data: set[str], **kw) -> list[str]:
     # The tests' requests share one app context: each page chooses its language afresh.
-    for kept in ("_flask_babel", "_page_catalog", "_login_user", "csrf_token"):
+    for kept in ("_flask_babel", "_login_user", "csrf_token"):
         g.pop(kept, None)
     response = client.get(url, **kw)
     assert response.status_code < 500, (url, response.status_code)

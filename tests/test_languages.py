@@ -17,7 +17,7 @@ from webapp.templating import money, number, when
 
 def fresh(client, method: str, url: str, **kw):
     """A request of its own: the tests' requests share one app context, where the language is kept."""
-    for kept in ("_flask_babel", "_page_catalog", "_login_user", "csrf_token"):
+    for kept in ("_flask_babel", "_login_user", "csrf_token"):
         g.pop(kept, None)
     return getattr(client, method)(url, **kw)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
+from webapp.i18n import page_gettext as _  # the page's kept catalog: a map says a thousand seats' names
 from webapp.models.columns import enum_column, utcnow_sql
 
 
@@ -190,12 +190,12 @@ SEAT_PROPERTIES = {
 def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """The one spelling of a seat's name, for pages, messages and the seat map's accessible names."""
     # In the page's language (Flask-Babel; English outside a request).
-    return gettext("%(section)s, row %(row)s, seat %(seat)s", section=section, row=row_label, seat=seat_number)
+    return _("%(section)s, row %(row)s, seat %(seat)s", section=section, row=row_label, seat=seat_number)
 
 
 def place_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """How tickets and orders name a unit: its seat, or "General admission"."""
-    return gettext("General admission") if seat_number is None else seat_label(section, row_label, seat_number)
+    return _("General admission") if seat_number is None else seat_label(section, row_label, seat_number)
 
 
 class Unit(db.Model):
