@@ -25,7 +25,7 @@ def test_a_german_browser_reads_german_and_the_switch_to_spanish_keeps_the_hold(
         page.goto("/")
         expect(page.get_by_role("heading", name="Kommende Veranstaltungen")).to_be_visible()
         page.get_by_role("link", name="Kammermusik").click()
-        expect(page.get_by_text("Ihre Auswahl")).to_be_visible()
+        expect(page.get_by_role("heading", name="Ihre Auswahl")).to_be_visible()
         shot("languages-de-event")
         page.get_by_label("Stalls, Reihe A, Platz 3,", exact=False).check()
         page.get_by_label("Stalls, Reihe A, Platz 4,", exact=False).check()
