@@ -26,7 +26,7 @@ def test_a_german_browser_reads_german_and_the_switch_to_spanish_keeps_the_hold(
         expect(page.get_by_role("heading", name="Kommende Veranstaltungen")).to_be_visible()
         page.get_by_role("link", name="Kammermusik").click()
         expect(page.get_by_role("heading", name="Ihre Auswahl")).to_be_visible()
-        shot("languages-de-event")
+        shot("languages-de-event", target=page)
         page.get_by_label("Stalls, Reihe A, Platz 3,", exact=False).check()
         page.get_by_label("Stalls, Reihe A, Platz 4,", exact=False).check()
         page.get_by_role("button", name="Ausgewählte Plätze reservieren").click()
@@ -35,7 +35,7 @@ def test_a_german_browser_reads_german_and_the_switch_to_spanish_keeps_the_hold(
         expect(page.get_by_role("timer")).to_contain_text("Ihre Plätze sind reserviert für")
         hold_url = page.url
         left_in_german = page.locator("#countdown").get_attribute("data-seconds-left")
-        shot("languages-de-hold")
+        shot("languages-de-hold", target=page)
 
         page.get_by_role("button", name="Español").click()
         expect(page.get_by_role("heading", name="Su reserva")).to_be_visible()
@@ -48,7 +48,7 @@ def test_a_german_browser_reads_german_and_the_switch_to_spanish_keeps_the_hold(
         left_in_spanish = page.locator("#countdown").get_attribute("data-seconds-left")
         assert 0 <= int(left_in_german) - int(left_in_spanish) <= 30
         expect(page.get_by_role("button", name=re.compile(r"^Pagar "))).to_be_visible()
-        shot("languages-es-hold")
+        shot("languages-es-hold", target=page)
 
         # Remembered: the next page is Spanish too, whatever the browser asks for.
         page.goto("/")
