@@ -1,4 +1,4 @@
-"""A buyer with a German browser sees German pages; switching to Spanish on the hold page keeps the page and the hold."""
+"""A German browser gets German pages; switching to Spanish on the hold page keeps the page and the hold."""
 import re
 
 from playwright.sync_api import Browser, expect
