@@ -219,7 +219,10 @@ def test_the_cached_map_draws_each_buyers_live_state(client, session, factory, b
     # The same cached hall, drawn for someone else: nothing of this buyer's shows.
     with client.application.app_context():
         other = client.application.test_client().get(f"/events/{event.id}").get_data(as_text=True)
-    assert "held by you" not in other and " checked" not in other
+    # (The map's words for every state, data-words, are the same for everyone: only the seats are read.)
+    other_seats = "".join(re.findall(r'<label class="seat [^>]*>.*?</label>', other))
+    assert other_seats.count("<label") == 4
+    assert "held by you" not in other_seats and " checked" not in other_seats
     assert session.scalar(select(Unit.status).where(Unit.id == seats[1])) == UnitStatus.HELD
 
 

@@ -1,30 +1,101 @@
-"""Jinja filters and globals shared by every template."""
+"""Jinja filters and globals shared by every template.
+
+`money` and `when` speak the request's language (Babel's CLDR data, chosen
+by webapp/i18n.py); outside a request, or under `flask_babel.force_locale`,
+the forced language or English. They run a thousand times on a seat map, so
+the parsed Babel patterns are cached per language and format.
+"""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
+from babel.dates import DateTimePattern
+from babel.dates import parse_pattern as parse_date_pattern
+from babel.numbers import NumberPattern
 from flask import Flask
 
+from webapp.i18n import LANGUAGES, page_locale
 from webapp.models import SEAT_PROPERTIES
 from webapp.timezones import localise
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+ENGLISH = Locale("en")
+DEFAULT_WHEN = "%a %d %b %Y, %H:%M"
+# The default moment per language, in CLDR's letters: English as it always read
+# ("Sat 12 Dec 2026, 19:30"), the others as their own shops write a date.
+DEFAULT_WHEN_PATTERNS = {"en": "EEE dd MMM y, HH:mm", "de": "EEE, d. MMM y, HH:mm", "es": "EEE, d MMM y, HH:mm"}
+# strftime's directives as CLDR pattern letters, for the formats templates pass.
+_STRFTIME_TO_CLDR = {"a": "EEE", "A": "EEEE", "d": "dd", "b": "MMM", "B": "MMMM", "m": "MM", "Y": "y",
+                     "H": "HH", "M": "mm", "S": "ss", "%": "%"}
+
+
+def current_locale() -> Locale:
+    """The language of what is being drawn: forced (a mail, a PDF), else the request's, else English."""
+    return page_locale() or ENGLISH
+
+
+@lru_cache(maxsize=64)
+def _currency_pattern(locale: Locale) -> NumberPattern:
+    return locale.currency_formats["standard"]
 
 
 def money(amount_minor: int | None, currency: str = "EUR") -> str:
     if amount_minor is None:
         return ""
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    value = f"{amount_minor / 100:,.2f}"
-    return f"{symbol}{value}" if symbol else f"{value} {currency}"
+    return _money_in(amount_minor, currency, current_locale())
 
 
-def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", tz: str | None = None) -> str:
+# A page shows the same few prices many times (every seat names its tier's):
+# each is formatted once per language.
+@lru_cache(maxsize=4096)
+def _money_in(amount_minor: int, currency: str, locale: Locale) -> str:
+    # The shop's amounts are in cents whatever the currency: two digits, always.
+    return _currency_pattern(locale).apply(Decimal(amount_minor).scaleb(-2), locale, currency=currency,
+                                           currency_digits=False)
+
+
+@lru_cache(maxsize=64)
+def _decimal_pattern(locale: Locale) -> NumberPattern:
+    return locale.decimal_formats[None]
+
+
+def number(value: int | float | None) -> str:
+    """A count as the language writes it: 12,345 / 12.345."""
+    if value is None:
+        return ""
+    return _number_in(value, current_locale())
+
+
+@lru_cache(maxsize=4096)
+def _number_in(value: int | float, locale: Locale) -> str:
+    return _decimal_pattern(locale).apply(value, locale)
+
+
+@lru_cache(maxsize=256)
+def _when_pattern(fmt: str, language: str) -> DateTimePattern:
+    """A strftime format as a parsed CLDR pattern; letters outside directives are quoted text."""
+    if fmt == DEFAULT_WHEN and language in DEFAULT_WHEN_PATTERNS:
+        return parse_date_pattern(DEFAULT_WHEN_PATTERNS[language])
+    parts = []
+    for directive, text in re.findall(r"%(.)|([^%]+)", fmt):
+        if directive:
+            parts.append(_STRFTIME_TO_CLDR.get(directive, ""))
+        elif text:
+            parts.append("'" + text.replace("'", "''") + "'" if re.search(r"[A-Za-z']", text) else text)
+    return parse_date_pattern("".join(parts))
+
+
+def when(value: datetime | None, fmt: str = DEFAULT_WHEN, tz: str | None = None) -> str:
     """A moment as people read it, with its zone's abbreviation whenever a clock time is shown.
 
     `tz` converts to that IANA zone first (a venue's); without it the value's
     own zone is used: an event's `starts_at` is already in its venue's zone,
-    and the database's other times are UTC and say so.
+    and the database's other times are UTC and say so. Names of days and
+    months are the request's language (Babel); the zone's abbreviation is the
+    time zone database's own ("CET"), the same in every language.
     """
     if not value:
         return ""
@@ -32,9 +103,16 @@ def when(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M", tz: str | None
         value = localise(value, tz)
     elif value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    if "%H" in fmt and "%Z" not in fmt:
-        fmt += " %Z"
-    return value.strftime(fmt)
+    return _when_in(value, fmt, current_locale())
+
+
+# The same moments come back on every page (an event's start): each is written once per format and language.
+@lru_cache(maxsize=4096)
+def _when_in(value: datetime, fmt: str, locale: Locale) -> str:
+    text = _when_pattern(fmt.replace(" %Z", ""), locale.language).apply(value, locale)
+    if "%H" in fmt or "%Z" in fmt:
+        text += " " + value.strftime("%Z")
+    return text
 
 
 def _luminance(colour: str) -> float:
@@ -66,6 +144,9 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["ink"] = ink
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["number"] = number
+    # The switcher's languages, each named in itself, and the page's own (<html lang>).
+    app.jinja_env.globals.update(languages=LANGUAGES, page_language=lambda: current_locale().language)
     # The attendee fields' names, spelt once (services/selling/attendees.py) for forms and their checks.
     from webapp.services.selling.attendees import order_field, ticket_field
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask import abort, current_app, flash, g, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -69,6 +69,7 @@ def order_page(order_id: int):
         connection, order_id, user_id))
     from webapp.services.messaging import wallet
 
+    g.organiser_locale = order.event.organiser_locale  # read in the order's statement (webapp/i18n.py)
     if order.invoiced:  # its invoice and credit notes: one more statement, only for an invoiced order
         with single_statement() as connection:
             order = checkout_read.with_documents(connection, order)

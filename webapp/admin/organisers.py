@@ -9,6 +9,7 @@ from webapp import organiser_guard
 from webapp.admin import bp
 from webapp.extensions import db
 from webapp.htmx import redirect_to
+from webapp.i18n import LANGUAGES
 from webapp.parsing import parse_id
 from webapp.services.admin import reports as admin_reports
 from webapp.services.errors import InvalidRequest
@@ -60,7 +61,8 @@ def _team_page(status: int = 200, **extra):
                            invitations=organisers.pending_invitations(
                                db.session, acting.organiser_id,
                                max_age=current_app.config["INVITATION_MAX_AGE_SECONDS"]),
-                           organiser=organisers.by_id(db.session, acting.organiser_id), **extra), status
+                           organiser=organisers.by_id(db.session, acting.organiser_id), languages=LANGUAGES,
+                           **extra), status
 
 
 @bp.get("/team")
@@ -82,6 +84,20 @@ def team_member_set():
         db.session.rollback()
         return _team_page(400, error=refused.message)
     flash(gettext("The team was updated."), "success")
+    return redirect_to(url_for("admin.team_page"))
+
+
+@bp.post("/team/language")
+def organiser_language():
+    """The organiser's default language: its buyer pages speak it to a buyer who chose none (webapp/i18n.py)."""
+    try:
+        organisers.set_default_locale(db.session, organiser_id=organiser_guard.acting().organiser_id,
+                                      locale=request.form.get("locale", ""), languages=LANGUAGES,
+                                      actor_id=current_user.id)
+    except InvalidRequest as refused:
+        db.session.rollback()
+        return _team_page(400, language_error=refused.message)
+    flash("The default language of your pages was saved.", "success")
     return redirect_to(url_for("admin.team_page"))
 
 

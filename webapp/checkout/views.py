@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, render_template, request, url_for
+from flask import abort, current_app, flash, g, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -82,6 +82,8 @@ def _render_hold(view: HoldView, partial: str = "checkout/_hold.html", *, status
                  code_error: str | None = None, code_notice: str | None = None, code_typed: str = "",
                  confirm_secret: str | None = None, finish_key: str | None = None,
                  attendee_errors: dict[str, str] | None = None):
+    # The organiser's language, read in the hold's own statement, for a buyer who chose none (webapp/i18n.py).
+    g.organiser_locale = view.event.organiser_locale
     if form is None and view.payable and not (is_partial_request() and partial.endswith("_countdown.html")):
         form = _fresh_form()
     # What the attendee fields show: what was just sent, or what was kept from an earlier try.
@@ -138,6 +140,7 @@ def hold_countdown(hold_id: int):
         clock = session_user.owner_read(lambda connection, user_id: checkout_read.countdown_view_and_owner(
             connection, hold_id, user_id))
         if clock.live:
+            g.organiser_locale = clock.organiser_locale
             return render("checkout/hold.html", "checkout/_countdown.html", hold=clock)
     view = session_user.owner_read(lambda connection, user_id: checkout_read.hold_view_and_owner(
         connection, hold_id, user_id))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
+from webapp.i18n import page_gettext as _  # the page's kept catalog: a map says a thousand seats' names
 from webapp.models.columns import enum_column, utcnow_sql
 
 
@@ -183,22 +185,24 @@ class Tier(db.Model):
 # A seat's properties (migration 0018) by their name in forms and the API, with
 # how pages and accessible names say them; the map, the legend and the filter
 # list them in this order.
+# Said in the page's language wherever they are drawn (lazy: read when shown, not at import).
 SEAT_PROPERTIES = {
-    "wheelchair": "Wheelchair space",
-    "companion": "Companion seat",
-    "restricted_view": "Restricted view",
-    "aisle": "Aisle seat",
+    "wheelchair": _l("Wheelchair space"),
+    "companion": _l("Companion seat"),
+    "restricted_view": _l("Restricted view"),
+    "aisle": _l("Aisle seat"),
 }
 
 
 def seat_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """The one spelling of a seat's name, for pages, messages and the seat map's accessible names."""
-    return f"{section}, row {row_label}, seat {seat_number}"
+    # In the page's language (Flask-Babel; English outside a request).
+    return _("%(section)s, row %(row)s, seat %(seat)s", section=section, row=row_label, seat=seat_number)
 
 
 def place_label(section: str | None, row_label: str | None, seat_number: int | None) -> str:
     """How tickets and orders name a unit: its seat, or "General admission"."""
-    return "General admission" if seat_number is None else seat_label(section, row_label, seat_number)
+    return _("General admission") if seat_number is None else seat_label(section, row_label, seat_number)
 
 
 class Unit(db.Model):

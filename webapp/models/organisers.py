@@ -38,6 +38,8 @@ class Organiser(db.Model):
     stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
     stripe_secret_key_env: Mapped[str | None] = mapped_column(String(64))
     stripe_webhook_secret_env: Mapped[str | None] = mapped_column(String(64))
+    # The language of its pages for a buyer who chose none and whose browser asks for none we speak (webapp/i18n.py).
+    default_locale: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     # The display name and Reply-To of every mail about its events (migration 0029); the envelope From
     # stays the install's verified MAIL_FROM address. None: the install's name, no Reply-To.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from flask import abort, current_app, request
+from flask import abort, current_app, g, request
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -27,6 +27,8 @@ def load_public_event(event_id: int) -> catalog.EventSnapshot:
                                  unlocked=access.unlocked_tiers(event_id))
     if event is None:
         abort(404)
+    # The organiser's language, for a buyer who chose none (webapp/i18n.py), read with the event.
+    g.organiser_locale = event.organiser_locale
     return event
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, make_response, render_template, request, url_for
+from flask import abort, current_app, flash, g, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -52,6 +52,7 @@ def organiser_page(slug: str):
     organiser = organisers.by_slug(db.session, slug[:60].lower())
     if organiser is None:
         abort(404)
+    g.organiser_locale = organiser.default_locale
     cards = catalog.listed_events(db.session, organiser_id=organiser.id)
     return render_template("shop/organiser.html", organiser=organiser, cards=cards, q="", date="")
 

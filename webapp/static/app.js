@@ -23,7 +23,7 @@
       // The timer itself is not live (a screen reader would read every tick);
       // say it out loud once, when a minute is left.
       var say = el.querySelector(".time-warning");
-      if (say && left === 60) say.textContent = "One minute left to pay before your reservation ends.";
+      if (say && left === 60) say.textContent = say.dataset.say;
       if (left === 0 && window.htmx && el.hasAttribute("data-refresh-url")) {
         // The sale starts: ask the waiting room for this buyer's position, within a
         // couple of seconds (the draw is made; asking first gains nothing,
@@ -41,8 +41,8 @@
   setInterval(tick, 1000);
 
   // ---- Live seat states, carried by the #seat-live poller's answer.
-  var WORDS = { available: "available", taken: "unavailable", blocked: "not for sale", mine: "held by you" };
-  var STATES = Object.keys(WORDS);
+  // The words are the page's language, given by the map (_seat_map.html: data-words, data-lost-one/-many).
+  var STATES = ["available", "taken", "blocked", "mine"];
 
   // "Section, row R, seat N, Tier, €price, <status>": the name without its status.
   function seatName(box) {
@@ -56,6 +56,7 @@
   function applySeatStates(live) {
     var map = document.getElementById("seat-map");
     if (!map || !live.hasAttribute("data-taken")) return;
+    var WORDS = JSON.parse(map.getAttribute("data-words") || "{}");
     var taken = idSet(live, "data-taken"), blocked = idSet(live, "data-blocked"), mine = idSet(live, "data-mine");
     var lost = [];
     map.querySelectorAll('input[name="seat"]').forEach(function (box) {
@@ -81,9 +82,8 @@
         alert.className = "alert alert-error";
         alert.setAttribute("role", "alert");
         // The seat's place only ("Section, row R, seat N"): section names have no commas.
-        alert.textContent = "Just taken by another buyer: " +
-          lost.map(function (l) { return l.name.split(", ").slice(0, 3).join(", "); }).join("; ") +
-          ". We removed " + (lost.length === 1 ? "it" : "them") + " from your selection.";
+        alert.textContent = map.getAttribute(lost.length === 1 ? "data-lost-one" : "data-lost-many").replace("{seats}",
+          lost.map(function (l) { return l.name.split(", ").slice(0, 3).join(", "); }).join("; "));
         note.appendChild(alert);
       }
       // Sent with Reserve, so that the hold page names what is not in it.
@@ -124,7 +124,7 @@
         badge = document.createElement("span");
         badge.className = "badge badge-soldout tier-soldout";
         badge.setAttribute("data-tier", item.getAttribute("data-tier"));
-        badge.textContent = "Sold out";
+        badge.textContent = document.getElementById("seat-map").getAttribute("data-sold-out-word");
         item.appendChild(document.createTextNode(" "));
         item.appendChild(badge);
       } else if (!out && badge) {

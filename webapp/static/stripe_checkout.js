@@ -19,7 +19,7 @@
       errors.textContent = '';
       const result = await stripe.createPaymentMethod({type: 'card', card: card});
       if (!result || result.error) {
-        errors.textContent = (result && result.error && result.error.message) || 'The card could not be read.';
+        errors.textContent = (result && result.error && result.error.message) || form.getAttribute('data-unreadable');
         button.disabled = false;
         return;
       }

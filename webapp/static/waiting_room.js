@@ -21,29 +21,39 @@
     return el;
   }
 
+  // The sentences are the page's language, given by the status section (_waiting_room_status.html: data-say).
+  function sentence(parts, text, values) {
+    // "{name}" in the template becomes values[name]: a <strong> element, or text.
+    text.split(/(\{[a-z]+\})/).forEach(function (piece) {
+      var name = piece.charAt(0) === "{" ? piece.slice(1, -1) : null;
+      parts.append(name && name in values ? values[name] : piece);
+    });
+  }
+
   function draw(el, now, number) {
+    var say = JSON.parse(el.getAttribute("data-say") || "{}");
+    var lang = document.documentElement.lang || undefined;
     var ahead = estimatePosition(number, now.served, now.issued, now.left) - 1;
     var text = document.getElementById("waiting-room-position-text");
     if (text) {
       text.textContent = "";
       if (ahead === 0) {
-        text.appendChild(strong("You are next."));
+        text.appendChild(strong(say.next));
       } else {
-        text.append("You are number ", strong((ahead + 1).toLocaleString(), "waiting-room-position-number"),
-                    " in the waiting room: ", strong(ahead.toLocaleString()),
-                    ahead === 1 ? " person ahead of you." : " people ahead of you.");
+        sentence(text, ahead === 1 ? say.position_one : say.position_many, {
+          position: strong((ahead + 1).toLocaleString(lang), "waiting-room-position-number"),
+          ahead: strong(ahead.toLocaleString(lang)) });
       }
     }
     var wait = document.getElementById("waiting-room-wait");
     var minutes = now.minutes_per_1000 ? Math.ceil(ahead * now.minutes_per_1000 / 1000) : null;
     if (wait) {
       wait.textContent = minutes === null || ahead === 0 ? "" :
-        " Estimated wait: " + (minutes <= 1 ? "about a minute." : "about " + minutes + " minutes.");
+        " " + (minutes <= 1 ? say.wait_one : say.wait_many.replace("{minutes}", minutes.toLocaleString(lang)));
     }
     var served = document.getElementById("waiting-room-served");
     if (served) {
-      served.textContent = now.served ? "numbers up to " + now.served.toLocaleString() + " have been let in"
-                                      : "nobody has been let in yet";
+      served.textContent = now.served ? say.served.replace("{served}", now.served.toLocaleString(lang)) : say.nobody;
     }
     var bar = document.getElementById("waiting-room-progress");
     if (bar && number > 1) bar.value = Math.floor(100 * Math.min(now.served, number - 1) / (number - 1));

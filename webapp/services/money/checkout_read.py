@@ -49,11 +49,17 @@ class EventSummary:
     title: str
     venue: str
     starts_at: datetime
+    organiser_locale: str  # the organiser's default language (webapp/i18n.py)
+
+
+# What a buyer's page of a hold or order reads about the organiser, in its own statement.
+ORGANISER_LOCALE = "(SELECT og.default_locale FROM organisers og WHERE og.id = e.organiser_id) AS organiser_locale"
 
 
 def _event(row) -> EventSummary:
     # Times on the venue's clock, as the Event model hands them out.
-    return EventSummary(row.event_id, row.title, row.venue, localise(row.starts_at, row.timezone))
+    return EventSummary(row.event_id, row.title, row.venue, localise(row.starts_at, row.timezone),
+                        row.organiser_locale)
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,7 @@ OWNER_COLUMNS = f"users.session_version, users.is_admin, {LIVE_OFFERS_JSON} AS o
 _HOLD = text(f"""
 SELECT h.id, h.kind, h.status, h.total_minor, h.currency, h.expires_at,
        e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
+       {ORGANISER_LOCALE},
        CASE WHEN h.status = 'active'
             THEN greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int ELSE 0 END AS seconds_left,
        round(CASE WHEN h.kind = 'offer' THEN e.offer_hours * 3600 ELSE e.hold_minutes * 60 END)::int AS total_seconds,
@@ -210,6 +217,7 @@ class CountdownView:
     seconds_left: int
     total_seconds: int
     live: bool  # still active and not run out (or a payment is in flight): else the whole panel is redrawn
+    organiser_locale: str
 
 
 # The poll of every open hold page (every 15 s): the hold's clock and the
@@ -222,7 +230,7 @@ SELECT h.id, h.kind,
        greatest(0, ceil(extract(epoch FROM h.expires_at - now())))::int AS seconds_left,
        round(CASE WHEN h.kind = 'offer' THEN e.offer_hours * 3600 ELSE e.hold_minutes * 60 END)::int AS total_seconds,
        EXISTS (SELECT 1 FROM units u WHERE u.id = h.unit_ids[1] AND u.seat_number IS NOT NULL) AS seated,
-       {OWNER_COLUMNS}
+       {ORGANISER_LOCALE}, {OWNER_COLUMNS}
 FROM holds h JOIN events e ON e.id = h.event_id JOIN users ON users.id = h.user_id
 WHERE h.id = :h AND h.user_id = :u
 """)
@@ -233,7 +241,8 @@ def countdown_view_and_owner(session, hold_id: int, user_id: int) -> tuple[Count
     r = session.execute(_COUNTDOWN, {"h": hold_id, "u": user_id}).first()
     if r is None:
         return None, None
-    return CountdownView(r.id, r.kind, r.seated, r.seconds_left, max(1, r.total_seconds), r.live), r
+    return CountdownView(r.id, r.kind, r.seated, r.seconds_left, max(1, r.total_seconds), r.live,
+                         r.organiser_locale), r
 
 
 def hold_view(session: Session, hold_id: int, user_id: int) -> HoldView | None:
@@ -350,7 +359,7 @@ class DocumentView:
 _ORDER_SELECT = """
 SELECT o.id, o.status, o.total_minor, o.currency, o.cancelled_at, o.discount_minor,
        (SELECT c.code FROM codes c WHERE c.id = o.code_id) AS code,
-       e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone,
+       e.id AS event_id, e.title, e.venue, e.starts_at, e.timezone, """ + ORGANISER_LOCALE + """,
        (SELECT json_agg(json_build_object(
                    'id', k.id, 'code', k.code, 'status', k.status, 'price_minor', k.price_minor,
                    'unit_id', u.id, 'tier_id', t.id, 'tier_name', t.name, 'colour', t.colour,

@@ -10,6 +10,7 @@ request and nothing else.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -158,6 +159,21 @@ def create(session: Session, *, slug: str, name: str, actor_id: int | None) -> O
     audit.record(session, actor_id=actor_id, action="organiser.create", entity="organiser",
                  entity_id=organiser.id, after={"slug": slug, "name": name}, organiser_id=organiser.id)
     return organiser
+
+
+def set_default_locale(session: Session, *, organiser_id: int, locale: str, languages: Collection[str],
+                       actor_id: int | None) -> None:
+    """The language the organiser's pages speak to a buyer who chose none (one of `languages`). The caller commits."""
+    if locale not in languages:
+        raise InvalidRequest(f"Choose one of the shop's languages: {', '.join(languages)}.")
+    organiser = session.get(Organiser, organiser_id)
+    if organiser is None:
+        raise NotFound("No such organiser.")
+    before = organiser.default_locale
+    organiser.default_locale = locale
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="organiser.language", entity="organiser", entity_id=organiser_id,
+                 before={"default_locale": before}, after={"default_locale": locale}, organiser_id=organiser_id)
 
 
 def switch(session: Session, *, actor_id: int, organiser_id: int) -> None:

@@ -56,8 +56,11 @@ def _copy(model: type, obj, cls: type[S], **extra) -> S:
 # The row versions of the event and its tiers: any UPDATE moves a row's xmin,
 # so a snapshot found under this key is the rows as they are now. The creation
 # time tells apart an id reused in a rebuilt database.
+# The organiser's default language leads the key: the buyer's page needs it
+# (webapp/i18n.py), and reading it here costs no statement of its own.
 _EVENT_ROW_VERSION = text(
-    "SELECT e.created_at::text || '/' || e.xmin::text || '/' || coalesce("
+    "SELECT (SELECT o.default_locale FROM organisers o WHERE o.id = e.organiser_id) || '/' ||"
+    " e.created_at::text || '/' || e.xmin::text || '/' || coalesce("
     "  (SELECT string_agg(t.id || '.' || t.xmin::text, ',' ORDER BY t.id) FROM tiers t WHERE t.event_id = e.id), '')"
     " FROM events e WHERE e.id = :e"
 )
@@ -79,7 +82,7 @@ def event_snapshot(session: Session, event_id: int) -> EventSnapshot | None:
     # Built from rows read after the version: the same rows or newer ones,
     # and newer rows carry a newer key, so this key never shows older data.
     tiers = tuple(_copy(Tier, t, TierSnapshot) for t in event.tiers)
-    snapshot = _copy(Event, event, EventSnapshot, tiers=tiers)
+    snapshot = _copy(Event, event, EventSnapshot, tiers=tiers, organiser_locale=version.split("/", 1)[0])
     _EVENTS.put(key, snapshot)
     return snapshot
 
