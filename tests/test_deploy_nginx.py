@@ -109,3 +109,33 @@ def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes
     assert f"GET /events/{event_id}/waiting-room HTTP" in room_log and "/waiting-room" not in shop_log
     assert f"GET /events/{event_id} HTTP" in shop_log
     assert stack.server_errors() == []
+
+
+def test_what_the_people_let_in_ask_goes_to_the_shops_processes_and_the_crowds_joins_to_the_rooms(behind_nginx):
+    stack, data, port = behind_nginx
+    event_id, _ = data.ga_event(10, title="Routed by who asks")
+    data.waiting_room(event_id, rate=60)
+    base = f"/events/{event_id}/waiting-room"
+
+    async def visit() -> None:
+        crowd, let_in = Browser("127.0.0.1", port), Browser("127.0.0.1", port)
+        let_in.cookies[f"tb_pass_{event_id}"] = "a-pass"  # which process serves it is not a check of the pass
+        await crowd.get(f"{base}/status?asked=crowd", htmx=True)  # a page asking for its number
+        await crowd.get(f"{base}/status?turn=7", htmx=True)  # a page whose number came up
+        await let_in.get(f"{base}?asked=with-pass")
+        await let_in.post(f"{base}/join", {"asked": "join-with-pass"})  # a join is the crowd's, whatever it holds
+        await crowd.get(f"{base}/turn/a-mailed-link")
+        await crowd.close()
+        await let_in.close()
+
+    asyncio.run(visit())
+    for _ in range(50):
+        room_log, shop_log = stack.room.log_path.read_text(), stack.instances[0].log_path.read_text()
+        if "a-mailed-link" in shop_log and "join" in room_log:
+            break
+        time.sleep(0.1)
+    assert "asked=crowd" in room_log and "asked=crowd" not in shop_log
+    assert "turn=7" in shop_log and "turn=7" not in room_log
+    assert "asked=with-pass" in shop_log and "asked=with-pass" not in room_log
+    assert f"POST {base}/join" in room_log and "/join" not in shop_log
+    assert "a-mailed-link" in shop_log and "a-mailed-link" not in room_log
