@@ -375,6 +375,25 @@ def test_the_admin_panel_shows_the_size_pace_conversion_and_wait_at_the_back(cli
     assert f'data-stat="wait">{-(-waiting // 120)} min<' in live
 
 
+def test_the_admin_panel_before_the_start_counts_every_place_and_waits_by_the_rule(client, session, factory):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, rate=60, cap=None)  # starts in an hour: nobody has a number
+    entries = [waiting_room.join(session, event.id, user_id=u.id) for u in factory.users(3)]
+    session.commit()
+    waiting_room.leave(session, entries[0])  # gone before the draw: not in line
+    session.commit()
+    fill(session, event.id, 1000)  # visitors' places, no number either
+    admin, _, _ = admin_client(client, factory)
+    live = admin.get(f"/admin/events/{event.id}/waiting-room/live", headers=HX).get_data(as_text=True)
+    assert marks(session, event.id).issued == 0
+    assert 'data-stat="waiting">1,002<' in live and 'data-stat="admitted">0<' in live
+    # The pace is the rule's until a pass measures one; nobody bought yet; the back waits 1,002 / 60 per minute.
+    assert 'data-stat="rate">60<' in live and "rule: 60/min, not yet measured" in live
+    assert 'data-stat="conversion">–<' in live and 'data-stat="wait">17 min<' in live
+
+
 def test_a_join_posted_with_htmx_answers_with_the_status_in_place(client, session, factory):
     event = factory.ga_event(capacity=20)
     room(session, event, cap=1)

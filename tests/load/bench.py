@@ -221,7 +221,8 @@ async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scen
 
         return [await waiting_room.waiting_room_rush(stack, data, pid, buyers=args.buyers_e, places=args.places_e,
                                                      arrive_within=args.arrive_e, rate=args.rate_e, cap=args.cap_e,
-                                                     give_up_after=args.give_up_e)]
+                                                     give_up_after=args.give_up_e,
+                                                     join_patience=args.join_patience_e)]
     if name == "f":
         from tests.load import waiting_room
 
@@ -412,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="QUEUE_BUDGET_MS for the app, the client stamping X-Request-Start as a proxy would")
     parser.add_argument("--give-up-e", type=float, default=240.0,
                         help="(e)'s buyers stop waiting this many seconds after the sale start")
+    parser.add_argument("--join-patience-e", type=float, default=30.0,
+                        help="how long (e)'s pages wait for their join's answer (a browser's htmx waits as long as"
+                             " it takes: give the run's length to model that)")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")
     parser.add_argument("--buyers-f", type=int, default=2000, help="(f)'s real buyers, ahead of the synthetic places")
     parser.add_argument("--places-f", type=int, default=1000)

@@ -57,10 +57,12 @@ async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
 
 
 async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float,
-                        html: str | None = None) -> str:
+                        html: str | None = None, shop: Browser | None = None) -> str:
     """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up".
 
     `html`: the waiting room's status the join answered with (else the page is loaded first).
+    `shop`: the same browser as routed to the shop's processes: when its number comes up, the page asks
+    for its pass with `?turn=<number>`, which the proxy (deploy/nginx) sends there, as this client does.
     """
     if html is None:
         page = await _ask(rec, browser, "page", f"/events/{event_id}/waiting-room")
@@ -79,6 +81,7 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
             return "failed"
         left = _attribute(html, "seconds-left")
         number = int(_attribute(html, "number") or 0)
+        turn = False  # its number came up (not the room's state changing)
         if left is not None:
             # The countdown asks at zero, spread over two seconds.
             await asyncio.sleep(int(left) + random.uniform(0, 2))
@@ -104,12 +107,16 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
                     await asyncio.sleep(random.uniform(0, 10))
                     break
                 if now["served"] >= number:
+                    turn = True
                     break
                 ahead = estimate_position(number, served=now["served"], issued=now["issued"], left=now["left"]) - 1
                 minutes = ahead * now["minutes_per_1000"] / 1000 if now["minutes_per_1000"] else None
                 base = float(_attribute(html, "poll-seconds") or 5)
                 period = base if minutes is None else min(MAX_POLL_SECONDS, max(base, minutes * 60 / 5))
-        answer = await _ask(rec, browser, "status", status_url, htmx=True)
+        if turn:
+            answer = await _ask(rec, shop or browser, "turn", f"{status_url}?turn={number}", htmx=True)
+        else:
+            answer = await _ask(rec, browser, "status", status_url, htmx=True)
         if answer is None or answer.status != 200:
             await asyncio.sleep(2)
             continue
@@ -212,11 +219,13 @@ def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: in
 
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            give_up_after: float = 240.0) -> Outcome:
+                            give_up_after: float = 240.0, join_patience: float = 30.0) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
     in random order at the start, the rest are numbered by arrival.
+    `join_patience`: how long a page waits for its join's answer (htmx sets
+    no limit: a browser waits until the server answers).
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
@@ -233,13 +242,15 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         room, shop = tabs
         await asyncio.sleep(arrive)
         # Told the waiting room is busy, a buyer keeps trying a while (each try a second or two apart).
+        room.timeout = join_patience
         joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
                                         retries=JOIN_RETRIES)
+        room.timeout = Browser.timeout
         await room.close()
         if joined is None or joined.status != 200:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
             return
-        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text)
+        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text, shop=shop)
         if verdict == "turn":
             await _buy_one(rec, shop, event_id, tier_id)
         else:
@@ -328,7 +339,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
         if html is None:
             rec.outcomes["join failed"] += 1
             return
-        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline, html)
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline, html, shop=tabs[1])
         if verdict == "turn":
             await _buy_one(rec, tabs[1], event_id, tier_id)
         else:
