@@ -15,13 +15,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from config import TestConfig
 from tests.support import GOOD, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import WaitingRoom
+from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.waiting import waiting_room
 
 HX = {"HX-Request": "true"}
@@ -409,3 +409,29 @@ def test_a_join_posted_with_htmx_answers_with_the_status_in_place(client, sessio
     with client.application.test_request_context():
         place = waiting_room.read_place(client.get_cookie(waiting_room.place_cookie_name(event.id)).value)
     assert place is not None and place.anon_token == "" and place.number is None
+
+
+def test_a_join_posted_by_the_page_is_two_statements_and_its_insert_returns_the_standing(client, session, factory):
+    from tests.test_hot_path import statements
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    start_sale(session, event.id)
+    user = factory.user()
+    sign_in(client, user.id)
+    page = client.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    join_url = f"/events/{event.id}/waiting-room/join"  # read before: the test's own objects load nothing inside
+    with statements(client.application) as seen:
+        joined = client.post(join_url, headers={**HX, "X-CSRFToken": token})
+    assert joined.status_code == 200 and "Your number is on its way" in joined.get_data(as_text=True)
+    # The room's rules (the screening), then the place made and read back with the room in one statement.
+    assert len(seen) == 2 and seen[1].startswith("WITH w AS ( INSERT INTO waiting_room_entries"), seen
+    entry = session.scalars(select(WaitingRoomEntry).where(WaitingRoomEntry.event_id == event.id)).one()
+    assert entry.user_id == user.id and entry.status == "waiting"
+    assert f'data-status-url="/events/{event.id}/waiting-room/status"' in joined.get_data(as_text=True)
+    # Joining again takes the ordinary road (the place exists) and answers with the same place.
+    again = client.post(f"/events/{event.id}/waiting-room/join", headers={**HX, "X-CSRFToken": token})
+    assert again.status_code == 200 and "Your number is on its way" in again.get_data(as_text=True)
+    assert session.scalar(text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e"),
+                          {"e": event.id}) == 1
