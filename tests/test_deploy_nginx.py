@@ -1,77 +1,37 @@
 """deploy/nginx/ticketbooth.conf in front of the app, with Debian's nginx: the waiting room's crowd answered from
 its one-second cache, the waiting room's URLs on their own app processes, everything else on the shop's.
 
-nginx runs as the site file says, with only the upstreams' ports and the cache's folder put in for the test.
+nginx runs as the site file says, with only the upstreams' ports and the cache's folder put in for the test
+(`tests.load.harness.Nginx`, which the benchmark's `--nginx` runs use too).
 """
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
+import os
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.load.client import Browser
-from tests.load.harness import Data, Stack, free_port
+from tests.load.harness import Data, Nginx, Stack, nginx_binary
 
 pytestmark = pytest.mark.slow
 
-SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "ticketbooth.conf"
-
 
 @pytest.fixture
-def nginx_binary():
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if binary is None:
+def behind_nginx(app, database_url, tmp_path, monkeypatch):
+    if nginx_binary() is None:
         message = "nginx is not installed (./run-tests installs Debian's nginx)"
-        import os
-
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return binary
-
-
-@pytest.fixture
-def behind_nginx(app, database_url, tmp_path, nginx_binary, monkeypatch):
     monkeypatch.setenv("ACCESS_LOG", "1")  # gunicorn's command line: which processes served what
     stack = Stack(database_url, workers=1, threads=4, sweep=False, room_pool=True, log_dir=tmp_path / "logs",
                   env={"PROXY_FIX_HOPS": "1"}).start()
-    port = free_port()
-    site = (SITE.read_text()
-            .replace("/var/cache/nginx/ticketbooth", str(tmp_path / "cache"))
-            .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{stack.instances[0].port};")
-            .replace("server 127.0.0.1:8001;", f"server 127.0.0.1:{stack.room.port};")
-            .replace("listen 80;", f"listen 127.0.0.1:{port};"))
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(f"""
-        user root;
-        worker_processes 1;
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{ worker_connections 256; }}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/site.conf;
-        }}""")
-    process = subprocess.Popen([nginx_binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                                "-g", "daemon off;"], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "nginx.pid").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"nginx did not start: {process.stderr.read().decode()}")
-        time.sleep(0.05)
+    nginx = Nginx(stack, tmp_path / "nginx", connections=256).start()
     data = Data(database_url, stack.secret_key)
-    yield stack, data, port
-    process.terminate()
-    process.wait(timeout=10)
+    yield stack, data, nginx.port
+    nginx.stop()
     data.dispose()
     stack.stop()
 

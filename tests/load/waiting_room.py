@@ -142,13 +142,17 @@ def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, B
     """Each buyer's browser as (the tab in the waiting room, the tab in the shop).
 
     The same browser, cookies and all; with a pool of its own for the
-    waiting room (`Stack(room_pool=True)`), its requests go there.
+    waiting room (`Stack(room_pool=True)`), its requests go there; with
+    nginx in front (`stack.nginx`), both go to nginx, which routes them.
     """
     user_ids = data.create_buyers(n, f"{tag}-{secrets.token_hex(3)}")
     browsers = []
-    for shop in minted_browsers(_bases(stack), data.minted_sessions(user_ids)):
+    bases = [("127.0.0.1", stack.nginx.port)] if stack.nginx is not None else _bases(stack)
+    for shop in minted_browsers(bases, data.minted_sessions(user_ids)):
         room = shop
-        if stack.room is not None:
+        if stack.nginx is not None:
+            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf)  # nginx routes
+        elif stack.room is not None:
             room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
         browsers.append((room, shop))
     return browsers
@@ -219,13 +223,14 @@ def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: in
 
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            give_up_after: float = 240.0, join_patience: float = 30.0) -> Outcome:
+                            give_up_after: float = 240.0, patience: float = 30.0) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
     in random order at the start, the rest are numbered by arrival.
-    `join_patience`: how long a page waits for its join's answer (htmx sets
-    no limit: a browser waits until the server answers).
+    `patience`: how long a page waits for an answer from the waiting room's
+    processes (its join, its asks, its polls): htmx and fetch set no limit,
+    a browser waits until the server answers; nginx in front, 300 s.
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
@@ -242,10 +247,9 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         room, shop = tabs
         await asyncio.sleep(arrive)
         # Told the waiting room is busy, a buyer keeps trying a while (each try a second or two apart).
-        room.timeout = join_patience
+        room.timeout = patience
         joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
                                         retries=JOIN_RETRIES)
-        room.timeout = Browser.timeout
         await room.close()
         if joined is None or joined.status != 200:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
@@ -275,6 +279,8 @@ def _limit_sockets() -> None:
 
 
 def _pool_note(stack: Stack) -> str:
+    if stack.nginx is not None:
+        return "; the waiting room on its own gunicorn, nginx in front (deploy/nginx, its cache and routing)"
     return "; the waiting room on its own gunicorn" if stack.room is not None else ""
 
 
