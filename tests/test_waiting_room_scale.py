@@ -375,6 +375,22 @@ def test_the_admin_panel_shows_the_size_pace_conversion_and_wait_at_the_back(cli
     assert f'data-stat="wait">{-(-waiting // 120)} min<' in live
 
 
+def test_a_page_asking_for_its_turn_never_runs_the_crowds_admission_pass(client, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=5)
+    for u in factory.users(3):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    start_sale(session, event.id)  # no pass has run since: one is due
+    status_url = f"/events/{event.id}/waiting-room/status"
+    # Sent to the shop's processes, the ask of a page whose number came up answers without running it...
+    assert client.get(status_url + "?turn=1", headers=HX).status_code == 200
+    assert marks(session, event.id).last_pass_at is None and marks(session, event.id).issued == 0
+    # ...which the crowd's own ask (the room's processes) runs, as without a sweep it must.
+    assert client.get(status_url, headers=HX).status_code == 200
+    assert marks(session, event.id).last_pass_at is not None and marks(session, event.id).issued == 3
+
+
 def test_the_admin_panel_before_the_start_counts_every_place_and_waits_by_the_rule(client, session, factory):
     from tests.support import admin_client
 

@@ -166,7 +166,9 @@ def waiting_room_status(event_id: int):
         room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
     if room_tag is None:
         abort(404)
-    if room_tag.pass_due:
+    # A page whose number came up (?turn=, served by the shop's processes) was let in by a pass that ran:
+    # it never runs the crowd's next one, which is the sweep's, or the crowd's own asks' to run.
+    if room_tag.pass_due and "turn" not in request.args:
         _lazy_pass(event_id)
         with single_statement() as connection:
             room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
