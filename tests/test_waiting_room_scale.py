@@ -391,6 +391,33 @@ def test_a_page_asking_for_its_turn_never_runs_the_crowds_admission_pass(client,
     assert marks(session, event.id).last_pass_at is not None and marks(session, event.id).issued == 3
 
 
+def test_a_pass_whose_transaction_began_first_stamps_its_admissions_after_the_pass_before_it(session, factory):
+    import time
+
+    from sqlalchemy.orm import Session
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    for u in factory.users(2):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    start_sale(session, event.id)
+    late = Session(bind=db.engine)
+    try:
+        late.execute(text("SELECT 1"))  # its transaction begins (a busy host, a request that read first)...
+        time.sleep(0.05)
+        assert admit(session, event.id).admitted  # ...another pass takes the lock, lets number 1 in, commits...
+        session.execute(text("UPDATE waiting_rooms SET max_shoppers = 2 WHERE event_id = :e"), {"e": event.id})
+        session.commit()
+        assert waiting_room.admit(late, event.id).admitted  # ...then it takes the lock and lets number 2 in
+        late.commit()
+    finally:
+        late.close()
+    stamps = session.execute(text("SELECT admitted_at FROM waiting_room_entries WHERE event_id = :e"
+                                  " ORDER BY number"), {"e": event.id}).scalars().all()
+    assert len(stamps) == 2 and stamps[0] < stamps[1]
+
+
 def test_the_admin_panel_before_the_start_counts_every_place_and_waits_by_the_rule(client, session, factory):
     from tests.support import admin_client
 

@@ -297,7 +297,8 @@ def ask_for_mail(session: Session, event_id: int, entry_id: int, email: str | No
 
 
 def _now(session: Session) -> datetime:
-    return session.execute(text("SELECT now()")).scalar_one()
+    # Read under the room's lock: the pass's own time, whenever its transaction began (see _ADMIT).
+    return session.execute(text("SELECT statement_timestamp()")).scalar_one()
 
 
 _RETIRE = text("""
@@ -333,10 +334,14 @@ _NUMBER = text("""
 """)
 # In number order from the served mark; the room row's lock keeps a second
 # pass out, so no SKIP LOCKED here (a buyer leaving at this moment is
-# waited for, briefly).
+# waited for, briefly). Stamped with the statement's time, taken under the
+# room's lock, not the transaction's start (now()): a pass whose transaction
+# began before another pass took the lock (a busy host, a request that read
+# something first) would otherwise record its later admissions as earlier.
 _ADMIT = text("""
     UPDATE waiting_room_entries w
-    SET status = 'admitted', admitted_at = now(), pass_until = now() + make_interval(secs => :secs)
+    SET status = 'admitted', admitted_at = statement_timestamp(),
+        pass_until = statement_timestamp() + make_interval(secs => :secs)
     FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
           ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id
