@@ -1,87 +1,42 @@
 """deploy/nginx/ticketbooth.conf in front of the app, with Debian's nginx: the waiting room's crowd answered from
-its one-second cache, the waiting room's URLs on their own app processes, everything else on the shop's.
+its one-second cache, the crowd's own requests on the room's app processes, the people let in on the shop's.
 
 nginx runs as the site file says, with only the upstreams' ports, its two servers' addresses, a self-signed
-certificate and the cache's folder put in for the test (by deploy/cluster/cluster.py's own rendering). The
-same site answers over TLS, with HSTS, and tells the app the request came over https.
+certificate and the cache's folder put in for the test (`tests.load.harness.Nginx`, by deploy/cluster/cluster.py's
+own rendering; the benchmark's `--nginx` runs use it too). The same site answers over TLS, with HSTS, and tells the
+app the request came over https.
 """
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
 import ssl
-import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.load.client import Browser
-from tests.load.harness import Data, Stack, free_port
+from tests.load.harness import Data, Nginx, Stack, nginx_binary
+from webapp.security import HSTS
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
-
-import cluster  # noqa: E402
-
-from webapp.security import HSTS  # noqa: E402
-
-
 @pytest.fixture
-def nginx_binary():
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if binary is None:
+def behind_nginx(app, database_url, tmp_path, monkeypatch):
+    if nginx_binary() is None:
         message = "nginx is not installed (./run-tests installs Debian's nginx)"
-        import os
-
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return binary
-
-
-@pytest.fixture
-def behind_nginx(app, database_url, tmp_path, nginx_binary, monkeypatch):
     monkeypatch.setenv("ACCESS_LOG", "1")  # gunicorn's command line: which processes served what
     stack = Stack(database_url, workers=1, threads=4, sweep=False, room_pool=True, log_dir=tmp_path / "logs",
                   env={"PROXY_FIX_HOPS": "1"}).start()
-    port, tls_port = free_port(), free_port()
-    (tmp_path / "tls").mkdir()
-    certificate, key = cluster.self_signed_certificate(tmp_path / "tls", "127.0.0.1")
-    site = cluster.nginx_site(shop=[f"127.0.0.1:{stack.instances[0].port}"], room=[f"127.0.0.1:{stack.room.port}"],
-                              listen=f"127.0.0.1:{port}", tls_listen=f"127.0.0.1:{tls_port}",
-                              certificate=str(certificate), key=str(key), cache_dir=str(tmp_path / "cache"))
-    (tmp_path / "site.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(f"""
-        user root;
-        worker_processes 1;
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{ worker_connections 256; }}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/site.conf;
-        }}""")
-    process = subprocess.Popen([nginx_binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                                "-g", "daemon off;"], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "nginx.pid").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"nginx did not start: {process.stderr.read().decode()}")
-        time.sleep(0.05)
+    nginx = Nginx(stack, tmp_path / "nginx", connections=256).start()
     data = Data(database_url, stack.secret_key)
-    yield stack, data, port, tls_port, certificate
-    process.terminate()
-    process.wait(timeout=10)
+    yield stack, data, nginx.port, nginx.tls_port, nginx.certificate
+    nginx.stop()
     data.dispose()
     stack.stop()
 
@@ -105,8 +60,9 @@ def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes
     assert first.status == second.status == 200 and first.body == second.body
     assert first.headers["x-cache-status"] == "MISS" and second.headers["x-cache-status"] == "HIT"
     assert first.headers["cache-control"] == "public, max-age=1"
-    # The waiting room's page and its one now.json came from its own processes, the event page (a redirect to
-    # the waiting room) from the shop's; gunicorn's access lines say which served what.
+    # The waiting room's page came from its own processes; the one now.json that reached the app (the cache's
+    # refresh) and the event page (a redirect to the waiting room) from the shop's, never queued behind the
+    # crowd's joins; gunicorn's access lines say which served what.
     assert seen["page"].status == 200 and "waiting-room-status" in seen["page"].text
     assert seen["event"].status == 303
     # gunicorn writes an access line after its answer has gone: give the last one a moment to land.
@@ -115,8 +71,9 @@ def test_the_crowd_is_answered_from_nginx_and_the_room_goes_to_its_own_processes
         if f"GET /events/{event_id} HTTP" in shop_log:
             break
         time.sleep(0.1)
-    assert room_log.count(f"/events/{event_id}/waiting-room/now.json") == 1
-    assert f"GET /events/{event_id}/waiting-room HTTP" in room_log and "/waiting-room" not in shop_log
+    assert shop_log.count(f"/events/{event_id}/waiting-room/now.json") == 1 and "now.json" not in room_log
+    assert f"GET /events/{event_id}/waiting-room HTTP" in room_log
+    assert f"GET /events/{event_id}/waiting-room HTTP" not in shop_log
     assert f"GET /events/{event_id} HTTP" in shop_log
     assert stack.server_errors() == []
 
@@ -136,3 +93,33 @@ def test_nginx_terminates_tls_and_tells_the_app_it_was_https(behind_nginx):
         urllib.request.urlopen(f"https://127.0.0.1:{tls_port}/healthz", context=ssl.create_default_context(),
                                timeout=10)
     assert stack.server_errors() == []
+
+
+def test_what_the_people_let_in_ask_goes_to_the_shops_processes_and_the_crowds_joins_to_the_rooms(behind_nginx):
+    stack, data, port, _, _ = behind_nginx
+    event_id, _ = data.ga_event(10, title="Routed by who asks")
+    data.waiting_room(event_id, rate=60)
+    base = f"/events/{event_id}/waiting-room"
+
+    async def visit() -> None:
+        crowd, let_in = Browser("127.0.0.1", port), Browser("127.0.0.1", port)
+        let_in.cookies[f"tb_pass_{event_id}"] = "a-pass"  # which process serves it is not a check of the pass
+        await crowd.get(f"{base}/status?asked=crowd", htmx=True)  # a page asking for its number
+        await crowd.get(f"{base}/status?turn=7", htmx=True)  # a page whose number came up
+        await let_in.get(f"{base}?asked=with-pass")
+        await let_in.post(f"{base}/join", {"asked": "join-with-pass"})  # a join is the crowd's, whatever it holds
+        await crowd.get(f"{base}/turn/a-mailed-link")
+        await crowd.close()
+        await let_in.close()
+
+    asyncio.run(visit())
+    for _ in range(50):
+        room_log, shop_log = stack.room.log_path.read_text(), stack.instances[0].log_path.read_text()
+        if "a-mailed-link" in shop_log and "join" in room_log:
+            break
+        time.sleep(0.1)
+    assert "asked=crowd" in room_log and "asked=crowd" not in shop_log
+    assert "turn=7" in shop_log and "turn=7" not in room_log
+    assert "asked=with-pass" in shop_log and "asked=with-pass" not in room_log
+    assert f"POST {base}/join" in room_log and "/join" not in shop_log
+    assert "a-mailed-link" in shop_log and "a-mailed-link" not in room_log

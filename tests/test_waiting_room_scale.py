@@ -15,13 +15,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from config import TestConfig
 from tests.support import GOOD, reserve_general, sign_in
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import WaitingRoom
+from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.waiting import waiting_room
 
 HX = {"HX-Request": "true"}
@@ -375,6 +375,68 @@ def test_the_admin_panel_shows_the_size_pace_conversion_and_wait_at_the_back(cli
     assert f'data-stat="wait">{-(-waiting // 120)} min<' in live
 
 
+def test_a_page_asking_for_its_turn_never_runs_the_crowds_admission_pass(client, session, factory):
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=5)
+    for u in factory.users(3):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    start_sale(session, event.id)  # no pass has run since: one is due
+    status_url = f"/events/{event.id}/waiting-room/status"
+    # Sent to the shop's processes, the ask of a page whose number came up answers without running it...
+    assert client.get(status_url + "?turn=1", headers=HX).status_code == 200
+    assert marks(session, event.id).last_pass_at is None and marks(session, event.id).issued == 0
+    # ...which the crowd's own ask (the room's processes) runs, as without a sweep it must.
+    assert client.get(status_url, headers=HX).status_code == 200
+    assert marks(session, event.id).last_pass_at is not None and marks(session, event.id).issued == 3
+
+
+def test_a_pass_whose_transaction_began_first_stamps_its_admissions_after_the_pass_before_it(session, factory):
+    import time
+
+    from sqlalchemy.orm import Session
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    for u in factory.users(2):
+        waiting_room.join(session, event.id, user_id=u.id)
+    session.commit()
+    start_sale(session, event.id)
+    late = Session(bind=db.engine)
+    try:
+        late.execute(text("SELECT 1"))  # its transaction begins (a busy host, a request that read first)...
+        time.sleep(0.05)
+        assert admit(session, event.id).admitted  # ...another pass takes the lock, lets number 1 in, commits...
+        session.execute(text("UPDATE waiting_rooms SET max_shoppers = 2 WHERE event_id = :e"), {"e": event.id})
+        session.commit()
+        assert waiting_room.admit(late, event.id).admitted  # ...then it takes the lock and lets number 2 in
+        late.commit()
+    finally:
+        late.close()
+    stamps = session.execute(text("SELECT admitted_at FROM waiting_room_entries WHERE event_id = :e"
+                                  " ORDER BY number"), {"e": event.id}).scalars().all()
+    assert len(stamps) == 2 and stamps[0] < stamps[1]
+
+
+def test_the_admin_panel_before_the_start_counts_every_place_and_waits_by_the_rule(client, session, factory):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, rate=60, cap=None)  # starts in an hour: nobody has a number
+    entries = [waiting_room.join(session, event.id, user_id=u.id) for u in factory.users(3)]
+    session.commit()
+    waiting_room.leave(session, entries[0])  # gone before the draw: not in line
+    session.commit()
+    fill(session, event.id, 1000)  # visitors' places, no number either
+    admin, _, _ = admin_client(client, factory)
+    live = admin.get(f"/admin/events/{event.id}/waiting-room/live", headers=HX).get_data(as_text=True)
+    assert marks(session, event.id).issued == 0
+    assert 'data-stat="waiting">1,002<' in live and 'data-stat="admitted">0<' in live
+    # The pace is the rule's until a pass measures one; nobody bought yet; the back waits 1,002 / 60 per minute.
+    assert 'data-stat="rate">60<' in live and "rule: 60/min, not yet measured" in live
+    assert 'data-stat="conversion">–<' in live and 'data-stat="wait">17 min<' in live
+
+
 def test_a_join_posted_with_htmx_answers_with_the_status_in_place(client, session, factory):
     event = factory.ga_event(capacity=20)
     room(session, event, cap=1)
@@ -390,3 +452,29 @@ def test_a_join_posted_with_htmx_answers_with_the_status_in_place(client, sessio
     with client.application.test_request_context():
         place = waiting_room.read_place(client.get_cookie(waiting_room.place_cookie_name(event.id)).value)
     assert place is not None and place.anon_token == "" and place.number is None
+
+
+def test_a_join_posted_by_the_page_is_two_statements_and_its_insert_returns_the_standing(client, session, factory):
+    from tests.test_hot_path import statements
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    start_sale(session, event.id)
+    user = factory.user()
+    sign_in(client, user.id)
+    page = client.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    join_url = f"/events/{event.id}/waiting-room/join"  # read before: the test's own objects load nothing inside
+    with statements(client.application) as seen:
+        joined = client.post(join_url, headers={**HX, "X-CSRFToken": token})
+    assert joined.status_code == 200 and "Your number is on its way" in joined.get_data(as_text=True)
+    # The room's rules (the screening), then the place made and read back with the room in one statement.
+    assert len(seen) == 2 and seen[1].startswith("WITH w AS ( INSERT INTO waiting_room_entries"), seen
+    entry = session.scalars(select(WaitingRoomEntry).where(WaitingRoomEntry.event_id == event.id)).one()
+    assert entry.user_id == user.id and entry.status == "waiting"
+    assert f'data-status-url="/events/{event.id}/waiting-room/status"' in joined.get_data(as_text=True)
+    # Joining again takes the ordinary road (the place exists) and answers with the same place.
+    again = client.post(f"/events/{event.id}/waiting-room/join", headers={**HX, "X-CSRFToken": token})
+    assert again.status_code == 200 and "Your number is on its way" in again.get_data(as_text=True)
+    assert session.scalar(text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e"),
+                          {"e": event.id}) == 1

@@ -136,6 +136,8 @@ def db_limit(url: str, *, units: int = 200_000, seconds: int = 10, clients=(16, 
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.nginx and not args.room_pool:
+        raise SystemExit("--nginx routes to two pools: add --room-pool")
     wanted = ALL if "all" in args.scenario else tuple(args.scenario)
     if any(w in APP_SCENARIOS for w in wanted) and "floor" not in wanted:
         wanted = ("floor", *wanted)  # every app figure is stated against it
@@ -145,6 +147,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"machine: {machine()}")
     print(f"app: gunicorn, {args.workers} gthread workers x {args.threads} threads, {args.instances} instance(s)"
           + (" and one more for the waiting room's URLs (nice 10)" if args.room_pool else "")
+          + ("; nginx in front (deploy/nginx/ticketbooth.conf, one worker)" if args.nginx else "")
           + (f", QUEUE_BUDGET_MS={args.queue_budget_ms} (the client stamps X-Request-Start)"
              if args.queue_budget_ms else "") + ";"
           " floor: the same command line and counts; client: one asyncio process on the same machine", flush=True)
@@ -167,6 +170,10 @@ async def run(args: argparse.Namespace) -> int:
         stack_scenarios = [s for s in wanted if s != "db"]
         if stack_scenarios:
             with stack:
+                if args.nginx:
+                    from tests.load.harness import Nginx
+
+                    stack.nginx = Nginx(stack, Path(tempfile.mkdtemp(prefix="ticketbooth-bench-nginx-"))).start()
                 data = Data(database.url, stack.secret_key)
                 pid = database.postmaster_pid
                 for name in stack_scenarios:
@@ -221,7 +228,8 @@ async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scen
 
         return [await waiting_room.waiting_room_rush(stack, data, pid, buyers=args.buyers_e, places=args.places_e,
                                                      arrive_within=args.arrive_e, rate=args.rate_e, cap=args.cap_e,
-                                                     give_up_after=args.give_up_e)]
+                                                     give_up_after=args.give_up_e,
+                                                     patience=args.patience_e)]
     if name == "f":
         from tests.load import waiting_room
 
@@ -412,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="QUEUE_BUDGET_MS for the app, the client stamping X-Request-Start as a proxy would")
     parser.add_argument("--give-up-e", type=float, default=240.0,
                         help="(e)'s buyers stop waiting this many seconds after the sale start")
+    parser.add_argument("--patience-e", type=float, default=30.0,
+                        help="how long (e)'s pages wait for an answer of the waiting room's (a browser's htmx and"
+                             " fetch wait as long as it takes; nginx in front 300 s)")
+    parser.add_argument("--nginx", action="store_true",
+                        help="nginx in front (deploy/nginx/ticketbooth.conf: now.json from its cache, requests"
+                             " routed by who asks); needs --room-pool; (e) only")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")
     parser.add_argument("--buyers-f", type=int, default=2000, help="(f)'s real buyers, ahead of the synthetic places")
     parser.add_argument("--places-f", type=int, default=1000)

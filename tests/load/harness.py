@@ -169,6 +169,8 @@ class Stack:
         self.floor: AppInstance | None = None
         self.with_room_pool = room_pool
         self.room: AppInstance | None = None
+        # nginx in front (deploy/nginx), when a run starts one: its CPU counts as the server's.
+        self.nginx: Nginx | None = None
         self.secret_key = secrets.token_urlsafe(32)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="ticketbooth-bench-logs-"))
         self.env = dict(
@@ -231,6 +233,8 @@ class Stack:
         return self.instances + ([self.room] if self.room else [])
 
     def stop(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
         processes = ([i.process for i in self.app_instances] + ([self.floor.process] if self.floor else [])
                      + ([self.sweep] if self.sweep else []))
         for process in processes:
@@ -256,6 +260,92 @@ class Stack:
                 if '"level": "ERROR"' in line or "Traceback" in line or "[CRITICAL]" in line:
                     lines.append(line[:300])
         return lines
+
+
+# --------------------------------------------------------------------------- nginx in front
+
+NGINX_SITE = ROOT / "deploy" / "nginx" / "ticketbooth.conf"
+
+
+def nginx_binary() -> str | None:
+    """Debian's nginx, if installed."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+class Nginx:
+    """deploy/nginx/ticketbooth.conf in front of a Stack with its room pool, as the site file says.
+
+    Rendered by deploy/cluster/cluster.py (the upstreams' ports, the cache's
+    folder, the plain and TLS addresses and a self-signed certificate put in,
+    the shared locations written into both servers); one worker process, with connections for a crowd (each
+    proxied request holds two).
+    """
+
+    def __init__(self, stack: Stack, directory: Path, *, connections: int = 40_000):
+        if stack.room is None:
+            raise ValueError("nginx routes to two pools: start the Stack with room_pool=True")
+        self.stack = stack
+        self.directory = directory
+        self.connections = connections
+        self.port, self.tls_port = free_port(), free_port()
+        self.certificate: Path | None = None
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Nginx:
+        binary = nginx_binary()
+        if binary is None:
+            raise RuntimeError("nginx is not installed (apt-get install nginx)")
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        sys.path.insert(0, str(ROOT / "deploy" / "cluster"))
+        import cluster  # deploy/cluster/cluster.py: one rendering of the site for the cluster, the tests and this
+
+        (d / "tls").mkdir(exist_ok=True)
+        self.certificate, key = cluster.self_signed_certificate(d / "tls", "127.0.0.1")
+        site = cluster.nginx_site(shop=[f"127.0.0.1:{self.stack.instances[0].port}"],
+                                  room=[f"127.0.0.1:{self.stack.room.port}"],
+                                  listen=f"127.0.0.1:{self.port} backlog=8192", tls_listen=f"127.0.0.1:{self.tls_port}",
+                                  certificate=str(self.certificate), key=str(key), cache_dir=str(d / "cache"))
+        (d / "site.conf").write_text(site)
+        (d / "nginx.conf").write_text(f"""
+            user root;
+            worker_processes 1;
+            worker_rlimit_nofile {2 * self.connections + 1024};
+            pid {d}/nginx.pid;
+            error_log {d}/error.log;
+            events {{ worker_connections {self.connections}; }}
+            http {{
+                access_log off;
+                client_body_temp_path {d}/body;
+                proxy_temp_path {d}/proxy;
+                fastcgi_temp_path {d}/fastcgi;
+                uwsgi_temp_path {d}/uwsgi;
+                scgi_temp_path {d}/scgi;
+                include {d}/site.conf;
+            }}""")
+        self.process = subprocess.Popen([binary, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
+                                        stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not (d / "nginx.pid").exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {self.process.stderr.read().decode()}")
+            time.sleep(0.05)
+        return self
+
+    def pids(self) -> list[int]:
+        """The master and its worker (for the CPU they use)."""
+        if self.process is None:
+            return []
+        try:
+            master = psutil.Process(self.process.pid)
+            return [master.pid, *(c.pid for c in master.children())]
+        except psutil.Error:
+            return []
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------- data
@@ -614,6 +704,7 @@ class ResourceMonitor:
         self.stack = stack
         # The app's instances by default; [stack.floor] to measure the floor.
         self.instances = stack.app_instances if instances is None else instances
+        self.with_nginx = instances is None  # nginx serves the app, not the floor
         self.postmaster_pid = postmaster_pid
         self.interval = interval
         self.peak_rss: dict[int, int] = {}
@@ -625,7 +716,13 @@ class ResourceMonitor:
         self.wall = 0.0
 
     def _groups(self) -> dict[str, list[psutil.Process]]:
-        groups: dict[str, list[psutil.Process]] = {"app": [], "sweep": [], "postgres": []}
+        groups: dict[str, list[psutil.Process]] = {"app": [], "sweep": [], "postgres": [], "nginx": []}
+        if self.stack.nginx is not None and self.with_nginx:
+            for pid in self.stack.nginx.pids():
+                try:
+                    groups["nginx"].append(psutil.Process(pid))
+                except psutil.Error:
+                    pass
         for instance in self.instances:
             try:
                 groups["app"].append(psutil.Process(instance.process.pid))
@@ -685,9 +782,9 @@ class ResourceMonitor:
         return dict(totals)
 
     def server_cpu(self) -> float:
-        """Seconds of CPU spent serving: the app's (or floor's) processes and PostgreSQL."""
+        """Seconds of CPU spent serving: the app's (or floor's) processes, PostgreSQL and nginx in front if any."""
         cpu = self.cpu_seconds()
-        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0)
+        return cpu.get("app", 0.0) + cpu.get("postgres", 0.0) + cpu.get("nginx", 0.0)
 
 
 def process_cpu(pid: int) -> float:

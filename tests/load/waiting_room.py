@@ -57,10 +57,12 @@ async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
 
 
 async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float,
-                        html: str | None = None) -> str:
+                        html: str | None = None, shop: Browser | None = None) -> str:
     """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up".
 
     `html`: the waiting room's status the join answered with (else the page is loaded first).
+    `shop`: the same browser as routed to the shop's processes: when its number comes up, the page asks
+    for its pass with `?turn=<number>`, which the proxy (deploy/nginx) sends there, as this client does.
     """
     if html is None:
         page = await _ask(rec, browser, "page", f"/events/{event_id}/waiting-room")
@@ -79,6 +81,7 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
             return "failed"
         left = _attribute(html, "seconds-left")
         number = int(_attribute(html, "number") or 0)
+        turn = False  # its number came up (not the room's state changing)
         if left is not None:
             # The countdown asks at zero, spread over two seconds.
             await asyncio.sleep(int(left) + random.uniform(0, 2))
@@ -104,12 +107,16 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
                     await asyncio.sleep(random.uniform(0, 10))
                     break
                 if now["served"] >= number:
+                    turn = True
                     break
                 ahead = estimate_position(number, served=now["served"], issued=now["issued"], left=now["left"]) - 1
                 minutes = ahead * now["minutes_per_1000"] / 1000 if now["minutes_per_1000"] else None
                 base = float(_attribute(html, "poll-seconds") or 5)
                 period = base if minutes is None else min(MAX_POLL_SECONDS, max(base, minutes * 60 / 5))
-        answer = await _ask(rec, browser, "status", status_url, htmx=True)
+        if turn:
+            answer = await _ask(rec, shop or browser, "turn", f"{status_url}?turn={number}", htmx=True)
+        else:
+            answer = await _ask(rec, browser, "status", status_url, htmx=True)
         if answer is None or answer.status != 200:
             await asyncio.sleep(2)
             continue
@@ -135,13 +142,17 @@ def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, B
     """Each buyer's browser as (the tab in the waiting room, the tab in the shop).
 
     The same browser, cookies and all; with a pool of its own for the
-    waiting room (`Stack(room_pool=True)`), its requests go there.
+    waiting room (`Stack(room_pool=True)`), its requests go there; with
+    nginx in front (`stack.nginx`), both go to nginx, which routes them.
     """
     user_ids = data.create_buyers(n, f"{tag}-{secrets.token_hex(3)}")
     browsers = []
-    for shop in minted_browsers(_bases(stack), data.minted_sessions(user_ids)):
+    bases = [("127.0.0.1", stack.nginx.port)] if stack.nginx is not None else _bases(stack)
+    for shop in minted_browsers(bases, data.minted_sessions(user_ids)):
         room = shop
-        if stack.room is not None:
+        if stack.nginx is not None:
+            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf)  # nginx routes
+        elif stack.room is not None:
             room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
         browsers.append((room, shop))
     return browsers
@@ -212,11 +223,14 @@ def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: in
 
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            give_up_after: float = 240.0) -> Outcome:
+                            give_up_after: float = 240.0, patience: float = 30.0) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
     in random order at the start, the rest are numbered by arrival.
+    `patience`: how long a page waits for an answer from the waiting room's
+    processes (its join, its asks, its polls): htmx and fetch set no limit,
+    a browser waits until the server answers; nginx in front, 300 s.
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
@@ -233,13 +247,14 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         room, shop = tabs
         await asyncio.sleep(arrive)
         # Told the waiting room is busy, a buyer keeps trying a while (each try a second or two apart).
+        room.timeout = patience
         joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
                                         retries=JOIN_RETRIES)
         await room.close()
         if joined is None or joined.status != 200:
             rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
             return
-        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text)
+        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text, shop=shop)
         if verdict == "turn":
             await _buy_one(rec, shop, event_id, tier_id)
         else:
@@ -264,6 +279,8 @@ def _limit_sockets() -> None:
 
 
 def _pool_note(stack: Stack) -> str:
+    if stack.nginx is not None:
+        return "; the waiting room on its own gunicorn, nginx in front (deploy/nginx, its cache and routing)"
     return "; the waiting room on its own gunicorn" if stack.room is not None else ""
 
 
@@ -328,7 +345,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
         if html is None:
             rec.outcomes["join failed"] += 1
             return
-        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline, html)
+        verdict = await wait_for_turn(rec, tabs[0], event_id, deadline, html, shop=tabs[1])
         if verdict == "turn":
             await _buy_one(rec, tabs[1], event_id, tier_id)
         else:

@@ -168,7 +168,9 @@ def waiting_room_status(event_id: int):
         room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
     if room_tag is None:
         abort(404)
-    if room_tag.pass_due:
+    # A page whose number came up (?turn=, served by the shop's processes) was let in by a pass that ran:
+    # it never runs the crowd's next one, which is the sweep's, or the crowd's own asks' to run.
+    if room_tag.pass_due and "turn" not in request.args:
         _lazy_pass(event_id)
         with single_statement() as connection:
             room_tag = waiting_room.room_tag(connection, event_id, claim[0] if claim else None)
@@ -249,9 +251,17 @@ def waiting_room_join(event_id: int):
     token = ""
     if claim is None:
         token = place.anon_token if place and place.anon_token else waiting_room.new_anon_token()
-    entry_id = waiting_room.join_now(event_id=event_id, user_id=claim[0] if claim else None,
-                                     session_version=claim[1] if claim else None, anon_token=token or None)
-    user_id = claim[0] if claim else None  # the join's own statement checked the session
+    user_id = claim[0] if claim else None  # the join's own statement checks the session
+    session_version = claim[1] if claim else None
+    stand: waiting_room.Standing | None = None
+    if is_partial_request():
+        # Posted by the page: the join's one statement also reads the standing its answer draws.
+        stand = waiting_room.join_now_standing(event_id=event_id, user_id=user_id, session_version=session_version,
+                                               anon_token=token or None)
+        entry_id = stand.entry_id if stand is not None else None
+    else:
+        entry_id = waiting_room.join_now(event_id=event_id, user_id=user_id, session_version=session_version,
+                                         anon_token=token or None)
     if entry_id is None:
         event = load_public_event(event_id)
         user_id = current_user.id if current_user.is_authenticated else None
@@ -262,22 +272,24 @@ def waiting_room_join(event_id: int):
             raise SalesClosed()
         entry_id = waiting_room.join(db.session, event.id, user_id=user_id, anon_token=token or None)
     log.info("waiting_room.joined", extra={"event_id": event_id, "entry_id": entry_id})
-    return _joined(event_id, entry_id, token, user_id=user_id)
+    return _joined(event_id, entry_id, token, user_id=user_id, stand=stand)
 
 
 def _joined(event_id: int, entry_id: int, token: str, *, user_id: int | None,
-            endless: waiting_room.Place | None = None) -> Response:
+            endless: waiting_room.Place | None = None, stand: waiting_room.Standing | None = None) -> Response:
     """A join's answer, with the place's cookie: the status in place for htmx, else a redirect to the page.
 
     A flagged client's endless wait (`endless`) gets the same answer, drawn
-    from the room alone, so nothing tells it apart from a place.
+    from the room alone, so nothing tells it apart from a place. `stand`:
+    the standing the join's own statement read, if it did.
     """
     if not is_partial_request():
         response = redirect_to(url_for("shop.waiting_room_page", event_id=event_id))
         _remember_place(response, event_id, entry_id, token)
         return response
-    with single_statement() as connection:
-        stand = waiting_room.standing(connection, event_id, None if endless else entry_id)
+    if stand is None:
+        with single_statement() as connection:
+            stand = waiting_room.standing(connection, event_id, None if endless else entry_id)
     if stand is None:
         abort(404)
     if endless is not None:

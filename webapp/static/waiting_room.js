@@ -65,13 +65,16 @@
 
   var PAUSE = { paused: true, admitting: true };
 
-  function askAboutMe(el, within) {
+  function askAboutMe(el, within, turn) {
     if (el.dataset.asked || !window.htmx) return;
     el.dataset.asked = "1";
+    // A page whose number came up says so (?turn=): the proxy sends it to the shop's processes, as
+    // it does everything the people let in ask, never to the queue of the crowd's joins.
+    var url = el.dataset.statusUrl + (turn ? (el.dataset.statusUrl.indexOf("?") < 0 ? "?" : "&") + "turn=" + turn : "");
     // A change the whole room sees at once (sold out, the gate opened): each page asks within
     // `within` seconds, not all in the same one.
     window.setTimeout(function () {
-      window.htmx.ajax("GET", el.dataset.statusUrl, { source: el, target: el, swap: "outerHTML" });
+      window.htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" });
     }, 1000 * (within || 0) * Math.random());
     // Answered, the element is replaced; not answered (the network, a 503), this page asks again later.
     window.setTimeout(function () { delete el.dataset.asked; }, 1000 * ((within || 0) + 10));
@@ -102,7 +105,7 @@
         if (now.state !== el.dataset.state) {
           askAboutMe(el, 10);
         } else if (number && now.served >= number) {
-          askAboutMe(el);
+          askAboutMe(el, 0, number);
         } else if (number) {
           seconds = draw(el, now, number);
         }

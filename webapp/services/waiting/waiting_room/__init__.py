@@ -26,6 +26,7 @@ from webapp.services.waiting.waiting_room.engine import (
     entry_of,
     join,
     join_now,
+    join_now_standing,
     leave,
 )
 from webapp.services.waiting.waiting_room.passes import (
@@ -76,7 +77,8 @@ __all__ = [
     "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS", "Pace",
     "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "admitted_place",
     "ask_for_mail", "check_pass",
-    "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now", "leave", "make_pass",
+    "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now",
+    "join_now_standing", "leave", "make_pass",
     "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
     "room_tag", "shared_state", "standing", "standing_without_place",
     "PROPOSED_CHALLENGE_DIFFICULTY", "PROPOSED_PLACES_PER_ADDRESS", "Rules", "Screening", "challenge_for",

@@ -77,6 +77,7 @@ from sqlalchemy.orm import Session
 from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.messaging import language, outbox
+from webapp.services.waiting.waiting_room.positions import STANDING_COLUMNS, Standing, standing_of
 
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
@@ -106,7 +107,7 @@ _JOIN = text(f"""
 """)
 # The buyer's join in one statement of its own: the event on sale, the
 # session the cookie claims still the account's, the place new.
-_JOIN_NOW = text(f"""
+_JOIN_NOW_INSERT = f"""
     INSERT INTO waiting_room_entries (event_id, user_id, anon_token, line_key)
     SELECT r.event_id, CAST(:u AS integer), CAST(:t AS varchar), {_ORDER_KEY}
     FROM waiting_rooms r JOIN events e ON e.id = r.event_id AND e.status = 'on_sale'
@@ -114,7 +115,14 @@ _JOIN_NOW = text(f"""
       AND (CAST(:u AS integer) IS NULL
            OR EXISTS (SELECT 1 FROM users WHERE id = CAST(:u AS integer) AND session_version = :sv))
     ON CONFLICT DO NOTHING
-    RETURNING id
+"""
+_JOIN_NOW = text(f"{_JOIN_NOW_INSERT} RETURNING id")
+# The same join, answered with the standing it makes (the room and the new place) in the same
+# statement: the join posted by the page needs no second one to draw its status.
+_JOIN_NOW_STANDING = text(f"""
+    WITH w AS ({_JOIN_NOW_INSERT}
+        RETURNING id, status, user_id, anon_token, pass_until, number, notify_email)
+    SELECT {STANDING_COLUMNS} FROM waiting_rooms r LEFT JOIN w ON true WHERE r.event_id = :e
 """)
 # Someone who gave their place up and comes back joins at the back: a new
 # number at the next pass (before the start, the same key: leaving and
@@ -154,6 +162,17 @@ def join_now(*, event_id: int, user_id: int | None, session_version: int | None,
     with single_statement(writes=True) as connection:
         return connection.execute(_JOIN_NOW, {"e": event_id, "u": user_id, "sv": session_version,
                                               "t": None if user_id is not None else anon_token}).scalar()
+
+
+def join_now_standing(*, event_id: int, user_id: int | None, session_version: int | None,
+                      anon_token: str | None) -> Standing | None:
+    """`join_now`, answered with the new place's standing (None as join_now's None: the ordinary road)."""
+    from webapp.database import single_statement
+
+    with single_statement(writes=True) as connection:
+        row = connection.execute(_JOIN_NOW_STANDING, {"e": event_id, "u": user_id, "sv": session_version,
+                                                      "t": None if user_id is not None else anon_token}).first()
+    return standing_of(row) if row is not None and row.entry_id is not None else None
 
 
 def _entry_of(session: Session, event_id: int, *, user_id: int | None, anon_token: str | None,
@@ -282,7 +301,8 @@ def ask_for_mail(session: Session, event_id: int, entry_id: int, email: str | No
 
 
 def _now(session: Session) -> datetime:
-    return session.execute(text("SELECT now()")).scalar_one()
+    # Read under the room's lock: the pass's own time, whenever its transaction began (see _ADMIT).
+    return session.execute(text("SELECT statement_timestamp()")).scalar_one()
 
 
 _RETIRE = text("""
@@ -318,10 +338,14 @@ _NUMBER = text("""
 """)
 # In number order from the served mark; the room row's lock keeps a second
 # pass out, so no SKIP LOCKED here (a buyer leaving at this moment is
-# waited for, briefly).
+# waited for, briefly). Stamped with the statement's time, taken under the
+# room's lock, not the transaction's start (now()): a pass whose transaction
+# began before another pass took the lock (a busy host, a request that read
+# something first) would otherwise record its later admissions as earlier.
 _ADMIT = text("""
     UPDATE waiting_room_entries w
-    SET status = 'admitted', admitted_at = now(), pass_until = now() + make_interval(secs => :secs)
+    SET status = 'admitted', admitted_at = statement_timestamp(),
+        pass_until = statement_timestamp() + make_interval(secs => :secs)
     FROM (SELECT id FROM waiting_room_entries WHERE event_id = :e AND number > :served AND status = 'waiting'
           ORDER BY number LIMIT :n FOR UPDATE) nxt
     WHERE w.id = nxt.id

@@ -100,11 +100,14 @@ class Pace:
         return people / self.per_minute * 60 if self.per_minute else 0.0
 
 
-_STANDING = text("""
-    SELECT r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
-           r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
-           now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number,
-           w.notify_email
+# What a standing is drawn from: the room (r) and the place (w), also read by a join's own statement.
+STANDING_COLUMNS = """
+    r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
+    r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
+    now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number, w.notify_email
+"""
+_STANDING = text(f"""
+    SELECT {STANDING_COLUMNS}
     FROM waiting_rooms r
     LEFT JOIN waiting_room_entries w ON w.id = :entry AND w.event_id = r.event_id
     WHERE r.event_id = :e
@@ -175,8 +178,11 @@ class Standing:
 def standing(connection, event_id: int, entry_id: int | None) -> Standing | None:
     """The room and this place in it, in one statement (primary-key reads; the position is arithmetic)."""
     row = connection.execute(_STANDING, {"e": event_id, "entry": entry_id}).first()
-    if row is None:
-        return None
+    return None if row is None else standing_of(row)
+
+
+def standing_of(row) -> Standing:
+    """A standing from a row of STANDING_COLUMNS."""
     pace = Pace.of(row)
     ahead = 0
     if row.status == "waiting" and row.number is not None:
