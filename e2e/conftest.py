@@ -63,7 +63,9 @@ def live_server(app, database_url, dev_mail_dir):
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        if not wait_until_healthy(base + "/healthz", timeout=30):
+        # Generous: on a busy shared runner the workers' start (imports, catalogs) can take most of a minute;
+        # a healthy server answers at once, so this only decides how long a broken one takes to be reported.
+        if not wait_until_healthy(base + "/healthz", timeout=120):
             pytest.fail(f"live server did not start; see {ARTIFACTS / 'e2e-server.log'}")
         yield base
     finally:
