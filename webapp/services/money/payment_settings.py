@@ -90,7 +90,8 @@ def update(session: Session, *, organiser_id: int, actor_id: int, form: Mapping[
             errors.append(_("The publishable key and the secret key must both be live keys, or both test keys."))
     for name in ("invoice_prefix", "credit_note_prefix"):
         if not PREFIX.match(values[name]):
-            errors.append(_("An invoice or credit-note prefix is 1 to 30 letters, digits and - _ . / (e.g. ACME-2026-)."))
+            errors.append(_("An invoice or credit-note prefix is 1 to 30 letters, digits and - _ . /"
+                            " (e.g. ACME-2026-)."))
             break
     if values["invoice_prefix"] == values["credit_note_prefix"]:
         errors.append(_("Invoices and credit notes need different prefixes."))
