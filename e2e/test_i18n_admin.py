@@ -5,9 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from e2e.helpers import log_in
-from tests.support import buy
+from tests.support import buy, door_member
 from webapp.i18n import LANGUAGE_COOKIE
-from webapp.services.admin import door
 
 PHONE = {"width": 390, "height": 844}
 
@@ -33,8 +32,7 @@ def test_a_german_dashboard(page: Page, base_url, session, factory, shot):
 def test_the_door_in_spanish_and_german_with_the_scripts_words(page: Page, base_url, session, factory, shot):
     event = factory.ga_event(capacity=10, title="Noche del Puerto")
     staff = factory.user(name="Dora Door")
-    door.assign(session, event_id=event.id, email=staff.email, actor_id=None)
-    session.commit()
+    door_member(session, event, staff)
     code = buy(session, event, factory.user(name="Guest 0")).tickets[0].code
     page.set_viewport_size(PHONE)
     log_in(page, staff.email)

@@ -19,7 +19,9 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from flask_babel import get_domain
 
+from webapp import i18n
 from webapp.i18n import TRANSLATIONS
+from webapp.shop import hall
 
 OPEN, CLOSE = "⟦", "⟧"
 # Text that is code or data, not words for people: never a finding.
@@ -51,6 +53,19 @@ def pseudo_translations(locale: str = "de") -> Translations:
     return Translations(compiled)
 
 
+def forget_kept_words() -> None:
+    """Drop what the app keeps per language for the process, beside Flask-Babel's cache.
+
+    The templates' catalogs (webapp/i18n.py) and the seat map's drawn words
+    (shop/hall.py) are kept by language code: a pseudo-catalog put in for `de`
+    must neither find German kept from before nor stay kept for the tests after.
+    """
+    i18n._CATALOGS.clear()
+    hall._states_in.cache_clear()
+    for kept in (hall._HALLS, hall._SECTIONS):
+        kept._entries.clear()
+
+
 @contextmanager
 def installed(app, locale: str, translations: Translations):
     """Requests in `locale` use `translations` until the block ends (Flask-Babel's own cache is the seam)."""
@@ -59,6 +74,7 @@ def installed(app, locale: str, translations: Translations):
         key = (locale, "messages")
         kept = cache.pop(key, None)
         cache[key] = translations
+    forget_kept_words()
     try:
         yield
     finally:
@@ -66,6 +82,7 @@ def installed(app, locale: str, translations: Translations):
             get_domain().cache.pop(key, None)
             if kept is not None:
                 get_domain().cache[key] = kept
+        forget_kept_words()
 
 
 class _VisibleText(HTMLParser):

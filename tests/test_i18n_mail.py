@@ -26,6 +26,7 @@ from icalendar import Calendar
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from tests import pseudo_locale
 from tests.smtp_support import SmtpServer
 from tests.support import buy, csrf_token, expire_now, sign_in
 from webapp.i18n import TRANSLATIONS
@@ -72,7 +73,10 @@ def marked(app_ctx, monkeypatch):
     """Use the pseudo-catalog of a language for the rest of the test (Flask-Babel's cache, put back after)."""
     def use(lang: str) -> None:
         monkeypatch.setitem(get_domain().cache, (lang, "messages"), pseudo(lang))
-    return use
+        pseudo_locale.forget_kept_words()  # the templates' kept catalog of `lang` is the real one
+    yield use
+    monkeypatch.undo()
+    pseudo_locale.forget_kept_words()  # nor may the pseudo-catalog stay kept for the tests after
 
 
 def leftovers(text: str, data: set[str]) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp.admin import bp, load_event
@@ -13,6 +14,7 @@ from webapp.services.admin import orders as admin_orders
 from webapp.services.errors import BookingError, InvalidRequest
 from webapp.services.money.checkout_read import qr_svg
 from webapp.services.selling import inventory
+from webapp.templating import money
 
 
 @bp.get("/box-office")
@@ -53,13 +55,14 @@ def box_office_sell(event_id: int):
                  email=request.form.get("email", "")[:254])
     try:
         if counts is None:
-            raise InvalidRequest("Type how many tickets as whole numbers.")
+            raise InvalidRequest(gettext("Type how many tickets as whole numbers."))
         order = box_office.sell(db.session, clerk_id=current_user.id, event_id=event.id, counts=counts,
                                 paid_with=request.form.get("paid_with", ""), buyer_email=request.form.get("email"))
     except BookingError as refused:
         db.session.rollback()
         return _sell_page(load_event(event_id), refused.status_code, error=refused.message, **typed)
-    flash(f"Order #{order.id} sold and paid ({order.total_minor / 100:.2f} {order.currency}).", "success")
+    flash(gettext("Order #%(id)s sold and paid (%(total)s).", id=order.id,
+                  total=money(order.total_minor, order.currency)), "success")
     return redirect_to(url_for("admin.box_office_tickets", order_id=order.id))
 
 
@@ -80,5 +83,5 @@ def order_resend(order_id: int):
         db.session.rollback()
         flash(refused.message, "error")
         return redirect_to(url_for("admin.order", order_id=order_id))
-    flash(f"The tickets are on their way to {sent_to} again.", "success")
+    flash(gettext("The tickets are on their way to %(email)s again.", email=sent_to), "success")
     return redirect_to(url_for("admin.order", order_id=order_id))

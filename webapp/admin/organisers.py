@@ -97,7 +97,7 @@ def organiser_language():
     except InvalidRequest as refused:
         db.session.rollback()
         return _team_page(400, language_error=refused.message)
-    flash("The default language of your pages was saved.", "success")
+    flash(gettext("The default language of your pages was saved."), "success")
     return redirect_to(url_for("admin.team_page"))
 
 
@@ -128,7 +128,7 @@ def team_member_remove(user_id: int):
 def team_invitation_revoke(invitation_id: int):
     email = organisers.revoke_invitation(db.session, organiser_id=organiser_guard.acting().organiser_id,
                                          invitation_id=invitation_id, actor_id=current_user.id)
-    flash(f"The invitation to {email} was withdrawn; its link no longer works.", "success")
+    flash(gettext("The invitation to %(email)s was withdrawn; its link no longer works.", email=email), "success")
     return redirect_to(url_for("admin.team_page"))
 
 
@@ -142,5 +142,5 @@ def team_mail_sender():
     except InvalidRequest as refused:
         db.session.rollback()
         return _team_page(400, sender_error=refused.message)
-    flash("Mail about your events now goes out under this name.", "success")
+    flash(gettext("Mail about your events now goes out under this name."), "success")
     return redirect_to(url_for("admin.team_page"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from webapp import organiser_guard
@@ -34,5 +35,5 @@ def payment_settings_save():
     except InvalidRequest as refused:
         db.session.rollback()
         return _page(400, error=refused.message, typed=typed)
-    flash("Payment settings saved.", "success")
+    flash(gettext("Payment settings saved."), "success")
     return redirect_to(url_for("admin.payment_settings_page"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,7 @@ def read_buyer_email(raw: str | None) -> str | None:
     if not email:
         return None
     if not _EMAIL.match(email) or len(email) > 254:
-        raise InvalidRequest("That e-mail address does not look right; leave it empty to print the tickets only.")
+        raise InvalidRequest(_("That e-mail address does not look right; leave it empty to print the tickets only."))
     return email
 
 
@@ -60,17 +61,17 @@ def sell(session: Session, *, clerk_id: int, event_id: int, counts: dict[int, in
     reserve's own (too few left, over the limit per order, sales closed), and nothing is written then.
     """
     if paid_with not in PAID_WITH:
-        raise InvalidRequest("Say how it was paid: cash or card terminal.")
+        raise InvalidRequest(_("Say how it was paid: cash or card terminal."))
     email = read_buyer_email(buyer_email)
     wanted = {tier_id: n for tier_id, n in counts.items() if n > 0}
     if any(n < 0 for n in counts.values()) or not wanted:
-        raise InvalidRequest("Choose how many tickets to sell.")
+        raise InvalidRequest(_("Choose how many tickets to sell."))
     tiers = {t.id: t for t in sellable_tiers(session, event_id)}
     if not set(wanted) <= set(tiers):
-        raise InvalidRequest("Pick the tickets from this event's list.")
+        raise InvalidRequest(_("Pick the tickets from this event's list."))
     seated = [tier_id for tier_id in wanted if tiers[tier_id].seated]
     if seated and len(wanted) > 1:
-        raise InvalidRequest("Sell the numbered seats of one tier at a time, apart from standing places.")
+        raise InvalidRequest(_("Sell the numbered seats of one tier at a time, apart from standing places."))
     try:
         if seated:
             hold = inventory.reserve_in_session(session, user_id=clerk_id, event_id=event_id,
@@ -78,7 +79,7 @@ def sell(session: Session, *, clerk_id: int, event_id: int, counts: dict[int, in
         else:
             hold = inventory.reserve_in_session(session, user_id=clerk_id, event_id=event_id, quantities=wanted)
     except PassRequired:
-        raise SalesClosed("The waiting room is on for this event: the box office sells once it is off.") from None
+        raise SalesClosed(_("The waiting room is on for this event: the box office sells once it is off.")) from None
     order = checkout.pay_in_person(session, hold_id=hold.id, clerk_id=clerk_id, paid_with=paid_with,
                                    buyer_email=email)
     audit.record(session, actor_id=clerk_id, action="order.box_office_sale", entity="order", entity_id=order.id,
@@ -101,15 +102,17 @@ def resend_tickets(session: Session, *, order_id: int, actor_id: int, to: str | 
     """
     order = session.get(Order, order_id)
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     if order.status != OrderStatus.CONFIRMED:
-        raise InvalidRequest(f"Order #{order.id} is {order.status.value}: it has no tickets to send.")
+        if order.status == OrderStatus.REFUNDED:
+            raise InvalidRequest(_("Order #%(id)s is refunded: it has no tickets to send.", id=order.id))
+        raise InvalidRequest(_("Order #%(id)s is cancelled: it has no tickets to send.", id=order.id))
     typed = read_buyer_email(to)
     if typed and order.channel == "box_office":
         order.buyer_email = typed
     recipient = recipient_of(session, order)
     if not recipient:
-        raise InvalidRequest("This door sale has no e-mail address: type the buyer's to send the tickets.")
+        raise InvalidRequest(_("This door sale has no e-mail address: type the buyer's to send the tickets."))
     outbox.queue(session, template="order_confirmation", recipient=recipient, event_id=order.event_id,
                  params={"order_id": order.id}, defer=True)
     audit.record(session, actor_id=actor_id, action="order.resend_tickets", entity="order", entity_id=order.id,

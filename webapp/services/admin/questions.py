@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -30,9 +31,9 @@ def set_attendee_settings(session: Session, *, actor_id: int | None, event: Even
                           edit_until: datetime | None) -> None:
     """Whether each ticket's attendee name is asked (off, asked, required), and until when it may change."""
     if names not in NAME_MODES:
-        raise InvalidRequest("Attendee names are off, asked or required.")
+        raise InvalidRequest(_("Attendee names are off, asked or required."))
     if edit_until is not None and edit_until > event.starts_at:
-        raise InvalidRequest("Changes must stop at the start of the event or before.")
+        raise InvalidRequest(_("Changes must stop at the start of the event or before."))
     before = audit.snapshot(event, ("attendee_names", "attendee_edit_until"))
     event.attendee_names = names
     event.attendee_edit_until = edit_until
@@ -45,7 +46,7 @@ def set_transfer_settings(session: Session, *, actor_id: int | None, event: Even
                           until: datetime | None) -> None:
     """Whether holders may pass tickets on, and until when (at the latest, doors: the start)."""
     if until is not None and until > event.starts_at:
-        raise InvalidRequest("Transfers must stop at the start of the event or before.")
+        raise InvalidRequest(_("Transfers must stop at the start of the event or before."))
     before = audit.snapshot(event, ("transfers_enabled", "transfers_until"))
     event.transfers_enabled = enabled
     event.transfers_until = until
@@ -60,23 +61,23 @@ def add_question(session: Session, *, actor_id: int | None, event_id: int, label
     label = " ".join(label.split())
     options = [" ".join(o.split()) for o in options if o.strip()]
     if not label or len(label) > 200:
-        raise InvalidRequest("A question needs a text of 1 to 200 characters.")
+        raise InvalidRequest(_("A question needs a text of 1 to 200 characters."))
     if kind not in QUESTION_KINDS:
-        raise InvalidRequest("Choose what kind of answer the question takes.")
+        raise InvalidRequest(_("Choose what kind of answer the question takes."))
     if kind in ("choice", "choices"):
         if not options:
-            raise InvalidRequest("A choice needs its options, one per line.")
+            raise InvalidRequest(_("A choice needs its options, one per line."))
         if len(options) > MAX_OPTIONS or any(len(o) > 100 for o in options) or len(set(options)) != len(options):
-            raise InvalidRequest(f"Up to {MAX_OPTIONS} different options of at most 100 characters each.")
+            raise InvalidRequest(_("Up to %(num)s different options of at most 100 characters each.", num=MAX_OPTIONS))
     else:
         options = []
     if tier_id is not None and session.scalar(
             select(Tier.id).where(Tier.id == tier_id, Tier.event_id == event_id)) is None:
-        raise InvalidRequest("That tier is not one of this event's.")
+        raise InvalidRequest(_("That tier is not one of this event's."))
     count, last = session.execute(select(func.count(), func.coalesce(func.max(Question.sort_order), 0))
                                   .where(Question.event_id == event_id)).one()
     if count >= MAX_QUESTIONS:
-        raise InvalidRequest(f"An event asks at most {MAX_QUESTIONS} questions.")
+        raise InvalidRequest(_("An event asks at most %(num)s questions.", num=MAX_QUESTIONS))
     question = Question(event_id=event_id, tier_id=tier_id, label=label, kind=kind, options=options,
                         required=required, per_ticket=per_ticket, sort_order=last + 1)
     session.add(question)
@@ -91,7 +92,7 @@ def delete_question(session: Session, *, actor_id: int, event_id: int, question_
     """No longer asked; answers already given stay with their orders and tickets, under the question's id."""
     question = session.scalar(select(Question).where(Question.id == question_id, Question.event_id == event_id))
     if question is None:
-        raise NotFound("No such question.")
+        raise NotFound(_("No such question."))
     before = audit.snapshot(question, ("label", "kind", "options", "required", "per_ticket", "tier_id"))
     session.execute(delete(Question).where(Question.id == question.id))
     audit.record(session, actor_id=actor_id, action="question.deleted", entity="question", entity_id=question_id,

@@ -1,6 +1,7 @@
 """Admin: seat properties by range, and how best available chooses (focal point, orphan seats); audited."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from webapp.models import Event
@@ -30,9 +31,9 @@ def set_best_available(session: Session, *, actor_id: int, event_id: int, focal_
                        focal_y: float | None, avoid_orphans: bool) -> Event:
     """Place the focal point best available measures from (None, None: the centre front), and the orphan rule."""
     if (focal_x is None) != (focal_y is None):
-        raise InvalidRequest("Give the focal point both across and deep, or neither for the centre front.")
+        raise InvalidRequest(_("Give the focal point both across and deep, or neither for the centre front."))
     if any(v is not None and abs(v) > _FOCAL_LIMIT for v in (focal_x, focal_y)):
-        raise InvalidRequest("Place the focal point within the seat map's positions.")
+        raise InvalidRequest(_("Place the focal point within the seat map's positions."))
     event = lock_event(session, event_id)
     before = {"focal_x": event.focal_x, "focal_y": event.focal_y, "avoid_orphans": event.avoid_orphans}
     event.focal_x, event.focal_y, event.avoid_orphans = focal_x, focal_y, avoid_orphans

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
@@ -68,30 +69,32 @@ def update(session: Session, *, organiser_id: int, actor_id: int, form: Mapping[
     """
     organiser = session.get(Organiser, organiser_id)
     if organiser is None:
-        raise NotFound("No such organiser.")
+        raise NotFound(_("No such organiser."))
     values = {name: (form.get(name) or "").strip() for name in FIELDS}
     stripe = [values[name] for name in FIELDS[:3]]
     errors = []
     if any(stripe) and not all(stripe):
-        errors.append("Give the publishable key and both variable names, or none of them for the install's account.")
+        errors.append(_("Give the publishable key and both variable names, or none of them for the install's account."))
     elif all(stripe):
         if not PUBLISHABLE_KEY.match(values["stripe_publishable_key"]):
-            errors.append("The publishable key starts with pk_test_ or pk_live_.")
+            errors.append(_("The publishable key starts with pk_test_ or pk_live_."))
         for name in ("stripe_secret_key_env", "stripe_webhook_secret_env"):
             if not ENV_NAME.match(values[name]):
-                errors.append(f"{values[name][:64]!r} is not a variable name starting with STRIPE_ (capitals, digits"
-                              " and _).")
+                errors.append(_("%(name)s is not a variable name starting with STRIPE_ (capitals, digits and _).",
+                                name=repr(values[name][:64])))
             elif not environ.get(values[name]):
-                errors.append(f"{values[name]} is not set in this app's environment: the operator sets it first.")
+                errors.append(_("%(name)s is not set in this app's environment: the operator sets it first.",
+                                name=values[name]))
         if values["stripe_publishable_key"].startswith("pk_live_") != \
                 environ.get(values["stripe_secret_key_env"], "").startswith("sk_live_"):
-            errors.append("The publishable key and the secret key must both be live keys, or both test keys.")
+            errors.append(_("The publishable key and the secret key must both be live keys, or both test keys."))
     for name in ("invoice_prefix", "credit_note_prefix"):
         if not PREFIX.match(values[name]):
-            errors.append("An invoice or credit-note prefix is 1 to 30 letters, digits and - _ . / (e.g. ACME-2026-).")
+            errors.append(_("An invoice or credit-note prefix is 1 to 30 letters, digits and - _ . /"
+                            " (e.g. ACME-2026-)."))
             break
     if values["invoice_prefix"] == values["credit_note_prefix"]:
-        errors.append("Invoices and credit notes need different prefixes.")
+        errors.append(_("Invoices and credit notes need different prefixes."))
     if errors:
         raise InvalidRequest(" ".join(dict.fromkeys(errors)))
     before = audit.snapshot(organiser, FIELDS)

@@ -25,6 +25,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -72,7 +74,7 @@ def _lock_order(session: Session, order_id: int, buyer_id: int | None) -> Order:
         query = query.where(Order.user_id == buyer_id, Order.sold_by.is_(None))
     order = session.scalars(query).first()
     if order is None:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     return order
 
 
@@ -90,17 +92,19 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
     refunded already; nothing is changed then.
     """
     if sum(x is not None and x is not False for x in (ticket_ids, amount_minor, whole or None)) != 1:
-        raise InvalidRequest("Refund the whole order, some of its tickets, or an amount: one of them.")
+        raise InvalidRequest(_("Refund the whole order, some of its tickets, or an amount: one of them."))
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidRequest("Say why the refund is made.")
+        raise InvalidRequest(_("Say why the refund is made."))
     order = _lock_order(session, order_id, buyer_id)
     if order.status != OrderStatus.CONFIRMED:
-        raise OrderNotCancellable(f"Order #{order.id} is {order.status.value}: there is nothing left to refund.")
+        if order.status == OrderStatus.REFUNDED:
+            raise OrderNotCancellable(_("Order #%(id)s is refunded: there is nothing left to refund.", id=order.id))
+        raise OrderNotCancellable(_("Order #%(id)s is cancelled: there is nothing left to refund.", id=order.id))
     if order.channel == "box_office":
         # No gateway holds its money: the counter gives it back, and the order is cancelled without a refund.
-        raise InvalidRequest(f"Order #{order.id} was paid in person at the box office: give the money back there,"
-                             " then cancel the order without a refund.")
+        raise InvalidRequest(_("Order #%(id)s was paid in person at the box office: give the money back there,"
+                               " then cancel the order without a refund.", id=order.id))
     tickets = list(session.scalars(select(Ticket).where(Ticket.order_id == order.id).order_by(Ticket.id)))
     valid = {t.id: t for t in tickets if t.status == TicketStatus.VALID}
     left = balance(session, order).outstanding_minor
@@ -110,14 +114,14 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
         amount = left
     elif ticket_ids is not None:
         if not ticket_ids:
-            raise InvalidRequest("Choose at least one ticket to refund.")
+            raise InvalidRequest(_("Choose at least one ticket to refund."))
         mine = {t.id for t in tickets}
         strangers = sorted(set(ticket_ids) - mine)
         if strangers:
-            raise InvalidRequest(f"Ticket {strangers[0]} is not part of order #{order.id}.")
+            raise InvalidRequest(_("Ticket %(ticket)s is not part of order #%(id)s.", ticket=strangers[0], id=order.id))
         gone = sorted(set(ticket_ids) - set(valid))
         if gone:
-            raise OrderNotCancellable(f"Ticket {gone[0]} was refunded or cancelled already.")
+            raise OrderNotCancellable(_("Ticket %(ticket)s was refunded or cancelled already.", ticket=gone[0]))
         giving_back = [valid[i] for i in sorted(set(ticket_ids))]
         amount = min(sum(t.price_minor for t in giving_back), left)
         if len(giving_back) == len(valid):
@@ -125,12 +129,12 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
     else:
         assert amount_minor is not None
         if amount_minor <= 0:
-            raise InvalidRequest("The amount to refund must be more than zero.")
+            raise InvalidRequest(_("The amount to refund must be more than zero."))
         if amount_minor > left:
-            raise InvalidRequest(f"That is more than is left to refund on order #{order.id}"
-                                 f" ({left / 100:.2f} {order.currency}).")
+            raise InvalidRequest(_("That is more than is left to refund on order #%(id)s (%(left)s).", id=order.id,
+                                   left=f"{left / 100:.2f} {order.currency}"))
         if amount_minor == order.total_minor:
-            raise InvalidRequest("To give back everything, refund the whole order: its tickets are void then.")
+            raise InvalidRequest(_("To give back everything, refund the whole order: its tickets are void then."))
         giving_back = []
         amount = amount_minor
     if keep_minor:
@@ -140,7 +144,7 @@ def request_refund(session: Session, *, order_id: int, reason: str, actor_id: in
                     reason=reason[:200], actor_id=actor_id, idempotency_key=key or "rf_" + secrets.token_urlsafe(24),
                     state=RefundState.REQUESTED.value)
     if amount == 0 and not giving_back:
-        raise InvalidRequest("There is nothing left to refund on this order.")
+        raise InvalidRequest(_("There is nothing left to refund on this order."))
     if amount == 0:  # the fee kept everything: nothing goes to the gateway
         refund.state = RefundState.SUCCEEDED.value
         refund.completed_at = func.now()
@@ -225,10 +229,12 @@ def buyer_cancel_fee(session: Session, order: Order) -> int:
     """What the organiser keeps when the buyer cancels now; OrderNotCancellable past the policy's deadline."""
     terms = session.execute(_CANCEL_TERMS, {"e": order.event_id}).one()
     if terms.started:
-        raise OrderNotCancellable("The event has started; this order can no longer be cancelled.")
+        raise OrderNotCancellable(_("The event has started; this order can no longer be cancelled."))
     if terms.too_late:
-        raise OrderNotCancellable(f"The organiser allows cancelling until {terms.cancel_until_hours} hours"
-                                  " before the start; that time has passed.")
+        raise OrderNotCancellable(ngettext("The organiser allows cancelling until %(num)s hour before the start;"
+                                           " that time has passed.",
+                                           "The organiser allows cancelling until %(num)s hours before the start;"
+                                           " that time has passed.", terms.cancel_until_hours))
     return terms.cancel_fee_minor + order.total_minor * terms.cancel_fee_percent // 100
 
 

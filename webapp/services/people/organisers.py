@@ -60,7 +60,7 @@ class Acting:
             return Acting(self.organiser_id, role, self.event_ids, self.platform_admin, self.organiser_name)
         if mine <= theirs:
             return self
-        raise NotFound("No such organiser.")
+        raise NotFound(_("No such organiser."))
 
     def reaches_event(self, event_id: int | None) -> bool:
         return self.event_ids is None or event_id in self.event_ids
@@ -148,11 +148,11 @@ def create(session: Session, *, slug: str, name: str, actor_id: int | None) -> O
     """A new organiser (a platform administrator's act). The caller commits."""
     slug, name = (slug or "").strip().lower(), (name or "").strip()
     if not _SLUG.match(slug):
-        raise InvalidRequest("A slug is 2–60 lower-case letters, digits and hyphens, e.g. “city-hall”.")
+        raise InvalidRequest(_("A slug is 2–60 lower-case letters, digits and hyphens, e.g. “city-hall”."))
     if not name or len(name) > 120:
-        raise InvalidRequest("Name the organiser (up to 120 characters).")
+        raise InvalidRequest(_("Name the organiser (up to 120 characters)."))
     if session.scalar(select(Organiser.id).where(Organiser.slug == slug)) is not None:
-        raise InvalidRequest(f"The slug “{slug}” is taken.")
+        raise InvalidRequest(_("The slug “%(slug)s” is taken.", slug=slug))
     organiser = Organiser(slug=slug, name=name)
     session.add(organiser)
     session.flush()
@@ -165,10 +165,10 @@ def set_default_locale(session: Session, *, organiser_id: int, locale: str, lang
                        actor_id: int | None) -> None:
     """The language the organiser's pages speak to a buyer who chose none (one of `languages`). The caller commits."""
     if locale not in languages:
-        raise InvalidRequest(f"Choose one of the shop's languages: {', '.join(languages)}.")
+        raise InvalidRequest(_("Choose one of the shop's languages: %(languages)s.", languages=", ".join(languages)))
     organiser = session.get(Organiser, organiser_id)
     if organiser is None:
-        raise NotFound("No such organiser.")
+        raise NotFound(_("No such organiser."))
     before = organiser.default_locale
     organiser.default_locale = locale
     session.flush()
@@ -186,16 +186,16 @@ def set_member(session: Session, *, organiser_id: int, email: str, role: str,
                event_ids: list[int] | None = None, actor_id: int | None = None) -> OrganiserMember:
     """Give an existing account a role in the organiser (replacing the one it had). The caller commits."""
     if role not in CAPABILITIES:
-        raise InvalidRequest("A role is owner, manager, box_office, door or viewer.")
+        raise InvalidRequest(_("A role is owner, manager, box_office, door or viewer."))
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
-        raise InvalidRequest("No account has that e-mail address.")
+        raise InvalidRequest(_("No account has that e-mail address."))
     if event_ids is not None:
         event_ids = sorted(set(event_ids))
         known = set(session.scalars(select(Event.id).where(Event.organiser_id == organiser_id,
                                                            Event.id.in_(event_ids))))
         if not event_ids or known != set(event_ids):
-            raise InvalidRequest("Pick the events from the list, or none for all of them.")
+            raise InvalidRequest(_("Pick the events from the list, or none for all of them."))
     member = session.get(OrganiserMember, (organiser_id, user.id))
     before = {"role": member.role, "event_ids": member.event_ids} if member else None
     if member is None:
@@ -220,9 +220,9 @@ def invite(session: Session, *, organiser_id: int, email: str, role: str, actor_
     address, so a new one withdraws the last. Returns its id. The caller commits."""
     email = (email or "").strip().lower()
     if role not in CAPABILITIES:
-        raise InvalidRequest("A role is owner, manager, box_office, door or viewer.")
+        raise InvalidRequest(_("A role is owner, manager, box_office, door or viewer."))
     if not _EMAIL.match(email) or len(email) > 254:
-        raise InvalidRequest("Enter the e-mail address to invite.")
+        raise InvalidRequest(_("Enter the e-mail address to invite."))
     session.execute(update(OrganiserInvitation).where(
         OrganiserInvitation.organiser_id == organiser_id, OrganiserInvitation.email == email,
         OrganiserInvitation.accepted_at.is_(None), OrganiserInvitation.revoked_at.is_(None)
@@ -256,7 +256,7 @@ def revoke_invitation(session: Session, *, organiser_id: int, invitation_id: int
             OrganiserInvitation.accepted_at.is_(None), OrganiserInvitation.revoked_at.is_(None))
         .values(revoked_at=func.now()).returning(OrganiserInvitation.email))
     if email is None:
-        raise NotFound("No such pending invitation.")
+        raise NotFound(_("No such pending invitation."))
     audit.record(session, actor_id=actor_id, action="member.invitation_revoke", entity="organiser",
                  entity_id=organiser_id, after={"email": email, "invitation_id": invitation_id},
                  organiser_id=organiser_id)
@@ -282,12 +282,12 @@ def read_invitation(session: Session, token: str, *, max_age: int) -> Invitation
     organiser = session.get(Organiser, data["o"])
     row = session.get(OrganiserInvitation, data["i"])
     if organiser is None or row is None or row.organiser_id != organiser.id:
-        raise InvalidRequest("This invitation link is not valid.")
+        raise InvalidRequest(_("This invitation link is not valid."))
     if row.revoked_at is not None:
-        raise InvitationGone("This invitation was withdrawn by the organiser: ask them for a new one if you"
-                             " should still join.")
+        raise InvitationGone(_("This invitation was withdrawn by the organiser: ask them for a new one if you"
+                               " should still join."))
     if row.accepted_at is not None:
-        raise InvitationGone("This invitation was already used.")
+        raise InvitationGone(_("This invitation was already used."))
     return Invitation(organiser, data["e"], data["r"], row.id)
 
 
@@ -306,7 +306,7 @@ def accept_invitation(session: Session, token: str, *, user_id: int, max_age: in
         OrganiserInvitation.revoked_at.is_(None)).values(accepted_at=func.now())
         .returning(OrganiserInvitation.id)).first()
     if used is None:
-        raise InvitationGone("This invitation was withdrawn or used a moment ago.")
+        raise InvitationGone(_("This invitation was withdrawn or used a moment ago."))
     return invitation.organiser
 
 
@@ -316,7 +316,7 @@ def remove_member(session: Session, *, organiser_id: int, user_id: int, actor_id
                                                             OrganiserMember.user_id == user_id)
                               .returning(OrganiserMember.user_id)).first()
     if not removed:
-        raise NotFound("No such member.")
+        raise NotFound(_("No such member."))
     # As at logout: the session cookies carry the version, and every one issued before stops working.
     session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
     audit.record(session, actor_id=actor_id, action="member.remove", entity="user", entity_id=user_id,
@@ -355,12 +355,12 @@ def set_mail_sender(session: Session, *, organiser_id: int, from_name: str, repl
     """The display name and Reply-To of the organiser's mail (empty: the install's). The caller commits."""
     from_name, reply_to = (from_name or "").strip(), (reply_to or "").strip().lower()
     if len(from_name) > 120 or any(c in from_name for c in "\r\n<>\"@"):
-        raise InvalidRequest("The sender's name is up to 120 characters, without quotes, @ or angle brackets.")
+        raise InvalidRequest(_("The sender's name is up to 120 characters, without quotes, @ or angle brackets."))
     if reply_to and (not _EMAIL.match(reply_to) or len(reply_to) > 254):
-        raise InvalidRequest("The Reply-To address does not look right.")
+        raise InvalidRequest(_("The Reply-To address does not look right."))
     organiser = session.get(Organiser, organiser_id)
     if organiser is None:
-        raise NotFound("No such organiser.")
+        raise NotFound(_("No such organiser."))
     before = {"mail_from_name": organiser.mail_from_name, "mail_reply_to": organiser.mail_reply_to}
     organiser.mail_from_name, organiser.mail_reply_to = from_name or None, reply_to or None
     session.flush()
