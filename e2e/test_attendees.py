@@ -31,11 +31,11 @@ def test_a_buyer_names_the_attendees_answers_the_questions_and_changes_a_name_la
     expect(page.get_by_role("heading", name="Attendees")).to_be_visible()
 
     # Checked as typed, with the rules of the payment.
-    page.get_by_label("Age").first.fill("eleven")
-    page.get_by_label("Age").first.press("Tab")
+    page.get_by_label("Age", exact=True).first.fill("eleven")
+    page.get_by_label("Age", exact=True).first.press("Tab")
     expect(page.get_by_text("Enter a number, such as 42 or 3.5.")).to_be_visible()
-    page.get_by_label("Age").first.fill("11")
-    page.get_by_label("Age").first.press("Tab")
+    page.get_by_label("Age", exact=True).first.fill("11")
+    page.get_by_label("Age", exact=True).first.press("Tab")
     expect(page.get_by_text("Enter a number, such as 42 or 3.5.")).to_have_count(0)
 
     # Paying with names missing: the messages beside their fields, the card kept, nothing charged.
@@ -43,7 +43,7 @@ def test_a_buyer_names_the_attendees_answers_the_questions_and_changes_a_name_la
     expect(page.get_by_text("Some attendee details need your attention")).to_be_visible()
     expect(page.get_by_text("Enter the attendee's name.")).to_have_count(2)
     expect(page.get_by_text("Tick this box to go on.")).to_be_visible()
-    expect(page.get_by_label("Age").first).to_have_value("11")
+    expect(page.get_by_label("Age", exact=True).first).to_have_value("11")
     shot("attendees-refused")
 
     names = page.get_by_label("Attendee name")

@@ -179,6 +179,7 @@ def world(fuzz_app, factory, session, monkeypatch):
         # A big venue's section pages (sections are numbered from 1).
         "section": ["1", "0", "999999"],
         "transfer_id": ["1", "999999"],
+        "invitation_id": ["1", "999999"],
         "pass_type": ["pass.test", "..%2F..%2Fetc"],
         "serial": ["t1h1", "t99999999999999999999999h1", "h", "t٣h1"],
         # An organiser's public page.

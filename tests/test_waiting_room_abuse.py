@@ -102,7 +102,7 @@ def test_the_api_document_names_the_pass_header(client):
 def position_on_page(client, event_id: int) -> int:
     """The position the waiting room page shows this client (1 is next)."""
     body = call(client, "get", f"/events/{event_id}/waiting-room").get_data(as_text=True)
-    if "You are next" in body:
+    if "<strong>You are next.</strong>" in body:  # shown; the words are also in the script's data-say
         return 1
     return int(re.search(r'id="waiting-room-position-number">(\d+)<', body).group(1))
 
@@ -412,7 +412,8 @@ def test_a_flagged_client_waits_without_end_when_the_organiser_chooses(database_
             body = bot.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
             poll = bot.get(f"/events/{event.id}/waiting-room/status", headers=HX).get_data(as_text=True)
             for page in (body, poll):
-                assert "It is your turn" not in page and "You are next" not in page and "Log in to continue" not in page
+                assert "It is your turn" not in page and "<strong>You are next.</strong>" not in page \
+                    and "Log in to continue" not in page
                 seen.append(int(re.search(r'id="waiting-room-position-number">(\d+)<', page).group(1)))
                 assert "data-number" not in page and 'hx-get="/events/' in page
             assert bot.get_cookie(waiting_room.pass_cookie_name(event.id)) is None
