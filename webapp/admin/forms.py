@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -21,6 +20,7 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberR
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.admin.words import SEAT_PROPERTY_WORDS, say
+from webapp.i18n import lazy_gettext as _l
 from webapp.parsing import MAX_YEAR, MIN_YEAR, FiniteDecimalField, parse_id
 from webapp.services.admin.codes import BULK_MAX, CodeSpec
 from webapp.services.admin.events import MAX_GA_CAPACITY, LayoutRequest, RowRange

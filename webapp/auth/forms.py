@@ -1,10 +1,10 @@
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from webapp.extensions import db
+from webapp.i18n import lazy_gettext as _l
 from webapp.services.people import accounts
 
 
