@@ -171,6 +171,9 @@ class Config:
     # A request that waited longer than this in the server's queue (from the
     # proxy's X-Request-Start) is answered 503 + Retry-After; 0 turns it off.
     QUEUE_BUDGET_MS = _int("QUEUE_BUDGET_MS", 0)
+    # The shop's queueing delay (from the same header) a waiting room keeps under by letting fewer in at
+    # once (waiting_room/outflow.py); 0 turns it off and the rooms' rules alone decide.
+    WAITING_ROOM_SHOP_DELAY_MS = _int("WAITING_ROOM_SHOP_DELAY_MS", 0)
     # `/metrics` (Prometheus) answers only with `Authorization: Bearer <this>`; unset, it does not exist.
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN")
 

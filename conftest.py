@@ -31,7 +31,7 @@ TABLES = (
     "audit_log, outbox_messages, tickets, orders, payment_attempts, gateway_charges, units, holds,"
     " waitlist_entries, waiting_room_entries, waiting_rooms, inventory_clock, webhook_deliveries, webhook_endpoints,"
     " codes, tiers, events, api_tokens, users, waiting_room_spent_challenges, stripe_intents, stripe_events,"
-    " payment_disputes, gateway_refunds, invoice_series, organiser_members, organisers"
+    " payment_disputes, gateway_refunds, invoice_series, organiser_members, organisers, shop_delays"
 )
 # What the migration leaves: one default organiser, for the events tests make without naming one.
 DEFAULT_ORGANISER = "INSERT INTO organisers (slug, name) VALUES ('default', 'Ticketbooth')"

@@ -149,20 +149,26 @@ async def run(args: argparse.Namespace) -> int:
           + (" and one more for the waiting room's URLs (nice 10)" if args.room_pool else "")
           + ("; nginx in front (deploy/nginx/ticketbooth.conf, one worker)" if args.nginx else "")
           + (f", QUEUE_BUDGET_MS={args.queue_budget_ms} (the client stamps X-Request-Start)"
-             if args.queue_budget_ms else "") + ";"
+             if args.queue_budget_ms else "")
+          + (f", WAITING_ROOM_SHOP_DELAY_MS={args.shop_delay_ms} (the room follows the shop's delay)"
+             if args.shop_delay_ms else "") + ";"
           " floor: the same command line and counts; client: one asyncio process on the same machine", flush=True)
     started = time.perf_counter()
     database = start_database(os.environ.get("DATABASE_URL"))
     results: list[scenarios.Outcome] = []
     floors: list[scenarios.Outcome] = []
     try:
-        env = {"QUEUE_BUDGET_MS": str(args.queue_budget_ms)} if args.queue_budget_ms else None
+        env = {}
+        if args.queue_budget_ms:
+            env["QUEUE_BUDGET_MS"] = str(args.queue_budget_ms)
+        if args.shop_delay_ms:
+            env["WAITING_ROOM_SHOP_DELAY_MS"] = str(args.shop_delay_ms)
         if args.queue_budget_ms:
             from tests.load.client import Browser
 
             Browser.stamp_start = True  # the client plays the proxy that stamps X-Request-Start
         stack = Stack(database.url, workers=args.workers, threads=args.threads, instances=args.instances,
-                      floor="floor" in wanted, room_pool=args.room_pool, env=env)
+                      floor="floor" in wanted, room_pool=args.room_pool, env=env or None)
         migrate(database.url, stack.secret_key)
         if "db" in wanted:
             results.append(db_limit(database.url, units=args.db_units, seconds=args.db_seconds))
@@ -418,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="(e), (f): the waiting room's URLs on a gunicorn instance of their own, at nice 10")
     parser.add_argument("--queue-budget-ms", type=int, default=0, metavar="MS",
                         help="QUEUE_BUDGET_MS for the app, the client stamping X-Request-Start as a proxy would")
+    parser.add_argument("--shop-delay-ms", type=int, default=0, metavar="MS",
+                        help="WAITING_ROOM_SHOP_DELAY_MS for the app: (e) and (f)'s rooms let fewer in while the"
+                             " shop's requests queue longer than this (needs --nginx, or --queue-budget-ms, to"
+                             " stamp X-Request-Start)")
     parser.add_argument("--give-up-e", type=float, default=240.0,
                         help="(e)'s buyers stop waiting this many seconds after the sale start")
     parser.add_argument("--patience-e", type=float, default=30.0,

@@ -489,6 +489,16 @@ class Data:
             waiting_room.control(s, s.get(Event, event_id), paused=paused)
             s.commit()
 
+    def waiting_room_gauge(self, event_id: int) -> tuple[int | None, int, float]:
+        """(the room's window, people shopping, the worst shop delay reported now in ms): the outflow's state."""
+        from webapp.services.waiting.waiting_room import outflow
+
+        with self.session() as s:
+            row = s.execute(text("SELECT outflow_window, (SELECT count(*) FROM waiting_room_entries"
+                                 " WHERE event_id = :e AND status = 'admitted') FROM waiting_rooms"
+                                 " WHERE event_id = :e"), {"e": event_id}).one()
+            return row[0], row[1], outflow.worst_delay_ms(s)
+
     def waiting_room_marks(self, event_id: int) -> tuple[int, int]:
         """(numbers given, numbered places still waiting), from the room's marks."""
         with self.session() as s:
@@ -676,9 +686,12 @@ class Recorder:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     outcomes: Counter = field(default_factory=Counter)
+    # When each answer came (perf_counter), beside its latency: for a scenario's timeline.
+    answered_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def record(self, step: str, response: Response) -> Response:
         self.latencies[step].append(response.elapsed)
+        self.answered_at[step].append(time.perf_counter())
         self.statuses[step][response.status] += 1
         return response
 

@@ -262,12 +262,62 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
 
     with ResourceMonitor(stack, postmaster_pid) as monitor:
         data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
-        deadline[0] = time.perf_counter() + give_up_after
+        began = time.perf_counter()
+        deadline[0] = began + give_up_after
+        watching = Timeline(data, event_id, began)
+        gauges = asyncio.create_task(watching.run())
         await asyncio.gather(*(buyer(b, t) for b, t in zip(browsers, arrivals, strict=True)))
+        watching.stop = True
+        await gauges
     await asyncio.gather(*(b.close() for tabs in browsers for b in tabs))
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
-    text = report(title, rec, monitor, verdict=found["verdict"], extra=_lines(rec, found))
+    text = report(title, rec, monitor, verdict=found["verdict"],
+                  extra=[*_lines(rec, found), *watching.lines(rec, starts_at=arrive_within / 2)])
     return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+
+
+class Timeline:
+    """What happened when: the room's window and shoppers, the shop's delay and the client's own lag, each second.
+
+    The client's lag (how late a 0.1 s sleep wakes in its event loop) says
+    how much of a latency is the load generator's own: on one machine it
+    shares the cores with what it measures.
+    """
+
+    def __init__(self, data: Data, event_id: int, began: float, every: float = 1.0):
+        self.data, self.event_id, self.began, self.every = data, event_id, began, every
+        self.samples: list[tuple[float, int | None, int, float, float]] = []
+        self.stop = False
+
+    async def run(self) -> None:
+        while not self.stop:
+            asked = time.perf_counter()
+            await asyncio.sleep(0.1)
+            lag = time.perf_counter() - asked - 0.1
+            window, shopping, delay = await asyncio.to_thread(self.data.waiting_room_gauge, self.event_id)
+            self.samples.append((time.perf_counter() - self.began, window, shopping, delay, lag))
+            await asyncio.sleep(self.every)
+
+    def lines(self, rec: Recorder, *, starts_at: float, bucket: float = 5.0) -> list[str]:
+        reserves = list(zip(rec.answered_at.get("reserve", []), rec.latencies.get("reserve", []), strict=True))
+        if not reserves and not self.samples:
+            return []
+        end = max([t - self.began for t, _ in reserves] + [s[0] for s in self.samples] + [0.0])
+        out = [f"timeline (s from the first arrival; the sale starts at {starts_at:g} s): reserves answered and their"
+               " p99, the room's window / people shopping (max), the worst shop delay reported, the client's own lag"]
+        t = 0.0
+        while t < end:
+            here = [lat for at, lat in reserves if t <= at - self.began < t + bucket]
+            gauges = [g for g in self.samples if t <= g[0] < t + bucket]
+            windows = [g[1] for g in gauges if g[1] is not None]
+            out.append(f"  {t:5.0f}–{t + bucket:<4.0f} reserves {len(here):4d}"
+                       f" p99 {percentile(here, 99) * 1000 if here else 0:6.0f} ms;"
+                       f" window {max(windows) if windows else '–'!s:>4} / shopping"
+                       f" {max((g[2] for g in gauges), default=0):4d}; shop delay"
+                       f" {max((g[3] for g in gauges), default=0):5.0f} ms; client lag"
+                       f" {max((g[4] for g in gauges), default=0) * 1000:5.0f} ms")
+            t += bucket
+        return out
 
 
 def _limit_sockets() -> None:

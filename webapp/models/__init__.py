@@ -61,6 +61,7 @@ from webapp.models.sales import Ticket as Ticket
 from webapp.models.sales import TicketStatus as TicketStatus
 from webapp.models.transfers import DoorDuplicate as DoorDuplicate
 from webapp.models.transfers import TicketTransfer as TicketTransfer
+from webapp.models.waiting import ShopDelay as ShopDelay
 from webapp.models.waiting import WaitingRoom as WaitingRoom
 from webapp.models.waiting import WaitingRoomEntry as WaitingRoomEntry
 from webapp.models.waiting import WaitlistEntry as WaitlistEntry

@@ -92,6 +92,9 @@ class WaitingRoom(db.Model):
     admit_rate: Mapped[float | None] = mapped_column(Float)
     conversion: Mapped[float | None] = mapped_column(Float)
     rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The most shopping at once the shop's measured delay allows now (waiting_room/outflow.py);
+    # None while the room does not follow the shop.
+    outflow_window: Mapped[int | None] = mapped_column(Integer)
     # Against a client that cheats (migration 0016, waiting_room/screening.py): the
     # proof of work a join carries (the most tries a browser may need; 0: none), the
     # places one client address may take per minute (None: no limit), and whether a
@@ -116,6 +119,7 @@ class WaitingRoom(db.Model):
         CheckConstraint("pass_minutes > 0 AND pass_minutes <= 60", name="ck_waiting_rooms_pass_range"),
         CheckConstraint("served >= 0 AND left_count >= 0 AND served + left_count <= issued",
                         name="ck_waiting_rooms_marks"),
+        CheckConstraint("outflow_window IS NULL OR outflow_window >= 1", name="ck_waiting_rooms_outflow_window"),
     )
 
 
@@ -159,3 +163,14 @@ class WaitingRoomEntry(db.Model):
               postgresql_where=text("number IS NULL AND status = 'waiting'")),
         Index("ix_wr_entries_admitted", "event_id", postgresql_where=text("status = 'admitted'")),
     )
+
+
+class ShopDelay(db.Model):
+    """One app process's latest report of how long the shop's requests queued (waiting_room/outflow.py)."""
+
+    __tablename__ = "shop_delays"
+
+    # host:pid of the reporting process.
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    delay_ms: Mapped[float] = mapped_column(Float)
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())

@@ -6,7 +6,8 @@ panel's buttons change are `waiting.waiting_room.settings`. Read every few
 seconds, so nothing here grows with the line: its size comes from the
 room's marks (plus the places still without a number, a pass's worth after
 the start, everyone before it), the pace and conversion from what the
-admission passes measured.
+admission passes measured, the shop's delay from the processes' reports
+(`waiting_room.outflow`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from webapp.models import WaitingRoom
 from webapp.services.waiting import waiting_room
+from webapp.services.waiting.waiting_room import outflow
 
 _PANEL = text("""
     SELECT (SELECT count(*) FROM waiting_room_entries
@@ -52,6 +54,9 @@ class Panel:
     admitted: int
     pace: waiting_room.Pace
     flags: Flags = Flags()
+    # The worst queueing delay the shop's processes reported just now, and whether the room follows it.
+    shop_delay_ms: float = 0.0
+    follows_shop: bool = False
 
     @property
     def per_minute(self) -> int | None:
@@ -76,4 +81,6 @@ def panel(session: Session, event_id: int) -> Panel | None:
     row = session.execute(_PANEL, {"e": event_id}).one()
     waiting = room.issued - room.served - room.left_count + row.unnumbered
     flags = Flags(**{reason: n for reason, n in session.execute(_FLAGS, {"e": event_id}).all()})
-    return Panel(room, waiting, row.shopping, room.admitted_total, waiting_room.Pace.of(room), flags)
+    follows = outflow.target_ms() > 0
+    return Panel(room, waiting, row.shopping, room.admitted_total, waiting_room.Pace.of(room), flags,
+                 shop_delay_ms=outflow.worst_delay_ms(session) if follows else 0.0, follows_shop=follows)

@@ -39,8 +39,9 @@ every open room; the waiting room's shared status runs it when no pass ran
 for a while), and while one admits the others skip the event at once. It
 retires admissions that are used up (bought, or out of time with no live
 hold), decides sold out, numbers new places, and lets in the next N waiting
-in number order, where N is what the rate earned since the last pass and
-what the cap on shoppers leaves free; then it moves `served` up to just
+in number order, where N is what the rate earned since the last pass, what
+the cap on shoppers leaves free and, when the room follows the shop, what
+the shop's measured delay leaves free (`outflow`); then it moves `served` up to just
 before the first number still waiting, so the front is exact. Nothing of
 this lives in a process: a host that dies loses nothing, and two hosts never
 admit twice. (The reserve's SQL function lengthens an admission to its
@@ -77,6 +78,7 @@ from sqlalchemy.orm import Session
 from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.messaging import language, outbox
+from webapp.services.waiting.waiting_room import outflow
 from webapp.services.waiting.waiting_room.positions import STANDING_COLUMNS, Standing, standing_of
 
 # Most admissions one pass may give from accumulated rate, in seconds of
@@ -401,9 +403,21 @@ def admit(session: Session, event_id: int) -> PassResult:
             burst = max(1.0, room.admit_per_minute * MAX_BURST_SECONDS / 60)
             room.credit = min(burst, room.credit + room.admit_per_minute * elapsed / 60)
             allowed = math.floor(room.credit + 1e-9)
-        if room.max_shoppers:
+        target = outflow.target_ms()
+        if room.max_shoppers or target:
             shopping = session.execute(_SHOPPING, {"e": event_id}).scalar_one()
+        if room.max_shoppers:
             allowed = min(allowed, max(0, room.max_shoppers - shopping))
+        if target:
+            # The shop's measured delay moves the window (outflow.py); a sale starting begins small.
+            window = room.outflow_window
+            if opening or window is None:
+                window = min(outflow.FIRST_WINDOW, room.max_shoppers or outflow.FIRST_WINDOW)
+            else:
+                window = outflow.next_window(window, delay_ms=outflow.worst_delay_ms(session), target=target,
+                                             in_use=shopping, cap=room.max_shoppers)
+            room.outflow_window = window
+            allowed = min(allowed, max(0, window - shopping))
         if allowed > 0:
             n = int(min(allowed, 100000))
             rows = session.execute(_ADMIT, {"e": event_id, "n": n, "served": room.served,
@@ -491,6 +505,7 @@ def admit_all_due(session: Session) -> int:
     total = 0
     ids = session.scalars(select(WaitingRoom.event_id).where(WaitingRoom.enabled, WaitingRoom.gate_open.is_(False))
                           .order_by(WaitingRoom.event_id)).all()
+    outflow.forget_gone(session)
     session.commit()
     for event_id in ids:
         total += len(admit(session, event_id).admitted)

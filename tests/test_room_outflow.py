@@ -1,0 +1,213 @@
+"""The waiting room follows the shop: it lets fewer in at once while the people it let in queue.
+
+The window's rule alone (halve what is in use over the target, grow by
+half under half of it while in use, never past the cap or under the
+least), the admission pass keeping it on the room row from the delays the
+app processes report, each process's report (what it counts, when it
+writes and when it stays silent), and the room as it was with the setting
+off.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from webapp.models import ShopDelay
+from webapp.overload import ShopDelay as ShopDelayRecorder
+from webapp.services.waiting import waiting_room
+from webapp.services.waiting.waiting_room import outflow
+
+
+@pytest.mark.parametrize("window, delay, in_use, cap, expected", [
+    (40, 250, 40, None, 20),     # over the target: half of what is in use
+    (40, 250, 12, None, 6),      # ... of what is in use, not of the window
+    (8, 900, 8, None, outflow.MIN_WINDOW),  # never under the least
+    (40, 30, 40, 300, 60),       # under half the target and in use: grows by half
+    (250, 30, 250, 300, 300),    # ... up to the cap
+    (40, 30, 40, None, 60),      # no cap: grows while in use
+    (40, 30, 10, 300, 40),       # not in use: a quiet room does not grow a window it does not need
+    (40, 70, 40, 300, 40),       # between half the target and the target: kept
+])
+def test_the_window_halves_over_the_target_and_grows_under_half_of_it(window, delay, in_use, cap, expected):
+    assert outflow.next_window(window, delay_ms=delay, target=100, in_use=in_use, cap=cap) == expected
+
+
+def _room(session, event, *, cap: int | None = 300, rate: int | None = None) -> None:
+    waiting_room.configure(session, event, enabled=True,
+                           sale_starts_at=datetime.now(timezone.utc) + timedelta(hours=1),
+                           admit_per_minute=rate, max_shoppers=cap)
+    session.commit()
+
+
+def _start(session, event_id: int) -> None:
+    session.execute(text("UPDATE waiting_rooms SET sale_starts_at = now() - interval '1 second'"
+                         " WHERE event_id = :e"), {"e": event_id})
+    session.commit()
+
+
+def _admit(session, event_id: int) -> list[int]:
+    admitted = waiting_room.admit(session, event_id).admitted
+    session.commit()
+    return admitted
+
+
+def _report(session, delay_ms: float, source: str = "host-a:1") -> None:
+    session.execute(text("INSERT INTO shop_delays (source, delay_ms, measured_at) VALUES (:s, :d, now())"
+                         " ON CONFLICT (source) DO UPDATE SET delay_ms = :d, measured_at = now()"),
+                    {"s": source, "d": delay_ms})
+    session.commit()
+
+
+def _window(session, event_id: int) -> int | None:
+    return session.execute(text("SELECT outflow_window FROM waiting_rooms WHERE event_id = :e"),
+                           {"e": event_id}).scalar_one()
+
+
+def _finish_all(session, event_id: int) -> None:
+    session.execute(text("UPDATE waiting_room_entries SET pass_until = now() - interval '1 second'"
+                         " WHERE event_id = :e AND status = 'admitted'"), {"e": event_id})
+    session.commit()
+
+
+def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_shop_queues(app, session, factory,
+                                                                                           monkeypatch):
+    monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 100)
+    event = factory.ga_event(capacity=500)
+    _room(session, event, cap=300)
+    for user in factory.users(200):
+        waiting_room.join(session, event.id, user_id=user.id)
+    session.commit()
+    _start(session, event.id)
+
+    # The sale starts: the first pass lets in the first window, not the whole cap.
+    first = _admit(session, event.id)
+    assert len(first) == outflow.FIRST_WINDOW and _window(session, event.id) == outflow.FIRST_WINDOW
+
+    # The shop is quick and the window is in use: it grows by half, and the pass fills it.
+    _report(session, 10)
+    assert len(_admit(session, event.id)) == 30 - 20 and _window(session, event.id) == 30
+
+    # One process reports its requests queuing 400 ms: the window halves what is in use, nobody more is let in.
+    _report(session, 400, source="host-b:7")
+    assert _admit(session, event.id) == [] and _window(session, event.id) == 15
+
+    # The people let in finish; the queue is gone. Reports older than REPORT_SECONDS count no more.
+    _finish_all(session, event.id)
+    session.execute(text("UPDATE shop_delays SET measured_at = now() - make_interval(secs => :s)"),
+                    {"s": outflow.REPORT_SECONDS + 1})
+    session.commit()
+    third = _admit(session, event.id)
+    # Under half the target, but nothing was in use after the retirements: the window stays; it fills.
+    assert len(third) == 15 and _window(session, event.id) == 15
+
+    # Everyone let in so far came in number order.
+    numbers = session.execute(text("SELECT number FROM waiting_room_entries WHERE event_id = :e"
+                                   " AND status <> 'waiting' ORDER BY admitted_at, number"), {"e": event.id}).scalars()
+    assert list(numbers) == list(range(1, 20 + 10 + 15 + 1))
+
+
+def test_with_the_setting_off_the_rules_alone_decide_and_no_window_is_kept(app, session, factory, monkeypatch):
+    monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 0)
+    event = factory.ga_event(capacity=500)
+    _room(session, event, cap=300)
+    for user in factory.users(120):
+        waiting_room.join(session, event.id, user_id=user.id)
+    session.commit()
+    _start(session, event.id)
+    _report(session, 5000)
+    assert len(_admit(session, event.id)) == 120
+    assert _window(session, event.id) is None
+
+
+def test_a_rate_only_room_follows_the_shop_too(app, session, factory, monkeypatch):
+    monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 100)
+    event = factory.ga_event(capacity=500)
+    _room(session, event, cap=None, rate=6000)
+    for user in factory.users(150):
+        waiting_room.join(session, event.id, user_id=user.id)
+    session.commit()
+    _start(session, event.id)
+    assert len(_admit(session, event.id)) == outflow.FIRST_WINDOW
+    _report(session, 1000)
+    assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW // 2
+
+
+def test_a_process_reports_the_shops_queueing_and_stays_silent_while_it_is_quick(app, session):
+    recorder = ShopDelayRecorder(app, 100, thread=False)
+    recorder.source = "test-host:1"
+
+    def row() -> ShopDelay | None:
+        session.expire_all()
+        return session.get(ShopDelay, "test-host:1")
+
+    # Quick requests: under a quarter of the target, nothing is written.
+    for waited in (0.001, 0.004, 0.010):
+        recorder.observe(waited)
+    assert recorder.report_due() is None and row() is None
+
+    # The shop queues: the mean of the second is written.
+    for waited in (0.2, 0.4):
+        recorder.observe(waited)
+    assert recorder.report_due() == pytest.approx(300)
+    assert row().delay_ms == pytest.approx(300)
+
+    # Quick again (or idle): the recovery is written once, then nothing.
+    assert recorder.report_due() == 0.0 and row().delay_ms == 0.0
+    assert recorder.report_due() is None
+
+
+def test_the_crowds_requests_are_not_the_shops_delay(database_url, session, factory):
+    import time
+
+    from config import TestConfig
+    from webapp import create_app
+    from webapp.extensions import db
+
+    measured = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "WAITING_ROOM_SHOP_DELAY_MS": 100},
+                          config_class=TestConfig)
+    recorder = measured.extensions["shop_delay"]
+    recorder._start_thread = False  # this test reads the counts; nothing is reported
+    event = factory.ga_event(capacity=5)
+    _room(session, event)
+    client = measured.test_client()
+
+    def half_a_second_ago(**more) -> dict:
+        return {"X-Request-Start": f"t={time.time() - 0.5:.3f}", **more}
+
+    # The crowd's own asks queue by design: not counted.
+    client.get(f"/events/{event.id}/waiting-room/status", headers=half_a_second_ago(**{"HX-Request": "true"}))
+    client.get(f"/events/{event.id}/waiting-room", headers=half_a_second_ago())
+    assert recorder._count == 0
+    # The shop's requests, and a page whose number came up asking for its pass, are.
+    client.get(f"/events/{event.id}", headers=half_a_second_ago())
+    client.get(f"/events/{event.id}/waiting-room/status?turn=1", headers=half_a_second_ago(**{"HX-Request": "true"}))
+    assert recorder._count == 2 and recorder._total / 2 == pytest.approx(0.5, abs=0.1)
+    # A request without the proxy's stamp says nothing.
+    client.get(f"/events/{event.id}")
+    assert recorder._count == 2
+    with measured.app_context():
+        db.engine.dispose()
+
+
+def test_the_admin_panel_shows_the_shops_queue_and_the_window(client, app, session, factory, monkeypatch):
+    from tests.support import admin_client
+
+    event = factory.ga_event(capacity=50)
+    _room(session, event, cap=300)
+    admin, _, _ = admin_client(client, factory)
+    live = f"/admin/events/{event.id}/waiting-room/live"
+    # Off: not shown.
+    assert 'data-stat="shop-delay"' not in admin.get(live, headers={"HX-Request": "true"}).get_data(as_text=True)
+
+    monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 100)
+    for user in factory.users(30):
+        waiting_room.join(session, event.id, user_id=user.id)
+    session.commit()
+    _start(session, event.id)
+    _admit(session, event.id)
+    _report(session, 1234.4)
+    shown = admin.get(live, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-stat="shop-delay">1,234 ms<' in shown
+    assert f"at most {outflow.FIRST_WINDOW} shopping at once while the room follows it" in shown
