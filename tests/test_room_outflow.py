@@ -60,6 +60,14 @@ def _report(session, delay_ms: float, source: str = "host-a:1") -> None:
     session.commit()
 
 
+def _hold_passed(session, event_id: int) -> None:
+    """The window's last change was HOLD_SECONDS ago: the next pass may change it again."""
+    session.execute(text("UPDATE waiting_rooms SET outflow_changed_at = outflow_changed_at"
+                         " - make_interval(secs => :s) WHERE event_id = :e"),
+                    {"s": outflow.HOLD_SECONDS, "e": event_id})
+    session.commit()
+
+
 def _window(session, event_id: int) -> int | None:
     return session.execute(text("SELECT outflow_window FROM waiting_rooms WHERE event_id = :e"),
                            {"e": event_id}).scalar_one()
@@ -85,12 +93,19 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
     first = _admit(session, event.id)
     assert len(first) == outflow.FIRST_WINDOW and _window(session, event.id) == outflow.FIRST_WINDOW
 
-    # The shop is quick and the window is in use: it grows by half, and the pass fills it.
+    # The shop is quick and the window is in use; but the people let in have not reached the shop yet:
+    # the window waits HOLD_SECONDS after its last change for that change to show.
     _report(session, 10)
+    assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW
+    # Then it grows by half, and the pass fills it.
+    _hold_passed(session, event.id)
     assert len(_admit(session, event.id)) == 30 - 20 and _window(session, event.id) == 30
 
-    # One process reports its requests queuing 400 ms: the window halves what is in use, nobody more is let in.
+    # One process reports its requests queuing 400 ms: the window halves what is in use, nobody more is let
+    # in; and it is not cut again before the cut can show.
     _report(session, 400, source="host-b:7")
+    _hold_passed(session, event.id)
+    assert _admit(session, event.id) == [] and _window(session, event.id) == 15
     assert _admit(session, event.id) == [] and _window(session, event.id) == 15
 
     # The people let in finish; the queue is gone. Reports older than REPORT_SECONDS count no more.
@@ -98,6 +113,7 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
     session.execute(text("UPDATE shop_delays SET measured_at = now() - make_interval(secs => :s)"),
                     {"s": outflow.REPORT_SECONDS + 1})
     session.commit()
+    _hold_passed(session, event.id)
     third = _admit(session, event.id)
     # Under half the target, but nothing was in use after the retirements: the window stays; it fills.
     assert len(third) == 15 and _window(session, event.id) == 15
@@ -131,6 +147,7 @@ def test_a_rate_only_room_follows_the_shop_too(app, session, factory, monkeypatc
     _start(session, event.id)
     assert len(_admit(session, event.id)) == outflow.FIRST_WINDOW
     _report(session, 1000)
+    _hold_passed(session, event.id)
     assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW // 2
 
 

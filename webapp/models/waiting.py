@@ -95,6 +95,7 @@ class WaitingRoom(db.Model):
     # The most shopping at once the shop's measured delay allows now (waiting_room/outflow.py);
     # None while the room does not follow the shop.
     outflow_window: Mapped[int | None] = mapped_column(Integer)
+    outflow_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Against a client that cheats (migration 0016, waiting_room/screening.py): the
     # proof of work a join carries (the most tries a browser may need; 0: none), the
     # places one client address may take per minute (None: no limit), and whether a

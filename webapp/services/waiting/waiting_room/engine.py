@@ -413,9 +413,12 @@ def admit(session: Session, event_id: int) -> PassResult:
             window = room.outflow_window
             if opening or window is None:
                 window = min(outflow.FIRST_WINDOW, room.max_shoppers or outflow.FIRST_WINDOW)
-            else:
-                window = outflow.next_window(window, delay_ms=outflow.worst_delay_ms(session), target=target,
-                                             in_use=shopping, cap=room.max_shoppers)
+                room.outflow_changed_at = now
+            elif (now - (room.outflow_changed_at or now)).total_seconds() >= outflow.HOLD_SECONDS:
+                moved = outflow.next_window(window, delay_ms=outflow.worst_delay_ms(session), target=target,
+                                            in_use=shopping, cap=room.max_shoppers)
+                if moved != window:
+                    window, room.outflow_changed_at = moved, now
             room.outflow_window = window
             allowed = min(allowed, max(0, window - shopping))
         if allowed > 0:

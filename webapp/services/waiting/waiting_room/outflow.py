@@ -18,13 +18,17 @@ room's join, status and page) are not counted, they queue by design.
 
 The window (`waiting_rooms.outflow_window`): the most people shopping at
 once this room allows now, below its rules' cap. It starts at FIRST_WINDOW
-when the sale starts; then every pass, while people wait: over the
-target delay it halves what is in use (never below MIN_WINDOW); under half
-the target, with the window in use, it grows by half, up to the cap. A
-pass reads the worst delay any process reported in the last
-REPORT_SECONDS; no report reads as no delay. Switched off
-(`WAITING_ROOM_SHOP_DELAY_MS` = 0) the window is not kept and the rules
-alone decide, as before.
+when the sale starts. Then, while people wait, a pass may change it, but
+only HOLD_SECONDS after its last change (`outflow_changed_at`): a change
+shows in the shop's delay only once the people it let in (or kept out)
+have noticed, which takes a page's poll or two, and a controller that
+acts on the effect of its own last move before it shows either overshoots
+to the cap or cuts to nothing. Over the target delay it halves what is in
+use (never below MIN_WINDOW); under half the target, with the window in
+use, it grows by half, up to the cap. A pass reads the worst delay any
+process reported in the last REPORT_SECONDS; no report reads as no delay.
+Switched off (`WAITING_ROOM_SHOP_DELAY_MS` = 0) the window is not kept and
+the rules alone decide, as before.
 
 Services flush; the caller commits. `report` commits on its own (an
 autocommitted upsert of one row).
@@ -39,6 +43,8 @@ from sqlalchemy.orm import Session
 FIRST_WINDOW = 20
 # However slow the shop, this many may shop at once: the room never stops.
 MIN_WINDOW = 5
+# The least time between two changes of the window: about two of a page's polls near the front.
+HOLD_SECONDS = 4.0
 # A pass reads the reports this fresh: a process that stopped reporting (healthy again, or gone) counts no more.
 REPORT_SECONDS = 3
 # Rows of processes gone this long are deleted by the sweep.
