@@ -193,7 +193,7 @@ def test_app_hosts_and_workers_have_cluster_py_settings(compose, loopback):
         url = urlparse(env["DATABASE_URL"])
         assert (url.hostname, url.port, url.path) == ("pgbouncer", container.PGBOUNCER_PORT, "/ticketbooth")
         assert url.username == "ticketbooth" and url.password == SECRETS["APP_DB_PASSWORD"]
-        for name in ("DB_STARTUP_OPTIONS", "PROXY_FIX_HOPS"):
+        for name in ("DB_STARTUP_OPTIONS", "PROXY_FIX_HOPS", "WAITING_ROOM_SHOP_DELAY_MS"):
             assert env[name] == ours[name], name
         for name in ("SECRET_KEY", "METRICS_TOKEN", "PUBLIC_URL", "SMTP_URL"):
             assert name in env and name in ours

@@ -147,7 +147,8 @@ async def run(args: argparse.Namespace) -> int:
     print(f"machine: {machine()}")
     print(f"app: gunicorn, {args.workers} gthread workers x {args.threads} threads, {args.instances} instance(s)"
           + (" and one more for the waiting room's URLs (nice 10)" if args.room_pool else "")
-          + ("; nginx in front (deploy/nginx/ticketbooth.conf, one worker)" if args.nginx else "")
+          + ("; nginx in front (deploy/nginx/ticketbooth.conf, workers enough for the crowd's connections)"
+             if args.nginx else "")
           + (f", QUEUE_BUDGET_MS={args.queue_budget_ms} (the client stamps X-Request-Start)"
              if args.queue_budget_ms else "")
           + (f", WAITING_ROOM_SHOP_DELAY_MS={args.shop_delay_ms} (the room follows the shop's delay)"

@@ -277,16 +277,24 @@ class Nginx:
 
     Rendered by deploy/cluster/cluster.py (the upstreams' ports, the cache's
     folder, the plain and TLS addresses and a self-signed certificate put in,
-    the shared locations written into both servers); one worker process, with connections for a crowd (each
-    proxied request holds two).
+    the shared locations written into both servers); worker processes enough for a crowd's connections (each
+    proxied request holds two) within the open-files limit of one process.
     """
 
     def __init__(self, stack: Stack, directory: Path, *, connections: int = 40_000):
+        # A process may hold at most the machine's hard open-files limit (20,000 here, not raisable), and a
+        # proxied request holds two: the crowd's connections are spread over enough workers to hold them.
         if stack.room is None:
             raise ValueError("nginx routes to two pools: start the Stack with room_pool=True")
         self.stack = stack
         self.directory = directory
         self.connections = connections
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        limit = (hard if hard != resource.RLIM_INFINITY else 1 << 20) - 1024
+        self.workers = max(1, -(-2 * connections // limit))
+        self.per_worker = -(-2 * connections // self.workers)
         self.port, self.tls_port = free_port(), free_port()
         self.certificate: Path | None = None
         self.process: subprocess.Popen | None = None
@@ -304,16 +312,17 @@ class Nginx:
         self.certificate, key = cluster.self_signed_certificate(d / "tls", "127.0.0.1")
         site = cluster.nginx_site(shop=[f"127.0.0.1:{self.stack.instances[0].port}"],
                                   room=[f"127.0.0.1:{self.stack.room.port}"],
-                                  listen=f"127.0.0.1:{self.port} backlog=8192", tls_listen=f"127.0.0.1:{self.tls_port}",
+                                  listen=f"127.0.0.1:{self.port} backlog=8192 reuseport",
+                                  tls_listen=f"127.0.0.1:{self.tls_port}",
                                   certificate=str(self.certificate), key=str(key), cache_dir=str(d / "cache"))
         (d / "site.conf").write_text(site)
         (d / "nginx.conf").write_text(f"""
             user root;
-            worker_processes 1;
-            worker_rlimit_nofile {2 * self.connections + 1024};
+            worker_processes {self.workers};
+            worker_rlimit_nofile {self.per_worker + 1024};
             pid {d}/nginx.pid;
             error_log {d}/error.log;
-            events {{ worker_connections {self.connections}; }}
+            events {{ worker_connections {self.per_worker}; }}
             http {{
                 access_log off;
                 client_body_temp_path {d}/body;
