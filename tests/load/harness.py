@@ -281,7 +281,8 @@ class Nginx:
     proxied request holds two) within the open-files limit of one process.
     """
 
-    def __init__(self, stack: Stack, directory: Path, *, connections: int = 40_000):
+    def __init__(self, stack: Stack, directory: Path, *, connections: int = 40_000,
+                 join_pace: tuple[int, int] | None = None):
         # A process may hold at most the machine's hard open-files limit (20,000 here, not raisable), and a
         # proxied request holds two: the crowd's connections are spread over enough workers to hold them.
         if stack.room is None:
@@ -289,6 +290,8 @@ class Nginx:
         self.stack = stack
         self.directory = directory
         self.connections = connections
+        # (joins a second, how many may wait): the site file's pace for the crowd's joins, else its own.
+        self.join_pace = join_pace
         import resource
 
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -315,6 +318,9 @@ class Nginx:
                                   listen=f"127.0.0.1:{self.port} backlog=8192 reuseport",
                                   tls_listen=f"127.0.0.1:{self.tls_port}",
                                   certificate=str(self.certificate), key=str(key), cache_dir=str(d / "cache"))
+        if self.join_pace is not None:
+            rate, burst = self.join_pace
+            site = site.replace("rate=200r/s;", f"rate={rate}r/s;").replace("burst=30000;", f"burst={burst};")
         (d / "site.conf").write_text(site)
         (d / "nginx.conf").write_text(f"""
             user root;
