@@ -24,9 +24,10 @@ from webapp.services.waiting.waiting_room import outflow
     (40, 250, 40, None, 20),     # over the target: half of what is in use
     (40, 250, 12, None, 6),      # ... of what is in use, not of the window
     (8, 900, 8, None, outflow.MIN_WINDOW),  # never under the least
-    (40, 30, 40, 300, 60),       # under half the target and in use: grows by half
+    (40, 30, 40, 300, 50),       # under half the target and in use: grows by a quarter
+    (8, 30, 8, 300, 8 + outflow.MIN_WINDOW),  # ... by the least at least
     (250, 30, 250, 300, 300),    # ... up to the cap
-    (40, 30, 40, None, 60),      # no cap: grows while in use
+    (40, 30, 40, None, 50),      # no cap: grows while in use
     (40, 30, 10, 300, 40),       # not in use: a quiet room does not grow a window it does not need
     (40, 70, 40, 300, 40),       # between half the target and the target: kept
 ])
@@ -97,16 +98,16 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
     # the window waits HOLD_SECONDS after its last change for that change to show.
     _report(session, 10)
     assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW
-    # Then it grows by half, and the pass fills it.
+    # Then it grows by a quarter, and the pass fills it.
     _hold_passed(session, event.id)
-    assert len(_admit(session, event.id)) == 30 - 20 and _window(session, event.id) == 30
+    assert len(_admit(session, event.id)) == 25 - 20 and _window(session, event.id) == 25
 
     # One process reports its requests queuing 400 ms: the window halves what is in use, nobody more is let
     # in; and it is not cut again before the cut can show.
     _report(session, 400, source="host-b:7")
     _hold_passed(session, event.id)
-    assert _admit(session, event.id) == [] and _window(session, event.id) == 15
-    assert _admit(session, event.id) == [] and _window(session, event.id) == 15
+    assert _admit(session, event.id) == [] and _window(session, event.id) == 12
+    assert _admit(session, event.id) == [] and _window(session, event.id) == 12
 
     # The people let in finish; the queue is gone. Reports older than REPORT_SECONDS count no more.
     _finish_all(session, event.id)
@@ -116,12 +117,12 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
     _hold_passed(session, event.id)
     third = _admit(session, event.id)
     # Under half the target, but nothing was in use after the retirements: the window stays; it fills.
-    assert len(third) == 15 and _window(session, event.id) == 15
+    assert len(third) == 12 and _window(session, event.id) == 12
 
     # Everyone let in so far came in number order.
     numbers = session.execute(text("SELECT number FROM waiting_room_entries WHERE event_id = :e"
                                    " AND status <> 'waiting' ORDER BY admitted_at, number"), {"e": event.id}).scalars()
-    assert list(numbers) == list(range(1, 20 + 10 + 15 + 1))
+    assert list(numbers) == list(range(1, 20 + 5 + 12 + 1))
 
 
 def test_with_the_setting_off_the_rules_alone_decide_and_no_window_is_kept(app, session, factory, monkeypatch):

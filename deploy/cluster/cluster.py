@@ -388,7 +388,7 @@ class Runner:
             "METRICS_TOKEN": c.passwords["metrics"], "PUBLIC_URL": f"http://127.0.0.1:{c.ports.nginx}",
             "PROXY_FIX_HOPS": "1", "FLASK_APP": "wsgi.py", "LOG_LEVEL": "WARNING",
             # nginx stamps X-Request-Start: the waiting rooms follow the shop's queue.
-            "WAITING_ROOM_SHOP_DELAY_MS": "100",
+            "WAITING_ROOM_SHOP_DELAY_MS": "50",
             # Loopback without TLS: the session cookie must travel over plain http here.
             "SESSION_COOKIE_SECURE": "0", "RATELIMIT_ENABLED": os.environ.get("RATELIMIT_ENABLED", "1"),
             "SMTP_URL": f"smtp://127.0.0.1:{c.ports.smtp}", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",

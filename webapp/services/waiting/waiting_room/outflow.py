@@ -25,7 +25,9 @@ have noticed, which takes a page's poll or two, and a controller that
 acts on the effect of its own last move before it shows either overshoots
 to the cap or cuts to nothing. Over the target delay it halves what is in
 use (never below MIN_WINDOW); under half the target, with the window in
-use, it grows by half, up to the cap. A pass reads the worst delay any
+use, it grows by a quarter (by MIN_WINDOW at least), up to the cap: a
+cut must be quick, a rise gentle, as in TCP; each rise lets a burst in at
+once, and by half at a time those bursts were what queued. A pass reads the worst delay any
 process reported in the last REPORT_SECONDS; no report reads as no delay.
 Switched off (`WAITING_ROOM_SHOP_DELAY_MS` = 0) the window is not kept and
 the rules alone decide, as before.
@@ -89,6 +91,6 @@ def next_window(window: int, *, delay_ms: float, target: int, in_use: int, cap: 
     if delay_ms > target:
         return max(MIN_WINDOW, min(window, in_use) // 2)
     if delay_ms < target / 2 and in_use * 2 >= window:
-        grown = window + max(MIN_WINDOW, window // 2)
+        grown = window + max(MIN_WINDOW, window // 4)
         return min(cap, grown) if cap else grown
     return window
