@@ -180,7 +180,9 @@ async def run(args: argparse.Namespace) -> int:
                 if args.nginx:
                     from tests.load.harness import Nginx
 
-                    stack.nginx = Nginx(stack, Path(tempfile.mkdtemp(prefix="ticketbooth-bench-nginx-"))).start()
+                    pace = (args.join_rate, args.join_burst) if args.join_rate else None
+                    stack.nginx = Nginx(stack, Path(tempfile.mkdtemp(prefix="ticketbooth-bench-nginx-")),
+                                        join_pace=pace).start()
                 data = Data(database.url, stack.secret_key)
                 pid = database.postmaster_pid
                 for name in stack_scenarios:
@@ -437,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nginx", action="store_true",
                         help="nginx in front (deploy/nginx/ticketbooth.conf: now.json from its cache, requests"
                              " routed by who asks); needs --room-pool; (e) only")
+    parser.add_argument("--join-rate", type=int, default=0, metavar="N",
+                        help="with --nginx: the site's pace for the crowd's joins, N a second (default: the site"
+                             " file's); set it to what the room's processes serve")
+    parser.add_argument("--join-burst", type=int, default=30000, metavar="N",
+                        help="with --join-rate: how many joins may wait in nginx")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")
     parser.add_argument("--buyers-f", type=int, default=2000, help="(f)'s real buyers, ahead of the synthetic places")
     parser.add_argument("--places-f", type=int, default=1000)
