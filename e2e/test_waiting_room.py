@@ -140,11 +140,19 @@ def test_a_waiting_page_shows_sold_out_and_tickets_coming_back_from_now_json_alo
     expect(page.get_by_text("You are next.")).to_be_visible(timeout=15000)  # its number came: data-number
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
+    waiting_list = page.get_by_role("link", name="Join the waiting list for returned tickets")
+    expect(waiting_list).to_have_count(0)  # drawn, but hidden from everyone, screen readers too
+    # What a screen reader is told: words put into a shown role="status" region.
+    page.evaluate("""() => { window.said = []; new MutationObserver((changes) => changes.forEach((change) => {
+        const region = change.target.closest('[role="status"]');
+        if (region && change.addedNodes.length && !region.closest('[hidden]')) window.said.push(region.textContent);
+      })).observe(document.getElementById('waiting-room-status'), { childList: true, subtree: true }); }""")
 
     block_every_seat(True)
     sold_out = page.get_by_text("Every ticket is taken or held right now.")
-    waiting_list = page.get_by_role("link", name="Join the waiting list for returned tickets")
     expect(sold_out).to_be_visible(timeout=20000)
+    expect(page.get_by_role("status").filter(has_text="Sold out.")).to_be_visible()
+    page.wait_for_function("window.said.some((words) => words.includes('Sold out.'))")
     expect(waiting_list).to_have_attribute("href", f"/events/{event.id}/waitlist")
     expect(page.get_by_text("You are next.")).to_be_hidden()
     expect(page.get_by_role("button", name="Leave the waiting room")).to_be_hidden()
