@@ -103,8 +103,8 @@
     // A page whose number came up says so (?turn=): the proxy sends it to the shop's processes, as
     // it does everything the people let in ask, never to the queue of the crowd's joins.
     var url = el.dataset.statusUrl + (turn ? (el.dataset.statusUrl.indexOf("?") < 0 ? "?" : "&") + "turn=" + turn : "");
-    // A change the whole room sees at once (sold out, the gate opened): each page asks within
-    // `within` seconds, not all in the same one.
+    // A change the whole room sees at once (the sale starting, to pages without a number): each
+    // page asks within `within` seconds, not all in the same one.
     window.setTimeout(function () {
       window.htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" });
     }, 1000 * (within || 0) * Math.random());
