@@ -116,6 +116,7 @@ def test_email_me_when_it_is_my_turn_then_the_mailed_link_lets_me_in_on_another_
 def test_a_waiting_page_shows_sold_out_and_tickets_coming_back_from_now_json_alone(page: Page, factory, shot):
     """The room sells out while a page waits with its number, then the seats come back: the page shows both
     from the room's shared now.json, and asks nothing about itself (no request to /status)."""
+    from e2e.test_accessibility import axe_check
     from webapp.services.admin import events as admin_events
 
     admin = factory.user(is_admin=True)
@@ -159,6 +160,7 @@ def test_a_waiting_page_shows_sold_out_and_tickets_coming_back_from_now_json_alo
     expect(page.get_by_text("You are next.")).to_be_hidden()
     expect(page.get_by_role("button", name="Leave the waiting room")).to_be_hidden()
     shot("waiting-room-sold-out-from-now-json")
+    axe_check(page, "waiting room: sold out, shown from now.json")
     assert any(url.endswith("/now.json") for url in asked)
     assert not [url for url in asked if "/waiting-room/status" in url]
 
@@ -170,4 +172,5 @@ def test_a_waiting_page_shows_sold_out_and_tickets_coming_back_from_now_json_alo
     expect(sold_out).to_be_hidden()
     expect(waiting_list).to_be_hidden()
     shot("waiting-room-back-from-sold-out")
+    axe_check(page, "waiting room: the position again, from now.json")
     assert not [url for url in asked if "/waiting-room/status" in url]
