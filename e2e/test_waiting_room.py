@@ -111,3 +111,66 @@ def test_email_me_when_it_is_my_turn_then_the_mailed_link_lets_me_in_on_another_
         expect(other.get_by_role("button", name="Reserve tickets")).to_be_visible()
     finally:
         phone.close()
+
+
+def test_a_waiting_page_shows_sold_out_and_tickets_coming_back_from_now_json_alone(page: Page, factory, shot):
+    """The room sells out while a page waits with its number, then the seats come back: the page shows both
+    from the room's shared now.json, and asks nothing about itself (no request to /status)."""
+    from e2e.test_accessibility import axe_check
+    from webapp.services.admin import events as admin_events
+
+    admin = factory.user(is_admin=True)
+    event = factory.seated_event(rows=1, seats_per_row=2, title="Sell-out Gig")
+    seats = factory.seat_ids(event)
+    # Paused, so the place keeps waiting with its number while the room's state changes around it.
+    waiting_room.configure(db.session, event, enabled=True,
+                           sale_starts_at=datetime.now(timezone.utc) - timedelta(seconds=1),
+                           admit_per_minute=None, max_shoppers=5)
+    waiting_room.control(db.session, event, paused=True)
+    db.session.commit()
+
+    def block_every_seat(blocked: bool) -> None:
+        # The admin takes every seat off sale (nothing left: sold out) or gives them back; the sweep notices.
+        for unit_id in seats:
+            admin_events.set_seat_blocked(db.session, actor_id=admin.id, event_id=event.id, unit_id=unit_id,
+                                          blocked=blocked)
+        db.session.commit()
+
+    page.goto(f"/events/{event.id}/waiting-room")
+    page.get_by_role("button", name="Take a place in the waiting room").click()
+    expect(page.get_by_text("You are next.")).to_be_visible(timeout=15000)  # its number came: data-number
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    waiting_list = page.get_by_role("link", name="Join the waiting list for returned tickets")
+    expect(waiting_list).to_have_count(0)  # drawn, but hidden from everyone, screen readers too
+    # What a screen reader is told: words put into a shown role="status" region.
+    page.evaluate("""() => { window.said = []; new MutationObserver((changes) => changes.forEach((change) => {
+        const region = change.target.closest('[role="status"]');
+        if (region && change.addedNodes.length && !region.closest('[hidden]')) window.said.push(region.textContent);
+      })).observe(document.getElementById('waiting-room-status'), { childList: true, subtree: true }); }""")
+
+    block_every_seat(True)
+    sold_out = page.get_by_text("Every ticket is taken or held right now.")
+    expect(sold_out).to_be_visible(timeout=20000)
+    assert not [url for url in asked if "/waiting-room/status" in url]
+    expect(page.get_by_role("status").filter(has_text="Sold out.")).to_be_visible()
+    # A function, not an expression: the page's CSP refuses the eval an expression would need.
+    page.wait_for_function("() => window.said.some((words) => words.includes('Sold out.'))")
+    expect(waiting_list).to_have_attribute("href", f"/events/{event.id}/waitlist")
+    expect(page.get_by_text("You are next.")).to_be_hidden()
+    expect(page.get_by_role("button", name="Leave the waiting room")).to_be_hidden()
+    shot("waiting-room-sold-out-from-now-json")
+    axe_check(page, "waiting room: sold out, shown from now.json")
+    assert any(url.endswith("/now.json") for url in asked)
+    assert not [url for url in asked if "/waiting-room/status" in url]
+
+    # Nobody is on the waiting list: the seats come back to the room, which admits again (paused here).
+    block_every_seat(False)
+    # Told sold out, the page polls at its slowest (MAX_POLL_SECONDS, 30 s).
+    expect(page.get_by_text("You are next.")).to_be_visible(timeout=45000)
+    expect(page.get_by_text("Admission is paused")).to_be_visible()
+    expect(sold_out).to_be_hidden()
+    expect(waiting_list).to_be_hidden()
+    shot("waiting-room-back-from-sold-out")
+    axe_check(page, "waiting room: the position again, from now.json")
+    assert not [url for url in asked if "/waiting-room/status" in url]

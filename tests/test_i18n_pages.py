@@ -212,3 +212,35 @@ def test_the_catalogs_have_no_empty_and_no_fuzzy_entry_for_the_buyer_pages(langu
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         assert all(strings), message.id
     assert checked > 200
+
+
+def test_every_state_of_the_waiting_room_status_is_marked_in_full(client, session, factory, pseudo):
+    # A waiting page holds the room's other states drawn hidden (waiting_room.js reveals them from now.json):
+    # the partial in each state, hidden blocks and all, is in the page's language.
+    from tests.test_waiting_room import HX, admit, join_over_http, room, start_sale
+    from tests.test_waiting_room_states import blocked, shown
+    from webapp.models import Event
+
+    factory.user(is_admin=True)
+    event = factory.seated_event(rows=1, seats_per_row=2, title="Rush Night")
+    room(session, event)
+    waiting_room.control(session, event, paused=True)
+    session.commit()
+    client.set_cookie(LANGUAGE_COOKIE, "de")
+    url = f"/events/{event.id}/waiting-room/status"
+    data = {event.title, event.venue} | _data_words()
+    g.pop("csrf_token", None)
+    join_over_http(client, event.id)
+    found = {"before the start": _read(client, url, data, headers=HX)}
+    start_sale(session, event.id)
+    found["no number yet"] = _read(client, url, data, headers=HX)
+    admit(session, event.id)
+    found["waiting, paused"] = _read(client, url, data, headers=HX)
+    blocked(session, factory, event, blocked=True)
+    found["sold out"] = _read(client, url, data, headers=HX)
+    assert shown(client.get(url, headers=HX).get_data(as_text=True)) == ["waiting-room-sold-out"]
+    blocked(session, factory, event, blocked=False)
+    waiting_room.control(session, session.get(Event, event.id), gate_open=True)
+    session.commit()
+    found["open to everyone"] = _read(client, url, data, headers=HX)
+    assert {state: words for state, words in found.items() if words} == {}

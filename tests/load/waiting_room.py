@@ -4,9 +4,12 @@ Each buyer does what the waiting room page does in a browser: join (the
 answer is the room's status, swapped in place), and while waiting poll the room's shared now.json (a conditional GET,
 at the page's pace: every few seconds near the front, up to 30 s far back),
 working its position out from its own number; it asks for its own status
-only when its number comes up, the room sells out, opens or closes (within
-10 s, spread), the sale starts (the countdown's ask, spread over 2 s) or it
-has no number yet (every 2 s). A pause and its end it shows itself.
+only when its number comes up, the sale starts (the countdown's ask, spread
+over 2 s; a page already drawn, within 10 s) or it has no number yet (every
+2 s). The room's state changes it shows itself, from the blocks of the
+status it holds: a pause and its end, sold out (the waiting list's link in
+the page: told, the buyer is done) or back from it, open to everyone or
+switched off (the way to the tickets).
 When its turn comes it reserves one ticket and pays.
 
 Afterwards the database must show exactly the tickets sold, every arrival
@@ -42,12 +45,30 @@ ATTRIBUTE = {name: re.compile(rf'data-{name}="([^"]*)"')
 
 
 PAUSE = ("paused", "admitting")
+# The block of the status partial the page shows for each state of the room (waiting_room.js: BLOCK).
+BLOCK = {"admitting": "waiting-room-waiting", "paused": "waiting-room-waiting", "sold_out": "waiting-room-sold-out",
+         "open": "waiting-room-open", "off": "waiting-room-open"}
+BLOCKS = re.compile(r'<div id="(waiting-room-(?:waiting|sold-out|open))"( hidden)?>')
+TOLD = {"sold out": "told sold out, offered the waiting list", "open": "told the room is open, offered the tickets"}
 JOIN_RETRIES = 30
 
 
 def _attribute(html: str, name: str) -> str | None:
     found = ATTRIBUTE[name].search(html)
     return found.group(1) if found else None
+
+
+def _blocks(html: str) -> dict[str, bool]:
+    """The status's blocks the page holds, and whether each is shown (not `hidden`)."""
+    return {found.group(1): not found.group(2) for found in BLOCKS.finditer(html)}
+
+
+def _told(html: str, event_id: int, block: str) -> str:
+    """What a page showing `block` told its buyer: "sold out" with the waiting list's link, "open" with the
+    tickets' link; else what it failed to offer."""
+    if block == BLOCK["sold_out"]:
+        return "sold out" if f'href="/events/{event_id}/waitlist"' in html else "sold out, no waiting list offered"
+    return "open" if f'href="/events/{event_id}"' in html else "open, no way to the tickets offered"
 
 
 async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
@@ -58,7 +79,9 @@ async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
 
 async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline: float,
                         html: str | None = None, shop: Browser | None = None) -> str:
-    """One buyer in the waiting room, as its page behaves; "turn", "sold out", "failed" or "gave up".
+    """One buyer in the waiting room, as its page behaves; "turn", "sold out", "open", "failed" or "gave up".
+
+    Told sold out (or open) without the waiting list's link (or the tickets'), the verdict says what was missing.
 
     `html`: the waiting room's status the join answered with (else the page is loaded first).
     `shop`: the same browser as routed to the shop's processes: when its number comes up, the page asks
@@ -73,9 +96,9 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
     while time.perf_counter() < deadline:
         if "It is your turn" in html:
             return "turn"
-        if "Sold out" in html:
-            told = f"/events/{event_id}/waitlist" in html
-            return "sold out" if told else "failed"
+        shown = [block for block, visible in _blocks(html).items() if visible and block != BLOCK["admitting"]]
+        if shown:
+            return _told(html, event_id, shown[0])
         status_url = _attribute(html, "status-url")
         if status_url is None:
             return "failed"
@@ -101,13 +124,17 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
                     now_tag, now = answer.headers.get("etag"), json.loads(answer.body)
                 if now is None:
                     continue
-                if now["state"] in PAUSE and state in PAUSE:
-                    state = now["state"]
-                if now["state"] != state:
-                    await asyncio.sleep(random.uniform(0, 10))
-                    break
-                if now["served"] >= number:
+                if now["served"] >= number and now["state"] not in ("open", "off"):
                     turn = True
+                    break
+                block = BLOCK.get(now["state"])
+                if block is not None and block in _blocks(html):
+                    # The page shows it from the blocks it holds, asking nothing: told, the buyer is done.
+                    if block != BLOCK["admitting"]:
+                        return _told(html, event_id, block)
+                    state = now["state"]
+                elif now["state"] != state and not (now["state"] in PAUSE and state in PAUSE):
+                    await asyncio.sleep(random.uniform(0, 10))
                     break
                 ahead = estimate_position(number, served=now["served"], issued=now["issued"], left=now["left"]) - 1
                 minutes = ahead * now["minutes_per_1000"] / 1000 if now["minutes_per_1000"] else None
@@ -176,6 +203,9 @@ def _checks(data: Data, event_id: int, *, places: int, arrivals: int, rec: Recor
         failures.append(f"{_failed_5xx(rec)} responses were 5xx other than 503 (busy, with Retry-After)")
     if rec.outcomes["gave up"]:
         failures.append(f"{rec.outcomes['gave up']} buyers never heard the end")
+    for untold in ("sold out, no waiting list offered", "open, no way to the tickets offered"):
+        if rec.outcomes[untold]:
+            failures.append(f"{rec.outcomes[untold]} buyers' pages: {untold}")
     if verdict:
         failures.append("invariant violations")
     return failures, {"units": units, "verdict": verdict, "entries": entries, "out_of_order": out_of_order,
@@ -258,7 +288,7 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         if verdict == "turn":
             await _buy_one(rec, shop, event_id, tier_id)
         else:
-            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
+            rec.outcomes[TOLD.get(verdict, verdict)] += 1
 
     with ResourceMonitor(stack, postmaster_pid) as monitor:
         data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
@@ -399,7 +429,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
         if verdict == "turn":
             await _buy_one(rec, tabs[1], event_id, tier_id)
         else:
-            rec.outcomes["told sold out, offered the waiting list" if verdict == "sold out" else verdict] += 1
+            rec.outcomes[TOLD.get(verdict, verdict)] += 1
 
     buying = [asyncio.create_task(buyer(tabs)) for tabs in browsers]
     while data.waiting_room_marks(event_id)[0] < buyers and time.perf_counter() < deadline:

@@ -6,11 +6,12 @@ is their turn it sets their pass cookie and links to the tickets. While
 they wait, the page does not ask the server about them: it polls the
 room's shared state (`now.json`, public and cacheable, answered in front of
 Flask by `waiting_room_now`) and works the position out from its own number
-(app.js). It asks for its own status (`/status`, a conditional GET whose
-ETag is the room's version, the place and the account) only when that
-changes what it shows: its number comes up, the room sells out or opens,
-the sale starts, or it has no number yet. Without JavaScript, reloading the
-page shows the position.
+(waiting_room.js). It asks for its own status (`/status`, a conditional GET
+whose ETag is the room's version, the place and the account) only when the
+answer is its own: its number comes up, the sale starts, or it has no number
+yet. The room selling out, admitting again, opening or closing it shows
+from blocks its status drew hidden. Without JavaScript, reloading the page
+shows the room's state and the position.
 
 Who is where: a signed cookie per event names the place, its number once
 given and, for a visitor without an account, the random token the place

@@ -1,8 +1,9 @@
 // The waiting room page: the position from the room's shared now.json and this page's own number.
 // Everyone in a room asks for the same small, cacheable resource; the page asks the server about
-// itself (its status partial) only when what it shows changes: its number comes up, or the room
-// starts, sells out, opens or closes. A pause and its end it shows itself: a whole room asking at
-// once is what a pause must not cause. The arithmetic is positions.estimate_position's.
+// itself (its status partial) only when its number comes up, the sale starts, or it has no number
+// yet. The room's state changes (a pause, sold out, back from sold out, open to everyone, switched
+// off) a page with a number shows itself, from blocks its status partial drew hidden: a whole room
+// asking at once is what these moments must not cause. The arithmetic is positions.estimate_position's.
 (function () {
   "use strict";
 
@@ -64,6 +65,37 @@
   }
 
   var PAUSE = { paused: true, admitting: true };
+  // The block of the status partial (_waiting_room_status.html) the server draws for each state of the room.
+  var BLOCK = { admitting: "waiting-room-waiting", paused: "waiting-room-waiting", sold_out: "waiting-room-sold-out",
+                open: "waiting-room-open", off: "waiting-room-open" };
+
+  // A live region revealed with its words already in it is not read out by every screen reader: its
+  // words go in again once it is shown, as a change of what it says.
+  function announce(block) {
+    window.setTimeout(function () {
+      block.querySelectorAll('[role="status"]').forEach(function (region) {
+        var words = Array.prototype.slice.call(region.childNodes);
+        region.textContent = "";
+        words.forEach(function (node) { region.appendChild(node); });
+      });
+    }, 100);
+  }
+
+  // Shows the block the server draws for the room's `state`, as a fresh status would; false if this page has none.
+  function show(el, state) {
+    var wanted = BLOCK[state] && document.getElementById(BLOCK[state]);
+    if (!wanted) return false;
+    var revealed = wanted.hidden;
+    Object.keys(BLOCK).forEach(function (name) {
+      var block = document.getElementById(BLOCK[name]);
+      if (block) block.hidden = block !== wanted;
+    });
+    var note = document.getElementById("waiting-room-paused");
+    if (note) note.hidden = state !== "paused";
+    el.dataset.state = state;
+    if (revealed) announce(wanted);
+    return true;
+  }
 
   function askAboutMe(el, within, turn) {
     if (el.dataset.asked || !window.htmx) return;
@@ -71,8 +103,8 @@
     // A page whose number came up says so (?turn=): the proxy sends it to the shop's processes, as
     // it does everything the people let in ask, never to the queue of the crowd's joins.
     var url = el.dataset.statusUrl + (turn ? (el.dataset.statusUrl.indexOf("?") < 0 ? "?" : "&") + "turn=" + turn : "");
-    // A change the whole room sees at once (sold out, the gate opened): each page asks within
-    // `within` seconds, not all in the same one.
+    // A change the whole room sees at once (the sale starting, to pages without a number): each
+    // page asks within `within` seconds, not all in the same one.
     window.setTimeout(function () {
       window.htmx.ajax("GET", url, { source: el, target: el, swap: "outerHTML" });
     }, 1000 * (within || 0) * Math.random());
@@ -97,17 +129,23 @@
       var seconds = parseInt(el.dataset.pollSeconds, 10) || 5;
       if (now) {
         var number = parseInt(el.dataset.number || "0", 10);
-        if (now.state !== el.dataset.state && PAUSE[now.state] && PAUSE[el.dataset.state]) {
-          el.dataset.state = now.state;
-          var note = document.getElementById("waiting-room-paused");
-          if (note) note.hidden = now.state !== "paused";
-        }
-        if (now.state !== el.dataset.state) {
-          askAboutMe(el, 10);
-        } else if (number && now.served >= number) {
+        if (number && now.served >= number && now.state !== "open" && now.state !== "off") {
+          // Its number came up (sold out since or not: a place let in keeps its turn): its pass.
           askAboutMe(el, 0, number);
-        } else if (number) {
-          seconds = draw(el, now, number);
+        } else if (number && show(el, now.state)) {
+          if (BLOCK[now.state] === BLOCK.admitting) {
+            seconds = draw(el, now, number);
+          } else if (now.state === "sold_out") {
+            // Told already; the room only moves again if tickets come back and nobody on the waiting list takes them.
+            seconds = parseInt(el.dataset.maxPollSeconds, 10) || 30;
+          } else {
+            delete el.dataset.nowUrl;  // everyone may buy: nothing more to wait for, as the server's drawing says
+          }
+        } else if (now.state !== el.dataset.state && !(PAUSE[now.state] && PAUSE[el.dataset.state])) {
+          // The sale started, or a page without a number (its status is its own): spread over ten seconds.
+          askAboutMe(el, 10);
+        } else {
+          el.dataset.state = now.state;
         }
       }
       el.dataset.nextPoll = String(Date.now() + 1000 * seconds);
