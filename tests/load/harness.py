@@ -207,9 +207,10 @@ class Stack:
             log_path = self.log_dir / "gunicorn-room.log"
             # Where the two share a host's cores, the shop's processes come
             # first: the crowd waiting yields the CPU to the people let in.
-            process = subprocess.Popen(gunicorn_command("127.0.0.1", port, self.workers, self.threads), cwd=ROOT,
-                                       env=self.env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
-                                       preexec_fn=lambda: os.nice(ROOM_POOL_NICENESS))
+            # The crowd's connections wait in the listen queue as long as the machine lets it (somaxconn).
+            command = [*gunicorn_command("127.0.0.1", port, self.workers, self.threads), "--backlog", "4096"]
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=open(log_path, "ab"),
+                                       stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(ROOM_POOL_NICENESS))
             self.room = AppInstance(port, process, log_path)
         if self.with_floor:
             port = free_port()
