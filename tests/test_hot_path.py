@@ -344,3 +344,78 @@ def test_the_hold_and_order_pages_are_one_statement_with_the_session_check_and_t
             page = client.get(url)
         assert page.status_code == 200 and "Hot Path" in page.get_data(as_text=True)  # the header's name
         assert len(seen) == 1 and "AS offers" in seen[0], (url, seen)
+
+
+def test_a_commit_marks_the_request_as_committed_with_no_listener_on_the_engine(app, database_url, factory):
+    """The stale-connection retry must never run a view twice after a COMMIT went out (database.py):
+    an ORM session's, an `engine.begin()` block's (the payment gateway's) and an autocommit write mark
+    the request; an autocommit read does not. The mark needs no engine event, whose dispatch every
+    statement of every request would pay."""
+    from flask import g
+
+    from config import TestConfig
+    from webapp import create_app
+
+    # The app's own engine listeners (the tests' ownership guard listens on every engine, from the class).
+    fresh = create_app({"SQLALCHEMY_DATABASE_URI": database_url}, config_class=TestConfig)
+    with fresh.app_context():
+        dispatch = db.engine.dispatch
+        assert [name for name in dispatch._event_names if getattr(dispatch, name).listeners] == []
+        db.engine.dispose()
+
+    def committed(work) -> bool:
+        with app.test_request_context():
+            work()
+            marked = bool(g.get("_db_committed"))
+            db.session.remove()
+            return marked
+
+    def read_alone():
+        with single_statement() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def write_alone():
+        with single_statement(writes=True) as connection:
+            connection.execute(text("SELECT 1"))
+
+    def session_read():
+        db.session.execute(text("SELECT 1"))
+
+    def session_commit():
+        db.session.execute(text("SELECT 1"))
+        db.session.commit()
+
+    def core_block():
+        with db.engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+
+    assert not committed(read_alone)
+    assert not committed(session_read)
+    assert committed(write_alone)
+    assert committed(session_commit)
+    assert committed(core_block)
+
+
+def test_the_limiters_request_pass_runs_only_for_a_blueprint_with_a_limit(database_url, factory, session,
+                                                                          monkeypatch):
+    """The API's blueprint limit still counts every API request; a shop request, which no default or
+    blueprint limit covers, leaves the limits' store alone (its decorated limits check for themselves)."""
+    from tests.support import rate_limited_client
+    from webapp.extensions import limiter
+    from webapp.services.people import api_tokens
+
+    event = factory.event(title="Limits")
+    user = factory.user()
+    secret = api_tokens.create(session, user_id=user.id, is_admin=False, name="t", scope="buyer").secret
+    session.commit()
+    with rate_limited_client(database_url, API_RATE_LIMIT="2 per minute") as limited:
+        hits: list[tuple] = []
+        real_hit = limiter.limiter.hit
+        monkeypatch.setattr(limiter.limiter, "hit", lambda item, *key, **kw: hits.append(key) or real_hit(
+            item, *key, **kw))
+        for _ in range(3):
+            assert limited.get(f"/events/{event.id}").status_code == 200
+        assert hits == []
+        answers = [limited.get("/api/v1/orders", headers={"Authorization": f"Bearer {secret}"}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert len(hits) == 3

@@ -139,19 +139,39 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _limit_only_decorated_views(app: Flask) -> None:
-    """Drop Flask-Limiter's before-request pass: with no default, application
-    or blueprint limits it never finds a limit, yet it resolved the endpoint's
-    limits and exemptions on every request (about a third of a bare request's
-    CPU). Limits here are all `@limiter.limit` decorators, which check on
-    their own. Configuring a default or application limit keeps the pass."""
+    """Run Flask-Limiter's before-request pass only where it can find a limit.
+
+    With no default or application limits, that pass finds limits only on
+    the blueprints given one (the API's), yet it resolved the endpoint's
+    limits and exemptions on every request: about a third of a bare
+    request's CPU. The other limits are all `@limiter.limit` decorators,
+    which check on their own. So the pass runs for a request of a limited
+    blueprint (or one nested in it), as before, and is skipped for the rest.
+    Configuring a default or application limit keeps it for every request.
+    """
+    from flask import request
+
     from webapp.extensions import limiter
 
+    manager = limiter.limit_manager
     if (app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION")
-            or limiter.limit_manager._default_limits or limiter.limit_manager._application_limits
-            or limiter.limit_manager._blueprint_limits):
+            or manager._default_limits or manager._application_limits):
         return
     hooks = app.before_request_funcs.get(None, [])
-    app.before_request_funcs[None] = [hook for hook in hooks if getattr(hook, "__self__", None) is not limiter]
+    passes = [hook for hook in hooks if getattr(hook, "__self__", None) is limiter]
+    if not passes:
+        return
+
+    def check_limited_blueprints() -> None:
+        # Read at each request: a limit given to a blueprint later still counts.
+        limited = limiter.limit_manager._blueprint_limits
+        blueprint = request.blueprint
+        if blueprint and (blueprint in limited or any(name in limited for name in blueprint.split("."))):
+            for check in passes:
+                check()
+
+    app.before_request_funcs[None] = [check_limited_blueprints if hook is passes[0] else hook
+                                      for hook in hooks if hook not in passes[1:]]
 
 
 def _migrations_dir():
