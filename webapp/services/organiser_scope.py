@@ -31,9 +31,10 @@ ACROSS_ORGANISERS = "across_organisers"
 
 # Tables that hold no organiser's data: the people, the tenants themselves, and what the
 # payment provider sends before it is matched to a payment.
-# The gateways' own ledgers; a refund's tickets, reached only through their refund (scoped by its event).
+# The gateways' own ledgers; a refund's tickets, reached only through their refund (scoped by its event);
+# the app processes' measure of the shop's queue, the whole install's.
 UNSCOPED = frozenset({"users", "organisers", "gateway_charges", "gateway_refunds", "stripe_events", "stripe_intents",
-                      "refund_tickets"})
+                      "refund_tickets", "shop_delays"})
 
 
 @dataclass(frozen=True)
