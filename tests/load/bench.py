@@ -440,9 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="nginx in front (deploy/nginx/ticketbooth.conf: now.json from its cache, requests"
                              " routed by who asks); needs --room-pool; (e) only")
     parser.add_argument("--join-rate", type=int, default=0, metavar="N",
-                        help="with --nginx: the site's pace for the crowd's joins, and for its other asks of the"
-                             " room's processes, N a second each (default: the site file's); set it to what the"
-                             " room's processes serve")
+                        help="with --nginx: the site's pace for the crowd's joins, N a second (default: the site"
+                             " file's); set it to what the room's processes serve")
     parser.add_argument("--join-burst", type=int, default=30000, metavar="N",
                         help="with --join-rate: how many joins may wait in nginx")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")

@@ -320,7 +320,6 @@ class Nginx:
                                   tls_listen=f"127.0.0.1:{self.tls_port}",
                                   certificate=str(self.certificate), key=str(key), cache_dir=str(d / "cache"))
         if self.join_pace is not None:
-            # The crowd's joins and its other asks of the room's processes, each at this pace.
             rate, burst = self.join_pace
             site = site.replace("rate=200r/s;", f"rate={rate}r/s;").replace("burst=30000;", f"burst={burst};")
         (d / "site.conf").write_text(site)
