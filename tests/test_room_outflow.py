@@ -9,11 +9,10 @@ off.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 from sqlalchemy import text
 
+from tests.test_waiting_room_scale import admit, room, start_sale
 from webapp.models import ShopDelay
 from webapp.overload import ShopDelay as ShopDelayRecorder
 from webapp.services.waiting import waiting_room
@@ -35,23 +34,19 @@ def test_the_window_halves_over_the_target_and_grows_under_half_of_it(window, de
     assert outflow.next_window(window, delay_ms=delay, target=100, in_use=in_use, cap=cap) == expected
 
 
-def _room(session, event, *, cap: int | None = 300, rate: int | None = None) -> None:
-    waiting_room.configure(session, event, enabled=True,
-                           sale_starts_at=datetime.now(timezone.utc) + timedelta(hours=1),
-                           admit_per_minute=rate, max_shoppers=cap)
-    session.commit()
-
-
-def _start(session, event_id: int) -> None:
-    session.execute(text("UPDATE waiting_rooms SET sale_starts_at = now() - interval '1 second'"
-                         " WHERE event_id = :e"), {"e": event_id})
-    session.commit()
-
-
 def _admit(session, event_id: int) -> list[int]:
-    admitted = waiting_room.admit(session, event_id).admitted
+    return admit(session, event_id).admitted
+
+
+def _line(session, factory, people: int, *, cap: int | None = 300, rate: int | None = None):
+    """An event whose room (these rules) has `people` accounts waiting, and whose sale has just started."""
+    event = factory.ga_event(capacity=500)
+    room(session, event, cap=cap, rate=rate)
+    for user in factory.users(people):
+        waiting_room.join(session, event.id, user_id=user.id)
     session.commit()
-    return admitted
+    start_sale(session, event.id)
+    return event
 
 
 def _report(session, delay_ms: float, source: str = "host-a:1") -> None:
@@ -83,12 +78,7 @@ def _finish_all(session, event_id: int) -> None:
 def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_shop_queues(app, session, factory,
                                                                                            monkeypatch):
     monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 100)
-    event = factory.ga_event(capacity=500)
-    _room(session, event, cap=300)
-    for user in factory.users(200):
-        waiting_room.join(session, event.id, user_id=user.id)
-    session.commit()
-    _start(session, event.id)
+    event = _line(session, factory, 200)
 
     # The sale starts: the first pass lets in the first window, not the whole cap.
     first = _admit(session, event.id)
@@ -127,12 +117,7 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
 
 def test_with_the_setting_off_the_rules_alone_decide_and_no_window_is_kept(app, session, factory, monkeypatch):
     monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 0)
-    event = factory.ga_event(capacity=500)
-    _room(session, event, cap=300)
-    for user in factory.users(120):
-        waiting_room.join(session, event.id, user_id=user.id)
-    session.commit()
-    _start(session, event.id)
+    event = _line(session, factory, 120)
     _report(session, 5000)
     assert len(_admit(session, event.id)) == 120
     assert _window(session, event.id) is None
@@ -140,12 +125,7 @@ def test_with_the_setting_off_the_rules_alone_decide_and_no_window_is_kept(app, 
 
 def test_a_rate_only_room_follows_the_shop_too(app, session, factory, monkeypatch):
     monkeypatch.setitem(app.config, "WAITING_ROOM_SHOP_DELAY_MS", 100)
-    event = factory.ga_event(capacity=500)
-    _room(session, event, cap=None, rate=6000)
-    for user in factory.users(150):
-        waiting_room.join(session, event.id, user_id=user.id)
-    session.commit()
-    _start(session, event.id)
+    event = _line(session, factory, 150, cap=None, rate=6000)
     assert len(_admit(session, event.id)) == outflow.FIRST_WINDOW
     _report(session, 1000)
     _hold_passed(session, event.id)
@@ -188,7 +168,7 @@ def test_the_crowds_requests_are_not_the_shops_delay(database_url, session, fact
     recorder = measured.extensions["shop_delay"]
     recorder._start_thread = False  # this test reads the counts; nothing is reported
     event = factory.ga_event(capacity=5)
-    _room(session, event)
+    room(session, event, cap=300)
     client = measured.test_client()
 
     def half_a_second_ago(**more) -> dict:
@@ -213,7 +193,7 @@ def test_the_admin_panel_shows_the_shops_queue_and_the_window(client, app, sessi
     from tests.support import admin_client
 
     event = factory.ga_event(capacity=50)
-    _room(session, event, cap=300)
+    room(session, event, cap=300)
     admin, _, _ = admin_client(client, factory)
     live = f"/admin/events/{event.id}/waiting-room/live"
     # Off: not shown.
@@ -223,7 +203,7 @@ def test_the_admin_panel_shows_the_shops_queue_and_the_window(client, app, sessi
     for user in factory.users(30):
         waiting_room.join(session, event.id, user_id=user.id)
     session.commit()
-    _start(session, event.id)
+    start_sale(session, event.id)
     _admit(session, event.id)
     _report(session, 1234.4)
     shown = admin.get(live, headers={"HX-Request": "true"}).get_data(as_text=True)
