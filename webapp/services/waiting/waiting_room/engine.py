@@ -18,11 +18,16 @@ only when it has none, drawing its key at that moment if the sale has not
 started.
 
 Numbers. A place's `number` is its place in the room, dense per room, and is
-given by the admission pass under the room row's lock: at the sale start to
-every early place in `line_key` order (so the accounts that came early are
-in an order nobody chose, ahead of everyone else), then to each new place
-in order of arrival, within a pass of its join. Joins never wait for each other on a
-counter, and refreshing early or a fast connection buys nothing.
+given under the room row's lock, always by the same SQL function
+(`tb_number_places`, in `line_key` order): by the admission pass at the
+sale start to every early place (so the accounts that came early are in an
+order nobody chose, ahead of everyone else), then to each new place in
+order of arrival, by its own join once a pass has opened the room
+(`tb_number_arrival`), so the page gets its number in the join's answer and
+never asks the room for it. The join takes the room row's lock with SKIP
+LOCKED: joins never wait for each other or for a pass, and a join that
+finds the row busy leaves its place to the next pass. Refreshing early or a
+fast connection buys nothing.
 
 Marks. The room row keeps `served` (every number up to it was let in or
 stopped waiting), `issued` (the highest number given) and `left_count`
@@ -79,7 +84,7 @@ from webapp.models import WaitingRoom, WaitingRoomEntry
 from webapp.services.errors import InvalidRequest, NotFound
 from webapp.services.messaging import language, outbox
 from webapp.services.waiting.waiting_room import outflow
-from webapp.services.waiting.waiting_room.positions import STANDING_COLUMNS, Standing, standing_of
+from webapp.services.waiting.waiting_room.positions import STANDING_COLUMNS, Standing, standing_of, with_number
 
 # Most admissions one pass may give from accumulated rate, in seconds of
 # the rate: a pass that ran late does not let a burst in.
@@ -162,8 +167,11 @@ def join_now(*, event_id: int, user_id: int | None, session_version: int | None,
     from webapp.database import single_statement
 
     with single_statement(writes=True) as connection:
-        return connection.execute(_JOIN_NOW, {"e": event_id, "u": user_id, "sv": session_version,
-                                              "t": None if user_id is not None else anon_token}).scalar()
+        entry_id = connection.execute(_JOIN_NOW, {"e": event_id, "u": user_id, "sv": session_version,
+                                                  "t": None if user_id is not None else anon_token}).scalar()
+        if entry_id is not None:
+            connection.execute(_NUMBER_ARRIVAL, {"e": event_id, "w": entry_id})
+        return entry_id
 
 
 def join_now_standing(*, event_id: int, user_id: int | None, session_version: int | None,
@@ -174,7 +182,15 @@ def join_now_standing(*, event_id: int, user_id: int | None, session_version: in
     with single_statement(writes=True) as connection:
         row = connection.execute(_JOIN_NOW_STANDING, {"e": event_id, "u": user_id, "sv": session_version,
                                                       "t": None if user_id is not None else anon_token}).first()
-    return standing_of(row) if row is not None and row.entry_id is not None else None
+        if row is None or row.entry_id is None:
+            return None
+        stand = standing_of(row)
+        if stand.numbered_by_join:
+            # After the start the join gives the number, so the page need not ask for it.
+            number = connection.execute(_NUMBER_ARRIVAL, {"e": event_id, "w": stand.entry_id}).scalar()
+            if number is not None:
+                stand = with_number(stand, number)
+    return stand
 
 
 def _entry_of(session: Session, event_id: int, *, user_id: int | None, anon_token: str | None,
@@ -326,18 +342,10 @@ _SOLD_OUT = text("""
 """)
 _SHOPPING = text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e AND status = 'admitted'")
 # The places still without a number, in `line_key` order (the partial index
-# holds only these), numbered on from `issued`.
-_NUMBER = text("""
-    WITH todo AS (
-        SELECT id, row_number() OVER (ORDER BY line_key, id) AS k
-        FROM (SELECT id, line_key FROM waiting_room_entries
-              WHERE event_id = :e AND number IS NULL AND status = 'waiting'
-              ORDER BY line_key, id LIMIT :batch) s
-    ), numbered AS (
-        UPDATE waiting_room_entries w SET number = :issued + todo.k FROM todo WHERE w.id = todo.id RETURNING 1
-    )
-    SELECT count(*) FROM numbered
-""")
+# holds only these), numbered on from `issued` (migrations/sql/tb_number_places.sql).
+_NUMBER = text("SELECT tb_number_places(:e, :issued, :batch)")
+# A join after the start numbers itself, when the room row is free (migrations/sql/tb_number_arrival.sql).
+_NUMBER_ARRIVAL = text("SELECT tb_number_arrival(:e, :w)")
 # In number order from the served mark; the room row's lock keeps a second
 # pass out, so no SKIP LOCKED here (a buyer leaving at this moment is
 # waited for, briefly). Stamped with the statement's time, taken under the

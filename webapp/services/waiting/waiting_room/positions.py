@@ -104,7 +104,8 @@ class Pace:
 STANDING_COLUMNS = """
     r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
     r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
-    now() AS now, w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number, w.notify_email
+    r.credited_at IS NOT NULL AS opened, now() AS now,
+    w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number, w.notify_email
 """
 _STANDING = text(f"""
     SELECT {STANDING_COLUMNS}
@@ -140,10 +141,16 @@ class Standing:
     pass_minutes: float
     pace: Pace
     mail_to: str | None = None  # where "it is your turn" will be mailed, if the buyer asked
+    opened: bool = False  # an admission pass saw the sale start: the draw is numbered, arrivals come after it
 
     @property
     def started(self) -> bool:
         return self.seconds_to_start <= 0
+
+    @property
+    def numbered_by_join(self) -> bool:
+        """A place waiting for its number after the room opened: its own join may give it (tb_number_arrival)."""
+        return self.opened and self.started and self.status == "waiting" and self.number is None
 
     @property
     def waiting_for_number(self) -> bool:
@@ -184,19 +191,36 @@ def standing(connection, event_id: int, entry_id: int | None) -> Standing | None
 def standing_of(row) -> Standing:
     """A standing from a row of STANDING_COLUMNS."""
     pace = Pace.of(row)
-    ahead = 0
-    if row.status == "waiting" and row.number is not None:
-        ahead = estimate_position(row.number, served=row.served, issued=row.issued, left=row.left_count) - 1
-    wait_seconds = pace.seconds_for(ahead)
+    ahead, wait_seconds, wait_minutes = _position(row.status, row.number, served=row.served, issued=row.issued,
+                                                  left=row.left_count, pace=pace)
     return Standing(
         version=row.version, enabled=row.enabled, gate_open=row.gate_open, paused=row.paused,
         sold_out=row.sold_out, sale_starts_at=row.sale_starts_at,
         seconds_to_start=max(0, math.ceil((row.sale_starts_at - row.now).total_seconds())),
         entry_id=row.entry_id, status=row.status, user_id=row.user_id, anon_token=row.anon_token,
         pass_until=row.pass_until, number=row.number, served=row.served, issued=row.issued, left=row.left_count,
-        ahead=ahead, wait_minutes=math.ceil(wait_seconds / 60) if pace.per_minute else None,
-        wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes), pace=pace, mail_to=row.notify_email,
+        ahead=ahead, wait_minutes=wait_minutes, wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes),
+        pace=pace, mail_to=row.notify_email, opened=row.opened,
     )
+
+
+def with_number(stand: Standing, number: int) -> Standing:
+    """The standing once its place has the number its own join gave it (the highest given yet, or near it)."""
+    issued = max(stand.issued, number)
+    ahead, wait_seconds, wait_minutes = _position(stand.status, number, served=stand.served, issued=issued,
+                                                  left=stand.left, pace=stand.pace)
+    return replace(stand, number=number, issued=issued, ahead=ahead, wait_seconds=wait_seconds,
+                   wait_minutes=wait_minutes)
+
+
+def _position(status: str | None, number: int | None, *, served: int, issued: int, left: int,
+              pace: Pace) -> tuple[int, float, int | None]:
+    """How many are ahead of a place, and its wait in seconds and in whole minutes (None without a pace)."""
+    ahead = 0
+    if status == "waiting" and number is not None:
+        ahead = estimate_position(number, served=served, issued=issued, left=left) - 1
+    wait_seconds = pace.seconds_for(ahead)
+    return ahead, wait_seconds, math.ceil(wait_seconds / 60) if pace.per_minute else None
 
 
 def standing_without_place(stand: Standing) -> Standing:
