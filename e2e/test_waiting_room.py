@@ -1,4 +1,5 @@
 """The waiting room in a real browser: join before the start, countdown, position, admitted, reserve, pay."""
+import re
 from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import Page, expect
@@ -37,10 +38,18 @@ def test_join_the_waiting_room_before_the_start_get_admitted_reserve_and_pay(pag
     readme_shot(page, "waiting-room-countdown")
     shot("waiting-room-countdown")
 
-    # The countdown reaches zero and asks for the position.
+    # The countdown reaches zero; the page reads its number from the draw's published numbers, asking
+    # nothing about itself (no /status): the whole room would ask at once.
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     expect(page.get_by_text("You are next.")).to_be_visible(timeout=25000)
     expect(page.get_by_label("Your progress in the waiting room")).to_be_visible()
     expect(page.get_by_text("Admission is paused")).to_be_visible()
+    expect(page.locator("#waiting-room-number-hint strong")).to_have_text("1")
+    expect(page.get_by_role("timer")).to_be_hidden()
+    expect(page.get_by_role("button", name="Leave the waiting room")).to_be_visible()
+    assert any(re.search(r"/waiting-room/draw/[0-9]+\.json$", url) for url in asked), asked
+    assert not [url for url in asked if "/waiting-room/status" in url], asked
     readme_shot(page, "waiting-room-position")
     shot("waiting-room-position")
 

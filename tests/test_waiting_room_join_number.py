@@ -3,9 +3,9 @@
 The page then never asks the room for it: an arriving crowd costs one
 request each. The draw comes first: until the admission pass has opened the
 room (numbering every place drawn before the start), a join leaves its
-number to the pass. Joins number under the room row's lock, taken with SKIP
-LOCKED, so racing joins never share a number and never wait for each other;
-one that finds the row busy is numbered by the next pass, in line order.
+number to the pass. Joins number under the room row's lock, waited for 20 ms
+at most, so racing joins never share a number; one that finds the row held
+longer (by a pass) is numbered by the next pass, in line order.
 """
 from __future__ import annotations
 
@@ -122,3 +122,24 @@ def test_racing_joins_never_share_a_number_and_the_pass_numbers_whoever_found_th
     admit(session, event.id)
     numbers_now = _numbers_by_line(session, event.id)
     assert sorted(numbers_now) == list(range(1, len(users) + 1)) and marks(session, event.id).issued == len(users)
+
+
+def test_a_join_while_a_pass_holds_the_room_does_not_wait_for_it_and_the_next_pass_numbers_it(
+        client, app, session, factory):
+    from webapp.extensions import db
+
+    event = factory.ga_event(capacity=20)
+    room(session, event, cap=1)
+    start_sale(session, event.id)
+    admit(session, event.id)
+    sign_in(client, factory.user().id)
+    with app.app_context(), db.engine.connect() as other:
+        # A pass on another host, holding the room row for as long as it runs.
+        other.execute(text("SELECT 1 FROM waiting_rooms WHERE event_id = :e FOR UPDATE"), {"e": event.id})
+        # Held by this very thread: a join that waited for it would never come back (or time out as a 503).
+        joined = _join_with_htmx(client, event.id)
+        other.rollback()
+    assert joined.status_code == 200 and "Your number is on its way" in joined.get_data(as_text=True)
+    assert _numbers_by_line(session, event.id) == [None]
+    admit(session, event.id)
+    assert _numbers_by_line(session, event.id) == [1]

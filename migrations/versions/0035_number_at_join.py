@@ -20,7 +20,7 @@ depends_on = None
 
 def upgrade():
     op.execute(current("tb_number_places", "10373809da92"))
-    op.execute(current("tb_number_arrival", "0da78a4c68d7"))
+    op.execute(current("tb_number_arrival", "5aed76a11a7a"))
 
 
 def downgrade():

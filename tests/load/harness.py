@@ -331,7 +331,14 @@ class Nginx:
             error_log {d}/error.log;
             events {{ worker_connections {self.per_worker}; }}
             http {{
-                access_log off;
+                # The reserves only, as nginx served them: from the request's first byte to the answer's
+                # last, so a figure the load generator's own lag (one process driving a crowd) is not in.
+                map "$request_method $uri" $ticketbooth_bench_reserve {{
+                    "~^POST /events/[0-9]+/reserve$" 1;
+                    default 0;
+                }}
+                log_format ticketbooth_bench_timing "$status $request_time";
+                access_log {d}/reserves.log ticketbooth_bench_timing if=$ticketbooth_bench_reserve;
                 client_body_temp_path {d}/body;
                 proxy_temp_path {d}/proxy;
                 fastcgi_temp_path {d}/fastcgi;
@@ -347,6 +354,17 @@ class Nginx:
                 raise RuntimeError(f"nginx did not start: {self.process.stderr.read().decode()}")
             time.sleep(0.05)
         return self
+
+    def reserve_times(self) -> list[tuple[int, float]]:
+        """(status, ms) of every reserve nginx served, as it timed them (first byte in to last byte out)."""
+        log = self.directory / "reserves.log"
+        if not log.exists():
+            return []
+        times = []
+        for line in log.read_text().splitlines():
+            status, seconds = line.split()
+            times.append((int(status), float(seconds) * 1000))
+        return times
 
     def pids(self) -> list[int]:
         """The master and its worker (for the CPU they use)."""

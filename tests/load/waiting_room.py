@@ -6,10 +6,13 @@ at the page's pace: every few seconds near the front, up to 30 s far back),
 working its position out from its own number; it asks for its own status
 only when its number comes up, the sale starts (the countdown's ask, spread
 over 2 s; a page already drawn, within 10 s) or it has no number yet (every
-2 s). The room's state changes it shows itself, from the blocks of the
-status it holds: a pause and its end, sold out (the waiting list's link in
-the page: told, the buyer is done) or back from it, open to everyone or
-switched off (the way to the tickets).
+2 s). A page waiting for the start with a place reads its number, once the
+room says the sale started, from the draw's published numbers (a public file
+per thousand places, cached by nginx), every 2 s until it is there. The
+room's state changes it shows itself, from the blocks of the status it
+holds: a pause and its end, sold out (the waiting list's link in the page:
+told, the buyer is done) or back from it, open to everyone or switched off
+(the way to the tickets).
 When its turn comes it reserves one ticket and pays.
 
 Afterwards the database must show exactly the tickets sold, every arrival
@@ -41,7 +44,10 @@ from tests.load.scenarios import Outcome, _bases, _with_busy_retry, purchase
 from webapp.services.waiting.waiting_room import MAX_POLL_SECONDS, estimate_position
 
 ATTRIBUTE = {name: re.compile(rf'data-{name}="([^"]*)"')
-             for name in ("number", "state", "poll-seconds", "seconds-left", "now-url", "status-url")}
+             for name in ("number", "state", "poll-seconds", "seconds-left", "now-url", "status-url", "draw-url",
+                          "place")}
+# How often and how many times a page tries the draw's numbers before asking for its status (waiting_room.js).
+DRAW_RETRY_SECONDS, DRAW_TRIES = 2, 15
 
 
 PAUSE = ("paused", "admitting")
@@ -93,6 +99,7 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
             return "failed"
         html = page.text
     now_tag = None
+    known = 0  # the number read from the draw's published numbers
     while time.perf_counter() < deadline:
         if "It is your turn" in html:
             return "turn"
@@ -102,10 +109,17 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
         status_url = _attribute(html, "status-url")
         if status_url is None:
             return "failed"
-        left = _attribute(html, "seconds-left")
-        number = int(_attribute(html, "number") or 0)
+        left = _attribute(html, "seconds-left") if not known else None
+        number = known or int(_attribute(html, "number") or 0)
         turn = False  # its number came up (not the room's state changing)
-        if left is not None:
+        draw_url = _attribute(html, "draw-url")
+        if left is not None and draw_url:
+            # The page follows the room's state past the countdown's end, then finds its number in the draw's.
+            await asyncio.sleep(int(left) + random.uniform(0, 2))
+            known = await _number_from_draw(rec, browser, html, draw_url, deadline)
+            if known:
+                continue
+        elif left is not None:
             # The countdown asks at zero, spread over two seconds.
             await asyncio.sleep(int(left) + random.uniform(0, 2))
         elif not number:
@@ -149,6 +163,24 @@ async def wait_for_turn(rec: Recorder, browser: Browser, event_id: int, deadline
             continue
         html = answer.text
     return "gave up"
+
+
+async def _number_from_draw(rec: Recorder, browser: Browser, html: str, draw_url: str, deadline: float) -> int:
+    """The place's number from the draw's published numbers once now.json says the sale started (0: not found)."""
+    place = _attribute(html, "place")
+    while time.perf_counter() < deadline:
+        answer = await _ask(rec, browser, "now.json", _attribute(html, "now-url") or "")
+        if answer is not None and answer.status == 200 and json.loads(answer.body)["state"] != "before":
+            break
+        await asyncio.sleep(1)
+    for _ in range(DRAW_TRIES):
+        answer = await _ask(rec, browser, "draw.json", draw_url)
+        if answer is not None and answer.status == 200:
+            number = json.loads(answer.body)["numbers"].get(place)
+            if number:
+                return int(number)
+        await asyncio.sleep(DRAW_RETRY_SECONDS)
+    return 0
 
 
 async def _buy_one(rec: Recorder, browser: Browser, event_id: int, tier_id: int) -> None:
@@ -221,7 +253,12 @@ def _failed_5xx(rec: Recorder) -> int:
     return rec.five_xx() - _busy(rec)
 
 
-def _lines(rec: Recorder, found: dict) -> list[str]:
+def _served_p99(served: list[tuple[int, float]]) -> float | None:
+    """The p99 of the reserves as nginx served them (None: no nginx in front)."""
+    return percentile([ms / 1000 for _, ms in served], 99) * 1000 if served else None
+
+
+def _lines(rec: Recorder, found: dict, served: list[tuple[int, float]]) -> list[str]:
     now = rec.statuses.get("now.json", Counter())
     p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "now.json", "reserve")}
     entries = found["entries"]
@@ -237,12 +274,17 @@ def _lines(rec: Recorder, found: dict) -> list[str]:
         f" p99 {p99['now.json']:.0f} ms; own-status asks {sum(rec.statuses.get('status', Counter()).values()):,};"
         f" admitted buyers' reserve p99 {p99['reserve']:.0f} ms (target < 500 ms)",
         f"told busy (503 with Retry-After: queued past QUEUE_BUDGET_MS, tried again): {_busy(rec):,}",
+        *([f"the reserves as nginx served them (first byte in to last byte out, without the load generator's own"
+           f" lag): {len(served):,}, p50 {percentile([ms / 1000 for _, ms in served], 50) * 1000:.0f} ms,"
+           f" p99 {_served_p99(served):.0f} ms, max {max(ms for _, ms in served):.0f} ms"] if served else []),
     ]
 
 
-def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: int, arrivals: int) -> dict:
+def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: int, arrivals: int,
+             served: list[tuple[int, float]]) -> dict:
     p99 = {step: percentile(rec.latencies.get(step, []), 99) * 1000 for step in ("join", "now.json", "reserve")}
     return {"join_p99_ms": p99["join"], "poll_p99_ms": p99["now.json"], "reserve_p99_ms": p99["reserve"],
+            "reserve_served_p99_ms": _served_p99(served),
             "sold": found["sold"], "places": places, "in_room": len(found["entries"]),
             "out_of_order": found["out_of_order"], "misnumbered": found["misnumbered"],
             "peak_rss_mb": max(monitor.peak_rss.values(), default=0) / 2**20,
@@ -301,9 +343,11 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
         await gauges
     await asyncio.gather(*(b.close() for tabs in browsers for b in tabs))
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
+    served = stack.nginx.reserve_times() if stack.nginx is not None else []
     text = report(title, rec, monitor, verdict=found["verdict"],
-                  extra=[*_lines(rec, found), *watching.lines(rec, starts_at=arrive_within / 2)])
-    return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers))
+                  extra=[*_lines(rec, found, served), *watching.lines(rec, starts_at=arrive_within / 2)])
+    return Outcome(title, text, failures, _figures(rec, monitor, found, places=places, arrivals=buyers,
+                                                   served=served))
 
 
 class Timeline:
@@ -500,6 +544,7 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
 
     failures, found = _checks(data, event_id, places=places, arrivals=buyers + entries, rec=rec)
     numbered, room_waiting = data.waiting_room_marks(event_id)
+    served = stack.nginx.reserve_times() if stack.nginx is not None else []
     cpu = alone.cpu_seconds()
     lines = [f"the synthetic places' INSERT ... SELECT: {fill_seconds:.1f} s; numbered by the passes in"
              f" {numbering_seconds:.1f} s; numbers given by the end: {numbered:,}; still waiting: {room_waiting:,}",
@@ -512,9 +557,9 @@ async def waiting_room_million(stack: Stack, data: Data, postmaster_pid: int | N
                 f" server CPU {floor_figures['cpu_ms_per_request']:.3f} ms per request; now.json ="
                 f" {polls_figures['cpu_ms_per_request'] / floor_figures['cpu_ms_per_request']:.2f}x it"]
                if floor_figures else []),
-             *_lines(rec, found)]
+             *_lines(rec, found, served)]
     text = report(title, rec, monitor, verdict=found["verdict"], extra=lines)
-    figures = _figures(rec, monitor, found, places=places, arrivals=buyers)
+    figures = _figures(rec, monitor, found, places=places, arrivals=buyers, served=served)
     if floor_figures:
         figures["floor_polled_cpu_ms"] = floor_figures["cpu_ms_per_request"]
     figures.update({"poll_alone_cpu_ms": polls_figures["cpu_ms_per_request"],

@@ -205,6 +205,13 @@ def waiting_room_now(event_id: int):
     return current_app.extensions["waiting_room_now"].response(event_id)
 
 
+@bp.get("/events/<int:event_id>/waiting-room/draw/<int:file>.json")
+@limiter.exempt
+def waiting_room_draw(event_id: int, file: int):
+    """One file of the draw's published numbers; answered in front of Flask, as now.json is."""
+    return current_app.extensions["waiting_room_now"].response(event_id, file)
+
+
 def _challenge_limit() -> str:
     return current_app.config["WAITING_ROOM_CHALLENGE_RATE_LIMIT"]
 

@@ -25,6 +25,12 @@ refreshes a room do the others keep giving the answer it replaces (a second
 old) rather than wait. A database that cannot be reached is a 503 with
 Retry-After, itself kept for a second, so a million polls do not each try
 to connect.
+
+The draw's published numbers (`/events/<id>/waiting-room/draw/<file>.json`,
+`positions.draw_numbers`) are answered the same way, each file kept for
+two seconds: at the sale start every page waiting for it reads its number
+there, a few hundred small public answers for the whole room instead of a
+status ask per person.
 """
 from __future__ import annotations
 
@@ -47,9 +53,11 @@ from webapp.services.waiting import waiting_room
 
 log = logging.getLogger(__name__)
 
-PATH = re.compile(r"/events/([1-9][0-9]{0,9})/waiting-room/now\.json")
-# How long an answer is good for, here and in any cache in front.
+PATH = re.compile(r"/events/([1-9][0-9]{0,9})/waiting-room/(?:now|draw/([0-9]{1,9}))\.json")
+# How long an answer is good for, here and in any cache in front: the room's
+# figures, and a file of the draw's numbers (a number, once given, stays).
 FRESH_SECONDS = 1.0
+DRAW_FRESH_SECONDS = 2.0
 ROOMS_KEPT = 1024
 _JSON = "application/json"
 
@@ -68,11 +76,20 @@ class Answer:
         return int(self.status.split(" ", 1)[0])
 
 
-def _answer(status: str, payload: dict, *, cacheable: bool, retry_after: int | None = None) -> Answer:
+# What an answer is kept by: the room's event id, and which file of the draw's numbers (None: now.json).
+Key = tuple[int, int | None]
+
+
+def _answer(status: str, payload: dict, *, cacheable: bool, retry_after: int | None = None,
+            fresh: float = FRESH_SECONDS) -> Answer:
     body = json.dumps(payload, separators=(",", ":")).encode()
     etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"' if cacheable else None
-    cache = f"public, max-age={int(FRESH_SECONDS)}" if cacheable else "no-store"
+    cache = f"public, max-age={int(fresh)}" if cacheable else "no-store"
     return Answer(status, body, etag, cache, time.monotonic(), retry_after)
+
+
+def _fresh_seconds(key: Key) -> float:
+    return FRESH_SECONDS if key[1] is None else DRAW_FRESH_SECONDS
 
 
 class RoomNow:
@@ -81,35 +98,41 @@ class RoomNow:
     def __init__(self, app: Flask, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app
-        self._answers: dict[int, Answer] = {}
-        self._refreshing: dict[int, threading.Lock] = {}
+        self._answers: dict[Key, Answer] = {}
+        self._refreshing: dict[Key, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             match = PATH.fullmatch(environ.get("PATH_INFO", ""))
             if match and int(match.group(1)) <= INT_MAX:
-                return self._give(self.answer(int(match.group(1))), environ, start_response)
+                file = int(match.group(2)) if match.group(2) is not None else None
+                return self._give(self.answer(int(match.group(1)), file), environ, start_response)
         return self.wsgi_app(environ, start_response)
 
-    def answer(self, event_id: int) -> Answer:
-        """The room's answer: the one kept if under a second old, else a fresh one (one thread refreshes)."""
-        kept = self._answers.get(event_id)
-        if kept is not None and time.monotonic() - kept.made < FRESH_SECONDS:
+    def answer(self, event_id: int, file: int | None = None) -> Answer:
+        """The room's answer (or a file of its draw's numbers): the one kept while fresh, else a new one.
+
+        One thread refreshes; the others meanwhile give the answer it replaces.
+        """
+        key = (event_id, file)
+        fresh_for = _fresh_seconds(key)
+        kept = self._answers.get(key)
+        if kept is not None and time.monotonic() - kept.made < fresh_for:
             return kept
-        lock = self._lock_for(event_id)
+        lock = self._lock_for(key)
         if kept is not None and not lock.acquire(blocking=False):
             return kept  # another thread is refreshing it
         if kept is None:
             lock.acquire()
         try:
-            kept = self._answers.get(event_id)
-            if kept is not None and time.monotonic() - kept.made < FRESH_SECONDS:
+            kept = self._answers.get(key)
+            if kept is not None and time.monotonic() - kept.made < fresh_for:
                 return kept
-            fresh = self._refresh(event_id)
+            fresh = self._refresh(event_id) if file is None else self._refresh_draw(event_id, file)
             with self._guard:
-                self._answers.pop(event_id, None)
-                self._answers[event_id] = fresh
+                self._answers.pop(key, None)
+                self._answers[key] = fresh
                 while len(self._answers) > ROOMS_KEPT:
                     oldest = next(iter(self._answers))
                     self._answers.pop(oldest)
@@ -123,9 +146,24 @@ class RoomNow:
         with self._guard:
             self._answers.clear()
 
-    def _lock_for(self, event_id: int) -> threading.Lock:
+    def _lock_for(self, key: Key) -> threading.Lock:
         with self._guard:
-            return self._refreshing.setdefault(event_id, threading.Lock())
+            return self._refreshing.setdefault(key, threading.Lock())
+
+    def _refresh_draw(self, event_id: int, file: int) -> Answer:
+        with self.app.app_context():
+            try:
+                with single_statement() as connection:
+                    numbers = waiting_room.draw_numbers(connection, event_id, file)
+            except SQLAlchemyError as error:
+                log.warning("waiting_room.draw_unavailable", extra={"event_id": event_id,
+                                                                     "error": str(error).strip()[:200]})
+                return _unavailable()
+            finally:
+                _close_session()
+        if numbers is None:
+            return _answer("404 Not Found", {"error": "This event has no waiting room."}, cacheable=True)
+        return _answer("200 OK", numbers, cacheable=True, fresh=DRAW_FRESH_SECONDS)
 
     def _refresh(self, event_id: int) -> Answer:
         with self.app.app_context():
@@ -143,13 +181,9 @@ class RoomNow:
             except SQLAlchemyError as error:
                 log.warning("waiting_room.now_unavailable", extra={"event_id": event_id,
                                                                     "error": str(error).strip()[:200]})
-                return _answer("503 Service Unavailable", {"error": "unavailable", "retry_after": RETRY_AFTER},
-                               cacheable=False, retry_after=RETRY_AFTER)
+                return _unavailable()
             finally:
-                try:
-                    db.session.remove()
-                except SQLAlchemyError:
-                    log.warning("db.session_close_failed", exc_info=True)
+                _close_session()
         if shared is None:
             return _answer("404 Not Found", {"error": "This event has no waiting room."}, cacheable=True)
         return _answer("200 OK", shared.state, cacheable=True)
@@ -170,9 +204,9 @@ class RoomNow:
         start_response(status, headers)
         return [body]
 
-    def response(self, event_id: int) -> Response:
+    def response(self, event_id: int, file: int | None = None) -> Response:
         """The same answer as a Flask response (the view at this address, for a request that reached Flask)."""
-        answer = self.answer(event_id)
+        answer = self.answer(event_id, file)
         response = Response(answer.body, status=answer.status_code, mimetype=_JSON)
         response.headers["Cache-Control"] = answer.cache_control
         if answer.etag:
@@ -180,6 +214,18 @@ class RoomNow:
         if answer.retry_after is not None:
             response.headers["Retry-After"] = str(answer.retry_after)
         return response
+
+
+def _unavailable() -> Answer:
+    return _answer("503 Service Unavailable", {"error": "unavailable", "retry_after": RETRY_AFTER},
+                   cacheable=False, retry_after=RETRY_AFTER)
+
+
+def _close_session() -> None:
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        log.warning("db.session_close_failed", exc_info=True)
 
 
 def install(app: Flask) -> None:

@@ -1,7 +1,8 @@
 // The waiting room page: the position from the room's shared now.json and this page's own number.
 // Everyone in a room asks for the same small, cacheable resource; the page asks the server about
-// itself (its status partial) only when its number comes up, the sale starts, or it has no number
-// yet. The room's state changes (a pause, sold out, back from sold out, open to everyone, switched
+// itself (its status partial) only when its number comes up, or it has no number yet. A page
+// waiting for the start reads its number, once drawn, from the draw's published numbers (a public
+// file per thousand places), not from a request of its own. The room's state changes (a pause, sold out, back from sold out, open to everyone, switched
 // off) a page with a number shows itself, from blocks its status partial drew hidden: a whole room
 // asking at once is what these moments must not cause. The arithmetic is positions.estimate_position's.
 (function () {
@@ -112,6 +113,76 @@
     window.setTimeout(function () { delete el.dataset.asked; }, 1000 * ((within || 0) + 10));
   }
 
+  // A page waiting for the start tries the draw's numbers this often, this many times, then asks for its status.
+  var DRAW_RETRY_SECONDS = 2;
+  var DRAW_TRIES = 15;
+
+  // This place's number in the draw's published numbers (0: not there yet).
+  function fromDraw(el) {
+    return window.fetch(el.dataset.drawUrl, { credentials: "same-origin" }).then(function (answer) {
+      return answer.ok ? answer.json() : null;
+    }).then(function (draw) {
+      return draw && draw.numbers ? (draw.numbers[el.dataset.place] || 0) : 0;
+    }).catch(function () { return 0; });
+  }
+
+  // The page becomes a numbered one: the blocks drawn hidden for it replace the countdown, and the
+  // leave form goes with the position, as in a numbered page's status.
+  function numbered(el, number) {
+    el.dataset.number = String(number);
+    delete el.dataset.drawUrl;
+    var waiting = document.getElementById(BLOCK.admitting);
+    var leave = document.getElementById("waiting-room-leave-form");
+    if (waiting && leave) waiting.appendChild(leave);
+    var before = document.getElementById("waiting-room-before");
+    if (before) before.hidden = true;
+    var hint = document.getElementById("waiting-room-number-hint");
+    var shown = hint && hint.querySelector("strong");
+    if (shown) shown.textContent = number.toLocaleString(document.documentElement.lang || undefined);
+  }
+
+  // What the page does with the room's state; how many seconds until it asks again.
+  function follow(el, now) {
+    var seconds = parseInt(el.dataset.pollSeconds, 10) || 5;
+    var number = parseInt(el.dataset.number || "0", 10);
+    if (number && now.served >= number && now.state !== "open" && now.state !== "off") {
+      // Its number came up (sold out since or not: a place let in keeps its turn): its pass.
+      askAboutMe(el, 0, number);
+    } else if (number && show(el, now.state)) {
+      if (BLOCK[now.state] === BLOCK.admitting) {
+        seconds = draw(el, now, number);
+      } else if (now.state === "sold_out") {
+        // Told already; the room only moves again if tickets come back and nobody on the waiting list takes them.
+        seconds = parseInt(el.dataset.maxPollSeconds, 10) || 30;
+      } else {
+        delete el.dataset.nowUrl;  // everyone may buy: nothing more to wait for, as the server's drawing says
+      }
+    } else if (now.state !== el.dataset.state && !(PAUSE[now.state] && PAUSE[el.dataset.state])) {
+      // The sale started, or a page without a number (its status is its own): spread over ten seconds.
+      askAboutMe(el, 10);
+    } else {
+      el.dataset.state = now.state;
+    }
+    return seconds;
+  }
+
+  // The sale started and the draw is made: the page finds its number among the draw's, then follows the room.
+  function learnFromDraw(el, now) {
+    var tries = (parseInt(el.dataset.drawTries || "0", 10) || 0) + 1;
+    el.dataset.drawTries = String(tries);
+    return fromDraw(el).then(function (number) {
+      if (number) {
+        numbered(el, number);
+        return follow(el, now);
+      }
+      if (tries >= DRAW_TRIES) {
+        delete el.dataset.drawUrl;  // not there after half a minute: this page asks for its own status
+        return follow(el, now);
+      }
+      return DRAW_RETRY_SECONDS;
+    });
+  }
+
   function poll() {
     var el = document.getElementById("waiting-room-status");
     if (!el || !el.dataset.nowUrl || el.dataset.asked || document.visibilityState !== "visible") return;
@@ -119,35 +190,27 @@
     if (!due) {
       // The first ask of a page just drawn, spread so a crowd drawn together does not ask together.
       el.dataset.nextPoll = String(Date.now() + 1000 * (parseInt(el.dataset.pollSeconds, 10) || 5) * (0.5 + Math.random()));
+      if (el.dataset.startsIn) {
+        // The countdown's end: the room's state is asked for within two seconds of it, spread.
+        el.dataset.startAt = String(Date.now() + 1000 * (parseInt(el.dataset.startsIn, 10) + 2 * Math.random()));
+      }
       return;
+    }
+    if (el.dataset.startAt && el.dataset.drawUrl && Date.now() >= parseFloat(el.dataset.startAt)) {
+      due = Math.min(due, parseFloat(el.dataset.startAt));
+      delete el.dataset.startAt;
     }
     if (Date.now() < due || el.dataset.polling) return;
     el.dataset.polling = "1";
     window.fetch(el.dataset.nowUrl, { credentials: "same-origin" }).then(function (answer) {
       return answer.ok ? answer.json() : null;
     }).then(function (now) {
-      var seconds = parseInt(el.dataset.pollSeconds, 10) || 5;
-      if (now) {
-        var number = parseInt(el.dataset.number || "0", 10);
-        if (number && now.served >= number && now.state !== "open" && now.state !== "off") {
-          // Its number came up (sold out since or not: a place let in keeps its turn): its pass.
-          askAboutMe(el, 0, number);
-        } else if (number && show(el, now.state)) {
-          if (BLOCK[now.state] === BLOCK.admitting) {
-            seconds = draw(el, now, number);
-          } else if (now.state === "sold_out") {
-            // Told already; the room only moves again if tickets come back and nobody on the waiting list takes them.
-            seconds = parseInt(el.dataset.maxPollSeconds, 10) || 30;
-          } else {
-            delete el.dataset.nowUrl;  // everyone may buy: nothing more to wait for, as the server's drawing says
-          }
-        } else if (now.state !== el.dataset.state && !(PAUSE[now.state] && PAUSE[el.dataset.state])) {
-          // The sale started, or a page without a number (its status is its own): spread over ten seconds.
-          askAboutMe(el, 10);
-        } else {
-          el.dataset.state = now.state;
-        }
+      if (!now) return parseInt(el.dataset.pollSeconds, 10) || 5;
+      if (el.dataset.drawUrl && !el.dataset.number && BLOCK[now.state] && BLOCK[now.state] !== BLOCK.open) {
+        return learnFromDraw(el, now);
       }
+      return follow(el, now);
+    }).then(function (seconds) {
       el.dataset.nextPoll = String(Date.now() + 1000 * seconds);
     }).catch(function () {
       el.dataset.nextPoll = String(Date.now() + 5000);

@@ -44,11 +44,13 @@ from webapp.services.waiting.waiting_room.passes import (
     read_place,
 )
 from webapp.services.waiting.waiting_room.positions import (
+    DRAW_IDS,
     MAX_POLL_SECONDS,
     Pace,
     RoomTag,
     Shared,
     Standing,
+    draw_numbers,
     estimate_position,
     room_tag,
     shared_state,
@@ -74,10 +76,11 @@ from webapp.services.waiting.waiting_room.settings import (
 )
 
 __all__ = [
-    "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS", "Pace",
+    "DRAW_IDS", "MAX_BURST_SECONDS", "MAX_POLL_SECONDS", "NUMBER_BATCH", "PASS_SALT", "PLACE_SALT", "RATE_SECONDS",
+    "Pace",
     "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "admitted_place",
     "ask_for_mail", "check_pass",
-    "claim", "configure", "control", "entry_of", "estimate_position", "join", "join_now",
+    "claim", "configure", "control", "draw_numbers", "entry_of", "estimate_position", "join", "join_now",
     "join_now_standing", "leave", "make_pass",
     "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
     "room_tag", "shared_state", "standing", "standing_without_place",

@@ -24,9 +24,9 @@ sale start to every early place (so the accounts that came early are in an
 order nobody chose, ahead of everyone else), then to each new place in
 order of arrival, by its own join once a pass has opened the room
 (`tb_number_arrival`), so the page gets its number in the join's answer and
-never asks the room for it. The join takes the room row's lock with SKIP
-LOCKED: joins never wait for each other or for a pass, and a join that
-finds the row busy leaves its place to the next pass. Refreshing early or a
+never asks the room for it. The join waits at most 20 ms for the room row's
+lock (other joins hold it for a statement each); a join that finds it held
+longer, by a pass, leaves its place to the next pass. Refreshing early or a
 fast connection buys nothing.
 
 Marks. The room row keeps `served` (every number up to it was let in or

@@ -38,6 +38,8 @@ from sqlalchemy import text
 
 # The slowest a page in the waiting room polls (see Standing.poll_seconds).
 MAX_POLL_SECONDS = 30
+# Places per file of the draw's published numbers (`draw_numbers`), by id.
+DRAW_IDS = 1000
 
 _LAZY = text("""
     SELECT r.version, r.enabled AND NOT r.gate_open AS guarding, now() >= r.sale_starts_at AS started,
@@ -146,6 +148,16 @@ class Standing:
     @property
     def started(self) -> bool:
         return self.seconds_to_start <= 0
+
+    @property
+    def learns_from_draw(self) -> bool:
+        """A place waiting for the start: its page reads its number from the draw's published numbers."""
+        return not self.started and self.status == "waiting" and self.number is None and self.entry_id is not None
+
+    @property
+    def draw_file(self) -> int | None:
+        """Which file of the draw's published numbers holds this place's (see `draw_numbers`)."""
+        return self.entry_id // DRAW_IDS if self.entry_id is not None else None
 
     @property
     def numbered_by_join(self) -> bool:
@@ -278,3 +290,30 @@ def shared_state(connection, event_id: int) -> Shared | None:
         "minutes_per_1000": round(1000 / pace.per_minute, 1) if pace.per_minute else None,
         "conversion": round(pace.conversion, 3) if pace.conversion is not None else None,
     }, bool(row.pass_due))
+
+
+_DRAW_NUMBERS = text("""
+    SELECT r.credited_at IS NOT NULL AS opened, w.id, w.number
+    FROM waiting_rooms r JOIN events e ON e.id = r.event_id AND e.status <> 'draft'
+    LEFT JOIN waiting_room_entries w
+      ON w.event_id = r.event_id AND w.id >= :first AND w.id < :first + :ids AND w.number IS NOT NULL
+    WHERE r.event_id = :e
+""")
+
+
+def draw_numbers(connection, event_id: int, file: int) -> dict | None:
+    """The numbers given to the room's places whose ids fall in one file of DRAW_IDS ids (None: no room).
+
+    At the sale start the draw's order becomes numbers all at once, and
+    every page waiting for the start needs its own. Asked one by one, that
+    is a request per person, through the app, at the same moment. Published
+    instead in public files of a thousand places each, a room of 50,000
+    costs 50 small answers, kept by any cache in front; each page finds its
+    place's id in its file. The numbers say nothing about anyone: an id is
+    only in its place's own cookie and page. `opened`: the pass has drawn
+    the order (until then the file is empty).
+    """
+    rows = connection.execute(_DRAW_NUMBERS, {"e": event_id, "first": file * DRAW_IDS, "ids": DRAW_IDS}).all()
+    if not rows:
+        return None
+    return {"opened": rows[0].opened, "numbers": {str(row.id): row.number for row in rows if row.id is not None}}
