@@ -238,7 +238,7 @@ async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scen
         return [await waiting_room.waiting_room_rush(stack, data, pid, buyers=args.buyers_e, places=args.places_e,
                                                      arrive_within=args.arrive_e, rate=args.rate_e, cap=args.cap_e,
                                                      give_up_after=args.give_up_e,
-                                                     patience=args.patience_e)]
+                                                     patience=args.patience_e, crowds=args.crowds_e)]
     if name == "f":
         from tests.load import waiting_room
 
@@ -449,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                              " file's); set it to what the room's processes serve")
     parser.add_argument("--join-burst", type=int, default=30000, metavar="N",
                         help="with --join-rate: how many joins may wait in nginx")
+    parser.add_argument("--crowds-e", type=int, default=1, metavar="N",
+                        help="(e)'s buyers driven by N client processes (one cannot keep 50,000 pages on time)")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")
     parser.add_argument("--buyers-f", type=int, default=2000, help="(f)'s real buyers, ahead of the synthetic places")
     parser.add_argument("--places-f", type=int, default=1000)

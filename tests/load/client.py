@@ -108,7 +108,9 @@ class Browser:
 
     async def _timed(self, raw: bytes, started: float) -> Response:
         try:
-            return await asyncio.wait_for(self._exchange(raw, started), self.timeout)
+            # A timeout scope, not wait_for: no second task per request (the client drives a whole crowd).
+            async with asyncio.timeout(self.timeout):
+                return await self._exchange(raw, started)
         except asyncio.TimeoutError:
             await self.close()
             raise ClientError("timeout") from None

@@ -206,7 +206,10 @@ class Shop:
         self.waitlist_poll_url = page.element("waitlist-panel")["hx-get"]
         self.waitlist_poll_headers = page.hx_headers("waitlist-panel")
 
-        # The room visitor takes a place in the waiting room through its form.
+        # The room visitor takes a place in the waiting room through its form. The joins' room is opened by
+        # an admission pass first (now.json runs it), as a room is within a second of its start: a join
+        # then numbers its own place.
+        await self.room_visitor.get(f"/events/{self.join_room_event}/waiting-room/now.json")
         self.room_join_form = (await self.page(self.room_visitor, f"/events/{self.join_room_event}/waiting-room")
                                ).form("waiting-room-join-form")
         join_form = (await self.page(self.room_visitor, self.room_path)).form("waiting-room-join-form")
@@ -415,6 +418,8 @@ class Shop:
                      same(self.room_visitor, self.room_now_url)),
             Endpoint("waiting-room-now-304", "waiting room shared state, unchanged (304)", status(304),
                      same(self.room_visitor, self.room_now_url, headers=self.room_now_headers)),
+            Endpoint("waiting-room-draw", "waiting room: a file of the draw's numbers (200)", status(200),
+                     same(self.room_visitor, f"{self.room_path}/draw/0.json")),
         ]
 
     async def close_spent(self) -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import os
 import random
 import re
 import secrets
@@ -293,9 +295,90 @@ def _figures(rec: Recorder, monitor: ResourceMonitor, found: dict, *, places: in
 
 # --------------------------------------------------------------------------- (e)
 
+async def _arrival(rec: Recorder, tabs: tuple[Browser, Browser], arrive_at: float, *, event_id: int, tier_id: int,
+                   deadline: float, patience: float) -> None:
+    """One buyer: arrives at `arrive_at` (perf_counter), joins, waits for its turn, buys one ticket."""
+    room, shop = tabs
+    await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
+    # Told the waiting room is busy, a buyer keeps trying a while (each try a second or two apart).
+    room.timeout = patience
+    joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
+                                    retries=JOIN_RETRIES)
+    await room.close()
+    if joined is None or joined.status != 200:
+        rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
+        return
+    verdict = await wait_for_turn(rec, room, event_id, deadline, joined.text, shop=shop)
+    if verdict == "turn":
+        await _buy_one(rec, shop, event_id, tier_id)
+    else:
+        rec.outcomes[TOLD.get(verdict, verdict)] += 1
+
+
+async def _lag_samples(into: list[tuple[float, float]], stop: asyncio.Event) -> None:
+    """How late a 0.1 s sleep wakes in this process's event loop, once a second: (perf_counter, lag)."""
+    while not stop.is_set():
+        asked = time.perf_counter()
+        await asyncio.sleep(0.1)
+        into.append((time.perf_counter(), time.perf_counter() - asked - 0.1))
+        await asyncio.sleep(0.9)
+
+
+def _crowd(share: list[tuple[tuple[Browser, Browser], float]], kw: dict, answer) -> None:
+    """A share of the buyers, in a process of its own (forked): its figures go back through `answer`."""
+
+    async def run() -> tuple[Recorder, list[tuple[float, float]]]:
+        _limit_sockets()
+        rec, lags, stop = Recorder(), [], asyncio.Event()
+        sampling = asyncio.create_task(_lag_samples(lags, stop))
+        await asyncio.gather(*(_arrival(rec, tabs, at, **kw) for tabs, at in share))
+        stop.set()
+        await sampling
+        return rec, lags
+
+    try:
+        import uvloop
+        rec, lags = uvloop.run(run())
+    except ImportError:
+        rec, lags = asyncio.run(run())
+    cpu = os.times()
+    answer.send(({"latencies": dict(rec.latencies), "statuses": dict(rec.statuses), "outcomes": rec.outcomes,
+                  "answered_at": dict(rec.answered_at)}, cpu.user + cpu.system, lags))
+    answer.close()
+
+
+async def _in_processes(rec: Recorder, share: list[tuple[tuple[Browser, Browser], float]], kw: dict,
+                        crowds: int) -> tuple[float, list[tuple[float, float]]]:
+    """The buyers split over `crowds` processes; their figures merged into `rec`. (their CPU s, their lags)"""
+    context = multiprocessing.get_context("fork")
+    pipes, processes = [], []
+    for i in range(crowds):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_crowd, args=(share[i::crowds], kw, send), daemon=True)
+        process.start()
+        send.close()
+        pipes.append(receive)
+        processes.append(process)
+    answers = await asyncio.gather(*(asyncio.to_thread(pipe.recv) for pipe in pipes))
+    for process in processes:
+        await asyncio.to_thread(process.join)
+    cpu, lags = 0.0, []
+    for figures, seconds, samples in answers:
+        for step, values in figures["latencies"].items():
+            rec.latencies[step].extend(values)
+        for step, values in figures["answered_at"].items():
+            rec.answered_at[step].extend(values)
+        for step, counts in figures["statuses"].items():
+            rec.statuses[step].update(counts)
+        rec.outcomes.update(figures["outcomes"])
+        cpu += seconds
+        lags.extend(samples)
+    return cpu, lags
+
+
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            give_up_after: float = 240.0, patience: float = 30.0) -> Outcome:
+                            give_up_after: float = 240.0, patience: float = 30.0, crowds: int = 1) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
@@ -303,9 +386,12 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     `patience`: how long a page waits for an answer from the waiting room's
     processes (its join, its asks, its polls): htmx and fetch set no limit,
     a browser waits until the server answers; nginx in front, 300 s.
+    `crowds`: how many client processes drive the buyers (one process
+    cannot keep 50,000 pages polling on time: it measures its own lag).
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
-             f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack))
+             f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack)
+             + (f"; the buyers driven by {crowds} client processes" if crowds > 1 else ""))
     event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
     browsers = _buyers(stack, data, buyers, "wr")
     _limit_sockets()
@@ -313,34 +399,22 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     rng = random.Random(10)
     arrivals = sorted(rng.uniform(0, arrive_within) for _ in browsers)
     rng.shuffle(browsers)
-    deadline = [0.0]
-
-    async def buyer(tabs: tuple[Browser, Browser], arrive: float) -> None:
-        room, shop = tabs
-        await asyncio.sleep(arrive)
-        # Told the waiting room is busy, a buyer keeps trying a while (each try a second or two apart).
-        room.timeout = patience
-        joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
-                                        retries=JOIN_RETRIES)
-        await room.close()
-        if joined is None or joined.status != 200:
-            rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
-            return
-        verdict = await wait_for_turn(rec, room, event_id, deadline[0], joined.text, shop=shop)
-        if verdict == "turn":
-            await _buy_one(rec, shop, event_id, tier_id)
-        else:
-            rec.outcomes[TOLD.get(verdict, verdict)] += 1
 
     with ResourceMonitor(stack, postmaster_pid) as monitor:
         data.waiting_room(event_id, starts_in=arrive_within / 2, rate=rate, cap=cap)
         began = time.perf_counter()
-        deadline[0] = began + give_up_after
+        kw = {"event_id": event_id, "tier_id": tier_id, "deadline": began + give_up_after, "patience": patience}
+        share = [(tabs, began + at) for tabs, at in zip(browsers, arrivals, strict=True)]
         watching = Timeline(data, event_id, began)
         gauges = asyncio.create_task(watching.run())
-        await asyncio.gather(*(buyer(b, t) for b, t in zip(browsers, arrivals, strict=True)))
+        crowd_cpu = 0.0
+        if crowds > 1:
+            crowd_cpu, watching.crowd_lags = await _in_processes(rec, share, kw, crowds)
+        else:
+            await asyncio.gather(*(_arrival(rec, tabs, at, **kw) for tabs, at in share))
         watching.stop = True
         await gauges
+    monitor.client_cpu += crowd_cpu
     await asyncio.gather(*(b.close() for tabs in browsers for b in tabs))
     failures, found = _checks(data, event_id, places=places, arrivals=buyers, rec=rec)
     served = stack.nginx.reserve_times() if stack.nginx is not None else []
@@ -361,6 +435,8 @@ class Timeline:
     def __init__(self, data: Data, event_id: int, began: float, every: float = 1.0):
         self.data, self.event_id, self.began, self.every = data, event_id, began, every
         self.samples: list[tuple[float, int | None, int, float, float]] = []
+        # The client processes' own lags (perf_counter, lag), when they drive the buyers.
+        self.crowd_lags: list[tuple[float, float]] = []
         self.stop = False
 
     async def run(self) -> None:
@@ -384,12 +460,13 @@ class Timeline:
             here = [lat for at, lat in reserves if t <= at - self.began < t + bucket]
             gauges = [g for g in self.samples if t <= g[0] < t + bucket]
             windows = [g[1] for g in gauges if g[1] is not None]
+            lags = [g[4] for g in gauges] + [lag for at, lag in self.crowd_lags if t <= at - self.began < t + bucket]
             out.append(f"  {t:5.0f}–{t + bucket:<4.0f} reserves {len(here):4d}"
                        f" p99 {percentile(here, 99) * 1000 if here else 0:6.0f} ms;"
                        f" window {max(windows) if windows else '–'!s:>4} / shopping"
                        f" {max((g[2] for g in gauges), default=0):4d}; shop delay"
                        f" {max((g[3] for g in gauges), default=0):5.0f} ms; client lag"
-                       f" {max((g[4] for g in gauges), default=0) * 1000:5.0f} ms")
+                       f" {max(lags, default=0) * 1000:5.0f} ms")
             t += bucket
         return out
 
