@@ -181,8 +181,9 @@ async def run(args: argparse.Namespace) -> int:
                     from tests.load.harness import Nginx
 
                     pace = (args.join_rate, args.join_burst) if args.join_rate else None
+                    # Every page of (e) may hold its connection to nginx between polls.
                     stack.nginx = Nginx(stack, Path(tempfile.mkdtemp(prefix="ticketbooth-bench-nginx-")),
-                                        join_pace=pace).start()
+                                        join_pace=pace, connections=max(40_000, args.buyers_e + 20_000)).start()
                 data = Data(database.url, stack.secret_key)
                 pid = database.postmaster_pid
                 for name in stack_scenarios:

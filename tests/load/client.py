@@ -44,6 +44,8 @@ class Browser:
     timeout: float = 30.0
     cookies: dict[str, str] = field(default_factory=dict)
     csrf: str | None = None
+    # Keep the connection between requests, as a browser does with a proxy that keeps it (nginx: 75 s).
+    keep_alive: bool = False
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
     # Requests in flight in the whole client at once (None: no limit), when

@@ -81,7 +81,8 @@ def _told(html: str, event_id: int, block: str) -> str:
 
 async def _ask(rec: Recorder, browser: Browser, step: str, path: str, **kw):
     answer = await rec.call(step, browser.get(path, **kw))
-    await browser.close()  # an idle keep-alive outlives no poll period (gunicorn's keepalive: 2 s)
+    if not browser.keep_alive:
+        await browser.close()  # an idle keep-alive outlives no poll period (gunicorn's keepalive: 2 s)
     return answer
 
 
@@ -212,7 +213,8 @@ def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, B
     for shop in minted_browsers(bases, data.minted_sessions(user_ids)):
         room = shop
         if stack.nginx is not None:
-            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf)  # nginx routes
+            # nginx routes; the page's tab keeps its connection between polls, as a browser does with nginx.
+            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf, keep_alive=True)
         elif stack.room is not None:
             room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
         browsers.append((room, shop))
@@ -304,7 +306,8 @@ async def _arrival(rec: Recorder, tabs: tuple[Browser, Browser], arrive_at: floa
     room.timeout = patience
     joined = await _with_busy_retry(rec, "join", lambda: room.post(f"/events/{event_id}/waiting-room/join", {}),
                                     retries=JOIN_RETRIES)
-    await room.close()
+    if not room.keep_alive:
+        await room.close()
     if joined is None or joined.status != 200:
         rec.outcomes[f"join failed ({joined.status if joined else 'no answer'})"] += 1
         return
