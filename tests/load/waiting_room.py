@@ -327,8 +327,13 @@ async def _lag_samples(into: list[tuple[float, float]], stop: asyncio.Event) -> 
         await asyncio.sleep(0.9)
 
 
-def _crowd(share: list[tuple[tuple[Browser, Browser], float]], kw: dict, answer) -> None:
-    """A share of the buyers, in a process of its own (forked): its figures go back through `answer`."""
+def _crowd(share: list[tuple[tuple[Browser, Browser], float]], kw: dict, answer, number: int) -> None:
+    """A share of the buyers, in a process of its own (forked): its figures go back through `answer`.
+
+    Each crowd connects from a loopback address of its own (127.0.1.<number>): its pages' kept
+    connections then have a range of local ports of their own.
+    """
+    Browser.source = f"127.0.1.{number + 1}"
 
     async def run() -> tuple[Recorder, list[tuple[float, float]]]:
         _limit_sockets()
@@ -357,7 +362,7 @@ async def _in_processes(rec: Recorder, share: list[tuple[tuple[Browser, Browser]
     pipes, processes = [], []
     for i in range(crowds):
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_crowd, args=(share[i::crowds], kw, send), daemon=True)
+        process = context.Process(target=_crowd, args=(share[i::crowds], kw, send, i), daemon=True)
         process.start()
         send.close()
         pipes.append(receive)
