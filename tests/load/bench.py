@@ -181,7 +181,7 @@ async def run(args: argparse.Namespace) -> int:
                     from tests.load.harness import Nginx
 
                     pace = (args.join_rate, args.join_burst) if args.join_rate else None
-                    # Every page of (e) may hold its connection to nginx between polls.
+                    # Every page of (e) may hold its connection to nginx between polls (--keep-alive-e).
                     stack.nginx = Nginx(stack, Path(tempfile.mkdtemp(prefix="ticketbooth-bench-nginx-")),
                                         join_pace=pace, connections=max(40_000, args.buyers_e + 20_000)).start()
                 data = Data(database.url, stack.secret_key)
@@ -239,7 +239,8 @@ async def _scenario(name: str, stack: Stack, data: Data, pid, args) -> list[scen
         return [await waiting_room.waiting_room_rush(stack, data, pid, buyers=args.buyers_e, places=args.places_e,
                                                      arrive_within=args.arrive_e, rate=args.rate_e, cap=args.cap_e,
                                                      give_up_after=args.give_up_e,
-                                                     patience=args.patience_e, crowds=args.crowds_e)]
+                                                     patience=args.patience_e, crowds=args.crowds_e,
+                                                     keep_alive=args.keep_alive_e)]
     if name == "f":
         from tests.load import waiting_room
 
@@ -452,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --join-rate: how many joins may wait in nginx")
     parser.add_argument("--crowds-e", type=int, default=1, metavar="N",
                         help="(e)'s buyers driven by N client processes (one cannot keep 50,000 pages on time)")
+    parser.add_argument("--keep-alive-e", action="store_true",
+                        help="with --nginx: (e)'s waiting pages keep their connection between polls")
     parser.add_argument("--entries-f", type=int, default=1_000_000, help="(f)'s synthetic places in line")
     parser.add_argument("--buyers-f", type=int, default=2000, help="(f)'s real buyers, ahead of the synthetic places")
     parser.add_argument("--places-f", type=int, default=1000)

@@ -200,7 +200,7 @@ async def _buy_one(rec: Recorder, browser: Browser, event_id: int, tier_id: int)
     await browser.close()
 
 
-def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, Browser]]:
+def _buyers(stack: Stack, data: Data, n: int, tag: str, *, keep: bool = False) -> list[tuple[Browser, Browser]]:
     """Each buyer's browser as (the tab in the waiting room, the tab in the shop).
 
     The same browser, cookies and all; with a pool of its own for the
@@ -213,8 +213,8 @@ def _buyers(stack: Stack, data: Data, n: int, tag: str) -> list[tuple[Browser, B
     for shop in minted_browsers(bases, data.minted_sessions(user_ids)):
         room = shop
         if stack.nginx is not None:
-            # nginx routes; the page's tab keeps its connection between polls, as a browser does with nginx.
-            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf, keep_alive=True)
+            # nginx routes; with `keep`, the page's tab keeps its connection between polls, as a browser does.
+            room = Browser("127.0.0.1", stack.nginx.port, cookies=shop.cookies, csrf=shop.csrf, keep_alive=keep)
         elif stack.room is not None:
             room = Browser("127.0.0.1", stack.room.port, cookies=shop.cookies, csrf=shop.csrf)
         browsers.append((room, shop))
@@ -386,7 +386,8 @@ async def _in_processes(rec: Recorder, share: list[tuple[tuple[Browser, Browser]
 
 async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None, *, buyers: int = 5000,
                             places: int = 1000, arrive_within: float = 10.0, rate: int = 6000, cap: int = 300,
-                            give_up_after: float = 240.0, patience: float = 30.0, crowds: int = 1) -> Outcome:
+                            give_up_after: float = 240.0, patience: float = 30.0, crowds: int = 1,
+                            keep_alive: bool = False) -> Outcome:
     """(a)'s crowd with the waiting room on: everyone gets a place, in a fair order, and the admitted buy fast.
 
     The sale starts halfway through the arrivals: the first half is drawn
@@ -396,12 +397,14 @@ async def waiting_room_rush(stack: Stack, data: Data, postmaster_pid: int | None
     a browser waits until the server answers; nginx in front, 300 s.
     `crowds`: how many client processes drive the buyers (one process
     cannot keep 50,000 pages polling on time: it measures its own lag).
+    `keep_alive`: with nginx in front, each page keeps its connection
+    between polls (at 50,000 the joins then failed: see docs/performance.md).
     """
     title = (f"(e) waiting room: {buyers:,} buyers arrive within {arrive_within:g} s for {places:,} tickets"
              f" (admit {rate}/min, at most {cap} shopping)" + _pool_note(stack)
              + (f"; the buyers driven by {crowds} client processes" if crowds > 1 else ""))
     event_id, tier_id = data.ga_event(places, title="Rush Waiting Room")
-    browsers = _buyers(stack, data, buyers, "wr")
+    browsers = _buyers(stack, data, buyers, "wr", keep=keep_alive)
     _limit_sockets()
     rec = Recorder()
     rng = random.Random(10)

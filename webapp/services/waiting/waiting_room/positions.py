@@ -25,7 +25,9 @@ Reads, none taking a lock or writing: `room_tag`, the personal status's
 ETag (the room's `version`, bumped by whatever can change what someone
 waiting sees); `standing`, the room row and the place by primary key, for
 the waiting room page; `shared_state`, the public part everyone in the room
-shares (waiting_room_now.py serves it from memory as now.json).
+shares (waiting_room_now.py serves it from memory as now.json);
+`draw_numbers`, the numbers of a thousand places by id, which pages waiting
+for the start read theirs from once the draw is made (served the same way).
 """
 from __future__ import annotations
 
