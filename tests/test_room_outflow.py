@@ -31,7 +31,16 @@ from webapp.services.waiting.waiting_room import outflow
     (40, 70, 40, 300, 40),       # between half the target and the target: kept
 ])
 def test_the_window_halves_over_the_target_and_grows_under_half_of_it(window, delay, in_use, cap, expected):
-    assert outflow.next_window(window, delay_ms=delay, target=100, in_use=in_use, cap=cap) == expected
+    assert outflow.next_window(window, delay_ms=delay, target=100, in_use=in_use, arrived=in_use, cap=cap) == expected
+
+
+def test_the_window_grows_only_with_the_people_let_in_who_reached_the_shop():
+    # 40 let in, the shop quiet: all of them shopping grows it; 40 let in but 10 arrived (the rest still
+    # on their way to the shop, loading nothing yet) keeps it, or they would all arrive at once.
+    assert outflow.next_window(40, delay_ms=30, target=100, in_use=40, arrived=40, cap=300) == 50
+    assert outflow.next_window(40, delay_ms=30, target=100, in_use=40, arrived=10, cap=300) == 40
+    # A cut halves what is let in, arrived or not.
+    assert outflow.next_window(40, delay_ms=250, target=100, in_use=40, arrived=10, cap=300) == 20
 
 
 def _admit(session, event_id: int) -> list[int]:
@@ -69,6 +78,13 @@ def _window(session, event_id: int) -> int | None:
                            {"e": event_id}).scalar_one()
 
 
+def _collect_passes(session, event_id: int) -> None:
+    """Every place let in had its pass collected by its page, as the status view records it."""
+    for entry_id in session.scalars(text("SELECT id FROM waiting_room_entries WHERE event_id = :e"
+                                         " AND status = 'admitted'"), {"e": event_id}):
+        waiting_room.pass_collected(entry_id)
+
+
 def _finish_all(session, event_id: int) -> None:
     session.execute(text("UPDATE waiting_room_entries SET pass_until = now() - interval '1 second'"
                          " WHERE event_id = :e AND status = 'admitted'"), {"e": event_id})
@@ -88,7 +104,11 @@ def test_a_room_that_follows_the_shop_starts_small_and_lets_fewer_in_while_the_s
     # the window waits HOLD_SECONDS after its last change for that change to show.
     _report(session, 10)
     assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW
-    # Then it grows by a quarter, and the pass fills it.
+    # Past the hold, while the people let in have not collected their passes, it still does not grow.
+    _hold_passed(session, event.id)
+    assert _admit(session, event.id) == [] and _window(session, event.id) == outflow.FIRST_WINDOW
+    # They reach the shop (their pages collect their passes): it grows by a quarter, and the pass fills it.
+    _collect_passes(session, event.id)
     _hold_passed(session, event.id)
     assert len(_admit(session, event.id)) == 25 - 20 and _window(session, event.id) == 25
 
@@ -209,3 +229,26 @@ def test_the_admin_panel_shows_the_shops_queue_and_the_window(client, app, sessi
     shown = admin.get(live, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'data-stat="shop-delay">1,234 ms<' in shown
     assert f"at most {outflow.FIRST_WINDOW} shopping at once while the room follows it" in shown
+
+
+def test_a_page_collecting_its_pass_marks_its_place_as_in_the_shop_once(client, session, factory):
+    from tests.support import sign_in
+
+    event = _line(session, factory, 2, cap=1)
+    _admit(session, event.id)
+    first, second = session.execute(text("SELECT id, user_id FROM waiting_room_entries WHERE event_id = :e"
+                                         " ORDER BY number"), {"e": event.id}).all()
+    sign_in(client, first.user_id)
+    # The page, on this device without the place's cookie, finds the place by account and gives the pass.
+    answer = client.get(f"/events/{event.id}/waiting-room")
+    assert answer.status_code == 200 and "It is your turn" in answer.get_data(as_text=True)
+    seen = session.execute(text("SELECT id, turn_seen_at FROM waiting_room_entries WHERE event_id = :e"),
+                           {"e": event.id}).all()
+    marks = {row.id: row.turn_seen_at for row in seen}
+    assert marks[first.id] is not None and marks[second.id] is None  # the one still waiting has no pass
+    # Its status asked with the turn (the page's own ask), the mark stays the first one.
+    asked = client.get(f"/events/{event.id}/waiting-room/status?turn=1", headers={"HX-Request": "true"})
+    assert "It is your turn" in asked.get_data(as_text=True)
+    again = session.execute(text("SELECT turn_seen_at FROM waiting_room_entries WHERE id = :w"),
+                            {"w": first.id}).scalar_one()
+    assert again == marks[first.id]

@@ -145,6 +145,9 @@ class WaitingRoomEntry(db.Model):
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=utcnow_sql())
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pass_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the buyer's page collected its pass (it was given the pass cookie): the room's window grows only
+    # with the people let in who reached the shop (outflow.py; migration 0035).
+    turn_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Where to mail "it is your turn" with a link that lets the buyer in from any device, if they asked
     # (waiting_room/turn_mail.py; migration 0022).

@@ -98,6 +98,9 @@ def _status_response(event_id: int, stand: waiting_room.Standing, *, user_id: in
                                        until=stand.pass_until)
         response.set_cookie(waiting_room.pass_cookie_name(event_id), token, httponly=True, samesite="Lax",
                             secure=admission.secure_cookies(), path="/")
+        if stand.turn_seen_at is None:
+            # The buyer reached the shop: the room's window grows with such people only (outflow.py).
+            waiting_room.pass_collected(stand.entry_id)
     return response
 
 

@@ -28,6 +28,7 @@ from webapp.services.waiting.waiting_room.engine import (
     join_now,
     join_now_standing,
     leave,
+    pass_collected,
 )
 from webapp.services.waiting.waiting_room.passes import (
     PASS_SALT,
@@ -81,7 +82,7 @@ __all__ = [
     "PassCheck", "PassResult", "Place", "RoomTag", "Shared", "Standing", "admit", "admit_all_due", "admitted_place",
     "ask_for_mail", "check_pass",
     "claim", "configure", "control", "draw_numbers", "entry_of", "estimate_position", "join", "join_now",
-    "join_now_standing", "leave", "make_pass",
+    "join_now_standing", "leave", "make_pass", "pass_collected",
     "make_place", "new_anon_token", "pass_cookie_name", "pass_end", "place_cookie_name", "read_place", "room_for",
     "room_tag", "shared_state", "standing", "standing_without_place",
     "PROPOSED_CHALLENGE_DIFFICULTY", "PROPOSED_PLACES_PER_ADDRESS", "Rules", "Screening", "challenge_for",

@@ -128,7 +128,7 @@ _JOIN_NOW = text(f"{_JOIN_NOW_INSERT} RETURNING id")
 # statement: the join posted by the page needs no second one to draw its status.
 _JOIN_NOW_STANDING = text(f"""
     WITH w AS ({_JOIN_NOW_INSERT}
-        RETURNING id, status, user_id, anon_token, pass_until, number, notify_email)
+        RETURNING id, status, user_id, anon_token, pass_until, number, notify_email, turn_seen_at)
     SELECT {STANDING_COLUMNS} FROM waiting_rooms r LEFT JOIN w ON true WHERE r.event_id = :e
 """)
 # Someone who gave their place up and comes back joins at the back: a new
@@ -288,6 +288,21 @@ def leave(session: Session, entry_id: int) -> None:
     session.flush()
 
 
+_PASS_COLLECTED = text("""
+    UPDATE waiting_room_entries SET turn_seen_at = statement_timestamp()
+    WHERE id = :w AND status = 'admitted' AND turn_seen_at IS NULL
+""")
+
+
+def pass_collected(entry_id: int) -> None:
+    """The page of a place let in was given its pass: the buyer reached the shop (the window's growth counts
+    them, outflow.py). One autocommitted statement; once per place."""
+    from webapp.database import single_statement
+
+    with single_statement(writes=True) as connection:
+        connection.execute(_PASS_COLLECTED, {"w": entry_id})
+
+
 _ADMITTED_PLACE = text("""
     SELECT id, user_id, anon_token, number FROM waiting_room_entries
     WHERE id = :w AND event_id = :e AND status = 'admitted' AND pass_until > now()
@@ -340,7 +355,9 @@ _SOLD_OUT = text("""
         WHERE t.event_id = :e AND NOT t.id = ANY(tb_waitlist_reserved_tiers(:e))
           AND EXISTS (SELECT 1 FROM units u WHERE u.tier_id = t.id AND u.status = 'available'))
 """)
-_SHOPPING = text("SELECT count(*) FROM waiting_room_entries WHERE event_id = :e AND status = 'admitted'")
+# Everyone let in, and those of them whose page collected its pass (who reached the shop).
+_SHOPPING = text("SELECT count(*), count(turn_seen_at) FROM waiting_room_entries"
+                 " WHERE event_id = :e AND status = 'admitted'")
 # The places still without a number, in `line_key` order (the partial index
 # holds only these), numbered on from `issued` (migrations/sql/tb_number_places.sql).
 _NUMBER = text("SELECT tb_number_places(:e, :issued, :batch)")
@@ -413,7 +430,7 @@ def admit(session: Session, event_id: int) -> PassResult:
             allowed = math.floor(room.credit + 1e-9)
         target = outflow.target_ms()
         if room.max_shoppers or target:
-            shopping = session.execute(_SHOPPING, {"e": event_id}).scalar_one()
+            shopping, arrived = session.execute(_SHOPPING, {"e": event_id}).one()
         if room.max_shoppers:
             allowed = min(allowed, max(0, room.max_shoppers - shopping))
         if target:
@@ -424,7 +441,7 @@ def admit(session: Session, event_id: int) -> PassResult:
                 room.outflow_changed_at = now
             elif (now - (room.outflow_changed_at or now)).total_seconds() >= outflow.HOLD_SECONDS:
                 moved = outflow.next_window(window, delay_ms=outflow.worst_delay_ms(session), target=target,
-                                            in_use=shopping, cap=room.max_shoppers)
+                                            in_use=shopping, arrived=arrived, cap=room.max_shoppers)
                 if moved != window:
                     window, room.outflow_changed_at = moved, now
             room.outflow_window = window

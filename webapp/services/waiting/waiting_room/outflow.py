@@ -25,7 +25,10 @@ have noticed, which takes a page's poll or two, and a controller that
 acts on the effect of its own last move before it shows either overshoots
 to the cap or cuts to nothing. Over the target delay it halves what is in
 use (never below MIN_WINDOW); under half the target, with the window in
-use, it grows by a quarter (by MIN_WINDOW at least), up to the cap: a
+use by people who reached the shop (whose page collected its pass: those
+still on their way load nothing yet, and a window grown while they are
+would let them all arrive at once), it grows by a quarter (by MIN_WINDOW
+at least), up to the cap: a
 cut must be quick, a rise gentle, as in TCP; each rise lets a burst in at
 once, and by half at a time those bursts were what queued. A pass reads the worst delay any
 process reported in the last REPORT_SECONDS; no report reads as no delay.
@@ -86,11 +89,12 @@ def forget_gone(session: Session) -> None:
     session.execute(_FORGET, {"old": FORGET_SECONDS})
 
 
-def next_window(window: int, *, delay_ms: float, target: int, in_use: int, cap: int | None) -> int:
-    """The window after a pass that saw `delay_ms` with `in_use` people shopping (see the module docstring)."""
+def next_window(window: int, *, delay_ms: float, target: int, in_use: int, arrived: int, cap: int | None) -> int:
+    """The window after a pass that saw `delay_ms` with `in_use` people let in, `arrived` of them in the shop
+    (see the module docstring)."""
     if delay_ms > target:
         return max(MIN_WINDOW, min(window, in_use) // 2)
-    if delay_ms < target / 2 and in_use * 2 >= window:
+    if delay_ms < target / 2 and arrived * 2 >= window:
         grown = window + max(MIN_WINDOW, window // 4)
         return min(cap, grown) if cap else grown
     return window

@@ -109,7 +109,7 @@ STANDING_COLUMNS = """
     r.version, r.enabled, r.gate_open, r.paused, r.sold_out, r.sale_starts_at, r.admit_per_minute,
     r.max_shoppers, r.pass_minutes, r.served, r.issued, r.left_count, r.admit_rate, r.conversion,
     r.credited_at IS NOT NULL AS opened, now() AS now,
-    w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number, w.notify_email
+    w.id AS entry_id, w.status, w.user_id, w.anon_token, w.pass_until, w.number, w.notify_email, w.turn_seen_at
 """
 _STANDING = text(f"""
     SELECT {STANDING_COLUMNS}
@@ -146,6 +146,7 @@ class Standing:
     pace: Pace
     mail_to: str | None = None  # where "it is your turn" will be mailed, if the buyer asked
     opened: bool = False  # an admission pass saw the sale start: the draw is numbered, arrivals come after it
+    turn_seen_at: datetime | None = None  # when this place's page collected its pass
 
     @property
     def started(self) -> bool:
@@ -214,7 +215,7 @@ def standing_of(row) -> Standing:
         entry_id=row.entry_id, status=row.status, user_id=row.user_id, anon_token=row.anon_token,
         pass_until=row.pass_until, number=row.number, served=row.served, issued=row.issued, left=row.left_count,
         ahead=ahead, wait_minutes=wait_minutes, wait_seconds=wait_seconds, pass_minutes=float(row.pass_minutes),
-        pace=pace, mail_to=row.notify_email, opened=row.opened,
+        pace=pace, mail_to=row.notify_email, opened=row.opened, turn_seen_at=row.turn_seen_at,
     )
 
 
