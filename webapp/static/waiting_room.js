@@ -2,9 +2,10 @@
 // Everyone in a room asks for the same small, cacheable resource; the page asks the server about
 // itself (its status partial) only when its number comes up, or it has no number yet. A page
 // waiting for the start reads its number, once drawn, from the draw's published numbers (a public
-// file per thousand places), not from a request of its own. The room's state changes (a pause, sold out, back from sold out, open to everyone, switched
-// off) a page with a number shows itself, from blocks its status partial drew hidden: a whole room
-// asking at once is what these moments must not cause. The arithmetic is positions.estimate_position's.
+// file per thousand places), not from a request of its own. The room's state changes (a pause,
+// sold out, back from sold out, open to everyone, switched off) a page with a number shows itself,
+// from blocks its status partial drew hidden: a whole room asking at once is what these moments
+// must not cause. The arithmetic is positions.estimate_position's.
 (function () {
   "use strict";
 
