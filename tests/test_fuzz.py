@@ -170,6 +170,8 @@ def world(fuzz_app, factory, session, monkeypatch):
         # The mail routes' arguments: links out of messages, the dev mail catcher's files.
         "token": ["not-a-token", "eyJ1IjoxfQ.forged.signature"],
         "message_id": ["1", "999999"],
+        # A file of a waiting room's published draw: the first thousand places, and one far past any.
+        "file": ["0", "999999"],
         "name": ["missing.eml", "..%2F..%2Fetc%2Fpasswd"],
         "index": ["0", "7"],
         "filename": ["tickets.pdf", "event.ics"],
