@@ -17,6 +17,7 @@ import re
 from sqlalchemy import text
 
 from tests.support import sign_in
+from tests.test_waiting_room_join_number import _join_with_htmx
 from tests.test_waiting_room_scale import HX, admit, fill, room, start_sale, statements_during
 from webapp.services.waiting import waiting_room
 
@@ -103,10 +104,7 @@ def test_a_page_waiting_for_the_start_carries_its_place_and_file_and_the_blocks_
     room(session, event, starts_in=600)
     user = factory.user()
     sign_in(client, user.id)
-    page = client.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    joined = client.post(f"/events/{event.id}/waiting-room/join", headers={**HX, "X-CSRFToken": token})
-    body = joined.get_data(as_text=True)
+    body = _join_with_htmx(client, event.id).get_data(as_text=True)
     entry_id = session.scalar(text("SELECT id FROM waiting_room_entries WHERE user_id = :u"), {"u": user.id})
     assert f'data-place="{entry_id}"' in body
     assert f'data-draw-url="/events/{event.id}/waiting-room/draw/{entry_id // waiting_room.DRAW_IDS}.json"' in body
@@ -129,10 +127,7 @@ def test_a_page_without_a_place_or_after_the_start_draws_as_before(client, sessi
     start_sale(session, event.id)
     admit(session, event.id)
     sign_in(client, factory.user().id)
-    page = client.get(f"/events/{event.id}/waiting-room").get_data(as_text=True)
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    joined = client.post(f"/events/{event.id}/waiting-room/join", headers={**HX, "X-CSRFToken": token})
-    body = joined.get_data(as_text=True)
+    body = _join_with_htmx(client, event.id).get_data(as_text=True)
     assert "data-draw-url" not in body and 'data-number="3"' in body
 
 
